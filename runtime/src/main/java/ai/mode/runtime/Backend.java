@@ -1,0 +1,189 @@
+package ai.mode.runtime;
+
+/**
+ * The compute contract every backend ({@code cpu}, {@code cuda}, {@code emu}) implements.
+ *
+ * <p>The model and trainer only talk to this interface and never branch on the backend. All tensors are
+ * contiguous and row-major; all float math accumulates in float32 (or wider). Outputs are written, never
+ * read, unless the method says it accumulates. Shapes in comments use: B batch, T sequence, H query heads,
+ * Hkv key/value heads, hd head dimension, D model width, F ffn width, V vocabulary, N rows (= B*T tokens),
+ * E branches (backbone + experts).
+ *
+ * <p>Implementations must be deterministic: the same inputs give the same bits on every call, whatever
+ * the thread count schedule (no float atomics, fixed reduction order).
+ */
+public interface Backend extends AutoCloseable {
+
+    /** Target id that {@link #crossEntropy} skips (no loss, no gradient, not counted). */
+    int IGNORE_INDEX = -100;
+
+    /** {@code cpu}, {@code emu} or {@code cuda}. */
+    String name();
+
+    // ---------------------------------------------------------------- memory
+
+    /** A new zero-filled tensor. */
+    Tensor allocate(DType dtype, int... shape);
+
+    default Tensor zeros(int... shape) { return allocate(DType.F32, shape); }
+
+    /** A new F32 tensor holding a copy of {@code data} (length must equal the shape's element count). */
+    Tensor fromHost(float[] data, int... shape);
+
+    /** A new I32 tensor holding a copy of {@code data}. */
+    Tensor fromHost(int[] data, int... shape);
+
+    /** Copies an F32 (or BF16, widened) tensor into {@code dst}, whose length must equal numel. */
+    void toHost(Tensor src, float[] dst);
+
+    /** Copies an I32 tensor into {@code dst}. */
+    void toHost(Tensor src, int[] dst);
+
+    default float[] toHostFloats(Tensor src) {
+        float[] out = new float[Math.toIntExact(src.numel())];
+        toHost(src, out);
+        return out;
+    }
+
+    /** Overwrites {@code dst} with F32 host data (length must equal numel). */
+    void copyFromHost(float[] src, Tensor dst);
+
+    /** {@code dst = src}; same element count and dtype. */
+    void copy(Tensor src, Tensor dst);
+
+    /** Sets every element of an F32 tensor to {@code value}. */
+    void fill(Tensor t, float value);
+
+    /** A view with another shape of the same element count, sharing storage. */
+    Tensor view(Tensor t, int... shape);
+
+    /** A view of rows {@code [start, start+length)} along dimension 0, sharing storage. */
+    Tensor slice(Tensor t, int start, int length);
+
+    /** Waits until all queued work is done (no-op on synchronous backends). */
+    default void synchronize() {}
+
+    @Override
+    default void close() {}
+
+    // ---------------------------------------------------------------- dense linear algebra
+
+    /**
+     * {@code c = alpha * op(a) @ op(b) + beta * c}, op = transpose when the flag is set.
+     * 2-D: a [M,K] (or [K,M] if transA), b [K,N] (or [N,K] if transB), c [M,N].
+     * 3-D: the same per batch index, a leading dimension shared by all three ([Bt,M,K] etc.);
+     * a 2-D {@code b} with 3-D {@code a} and {@code c} is broadcast over the batch.
+     * With beta == 0, c is not read (NaN in c does not propagate).
+     */
+    void gemm(boolean transA, boolean transB, float alpha, Tensor a, Tensor b, float beta, Tensor c);
+
+    /** {@code out = a + b} elementwise (same shapes; out may alias a or b). */
+    void add(Tensor a, Tensor b, Tensor out);
+
+    /** {@code y += alpha * x} elementwise. */
+    void axpy(float alpha, Tensor x, Tensor y);
+
+    /** {@code x *= s} elementwise. */
+    void scale(Tensor x, float s);
+
+    /** Sum of squares of all elements, accumulated in float64 (for gradient-norm clipping). */
+    double sumSquares(Tensor x);
+
+    /** {@code out[j] = sum over rows of x[r, j]}: x [N,D] viewed by its last dim, out [D] accumulated into. */
+    void sumRowsAccumulate(Tensor x, Tensor out);
+
+    // ---------------------------------------------------------------- embedding
+
+    /** out[n, :] = table[ids[n], :]. table [V,D], ids I32 [N], out [N,D]. Ids outside [0,V) are an error. */
+    void embeddingForward(Tensor table, Tensor ids, Tensor out);
+
+    /** dTable[ids[n], :] += dOut[n, :] (accumulates; deterministic order). */
+    void embeddingBackward(Tensor dOut, Tensor ids, Tensor dTable);
+
+    // ---------------------------------------------------------------- RMSNorm over the last dimension
+
+    /** out = x * rstd * weight, rstd = 1/sqrt(mean(x^2) + eps). x, out [N,D]; weight [D]; rstd [N] (saved). */
+    void rmsNormForward(Tensor x, Tensor weight, float eps, Tensor out, Tensor rstd);
+
+    /** dx (overwritten) and dWeight (accumulated) from dOut, using the saved rstd. */
+    void rmsNormBackward(Tensor dOut, Tensor x, Tensor weight, Tensor rstd, Tensor dx, Tensor dWeight);
+
+    // ---------------------------------------------------------------- rotary position embedding
+
+    /**
+     * Rotary embedding, Hugging Face Llama convention (rotate_half: element i pairs with i + hd/2).
+     * x, out [B,T,H,hd] (out may alias x); position of token t is {@code positionOffset + t};
+     * frequency of pair i is theta^(-2i/hd).
+     */
+    void ropeForward(Tensor x, float theta, int positionOffset, Tensor out);
+
+    /** Gradient of {@link #ropeForward}: the inverse rotation applied to dOut (dx may alias dOut). */
+    void ropeBackward(Tensor dOut, float theta, int positionOffset, Tensor dx);
+
+    // ---------------------------------------------------------------- attention
+
+    /**
+     * Causal scaled-dot-product attention, fused (online softmax; no T×T matrix is stored).
+     * q [B,T,H,hd], k and v [B,T,Hkv,hd] with H % Hkv == 0 (grouped-query: head h reads kv head h / (H/Hkv)),
+     * out [B,T,H,hd], lse [B,H,T] the saved log-sum-exp of the scaled scores. Scale 1/sqrt(hd).
+     */
+    void attentionForward(Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse);
+
+    /** Gradients of {@link #attentionForward} (recomputing the probabilities from lse); dq, dk, dv overwritten. */
+    void attentionBackward(Tensor dOut, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse,
+                           Tensor dq, Tensor dk, Tensor dv);
+
+    // ---------------------------------------------------------------- SwiGLU
+
+    /** out = silu(gate) * up, all [N,F]. */
+    void swiGluForward(Tensor gate, Tensor up, Tensor out);
+
+    /** dGate, dUp (overwritten) from dOut. */
+    void swiGluBackward(Tensor dOut, Tensor gate, Tensor up, Tensor dGate, Tensor dUp);
+
+    // ---------------------------------------------------------------- loss
+
+    /**
+     * Fused softmax cross-entropy with next-token accuracy. logits [N,V], targets I32 [N]
+     * (IGNORE_INDEX rows skipped). If {@code dLogits} is not null it receives
+     * {@code (softmax(logits) - onehot(target)) * gradScale} (zero on ignored rows); it may alias logits.
+     * Arg-max ties resolve to the lowest index.
+     */
+    LossStats crossEntropy(Tensor logits, Tensor targets, Tensor dLogits, float gradScale);
+
+    // ---------------------------------------------------------------- optimizer
+
+    /** One AdamW update of {@code param} in place; m and v are the moment buffers, updated in place. */
+    void adamW(Tensor param, Tensor grad, Tensor m, Tensor v, AdamWStep step);
+
+    // ---------------------------------------------------------------- MoDE gate and merge
+
+    /** Row softmax: probs [N,E] from logits [N,E] (may alias). */
+    void softmaxForward(Tensor logits, Tensor probs);
+
+    /** dLogits = probs * (dProbs - sum(dProbs * probs)) per row; overwritten (may alias dProbs). */
+    void softmaxBackward(Tensor dProbs, Tensor probs, Tensor dLogits);
+
+    /** out[n,:] = sum_e probs[n,e] * branches[e,n,:]. branches [E,N,D], probs [N,E], out [N,D]. */
+    void weightedMergeForward(Tensor branches, Tensor probs, Tensor out);
+
+    /**
+     * Gradients of {@link #weightedMergeForward}: dBranches[e,n,:] = probs[n,e] * dOut[n,:] (overwritten;
+     * may be null when no branch needs it) and dProbs[n,e] = dot(dOut[n,:], branches[e,n,:]) (overwritten).
+     */
+    void weightedMergeBackward(Tensor dOut, Tensor branches, Tensor probs, Tensor dBranches, Tensor dProbs);
+
+    // ---------------------------------------------------------------- sparse routing and data movement
+
+    /**
+     * Top-k routing: for each row of probs [N,E], the k largest entries (ties to the lower index), in
+     * descending order, into indices I32 [N,k], and their probabilities renormalised to sum to 1 into weights [N,k].
+     */
+    void topK(Tensor probs, int k, Tensor indices, Tensor weights);
+
+    /** out[m,:] = src[index[m],:]. src [N,D], index I32 [M], out [M,D]. */
+    void gatherRows(Tensor src, Tensor index, Tensor out);
+
+    /** out[index[m],:] += src[m,:] (accumulates; deterministic). src [M,D], index I32 [M], out [N,D]. */
+    void scatterAddRows(Tensor src, Tensor index, Tensor out);
+}
