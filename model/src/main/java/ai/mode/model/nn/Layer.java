@@ -1,0 +1,37 @@
+// The contract of a sequence-to-sequence layer with explicit forward and backward passes (no autograd
+// tape): decoder layers, MoDE blocks and norms all implement it, so models compose them freely.
+package ai.mode.model.nn;
+
+import ai.mode.runtime.Tensor;
+import java.util.List;
+
+/**
+ * A layer mapping hidden states {@code x [B,T,D]} to {@code y [B,T,D']} with a hand-written backward.
+ *
+ * <p>Protocol, per training micro-batch: {@code y = forward(x)}, later {@code dx = backward(dy)}.
+ * <ul>
+ *   <li>{@code forward} keeps a reference to {@code x} and whatever else its backward needs; the caller must
+ *       leave {@code x} unchanged until {@code backward} has run.</li>
+ *   <li>The returned {@code y} and {@code dx} are buffers owned by the layer, valid until its next
+ *       {@code forward} / {@code backward} call (consume or copy them before that).</li>
+ *   <li>{@code backward} accumulates ({@code +=}) into the gradient buffers of its trainable
+ *       {@link Parameter}s and skips the weight-gradient work of frozen ones; it always returns the input
+ *       gradient, also when every parameter is frozen (MoDE experts sit behind frozen backbone layers).</li>
+ *   <li>{@code backward(dy)} does not modify {@code dy}.</li>
+ * </ul>
+ * Buffers are reused across steps while the batch shape stays the same; {@link #releaseBuffers()} frees them.
+ */
+public interface Layer {
+
+    /** Forward pass; x [B,T,D] → y [B,T,D']. */
+    Tensor forward(Tensor x);
+
+    /** Backward pass of the last forward; dy [B,T,D'] → dx [B,T,D]; accumulates trainable parameter grads. */
+    Tensor backward(Tensor dy);
+
+    /** This layer's parameters (including frozen ones), in a fixed order. */
+    List<Parameter> parameters();
+
+    /** Frees saved activations and output buffers (re-allocated on next use). */
+    void releaseBuffers();
+}
