@@ -1,0 +1,20 @@
+// Pluggable checkpoint writer/reader for the trainer (backbone checkpoints, MoDE expert files, ...).
+package ai.mode.model.train;
+
+import ai.mode.model.nn.CausalLm;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.Optional;
+
+/** Saves and restores a training run (model tensors, optimizer moments, {@link TrainerState}). */
+public interface Checkpointing {
+
+    /** Writes a checkpoint of the current state atomically; returns its location. */
+    Path save(CausalLm model, AdamW optimizer, TrainerState state) throws IOException;
+
+    /** Restores the latest checkpoint into model and optimizer; empty when there is none. */
+    Optional<TrainerState> restoreLatest(CausalLm model, AdamW optimizer) throws IOException;
+
+    /** Location of the latest complete checkpoint, if any. */
+    Optional<Path> latest();
+}

@@ -1,0 +1,20 @@
+// Source of training micro-batches with a resumable position: the trainer's only view of the data.
+package ai.mode.model.train;
+
+import com.google.gson.JsonElement;
+
+/** An endless stream of token windows whose position can be saved and restored exactly. */
+public interface TokenStream {
+
+    /**
+     * Fills {@code dst} (length {@code batch * (seqLen + 1)}) with {@code batch} rows of {@code seqLen + 1}
+     * consecutive tokens, row-major: inputs are a row's first seqLen tokens, targets its last seqLen.
+     */
+    void next(int batch, int seqLen, int[] dst);
+
+    /** The position after the last {@link #next}, as JSON (saved in checkpoints). */
+    JsonElement state();
+
+    /** Moves to a position returned by {@link #state()}. */
+    void restore(JsonElement state);
+}

@@ -1,0 +1,13 @@
+// Everything besides tensors that a checkpoint must hold to resume training exactly.
+package ai.mode.model.train;
+
+import com.google.gson.JsonElement;
+
+/**
+ * @param step          optimizer steps completed
+ * @param seed          the run's seed
+ * @param data          the training stream's position ({@link TokenStream#state()})
+ * @param tokensSeen    training tokens consumed so far
+ * @param lastValLoss   the latest validation loss (NaN if none yet)
+ */
+public record TrainerState(int step, long seed, JsonElement data, long tokensSeen, double lastValLoss) {}
