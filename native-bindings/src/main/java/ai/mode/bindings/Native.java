@@ -1,0 +1,62 @@
+package ai.mode.bindings;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SymbolLookup;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.util.List;
+import java.util.Optional;
+
+/** Small FFM helpers shared by the bindings: downcall lookup, C strings, and exception unwrapping. */
+final class Native {
+    static final Linker LINKER = Linker.nativeLinker();
+
+    private Native() {}
+
+    /**
+     * A downcall handle for the first of {@code names} that {@code lib} exports (versioned names such as
+     * {@code cuMemAlloc_v2} first, then the legacy name), or a one-line {@link NativeLibraryException}.
+     */
+    static MethodHandle function(SymbolLookup lib, String library, FunctionDescriptor fd, String... names) {
+        return optionalFunction(lib, fd, names).orElseThrow(() -> new NativeLibraryException(
+                "symbol " + String.join(" / ", names) + " not found in " + library
+                        + ": the library is too old for MoDE-J; install a newer one"));
+    }
+
+    /** Like {@link #function} but empty when no name is exported (for optional, newer entry points). */
+    static Optional<MethodHandle> optionalFunction(SymbolLookup lib, FunctionDescriptor fd, String... names) {
+        for (String name : names) {
+            Optional<MemorySegment> sym = lib.find(name);
+            if (sym.isPresent()) {
+                return Optional.of(LINKER.downcallHandle(sym.get(), fd));
+            }
+        }
+        return Optional.empty();
+    }
+
+    /** The NUL-terminated string at {@code ptr}, or {@code null} for a NULL pointer. */
+    static String string(MemorySegment ptr) {
+        if (ptr == null || ptr.equals(MemorySegment.NULL)) return null;
+        return ptr.reinterpret(Long.MAX_VALUE).getString(0);
+    }
+
+    /** A {@code const char*[]} array of NUL-terminated copies of {@code strings}, allocated in {@code arena}. */
+    static MemorySegment stringArray(Arena arena, List<String> strings) {
+        if (strings.isEmpty()) return MemorySegment.NULL;
+        MemorySegment array = arena.allocate(ValueLayout.ADDRESS, strings.size());
+        for (int i = 0; i < strings.size(); i++) {
+            array.setAtIndex(ValueLayout.ADDRESS, i, arena.allocateFrom(strings.get(i)));
+        }
+        return array;
+    }
+
+    /** Rethrows unchecked throwables from {@code invokeExact}; wraps anything else (never expected). */
+    static RuntimeException rethrow(Throwable t) {
+        if (t instanceof RuntimeException r) return r;
+        if (t instanceof Error e) throw e;
+        return new IllegalStateException("unexpected checked exception from a native call", t);
+    }
+}
