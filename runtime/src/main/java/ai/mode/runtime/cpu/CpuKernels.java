@@ -1,0 +1,118 @@
+package ai.mode.runtime.cpu;
+
+import java.lang.System.Logger;
+
+/**
+ * The inner loops of the cpu backend, one row or one register tile at a time. Two implementations:
+ * {@link VectorKernels} (jdk.incubator.vector, FloatVector of the preferred species) and
+ * {@link ScalarKernels} (plain loops), chosen by {@link #select}. {@link CpuBackend} does the
+ * shape checks, the partitioning and the threading; these only do arithmetic on array ranges.
+ *
+ * <p>All methods are pure functions of their arguments and of the implementation (fixed reduction order),
+ * so results never depend on the thread that runs them.
+ */
+abstract class CpuKernels {
+    private static final Logger LOG = System.getLogger(CpuKernels.class.getName());
+
+    /** System property that turns the Vector API path off ({@code -Dmode.cpu.vector=false}). */
+    static final String VECTOR_PROPERTY = "mode.cpu.vector";
+
+    /** Whether the Vector API module is in the boot layer (needs {@code --add-modules jdk.incubator.vector}). */
+    static boolean vectorModulePresent() {
+        return ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent();
+    }
+
+    /** The vector kernels when wanted and available, else the scalar ones. */
+    static CpuKernels select(boolean wantVector) {
+        if (wantVector && vectorModulePresent()) {
+            try {
+                return new VectorKernels();
+            } catch (LinkageError e) {
+                LOG.log(Logger.Level.WARNING, "Vector API present but unusable ({0}); using scalar cpu kernels", e.toString());
+            }
+        }
+        return new ScalarKernels();
+    }
+
+    /** The default choice: vector unless {@code -Dmode.cpu.vector=false}. */
+    static boolean vectorWantedByDefault() {
+        return !"false".equalsIgnoreCase(System.getProperty(VECTOR_PROPERTY, "true"));
+    }
+
+    /** True for the Vector API implementation. */
+    abstract boolean vectorized();
+
+    /** Human-readable description, e.g. {@code vector (16 x float32)}. */
+    abstract String describe();
+
+    // ------------------------------------------------------------------ GEMM register tile
+
+    /** Rows of the GEMM register tile. */
+    abstract int mr();
+
+    /** Columns of the GEMM register tile. */
+    abstract int nr();
+
+    /**
+     * One full mr x nr tile: {@code C = alpha * Ap Bp + beta * C} (beta == 0: C not read).
+     * Ap is packed k-major with mr values per k ({@code ap[apo + p*mr + r]}), Bp with nr values per k.
+     */
+    abstract void gemmTile(int kc, float[] ap, int apo, float[] bp, int bpo, float alpha, float beta,
+                           float[] c, int co, int ldc);
+
+    // ------------------------------------------------------------------ row primitives (n elements)
+
+    /** sum x*y. */
+    abstract float dot(float[] x, int xo, float[] y, int yo, int n);
+
+    /** y += a * x. */
+    abstract void axpy(float a, float[] x, int xo, float[] y, int yo, int n);
+
+    /** out = a + b (out may alias either). */
+    abstract void add(float[] a, int ao, float[] b, int bo, float[] out, int oo, int n);
+
+    /** x *= s. */
+    abstract void scale(float[] x, int xo, int n, float s);
+
+    /** sum x^2 in float. */
+    abstract float sumSquares(float[] x, int xo, int n);
+
+    /** max x (n >= 1; NaN propagates). */
+    abstract float max(float[] x, int xo, int n);
+
+    /** out = exp(x - shift), returns the float sum of out (out may alias x). */
+    abstract float expShifted(float[] x, int xo, float[] out, int oo, int n, float shift);
+
+    /** sum exp(x - shift) without storing. */
+    abstract float expShiftedSum(float[] x, int xo, int n, float shift);
+
+    /** out = exp(x - shift) * mul (out may alias x). */
+    abstract void expShiftedScaled(float[] x, int xo, float[] out, int oo, int n, float shift, float mul);
+
+    /** out = x * s * w (out may alias x). */
+    abstract void mulScaled(float[] x, int xo, float[] w, int wo, float[] out, int oo, int n, float s);
+
+    /** sum g * w * x. */
+    abstract float dot3(float[] g, int go, float[] w, int wo, float[] x, int xo, int n);
+
+    /** dx = r * (w*g - c * x) (dx may alias g). */
+    abstract void rmsNormBackwardRow(float[] g, int go, float[] w, int wo, float[] x, int xo, float r, float c,
+                                     float[] dx, int dxo, int n);
+
+    /** acc += g * x * r. */
+    abstract void accumulateScaledProduct(float[] g, int go, float[] x, int xo, float r, float[] acc, int ao, int n);
+
+    /** out = silu(gate) * up. */
+    abstract void swiGluForward(float[] gate, int go, float[] up, int uo, float[] out, int oo, int n);
+
+    /** dUp = dOut * silu(gate); dGate = dOut * up * sig * (1 + gate * (1 - sig)). */
+    abstract void swiGluBackward(float[] dOut, int dooff, float[] gate, int go, float[] up, int uo,
+                                 float[] dGate, int dgo, float[] dUp, int duo, int n);
+
+    /**
+     * AdamW on n elements: g = grad*gradScale; m,v updated; p -= lr*((m/bc1)/(sqrt(v/bc2)+eps) + wd*p).
+     * bc1 = 1 - beta1^step and bc2 = 1 - beta2^step are passed precomputed.
+     */
+    abstract void adamW(float[] p, int po, float[] g, int go, float[] m, int mo, float[] v, int vo, int n,
+                        float lr, float beta1, float beta2, float eps, float wd, float gradScale, float bc1, float bc2);
+}

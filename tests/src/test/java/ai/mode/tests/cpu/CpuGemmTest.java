@@ -1,0 +1,179 @@
+package ai.mode.tests.cpu;
+
+import ai.mode.runtime.Tensor;
+import ai.mode.runtime.cpu.CpuBackend;
+import ai.mode.tests.reference.Ref;
+import ai.mode.tests.reference.TestData;
+import ai.mode.tests.reference.Tolerance;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+import static ai.mode.tests.cpu.CpuVariants.host;
+import static ai.mode.tests.cpu.CpuVariants.t;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** SGEMM of the cpu backend against the float64 reference: transposes, odd sizes, K blocking, batching, alpha/beta. */
+class CpuGemmTest {
+
+    /** {M, N, K}: size 1, odd, not multiples of the vector width, K past one block (256), N past one task (256). */
+    private static final int[][] SHAPES = {
+            {1, 1, 1}, {1, 7, 3}, {5, 1, 9}, {6, 32, 16}, {7, 33, 17}, {13, 50, 300}, {37, 259, 31}, {64, 64, 64},
+            {3, 4100, 5}, {97, 17, 513},
+    };
+
+    private static void checkOne(CpuBackend be, boolean ta, boolean tb, int m, int n, int k, float alpha, float beta, long seed) {
+        float[] a = TestData.normal(seed, m * k);
+        float[] b = TestData.normal(seed + 1, k * n);
+        float[] c0 = TestData.normal(seed + 2, m * n);
+        Tensor at = t(be, a, ta ? new int[] {k, m} : new int[] {m, k});
+        Tensor bt = t(be, b, tb ? new int[] {n, k} : new int[] {k, n});
+        Tensor ct = t(be, c0, m, n);
+        be.gemm(ta, tb, alpha, at, bt, beta, ct);
+        double[] ref = Ref.F64.gemm(ta, tb, m, n, k, alpha, TestData.toDouble(a), TestData.toDouble(b), beta, TestData.toDouble(c0));
+        double[] naive = Ref.F32.gemm(ta, tb, m, n, k, alpha, TestData.toDouble(a), TestData.toDouble(b), beta, TestData.toDouble(c0));
+        Tolerance.assertWithinNaiveBound(CpuVariants.label(be) + " gemm ta=" + ta + " tb=" + tb + " " + m + "x" + n + "x" + k,
+                host(be, ct), naive, ref);
+    }
+
+    @ParameterizedTest
+    @MethodSource("ai.mode.tests.cpu.CpuVariants#both")
+    void allTransposesAndShapesMatchReference(CpuVariants.Variant variant) {
+        CpuBackend be = variant.be();
+        long seed = 1;
+        for (int[] s : SHAPES) {
+            for (int combo = 0; combo < 4; combo++) {
+                checkOne(be, (combo & 1) != 0, (combo & 2) != 0, s[0], s[1], s[2], 1f, 0f, seed++);
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @MethodSource("ai.mode.tests.cpu.CpuVariants#both")
+    void alphaAndBetaCombine(CpuVariants.Variant variant) {
+        CpuBackend be = variant.be();
+        checkOne(be, false, false, 9, 40, 20, 0.5f, 1f, 11);
+        checkOne(be, true, true, 9, 40, 20, -1.5f, 0.25f, 12);
+        checkOne(be, false, true, 13, 50, 300, 2f, -1f, 13);   // beta on the first K block only
+        checkOne(be, true, false, 4, 5, 0, 1f, 0.5f, 14);      // K = 0: c = beta * c
+    }
+
+    @ParameterizedTest
+    @MethodSource("ai.mode.tests.cpu.CpuVariants#both")
+    void betaZeroDoesNotReadC(CpuVariants.Variant variant) {
+        CpuBackend be = variant.be();
+        int m = 7, n = 35, k = 9;
+        float[] a = TestData.normal(21, m * k), b = TestData.normal(22, k * n);
+        Tensor c = CpuVariants.poisoned(be, m, n);
+        be.gemm(false, false, 1f, t(be, a, m, k), t(be, b, k, n), 0f, c);
+        double[] ref = Ref.F64.gemm(false, false, m, n, k, 1, TestData.toDouble(a), TestData.toDouble(b), 0, null);
+        Tolerance.assertClose("beta=0 with NaN in c", host(be, c), ref, 1e-5, 1e-5);
+    }
+
+    @ParameterizedTest
+    @MethodSource("ai.mode.tests.cpu.CpuVariants#both")
+    void batchedAndBroadcast(CpuVariants.Variant variant) {
+        CpuBackend be = variant.be();
+        int batch = 3, m = 11, n = 37, k = 19;
+        for (int combo = 0; combo < 4; combo++) {
+            boolean ta = (combo & 1) != 0, tb = (combo & 2) != 0;
+            for (boolean broadcast : new boolean[] {false, true}) {
+                float[] a = TestData.normal(30 + combo, batch * m * k);
+                float[] b = TestData.normal(40 + combo, (broadcast ? 1 : batch) * k * n);
+                float[] c0 = TestData.normal(50 + combo, batch * m * n);
+                Tensor at = t(be, a, ta ? new int[] {batch, k, m} : new int[] {batch, m, k});
+                int[] bShape = tb ? new int[] {n, k} : new int[] {k, n};
+                Tensor bt = broadcast ? t(be, b, bShape) : t(be, b, batch, bShape[0], bShape[1]);
+                Tensor ct = t(be, c0, batch, m, n);
+                be.gemm(ta, tb, 1f, at, bt, 0.5f, ct);
+                float[] got = host(be, ct);
+                for (int i = 0; i < batch; i++) {
+                    double[] ai = slice(a, i * m * k, m * k), bi = slice(b, broadcast ? 0 : i * k * n, k * n);
+                    double[] ci = slice(c0, i * m * n, m * n);
+                    double[] ref = Ref.F64.gemm(ta, tb, m, n, k, 1, ai, bi, 0.5, ci);
+                    double[] naive = Ref.F32.gemm(ta, tb, m, n, k, 1, ai, bi, 0.5, ci);
+                    float[] gi = java.util.Arrays.copyOfRange(got, i * m * n, (i + 1) * m * n);
+                    Tolerance.assertWithinNaiveBound("batched ta=" + ta + " tb=" + tb + " broadcast=" + broadcast + " batch " + i,
+                            gi, naive, ref);
+                }
+            }
+        }
+    }
+
+    private static double[] slice(float[] x, int from, int len) {
+        return TestData.toDouble(java.util.Arrays.copyOfRange(x, from, from + len));
+    }
+
+    @Test
+    void gemmOnSlicesUsesTheirOffsets() {
+        CpuBackend be = CpuVariants.VECTOR;
+        int m = 5, n = 18, k = 7;
+        float[] big = TestData.normal(60, 3 * m * k);
+        Tensor a = be.slice(t(be, big, 3, m, k), 1, 1);
+        Tensor a2 = be.view(a, m, k);
+        float[] b = TestData.normal(61, k * n);
+        Tensor c = CpuVariants.poisoned(be, m, n);
+        be.gemm(false, false, 1f, a2, t(be, b, k, n), 0f, c);
+        double[] ref = Ref.F64.gemm(false, false, m, n, k, 1, slice(big, m * k, m * k), TestData.toDouble(b), 0, null);
+        Tolerance.assertClose("gemm on a slice", host(be, c), ref, 1e-5, 1e-5);
+    }
+
+    @Test
+    void threadCountDoesNotChangeBits() {
+        int m = 150, n = 300, k = 520;
+        float[] a = TestData.normal(70, m * k), b = TestData.normal(71, k * n);
+        float[][] results = new float[3][];
+        int[] threadCounts = {1, 2, 3};
+        for (int i = 0; i < 3; i++) {
+            try (CpuBackend be = new CpuBackend(threadCounts[i], true)) {
+                Tensor c = be.zeros(m, n);
+                be.gemm(true, false, 1f, t(be, a, k, m), t(be, b, k, n), 0f, c);
+                results[i] = host(be, c);
+            }
+        }
+        assertArrayEquals(results[0], results[1], "1 vs 2 threads");
+        assertArrayEquals(results[0], results[2], "1 vs 3 threads");
+    }
+
+    @Test
+    void vectorAndScalarAgree() {
+        int m = 40, n = 70, k = 90;
+        float[] a = TestData.normal(80, m * k), b = TestData.normal(81, k * n);
+        float[][] r = new float[2][];
+        int i = 0;
+        for (CpuBackend be : CpuVariants.all()) {
+            Tensor c = be.zeros(m, n);
+            be.gemm(false, true, 1f, t(be, a, m, k), t(be, b, n, k), 0f, c);
+            r[i++] = host(be, c);
+        }
+        Tolerance.assertClose("vector vs scalar", r[0], TestData.toDouble(r[1]), 1e-4, 1e-5);
+    }
+
+    @Test
+    void vectorPathIsActiveUnderTheTestFlags() {
+        assertTrue(CpuVariants.VECTOR.vectorized(), "tests run with --add-modules jdk.incubator.vector; got "
+                + CpuVariants.VECTOR.kernelDescription());
+        assertEquals("scalar", CpuVariants.SCALAR.kernelDescription());
+    }
+
+    @Test
+    void badShapesAreRejectedWithMessages() {
+        CpuBackend be = CpuVariants.VECTOR;
+        Tensor a = be.zeros(4, 5), b = be.zeros(6, 7), c = be.zeros(4, 7);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> be.gemm(false, false, 1f, a, b, 0f, c));
+        assertTrue(e.getMessage().contains("inner dimensions"), e.getMessage());
+        Tensor b2 = be.zeros(5, 7), cBad = be.zeros(4, 8);
+        e = assertThrows(IllegalArgumentException.class, () -> be.gemm(false, false, 1f, a, b2, 0f, cBad));
+        assertTrue(e.getMessage().contains("c must be [4, 7]"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> be.gemm(false, false, 1f, a, b2, 0f, be.view(a, 4, 5)));
+        assertTrue(e.getMessage().contains("gemm"), e.getMessage());
+        Tensor a3 = be.zeros(2, 4, 5), c3 = be.zeros(3, 4, 7), b3 = be.zeros(2, 5, 7);
+        e = assertThrows(IllegalArgumentException.class, () -> be.gemm(false, false, 1f, a3, b3, 0f, c3));
+        assertTrue(e.getMessage().contains("batch"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> be.gemm(false, false, 1f, be.zeros(4), b2, 0f, c));
+        assertTrue(e.getMessage().contains("2-D or 3-D"), e.getMessage());
+    }
+}

@@ -1,0 +1,93 @@
+package ai.mode.tests.reference;
+
+import static org.junit.jupiter.api.Assertions.fail;
+
+/**
+ * Error measures and assertions against float64 references.
+ *
+ * <p>DESIGN.md §4 rule ({@link #assertWithinNaiveBound}): a fast path passes when its largest absolute
+ * error against the float64 reference is at most twice that of a naive float32 implementation
+ * (see {@link Ref#F32}) on the same inputs. Because a naive implementation can be exact (copies, tiny
+ * reductions), the bound has a floor of one float32 ulp of the largest reference magnitude.
+ */
+public final class Tolerance {
+    private Tolerance() {}
+
+    /** max |got[i] - ref[i]| (infinite if any got element is NaN or the lengths differ). */
+    public static double maxAbsError(float[] got, double[] ref) {
+        if (got.length != ref.length) return Double.POSITIVE_INFINITY;
+        double worst = 0;
+        for (int i = 0; i < got.length; i++) {
+            double e = Math.abs(got[i] - ref[i]);
+            if (Double.isNaN(e)) return Double.POSITIVE_INFINITY;
+            worst = Math.max(worst, e);
+        }
+        return worst;
+    }
+
+    /** max |naive[i] - ref[i]| for a naive result held in doubles. */
+    public static double maxAbsError(double[] naive, double[] ref) {
+        double worst = 0;
+        for (int i = 0; i < naive.length; i++) {
+            double e = Math.abs(naive[i] - ref[i]);
+            if (Double.isNaN(e)) return Double.POSITIVE_INFINITY;
+            worst = Math.max(worst, e);
+        }
+        return worst;
+    }
+
+    /** max |ref[i]|. */
+    public static double maxAbs(double[] ref) {
+        double m = 0;
+        for (double v : ref) m = Math.max(m, Math.abs(v));
+        return m;
+    }
+
+    /** max |got[i] - ref[i]| / max |ref| (relative to the largest reference value). */
+    public static double maxRelError(float[] got, double[] ref) {
+        return maxAbsError(got, ref) / Math.max(maxAbs(ref), Double.MIN_NORMAL);
+    }
+
+    /** Asserts |got[i] - ref[i]| <= atol + rtol * |ref[i]| for every i; the message names the worst element. */
+    public static void assertClose(String what, float[] got, double[] ref, double atol, double rtol) {
+        if (got.length != ref.length) fail(what + ": length " + got.length + " != reference length " + ref.length);
+        int worst = -1;
+        double worstExcess = 0;
+        for (int i = 0; i < got.length; i++) {
+            double e = Math.abs(got[i] - ref[i]);
+            double allowed = atol + rtol * Math.abs(ref[i]);
+            if (Double.isNaN(e) || e > allowed) {
+                double excess = Double.isNaN(e) ? Double.POSITIVE_INFINITY : e - allowed;
+                if (worst < 0 || excess > worstExcess) {
+                    worst = i;
+                    worstExcess = excess;
+                }
+            }
+        }
+        if (worst >= 0) {
+            fail(what + ": element " + worst + " is " + got[worst] + " but the reference is " + ref[worst]
+                    + " (allowed |error| <= " + atol + " + " + rtol + " * |ref|; max abs error "
+                    + maxAbsError(got, ref) + ")");
+        }
+    }
+
+    /**
+     * DESIGN.md §4: asserts maxAbsError(got, ref64) <= factor * maxAbsError(naive32, ref64), with a floor of one
+     * float32 ulp of max|ref64|. {@code factor} is 2 for the project's rule.
+     */
+    public static void assertWithinNaiveBound(String what, float[] got, double[] naive32, double[] ref64, double factor) {
+        double err = maxAbsError(got, ref64);
+        double naiveErr = maxAbsError(naive32, ref64);
+        double floor = Math.ulp((float) maxAbs(ref64));
+        double bound = Math.max(factor * naiveErr, floor);
+        if (!(err <= bound)) {
+            fail(what + ": max abs error vs float64 " + err + " exceeds " + factor + " x naive float32 error "
+                    + naiveErr + " (bound " + bound + ", max |ref| " + maxAbs(ref64) + ")");
+        }
+    }
+
+    /** {@link #assertWithinNaiveBound} with the project's factor 2. */
+    public static void assertWithinNaiveBound(String what, float[] got, double[] naive32, double[] ref64) {
+        assertWithinNaiveBound(what, got, naive32, ref64, 2.0);
+    }
+}
