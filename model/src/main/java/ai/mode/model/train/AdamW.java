@@ -81,29 +81,30 @@ public final class AdamW implements AutoCloseable {
         return mv;
     }
 
-    /** The moment buffers by {@code name + ".exp_avg"} / {@code ".exp_avg_sq"}, for checkpoints. */
-    public Map<String, Tensor> state() {
+    /** First moments by parameter name (device tensors, for checkpoints). */
+    public Map<String, Tensor> firstMoments() { return momentMap(0); }
+
+    /** Second moments by parameter name. */
+    public Map<String, Tensor> secondMoments() { return momentMap(1); }
+
+    private Map<String, Tensor> momentMap(int which) {
         Map<String, Tensor> out = new LinkedHashMap<>();
-        moments.forEach((name, mv) -> {
-            out.put(name + ".exp_avg", mv[0]);
-            out.put(name + ".exp_avg_sq", mv[1]);
-        });
+        moments.forEach((name, mv) -> out.put(name, mv[which]));
         return out;
     }
 
     /**
-     * Restores moments and step count. {@code state} maps {@code name.exp_avg}/{@code name.exp_avg_sq} to host
-     * arrays; shapes must match the parameters. Parameters without saved moments start at zero.
+     * Restores the step count and the moments of the trainable parameters among {@code params} from host
+     * arrays by parameter name; every trainable parameter must have both moments of its size.
      */
-    public void restore(int step, List<Parameter> params, Map<String, float[]> state) {
+    public void restore(int step, List<Parameter> params, Map<String, float[]> first, Map<String, float[]> second) {
         if (step < 0) throw new IllegalArgumentException("optimizer step must be >= 0 (got " + step + ")");
         this.step = step;
         for (Parameter p : params) {
             if (!p.trainable()) continue;
-            float[] m = state.get(p.name() + ".exp_avg"), v = state.get(p.name() + ".exp_avg_sq");
-            if (m == null && v == null) continue;
+            float[] m = first.get(p.name()), v = second.get(p.name());
             if (m == null || v == null || m.length != p.numel() || v.length != p.numel()) {
-                throw new IllegalArgumentException("optimizer state for " + p.name() + " is missing a moment or has the wrong size");
+                throw new IllegalArgumentException("optimizer state for " + p.name() + " is missing or has the wrong size");
             }
             Tensor[] mv = moments(p);
             backend.copyFromHost(m, mv[0]);

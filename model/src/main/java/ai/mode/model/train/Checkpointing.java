@@ -6,14 +6,14 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Optional;
 
-/** Saves and restores a training run (model tensors, optimizer moments, {@link TrainerState}). */
+/** Saves and restores a training run (model tensors, optimizer moments, {@link TrainProgress}). */
 public interface Checkpointing {
 
     /** Writes a checkpoint of the current state atomically; returns its location. */
-    Path save(CausalLm model, AdamW optimizer, TrainerState state) throws IOException;
+    Path save(CausalLm model, AdamW optimizer, TrainProgress state) throws IOException;
 
     /** Restores the latest checkpoint into model and optimizer; empty when there is none. */
-    Optional<TrainerState> restoreLatest(CausalLm model, AdamW optimizer) throws IOException;
+    Optional<TrainProgress> restoreLatest(CausalLm model, AdamW optimizer) throws IOException;
 
     /** Location of the latest complete checkpoint, if any. */
     Optional<Path> latest();

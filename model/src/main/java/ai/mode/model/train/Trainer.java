@@ -105,9 +105,9 @@ public final class Trainer {
     /** Restores the latest checkpoint, if any; returns whether one was found. */
     public boolean resume() throws IOException {
         if (checkpoints == null) return false;
-        Optional<TrainerState> s = checkpoints.restoreLatest(model, optimizer);
+        Optional<TrainProgress> s = checkpoints.restoreLatest(model, optimizer);
         if (s.isEmpty()) return false;
-        TrainerState st = s.get();
+        TrainProgress st = s.get();
         if (st.seed() != options.seed()) {
             throw new IllegalArgumentException("checkpoint was trained with seed " + st.seed() + " but --seed is " + options.seed() + "; use the same seed to resume");
         }
@@ -119,7 +119,15 @@ public final class Trainer {
     }
 
     /** Trains from the current step up to {@code options.steps}. */
-    public Result run() {
+    public Result run() { return run(options.steps()); }
+
+    /**
+     * Trains from the current step up to {@code min(untilStep, options.steps)}; the schedule still spans
+     * {@code options.steps}, so a run split into pieces (or interrupted and resumed) follows the same path.
+     * A checkpoint is written at the stop step when checkpoints are on.
+     */
+    public Result run(int untilStep) {
+        int stop = Math.min(untilStep, options.steps());
         List<Parameter> params = model.trainableParameters();
         Backend be = model.backend();
         int b = options.batch(), t = options.seqLen(), accum = options.accumulation();
@@ -128,7 +136,7 @@ public final class Trainer {
         long start = System.nanoTime();
         double lastLoss = Double.NaN;
         LossStats lastVal = null;
-        while (step < options.steps()) {
+        while (step < stop) {
             long t0 = System.nanoTime();
             int current = step + 1;
             long counted = 0;
@@ -159,7 +167,7 @@ public final class Trainer {
             StepMetrics sm = new StepMetrics(step, loss, stats.accuracy(), lr, info.gradNorm(),
                     options.tokensPerStep() / secs, tokensSeen, (System.nanoTime() - start) / 1e9);
             for (Listener l : listeners) l.onStep(sm);
-            boolean last = step == options.steps();
+            boolean last = step == stop;
             if (validation != null && ((options.evalEvery() > 0 && step % options.evalEvery() == 0) || last)) {
                 lastVal = validate();
             }
@@ -182,7 +190,7 @@ public final class Trainer {
     private void saveCheckpoint() {
         try {
             Path where = checkpoints.save(model, optimizer,
-                    new TrainerState(step, options.seed(), train.state(), tokensSeen, lastValLoss));
+                    new TrainProgress(step, options.seed(), train.state(), tokensSeen, lastValLoss));
             for (Listener l : listeners) l.onCheckpoint(step, where);
         } catch (IOException e) {
             throw new UncheckedIOException("could not write the checkpoint at step " + step + ": " + e.getMessage(), e);

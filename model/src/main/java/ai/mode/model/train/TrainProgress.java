@@ -10,4 +10,4 @@ import com.google.gson.JsonElement;
  * @param tokensSeen    training tokens consumed so far
  * @param lastValLoss   the latest validation loss (NaN if none yet)
  */
-public record TrainerState(int step, long seed, JsonElement data, long tokensSeen, double lastValLoss) {}
+public record TrainProgress(int step, long seed, JsonElement data, long tokensSeen, double lastValLoss) {}

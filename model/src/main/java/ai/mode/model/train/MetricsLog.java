@@ -1,0 +1,92 @@
+// Training metrics as JSON lines (one object per step / validation), the input of plots and reports.
+package ai.mode.model.train;
+
+import ai.mode.runtime.LossStats;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import java.io.BufferedWriter;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Appends one JSON object per line to {@code metrics.jsonl}:
+ * <pre>
+ * {"type":"train","step":12,"loss":5.43,"acc":0.11,"lr":0.0006,"grad_norm":0.93,"tokens_per_s":2011.5,"tokens":49152,"time_s":24.4}
+ * {"type":"val","step":50,"val_loss":4.98,"val_ppl":145.5,"val_acc":0.17,"val_tokens":16384}
+ * </pre>
+ * On resume the file is first cut back to the resumed step, so it never holds steps twice.
+ */
+public final class MetricsLog implements Trainer.Listener, AutoCloseable {
+    private final Path file;
+    private BufferedWriter out;
+
+    /** Opens {@code file} for appending, dropping lines of steps after {@code keepUpToStep} (0 = start afresh). */
+    public MetricsLog(Path file, int keepUpToStep) throws IOException {
+        this.file = file;
+        if (file.getParent() != null) Files.createDirectories(file.getParent());
+        List<String> kept = new ArrayList<>();
+        if (keepUpToStep > 0 && Files.exists(file)) {
+            for (String line : Files.readAllLines(file, StandardCharsets.UTF_8)) {
+                if (line.isBlank()) continue;
+                try {
+                    if (JsonParser.parseString(line).getAsJsonObject().get("step").getAsInt() <= keepUpToStep) kept.add(line);
+                } catch (RuntimeException malformed) {
+                    // a torn last line from a killed run: drop it
+                }
+            }
+        }
+        Files.write(file, kept, StandardCharsets.UTF_8);
+        out = Files.newBufferedWriter(file, StandardCharsets.UTF_8, StandardOpenOption.APPEND);
+    }
+
+    public Path file() { return file; }
+
+    @Override
+    public void onStep(Trainer.StepMetrics m) {
+        JsonObject o = new JsonObject();
+        o.addProperty("type", "train");
+        o.addProperty("step", m.step());
+        o.addProperty("loss", m.loss());
+        o.addProperty("acc", m.accuracy());
+        o.addProperty("lr", m.lr());
+        o.addProperty("grad_norm", m.gradNorm());
+        o.addProperty("tokens_per_s", Math.round(m.tokensPerSecond() * 10) / 10.0);
+        o.addProperty("tokens", m.tokensSeen());
+        o.addProperty("time_s", Math.round(m.elapsedSeconds() * 100) / 100.0);
+        write(o);
+    }
+
+    @Override
+    public void onValidation(int step, LossStats s) {
+        JsonObject o = new JsonObject();
+        o.addProperty("type", "val");
+        o.addProperty("step", step);
+        o.addProperty("val_loss", s.meanLoss());
+        o.addProperty("val_ppl", Math.exp(s.meanLoss()));
+        o.addProperty("val_acc", s.accuracy());
+        o.addProperty("val_tokens", s.count());
+        write(o);
+    }
+
+    private void write(JsonObject o) {
+        try {
+            out.write(o.toString());
+            out.newLine();
+            out.flush();
+        } catch (IOException e) {
+            throw new UncheckedIOException("could not write metrics to " + file + ": " + e.getMessage(), e);
+        }
+    }
+
+    @Override
+    public void close() throws IOException {
+        if (out != null) out.close();
+        out = null;
+    }
+}
