@@ -9,12 +9,8 @@ import com.google.gson.Gson;
 import com.google.gson.GsonBuilder;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
-import com.google.gson.Strictness;
-import com.google.gson.TypeAdapter;
-import com.google.gson.stream.JsonReader;
 
 import java.io.IOException;
-import java.io.StringReader;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
@@ -67,7 +63,6 @@ public final class Checkpoint {
     static final String MANIFEST_FORMAT = "mode-checkpoint";
 
     private static final Gson PRETTY = new GsonBuilder().setPrettyPrinting().disableHtmlEscaping().create();
-    private static final TypeAdapter<JsonElement> JSON = new Gson().getAdapter(JsonElement.class);
 
     private final Path dir;
     private final OptionalLong step;
@@ -352,9 +347,7 @@ public final class Checkpoint {
 
     private static JsonObject parseManifest(Path file) throws IOException {
         try {
-            JsonReader r = new JsonReader(new StringReader(Files.readString(file, StandardCharsets.UTF_8)));
-            r.setStrictness(Strictness.STRICT);
-            JsonElement e = JSON.read(r);
+            JsonElement e = StrictJson.parse(Files.readString(file, StandardCharsets.UTF_8));
             if (!e.isJsonObject()) throw new IllegalStateException("not a JSON object");
             return e.getAsJsonObject();
         } catch (IOException | RuntimeException e) {

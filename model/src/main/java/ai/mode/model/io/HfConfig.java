@@ -9,13 +9,9 @@ import com.google.gson.GsonBuilder;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
-import com.google.gson.TypeAdapter;
 import com.google.gson.JsonPrimitive;
-import com.google.gson.Strictness;
-import com.google.gson.stream.JsonReader;
 
 import java.io.IOException;
-import java.io.StringReader;
 import java.math.BigDecimal;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
@@ -51,9 +47,6 @@ public record HfConfig(LlamaConfig model, String torchDtype, JsonObject extra) {
             "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
             "max_position_embeddings", "rope_theta", "rms_norm_eps", "tie_word_embeddings", "torch_dtype", "dtype",
             "hidden_act", "attention_bias", "mlp_bias", "rope_scaling", "head_dim", "sliding_window");
-
-    /** Reads a tree honouring the reader's STRICT setting (JsonParser.parseReader would switch to lenient). */
-    private static final TypeAdapter<JsonElement> JSON_ELEMENT = new Gson().getAdapter(JsonElement.class);
 
     private static final Gson PRETTY = new GsonBuilder().setPrettyPrinting().disableHtmlEscaping().create();
 
@@ -110,14 +103,7 @@ public record HfConfig(LlamaConfig model, String torchDtype, JsonObject extra) {
     public static HfConfig parse(String json, Path source) throws CheckpointFormatException {
         JsonElement root;
         try {
-            JsonReader reader = new JsonReader(new StringReader(json));
-            reader.setStrictness(Strictness.STRICT);
-            root = JSON_ELEMENT.read(reader);
-            if (reader.peek() != com.google.gson.stream.JsonToken.END_DOCUMENT) {
-                throw new CheckpointFormatException(source, "content after the closing brace");
-            }
-        } catch (CheckpointFormatException e) {
-            throw e;
+            root = StrictJson.parse(json);
         } catch (IOException | RuntimeException e) {
             throw new CheckpointFormatException(source, "not valid JSON: " + CheckpointFormatException.firstLine(e), e);
         }

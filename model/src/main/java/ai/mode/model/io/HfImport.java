@@ -4,15 +4,10 @@
 package ai.mode.model.io;
 
 import ai.mode.model.LlamaConfig;
-import com.google.gson.Gson;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
-import com.google.gson.Strictness;
-import com.google.gson.TypeAdapter;
-import com.google.gson.stream.JsonReader;
 
 import java.io.IOException;
-import java.io.StringReader;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -41,7 +36,6 @@ public final class HfImport {
     public static final String INDEX = "model.safetensors.index.json";
 
     private static final System.Logger LOG = System.getLogger(HfImport.class.getName());
-    private static final TypeAdapter<JsonElement> JSON = new Gson().getAdapter(JsonElement.class);
 
     /** A loaded checkpoint: its config and float32 weights in canonical order ({@link TensorNames#llamaShapes}). */
     public record Model(HfConfig config, NamedTensors weights) {}
@@ -170,9 +164,7 @@ public final class HfImport {
     private static Map<String, String> readIndex(Path index) throws IOException {
         JsonObject root;
         try {
-            JsonReader r = new JsonReader(new StringReader(Files.readString(index, StandardCharsets.UTF_8)));
-            r.setStrictness(Strictness.STRICT);
-            JsonElement e = JSON.read(r);
+            JsonElement e = StrictJson.parse(Files.readString(index, StandardCharsets.UTF_8));
             if (!e.isJsonObject()) throw new CheckpointFormatException(index, "must be a JSON object");
             root = e.getAsJsonObject();
         } catch (CheckpointFormatException e) {

@@ -4,12 +4,10 @@
 // float arrays without an intermediate copy; close() unmaps it.
 package ai.mode.model.io;
 
-import com.google.gson.Strictness;
 import com.google.gson.stream.JsonReader;
 import com.google.gson.stream.JsonToken;
 
 import java.io.IOException;
-import java.io.StringReader;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -244,8 +242,7 @@ public final class SafeTensorsReader implements AutoCloseable {
     private static List<RawEntry> parseHeader(Path path, String header, Map<String, String> metadata)
             throws CheckpointFormatException {
         List<RawEntry> entries = new ArrayList<>();
-        JsonReader json = new JsonReader(new StringReader(header));
-        json.setStrictness(Strictness.STRICT);
+        JsonReader json = StrictJson.reader(header);
         String current = null;
         try {
             if (json.peek() != JsonToken.BEGIN_OBJECT) {
@@ -267,7 +264,9 @@ public final class SafeTensorsReader implements AutoCloseable {
                 current = null;
             }
             json.endObject();
-            if (json.peek() != JsonToken.END_DOCUMENT) {
+            try {
+                StrictJson.requireEnd(json);
+            } catch (IOException trailing) {
                 throw new CheckpointFormatException(path, "header has content after its closing brace");
             }
         } catch (CheckpointFormatException e) {

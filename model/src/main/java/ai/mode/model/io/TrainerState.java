@@ -3,16 +3,10 @@
 // as a JSON object that this package stores verbatim and does not interpret.
 package ai.mode.model.io;
 
-import com.google.gson.Gson;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
-import com.google.gson.Strictness;
-import com.google.gson.TypeAdapter;
-import com.google.gson.stream.JsonReader;
-import com.google.gson.stream.JsonToken;
 
 import java.io.IOException;
-import java.io.StringReader;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -43,8 +37,6 @@ public record TrainerState(long step, NamedTensors adamM, NamedTensors adamV, St
     static final String M_PREFIX = "optimizer.m.";
     static final String V_PREFIX = "optimizer.v.";
 
-    private static final TypeAdapter<JsonElement> JSON = new Gson().getAdapter(JsonElement.class);
-
     public TrainerState {
         if (step < 0) throw new IllegalArgumentException("step must be >= 0 (got " + step + ")");
         if (!adamM.names().equals(adamV.names())) {
@@ -64,7 +56,7 @@ public record TrainerState(long step, NamedTensors adamM, NamedTensors adamV, St
     /** The trainer state parsed as a JSON object. */
     public JsonObject state() {
         try {
-            return JSON.read(strictReader(stateJson)).getAsJsonObject();
+            return StrictJson.parse(stateJson).getAsJsonObject();
         } catch (IOException e) {
             throw new IllegalStateException("validated on construction", e);
         }
@@ -155,19 +147,11 @@ public record TrainerState(long step, NamedTensors adamM, NamedTensors adamV, St
         }
     }
 
-    private static JsonReader strictReader(String text) {
-        JsonReader r = new JsonReader(new StringReader(text));
-        r.setStrictness(Strictness.STRICT);
-        return r;
-    }
-
     /** Null if {@code text} is exactly one JSON object, else a one-line description of the problem. */
     private static String jsonObjectProblem(String text) {
         try {
-            JsonReader r = strictReader(text);
-            JsonElement e = JSON.read(r);
+            JsonElement e = StrictJson.parse(text);
             if (!e.isJsonObject()) return "found " + (e.isJsonNull() ? "null" : e.isJsonArray() ? "an array" : "a scalar");
-            if (r.peek() != JsonToken.END_DOCUMENT) return "content after the closing brace";
             return null;
         } catch (IOException | RuntimeException e) {
             return CheckpointFormatException.firstLine(e);

@@ -1,0 +1,177 @@
+// config.json <-> LlamaConfig: a real-world-shaped config parses, defaults apply, round trips keep every field,
+// and each unsupported or malformed field gives a one-line error naming it.
+package ai.mode.model.io;
+
+import ai.mode.model.LlamaConfig;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import com.google.gson.JsonPrimitive;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static ai.mode.model.io.SafeTensorsTest.assertMessage;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class HfConfigTest {
+
+    @TempDir
+    Path tmp;
+
+    /** Shaped like TinyLlama-1.1B's config.json (values shrunk), including fields we do not interpret. */
+    private static final String TINYLLAMA_LIKE = """
+            {
+              "architectures": ["LlamaForCausalLM"],
+              "attention_bias": false,
+              "bos_token_id": 1,
+              "eos_token_id": 2,
+              "hidden_act": "silu",
+              "hidden_size": 64,
+              "initializer_range": 0.02,
+              "intermediate_size": 176,
+              "max_position_embeddings": 2048,
+              "model_type": "llama",
+              "num_attention_heads": 8,
+              "num_hidden_layers": 3,
+              "num_key_value_heads": 2,
+              "pretraining_tp": 1,
+              "rms_norm_eps": 1e-05,
+              "rope_scaling": null,
+              "rope_theta": 10000.0,
+              "tie_word_embeddings": false,
+              "torch_dtype": "bfloat16",
+              "transformers_version": "4.35.0",
+              "use_cache": true,
+              "vocab_size": 320
+            }
+            """;
+
+    private static final Path SRC = Path.of("config.json");
+
+    @Test
+    void parsesARealisticConfig() throws IOException {
+        HfConfig c = HfConfig.parse(TINYLLAMA_LIKE, SRC);
+        assertEquals(new LlamaConfig(320, 64, 3, 8, 2, 176, 2048, 10000f, 1e-5f, false), c.model());
+        assertEquals("bfloat16", c.torchDtype());
+        assertEquals(1, c.extra().get("bos_token_id").getAsInt());
+        assertEquals("4.35.0", c.extra().get("transformers_version").getAsString());
+        assertTrue(!c.extra().has("hidden_size"), "interpreted fields are not extras");
+    }
+
+    @Test
+    void optionalFieldsTakeTransformersDefaults() throws IOException {
+        HfConfig c = HfConfig.parse("""
+                {"model_type":"llama","vocab_size":50,"hidden_size":16,"num_hidden_layers":2,
+                 "num_attention_heads":4,"intermediate_size":40}""", SRC);
+        assertEquals(new LlamaConfig(50, 16, 2, 4, 4, 40, 2048, 10000f, 1e-6f, false), c.model());
+        assertEquals("float32", c.torchDtype());
+        HfConfig newer = HfConfig.parse("""
+                {"model_type":"llama","vocab_size":50,"hidden_size":16,"num_hidden_layers":2,
+                 "num_attention_heads":4,"intermediate_size":40,"dtype":"float16","num_key_value_heads":null}""", SRC);
+        assertEquals("float16", newer.torchDtype());
+        assertEquals(4, newer.model().numKvHeads());
+    }
+
+    @Test
+    void roundTripKeepsEveryFieldAndExactFloats() throws IOException {
+        LlamaConfig m = new LlamaConfig(1000, 96, 5, 6, 3, 250, 512, 500000f, 1e-5f, true);
+        HfConfig c = HfConfig.of(m).withTorchDtype("bfloat16").withExtra("bos_token_id", new JsonPrimitive(0));
+        Path f = tmp.resolve("config.json");
+        c.write(f);
+        HfConfig back = HfConfig.read(f);
+        assertEquals(m, back.model());
+        assertEquals("bfloat16", back.torchDtype());
+        assertEquals(0, back.extra().get("bos_token_id").getAsInt());
+
+        JsonObject raw = JsonParser.parseString(Files.readString(f)).getAsJsonObject();
+        assertEquals("[\"LlamaForCausalLM\"]", raw.get("architectures").toString());
+        assertEquals("llama", raw.get("model_type").getAsString());
+        assertEquals("1.0E-5", raw.get("rms_norm_eps").toString(), "floats are written as their shortest decimal");
+        assertEquals(3, raw.get("num_key_value_heads").getAsInt());
+        assertEquals(true, raw.get("tie_word_embeddings").getAsBoolean());
+
+        HfConfig again = HfConfig.parse(TINYLLAMA_LIKE, SRC);
+        Path g = tmp.resolve("again.json");
+        again.write(g);
+        JsonObject original = JsonParser.parseString(TINYLLAMA_LIKE).getAsJsonObject();
+        JsonObject rewritten = JsonParser.parseString(Files.readString(g)).getAsJsonObject();
+        for (String key : original.keySet()) {
+            if (key.equals("rope_scaling")) continue;    // null, dropped
+            assertTrue(rewritten.has(key), "field " + key + " lost on rewrite");
+            if (!key.equals("rms_norm_eps") && !key.equals("rope_theta")) assertEquals(original.get(key), rewritten.get(key), key);
+            else assertEquals(original.get(key).getAsDouble(), rewritten.get(key).getAsDouble(), 0.0, key);
+        }
+    }
+
+    private static String with(String field, String json) {
+        JsonObject o = JsonParser.parseString(TINYLLAMA_LIKE).getAsJsonObject();
+        if (json == null) o.remove(field); else o.add(field, JsonParser.parseString(json));
+        return o.toString();
+    }
+
+    private static void expect(String config, String message) {
+        CheckpointFormatException e = assertThrows(CheckpointFormatException.class, () -> HfConfig.parse(config, SRC));
+        assertMessage(e, message);
+        assertTrue(e.getMessage().startsWith("config.json: "), e.getMessage());
+    }
+
+    @Test
+    void missingAndMistypedFields() {
+        expect(with("hidden_size", null), "missing required field hidden_size");
+        expect(with("hidden_size", "\"64\""), "field hidden_size must be an integer, found \"64\"");
+        expect(with("hidden_size", "64.5"), "field hidden_size must be an integer, found 64.5");
+        expect(with("vocab_size", "3000000000"), "field vocab_size must be an integer");
+        expect(with("num_hidden_layers", "[3]"), "field num_hidden_layers must be a scalar");
+        expect(with("rms_norm_eps", "\"small\""), "field rms_norm_eps must be a finite number");
+        expect(with("tie_word_embeddings", "1"), "field tie_word_embeddings must be true or false");
+        expect(with("model_type", null), "missing required field model_type");
+    }
+
+    @Test
+    void rangeErrorsComeFromLlamaConfig() {
+        expect(with("num_attention_heads", "7"), "hidden_size 64 must be divisible by num_attention_heads 7");
+        expect(with("num_key_value_heads", "3"), "num_attention_heads 8 must be divisible by num_key_value_heads 3");
+        expect(with("vocab_size", "0"), "vocab_size must be >= 2");
+    }
+
+    @Test
+    void unsupportedFeatures() {
+        expect(with("model_type", "\"gpt2\""), "model_type \"gpt2\" is not supported");
+        expect(with("rope_scaling", "{\"rope_type\":\"llama3\",\"factor\":8.0}"), "rope_scaling \"llama3\" is not supported");
+        expect(with("attention_bias", "true"), "attention_bias true is not supported");
+        expect(with("mlp_bias", "true"), "mlp_bias true is not supported");
+        expect(with("hidden_act", "\"gelu\""), "hidden_act \"gelu\" is not supported");
+        expect(with("head_dim", "16"), "head_dim 16 differs from hidden_size/num_attention_heads = 8");
+        expect(with("architectures", "[\"LlamaForSequenceClassification\"]"), "names no causal LM");
+        String mistral = with("model_type", "\"mistral\"");
+        JsonObject o = JsonParser.parseString(mistral).getAsJsonObject();
+        o.addProperty("sliding_window", 4096);
+        expect(o.toString(), "sliding_window 4096 is not supported");
+    }
+
+    @Test
+    void acceptsEquivalentVariants() throws IOException {
+        JsonObject o = JsonParser.parseString(with("model_type", "\"mistral\"")).getAsJsonObject();
+        o.add("sliding_window", null);
+        o.addProperty("head_dim", 8);
+        o.addProperty("hidden_act", "swish");
+        assertEquals(2, HfConfig.parse(o.toString(), SRC).model().numKvHeads());
+    }
+
+    @Test
+    void malformedJson() throws IOException {
+        expect("{\"model_type\": \"llama\",", "not valid JSON");
+        expect("[1]", "must be a JSON object");
+        expect(TINYLLAMA_LIKE + "}", "content after the closing brace");
+        expect("{model_type: llama}", "not valid JSON");
+        Path f = tmp.resolve("config.json");
+        Files.write(f, new byte[]{'{', (byte) 0xFF, '}'});
+        assertMessage(assertThrows(CheckpointFormatException.class, () -> HfConfig.read(f)), "not valid UTF-8");
+        assertMessage(assertThrows(CheckpointFormatException.class, () -> HfConfig.read(tmp.resolve("none.json"))), "file not found");
+    }
+}
