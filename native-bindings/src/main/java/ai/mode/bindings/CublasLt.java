@@ -56,6 +56,13 @@ public final class CublasLt {
             JAVA_FLOAT.withName("wavesCount"),
             MemoryLayout.sequenceLayout(4, JAVA_INT).withName("reserved"));
     private static final long ALGO_BYTES = 64;
+    private static final long WORKSPACE_OFFSET = offset("workspaceSize");
+    private static final long STATE_OFFSET = offset("state");
+    private static final long WAVES_OFFSET = offset("wavesCount");
+
+    private static long offset(String field) {
+        return HEURISTIC_RESULT.byteOffset(MemoryLayout.PathElement.groupElement(field));
+    }
 
     private static final Map<Integer, String> NAMES = Map.ofEntries(
             Map.entry(0, "CUBLAS_STATUS_SUCCESS"),
@@ -395,11 +402,11 @@ public final class CublasLt {
                     d.handle(), pref.handle(), 1, result, count);
             if (rc == 15 || (rc == 0 && count.get(JAVA_INT, 0) == 0)) return Optional.empty();
             check(rc, "cublasLtMatmulAlgoGetHeuristic(requested=1)");
-            int state = result.get(JAVA_INT, 72);
+            int state = result.get(JAVA_INT, STATE_OFFSET);
             if (state != 0) return Optional.empty();
             MemorySegment algo = arena.allocate(ALGO_BYTES, 8);
             algo.copyFrom(result.asSlice(0, ALGO_BYTES));
-            return Optional.of(new Algo(algo, result.get(JAVA_LONG, 64), result.get(JAVA_FLOAT, 76)));
+            return Optional.of(new Algo(algo, result.get(JAVA_LONG, WORKSPACE_OFFSET), result.get(JAVA_FLOAT, WAVES_OFFSET)));
         } catch (Throwable t) {
             throw Native.rethrow(t);
         }

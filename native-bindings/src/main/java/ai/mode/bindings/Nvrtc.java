@@ -23,9 +23,9 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * FFM bindings for NVRTC, the CUDA runtime compiler: version, supported architectures, and compilation of
  * CUDA C++ source to PTX or CUBIN with the compiler log. Needs no GPU and no driver.
  *
- * <p>CUDA headers ({@code cuda_bf16.h}, {@code mma.h}, ...) are not built into NVRTC. {@link #includeDirectory()}
- * finds them: the headers bundled in NVRTC 13.3+ ({@code nvrtcInstallBundledHeaders}, extracted once to a
- * cache directory), else the local CUDA toolkit's {@code include} directory.
+ * <p>CUDA headers ({@code cuda_bf16.h}, {@code mma.h}, ...) are not built into NVRTC.
+ * {@link #includeDirectories()} finds them: the local CUDA toolkit's {@code include} directory, and the
+ * headers bundled in NVRTC 13.3+ ({@code nvrtcInstallBundledHeaders}, extracted once to a cache directory).
  */
 public final class Nvrtc {
     private static final System.Logger LOG = System.getLogger(Nvrtc.class.getName());
@@ -60,7 +60,7 @@ public final class Nvrtc {
     private final MethodHandle nvrtcGetPTXSize, nvrtcGetPTX, nvrtcGetCUBINSize, nvrtcGetCUBIN;
     private final MethodHandle nvrtcGetProgramLogSize, nvrtcGetProgramLog;
     private final Optional<MethodHandle> nvrtcInstallBundledHeaders;
-    private volatile Optional<Path> includeDirectory;
+    private volatile List<Path> includeDirectories;
 
     private Nvrtc(NativeLibraries.Loaded lib) {
         this.origin = lib.origin();
@@ -259,39 +259,66 @@ public final class Nvrtc {
     }
 
     /**
-     * A directory holding {@code cuda_bf16.h} and {@code mma.h} to pass as {@code -I}: {@code -Dmode.cuda.include}
-     * or {@code MODE_CUDA_INCLUDE} if set; else NVRTC's bundled headers (extracted once below
-     * {@link NativeLibraries#defaultCacheDir()}); else the local CUDA toolkit's include directory; else empty.
+     * Directories to pass as {@code -I} so kernels can include {@code cuda_bf16.h}, {@code cuda_fp16.h} and
+     * {@code mma.h}: {@code -Dmode.cuda.include} / {@code MODE_CUDA_INCLUDE} (colon-separated) if set; else the
+     * local CUDA toolkit's include directory (complete and self-consistent), then NVRTC's bundled headers
+     * (13.3+, extracted once to {@link #bundledHeadersDirectory()}). The bundle has {@code cuda_bf16.h} but
+     * lacks {@code crt/mma.h}, so WMMA kernels need the toolkit; empty when neither exists.
      */
-    public Optional<Path> includeDirectory() {
-        Optional<Path> dir = includeDirectory;
-        if (dir == null) {
+    public List<Path> includeDirectories() {
+        List<Path> dirs = includeDirectories;
+        if (dirs == null) {
             synchronized (this) {
-                dir = includeDirectory;
-                if (dir == null) {
-                    dir = findIncludeDirectory();
-                    includeDirectory = dir;
+                dirs = includeDirectories;
+                if (dirs == null) {
+                    dirs = findIncludeDirectories();
+                    includeDirectories = dirs;
                 }
             }
         }
-        return dir;
+        return dirs;
     }
 
-    private Optional<Path> findIncludeDirectory() {
+    /** {@link #includeDirectories()} as {@code -I<dir>} options. */
+    public List<String> includeOptions() {
+        List<String> out = new ArrayList<>();
+        for (Path p : includeDirectories()) out.add("-I" + p);
+        return out;
+    }
+
+    private List<Path> findIncludeDirectories() {
         String explicit = System.getProperty("mode.cuda.include", System.getenv("MODE_CUDA_INCLUDE"));
-        if (explicit != null && !explicit.isBlank()) return Optional.of(Path.of(explicit));
-        if (hasBundledHeaders()) {
-            int[] v = version();
-            Path dir = NativeLibraries.defaultCacheDir().resolveSibling("nvrtc-headers").resolve(v[0] + "." + v[1]);
-            try {
+        List<Path> out = new ArrayList<>();
+        if (explicit != null && !explicit.isBlank()) {
+            for (String s : explicit.split(":")) {
+                if (!s.isBlank()) out.add(Path.of(s));
+            }
+            return List.copyOf(out);
+        }
+        toolkitIncludeDirectory().ifPresent(out::add);
+        bundledHeadersDirectory().ifPresent(out::add);
+        return List.copyOf(out);
+    }
+
+    /**
+     * NVRTC's bundled CUDA headers (13.3+), extracted on first use below the cache directory
+     * ({@code ~/.cache/mode-j/nvrtc-headers/<version>}); empty for older NVRTC or when extraction fails.
+     */
+    public Optional<Path> bundledHeadersDirectory() {
+        if (!hasBundledHeaders()) return Optional.empty();
+        int[] v = version();
+        Path dir = NativeLibraries.defaultCacheDir().resolveSibling("nvrtc-headers").resolve(v[0] + "." + v[1]);
+        try {
+            synchronized (this) {
                 Files.createDirectories(dir);
                 installBundledHeaders(dir);
-                if (Files.isRegularFile(dir.resolve("cuda_bf16.h"))) return Optional.of(dir);
-            } catch (IOException | NvrtcException e) {
-                LOG.log(System.Logger.Level.WARNING, "NVRTC bundled headers not usable ({0}); trying the CUDA toolkit", e.getMessage());
             }
+            if (Files.isRegularFile(dir.resolve("cuda_bf16.h"))) return Optional.of(dir);
+            LOG.log(System.Logger.Level.WARNING, "NVRTC bundled headers in {0} lack cuda_bf16.h", dir);
+        } catch (IOException | NvrtcException e) {
+            LOG.log(System.Logger.Level.WARNING, "NVRTC bundled headers not usable: {0}", e.getMessage());
         }
-        return toolkitIncludeDirectory();
+        return Optional.empty();
     }
 
     /**
