@@ -14,6 +14,7 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
@@ -25,6 +26,7 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalLong;
+import java.util.stream.Stream;
 import java.util.zip.CRC32C;
 
 /**
@@ -161,6 +163,7 @@ public final class Checkpoint {
         public Path writeTo(Path dir) throws IOException {
             validate();
             Path target = dir.toAbsolutePath().normalize();
+            requireReplaceable(target);
             Path parent = AtomicFiles.parentOf(target);
             Files.createDirectories(parent);
             Path temp = AtomicFiles.tempSibling(target);
@@ -206,6 +209,23 @@ public final class Checkpoint {
                 return target;
             } finally {
                 if (!done) AtomicFiles.deleteRecursively(temp);
+            }
+        }
+
+        /** Refuses to replace anything but a checkpoint this package wrote (or an empty directory). */
+        private static void requireReplaceable(Path target) throws IOException {
+            if (!Files.exists(target, LinkOption.NOFOLLOW_LINKS)) return;
+            boolean replaceable = Files.isDirectory(target, LinkOption.NOFOLLOW_LINKS)
+                    && (Files.isRegularFile(target.resolve(MANIFEST)) || isEmptyDirectory(target));
+            if (!replaceable) {
+                throw new FileAlreadyExistsException(target.toString(), null,
+                        "exists and is not a checkpoint written by MoDE-J; choose another path or remove it");
+            }
+        }
+
+        private static boolean isEmptyDirectory(Path dir) throws IOException {
+            try (Stream<Path> s = Files.list(dir)) {
+                return s.findAny().isEmpty();
             }
         }
 

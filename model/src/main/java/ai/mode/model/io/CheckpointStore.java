@@ -142,6 +142,7 @@ public final class CheckpointStore {
         for (int i = 0; i < all.size() && excess > 0; i++) {
             Path p = all.get(i);
             if (stepOf(p) == justSaved) continue;
+            if (!Files.isRegularFile(p.resolve(Checkpoint.MANIFEST))) continue;   // not written by us: never delete
             // rename first so a half-deleted directory never looks like a checkpoint
             Path doomed = AtomicFiles.tempSibling(p);
             AtomicFiles.moveAtomically(p, doomed);

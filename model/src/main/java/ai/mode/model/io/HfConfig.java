@@ -83,6 +83,7 @@ public record HfConfig(LlamaConfig model, String torchDtype, JsonObject extra) {
 
     /** Reads and validates a {@code config.json}. */
     public static HfConfig read(Path file) throws IOException {
+        if (Files.isDirectory(file)) throw new CheckpointFormatException(file, "is a directory, expected config.json");
         byte[] bytes;
         try {
             bytes = Files.readAllBytes(file);

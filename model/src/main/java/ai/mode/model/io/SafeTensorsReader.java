@@ -17,6 +17,7 @@ import java.nio.channels.FileChannel;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -76,6 +77,9 @@ public final class SafeTensorsReader implements AutoCloseable {
 
     /** Maps and validates a safetensors file. */
     public static SafeTensorsReader open(Path path) throws IOException {
+        if (Files.isDirectory(path)) {
+            throw new CheckpointFormatException(path, "is a directory, expected a .safetensors file");
+        }
         Arena arena = Arena.ofShared();
         try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
             long size = ch.size();

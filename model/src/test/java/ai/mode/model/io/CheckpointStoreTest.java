@@ -157,7 +157,7 @@ class CheckpointStoreTest {
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
         SplittableRandom rnd = new SplittableRandom(17);
         long lastSeen = 0;
-        for (int round = 0; round < 3; round++) {
+        for (int round = 0; round < 2; round++) {
             Process p = new ProcessBuilder(java, "-Xshare:auto", "-XX:TieredStopAtLevel=1", "-cp",
                     System.getProperty("java.class.path"), KilledWriter.class.getName(), root.toString())
                     .redirectError(ProcessBuilder.Redirect.DISCARD).start();

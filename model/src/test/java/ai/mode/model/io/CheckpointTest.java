@@ -251,7 +251,16 @@ class CheckpointTest {
         assertFalse(Files.exists(tmp.resolve("new")));
         assertEquals(0, tempEntries(tmp));
 
-        fullBuilder(4).writeTo(dir);        // replacing an existing directory works
+        // never replaces something that is not one of our checkpoints
+        Path user = Files.createDirectories(tmp.resolve("user-data"));
+        Files.writeString(user.resolve("precious.txt"), "keep me");
+        assertThrows(java.nio.file.FileAlreadyExistsException.class, () -> fullBuilder(5).writeTo(user));
+        assertEquals("keep me", Files.readString(user.resolve("precious.txt")));
+        Files.writeString(tmp.resolve("a-file"), "x");
+        assertThrows(java.nio.file.FileAlreadyExistsException.class, () -> fullBuilder(5).writeTo(tmp.resolve("a-file")));
+        fullBuilder(5).writeTo(Files.createDirectories(tmp.resolve("empty-dir")));   // an empty directory is fine
+
+        fullBuilder(4).writeTo(dir);        // replacing an existing checkpoint works
         assertEquals(4, Checkpoint.open(dir).step().orElseThrow());
         assertEquals(0, tempEntries(tmp));
     }
