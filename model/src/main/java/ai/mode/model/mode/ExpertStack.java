@@ -1,0 +1,89 @@
+// A runnable group of experts of one MoDE block: k batched decoder layers over E experts that all read the
+// same block input. The dense path runs all N experts as one stack; sparse routing and multi-device
+// placement run sub-ranges (one expert, or the experts on one device) as separate stacks sharing the weights.
+package ai.mode.model.mode;
+
+import ai.mode.model.LlamaConfig;
+import ai.mode.model.nn.BufferPool;
+import ai.mode.model.nn.Parameter;
+import ai.mode.runtime.Backend;
+import ai.mode.runtime.Tensor;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * {@code x [B,T,D] → y [E, B·T, D]}: x is broadcast to the E experts, which run k {@link BatchedDecoderLayer}s;
+ * backward sums the E input gradients into {@code dx [B,T,D]}. Owns its activation buffers, not its weights.
+ */
+public final class ExpertStack {
+    private final Backend backend;
+    private final LlamaConfig cfg;
+    private final List<BatchedDecoderLayer> layers;
+    private final int count;
+    private final BufferPool own;
+    private int batch, seq;
+
+    /** @param depthWeights the experts' weights at each depth (k entries, all with the same expert count) */
+    public ExpertStack(Backend backend, LlamaConfig cfg, List<StackedLayerWeights> depthWeights, BufferPool scratch) {
+        if (depthWeights.isEmpty()) throw new IllegalArgumentException("an expert needs at least one layer");
+        this.backend = backend;
+        this.cfg = cfg;
+        this.count = depthWeights.get(0).count();
+        List<BatchedDecoderLayer> ls = new ArrayList<>();
+        for (StackedLayerWeights w : depthWeights) {
+            if (w.count() != count) throw new IllegalArgumentException("every depth of an expert stack needs " + count + " experts, got " + w.count());
+            ls.add(new BatchedDecoderLayer(backend, cfg, w, Map.of(), scratch));
+        }
+        this.layers = List.copyOf(ls);
+        this.own = new BufferPool(backend);
+    }
+
+    /** E, the experts in this stack. */
+    public int count() { return count; }
+
+    /** k, the layers per expert. */
+    public int depth() { return layers.size(); }
+
+    public List<Parameter> parameters() {
+        List<Parameter> out = new ArrayList<>();
+        for (BatchedDecoderLayer l : layers) out.addAll(l.parameters());
+        return out;
+    }
+
+    /** x [B,T,D] → y [E, B·T, D] (a buffer of the last layer, valid until the next forward). */
+    public Tensor forward(Tensor x) {
+        int d = cfg.hiddenSize();
+        if (x.rank() != 3 || x.dim(2) != d) throw new IllegalArgumentException("experts: input must be f32[B, T, " + d + "] but is " + x.describe());
+        batch = x.dim(0);
+        seq = x.dim(1);
+        int m = batch * seq;
+        Tensor xs = own.get("x", count * batch, seq, d);
+        Tensor x2 = backend.view(x, m, d), xs2 = backend.view(xs, count * m, d);
+        for (int e = 0; e < count; e++) backend.copy(x2, backend.slice(xs2, e * m, m));
+        Tensor h = xs;
+        for (BatchedDecoderLayer l : layers) h = l.forward(h);
+        return backend.view(h, count, m, d);
+    }
+
+    /**
+     * dy [E, B·T, D] → dx [B,T,D] = Σ_e dx_e (owned buffer), accumulating trainable expert gradients. With
+     * {@code inputGradient} false the sum is skipped and null returned (the layers still run for their weights).
+     */
+    public Tensor backward(Tensor dy, boolean inputGradient) {
+        int d = cfg.hiddenSize(), m = batch * seq;
+        Tensor g = backend.view(dy, count * batch, seq, d);
+        for (int i = layers.size() - 1; i >= 0; i--) g = layers.get(i).backward(g);
+        if (!inputGradient) return null;
+        Tensor dx = own.get("dx", batch, seq, d);
+        Tensor g2 = backend.view(g, count * m, d), dx2 = backend.view(dx, m, d);
+        backend.copy(backend.slice(g2, 0, m), dx2);
+        for (int e = 1; e < count; e++) backend.add(dx2, backend.slice(g2, e * m, m), dx2);
+        return dx;
+    }
+
+    public void releaseBuffers() {
+        own.release();
+        for (BatchedDecoderLayer l : layers) l.releaseBuffers();
+    }
+}

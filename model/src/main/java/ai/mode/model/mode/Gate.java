@@ -1,0 +1,113 @@
+// The per-block MoDE gate g(x) = softmax(W_g x + b_g) over the N+1 branches (row 0 = backbone), with its
+// hand-written backward. It works on "routing rows": tokens for token-level routing, sequence means for
+// sequence-level routing; the block maps between rows and tokens.
+package ai.mode.model.mode;
+
+import ai.mode.model.io.TensorNames;
+import ai.mode.model.nn.BufferPool;
+import ai.mode.model.nn.Parameter;
+import ai.mode.runtime.Backend;
+import ai.mode.runtime.Tensor;
+import java.util.List;
+
+/**
+ * Gate of block i: {@code mode.blocks.{i}.gate.weight} [E, D] and {@code mode.blocks.{i}.gate.bias} [E], E = N+1.
+ * {@code probs [R,E] = softmax(x [R,D] @ W^T + b)}.
+ */
+public final class Gate implements AutoCloseable {
+    private final Backend backend;
+    private final Parameter weight;
+    private final Parameter bias;
+    private final BufferPool own;
+    private final BufferPool scratch;
+    private Tensor x;
+
+    /** A gate with zero-filled, frozen parameters for {@code branches} = N+1 outputs over width d. */
+    public Gate(Backend backend, int block, int branches, int d, BufferPool scratch) {
+        this.backend = backend;
+        this.weight = new Parameter(TensorNames.gateWeight(block), backend.zeros(branches, d), true);
+        this.bias = new Parameter(TensorNames.gateBias(block), backend.zeros(branches), false);
+        this.own = new BufferPool(backend);
+        this.scratch = scratch;
+    }
+
+    public Parameter weight() { return weight; }
+
+    public Parameter bias() { return bias; }
+
+    /** E = N+1. */
+    public int branches() { return weight.shape()[0]; }
+
+    public List<Parameter> parameters() { return List.of(weight, bias); }
+
+    /** W = 0 and b = [backboneBias, 0, ..., 0]: every row starts with the same weights, α_bb = e^b / (e^b + N). */
+    public void initialize(double backboneBias) {
+        backend.fill(weight.value(), 0f);
+        float[] b = new float[branches()];
+        b[0] = (float) backboneBias;
+        backend.copyFromHost(b, bias.value());
+    }
+
+    /**
+     * Forces every input onto one branch: W = 0 and a bias of 0 for {@code branch} and -1e4 for the others, so
+     * softmax gives exactly 1 and 0 in float32 (e^-1e4 underflows to 0).
+     */
+    public void forceBranch(int branch) {
+        if (branch < 0 || branch >= branches()) throw new IllegalArgumentException("branch " + branch + " outside [0, " + branches() + ")");
+        backend.fill(weight.value(), 0f);
+        float[] b = new float[branches()];
+        java.util.Arrays.fill(b, -1e4f);
+        b[branch] = 0f;
+        backend.copyFromHost(b, bias.value());
+    }
+
+    /** probs [R,E] = softmax(x W^T + b) for x [R,D] (owned buffer; x must stay unchanged until backward). */
+    public Tensor forward(Tensor xRows) {
+        int e = branches(), d = weight.shape()[1];
+        if (xRows.rank() != 2 || xRows.dim(1) != d) throw new IllegalArgumentException("gate " + weight.name() + ": input must be [R, " + d + "] but is " + xRows.describe());
+        this.x = xRows;
+        int r = xRows.dim(0);
+        Tensor logits = own.get("logits", r, e);
+        backend.gemm(false, true, 1f, xRows, weight.value(), 0f, logits);                    // [R,E]
+        Tensor ones = own.get("ones", r, 1);
+        backend.fill(ones, 1f);
+        backend.gemm(false, false, 1f, ones, backend.view(bias.value(), 1, e), 1f, logits);   // + b on every row
+        Tensor probs = own.get("probs", r, e);
+        backend.softmaxForward(logits, probs);
+        return probs;
+    }
+
+    /** The probabilities of the last forward. */
+    public Tensor probs() {
+        return own.get("probs", x.dim(0), branches());
+    }
+
+    /**
+     * Backward of {@link #forward}: accumulates dW, db when trainable and returns dx [R,D] (owned buffer).
+     *
+     * @param dProbs [R,E] gradient of the loss with respect to the probabilities (not modified)
+     */
+    public Tensor backward(Tensor dProbs) {
+        if (x == null) throw new IllegalStateException("gate " + weight.name() + ": backward before forward");
+        int r = x.dim(0), e = branches(), d = weight.shape()[1];
+        Tensor dLogits = scratch.get("gate.dlogits", r, e);
+        backend.softmaxBackward(dProbs, own.get("probs", r, e), dLogits);
+        if (weight.trainable()) backend.gemm(true, false, 1f, dLogits, x, 1f, weight.grad());  // [E,D]
+        if (bias.trainable()) backend.sumRowsAccumulate(dLogits, bias.grad());                // [E]
+        Tensor dx = own.get("dx", r, d);
+        backend.gemm(false, false, 1f, dLogits, weight.value(), 0f, dx);                      // [R,D]
+        return dx;
+    }
+
+    public void releaseBuffers() {
+        own.release();
+        x = null;
+    }
+
+    @Override
+    public void close() {
+        releaseBuffers();
+        weight.close();
+        bias.close();
+    }
+}

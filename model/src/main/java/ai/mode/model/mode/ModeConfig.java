@@ -1,0 +1,139 @@
+// The shape and the open choices of a MoDE model (DESIGN §1): blocks, experts, expert and gate
+// initialisation, routing. Validated against the backbone with one-line errors naming the fix.
+package ai.mode.model.mode;
+
+import ai.mode.model.LlamaConfig;
+import com.google.gson.JsonArray;
+import com.google.gson.JsonObject;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * A MoDE model over a frozen Llama backbone of L layers.
+ *
+ * @param numBlocks        B: the backbone is cut into B contiguous slices of L/B layers (B must divide L)
+ * @param layersPerExpert  k: decoder layers per expert per block (same width and layer type as the backbone)
+ * @param domains          one name per expert, in expert order (N = domains.size() >= 1)
+ * @param expertInit       how new experts start (default {@link ExpertInit#RANDOM_ZERO_OUT}, the paper's "uninitialised")
+ * @param gateInitBackbone α_bb at initialisation: the gate bias is set so that softmax gives the backbone this
+ *                         weight and the experts equal shares of the rest, with zero gate weights (default 0.9)
+ * @param routing          dense soft routing (default), or top-k sparse, per token or per sequence
+ */
+public record ModeConfig(int numBlocks, int layersPerExpert, List<String> domains, ExpertInit expertInit,
+                         double gateInitBackbone, Routing routing) {
+
+    /** Default α_bb at initialisation. */
+    public static final double DEFAULT_GATE_INIT_BACKBONE = 0.9;
+
+    /** How a new expert's layers are initialised. */
+    public enum ExpertInit {
+        /** Copy of the backbone slice's last k layers (needs k <= L/B). */
+        COPY,
+        /** Normal(0, 0.02) matrices and unit norm gains, with o_proj and down_proj zero: each layer starts as the identity. */
+        RANDOM_ZERO_OUT;
+
+        /** Parses {@code copy} / {@code random} (case-insensitive). */
+        public static ExpertInit parse(String s) {
+            return switch (s.toLowerCase(Locale.ROOT)) {
+                case "copy" -> COPY;
+                case "random", "random-zero-out", "zero-out" -> RANDOM_ZERO_OUT;
+                default -> throw new IllegalArgumentException("unknown expert init '" + s + "'; use 'copy' or 'random'");
+            };
+        }
+
+        public String cliName() { return this == COPY ? "copy" : "random"; }
+    }
+
+    public ModeConfig {
+        domains = List.copyOf(domains);
+        List<String> errors = new ArrayList<>();
+        if (numBlocks < 1) errors.add("number of blocks B must be >= 1 (got " + numBlocks + ")");
+        if (layersPerExpert < 1) errors.add("layers per expert k must be >= 1 (got " + layersPerExpert + ")");
+        if (domains.isEmpty()) errors.add("a MoDE model needs at least one expert (domain list is empty)");
+        for (String d : domains) {
+            if (d == null || d.isBlank() || !d.matches("[A-Za-z0-9_.+-]+")) {
+                errors.add("domain name '" + d + "' must be non-empty letters, digits or _.+-");
+            }
+        }
+        if (expertInit == null) errors.add("expert init must be given");
+        if (!(gateInitBackbone > 0 && gateInitBackbone < 1)) {
+            errors.add("initial backbone gate weight must be in (0, 1) (got " + gateInitBackbone + ")");
+        }
+        if (routing == null) errors.add("routing must be given");
+        else if (routing.topK() > domains.size() + 1) {
+            errors.add("top-k " + routing.topK() + " exceeds the " + (domains.size() + 1) + " branches (backbone + "
+                    + domains.size() + " experts); use --top-k 1.." + (domains.size() + 1));
+        }
+        if (!errors.isEmpty()) throw new IllegalArgumentException("invalid MoDE config: " + String.join("; ", errors));
+    }
+
+    /** Dense routing, random zero-out experts, α_bb = 0.9. */
+    public static ModeConfig of(int numBlocks, int layersPerExpert, List<String> domains) {
+        return new ModeConfig(numBlocks, layersPerExpert, domains, ExpertInit.RANDOM_ZERO_OUT,
+                DEFAULT_GATE_INIT_BACKBONE, Routing.DENSE);
+    }
+
+    /** N, the number of experts. */
+    public int numExperts() { return domains.size(); }
+
+    /** N+1: backbone plus experts. */
+    public int numBranches() { return domains.size() + 1; }
+
+    public ModeConfig withDomains(List<String> newDomains) {
+        return new ModeConfig(numBlocks, layersPerExpert, newDomains, expertInit, gateInitBackbone, routing);
+    }
+
+    public ModeConfig withRouting(Routing r) {
+        return new ModeConfig(numBlocks, layersPerExpert, domains, expertInit, gateInitBackbone, r);
+    }
+
+    public ModeConfig withExpertInit(ExpertInit init) {
+        return new ModeConfig(numBlocks, layersPerExpert, domains, init, gateInitBackbone, routing);
+    }
+
+    public ModeConfig withGateInitBackbone(double p) {
+        return new ModeConfig(numBlocks, layersPerExpert, domains, expertInit, p, routing);
+    }
+
+    /** Checks that this config fits {@code backbone}; throws a one-line message naming the fix. */
+    public void validateAgainst(LlamaConfig backbone) {
+        int l = backbone.numLayers();
+        if (l % numBlocks != 0) {
+            throw new IllegalArgumentException("number of blocks B=" + numBlocks + " must divide the backbone's " + l
+                    + " layers; choose --blocks from " + divisors(l));
+        }
+        if (expertInit == ExpertInit.COPY && layersPerExpert > l / numBlocks) {
+            throw new IllegalArgumentException("--expert-init copy copies the last k layers of each backbone slice, but k="
+                    + layersPerExpert + " exceeds the slice's " + (l / numBlocks) + " layers; use a smaller --expert-layers or --expert-init random");
+        }
+    }
+
+    /** Backbone layers per block, L/B. */
+    public int sliceLayers(LlamaConfig backbone) { return backbone.numLayers() / numBlocks; }
+
+    /** The gate bias for the backbone row that gives α_bb = gateInitBackbone with zero weights and zero expert biases. */
+    public double backboneGateBias() {
+        return Math.log(gateInitBackbone * numExperts() / (1 - gateInitBackbone));
+    }
+
+    private static String divisors(int l) {
+        List<String> out = new ArrayList<>();
+        for (int i = 1; i <= l; i++) if (l % i == 0) out.add(Integer.toString(i));
+        return String.join(", ", out);
+    }
+
+    /** JSON form stored in expert files and reports. */
+    public JsonObject toJson() {
+        JsonObject o = new JsonObject();
+        o.addProperty("num_blocks", numBlocks);
+        o.addProperty("layers_per_expert", layersPerExpert);
+        JsonArray d = new JsonArray();
+        domains.forEach(d::add);
+        o.add("domains", d);
+        o.addProperty("expert_init", expertInit.cliName());
+        o.addProperty("gate_init_backbone", gateInitBackbone);
+        o.addProperty("routing", routing.toString());
+        return o;
+    }
+}
