@@ -46,7 +46,7 @@ public record HfConfig(LlamaConfig model, String torchDtype, JsonObject extra) {
     private static final Set<String> KNOWN = Set.of("architectures", "model_type", "vocab_size", "hidden_size",
             "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
             "max_position_embeddings", "rope_theta", "rms_norm_eps", "tie_word_embeddings", "torch_dtype", "dtype",
-            "hidden_act", "attention_bias", "mlp_bias", "rope_scaling", "head_dim", "sliding_window");
+            "hidden_act", "attention_bias", "mlp_bias", "rope_scaling", "rope_parameters", "head_dim", "sliding_window");
 
     private static final Gson PRETTY = new GsonBuilder().setPrettyPrinting().disableHtmlEscaping().create();
 
@@ -131,7 +131,7 @@ public record HfConfig(LlamaConfig model, String torchDtype, JsonObject extra) {
         int ffn = f.requiredInt("intermediate_size");
         int kvHeads = f.optionalInt("num_key_value_heads", heads);
         int maxPos = f.optionalInt("max_position_embeddings", 2048);
-        float theta = f.optionalFloat("rope_theta", 10000f);
+        float theta = ropeTheta(o, f, source);
         float eps = f.optionalFloat("rms_norm_eps", 1e-6f);
         boolean tied = f.optionalBoolean("tie_word_embeddings", false);
         if (o.has("head_dim") && !o.get("head_dim").isJsonNull() && heads > 0 && hidden % heads == 0) {
@@ -150,6 +150,34 @@ public record HfConfig(LlamaConfig model, String torchDtype, JsonObject extra) {
             throw new CheckpointFormatException(source, e.getMessage(), e);
         }
         return new HfConfig(model, dtype, o);
+    }
+
+    /**
+     * rope_theta from the top level (transformers 4.x) or from {@code rope_parameters} (transformers 5.x, which also
+     * carries the RoPE variant: only {@code "default"} is implemented).
+     */
+    private static float ropeTheta(JsonObject o, Fields f, Path source) throws CheckpointFormatException {
+        float theta = f.optionalFloat("rope_theta", 10000f);
+        JsonElement rp = o.get("rope_parameters");
+        if (rp == null || rp.isJsonNull()) return theta;
+        if (!rp.isJsonObject()) throw new CheckpointFormatException(source, "field rope_parameters must be an object, found " + rp);
+        Fields p = new Fields(rp.getAsJsonObject(), source);
+        String type = rp.getAsJsonObject().has("rope_type") ? p.string("rope_type") : "default";
+        if (!type.equals("default")) {
+            throw new CheckpointFormatException(source, "rope_parameters rope_type \"" + type
+                    + "\" is not supported (only plain RoPE is implemented); use a model without RoPE scaling");
+        }
+        float partial = p.optionalFloat("partial_rotary_factor", 1f);
+        if (partial != 1f) {
+            throw new CheckpointFormatException(source, "rope_parameters partial_rotary_factor " + partial + " is not supported");
+        }
+        if (!rp.getAsJsonObject().has("rope_theta")) return theta;
+        float nested = p.optionalFloat("rope_theta", theta);
+        if (o.has("rope_theta") && !o.get("rope_theta").isJsonNull() && nested != theta) {
+            throw new CheckpointFormatException(source, "rope_theta " + theta + " and rope_parameters.rope_theta " + nested
+                    + " disagree");
+        }
+        return nested;
     }
 
     private static void checkArchitecture(JsonObject o, Fields f, Path source) throws CheckpointFormatException {

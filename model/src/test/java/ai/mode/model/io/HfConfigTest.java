@@ -164,6 +164,20 @@ class HfConfigTest {
     }
 
     @Test
+    void transformers5RopeParameters() throws IOException {
+        // transformers 5 writes the RoPE base inside rope_parameters instead of a top-level rope_theta
+        String v5 = with("rope_theta", null).replace("\"vocab_size\"",
+                "\"rope_parameters\":{\"rope_theta\":500000.0,\"rope_type\":\"default\"},\"vocab_size\"");
+        assertEquals(500000f, HfConfig.parse(v5, SRC).model().ropeTheta());
+        expect(v5.replace("\"default\"", "\"llama3\""), "rope_parameters rope_type \"llama3\" is not supported");
+        expect(with("rope_theta", "10000.0").replace("\"vocab_size\"",
+                "\"rope_parameters\":{\"rope_theta\":500000.0},\"vocab_size\""), "disagree");
+        expect(with("rope_parameters", "{\"rope_type\":\"default\",\"partial_rotary_factor\":0.5}"),
+                "partial_rotary_factor 0.5 is not supported");
+        expect(with("rope_parameters", "[1]"), "field rope_parameters must be an object");
+    }
+
+    @Test
     void malformedJson() throws IOException {
         expect("{\"model_type\": \"llama\",", "not valid JSON");
         expect("[1]", "must be a JSON object");
