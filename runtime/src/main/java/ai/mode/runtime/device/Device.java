@@ -36,10 +36,13 @@ public interface Device extends AutoCloseable {
     /** Sets {@code bytes} bytes at {@code ptr} to the low 8 bits of {@code byteValue} (like {@code cuMemsetD8}). */
     void memset(long ptr, int byteValue, long bytes);
 
-    /** Copies {@code bytes} from host memory {@code src} (at its start) to device address {@code dst}; synchronous. */
+    /**
+     * Copies {@code bytes} from host memory {@code src} (a native segment, from its start) to device address
+     * {@code dst}; synchronous.
+     */
     void copyHostToDevice(MemorySegment src, long dst, long bytes);
 
-    /** Copies {@code bytes} from device address {@code src} to host memory {@code dst} (at its start); synchronous. */
+    /** Copies {@code bytes} from device address {@code src} to host memory {@code dst} (a native segment); synchronous. */
     void copyDeviceToHost(long src, MemorySegment dst, long bytes);
 
     /** Queues a copy of {@code bytes} from device address {@code src} to {@code dst}; the ranges must not overlap. */
@@ -61,6 +64,15 @@ public interface Device extends AutoCloseable {
      */
     void launch(KernelFunction f, int gx, int gy, int gz, int bx, int by, int bz, int sharedBytes,
                 MemorySegment kernelParams);
+
+    /**
+     * Checks, before a launch, that the parameters built by {@link KernelArgs} match the kernel's C
+     * parameter list: {@code signature} has one character per parameter ({@code p} pointer, {@code i}
+     * int, {@code u} unsigned, {@code l} long long, {@code f} float, {@code d} double). A device that knows
+     * the C side (the emulator records it at compile time) throws {@link DeviceException} on a mismatch;
+     * the default checks nothing.
+     */
+    default void verifyParameters(KernelFunction f, String signature) {}
 
     /** Waits until all queued work on this device is complete, and reports any asynchronous error. */
     void synchronize();

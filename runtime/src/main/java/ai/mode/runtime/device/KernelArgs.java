@@ -23,6 +23,7 @@ public final class KernelArgs {
     private final MemorySegment slots;
     private final MemorySegment pointers;
     private final int capacity;
+    private final StringBuilder signature = new StringBuilder();
     private int count;
 
     /** Room for up to {@code capacity} parameters, allocated in {@code arena}. */
@@ -32,38 +33,56 @@ public final class KernelArgs {
         this.pointers = arena.allocate(ValueLayout.ADDRESS, Math.max(1, capacity));
     }
 
-    private MemorySegment next() {
+    private MemorySegment next(char code) {
         if (count == capacity) {
             throw new IllegalStateException("KernelArgs: more than " + capacity + " parameters");
         }
         MemorySegment slot = slots.asSlice(count * SLOT, SLOT);
         pointers.setAtIndex(ValueLayout.ADDRESS, count, slot);
         count++;
+        signature.append(code);
         return slot;
     }
 
     /** A device pointer parameter ({@code T*} on the C side). */
     public KernelArgs ptr(long devicePointer) {
-        next().set(ValueLayout.JAVA_LONG, 0, devicePointer);
+        next('p').set(ValueLayout.JAVA_LONG, 0, devicePointer);
         return this;
     }
 
     /** An {@code int} parameter. */
     public KernelArgs i32(int value) {
-        next().set(ValueLayout.JAVA_INT, 0, value);
+        next('i').set(ValueLayout.JAVA_INT, 0, value);
         return this;
     }
 
     /** A {@code long long} parameter. */
     public KernelArgs i64(long value) {
-        next().set(ValueLayout.JAVA_LONG, 0, value);
+        next('l').set(ValueLayout.JAVA_LONG, 0, value);
         return this;
     }
 
     /** A {@code float} parameter. */
     public KernelArgs f32(float value) {
-        next().set(ValueLayout.JAVA_FLOAT, 0, value);
+        next('f').set(ValueLayout.JAVA_FLOAT, 0, value);
         return this;
+    }
+
+    /** A {@code double} parameter. */
+    public KernelArgs f64(double value) {
+        next('d').set(ValueLayout.JAVA_DOUBLE, 0, value);
+        return this;
+    }
+
+    /** An {@code unsigned int} parameter (the low 32 bits of {@code value}). */
+    public KernelArgs u32(int value) {
+        next('u').set(ValueLayout.JAVA_INT, 0, value);
+        return this;
+    }
+
+    /** The parameter types so far, one character each, as {@link Device#verifyParameters} takes them. */
+    public String signature() {
+        return signature.toString();
     }
 
     /** Number of parameters added so far. */

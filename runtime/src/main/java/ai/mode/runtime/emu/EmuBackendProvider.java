@@ -1,0 +1,33 @@
+package ai.mode.runtime.emu;
+
+import ai.mode.runtime.Backend;
+import ai.mode.runtime.BackendProvider;
+import ai.mode.runtime.device.DeviceBackend;
+
+/**
+ * The {@code emu} backend: {@link DeviceBackend}, the same code path as {@code cuda}, over the CPU
+ * emulator ({@link EmuDevice}). For tests of the kernels and of the device runtime on machines without a
+ * GPU; it is slow (every CUDA thread is a fiber on one emulator thread).
+ */
+public final class EmuBackendProvider implements BackendProvider {
+    @Override
+    public String name() {
+        return "emu";
+    }
+
+    @Override
+    public boolean available() {
+        return EmuDevice.libraryAvailable();
+    }
+
+    @Override
+    public String unavailableReason() {
+        return available() ? "" : EmuDevice.unavailableReason();
+    }
+
+    /** {@code threads} is ignored: the emulator runs kernels on its own thread. */
+    @Override
+    public Backend create(int threads) {
+        return new DeviceBackend(EmuDevice.open(), "emu");
+    }
+}
