@@ -358,8 +358,8 @@ public final class Checkpoint {
             }
             long size = Files.size(f);
             if (size != e.getValue().bytes()) {
-                throw new CheckpointFormatException(f, "is " + size + " bytes but " + MANIFEST + " records "
-                        + e.getValue().bytes() + "; the file was truncated or modified");
+                throw new CheckpointFormatException(f, "size " + size + " bytes differs from the " + e.getValue().bytes()
+                        + " recorded in " + MANIFEST + "; the file was truncated or modified");
             }
         }
         return new Checkpoint(dir, step, Collections.unmodifiableMap(records));

@@ -28,6 +28,7 @@ import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.stream.IntStream;
 
 /**
  * Reads one {@code .safetensors} file. Opening validates the whole header against the file: header length,
@@ -162,20 +163,40 @@ public final class SafeTensorsReader implements AutoCloseable {
             throw new IndexOutOfBoundsException("tensor " + name + " has " + n + " elements; destination has "
                     + dst.length + " from offset " + offset);
         }
+        if (!t.dtype().isFloat()) {
+            throw new CheckpointFormatException(path, "tensor " + name + " has dtype " + t.dtype()
+                    + ", not a floating-point type (F32, F16, BF16, F64)");
+        }
         long base = dataStart + t.begin();
-        switch (t.dtype()) {
-            case F32 -> MemorySegment.copy(file, LE_FLOAT, base, dst, offset, n);
+        if (n < PARALLEL_MIN_ELEMENTS) {
+            convert(t.dtype(), base, dst, offset, 0, n);
+        } else {
+            // large tensors: page faults of the mapping and the conversion both spread over the cores
+            int chunks = (n + PARALLEL_CHUNK - 1) / PARALLEL_CHUNK;
+            IntStream.range(0, chunks).parallel().forEach(c -> {
+                int from = c * PARALLEL_CHUNK;
+                convert(t.dtype(), base, dst, offset, from, Math.min(n, from + PARALLEL_CHUNK));
+            });
+        }
+    }
+
+    private static final int PARALLEL_MIN_ELEMENTS = 1 << 22;
+    private static final int PARALLEL_CHUNK = 1 << 20;
+
+    /** Converts elements [from, to) of the tensor starting at file byte {@code base} into {@code dst[offset + i]}. */
+    private void convert(SafeDType dtype, long base, float[] dst, int offset, int from, int to) {
+        switch (dtype) {
+            case F32 -> MemorySegment.copy(file, LE_FLOAT, base + 4L * from, dst, offset + from, to - from);
             case F16 -> {
-                for (int i = 0; i < n; i++) dst[offset + i] = FloatFormats.f16ToFloat(file.get(LE_SHORT, base + 2L * i));
+                for (int i = from; i < to; i++) dst[offset + i] = FloatFormats.f16ToFloat(file.get(LE_SHORT, base + 2L * i));
             }
             case BF16 -> {
-                for (int i = 0; i < n; i++) dst[offset + i] = FloatFormats.bf16ToFloat(file.get(LE_SHORT, base + 2L * i));
+                for (int i = from; i < to; i++) dst[offset + i] = FloatFormats.bf16ToFloat(file.get(LE_SHORT, base + 2L * i));
             }
             case F64 -> {
-                for (int i = 0; i < n; i++) dst[offset + i] = (float) file.get(LE_DOUBLE, base + 8L * i);
+                for (int i = from; i < to; i++) dst[offset + i] = (float) file.get(LE_DOUBLE, base + 8L * i);
             }
-            default -> throw new CheckpointFormatException(path, "tensor " + name + " has dtype " + t.dtype()
-                    + ", not a floating-point type (F32, F16, BF16, F64)");
+            default -> throw new IllegalStateException("checked by the caller: " + dtype);
         }
     }
 
