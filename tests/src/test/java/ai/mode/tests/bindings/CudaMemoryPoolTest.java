@@ -69,7 +69,7 @@ class CudaMemoryPoolTest {
         for (long bytes = 1; bytes < (1L << 34); bytes += 1 + (bytes >>> 3) + rnd.nextInt(100)) {
             long c = CudaMemoryPool.sizeClass(bytes);
             assertTrue(c >= bytes, "class " + c + " < request " + bytes);
-            assertTrue(c <= Math.max(512, bytes + bytes / 2), "waste too large for " + bytes + ": " + c);
+            assertTrue(c <= bytes + Math.max(512, bytes / 4), "waste too large for " + bytes + ": " + c);
             assertTrue(bytes <= 2048 || c <= bytes * 1.25 + 1, "more than 25% waste for " + bytes + ": " + c);
             assertEquals(0, c % 512, "classes are multiples of 512");
             assertTrue(c >= prev, "classes are monotone");
@@ -120,7 +120,7 @@ class CudaMemoryPoolTest {
         assertEquals(0, pool.bytesCached(), "the cache was released to make room");
         CudaException e = assertThrows(CudaException.class, () -> pool.allocate(9000));
         assertEquals(CudaErrors.OUT_OF_MEMORY, e.code(), "nothing cached: the device error propagates");
-        assertTrue(e.getMessage().contains("bytes=9216"), e.getMessage());
+        assertTrue(e.getMessage().contains("bytes=" + CudaMemoryPool.sizeClass(9000)), e.getMessage());
     }
 
     @Test
