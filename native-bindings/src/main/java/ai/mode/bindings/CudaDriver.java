@@ -26,6 +26,7 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * <p>Driver calls act on the calling thread's current context: call {@link CudaContext#makeCurrent()}
  * on each thread before using a device.
  */
+@SuppressWarnings("restricted")
 public final class CudaDriver {
     /** {@code CUdevice_attribute} values used by MoDE-J. */
     public static final int ATTR_MAX_THREADS_PER_BLOCK = 1;

@@ -11,6 +11,7 @@ import java.util.List;
 import java.util.Optional;
 
 /** Small FFM helpers shared by the bindings: downcall lookup, C strings, and exception unwrapping. */
+@SuppressWarnings("restricted")
 final class Native {
     static final Linker LINKER = Linker.nativeLinker();
 

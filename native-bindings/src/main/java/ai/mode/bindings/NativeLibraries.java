@@ -50,6 +50,7 @@ import java.util.jar.JarFile;
  * <p>Libraries are loaded into the global arena (they stay loaded for the life of the JVM); results,
  * failures included, are cached per instance.
  */
+@SuppressWarnings("restricted")
 public final class NativeLibraries {
     private static final System.Logger LOG = System.getLogger(NativeLibraries.class.getName());
 
