@@ -2,6 +2,7 @@ package ai.mode.model;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 
 /**
  * Shape of a Llama-style decoder (RMSNorm, RoPE, grouped-query causal attention, SwiGLU FFN).
@@ -57,6 +58,52 @@ public record LlamaConfig(int vocabSize, int hiddenSize, int numLayers, int numH
         long d = hiddenSize, f = intermediateSize, v = vocabSize;
         long perLayer = d * d * 2 + d * kvDim() * 2 + 3 * d * f + 2 * d;
         return v * d * (tieEmbeddings ? 1 : 2) + numLayers * perLayer + d;
+    }
+
+    /** Keys accepted by {@link #withOverrides} (Hugging Face config.json names). */
+    public static final List<String> OVERRIDE_KEYS = List.of("vocab_size", "hidden_size", "num_hidden_layers",
+            "num_attention_heads", "num_key_value_heads", "intermediate_size", "max_position_embeddings", "rope_theta",
+            "rms_norm_eps", "tie_word_embeddings");
+
+    /**
+     * This config with fields replaced from a {@code key=value[,key=value...]} list of Hugging Face config
+     * names (see {@link #OVERRIDE_KEYS}); validated like any config. Empty or null spec: unchanged.
+     */
+    public LlamaConfig withOverrides(String spec) {
+        if (spec == null || spec.isBlank()) return this;
+        Map<String, String> kv = new java.util.LinkedHashMap<>();
+        for (String part : spec.split(",")) {
+            String p = part.strip();
+            if (p.isEmpty()) continue;
+            int eq = p.indexOf('=');
+            if (eq <= 0) throw new IllegalArgumentException("model override '" + p + "' must be key=value, e.g. hidden_size=256");
+            String key = p.substring(0, eq).strip();
+            if (!OVERRIDE_KEYS.contains(key)) {
+                throw new IllegalArgumentException("unknown model config key '" + key + "'; known: " + String.join(", ", OVERRIDE_KEYS));
+            }
+            kv.put(key, p.substring(eq + 1).strip());
+        }
+        try {
+            return new LlamaConfig(
+                    intOr(kv, "vocab_size", vocabSize), intOr(kv, "hidden_size", hiddenSize), intOr(kv, "num_hidden_layers", numLayers),
+                    intOr(kv, "num_attention_heads", numHeads), intOr(kv, "num_key_value_heads", numKvHeads),
+                    intOr(kv, "intermediate_size", intermediateSize), intOr(kv, "max_position_embeddings", maxSeqLen),
+                    kv.containsKey("rope_theta") ? Float.parseFloat(kv.get("rope_theta")) : ropeTheta,
+                    kv.containsKey("rms_norm_eps") ? Float.parseFloat(kv.get("rms_norm_eps")) : rmsNormEps,
+                    kv.containsKey("tie_word_embeddings") ? parseBool(kv.get("tie_word_embeddings")) : tieEmbeddings);
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("model override has a malformed number: " + e.getMessage());
+        }
+    }
+
+    private static int intOr(Map<String, String> kv, String key, int fallback) {
+        return kv.containsKey(key) ? Integer.parseInt(kv.get(key)) : fallback;
+    }
+
+    private static boolean parseBool(String v) {
+        if (v.equalsIgnoreCase("true")) return true;
+        if (v.equalsIgnoreCase("false")) return false;
+        throw new IllegalArgumentException("tie_word_embeddings must be true or false (got '" + v + "')");
     }
 
     /** The embedded default base model: a few million parameters, trainable on 2 CPU cores in minutes. */

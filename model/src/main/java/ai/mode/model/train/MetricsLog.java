@@ -26,9 +26,23 @@ public final class MetricsLog implements Trainer.Listener, AutoCloseable {
     private final Path file;
     private BufferedWriter out;
 
-    /** Opens {@code file} for appending, dropping lines of steps after {@code keepUpToStep} (0 = start afresh). */
-    public MetricsLog(Path file, int keepUpToStep) throws IOException {
+    /** A log writing to {@code file}, opened when training starts. */
+    public MetricsLog(Path file) {
         this.file = file;
+    }
+
+    /** Opens the file, keeping only lines of steps before {@code firstStep} (so a resumed run never repeats steps). */
+    @Override
+    public void onStart(int firstStep, int totalSteps, Trainer.Options options) {
+        try {
+            open(firstStep - 1);
+        } catch (IOException e) {
+            throw new UncheckedIOException("could not open metrics file " + file + ": " + e.getMessage(), e);
+        }
+    }
+
+    private void open(int keepUpToStep) throws IOException {
+        close();
         if (file.getParent() != null) Files.createDirectories(file.getParent());
         List<String> kept = new ArrayList<>();
         if (keepUpToStep > 0 && Files.exists(file)) {
@@ -75,6 +89,7 @@ public final class MetricsLog implements Trainer.Listener, AutoCloseable {
     }
 
     private void write(JsonObject o) {
+        if (out == null) throw new IllegalStateException("metrics log used before training started");
         try {
             out.write(o.toString());
             out.newLine();

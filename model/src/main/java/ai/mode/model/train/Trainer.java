@@ -62,8 +62,17 @@ public final class Trainer {
         default void onEnd(int lastStep) {}
     }
 
-    /** What a run ended with. */
-    public record Result(int steps, double lastLoss, LossStats lastValidation, double seconds, long tokensSeen) {}
+    /**
+     * What a run ended with. {@code seconds} is wall time including validation and checkpoints;
+     * {@code trainSeconds} only the optimizer steps (for throughput).
+     */
+    public record Result(int steps, double lastLoss, LossStats lastValidation, double seconds, double trainSeconds,
+                         long tokensSeen) {
+        /** Training tokens per second of this run (steps only). */
+        public double tokensPerSecond(long tokensPerStep, int stepsRun) {
+            return trainSeconds > 0 ? tokensPerStep * (double) stepsRun / trainSeconds : 0;
+        }
+    }
 
     private final CausalLm model;
     private final TokenStream train;
@@ -134,7 +143,7 @@ public final class Trainer {
         int[][] windows = new int[accum][b * (t + 1)];
         for (Listener l : listeners) l.onStart(step + 1, options.steps(), options);
         long start = System.nanoTime();
-        double lastLoss = Double.NaN;
+        double lastLoss = Double.NaN, trainSeconds = 0;
         LossStats lastVal = null;
         while (step < stop) {
             long t0 = System.nanoTime();
@@ -164,6 +173,7 @@ public final class Trainer {
             tokensSeen += options.tokensPerStep();
             lastLoss = loss;
             double secs = (System.nanoTime() - t0) / 1e9;
+            trainSeconds += secs;
             StepMetrics sm = new StepMetrics(step, loss, stats.accuracy(), lr, info.gradNorm(),
                     options.tokensPerStep() / secs, tokensSeen, (System.nanoTime() - start) / 1e9);
             for (Listener l : listeners) l.onStep(sm);
@@ -176,7 +186,7 @@ public final class Trainer {
             }
         }
         for (Listener l : listeners) l.onEnd(step);
-        return new Result(step, lastLoss, lastVal, (System.nanoTime() - start) / 1e9, tokensSeen);
+        return new Result(step, lastLoss, lastVal, (System.nanoTime() - start) / 1e9, trainSeconds, tokensSeen);
     }
 
     /** Runs validation now and notifies listeners. */

@@ -13,6 +13,7 @@ import ai.mode.model.nn.LlamaModel;
 import ai.mode.model.nn.Parameter;
 import ai.mode.runtime.Backend;
 import ai.mode.runtime.Backends;
+import ai.mode.runtime.cpu.CpuBackend;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -93,8 +94,28 @@ class TrainerTest {
         assertSameBits(a, b);
     }
 
+    /**
+     * Exact resume with the default (Vector API) cpu kernels: this is what users run. It also needs the
+     * backend's results not to depend on JIT compilation state, since the resumed half runs in a fresh state.
+     */
     @Test
     void resumeContinuesExactly(@TempDir Path dir) throws Exception {
+        resumeCheck(dir);
+    }
+
+    /** The same check on the scalar cpu kernels, isolating the trainer/checkpoint logic from vector-math effects. */
+    @Test
+    void resumeContinuesExactlyOnScalarKernels(@TempDir Path dir) throws Exception {
+        Backend saved = be;
+        try (Backend scalar = new CpuBackend(2, false)) {
+            be = scalar;
+            resumeCheck(dir);
+        } finally {
+            be = saved;
+        }
+    }
+
+    private static void resumeCheck(Path dir) throws Exception {
         int n = 4;
         Map<String, float[]> straight;
         try (LlamaModel m = model()) {
