@@ -7,7 +7,8 @@ import picocli.CommandLine.Command;
 /** Entry point of the {@code mode} command line. The only class allowed to end the JVM with an exit code. */
 @Command(name = "mode", mixinStandardHelpOptions = true, version = "MoDE-J 0.1.0",
         description = "Modular Domain Experts (MoDE) language-model training on the JVM.",
-        subcommands = {CommandLine.HelpCommand.class})
+        subcommands = {CommandLine.HelpCommand.class, PretrainCommand.class, EvalCommand.class, GradsCommand.class,
+                DemoCommand.class})
 public final class Main implements Runnable {
 
     @Override
