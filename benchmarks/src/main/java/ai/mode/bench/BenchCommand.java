@@ -1,0 +1,216 @@
+// `mode bench`: the quick benchmark suite (machine ceilings, SGEMM beside OpenBLAS, per-op throughput, training
+// tokens/s beside PyTorch, GPU kernels where a CUDA device exists) printed as one table and saved as JSON;
+// `mode bench --jmh [JMH args]` runs the full JMH suite instead.
+package ai.mode.bench;
+
+import ai.mode.model.LlamaConfig;
+import ai.mode.runtime.Backend;
+import ai.mode.runtime.Backends;
+import ai.mode.runtime.cpu.CpuBackend;
+import com.google.gson.JsonObject;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.time.LocalDateTime;
+import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Optional;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Unmatched;
+
+@Command(name = "bench", mixinStandardHelpOptions = true,
+        description = {"Benchmarks: machine ceilings, SGEMM beside OpenBLAS, per-op throughput, training tokens/s beside PyTorch,",
+                "GPU kernels beside cuBLASLt (where a CUDA device exists). Prints one table and writes JSON.",
+                "With --jmh, runs the JMH suite instead; arguments after it go to JMH (e.g. --jmh -f 1 GemmBench)."})
+public final class BenchCommand implements Callable<Integer> {
+
+    @Spec CommandSpec spec;
+
+    @Option(names = "--quick", description = "A short run (under 2 minutes): fewer shapes and steps, shorter timing.")
+    boolean quick;
+
+    @Option(names = "--threads", description = "Threads for our backend, OpenBLAS and PyTorch (default: all cores, ${DEFAULT-VALUE}).")
+    int threads = Runtime.getRuntime().availableProcessors();
+
+    @Option(names = "--batch", description = "Sequences per training step (default ${DEFAULT-VALUE}).")
+    int batch = 8;
+
+    @Option(names = "--seq", description = "Tokens per sequence (default ${DEFAULT-VALUE}).")
+    int seq = 256;
+
+    @Option(names = "--vocab", description = "Vocabulary size of the benchmark model (default ${DEFAULT-VALUE}).")
+    int vocab = 4096;
+
+    @Option(names = "--layers", description = "Decoder layers (default ${DEFAULT-VALUE}).")
+    int layers = 4;
+
+    @Option(names = "--dim", description = "Model width d_model (default ${DEFAULT-VALUE}).")
+    int dim = 256;
+
+    @Option(names = "--heads", description = "Attention heads (default ${DEFAULT-VALUE}).")
+    int heads = 4;
+
+    @Option(names = "--ffn", description = "SwiGLU width (default ${DEFAULT-VALUE}).")
+    int ffn = 688;
+
+    @Option(names = "--steps", description = "Measured training steps (default: 4 with --quick, else 10).")
+    Integer steps;
+
+    @Option(names = "--only", split = ",", description = "Sections to run, from: probes, sgemm, ops, train, torch, gpu (default: all).")
+    List<String> only;
+
+    @Option(names = "--openblas", description = "OpenBLAS peer: bytedeco (jar on our classpath), system, all (both), none, or a path to libopenblas.so (default ${DEFAULT-VALUE}).")
+    String openblas = "bytedeco";
+
+    @Option(names = "--python", description = "Python with torch for the PyTorch peer (default: $MODE_BENCH_PYTHON, else python3).")
+    String python;
+
+    @Option(names = "--out", description = "JSON file to write (default: runs/bench/bench-<date>.json).")
+    Path out;
+
+    @Option(names = "--markdown", description = "Also write the table as Markdown to this file.")
+    Path markdown;
+
+    @Option(names = "--jmh", description = "Run the JMH suite; the remaining arguments are JMH options and benchmark regexps.")
+    boolean jmh;
+
+    @Unmatched
+    List<String> unmatched = new ArrayList<>();
+
+    @Override
+    public Integer call() throws IOException {
+        PrintWriter o = spec.commandLine().getOut();
+        if (jmh) return JmhLauncher.run(unmatched, o);
+        if (!unmatched.isEmpty()) {
+            throw new IllegalArgumentException("unknown arguments " + unmatched + "; see mode bench --help (JMH options need --jmh first)");
+        }
+        if (threads < 1) throw new IllegalArgumentException("--threads must be >= 1 (got " + threads + ")");
+        List<String> sections = only == null ? List.of("probes", "sgemm", "ops", "train", "torch", "gpu") : only;
+        for (String s : sections) {
+            if (!List.of("probes", "sgemm", "ops", "train", "torch", "gpu").contains(s)) {
+                throw new IllegalArgumentException("--only: unknown section '" + s + "'; use probes, sgemm, ops, train, torch, gpu");
+            }
+        }
+        LlamaConfig cfg = new LlamaConfig(vocab, dim, layers, heads, heads, ffn, Math.max(seq, 1), 10000f, 1e-5f, true);
+        int measuredSteps = steps != null ? steps : quick ? 4 : 10;
+        int warmupSteps = quick ? 1 : 2;
+        Measure.Budget budget = quick ? Measure.Budget.quick() : Measure.Budget.full();
+
+        BenchReport report = new BenchReport();
+        MachineInfo.collect().forEach(report::meta);
+        report.meta("command", "mode " + String.join(" ", spec.commandLine().getParseResult().originalArgs()));
+        report.meta("threads", String.valueOf(threads));
+        report.meta("model", String.format(Locale.ROOT, "%d layers, d_model %d, %d heads, ffn %d, vocab %d, tied, float32; batch %d x seq %d",
+                layers, dim, heads, ffn, vocab, batch, seq));
+        double loadBefore = MachineInfo.loadAverage();
+
+        double peakGflops = Double.NaN, peakGBs = Double.NaN;
+        if (sections.contains("probes") || sections.contains("sgemm") || sections.contains("ops") || sections.contains("train")) {
+            progress(o, "probes: FMA throughput and memory copy on " + threads + " threads");
+            peakGflops = PeakProbes.fmaGflops(threads, quick ? 3 : 7);
+            peakGBs = PeakProbes.copyGBs(threads, 256, quick ? 3 : 7);
+            report.ceiling("GFLOP/s", peakGflops).ceiling("GB/s", peakGBs);
+            report.add(BenchReport.Row.of("probe", "fma loop (Vector API)", threads + " threads", Double.NaN, peakGflops, "GFLOP/s", 1.0));
+            report.add(BenchReport.Row.of("probe", "array copy 256 MB", threads + " threads", Double.NaN, peakGBs, "GB/s", 1.0));
+        }
+
+        try (Backend be = Backends.create("cpu", threads)) {
+            if (be instanceof CpuBackend cb) report.meta("cpu backend", cb.threads() + " threads, " + cb.kernelDescription() + " kernels");
+            CpuSuite suite = new CpuSuite(be, budget);
+            if (sections.contains("sgemm")) {
+                List<GemmCase> cases = new ArrayList<>(GemmCase.modelShapes(cfg, batch * seq));
+                cases.addAll(quick ? GemmCase.squares(512, 1024) : GemmCase.squares(256, 512, 1024, 2048));
+                List<String> peers = switch (openblas) {
+                    case "none" -> List.of();
+                    case "all" -> OpenBlas.systemLibrary().isPresent() ? List.of("bytedeco", "system") : List.of("bytedeco");
+                    default -> List.of(openblas);
+                };
+                if (peers.isEmpty()) {
+                    progress(o, "sgemm: " + cases.size() + " shapes, no peer");
+                    suite.sgemm(cases, null, peakGflops).forEach(report::add);
+                }
+                for (String peer : peers) {
+                    try (OpenBlas blas = OpenBlas.load(peer)) {
+                        blas.setThreads(threads);
+                        report.meta("openblas " + blas.source(), blas.describe());
+                        progress(o, "sgemm: " + cases.size() + " shapes beside " + blas.config().trim());
+                        for (BenchReport.Row r : suite.sgemm(cases, blas, peakGflops)) {
+                            report.add(r.withPeer("OpenBLAS " + blas.source(), r.peerValue()));
+                        }
+                    }
+                }
+            }
+            if (sections.contains("ops")) {
+                progress(o, "ops: attention, RMSNorm, SwiGLU, cross-entropy, AdamW at the model's shapes");
+                suite.ops(cfg, batch, seq, peakGflops, peakGBs).forEach(report::add);
+            }
+            Optional<JsonObject> torch = Optional.empty();
+            if (sections.contains("torch")) {
+                String py = python != null ? python : Optional.ofNullable(System.getenv("MODE_BENCH_PYTHON")).orElse("python3");
+                Optional<String> missing = TorchPeer.checkImportable(py);
+                if (missing.isPresent()) {
+                    report.add(BenchReport.Row.skipped("train", "PyTorch peer", missing.get()));
+                } else {
+                    progress(o, "train: PyTorch peer (" + py + "), " + (warmupSteps + measuredSteps) + " steps");
+                    TorchPeer.Outcome res = TorchPeer.run(py, cfg, batch, seq, threads, warmupSteps, measuredSteps, quick ? 300 : 1200);
+                    if (res.result().isEmpty()) report.add(BenchReport.Row.skipped("train", "PyTorch peer", res.reason()));
+                    torch = res.result();
+                    torch.ifPresent(j -> report.meta("pytorch", "torch " + j.get("torch_version").getAsString() + ", "
+                            + j.get("blas").getAsString() + ", " + j.get("cpu_capability").getAsString() + ", AdamW " + j.get("adamw").getAsString()
+                            + ", eager, " + j.get("threads").getAsInt() + " threads"));
+                }
+            }
+            if (sections.contains("train")) {
+                progress(o, "train: our trainer, " + (warmupSteps + measuredSteps) + " steps");
+                TrainBench.Result r = TrainBench.run(be, cfg, batch, seq, warmupSteps, measuredSteps, 42);
+                long flops = Flops.trainStep(cfg, batch, seq);
+                double tps = r.tokensPerSecond();
+                BenchReport.Row row = BenchReport.Row.of("train", "training step (fwd+bwd+AdamW)",
+                                batch + "x" + seq, r.medianSeconds(), tps, "tokens/s", flops / r.medianSeconds() / 1e9 / peakGflops)
+                        .withNote(String.format(Locale.ROOT, "%.1f GFLOP/s model FLOPs; loss %.3f -> %.3f", flops / r.medianSeconds() / 1e9,
+                                r.firstLoss(), r.lastLoss()));
+                if (torch.isPresent()) row = row.withPeer("PyTorch " + torch.get().get("torch_version").getAsString(),
+                        torch.get().get("tokens_per_second").getAsDouble());
+                report.add(row);
+            } else if (torch.isPresent()) {
+                JsonObject j = torch.get();
+                report.add(BenchReport.Row.of("train", "PyTorch only", batch + "x" + seq, j.get("median_step_seconds").getAsDouble(),
+                        j.get("tokens_per_second").getAsDouble(), "tokens/s", Double.NaN));
+            }
+        }
+
+        if (sections.contains("gpu")) {
+            Optional<String> why = GpuSuite.unavailableReason();
+            if (why.isPresent()) {
+                report.add(BenchReport.Row.skipped("gpu", "kernels", "no CUDA device: " + why.get()));
+            } else {
+                progress(o, "gpu: kernels and cuBLASLt");
+                GpuSuite.run(cfg, batch, seq, quick).forEach(report::add);
+            }
+        }
+
+        report.meta("load average", String.format(Locale.ROOT, "%.2f before, %.2f after (1-minute; above %d means the machine was shared)",
+                loadBefore, MachineInfo.loadAverage(), threads));
+        o.println();
+        o.print(report.table());
+        o.print(Targets.summary(report));
+        Path file = out != null ? out
+                : Path.of("runs", "bench", "bench-" + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")) + ".json");
+        report.writeJson(file);
+        if (markdown != null) report.writeMarkdown(markdown);
+        o.println("wrote " + file + (markdown != null ? " and " + markdown : ""));
+        o.flush();
+        return 0;
+    }
+
+    private static void progress(PrintWriter o, String what) {
+        o.println("mode bench: " + what);
+        o.flush();
+    }
+}

@@ -1,0 +1,225 @@
+// The result of one `mode bench` run: machine facts, the measured ceilings and one row per benchmark,
+// printed as one aligned text table and written as JSON (the same content) for later comparison.
+package ai.mode.bench;
+
+import com.google.gson.GsonBuilder;
+import com.google.gson.JsonArray;
+import com.google.gson.JsonObject;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/** Rows of measurements plus run metadata; {@link #table()} and {@link #toJson()} render them. */
+public final class BenchReport {
+
+    /**
+     * One measurement.
+     *
+     * @param group     section, e.g. {@code sgemm}, {@code op}, {@code train}
+     * @param name      what ran, e.g. {@code attention fwd}
+     * @param shape     its shape, e.g. {@code 2048x256x688 NT}
+     * @param seconds   median seconds per call (NaN when not timed)
+     * @param value     our throughput in {@code unit}
+     * @param unit      {@code GFLOP/s}, {@code GB/s}, {@code tokens/s}, {@code ns/call}
+     * @param ofPeak    value / the machine's measured ceiling for that unit (NaN when none applies)
+     * @param peer      the peer's name (empty when none)
+     * @param peerValue the peer's throughput in the same unit (NaN when none)
+     * @param note      anything the reader must know (empty when nothing)
+     */
+    public record Row(String group, String name, String shape, double seconds, double value, String unit, double ofPeak,
+                      String peer, double peerValue, String note) {
+
+        /** Ours divided by the peer's (for ns/call, the peer's divided by ours, so > 1 always means we are faster). */
+        public double ratio() {
+            if (!(peerValue > 0) || !(value > 0)) return Double.NaN;
+            return unit.equals("ns/call") ? peerValue / value : value / peerValue;
+        }
+
+        public static Row of(String group, String name, String shape, double seconds, double value, String unit, double ofPeak) {
+            return new Row(group, name, shape, seconds, value, unit, ofPeak, "", Double.NaN, "");
+        }
+
+        public Row withPeer(String peerName, double peerVal) {
+            return new Row(group, name, shape, seconds, value, unit, ofPeak, peerName, peerVal, note);
+        }
+
+        public Row withNote(String n) {
+            return new Row(group, name, shape, seconds, value, unit, ofPeak, peer, peerValue, n);
+        }
+
+        /** A row that says why something did not run. */
+        public static Row skipped(String group, String name, String why) {
+            return new Row(group, name, "", Double.NaN, Double.NaN, "", Double.NaN, "", Double.NaN, why);
+        }
+    }
+
+    private final Map<String, String> meta = new LinkedHashMap<>();
+    private final Map<String, Double> ceilings = new LinkedHashMap<>();
+    private final List<Row> rows = new ArrayList<>();
+
+    /** Records a fact about the run (machine, date, command, library versions). */
+    public BenchReport meta(String key, String value) {
+        meta.put(key, value);
+        return this;
+    }
+
+    public Map<String, String> meta() { return meta; }
+
+    /** Records a measured ceiling, e.g. {@code GFLOP/s} -> 180. */
+    public BenchReport ceiling(String unit, double value) {
+        ceilings.put(unit, value);
+        return this;
+    }
+
+    /** The measured ceiling for {@code unit}, or NaN. */
+    public double ceilingOf(String unit) { return ceilings.getOrDefault(unit, Double.NaN); }
+
+    public BenchReport add(Row r) {
+        rows.add(r);
+        return this;
+    }
+
+    public List<Row> rows() { return List.copyOf(rows); }
+
+    // ------------------------------------------------------------------ rendering
+
+    private static final String[] HEADER = {"group", "benchmark", "shape", "median", "ours", "unit", "of peak", "peer", "peer value", "ours/peer", "note"};
+
+    /** One aligned plain-text table: metadata lines, then a header and one line per row. */
+    public String table() {
+        List<String[]> cells = new ArrayList<>();
+        cells.add(HEADER);
+        for (Row r : rows) {
+            cells.add(new String[] {r.group(), r.name(), r.shape(), time(r.seconds()), num(r.value()), r.unit(), pct(r.ofPeak()),
+                    r.peer(), num(r.peerValue()), ratio(r.ratio()), r.note()});
+        }
+        int[] w = new int[HEADER.length];
+        for (String[] c : cells) for (int i = 0; i < c.length; i++) w[i] = Math.max(w[i], c[i].length());
+        StringBuilder sb = new StringBuilder();
+        for (Map.Entry<String, String> e : meta.entrySet()) sb.append(e.getKey()).append(": ").append(e.getValue()).append('\n');
+        for (Map.Entry<String, Double> e : ceilings.entrySet()) {
+            sb.append("measured peak ").append(e.getKey()).append(": ").append(num(e.getValue())).append('\n');
+        }
+        for (int r = 0; r < cells.size(); r++) {
+            String[] c = cells.get(r);
+            StringBuilder line = new StringBuilder();
+            for (int i = 0; i < c.length; i++) {
+                boolean right = i >= 3 && i <= 9 && i != 5 && i != 7;
+                line.append(right ? pad(c[i], w[i], true) : pad(c[i], w[i], false)).append(i + 1 < c.length ? "  " : "");
+            }
+            sb.append(line.toString().stripTrailing()).append('\n');
+            if (r == 0) {
+                int total = 0;
+                for (int x : w) total += x + 2;
+                sb.append("-".repeat(Math.max(0, total - 2))).append('\n');
+            }
+        }
+        return sb.toString();
+    }
+
+    /** The same content as JSON: {@code meta}, {@code ceilings}, {@code rows} (NaN fields omitted). */
+    public String toJson() {
+        JsonObject root = new JsonObject();
+        JsonObject m = new JsonObject();
+        meta.forEach(m::addProperty);
+        root.add("meta", m);
+        JsonObject c = new JsonObject();
+        ceilings.forEach(c::addProperty);
+        root.add("ceilings", c);
+        JsonArray arr = new JsonArray();
+        for (Row r : rows) {
+            JsonObject o = new JsonObject();
+            o.addProperty("group", r.group());
+            o.addProperty("name", r.name());
+            if (!r.shape().isEmpty()) o.addProperty("shape", r.shape());
+            putFinite(o, "seconds", r.seconds());
+            putFinite(o, "value", r.value());
+            if (!r.unit().isEmpty()) o.addProperty("unit", r.unit());
+            putFinite(o, "of_peak", r.ofPeak());
+            if (!r.peer().isEmpty()) o.addProperty("peer", r.peer());
+            putFinite(o, "peer_value", r.peerValue());
+            putFinite(o, "ratio", r.ratio());
+            if (!r.note().isEmpty()) o.addProperty("note", r.note());
+            arr.add(o);
+        }
+        root.add("rows", arr);
+        return new GsonBuilder().setPrettyPrinting().create().toJson(root) + "\n";
+    }
+
+    /** Writes {@link #toJson()} to {@code file}, creating its folder. */
+    public void writeJson(Path file) throws IOException {
+        Path dir = file.toAbsolutePath().getParent();
+        if (dir != null) Files.createDirectories(dir);
+        Files.writeString(file, toJson(), StandardCharsets.UTF_8);
+    }
+
+    /** The table as Markdown: metadata as a bullet list, then one pipe table. */
+    public String toMarkdown() {
+        StringBuilder sb = new StringBuilder();
+        for (Map.Entry<String, String> e : meta.entrySet()) sb.append("- ").append(e.getKey()).append(": ").append(e.getValue()).append('\n');
+        for (Map.Entry<String, Double> e : ceilings.entrySet()) {
+            sb.append("- measured peak ").append(e.getKey()).append(": ").append(num(e.getValue())).append('\n');
+        }
+        sb.append('\n').append('|');
+        for (String h : HEADER) sb.append(' ').append(h).append(" |");
+        sb.append("\n|");
+        for (int i = 0; i < HEADER.length; i++) sb.append(i >= 3 && i <= 9 && i != 5 && i != 7 ? "---:|" : "---|");
+        sb.append('\n');
+        for (Row r : rows) {
+            String[] c = {r.group(), r.name(), r.shape(), time(r.seconds()), num(r.value()), r.unit(), pct(r.ofPeak()),
+                    r.peer(), num(r.peerValue()), ratio(r.ratio()), r.note()};
+            sb.append('|');
+            for (String x : c) sb.append(' ').append(x.replace("|", "\\|")).append(" |");
+            sb.append('\n');
+        }
+        return sb.toString();
+    }
+
+    /** Writes {@link #toMarkdown()} to {@code file}, creating its folder. */
+    public void writeMarkdown(Path file) throws IOException {
+        Path dir = file.toAbsolutePath().getParent();
+        if (dir != null) Files.createDirectories(dir);
+        Files.writeString(file, toMarkdown(), StandardCharsets.UTF_8);
+    }
+
+    private static void putFinite(JsonObject o, String key, double v) {
+        if (Double.isFinite(v)) o.addProperty(key, v);
+    }
+
+    private static String pad(String s, int width, boolean right) {
+        String fill = " ".repeat(Math.max(0, width - s.length()));
+        return right ? fill + s : s + fill;
+    }
+
+    /** A throughput with 3-4 significant digits. */
+    static String num(double v) {
+        if (!Double.isFinite(v)) return "";
+        double a = Math.abs(v);
+        if (a >= 1000) return String.format(Locale.ROOT, "%,.0f", v);
+        if (a >= 100) return String.format(Locale.ROOT, "%.1f", v);
+        if (a >= 10) return String.format(Locale.ROOT, "%.2f", v);
+        return String.format(Locale.ROOT, "%.3f", v);
+    }
+
+    static String time(double seconds) {
+        if (!Double.isFinite(seconds)) return "";
+        if (seconds >= 1) return String.format(Locale.ROOT, "%.2f s", seconds);
+        if (seconds >= 1e-3) return String.format(Locale.ROOT, "%.2f ms", seconds * 1e3);
+        if (seconds >= 1e-6) return String.format(Locale.ROOT, "%.2f us", seconds * 1e6);
+        return String.format(Locale.ROOT, "%.1f ns", seconds * 1e9);
+    }
+
+    static String pct(double fraction) {
+        return Double.isFinite(fraction) ? String.format(Locale.ROOT, "%.0f%%", fraction * 100) : "";
+    }
+
+    static String ratio(double r) {
+        return Double.isFinite(r) ? String.format(Locale.ROOT, "%.2fx", r) : "";
+    }
+}

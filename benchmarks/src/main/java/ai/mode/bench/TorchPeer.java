@@ -1,0 +1,129 @@
+// Runs the PyTorch peer script (benchmarks/peers/torch_train.py) with the same model, batch, sequence and
+// threads as our trainer, and reads back its one-line JSON result.
+package ai.mode.bench;
+
+import ai.mode.model.LlamaConfig;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.TimeUnit;
+
+/** Finds a Python with PyTorch and runs the peer script; every failure becomes a one-line reason. */
+public final class TorchPeer {
+    /** Classpath copy of the script, used when the repository's copy is not at hand (e.g. running from a jar). */
+    static final String RESOURCE = "/ai/mode/bench/torch_train.py";
+
+    private TorchPeer() {}
+
+    /** What the peer measured, or why it could not. */
+    public record Outcome(Optional<JsonObject> result, String reason) {
+        static Outcome failed(String why) { return new Outcome(Optional.empty(), why); }
+    }
+
+    /**
+     * Runs the script with {@code python}. {@code timeoutSeconds} bounds the whole run (import included).
+     */
+    public static Outcome run(String python, LlamaConfig c, int batch, int seq, int threads, int warmup, int steps,
+                              long timeoutSeconds) {
+        Path script;
+        try {
+            script = scriptPath();
+        } catch (IOException e) {
+            return Outcome.failed("cannot stage the PyTorch peer script: " + e.getMessage());
+        }
+        List<String> cmd = new ArrayList<>(List.of(python, script.toString(),
+                "--vocab", str(c.vocabSize()), "--dim", str(c.hiddenSize()), "--layers", str(c.numLayers()),
+                "--heads", str(c.numHeads()), "--kv-heads", str(c.numKvHeads()), "--ffn", str(c.intermediateSize()),
+                "--rope-theta", String.valueOf(c.ropeTheta()), "--eps", String.valueOf(c.rmsNormEps()),
+                "--seq", str(seq), "--batch", str(batch), "--threads", str(threads),
+                "--warmup", str(warmup), "--steps", str(steps)));
+        ProcessBuilder pb = new ProcessBuilder(cmd);
+        pb.environment().put("OMP_NUM_THREADS", str(threads));
+        pb.environment().put("MKL_NUM_THREADS", str(threads));
+        pb.redirectErrorStream(false);
+        try {
+            Process p = pb.start();
+            byte[][] captured = new byte[2][];
+            Thread errReader = Thread.ofPlatform().start(() -> captured[1] = readAll(p.getErrorStream()));
+            captured[0] = readAll(p.getInputStream());
+            if (!p.waitFor(timeoutSeconds, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+                return Outcome.failed("PyTorch peer did not finish within " + timeoutSeconds + " s");
+            }
+            errReader.join();
+            String out = new String(captured[0], StandardCharsets.UTF_8).strip();
+            String err = captured[1] == null ? "" : new String(captured[1], StandardCharsets.UTF_8).strip();
+            if (p.exitValue() != 0) {
+                return Outcome.failed("PyTorch peer (" + python + ") failed with exit " + p.exitValue() + ": " + lastLine(err));
+            }
+            String json = lastLine(out);
+            try {
+                return new Outcome(Optional.of(JsonParser.parseString(json).getAsJsonObject()), "");
+            } catch (RuntimeException e) {
+                return Outcome.failed("PyTorch peer printed no JSON result: " + json);
+            }
+        } catch (IOException e) {
+            return Outcome.failed("cannot run " + python + " (" + e.getMessage() + "); pass --python PATH to a Python with torch");
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return Outcome.failed("interrupted");
+        }
+    }
+
+    /** Whether {@code python} can import torch; empty when it can, else a one-line reason. */
+    public static Optional<String> checkImportable(String python) {
+        try {
+            Process p = new ProcessBuilder(python, "-c", "import torch; print(torch.__version__)").redirectErrorStream(true).start();
+            String out = new String(readAll(p.getInputStream()), StandardCharsets.UTF_8).strip();
+            if (!p.waitFor(120, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+                return Optional.of(python + " did not import torch within 120 s");
+            }
+            return p.exitValue() == 0 ? Optional.empty()
+                    : Optional.of(python + " cannot import torch (" + lastLine(out) + "); install it, e.g. pip install torch, or pass --python");
+        } catch (IOException e) {
+            return Optional.of("no " + python + " to run the PyTorch peer (" + e.getMessage() + "); pass --python PATH");
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return Optional.of("interrupted");
+        }
+    }
+
+    /** The repository's script if we run from a checkout, else the classpath copy written to a temp file. */
+    static Path scriptPath() throws IOException {
+        String root = System.getProperty("mode.repo.root");
+        for (Path candidate : new Path[] {root == null ? null : Path.of(root, "benchmarks/peers/torch_train.py"),
+                Path.of("benchmarks/peers/torch_train.py")}) {
+            if (candidate != null && Files.isRegularFile(candidate)) return candidate.toAbsolutePath();
+        }
+        try (InputStream in = TorchPeer.class.getResourceAsStream(RESOURCE)) {
+            if (in == null) throw new IOException("torch_train.py is neither in benchmarks/peers nor on the classpath");
+            Path tmp = Files.createTempFile("mode-torch-peer", ".py");
+            tmp.toFile().deleteOnExit();
+            Files.write(tmp, in.readAllBytes());
+            return tmp;
+        }
+    }
+
+    private static byte[] readAll(InputStream in) {
+        try (in) {
+            return in.readAllBytes();
+        } catch (IOException e) {
+            return new byte[0];
+        }
+    }
+
+    static String lastLine(String s) {
+        String[] lines = s.strip().split("\n");
+        return lines.length == 0 ? "" : lines[lines.length - 1].strip();
+    }
+
+    private static String str(int v) { return Integer.toString(v); }
+}

@@ -1,0 +1,83 @@
+// The report's table, Markdown and JSON renderings and its peer ratios.
+package ai.mode.bench;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class BenchReportTest {
+
+    private static BenchReport sample() {
+        return new BenchReport().meta("cpu", "test cpu").ceiling("GFLOP/s", 100)
+                .add(BenchReport.Row.of("sgemm", "attn q/o fwd", "8x8x8 NT", 0.002, 45, "GFLOP/s", 0.45).withPeer("OpenBLAS", 50))
+                .add(BenchReport.Row.of("call", "ffm", "", 1e-8, 10, "ns/call", Double.NaN).withPeer("JNI", 20))
+                .add(BenchReport.Row.skipped("gpu", "kernels", "no CUDA device: none | here"));
+    }
+
+    @Test
+    void ratioIsOursOverPeerAndInvertedForCallLatency() {
+        BenchReport r = sample();
+        assertEquals(0.9, r.rows().get(0).ratio(), 1e-12);
+        assertEquals(2.0, r.rows().get(1).ratio(), 1e-12);
+        assertTrue(Double.isNaN(r.rows().get(2).ratio()));
+    }
+
+    @Test
+    void tableHasMetadataHeaderAndOneLinePerRow() {
+        String[] lines = sample().table().split("\n");
+        assertEquals("cpu: test cpu", lines[0]);
+        assertEquals("measured peak GFLOP/s: 100.0", lines[1]);
+        assertTrue(lines[2].startsWith("group"));
+        assertTrue(lines[3].matches("-+"));
+        assertTrue(lines[4].contains("attn q/o fwd") && lines[4].contains("0.90x") && lines[4].contains("45%"));
+        assertTrue(lines[6].endsWith("no CUDA device: none | here"));
+        assertEquals(7, lines.length);
+        // columns align: every row's "benchmark" column starts at the same offset as the header's
+        int col = lines[2].indexOf("benchmark");
+        assertEquals(col, lines[4].indexOf("attn q/o fwd"));
+        assertEquals(col, lines[6].indexOf("kernels"));
+    }
+
+    @Test
+    void jsonCarriesEveryFiniteFieldAndOmitsTheRest(@TempDir Path dir) throws Exception {
+        Path file = dir.resolve("sub/r.json");
+        sample().writeJson(file);
+        JsonObject root = JsonParser.parseString(Files.readString(file)).getAsJsonObject();
+        assertEquals("test cpu", root.getAsJsonObject("meta").get("cpu").getAsString());
+        assertEquals(100.0, root.getAsJsonObject("ceilings").get("GFLOP/s").getAsDouble());
+        JsonObject first = root.getAsJsonArray("rows").get(0).getAsJsonObject();
+        assertEquals(45.0, first.get("value").getAsDouble());
+        assertEquals(0.9, first.get("ratio").getAsDouble(), 1e-12);
+        assertEquals("OpenBLAS", first.get("peer").getAsString());
+        JsonObject skipped = root.getAsJsonArray("rows").get(2).getAsJsonObject();
+        assertFalse(skipped.has("value"));
+        assertFalse(skipped.has("seconds"));
+        assertEquals("no CUDA device: none | here", skipped.get("note").getAsString());
+    }
+
+    @Test
+    void markdownEscapesPipesInCells() {
+        String md = sample().toMarkdown();
+        assertTrue(md.contains("| group | benchmark |"));
+        assertTrue(md.contains("no CUDA device: none \\| here"));
+        assertEquals(3 + 2, md.lines().filter(l -> l.startsWith("|")).count());
+    }
+
+    @Test
+    void numbersKeepThreeToFourSignificantDigits() {
+        assertEquals("1,235", BenchReport.num(1234.6));
+        assertEquals("123.5", BenchReport.num(123.46));
+        assertEquals("12.35", BenchReport.num(12.346));
+        assertEquals("1.235", BenchReport.num(1.2346));
+        assertEquals("", BenchReport.num(Double.NaN));
+        assertEquals("2.50 ms", BenchReport.time(0.0025));
+        assertEquals("12.0 ns", BenchReport.time(1.2e-8));
+    }
+}
