@@ -26,17 +26,27 @@ public final class Flops {
      */
     public static long attentionBackward(long b, long t, long h, long hd) { return 10 * b * h * causalPairs(t) * hd; }
 
-    /** RMSNorm forward bytes, x and out [n,d]: read x and weight, write out and rstd. */
-    public static long rmsNormForwardBytes(long n, long d) { return F * (2 * n * d + d + n); }
+    /** RMSNorm forward bytes, x and out [n,d] float32: read x and weight, write out and rstd. */
+    public static long rmsNormForwardBytes(long n, long d) { return rmsNormForwardBytes(n, d, F); }
+
+    /** The same with x and out of {@code elem} bytes each (weight and rstd stay float32). */
+    public static long rmsNormForwardBytes(long n, long d, long elem) { return elem * 2 * n * d + F * (d + n); }
 
     /** RMSNorm backward bytes: read dOut, x, weight, rstd; write dx; read and write dWeight. */
-    public static long rmsNormBackwardBytes(long n, long d) { return F * (3 * n * d + 3 * d + n); }
+    public static long rmsNormBackwardBytes(long n, long d) { return rmsNormBackwardBytes(n, d, F); }
 
-    /** SwiGLU forward bytes, [n,f]: read gate and up, write out. */
-    public static long swiGluForwardBytes(long n, long f) { return F * 3 * n * f; }
+    /** The same with dOut, x and dx of {@code elem} bytes each. */
+    public static long rmsNormBackwardBytes(long n, long d, long elem) { return elem * 3 * n * d + F * (3 * d + n); }
+
+    /** SwiGLU forward bytes, [n,f] float32: read gate and up, write out. */
+    public static long swiGluForwardBytes(long n, long f) { return swiGluForwardBytes(n, f, F); }
+
+    public static long swiGluForwardBytes(long n, long f, long elem) { return elem * 3 * n * f; }
 
     /** SwiGLU backward bytes: read dOut, gate, up; write dGate, dUp. */
-    public static long swiGluBackwardBytes(long n, long f) { return F * 5 * n * f; }
+    public static long swiGluBackwardBytes(long n, long f) { return swiGluBackwardBytes(n, f, F); }
+
+    public static long swiGluBackwardBytes(long n, long f, long elem) { return elem * 5 * n * f; }
 
     /** Fused softmax cross-entropy with gradient, logits [n,v]: read logits, write dLogits, read targets. */
     public static long crossEntropyBytes(long n, long v) { return F * (2 * n * v + n); }

@@ -1,32 +1,28 @@
-// GPU benchmarks for `mode bench` on any CUDA machine: measured ceilings (device-to-device copy bandwidth,
-// cuBLASLt's best bf16 and fp32 GEMM rate), cuBLASLt at the model's GEMM shapes, and every op of our cuda
-// backend at the model's shapes. CUDA events time each launch after warm-up; the median of many runs is kept;
-// inputs rotate through enough copies to exceed twice the L2 cache, so no run reads a warm cache.
+// GPU benchmarks for `mode bench` on any CUDA machine. Every op of our cuda backend at the model's shapes, in
+// float32 and bf16 storage, timed with CUDA events on the backend's stream (warm-up, then the median of many
+// samples), with inputs rotating through enough copies to exceed twice the L2 cache so no sample reads a warm
+// cache. Our GEMM kernel runs beside cuBLASLt on the same problems; the ceilings are measured on the device:
+// device-to-device copy bandwidth and cuBLASLt's rate on a large bf16 GEMM.
 package ai.mode.bench;
 
-import ai.mode.bindings.CublasLt;
-import ai.mode.bindings.CudaContext;
 import ai.mode.bindings.CudaDriver;
-import ai.mode.bindings.CudaEvent;
-import ai.mode.bindings.CudaStream;
 import ai.mode.model.LlamaConfig;
 import ai.mode.runtime.AdamWStep;
 import ai.mode.runtime.Backend;
-import ai.mode.runtime.Backends;
+import ai.mode.runtime.DType;
 import ai.mode.runtime.Tensor;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
+import ai.mode.runtime.cuda.CudaDevice;
+import ai.mode.runtime.device.DeviceBackend;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
 import java.util.Random;
+import java.util.function.Function;
 import java.util.function.IntConsumer;
 
 /** The GPU section of the benchmark report. */
 public final class GpuSuite {
-    private static final long WORKSPACE_BYTES = 32L << 20;
 
     private GpuSuite() {}
 
@@ -42,256 +38,224 @@ public final class GpuSuite {
         return Optional.empty();
     }
 
-    /** Times launches with CUDA events on one stream: warm-up, then the median over {@code reps} single launches. */
-    record EventTimer(CudaStream stream, int warmup, int reps) {
-        /** Median milliseconds of {@code launch(i)}, i counting up from 0 (use it to rotate inputs). */
-        double medianMillis(IntConsumer launch) {
-            int i = 0;
-            for (int w = 0; w < warmup; w++) launch.accept(i++);
-            stream.synchronize();
-            double[] ms = new double[reps];
-            try (CudaEvent start = CudaDriver.get().eventCreate(CudaDriver.EVENT_DEFAULT);
-                 CudaEvent end = CudaDriver.get().eventCreate(CudaDriver.EVENT_DEFAULT)) {
-                for (int r = 0; r < reps; r++) {
-                    start.record(stream);
-                    launch.accept(i++);
-                    end.record(stream);
-                    end.synchronize();
-                    ms[r] = end.elapsedMillisSince(start);
-                }
-            }
-            return Stats.median(ms);
-        }
-    }
-
-    /** Runs the GPU section on device 0. */
-    public static List<BenchReport.Row> run(LlamaConfig cfg, int batch, int seq, boolean quick) {
-        CudaDriver cu = CudaDriver.get();
-        List<BenchReport.Row> rows = new ArrayList<>();
-        try (CudaContext ctx = cu.retainPrimaryContext(0)) {
-            ctx.makeCurrent();
-            int dev = ctx.device();
-            long l2 = cu.deviceAttribute(CudaDriver.ATTR_L2_CACHE_SIZE, dev);
-            String name = cu.deviceName(dev) + " (sm_" + cu.computeCapability(dev) + ", L2 " + (l2 >> 20) + " MiB)";
-            try (CudaStream stream = cu.streamCreate(CudaDriver.STREAM_NON_BLOCKING)) {
-                EventTimer timer = new EventTimer(stream, quick ? 5 : 20, quick ? 30 : 200);
-                double copyGBs = copyCeiling(cu, stream, timer, l2);
-                rows.add(BenchReport.Row.of("gpu", "device copy (cuMemcpyDtoDAsync)", name, Double.NaN, copyGBs, "GB/s", 1.0)
-                        .withNote("measured bandwidth ceiling (read + write)"));
-                Optional<String> noLt = CublasLt.unavailableReason();
-                double tcPeak = Double.NaN;
-                if (noLt.isPresent()) {
-                    rows.add(BenchReport.Row.skipped("gpu", "cuBLASLt", "cuBLASLt not found: " + noLt.get()));
-                } else {
-                    rows.addAll(cublasLtRows(cu, stream, timer, l2, cfg, batch * seq, quick));
-                    tcPeak = rows.stream().filter(r -> r.name().startsWith("cuBLASLt bf16 ceiling")).mapToDouble(BenchReport.Row::value)
-                            .findFirst().orElse(Double.NaN);
-                }
-                rows.addAll(backendRows(cfg, batch, seq, l2, quick, tcPeak, copyGBs));
-            }
-        }
-        return rows;
-    }
-
-    /** Device-to-device copy bandwidth over a buffer of 4x L2 (at least 256 MiB). */
-    private static double copyCeiling(CudaDriver cu, CudaStream stream, EventTimer timer, long l2) {
-        long bytes = Math.max(256L << 20, 4 * l2);
-        long src = cu.memAlloc(bytes), dst = cu.memAlloc(bytes);
-        try {
-            cu.memsetD8Async(src, 1, bytes, stream);
-            double ms = timer.medianMillis(i -> cu.memcpyDtoDAsync(dst, src, bytes, stream));
-            return 2.0 * bytes / (ms * 1e-3) / 1e9;
-        } finally {
-            cu.memFree(src);
-            cu.memFree(dst);
-        }
-    }
-
-    /** cuBLASLt ceilings (8192^3 bf16 and fp32) and cuBLASLt bf16 at the model's GEMM shapes. */
-    private static List<BenchReport.Row> cublasLtRows(CudaDriver cu, CudaStream stream, EventTimer timer, long l2,
-                                                      LlamaConfig cfg, int tokens, boolean quick) {
-        List<BenchReport.Row> rows = new ArrayList<>();
-        CublasLt lt = CublasLt.get();
-        int big = quick ? 4096 : 8192;
-        try (CublasLt.Handle h = lt.create()) {
-            long workspace = cu.memAlloc(WORKSPACE_BYTES);
-            try {
-                GemmCase ceiling = new GemmCase("cuBLASLt bf16 ceiling", false, false, big, big, big);
-                double tc = cublasLtGemm(cu, lt, h, stream, timer, l2, workspace, ceiling, true);
-                rows.add(BenchReport.Row.of("gpu", ceiling.label(), ceiling.shape(), Double.NaN, tc / 1e3, "TFLOP/s", 1.0)
-                        .withNote("measured tensor-core ceiling (bf16 in, fp32 accumulate)"));
-                GemmCase f32 = new GemmCase("cuBLASLt fp32", false, false, big, big, big);
-                double fp = cublasLtGemm(cu, lt, h, stream, timer, l2, workspace, f32, false);
-                rows.add(BenchReport.Row.of("gpu", f32.label(), f32.shape(), Double.NaN, fp / 1e3, "TFLOP/s", fp / tc));
-                for (GemmCase g : GemmCase.modelShapes(cfg, tokens)) {
-                    double gf = cublasLtGemm(cu, lt, h, stream, timer, l2, workspace, g, true);
-                    rows.add(BenchReport.Row.of("gpu", "cuBLASLt bf16 " + g.label(), g.shape(), g.flops() / (gf * 1e9), gf / 1e3, "TFLOP/s", gf / tc));
-                }
-            } finally {
-                cu.memFree(workspace);
-            }
-        }
-        return rows;
+    /** Seconds per call of {@code op(i)} (i counts calls, for rotating inputs). */
+    @FunctionalInterface
+    public interface OpTimer {
+        double secondsPerCall(IntConsumer op);
     }
 
     /**
-     * One row-major GEMM through cuBLASLt (column-major, so computed as C^T = op(B)^T op(A)^T), with inputs
-     * rotating through enough copies to exceed 2x L2; returns GFLOP/s.
+     * CUDA-event timing on the device's stream: {@code warmup} calls, then {@code samples} samples of
+     * {@code inner} back-to-back calls between two events; the median sample over {@code inner}.
      */
-    private static double cublasLtGemm(CudaDriver cu, CublasLt lt, CublasLt.Handle h, CudaStream stream, EventTimer timer,
-                                       long l2, long workspace, GemmCase g, boolean bf16) {
-        int type = bf16 ? CublasLt.R_16BF : CublasLt.R_32F;
-        int compute = CublasLt.COMPUTE_32F;
-        long elem = bf16 ? 2 : 4;
-        long aBytes = elem * g.m() * g.k(), bBytes = elem * g.k() * g.n(), cBytes = elem * g.m() * g.n();
-        int copies = (int) Math.max(1, Math.min(64, (2 * l2) / (aBytes + bBytes + cBytes) + 1));
-        long[] a = new long[copies], b = new long[copies], c = new long[copies];
-        try (Arena arena = Arena.ofConfined();
-             CublasLt.MatmulDesc desc = lt.createMatmulDesc(compute, CublasLt.R_32F)
-                     .transposes(g.transB() ? CublasLt.OP_T : CublasLt.OP_N, g.transA() ? CublasLt.OP_T : CublasLt.OP_N);
-             // A' = B: stored row-major [k,n] (col-major n x k) or [n,k] (col-major k x n)
-             CublasLt.Layout la = g.transB() ? lt.createLayout(type, g.k(), g.n(), g.k()) : lt.createLayout(type, g.n(), g.k(), g.n());
-             // B' = A: stored row-major [m,k] (col-major k x m) or [k,m] (col-major m x k)
-             CublasLt.Layout lb = g.transA() ? lt.createLayout(type, g.m(), g.k(), g.m()) : lt.createLayout(type, g.k(), g.m(), g.k());
-             CublasLt.Layout lc = lt.createLayout(type, g.n(), g.m(), g.n());
-             CublasLt.Preference pref = lt.createPreference().maxWorkspace(WORKSPACE_BYTES)) {
-            for (int i = 0; i < copies; i++) {
-                a[i] = cu.memAlloc(aBytes);
-                b[i] = cu.memAlloc(bBytes);
-                c[i] = cu.memAlloc(cBytes);
-                upload(cu, a[i], aBytes, bf16, 11L * i + 1, arena);
-                upload(cu, b[i], bBytes, bf16, 11L * i + 2, arena);
-            }
-            CublasLt.Algo algo = lt.heuristic(h, desc, la, lb, lc, lc, pref, arena).orElseThrow(() -> new IllegalStateException(
-                    "cuBLASLt has no algorithm for " + g.shape() + (bf16 ? " bf16" : " fp32")));
-            MemorySegment one = arena.allocateFrom(ValueLayout.JAVA_FLOAT, 1f), zero = arena.allocateFrom(ValueLayout.JAVA_FLOAT, 0f);
-            double ms = timer.medianMillis(i -> {
-                int s = i % copies;
-                lt.matmul(h, desc, one, b[s], la, a[s], lb, zero, c[s], lc, c[s], lc, algo, workspace, WORKSPACE_BYTES, stream, g.shape());
+    static OpTimer eventTimer(CudaDevice device, int warmup, int samples, int inner) {
+        return op -> {
+            int[] i = {0};
+            device.timeMillis(() -> {
+                for (int w = 0; w < warmup; w++) op.accept(i[0]++);
             });
-            return g.flops() / (ms * 1e-3) / 1e9;
-        } finally {
-            for (int i = 0; i < copies; i++) {
-                if (a[i] != 0) cu.memFree(a[i]);
-                if (b[i] != 0) cu.memFree(b[i]);
-                if (c[i] != 0) cu.memFree(c[i]);
+            double[] s = new double[samples];
+            for (int k = 0; k < samples; k++) {
+                s[k] = device.timeMillis(() -> {
+                    for (int j = 0; j < inner; j++) op.accept(i[0]++);
+                }) * 1e-3 / inner;
             }
-        }
+            return Stats.median(s);
+        };
     }
 
-    /** Random values in [-1, 1) as float32 or bf16 (truncated float32), copied to the device. */
-    private static void upload(CudaDriver cu, long dst, long bytes, boolean bf16, long seed, Arena arena) {
-        Random r = new Random(seed);
-        MemorySegment host = arena.allocate(bytes, 64);
-        if (bf16) {
-            for (long o = 0; o < bytes; o += 2) host.set(ValueLayout.JAVA_SHORT, o, (short) (Float.floatToRawIntBits(r.nextFloat() * 2 - 1) >>> 16));
-        } else {
-            for (long o = 0; o < bytes; o += 4) host.set(ValueLayout.JAVA_FLOAT, o, r.nextFloat() * 2 - 1);
-        }
-        cu.memcpyHtoD(dst, host, bytes);
+    /** Wall-clock timing bracketed by synchronize(), for backends without events (the emulator in tests). */
+    public static OpTimer wallTimer(Backend be, int samples) {
+        return op -> {
+            int i = 0;
+            op.accept(i++);
+            be.synchronize();
+            double[] s = new double[samples];
+            for (int k = 0; k < samples; k++) {
+                long t0 = System.nanoTime();
+                op.accept(i++);
+                be.synchronize();
+                s[k] = (System.nanoTime() - t0) / 1e9;
+            }
+            return Stats.median(s);
+        };
     }
 
-    /**
-     * Our cuda backend's ops at the model's shapes, through the {@link Backend} interface. The backend keeps
-     * its stream to itself, so each sample brackets {@code inner} launches with synchronize() and divides the
-     * wall time (launch overhead included); inputs rotate over copies exceeding 2x L2.
-     */
-    private static List<BenchReport.Row> backendRows(LlamaConfig cfg, int batch, int seq, long l2, boolean quick,
-                                                     double tcPeakTflops, double copyGBs) {
+    /** Runs the GPU section on the default CUDA device. */
+    public static List<BenchReport.Row> run(LlamaConfig cfg, int batch, int seq, boolean quick) {
         List<BenchReport.Row> rows = new ArrayList<>();
-        Backend be;
-        try {
-            be = Backends.create("cuda", 0);
-        } catch (RuntimeException e) {
-            rows.add(BenchReport.Row.skipped("gpu", "our kernels", "cuda backend unavailable: " + e.getMessage()));
-            return rows;
-        }
-        try (be) {
-            int n = batch * seq, d = cfg.hiddenSize(), f = cfg.intermediateSize(), h = cfg.numHeads(), hd = cfg.headDim();
-            int samples = quick ? 7 : 21, inner = quick ? 5 : 20;
-            Random rnd = new Random(7);
-            long setBytes = 4L * n * (3L * d + 2 * f);
-            int copies = (int) Math.max(1, Math.min(32, 2 * l2 / setBytes + 1));
-            List<Tensor[]> sets = new ArrayList<>();
-            for (int c = 0; c < copies; c++) {
-                sets.add(new Tensor[] {
-                        be.fromHost(randoms(rnd, (long) n * d), batch, seq, h, hd), be.fromHost(randoms(rnd, (long) n * d), batch, seq, h, hd),
-                        be.fromHost(randoms(rnd, (long) n * d), batch, seq, h, hd), be.fromHost(randoms(rnd, (long) n * f), n, f),
-                        be.fromHost(randoms(rnd, (long) n * f), n, f)});
+        int ordinal = CudaDevice.defaultOrdinal();
+        int warmup = quick ? 3 : 10, samples = quick ? 15 : 51, inner = quick ? 5 : 10;
+        try (DeviceBackend vendor = new DeviceBackend(CudaDevice.open(ordinal), "cuda");
+             DeviceBackend kernelOnly = kernelGemmBackend(ordinal)) {
+            CudaDevice dev = (CudaDevice) vendor.device();
+            dev.context().makeCurrent();
+            long l2 = CudaDriver.get().deviceAttribute(CudaDriver.ATTR_L2_CACHE_SIZE, dev.context().device());
+            String where = dev.name() + ", L2 " + (l2 >> 20) + " MiB";
+            OpTimer timer = eventTimer(dev, warmup, samples, inner);
+            OpTimer kernelTimer = eventTimer((CudaDevice) kernelOnly.device(), warmup, samples, inner);
+
+            // ceilings: copy bandwidth and the vendor's large bf16 GEMM
+            long copyFloats = Math.max(64L << 20, l2); // >= 256 MiB
+            double copySec;
+            try (Tensor src = vendor.zeros(Math.toIntExact(copyFloats)); Tensor dst = vendor.zeros(Math.toIntExact(copyFloats))) {
+                copySec = timer.secondsPerCall(i -> vendor.copy(src, dst));
             }
-            try (Tensor out = be.zeros(batch, seq, h, hd); Tensor lse = be.zeros(batch, h, seq); Tensor dq = be.zeros(batch, seq, h, hd);
-                 Tensor dk = be.zeros(batch, seq, h, hd); Tensor dv = be.zeros(batch, seq, h, hd); Tensor w = be.fromHost(randoms(rnd, d), d);
-                 Tensor rstd = be.zeros(n); Tensor y = be.zeros(n, d); Tensor dw = be.zeros(d); Tensor fo = be.zeros(n, f); Tensor fo2 = be.zeros(n, f)) {
-                double tcPeak = tcPeakTflops * 1e12, bwPeak = copyGBs * 1e9;
-                rows.add(timed(be, "attention fwd", batch + "x" + seq + "x" + h + "x" + hd, Flops.attentionForward(batch, seq, h, hd), "TFLOP/s", tcPeak,
-                        samples, inner, i -> {
-                            Tensor[] s = sets.get(i % copies);
-                            be.attentionForward(s[0], s[1], s[2], out, lse);
-                        }));
-                rows.add(timed(be, "attention bwd", batch + "x" + seq + "x" + h + "x" + hd, Flops.attentionBackward(batch, seq, h, hd), "TFLOP/s", tcPeak,
-                        samples, inner, i -> {
-                            Tensor[] s = sets.get(i % copies);
-                            be.attentionBackward(s[0], s[0], s[1], s[2], out, lse, dq, dk, dv);
-                        }));
-                rows.add(timed(be, "rmsnorm fwd", n + "x" + d, Flops.rmsNormForwardBytes(n, d), "TB/s", bwPeak, samples, inner, i -> {
-                    Tensor[] s = sets.get(i % copies);
-                    be.rmsNormForward(be.view(s[0], n, d), w, cfg.rmsNormEps(), y, rstd);
-                }));
-                rows.add(timed(be, "rmsnorm bwd", n + "x" + d, Flops.rmsNormBackwardBytes(n, d), "TB/s", bwPeak, samples, inner, i -> {
-                    Tensor[] s = sets.get(i % copies);
-                    be.rmsNormBackward(be.view(s[1], n, d), be.view(s[0], n, d), w, rstd, y, dw);
-                }));
-                rows.add(timed(be, "swiglu fwd", n + "x" + f, Flops.swiGluForwardBytes(n, f), "TB/s", bwPeak, samples, inner, i -> {
-                    Tensor[] s = sets.get(i % copies);
-                    be.swiGluForward(s[3], s[4], fo);
-                }));
-                rows.add(timed(be, "swiglu bwd", n + "x" + f, Flops.swiGluBackwardBytes(n, f), "TB/s", bwPeak, samples, inner, i -> {
-                    Tensor[] s = sets.get(i % copies);
-                    be.swiGluBackward(s[3], s[4], s[3], fo, fo2);
-                }));
-                int params = Math.toIntExact(cfg.parameterCount());
-                try (Tensor p = be.fromHost(randoms(rnd, params), params); Tensor g = be.fromHost(randoms(rnd, params), params);
-                     Tensor m = be.zeros(params); Tensor v = be.zeros(params)) {
-                    AdamWStep st = new AdamWStep(1e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, 1, 1f);
-                    rows.add(timed(be, "adamw", String.valueOf(params), Flops.adamWBytes(params), "TB/s", bwPeak, samples, inner,
-                            i -> be.adamW(p, g, m, v, st)));
-                }
-                for (GemmCase gc : GemmCase.modelShapes(cfg, n)) {
-                    try (Tensor a = be.fromHost(randoms(rnd, (long) gc.m() * gc.k()), gc.aShape());
-                         Tensor b = be.fromHost(randoms(rnd, (long) gc.k() * gc.n()), gc.bShape()); Tensor c = be.zeros(gc.m(), gc.n())) {
-                        rows.add(timed(be, "gemm " + gc.label(), gc.shape(), gc.flops(), "TFLOP/s", tcPeak, samples, inner,
-                                i -> be.gemm(gc.transA(), gc.transB(), 1f, a, b, 0f, c)));
+            double bw = 2.0 * 4 * copyFloats / copySec;
+            rows.add(BenchReport.Row.of("gpu", "device copy", where, copySec, bw / 1e12, "TB/s", 1.0)
+                    .withNote("measured bandwidth ceiling (read + write)"));
+            int big = quick ? 4096 : 8192;
+            GemmCase ceil = new GemmCase("bf16 gemm ceiling", false, true, big, big, big);
+            double tcSec = gemmSeconds(vendor, timer, ceil, DType.BF16, 0, new Random(1));
+            double tc = ceil.flops() / tcSec;
+            boolean haveVendor = dev.vendorGemm().isPresent();
+            rows.add(BenchReport.Row.of("gpu", ceil.label(), ceil.shape(), tcSec, tc / 1e12, "TFLOP/s", 1.0)
+                    .withNote((haveVendor ? "cuBLASLt" : "our kernel (no cuBLASLt)") + ": measured tensor-core ceiling"));
+
+            // our GEMM kernel beside cuBLASLt at the model's shapes
+            for (DType t : new DType[] {DType.BF16, DType.F32}) {
+                for (GemmCase g : GemmCase.modelShapes(cfg, batch * seq)) {
+                    double ours = gemmSeconds(kernelOnly, kernelTimer, g, t, 2 * l2, new Random(2));
+                    BenchReport.Row r = BenchReport.Row.of("gpu", "gemm " + g.label() + " " + t.name().toLowerCase(Locale.ROOT), g.shape(),
+                            ours, g.flops() / ours / 1e12, "TFLOP/s", g.flops() / ours / tc);
+                    if (haveVendor) {
+                        double theirs = gemmSeconds(vendor, timer, g, t, 2 * l2, new Random(2));
+                        r = r.withPeer("cuBLASLt", g.flops() / theirs / 1e12);
                     }
+                    rows.add(r);
                 }
-            } finally {
-                for (Tensor[] s : sets) for (Tensor t : s) t.close();
             }
+            rows.addAll(opRows(vendor, timer, cfg, batch, seq, 2 * l2, tc, bw));
         }
         return rows;
     }
 
-    private static float[] randoms(Random r, long n) {
-        float[] x = new float[Math.toIntExact(n)];
-        for (int i = 0; i < x.length; i++) x[i] = r.nextFloat() * 2 - 1;
-        return x;
+    /** A cuda backend whose GEMMs always run the project's kernel (cuBLASLt disabled for it alone). */
+    private static DeviceBackend kernelGemmBackend(int ordinal) {
+        String old = System.getProperty("mode.cuda.gemm");
+        System.setProperty("mode.cuda.gemm", "kernel");
+        try {
+            CudaDevice d = CudaDevice.open(ordinal);
+            d.vendorGemm(); // resolved (to none) while the property is set
+            return new DeviceBackend(d, "cuda");
+        } finally {
+            if (old == null) System.clearProperty("mode.cuda.gemm");
+            else System.setProperty("mode.cuda.gemm", old);
+        }
     }
 
-    /** Median over {@code samples} of (wall time of {@code inner} synchronized launches) / inner. */
-    private static BenchReport.Row timed(Backend be, String name, String shape, long work, String unit, double peak,
-                                         int samples, int inner, IntConsumer op) {
-        int counter = 0;
-        for (int w = 0; w < 3; w++) op.accept(counter++);
-        be.synchronize();
-        double[] secs = new double[samples];
-        for (int s = 0; s < samples; s++) {
-            long t0 = System.nanoTime();
-            for (int k = 0; k < inner; k++) op.accept(counter++);
-            be.synchronize();
-            secs[s] = (System.nanoTime() - t0) / 1e9 / inner;
+    /** Seconds per GEMM, inputs rotating through copies totalling more than {@code rotateBytes}. */
+    static double gemmSeconds(Backend be, OpTimer timer, GemmCase g, DType t, long rotateBytes, Random r) {
+        long setBytes = (long) t.bytes() * ((long) g.m() * g.k() + (long) g.k() * g.n() + (long) g.m() * g.n());
+        int copies = copies(rotateBytes, setBytes);
+        List<Tensor[]> sets = new ArrayList<>();
+        try {
+            for (int c = 0; c < copies; c++) {
+                sets.add(new Tensor[] {filled(be, t, r, g.aShape()), filled(be, t, r, g.bShape()), be.allocate(t, g.m(), g.n())});
+            }
+            return timer.secondsPerCall(i -> {
+                Tensor[] s = sets.get(i % copies);
+                be.gemm(g.transA(), g.transB(), 1f, s[0], s[1], 0f, s[2]);
+            });
+        } finally {
+            for (Tensor[] s : sets) for (Tensor x : s) x.close();
         }
-        double med = Stats.median(secs);
-        double rate = work / med;
-        return BenchReport.Row.of("gpu", name, shape, med, rate / 1e12, unit, rate / peak)
-                .withNote(String.format(Locale.ROOT, "cuda backend %s; wall time / %d launches", be.name(), inner));
+    }
+
+    /** Copies of a {@code setBytes} working set needed to exceed {@code rotateBytes} (1 to 64). */
+    static int copies(long rotateBytes, long setBytes) {
+        return (int) Math.max(1, Math.min(64, rotateBytes / Math.max(1, setBytes) + 1));
+    }
+
+    private static Tensor filled(Backend be, DType t, Random r, int... shape) {
+        float[] x = new float[Math.toIntExact(ai.mode.runtime.Shapes.numel(shape))];
+        for (int i = 0; i < x.length; i++) x[i] = r.nextFloat() * 2 - 1;
+        Tensor out = be.allocate(t, shape);
+        be.copyFromHost(x, out);
+        return out;
+    }
+
+    /**
+     * Every non-GEMM op of a training step on {@code be} at the model's shapes, float32 and bf16 storage
+     * where the op takes bf16. FLOP-bound rows are reported against {@code tcPeak} (FLOP/s), memory-bound
+     * ones against {@code bwPeak} (bytes/s); an op the backend rejects becomes a row saying why.
+     */
+    public static List<BenchReport.Row> opRows(Backend be, OpTimer timer, LlamaConfig cfg, int batch, int seq, long rotateBytes,
+                                               double tcPeak, double bwPeak) {
+        int n = batch * seq, d = cfg.hiddenSize(), f = cfg.intermediateSize(), h = cfg.numHeads(), hkv = cfg.numKvHeads(), hd = cfg.headDim();
+        int v = cfg.vocabSize();
+        String att = batch + "x" + seq + "x" + h + "x" + hd;
+        List<BenchReport.Row> rows = new ArrayList<>();
+        Random r = new Random(5);
+        for (DType t : new DType[] {DType.F32, DType.BF16}) {
+            String ty = " " + t.name().toLowerCase(Locale.ROOT);
+            long e = t.bytes();
+            rows.add(op(be, timer, "attention fwd" + ty, att, Flops.attentionForward(batch, seq, h, hd), true, tcPeak, bwPeak, rotateBytes,
+                    e * 4L * n * hd * h, () -> new Tensor[] {filled(be, t, r, batch, seq, h, hd), filled(be, t, r, batch, seq, hkv, hd),
+                            filled(be, t, r, batch, seq, hkv, hd), be.allocate(t, batch, seq, h, hd), be.zeros(batch, h, seq)},
+                    s -> () -> be.attentionForward(s[0], s[1], s[2], s[3], s[4])));
+            rows.add(op(be, timer, "attention bwd" + ty, att, Flops.attentionBackward(batch, seq, h, hd), true, tcPeak, bwPeak, rotateBytes,
+                    e * 8L * n * hd * h, () -> {
+                        Tensor q = filled(be, t, r, batch, seq, h, hd), k = filled(be, t, r, batch, seq, hkv, hd), vv = filled(be, t, r, batch, seq, hkv, hd);
+                        Tensor o = be.allocate(t, batch, seq, h, hd), lse = be.zeros(batch, h, seq);
+                        be.attentionForward(q, k, vv, o, lse);
+                        return new Tensor[] {filled(be, t, r, batch, seq, h, hd), q, k, vv, o, lse,
+                                be.allocate(t, batch, seq, h, hd), be.allocate(t, batch, seq, hkv, hd), be.allocate(t, batch, seq, hkv, hd)};
+                    }, s -> () -> be.attentionBackward(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8])));
+            rows.add(op(be, timer, "rmsnorm fwd" + ty, n + "x" + d, Flops.rmsNormForwardBytes(n, d, e), false, tcPeak, bwPeak, rotateBytes,
+                    Flops.rmsNormForwardBytes(n, d, e), () -> new Tensor[] {filled(be, t, r, n, d), filled(be, DType.F32, r, d),
+                            be.allocate(t, n, d), be.zeros(n)},
+                    s -> () -> be.rmsNormForward(s[0], s[1], cfg.rmsNormEps(), s[2], s[3])));
+            rows.add(op(be, timer, "rmsnorm bwd" + ty, n + "x" + d, Flops.rmsNormBackwardBytes(n, d, e), false, tcPeak, bwPeak, rotateBytes,
+                    Flops.rmsNormBackwardBytes(n, d, e), () -> new Tensor[] {filled(be, t, r, n, d), filled(be, t, r, n, d),
+                            filled(be, DType.F32, r, d), filled(be, DType.F32, r, n), be.allocate(t, n, d), be.zeros(d)},
+                    s -> () -> be.rmsNormBackward(s[0], s[1], s[2], s[3], s[4], s[5])));
+            rows.add(op(be, timer, "swiglu fwd" + ty, n + "x" + f, Flops.swiGluForwardBytes(n, f, e), false, tcPeak, bwPeak, rotateBytes,
+                    Flops.swiGluForwardBytes(n, f, e), () -> new Tensor[] {filled(be, t, r, n, f), filled(be, t, r, n, f), be.allocate(t, n, f)},
+                    s -> () -> be.swiGluForward(s[0], s[1], s[2])));
+            rows.add(op(be, timer, "swiglu bwd" + ty, n + "x" + f, Flops.swiGluBackwardBytes(n, f, e), false, tcPeak, bwPeak, rotateBytes,
+                    Flops.swiGluBackwardBytes(n, f, e), () -> new Tensor[] {filled(be, t, r, n, f), filled(be, t, r, n, f), filled(be, t, r, n, f),
+                            be.allocate(t, n, f), be.allocate(t, n, f)},
+                    s -> () -> be.swiGluBackward(s[0], s[1], s[2], s[3], s[4])));
+        }
+        int chunk = Math.max(1, Math.min(n, ai.mode.model.nn.LmHead.CHUNK_ELEMENTS / v));
+        int[] targets = new int[chunk];
+        for (int i = 0; i < chunk; i++) targets[i] = r.nextInt(v);
+        rows.add(op(be, timer, "cross-entropy fwd+bwd f32", chunk + "x" + v, Flops.crossEntropyBytes(chunk, v), false, tcPeak, bwPeak, rotateBytes,
+                Flops.crossEntropyBytes(chunk, v), () -> new Tensor[] {filled(be, DType.F32, r, chunk, v), be.fromHost(targets, chunk), be.zeros(chunk, v)},
+                s -> () -> be.crossEntropy(s[0], s[1], s[2], 1f / chunk)));
+        int params = Math.toIntExact(cfg.parameterCount());
+        AdamWStep step = new AdamWStep(1e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, 1, 1f);
+        rows.add(op(be, timer, "adamw f32", String.valueOf(params), Flops.adamWBytes(params), false, tcPeak, bwPeak, rotateBytes,
+                Flops.adamWBytes(params), () -> new Tensor[] {filled(be, DType.F32, r, params), filled(be, DType.F32, r, params),
+                        be.zeros(params), be.zeros(params)},
+                s -> () -> be.adamW(s[0], s[1], s[2], s[3], step)));
+        return rows;
+    }
+
+    /**
+     * Allocates enough input sets (each {@code setBytes}) to exceed {@code rotateBytes}, times the op rotating
+     * over them, and reports FLOP/s ({@code flopBound}) or bytes/s of {@code work} per call.
+     */
+    private static BenchReport.Row op(Backend be, OpTimer timer, String name, String shape, long work, boolean flopBound,
+                                      double tcPeak, double bwPeak, long rotateBytes, long setBytes,
+                                      java.util.function.Supplier<Tensor[]> makeSet, Function<Tensor[], Runnable> call) {
+        int copies = copies(rotateBytes, setBytes);
+        List<Tensor[]> sets = new ArrayList<>();
+        try {
+            List<Runnable> calls = new ArrayList<>();
+            for (int c = 0; c < copies; c++) {
+                Tensor[] s = makeSet.get();
+                sets.add(s);
+                calls.add(call.apply(s));
+            }
+            double sec = timer.secondsPerCall(i -> calls.get(i % copies).run());
+            double rate = work / sec;
+            return BenchReport.Row.of("gpu", name, shape, sec, rate / 1e12, flopBound ? "TFLOP/s" : "TB/s", rate / (flopBound ? tcPeak : bwPeak));
+        } catch (RuntimeException e) {
+            return BenchReport.Row.skipped("gpu", name, be.name() + " rejected it: " + e.getMessage());
+        } finally {
+            for (Tensor[] s : sets) for (Tensor x : s) x.close();
+        }
     }
 }

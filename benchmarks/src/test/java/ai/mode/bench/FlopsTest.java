@@ -47,5 +47,9 @@ class FlopsTest {
         assertEquals(4L * 5 * 10 * 6, Flops.swiGluBackwardBytes(10, 6));
         assertEquals(4L * 7 * 100, Flops.adamWBytes(100));
         assertEquals(4L * (2 * 3 * 11 + 3), Flops.crossEntropyBytes(3, 11));
+        // bf16 activations: half the activation traffic, float32 weight and statistics
+        assertEquals(2L * 2 * 10 * 6 + 4L * (6 + 10), Flops.rmsNormForwardBytes(10, 6, 2));
+        assertEquals(2L * 3 * 10 * 6 + 4L * (3 * 6 + 10), Flops.rmsNormBackwardBytes(10, 6, 2));
+        assertEquals(Flops.swiGluBackwardBytes(10, 6) / 2, Flops.swiGluBackwardBytes(10, 6, 2));
     }
 }

@@ -1,0 +1,51 @@
+// The GPU section's op list, run through the emulated device backend (same DeviceBackend code path as cuda)
+// on a tiny model, so the benchmark's calls, shapes and dtypes are checked without a GPU; plus the no-device path.
+package ai.mode.bench;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import ai.mode.model.LlamaConfig;
+import ai.mode.runtime.Backend;
+import ai.mode.runtime.BackendProvider;
+import ai.mode.runtime.Backends;
+import ai.mode.runtime.DType;
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+class GpuSuiteTest {
+
+    @Test
+    void rotationCopiesExceedTheRequestedBytes() {
+        assertEquals(1, GpuSuite.copies(0, 100));
+        assertEquals(3, GpuSuite.copies(250, 100));
+        assertEquals(64, GpuSuite.copies(1L << 40, 1));
+    }
+
+    @Test
+    void noDeviceIsReportedAsAReasonNotAnError() {
+        if (GpuSuite.unavailableReason().isPresent()) {
+            assertTrue(!GpuSuite.unavailableReason().get().isBlank());
+        }
+    }
+
+    @Test
+    void everyOpRunsOnTheEmulatedDevice() {
+        boolean emu = Backends.providers().stream().anyMatch(p -> p.name().equals("emu") && p.available());
+        assumeTrue(emu, () -> "emu backend not available: " + Backends.providers().stream().filter(p -> p.name().equals("emu"))
+                .map(BackendProvider::unavailableReason).findFirst().orElse("not registered"));
+        LlamaConfig tiny = new LlamaConfig(32, 16, 1, 2, 2, 24, 8, 10000f, 1e-5f, true);
+        try (Backend be = Backends.create("emu", 1)) {
+            GpuSuite.OpTimer timer = GpuSuite.wallTimer(be, 1);
+            List<BenchReport.Row> rows = GpuSuite.opRows(be, timer, tiny, 1, 8, 0, 1e12, 1e12);
+            assertEquals(2 * 6 + 2, rows.size());
+            for (BenchReport.Row r : rows) {
+                assertTrue(r.value() > 0 && r.note().isEmpty(), r.name() + ": " + r.note());
+            }
+            GemmCase g = new GemmCase("t", false, true, 8, 24, 16);
+            assertTrue(GpuSuite.gemmSeconds(be, timer, g, DType.BF16, 0, new Random(1)) > 0);
+        }
+    }
+}
