@@ -21,6 +21,7 @@ import io
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -365,6 +366,9 @@ def main():
         "spdx": lambda: spdx(args.spdx),
     }
     only = [s for s in args.only.split(",") if s]
+    if not only or "python" in only:
+        # The PSF License asks that its text travel with any copy of Python's sources.
+        shutil.copyfile(os.path.join(args.python_lib, "LICENSE.txt"), os.path.join(args.out, "LICENSE-python.txt"))
     stats = []
     for name, job in jobs.items():
         if only and name not in only:

@@ -138,6 +138,20 @@ public final class BpeTokenizer {
         return TokenizerJson.read(file);
     }
 
+    /**
+     * Parses {@code tokenizer.json} content (e.g. read from a checkpoint).
+     *
+     * @param source names the content in error messages (a path or "checkpoint step 100")
+     */
+    public static BpeTokenizer fromJson(byte[] json, String source) throws TokenizerFileException {
+        return TokenizerJson.parse(json, source);
+    }
+
+    /** The {@code tokenizer.json} content {@link #save(Path)} writes (UTF-8). */
+    public byte[] toJson() {
+        return TokenizerJson.toBytes(this);
+    }
+
     /** Writes this tokenizer as a Hugging Face {@code tokenizer.json}, atomically (temp file, then rename). */
     public void save(Path file) throws IOException {
         TokenizerJson.write(this, file);

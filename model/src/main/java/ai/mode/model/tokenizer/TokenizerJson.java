@@ -10,6 +10,10 @@ import com.google.gson.stream.JsonWriter;
 
 import java.io.IOException;
 import java.io.Reader;
+import java.io.StringReader;
+import java.nio.ByteBuffer;
+import java.nio.charset.CharsetDecoder;
+import java.nio.charset.CodingErrorAction;
 import java.io.Writer;
 import java.math.BigDecimal;
 import java.nio.channels.FileChannel;
@@ -123,16 +127,44 @@ final class TokenizerJson {
     }
 
     static BpeTokenizer read(Path file) throws IOException {
-        JsonElement root;
-        try (Reader r = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
-            root = JsonParser.parseReader(r);
+        byte[] bytes;
+        try {
+            bytes = Files.readAllBytes(file);
         } catch (NoSuchFileException e) {
             throw new TokenizerFileException("tokenizer file not found: " + file);
-        } catch (JsonParseException | IllegalStateException e) {
+        }
+        return parse(bytes, file.toString());
+    }
+
+    /** Serialised form, exactly what {@link #write} puts in the file. */
+    static byte[] toBytes(BpeTokenizer tok) {
+        java.io.StringWriter w = new java.io.StringWriter();
+        try {
+            writeJson(tok, w);
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+        return w.toString().getBytes(StandardCharsets.UTF_8);
+    }
+
+    /** Parses and validates {@code tokenizer.json} content; {@code file} names it in error messages. */
+    static BpeTokenizer parse(byte[] bytes, String file) throws TokenizerFileException {
+        CharsetDecoder dec = StandardCharsets.UTF_8.newDecoder()
+                .onMalformedInput(CodingErrorAction.REPORT).onUnmappableCharacter(CodingErrorAction.REPORT);
+        ByteBuffer in = ByteBuffer.wrap(bytes);
+        String text;
+        try {
+            text = dec.decode(in).toString();
+        } catch (java.nio.charset.CharacterCodingException e) {
+            int offset = in.position();
+            throw fail(file, "not valid UTF-8 (at byte offset " + offset + ")");
+        }
+        JsonElement root;
+        try (Reader r = new StringReader(text)) {
+            root = JsonParser.parseReader(r);
+        } catch (JsonParseException | IllegalStateException | IOException e) {
             Throwable cause = e.getCause() != null ? e.getCause() : e;
             throw fail(file, "not valid JSON (" + oneLine(cause.getMessage()) + ")");
-        } catch (java.nio.charset.CharacterCodingException e) {
-            throw fail(file, "not valid UTF-8");
         }
         if (!root.isJsonObject()) throw fail(file, "top level must be a JSON object");
         JsonObject o = root.getAsJsonObject();
@@ -253,7 +285,7 @@ final class TokenizerJson {
         }
     }
 
-    private static void checkByteLevel(Path file, JsonObject o, String field, boolean required) throws TokenizerFileException {
+    private static void checkByteLevel(String file, JsonObject o, String field, boolean required) throws TokenizerFileException {
         if (!isPresent(o, field)) {
             if (required) throw fail(file, field + " is missing; expected {\"type\": \"ByteLevel\"}");
             return;
@@ -281,31 +313,31 @@ final class TokenizerJson {
         return e != null && e.isJsonPrimitive() && e.getAsJsonPrimitive().isBoolean() && e.getAsBoolean();
     }
 
-    private static JsonObject object(Path file, JsonObject o, String field) throws TokenizerFileException {
+    private static JsonObject object(String file, JsonObject o, String field) throws TokenizerFileException {
         JsonElement e = o.get(field);
         if (e == null || e.isJsonNull()) throw fail(file, "'" + field + "' is missing");
         if (!e.isJsonObject()) throw fail(file, "'" + field + "' must be a JSON object");
         return e.getAsJsonObject();
     }
 
-    private static JsonArray array(Path file, JsonElement e, String what) throws TokenizerFileException {
+    private static JsonArray array(String file, JsonElement e, String what) throws TokenizerFileException {
         if (!e.isJsonArray()) throw fail(file, what + " must be a JSON array");
         return e.getAsJsonArray();
     }
 
-    private static String string(Path file, JsonElement e, String what) throws TokenizerFileException {
+    private static String string(String file, JsonElement e, String what) throws TokenizerFileException {
         if (e == null || !e.isJsonPrimitive() || !e.getAsJsonPrimitive().isString()) {
             throw fail(file, what + " must be a string");
         }
         return e.getAsString();
     }
 
-    private static BigDecimal number(Path file, JsonElement e, String what) throws TokenizerFileException {
+    private static BigDecimal number(String file, JsonElement e, String what) throws TokenizerFileException {
         if (!e.isJsonPrimitive() || !e.getAsJsonPrimitive().isNumber()) throw fail(file, what + " must be a number");
         return e.getAsBigDecimal();
     }
 
-    private static int nonNegativeInt(Path file, JsonElement e, String what) throws TokenizerFileException {
+    private static int nonNegativeInt(String file, JsonElement e, String what) throws TokenizerFileException {
         BigDecimal v = number(file, e, what);
         if (v.signum() < 0 || v.stripTrailingZeros().scale() > 0 || v.compareTo(BigDecimal.valueOf(Integer.MAX_VALUE)) > 0) {
             throw fail(file, what + " must be a non-negative integer id (got " + e + ")");
@@ -327,7 +359,7 @@ final class TokenizerJson {
         return s.replace("See https://github.com/google/gson/blob/main/Troubleshooting.md#malformed-json", "").trim();
     }
 
-    private static TokenizerFileException fail(Path file, String message) {
+    private static TokenizerFileException fail(String file, String message) {
         return new TokenizerFileException(file + ": " + message);
     }
 }

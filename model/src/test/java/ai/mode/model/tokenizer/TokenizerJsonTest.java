@@ -46,6 +46,8 @@ class TokenizerJsonTest {
         Path again = dir.resolve("again.json");
         loaded.save(again);
         assertArrayEquals(Files.readAllBytes(saved), Files.readAllBytes(again), "save is not byte-stable");
+        assertArrayEquals(Files.readAllBytes(saved), tok.toJson());
+        assertEquals(tok, BpeTokenizer.fromJson(tok.toJson(), "in-memory"));
     }
 
     @Test
@@ -142,6 +144,7 @@ class TokenizerJsonTest {
         Files.write(invalid, new byte[] {'{', '"', (byte) 0xE9, '"', ':', '1', '}'});
         TokenizerFileException e = assertThrows(TokenizerFileException.class, () -> BpeTokenizer.load(invalid));
         assertOneLine(e.getMessage());
+        assertTrue(e.getMessage().contains("not valid UTF-8 (at byte offset 2)"), e.getMessage());
     }
 
     private static BpeTokenizer loadEdited(String name, Consumer<JsonObject> edit) throws IOException {
