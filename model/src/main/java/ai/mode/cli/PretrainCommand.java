@@ -66,6 +66,7 @@ public final class PretrainCommand implements Callable<Integer> {
     static Pretraining.Result run(Backend be, Path out, String corpusName, int vocab, Path tokenizerFile, String configSpec,
                                   TrainingOptions t, boolean resume, CommonOptions common, PrintStream stdout, PrintStream err)
             throws IOException {
+        if (configSpec != null && configSpec.contains("=")) LlamaConfig.tinyDefault(vocab).withOverrides(configSpec); // fail fast
         Files.createDirectories(out);
         Corpus corpus = Corpus.load(corpusName);
         Path tokPath = out.resolve("tokenizer.json");
