@@ -1,9 +1,9 @@
 // attention.cu: fused causal scaled-dot-product attention, flash style: no T x T matrix in memory.
 // Forward: each block owns BQ query rows of one (batch, head), streams key/value tiles through shared
 // memory and keeps a running max and sum (online softmax); it saves lse = max + log(sum) per row.
-// Backward recomputes the probabilities from lse: delta = rowsum(dOut * out) first, then one kernel per
-// query tile for dq and one per key tile for dk/dv (looping over the query heads of its kv group), so
-// every gradient element is written by exactly one thread: deterministic, no atomics.
+// Backward recomputes the probabilities from lse: one kernel per query tile for dq (which also saves
+// delta = rowsum(P * dP)), then one per key tile for dk/dv (looping over the query heads of its kv group),
+// so every gradient element is written by exactly one thread: deterministic, no atomics.
 // Layouts: q, out, dq [B, T, H, hd]; k, v, dk, dv [B, T, Hkv, hd]; lse, delta [B, H, T]. hd <= HD, the
 // compiled head-dimension tile (32, 64 or 128), padded with zeros.
 #include "mode_common.cuh"
@@ -113,26 +113,12 @@ __device__ void attentionFwd(const T* q, const T* k, const T* v, T* out, float* 
     }
 }
 
-// delta[b, h, t] = sum_d dOut * out: one warp per (b, t, h) row; block 128, grid ceil(rows / 4).
-template <class T>
-__device__ void attentionDelta(const T* dOut, const T* out, float* delta, int B, int Tn, int H, int hd) {
-    const long long rows = (long long)B * Tn * H;
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    for (long long r = (long long)blockIdx.x * 4 + warp; r < rows; r += (long long)gridDim.x * 4) {
-        float s = 0.0f;
-        for (int d = lane; d < hd; d += 32) s = fmaf(load(dOut, r * hd + d), load(out, r * hd + d), s);
-        s = warpSum(s);
-        if (lane == 0) {
-            long long h = r % H, bt = r / H, t = bt % Tn, b = bt / Tn;
-            delta[(b * H + h) * Tn + t] = s;
-        }
-    }
-}
-
-// dq = scale * sum_k dS K with dS = P (dP - delta), P = exp(S - lse), dP = dOut V^T.
+// dq = scale * sum_k dS K with dS = P (dP - delta), P = exp(S - lse), dP = dOut V^T. A first pass over the
+// keys computes delta = sum_k P dP from the same P and dP as dS (consistent: the dS of a row sum to ~0),
+// and saves it for the dk/dv kernel, which runs after this one.
 // grid (ceil(T / BQ), H, B), block 128; thread (row, sub) as in the forward.
 template <class T, int HD>
-__device__ void attentionBwdDq(const T* dOut, const T* q, const T* k, const T* v, const float* lse, const float* delta,
+__device__ void attentionBwdDq(const T* dOut, const T* q, const T* k, const T* v, const float* lse, float* delta,
                                T* dq, int B, int Tn, int H, int Hkv, int hd) {
     constexpr int BQ = Tiles<HD>::rows, BK = Tiles<HD>::rows, TPR = kThreads / BQ, CPT = BK / TPR, DPT = HD / TPR;
     __shared__ float Qs[BQ][HD + 1];
@@ -148,11 +134,26 @@ __device__ void attentionBwdDq(const T* dOut, const T* q, const T* k, const T* v
     loadTile<BQ, HD>(dOs, dOut + qOff, q0, Tn, H, h, hd);
     const long long statRow = ((long long)b * H + h) * Tn + qrow;
     const float lseRow = qrow < Tn ? lse[statRow] : 0.0f;
-    const float deltaRow = qrow < Tn ? delta[statRow] : 0.0f;
+    const int kEnd = min(Tn, q0 + BQ);
+    float partial = 0.0f;
+    for (int k0 = 0; k0 < kEnd; k0 += BK) {
+        __syncthreads();
+        loadTile<BK, HD>(Ks, k + kOff, k0, Tn, Hkv, hk, hd);
+        loadTile<BK, HD>(Vs, v + kOff, k0, Tn, Hkv, hk, hd);
+        __syncthreads();
+#pragma unroll
+        for (int j = 0; j < CPT; j++) {
+            int c = sub + TPR * j, kc = k0 + c;
+            if (kc <= qrow && kc < Tn && qrow < Tn) {
+                partial = fmaf(expf(rowDot<HD>(Qs[row], Ks[c]) * scale - lseRow), rowDot<HD>(dOs[row], Vs[c]), partial);
+            }
+        }
+    }
+    const float deltaRow = groupSum<TPR>(partial);
+    if (sub == 0 && qrow < Tn) delta[statRow] = deltaRow;
     float acc[DPT];
 #pragma unroll
     for (int i = 0; i < DPT; i++) acc[i] = 0.0f;
-    const int kEnd = min(Tn, q0 + BQ);
     for (int k0 = 0; k0 < kEnd; k0 += BK) {
         __syncthreads();
         loadTile<BK, HD>(Ks, k + kOff, k0, Tn, Hkv, hk, hd);
@@ -265,24 +266,20 @@ __device__ void attentionBwdDkv(const T* dOut, const T* q, const T* k, const T* 
 // Entry points, one per head-dimension tile and storage type. fwd and bwddq: grid (ceil(T / rows), H, B);
 // bwddkv: grid (ceil(T / rows), Hkv, B); rows = 32 (fwd) or Tiles<HD>::rows (backward); block 128.
 extern "C" __global__ void __launch_bounds__(128) mode_attention32_fwd_f32(const float* q, const float* k, const float* v, float* out, float* lse, int B, int Tn, int H, int Hkv, int hd) { attentionFwd<float, 32>(q, k, v, out, lse, B, Tn, H, Hkv, hd); }
-extern "C" __global__ void __launch_bounds__(128) mode_attention32_bwddq_f32(const float* dOut, const float* q, const float* k, const float* v, const float* lse, const float* delta, float* dq, int B, int Tn, int H, int Hkv, int hd) { attentionBwdDq<float, 32>(dOut, q, k, v, lse, delta, dq, B, Tn, H, Hkv, hd); }
+extern "C" __global__ void __launch_bounds__(128) mode_attention32_bwddq_f32(const float* dOut, const float* q, const float* k, const float* v, const float* lse, float* delta, float* dq, int B, int Tn, int H, int Hkv, int hd) { attentionBwdDq<float, 32>(dOut, q, k, v, lse, delta, dq, B, Tn, H, Hkv, hd); }
 extern "C" __global__ void __launch_bounds__(128) mode_attention32_bwddkv_f32(const float* dOut, const float* q, const float* k, const float* v, const float* lse, const float* delta, float* dk, float* dv, int B, int Tn, int H, int Hkv, int hd) { attentionBwdDkv<float, 32>(dOut, q, k, v, lse, delta, dk, dv, B, Tn, H, Hkv, hd); }
 extern "C" __global__ void __launch_bounds__(128) mode_attention64_fwd_f32(const float* q, const float* k, const float* v, float* out, float* lse, int B, int Tn, int H, int Hkv, int hd) { attentionFwd<float, 64>(q, k, v, out, lse, B, Tn, H, Hkv, hd); }
-extern "C" __global__ void __launch_bounds__(128) mode_attention64_bwddq_f32(const float* dOut, const float* q, const float* k, const float* v, const float* lse, const float* delta, float* dq, int B, int Tn, int H, int Hkv, int hd) { attentionBwdDq<float, 64>(dOut, q, k, v, lse, delta, dq, B, Tn, H, Hkv, hd); }
+extern "C" __global__ void __launch_bounds__(128) mode_attention64_bwddq_f32(const float* dOut, const float* q, const float* k, const float* v, const float* lse, float* delta, float* dq, int B, int Tn, int H, int Hkv, int hd) { attentionBwdDq<float, 64>(dOut, q, k, v, lse, delta, dq, B, Tn, H, Hkv, hd); }
 extern "C" __global__ void __launch_bounds__(128) mode_attention64_bwddkv_f32(const float* dOut, const float* q, const float* k, const float* v, const float* lse, const float* delta, float* dk, float* dv, int B, int Tn, int H, int Hkv, int hd) { attentionBwdDkv<float, 64>(dOut, q, k, v, lse, delta, dk, dv, B, Tn, H, Hkv, hd); }
 extern "C" __global__ void __launch_bounds__(128) mode_attention128_fwd_f32(const float* q, const float* k, const float* v, float* out, float* lse, int B, int Tn, int H, int Hkv, int hd) { attentionFwd<float, 128>(q, k, v, out, lse, B, Tn, H, Hkv, hd); }
-extern "C" __global__ void __launch_bounds__(128) mode_attention128_bwddq_f32(const float* dOut, const float* q, const float* k, const float* v, const float* lse, const float* delta, float* dq, int B, int Tn, int H, int Hkv, int hd) { attentionBwdDq<float, 128>(dOut, q, k, v, lse, delta, dq, B, Tn, H, Hkv, hd); }
+extern "C" __global__ void __launch_bounds__(128) mode_attention128_bwddq_f32(const float* dOut, const float* q, const float* k, const float* v, const float* lse, float* delta, float* dq, int B, int Tn, int H, int Hkv, int hd) { attentionBwdDq<float, 128>(dOut, q, k, v, lse, delta, dq, B, Tn, H, Hkv, hd); }
 extern "C" __global__ void __launch_bounds__(128) mode_attention128_bwddkv_f32(const float* dOut, const float* q, const float* k, const float* v, const float* lse, const float* delta, float* dk, float* dv, int B, int Tn, int H, int Hkv, int hd) { attentionBwdDkv<float, 128>(dOut, q, k, v, lse, delta, dk, dv, B, Tn, H, Hkv, hd); }
 extern "C" __global__ void __launch_bounds__(128) mode_attention32_fwd_bf16(const bf16* q, const bf16* k, const bf16* v, bf16* out, float* lse, int B, int Tn, int H, int Hkv, int hd) { attentionFwd<bf16, 32>(q, k, v, out, lse, B, Tn, H, Hkv, hd); }
-extern "C" __global__ void __launch_bounds__(128) mode_attention32_bwddq_bf16(const bf16* dOut, const bf16* q, const bf16* k, const bf16* v, const float* lse, const float* delta, bf16* dq, int B, int Tn, int H, int Hkv, int hd) { attentionBwdDq<bf16, 32>(dOut, q, k, v, lse, delta, dq, B, Tn, H, Hkv, hd); }
+extern "C" __global__ void __launch_bounds__(128) mode_attention32_bwddq_bf16(const bf16* dOut, const bf16* q, const bf16* k, const bf16* v, const float* lse, float* delta, bf16* dq, int B, int Tn, int H, int Hkv, int hd) { attentionBwdDq<bf16, 32>(dOut, q, k, v, lse, delta, dq, B, Tn, H, Hkv, hd); }
 extern "C" __global__ void __launch_bounds__(128) mode_attention32_bwddkv_bf16(const bf16* dOut, const bf16* q, const bf16* k, const bf16* v, const float* lse, const float* delta, bf16* dk, bf16* dv, int B, int Tn, int H, int Hkv, int hd) { attentionBwdDkv<bf16, 32>(dOut, q, k, v, lse, delta, dk, dv, B, Tn, H, Hkv, hd); }
 extern "C" __global__ void __launch_bounds__(128) mode_attention64_fwd_bf16(const bf16* q, const bf16* k, const bf16* v, bf16* out, float* lse, int B, int Tn, int H, int Hkv, int hd) { attentionFwd<bf16, 64>(q, k, v, out, lse, B, Tn, H, Hkv, hd); }
-extern "C" __global__ void __launch_bounds__(128) mode_attention64_bwddq_bf16(const bf16* dOut, const bf16* q, const bf16* k, const bf16* v, const float* lse, const float* delta, bf16* dq, int B, int Tn, int H, int Hkv, int hd) { attentionBwdDq<bf16, 64>(dOut, q, k, v, lse, delta, dq, B, Tn, H, Hkv, hd); }
+extern "C" __global__ void __launch_bounds__(128) mode_attention64_bwddq_bf16(const bf16* dOut, const bf16* q, const bf16* k, const bf16* v, const float* lse, float* delta, bf16* dq, int B, int Tn, int H, int Hkv, int hd) { attentionBwdDq<bf16, 64>(dOut, q, k, v, lse, delta, dq, B, Tn, H, Hkv, hd); }
 extern "C" __global__ void __launch_bounds__(128) mode_attention64_bwddkv_bf16(const bf16* dOut, const bf16* q, const bf16* k, const bf16* v, const float* lse, const float* delta, bf16* dk, bf16* dv, int B, int Tn, int H, int Hkv, int hd) { attentionBwdDkv<bf16, 64>(dOut, q, k, v, lse, delta, dk, dv, B, Tn, H, Hkv, hd); }
 extern "C" __global__ void __launch_bounds__(128) mode_attention128_fwd_bf16(const bf16* q, const bf16* k, const bf16* v, bf16* out, float* lse, int B, int Tn, int H, int Hkv, int hd) { attentionFwd<bf16, 128>(q, k, v, out, lse, B, Tn, H, Hkv, hd); }
-extern "C" __global__ void __launch_bounds__(128) mode_attention128_bwddq_bf16(const bf16* dOut, const bf16* q, const bf16* k, const bf16* v, const float* lse, const float* delta, bf16* dq, int B, int Tn, int H, int Hkv, int hd) { attentionBwdDq<bf16, 128>(dOut, q, k, v, lse, delta, dq, B, Tn, H, Hkv, hd); }
+extern "C" __global__ void __launch_bounds__(128) mode_attention128_bwddq_bf16(const bf16* dOut, const bf16* q, const bf16* k, const bf16* v, const float* lse, float* delta, bf16* dq, int B, int Tn, int H, int Hkv, int hd) { attentionBwdDq<bf16, 128>(dOut, q, k, v, lse, delta, dq, B, Tn, H, Hkv, hd); }
 extern "C" __global__ void __launch_bounds__(128) mode_attention128_bwddkv_bf16(const bf16* dOut, const bf16* q, const bf16* k, const bf16* v, const float* lse, const float* delta, bf16* dk, bf16* dv, int B, int Tn, int H, int Hkv, int hd) { attentionBwdDkv<bf16, 128>(dOut, q, k, v, lse, delta, dk, dv, B, Tn, H, Hkv, hd); }
-
-// block 128, grid min(ceil(B * T * H / 4), 65535)
-extern "C" __global__ void __launch_bounds__(128) mode_attention_bwddelta_f32(const float* dOut, const float* out, float* delta, int B, int Tn, int H, int hd) { attentionDelta(dOut, out, delta, B, Tn, H, hd); }
-extern "C" __global__ void __launch_bounds__(128) mode_attention_bwddelta_bf16(const bf16* dOut, const bf16* out, float* delta, int B, int Tn, int H, int hd) { attentionDelta(dOut, out, delta, B, Tn, H, hd); }

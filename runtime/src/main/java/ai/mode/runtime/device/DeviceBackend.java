@@ -465,9 +465,8 @@ public class DeviceBackend implements Backend {
         int tile = headTile("attentionBackward", a.hd());
         if (a.b() == 0 || a.t() == 0 || a.h() == 0) return;
         int rows = tile >= 128 ? 16 : 32;
-        long statRows = (long) a.b() * a.h() * a.t();
+        // The dq kernel also writes delta = rowsum(P * dP), which the dk/dv kernel reads.
         try (DeviceTensor delta = uninitialized(DType.F32, a.b(), a.h(), a.t())) {
-            run("mode_attention_bwddelta_" + sfx, grid(statRows, 4), 1, 1, 128, 1, 1, g, to, delta, a.b(), a.t(), a.h(), a.hd());
             run("mode_attention" + tile + "_bwddq_" + sfx, ceilDiv(a.t(), rows), a.h(), a.b(), 128, 1, 1,
                     g, tq, tk, tv, tl, delta, tdq, a.b(), a.t(), a.h(), a.hkv(), a.hd());
             run("mode_attention" + tile + "_bwddkv_" + sfx, ceilDiv(a.t(), rows), a.hkv(), a.b(), 128, 1, 1,
