@@ -54,10 +54,11 @@ abstract class CpuKernels {
     abstract int nr();
 
     /**
-     * One full mr x nr tile: {@code C = alpha * Ap Bp + beta * C} (beta == 0: C not read).
-     * Ap is packed k-major with mr values per k ({@code ap[apo + p*mr + r]}), Bp with nr values per k.
+     * One full mr x nr tile: {@code C = alpha * A Bp + beta * C} (beta == 0: C not read). Element (r, p) of
+     * the A panel is {@code a[ao + r*rs + p*ks]}: packed panels use rs = 1, ks = mr; rows of a row-major A read
+     * in place use rs = lda, ks = 1. Bp is packed with nr values per k ({@code bp[bpo + p*nr + j]}).
      */
-    abstract void gemmTile(int kc, float[] ap, int apo, float[] bp, int bpo, float alpha, float beta,
+    abstract void gemmTile(int kc, float[] a, int ao, int rs, int ks, float[] bp, int bpo, float alpha, float beta,
                            float[] c, int co, int ldc);
 
     // ------------------------------------------------------------------ row primitives (n elements)

@@ -14,13 +14,13 @@ final class ScalarKernels extends CpuKernels {
     @Override int nr() { return NR; }
 
     @Override
-    void gemmTile(int kc, float[] ap, int apo, float[] bp, int bpo, float alpha, float beta,
+    void gemmTile(int kc, float[] ap, int apo, int rs, int ks, float[] bp, int bpo, float alpha, float beta,
                   float[] c, int co, int ldc) {
         float[] acc = new float[MR * NR];
         for (int p = 0; p < kc; p++) {
             int bRow = bpo + p * NR;
             for (int r = 0; r < MR; r++) {
-                float a = ap[apo + p * MR + r];
+                float a = ap[apo + r * rs + p * ks];
                 int accRow = r * NR;
                 for (int j = 0; j < NR; j++) acc[accRow + j] += a * bp[bRow + j];
             }

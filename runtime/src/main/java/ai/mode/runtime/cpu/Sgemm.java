@@ -1,35 +1,40 @@
 package ai.mode.runtime.cpu;
 
+import java.util.Arrays;
+
 /**
- * Cache-blocked, packed SGEMM: {@code C[M,N] = alpha * op(A) op(B) + beta * C}, row-major, any transposes.
+ * Cache-blocked SGEMM: {@code C[M,N] = alpha * op(A) op(B) + beta * C}, row-major, any transposes.
  *
- * <p>Blocking (Goto/BLIS style): K is cut into blocks of at most {@link #KC} (the block size depends only on K);
- * for each K block, op(B) is packed into nr-wide column panels ({@code kc x nr}, one panel fits L1) for a
- * chunk of at most {@link #N_CHUNK} columns; the M x N plane is then tiled into tasks of {@link #mc} rows x
- * {@link #NC} columns. Each task packs its rows of op(A) into mr-high row panels (about {@code mc x kc},
- * in L2) and sweeps the register tile over them: B panel outer, A panel inner.
+ * <p>Blocking (Goto/BLIS style): K is cut into blocks of at most {@link #KC} (the split depends only on K).
+ * For each K block, op(B) is packed into nr-wide column panels ({@code kc x nr}, 32 KB with AVX-512, so one
+ * panel stays in L1) for a chunk of at most {@link #N_CHUNK} columns, shared by all threads. The M rows are
+ * cut into tasks of {@link #mc} rows (times a group of B panels when there are few row blocks); a task sweeps
+ * the register tile B panel outer, A panel inner, so its A block (about {@code mc x kc}) stays in L2.
+ * A row-major A is read in place (six row streams; packing it cost more than it saved); a transposed A is
+ * packed per task into mr-high panels.
  *
- * <p>Determinism: every element of C is produced by the same sequence of operations (K blocks in order, the
- * register tile's k loop in order) whichever thread computes its tile and however many threads exist.
+ * <p>Determinism: each element of C is computed by the same operations in the same order (K blocks in order,
+ * the tile's k loop in order) whichever thread runs its task and however many threads exist; only the
+ * grouping of tasks depends on the thread count.
  */
 final class Sgemm {
     /** Largest K block. */
     static final int KC = 256;
-    /** Columns per task (a multiple of every kernel's nr). */
-    static final int NC = 256;
-    /** Columns packed per B chunk. */
+    /** Columns of B packed per chunk. */
     static final int N_CHUNK = 4096;
     /** Below this many multiply-adds a GEMM runs on the calling thread only. */
-    private static final long SERIAL_WORK = 32L * 1024;
+    private static final long SERIAL_WORK = 128L * 1024;
 
     private final CpuKernels kernels;
     private final CpuThreads threads;
     private final int mr;
     private final int nr;
+    /** Rows per task (a multiple of mr). */
     private final int mc;
     private final ThreadLocal<float[]> packedA = new ThreadLocal<>();
     private final ThreadLocal<float[]> packedB = new ThreadLocal<>();
-    private final ThreadLocal<float[]> edgeTile = new ThreadLocal<>();
+    private final ThreadLocal<float[]> edgeA = new ThreadLocal<>();
+    private final ThreadLocal<float[]> edgeC = new ThreadLocal<>();
 
     Sgemm(CpuKernels kernels, CpuThreads threads) {
         this.kernels = kernels;
@@ -37,7 +42,6 @@ final class Sgemm {
         this.mr = kernels.mr();
         this.nr = kernels.nr();
         this.mc = mr * Math.max(1, 96 / mr);
-        if (NC % nr != 0) throw new IllegalStateException("GEMM task width " + NC + " is not a multiple of nr " + nr);
     }
 
     /**
@@ -53,38 +57,38 @@ final class Sgemm {
         }
         int kBlocks = (k + KC - 1) / KC;
         int kcStep = (k + kBlocks - 1) / kBlocks;
-        boolean serial = (long) m * n * k < SERIAL_WORK;
+        boolean serial = (long) m * n * k < SERIAL_WORK || threads.threads() == 1;
+        int mTiles = (m + mc - 1) / mc;
         for (int n0 = 0; n0 < n; n0 += N_CHUNK) {
             int nLen = Math.min(N_CHUNK, n - n0);
             int panels = (nLen + nr - 1) / nr;
+            // Enough tasks to balance the threads; the grouping never changes the arithmetic.
+            int groups = serial ? 1 : Math.min(panels, Math.max(1, (4 * threads.threads() + mTiles - 1) / mTiles));
+            int panelsPerGroup = (panels + groups - 1) / groups;
+            int packGrain = Math.max(1, 256 / nr);
+            int packTasks = (panels + packGrain - 1) / packGrain;
             for (int p0 = 0; p0 < k; p0 += kcStep) {
                 int kc = Math.min(kcStep, k - p0);
                 float blockBeta = p0 == 0 ? beta : 1f;
                 float[] bp = buffer(packedB, kc * panels * nr);
-                int fp0 = p0, fn0 = n0, fkc = kc;
-                int panelsPerTask = NC / nr;
-                int packTasks = (panels + panelsPerTask - 1) / panelsPerTask;
-                CpuThreads.Task pack = t -> {
-                    int from = t * panelsPerTask;
-                    int to = Math.min(panels, from + panelsPerTask);
-                    for (int jp = from; jp < to; jp++) {
-                        packB(transB, k, n, b, bOff, fp0, fkc, fn0 + jp * nr, bp, jp * fkc * nr);
-                    }
-                };
-                int mTiles = (m + mc - 1) / mc;
-                int nTiles = (nLen + NC - 1) / NC;
+                int fp0 = p0, fn0 = n0;
+                CpuThreads.Task pack = t -> packB(transB, k, n, b, bOff, fp0, kc, fn0, t * packGrain,
+                        Math.min(panels, (t + 1) * packGrain), bp);
                 CpuThreads.Task compute = t -> {
-                    int mt = t / nTiles;
-                    int nt = t % nTiles;
-                    computeTile(transA, m, n, k, alpha, a, aOff, bp, blockBeta, c, cOff,
-                            fp0, fkc, mt * mc, Math.min(mc, m - mt * mc), fn0, nt * NC, Math.min(NC, nLen - nt * NC));
+                    // Consecutive tasks share a group of B panels, which then stays in cache.
+                    int g = t / mTiles;
+                    int mt = t % mTiles;
+                    int jp0 = g * panelsPerGroup;
+                    int jp1 = Math.min(panels, jp0 + panelsPerGroup);
+                    computeTask(transA, m, n, k, alpha, a, aOff, bp, blockBeta, c, cOff,
+                            fp0, kc, mt * mc, Math.min(mc, m - mt * mc), fn0, nLen, jp0, jp1);
                 };
                 if (serial) {
                     for (int t = 0; t < packTasks; t++) pack.run(t);
-                    for (int t = 0; t < mTiles * nTiles; t++) compute.run(t);
+                    for (int t = 0; t < mTiles * groups; t++) compute.run(t);
                 } else {
                     threads.parallelFor(packTasks, pack);
-                    threads.parallelFor(mTiles * nTiles, compute);
+                    threads.parallelFor(mTiles * groups, compute);
                 }
             }
         }
@@ -94,7 +98,7 @@ final class Sgemm {
     private static void scaleC(int m, int n, float beta, float[] c, int cOff) {
         int total = m * n;
         if (beta == 0f) {
-            java.util.Arrays.fill(c, cOff, cOff + total, 0f);
+            Arrays.fill(c, cOff, cOff + total, 0f);
         } else if (beta != 1f) {
             for (int i = 0; i < total; i++) c[cOff + i] *= beta;
         }
@@ -109,73 +113,113 @@ final class Sgemm {
         return buf;
     }
 
-    /** Packs op(B)[p0 .. p0+kc, j0 .. j0+nr) as kc rows of nr values, zero-padding columns past N. */
-    private void packB(boolean transB, int k, int n, float[] b, int bOff, int p0, int kc, int j0, float[] bp, int o) {
-        int cols = Math.min(nr, n - j0);
+    /**
+     * Packs the nr-wide panels jp0 .. jp1 of op(B)[p0 .. p0+kc, n0 + ...] (panel jp at bp[jp*kc*nr], kc rows of
+     * nr values), zero-padding columns past N.
+     */
+    private void packB(boolean transB, int k, int n, float[] b, int bOff, int p0, int kc, int n0, int jp0, int jp1, float[] bp) {
         if (!transB) {
-            // B stored [K,N]: row p holds op(B)[p, :] contiguously.
+            // B stored [K,N]: walk each row of B once, left to right, dealing its segments to the panels.
             for (int p = 0; p < kc; p++) {
-                int src = bOff + (p0 + p) * n + j0;
-                int dst = o + p * nr;
-                System.arraycopy(b, src, bp, dst, cols);
-                for (int j = cols; j < nr; j++) bp[dst + j] = 0f;
+                int src = bOff + (p0 + p) * n + n0;
+                for (int jp = jp0; jp < jp1; jp++) {
+                    int j0 = jp * nr;
+                    int cols = Math.min(nr, n - n0 - j0);
+                    int dst = jp * kc * nr + p * nr;
+                    System.arraycopy(b, src + j0, bp, dst, cols);
+                    if (cols < nr) Arrays.fill(bp, dst + cols, dst + nr, 0f);
+                }
             }
         } else {
-            // B stored [N,K]: op(B)[p, j] = b[j*K + p]; walk each column's contiguous run.
-            for (int j = 0; j < cols; j++) {
-                int src = bOff + (j0 + j) * k + p0;
-                for (int p = 0; p < kc; p++) bp[o + p * nr + j] = b[src + p];
-            }
-            for (int j = cols; j < nr; j++) {
-                for (int p = 0; p < kc; p++) bp[o + p * nr + j] = 0f;
+            // B stored [N,K]: op(B)[p, j] = b[j*K + p]; read each column's contiguous run.
+            for (int jp = jp0; jp < jp1; jp++) {
+                int o = jp * kc * nr;
+                int j0 = n0 + jp * nr;
+                int cols = Math.min(nr, n - j0);
+                for (int j = 0; j < cols; j++) {
+                    int src = bOff + (j0 + j) * k + p0;
+                    for (int p = 0; p < kc; p++) bp[o + p * nr + j] = b[src + p];
+                }
+                for (int j = cols; j < nr; j++) {
+                    for (int p = 0; p < kc; p++) bp[o + p * nr + j] = 0f;
+                }
             }
         }
     }
 
-    /** Packs op(A)[i0 .. i0+rows, p0 .. p0+kc) into mr-high panels, zero-padding rows past the block. */
-    private void packA(boolean transA, int m, int k, float[] a, int aOff, int i0, int rows, int p0, int kc, float[] ap) {
-        int panels = (rows + mr - 1) / mr;
-        for (int ip = 0; ip < panels; ip++) {
-            int o = ip * kc * mr;
-            int r0 = ip * mr;
-            int live = Math.min(mr, rows - r0);
-            if (!transA) {
-                // A stored [M,K]: row i contiguous in p.
-                for (int r = 0; r < live; r++) {
-                    int src = aOff + (i0 + r0 + r) * k + p0;
+    /**
+     * Packs rows [r0, r0+live) of op(A)[., p0 .. p0+kc) into one mr-high panel at ap[o] (layout [p][r]),
+     * zero-padding rows live .. mr.
+     */
+    private void packAPanel(boolean transA, int m, int k, float[] a, int aOff, int r0, int live, int p0, int kc,
+                            float[] ap, int o) {
+        if (transA) {
+            // A stored [K,M]: op(A)[i, p] = a[p*M + i]; the panel's rows are contiguous for each p.
+            for (int p = 0; p < kc; p++) {
+                int src = aOff + (p0 + p) * m + r0;
+                int dst = o + p * mr;
+                for (int r = 0; r < live; r++) ap[dst + r] = a[src + r];
+                for (int r = live; r < mr; r++) ap[dst + r] = 0f;
+            }
+        } else {
+            // A stored [M,K]: row i contiguous in p.
+            for (int r = 0; r < mr; r++) {
+                if (r < live) {
+                    int src = aOff + (r0 + r) * k + p0;
                     for (int p = 0; p < kc; p++) ap[o + p * mr + r] = a[src + p];
+                } else {
+                    for (int p = 0; p < kc; p++) ap[o + p * mr + r] = 0f;
                 }
-            } else {
-                // A stored [K,M]: op(A)[i, p] = a[p*M + i]; mr consecutive i are contiguous.
-                for (int p = 0; p < kc; p++) {
-                    int src = aOff + (p0 + p) * m + i0 + r0;
-                    System.arraycopy(a, src, ap, o + p * mr, live);
-                }
-            }
-            for (int r = live; r < mr; r++) {
-                for (int p = 0; p < kc; p++) ap[o + p * mr + r] = 0f;
             }
         }
     }
 
-    private void computeTile(boolean transA, int m, int n, int k, float alpha, float[] a, int aOff,
+    /** Rows [i0, i0+rows) x B panels [jp0, jp1) of one K block. */
+    private void computeTask(boolean transA, int m, int n, int k, float alpha, float[] a, int aOff,
                              float[] bp, float beta, float[] c, int cOff,
-                             int p0, int kc, int i0, int rows, int chunkN0, int j0, int cols) {
-        float[] ap = buffer(packedA, ((rows + mr - 1) / mr) * mr * kc);
-        packA(transA, m, k, a, aOff, i0, rows, p0, kc, ap);
+                             int p0, int kc, int i0, int rows, int n0, int nLen, int jp0, int jp1) {
+        int rowPanels = (rows + mr - 1) / mr;
+        float[] ap = null;
+        int tail = rows % mr;
+        if (transA) {
+            ap = buffer(packedA, rowPanels * mr * kc);
+            for (int ip = 0; ip < rowPanels; ip++) {
+                packAPanel(true, m, k, a, aOff, i0 + ip * mr, Math.min(mr, rows - ip * mr), p0, kc, ap, ip * kc * mr);
+            }
+        } else if (tail != 0) {
+            ap = buffer(edgeA, mr * kc);
+            packAPanel(false, m, k, a, aOff, i0 + rows - tail, tail, p0, kc, ap, 0);
+        }
         float[] edge = null;
-        for (int jj = 0; jj < cols; jj += nr) {
-            int liveCols = Math.min(nr, cols - jj);
-            int bpo = ((j0 + jj) / nr) * kc * nr;
+        for (int jp = jp0; jp < jp1; jp++) {
+            int liveCols = Math.min(nr, nLen - jp * nr);
+            int bpo = jp * kc * nr;
             for (int ii = 0; ii < rows; ii += mr) {
                 int liveRows = Math.min(mr, rows - ii);
-                int apo = (ii / mr) * kc * mr;
-                int co = cOff + (i0 + ii) * n + chunkN0 + j0 + jj;
-                if (liveRows == mr && liveCols == nr) {
-                    kernels.gemmTile(kc, ap, apo, bp, bpo, alpha, beta, c, co, n);
+                float[] as;
+                int ao, rs, ks;
+                if (transA) {
+                    as = ap;
+                    ao = (ii / mr) * kc * mr;
+                    rs = 1;
+                    ks = mr;
+                } else if (liveRows == mr) {
+                    as = a;
+                    ao = aOff + (i0 + ii) * k + p0;
+                    rs = k;
+                    ks = 1;
                 } else {
-                    if (edge == null) edge = buffer(edgeTile, mr * nr);
-                    kernels.gemmTile(kc, ap, apo, bp, bpo, alpha, 0f, edge, 0, nr);
+                    as = ap;
+                    ao = 0;
+                    rs = 1;
+                    ks = mr;
+                }
+                int co = cOff + (i0 + ii) * n + n0 + jp * nr;
+                if (liveRows == mr && liveCols == nr) {
+                    kernels.gemmTile(kc, as, ao, rs, ks, bp, bpo, alpha, beta, c, co, n);
+                } else {
+                    if (edge == null) edge = buffer(edgeC, mr * nr);
+                    kernels.gemmTile(kc, as, ao, rs, ks, bp, bpo, alpha, 0f, edge, 0, nr);
                     for (int r = 0; r < liveRows; r++) {
                         int row = co + r * n;
                         for (int j = 0; j < liveCols; j++) {

@@ -29,8 +29,20 @@ final class VectorKernels extends CpuKernels {
     @Override int nr() { return NR; }
 
     @Override
-    void gemmTile(int kc, float[] ap, int apo, float[] bp, int bpo, float alpha, float beta,
+    void gemmTile(int kc, float[] ap, int apo, int rs, int ks, float[] bp, int bpo, float alpha, float beta,
                   float[] c, int co, int ldc) {
+        // Two straight-line variants: one method with both store paths (or a store helper) grows past C2's
+        // inlining node budget, and vectors that are not inlined get boxed (an order of magnitude slower).
+        if (beta == 0f) {
+            tileOverwrite(kc, ap, apo, rs, ks, bp, bpo, alpha, c, co, ldc);
+        } else {
+            tileAccumulate(kc, ap, apo, rs, ks, bp, bpo, alpha, beta, c, co, ldc);
+        }
+    }
+
+    /** C = alpha * Ap Bp for one 6 x 2L tile. */
+    private static void tileOverwrite(int kc, float[] ap, int apo, int rs, int ks, float[] bp, int bpo, float alpha,
+                                      float[] c, int co, int ldc) {
         FloatVector c00 = FloatVector.zero(S), c01 = FloatVector.zero(S);
         FloatVector c10 = FloatVector.zero(S), c11 = FloatVector.zero(S);
         FloatVector c20 = FloatVector.zero(S), c21 = FloatVector.zero(S);
@@ -39,47 +51,95 @@ final class VectorKernels extends CpuKernels {
         FloatVector c50 = FloatVector.zero(S), c51 = FloatVector.zero(S);
         int a = apo;
         int b = bpo;
-        for (int p = 0; p < kc; p++, a += MR, b += NR) {
+        // A element (r, p) is ap[apo + r*rs + p*ks]: packed panels (rs 1, ks 6) or rows of A in place (rs lda, ks 1).
+        for (int p = 0; p < kc; p++, a += ks, b += NR) {
             FloatVector b0 = FloatVector.fromArray(S, bp, b);
             FloatVector b1 = FloatVector.fromArray(S, bp, b + L);
             FloatVector av = FloatVector.broadcast(S, ap[a]);
             c00 = av.fma(b0, c00);
             c01 = av.fma(b1, c01);
-            av = FloatVector.broadcast(S, ap[a + 1]);
+            av = FloatVector.broadcast(S, ap[a + 1 * rs]);
             c10 = av.fma(b0, c10);
             c11 = av.fma(b1, c11);
-            av = FloatVector.broadcast(S, ap[a + 2]);
+            av = FloatVector.broadcast(S, ap[a + 2 * rs]);
             c20 = av.fma(b0, c20);
             c21 = av.fma(b1, c21);
-            av = FloatVector.broadcast(S, ap[a + 3]);
+            av = FloatVector.broadcast(S, ap[a + 3 * rs]);
             c30 = av.fma(b0, c30);
             c31 = av.fma(b1, c31);
-            av = FloatVector.broadcast(S, ap[a + 4]);
+            av = FloatVector.broadcast(S, ap[a + 4 * rs]);
             c40 = av.fma(b0, c40);
             c41 = av.fma(b1, c41);
-            av = FloatVector.broadcast(S, ap[a + 5]);
+            av = FloatVector.broadcast(S, ap[a + 5 * rs]);
             c50 = av.fma(b0, c50);
             c51 = av.fma(b1, c51);
         }
-        storeTileRow(c00, c01, alpha, beta, c, co);
-        storeTileRow(c10, c11, alpha, beta, c, co + ldc);
-        storeTileRow(c20, c21, alpha, beta, c, co + 2 * ldc);
-        storeTileRow(c30, c31, alpha, beta, c, co + 3 * ldc);
-        storeTileRow(c40, c41, alpha, beta, c, co + 4 * ldc);
-        storeTileRow(c50, c51, alpha, beta, c, co + 5 * ldc);
+        c00.mul(alpha).intoArray(c, co);
+        c01.mul(alpha).intoArray(c, co + L);
+        c10.mul(alpha).intoArray(c, co + ldc);
+        c11.mul(alpha).intoArray(c, co + ldc + L);
+        c20.mul(alpha).intoArray(c, co + 2 * ldc);
+        c21.mul(alpha).intoArray(c, co + 2 * ldc + L);
+        c30.mul(alpha).intoArray(c, co + 3 * ldc);
+        c31.mul(alpha).intoArray(c, co + 3 * ldc + L);
+        c40.mul(alpha).intoArray(c, co + 4 * ldc);
+        c41.mul(alpha).intoArray(c, co + 4 * ldc + L);
+        c50.mul(alpha).intoArray(c, co + 5 * ldc);
+        c51.mul(alpha).intoArray(c, co + 5 * ldc + L);
     }
 
-    private static void storeTileRow(FloatVector v0, FloatVector v1, float alpha, float beta, float[] c, int o) {
-        if (alpha != 1f) {
-            v0 = v0.mul(alpha);
-            v1 = v1.mul(alpha);
+    /** C = alpha * Ap Bp + beta * C for one 6 x 2L tile. */
+    private static void tileAccumulate(int kc, float[] ap, int apo, int rs, int ks, float[] bp, int bpo, float alpha, float beta,
+                                       float[] c, int co, int ldc) {
+        FloatVector c00 = FloatVector.zero(S), c01 = FloatVector.zero(S);
+        FloatVector c10 = FloatVector.zero(S), c11 = FloatVector.zero(S);
+        FloatVector c20 = FloatVector.zero(S), c21 = FloatVector.zero(S);
+        FloatVector c30 = FloatVector.zero(S), c31 = FloatVector.zero(S);
+        FloatVector c40 = FloatVector.zero(S), c41 = FloatVector.zero(S);
+        FloatVector c50 = FloatVector.zero(S), c51 = FloatVector.zero(S);
+        int a = apo;
+        int b = bpo;
+        // A element (r, p) is ap[apo + r*rs + p*ks]: packed panels (rs 1, ks 6) or rows of A in place (rs lda, ks 1).
+        for (int p = 0; p < kc; p++, a += ks, b += NR) {
+            FloatVector b0 = FloatVector.fromArray(S, bp, b);
+            FloatVector b1 = FloatVector.fromArray(S, bp, b + L);
+            FloatVector av = FloatVector.broadcast(S, ap[a]);
+            c00 = av.fma(b0, c00);
+            c01 = av.fma(b1, c01);
+            av = FloatVector.broadcast(S, ap[a + 1 * rs]);
+            c10 = av.fma(b0, c10);
+            c11 = av.fma(b1, c11);
+            av = FloatVector.broadcast(S, ap[a + 2 * rs]);
+            c20 = av.fma(b0, c20);
+            c21 = av.fma(b1, c21);
+            av = FloatVector.broadcast(S, ap[a + 3 * rs]);
+            c30 = av.fma(b0, c30);
+            c31 = av.fma(b1, c31);
+            av = FloatVector.broadcast(S, ap[a + 4 * rs]);
+            c40 = av.fma(b0, c40);
+            c41 = av.fma(b1, c41);
+            av = FloatVector.broadcast(S, ap[a + 5 * rs]);
+            c50 = av.fma(b0, c50);
+            c51 = av.fma(b1, c51);
         }
-        if (beta != 0f) {
-            v0 = v0.add(FloatVector.fromArray(S, c, o).mul(beta));
-            v1 = v1.add(FloatVector.fromArray(S, c, o + L).mul(beta));
-        }
-        v0.intoArray(c, o);
-        v1.intoArray(c, o + L);
+        int o = co;
+        c00.mul(alpha).add(FloatVector.fromArray(S, c, o).mul(beta)).intoArray(c, o);
+        c01.mul(alpha).add(FloatVector.fromArray(S, c, o + L).mul(beta)).intoArray(c, o + L);
+        o += ldc;
+        c10.mul(alpha).add(FloatVector.fromArray(S, c, o).mul(beta)).intoArray(c, o);
+        c11.mul(alpha).add(FloatVector.fromArray(S, c, o + L).mul(beta)).intoArray(c, o + L);
+        o += ldc;
+        c20.mul(alpha).add(FloatVector.fromArray(S, c, o).mul(beta)).intoArray(c, o);
+        c21.mul(alpha).add(FloatVector.fromArray(S, c, o + L).mul(beta)).intoArray(c, o + L);
+        o += ldc;
+        c30.mul(alpha).add(FloatVector.fromArray(S, c, o).mul(beta)).intoArray(c, o);
+        c31.mul(alpha).add(FloatVector.fromArray(S, c, o + L).mul(beta)).intoArray(c, o + L);
+        o += ldc;
+        c40.mul(alpha).add(FloatVector.fromArray(S, c, o).mul(beta)).intoArray(c, o);
+        c41.mul(alpha).add(FloatVector.fromArray(S, c, o + L).mul(beta)).intoArray(c, o + L);
+        o += ldc;
+        c50.mul(alpha).add(FloatVector.fromArray(S, c, o).mul(beta)).intoArray(c, o);
+        c51.mul(alpha).add(FloatVector.fromArray(S, c, o + L).mul(beta)).intoArray(c, o + L);
     }
 
     @Override
