@@ -205,7 +205,7 @@ public final class BpeTokenizer {
 
     /** Encodes arbitrary bytes; never emits special tokens. */
     public int[] encode(byte[] bytes) {
-        IntBuffer out = new IntBuffer(Math.max(16, bytes.length / 3));
+        IntArrayBuilder out = new IntArrayBuilder(Math.max(16, bytes.length / 3));
         PreTokenizer.split(bytes, 0, bytes.length, (t, s, e) -> out.addAll(encodeWord(t, s, e)));
         return out.toArray();
     }
@@ -364,11 +364,11 @@ public final class BpeTokenizer {
     }
 
     /** Growable int array. */
-    static final class IntBuffer {
+    static final class IntArrayBuilder {
         private int[] data;
         private int size;
 
-        IntBuffer(int capacity) { data = new int[Math.max(1, capacity)]; }
+        IntArrayBuilder(int capacity) { data = new int[Math.max(1, capacity)]; }
 
         void add(int v) {
             if (size == data.length) data = Arrays.copyOf(data, size * 2);

@@ -121,7 +121,6 @@ public final class BpeTrainer {
             pairCount.forEach((p, c) -> heap.push(-c, p));
             int[] visited = new int[words.length];
             Arrays.fill(visited, -1);
-            LongLongMap touched = new LongLongMap(64);
             while (merges.size() < maxMerges && !heap.isEmpty()) {
                 long count = -heap.peekPrimary();
                 long pair = heap.peekSecondary();
@@ -138,7 +137,7 @@ public final class BpeTrainer {
                 int rank = merges.size();
                 merges.add(new int[] {a, b});
                 tokens.add(BpeTokenizer.concat(tokens.get(a), tokens.get(b)));
-                touched = new LongLongMap(64);
+                LongLongMap touched = new LongLongMap(64);
                 IntList list = where.remove(pair);
                 for (int idx = 0; idx < list.size; idx++) {
                     int w = list.data[idx];
