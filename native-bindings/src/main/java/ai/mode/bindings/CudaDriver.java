@@ -152,6 +152,20 @@ public final class CudaDriver {
         return (CudaDriver) i;
     }
 
+    /**
+     * Bindings over an explicitly loaded driver library (e.g. one found by a custom {@link NativeLibraries}),
+     * initialised with {@code cuInit(0)}; not cached. {@link #get()} is the normal entry point.
+     */
+    public static CudaDriver bind(NativeLibraries.Loaded library) {
+        CudaDriver d = new CudaDriver(library);
+        try {
+            d.check(d.cuInitCall(), "cuInit(flags=0)");
+        } catch (CudaException e) {
+            throw new CudaException(e.call(), e.code(), e.errorName(), describeInit(e));
+        }
+        return d;
+    }
+
     private static String describeInit(CudaException e) {
         return switch (e.code()) {
             case CudaErrors.NO_DEVICE -> "no CUDA-capable GPU is visible; use --backend cpu";

@@ -83,6 +83,11 @@ public final class CudaDevice implements Device {
         } catch (NativeLibraryException | NativeCallException e) {
             throw new DeviceException(e.getMessage(), e);
         }
+        return open(driver, ordinal);
+    }
+
+    /** Opens device {@code ordinal} through the given driver bindings. */
+    public static CudaDevice open(CudaDriver driver, int ordinal) {
         try {
             int count = driver.deviceCount();
             if (ordinal < 0 || ordinal >= count) {

@@ -93,7 +93,11 @@ public final class NvrtcKernelCompiler {
 
     /** Compiles (or loads from the cache) module {@code module} for compute capability {@code cc}. */
     public Image compile(String module, int cc) {
-        String target = target(cc, nvrtc.supportedArchs());
+        return compile(module, target(cc, nvrtc.supportedArchs()));
+    }
+
+    /** Compiles (or loads from the cache) module {@code module} for {@code target} ({@code sm_XY} or {@code compute_XY}). */
+    public Image compile(String module, String target) {
         String source = KernelResources.source(module);
         Map<String, String> headers = headers();
         List<String> options = options(target);
