@@ -62,7 +62,7 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--steps", description = "Measured training steps (default: 4 with --quick, else 10).")
     Integer steps;
 
-    @Option(names = "--only", split = ",", description = "Sections to run, from: probes, sgemm, ops, train, torch, gpu (default: all).")
+    @Option(names = "--only", split = ",", description = "Sections to run, from: probes, sgemm, ops, train, torch, mode, gpu (default: all).")
     List<String> only;
 
     @Option(names = "--openblas", description = "OpenBLAS peer: bytedeco (jar on our classpath), system, all (both), none, or a path to libopenblas.so (default ${DEFAULT-VALUE}).")
@@ -91,10 +91,10 @@ public final class BenchCommand implements Callable<Integer> {
             throw new IllegalArgumentException("unknown arguments " + unmatched + "; see mode bench --help (JMH options need --jmh first)");
         }
         if (threads < 1) throw new IllegalArgumentException("--threads must be >= 1 (got " + threads + ")");
-        List<String> sections = only == null ? List.of("probes", "sgemm", "ops", "train", "torch", "gpu") : only;
+        List<String> sections = only == null ? List.of("probes", "sgemm", "ops", "train", "torch", "mode", "gpu") : only;
         for (String s : sections) {
-            if (!List.of("probes", "sgemm", "ops", "train", "torch", "gpu").contains(s)) {
-                throw new IllegalArgumentException("--only: unknown section '" + s + "'; use probes, sgemm, ops, train, torch, gpu");
+            if (!List.of("probes", "sgemm", "ops", "train", "torch", "mode", "gpu").contains(s)) {
+                throw new IllegalArgumentException("--only: unknown section '" + s + "'; use probes, sgemm, ops, train, torch, mode, gpu");
             }
         }
         LlamaConfig cfg = new LlamaConfig(vocab, dim, layers, heads, heads, ffn, Math.max(seq, 1), 10000f, 1e-5f, true);
@@ -182,6 +182,10 @@ public final class BenchCommand implements Callable<Integer> {
                 JsonObject j = torch.get();
                 report.add(BenchReport.Row.of("train", "PyTorch only", batch + "x" + seq, j.get("median_step_seconds").getAsDouble(),
                         j.get("tokens_per_second").getAsDouble(), "tokens/s", Double.NaN));
+            }
+            if (sections.contains("mode")) {
+                progress(o, "mode: MoDE block, batched vs one-by-one experts, MoDE training");
+                ModeBench.rows(be, cfg, batch, seq, budget, warmupSteps, measuredSteps).forEach(report::add);
             }
         }
 

@@ -41,7 +41,7 @@ public final class JmhLauncher {
             }
             Collection<RunResult> results = runner.run();
             out.println();
-            out.println("throughput derived from the JMH scores (median-free: JMH average time per op):");
+            out.println("throughput from the JMH scores (average time per operation):");
             for (RunResult r : results) {
                 String bench = r.getParams().getBenchmark();
                 double score = r.getPrimaryResult().getScore();
@@ -54,9 +54,10 @@ public final class JmhLauncher {
                     case FLOP -> String.format(Locale.ROOT, "%.1f GFLOP/s", rate / 1e9);
                     case BYTE -> String.format(Locale.ROOT, "%.2f GB/s", rate / 1e9);
                     case CALL -> String.format(Locale.ROOT, "%.1f ns/call", 1e9 / rate);
+                    case TOKEN -> String.format(Locale.ROOT, "%.0f tokens/s", rate);
                 };
-                out.printf(Locale.ROOT, "  %-60s %s%n", shortName(bench) + " " + r.getParams().getParamsKeys().stream()
-                        .map(k -> k + "=" + r.getParams().getParam(k)).toList(), shown);
+                String params = String.join(" ", r.getParams().getParamsKeys().stream().map(k -> k + "=" + r.getParams().getParam(k)).toList());
+                out.printf(Locale.ROOT, "  %-70s %s%n", shortName(bench) + (params.isEmpty() ? "" : " " + params), shown);
             }
             out.flush();
             return 0;

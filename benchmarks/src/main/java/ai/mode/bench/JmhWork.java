@@ -12,7 +12,7 @@ import java.util.function.Function;
 public final class JmhWork {
     private JmhWork() {}
 
-    public enum Unit { FLOP, BYTE, CALL }
+    public enum Unit { FLOP, BYTE, CALL, TOKEN }
 
     public record Work(double amount, Unit unit) {}
 
@@ -39,6 +39,7 @@ public final class JmhWork {
                     ? new Work(PeakProbes.fmaLoopFlops(ProbeBench.FMA_ITERATIONS), Unit.FLOP)
                     : new Work(2.0 * ProbeBench.COPY_FLOATS * Float.BYTES, Unit.BYTE);
             case "NativeCallBench" -> new Work(1, Unit.CALL);
+            case "ModeJmh" -> new Work(ai.mode.bench.jmh.ModeJmh.BATCH * ai.mode.bench.jmh.ModeJmh.SEQ, Unit.TOKEN);
             default -> null;
         };
     }
