@@ -1,0 +1,63 @@
+// Options of the MoDE commands (expert, compose, baseline, experiment): the MoDE architecture choices and the
+// training/evaluation settings every method shares.
+package ai.mode.cli;
+
+import ai.mode.model.mode.ModeConfig;
+import ai.mode.model.mode.ModeTraining;
+import ai.mode.model.mode.Routing;
+import java.util.List;
+import picocli.CommandLine.Option;
+
+/** Picocli mixins. */
+public final class ModeCliOptions {
+    private ModeCliOptions() {}
+
+    /** MoDE architecture: blocks, layers per expert, initialisation, routing. */
+    public static final class Arch {
+        @Option(names = "--blocks", defaultValue = "2", description = "B: MoDE blocks over the backbone; must divide its layer count (default: ${DEFAULT-VALUE}).")
+        public int blocks;
+
+        @Option(names = "--expert-layers", defaultValue = "1", description = "k: decoder layers per expert per block (default: ${DEFAULT-VALUE}).")
+        public int expertLayers;
+
+        @Option(names = "--expert-init", defaultValue = "random", description = "Expert initialisation: random (zero output projections: starts as the identity) or copy (the backbone slice's last k layers) (default: ${DEFAULT-VALUE}).")
+        public String expertInit;
+
+        @Option(names = "--gate-init", defaultValue = "" + ModeConfig.DEFAULT_GATE_INIT_BACKBONE, description = "Backbone gate weight at initialisation, in (0, 1) (default: ${DEFAULT-VALUE}).")
+        public double gateInit;
+
+        @Option(names = "--routing", defaultValue = "dense", description = "dense (every branch, soft weights), topK (e.g. top1: only the K most probable branches run), or sequence-dense / sequence-topK (gate on the sequence mean) (default: ${DEFAULT-VALUE}).")
+        public String routing;
+
+        public Routing routing() { return Routing.parse(routing); }
+
+        public ModeConfig config(List<String> domains) {
+            return new ModeConfig(blocks, expertLayers, domains, ModeConfig.ExpertInit.parse(expertInit), gateInit, routing());
+        }
+    }
+
+    /** Training and evaluation settings shared by all methods. */
+    public static final class Run {
+        @Option(names = "--batch", defaultValue = "8", description = "Sequences per step (default: ${DEFAULT-VALUE}).")
+        public int batch;
+
+        @Option(names = "--seq", defaultValue = "128", description = "Tokens per sequence (default: ${DEFAULT-VALUE}).")
+        public int seq;
+
+        @Option(names = "--lr", defaultValue = "1e-3", description = "Peak learning rate, warm-up then cosine to a tenth (default: ${DEFAULT-VALUE}, the paper's).")
+        public double lr;
+
+        @Option(names = "--warmup-frac", defaultValue = "0.05", description = "Fraction of each run's steps for warm-up (default: ${DEFAULT-VALUE}).")
+        public double warmupFrac;
+
+        @Option(names = "--val-windows", defaultValue = "16", description = "Validation windows per domain for the loss curves (0 = none; default: ${DEFAULT-VALUE}).")
+        public int valWindows;
+
+        @Option(names = "--eval-windows", defaultValue = "64", description = "Test windows per domain for the final evaluation (default: ${DEFAULT-VALUE}).")
+        public int evalWindows;
+
+        public ModeTraining.Hyper hyper(long seed) {
+            return new ModeTraining.Hyper(batch, seq, lr, warmupFrac, valWindows, 4, seed);
+        }
+    }
+}

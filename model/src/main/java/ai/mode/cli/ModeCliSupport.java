@@ -1,0 +1,107 @@
+// Shared plumbing of the MoDE commands: backbone and tokenizer from a checkpoint, domain data, expert-file
+// lookup, progress printing and the per-domain score table.
+package ai.mode.cli;
+
+import ai.mode.model.io.Checkpoint;
+import ai.mode.model.mode.DomainTokens;
+import ai.mode.model.mode.ExperimentReport;
+import ai.mode.model.mode.ExpertFile;
+import ai.mode.model.mode.ModeExperiment;
+import ai.mode.model.mode.ModeTraining;
+import ai.mode.model.tokenizer.BpeTokenizer;
+import ai.mode.model.train.Trainer;
+import ai.mode.runtime.LossStats;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+final class ModeCliSupport {
+    /** The retention corpus evaluated beside the target domains. */
+    static final String RETENTION = "english-retention";
+
+    private ModeCliSupport() {}
+
+    static BpeTokenizer tokenizer(Checkpoint c) throws IOException {
+        Path f = c.dir().resolve(Checkpoint.TOKENIZER);
+        if (!Files.isRegularFile(f)) throw new IllegalArgumentException("checkpoint " + c.dir() + " has no tokenizer.json; MoDE training needs the backbone's tokenizer");
+        return BpeTokenizer.load(f);
+    }
+
+    static List<DomainTokens> domains(List<String> names, BpeTokenizer tok) {
+        List<DomainTokens> out = new ArrayList<>();
+        for (String n : names) out.add(DomainTokens.load(n, tok));
+        return out;
+    }
+
+    /** The evaluated domains: the given list, or the trained domains followed by the English retention books. */
+    static List<String> evalDomains(List<String> requested, List<String> trained) {
+        if (requested != null && !requested.isEmpty()) return requested;
+        LinkedHashSet<String> s = new LinkedHashSet<>(trained);
+        s.add(RETENTION);
+        return List.copyOf(s);
+    }
+
+    /**
+     * An expert file from a user argument: a file, a run folder holding experts.safetensors, or a bare name
+     * meaning {@code runs/expert-<name>} (where {@code mode expert --domain <name>} writes by default).
+     */
+    static Path expertFile(String arg, Path runsDir) {
+        Path p = Path.of(arg);
+        if (Files.isRegularFile(p)) return p;
+        if (Files.isDirectory(p) && Files.isRegularFile(p.resolve(ExpertFile.FILE_NAME))) return p.resolve(ExpertFile.FILE_NAME);
+        Path named = runsDir.resolve("expert-" + arg).resolve(ExpertFile.FILE_NAME);
+        if (!arg.contains("/") && Files.isRegularFile(named)) return named;
+        throw new IllegalArgumentException("no expert file at '" + arg + "': pass an experts.safetensors, a run folder holding one, or a domain name with "
+                + runsDir.resolve("expert-" + arg) + " written by 'mode expert --domain " + arg + "'");
+    }
+
+    /** Prints stage lines and gives each training run a progress display. */
+    static ModeExperiment.Progress progress(boolean quiet, PrintStream out, PrintStream err) {
+        return new ModeExperiment.Progress() {
+            @Override
+            public void stageStarted(String id, String description) {
+                out.printf("-- %s: %s%n", id, description);
+            }
+
+            @Override
+            public void stageFinished(String id, double seconds, String summary) {
+                out.printf(Locale.ROOT, "   %s done in %.1f s; test: %s%n", id, seconds, summary);
+            }
+
+            @Override
+            public List<Trainer.Listener> listeners(String runId, int steps) {
+                return List.of(new ConsoleReporter(runId, quiet, err));
+            }
+        };
+    }
+
+    /** Per-domain test scores and parameter counts of one model. */
+    static void printEvaluation(PrintStream out, ModeTraining.Evaluation e, ModeTraining.ParamCounts counts) {
+        out.printf(Locale.ROOT, "parameters: total %s, trainable %s, added %s%n", ExperimentReport.compact(counts.total()),
+                ExperimentReport.compact(counts.trainable()), ExperimentReport.compact(counts.added()));
+        out.printf("%-20s %10s %10s%n", "test domain", "accuracy", "loss");
+        double acc = 0, loss = 0;
+        for (Map.Entry<String, LossStats> s : e.scores().entrySet()) {
+            out.printf(Locale.ROOT, "%-20s %9.2f%% %10.4f%n", s.getKey(), 100 * s.getValue().accuracy(), s.getValue().meanLoss());
+            acc += s.getValue().accuracy();
+            loss += s.getValue().meanLoss();
+        }
+        int n = e.scores().size();
+        out.printf(Locale.ROOT, "%-20s %9.2f%% %10.4f%n", "mean", 100 * acc / n, loss / n);
+        for (Map.Entry<String, double[][]> g : e.gateWeights().entrySet()) {
+            StringBuilder b = new StringBuilder();
+            for (int blk = 0; blk < g.getValue().length; blk++) {
+                b.append(" block ").append(blk).append(" [");
+                for (int j = 0; j < g.getValue()[blk].length; j++) b.append(j == 0 ? "" : " ").append(String.format(Locale.ROOT, "%.3f", g.getValue()[blk][j]));
+                b.append(']');
+            }
+            out.printf("gate weights on %s (backbone first):%s%n", g.getKey(), b);
+        }
+    }
+}

@@ -1,0 +1,44 @@
+// The MoDE part of `mode demo`: after the base model is pretrained, the paper's experiment in miniature with
+// the demo defaults (ModeExperimentCommand's), its table printed and saved under runs/demo/mode.
+package ai.mode.cli;
+
+import ai.mode.model.io.CheckpointStore;
+import ai.mode.model.mode.Composer;
+import ai.mode.model.mode.LoraModel;
+import ai.mode.model.mode.ModeConfig;
+import ai.mode.model.mode.ModeExperiment;
+import ai.mode.model.mode.ModeTraining;
+import ai.mode.model.mode.Routing;
+import java.util.EnumSet;
+import java.util.List;
+
+/** Registered in {@code META-INF/services/ai.mode.cli.DemoStage}. */
+public final class ModeDemoStage implements DemoStage {
+    /** Demo settings: B = 2 blocks, k = 1 layer per expert per block, batch 8 x 128 tokens, LR 1e-3 (the paper's). */
+    static ModeExperiment.Settings settings(java.nio.file.Path out, long seed) {
+        return new ModeExperiment.Settings(out, ModeExperimentCommand.DEFAULT_STAGE1, ModeExperimentCommand.DEFAULT_STAGE2,
+                new ModeTraining.Hyper(8, 128, 1e-3, 0.05, 16, 4, seed), 2, 1, ModeConfig.ExpertInit.RANDOM_ZERO_OUT,
+                ModeConfig.DEFAULT_GATE_INIT_BACKBONE, Composer.GateConstruction.FRESH, Routing.DENSE, LoraModel.Config.defaults(), 64,
+                EnumSet.allOf(ModeExperiment.Method.class));
+    }
+
+    @Override
+    public String name() { return "mode"; }
+
+    @Override
+    public int order() { return 10; }
+
+    @Override
+    public void run(Context ctx) throws Exception {
+        CommonOptions common = new CommonOptions();
+        common.backend = ctx.backend();
+        common.threads = ctx.threads();
+        common.seed = ctx.seed();
+        common.quiet = ctx.quiet();
+        List<String> targets = List.of("code", "math");
+        ModeExperiment.Report r = ModeExperimentCommand.run(CheckpointStore.resolve(ctx.baseCheckpoint()), targets,
+                ModeExperimentCommand.defaultEval(targets), settings(ctx.runDir().resolve("mode"), ctx.seed()), common, "mode demo",
+                ctx.out(), ctx.err());
+        r.stageSeconds().forEach((k, v) -> ctx.stageSeconds().put("mode " + k, v));
+    }
+}

@@ -1,0 +1,139 @@
+// `mode experiment`: the paper's Table 1 in miniature over an existing base model — stage-1 experts, their
+// composition, MoDE 1x and the baselines with equal step budgets — printed and saved as Markdown, JSON and
+// PNG plots. `mode demo` runs the same after pretraining (ModeDemoStage).
+package ai.mode.cli;
+
+import ai.mode.model.io.Checkpoint;
+import ai.mode.model.mode.Composer;
+import ai.mode.model.mode.DomainTokens;
+import ai.mode.model.mode.ExperimentReport;
+import ai.mode.model.mode.LoraModel;
+import ai.mode.model.mode.ModeConfig;
+import ai.mode.model.mode.ModeExperiment;
+import ai.mode.model.nn.LlamaModel;
+import ai.mode.model.tokenizer.BpeTokenizer;
+import ai.mode.model.train.SavedModels;
+import ai.mode.runtime.Backend;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.io.UncheckedIOException;
+import java.nio.file.Path;
+import java.time.ZonedDateTime;
+import java.time.format.DateTimeFormatter;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import java.util.function.Supplier;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+@Command(name = "experiment", mixinStandardHelpOptions = true,
+        description = {"The MoDE paper's experiment in miniature over a base model: stage-1 experts per target domain, their",
+                "composition (gate only / gate + experts), MoDE 1x, full fine-tuning, LoRA, serial block expansion and the base",
+                "model, all with equal total steps; prints the table and writes OUT/results.md, results.json and PNG plots."})
+public final class ModeExperimentCommand implements Callable<Integer> {
+    /** Demo defaults: steps per stage-1 expert and of stage 2 (every single-stage method gets 2·S1 + S2). */
+    public static final int DEFAULT_STAGE1 = 100, DEFAULT_STAGE2 = 100;
+
+    @Option(names = "--checkpoint", required = true, description = "Base model: checkpoint directory or run folder (e.g. runs/demo/base).")
+    Path checkpoint;
+
+    @Option(names = "--out", defaultValue = "runs/mode-experiment", description = "Output folder (default: ${DEFAULT-VALUE}).")
+    Path out;
+
+    @Option(names = "--targets", defaultValue = "code,math", split = ",", description = "Target domains, one expert each (default: ${DEFAULT-VALUE}).")
+    List<String> targets;
+
+    @Option(names = "--eval", split = ",", description = "Evaluated domains, in table order (default: the targets reversed, then english-retention: Math, Code, English).")
+    List<String> eval;
+
+    @Option(names = "--stage1-steps", defaultValue = "" + DEFAULT_STAGE1, description = "Steps per stage-1 expert (default: ${DEFAULT-VALUE}).")
+    int stage1;
+
+    @Option(names = "--stage2-steps", defaultValue = "" + DEFAULT_STAGE2, description = "Steps of stage 2 (default: ${DEFAULT-VALUE}).")
+    int stage2;
+
+    @Option(names = "--methods", defaultValue = "all", description = "all, or some of base,full-ft,lora,expansion,mode-1x,mode-frozen,mode (default: ${DEFAULT-VALUE}).")
+    String methods;
+
+    @Option(names = "--gate-construction", defaultValue = "fresh", description = "Composed gate: fresh or stacked (default: ${DEFAULT-VALUE}).")
+    String gateConstruction;
+
+    @Option(names = "--lora-rank", defaultValue = "16", description = "LoRA rank (default: ${DEFAULT-VALUE}).")
+    int loraRank;
+
+    @Option(names = "--lora-alpha", defaultValue = "16", description = "LoRA alpha (default: ${DEFAULT-VALUE}).")
+    double loraAlpha;
+
+    @Option(names = "--lora-targets", defaultValue = "q,k,v,o", description = "LoRA projections (default: ${DEFAULT-VALUE}).")
+    String loraTargets;
+
+    @Mixin
+    ModeCliOptions.Arch arch;
+
+    @Mixin
+    ModeCliOptions.Run run;
+
+    @Mixin
+    CommonOptions common;
+
+    @Override
+    public Integer call() throws Exception {
+        List<String> evalDomains = eval != null && !eval.isEmpty() ? eval : defaultEval(targets);
+        ModeConfig mc = arch.config(targets);
+        ModeExperiment.Settings s = new ModeExperiment.Settings(out, stage1, stage2, run.hyper(common.seed), mc.numBlocks(), mc.layersPerExpert(),
+                mc.expertInit(), mc.gateInitBackbone(), Composer.GateConstruction.parse(gateConstruction), mc.routing(),
+                new LoraModel.Config(loraRank, loraAlpha, LoraModel.Config.parseTargets(loraTargets)), run.evalWindows,
+                ModeExperiment.Method.parse(methods));
+        run(SavedModels.resolve(checkpoint), targets, evalDomains, s, common, "mode experiment --checkpoint " + checkpoint, System.out, System.err);
+        return 0;
+    }
+
+    /** Math, Code, English for the default targets code, math: the targets reversed, then the retention books. */
+    static List<String> defaultEval(List<String> targets) {
+        List<String> r = new java.util.ArrayList<>(targets.reversed());
+        if (!r.contains(ModeCliSupport.RETENTION)) r.add(ModeCliSupport.RETENTION);
+        return r;
+    }
+
+    /** Runs the experiment, prints the table and writes the report; returns it. */
+    static ModeExperiment.Report run(Checkpoint c, List<String> targets, List<String> evalDomains, ModeExperiment.Settings s,
+                                     CommonOptions common, String command, PrintStream out, PrintStream err) throws IOException {
+        BpeTokenizer tok = ModeCliSupport.tokenizer(c);
+        long t0 = System.nanoTime();
+        List<DomainTokens> targetData = ModeCliSupport.domains(targets, tok);
+        List<DomainTokens> evalData = ModeCliSupport.domains(evalDomains, tok);
+        double dataSeconds = (System.nanoTime() - t0) / 1e9;
+        ModeExperiment.Report r;
+        String device;
+        try (Backend be = common.openBackend()) {
+            device = be.name() + " backend, " + Runtime.getRuntime().availableProcessors() + " cores";
+            Supplier<LlamaModel> load = () -> {
+                try {
+                    return SavedModels.load(be, c);
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
+            };
+            out.printf("MoDE experiment over %s: targets %s, %d + %d steps per stage (every method %d steps), batch %d x %d tokens%n",
+                    c.dir(), targets, s.stage1Steps(), s.stage2Steps(), s.totalSteps(targets.size()), s.hyper().batch(), s.hyper().seqLen());
+            r = ModeExperiment.run(load, targetData, evalData, s, ModeCliSupport.progress(common.quiet, out, err));
+        }
+        r.stageSeconds().put("data", dataSeconds);
+        double total = 0;
+        for (double v : r.stageSeconds().values()) total += v;
+        String provenance = String.format(Locale.ROOT, "Obtained with `%s` on %s (%s %s, Java %s), %s; base model %s; MoDE stages took %.1f s in all.",
+                command, device, System.getProperty("os.name"), System.getProperty("os.arch"), System.getProperty("java.version"),
+                ZonedDateTime.now().format(DateTimeFormatter.ISO_OFFSET_DATE_TIME), c.dir(), total);
+        List<Path> files = ExperimentReport.write(r, provenance);
+        out.println();
+        out.println(ExperimentReport.accuracyTable(r));
+        out.println("test loss:");
+        out.println(ExperimentReport.lossTable(r));
+        String gates = ExperimentReport.gateTable(r);
+        if (!gates.isEmpty()) out.println("mean gate weights per test domain (backbone first):" + gates);
+        out.println("written: " + files);
+        return r;
+    }
+}

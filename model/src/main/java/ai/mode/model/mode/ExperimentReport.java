@@ -1,0 +1,295 @@
+// The experiment's outputs: the table in the paper's form (method, params, Math, Code, English, Avg) as
+// Markdown and JSON, test losses, per-domain gate weights, what each method trained on, stage timings, and
+// PNG plots (training-loss curves, gate weights per domain) drawn with XChart.
+package ai.mode.model.mode;
+
+import ai.mode.model.io.AtomicFiles;
+import ai.mode.runtime.LossStats;
+import com.google.gson.GsonBuilder;
+import com.google.gson.JsonArray;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import org.knowm.xchart.BitmapEncoder;
+import org.knowm.xchart.CategoryChart;
+import org.knowm.xchart.CategoryChartBuilder;
+import org.knowm.xchart.XYChart;
+import org.knowm.xchart.XYChartBuilder;
+import org.knowm.xchart.XYSeries;
+import org.knowm.xchart.style.markers.SeriesMarkers;
+
+/** Writers for {@link ModeExperiment.Report}. */
+public final class ExperimentReport {
+    /** File names inside the run folder. */
+    public static final String MARKDOWN = "results.md", JSON = "results.json", LOSS_PNG = "loss-curves.png";
+
+    private ExperimentReport() {}
+
+    /** Column title of a domain: Math, Code, English (retention), or the name capitalised. */
+    public static String title(String domain) {
+        return switch (domain) {
+            case "english-retention" -> "English";
+            case "math" -> "Math";
+            case "code" -> "Code";
+            default -> domain.isEmpty() ? domain : Character.toUpperCase(domain.charAt(0)) + domain.substring(1);
+        };
+    }
+
+    /** 4.72M, 812.3K, 1.58B. */
+    public static String compact(long n) {
+        if (n >= 1_000_000_000L) return String.format(Locale.ROOT, "%.3fB", n / 1e9);
+        if (n >= 1_000_000L) return String.format(Locale.ROOT, "%.2fM", n / 1e6);
+        if (n >= 1_000L) return String.format(Locale.ROOT, "%.1fK", n / 1e3);
+        return Long.toString(n);
+    }
+
+    /** The paper-form table (accuracy in %) as Markdown rows. */
+    public static String accuracyTable(ModeExperiment.Report r) {
+        StringBuilder b = new StringBuilder("| method | params | added | trainable |");
+        for (String d : r.evalDomains()) b.append(' ').append(title(d)).append(" |");
+        b.append(" Avg |\n|---|---:|---:|---:|");
+        b.append("---:|".repeat(r.evalDomains().size() + 1)).append('\n');
+        for (MethodResult m : r.results()) {
+            b.append("| ").append(m.label()).append(" | ").append(compact(m.params().total())).append(" | ")
+                    .append(compact(m.params().added())).append(" | ").append(compact(m.params().trainable())).append(" |");
+            for (String d : r.evalDomains()) b.append(String.format(Locale.ROOT, " %.2f |", 100 * m.accuracy(d)));
+            b.append(String.format(Locale.ROOT, " %.2f |%n", 100 * m.meanAccuracy(r.evalDomains())));
+        }
+        return b.toString();
+    }
+
+    /** Test loss (nats/token) per domain. */
+    public static String lossTable(ModeExperiment.Report r) {
+        StringBuilder b = new StringBuilder("| method |");
+        for (String d : r.evalDomains()) b.append(' ').append(title(d)).append(" |");
+        b.append(" Avg |\n|---|").append("---:|".repeat(r.evalDomains().size() + 1)).append('\n');
+        for (MethodResult m : r.results()) {
+            b.append("| ").append(m.label()).append(" |");
+            for (String d : r.evalDomains()) b.append(String.format(Locale.ROOT, " %.3f |", m.loss(d)));
+            b.append(String.format(Locale.ROOT, " %.3f |%n", m.meanLoss(r.evalDomains())));
+        }
+        return b.toString();
+    }
+
+    /** Mean gate weights per domain and block for every MoDE row with more than one expert. */
+    public static String gateTable(ModeExperiment.Report r) {
+        StringBuilder b = new StringBuilder();
+        for (MethodResult m : r.results()) {
+            if (m.gateWeights().isEmpty()) continue;
+            List<String> branches = branchNames(m, r);
+            b.append("\n").append(m.label()).append(":\n\n| test domain | block |");
+            for (String br : branches) b.append(' ').append(br).append(" |");
+            b.append("\n|---|---:|").append("---:|".repeat(branches.size())).append('\n');
+            for (Map.Entry<String, double[][]> e : m.gateWeights().entrySet()) {
+                for (int blk = 0; blk < e.getValue().length; blk++) {
+                    b.append("| ").append(title(e.getKey())).append(" | ").append(blk).append(" |");
+                    for (double w : e.getValue()[blk]) b.append(String.format(Locale.ROOT, " %.3f |", w));
+                    b.append('\n');
+                }
+            }
+        }
+        return b.toString();
+    }
+
+    /** "backbone", then one name per expert of a MoDE row (from its id: stage-1, 1× or composed). */
+    static List<String> branchNames(MethodResult m, ModeExperiment.Report r) {
+        List<String> out = new ArrayList<>(List.of("backbone"));
+        int experts = m.gateWeights().values().iterator().next()[0].length - 1;
+        if (m.id().startsWith("expert-")) out.add(m.id().substring("expert-".length()) + " expert");
+        else if (experts == r.targets().size() && !m.id().equals("mode-1x")) for (String t : r.targets()) out.add(t + " expert");
+        else for (int j = 0; j < experts; j++) out.add("expert " + j);
+        return out;
+    }
+
+    /** The whole Markdown report. */
+    public static String markdown(ModeExperiment.Report r, String provenance) {
+        ModeExperiment.Settings s = r.settings();
+        StringBuilder b = new StringBuilder();
+        b.append("# MoDE experiment (the paper's Table 1 in miniature)\n\n");
+        if (provenance != null && !provenance.isBlank()) b.append(provenance.strip()).append("\n\n");
+        b.append("Next-token accuracy (%) on each domain's held-out test split (").append(s.evalWindows()).append(" windows of ")
+                .append(s.hyper().seqLen()).append(" tokens per domain); Avg is the unweighted mean.\n\n");
+        b.append(accuracyTable(r)).append("\nTest loss (nats/token):\n\n").append(lossTable(r));
+        String gates = gateTable(r);
+        if (!gates.isEmpty()) b.append("\nMean gate weights on each test domain (backbone first):\n").append(gates);
+        b.append("\nWhat each method trained on (batch ").append(s.hyper().batch()).append(" × ").append(s.hyper().seqLen())
+                .append(" tokens, peak LR ").append(s.hyper().lr()).append(", warm-up + cosine, AdamW, seed ").append(s.hyper().seed()).append("):\n\n");
+        for (MethodResult m : r.results()) b.append("- ").append(m.label()).append(": ").append(m.trainedOn()).append('\n');
+        b.append(String.format(Locale.ROOT, "%nMoDE: B=%d blocks, k=%d layer(s) per expert per block, expert init %s, α_bb at init %.2f, "
+                        + "composed gate %s, routing %s.%n", s.blocks(), s.expertLayers(), s.expertInit().cliName(), s.gateInit(),
+                s.gates().name().toLowerCase(Locale.ROOT), s.routing()));
+        b.append("\nStage timings:\n\n| stage | seconds |\n|---|---:|\n");
+        r.stageSeconds().forEach((k, v) -> b.append(String.format(Locale.ROOT, "| %s | %.1f |%n", k, v)));
+        return b.toString();
+    }
+
+    /** The report as JSON (every number of the Markdown, plus per-run throughput). */
+    public static JsonObject json(ModeExperiment.Report r) {
+        ModeExperiment.Settings s = r.settings();
+        JsonObject o = new JsonObject();
+        JsonObject st = new JsonObject();
+        st.addProperty("stage1_steps", s.stage1Steps());
+        st.addProperty("stage2_steps", s.stage2Steps());
+        st.addProperty("total_steps", s.totalSteps(r.targets().size()));
+        st.addProperty("batch", s.hyper().batch());
+        st.addProperty("seq_len", s.hyper().seqLen());
+        st.addProperty("lr", s.hyper().lr());
+        st.addProperty("seed", s.hyper().seed());
+        st.addProperty("blocks", s.blocks());
+        st.addProperty("layers_per_expert", s.expertLayers());
+        st.addProperty("expert_init", s.expertInit().cliName());
+        st.addProperty("gate_init_backbone", s.gateInit());
+        st.addProperty("gate_construction", s.gates().name().toLowerCase(Locale.ROOT));
+        st.addProperty("routing", s.routing().toString());
+        st.addProperty("lora_rank", s.lora().rank());
+        st.addProperty("lora_alpha", s.lora().alpha());
+        st.addProperty("eval_windows", s.evalWindows());
+        o.add("settings", st);
+        JsonArray targets = new JsonArray();
+        r.targets().forEach(targets::add);
+        o.add("targets", targets);
+        JsonArray rows = new JsonArray();
+        for (MethodResult m : r.results()) {
+            JsonObject row = new JsonObject();
+            row.addProperty("id", m.id());
+            row.addProperty("method", m.label());
+            row.addProperty("trained_on", m.trainedOn());
+            row.addProperty("steps", m.steps());
+            row.addProperty("params_total", m.params().total());
+            row.addProperty("params_trainable", m.params().trainable());
+            row.addProperty("params_added", m.params().added());
+            JsonObject acc = new JsonObject(), loss = new JsonObject();
+            for (String d : r.evalDomains()) {
+                LossStats ls = m.eval().scores().get(d);
+                acc.addProperty(d, ls.accuracy());
+                loss.addProperty(d, ls.meanLoss());
+            }
+            row.add("accuracy", acc);
+            row.add("loss", loss);
+            row.addProperty("mean_accuracy", m.meanAccuracy(r.evalDomains()));
+            row.addProperty("mean_loss", m.meanLoss(r.evalDomains()));
+            if (!m.gateWeights().isEmpty()) {
+                JsonObject g = new JsonObject();
+                m.gateWeights().forEach((d, w) -> {
+                    JsonArray blocks = new JsonArray();
+                    for (double[] blk : w) {
+                        JsonArray a = new JsonArray();
+                        for (double v : blk) a.add(v);
+                        blocks.add(a);
+                    }
+                    g.add(d, blocks);
+                });
+                row.add("gate_weights", g);
+            }
+            JsonArray runs = new JsonArray();
+            for (ModeTraining.Run run : m.runs()) {
+                JsonObject ro = new JsonObject();
+                ro.addProperty("run", run.id());
+                ro.addProperty("steps", run.steps());
+                ro.addProperty("seconds", run.seconds());
+                ro.addProperty("final_train_loss", run.lastLoss());
+                ro.addProperty("tokens_per_s", run.tokensPerSecond());
+                runs.add(ro);
+            }
+            row.add("runs", runs);
+            row.addProperty("seconds", m.seconds());
+            rows.add(row);
+        }
+        o.add("results", rows);
+        JsonObject secs = new JsonObject();
+        r.stageSeconds().forEach(secs::addProperty);
+        o.add("stage_seconds", secs);
+        return o;
+    }
+
+    /** Writes results.md, results.json, loss-curves.png and gate-weights-&lt;id&gt;.png into the run folder. */
+    public static List<Path> write(ModeExperiment.Report r, String provenance) throws IOException {
+        Path out = r.settings().out();
+        List<Path> written = new ArrayList<>();
+        AtomicFiles.writeString(out.resolve(MARKDOWN), markdown(r, provenance));
+        written.add(out.resolve(MARKDOWN));
+        AtomicFiles.writeString(out.resolve(JSON), new GsonBuilder().setPrettyPrinting().create().toJson(json(r)) + "\n");
+        written.add(out.resolve(JSON));
+        written.add(lossPlot(r, out.resolve(LOSS_PNG)));
+        for (MethodResult m : r.results()) {
+            if (!m.gateWeights().isEmpty() && !m.id().startsWith("expert-")) written.add(gatePlot(r, m, out.resolve("gate-weights-" + m.id() + ".png")));
+        }
+        return written;
+    }
+
+    /** Training loss (moving average over 10 steps) of every run; stage-2 runs start after the stage-1 steps. */
+    static Path lossPlot(ModeExperiment.Report r, Path png) throws IOException {
+        System.setProperty("java.awt.headless", "true");
+        XYChart chart = new XYChartBuilder().width(1000).height(600).title("training loss (moving average of 10 steps)")
+                .xAxisTitle("step of the method's budget").yAxisTitle("loss (nats/token)").build();
+        List<String> seen = new ArrayList<>();
+        int offset = r.targets().size() * r.settings().stage1Steps();
+        for (MethodResult m : r.results()) {
+            for (ModeTraining.Run run : m.runs()) {
+                if (seen.contains(run.id())) continue;
+                seen.add(run.id());
+                double[][] curve = readLoss(run.metrics());
+                if (curve[0].length == 0) continue;
+                boolean stage2 = run.id().startsWith("mode-") && !run.id().equals("mode-1x");
+                if (stage2) for (int i = 0; i < curve[0].length; i++) curve[0][i] += offset;
+                XYSeries ser = chart.addSeries(run.id() + (run.id().startsWith("expert-") ? " (own domain)" : ""), curve[0], smooth(curve[1], 10));
+                ser.setMarker(SeriesMarkers.NONE);
+            }
+        }
+        if (chart.getSeriesMap().isEmpty()) return png;
+        BitmapEncoder.saveBitmap(chart, png.toString(), BitmapEncoder.BitmapFormat.PNG);
+        return png;
+    }
+
+    /** Stacked bars: for each block and test domain, the mean weight of each branch. */
+    static Path gatePlot(ModeExperiment.Report r, MethodResult m, Path png) throws IOException {
+        System.setProperty("java.awt.headless", "true");
+        CategoryChart chart = new CategoryChartBuilder().width(1000).height(550)
+                .title("mean gate weights per test domain: " + m.label()).xAxisTitle("block / test domain").yAxisTitle("mean weight").build();
+        chart.getStyler().setStacked(true);
+        chart.getStyler().setYAxisMax(1.0);
+        List<String> categories = new ArrayList<>();
+        int blocks = m.gateWeights().values().iterator().next().length;
+        for (int b = 0; b < blocks; b++) for (String d : m.gateWeights().keySet()) categories.add("block " + b + " " + title(d));
+        List<String> branches = branchNames(m, r);
+        for (int br = 0; br < branches.size(); br++) {
+            List<Double> values = new ArrayList<>();
+            for (int b = 0; b < blocks; b++) for (double[][] w : m.gateWeights().values()) values.add(w[b][br]);
+            chart.addSeries(branches.get(br), categories, values);
+        }
+        BitmapEncoder.saveBitmap(chart, png.toString(), BitmapEncoder.BitmapFormat.PNG);
+        return png;
+    }
+
+    private static double[][] readLoss(Path metrics) throws IOException {
+        List<Double> xs = new ArrayList<>(), ys = new ArrayList<>();
+        for (String line : Files.readAllLines(metrics, StandardCharsets.UTF_8)) {
+            if (line.isBlank()) continue;
+            JsonObject o = JsonParser.parseString(line).getAsJsonObject();
+            if (!"train".equals(o.get("type").getAsString())) continue;
+            xs.add(o.get("step").getAsDouble());
+            ys.add(o.get("loss").getAsDouble());
+        }
+        double[][] out = new double[2][xs.size()];
+        for (int i = 0; i < xs.size(); i++) { out[0][i] = xs.get(i); out[1][i] = ys.get(i); }
+        return out;
+    }
+
+    private static double[] smooth(double[] y, int w) {
+        double[] out = new double[y.length];
+        double sum = 0;
+        for (int i = 0; i < y.length; i++) {
+            sum += y[i];
+            if (i >= w) sum -= y[i - w];
+            out[i] = sum / Math.min(i + 1, w);
+        }
+        return out;
+    }
+}

@@ -1,0 +1,329 @@
+// The paper's experiment (Table 1) in miniature: over one frozen base model, stage-1 experts per target
+// domain, their composition (gate only / gate + experts), a single expert on the mix, and the baselines (full
+// fine-tuning, LoRA, serial block expansion, the base model), all with the same trainer, data and step budget,
+// evaluated on each domain's held-out test split.
+package ai.mode.model.mode;
+
+import ai.mode.model.io.NamedTensors;
+import ai.mode.model.io.SafeDType;
+import ai.mode.model.io.SafeTensors;
+import ai.mode.model.nn.CausalLm;
+import ai.mode.model.nn.LlamaModel;
+import ai.mode.model.nn.Parameter;
+import ai.mode.model.train.TokenStream;
+import ai.mode.model.train.Trainer;
+import ai.mode.model.train.Weights;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.EnumSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.Supplier;
+
+/**
+ * Runs the selected {@link Method}s and returns their results. Step budgets: each stage-1 expert trains
+ * {@code stage1Steps} on its own domain and the composed model {@code stage2Steps} on the equal mix, so a
+ * two-stage MoDE model costs {@code N·stage1Steps + stage2Steps} steps; every single-stage method (full
+ * fine-tuning, LoRA, block expansion, MoDE 1×) gets that same total on the equal mix ({@link Settings#totalSteps()}).
+ */
+public final class ModeExperiment {
+    private static final System.Logger LOG = System.getLogger(ModeExperiment.class.getName());
+
+    /** The methods of the table. */
+    public enum Method {
+        BASE("base"), FULL_FT("full-ft"), LORA("lora"), EXPANSION("expansion"), MODE_1X("mode-1x"),
+        MODE_FROZEN("mode-frozen"), MODE("mode");
+
+        private final String id;
+
+        Method(String id) { this.id = id; }
+
+        public String id() { return id; }
+
+        /** Parses a comma-separated list of ids, or {@code all}. */
+        public static Set<Method> parse(String spec) {
+            if (spec.strip().equalsIgnoreCase("all")) return EnumSet.allOf(Method.class);
+            Set<Method> out = EnumSet.noneOf(Method.class);
+            for (String s : spec.split(",")) {
+                String t = s.strip().toLowerCase(Locale.ROOT);
+                Method m = null;
+                for (Method c : values()) if (c.id.equals(t)) m = c;
+                if (m == null) {
+                    List<String> ids = new ArrayList<>();
+                    for (Method c : values()) ids.add(c.id);
+                    throw new IllegalArgumentException("unknown method '" + s + "'; use all or some of " + String.join(",", ids));
+                }
+                out.add(m);
+            }
+            return out;
+        }
+    }
+
+    /**
+     * @param out          run folder (one sub-folder per run)
+     * @param stage1Steps  steps per stage-1 expert, on its domain
+     * @param stage2Steps  steps of stage 2 (composed model), on the equal mix
+     * @param hyper        batch, sequence, learning rate, seed (shared by all methods)
+     * @param blocks       B
+     * @param expertLayers k
+     * @param expertInit   expert initialisation
+     * @param gateInit     α_bb at initialisation
+     * @param gates        composed-gate construction
+     * @param routing      routing of every MoDE model
+     * @param lora         LoRA baseline settings
+     * @param evalWindows  test windows per domain
+     * @param methods      which methods to run
+     */
+    public record Settings(Path out, int stage1Steps, int stage2Steps, ModeTraining.Hyper hyper, int blocks, int expertLayers,
+                           ModeConfig.ExpertInit expertInit, double gateInit, Composer.GateConstruction gates, Routing routing,
+                           LoraModel.Config lora, int evalWindows, Set<Method> methods) {
+        public Settings {
+            if (stage1Steps < 1 || stage2Steps < 1) throw new IllegalArgumentException("stage steps must be >= 1 (got " + stage1Steps + ", " + stage2Steps + ")");
+            if (evalWindows < 1) throw new IllegalArgumentException("--eval-windows must be >= 1 (got " + evalWindows + ")");
+            methods = Set.copyOf(methods);
+        }
+
+        /** Total steps of every method: N·stage1 + stage2 (N = number of target domains). */
+        public int totalSteps(int targets) { return targets * stage1Steps + stage2Steps; }
+    }
+
+    /** Progress callbacks (the CLI prints them). */
+    public interface Progress {
+        default void stageStarted(String id, String description) {}
+
+        default void stageFinished(String id, double seconds, String summary) {}
+
+        /** Listeners for a training run (e.g. a progress bar). */
+        default List<Trainer.Listener> listeners(String runId, int steps) { return List.of(); }
+    }
+
+    /**
+     * What the experiment produced.
+     *
+     * @param targets      target domains (training)
+     * @param evalDomains  evaluated domains, in table order
+     * @param results      one per method, in table order
+     * @param stageSeconds wall time per stage
+     */
+    public record Report(Settings settings, List<String> targets, List<String> evalDomains, List<MethodResult> results,
+                         Map<String, Double> stageSeconds) {}
+
+    private final Settings s;
+    private final Progress progress;
+    private final Map<String, Double> seconds = new LinkedHashMap<>();
+
+    private ModeExperiment(Settings s, Progress progress) {
+        this.s = s;
+        this.progress = progress;
+    }
+
+    /**
+     * Runs the experiment.
+     *
+     * @param loadBackbone loads a fresh copy of the base model (full fine-tuning changes its copy)
+     * @param targets      the target domains, in stage-1 order (e.g. code, math)
+     * @param evalDomains  domains evaluated, in table order (e.g. math, code, english-retention)
+     */
+    public static Report run(Supplier<LlamaModel> loadBackbone, List<DomainTokens> targets, List<DomainTokens> evalDomains,
+                             Settings settings, Progress progress) throws IOException {
+        if (targets.isEmpty()) throw new IllegalArgumentException("the experiment needs at least one target domain");
+        return new ModeExperiment(settings, progress).go(loadBackbone, targets, evalDomains);
+    }
+
+    private Report go(Supplier<LlamaModel> loadBackbone, List<DomainTokens> targets, List<DomainTokens> evalDomains) throws IOException {
+        Files.createDirectories(s.out());
+        int n = targets.size(), total = s.totalSteps(n);
+        List<String> names = targets.stream().map(DomainTokens::name).toList();
+        List<int[]> val = ModeTraining.validationWindows(targets, s.hyper());
+        String mixWords = "equal mix of " + String.join(" + ", names);
+        List<MethodResult> results = new ArrayList<>();
+        try (LlamaModel backbone = loadBackbone.get()) {
+            BackboneFingerprint before = BackboneFingerprint.of(backbone.config(), backbone.parameters());
+            List<Parameter> base = backbone.parameters();
+            for (Method m : List.of(Method.BASE, Method.FULL_FT, Method.LORA, Method.EXPANSION, Method.MODE_1X)) {
+                if (s.methods().contains(m)) results.add(singleStage(m, total, loadBackbone, backbone, targets, val, evalDomains));
+            }
+            boolean twoStage = s.methods().contains(Method.MODE) || s.methods().contains(Method.MODE_FROZEN);
+            if (twoStage) {
+                List<ExpertFile> files = new ArrayList<>();
+                List<ModeTraining.Run> stage1 = new ArrayList<>();
+                for (DomainTokens d : targets) {
+                    String id = "expert-" + d.name();
+                    results.add(timed(id, "stage 1: " + d.name() + " expert, " + s.stage1Steps() + " steps on " + d.name(), () -> {
+                        try (ModeModel m = ModeModel.create(backbone, config(List.of(d.name())), s.hyper().seed())) {
+                            m.selectTrainable(true);
+                            long tr = ModeTraining.trainableCount(m);
+                            TokenStream stream = ModeTraining.mix(List.of(d), s.hyper(), s.hyper().seed());
+                            ModeTraining.Run r = train(id, m, stream, ModeTraining.validationWindows(List.of(d), s.hyper()), s.stage1Steps());
+                            Path file = s.out().resolve(id).resolve(ExpertFile.FILE_NAME);
+                            ExpertFile.write(file, m);
+                            files.add(ExpertFile.read(file));
+                            stage1.add(r);
+                            return evaluated(id, "MoDE " + d.name() + " expert alone (stage 1)", s.stage1Steps() + " steps on " + d.name() + " (expert + gate)",
+                                    s.stage1Steps(), m, ModeTraining.count(m, base, tr), List.of(r), evalDomains);
+                        }
+                    }));
+                }
+                String stage1Words = String.join(", ", names.stream().map(x -> x + " expert " + s.stage1Steps() + " steps on " + x).toList());
+                for (boolean trainExperts : new boolean[] {false, true}) {
+                    Method which = trainExperts ? Method.MODE : Method.MODE_FROZEN;
+                    if (!s.methods().contains(which)) continue;
+                    String id = "mode-" + n + "x" + (trainExperts ? "" : "-frozen");
+                    String label = "MoDE " + n + "× experts (" + (trainExperts ? "gate + experts" : "frozen experts, gate only") + ")";
+                    results.add(timed(id, "stage 2: " + label + ", " + s.stage2Steps() + " steps on the " + mixWords, () -> {
+                        try (ModeModel m = Composer.compose(backbone, files, s.routing(), s.gateInit(), s.gates())) {
+                            m.selectTrainable(trainExperts);
+                            long tr = ModeTraining.trainableCount(m);
+                            ModeTraining.Run r = train(id, m, ModeTraining.mix(targets, s.hyper(), s.hyper().seed() + 1), val, s.stage2Steps());
+                            ExpertFile.write(s.out().resolve(id).resolve(ExpertFile.FILE_NAME), m);
+                            List<ModeTraining.Run> runs = new ArrayList<>(stage1);
+                            runs.add(r);
+                            return evaluated(id, label, stage1Words + "; then " + s.stage2Steps() + " steps on the " + mixWords
+                                    + (trainExperts ? " (gate + experts)" : " (gate only)"), total, m, ModeTraining.count(m, base, tr), runs, evalDomains);
+                        }
+                    }));
+                }
+            }
+            BackboneFingerprint after = BackboneFingerprint.of(backbone.config(), backbone.parameters());
+            if (!after.equals(before)) throw new IllegalStateException("the shared backbone changed during the experiment; this is a bug");
+        }
+        List<String> evalNames = evalDomains.stream().map(DomainTokens::name).toList();
+        return new Report(s, names, evalNames, order(results), new LinkedHashMap<>(seconds));
+    }
+
+    /**
+     * Trains and evaluates one single-stage method ({@link Method#BASE}, {@link Method#FULL_FT}, {@link Method#LORA},
+     * {@link Method#EXPANSION} or {@link Method#MODE_1X}) for {@code steps} steps on the equal mix of {@code targets}:
+     * what {@code mode baseline} runs.
+     */
+    public static MethodResult runSingle(Method method, int steps, Supplier<LlamaModel> loadBackbone, List<DomainTokens> targets,
+                                         List<DomainTokens> evalDomains, Settings settings, Progress progress) throws IOException {
+        if (method == Method.MODE || method == Method.MODE_FROZEN) {
+            throw new IllegalArgumentException("two-stage MoDE runs through 'mode expert' and 'mode compose', not as a single-stage method");
+        }
+        Files.createDirectories(settings.out());
+        ModeExperiment e = new ModeExperiment(settings, progress);
+        try (LlamaModel backbone = loadBackbone.get()) {
+            return e.singleStage(method, steps, loadBackbone, backbone, targets, ModeTraining.validationWindows(targets, settings.hyper()), evalDomains);
+        }
+    }
+
+    private MethodResult singleStage(Method method, int total, Supplier<LlamaModel> loadBackbone, LlamaModel backbone, List<DomainTokens> targets,
+                                     List<int[]> val, List<DomainTokens> evalDomains) throws IOException {
+        List<Parameter> base = backbone.parameters();
+        String mixWords = "equal mix of " + String.join(" + ", targets.stream().map(DomainTokens::name).toList());
+        int n = targets.size();
+        return switch (method) {
+            case BASE -> timed("base", "evaluate the base model", () ->
+                    evaluated("base", "base model (no adaptation)", "nothing (pretrained on general English only)", 0, backbone,
+                            ModeTraining.count(backbone, base, 0), List.of(), evalDomains));
+            case FULL_FT -> timed("full-ft", "full fine-tuning, " + total + " steps on the " + mixWords, () -> {
+                try (LlamaModel ft = loadBackbone.get()) {
+                    for (Parameter p : ft.parameters()) p.setTrainable(true);
+                    long tr = ModeTraining.trainableCount(ft);
+                    ModeTraining.Run r = train("full-ft", ft, ModeTraining.mix(targets, s.hyper(), s.hyper().seed()), val, total);
+                    SafeTensors.write(s.out().resolve("full-ft").resolve("model.safetensors"), Weights.export(ft.parameters()), Map.of(), SafeDType.F32);
+                    return evaluated("full-ft", "full fine-tuning", total + " steps on the " + mixWords, total, ft,
+                            ModeTraining.count(ft, ft.parameters(), tr), List.of(r), evalDomains);
+                }
+            });
+            case LORA -> {
+                LoraModel.Config lc = s.lora();
+                String label = "LoRA r=" + lc.rank() + " (" + targetsLabel(lc) + ")";
+                yield timed("lora", label + ", " + total + " steps on the " + mixWords, () -> {
+                    try (LoraModel m = LoraModel.create(backbone, lc, s.hyper().seed())) {
+                        m.selectTrainable();
+                        long tr = ModeTraining.trainableCount(m);
+                        ModeTraining.Run r = train("lora", m, ModeTraining.mix(targets, s.hyper(), s.hyper().seed()), val, total);
+                        SafeTensors.write(s.out().resolve("lora").resolve("adapters.safetensors"), Weights.export(m.adapterParameters()), Map.of(), SafeDType.F32);
+                        return evaluated("lora", label, total + " steps on the " + mixWords + " (adapters only)", total, m,
+                                ModeTraining.count(m, base, tr), List.of(r), evalDomains);
+                    }
+                });
+            }
+            case EXPANSION -> {
+                int per = n * s.expertLayers();
+                String label = "serial block expansion (+" + per * s.blocks() + " layers)";
+                yield timed("expansion", label + ", " + total + " steps on the " + mixWords, () -> {
+                    try (ExpandedModel m = ExpandedModel.create(backbone, s.blocks(), per)) {
+                        m.selectTrainable();
+                        long tr = ModeTraining.trainableCount(m);
+                        ModeTraining.Run r = train("expansion", m, ModeTraining.mix(targets, s.hyper(), s.hyper().seed()), val, total);
+                        SafeTensors.write(s.out().resolve("expansion").resolve("added-layers.safetensors"), Weights.export(m.addedParameters()), Map.of(), SafeDType.F32);
+                        return evaluated("expansion", label, total + " steps on the " + mixWords + " (new layers only)", total, m,
+                                ModeTraining.count(m, base, tr), List.of(r), evalDomains);
+                    }
+                });
+            }
+            case MODE_1X -> timed("mode-1x", "MoDE with one expert, " + total + " steps on the " + mixWords, () -> {
+                try (ModeModel m = ModeModel.create(backbone, config(List.of("mixed")), s.hyper().seed())) {
+                    m.selectTrainable(true);
+                    long tr = ModeTraining.trainableCount(m);
+                    ModeTraining.Run r = train("mode-1x", m, ModeTraining.mix(targets, s.hyper(), s.hyper().seed()), val, total);
+                    ExpertFile.write(s.out().resolve("mode-1x").resolve(ExpertFile.FILE_NAME), m);
+                    return evaluated("mode-1x", "MoDE 1× expert (trained on the mix)", total + " steps on the " + mixWords + " (expert + gate)",
+                            total, m, ModeTraining.count(m, base, tr), List.of(r), evalDomains);
+                }
+            });
+            case MODE, MODE_FROZEN -> throw new IllegalArgumentException(method + " is two-stage");
+        };
+    }
+
+    private ModeConfig config(List<String> domains) {
+        return new ModeConfig(s.blocks(), s.expertLayers(), domains, s.expertInit(), s.gateInit(), s.routing());
+    }
+
+    private static String targetsLabel(LoraModel.Config lc) {
+        if (lc.targets().equals(LoraModel.Config.ATTENTION)) return "attention";
+        return String.join(",", lc.targets().stream().map(t -> t.suffix().replace(".weight", "").replaceAll(".*\\.", "").replace("_proj", "")).sorted().toList());
+    }
+
+    private ModeTraining.Run train(String id, CausalLm model, TokenStream stream, List<int[]> val, int steps) {
+        return ModeTraining.train(id, model, stream, val, steps, s.hyper(), s.out().resolve(id), progress.listeners(id, steps));
+    }
+
+    private MethodResult evaluated(String id, String label, String trainedOn, int steps, CausalLm model, ModeTraining.ParamCounts counts,
+                                   List<ModeTraining.Run> runs, List<DomainTokens> evalDomains) {
+        ModeTraining.Evaluation e = ModeTraining.evaluate(model, evalDomains, s.hyper().seqLen(), s.hyper().batch(), s.evalWindows());
+        model.releaseBuffers();
+        return new MethodResult(id, label, trainedOn, steps, counts, e, runs, 0);
+    }
+
+    @FunctionalInterface
+    private interface Stage {
+        MethodResult run() throws IOException;
+    }
+
+    private MethodResult timed(String id, String description, Stage stage) throws IOException {
+        progress.stageStarted(id, description);
+        LOG.log(System.Logger.Level.INFO, "MoDE experiment stage {0}: {1}", id, description);
+        long t0 = System.nanoTime();
+        MethodResult r = stage.run();
+        double secs = (System.nanoTime() - t0) / 1e9;
+        seconds.put(id, secs);
+        MethodResult done = new MethodResult(r.id(), r.label(), r.trainedOn(), r.steps(), r.params(), r.eval(), r.runs(), secs);
+        progress.stageFinished(id, secs, summary(done));
+        return done;
+    }
+
+    private static String summary(MethodResult r) {
+        StringBuilder b = new StringBuilder();
+        r.eval().scores().forEach((d, st) -> b.append(String.format(Locale.ROOT, "%s acc %.2f%% loss %.3f  ", d, 100 * st.accuracy(), st.meanLoss())));
+        return b.toString().strip();
+    }
+
+    /** Table order: base, full FT, LoRA, expansion, MoDE 1×, stage-1 experts, MoDE N× frozen, MoDE N×. */
+    private static List<MethodResult> order(List<MethodResult> rs) {
+        List<MethodResult> out = new ArrayList<>();
+        for (String id : List.of("base", "full-ft", "lora", "expansion", "mode-1x")) rs.stream().filter(r -> r.id().equals(id)).forEach(out::add);
+        rs.stream().filter(r -> r.id().startsWith("expert-")).forEach(out::add);
+        rs.stream().filter(r -> r.id().endsWith("-frozen")).forEach(out::add);
+        rs.stream().filter(r -> !out.contains(r)).forEach(out::add);
+        return out;
+    }
+}
