@@ -77,6 +77,9 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--markdown", description = "Also write the table as Markdown to this file.")
     Path markdown;
 
+    @Option(names = "--repeat", description = "Run the suite this many times and report medians (for shared machines; default ${DEFAULT-VALUE}).")
+    int repeat = 1;
+
     @Option(names = "--jmh", description = "Run the JMH suite; the remaining arguments are JMH options and benchmark regexps.")
     boolean jmh;
 
@@ -91,6 +94,7 @@ public final class BenchCommand implements Callable<Integer> {
             throw new IllegalArgumentException("unknown arguments " + unmatched + "; see mode bench --help (JMH options need --jmh first)");
         }
         if (threads < 1) throw new IllegalArgumentException("--threads must be >= 1 (got " + threads + ")");
+        if (repeat < 1) throw new IllegalArgumentException("--repeat must be >= 1 (got " + repeat + ")");
         List<String> sections = only == null ? List.of("probes", "sgemm", "ops", "train", "torch", "mode", "gpu") : only;
         for (String s : sections) {
             if (!List.of("probes", "sgemm", "ops", "train", "torch", "mode", "gpu").contains(s)) {
@@ -109,6 +113,38 @@ public final class BenchCommand implements Callable<Integer> {
         report.meta("model", String.format(Locale.ROOT, "%d layers, d_model %d, %d heads, ffn %d, vocab %d, tied, float32; batch %d x seq %d",
                 layers, dim, heads, ffn, vocab, batch, seq));
         double loadBefore = MachineInfo.loadAverage();
+        List<BenchReport> runs = new ArrayList<>();
+        for (int run = 1; run <= repeat; run++) {
+            if (repeat > 1) progress(o, "run " + run + " of " + repeat);
+            BenchReport one = new BenchReport();
+            measure(one, o, sections, cfg, budget, warmupSteps, measuredSteps);
+            runs.add(one);
+        }
+        BenchReport measured = BenchReport.medianOf(runs);
+        measured.meta().forEach(report::meta);
+        if (repeat > 1) report.meta("repeats", repeat + " runs; each value is the median over runs, notes list ours/peer of every run");
+        for (String unit : List.of("GFLOP/s", "GB/s")) {
+            if (Double.isFinite(measured.ceilingOf(unit))) report.ceiling(unit, measured.ceilingOf(unit));
+        }
+        measured.rows().forEach(report::add);
+
+        report.meta("load average", String.format(Locale.ROOT, "%.2f before, %.2f after (1-minute; above %d means the machine was shared)",
+                loadBefore, MachineInfo.loadAverage(), threads));
+        o.println();
+        o.print(report.table());
+        o.print(Targets.summary(report));
+        Path file = out != null ? out
+                : Path.of("runs", "bench", "bench-" + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")) + ".json");
+        report.writeJson(file);
+        if (markdown != null) report.writeMarkdown(markdown);
+        o.println("wrote " + file + (markdown != null ? " and " + markdown : ""));
+        o.flush();
+        return 0;
+    }
+
+    /** One pass over the selected sections, rows and library facts into {@code report}. */
+    private void measure(BenchReport report, PrintWriter o, List<String> sections, LlamaConfig cfg, Measure.Budget budget,
+                         int warmupSteps, int measuredSteps) {
 
         double peakGflops = Double.NaN, peakGBs = Double.NaN;
         if (sections.contains("probes") || sections.contains("sgemm") || sections.contains("ops") || sections.contains("train")) {
@@ -199,18 +235,6 @@ public final class BenchCommand implements Callable<Integer> {
             }
         }
 
-        report.meta("load average", String.format(Locale.ROOT, "%.2f before, %.2f after (1-minute; above %d means the machine was shared)",
-                loadBefore, MachineInfo.loadAverage(), threads));
-        o.println();
-        o.print(report.table());
-        o.print(Targets.summary(report));
-        Path file = out != null ? out
-                : Path.of("runs", "bench", "bench-" + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")) + ".json");
-        report.writeJson(file);
-        if (markdown != null) report.writeMarkdown(markdown);
-        o.println("wrote " + file + (markdown != null ? " and " + markdown : ""));
-        o.flush();
-        return 0;
     }
 
     private static void progress(PrintWriter o, String what) {

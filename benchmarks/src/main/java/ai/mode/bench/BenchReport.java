@@ -87,6 +87,59 @@ public final class BenchReport {
 
     public List<Row> rows() { return List.copyOf(rows); }
 
+    /**
+     * Merges repeated runs of the same suite: metadata of the first run, the median of every ceiling, and per
+     * row (matched by group, name, shape and peer) the median time, value, fraction of peak and peer value. With
+     * more than one run, rows with a peer note ours/peer of every run, others the range of values.
+     */
+    public static BenchReport medianOf(List<BenchReport> runs) {
+        if (runs.isEmpty()) throw new IllegalArgumentException("no runs to merge");
+        BenchReport first = runs.getFirst();
+        if (runs.size() == 1) return first;
+        BenchReport out = new BenchReport();
+        first.meta.forEach(out::meta);
+        for (String unit : first.ceilings.keySet()) {
+            out.ceiling(unit, Stats.median(runs.stream().mapToDouble(r -> r.ceilingOf(unit)).filter(Double::isFinite).toArray()));
+        }
+        for (Row r : first.rows) {
+            List<Row> same = new ArrayList<>();
+            for (BenchReport run : runs) {
+                for (Row x : run.rows) {
+                    if (x.group.equals(r.group) && x.name.equals(r.name) && x.shape.equals(r.shape) && x.peer.equals(r.peer)) {
+                        same.add(x);
+                        break;
+                    }
+                }
+            }
+            double[] values = same.stream().mapToDouble(Row::value).filter(Double::isFinite).toArray();
+            if (values.length == 0) {
+                out.add(r);
+                continue;
+            }
+            double seconds = medianFinite(same.stream().mapToDouble(Row::seconds).toArray());
+            double ofPeak = medianFinite(same.stream().mapToDouble(Row::ofPeak).toArray());
+            double peerValue = medianFinite(same.stream().mapToDouble(Row::peerValue).toArray());
+            String spread;
+            double[] ratios = same.stream().mapToDouble(Row::ratio).filter(Double::isFinite).toArray();
+            if (ratios.length > 0) {
+                StringBuilder sb = new StringBuilder("ours/peer per run:");
+                for (double x : ratios) sb.append(' ').append(ratio(x));
+                spread = sb.toString();
+            } else {
+                double lo = java.util.Arrays.stream(values).min().orElseThrow(), hi = java.util.Arrays.stream(values).max().orElseThrow();
+                spread = "range " + num(lo) + " - " + num(hi);
+            }
+            String note = r.note.isEmpty() ? spread : r.note + "; " + spread;
+            out.add(new Row(r.group, r.name, r.shape, seconds, Stats.median(values), r.unit, ofPeak, r.peer, peerValue, note));
+        }
+        return out;
+    }
+
+    private static double medianFinite(double[] xs) {
+        double[] f = java.util.Arrays.stream(xs).filter(Double::isFinite).toArray();
+        return f.length == 0 ? Double.NaN : Stats.median(f);
+    }
+
     // ------------------------------------------------------------------ rendering
 
     private static final String[] HEADER = {"group", "benchmark", "shape", "median", "ours", "unit", "of peak", "peer", "peer value", "ours/peer", "note"};

@@ -71,6 +71,27 @@ class BenchReportTest {
     }
 
     @Test
+    void repeatedRunsMergeToMediansWithPerRunRatios() {
+        java.util.List<BenchReport> runs = new java.util.ArrayList<>();
+        double[][] v = {{40, 50}, {45, 50}, {60, 40}};
+        for (double[] x : v) {
+            runs.add(new BenchReport().meta("cpu", "c").ceiling("GFLOP/s", x[0] * 2)
+                    .add(BenchReport.Row.of("sgemm", "s", "1x1x1 NN", 1 / x[0], x[0], "GFLOP/s", x[0] / 100).withPeer("OpenBLAS", x[1]))
+                    .add(BenchReport.Row.of("op", "o", "", 1, x[1], "GB/s", Double.NaN))
+                    .add(BenchReport.Row.skipped("gpu", "kernels", "no CUDA device")));
+        }
+        BenchReport m = BenchReport.medianOf(runs);
+        assertEquals(90, m.ceilingOf("GFLOP/s"));
+        BenchReport.Row s = m.rows().get(0);
+        assertEquals(45, s.value());
+        assertEquals(50, s.peerValue());
+        assertEquals("ours/peer per run: 0.80x 0.90x 1.50x", s.note());
+        assertEquals("range 40.00 - 50.00", m.rows().get(1).note());
+        assertEquals("no CUDA device", m.rows().get(2).note());
+        assertEquals(runs.get(0), BenchReport.medianOf(runs.subList(0, 1)));
+    }
+
+    @Test
     void numbersKeepThreeToFourSignificantDigits() {
         assertEquals("1,235", BenchReport.num(1234.6));
         assertEquals("123.5", BenchReport.num(123.46));
