@@ -80,7 +80,15 @@ final class CudaModules implements AutoCloseable {
             throw new IllegalStateException("kernel module " + module + " cannot run on " + deviceName + ": " + why
                     + ", and NVRTC is unavailable (" + e.getMessage() + ")", e);
         }
-        m = driver.moduleLoadData(image.bytes(), module + " (nvrtc " + image.target() + ")");
+        try {
+            m = driver.moduleLoadData(image.bytes(), module + " (nvrtc " + image.target() + ")");
+        } catch (CudaException e) {
+            int[] v = ai.mode.bindings.Nvrtc.get().version();
+            int drv = driver.driverVersion();
+            throw new IllegalStateException(e.getMessage() + " [NVRTC " + v[0] + "." + v[1] + " output on a CUDA "
+                    + drv / 1000 + "." + drv % 1000 / 10 + " driver: an NVRTC newer than the driver needs a driver update, "
+                    + "or put a matching CUDA toolkit first in LD_LIBRARY_PATH]", e);
+        }
         modules.put(module, m);
         originOfModule.put(module, "nvrtc " + image.target());
         return m;
