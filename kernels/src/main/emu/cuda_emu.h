@@ -58,7 +58,7 @@ struct ThreadContext {
     dim3 bdim;   // blockDim
     dim3 gdim;   // gridDim
     unsigned linear;        // linear thread index in the block (x fastest)
-    unsigned shuffleParity; // alternates the warp exchange buffer between consecutive shuffles
+    unsigned shuffles;      // warp exchanges so far in this block (picks the buffer, tags the values)
     unsigned countCalls;    // __syncthreads_count calls so far in this block (picks a rotating counter)
     BlockContext* block;
 };

@@ -207,10 +207,12 @@ private:
     std::atomic<uint32_t> phase_{0};
 };
 
+// Exchange buffers of one warp: values and, per value, the 1-based index of the exchange that wrote it,
+// so a reader knows whether its source lane took part in this exchange (an exited lane did not).
 struct WarpState {
     Barrier barrier;
-    std::atomic<uint32_t> alive{0};
     unsigned long long exchange[2][32];
+    unsigned tag[2][32];
 };
 
 // The single block context: blocks run one at a time, and launches are serialised.
@@ -251,7 +253,7 @@ void armBlock(Launch& l) {
     for (unsigned w = 0; w < warps; w++) {
         unsigned n = std::min(32u, l.threads - 32 * w);
         block.warps[w].barrier.reset(n);
-        block.warps[w].alive.store(n == 32 ? 0xffffffffu : ((1u << n) - 1), std::memory_order_relaxed);
+        std::memset(block.warps[w].tag, 0, sizeof(block.warps[w].tag));
     }
     unsigned char fill = sharedFillByte();
     if (__start_mode_emu_shared != nullptr && __stop_mode_emu_shared != nullptr) {
@@ -268,15 +270,14 @@ void setCoordinates(ThreadContext& c, const Launch& l, unsigned linear, unsigned
     c.bdim = l.block;
     c.gdim = l.grid;
     c.linear = linear;
-    c.shuffleParity = 0;
+    c.shuffles = 0;
     c.countCalls = 0;
     c.block = nullptr;
 }
 
-// The thread has returned from the kernel: it no longer takes part in its block's barriers or votes.
+// The thread has returned from the kernel: it no longer takes part in its block's barriers.
 void exitThread(unsigned linear) {
     WarpState& warp = block.warps[linear / 32];
-    warp.alive.fetch_and(~(1u << (linear & 31)), std::memory_order_acq_rel);
     warp.barrier.drop();
     block.barrier.drop();
 }
@@ -531,26 +532,28 @@ int syncthreadsCount(int predicate) {
 void syncwarp() { block.warps[tctx->linear / 32].barrier.arriveAndWait(); }
 
 // Double-buffered exchange: a lane writes buffer p, meets the warp, reads buffer p. A lane cannot write
-// buffer p again before the next meeting, which every lane reaches only after its read.
+// buffer p again before the next meeting, which every lane reaches only after its read. A source lane's
+// value counts only if its tag is this exchange's index (lanes that exited earlier left older tags).
 unsigned long long warpExchange(unsigned long long value, int srcLane, bool* srcValid) {
     WarpState& w = block.warps[tctx->linear / 32];
-    unsigned parity = tctx->shuffleParity++ & 1u;
-    w.exchange[parity][tctx->linear & 31] = value;
+    unsigned index = ++tctx->shuffles, parity = index & 1u, lane = tctx->linear & 31;
+    w.exchange[parity][lane] = value;
+    w.tag[parity][lane] = index;
     w.barrier.arriveAndWait();
-    bool valid = srcLane >= 0 && srcLane < 32 && ((w.alive.load(std::memory_order_acquire) >> srcLane) & 1u);
+    bool valid = srcLane >= 0 && srcLane < 32 && w.tag[parity][srcLane] == index;
     *srcValid = valid;
     return valid ? w.exchange[parity][srcLane] : value;
 }
 
 unsigned ballot(int predicate) {
     WarpState& w = block.warps[tctx->linear / 32];
-    unsigned parity = tctx->shuffleParity++ & 1u;
-    w.exchange[parity][tctx->linear & 31] = predicate ? 1 : 0;
+    unsigned index = ++tctx->shuffles, parity = index & 1u, lane = tctx->linear & 31;
+    w.exchange[parity][lane] = predicate ? 1 : 0;
+    w.tag[parity][lane] = index;
     w.barrier.arriveAndWait();
-    unsigned alive = w.alive.load(std::memory_order_acquire);
     unsigned bits = 0;
-    for (unsigned lane = 0; lane < 32; lane++) {
-        if (((alive >> lane) & 1u) && w.exchange[parity][lane]) bits |= 1u << lane;
+    for (unsigned l = 0; l < 32; l++) {
+        if (w.tag[parity][l] == index && w.exchange[parity][l]) bits |= 1u << l;
     }
     return bits;
 }

@@ -1,0 +1,45 @@
+package ai.mode.tests.emu;
+
+import org.junit.jupiter.api.Test;
+
+import java.nio.file.Path;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The emulator catches what it should under sanitizer builds (OS-thread engine, one thread per CUDA thread):
+ * ThreadSanitizer reports the race of a kernel missing its {@code __syncthreads} and nothing for the same
+ * kernel with it (no false positives from the emulator's barriers); AddressSanitizer reports an off-by-one
+ * global write and nothing for the in-bounds launch.
+ */
+class EmulatorSanitizerTest {
+    @Test
+    void threadSanitizerFindsTheMissingSyncthreads() {
+        Path prog = EmuBuilds.sanitizerProgram("thread");
+        EmuBuilds.Result clean = EmuBuilds.run(List.of(prog.toString(), "norace"), 120);
+        assertEquals(0, clean.exitCode(), clean.output());
+        assertFalse(clean.output().contains("ThreadSanitizer"), clean.output());
+
+        EmuBuilds.Result race = EmuBuilds.run(List.of(prog.toString(), "race"), 120);
+        assertNotEquals(0, race.exitCode(), race.output());
+        assertTrue(race.output().contains("WARNING: ThreadSanitizer: data race"), race.output());
+        assertTrue(race.output().contains("in emu_test_rotate"), race.output());
+    }
+
+    @Test
+    void addressSanitizerFindsTheOutOfBoundsWrite() {
+        Path prog = EmuBuilds.sanitizerProgram("address");
+        EmuBuilds.Result clean = EmuBuilds.run(List.of(prog.toString(), "inbounds"), 120);
+        assertEquals(0, clean.exitCode(), clean.output());
+        assertFalse(clean.output().contains("AddressSanitizer"), clean.output());
+
+        EmuBuilds.Result oob = EmuBuilds.run(List.of(prog.toString(), "oob"), 120);
+        assertNotEquals(0, oob.exitCode(), oob.output());
+        assertTrue(oob.output().contains("ERROR: AddressSanitizer: heap-buffer-overflow"), oob.output());
+        assertTrue(oob.output().contains("in emu_test_write"), oob.output());
+    }
+}
