@@ -49,7 +49,7 @@ class ModeGradientCheckTest {
 
     /**
      * ||a - ref|| / ||ref|| below tol; where the reference gradient vanishes (an expert no token was routed to)
-     * the analytic one must be exactly zero. Returns whether the reference was non-zero.
+     * the analytic one must vanish too (up to float32 noise). Returns whether the reference was non-zero.
      */
     private static boolean assertClose(String what, float[] a, double[] ref, double tol) {
         double num = 0, den = 0;
@@ -58,7 +58,10 @@ class ModeGradientCheckTest {
             den += ref[i] * ref[i];
         }
         if (Math.sqrt(den) < 1e-9) {
-            for (float v : a) assertEquals(0f, v, what + ": the reference gradient is zero, so must this one be");
+            // e.g. an expert no token was routed to, or q of an expert whose only routed token attends to itself
+            double norm = 0;
+            for (float v : a) norm += (double) v * v;
+            assertTrue(Math.sqrt(norm) < 1e-6, what + ": the reference gradient vanishes but this one has norm " + Math.sqrt(norm));
             return false;
         }
         double rel = Math.sqrt(num) / Math.sqrt(den);

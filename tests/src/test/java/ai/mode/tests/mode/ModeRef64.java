@@ -25,11 +25,27 @@ final class ModeRef64 {
 
     /** Mean next-token cross-entropy of the MoDE model. */
     double loss(int[] ids, int[] targets, int b, int t) {
+        return loss(ids, targets, b, t, x -> {
+            for (int i = 0; i < spec.blocks(); i++) x = block(i, x, b, t);
+            return x;
+        });
+    }
+
+    /** Mean next-token cross-entropy of a plain stack of decoder layers (by parameter prefix), e.g. an expanded model. */
+    double lossThroughLayers(List<String> prefixes, int[] ids, int[] targets, int b, int t) {
+        return loss(ids, targets, b, t, x -> {
+            for (String prefix : prefixes) x = layer(prefix, x, b, t);
+            return x;
+        });
+    }
+
+    /** Embedding, {@code body}, final norm, head, mean cross-entropy. */
+    private double loss(int[] ids, int[] targets, int b, int t, java.util.function.UnaryOperator<double[]> body) {
         int d = cfg.hiddenSize(), n = b * t, vocab = cfg.vocabSize();
         double[] emb = p.get("model.embed_tokens.weight");
         double[] x = new double[n * d];
         for (int i = 0; i < n; i++) System.arraycopy(emb, ids[i] * d, x, i * d, d);
-        for (int i = 0; i < spec.blocks(); i++) x = block(i, x, b, t);
+        x = body.apply(x);
         double[] hn = rmsNorm(x, p.get("model.norm.weight"), n);
         double[] w = cfg.tieEmbeddings() ? emb : p.get("lm_head.weight");
         double[] logits = linear(hn, w, n, d, vocab);
