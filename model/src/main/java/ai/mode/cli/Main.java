@@ -8,7 +8,8 @@ import picocli.CommandLine.Command;
 @Command(name = "mode", mixinStandardHelpOptions = true, version = "MoDE-J 0.1.0",
         description = "Modular Domain Experts (MoDE) language-model training on the JVM.",
         subcommands = {CommandLine.HelpCommand.class, PretrainCommand.class, EvalCommand.class, GradsCommand.class,
-                DemoCommand.class, ExpertCommand.class, ComposeCommand.class, BaselineCommand.class, ModeExperimentCommand.class})
+                DemoCommand.class, ExpertCommand.class, ComposeCommand.class, BaselineCommand.class, ModeExperimentCommand.class,
+                EvalModeCommand.class})
 public final class Main implements Runnable {
 
     @Override

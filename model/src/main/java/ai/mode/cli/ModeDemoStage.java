@@ -38,7 +38,7 @@ public final class ModeDemoStage implements DemoStage {
         List<String> targets = List.of("code", "math");
         ModeExperiment.Report r = ModeExperimentCommand.run(CheckpointStore.resolve(ctx.baseCheckpoint()), targets,
                 ModeExperimentCommand.defaultEval(targets), settings(ctx.runDir().resolve("mode"), ctx.seed()), common, "mode demo",
-                ctx.out(), ctx.err());
-        r.stageSeconds().forEach((k, v) -> ctx.stageSeconds().put("mode " + k, v));
+                true, ctx.out(), ctx.err());
+        if (r != null) r.stageSeconds().forEach((k, v) -> ctx.stageSeconds().put("mode " + k, v));
     }
 }

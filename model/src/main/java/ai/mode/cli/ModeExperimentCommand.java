@@ -4,6 +4,7 @@
 package ai.mode.cli;
 
 import ai.mode.model.io.Checkpoint;
+import ai.mode.model.mode.BackboneFingerprint;
 import ai.mode.model.mode.Composer;
 import ai.mode.model.mode.DomainTokens;
 import ai.mode.model.mode.ExperimentReport;
@@ -14,9 +15,12 @@ import ai.mode.model.nn.LlamaModel;
 import ai.mode.model.tokenizer.BpeTokenizer;
 import ai.mode.model.train.SavedModels;
 import ai.mode.runtime.Backend;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.ZonedDateTime;
 import java.time.format.DateTimeFormatter;
@@ -34,7 +38,7 @@ import picocli.CommandLine.Option;
                 "model, all with equal total steps; prints the table and writes OUT/results.md, results.json and PNG plots."})
 public final class ModeExperimentCommand implements Callable<Integer> {
     /** Demo defaults: steps per stage-1 expert and of stage 2 (every single-stage method gets 2·S1 + S2). */
-    public static final int DEFAULT_STAGE1 = 100, DEFAULT_STAGE2 = 100;
+    public static final int DEFAULT_STAGE1 = 80, DEFAULT_STAGE2 = 80;
 
     @Option(names = "--checkpoint", required = true, description = "Base model: checkpoint directory or run folder (e.g. runs/demo/base).")
     Path checkpoint;
@@ -69,6 +73,9 @@ public final class ModeExperimentCommand implements Callable<Integer> {
     @Option(names = "--lora-targets", defaultValue = "q,k,v,o", description = "LoRA projections (default: ${DEFAULT-VALUE}).")
     String loraTargets;
 
+    @Option(names = "--reuse", description = "If OUT holds a finished run with the same settings and base model, print its table instead of rerunning.")
+    boolean reuse;
+
     @Mixin
     ModeCliOptions.Arch arch;
 
@@ -86,8 +93,26 @@ public final class ModeExperimentCommand implements Callable<Integer> {
                 mc.expertInit(), mc.gateInitBackbone(), Composer.GateConstruction.parse(gateConstruction), mc.routing(),
                 new LoraModel.Config(loraRank, loraAlpha, LoraModel.Config.parseTargets(loraTargets)), run.evalWindows,
                 ModeExperiment.Method.parse(methods));
-        run(SavedModels.resolve(checkpoint), targets, evalDomains, s, common, "mode experiment --checkpoint " + checkpoint, System.out, System.err);
+        run(SavedModels.resolve(checkpoint), targets, evalDomains, s, common, "mode experiment --checkpoint " + checkpoint, reuse, System.out, System.err);
         return 0;
+    }
+
+    /** Whether the run folder holds results.json and results.md of an identical finished run over this base model. */
+    private static boolean finished(Checkpoint c, List<String> targets, List<String> evalDomains, ModeExperiment.Settings s,
+                                    CommonOptions common) throws IOException {
+        Path json = s.out().resolve(ExperimentReport.JSON), md = s.out().resolve(ExperimentReport.MARKDOWN);
+        if (!Files.isRegularFile(json) || !Files.isRegularFile(md)) return false;
+        JsonObject old;
+        try {
+            old = JsonParser.parseString(Files.readString(json)).getAsJsonObject();
+        } catch (RuntimeException malformed) {
+            return false;
+        }
+        if (!ExperimentReport.settingsJson(s, targets, evalDomains).equals(old.get("settings"))) return false;
+        try (Backend be = common.openBackend(); LlamaModel base = SavedModels.load(be, c)) {
+            String hash = BackboneFingerprint.of(base.config(), base.parameters()).weightsHash();
+            return old.has("backbone_weights_hash") && hash.equals(old.get("backbone_weights_hash").getAsString());
+        }
     }
 
     /** Math, Code, English for the default targets code, math: the targets reversed, then the retention books. */
@@ -97,9 +122,18 @@ public final class ModeExperimentCommand implements Callable<Integer> {
         return r;
     }
 
-    /** Runs the experiment, prints the table and writes the report; returns it. */
+    /**
+     * Runs the experiment, prints the table and writes the report; returns it, or null when {@code reuse} found a
+     * finished run with the same settings over the same base model (its table is printed again).
+     */
     static ModeExperiment.Report run(Checkpoint c, List<String> targets, List<String> evalDomains, ModeExperiment.Settings s,
-                                     CommonOptions common, String command, PrintStream out, PrintStream err) throws IOException {
+                                     CommonOptions common, String command, boolean reuse, PrintStream out, PrintStream err) throws IOException {
+        if (reuse && finished(c, targets, evalDomains, s, common)) {
+            out.println("reusing the finished MoDE experiment in " + s.out() + " (same settings and base model; delete the folder to rerun):");
+            out.println();
+            out.println(Files.readString(s.out().resolve(ExperimentReport.MARKDOWN)));
+            return null;
+        }
         BpeTokenizer tok = ModeCliSupport.tokenizer(c);
         long t0 = System.nanoTime();
         List<DomainTokens> targetData = ModeCliSupport.domains(targets, tok);

@@ -130,17 +130,16 @@ public final class ExperimentReport {
         return b.toString();
     }
 
-    /** The report as JSON (every number of the Markdown, plus per-run throughput). */
-    public static JsonObject json(ModeExperiment.Report r) {
-        ModeExperiment.Settings s = r.settings();
-        JsonObject o = new JsonObject();
+    /** The settings as JSON, with the targets and evaluated domains (used to recognise a finished identical run). */
+    public static JsonObject settingsJson(ModeExperiment.Settings s, List<String> targets, List<String> evalDomains) {
         JsonObject st = new JsonObject();
         st.addProperty("stage1_steps", s.stage1Steps());
         st.addProperty("stage2_steps", s.stage2Steps());
-        st.addProperty("total_steps", s.totalSteps(r.targets().size()));
+        st.addProperty("total_steps", s.totalSteps(targets.size()));
         st.addProperty("batch", s.hyper().batch());
         st.addProperty("seq_len", s.hyper().seqLen());
         st.addProperty("lr", s.hyper().lr());
+        st.addProperty("warmup_frac", s.hyper().warmupFrac());
         st.addProperty("seed", s.hyper().seed());
         st.addProperty("blocks", s.blocks());
         st.addProperty("layers_per_expert", s.expertLayers());
@@ -150,8 +149,24 @@ public final class ExperimentReport {
         st.addProperty("routing", s.routing().toString());
         st.addProperty("lora_rank", s.lora().rank());
         st.addProperty("lora_alpha", s.lora().alpha());
+        st.addProperty("lora_targets", String.join(",", s.lora().targets().stream().map(Enum::name).sorted().toList()));
         st.addProperty("eval_windows", s.evalWindows());
-        o.add("settings", st);
+        st.addProperty("val_windows", s.hyper().valWindows());
+        st.addProperty("methods", String.join(",", s.methods().stream().map(ModeExperiment.Method::id).sorted().toList()));
+        JsonArray t = new JsonArray();
+        targets.forEach(t::add);
+        st.add("targets", t);
+        JsonArray e = new JsonArray();
+        evalDomains.forEach(e::add);
+        st.add("eval_domains", e);
+        return st;
+    }
+
+    /** The report as JSON (every number of the Markdown, plus per-run throughput). */
+    public static JsonObject json(ModeExperiment.Report r) {
+        JsonObject o = new JsonObject();
+        o.add("settings", settingsJson(r.settings(), r.targets(), r.evalDomains()));
+        o.addProperty("backbone_weights_hash", r.backbone().weightsHash());
         JsonArray targets = new JsonArray();
         r.targets().forEach(targets::add);
         o.add("targets", targets);

@@ -111,7 +111,7 @@ public final class ModeExperiment {
      * @param stageSeconds wall time per stage
      */
     public record Report(Settings settings, List<String> targets, List<String> evalDomains, List<MethodResult> results,
-                         Map<String, Double> stageSeconds) {}
+                         Map<String, Double> stageSeconds, BackboneFingerprint backbone) {}
 
     private final Settings s;
     private final Progress progress;
@@ -142,8 +142,9 @@ public final class ModeExperiment {
         List<int[]> val = ModeTraining.validationWindows(targets, s.hyper());
         String mixWords = "equal mix of " + String.join(" + ", names);
         List<MethodResult> results = new ArrayList<>();
+        BackboneFingerprint before;
         try (LlamaModel backbone = loadBackbone.get()) {
-            BackboneFingerprint before = BackboneFingerprint.of(backbone.config(), backbone.parameters());
+            before = BackboneFingerprint.of(backbone.config(), backbone.parameters());
             List<Parameter> base = backbone.parameters();
             for (Method m : List.of(Method.BASE, Method.FULL_FT, Method.LORA, Method.EXPANSION, Method.MODE_1X)) {
                 if (s.methods().contains(m)) results.add(singleStage(m, total, loadBackbone, backbone, targets, val, evalDomains));
@@ -193,7 +194,7 @@ public final class ModeExperiment {
             if (!after.equals(before)) throw new IllegalStateException("the shared backbone changed during the experiment; this is a bug");
         }
         List<String> evalNames = evalDomains.stream().map(DomainTokens::name).toList();
-        return new Report(s, names, evalNames, order(results), new LinkedHashMap<>(seconds));
+        return new Report(s, names, evalNames, order(results), new LinkedHashMap<>(seconds), before);
     }
 
     /**
