@@ -1,9 +1,11 @@
 package ai.mode.tests.emu;
 
+import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 import java.nio.file.Path;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -17,9 +19,29 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * global write and nothing for the in-bounds launch.
  */
 class EmulatorSanitizerTest {
+    private static CompletableFuture<Path> tsan;
+    private static CompletableFuture<Path> asan;
+
+    /** Both programs compile at once (one per core). */
+    @BeforeAll
+    static void build() {
+        EmuBuilds.assumeCompiler();
+        tsan = CompletableFuture.supplyAsync(() -> EmuBuilds.sanitizerProgram("thread"));
+        asan = CompletableFuture.supplyAsync(() -> EmuBuilds.sanitizerProgram("address"));
+    }
+
+    private static Path await(CompletableFuture<Path> build) {
+        try {
+            return build.join();
+        } catch (java.util.concurrent.CompletionException e) {
+            if (e.getCause() instanceof RuntimeException r) throw r;
+            throw e;
+        }
+    }
+
     @Test
     void threadSanitizerFindsTheMissingSyncthreads() {
-        Path prog = EmuBuilds.sanitizerProgram("thread");
+        Path prog = await(tsan);
         EmuBuilds.Result clean = EmuBuilds.run(List.of(prog.toString(), "norace"), 120);
         assertEquals(0, clean.exitCode(), clean.output());
         assertFalse(clean.output().contains("ThreadSanitizer"), clean.output());
@@ -32,7 +54,7 @@ class EmulatorSanitizerTest {
 
     @Test
     void addressSanitizerFindsTheOutOfBoundsWrite() {
-        Path prog = EmuBuilds.sanitizerProgram("address");
+        Path prog = await(asan);
         EmuBuilds.Result clean = EmuBuilds.run(List.of(prog.toString(), "inbounds"), 120);
         assertEquals(0, clean.exitCode(), clean.output());
         assertFalse(clean.output().contains("AddressSanitizer"), clean.output());
