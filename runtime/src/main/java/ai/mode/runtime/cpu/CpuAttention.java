@@ -3,17 +3,21 @@ package ai.mode.runtime.cpu;
 import java.util.Arrays;
 
 /**
- * Fused causal attention for the cpu backend (flash-attention style, float32).
+ * Fused causal attention for the cpu backend (flash-attention style, float32), built from small
+ * register-tiled GEMMs ({@link Sgemm#gemmPacked}) on blocks of {@link #QB} queries x {@link #KB} keys.
  *
- * <p>Forward: one task per (batch, head, block of {@link #QB} queries). Keys are visited in blocks of
- * {@link #KB}; each block of K is packed transposed ({@code [hd][KB]}) so a query's scores come from
- * vector multiply-adds along the keys; an online softmax (running max, running sum, rescaled accumulator)
- * folds each block into the output. No T x T matrix exists; lse [B,H,T] is saved for the backward pass.
+ * <p>Forward: one task per (batch, head, query block). For each key block up to the diagonal:
+ * S = scale Q Kᵀ, causal mask on the diagonal block, online softmax (running max m, running sum l, the
+ * output accumulator rescaled by exp(m_old - m_new)), O += P V. Only a QB x KB score block exists at a time;
+ * lse [B,H,T] = m + log l is saved for the backward pass.
  *
- * <p>Backward: one task per (batch, head). For each key block, a pass over the queries at or after it
- * recomputes the probabilities from lse, accumulates dK and dV of the block in scratch and dQ of each query
- * in place. With grouped-query attention the per-head dK/dV go to scratch and are summed over the heads of
- * a group in head order afterwards, so nothing is shared between tasks and the result is deterministic.
+ * <p>Backward: one task per (batch, head). For each block of QB queries: recompute P = exp(S - lse) and
+ * dP = dO Vᵀ against all keys it sees (a QB x T block, never T x T), delta = rowsum(P * dP) from those same
+ * values (float64 sum; the usual rowsum(dO * O) shortcut inherits O's rounding and loses accuracy in the
+ * cancellation dP - delta), dS = P (dP - delta) scale; then dQ = dS K, dV += Pᵀ dO and dK += dSᵀ Q, with
+ * dK/dV of the head accumulated in per-thread scratch over query blocks in order. With grouped-query
+ * attention the per-head dK/dV are summed over the group's heads in head order afterwards: no two tasks write
+ * the same memory and every sum has a fixed order, so the result is deterministic.
  *
  * <p>Layouts: q, out, dq [B,T,H,hd]; k, v, dk, dv [B,T,Hkv,hd]; lse [B,H,T].
  */
@@ -23,61 +27,74 @@ final class CpuAttention {
 
     private final CpuKernels kern;
     private final CpuThreads threads;
-    private final ThreadLocal<Scratch> scratch;
+    private final Sgemm gemm;
+    private final ThreadLocal<Scratch> scratch = new ThreadLocal<>();
 
-    CpuAttention(CpuKernels kern, CpuThreads threads) {
+    CpuAttention(CpuKernels kern, CpuThreads threads, Sgemm gemm) {
         this.kern = kern;
         this.threads = threads;
-        this.scratch = new ThreadLocal<>();
+        this.gemm = gemm;
     }
 
-    /** Per-thread work buffers, grown on demand. */
+    /** Per-thread buffers of the forward pass, grown on demand. */
     private static final class Scratch {
-        float[] kt = new float[0];
-        float[] vt = new float[0];
-        float[] s = new float[KB];
-        float[] dp = new float[KB];
+        float[] s = new float[QB * KB];
         float[] m = new float[QB];
         float[] l = new float[QB];
         float[] acc = new float[0];
-        float[] dkAcc = new float[0];
-        float[] dvAcc = new float[0];
-        float[] delta = new float[0];
+        float[] packK = new float[0];
+        float[] packV = new float[0];
 
-        void ensure(int hd, int t) {
-            if (kt.length < hd * KB) {
-                kt = new float[hd * KB];
-                vt = new float[hd * KB];
-                acc = new float[QB * hd];
-                dkAcc = new float[KB * hd];
-                dvAcc = new float[KB * hd];
+        void ensure(int hd, int packed) {
+            if (acc.length < QB * hd) acc = new float[QB * hd];
+            if (packK.length < packed) {
+                packK = new float[packed];
+                packV = new float[packed];
             }
-            if (delta.length < t) delta = new float[t];
         }
     }
 
-    private Scratch scratch(int hd, int t) {
+    /** Per-thread buffers of the backward pass: a QB x T block of P and dS, dK/dV of one head, packed operands. */
+    private static final class Back {
+        float[] p = new float[0], ds = new float[0], dkAcc = new float[0], dvAcc = new float[0];
+        float[] packKt = new float[0], packVt = new float[0], packK = new float[0], packRows = new float[0];
+    }
+
+    private final ThreadLocal<Back> backScratch = new ThreadLocal<>();
+
+    private Back backScratch(int hd, int t) {
+        Back s = backScratch.get();
+        if (s == null) {
+            s = new Back();
+            backScratch.set(s);
+        }
+        if (s.p.length < QB * t) {
+            s.p = new float[QB * t];
+            s.ds = new float[QB * t];
+        }
+        if (s.dkAcc.length < t * hd) {
+            s.dkAcc = new float[t * hd];
+            s.dvAcc = new float[t * hd];
+        }
+        int kt = gemm.packedBSize(hd, t), kRows = gemm.packedBSize(t, hd), rows = gemm.packedBSize(QB, hd);
+        if (s.packKt.length < kt) {
+            s.packKt = new float[kt];
+            s.packVt = new float[kt];
+        }
+        if (s.packK.length < kRows) s.packK = new float[kRows];
+        if (s.packRows.length < rows) s.packRows = new float[rows];
+        return s;
+    }
+
+    private Scratch scratch(int hd) {
         Scratch s = scratch.get();
         if (s == null) {
             s = new Scratch();
             scratch.set(s);
         }
-        s.ensure(hd, t);
+        // Largest packed operand: a KB x hd or hd x KB block (QB == KB), padded to the register tile.
+        s.ensure(hd, Math.max(gemm.packedBSize(hd, KB), gemm.packedBSize(KB, hd)));
         return s;
-    }
-
-    /** Packs rows kb0 .. kb0+kLen of one head of x [B,T,Hx,hd] transposed into dst[d*KB + j]. */
-    private static void packTransposed(float[] x, int base, int rowStride, int kb0, int kLen, int hd, float[] dst) {
-        for (int j = 0; j < kLen; j++) {
-            int src = base + (kb0 + j) * rowStride;
-            for (int d = 0; d < hd; d++) dst[d * KB + j] = x[src + d];
-        }
-    }
-
-    /** s[j] = scale * sum_d q[d] * kt[d][j] for j < n. */
-    private void scores(float[] q, int qo, float scale, float[] kt, int hd, float[] s, int n) {
-        Arrays.fill(s, 0, n, 0f);
-        for (int d = 0; d < hd; d++) kern.axpy(q[qo + d] * scale, kt, d * KB, s, 0, n);
     }
 
     void forward(int b, int t, int h, int hkv, int hd,
@@ -96,36 +113,42 @@ final class CpuAttention {
             int hk = hi / group;
             int t0 = qb * QB;
             int t1 = Math.min(t, t0 + QB);
-            Scratch sc = scratch(hd, t);
-            float[] m = sc.m, l = sc.l, acc = sc.acc, s = sc.s, kt = sc.kt;
-            Arrays.fill(m, 0, t1 - t0, Float.NEGATIVE_INFINITY);
-            Arrays.fill(l, 0, t1 - t0, 0f);
-            Arrays.fill(acc, 0, (t1 - t0) * hd, 0f);
-            int qBase = qOff + (bi * t * h + hi) * hd;
+            int rows = t1 - t0;
+            Scratch sc = scratch(hd);
+            float[] m = sc.m, l = sc.l, acc = sc.acc, s = sc.s;
+            Arrays.fill(m, 0, rows, Float.NEGATIVE_INFINITY);
+            Arrays.fill(l, 0, rows, 0f);
+            Arrays.fill(acc, 0, rows * hd, 0f);
+            int qBase = qOff + (bi * t * h + hi) * hd + t0 * qRow;
             int kBase = kOff + (bi * t * hkv + hk) * hd;
             int vBase = vOff + (bi * t * hkv + hk) * hd;
             for (int kb0 = 0; kb0 < t1; kb0 += KB) {
                 int kLen = Math.min(KB, t1 - kb0);
-                packTransposed(k, kBase, kRow, kb0, kLen, hd, kt);
-                for (int ti = Math.max(t0, kb0); ti < t1; ti++) {
-                    int r = ti - t0;
-                    int n = Math.min(kLen, ti - kb0 + 1);
-                    scores(q, qBase + ti * qRow, scale, kt, hd, s, n);
-                    float mNew = Math.max(m[r], kern.max(s, 0, n));
-                    float corr = (float) Math.exp(m[r] - mNew);
-                    float sumP = kern.expShifted(s, 0, s, 0, n, mNew);
-                    l[r] = l[r] * corr + sumP;
+                int r0 = Math.max(0, kb0 - t0);          // first query row that sees this key block
+                int n = rows - r0;
+                // S[r0.., :kLen] = scale * Q Kᵀ
+                gemm.packB(true, hd, kLen, k, kBase + kb0 * kRow, kRow, sc.packK);
+                gemm.gemmPacked(false, n, kLen, hd, scale, q, qBase + r0 * qRow, qRow, sc.packK, 0f, s, r0 * KB, KB);
+                for (int r = r0; r < rows; r++) {
+                    int valid = Math.min(kLen, t0 + r - kb0 + 1);
+                    int so = r * KB;
+                    float mNew = Math.max(m[r], kern.max(s, so, valid));
+                    float corr = CpuMath.exp(m[r] - mNew);
+                    float sum = kern.expShifted(s, so, s, so, valid, mNew);
+                    if (valid < kLen) Arrays.fill(s, so + valid, so + kLen, 0f);
+                    l[r] = l[r] * corr + sum;
                     if (corr != 1f) kern.scale(acc, r * hd, hd, corr);
-                    for (int j = 0; j < n; j++) kern.axpy(s[j], v, vBase + (kb0 + j) * kRow, acc, r * hd, hd);
                     m[r] = mNew;
                 }
+                // acc[r0..] += P V
+                gemm.packB(false, kLen, hd, v, vBase + kb0 * kRow, kRow, sc.packV);
+                gemm.gemmPacked(false, n, hd, kLen, 1f, s, r0 * KB, KB, sc.packV, 1f, acc, r0 * hd, hd);
             }
-            for (int ti = t0; ti < t1; ti++) {
-                int r = ti - t0;
-                int o = outOff + (bi * t * h + hi) * hd + ti * qRow;
+            for (int r = 0; r < rows; r++) {
+                int o = outOff + (bi * t * h + hi) * hd + (t0 + r) * qRow;
                 float inv = 1f / l[r];
                 for (int d = 0; d < hd; d++) out[o + d] = acc[r * hd + d] * inv;
-                lse[lseOff + (bi * h + hi) * t + ti] = m[r] + (float) Math.log(l[r]);
+                lse[lseOff + (bi * h + hi) * t + t0 + r] = m[r] + (float) StrictMath.log(l[r]);
             }
         });
     }
@@ -145,61 +168,54 @@ final class CpuAttention {
             int bi = task / h;
             int hi = task % h;
             int hk = hi / group;
-            Scratch sc = scratch(hd, t);
-            float[] kt = sc.kt, vt = sc.vt, s = sc.s, dp = sc.dp, delta = sc.delta;
-            float[] dkAcc = sc.dkAcc, dvAcc = sc.dvAcc;
-            int qBase = qOff + (bi * t * h + hi) * hd;
-            int oBase = outOff + (bi * t * h + hi) * hd;
-            int dOBase = dOutOff + (bi * t * h + hi) * hd;
-            int dqBase = dqOff + (bi * t * h + hi) * hd;
+            Back sc = backScratch(hd, t);
+            float[] p = sc.p, ds = sc.ds, dkAcc = sc.dkAcc, dvAcc = sc.dvAcc;
+            int headQ = (bi * t * h + hi) * hd;
+            int qBase = qOff + headQ, dOBase = dOutOff + headQ, dqBase = dqOff + headQ;
             int kBase = kOff + (bi * t * hkv + hk) * hd;
             int vBase = vOff + (bi * t * hkv + hk) * hd;
             int lseBase = lseOff + (bi * h + hi) * t;
-            float[] dkDst, dvDst;
-            int dkBase, dvBase, dstRow;
-            if (group == 1) {
-                dkDst = dk;
-                dvDst = dv;
-                dkBase = dkOff + (bi * t * hkv + hk) * hd;
-                dvBase = dvOff + (bi * t * hkv + hk) * hd;
-                dstRow = kRow;
-            } else {
-                dkDst = dkPart;
-                dvDst = dvPart;
-                dkBase = (bi * h + hi) * t * hd;
-                dvBase = dkBase;
-                dstRow = hd;
-            }
-            for (int ti = 0; ti < t; ti++) {
-                delta[ti] = kern.dot(dOut, dOBase + ti * qRow, out, oBase + ti * qRow, hd);
-                Arrays.fill(dq, dqBase + ti * qRow, dqBase + ti * qRow + hd, 0f);
-            }
-            for (int kb0 = 0; kb0 < t; kb0 += KB) {
-                int kLen = Math.min(KB, t - kb0);
-                packTransposed(k, kBase, kRow, kb0, kLen, hd, kt);
-                packTransposed(v, vBase, kRow, kb0, kLen, hd, vt);
-                Arrays.fill(dkAcc, 0, kLen * hd, 0f);
-                Arrays.fill(dvAcc, 0, kLen * hd, 0f);
-                for (int ti = kb0; ti < t; ti++) {
-                    int n = Math.min(kLen, ti - kb0 + 1);
-                    int qo = qBase + ti * qRow;
-                    int dOo = dOBase + ti * qRow;
-                    scores(q, qo, scale, kt, hd, s, n);
-                    kern.expShiftedScaled(s, 0, s, 0, n, lse[lseBase + ti], 1f);   // s := P
-                    scores(dOut, dOo, 1f, vt, hd, dp, n);                          // dp := dO . V
-                    float dlt = delta[ti];
-                    for (int j = 0; j < n; j++) {
-                        float p = s[j];
-                        float ds = p * (dp[j] - dlt) * scale;
-                        kern.axpy(p, dOut, dOo, dvAcc, j * hd, hd);
-                        kern.axpy(ds, q, qo, dkAcc, j * hd, hd);
-                        kern.axpy(ds, k, kBase + (kb0 + j) * kRow, dq, dqBase + ti * qRow, hd);
+            Arrays.fill(dkAcc, 0, t * hd, 0f);
+            Arrays.fill(dvAcc, 0, t * hd, 0f);
+            gemm.packB(true, hd, t, k, kBase, kRow, sc.packKt);   // Kᵀ [hd, T] for S
+            gemm.packB(true, hd, t, v, vBase, kRow, sc.packVt);   // Vᵀ [hd, T] for dP
+            for (int q0 = 0; q0 < t; q0 += QB) {
+                int n = Math.min(QB, t - q0);
+                int keys = q0 + n;                                // causal: this block sees keys [0, keys)
+                gemm.gemmPacked(false, n, keys, hd, scale, q, qBase + q0 * qRow, qRow, sc.packKt, 0f, p, 0, t);
+                gemm.gemmPacked(false, n, keys, hd, 1f, dOut, dOBase + q0 * qRow, qRow, sc.packVt, 0f, ds, 0, t);
+                for (int r = 0; r < n; r++) {
+                    int ti = q0 + r;
+                    int valid = ti + 1;
+                    int o = r * t;
+                    kern.expShiftedScaled(p, o, p, o, valid, lse[lseBase + ti], 1f);     // P = exp(S - lse)
+                    // delta = sum_j P dP over the same P and dP, so the cancellation in dP - delta is exact-ish.
+                    double delta = 0;
+                    for (int j = 0; j < valid; j++) delta += (double) p[o + j] * ds[o + j];
+                    float dlt = (float) delta;
+                    for (int j = 0; j < valid; j++) ds[o + j] = p[o + j] * (ds[o + j] - dlt) * scale;
+                    if (valid < keys) {
+                        Arrays.fill(p, o + valid, o + keys, 0f);
+                        Arrays.fill(ds, o + valid, o + keys, 0f);
                     }
                 }
-                for (int j = 0; j < kLen; j++) {
-                    System.arraycopy(dkAcc, j * hd, dkDst, dkBase + (kb0 + j) * dstRow, hd);
-                    System.arraycopy(dvAcc, j * hd, dvDst, dvBase + (kb0 + j) * dstRow, hd);
+                // dQ = dS K ; dV += Pᵀ dO ; dK += dSᵀ Q   (ds holds dS, already scaled)
+                gemm.packB(false, keys, hd, k, kBase, kRow, sc.packK);
+                gemm.gemmPacked(false, n, hd, keys, 1f, ds, 0, t, sc.packK, 0f, dq, dqBase + q0 * qRow, qRow);
+                gemm.packB(false, n, hd, dOut, dOBase + q0 * qRow, qRow, sc.packRows);
+                gemm.gemmPacked(true, keys, hd, n, 1f, p, 0, t, sc.packRows, 1f, dvAcc, 0, hd);
+                gemm.packB(false, n, hd, q, qBase + q0 * qRow, qRow, sc.packRows);
+                gemm.gemmPacked(true, keys, hd, n, 1f, ds, 0, t, sc.packRows, 1f, dkAcc, 0, hd);
+            }
+            if (group == 1) {
+                int dkBase = dkOff + (bi * t * hkv + hk) * hd, dvBase = dvOff + (bi * t * hkv + hk) * hd;
+                for (int j = 0; j < t; j++) {
+                    System.arraycopy(dkAcc, j * hd, dk, dkBase + j * kRow, hd);
+                    System.arraycopy(dvAcc, j * hd, dv, dvBase + j * kRow, hd);
                 }
+            } else {
+                System.arraycopy(dkAcc, 0, dkPart, (bi * h + hi) * t * hd, t * hd);
+                System.arraycopy(dvAcc, 0, dvPart, (bi * h + hi) * t * hd, t * hd);
             }
         });
         if (group != 1) {

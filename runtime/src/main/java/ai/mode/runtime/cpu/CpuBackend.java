@@ -51,7 +51,7 @@ public final class CpuBackend implements Backend {
         this.threads = new CpuThreads(n);
         this.kern = CpuKernels.select(useVector);
         this.sgemm = new Sgemm(kern, this.threads);
-        this.attention = new CpuAttention(kern, this.threads);
+        this.attention = new CpuAttention(kern, this.threads, this.sgemm);
         LOG.log(Logger.Level.DEBUG, "cpu backend: {0} threads, {1} kernels", n, kern.describe());
     }
 
@@ -588,7 +588,7 @@ public final class CpuBackend implements Backend {
                 int arg = 0;
                 while (arg < vocab - 1 && !(lv[row + arg] == max)) arg++;
                 float sum = kern.expShiftedSum(lv, row, vocab, max);
-                double lse = max + Math.log(sum);
+                double lse = max + StrictMath.log(sum);
                 loss += lse - lv[row + y];
                 if (arg == y) correct++;
                 count++;
@@ -621,8 +621,8 @@ public final class CpuBackend implements Backend {
         Shapes.requireSameShape(op, tp, tg);
         Shapes.requireSameShape(op, tp, tm);
         Shapes.requireSameShape(op, tp, tv);
-        float bc1 = (float) (1.0 - Math.pow(step.beta1(), step.step()));
-        float bc2 = (float) (1.0 - Math.pow(step.beta2(), step.step()));
+        float bc1 = (float) (1.0 - StrictMath.pow(step.beta1(), step.step()));
+        float bc2 = (float) (1.0 - StrictMath.pow(step.beta2(), step.step()));
         float[] pv = tp.floats(), gv = tg.floats(), mv = tm.floats(), vv = tv.floats();
         int po = tp.offset(), go = tg.offset(), mo = tm.offset(), vo = tv.offset();
         threads.parallelRanges(tp.size(), ELEMENT_GRAIN, (s, e) -> kern.adamW(pv, po + s, gv, go + s, mv, mo + s, vv, vo + s,

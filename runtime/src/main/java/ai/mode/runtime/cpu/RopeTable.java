@@ -12,12 +12,12 @@ record RopeTable(float theta, int hd, int positions, float[] cos, float[] sin) {
         float[] cos = new float[positions * half];
         float[] sin = new float[positions * half];
         double[] invFreq = new double[half];
-        for (int i = 0; i < half; i++) invFreq[i] = Math.pow(theta, -2.0 * i / hd);
+        for (int i = 0; i < half; i++) invFreq[i] = StrictMath.pow(theta, -2.0 * i / hd);
         for (int pos = 0; pos < positions; pos++) {
             for (int i = 0; i < half; i++) {
                 double angle = pos * invFreq[i];
-                cos[pos * half + i] = (float) Math.cos(angle);
-                sin[pos * half + i] = (float) Math.sin(angle);
+                cos[pos * half + i] = (float) StrictMath.cos(angle);
+                sin[pos * half + i] = (float) StrictMath.sin(angle);
             }
         }
         return new RopeTable(theta, hd, positions, cos, sin);

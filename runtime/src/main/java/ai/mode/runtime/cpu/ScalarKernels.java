@@ -2,7 +2,8 @@ package ai.mode.runtime.cpu;
 
 /**
  * Plain-loop kernels: the fallback when the Vector API module is absent or {@code -Dmode.cpu.vector=false}.
- * Simple counted loops, which HotSpot's auto-vectoriser handles where it can; sums run left to right.
+ * Simple counted loops, which HotSpot's auto-vectoriser handles where it can; sums run left to right;
+ * exponentials use {@link CpuMath#exp}, the same function the vector path evaluates lane-wise.
  */
 final class ScalarKernels extends CpuKernels {
     private static final int MR = 4;
@@ -74,7 +75,7 @@ final class ScalarKernels extends CpuKernels {
     float expShifted(float[] x, int xo, float[] out, int oo, int n, float shift) {
         float s = 0f;
         for (int i = 0; i < n; i++) {
-            float e = (float) Math.exp(x[xo + i] - shift);
+            float e = CpuMath.exp(x[xo + i] - shift);
             out[oo + i] = e;
             s += e;
         }
@@ -84,13 +85,13 @@ final class ScalarKernels extends CpuKernels {
     @Override
     float expShiftedSum(float[] x, int xo, int n, float shift) {
         float s = 0f;
-        for (int i = 0; i < n; i++) s += (float) Math.exp(x[xo + i] - shift);
+        for (int i = 0; i < n; i++) s += CpuMath.exp(x[xo + i] - shift);
         return s;
     }
 
     @Override
     void expShiftedScaled(float[] x, int xo, float[] out, int oo, int n, float shift, float mul) {
-        for (int i = 0; i < n; i++) out[oo + i] = (float) Math.exp(x[xo + i] - shift) * mul;
+        for (int i = 0; i < n; i++) out[oo + i] = CpuMath.exp(x[xo + i] - shift) * mul;
     }
 
     @Override
@@ -120,7 +121,7 @@ final class ScalarKernels extends CpuKernels {
     void swiGluForward(float[] gate, int go, float[] up, int uo, float[] out, int oo, int n) {
         for (int i = 0; i < n; i++) {
             float gv = gate[go + i];
-            float sig = 1f / (1f + (float) Math.exp(-gv));
+            float sig = CpuMath.sigmoid(gv);
             out[oo + i] = gv * sig * up[uo + i];
         }
     }
@@ -132,7 +133,7 @@ final class ScalarKernels extends CpuKernels {
             float gv = gate[go + i];
             float u = up[uo + i];
             float d = dOut[dooff + i];
-            float sig = 1f / (1f + (float) Math.exp(-gv));
+            float sig = CpuMath.sigmoid(gv);
             float silu = gv * sig;
             dGate[dgo + i] = (d * u) * (sig * (1f + gv * (1f - sig)));
             dUp[duo + i] = d * silu;

@@ -45,19 +45,28 @@ final class Sgemm {
     }
 
     /**
-     * One GEMM. a: op(A) is M x K (stored [M,K] or, if transA, [K,M]) at aOff; b: op(B) is K x N (stored
-     * [K,N] or, if transB, [N,K]) at bOff; c: [M,N] at cOff.
+     * One GEMM on contiguous matrices. a: op(A) is M x K (stored [M,K] or, if transA, [K,M]) at aOff; b: op(B)
+     * is K x N (stored [K,N] or, if transB, [N,K]) at bOff; c: [M,N] at cOff. Multithreaded when large.
      */
     void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
               float[] a, int aOff, float[] b, int bOff, float beta, float[] c, int cOff) {
+        boolean serial = (long) m * n * k < SERIAL_WORK || threads.threads() == 1;
+        gemm(transA, transB, m, n, k, alpha, a, aOff, transA ? m : k, b, bOff, transB ? k : n, beta, c, cOff, n, serial);
+    }
+
+    /**
+     * One GEMM with row strides: element (i, p) of op(A) is {@code a[aOff + i*lda + p]} ({@code a[aOff + p*lda + i]}
+     * if transA), (p, j) of op(B) is {@code b[bOff + p*ldb + j]} ({@code b[bOff + j*ldb + p]} if transB) and (i, j)
+     * of C is {@code c[cOff + i*ldc + j]}. {@code serial} keeps it on the calling thread (for use inside a task).
+     */
+    void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha, float[] a, int aOff, int lda,
+              float[] b, int bOff, int ldb, float beta, float[] c, int cOff, int ldc, boolean serial) {
         if (m == 0 || n == 0) return;
         if (k == 0 || alpha == 0f) {
-            scaleC(m, n, beta, c, cOff);
+            scaleC(m, n, beta, c, cOff, ldc);
             return;
         }
-        int kBlocks = (k + KC - 1) / KC;
-        int kcStep = (k + kBlocks - 1) / kBlocks;
-        boolean serial = (long) m * n * k < SERIAL_WORK || threads.threads() == 1;
+        int kcStep = kcStep(k);
         int mTiles = (m + mc - 1) / mc;
         for (int n0 = 0; n0 < n; n0 += N_CHUNK) {
             int nLen = Math.min(N_CHUNK, n - n0);
@@ -72,15 +81,15 @@ final class Sgemm {
                 float blockBeta = p0 == 0 ? beta : 1f;
                 float[] bp = buffer(packedB, kc * panels * nr);
                 int fp0 = p0, fn0 = n0;
-                CpuThreads.Task pack = t -> packB(transB, k, n, b, bOff, fp0, kc, fn0, t * packGrain,
-                        Math.min(panels, (t + 1) * packGrain), bp);
+                CpuThreads.Task pack = t -> packB(transB, n, b, bOff, ldb, fp0, kc, fn0, t * packGrain,
+                        Math.min(panels, (t + 1) * packGrain), bp, 0);
                 CpuThreads.Task compute = t -> {
                     // Consecutive tasks share a group of B panels, which then stays in cache.
                     int g = t / mTiles;
                     int mt = t % mTiles;
                     int jp0 = g * panelsPerGroup;
                     int jp1 = Math.min(panels, jp0 + panelsPerGroup);
-                    computeTask(transA, m, n, k, alpha, a, aOff, bp, blockBeta, c, cOff,
+                    computeTask(transA, a, aOff, lda, alpha, bp, 0, blockBeta, c, cOff, ldc,
                             fp0, kc, mt * mc, Math.min(mc, m - mt * mc), fn0, nLen, jp0, jp1);
                 };
                 if (serial) {
@@ -94,13 +103,59 @@ final class Sgemm {
         }
     }
 
+    // ------------------------------------------------------------------ pre-packed B (serial, for use inside tasks)
+
+    /** Floats that {@link #packB(boolean, int, int, float[], int, int, float[])} writes for a K x N op(B). */
+    int packedBSize(int k, int n) {
+        return k * ((n + nr - 1) / nr) * nr;
+    }
+
+    /**
+     * Packs all of op(B) (K x N; (p, j) at {@code b[bOff + p*ldb + j]}, or {@code b[bOff + j*ldb + p]} if transB)
+     * into dst for {@link #gemmPacked}: K blocks one after another, each as nr-wide panels.
+     */
+    void packB(boolean transB, int k, int n, float[] b, int bOff, int ldb, float[] dst) {
+        int panels = (n + nr - 1) / nr;
+        int kcStep = kcStep(k);
+        for (int p0 = 0; p0 < k; p0 += kcStep) {
+            packB(transB, n, b, bOff, ldb, p0, Math.min(kcStep, k - p0), 0, 0, panels, dst, p0 * panels * nr);
+        }
+    }
+
+    /** {@code C = alpha * op(A) Bp + beta * C} on the calling thread, with Bp from {@link #packB}. */
+    void gemmPacked(boolean transA, int m, int n, int k, float alpha, float[] a, int aOff, int lda, float[] bp,
+                    float beta, float[] c, int cOff, int ldc) {
+        if (m == 0 || n == 0) return;
+        if (k == 0 || alpha == 0f) {
+            scaleC(m, n, beta, c, cOff, ldc);
+            return;
+        }
+        int panels = (n + nr - 1) / nr;
+        int kcStep = kcStep(k);
+        for (int p0 = 0; p0 < k; p0 += kcStep) {
+            int kc = Math.min(kcStep, k - p0);
+            for (int i0 = 0; i0 < m; i0 += mc) {
+                computeTask(transA, a, aOff, lda, alpha, bp, p0 * panels * nr, p0 == 0 ? beta : 1f, c, cOff, ldc,
+                        p0, kc, i0, Math.min(mc, m - i0), 0, n, 0, panels);
+            }
+        }
+    }
+
+    /** The K block size for a given K: blocks of at most KC, as equal as possible. */
+    private static int kcStep(int k) {
+        int kBlocks = (k + KC - 1) / KC;
+        return (k + kBlocks - 1) / kBlocks;
+    }
+
     /** C = beta * C over the whole M x N (beta == 0 writes zeros without reading). */
-    private static void scaleC(int m, int n, float beta, float[] c, int cOff) {
-        int total = m * n;
-        if (beta == 0f) {
-            Arrays.fill(c, cOff, cOff + total, 0f);
-        } else if (beta != 1f) {
-            for (int i = 0; i < total; i++) c[cOff + i] *= beta;
+    private static void scaleC(int m, int n, float beta, float[] c, int cOff, int ldc) {
+        for (int i = 0; i < m; i++) {
+            int row = cOff + i * ldc;
+            if (beta == 0f) {
+                Arrays.fill(c, row, row + n, 0f);
+            } else if (beta != 1f) {
+                for (int j = 0; j < n; j++) c[row + j] *= beta;
+            }
         }
     }
 
@@ -114,18 +169,19 @@ final class Sgemm {
     }
 
     /**
-     * Packs the nr-wide panels jp0 .. jp1 of op(B)[p0 .. p0+kc, n0 + ...] (panel jp at bp[jp*kc*nr], kc rows of
+     * Packs the nr-wide panels jp0 .. jp1 of op(B)[p0 .. p0+kc, n0 + ...] (panel jp at bp[base + jp*kc*nr], kc rows of
      * nr values), zero-padding columns past N.
      */
-    private void packB(boolean transB, int k, int n, float[] b, int bOff, int p0, int kc, int n0, int jp0, int jp1, float[] bp) {
+    private void packB(boolean transB, int n, float[] b, int bOff, int ldb, int p0, int kc, int n0, int jp0, int jp1,
+                       float[] bp, int base) {
         if (!transB) {
             // B stored [K,N]: walk each row of B once, left to right, dealing its segments to the panels.
             for (int p = 0; p < kc; p++) {
-                int src = bOff + (p0 + p) * n + n0;
+                int src = bOff + (p0 + p) * ldb + n0;
                 for (int jp = jp0; jp < jp1; jp++) {
                     int j0 = jp * nr;
                     int cols = Math.min(nr, n - n0 - j0);
-                    int dst = jp * kc * nr + p * nr;
+                    int dst = base + jp * kc * nr + p * nr;
                     System.arraycopy(b, src + j0, bp, dst, cols);
                     if (cols < nr) Arrays.fill(bp, dst + cols, dst + nr, 0f);
                 }
@@ -133,11 +189,11 @@ final class Sgemm {
         } else {
             // B stored [N,K]: op(B)[p, j] = b[j*K + p]; read each column's contiguous run.
             for (int jp = jp0; jp < jp1; jp++) {
-                int o = jp * kc * nr;
+                int o = base + jp * kc * nr;
                 int j0 = n0 + jp * nr;
                 int cols = Math.min(nr, n - j0);
                 for (int j = 0; j < cols; j++) {
-                    int src = bOff + (j0 + j) * k + p0;
+                    int src = bOff + (j0 + j) * ldb + p0;
                     for (int p = 0; p < kc; p++) bp[o + p * nr + j] = b[src + p];
                 }
                 for (int j = cols; j < nr; j++) {
@@ -151,12 +207,12 @@ final class Sgemm {
      * Packs rows [r0, r0+live) of op(A)[., p0 .. p0+kc) into one mr-high panel at ap[o] (layout [p][r]),
      * zero-padding rows live .. mr.
      */
-    private void packAPanel(boolean transA, int m, int k, float[] a, int aOff, int r0, int live, int p0, int kc,
+    private void packAPanel(boolean transA, float[] a, int aOff, int lda, int r0, int live, int p0, int kc,
                             float[] ap, int o) {
         if (transA) {
             // A stored [K,M]: op(A)[i, p] = a[p*M + i]; the panel's rows are contiguous for each p.
             for (int p = 0; p < kc; p++) {
-                int src = aOff + (p0 + p) * m + r0;
+                int src = aOff + (p0 + p) * lda + r0;
                 int dst = o + p * mr;
                 for (int r = 0; r < live; r++) ap[dst + r] = a[src + r];
                 for (int r = live; r < mr; r++) ap[dst + r] = 0f;
@@ -165,7 +221,7 @@ final class Sgemm {
             // A stored [M,K]: row i contiguous in p.
             for (int r = 0; r < mr; r++) {
                 if (r < live) {
-                    int src = aOff + (r0 + r) * k + p0;
+                    int src = aOff + (r0 + r) * lda + p0;
                     for (int p = 0; p < kc; p++) ap[o + p * mr + r] = a[src + p];
                 } else {
                     for (int p = 0; p < kc; p++) ap[o + p * mr + r] = 0f;
@@ -175,8 +231,8 @@ final class Sgemm {
     }
 
     /** Rows [i0, i0+rows) x B panels [jp0, jp1) of one K block. */
-    private void computeTask(boolean transA, int m, int n, int k, float alpha, float[] a, int aOff,
-                             float[] bp, float beta, float[] c, int cOff,
+    private void computeTask(boolean transA, float[] a, int aOff, int lda, float alpha,
+                             float[] bp, int bpBase, float beta, float[] c, int cOff, int ldc,
                              int p0, int kc, int i0, int rows, int n0, int nLen, int jp0, int jp1) {
         int rowPanels = (rows + mr - 1) / mr;
         float[] ap = null;
@@ -184,16 +240,16 @@ final class Sgemm {
         if (transA) {
             ap = buffer(packedA, rowPanels * mr * kc);
             for (int ip = 0; ip < rowPanels; ip++) {
-                packAPanel(true, m, k, a, aOff, i0 + ip * mr, Math.min(mr, rows - ip * mr), p0, kc, ap, ip * kc * mr);
+                packAPanel(true, a, aOff, lda, i0 + ip * mr, Math.min(mr, rows - ip * mr), p0, kc, ap, ip * kc * mr);
             }
         } else if (tail != 0) {
             ap = buffer(edgeA, mr * kc);
-            packAPanel(false, m, k, a, aOff, i0 + rows - tail, tail, p0, kc, ap, 0);
+            packAPanel(false, a, aOff, lda, i0 + rows - tail, tail, p0, kc, ap, 0);
         }
         float[] edge = null;
         for (int jp = jp0; jp < jp1; jp++) {
             int liveCols = Math.min(nr, nLen - jp * nr);
-            int bpo = jp * kc * nr;
+            int bpo = bpBase + jp * kc * nr;
             for (int ii = 0; ii < rows; ii += mr) {
                 int liveRows = Math.min(mr, rows - ii);
                 float[] as;
@@ -205,8 +261,8 @@ final class Sgemm {
                     ks = mr;
                 } else if (liveRows == mr) {
                     as = a;
-                    ao = aOff + (i0 + ii) * k + p0;
-                    rs = k;
+                    ao = aOff + (i0 + ii) * lda + p0;
+                    rs = lda;
                     ks = 1;
                 } else {
                     as = ap;
@@ -214,14 +270,14 @@ final class Sgemm {
                     rs = 1;
                     ks = mr;
                 }
-                int co = cOff + (i0 + ii) * n + n0 + jp * nr;
+                int co = cOff + (i0 + ii) * ldc + n0 + jp * nr;
                 if (liveRows == mr && liveCols == nr) {
-                    kernels.gemmTile(kc, as, ao, rs, ks, bp, bpo, alpha, beta, c, co, n);
+                    kernels.gemmTile(kc, as, ao, rs, ks, bp, bpo, alpha, beta, c, co, ldc);
                 } else {
                     if (edge == null) edge = buffer(edgeC, mr * nr);
                     kernels.gemmTile(kc, as, ao, rs, ks, bp, bpo, alpha, 0f, edge, 0, nr);
                     for (int r = 0; r < liveRows; r++) {
-                        int row = co + r * n;
+                        int row = co + r * ldc;
                         for (int j = 0; j < liveCols; j++) {
                             float v = edge[r * nr + j];
                             c[row + j] = beta == 0f ? v : v + beta * c[row + j];

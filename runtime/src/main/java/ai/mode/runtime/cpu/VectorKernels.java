@@ -1,13 +1,18 @@
 package ai.mode.runtime.cpu;
 
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Vector API kernels on {@code FloatVector.SPECIES_PREFERRED} (16 lanes with AVX-512, 8 with AVX2).
- * Loops run full vectors then a scalar tail; reductions keep one vector accumulator and reduce its lanes
- * once at the end, so the summation order is fixed for a given species.
+ * Loops run full vectors then a scalar tail; reductions keep one vector accumulator and fold its lanes
+ * once at the end in a fixed tree order ({@link #sumLanes}). Nothing here uses the Vector API's ADD
+ * reduction or its EXP operator: both may give different bits in compiled and interpreted code, so the
+ * exponential is {@link #exp} (the lane-wise twin of {@link CpuMath#exp}) and results stay bitwise
+ * reproducible from the first call on.
  *
  * <p>The GEMM register tile is 6 rows x 2 vectors: 12 accumulators, 2 loads of B and one broadcast of A
  * per k, all fused multiply-adds.
@@ -17,6 +22,56 @@ final class VectorKernels extends CpuKernels {
     private static final int L = S.length();
     private static final int MR = 6;
     private static final int NR = 2 * L;
+    /** Lane rotations by L/2, L/4, ..., 1 for the fixed-order lane fold. */
+    private static final VectorShuffle<Float> ROT_8 = rotation(8), ROT_4 = rotation(4), ROT_2 = rotation(2), ROT_1 = rotation(1);
+
+    private static VectorShuffle<Float> rotation(int by) {
+        return VectorShuffle.fromOp(S, i -> (i + by) % L);
+    }
+
+    /**
+     * Sum of the lanes in a fixed tree order (lane i plus lane i + L/2, then i + L/4, ...), identical in every
+     * execution mode.
+     */
+    static float sumLanes(FloatVector v) {
+        if (L > 16) {
+            float s = 0f;
+            for (int i = 0; i < L; i++) s += v.lane(i);
+            return s;
+        }
+        if (L == 16) v = v.add(v.rearrange(ROT_8));
+        if (L >= 8) v = v.add(v.rearrange(ROT_4));
+        if (L >= 4) v = v.add(v.rearrange(ROT_2));
+        if (L >= 2) v = v.add(v.rearrange(ROT_1));
+        return v.lane(0);
+    }
+
+    /** Lane-wise {@link CpuMath#exp}: the same operations, so the same bits per lane. */
+    static FloatVector exp(FloatVector x) {
+        FloatVector xc = x.max(CpuMath.EXP_LO).min(CpuMath.EXP_HI);
+        FloatVector t = xc.fma(CpuMath.LOG2E, CpuMath.ROUND_MAGIC);
+        FloatVector n = t.sub(CpuMath.ROUND_MAGIC);
+        FloatVector r = n.fma(FloatVector.broadcast(S, -CpuMath.LN2_HI), xc);
+        r = n.fma(FloatVector.broadcast(S, -CpuMath.LN2_LO), r);
+        FloatVector p = r.fma(CpuMath.C7, CpuMath.C6);
+        p = p.fma(r, FloatVector.broadcast(S, CpuMath.C5));
+        p = p.fma(r, FloatVector.broadcast(S, CpuMath.C4));
+        p = p.fma(r, FloatVector.broadcast(S, CpuMath.C3));
+        p = p.fma(r, FloatVector.broadcast(S, CpuMath.C2));
+        p = p.fma(r, FloatVector.broadcast(S, 1f));
+        p = p.fma(r, FloatVector.broadcast(S, 1f));
+        IntVector ni = t.reinterpretAsInts().sub(CpuMath.ROUND_MAGIC_BITS);
+        IntVector n1 = ni.lanewise(VectorOperators.ASHR, 1);
+        IntVector n2 = ni.sub(n1);
+        FloatVector s1 = n1.add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
+        FloatVector s2 = n2.add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
+        return p.mul(s1).mul(s2);
+    }
+
+    /** 1 / (1 + e^-x), lane-wise twin of {@link CpuMath#sigmoid}. */
+    private static FloatVector sigmoid(FloatVector x) {
+        return FloatVector.broadcast(S, 1f).div(exp(x.neg()).add(1f));
+    }
 
     VectorKernels() {
         // Touch the species so a missing module fails here (caught by select), not in a hot loop.
@@ -151,7 +206,7 @@ final class VectorKernels extends CpuKernels {
             for (int end = S.loopBound(n); i < end; i += L) {
                 acc = FloatVector.fromArray(S, x, xo + i).fma(FloatVector.fromArray(S, y, yo + i), acc);
             }
-            s = acc.reduceLanes(VectorOperators.ADD);
+            s = sumLanes(acc);
         }
         for (; i < n; i++) s += x[xo + i] * y[yo + i];
         return s;
@@ -195,7 +250,7 @@ final class VectorKernels extends CpuKernels {
                 FloatVector v = FloatVector.fromArray(S, x, xo + i);
                 acc = v.fma(v, acc);
             }
-            s = acc.reduceLanes(VectorOperators.ADD);
+            s = sumLanes(acc);
         }
         for (; i < n; i++) s += x[xo + i] * x[xo + i];
         return s;
@@ -223,14 +278,14 @@ final class VectorKernels extends CpuKernels {
         if (n >= L) {
             FloatVector acc = FloatVector.zero(S);
             for (int end = S.loopBound(n); i < end; i += L) {
-                FloatVector e = FloatVector.fromArray(S, x, xo + i).sub(shift).lanewise(VectorOperators.EXP);
+                FloatVector e = exp(FloatVector.fromArray(S, x, xo + i).sub(shift));
                 e.intoArray(out, oo + i);
                 acc = acc.add(e);
             }
-            s = acc.reduceLanes(VectorOperators.ADD);
+            s = sumLanes(acc);
         }
         for (; i < n; i++) {
-            float e = (float) Math.exp(x[xo + i] - shift);
+            float e = CpuMath.exp(x[xo + i] - shift);
             out[oo + i] = e;
             s += e;
         }
@@ -244,11 +299,11 @@ final class VectorKernels extends CpuKernels {
         if (n >= L) {
             FloatVector acc = FloatVector.zero(S);
             for (int end = S.loopBound(n); i < end; i += L) {
-                acc = acc.add(FloatVector.fromArray(S, x, xo + i).sub(shift).lanewise(VectorOperators.EXP));
+                acc = acc.add(exp(FloatVector.fromArray(S, x, xo + i).sub(shift)));
             }
-            s = acc.reduceLanes(VectorOperators.ADD);
+            s = sumLanes(acc);
         }
-        for (; i < n; i++) s += (float) Math.exp(x[xo + i] - shift);
+        for (; i < n; i++) s += CpuMath.exp(x[xo + i] - shift);
         return s;
     }
 
@@ -256,9 +311,9 @@ final class VectorKernels extends CpuKernels {
     void expShiftedScaled(float[] x, int xo, float[] out, int oo, int n, float shift, float mul) {
         int i = 0;
         for (int end = S.loopBound(n); i < end; i += L) {
-            FloatVector.fromArray(S, x, xo + i).sub(shift).lanewise(VectorOperators.EXP).mul(mul).intoArray(out, oo + i);
+            exp(FloatVector.fromArray(S, x, xo + i).sub(shift)).mul(mul).intoArray(out, oo + i);
         }
-        for (; i < n; i++) out[oo + i] = (float) Math.exp(x[xo + i] - shift) * mul;
+        for (; i < n; i++) out[oo + i] = CpuMath.exp(x[xo + i] - shift) * mul;
     }
 
     @Override
@@ -280,7 +335,7 @@ final class VectorKernels extends CpuKernels {
                 FloatVector gw = FloatVector.fromArray(S, g, go + i).mul(FloatVector.fromArray(S, w, wo + i));
                 acc = gw.fma(FloatVector.fromArray(S, x, xo + i), acc);
             }
-            s = acc.reduceLanes(VectorOperators.ADD);
+            s = sumLanes(acc);
         }
         for (; i < n; i++) s += g[go + i] * w[wo + i] * x[xo + i];
         return s;
@@ -313,12 +368,12 @@ final class VectorKernels extends CpuKernels {
         int i = 0;
         for (int end = S.loopBound(n); i < end; i += L) {
             FloatVector gv = FloatVector.fromArray(S, gate, go + i);
-            FloatVector sig = FloatVector.broadcast(S, 1f).div(gv.neg().lanewise(VectorOperators.EXP).add(1f));
+            FloatVector sig = sigmoid(gv);
             gv.mul(sig).mul(FloatVector.fromArray(S, up, uo + i)).intoArray(out, oo + i);
         }
         for (; i < n; i++) {
             float gv = gate[go + i];
-            float sig = 1f / (1f + (float) Math.exp(-gv));
+            float sig = CpuMath.sigmoid(gv);
             out[oo + i] = gv * sig * up[uo + i];
         }
     }
@@ -332,7 +387,7 @@ final class VectorKernels extends CpuKernels {
             FloatVector gv = FloatVector.fromArray(S, gate, go + i);
             FloatVector u = FloatVector.fromArray(S, up, uo + i);
             FloatVector d = FloatVector.fromArray(S, dOut, dooff + i);
-            FloatVector sig = one.div(gv.neg().lanewise(VectorOperators.EXP).add(1f));
+            FloatVector sig = sigmoid(gv);
             FloatVector silu = gv.mul(sig);
             FloatVector dg = d.mul(u).mul(sig.mul(one.add(gv.mul(one.sub(sig)))));
             dg.intoArray(dGate, dgo + i);
@@ -342,7 +397,7 @@ final class VectorKernels extends CpuKernels {
             float gv = gate[go + i];
             float u = up[uo + i];
             float d = dOut[dooff + i];
-            float sig = 1f / (1f + (float) Math.exp(-gv));
+            float sig = CpuMath.sigmoid(gv);
             dGate[dgo + i] = (d * u) * (sig * (1f + gv * (1f - sig)));
             dUp[duo + i] = d * (gv * sig);
         }
