@@ -21,6 +21,7 @@ final class ConsoleReporter implements Trainer.Listener, AutoCloseable {
     private int total;
     private int lineEvery;
     private double lastVal = Double.NaN;
+    private double smoothedTps = Double.NaN;
 
     ConsoleReporter(String task, boolean quiet, PrintStream err) {
         this.task = task;
@@ -45,9 +46,11 @@ final class ConsoleReporter implements Trainer.Listener, AutoCloseable {
 
     @Override
     public void onStep(Trainer.StepMetrics m) {
+        // throughput smoothed over recent steps (single steps vary with JIT warm-up and other load)
+        smoothedTps = Double.isNaN(smoothedTps) ? m.tokensPerSecond() : 0.8 * smoothedTps + 0.2 * m.tokensPerSecond();
         if (quiet) return;
-        String msg = String.format("loss %.3f%s  %s tok/s", m.loss(),
-                Double.isNaN(lastVal) ? "" : String.format("  val %.3f", lastVal), compact(m.tokensPerSecond()));
+        String msg = String.format("loss %.3f%s %6s tok/s", m.loss(),
+                Double.isNaN(lastVal) ? "" : String.format(" val %.3f", lastVal), compact(smoothedTps));
         if (bar != null) {
             bar.stepTo(m.step());
             bar.setExtraMessage(msg);

@@ -23,6 +23,11 @@ public final class Main implements Runnable {
         for (CommandProvider p : ServiceLoader.load(CommandProvider.class)) {
             cl.addSubcommand(p.name(), p.command());
         }
+        cl.setParameterExceptionHandler((ex, args) -> {
+            CommandLine cmd = ex.getCommandLine();
+            cmd.getErr().println(qualifiedName(cmd) + ": " + oneLine(ex) + " (see: " + qualifiedName(cmd) + " --help)");
+            return 2;
+        });
         cl.setExecutionExceptionHandler((ex, cmd, parseResult) -> {
             cmd.getErr().println("mode " + cmd.getCommandName() + ": " + oneLine(ex));
             if (System.getenv("MODE_DEBUG") != null) ex.printStackTrace(cmd.getErr());
@@ -31,12 +36,20 @@ public final class Main implements Runnable {
         return cl;
     }
 
+    private static String qualifiedName(CommandLine cmd) {
+        return cmd.getParent() == null ? cmd.getCommandName() : qualifiedName(cmd.getParent()) + " " + cmd.getCommandName();
+    }
+
     static String oneLine(Throwable ex) {
         String msg = ex.getMessage();
         return msg == null ? ex.getClass().getSimpleName() : msg.replace('\n', ' ');
     }
 
     public static void main(String[] args) {
+        // library warnings (System.Logger -> java.util.logging) as one line each: "WARNING: message"
+        if (System.getProperty("java.util.logging.SimpleFormatter.format") == null) {
+            System.setProperty("java.util.logging.SimpleFormatter.format", "%4$s: %5$s%6$s%n");
+        }
         System.exit(commandLine().execute(args));
     }
 }

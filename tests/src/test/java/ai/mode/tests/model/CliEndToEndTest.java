@@ -1,0 +1,132 @@
+// End to end through the CLI on a tiny user corpus: pretrain (tokenizer + model), resume of a finished
+// run, eval, grads (checked against an independent recomputation), and one-line user errors.
+package ai.mode.tests.model;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.mode.cli.Main;
+import ai.mode.model.io.NamedTensors;
+import ai.mode.model.io.SafeTensors;
+import ai.mode.model.nn.LlamaModel;
+import ai.mode.model.nn.Parameter;
+import ai.mode.model.train.SavedModels;
+import ai.mode.runtime.Backend;
+import ai.mode.runtime.Backends;
+import ai.mode.runtime.LossStats;
+import ai.mode.runtime.Tensor;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+
+class CliEndToEndTest {
+    private static final String SHAPE = "hidden_size=32,num_hidden_layers=2,num_attention_heads=4,num_key_value_heads=2,intermediate_size=48";
+
+    /** Runs the CLI; returns exit code, stdout and stderr. */
+    private static String[] run(String... args) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
+        PrintStream oldOut = System.out;
+        try (PrintStream o = new PrintStream(out, true, StandardCharsets.UTF_8); PrintStream e = new PrintStream(err, true, StandardCharsets.UTF_8)) {
+            System.setOut(o);
+            CommandLine cl = Main.commandLine();
+            cl.setErr(new java.io.PrintWriter(e, true));
+            int code = cl.execute(args);
+            return new String[] {Integer.toString(code), out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8)};
+        } finally {
+            System.setOut(oldOut);
+        }
+    }
+
+    private static Path corpus(Path dir) throws Exception {
+        Path c = dir.resolve("corpus");
+        Files.createDirectories(c);
+        SplittableRandom r = new SplittableRandom(1);
+        String[] words = {"the", "cat", "sat", "on", "a", "mat", "and", "dog", "ran", "to", "park", "with", "ball"};
+        for (int d = 0; d < 40; d++) {
+            StringBuilder sb = new StringBuilder();
+            for (int s = 0; s < 30; s++) {
+                for (int w = 0; w < 6; w++) sb.append(words[r.nextInt(words.length)]).append(' ');
+                sb.append(".\n");
+            }
+            Files.writeString(c.resolve("doc" + d + ".txt"), sb.toString());
+        }
+        return c;
+    }
+
+    @Test
+    void pretrainEvalGradsAndErrors(@TempDir Path dir) throws Exception {
+        Path corpus = corpus(dir), out = dir.resolve("run");
+        String[] common = {"--out", out.toString(), "--corpus", corpus.toString(), "--vocab", "300", "--config", SHAPE,
+                "--steps", "6", "--batch", "4", "--seq", "16", "--eval-windows", "8", "--threads", "2", "-q"};
+        String[] r = run(concat(new String[] {"pretrain"}, common));
+        assertEquals("0", r[0], r[2]);
+        assertTrue(r[1].contains("unigram baseline"), r[1]);
+        for (String f : List.of("tokenizer.json", "metrics.jsonl", "loss.png", "summary.json", "checkpoints/latest",
+                "checkpoints/step-00000006/model.safetensors", "checkpoints/step-00000006/config.json",
+                "checkpoints/step-00000006/tokenizer.json", "checkpoints/step-00000006/trainer_state.safetensors")) {
+            assertTrue(Files.isRegularFile(out.resolve(f)), f);
+        }
+        List<String> lines = Files.readAllLines(out.resolve("metrics.jsonl"));
+        assertEquals(6, lines.stream().filter(l -> l.contains("\"train\"")).count());
+        JsonObject summary = JsonParser.parseString(Files.readString(out.resolve("summary.json"))).getAsJsonObject();
+        assertEquals(6, summary.get("steps").getAsInt());
+
+        // again without --resume: refused; with --resume on a finished run: re-evaluates, same loss
+        r = run(concat(new String[] {"pretrain"}, common));
+        assertEquals("1", r[0]);
+        assertTrue(r[2].contains("already holds checkpoints") && r[2].strip().lines().count() == 1, r[2]);
+        r = run(concat(new String[] {"pretrain", "--resume"}, common));
+        assertEquals("0", r[0], r[2]);
+        assertTrue(r[1].contains("already trained to step 6"), r[1]);
+
+        r = run("eval", "--checkpoint", out.toString(), "--corpus", corpus.toString(), "--seq", "16", "--threads", "2");
+        assertEquals("0", r[0], r[2]);
+        assertTrue(r[1].contains("validation") && r[1].contains("test"), r[1]);
+
+        // grads: compare with an independent forward/backward of the saved model
+        Path toks = dir.resolve("toks.txt"), g = dir.resolve("g.safetensors");
+        Files.writeString(toks, "5 9 14 3 7 21 2 8 40\n1 2 3 4 5 6 7 8 9\n");
+        r = run("grads", "--checkpoint", out.toString(), "--tokens", toks.toString(), "--out", g.toString(), "--threads", "2");
+        assertEquals("0", r[0], r[2]);
+        NamedTensors dump = SafeTensors.read(g);
+        try (Backend be = Backends.create("cpu", 2);
+             LlamaModel m = SavedModels.load(be, SavedModels.resolve(out));
+             Tensor ids = be.fromHost(new int[] {5, 9, 14, 3, 7, 21, 2, 8, 1, 2, 3, 4, 5, 6, 7, 8}, 2, 8);
+             Tensor tg = be.fromHost(new int[] {9, 14, 3, 7, 21, 2, 8, 40, 2, 3, 4, 5, 6, 7, 8, 9}, 2, 8)) {
+            for (Parameter p : m.parameters()) p.setTrainable(true);
+            LossStats s = m.forwardBackward(ids, tg, 1f / 16);
+            assertEquals((float) s.meanLoss(), dump.data("loss")[0]);
+            assertArrayEquals(new int[] {2, 8, m.config().vocabSize()}, dump.shape("logits"));
+            for (Parameter p : m.parameters()) assertArrayEquals(be.toHostFloats(p.grad()), dump.data("grad." + p.name()), p.name());
+            assertEquals(m.parameters().size() + 4, dump.size());
+        }
+
+        // user errors are one line, exit code != 0
+        Files.writeString(toks, "1 2 3\n4 5\n");
+        r = run("grads", "--checkpoint", out.toString(), "--tokens", toks.toString(), "--out", g.toString());
+        assertEquals("1", r[0]);
+        assertTrue(r[2].contains("sequence 2 has 2 tokens") && r[2].strip().lines().count() == 1, r[2]);
+        r = run("pretrain", "--out", dir.resolve("x").toString(), "--config", "hidden_size=30", "--steps", "2");
+        assertTrue(r[2].contains("divisible by num_attention_heads") && r[2].strip().lines().count() == 1, r[2]);
+        r = run("pretrain", "--steps", "many");
+        assertEquals("2", r[0]);
+        assertTrue(r[2].contains("--steps") && r[2].strip().lines().count() == 1, r[2]);
+    }
+
+    private static String[] concat(String[] a, String[] b) {
+        String[] out = new String[a.length + b.length];
+        System.arraycopy(a, 0, out, 0, a.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
+        return out;
+    }
+}
