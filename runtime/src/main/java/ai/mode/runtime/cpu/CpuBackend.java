@@ -587,13 +587,17 @@ public final class CpuBackend implements Backend {
                 float max = kern.max(lv, row, vocab);
                 int arg = 0;
                 while (arg < vocab - 1 && !(lv[row + arg] == max)) arg++;
-                float sum = kern.expShiftedSum(lv, row, vocab, max);
+                float targetLogit = lv[row + y];
+                // With a gradient, exp(x - max) is computed once into dLogits (which may be the logits) and
+                // normalised there: softmax = exp(x - max) * (1 / sum).
+                float sum = gv == null ? kern.expShiftedSum(lv, row, vocab, max)
+                        : kern.expShifted(lv, row, gv, gOff + r * vocab, vocab, max);
                 double lse = max + StrictMath.log(sum);
-                loss += lse - lv[row + y];
+                loss += lse - targetLogit;
                 if (arg == y) correct++;
                 count++;
                 if (gv != null) {
-                    kern.expShiftedScaled(lv, row, gv, gOff + r * vocab, vocab, (float) lse, gradScale);
+                    kern.scale(gv, gOff + r * vocab, vocab, gradScale / sum);
                     gv[gOff + r * vocab + y] -= gradScale;
                 }
             }
