@@ -1,0 +1,349 @@
+// The rendezvous and exchange hub that rank 0's process serves on MASTER_ADDR:MASTER_PORT: every process
+// says hello (rank, device count, host), gets its first world rank and the shared payload (e.g. the NCCL unique
+// id) once all have arrived, and then sends its collectives and messages through the same connection to one
+// LocalHub. A process that does not arrive in time, or that disconnects, aborts the run with a message naming it.
+package ai.mode.parallel.net;
+
+import ai.mode.parallel.comm.CollectiveSpec;
+import ai.mode.parallel.comm.CommunicatorException;
+import ai.mode.parallel.comm.HostBuffer;
+import ai.mode.parallel.comm.LocalHub;
+import java.io.BufferedInputStream;
+import java.io.BufferedOutputStream;
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.io.EOFException;
+import java.io.IOException;
+import java.net.BindException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.net.SocketException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.TreeMap;
+import java.util.concurrent.CompletionException;
+
+/** The master's server. Thread-safe; one handler thread per connected process. */
+public final class HubServer implements AutoCloseable {
+    private static final System.Logger LOG = System.getLogger(HubServer.class.getName());
+
+    private final ServerSocket server;
+    private final int worldSize;
+    private final Duration timeout;
+    private final byte[] payload;
+    private final LocalHub hub = new LocalHub();
+    private final TreeMap<Integer, Conn> joined = new TreeMap<>();
+    private final List<Conn> all = new ArrayList<>();
+    private final Object lock = new Object();
+    private boolean welcomed;
+    private volatile boolean closed;
+
+    /** One connected process. */
+    private final class Conn {
+        final Socket socket;
+        final DataInputStream in;
+        final DataOutputStream out;
+        int rank = -1, devices;
+        String host = "?";
+        boolean bye;
+
+        Conn(Socket s) throws IOException {
+            this.socket = s;
+            s.setTcpNoDelay(true);
+            this.in = new DataInputStream(new BufferedInputStream(s.getInputStream(), 1 << 16));
+            this.out = new DataOutputStream(new BufferedOutputStream(s.getOutputStream(), 1 << 16));
+        }
+
+        String who() {
+            return "process rank " + rank + " (" + host + ")";
+        }
+
+        void write(IoWriter w) {
+            synchronized (out) {
+                try {
+                    w.write(out);
+                    out.flush();
+                } catch (IOException e) {
+                    hub.abort("lost the connection to " + who() + ": " + e.getMessage());
+                }
+            }
+        }
+    }
+
+    @FunctionalInterface
+    private interface IoWriter {
+        void write(DataOutputStream out) throws IOException;
+    }
+
+    private HubServer(ServerSocket server, int worldSize, Duration timeout, byte[] payload) {
+        this.server = server;
+        this.worldSize = worldSize;
+        this.timeout = timeout;
+        this.payload = payload.clone();
+        Thread acceptor = new Thread(this::acceptLoop, "mode-hub-accept");
+        acceptor.setDaemon(true);
+        acceptor.start();
+        Thread watchdog = new Thread(this::watchdog, "mode-hub-rendezvous-timeout");
+        watchdog.setDaemon(true);
+        watchdog.start();
+    }
+
+    /**
+     * Listens on {@code addr:port} for {@code worldSize} processes; they must all say hello within {@code timeout}.
+     * Port 0 picks a free port (see {@link #port()}).
+     *
+     * @param payload bytes handed to every process with its welcome (e.g. the NCCL unique id; may be empty)
+     */
+    public static HubServer start(String addr, int port, int worldSize, Duration timeout, byte[] payload) {
+        ServerSocket s;
+        try {
+            s = new ServerSocket();
+            s.setReuseAddress(true);
+            InetAddress a = InetAddress.getByName(addr);
+            try {
+                s.bind(new InetSocketAddress(a, port), 256);
+            } catch (BindException e) {
+                if (a.isLoopbackAddress() || port == 0) throw e;
+                s.bind(new InetSocketAddress(port), 256);          // MASTER_ADDR names this node by an address it cannot bind: listen on all
+            }
+        } catch (IOException e) {
+            throw new IllegalStateException("rank 0 could not listen on " + addr + ":" + port + " for the rendezvous: " + e.getMessage()
+                    + " (is MASTER_PORT free and MASTER_ADDR this node?)", e);
+        }
+        return new HubServer(s, worldSize, timeout, payload);
+    }
+
+    /** The port listened on. */
+    public int port() {
+        return server.getLocalPort();
+    }
+
+    private void acceptLoop() {
+        while (!closed) {
+            Socket s;
+            try {
+                s = server.accept();
+            } catch (IOException e) {
+                if (!closed) hub.abort("the rendezvous server stopped accepting: " + e.getMessage());
+                return;
+            }
+            Thread t = new Thread(() -> serve(s), "mode-hub-conn");
+            t.setDaemon(true);
+            t.start();
+        }
+    }
+
+    private void watchdog() {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        synchronized (lock) {
+            while (!welcomed && !closed) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    List<Integer> missing = new ArrayList<>();
+                    for (int r = 0; r < worldSize; r++) if (!joined.containsKey(r)) missing.add(r);
+                    String reason = String.format(Locale.ROOT, "rendezvous at port %d timed out after %.1f s: %d of %d processes arrived; missing rank(s) %s "
+                            + "(check that every process was started with the same MASTER_ADDR, MASTER_PORT and WORLD_SIZE)", port(), timeout.toMillis() / 1000.0,
+                            joined.size(), worldSize, missing);
+                    refuseAll(reason);
+                    return;
+                }
+                try {
+                    lock.wait(Math.max(1, left / 1_000_000));
+                } catch (InterruptedException e) {
+                    return;
+                }
+            }
+        }
+    }
+
+    private void refuseAll(String reason) {
+        hub.abort(reason);
+        for (Conn c : joined.values()) {
+            c.write(o -> {
+                o.writeByte(Wire.REFUSED);
+                o.writeUTF(reason);
+            });
+            closeQuietly(c.socket);
+        }
+    }
+
+    private void serve(Socket s) {
+        Conn c;
+        try {
+            c = new Conn(s);
+        } catch (IOException e) {
+            closeQuietly(s);
+            return;
+        }
+        synchronized (lock) {
+            all.add(c);
+        }
+        try {
+            if (!hello(c)) return;
+            requests(c);
+        } catch (EOFException | SocketException e) {
+            if (!c.bye && !closed) hub.abort(c.who() + " disconnected (" + e.getMessage() + "); the run cannot continue without it");
+        } catch (IOException | RuntimeException e) {
+            if (!closed) hub.abort("protocol error with " + c.who() + ": " + e.getMessage());
+        } finally {
+            closeQuietly(s);
+        }
+    }
+
+    /** Reads the hello; replies once everyone is there. Returns false when the process was refused. */
+    private boolean hello(Conn c) throws IOException {
+        if (c.in.readByte() != Wire.HELLO || c.in.readInt() != Wire.MAGIC) {
+            c.write(o -> {
+                o.writeByte(Wire.REFUSED);
+                o.writeUTF("not a MoDE-J rendezvous client");
+            });
+            return false;
+        }
+        int rank = c.in.readInt(), world = c.in.readInt(), devices = c.in.readInt();
+        String host = c.in.readUTF();
+        String problem = null;
+        synchronized (lock) {
+            if (world != worldSize) problem = "process rank " + rank + " says WORLD_SIZE=" + world + " but rank 0 has WORLD_SIZE=" + worldSize;
+            else if (rank < 0 || rank >= worldSize) problem = "RANK " + rank + " is outside 0.." + (worldSize - 1);
+            else if (joined.containsKey(rank)) problem = "two processes claim RANK " + rank + " (" + joined.get(rank).host + " and " + host + ")";
+            else if (welcomed) problem = "the rendezvous is already complete";
+            else if (devices < 1) problem = "process rank " + rank + " offers no devices";
+            if (problem == null) {
+                c.rank = rank;
+                c.devices = devices;
+                c.host = host;
+                joined.put(rank, c);
+                if (joined.size() == worldSize) {
+                    welcomeAll();
+                    lock.notifyAll();
+                }
+            }
+        }
+        if (problem != null) {
+            String p = problem;
+            c.write(o -> {                                  // first the offender, before rank 0 hears it and closes the server
+                o.writeByte(Wire.REFUSED);
+                o.writeUTF(p);
+            });
+            refuseAll(p);
+            return false;
+        }
+        return true;
+    }
+
+    private void welcomeAll() {
+        welcomed = true;
+        int total = 0;
+        for (Conn c : joined.values()) total += c.devices;
+        int first = 0;
+        for (Conn c : joined.values()) {
+            int f = first, t = total;
+            c.write(o -> {
+                o.writeByte(Wire.WELCOME);
+                o.writeInt(f);
+                o.writeInt(t);
+                o.writeInt(worldSize);
+                Wire.writeBytes(o, payload);
+            });
+            first += c.devices;
+        }
+        LOG.log(System.Logger.Level.INFO, "rendezvous complete: {0} processes, {1} devices", worldSize, total);
+    }
+
+    private void requests(Conn c) throws IOException {
+        DataInputStream in = c.in;
+        while (true) {
+            byte type = in.readByte();
+            switch (type) {
+                case Wire.COLLECTIVE -> {
+                    long id = in.readLong();
+                    String group = in.readUTF();
+                    int members = in.readInt();
+                    long seq = in.readLong();
+                    int member = in.readInt();
+                    CollectiveSpec spec = Wire.readSpec(in);
+                    HostBuffer data = Wire.readBuffer(in);
+                    hub.collective(group, members, seq, member, spec, data).whenComplete((r, e) -> reply(c, id, r, e));
+                }
+                case Wire.SEND -> {
+                    String group = in.readUTF();
+                    int src = in.readInt(), dst = in.readInt();
+                    HostBuffer data = Wire.readBuffer(in);
+                    try {
+                        hub.send(group, src, dst, data);
+                    } catch (CommunicatorException e) {
+                        // the hub is aborted: the sender learns it at its next operation
+                    }
+                }
+                case Wire.RECV -> {
+                    long id = in.readLong();
+                    String group = in.readUTF();
+                    int src = in.readInt(), dst = in.readInt();
+                    hub.receive(group, src, dst).whenComplete((r, e) -> reply(c, id, r, e));
+                }
+                case Wire.MISSING -> {
+                    long id = in.readLong();
+                    String group = in.readUTF();
+                    long seq = in.readLong();
+                    int[] m = hub.missing(group, seq).stream().mapToInt(Integer::intValue).toArray();
+                    c.write(o -> {
+                        o.writeByte(Wire.MISSING_RESULT);
+                        o.writeLong(id);
+                        Wire.writeInts(o, m);
+                    });
+                }
+                case Wire.ABORT -> hub.abort(in.readUTF());
+                case Wire.BYE -> {
+                    c.bye = true;
+                    return;
+                }
+                default -> throw new IOException("unknown frame type " + type);
+            }
+        }
+    }
+
+    private void reply(Conn c, long id, HostBuffer r, Throwable e) {
+        if (e != null) {
+            Throwable cause = e instanceof CompletionException && e.getCause() != null ? e.getCause() : e;
+            String msg = cause.getMessage() == null ? cause.toString() : cause.getMessage();
+            c.write(o -> {
+                o.writeByte(Wire.FAILED);
+                o.writeLong(id);
+                o.writeUTF(msg.length() > 60000 ? msg.substring(0, 60000) : msg);
+            });
+        } else {
+            c.write(o -> {
+                o.writeByte(Wire.RESULT);
+                o.writeLong(id);
+                Wire.writeBuffer(o, r);
+            });
+        }
+    }
+
+    private static void closeQuietly(Socket s) {
+        try {
+            s.close();
+        } catch (IOException ignored) {
+            // closing a socket that already failed
+        }
+    }
+
+    /** Stops listening and closes every connection. */
+    @Override
+    public void close() {
+        closed = true;
+        synchronized (lock) {
+            lock.notifyAll();
+            for (Conn c : all) closeQuietly(c.socket);
+        }
+        try {
+            server.close();
+        } catch (IOException ignored) {
+            // already closed
+        }
+    }
+}
