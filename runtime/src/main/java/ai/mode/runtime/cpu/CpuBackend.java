@@ -585,8 +585,7 @@ public final class CpuBackend implements Backend {
                     continue;
                 }
                 float max = kern.max(lv, row, vocab);
-                int arg = 0;
-                while (arg < vocab - 1 && !(lv[row + arg] == max)) arg++;
+                int arg = kern.indexOf(lv, row, vocab, max);
                 float targetLogit = lv[row + y];
                 // With a gradient, exp(x - max) is computed once into dLogits (which may be the logits) and
                 // normalised there: softmax = exp(x - max) * (1 / sum).

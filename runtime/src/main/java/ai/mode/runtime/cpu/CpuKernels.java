@@ -81,6 +81,9 @@ abstract class CpuKernels {
     /** max x (n >= 1; NaN propagates). */
     abstract float max(float[] x, int xo, int n);
 
+    /** The lowest index i with x[i] == max (max from {@link #max}); 0 when none matches (a NaN row). */
+    abstract int indexOf(float[] x, int xo, int n, float max);
+
     /** out = exp(x - shift), returns the float sum of out (out may alias x). */
     abstract float expShifted(float[] x, int xo, float[] out, int oo, int n, float shift);
 

@@ -72,6 +72,14 @@ final class ScalarKernels extends CpuKernels {
     }
 
     @Override
+    int indexOf(float[] x, int xo, int n, float max) {
+        for (int i = 0; i < n; i++) {
+            if (x[xo + i] == max) return i;
+        }
+        return 0;
+    }
+
+    @Override
     float expShifted(float[] x, int xo, float[] out, int oo, int n, float shift) {
         float s = 0f;
         for (int i = 0; i < n; i++) {

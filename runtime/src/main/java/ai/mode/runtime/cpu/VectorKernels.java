@@ -272,6 +272,19 @@ final class VectorKernels extends CpuKernels {
     }
 
     @Override
+    int indexOf(float[] x, int xo, int n, float max) {
+        int i = 0;
+        for (int end = S.loopBound(n); i < end; i += L) {
+            int lane = FloatVector.fromArray(S, x, xo + i).eq(max).firstTrue();
+            if (lane < L) return i + lane;
+        }
+        for (; i < n; i++) {
+            if (x[xo + i] == max) return i;
+        }
+        return 0;
+    }
+
+    @Override
     float expShifted(float[] x, int xo, float[] out, int oo, int n, float shift) {
         int i = 0;
         float s = 0f;
