@@ -39,9 +39,16 @@ public final class JmhLauncher {
                 runner.list();
                 return 0;
             }
+            int cores = Runtime.getRuntime().availableProcessors();
+            out.println("probes on " + cores + " threads before the JMH run:");
+            out.flush();
+            double peakFlops = PeakProbes.fmaGflops(cores, 5) * 1e9, peakBytes = PeakProbes.copyGBs(cores, 256, 5) * 1e9;
+            out.printf(Locale.ROOT, "  FMA loop %.1f GFLOP/s, array copy %.2f GB/s%n", peakFlops / 1e9, peakBytes / 1e9);
+            out.flush();
             Collection<RunResult> results = runner.run();
             out.println();
-            out.println("throughput from the JMH scores (average time per operation):");
+            out.printf(Locale.ROOT, "throughput from the JMH scores (average time per operation), of the all-core peak (%.1f GFLOP/s, %.2f GB/s):%n",
+                    peakFlops / 1e9, peakBytes / 1e9);
             for (RunResult r : results) {
                 String bench = r.getParams().getBenchmark();
                 double score = r.getPrimaryResult().getScore();
@@ -51,8 +58,8 @@ public final class JmhLauncher {
                 if (seconds.isEmpty() || w == null) continue;
                 double rate = w.amount() / seconds.getAsDouble();
                 String shown = switch (w.unit()) {
-                    case FLOP -> String.format(Locale.ROOT, "%.1f GFLOP/s", rate / 1e9);
-                    case BYTE -> String.format(Locale.ROOT, "%.2f GB/s", rate / 1e9);
+                    case FLOP -> String.format(Locale.ROOT, "%.1f GFLOP/s  %3.0f%%", rate / 1e9, 100 * rate / peakFlops);
+                    case BYTE -> String.format(Locale.ROOT, "%.2f GB/s  %3.0f%%", rate / 1e9, 100 * rate / peakBytes);
                     case CALL -> String.format(Locale.ROOT, "%.1f ns/call", 1e9 / rate);
                     case TOKEN -> String.format(Locale.ROOT, "%.0f tokens/s", rate);
                 };
