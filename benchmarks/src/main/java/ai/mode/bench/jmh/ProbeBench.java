@@ -15,14 +15,14 @@ import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.Warmup;
 
 @BenchmarkMode(Mode.AverageTime)
-@OutputTimeUnit(TimeUnit.MILLISECONDS)
+@OutputTimeUnit(TimeUnit.MICROSECONDS)
 @Warmup(iterations = 3, time = 1)
 @Measurement(iterations = 5, time = 1)
 @Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-XX:+UseParallelGC"})
 @State(Scope.Thread)
 public class ProbeBench {
-    /** FMA iterations per call (see {@link PeakProbes#fmaLoopFlops}). */
-    public static final long FMA_ITERATIONS = 1_000_000;
+    /** FMA iterations per call (see {@link PeakProbes#fmaLoopFlops}); short calls, so the JIT compiles the method itself. */
+    public static final long FMA_ITERATIONS = 10_000;
     /** Floats copied per call. */
     public static final int COPY_FLOATS = 16 << 20;
 
