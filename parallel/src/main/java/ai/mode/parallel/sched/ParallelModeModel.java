@@ -277,6 +277,7 @@ public final class ParallelModeModel implements AutoCloseable {
     public void close() {
         try {
             lanes.run(i -> {
+                worlds.get(i).barrier();                 // nobody tears down a transport a peer still uses
                 shards.get(i).close();
                 if (groups.get(i) != null) groups.get(i).close();
                 worlds.get(i).close();
