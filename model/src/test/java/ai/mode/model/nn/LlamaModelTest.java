@@ -101,6 +101,28 @@ class LlamaModelTest {
     }
 
     @Test
+    void smallerBatchesReuseTheBuffersAndStayCorrect() {
+        LlamaConfig cfg = new LlamaConfig(40, 16, 2, 2, 1, 24, 16, 10000f, 1e-5f, false);
+        int[] ids = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, tg = {2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13};
+        try (LlamaModel m = LlamaModel.create(be, cfg).initialize(5); LlamaModel fresh = LlamaModel.create(be, cfg).initialize(5);
+             Tensor big = be.fromHost(ids, 3, 4); Tensor bigT = be.fromHost(tg, 3, 4);
+             Tensor small = be.fromHost(java.util.Arrays.copyOf(ids, 4), 1, 4);
+             Tensor smallT = be.fromHost(java.util.Arrays.copyOf(tg, 4), 1, 4)) {
+            for (Parameter p : m.parameters()) p.setTrainable(true);
+            for (Parameter p : fresh.parameters()) p.setTrainable(true);
+            m.forwardBackward(big, bigT, 1f / 12);
+            long bytes = m.layers().get(1).bufferBytes() + m.scratch().bytes();
+            m.zeroGrad();
+            double loss = m.forwardBackward(small, smallT, 0.25f).meanLoss();
+            assertEquals(bytes, m.layers().get(1).bufferBytes() + m.scratch().bytes(), "a smaller batch must not allocate");
+            assertEquals(fresh.forwardBackward(small, smallT, 0.25f).meanLoss(), loss);
+            for (int i = 0; i < m.parameters().size(); i++) {
+                assertArrayEquals(be.toHostFloats(fresh.parameters().get(i).grad()), be.toHostFloats(m.parameters().get(i).grad()));
+            }
+        }
+    }
+
+    @Test
     void badInputsAreRejectedWithClearMessages() {
         LlamaConfig cfg = new LlamaConfig(40, 16, 1, 2, 1, 24, 8, 10000f, 1e-5f, true);
         try (LlamaModel m = LlamaModel.create(be, cfg);
