@@ -1,5 +1,5 @@
 // The parallel runtime on emulated devices: the same device code path as cuda (DeviceBackend, kernels on the
-// CPU emulator) under MPMD and data-parallel placements, and a mixed cpu + emu placement, against one cpu device.
+// CPU emulator) under an MPMD placement with top-k dispatch, against one cpu device.
 package ai.mode.tests.parallel;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
