@@ -79,6 +79,7 @@ class LayerGradientCheckTest {
             den += ref[i] * ref[i];
         }
         double rel = Math.sqrt(num) / Math.max(Math.sqrt(den), 1e-6);
+        System.out.printf("%-55s relative error %.2e%n", what, rel);   // kept in the surefire output file
         assertTrue(rel < tol, what + ": relative error " + rel + " (|ref| = " + Math.sqrt(den) + ")");
         assertTrue(Math.sqrt(den) > 1e-7, what + ": reference gradient is zero, the check would be vacuous");
     }
