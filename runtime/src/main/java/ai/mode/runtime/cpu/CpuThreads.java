@@ -1,8 +1,6 @@
 package ai.mode.runtime.cpu;
 
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.LockSupport;
@@ -15,8 +13,10 @@ import java.util.concurrent.locks.LockSupport;
  * (fixed partitions, per-task outputs combined in a fixed order afterwards), which is what makes the cpu
  * backend's results bitwise identical for any thread count.
  *
- * <p>The caller waits for the tasks, not for the helper threads, so a nested or concurrent call from
- * another thread cannot deadlock: a helper that starts late finds nothing left and returns.
+ * <p>Workers spin for a short while ({@link #SPIN_NANOS}) after each region before parking, so the many
+ * back-to-back regions of a training step start without a wake-up delay. One region runs at a time: a call
+ * made while the pool is busy (from another thread, or from inside a task) runs its tasks on the calling
+ * thread, which cannot deadlock and gives the same results.
  */
 final class CpuThreads implements AutoCloseable {
 
@@ -26,23 +26,31 @@ final class CpuThreads implements AutoCloseable {
         void run(int index);
     }
 
+    /** Work on {@code [start, end)}. */
+    @FunctionalInterface
+    interface RangeTask {
+        void run(int start, int end);
+    }
+
+    /** How long an idle worker polls for the next region before it parks. */
+    private static final long SPIN_NANOS = 100_000L;
+
     private final int threads;
-    private final ExecutorService pool;
+    private final Thread[] workers;
+    private final AtomicBoolean busy = new AtomicBoolean();
+    private volatile Region region;
+    private volatile long generation;
     private volatile boolean closed;
 
     CpuThreads(int threads) {
         if (threads < 1) throw new IllegalArgumentException("cpu backend needs at least 1 thread, got " + threads);
         this.threads = threads;
-        if (threads == 1) {
-            this.pool = null;
-        } else {
-            AtomicInteger n = new AtomicInteger();
-            ThreadFactory factory = r -> {
-                Thread t = new Thread(r, "mode-cpu-" + n.incrementAndGet());
-                t.setDaemon(true);
-                return t;
-            };
-            this.pool = Executors.newFixedThreadPool(threads - 1, factory);
+        this.workers = new Thread[threads - 1];
+        for (int i = 0; i < workers.length; i++) {
+            Thread t = new Thread(this::workerLoop, "mode-cpu-" + (i + 1));
+            t.setDaemon(true);
+            workers[i] = t;
+            t.start();
         }
     }
 
@@ -52,16 +60,22 @@ final class CpuThreads implements AutoCloseable {
     void parallelFor(int count, Task task) {
         if (count <= 0) return;
         if (closed) throw new IllegalStateException("the cpu backend was closed; create a new one");
-        if (pool == null || count == 1) {
+        if (workers.length == 0 || count == 1 || !busy.compareAndSet(false, true)) {
             for (int i = 0; i < count; i++) task.run(i);
             return;
         }
-        Region region = new Region(count, task, Thread.currentThread());
-        int helpers = Math.min(threads - 1, count - 1);
-        for (int h = 0; h < helpers; h++) pool.execute(region::work);
-        region.work();
-        region.await();
-        Throwable failure = region.failure.get();
+        Region r = new Region(count, task, Thread.currentThread());
+        try {
+            region = r;
+            generation++;   // only the holder of 'busy' writes it
+            for (Thread w : workers) LockSupport.unpark(w);
+            r.work();
+            r.await();
+        } finally {
+            region = null;
+            busy.set(false);
+        }
+        Throwable failure = r.failure.get();
         if (failure instanceof RuntimeException re) throw re;
         if (failure instanceof Error err) throw err;
         if (failure != null) throw new IllegalStateException("cpu backend task failed", failure);
@@ -75,16 +89,27 @@ final class CpuThreads implements AutoCloseable {
         parallelFor(pieces, i -> task.run(i * g, Math.min(n, (i + 1) * g)));
     }
 
-    /** Work on {@code [start, end)}. */
-    @FunctionalInterface
-    interface RangeTask {
-        void run(int start, int end);
+    private void workerLoop() {
+        long seen = 0;
+        while (!closed) {
+            long spinUntil = System.nanoTime() + SPIN_NANOS;
+            while (generation == seen && !closed) {
+                if (System.nanoTime() < spinUntil) {
+                    Thread.onSpinWait();
+                } else {
+                    LockSupport.parkNanos(this, 10_000_000L);
+                }
+            }
+            seen = generation;
+            Region r = region;
+            if (r != null) r.work();
+        }
     }
 
     @Override
     public void close() {
         closed = true;
-        if (pool != null) pool.shutdownNow();
+        for (Thread w : workers) LockSupport.unpark(w);
     }
 
     /** One parallel region: a task counter, a completion counter and the waiting caller. */
@@ -118,7 +143,7 @@ final class CpuThreads implements AutoCloseable {
         void await() {
             int spins = 0;
             while (done.get() < count) {
-                if (spins < 2000) {
+                if (spins < 20_000) {
                     spins++;
                     Thread.onSpinWait();
                 } else {

@@ -104,6 +104,24 @@ class CpuDeterminismTest {
     }
 
     @Test
+    void concurrentCallersOnOneBackendGetTheSameBits() throws Exception {
+        // Two threads share one backend (as concurrent model branches would): one of them gets the pool, the
+        // other runs its tasks inline; both must finish and match a solo run bit for bit.
+        try (CpuBackend be = new CpuBackend(2, true)) {
+            List<float[]> solo = pipeline(be);
+            java.util.concurrent.ExecutorService ex = java.util.concurrent.Executors.newFixedThreadPool(2);
+            try {
+                var f1 = ex.submit(() -> pipeline(be));
+                var f2 = ex.submit(() -> pipeline(be));
+                assertBitwiseEqual("concurrent caller 1", solo, f1.get(60, java.util.concurrent.TimeUnit.SECONDS));
+                assertBitwiseEqual("concurrent caller 2", solo, f2.get(60, java.util.concurrent.TimeUnit.SECONDS));
+            } finally {
+                ex.shutdownNow();
+            }
+        }
+    }
+
+    @Test
     void exponentialIsTheSameFunctionOnBothPaths() {
         // SwiGLU is elementwise, so any bit difference between the paths would come from exp itself. The
         // values include the clamping limits and the non-finite cases.
