@@ -80,6 +80,9 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--repeat", description = "Run the suite this many times and report medians (for shared machines; default ${DEFAULT-VALUE}).")
     int repeat = 1;
 
+    @Option(names = "--render", description = "Print a saved JSON report as the table again (with --markdown: also as Markdown); runs nothing.")
+    Path render;
+
     @Option(names = "--jmh", description = "Run the JMH suite; the remaining arguments are JMH options and benchmark regexps.")
     boolean jmh;
 
@@ -90,6 +93,15 @@ public final class BenchCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         PrintWriter o = spec.commandLine().getOut();
         if (jmh) return JmhLauncher.run(unmatched, o);
+        if (render != null) {
+            if (!java.nio.file.Files.isRegularFile(render)) throw new IllegalArgumentException("--render " + render + ": no such file");
+            BenchReport saved = BenchReport.fromJson(java.nio.file.Files.readString(render));
+            o.print(saved.table());
+            o.print(Targets.summary(saved));
+            if (markdown != null) saved.writeMarkdown(markdown);
+            o.flush();
+            return 0;
+        }
         if (!unmatched.isEmpty()) {
             throw new IllegalArgumentException("unknown arguments " + unmatched + "; see mode bench --help (JMH options need --jmh first)");
         }

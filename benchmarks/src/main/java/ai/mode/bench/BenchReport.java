@@ -135,6 +135,30 @@ public final class BenchReport {
         return out;
     }
 
+    /** Reads a report written by {@link #writeJson}; absent numbers come back as NaN. */
+    public static BenchReport fromJson(String json) {
+        JsonObject root;
+        try {
+            root = com.google.gson.JsonParser.parseString(json).getAsJsonObject();
+        } catch (RuntimeException e) {
+            throw new IllegalArgumentException("not a mode bench JSON report: " + e.getMessage(), e);
+        }
+        if (!root.has("rows")) throw new IllegalArgumentException("not a mode bench JSON report: no \"rows\"");
+        BenchReport r = new BenchReport();
+        if (root.has("meta")) root.getAsJsonObject("meta").entrySet().forEach(e -> r.meta(e.getKey(), e.getValue().getAsString()));
+        if (root.has("ceilings")) root.getAsJsonObject("ceilings").entrySet().forEach(e -> r.ceiling(e.getKey(), e.getValue().getAsDouble()));
+        for (com.google.gson.JsonElement el : root.getAsJsonArray("rows")) {
+            JsonObject o = el.getAsJsonObject();
+            r.add(new Row(str(o, "group"), str(o, "name"), str(o, "shape"), dbl(o, "seconds"), dbl(o, "value"), str(o, "unit"),
+                    dbl(o, "of_peak"), str(o, "peer"), dbl(o, "peer_value"), str(o, "note")));
+        }
+        return r;
+    }
+
+    private static String str(JsonObject o, String key) { return o.has(key) ? o.get(key).getAsString() : ""; }
+
+    private static double dbl(JsonObject o, String key) { return o.has(key) ? o.get(key).getAsDouble() : Double.NaN; }
+
     private static double medianFinite(double[] xs) {
         double[] f = java.util.Arrays.stream(xs).filter(Double::isFinite).toArray();
         return f.length == 0 ? Double.NaN : Stats.median(f);

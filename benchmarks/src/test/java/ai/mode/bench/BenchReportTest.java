@@ -63,6 +63,16 @@ class BenchReportTest {
     }
 
     @Test
+    void jsonReadsBackToTheSameTable() {
+        BenchReport r = sample();
+        BenchReport back = BenchReport.fromJson(r.toJson());
+        assertEquals(r.table(), back.table());
+        assertEquals(r.toMarkdown(), back.toMarkdown());
+        org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> BenchReport.fromJson("{\"meta\": {}}"));
+        org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> BenchReport.fromJson("not json"));
+    }
+
+    @Test
     void markdownEscapesPipesInCells() {
         String md = sample().toMarkdown();
         assertTrue(md.contains("| group | benchmark |"));
