@@ -113,9 +113,9 @@ class LayerGradientCheckTest {
             LlamaRef64 ref = new LlamaRef64(cfg, params);
             assertClose("forward y", y, ref.layer(prefix, x, b, t), 1e-5);
             ToDoubleFunction<Void> f = unused -> dot(ref.layer(prefix, x, b, t), r);   // scalar loss = <y, R>
-            assertClose("dx", dx, finiteDifference(x, f), 2e-4);
+            assertClose("dx", dx, finiteDifference(x, f), 3e-5);
             for (Parameter p : layer.parameters()) {
-                assertClose("d " + p.name(), be.toHostFloats(p.grad()), finiteDifference(params.get(p.name()), f), 2e-4);
+                assertClose("d " + p.name(), be.toHostFloats(p.grad()), finiteDifference(params.get(p.name()), f), 3e-5);
             }
 
             // Frozen: no gradient buffers, the same input gradient bit for bit.
@@ -147,7 +147,7 @@ class LayerGradientCheckTest {
             assertEquals(b * t, s.count());
             ToDoubleFunction<Void> f = unused -> ref.loss(ids, targets, b, t);
             for (Parameter p : model.parameters()) {
-                assertClose("d " + p.name(), be.toHostFloats(p.grad()), finiteDifference(params.get(p.name()), f), 5e-4);
+                assertClose("d " + p.name(), be.toHostFloats(p.grad()), finiteDifference(params.get(p.name()), f), 3e-5);
             }
         }
     }
