@@ -1,5 +1,5 @@
 // The parallel runtime on emulated devices: the same device code path as cuda (DeviceBackend, kernels on the
-// CPU emulator) under an MPMD placement with top-k dispatch, against one cpu device.
+// CPU emulator) under MPMD (top-k dispatch) and data-parallel placements, and a mixed cpu + emu placement, against one cpu device.
 package ai.mode.tests.parallel;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -33,7 +33,7 @@ class EmuParallelTest {
     private static final int BATCH = 2, SEQ = 3;
 
     @ParameterizedTest(name = "{0} on {1}, {2}")
-    @CsvSource({"mpmd, 'emu:0-1', top2"})
+    @CsvSource({"mpmd, 'emu:0-1', top2", "data, 'emu:0-1', dense", "mpmd, 'cpu:0,emu:0', dense"})
     void gradientsMatchOneCpuDevice(String placement, String devices, String routing) {
         assumeTrue(EmuDevice.libraryAvailable(), "emu backend unavailable: " + EmuDevice.unavailableReason());
         try (Backend be = Backends.create("cpu", 1); ModeModel ref = TinyMode.model(be, TinyMode.CFG, Routing.parse(routing), 21)) {

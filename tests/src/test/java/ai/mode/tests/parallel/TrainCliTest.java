@@ -53,7 +53,7 @@ class TrainCliTest {
         Files.createDirectories(corpus);
         SplittableRandom r = new SplittableRandom(3);
         String[] words = {"the", "cat", "sat", "on", "a", "mat", "and", "dog", "ran", "to", "park", "with", "ball"};
-        for (int d = 0; d < 30; d++) {
+        for (int d = 0; d < 16; d++) {
             StringBuilder sb = new StringBuilder();
             for (int s = 0; s < 20; s++) {
                 for (int w = 0; w < 6; w++) sb.append(words[r.nextInt(words.length)]).append(' ');
@@ -114,15 +114,17 @@ class TrainCliTest {
     @Test
     void twoJvmProcessesMatchOneDevice() throws Exception {
         Path one = dir.resolve("one-ref"), multi = dir.resolve("multi");
-        String[] a = run(trainArgs(one, "--devices", "cpu:0", "--eval-windows", "0"));
+        String[] a = run(trainArgs(one, "--devices", "cpu:0", "--eval-windows", "0", "--val-windows", "0"));
         assertEquals("0", a[0], a[2]);
         int port = RendezvousTest.freePort();
         String java = ProcessHandle.current().info().command().orElse("java");
         String cp = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
         List<Process> ps = new ArrayList<>();
         for (int rank = 0; rank < 2; rank++) {
-            List<String> cmd = new ArrayList<>(List.of(java, "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-cp", cp, Main.class.getName()));
-            cmd.addAll(List.of(trainArgs(multi, "--devices", "cpu:0", "--placement", "mpmd", "--eval-windows", "0", "--rendezvous-timeout", "60", "--comm-timeout", "60")));
+            List<String> cmd = new ArrayList<>(List.of(java, "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-cp", cp,
+                    Main.class.getName()));
+            cmd.addAll(List.of(trainArgs(multi, "--devices", "cpu:0", "--placement", "mpmd", "--eval-windows", "0", "--val-windows", "0", "--rendezvous-timeout", "60",
+                    "--comm-timeout", "60")));
             ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
             pb.environment().putAll(Map.of("MASTER_ADDR", "127.0.0.1", "MASTER_PORT", Integer.toString(port), "RANK", Integer.toString(rank), "WORLD_SIZE", "2",
                     "LOCAL_RANK", "0"));
