@@ -8,6 +8,7 @@ import ai.mode.runtime.Shapes;
 import ai.mode.runtime.Tensor;
 
 import java.lang.System.Logger;
+import java.lang.ref.Cleaner;
 import java.util.Arrays;
 
 /**
@@ -21,6 +22,8 @@ import java.util.Arrays;
  */
 public final class CpuBackend implements Backend {
     private static final Logger LOG = System.getLogger(CpuBackend.class.getName());
+    /** Stops the worker threads of backends that were dropped without {@link #close()}. */
+    private static final Cleaner CLEANER = Cleaner.create();
 
     /** Elements per task of elementwise ops. */
     private static final int ELEMENT_GRAIN = 1 << 15;
@@ -49,6 +52,7 @@ public final class CpuBackend implements Backend {
     public CpuBackend(int threads, boolean useVector) {
         int n = threads <= 0 ? Runtime.getRuntime().availableProcessors() : threads;
         this.threads = new CpuThreads(n);
+        CLEANER.register(this, this.threads::close);
         this.kern = CpuKernels.select(useVector);
         this.sgemm = new Sgemm(kern, this.threads);
         this.attention = new CpuAttention(kern, this.threads, this.sgemm);

@@ -97,7 +97,7 @@ final class CpuThreads implements AutoCloseable {
                 if (System.nanoTime() < spinUntil) {
                     Thread.onSpinWait();
                 } else {
-                    LockSupport.parkNanos(this, 10_000_000L);
+                    LockSupport.parkNanos(this, 1_000_000_000L);   // woken by unpark in parallelFor or close
                 }
             }
             seen = generation;
