@@ -26,7 +26,7 @@ import picocli.CommandLine.Option;
                 "Writes OUT/tokenizer.json, OUT/checkpoints/step-N/ (Hugging Face config.json + model.safetensors),",
                 "OUT/metrics.jsonl, OUT/loss.png and OUT/summary.json."})
 public final class PretrainCommand implements Callable<Integer> {
-    /** Default optimizer steps of the embedded base model (sized for ~8-10 minutes on 2 CPU cores). */
+    /** Default optimizer steps of the embedded base model (about 590 s of CPU time on 2 cores; docs/training.md). */
     public static final int DEFAULT_STEPS = 600;
 
     @Option(names = "--out", defaultValue = "runs/base", description = "Run folder (default: ${DEFAULT-VALUE}).")
@@ -66,7 +66,7 @@ public final class PretrainCommand implements Callable<Integer> {
     static Pretraining.Result run(Backend be, Path out, String corpusName, int vocab, Path tokenizerFile, String configSpec,
                                   TrainingOptions t, boolean resume, CommonOptions common, PrintStream stdout, PrintStream err)
             throws IOException {
-        if (configSpec != null && configSpec.contains("=")) LlamaConfig.tinyDefault(vocab).withOverrides(configSpec); // fail fast
+        if (configSpec != null && configSpec.contains("=")) LlamaConfig.baseDefault(vocab).withOverrides(configSpec); // fail fast
         Files.createDirectories(out);
         Corpus corpus = Corpus.load(corpusName);
         Path tokPath = out.resolve("tokenizer.json");
@@ -110,7 +110,7 @@ public final class PretrainCommand implements Callable<Integer> {
 
     /** The default shape for this vocabulary, or a config.json file, or key=value overrides of the default. */
     static LlamaConfig modelConfig(String spec, int vocab, int seq) throws IOException {
-        LlamaConfig base = LlamaConfig.tinyDefault(vocab);
+        LlamaConfig base = LlamaConfig.baseDefault(vocab);
         if (spec != null && !spec.isBlank() && !spec.contains("=")) {
             Path file = Path.of(spec);
             if (!Files.isRegularFile(file)) {
@@ -138,8 +138,8 @@ public final class PretrainCommand implements Callable<Integer> {
         out.printf("%-26s %10.4f %10.2f %8.2f%%%n", "unigram baseline", r.unigram().meanLoss(),
                 Math.exp(r.unigram().meanLoss()), 100 * r.unigram().accuracy());
         if (!r.alreadyDone()) {
-            out.printf("trained %,d parameters for %.1f s (%.0f tokens/s); checkpoint %s%n", r.parameters(), r.seconds(),
-                    r.tokensPerSecond(), r.checkpoint());
+            out.printf("trained %,d parameters for %.1f s (%.0f tokens/s, %.0f s of process CPU time); checkpoint %s%n",
+                    r.parameters(), r.seconds(), r.tokensPerSecond(), r.cpuSeconds(), r.checkpoint());
         }
     }
 }

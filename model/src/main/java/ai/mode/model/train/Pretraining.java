@@ -48,8 +48,23 @@ public final class Pretraining {
     }
 
     /** Outcome of a run. */
+    /**
+     * @param seconds    wall time of the training loop (steps, validation, checkpoints)
+     * @param cpuSeconds process CPU time over the same span (all threads), or NaN where the JVM cannot tell;
+     *                   on a shared machine, cpuSeconds / cores estimates the wall time an idle machine needs
+     */
     public record Result(int steps, double trainLoss, LossStats validation, LossStats unigram, double seconds,
-                         double tokensPerSecond, long parameters, Path checkpoint, boolean resumed, boolean alreadyDone) {}
+                         double cpuSeconds, double tokensPerSecond, long parameters, Path checkpoint, boolean resumed,
+                         boolean alreadyDone) {}
+
+    /** Process CPU time in seconds (all threads), or NaN. */
+    static double processCpuSeconds() {
+        if (java.lang.management.ManagementFactory.getOperatingSystemMXBean() instanceof com.sun.management.OperatingSystemMXBean os) {
+            long ns = os.getProcessCpuTime();
+            return ns < 0 ? Double.NaN : ns / 1e9;
+        }
+        return Double.NaN;
+    }
 
     /**
      * Trains (or resumes, or — if the run folder already holds a finished checkpoint with {@code resume} — just
@@ -82,11 +97,13 @@ public final class Pretraining {
             boolean resumed = s.resume() && t.resume();
             boolean done = t.step() >= s.steps();
             int startStep = t.step();
+            double cpu0 = processCpuSeconds();
             Trainer.Result r = done ? null : t.run();
+            double cpu = done ? 0 : processCpuSeconds() - cpu0;
             LossStats val = done ? Evaluator.evaluate(model, valWindows, s.batch()) : r.lastValidation();
             double secs = done ? 0 : r.seconds();
             double tps = done ? 0 : r.tokensPerSecond(opt.tokensPerStep(), r.steps() - startStep);
-            Result res = new Result(t.step(), done ? Double.NaN : r.lastLoss(), val, unigram, secs, tps,
+            Result res = new Result(t.step(), done ? Double.NaN : r.lastLoss(), val, unigram, secs, cpu, tps,
                     s.config().parameterCount(), ckpt.latest().orElse(null), resumed, done);
             if (!done) {
                 LossPlot.write(s.metricsFile(), s.plotFile(), String.format("pretraining, %.2fM parameters", s.config().parameterCount() / 1e6),
@@ -113,6 +130,7 @@ public final class Pretraining {
         o.addProperty("unigram_val_loss", r.unigram().meanLoss());
         o.addProperty("unigram_val_acc", r.unigram().accuracy());
         o.addProperty("seconds", r.seconds());
+        if (Double.isFinite(r.cpuSeconds())) o.addProperty("cpu_seconds", r.cpuSeconds());
         o.addProperty("tokens_per_s", r.tokensPerSecond());
         if (r.checkpoint() != null) o.addProperty("checkpoint", r.checkpoint().toString());
         AtomicFiles.writeString(s.summaryFile(), new GsonBuilder().setPrettyPrinting().create().toJson(o) + "\n");
