@@ -206,4 +206,15 @@ class ModeModelTest {
             assertTrue(e.getMessage().contains("unknown routing"), e.getMessage());
         }
     }
+
+    @Test
+    void routingAndInitNamesRoundTrip() {
+        for (String r : List.of("dense", "top1", "top3", "sequence-dense", "sequence-top2")) assertEquals(r, Routing.parse(r).toString());
+        assertEquals(new Routing(Routing.Level.SEQUENCE, 2), Routing.parse("sequence-top2"));
+        assertEquals(ModeConfig.ExpertInit.COPY, ModeConfig.ExpertInit.parse(ModeConfig.ExpertInit.COPY.cliName()));
+        assertEquals(ModeConfig.ExpertInit.RANDOM_ZERO_OUT, ModeConfig.ExpertInit.parse("random"));
+        assertEquals(Composer.GateConstruction.STACKED, Composer.GateConstruction.parse("stacked"));
+        ModeConfig c = ModeConfig.of(2, 1, List.of("code", "math"));
+        assertEquals(0.9, Math.exp(c.backboneGateBias()) / (Math.exp(c.backboneGateBias()) + 2), 1e-12, "bias gives α_bb = 0.9 over N = 2 experts");
+    }
 }
