@@ -54,12 +54,20 @@ abstract class CpuKernels {
     abstract int nr();
 
     /**
-     * One full mr x nr tile: {@code C = alpha * A Bp + beta * C} (beta == 0: C not read). Element (r, p) of
-     * the A panel is {@code a[ao + r*rs + p*ks]}: packed panels use rs = 1, ks = mr; rows of a row-major A read
-     * in place use rs = lda, ks = 1. Bp is packed with nr values per k ({@code bp[bpo + p*nr + j]}).
+     * Row stride of an A panel packed row by row: the largest K block. A constant, so the tile's broadcast
+     * addresses are fixed offsets.
      */
-    abstract void gemmTile(int kc, float[] a, int ao, int rs, int ks, float[] bp, int bpo, float alpha, float beta,
-                           float[] c, int co, int ldc);
+    static final int KC = 256;
+
+    /**
+     * One full mr x nr tile: {@code C = Ap Bp}, or {@code C += Ap Bp} when load (C read first; otherwise never
+     * read). The A panel is packed either k by k, mr values per k ({@code ap[apo + p*mr + r]}; rowsA false), or
+     * row by row with row stride {@link #KC} ({@code ap[apo + r*KC + p]}; rowsA true): whichever layout copies
+     * straight from op(A). Bp is packed with nr values per k ({@code bp[bpo + p*nr + j]}). Each element is one
+     * chain of multiply-adds in k order, starting from zero or from C, whatever the layout.
+     */
+    abstract void gemmTile(int kc, float[] ap, int apo, boolean rowsA, float[] bp, int bpo, float[] c, int co, int ldc,
+                           boolean load);
 
     // ------------------------------------------------------------------ row primitives (n elements)
 

@@ -15,9 +15,13 @@ final class ScalarKernels extends CpuKernels {
     @Override int nr() { return NR; }
 
     @Override
-    void gemmTile(int kc, float[] ap, int apo, int rs, int ks, float[] bp, int bpo, float alpha, float beta,
-                  float[] c, int co, int ldc) {
+    void gemmTile(int kc, float[] ap, int apo, boolean rowsA, float[] bp, int bpo, float[] c, int co, int ldc,
+                  boolean load) {
+        int rs = rowsA ? KC : 1, ks = rowsA ? 1 : MR;
         float[] acc = new float[MR * NR];
+        if (load) {
+            for (int r = 0; r < MR; r++) System.arraycopy(c, co + r * ldc, acc, r * NR, NR);
+        }
         for (int p = 0; p < kc; p++) {
             int bRow = bpo + p * NR;
             for (int r = 0; r < MR; r++) {
@@ -26,13 +30,7 @@ final class ScalarKernels extends CpuKernels {
                 for (int j = 0; j < NR; j++) acc[accRow + j] += a * bp[bRow + j];
             }
         }
-        for (int r = 0; r < MR; r++) {
-            int cRow = co + r * ldc;
-            for (int j = 0; j < NR; j++) {
-                float v = alpha * acc[r * NR + j];
-                c[cRow + j] = beta == 0f ? v : v + beta * c[cRow + j];
-            }
-        }
+        for (int r = 0; r < MR; r++) System.arraycopy(acc, r * NR, c, co + r * ldc, NR);
     }
 
     @Override

@@ -10,18 +10,23 @@ import java.util.Arrays;
  * panel stays in L1) for a chunk of at most {@link #N_CHUNK} columns, shared by all threads. The M rows are
  * cut into tasks of {@link #mc} rows (times a group of B panels when there are few row blocks); a task sweeps
  * the register tile B panel outer, A panel inner, so its A block (about {@code mc x kc}) stays in L2.
- * A row-major A is read in place (six row streams; packing it cost more than it saved); a transposed A is
- * packed per task into mr-high panels.
+ * Each task packs its rows of op(A) (either layout) into mr-high panels, with alpha folded in, so the register
+ * tile always reads both operands contiguously. beta is applied once up front (beta not 0 or 1: a scaling
+ * pass over C); every K block then either writes its tile (first block, beta 0) or accumulates into C.
  *
  * <p>Determinism: each element of C is computed by the same operations in the same order (K blocks in order,
  * the tile's k loop in order) whichever thread runs its task and however many threads exist; only the
  * grouping of tasks depends on the thread count.
  */
 final class Sgemm {
-    /** Largest K block. */
-    static final int KC = 256;
+    /** Largest K block (also the row stride of row-by-row A panels). */
+    static final int KC = CpuKernels.KC;
     /** Columns of B packed per chunk. */
     static final int N_CHUNK = 4096;
+    /** Rows of A packed per chunk (a multiple of every tile height). */
+    static final int M_CHUNK = 4096;
+    /** Register-tile panels one packing task writes. */
+    private static final int PACK_PANELS = 8;
     /** Below this many multiply-adds a GEMM runs on the calling thread only. */
     private static final long SERIAL_WORK = 128L * 1024;
 
@@ -33,7 +38,6 @@ final class Sgemm {
     private final int mc;
     private final ThreadLocal<float[]> packedA = new ThreadLocal<>();
     private final ThreadLocal<float[]> packedB = new ThreadLocal<>();
-    private final ThreadLocal<float[]> edgeA = new ThreadLocal<>();
     private final ThreadLocal<float[]> edgeC = new ThreadLocal<>();
 
     Sgemm(CpuKernels kernels, CpuThreads threads) {
@@ -66,40 +70,58 @@ final class Sgemm {
             scaleC(m, n, beta, c, cOff, ldc);
             return;
         }
+        if (beta != 0f && beta != 1f) scaleC(m, n, beta, c, cOff, ldc);
+        boolean overwrite = beta == 0f;
         int kcStep = kcStep(k);
-        int mTiles = (m + mc - 1) / mc;
         for (int n0 = 0; n0 < n; n0 += N_CHUNK) {
             int nLen = Math.min(N_CHUNK, n - n0);
             int panels = (nLen + nr - 1) / nr;
-            // Enough tasks to balance the threads; the grouping never changes the arithmetic.
-            int groups = serial ? 1 : Math.min(panels, Math.max(1, (4 * threads.threads() + mTiles - 1) / mTiles));
-            int panelsPerGroup = (panels + groups - 1) / groups;
-            int packGrain = Math.max(1, 256 / nr);
-            int packTasks = (panels + packGrain - 1) / packGrain;
+            int bTasks = (panels + PACK_PANELS - 1) / PACK_PANELS;
             for (int p0 = 0; p0 < k; p0 += kcStep) {
                 int kc = Math.min(kcStep, k - p0);
-                float blockBeta = p0 == 0 ? beta : 1f;
+                boolean load = p0 > 0 || !overwrite;
                 float[] bp = buffer(packedB, kc * panels * nr);
-                int fp0 = p0, fn0 = n0;
-                CpuThreads.Task pack = t -> packB(transB, n, b, bOff, ldb, fp0, kc, fn0, t * packGrain,
-                        Math.min(panels, (t + 1) * packGrain), bp, 0);
-                CpuThreads.Task compute = t -> {
-                    // Consecutive tasks share a group of B panels, which then stays in cache.
-                    int g = t / mTiles;
-                    int mt = t % mTiles;
-                    int jp0 = g * panelsPerGroup;
-                    int jp1 = Math.min(panels, jp0 + panelsPerGroup);
-                    computeTask(transA, a, aOff, lda, alpha, bp, 0, blockBeta, c, cOff, ldc,
-                            fp0, kc, mt * mc, Math.min(mc, m - mt * mc), fn0, nLen, jp0, jp1);
-                };
-                if (serial) {
-                    for (int t = 0; t < packTasks; t++) pack.run(t);
-                    for (int t = 0; t < mTiles * groups; t++) compute.run(t);
-                } else {
-                    threads.parallelFor(packTasks, pack);
-                    threads.parallelFor(mTiles * groups, compute);
+                for (int m0 = 0; m0 < m; m0 += M_CHUNK) {
+                    int mLen = Math.min(M_CHUNK, m - m0);
+                    int rowPanels = (mLen + mr - 1) / mr;
+                    int aTasks = (rowPanels + PACK_PANELS - 1) / PACK_PANELS;
+                    int mTiles = (mLen + mc - 1) / mc;
+                    // Enough tasks to balance the threads; the grouping never changes the arithmetic.
+                    int groups = serial ? 1 : Math.min(panels, Math.max(1, (4 * threads.threads() + mTiles - 1) / mTiles));
+                    int panelsPerGroup = (panels + groups - 1) / groups;
+                    float[] ap = buffer(packedA, rowPanels * mr * KC);
+                    int fp0 = p0, fn0 = n0, fm0 = m0, fbTasks = m0 == 0 ? bTasks : 0;
+                    // B's K block is packed with the first M chunk; every chunk packs its rows of A.
+                    CpuThreads.Task pack = t -> {
+                        if (t < fbTasks) {
+                            packB(transB, n, b, bOff, ldb, fp0, kc, fn0, t * PACK_PANELS,
+                                    Math.min(panels, (t + 1) * PACK_PANELS), bp, 0);
+                        } else {
+                            int ip0 = (t - fbTasks) * PACK_PANELS;
+                            packA(transA, a, aOff, lda, alpha, fm0, mLen, fp0, kc, ip0,
+                                    Math.min(rowPanels, ip0 + PACK_PANELS), ap);
+                        }
+                    };
+                    CpuThreads.Task compute = t -> {
+                        // Consecutive tasks share a group of B panels, which then stays in cache.
+                        int g = t / mTiles;
+                        int mt = t % mTiles;
+                        int jp0 = g * panelsPerGroup;
+                        computeTask(!transA, ap, mt * mc, kc, bp, 0, load, c, cOff + fm0 * ldc, ldc,
+                                Math.min(mc, mLen - mt * mc), fn0, nLen, jp0, Math.min(panels, jp0 + panelsPerGroup));
+                    };
+                    run(serial, fbTasks + aTasks, pack);
+                    run(serial, mTiles * groups, compute);
                 }
             }
+        }
+    }
+
+    private void run(boolean serial, int count, CpuThreads.Task task) {
+        if (serial) {
+            for (int t = 0; t < count; t++) task.run(t);
+        } else {
+            threads.parallelFor(count, task);
         }
     }
 
@@ -130,13 +152,18 @@ final class Sgemm {
             scaleC(m, n, beta, c, cOff, ldc);
             return;
         }
+        if (beta != 0f && beta != 1f) scaleC(m, n, beta, c, cOff, ldc);
         int panels = (n + nr - 1) / nr;
         int kcStep = kcStep(k);
         for (int p0 = 0; p0 < k; p0 += kcStep) {
             int kc = Math.min(kcStep, k - p0);
+            boolean load = p0 > 0 || beta != 0f;
             for (int i0 = 0; i0 < m; i0 += mc) {
-                computeTask(transA, a, aOff, lda, alpha, bp, p0 * panels * nr, p0 == 0 ? beta : 1f, c, cOff, ldc,
-                        p0, kc, i0, Math.min(mc, m - i0), 0, n, 0, panels);
+                int rows = Math.min(mc, m - i0);
+                int rowPanels = (rows + mr - 1) / mr;
+                float[] ap = buffer(packedA, rowPanels * mr * KC);
+                packA(transA, a, aOff, lda, alpha, i0, rows, p0, kc, 0, rowPanels, ap);
+                computeTask(!transA, ap, 0, kc, bp, p0 * panels * nr, load, c, cOff + i0 * ldc, ldc, rows, 0, n, 0, panels);
             }
         }
     }
@@ -204,85 +231,73 @@ final class Sgemm {
     }
 
     /**
-     * Packs rows [r0, r0+live) of op(A)[., p0 .. p0+kc) into one mr-high panel at ap[o] (layout [p][r]),
-     * zero-padding rows live .. mr.
+     * Packs rows [r0, r0+live) of alpha * op(A)[., p0 .. p0+kc) into one mr-high panel at ap[o], zero-padding
+     * rows live .. mr, in the layout that copies straight from op(A): k by k ({@code ap[o + p*mr + r]}) from a
+     * transposed A, row by row ({@code ap[o + r*KC + p]}) from a row-major one.
      */
-    private void packAPanel(boolean transA, float[] a, int aOff, int lda, int r0, int live, int p0, int kc,
+    private void packAPanel(boolean transA, float[] a, int aOff, int lda, float alpha, int r0, int live, int p0, int kc,
                             float[] ap, int o) {
         if (transA) {
             // A stored [K,M]: op(A)[i, p] = a[p*M + i]; the panel's rows are contiguous for each p.
             for (int p = 0; p < kc; p++) {
                 int src = aOff + (p0 + p) * lda + r0;
                 int dst = o + p * mr;
-                for (int r = 0; r < live; r++) ap[dst + r] = a[src + r];
+                for (int r = 0; r < live; r++) ap[dst + r] = alpha * a[src + r];
                 for (int r = live; r < mr; r++) ap[dst + r] = 0f;
             }
         } else {
             // A stored [M,K]: row i contiguous in p.
             for (int r = 0; r < mr; r++) {
+                int dst = o + r * KC;
                 if (r < live) {
                     int src = aOff + (r0 + r) * lda + p0;
-                    for (int p = 0; p < kc; p++) ap[o + p * mr + r] = a[src + p];
+                    if (alpha == 1f) {
+                        System.arraycopy(a, src, ap, dst, kc);
+                    } else {
+                        for (int p = 0; p < kc; p++) ap[dst + p] = alpha * a[src + p];
+                    }
                 } else {
-                    for (int p = 0; p < kc; p++) ap[o + p * mr + r] = 0f;
+                    Arrays.fill(ap, dst, dst + kc, 0f);
                 }
             }
         }
     }
 
-    /** Rows [i0, i0+rows) x B panels [jp0, jp1) of one K block. */
-    private void computeTask(boolean transA, float[] a, int aOff, int lda, float alpha,
-                             float[] bp, int bpBase, float beta, float[] c, int cOff, int ldc,
-                             int p0, int kc, int i0, int rows, int n0, int nLen, int jp0, int jp1) {
-        int rowPanels = (rows + mr - 1) / mr;
-        float[] ap = null;
-        int tail = rows % mr;
-        if (transA) {
-            ap = buffer(packedA, rowPanels * mr * kc);
-            for (int ip = 0; ip < rowPanels; ip++) {
-                packAPanel(true, a, aOff, lda, i0 + ip * mr, Math.min(mr, rows - ip * mr), p0, kc, ap, ip * kc * mr);
-            }
-        } else if (tail != 0) {
-            ap = buffer(edgeA, mr * kc);
-            packAPanel(false, a, aOff, lda, i0 + rows - tail, tail, p0, kc, ap, 0);
+    /**
+     * Packs the mr-high row panels ip0 .. ip1 of alpha * op(A)[m0 .. m0+mLen, p0 .. p0+kc) into ap (panel ip at
+     * {@code ap[ip*mr*KC]}), zero-padding rows past mLen.
+     */
+    private void packA(boolean transA, float[] a, int aOff, int lda, float alpha, int m0, int mLen, int p0, int kc,
+                       int ip0, int ip1, float[] ap) {
+        for (int ip = ip0; ip < ip1; ip++) {
+            packAPanel(transA, a, aOff, lda, alpha, m0 + ip * mr, Math.min(mr, mLen - ip * mr), p0, kc, ap, ip * mr * KC);
         }
+    }
+
+    /**
+     * Rows [i0, i0+rows) of packed A (i0 a multiple of mr; panels row by row if rowsA; C row i0 at {@code c[cOff + i0*ldc]}) x B panels
+     * [jp0, jp1) of one K block: C = Ap Bp, or C += Ap Bp when load.
+     */
+    private void computeTask(boolean rowsA, float[] ap, int i0, int kc, float[] bp, int bpBase, boolean load, float[] c, int cOff,
+                             int ldc, int rows, int n0, int nLen, int jp0, int jp1) {
         float[] edge = null;
         for (int jp = jp0; jp < jp1; jp++) {
             int liveCols = Math.min(nr, nLen - jp * nr);
             int bpo = bpBase + jp * kc * nr;
             for (int ii = 0; ii < rows; ii += mr) {
                 int liveRows = Math.min(mr, rows - ii);
-                float[] as;
-                int ao, rs, ks;
-                if (transA) {
-                    as = ap;
-                    ao = (ii / mr) * kc * mr;
-                    rs = 1;
-                    ks = mr;
-                } else if (liveRows == mr) {
-                    as = a;
-                    ao = aOff + (i0 + ii) * lda + p0;
-                    rs = lda;
-                    ks = 1;
-                } else {
-                    as = ap;
-                    ao = 0;
-                    rs = 1;
-                    ks = mr;
-                }
+                int ao = ((i0 + ii) / mr) * mr * KC;
                 int co = cOff + (i0 + ii) * ldc + n0 + jp * nr;
                 if (liveRows == mr && liveCols == nr) {
-                    kernels.gemmTile(kc, as, ao, rs, ks, bp, bpo, alpha, beta, c, co, ldc);
+                    kernels.gemmTile(kc, ap, ao, rowsA, bp, bpo, c, co, ldc, load);
                 } else {
+                    // A partial tile runs whole on a scratch tile; only its live part is read from and written to C.
                     if (edge == null) edge = buffer(edgeC, mr * nr);
-                    kernels.gemmTile(kc, as, ao, rs, ks, bp, bpo, alpha, 0f, edge, 0, nr);
-                    for (int r = 0; r < liveRows; r++) {
-                        int row = co + r * ldc;
-                        for (int j = 0; j < liveCols; j++) {
-                            float v = edge[r * nr + j];
-                            c[row + j] = beta == 0f ? v : v + beta * c[row + j];
-                        }
+                    if (load) {
+                        for (int r = 0; r < liveRows; r++) System.arraycopy(c, co + r * ldc, edge, r * nr, liveCols);
                     }
+                    kernels.gemmTile(kc, ap, ao, rowsA, bp, bpo, edge, 0, nr, load);
+                    for (int r = 0; r < liveRows; r++) System.arraycopy(edge, r * nr, c, co + r * ldc, liveCols);
                 }
             }
         }

@@ -14,13 +14,21 @@ import jdk.incubator.vector.VectorSpecies;
  * exponential is {@link #exp} (the lane-wise twin of {@link CpuMath#exp}) and results stay bitwise
  * reproducible from the first call on.
  *
- * <p>The GEMM register tile is 6 rows x 2 vectors: 12 accumulators, 2 loads of B and one broadcast of A
- * per k, all fused multiply-adds.
+ * <p>The GEMM register tile is mr rows x 2 vectors of a packed A panel times a packed B panel. With 512-bit
+ * vectors (32 registers) mr is 12: 24 accumulators, 2 loads of B and 12 broadcasts of A per k, which keeps
+ * both FMA ports busy (measured 1.7x the 6-row tile on one core). With narrower vectors (16 registers) mr is
+ * 6, so the 12 accumulators never spill. Each height is its own straight-line method: register allocation
+ * needs the accumulators as named locals, so a loop over rows (a parameter) would not do.
+ * Each height comes in the two A panel layouts of {@link CpuKernels#gemmTile}; the broadcast addresses
+ * must be constant offsets from one index for C2 to emit memory-operand broadcasts with no index arithmetic
+ * (a variable row stride measured 25% slower), so the layout cannot be a runtime stride either.
+ * {@code -Dmode.cpu.gemmRows=6|12} overrides the choice (for tests and benchmarks).
  */
 final class VectorKernels extends CpuKernels {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int L = S.length();
-    private static final int MR = 6;
+    /** System property that picks the GEMM tile height (6 or 12). */
+    static final String GEMM_ROWS_PROPERTY = "mode.cpu.gemmRows";
     private static final int NR = 2 * L;
     /** Lane rotations by L/2, L/4, ..., 1 for the fixed-order lane fold. */
     private static final VectorShuffle<Float> ROT_8 = rotation(8), ROT_4 = rotation(4), ROT_2 = rotation(2), ROT_1 = rotation(1);
@@ -73,128 +81,426 @@ final class VectorKernels extends CpuKernels {
         return FloatVector.broadcast(S, 1f).div(exp(x.neg()).add(1f));
     }
 
+    /** Rows of the GEMM register tile: 12 or 6. */
+    private final int mr;
+
     VectorKernels() {
         // Touch the species so a missing module fails here (caught by select), not in a hot loop.
         if (FloatVector.zero(S).length() != L) throw new IllegalStateException("inconsistent vector species");
+        String rows = System.getProperty(GEMM_ROWS_PROPERTY, L >= 16 ? "12" : "6");
+        mr = switch (rows.trim()) {
+            case "12" -> 12;
+            case "6" -> 6;
+            default -> throw new IllegalArgumentException("-D" + GEMM_ROWS_PROPERTY + "=" + rows
+                    + " is not a GEMM tile height; use 6 or 12");
+        };
     }
 
     @Override boolean vectorized() { return true; }
     @Override String describe() { return "vector (" + L + " x float32)"; }
-    @Override int mr() { return MR; }
+    @Override int mr() { return mr; }
     @Override int nr() { return NR; }
 
     @Override
-    void gemmTile(int kc, float[] ap, int apo, int rs, int ks, float[] bp, int bpo, float alpha, float beta,
-                  float[] c, int co, int ldc) {
-        // Two straight-line variants: one method with both store paths (or a store helper) grows past C2's
-        // inlining node budget, and vectors that are not inlined get boxed (an order of magnitude slower).
-        if (beta == 0f) {
-            tileOverwrite(kc, ap, apo, rs, ks, bp, bpo, alpha, c, co, ldc);
+    void gemmTile(int kc, float[] ap, int apo, boolean rowsA, float[] bp, int bpo, float[] c, int co, int ldc,
+                  boolean load) {
+        if (mr == 12) {
+            if (rowsA) {
+                tile12Rows(kc, ap, apo, bp, bpo, c, co, ldc, load);
+            } else {
+                tile12(kc, ap, apo, bp, bpo, c, co, ldc, load);
+            }
+        } else if (rowsA) {
+            tile6Rows(kc, ap, apo, bp, bpo, c, co, ldc, load);
         } else {
-            tileAccumulate(kc, ap, apo, rs, ks, bp, bpo, alpha, beta, c, co, ldc);
+            tile6(kc, ap, apo, bp, bpo, c, co, ldc, load);
         }
     }
 
-    /** C = alpha * Ap Bp for one 6 x 2L tile. */
-    private static void tileOverwrite(int kc, float[] ap, int apo, int rs, int ks, float[] bp, int bpo, float alpha,
-                                      float[] c, int co, int ldc) {
-        FloatVector c00 = FloatVector.zero(S), c01 = FloatVector.zero(S);
-        FloatVector c10 = FloatVector.zero(S), c11 = FloatVector.zero(S);
-        FloatVector c20 = FloatVector.zero(S), c21 = FloatVector.zero(S);
-        FloatVector c30 = FloatVector.zero(S), c31 = FloatVector.zero(S);
-        FloatVector c40 = FloatVector.zero(S), c41 = FloatVector.zero(S);
-        FloatVector c50 = FloatVector.zero(S), c51 = FloatVector.zero(S);
-        int a = apo;
-        int b = bpo;
-        // A element (r, p) is ap[apo + r*rs + p*ks]: packed panels (rs 1, ks 6) or rows of A in place (rs lda, ks 1).
-        for (int p = 0; p < kc; p++, a += ks, b += NR) {
+    /** C = A Bp (+ C when load) for one 12 x 2L tile; A packed k by k, 12 values per k. */
+    private static void tile12(int kc, float[] ap, int apo, float[] bp, int bpo, float[] c, int co, int ldc,
+                               boolean load) {
+        FloatVector c00, c01, c10, c11, c20, c21, c30, c31;
+        FloatVector c40, c41, c50, c51, c60, c61, c70, c71;
+        FloatVector c80, c81, c90, c91, ca0, ca1, cb0, cb1;
+        if (load) {
+            c00 = FloatVector.fromArray(S, c, co + 0 * ldc);
+            c01 = FloatVector.fromArray(S, c, co + 0 * ldc + L);
+            c10 = FloatVector.fromArray(S, c, co + 1 * ldc);
+            c11 = FloatVector.fromArray(S, c, co + 1 * ldc + L);
+            c20 = FloatVector.fromArray(S, c, co + 2 * ldc);
+            c21 = FloatVector.fromArray(S, c, co + 2 * ldc + L);
+            c30 = FloatVector.fromArray(S, c, co + 3 * ldc);
+            c31 = FloatVector.fromArray(S, c, co + 3 * ldc + L);
+            c40 = FloatVector.fromArray(S, c, co + 4 * ldc);
+            c41 = FloatVector.fromArray(S, c, co + 4 * ldc + L);
+            c50 = FloatVector.fromArray(S, c, co + 5 * ldc);
+            c51 = FloatVector.fromArray(S, c, co + 5 * ldc + L);
+            c60 = FloatVector.fromArray(S, c, co + 6 * ldc);
+            c61 = FloatVector.fromArray(S, c, co + 6 * ldc + L);
+            c70 = FloatVector.fromArray(S, c, co + 7 * ldc);
+            c71 = FloatVector.fromArray(S, c, co + 7 * ldc + L);
+            c80 = FloatVector.fromArray(S, c, co + 8 * ldc);
+            c81 = FloatVector.fromArray(S, c, co + 8 * ldc + L);
+            c90 = FloatVector.fromArray(S, c, co + 9 * ldc);
+            c91 = FloatVector.fromArray(S, c, co + 9 * ldc + L);
+            ca0 = FloatVector.fromArray(S, c, co + 10 * ldc);
+            ca1 = FloatVector.fromArray(S, c, co + 10 * ldc + L);
+            cb0 = FloatVector.fromArray(S, c, co + 11 * ldc);
+            cb1 = FloatVector.fromArray(S, c, co + 11 * ldc + L);
+        } else {
+            c00 = FloatVector.zero(S);
+            c01 = FloatVector.zero(S);
+            c10 = FloatVector.zero(S);
+            c11 = FloatVector.zero(S);
+            c20 = FloatVector.zero(S);
+            c21 = FloatVector.zero(S);
+            c30 = FloatVector.zero(S);
+            c31 = FloatVector.zero(S);
+            c40 = FloatVector.zero(S);
+            c41 = FloatVector.zero(S);
+            c50 = FloatVector.zero(S);
+            c51 = FloatVector.zero(S);
+            c60 = FloatVector.zero(S);
+            c61 = FloatVector.zero(S);
+            c70 = FloatVector.zero(S);
+            c71 = FloatVector.zero(S);
+            c80 = FloatVector.zero(S);
+            c81 = FloatVector.zero(S);
+            c90 = FloatVector.zero(S);
+            c91 = FloatVector.zero(S);
+            ca0 = FloatVector.zero(S);
+            ca1 = FloatVector.zero(S);
+            cb0 = FloatVector.zero(S);
+            cb1 = FloatVector.zero(S);
+        }
+        for (int p = 0; p < kc; p++) {
+            int a = apo + p * 12, b = bpo + p * NR;
             FloatVector b0 = FloatVector.fromArray(S, bp, b);
             FloatVector b1 = FloatVector.fromArray(S, bp, b + L);
-            FloatVector av = FloatVector.broadcast(S, ap[a]);
-            c00 = av.fma(b0, c00);
-            c01 = av.fma(b1, c01);
-            av = FloatVector.broadcast(S, ap[a + 1 * rs]);
-            c10 = av.fma(b0, c10);
-            c11 = av.fma(b1, c11);
-            av = FloatVector.broadcast(S, ap[a + 2 * rs]);
-            c20 = av.fma(b0, c20);
-            c21 = av.fma(b1, c21);
-            av = FloatVector.broadcast(S, ap[a + 3 * rs]);
-            c30 = av.fma(b0, c30);
-            c31 = av.fma(b1, c31);
-            av = FloatVector.broadcast(S, ap[a + 4 * rs]);
-            c40 = av.fma(b0, c40);
-            c41 = av.fma(b1, c41);
-            av = FloatVector.broadcast(S, ap[a + 5 * rs]);
-            c50 = av.fma(b0, c50);
-            c51 = av.fma(b1, c51);
+            FloatVector a0 = FloatVector.broadcast(S, ap[a]);
+            c00 = a0.fma(b0, c00);
+            c01 = a0.fma(b1, c01);
+            FloatVector a1 = FloatVector.broadcast(S, ap[a + 1]);
+            c10 = a1.fma(b0, c10);
+            c11 = a1.fma(b1, c11);
+            FloatVector a2 = FloatVector.broadcast(S, ap[a + 2]);
+            c20 = a2.fma(b0, c20);
+            c21 = a2.fma(b1, c21);
+            FloatVector a3 = FloatVector.broadcast(S, ap[a + 3]);
+            c30 = a3.fma(b0, c30);
+            c31 = a3.fma(b1, c31);
+            FloatVector a4 = FloatVector.broadcast(S, ap[a + 4]);
+            c40 = a4.fma(b0, c40);
+            c41 = a4.fma(b1, c41);
+            FloatVector a5 = FloatVector.broadcast(S, ap[a + 5]);
+            c50 = a5.fma(b0, c50);
+            c51 = a5.fma(b1, c51);
+            FloatVector a6 = FloatVector.broadcast(S, ap[a + 6]);
+            c60 = a6.fma(b0, c60);
+            c61 = a6.fma(b1, c61);
+            FloatVector a7 = FloatVector.broadcast(S, ap[a + 7]);
+            c70 = a7.fma(b0, c70);
+            c71 = a7.fma(b1, c71);
+            FloatVector a8 = FloatVector.broadcast(S, ap[a + 8]);
+            c80 = a8.fma(b0, c80);
+            c81 = a8.fma(b1, c81);
+            FloatVector a9 = FloatVector.broadcast(S, ap[a + 9]);
+            c90 = a9.fma(b0, c90);
+            c91 = a9.fma(b1, c91);
+            FloatVector aa = FloatVector.broadcast(S, ap[a + 10]);
+            ca0 = aa.fma(b0, ca0);
+            ca1 = aa.fma(b1, ca1);
+            FloatVector ab = FloatVector.broadcast(S, ap[a + 11]);
+            cb0 = ab.fma(b0, cb0);
+            cb1 = ab.fma(b1, cb1);
         }
-        c00.mul(alpha).intoArray(c, co);
-        c01.mul(alpha).intoArray(c, co + L);
-        c10.mul(alpha).intoArray(c, co + ldc);
-        c11.mul(alpha).intoArray(c, co + ldc + L);
-        c20.mul(alpha).intoArray(c, co + 2 * ldc);
-        c21.mul(alpha).intoArray(c, co + 2 * ldc + L);
-        c30.mul(alpha).intoArray(c, co + 3 * ldc);
-        c31.mul(alpha).intoArray(c, co + 3 * ldc + L);
-        c40.mul(alpha).intoArray(c, co + 4 * ldc);
-        c41.mul(alpha).intoArray(c, co + 4 * ldc + L);
-        c50.mul(alpha).intoArray(c, co + 5 * ldc);
-        c51.mul(alpha).intoArray(c, co + 5 * ldc + L);
+        c00.intoArray(c, co + 0 * ldc);
+        c01.intoArray(c, co + 0 * ldc + L);
+        c10.intoArray(c, co + 1 * ldc);
+        c11.intoArray(c, co + 1 * ldc + L);
+        c20.intoArray(c, co + 2 * ldc);
+        c21.intoArray(c, co + 2 * ldc + L);
+        c30.intoArray(c, co + 3 * ldc);
+        c31.intoArray(c, co + 3 * ldc + L);
+        c40.intoArray(c, co + 4 * ldc);
+        c41.intoArray(c, co + 4 * ldc + L);
+        c50.intoArray(c, co + 5 * ldc);
+        c51.intoArray(c, co + 5 * ldc + L);
+        c60.intoArray(c, co + 6 * ldc);
+        c61.intoArray(c, co + 6 * ldc + L);
+        c70.intoArray(c, co + 7 * ldc);
+        c71.intoArray(c, co + 7 * ldc + L);
+        c80.intoArray(c, co + 8 * ldc);
+        c81.intoArray(c, co + 8 * ldc + L);
+        c90.intoArray(c, co + 9 * ldc);
+        c91.intoArray(c, co + 9 * ldc + L);
+        ca0.intoArray(c, co + 10 * ldc);
+        ca1.intoArray(c, co + 10 * ldc + L);
+        cb0.intoArray(c, co + 11 * ldc);
+        cb1.intoArray(c, co + 11 * ldc + L);
     }
 
-    /** C = alpha * Ap Bp + beta * C for one 6 x 2L tile. */
-    private static void tileAccumulate(int kc, float[] ap, int apo, int rs, int ks, float[] bp, int bpo, float alpha, float beta,
-                                       float[] c, int co, int ldc) {
-        FloatVector c00 = FloatVector.zero(S), c01 = FloatVector.zero(S);
-        FloatVector c10 = FloatVector.zero(S), c11 = FloatVector.zero(S);
-        FloatVector c20 = FloatVector.zero(S), c21 = FloatVector.zero(S);
-        FloatVector c30 = FloatVector.zero(S), c31 = FloatVector.zero(S);
-        FloatVector c40 = FloatVector.zero(S), c41 = FloatVector.zero(S);
-        FloatVector c50 = FloatVector.zero(S), c51 = FloatVector.zero(S);
-        int a = apo;
-        int b = bpo;
-        // A element (r, p) is ap[apo + r*rs + p*ks]: packed panels (rs 1, ks 6) or rows of A in place (rs lda, ks 1).
-        for (int p = 0; p < kc; p++, a += ks, b += NR) {
+    /** C = A Bp (+ C when load) for one 12 x 2L tile; A packed row by row, row r at ap[apo + r*KC]. */
+    private static void tile12Rows(int kc, float[] ap, int apo, float[] bp, int bpo, float[] c, int co, int ldc,
+                                   boolean load) {
+        FloatVector c00, c01, c10, c11, c20, c21, c30, c31;
+        FloatVector c40, c41, c50, c51, c60, c61, c70, c71;
+        FloatVector c80, c81, c90, c91, ca0, ca1, cb0, cb1;
+        if (load) {
+            c00 = FloatVector.fromArray(S, c, co + 0 * ldc);
+            c01 = FloatVector.fromArray(S, c, co + 0 * ldc + L);
+            c10 = FloatVector.fromArray(S, c, co + 1 * ldc);
+            c11 = FloatVector.fromArray(S, c, co + 1 * ldc + L);
+            c20 = FloatVector.fromArray(S, c, co + 2 * ldc);
+            c21 = FloatVector.fromArray(S, c, co + 2 * ldc + L);
+            c30 = FloatVector.fromArray(S, c, co + 3 * ldc);
+            c31 = FloatVector.fromArray(S, c, co + 3 * ldc + L);
+            c40 = FloatVector.fromArray(S, c, co + 4 * ldc);
+            c41 = FloatVector.fromArray(S, c, co + 4 * ldc + L);
+            c50 = FloatVector.fromArray(S, c, co + 5 * ldc);
+            c51 = FloatVector.fromArray(S, c, co + 5 * ldc + L);
+            c60 = FloatVector.fromArray(S, c, co + 6 * ldc);
+            c61 = FloatVector.fromArray(S, c, co + 6 * ldc + L);
+            c70 = FloatVector.fromArray(S, c, co + 7 * ldc);
+            c71 = FloatVector.fromArray(S, c, co + 7 * ldc + L);
+            c80 = FloatVector.fromArray(S, c, co + 8 * ldc);
+            c81 = FloatVector.fromArray(S, c, co + 8 * ldc + L);
+            c90 = FloatVector.fromArray(S, c, co + 9 * ldc);
+            c91 = FloatVector.fromArray(S, c, co + 9 * ldc + L);
+            ca0 = FloatVector.fromArray(S, c, co + 10 * ldc);
+            ca1 = FloatVector.fromArray(S, c, co + 10 * ldc + L);
+            cb0 = FloatVector.fromArray(S, c, co + 11 * ldc);
+            cb1 = FloatVector.fromArray(S, c, co + 11 * ldc + L);
+        } else {
+            c00 = FloatVector.zero(S);
+            c01 = FloatVector.zero(S);
+            c10 = FloatVector.zero(S);
+            c11 = FloatVector.zero(S);
+            c20 = FloatVector.zero(S);
+            c21 = FloatVector.zero(S);
+            c30 = FloatVector.zero(S);
+            c31 = FloatVector.zero(S);
+            c40 = FloatVector.zero(S);
+            c41 = FloatVector.zero(S);
+            c50 = FloatVector.zero(S);
+            c51 = FloatVector.zero(S);
+            c60 = FloatVector.zero(S);
+            c61 = FloatVector.zero(S);
+            c70 = FloatVector.zero(S);
+            c71 = FloatVector.zero(S);
+            c80 = FloatVector.zero(S);
+            c81 = FloatVector.zero(S);
+            c90 = FloatVector.zero(S);
+            c91 = FloatVector.zero(S);
+            ca0 = FloatVector.zero(S);
+            ca1 = FloatVector.zero(S);
+            cb0 = FloatVector.zero(S);
+            cb1 = FloatVector.zero(S);
+        }
+        for (int p = 0; p < kc; p++) {
+            int a = apo + p, b = bpo + p * NR;
             FloatVector b0 = FloatVector.fromArray(S, bp, b);
             FloatVector b1 = FloatVector.fromArray(S, bp, b + L);
-            FloatVector av = FloatVector.broadcast(S, ap[a]);
-            c00 = av.fma(b0, c00);
-            c01 = av.fma(b1, c01);
-            av = FloatVector.broadcast(S, ap[a + 1 * rs]);
-            c10 = av.fma(b0, c10);
-            c11 = av.fma(b1, c11);
-            av = FloatVector.broadcast(S, ap[a + 2 * rs]);
-            c20 = av.fma(b0, c20);
-            c21 = av.fma(b1, c21);
-            av = FloatVector.broadcast(S, ap[a + 3 * rs]);
-            c30 = av.fma(b0, c30);
-            c31 = av.fma(b1, c31);
-            av = FloatVector.broadcast(S, ap[a + 4 * rs]);
-            c40 = av.fma(b0, c40);
-            c41 = av.fma(b1, c41);
-            av = FloatVector.broadcast(S, ap[a + 5 * rs]);
-            c50 = av.fma(b0, c50);
-            c51 = av.fma(b1, c51);
+            FloatVector a0 = FloatVector.broadcast(S, ap[a]);
+            c00 = a0.fma(b0, c00);
+            c01 = a0.fma(b1, c01);
+            FloatVector a1 = FloatVector.broadcast(S, ap[a + 1 * KC]);
+            c10 = a1.fma(b0, c10);
+            c11 = a1.fma(b1, c11);
+            FloatVector a2 = FloatVector.broadcast(S, ap[a + 2 * KC]);
+            c20 = a2.fma(b0, c20);
+            c21 = a2.fma(b1, c21);
+            FloatVector a3 = FloatVector.broadcast(S, ap[a + 3 * KC]);
+            c30 = a3.fma(b0, c30);
+            c31 = a3.fma(b1, c31);
+            FloatVector a4 = FloatVector.broadcast(S, ap[a + 4 * KC]);
+            c40 = a4.fma(b0, c40);
+            c41 = a4.fma(b1, c41);
+            FloatVector a5 = FloatVector.broadcast(S, ap[a + 5 * KC]);
+            c50 = a5.fma(b0, c50);
+            c51 = a5.fma(b1, c51);
+            FloatVector a6 = FloatVector.broadcast(S, ap[a + 6 * KC]);
+            c60 = a6.fma(b0, c60);
+            c61 = a6.fma(b1, c61);
+            FloatVector a7 = FloatVector.broadcast(S, ap[a + 7 * KC]);
+            c70 = a7.fma(b0, c70);
+            c71 = a7.fma(b1, c71);
+            FloatVector a8 = FloatVector.broadcast(S, ap[a + 8 * KC]);
+            c80 = a8.fma(b0, c80);
+            c81 = a8.fma(b1, c81);
+            FloatVector a9 = FloatVector.broadcast(S, ap[a + 9 * KC]);
+            c90 = a9.fma(b0, c90);
+            c91 = a9.fma(b1, c91);
+            FloatVector aa = FloatVector.broadcast(S, ap[a + 10 * KC]);
+            ca0 = aa.fma(b0, ca0);
+            ca1 = aa.fma(b1, ca1);
+            FloatVector ab = FloatVector.broadcast(S, ap[a + 11 * KC]);
+            cb0 = ab.fma(b0, cb0);
+            cb1 = ab.fma(b1, cb1);
         }
-        int o = co;
-        c00.mul(alpha).add(FloatVector.fromArray(S, c, o).mul(beta)).intoArray(c, o);
-        c01.mul(alpha).add(FloatVector.fromArray(S, c, o + L).mul(beta)).intoArray(c, o + L);
-        o += ldc;
-        c10.mul(alpha).add(FloatVector.fromArray(S, c, o).mul(beta)).intoArray(c, o);
-        c11.mul(alpha).add(FloatVector.fromArray(S, c, o + L).mul(beta)).intoArray(c, o + L);
-        o += ldc;
-        c20.mul(alpha).add(FloatVector.fromArray(S, c, o).mul(beta)).intoArray(c, o);
-        c21.mul(alpha).add(FloatVector.fromArray(S, c, o + L).mul(beta)).intoArray(c, o + L);
-        o += ldc;
-        c30.mul(alpha).add(FloatVector.fromArray(S, c, o).mul(beta)).intoArray(c, o);
-        c31.mul(alpha).add(FloatVector.fromArray(S, c, o + L).mul(beta)).intoArray(c, o + L);
-        o += ldc;
-        c40.mul(alpha).add(FloatVector.fromArray(S, c, o).mul(beta)).intoArray(c, o);
-        c41.mul(alpha).add(FloatVector.fromArray(S, c, o + L).mul(beta)).intoArray(c, o + L);
-        o += ldc;
-        c50.mul(alpha).add(FloatVector.fromArray(S, c, o).mul(beta)).intoArray(c, o);
-        c51.mul(alpha).add(FloatVector.fromArray(S, c, o + L).mul(beta)).intoArray(c, o + L);
+        c00.intoArray(c, co + 0 * ldc);
+        c01.intoArray(c, co + 0 * ldc + L);
+        c10.intoArray(c, co + 1 * ldc);
+        c11.intoArray(c, co + 1 * ldc + L);
+        c20.intoArray(c, co + 2 * ldc);
+        c21.intoArray(c, co + 2 * ldc + L);
+        c30.intoArray(c, co + 3 * ldc);
+        c31.intoArray(c, co + 3 * ldc + L);
+        c40.intoArray(c, co + 4 * ldc);
+        c41.intoArray(c, co + 4 * ldc + L);
+        c50.intoArray(c, co + 5 * ldc);
+        c51.intoArray(c, co + 5 * ldc + L);
+        c60.intoArray(c, co + 6 * ldc);
+        c61.intoArray(c, co + 6 * ldc + L);
+        c70.intoArray(c, co + 7 * ldc);
+        c71.intoArray(c, co + 7 * ldc + L);
+        c80.intoArray(c, co + 8 * ldc);
+        c81.intoArray(c, co + 8 * ldc + L);
+        c90.intoArray(c, co + 9 * ldc);
+        c91.intoArray(c, co + 9 * ldc + L);
+        ca0.intoArray(c, co + 10 * ldc);
+        ca1.intoArray(c, co + 10 * ldc + L);
+        cb0.intoArray(c, co + 11 * ldc);
+        cb1.intoArray(c, co + 11 * ldc + L);
+    }
+
+    /** C = A Bp (+ C when load) for one 6 x 2L tile; A packed k by k, 6 values per k. */
+    private static void tile6(int kc, float[] ap, int apo, float[] bp, int bpo, float[] c, int co, int ldc,
+                              boolean load) {
+        FloatVector c00, c01, c10, c11, c20, c21, c30, c31;
+        FloatVector c40, c41, c50, c51;
+        if (load) {
+            c00 = FloatVector.fromArray(S, c, co + 0 * ldc);
+            c01 = FloatVector.fromArray(S, c, co + 0 * ldc + L);
+            c10 = FloatVector.fromArray(S, c, co + 1 * ldc);
+            c11 = FloatVector.fromArray(S, c, co + 1 * ldc + L);
+            c20 = FloatVector.fromArray(S, c, co + 2 * ldc);
+            c21 = FloatVector.fromArray(S, c, co + 2 * ldc + L);
+            c30 = FloatVector.fromArray(S, c, co + 3 * ldc);
+            c31 = FloatVector.fromArray(S, c, co + 3 * ldc + L);
+            c40 = FloatVector.fromArray(S, c, co + 4 * ldc);
+            c41 = FloatVector.fromArray(S, c, co + 4 * ldc + L);
+            c50 = FloatVector.fromArray(S, c, co + 5 * ldc);
+            c51 = FloatVector.fromArray(S, c, co + 5 * ldc + L);
+        } else {
+            c00 = FloatVector.zero(S);
+            c01 = FloatVector.zero(S);
+            c10 = FloatVector.zero(S);
+            c11 = FloatVector.zero(S);
+            c20 = FloatVector.zero(S);
+            c21 = FloatVector.zero(S);
+            c30 = FloatVector.zero(S);
+            c31 = FloatVector.zero(S);
+            c40 = FloatVector.zero(S);
+            c41 = FloatVector.zero(S);
+            c50 = FloatVector.zero(S);
+            c51 = FloatVector.zero(S);
+        }
+        for (int p = 0; p < kc; p++) {
+            int a = apo + p * 6, b = bpo + p * NR;
+            FloatVector b0 = FloatVector.fromArray(S, bp, b);
+            FloatVector b1 = FloatVector.fromArray(S, bp, b + L);
+            FloatVector a0 = FloatVector.broadcast(S, ap[a]);
+            c00 = a0.fma(b0, c00);
+            c01 = a0.fma(b1, c01);
+            FloatVector a1 = FloatVector.broadcast(S, ap[a + 1]);
+            c10 = a1.fma(b0, c10);
+            c11 = a1.fma(b1, c11);
+            FloatVector a2 = FloatVector.broadcast(S, ap[a + 2]);
+            c20 = a2.fma(b0, c20);
+            c21 = a2.fma(b1, c21);
+            FloatVector a3 = FloatVector.broadcast(S, ap[a + 3]);
+            c30 = a3.fma(b0, c30);
+            c31 = a3.fma(b1, c31);
+            FloatVector a4 = FloatVector.broadcast(S, ap[a + 4]);
+            c40 = a4.fma(b0, c40);
+            c41 = a4.fma(b1, c41);
+            FloatVector a5 = FloatVector.broadcast(S, ap[a + 5]);
+            c50 = a5.fma(b0, c50);
+            c51 = a5.fma(b1, c51);
+        }
+        c00.intoArray(c, co + 0 * ldc);
+        c01.intoArray(c, co + 0 * ldc + L);
+        c10.intoArray(c, co + 1 * ldc);
+        c11.intoArray(c, co + 1 * ldc + L);
+        c20.intoArray(c, co + 2 * ldc);
+        c21.intoArray(c, co + 2 * ldc + L);
+        c30.intoArray(c, co + 3 * ldc);
+        c31.intoArray(c, co + 3 * ldc + L);
+        c40.intoArray(c, co + 4 * ldc);
+        c41.intoArray(c, co + 4 * ldc + L);
+        c50.intoArray(c, co + 5 * ldc);
+        c51.intoArray(c, co + 5 * ldc + L);
+    }
+
+    /** C = A Bp (+ C when load) for one 6 x 2L tile; A packed row by row, row r at ap[apo + r*KC]. */
+    private static void tile6Rows(int kc, float[] ap, int apo, float[] bp, int bpo, float[] c, int co, int ldc,
+                                  boolean load) {
+        FloatVector c00, c01, c10, c11, c20, c21, c30, c31;
+        FloatVector c40, c41, c50, c51;
+        if (load) {
+            c00 = FloatVector.fromArray(S, c, co + 0 * ldc);
+            c01 = FloatVector.fromArray(S, c, co + 0 * ldc + L);
+            c10 = FloatVector.fromArray(S, c, co + 1 * ldc);
+            c11 = FloatVector.fromArray(S, c, co + 1 * ldc + L);
+            c20 = FloatVector.fromArray(S, c, co + 2 * ldc);
+            c21 = FloatVector.fromArray(S, c, co + 2 * ldc + L);
+            c30 = FloatVector.fromArray(S, c, co + 3 * ldc);
+            c31 = FloatVector.fromArray(S, c, co + 3 * ldc + L);
+            c40 = FloatVector.fromArray(S, c, co + 4 * ldc);
+            c41 = FloatVector.fromArray(S, c, co + 4 * ldc + L);
+            c50 = FloatVector.fromArray(S, c, co + 5 * ldc);
+            c51 = FloatVector.fromArray(S, c, co + 5 * ldc + L);
+        } else {
+            c00 = FloatVector.zero(S);
+            c01 = FloatVector.zero(S);
+            c10 = FloatVector.zero(S);
+            c11 = FloatVector.zero(S);
+            c20 = FloatVector.zero(S);
+            c21 = FloatVector.zero(S);
+            c30 = FloatVector.zero(S);
+            c31 = FloatVector.zero(S);
+            c40 = FloatVector.zero(S);
+            c41 = FloatVector.zero(S);
+            c50 = FloatVector.zero(S);
+            c51 = FloatVector.zero(S);
+        }
+        for (int p = 0; p < kc; p++) {
+            int a = apo + p, b = bpo + p * NR;
+            FloatVector b0 = FloatVector.fromArray(S, bp, b);
+            FloatVector b1 = FloatVector.fromArray(S, bp, b + L);
+            FloatVector a0 = FloatVector.broadcast(S, ap[a]);
+            c00 = a0.fma(b0, c00);
+            c01 = a0.fma(b1, c01);
+            FloatVector a1 = FloatVector.broadcast(S, ap[a + 1 * KC]);
+            c10 = a1.fma(b0, c10);
+            c11 = a1.fma(b1, c11);
+            FloatVector a2 = FloatVector.broadcast(S, ap[a + 2 * KC]);
+            c20 = a2.fma(b0, c20);
+            c21 = a2.fma(b1, c21);
+            FloatVector a3 = FloatVector.broadcast(S, ap[a + 3 * KC]);
+            c30 = a3.fma(b0, c30);
+            c31 = a3.fma(b1, c31);
+            FloatVector a4 = FloatVector.broadcast(S, ap[a + 4 * KC]);
+            c40 = a4.fma(b0, c40);
+            c41 = a4.fma(b1, c41);
+            FloatVector a5 = FloatVector.broadcast(S, ap[a + 5 * KC]);
+            c50 = a5.fma(b0, c50);
+            c51 = a5.fma(b1, c51);
+        }
+        c00.intoArray(c, co + 0 * ldc);
+        c01.intoArray(c, co + 0 * ldc + L);
+        c10.intoArray(c, co + 1 * ldc);
+        c11.intoArray(c, co + 1 * ldc + L);
+        c20.intoArray(c, co + 2 * ldc);
+        c21.intoArray(c, co + 2 * ldc + L);
+        c30.intoArray(c, co + 3 * ldc);
+        c31.intoArray(c, co + 3 * ldc + L);
+        c40.intoArray(c, co + 4 * ldc);
+        c41.intoArray(c, co + 4 * ldc + L);
+        c50.intoArray(c, co + 5 * ldc);
+        c51.intoArray(c, co + 5 * ldc + L);
     }
 
     @Override
