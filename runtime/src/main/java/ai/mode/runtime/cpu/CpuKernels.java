@@ -83,6 +83,18 @@ abstract class CpuKernels {
     /** x *= s. */
     abstract void scale(float[] x, int xo, int n, float s);
 
+    /**
+     * A rows x cols block, scaled: {@code out[oo + r*ldo + c] = s * x[xo + r*ldx + c]} (s == 1 copies the bits);
+     * for packing GEMM operands.
+     */
+    abstract void copyScaled(float[] x, int xo, int ldx, float[] out, int oo, int ldo, int rows, int cols, float s);
+
+    /**
+     * Transposes a rows x cols block: {@code out[oo + c*ldo + r] = x[xo + r*ldx + c]} for r < rows, c < cols
+     * (for packing the K-contiguous operand of a GEMM into K-major panels).
+     */
+    abstract void transpose(float[] x, int xo, int ldx, float[] out, int oo, int ldo, int rows, int cols);
+
     /** sum x^2 in float. */
     abstract float sumSquares(float[] x, int xo, int n);
 

@@ -56,6 +56,25 @@ final class ScalarKernels extends CpuKernels {
     }
 
     @Override
+    void copyScaled(float[] x, int xo, int ldx, float[] out, int oo, int ldo, int rows, int cols, float s) {
+        for (int r = 0; r < rows; r++) {
+            int xi = xo + r * ldx, oi = oo + r * ldo;
+            if (s == 1f) {
+                System.arraycopy(x, xi, out, oi, cols);
+            } else {
+                for (int c = 0; c < cols; c++) out[oi + c] = s * x[xi + c];
+            }
+        }
+    }
+
+    @Override
+    void transpose(float[] x, int xo, int ldx, float[] out, int oo, int ldo, int rows, int cols) {
+        for (int r = 0; r < rows; r++) {
+            for (int c = 0; c < cols; c++) out[oo + c * ldo + r] = x[xo + r * ldx + c];
+        }
+    }
+
+    @Override
     float sumSquares(float[] x, int xo, int n) {
         float s = 0f;
         for (int i = 0; i < n; i++) s += x[xo + i] * x[xo + i];

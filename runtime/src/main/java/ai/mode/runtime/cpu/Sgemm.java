@@ -23,8 +23,12 @@ final class Sgemm {
     static final int KC = CpuKernels.KC;
     /** Columns of B packed per chunk. */
     static final int N_CHUNK = 4096;
-    /** Rows of A packed per chunk (a multiple of every tile height). */
-    static final int M_CHUNK = 4096;
+    /** Row tasks (of mc rows) whose A is packed per chunk. */
+    static final int M_CHUNK_TILES = 32;
+    /** K blocks packed and multiplied per pass (one packing region and one compute region). */
+    static final int K_PASS_BLOCKS = 4;
+    /** Most B panels (of one K block) one compute task sweeps: 512 KB at the largest K block and nr 32. */
+    private static final int GROUP_PANELS = 16;
     /** Register-tile panels one packing task writes. */
     private static final int PACK_PANELS = 8;
     /** Below this many multiply-adds a GEMM runs on the calling thread only. */
@@ -73,44 +77,59 @@ final class Sgemm {
         if (beta != 0f && beta != 1f) scaleC(m, n, beta, c, cOff, ldc);
         boolean overwrite = beta == 0f;
         int kcStep = kcStep(k);
+        int kBlocks = (k + kcStep - 1) / kcStep;
+        int mChunk = M_CHUNK_TILES * mc;
         for (int n0 = 0; n0 < n; n0 += N_CHUNK) {
             int nLen = Math.min(N_CHUNK, n - n0);
             int panels = (nLen + nr - 1) / nr;
-            int bTasks = (panels + PACK_PANELS - 1) / PACK_PANELS;
-            for (int p0 = 0; p0 < k; p0 += kcStep) {
-                int kc = Math.min(kcStep, k - p0);
-                boolean load = p0 > 0 || !overwrite;
-                float[] bp = buffer(packedB, kc * panels * nr);
-                for (int m0 = 0; m0 < m; m0 += M_CHUNK) {
-                    int mLen = Math.min(M_CHUNK, m - m0);
+            int bTasksPerBlock = (panels + PACK_PANELS - 1) / PACK_PANELS;
+            int bBlockSize = kcStep * panels * nr;
+            for (int kb0 = 0; kb0 < kBlocks; kb0 += K_PASS_BLOCKS) {
+                int passBlocks = Math.min(K_PASS_BLOCKS, kBlocks - kb0);
+                float[] bp = buffer(packedB, passBlocks * bBlockSize);
+                for (int m0 = 0; m0 < m; m0 += mChunk) {
+                    int mLen = Math.min(mChunk, m - m0);
                     int rowPanels = (mLen + mr - 1) / mr;
-                    int aTasks = (rowPanels + PACK_PANELS - 1) / PACK_PANELS;
+                    int aTasksPerBlock = (rowPanels + PACK_PANELS - 1) / PACK_PANELS;
+                    int aBlockSize = rowPanels * mr * KC;
                     int mTiles = (mLen + mc - 1) / mc;
-                    // Enough tasks to balance the threads; the grouping never changes the arithmetic.
-                    int groups = serial ? 1 : Math.min(panels, Math.max(1, (4 * threads.threads() + mTiles - 1) / mTiles));
-                    int panelsPerGroup = (panels + groups - 1) / groups;
-                    float[] ap = buffer(packedA, rowPanels * mr * KC);
-                    int fp0 = p0, fn0 = n0, fm0 = m0, fbTasks = m0 == 0 ? bTasks : 0;
-                    // B's K block is packed with the first M chunk; every chunk packs its rows of A.
+                    // Enough tasks to balance the threads, and groups of B panels small enough to stay in L2 while
+                    // a task sweeps its rows over them; the grouping never changes the arithmetic.
+                    int minGroups = serial ? 1 : Math.max(1, (4 * threads.threads() + mTiles - 1) / mTiles);
+                    int panelsPerGroup = Math.min(GROUP_PANELS, (panels + minGroups - 1) / minGroups);
+                    int groups = (panels + panelsPerGroup - 1) / panelsPerGroup;
+                    float[] ap = buffer(packedA, passBlocks * aBlockSize);
+                    int fn0 = n0, fm0 = m0, fkb0 = kb0;
+                    // B is packed with the first M chunk; every chunk packs its rows of A. Task t covers K block
+                    // t % passBlocks, so every block's packing is spread over the threads.
+                    int bTasks = m0 == 0 ? passBlocks * bTasksPerBlock : 0;
                     CpuThreads.Task pack = t -> {
-                        if (t < fbTasks) {
-                            packB(transB, n, b, bOff, ldb, fp0, kc, fn0, t * PACK_PANELS,
-                                    Math.min(panels, (t + 1) * PACK_PANELS), bp, 0);
+                        boolean isB = t < bTasks;
+                        int u = isB ? t : t - bTasks;
+                        int kb = u % passBlocks, part = u / passBlocks;
+                        int p0 = (fkb0 + kb) * kcStep, kc = Math.min(kcStep, k - p0);
+                        if (isB) {
+                            packB(transB, n, b, bOff, ldb, p0, kc, fn0, part * PACK_PANELS,
+                                    Math.min(panels, (part + 1) * PACK_PANELS), bp, kb * bBlockSize);
                         } else {
-                            int ip0 = (t - fbTasks) * PACK_PANELS;
-                            packA(transA, a, aOff, lda, alpha, fm0, mLen, fp0, kc, ip0,
-                                    Math.min(rowPanels, ip0 + PACK_PANELS), ap);
+                            packA(transA, a, aOff, lda, alpha, fm0, mLen, p0, kc, part * PACK_PANELS,
+                                    Math.min(rowPanels, (part + 1) * PACK_PANELS), ap, kb * aBlockSize);
                         }
                     };
                     CpuThreads.Task compute = t -> {
-                        // Consecutive tasks share a group of B panels, which then stays in cache.
+                        // Consecutive tasks share a group of B panels, which then stays in cache; the task's block
+                        // of C stays in cache across the pass's K blocks, which run in order.
                         int g = t / mTiles;
                         int mt = t % mTiles;
                         int jp0 = g * panelsPerGroup;
-                        computeTask(!transA, ap, mt * mc, kc, bp, 0, load, c, cOff + fm0 * ldc, ldc,
-                                Math.min(mc, mLen - mt * mc), fn0, nLen, jp0, Math.min(panels, jp0 + panelsPerGroup));
+                        for (int kb = 0; kb < passBlocks; kb++) {
+                            int p0 = (fkb0 + kb) * kcStep;
+                            computeTask(!transA, ap, kb * aBlockSize, mt * mc, Math.min(kcStep, k - p0), bp,
+                                    kb * bBlockSize, p0 > 0 || !overwrite, c, cOff + fm0 * ldc, ldc,
+                                    Math.min(mc, mLen - mt * mc), fn0, nLen, jp0, Math.min(panels, jp0 + panelsPerGroup));
+                        }
                     };
-                    run(serial, fbTasks + aTasks, pack);
+                    run(serial, bTasks + passBlocks * aTasksPerBlock, pack);
                     run(serial, mTiles * groups, compute);
                 }
             }
@@ -162,8 +181,8 @@ final class Sgemm {
                 int rows = Math.min(mc, m - i0);
                 int rowPanels = (rows + mr - 1) / mr;
                 float[] ap = buffer(packedA, rowPanels * mr * KC);
-                packA(transA, a, aOff, lda, alpha, i0, rows, p0, kc, 0, rowPanels, ap);
-                computeTask(!transA, ap, 0, kc, bp, p0 * panels * nr, load, c, cOff + i0 * ldc, ldc, rows, 0, n, 0, panels);
+                packA(transA, a, aOff, lda, alpha, i0, rows, p0, kc, 0, rowPanels, ap, 0);
+                computeTask(!transA, ap, 0, 0, kc, bp, p0 * panels * nr, load, c, cOff + i0 * ldc, ldc, rows, 0, n, 0, panels);
             }
         }
     }
@@ -202,29 +221,25 @@ final class Sgemm {
     private void packB(boolean transB, int n, float[] b, int bOff, int ldb, int p0, int kc, int n0, int jp0, int jp1,
                        float[] bp, int base) {
         if (!transB) {
-            // B stored [K,N]: walk each row of B once, left to right, dealing its segments to the panels.
-            for (int p = 0; p < kc; p++) {
-                int src = bOff + (p0 + p) * ldb + n0;
-                for (int jp = jp0; jp < jp1; jp++) {
-                    int j0 = jp * nr;
-                    int cols = Math.min(nr, n - n0 - j0);
-                    int dst = base + jp * kc * nr + p * nr;
-                    System.arraycopy(b, src + j0, bp, dst, cols);
-                    if (cols < nr) Arrays.fill(bp, dst + cols, dst + nr, 0f);
-                }
-            }
-        } else {
-            // B stored [N,K]: op(B)[p, j] = b[j*K + p]; read each column's contiguous run.
+            // B stored [K,N]: each panel is a kc x cols block of B's rows.
             for (int jp = jp0; jp < jp1; jp++) {
                 int o = base + jp * kc * nr;
                 int j0 = n0 + jp * nr;
                 int cols = Math.min(nr, n - j0);
-                for (int j = 0; j < cols; j++) {
-                    int src = bOff + (j0 + j) * ldb + p0;
-                    for (int p = 0; p < kc; p++) bp[o + p * nr + j] = b[src + p];
+                kernels.copyScaled(b, bOff + p0 * ldb + j0, ldb, bp, o, nr, kc, cols, 1f);
+                if (cols < nr) {
+                    for (int p = 0; p < kc; p++) Arrays.fill(bp, o + p * nr + cols, o + (p + 1) * nr, 0f);
                 }
-                for (int j = cols; j < nr; j++) {
-                    for (int p = 0; p < kc; p++) bp[o + p * nr + j] = 0f;
+            }
+        } else {
+            // B stored [N,K]: op(B)[p, j] = b[j*K + p]; each panel is a transposed cols x kc block.
+            for (int jp = jp0; jp < jp1; jp++) {
+                int o = base + jp * kc * nr;
+                int j0 = n0 + jp * nr;
+                int cols = Math.min(nr, n - j0);
+                kernels.transpose(b, bOff + j0 * ldb + p0, ldb, bp, o, nr, cols, kc);
+                if (cols < nr) {
+                    for (int p = 0; p < kc; p++) Arrays.fill(bp, o + p * nr + cols, o + (p + 1) * nr, 0f);
                 }
             }
         }
@@ -239,46 +254,34 @@ final class Sgemm {
                             float[] ap, int o) {
         if (transA) {
             // A stored [K,M]: op(A)[i, p] = a[p*M + i]; the panel's rows are contiguous for each p.
-            for (int p = 0; p < kc; p++) {
-                int src = aOff + (p0 + p) * lda + r0;
-                int dst = o + p * mr;
-                for (int r = 0; r < live; r++) ap[dst + r] = alpha * a[src + r];
-                for (int r = live; r < mr; r++) ap[dst + r] = 0f;
+            kernels.copyScaled(a, aOff + p0 * lda + r0, lda, ap, o, mr, kc, live, alpha);
+            if (live < mr) {
+                for (int p = 0; p < kc; p++) Arrays.fill(ap, o + p * mr + live, o + (p + 1) * mr, 0f);
             }
         } else {
             // A stored [M,K]: row i contiguous in p.
-            for (int r = 0; r < mr; r++) {
-                int dst = o + r * KC;
-                if (r < live) {
-                    int src = aOff + (r0 + r) * lda + p0;
-                    if (alpha == 1f) {
-                        System.arraycopy(a, src, ap, dst, kc);
-                    } else {
-                        for (int p = 0; p < kc; p++) ap[dst + p] = alpha * a[src + p];
-                    }
-                } else {
-                    Arrays.fill(ap, dst, dst + kc, 0f);
-                }
-            }
+            kernels.copyScaled(a, aOff + r0 * lda + p0, lda, ap, o, KC, live, kc, alpha);
+            for (int r = live; r < mr; r++) Arrays.fill(ap, o + r * KC, o + r * KC + kc, 0f);
         }
     }
 
     /**
      * Packs the mr-high row panels ip0 .. ip1 of alpha * op(A)[m0 .. m0+mLen, p0 .. p0+kc) into ap (panel ip at
-     * {@code ap[ip*mr*KC]}), zero-padding rows past mLen.
+     * {@code ap[apBase + ip*mr*KC]}), zero-padding rows past mLen.
      */
     private void packA(boolean transA, float[] a, int aOff, int lda, float alpha, int m0, int mLen, int p0, int kc,
-                       int ip0, int ip1, float[] ap) {
+                       int ip0, int ip1, float[] ap, int apBase) {
         for (int ip = ip0; ip < ip1; ip++) {
-            packAPanel(transA, a, aOff, lda, alpha, m0 + ip * mr, Math.min(mr, mLen - ip * mr), p0, kc, ap, ip * mr * KC);
+            packAPanel(transA, a, aOff, lda, alpha, m0 + ip * mr, Math.min(mr, mLen - ip * mr), p0, kc, ap,
+                    apBase + ip * mr * KC);
         }
     }
 
     /**
-     * Rows [i0, i0+rows) of packed A (i0 a multiple of mr; panels row by row if rowsA; C row i0 at {@code c[cOff + i0*ldc]}) x B panels
+     * Rows [i0, i0+rows) of packed A (at apBase; i0 a multiple of mr; panels row by row if rowsA; C row i0 at {@code c[cOff + i0*ldc]}) x B panels
      * [jp0, jp1) of one K block: C = Ap Bp, or C += Ap Bp when load.
      */
-    private void computeTask(boolean rowsA, float[] ap, int i0, int kc, float[] bp, int bpBase, boolean load, float[] c, int cOff,
+    private void computeTask(boolean rowsA, float[] ap, int apBase, int i0, int kc, float[] bp, int bpBase, boolean load, float[] c, int cOff,
                              int ldc, int rows, int n0, int nLen, int jp0, int jp1) {
         float[] edge = null;
         for (int jp = jp0; jp < jp1; jp++) {
@@ -286,7 +289,7 @@ final class Sgemm {
             int bpo = bpBase + jp * kc * nr;
             for (int ii = 0; ii < rows; ii += mr) {
                 int liveRows = Math.min(mr, rows - ii);
-                int ao = ((i0 + ii) / mr) * mr * KC;
+                int ao = apBase + ((i0 + ii) / mr) * mr * KC;
                 int co = cOff + (i0 + ii) * ldc + n0 + jp * nr;
                 if (liveRows == mr && liveCols == nr) {
                     kernels.gemmTile(kc, ap, ao, rowsA, bp, bpo, c, co, ldc, load);

@@ -2,6 +2,7 @@ package ai.mode.runtime.cpu;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
@@ -97,7 +98,7 @@ final class VectorKernels extends CpuKernels {
     }
 
     @Override boolean vectorized() { return true; }
-    @Override String describe() { return "vector (" + L + " x float32)"; }
+    @Override String describe() { return "vector (" + L + " x float32, " + mr + " x " + NR + " GEMM tile)"; }
     @Override int mr() { return mr; }
     @Override int nr() { return NR; }
 
@@ -544,6 +545,203 @@ final class VectorKernels extends CpuKernels {
             FloatVector.fromArray(S, x, xo + i).mul(s).intoArray(x, xo + i);
         }
         for (; i < n; i++) x[xo + i] *= s;
+    }
+
+    @Override
+    void copyScaled(float[] x, int xo, int ldx, float[] out, int oo, int ldo, int rows, int cols, float s) {
+        int full = S.loopBound(cols);
+        VectorMask<Float> tail = S.indexInRange(full, cols);
+        for (int r = 0; r < rows; r++) {
+            int xi = xo + r * ldx, oi = oo + r * ldo;
+            int c = 0;
+            for (; c < full; c += L) FloatVector.fromArray(S, x, xi + c).mul(s).intoArray(out, oi + c);
+            if (c < cols) FloatVector.fromArray(S, x, xi + c, tail).mul(s).intoArray(out, oi + c, tail);
+        }
+    }
+
+    @Override
+    void transpose(float[] x, int xo, int ldx, float[] out, int oo, int ldo, int rows, int cols) {
+        int r0 = 0;
+        if (L == 16) {
+            for (; r0 + L <= rows; r0 += L) {
+                int c0 = 0;
+                for (; c0 + L <= cols; c0 += L) transposeSquare(x, xo + r0 * ldx + c0, ldx, out, oo + c0 * ldo + r0, ldo);
+                transposeScalar(x, xo + r0 * ldx + c0, ldx, out, oo + c0 * ldo + r0, ldo, L, cols - c0);
+            }
+        }
+        transposeScalar(x, xo + r0 * ldx, ldx, out, oo + r0, ldo, rows - r0, cols);
+    }
+
+    private static void transposeScalar(float[] x, int xo, int ldx, float[] out, int oo, int ldo, int rows, int cols) {
+        for (int r = 0; r < rows; r++) {
+            for (int c = 0; c < cols; c++) out[oo + c * ldo + r] = x[xo + r * ldx + c];
+        }
+    }
+
+    /**
+     * Butterfly index vectors of the 16 x 16 transpose: stage d (8, 4, 2, 1) swaps bit d between the row and
+     * column index of every element, pairing rows i and i + d (bit d of i clear) with two-vector selects.
+     * LOW[s] builds the new row i from (row i, row i+d), HIGH[s] the new row i+d.
+     */
+    private static final FloatVector[] BUTTERFLY_LOW = new FloatVector[4], BUTTERFLY_HIGH = new FloatVector[4];
+
+    static {
+        if (L == 16) {
+            for (int s = 0, d = 8; d >= 1; s++, d >>= 1) {
+                float[] lo = new float[L], hi = new float[L];
+                for (int c = 0; c < L; c++) {
+                    boolean bitSet = (c & d) != 0;
+                    lo[c] = bitSet ? L + c - d : c;
+                    hi[c] = bitSet ? L + c : c + d;
+                }
+                BUTTERFLY_LOW[s] = FloatVector.fromArray(S, lo, 0);
+                BUTTERFLY_HIGH[s] = FloatVector.fromArray(S, hi, 0);
+            }
+        }
+    }
+
+    /**
+     * One 16 x 16 block: 16 row loads, 4 stages of 16 two-vector selects, 16 row stores. Straight-line on
+     * named locals: vectors kept in an array would be boxed.
+     */
+    private static void transposeSquare(float[] x, int xo, int ldx, float[] out, int oo, int ldo) {
+        FloatVector r0 = FloatVector.fromArray(S, x, xo + 0 * ldx);
+        FloatVector r1 = FloatVector.fromArray(S, x, xo + 1 * ldx);
+        FloatVector r2 = FloatVector.fromArray(S, x, xo + 2 * ldx);
+        FloatVector r3 = FloatVector.fromArray(S, x, xo + 3 * ldx);
+        FloatVector r4 = FloatVector.fromArray(S, x, xo + 4 * ldx);
+        FloatVector r5 = FloatVector.fromArray(S, x, xo + 5 * ldx);
+        FloatVector r6 = FloatVector.fromArray(S, x, xo + 6 * ldx);
+        FloatVector r7 = FloatVector.fromArray(S, x, xo + 7 * ldx);
+        FloatVector r8 = FloatVector.fromArray(S, x, xo + 8 * ldx);
+        FloatVector r9 = FloatVector.fromArray(S, x, xo + 9 * ldx);
+        FloatVector ra = FloatVector.fromArray(S, x, xo + 10 * ldx);
+        FloatVector rb = FloatVector.fromArray(S, x, xo + 11 * ldx);
+        FloatVector rc = FloatVector.fromArray(S, x, xo + 12 * ldx);
+        FloatVector rd = FloatVector.fromArray(S, x, xo + 13 * ldx);
+        FloatVector re = FloatVector.fromArray(S, x, xo + 14 * ldx);
+        FloatVector rf = FloatVector.fromArray(S, x, xo + 15 * ldx);
+        FloatVector lo, hi, t;
+        lo = BUTTERFLY_LOW[0];
+        hi = BUTTERFLY_HIGH[0];
+        t = lo.selectFrom(r0, r8);
+        r8 = hi.selectFrom(r0, r8);
+        r0 = t;
+        t = lo.selectFrom(r1, r9);
+        r9 = hi.selectFrom(r1, r9);
+        r1 = t;
+        t = lo.selectFrom(r2, ra);
+        ra = hi.selectFrom(r2, ra);
+        r2 = t;
+        t = lo.selectFrom(r3, rb);
+        rb = hi.selectFrom(r3, rb);
+        r3 = t;
+        t = lo.selectFrom(r4, rc);
+        rc = hi.selectFrom(r4, rc);
+        r4 = t;
+        t = lo.selectFrom(r5, rd);
+        rd = hi.selectFrom(r5, rd);
+        r5 = t;
+        t = lo.selectFrom(r6, re);
+        re = hi.selectFrom(r6, re);
+        r6 = t;
+        t = lo.selectFrom(r7, rf);
+        rf = hi.selectFrom(r7, rf);
+        r7 = t;
+        lo = BUTTERFLY_LOW[1];
+        hi = BUTTERFLY_HIGH[1];
+        t = lo.selectFrom(r0, r4);
+        r4 = hi.selectFrom(r0, r4);
+        r0 = t;
+        t = lo.selectFrom(r1, r5);
+        r5 = hi.selectFrom(r1, r5);
+        r1 = t;
+        t = lo.selectFrom(r2, r6);
+        r6 = hi.selectFrom(r2, r6);
+        r2 = t;
+        t = lo.selectFrom(r3, r7);
+        r7 = hi.selectFrom(r3, r7);
+        r3 = t;
+        t = lo.selectFrom(r8, rc);
+        rc = hi.selectFrom(r8, rc);
+        r8 = t;
+        t = lo.selectFrom(r9, rd);
+        rd = hi.selectFrom(r9, rd);
+        r9 = t;
+        t = lo.selectFrom(ra, re);
+        re = hi.selectFrom(ra, re);
+        ra = t;
+        t = lo.selectFrom(rb, rf);
+        rf = hi.selectFrom(rb, rf);
+        rb = t;
+        lo = BUTTERFLY_LOW[2];
+        hi = BUTTERFLY_HIGH[2];
+        t = lo.selectFrom(r0, r2);
+        r2 = hi.selectFrom(r0, r2);
+        r0 = t;
+        t = lo.selectFrom(r1, r3);
+        r3 = hi.selectFrom(r1, r3);
+        r1 = t;
+        t = lo.selectFrom(r4, r6);
+        r6 = hi.selectFrom(r4, r6);
+        r4 = t;
+        t = lo.selectFrom(r5, r7);
+        r7 = hi.selectFrom(r5, r7);
+        r5 = t;
+        t = lo.selectFrom(r8, ra);
+        ra = hi.selectFrom(r8, ra);
+        r8 = t;
+        t = lo.selectFrom(r9, rb);
+        rb = hi.selectFrom(r9, rb);
+        r9 = t;
+        t = lo.selectFrom(rc, re);
+        re = hi.selectFrom(rc, re);
+        rc = t;
+        t = lo.selectFrom(rd, rf);
+        rf = hi.selectFrom(rd, rf);
+        rd = t;
+        lo = BUTTERFLY_LOW[3];
+        hi = BUTTERFLY_HIGH[3];
+        t = lo.selectFrom(r0, r1);
+        r1 = hi.selectFrom(r0, r1);
+        r0 = t;
+        t = lo.selectFrom(r2, r3);
+        r3 = hi.selectFrom(r2, r3);
+        r2 = t;
+        t = lo.selectFrom(r4, r5);
+        r5 = hi.selectFrom(r4, r5);
+        r4 = t;
+        t = lo.selectFrom(r6, r7);
+        r7 = hi.selectFrom(r6, r7);
+        r6 = t;
+        t = lo.selectFrom(r8, r9);
+        r9 = hi.selectFrom(r8, r9);
+        r8 = t;
+        t = lo.selectFrom(ra, rb);
+        rb = hi.selectFrom(ra, rb);
+        ra = t;
+        t = lo.selectFrom(rc, rd);
+        rd = hi.selectFrom(rc, rd);
+        rc = t;
+        t = lo.selectFrom(re, rf);
+        rf = hi.selectFrom(re, rf);
+        re = t;
+        r0.intoArray(out, oo + 0 * ldo);
+        r1.intoArray(out, oo + 1 * ldo);
+        r2.intoArray(out, oo + 2 * ldo);
+        r3.intoArray(out, oo + 3 * ldo);
+        r4.intoArray(out, oo + 4 * ldo);
+        r5.intoArray(out, oo + 5 * ldo);
+        r6.intoArray(out, oo + 6 * ldo);
+        r7.intoArray(out, oo + 7 * ldo);
+        r8.intoArray(out, oo + 8 * ldo);
+        r9.intoArray(out, oo + 9 * ldo);
+        ra.intoArray(out, oo + 10 * ldo);
+        rb.intoArray(out, oo + 11 * ldo);
+        rc.intoArray(out, oo + 12 * ldo);
+        rd.intoArray(out, oo + 13 * ldo);
+        re.intoArray(out, oo + 14 * ldo);
+        rf.intoArray(out, oo + 15 * ldo);
     }
 
     @Override

@@ -19,10 +19,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /** SGEMM of the cpu backend against the float64 reference: transposes, odd sizes, K blocking, batching, alpha/beta. */
 class CpuGemmTest {
 
-    /** {M, N, K}: size 1, odd, not multiples of the vector width, K past one block (256), N past one task (256). */
+    /**
+     * {M, N, K}: size 1, odd, not multiples of the vector width or of either tile height (6, 12), K past one
+     * block (256) and past one pass of blocks (1024), N past one task (256) and one packed chunk (4096), M past
+     * one packed chunk (32 tasks of 96 rows).
+     */
     private static final int[][] SHAPES = {
             {1, 1, 1}, {1, 7, 3}, {5, 1, 9}, {6, 32, 16}, {7, 33, 17}, {13, 50, 300}, {37, 259, 31}, {64, 64, 64},
-            {3, 4100, 5}, {97, 17, 513},
+            {3, 4100, 5}, {97, 17, 513}, {29, 45, 1100}, {3100, 20, 7},
     };
 
     private static void checkOne(CpuBackend be, boolean ta, boolean tb, int m, int n, int k, float alpha, float beta, long seed) {
@@ -40,7 +44,7 @@ class CpuGemmTest {
     }
 
     @ParameterizedTest
-    @MethodSource("ai.mode.tests.cpu.CpuVariants#both")
+    @MethodSource("ai.mode.tests.cpu.CpuVariants#gemmTiles")
     void allTransposesAndShapesMatchReference(CpuVariants.Variant variant) {
         CpuBackend be = variant.be();
         long seed = 1;
@@ -52,7 +56,7 @@ class CpuGemmTest {
     }
 
     @ParameterizedTest
-    @MethodSource("ai.mode.tests.cpu.CpuVariants#both")
+    @MethodSource("ai.mode.tests.cpu.CpuVariants#gemmTiles")
     void alphaAndBetaCombine(CpuVariants.Variant variant) {
         CpuBackend be = variant.be();
         checkOne(be, false, false, 9, 40, 20, 0.5f, 1f, 11);
@@ -62,7 +66,7 @@ class CpuGemmTest {
     }
 
     @ParameterizedTest
-    @MethodSource("ai.mode.tests.cpu.CpuVariants#both")
+    @MethodSource("ai.mode.tests.cpu.CpuVariants#gemmTiles")
     void betaZeroDoesNotReadC(CpuVariants.Variant variant) {
         CpuBackend be = variant.be();
         int m = 7, n = 35, k = 9;
@@ -74,7 +78,7 @@ class CpuGemmTest {
     }
 
     @ParameterizedTest
-    @MethodSource("ai.mode.tests.cpu.CpuVariants#both")
+    @MethodSource("ai.mode.tests.cpu.CpuVariants#gemmTiles")
     void batchedAndBroadcast(CpuVariants.Variant variant) {
         CpuBackend be = variant.be();
         int batch = 3, m = 11, n = 37, k = 19;
@@ -157,6 +161,19 @@ class CpuGemmTest {
         assertTrue(CpuVariants.VECTOR.vectorized(), "tests run with --add-modules jdk.incubator.vector; got "
                 + CpuVariants.VECTOR.kernelDescription());
         assertEquals("scalar", CpuVariants.SCALAR.kernelDescription());
+    }
+
+    @Test
+    void gemmTileHeightFollowsThePropertyAndRejectsOthers() {
+        assertTrue(CpuVariants.VECTOR_6_ROWS.kernelDescription().contains(" 6 x "), CpuVariants.VECTOR_6_ROWS.kernelDescription());
+        String before = System.getProperty("mode.cpu.gemmRows");
+        System.setProperty("mode.cpu.gemmRows", "8");
+        try {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new CpuBackend(1, true));
+            assertTrue(e.getMessage().contains("-Dmode.cpu.gemmRows=8") && e.getMessage().contains("use 6 or 12"), e.getMessage());
+        } finally {
+            if (before == null) System.clearProperty("mode.cpu.gemmRows"); else System.setProperty("mode.cpu.gemmRows", before);
+        }
     }
 
     @Test

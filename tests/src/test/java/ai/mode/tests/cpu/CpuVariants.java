@@ -9,13 +9,27 @@ import java.util.stream.Stream;
 
 /**
  * The cpu backend configurations every op test runs on: the Vector API kernels and the scalar fallback,
- * both with two threads, created once per JVM. Plus small host/tensor conversion helpers.
+ * both with two threads, created once per JVM; GEMM tests also run the vector kernels with the 6-row
+ * register tile that machines with 16 vector registers use. Plus small host/tensor conversion helpers.
  */
 final class CpuVariants {
     private CpuVariants() {}
 
     static final CpuBackend VECTOR = new CpuBackend(2, true);
     static final CpuBackend SCALAR = new CpuBackend(2, false);
+    static final CpuBackend VECTOR_6_ROWS = withGemmRows(6);
+
+    /** Vector kernels with the given GEMM tile height ({@code -Dmode.cpu.gemmRows}, read when the backend is made). */
+    private static synchronized CpuBackend withGemmRows(int rows) {
+        String key = "mode.cpu.gemmRows";
+        String before = System.getProperty(key);
+        System.setProperty(key, Integer.toString(rows));
+        try {
+            return new CpuBackend(2, true);
+        } finally {
+            if (before == null) System.clearProperty(key); else System.setProperty(key, before);
+        }
+    }
 
     /**
      * One backend under test. A plain record (not AutoCloseable) so JUnit does not close the shared
@@ -29,6 +43,11 @@ final class CpuVariants {
     /** Both kernel paths, for {@code @MethodSource}. */
     static Stream<Variant> both() {
         return Stream.of(new Variant(VECTOR), new Variant(SCALAR));
+    }
+
+    /** Both kernel paths plus the 6-row GEMM tile, for GEMM tests. */
+    static Stream<Variant> gemmTiles() {
+        return Stream.of(new Variant(VECTOR), new Variant(VECTOR_6_ROWS), new Variant(SCALAR));
     }
 
     static List<CpuBackend> all() {
