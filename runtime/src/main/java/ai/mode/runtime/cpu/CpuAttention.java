@@ -4,12 +4,13 @@ import java.util.Arrays;
 
 /**
  * Fused causal attention for the cpu backend (flash-attention style, float32), built from small
- * register-tiled GEMMs ({@link Sgemm#gemmPacked}) on blocks of {@link #QB} queries x {@link #KB} keys.
+ * register-tiled GEMMs ({@link Sgemm#gemmPacked}) on blocks of {@link #QB} queries.
  *
- * <p>Forward: one task per (batch, head, query block). For each key block up to the diagonal:
- * S = scale Q Kᵀ, causal mask on the diagonal block, online softmax (running max m, running sum l, the
- * output accumulator rescaled by exp(m_old - m_new)), O += P V. Only a QB x KB score block exists at a time;
- * lse [B,H,T] = m + log l is saved for the backward pass.
+ * <p>Forward: one task per (batch, head); Kᵀ of the head is packed once. For each block of QB queries and
+ * each chunk of up to {@link #KV_CHUNK} keys it sees: S = scale Q Kᵀ as one GEMM, the causal mask, online
+ * softmax (running max m, running sum l, the output accumulator rescaled by exp(m_old - m_new)), O += P V.
+ * Up to KV_CHUNK keys this is one pass with one exponential per score; only a QB x KV_CHUNK score block
+ * exists at a time; lse [B,H,T] = m + log l is saved for the backward pass.
  *
  * <p>Backward: one task per (batch, head). For each block of QB queries: recompute P = exp(S - lse) and
  * dP = dO Vᵀ against all keys it sees (a QB x T block, never T x T), delta = rowsum(P * dP) from those same
@@ -22,8 +23,13 @@ import java.util.Arrays;
  * <p>Layouts: q, out, dq [B,T,H,hd]; k, v, dk, dv [B,T,Hkv,hd]; lse [B,H,T].
  */
 final class CpuAttention {
-    static final int QB = 64;
-    static final int KB = 64;
+    /** Queries per block: a multiple of both GEMM tile heights, small enough that the causal diagonal wastes little. */
+    static final int QB = 48;
+    /**
+     * Keys whose scores are held at once (a multiple of every nr); beyond it the forward pass runs the online
+     * softmax across chunks, so memory stays QB x KV_CHUNK whatever the sequence length.
+     */
+    static final int KV_CHUNK = 1024;
 
     private final CpuKernels kern;
     private final CpuThreads threads;
@@ -38,20 +44,12 @@ final class CpuAttention {
 
     /** Per-thread buffers of the forward pass, grown on demand. */
     private static final class Scratch {
-        float[] s = new float[QB * KB];
+        float[] s = new float[0];
         float[] m = new float[QB];
         float[] l = new float[QB];
         float[] acc = new float[0];
-        float[] packK = new float[0];
+        float[] packKt = new float[0];
         float[] packV = new float[0];
-
-        void ensure(int hd, int packed) {
-            if (acc.length < QB * hd) acc = new float[QB * hd];
-            if (packK.length < packed) {
-                packK = new float[packed];
-                packV = new float[packed];
-            }
-        }
     }
 
     /** Per-thread buffers of the backward pass: a QB x T block of P and dS, dK/dV of one head, packed operands. */
@@ -86,14 +84,18 @@ final class CpuAttention {
         return s;
     }
 
-    private Scratch scratch(int hd) {
+    private Scratch scratch(int hd, int t) {
         Scratch s = scratch.get();
         if (s == null) {
             s = new Scratch();
             scratch.set(s);
         }
-        // Largest packed operand: a KB x hd or hd x KB block (QB == KB), padded to the register tile.
-        s.ensure(hd, Math.max(gemm.packedBSize(hd, KB), gemm.packedBSize(KB, hd)));
+        int chunk = Math.min(t, KV_CHUNK);
+        if (s.s.length < QB * chunk) s.s = new float[QB * chunk];
+        if (s.acc.length < QB * hd) s.acc = new float[QB * hd];
+        int kt = gemm.packedBSize(hd, t), vRows = gemm.packedBSize(chunk, hd);
+        if (s.packKt.length < kt) s.packKt = new float[kt];
+        if (s.packV.length < vRows) s.packV = new float[vRows];
         return s;
     }
 
@@ -101,54 +103,54 @@ final class CpuAttention {
                  float[] q, int qOff, float[] k, int kOff, float[] v, int vOff,
                  float[] out, int outOff, float[] lse, int lseOff) {
         int group = h / hkv;
-        int qBlocks = (t + QB - 1) / QB;
         float scale = (float) (1.0 / Math.sqrt(hd));
         int qRow = h * hd;
         int kRow = hkv * hd;
-        threads.parallelFor(b * h * qBlocks, task -> {
-            int qb = task % qBlocks;
-            int bh = task / qBlocks;
-            int bi = bh / h;
-            int hi = bh % h;
+        threads.parallelFor(b * h, task -> {
+            int bi = task / h;
+            int hi = task % h;
             int hk = hi / group;
-            int t0 = qb * QB;
-            int t1 = Math.min(t, t0 + QB);
-            int rows = t1 - t0;
-            Scratch sc = scratch(hd);
+            Scratch sc = scratch(hd, t);
             float[] m = sc.m, l = sc.l, acc = sc.acc, s = sc.s;
-            Arrays.fill(m, 0, rows, Float.NEGATIVE_INFINITY);
-            Arrays.fill(l, 0, rows, 0f);
-            Arrays.fill(acc, 0, rows * hd, 0f);
-            int qBase = qOff + (bi * t * h + hi) * hd + t0 * qRow;
+            int qHead = qOff + (bi * t * h + hi) * hd;
             int kBase = kOff + (bi * t * hkv + hk) * hd;
             int vBase = vOff + (bi * t * hkv + hk) * hd;
-            for (int kb0 = 0; kb0 < t1; kb0 += KB) {
-                int kLen = Math.min(KB, t1 - kb0);
-                int r0 = Math.max(0, kb0 - t0);          // first query row that sees this key block
-                int n = rows - r0;
-                // S[r0.., :kLen] = scale * Q Kᵀ
-                gemm.packB(true, hd, kLen, k, kBase + kb0 * kRow, kRow, sc.packK);
-                gemm.gemmPacked(false, n, kLen, hd, scale, q, qBase + r0 * qRow, qRow, sc.packK, 0f, s, r0 * KB, KB);
-                for (int r = r0; r < rows; r++) {
-                    int valid = Math.min(kLen, t0 + r - kb0 + 1);
-                    int so = r * KB;
-                    float mNew = Math.max(m[r], kern.max(s, so, valid));
-                    float corr = CpuMath.exp(m[r] - mNew);
-                    float sum = kern.expShifted(s, so, s, so, valid, mNew);
-                    if (valid < kLen) Arrays.fill(s, so + valid, so + kLen, 0f);
-                    l[r] = l[r] * corr + sum;
-                    if (corr != 1f) kern.scale(acc, r * hd, hd, corr);
-                    m[r] = mNew;
+            int ldS = Math.min(t, KV_CHUNK);
+            gemm.packB(true, hd, t, k, kBase, kRow, sc.packKt);                 // Kᵀ [hd, T], once per head
+            for (int t0 = 0; t0 < t; t0 += QB) {
+                int rows = Math.min(QB, t - t0);
+                int keys = t0 + rows;                                          // causal: keys [0, keys)
+                Arrays.fill(m, 0, rows, Float.NEGATIVE_INFINITY);
+                Arrays.fill(l, 0, rows, 0f);
+                Arrays.fill(acc, 0, rows * hd, 0f);
+                for (int c0 = 0; c0 < keys; c0 += KV_CHUNK) {
+                    int cLen = Math.min(KV_CHUNK, keys - c0);
+                    // S[rows, cLen] = scale * Q Kᵀ[:, c0 ..] (columns of the packed Kᵀ; KV_CHUNK is a multiple of nr)
+                    gemm.gemmPacked(false, rows, cLen, hd, scale, q, qHead + t0 * qRow, qRow, sc.packKt, t, c0,
+                            0f, s, 0, ldS);
+                    for (int r = 0; r < rows; r++) {
+                        int valid = Math.min(cLen, t0 + r + 1 - c0);
+                        int so = r * ldS;
+                        if (valid <= 0) {
+                            Arrays.fill(s, so, so + cLen, 0f);
+                            continue;
+                        }
+                        float mNew = Math.max(m[r], kern.max(s, so, valid));
+                        float corr = CpuMath.exp(m[r] - mNew);
+                        float sum = kern.expShifted(s, so, s, so, valid, mNew);
+                        if (valid < cLen) Arrays.fill(s, so + valid, so + cLen, 0f);
+                        l[r] = l[r] * corr + sum;
+                        if (corr != 1f) kern.scale(acc, r * hd, hd, corr);
+                        m[r] = mNew;
+                    }
+                    // acc += P V[c0 .. c0+cLen]
+                    gemm.packB(false, cLen, hd, v, vBase + c0 * kRow, kRow, sc.packV);
+                    gemm.gemmPacked(false, rows, hd, cLen, 1f, s, 0, ldS, sc.packV, hd, 0, 1f, acc, 0, hd);
                 }
-                // acc[r0..] += P V
-                gemm.packB(false, kLen, hd, v, vBase + kb0 * kRow, kRow, sc.packV);
-                gemm.gemmPacked(false, n, hd, kLen, 1f, s, r0 * KB, KB, sc.packV, 1f, acc, r0 * hd, hd);
-            }
-            for (int r = 0; r < rows; r++) {
-                int o = outOff + (bi * t * h + hi) * hd + (t0 + r) * qRow;
-                float inv = 1f / l[r];
-                for (int d = 0; d < hd; d++) out[o + d] = acc[r * hd + d] * inv;
-                lse[lseOff + (bi * h + hi) * t + t0 + r] = m[r] + (float) StrictMath.log(l[r]);
+                for (int r = 0; r < rows; r++) {
+                    kern.copyScaled(acc, r * hd, hd, out, outOff + (bi * t * h + hi) * hd + (t0 + r) * qRow, qRow, 1, hd, 1f / l[r]);
+                    lse[lseOff + (bi * h + hi) * t + t0 + r] = m[r] + (float) StrictMath.log(l[r]);
+                }
             }
         });
     }
@@ -182,8 +184,8 @@ final class CpuAttention {
             for (int q0 = 0; q0 < t; q0 += QB) {
                 int n = Math.min(QB, t - q0);
                 int keys = q0 + n;                                // causal: this block sees keys [0, keys)
-                gemm.gemmPacked(false, n, keys, hd, scale, q, qBase + q0 * qRow, qRow, sc.packKt, 0f, p, 0, t);
-                gemm.gemmPacked(false, n, keys, hd, 1f, dOut, dOBase + q0 * qRow, qRow, sc.packVt, 0f, ds, 0, t);
+                gemm.gemmPacked(false, n, keys, hd, scale, q, qBase + q0 * qRow, qRow, sc.packKt, t, 0, 0f, p, 0, t);
+                gemm.gemmPacked(false, n, keys, hd, 1f, dOut, dOBase + q0 * qRow, qRow, sc.packVt, t, 0, 0f, ds, 0, t);
                 for (int r = 0; r < n; r++) {
                     int ti = q0 + r;
                     int valid = ti + 1;
@@ -201,11 +203,11 @@ final class CpuAttention {
                 }
                 // dQ = dS K ; dV += Pᵀ dO ; dK += dSᵀ Q   (ds holds dS, already scaled)
                 gemm.packB(false, keys, hd, k, kBase, kRow, sc.packK);
-                gemm.gemmPacked(false, n, hd, keys, 1f, ds, 0, t, sc.packK, 0f, dq, dqBase + q0 * qRow, qRow);
+                gemm.gemmPacked(false, n, hd, keys, 1f, ds, 0, t, sc.packK, hd, 0, 0f, dq, dqBase + q0 * qRow, qRow);
                 gemm.packB(false, n, hd, dOut, dOBase + q0 * qRow, qRow, sc.packRows);
-                gemm.gemmPacked(true, keys, hd, n, 1f, p, 0, t, sc.packRows, 1f, dvAcc, 0, hd);
+                gemm.gemmPacked(true, keys, hd, n, 1f, p, 0, t, sc.packRows, hd, 0, 1f, dvAcc, 0, hd);
                 gemm.packB(false, n, hd, q, qBase + q0 * qRow, qRow, sc.packRows);
-                gemm.gemmPacked(true, keys, hd, n, 1f, ds, 0, t, sc.packRows, 1f, dkAcc, 0, hd);
+                gemm.gemmPacked(true, keys, hd, n, 1f, ds, 0, t, sc.packRows, hd, 0, 1f, dkAcc, 0, hd);
             }
             if (group == 1) {
                 int dkBase = dkOff + (bi * t * hkv + hk) * hd, dvBase = dvOff + (bi * t * hkv + hk) * hd;

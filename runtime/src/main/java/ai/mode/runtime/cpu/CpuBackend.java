@@ -236,11 +236,8 @@ public final class CpuBackend implements Backend {
                     beta, tc.floats(), tc.offset());
             return;
         }
-        int aStride = m * k, bStride = broadcastB ? 0 : k * n, cStride = m * n;
-        for (int i = 0; i < batch; i++) {
-            sgemm.gemm(transA, transB, m, n, k, alpha, ta.floats(), ta.offset() + i * aStride,
-                    tb.floats(), tb.offset() + i * bStride, beta, tc.floats(), tc.offset() + i * cStride);
-        }
+        sgemm.gemm(transA, transB, batch, m, n, k, alpha, ta.floats(), ta.offset(), m * k, tb.floats(), tb.offset(),
+                broadcastB ? 0 : k * n, beta, tc.floats(), tc.offset(), m * n);
     }
 
     private static boolean overlaps(CpuTensor x, CpuTensor y) {

@@ -90,6 +90,16 @@ abstract class CpuKernels {
     abstract void copyScaled(float[] x, int xo, int ldx, float[] out, int oo, int ldo, int rows, int cols, float s);
 
     /**
+     * {@link #copyScaled}, except that each row may be copied as whole vectors of {@link #vectorLength} floats:
+     * up to {@code vectorLength - 1} values past cols (read from x where it has them) are written after each out
+     * row. For packing many narrow rows where the caller writes the overrun again later or has padding for it.
+     */
+    abstract void copyScaledPadded(float[] x, int xo, int ldx, float[] out, int oo, int ldo, int rows, int cols, float s);
+
+    /** Floats per vector of these kernels (1 for scalar code). */
+    abstract int vectorLength();
+
+    /**
      * Transposes a rows x cols block: {@code out[oo + c*ldo + r] = x[xo + r*ldx + c]} for r < rows, c < cols
      * (for packing the K-contiguous operand of a GEMM into K-major panels).
      */

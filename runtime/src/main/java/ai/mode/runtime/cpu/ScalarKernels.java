@@ -68,6 +68,13 @@ final class ScalarKernels extends CpuKernels {
     }
 
     @Override
+    void copyScaledPadded(float[] x, int xo, int ldx, float[] out, int oo, int ldo, int rows, int cols, float s) {
+        copyScaled(x, xo, ldx, out, oo, ldo, rows, cols, s);
+    }
+
+    @Override int vectorLength() { return 1; }
+
+    @Override
     void transpose(float[] x, int xo, int ldx, float[] out, int oo, int ldo, int rows, int cols) {
         for (int r = 0; r < rows; r++) {
             for (int c = 0; c < cols; c++) out[oo + c * ldo + r] = x[xo + r * ldx + c];

@@ -29,6 +29,8 @@ final class Sgemm {
     static final int K_PASS_BLOCKS = 4;
     /** Most B panels (of one K block) one compute task sweeps: 512 KB at the largest K block and nr 32. */
     private static final int GROUP_PANELS = 16;
+    /** Most floats of packed operands a batch round holds (32 MB); larger batches run in rounds. */
+    private static final long BATCH_PACK_FLOATS = 1L << 23;
     /** Register-tile panels one packing task writes. */
     private static final int PACK_PANELS = 8;
     /** Below this many multiply-adds a GEMM runs on the calling thread only. */
@@ -40,6 +42,11 @@ final class Sgemm {
     private final int nr;
     /** Rows per task (a multiple of mr). */
     private final int mc;
+    /**
+     * Floats per packed A panel: mr rows of {@link #KC}, plus one vector of padding for the whole-vector
+     * stores of {@link CpuKernels#copyScaledPadded}.
+     */
+    private final int aPanelStride;
     private final ThreadLocal<float[]> packedA = new ThreadLocal<>();
     private final ThreadLocal<float[]> packedB = new ThreadLocal<>();
     private final ThreadLocal<float[]> edgeC = new ThreadLocal<>();
@@ -50,6 +57,7 @@ final class Sgemm {
         this.mr = kernels.mr();
         this.nr = kernels.nr();
         this.mc = mr * Math.max(1, 96 / mr);
+        this.aPanelStride = mr * KC + kernels.vectorLength();
     }
 
     /**
@@ -58,79 +66,100 @@ final class Sgemm {
      */
     void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
               float[] a, int aOff, float[] b, int bOff, float beta, float[] c, int cOff) {
-        boolean serial = (long) m * n * k < SERIAL_WORK || threads.threads() == 1;
-        gemm(transA, transB, m, n, k, alpha, a, aOff, transA ? m : k, b, bOff, transB ? k : n, beta, c, cOff, n, serial);
+        gemm(transA, transB, 1, m, n, k, alpha, a, aOff, 0, b, bOff, 0, beta, c, cOff, 0);
     }
 
     /**
-     * One GEMM with row strides: element (i, p) of op(A) is {@code a[aOff + i*lda + p]} ({@code a[aOff + p*lda + i]}
-     * if transA), (p, j) of op(B) is {@code b[bOff + p*ldb + j]} ({@code b[bOff + j*ldb + p]} if transB) and (i, j)
-     * of C is {@code c[cOff + i*ldc + j]}. {@code serial} keeps it on the calling thread (for use inside a task).
+     * A batch of GEMMs on contiguous matrices laid out as in {@link #gemm(boolean, boolean, int, int, int, float,
+     * float[], int, float[], int, float, float[], int)}: item i reads A at {@code aOff + i*aStride}, B at
+     * {@code bOff + i*bStride} (bStride 0: one B shared by all items, packed once) and writes C at
+     * {@code cOff + i*cStride}. Items whose packed operands fit together share one packing region and one compute
+     * region per pass of K blocks, so many small GEMMs keep every thread busy; each item's arithmetic is exactly
+     * that of a lone GEMM.
      */
-    void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha, float[] a, int aOff, int lda,
-              float[] b, int bOff, int ldb, float beta, float[] c, int cOff, int ldc, boolean serial) {
-        if (m == 0 || n == 0) return;
-        if (k == 0 || alpha == 0f) {
-            scaleC(m, n, beta, c, cOff, ldc);
-            return;
+    void gemm(boolean transA, boolean transB, int batch, int m, int n, int k, float alpha, float[] a, int aOff,
+              int aStride, float[] b, int bOff, int bStride, float beta, float[] c, int cOff, int cStride) {
+        if (batch == 0 || m == 0 || n == 0) return;
+        int lda = transA ? m : k, ldb = transB ? k : n, ldc = n;
+        if (k == 0 || alpha == 0f || (beta != 0f && beta != 1f)) {
+            for (int e = 0; e < batch; e++) scaleC(m, n, beta, c, cOff + e * cStride, ldc);
+            if (k == 0 || alpha == 0f) return;
         }
-        if (beta != 0f && beta != 1f) scaleC(m, n, beta, c, cOff, ldc);
+        boolean serial = (long) batch * m * n * k < SERIAL_WORK || threads.threads() == 1;
         boolean overwrite = beta == 0f;
+        boolean sharedB = bStride == 0;
         int kcStep = kcStep(k);
         int kBlocks = (k + kcStep - 1) / kcStep;
         int mChunk = M_CHUNK_TILES * mc;
-        for (int n0 = 0; n0 < n; n0 += N_CHUNK) {
-            int nLen = Math.min(N_CHUNK, n - n0);
-            int panels = (nLen + nr - 1) / nr;
-            int bTasksPerBlock = (panels + PACK_PANELS - 1) / PACK_PANELS;
-            int bBlockSize = kcStep * panels * nr;
-            for (int kb0 = 0; kb0 < kBlocks; kb0 += K_PASS_BLOCKS) {
-                int passBlocks = Math.min(K_PASS_BLOCKS, kBlocks - kb0);
-                float[] bp = buffer(packedB, passBlocks * bBlockSize);
-                for (int m0 = 0; m0 < m; m0 += mChunk) {
-                    int mLen = Math.min(mChunk, m - m0);
-                    int rowPanels = (mLen + mr - 1) / mr;
-                    int aTasksPerBlock = (rowPanels + PACK_PANELS - 1) / PACK_PANELS;
-                    int aBlockSize = rowPanels * mr * KC;
-                    int mTiles = (mLen + mc - 1) / mc;
-                    // Enough tasks to balance the threads, and groups of B panels small enough to stay in L2 while
-                    // a task sweeps its rows over them; the grouping never changes the arithmetic.
-                    int minGroups = serial ? 1 : Math.max(1, (4 * threads.threads() + mTiles - 1) / mTiles);
-                    int panelsPerGroup = Math.min(GROUP_PANELS, (panels + minGroups - 1) / minGroups);
-                    int groups = (panels + panelsPerGroup - 1) / panelsPerGroup;
-                    float[] ap = buffer(packedA, passBlocks * aBlockSize);
-                    int fn0 = n0, fm0 = m0, fkb0 = kb0;
-                    // B is packed with the first M chunk; every chunk packs its rows of A. Task t covers K block
-                    // t % passBlocks, so every block's packing is spread over the threads.
-                    int bTasks = m0 == 0 ? passBlocks * bTasksPerBlock : 0;
-                    CpuThreads.Task pack = t -> {
-                        boolean isB = t < bTasks;
-                        int u = isB ? t : t - bTasks;
-                        int kb = u % passBlocks, part = u / passBlocks;
-                        int p0 = (fkb0 + kb) * kcStep, kc = Math.min(kcStep, k - p0);
-                        if (isB) {
-                            packB(transB, n, b, bOff, ldb, p0, kc, fn0, part * PACK_PANELS,
-                                    Math.min(panels, (part + 1) * PACK_PANELS), bp, kb * bBlockSize);
-                        } else {
-                            packA(transA, a, aOff, lda, alpha, fm0, mLen, p0, kc, part * PACK_PANELS,
-                                    Math.min(rowPanels, (part + 1) * PACK_PANELS), ap, kb * aBlockSize);
-                        }
-                    };
-                    CpuThreads.Task compute = t -> {
-                        // Consecutive tasks share a group of B panels, which then stays in cache; the task's block
-                        // of C stays in cache across the pass's K blocks, which run in order.
-                        int g = t / mTiles;
-                        int mt = t % mTiles;
-                        int jp0 = g * panelsPerGroup;
-                        for (int kb = 0; kb < passBlocks; kb++) {
-                            int p0 = (fkb0 + kb) * kcStep;
-                            computeTask(!transA, ap, kb * aBlockSize, mt * mc, Math.min(kcStep, k - p0), bp,
-                                    kb * bBlockSize, p0 > 0 || !overwrite, c, cOff + fm0 * ldc, ldc,
-                                    Math.min(mc, mLen - mt * mc), fn0, nLen, jp0, Math.min(panels, jp0 + panelsPerGroup));
-                        }
-                    };
-                    run(serial, bTasks + passBlocks * aTasksPerBlock, pack);
-                    run(serial, mTiles * groups, compute);
+        // Items per round: all of a batch of matrices that fit one chunk each, within the packing budget.
+        int itemsPerRound = 1;
+        if (batch > 1 && m <= mChunk && n <= N_CHUNK) {
+            long passBlocks = Math.min(K_PASS_BLOCKS, kBlocks);
+            long aFloats = passBlocks * ((m + mr - 1) / mr) * (long) aPanelStride;
+            long bFloats = sharedB ? 0 : passBlocks * kcStep * (long) ((n + nr - 1) / nr) * nr;
+            itemsPerRound = (int) Math.max(1, Math.min(batch, BATCH_PACK_FLOATS / (aFloats + bFloats)));
+        }
+        for (int e0 = 0; e0 < batch; e0 += itemsPerRound) {
+            int items = Math.min(itemsPerRound, batch - e0);
+            int bItems = sharedB ? 1 : items;
+            int ae0 = aOff + e0 * aStride, be0 = bOff + e0 * bStride, ce0 = cOff + e0 * cStride;
+            for (int n0 = 0; n0 < n; n0 += N_CHUNK) {
+                int nLen = Math.min(N_CHUNK, n - n0);
+                int panels = (nLen + nr - 1) / nr;
+                int bTasksPerBlock = (panels + PACK_PANELS - 1) / PACK_PANELS;
+                for (int kb0 = 0; kb0 < kBlocks; kb0 += K_PASS_BLOCKS) {
+                    int passBlocks = Math.min(K_PASS_BLOCKS, kBlocks - kb0);
+                    int bBlockSize = kcStep * panels * nr, bItemSize = passBlocks * bBlockSize;
+                    float[] bp = buffer(packedB, bItems * bItemSize);
+                    for (int m0 = 0; m0 < m; m0 += mChunk) {
+                        int mLen = Math.min(mChunk, m - m0);
+                        int rowPanels = (mLen + mr - 1) / mr;
+                        int aTasksPerBlock = (rowPanels + PACK_PANELS - 1) / PACK_PANELS;
+                        int aBlockSize = rowPanels * aPanelStride, aItemSize = passBlocks * aBlockSize;
+                        int mTiles = (mLen + mc - 1) / mc;
+                        // Enough tasks to balance the threads, and groups of B panels small enough to stay in L2 while
+                        // a task sweeps its rows over them; the grouping never changes the arithmetic.
+                        int minGroups = serial ? 1 : Math.max(1, (4 * threads.threads() + items * mTiles - 1) / (items * mTiles));
+                        int panelsPerGroup = Math.min(GROUP_PANELS, (panels + minGroups - 1) / minGroups);
+                        int groups = (panels + panelsPerGroup - 1) / panelsPerGroup;
+                        float[] ap = buffer(packedA, items * aItemSize);
+                        int fn0 = n0, fm0 = m0, fkb0 = kb0;
+                        // B is packed with the first M chunk; every chunk packs its rows of A. Consecutive tasks cover
+                        // consecutive K blocks, so every block's packing is spread over the threads.
+                        int bTasks = m0 == 0 ? bItems * passBlocks * bTasksPerBlock : 0;
+                        int aTasks = items * passBlocks * aTasksPerBlock;
+                        CpuThreads.Task pack = t -> {
+                            boolean isB = t < bTasks;
+                            int u = isB ? t : t - bTasks;
+                            int perItem = passBlocks * (isB ? bTasksPerBlock : aTasksPerBlock);
+                            int e = u / perItem, v = u % perItem;
+                            int kb = v % passBlocks, part = v / passBlocks;
+                            int p0 = (fkb0 + kb) * kcStep, kc = Math.min(kcStep, k - p0);
+                            if (isB) {
+                                packB(transB, n, b, be0 + e * bStride, ldb, p0, kc, fn0, part * PACK_PANELS,
+                                        Math.min(panels, (part + 1) * PACK_PANELS), bp, e * bItemSize + kb * bBlockSize);
+                            } else {
+                                packA(transA, a, ae0 + e * aStride, lda, alpha, fm0, mLen, p0, kc, part * PACK_PANELS,
+                                        Math.min(rowPanels, (part + 1) * PACK_PANELS), ap, e * aItemSize + kb * aBlockSize);
+                            }
+                        };
+                        CpuThreads.Task compute = t -> {
+                            // Consecutive tasks share a group of B panels, which then stays in cache; the task's block
+                            // of C stays in cache across the pass's K blocks, which run in order.
+                            int e = t / (mTiles * groups), rest = t % (mTiles * groups);
+                            int g = rest / mTiles, mt = rest % mTiles;
+                            int jp0 = g * panelsPerGroup;
+                            int bBase = (sharedB ? 0 : e * bItemSize);
+                            for (int kb = 0; kb < passBlocks; kb++) {
+                                int p0 = (fkb0 + kb) * kcStep;
+                                computeTask(!transA, ap, e * aItemSize + kb * aBlockSize, mt * mc, Math.min(kcStep, k - p0), bp,
+                                        bBase + kb * bBlockSize, p0 > 0 || !overwrite, c, ce0 + e * cStride + fm0 * ldc, ldc,
+                                        Math.min(mc, mLen - mt * mc), fn0, nLen, jp0, Math.min(panels, jp0 + panelsPerGroup));
+                            }
+                        };
+                        run(serial, bTasks + aTasks, pack);
+                        run(serial, items * mTiles * groups, compute);
+                    }
                 }
             }
         }
@@ -145,6 +174,11 @@ final class Sgemm {
     }
 
     // ------------------------------------------------------------------ pre-packed B (serial, for use inside tasks)
+
+    /** Columns of the register tile (packed B panels are this wide). */
+    int nr() {
+        return nr;
+    }
 
     /** Floats that {@link #packB(boolean, int, int, float[], int, int, float[])} writes for a K x N op(B). */
     int packedBSize(int k, int n) {
@@ -163,16 +197,23 @@ final class Sgemm {
         }
     }
 
-    /** {@code C = alpha * op(A) Bp + beta * C} on the calling thread, with Bp from {@link #packB}. */
+    /**
+     * {@code C = alpha * op(A) B + beta * C} on the calling thread, where B is columns [j0, j0+n) of a K x packedN
+     * matrix packed by {@link #packB} into bp (j0 a multiple of {@link #nr()}).
+     */
     void gemmPacked(boolean transA, int m, int n, int k, float alpha, float[] a, int aOff, int lda, float[] bp,
-                    float beta, float[] c, int cOff, int ldc) {
+                    int packedN, int j0, float beta, float[] c, int cOff, int ldc) {
+        if (j0 % nr != 0 || j0 + n > packedN) {
+            throw new IllegalArgumentException("gemmPacked: columns [" + j0 + ", " + (j0 + n) + ") of a packed B with "
+                    + packedN + " columns, nr " + nr);
+        }
         if (m == 0 || n == 0) return;
         if (k == 0 || alpha == 0f) {
             scaleC(m, n, beta, c, cOff, ldc);
             return;
         }
         if (beta != 0f && beta != 1f) scaleC(m, n, beta, c, cOff, ldc);
-        int panels = (n + nr - 1) / nr;
+        int panels = (n + nr - 1) / nr, packedPanels = (packedN + nr - 1) / nr;
         int kcStep = kcStep(k);
         for (int p0 = 0; p0 < k; p0 += kcStep) {
             int kc = Math.min(kcStep, k - p0);
@@ -180,9 +221,9 @@ final class Sgemm {
             for (int i0 = 0; i0 < m; i0 += mc) {
                 int rows = Math.min(mc, m - i0);
                 int rowPanels = (rows + mr - 1) / mr;
-                float[] ap = buffer(packedA, rowPanels * mr * KC);
+                float[] ap = buffer(packedA, rowPanels * aPanelStride);
                 packA(transA, a, aOff, lda, alpha, i0, rows, p0, kc, 0, rowPanels, ap, 0);
-                computeTask(!transA, ap, 0, 0, kc, bp, p0 * panels * nr, load, c, cOff + i0 * ldc, ldc, rows, 0, n, 0, panels);
+                computeTask(!transA, ap, 0, 0, kc, bp, p0 * packedPanels * nr + j0 * kc, load, c, cOff + i0 * ldc, ldc, rows, 0, n, 0, panels);
             }
         }
     }
@@ -221,15 +262,20 @@ final class Sgemm {
     private void packB(boolean transB, int n, float[] b, int bOff, int ldb, int p0, int kc, int n0, int jp0, int jp1,
                        float[] bp, int base) {
         if (!transB) {
-            // B stored [K,N]: each panel is a kc x cols block of B's rows.
-            for (int jp = jp0; jp < jp1; jp++) {
+            // B stored [K,N]: row p of B holds nr values for each panel; one pass per row reads it sequentially.
+            int fullEnd = Math.min(jp1, (n - n0) / nr);
+            if (fullEnd > jp0) {
+                for (int p = 0; p < kc; p++) {
+                    kernels.copyScaled(b, bOff + (p0 + p) * ldb + n0 + jp0 * nr, nr, bp, base + jp0 * kc * nr + p * nr,
+                            kc * nr, fullEnd - jp0, nr, 1f);
+                }
+            }
+            for (int jp = Math.max(jp0, fullEnd); jp < jp1; jp++) {
                 int o = base + jp * kc * nr;
                 int j0 = n0 + jp * nr;
                 int cols = Math.min(nr, n - j0);
                 kernels.copyScaled(b, bOff + p0 * ldb + j0, ldb, bp, o, nr, kc, cols, 1f);
-                if (cols < nr) {
-                    for (int p = 0; p < kc; p++) Arrays.fill(bp, o + p * nr + cols, o + (p + 1) * nr, 0f);
-                }
+                for (int p = 0; p < kc; p++) Arrays.fill(bp, o + p * nr + cols, o + (p + 1) * nr, 0f);
             }
         } else {
             // B stored [N,K]: op(B)[p, j] = b[j*K + p]; each panel is a transposed cols x kc block.
@@ -267,13 +313,24 @@ final class Sgemm {
 
     /**
      * Packs the mr-high row panels ip0 .. ip1 of alpha * op(A)[m0 .. m0+mLen, p0 .. p0+kc) into ap (panel ip at
-     * {@code ap[apBase + ip*mr*KC]}), zero-padding rows past mLen.
+     * {@code ap[apBase + ip*aPanelStride]}), zero-padding rows past mLen.
      */
     private void packA(boolean transA, float[] a, int aOff, int lda, float alpha, int m0, int mLen, int p0, int kc,
                        int ip0, int ip1, float[] ap, int apBase) {
+        int fullEnd = Math.min(ip1, mLen / mr);
+        if (transA && fullEnd > ip0) {
+            // A stored [K,M]: row p of the storage holds mr values for each panel; one pass per row reads it
+            // sequentially and writes whole vectors (the lanes past mr land in the next k's slot, rewritten
+            // next, or in the panel's padding).
+            for (int p = 0; p < kc; p++) {
+                kernels.copyScaledPadded(a, aOff + (p0 + p) * lda + m0 + ip0 * mr, mr, ap, apBase + ip0 * aPanelStride + p * mr,
+                        aPanelStride, fullEnd - ip0, mr, alpha);
+            }
+            ip0 = fullEnd;
+        }
         for (int ip = ip0; ip < ip1; ip++) {
             packAPanel(transA, a, aOff, lda, alpha, m0 + ip * mr, Math.min(mr, mLen - ip * mr), p0, kc, ap,
-                    apBase + ip * mr * KC);
+                    apBase + ip * aPanelStride);
         }
     }
 
@@ -289,7 +346,7 @@ final class Sgemm {
             int bpo = bpBase + jp * kc * nr;
             for (int ii = 0; ii < rows; ii += mr) {
                 int liveRows = Math.min(mr, rows - ii);
-                int ao = apBase + ((i0 + ii) / mr) * mr * KC;
+                int ao = apBase + ((i0 + ii) / mr) * aPanelStride;
                 int co = cOff + (i0 + ii) * ldc + n0 + jp * nr;
                 if (liveRows == mr && liveCols == nr) {
                     kernels.gemmTile(kc, ap, ao, rowsA, bp, bpo, c, co, ldc, load);

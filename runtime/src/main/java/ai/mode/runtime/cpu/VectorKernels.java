@@ -560,6 +560,23 @@ final class VectorKernels extends CpuKernels {
     }
 
     @Override
+    void copyScaledPadded(float[] x, int xo, int ldx, float[] out, int oo, int ldo, int rows, int cols, float s) {
+        int whole = (cols + L - 1) / L * L;
+        int r = 0;
+        // Rows whose whole vectors lie inside both arrays; the rest go through the masked copy.
+        int safeRows = Math.max(0, Math.min(rows, Math.min(
+                ldx > 0 ? Math.floorDiv(x.length - xo - whole, ldx) + 1 : rows,
+                ldo > 0 ? Math.floorDiv(out.length - oo - whole, ldo) + 1 : rows)));
+        for (; r < safeRows; r++) {
+            int xi = xo + r * ldx, oi = oo + r * ldo;
+            for (int c = 0; c < whole; c += L) FloatVector.fromArray(S, x, xi + c).mul(s).intoArray(out, oi + c);
+        }
+        if (r < rows) copyScaled(x, xo + r * ldx, ldx, out, oo + r * ldo, ldo, rows - r, cols, s);
+    }
+
+    @Override int vectorLength() { return L; }
+
+    @Override
     void transpose(float[] x, int xo, int ldx, float[] out, int oo, int ldo, int rows, int cols) {
         int r0 = 0;
         if (L == 16) {

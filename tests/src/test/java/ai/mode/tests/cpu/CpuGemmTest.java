@@ -125,6 +125,38 @@ class CpuGemmTest {
         Tolerance.assertClose("gemm on a slice", host(be, c), ref, 1e-5, 1e-5);
     }
 
+    /**
+     * A batched GEMM (one packing and one compute region for all items, multithreaded at this size) gives every
+     * item exactly the bits of that item's GEMM run alone, with per-item and with shared B.
+     */
+    @ParameterizedTest
+    @MethodSource("ai.mode.tests.cpu.CpuVariants#gemmTiles")
+    void batchedItemsEqualLoneGemmsBitwise(CpuVariants.Variant variant) {
+        CpuBackend be = variant.be();
+        int batch = 4, m = 53, n = 70, k = 300;
+        for (int combo = 0; combo < 4; combo++) {
+            boolean ta = (combo & 1) != 0, tb = (combo & 2) != 0;
+            for (boolean shared : new boolean[] {false, true}) {
+                float[] a = TestData.normal(90 + combo, batch * m * k);
+                float[] b = TestData.normal(95 + combo, (shared ? 1 : batch) * k * n);
+                int[] aShape = ta ? new int[] {k, m} : new int[] {m, k};
+                int[] bShape = tb ? new int[] {n, k} : new int[] {k, n};
+                Tensor bt = shared ? t(be, b, bShape) : t(be, b, batch, bShape[0], bShape[1]);
+                Tensor ct = be.zeros(batch, m, n);
+                be.gemm(ta, tb, 1f, t(be, a, batch, aShape[0], aShape[1]), bt, 0f, ct);
+                float[] got = host(be, ct);
+                for (int i = 0; i < batch; i++) {
+                    Tensor ci = be.zeros(m, n);
+                    float[] bi = java.util.Arrays.copyOfRange(b, shared ? 0 : i * k * n, (shared ? 0 : i * k * n) + k * n);
+                    be.gemm(ta, tb, 1f, t(be, java.util.Arrays.copyOfRange(a, i * m * k, (i + 1) * m * k), aShape),
+                            t(be, bi, bShape), 0f, ci);
+                    assertArrayEquals(host(be, ci), java.util.Arrays.copyOfRange(got, i * m * n, (i + 1) * m * n),
+                            variant + " ta=" + ta + " tb=" + tb + " shared=" + shared + " item " + i);
+                }
+            }
+        }
+    }
+
     @Test
     void threadCountDoesNotChangeBits() {
         int m = 150, n = 300, k = 520;
