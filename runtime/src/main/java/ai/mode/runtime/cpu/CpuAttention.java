@@ -192,10 +192,8 @@ final class CpuAttention {
                     int o = r * t;
                     kern.expShiftedScaled(p, o, p, o, valid, lse[lseBase + ti], 1f);     // P = exp(S - lse)
                     // delta = sum_j P dP over the same P and dP, so the cancellation in dP - delta is exact-ish.
-                    double delta = 0;
-                    for (int j = 0; j < valid; j++) delta += (double) p[o + j] * ds[o + j];
-                    float dlt = (float) delta;
-                    for (int j = 0; j < valid; j++) ds[o + j] = p[o + j] * (ds[o + j] - dlt) * scale;
+                    float dlt = (float) kern.dotF64(p, o, ds, o, valid);
+                    kern.softmaxBackwardRow(p, o, ds, o, valid, dlt, scale);
                     if (valid < keys) {
                         Arrays.fill(p, o + valid, o + keys, 0f);
                         Arrays.fill(ds, o + valid, o + keys, 0f);

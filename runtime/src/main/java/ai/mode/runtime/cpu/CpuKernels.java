@@ -74,6 +74,12 @@ abstract class CpuKernels {
     /** sum x*y. */
     abstract float dot(float[] x, int xo, float[] y, int yo, int n);
 
+    /** sum x*y in float64: every product is exact, the sum runs in a fixed order. */
+    abstract double dotF64(float[] x, int xo, float[] y, int yo, int n);
+
+    /** g = p * (g - delta) * scale, in place: a softmax row's input gradient from its output gradient g. */
+    abstract void softmaxBackwardRow(float[] p, int po, float[] g, int go, int n, float delta, float scale);
+
     /** y += a * x. */
     abstract void axpy(float a, float[] x, int xo, float[] y, int yo, int n);
 

@@ -41,6 +41,18 @@ final class ScalarKernels extends CpuKernels {
     }
 
     @Override
+    double dotF64(float[] x, int xo, float[] y, int yo, int n) {
+        double s = 0;
+        for (int i = 0; i < n; i++) s += (double) x[xo + i] * y[yo + i];
+        return s;
+    }
+
+    @Override
+    void softmaxBackwardRow(float[] p, int po, float[] g, int go, int n, float delta, float scale) {
+        for (int i = 0; i < n; i++) g[go + i] = p[po + i] * (g[go + i] - delta) * scale;
+    }
+
+    @Override
     void axpy(float a, float[] x, int xo, float[] y, int yo, int n) {
         for (int i = 0; i < n; i++) y[yo + i] += a * x[xo + i];
     }

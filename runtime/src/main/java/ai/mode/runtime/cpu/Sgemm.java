@@ -24,7 +24,7 @@ final class Sgemm {
     /** Columns of B packed per chunk. */
     static final int N_CHUNK = 4096;
     /** Row tasks (of mc rows) whose A is packed per chunk. */
-    static final int M_CHUNK_TILES = 32;
+    static final int M_CHUNK_TILES = 64;
     /** K blocks packed and multiplied per pass (one packing region and one compute region). */
     static final int K_PASS_BLOCKS = 4;
     /** Most B panels (of one K block) one compute task sweeps: 512 KB at the largest K block and nr 32. */

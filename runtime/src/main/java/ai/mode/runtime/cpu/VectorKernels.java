@@ -1,5 +1,6 @@
 package ai.mode.runtime.cpu;
 
+import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorMask;
@@ -27,6 +28,8 @@ import jdk.incubator.vector.VectorSpecies;
  */
 final class VectorKernels extends CpuKernels {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    /** Float64 vectors of the same width (half the lanes). */
+    private static final VectorSpecies<Double> D = DoubleVector.SPECIES_PREFERRED;
     private static final int L = S.length();
     /** System property that picks the GEMM tile height (6 or 12). */
     static final String GEMM_ROWS_PROPERTY = "mode.cpu.gemmRows";
@@ -517,6 +520,39 @@ final class VectorKernels extends CpuKernels {
         }
         for (; i < n; i++) s += x[xo + i] * y[yo + i];
         return s;
+    }
+
+    @Override
+    double dotF64(float[] x, int xo, float[] y, int yo, int n) {
+        int i = 0;
+        double s = 0;
+        if (n >= L) {
+            // Two float64 accumulators hold the low and high halves of each float vector.
+            DoubleVector lo = DoubleVector.zero(D), hi = DoubleVector.zero(D);
+            for (int end = S.loopBound(n); i < end; i += L) {
+                FloatVector xv = FloatVector.fromArray(S, x, xo + i), yv = FloatVector.fromArray(S, y, yo + i);
+                lo = toDouble(xv, 0).fma(toDouble(yv, 0), lo);
+                hi = toDouble(xv, 1).fma(toDouble(yv, 1), hi);
+            }
+            for (int j = 0; j < D.length(); j++) s += lo.lane(j);
+            for (int j = 0; j < D.length(); j++) s += hi.lane(j);
+        }
+        for (; i < n; i++) s += (double) x[xo + i] * y[yo + i];
+        return s;
+    }
+
+    private static DoubleVector toDouble(FloatVector v, int part) {
+        return (DoubleVector) v.convertShape(VectorOperators.F2D, D, part);
+    }
+
+    @Override
+    void softmaxBackwardRow(float[] p, int po, float[] g, int go, int n, float delta, float scale) {
+        int i = 0;
+        for (int end = S.loopBound(n); i < end; i += L) {
+            FloatVector.fromArray(S, p, po + i).mul(FloatVector.fromArray(S, g, go + i).sub(delta)).mul(scale)
+                    .intoArray(g, go + i);
+        }
+        for (; i < n; i++) g[go + i] = p[po + i] * (g[go + i] - delta) * scale;
     }
 
     @Override

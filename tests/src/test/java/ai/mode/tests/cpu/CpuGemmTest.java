@@ -22,11 +22,11 @@ class CpuGemmTest {
     /**
      * {M, N, K}: size 1, odd, not multiples of the vector width or of either tile height (6, 12), K past one
      * block (256) and past one pass of blocks (1024), N past one task (256) and one packed chunk (4096), M past
-     * one packed chunk (32 tasks of 96 rows).
+     * one packed chunk (64 tasks of 96 rows).
      */
     private static final int[][] SHAPES = {
             {1, 1, 1}, {1, 7, 3}, {5, 1, 9}, {6, 32, 16}, {7, 33, 17}, {13, 50, 300}, {37, 259, 31}, {64, 64, 64},
-            {3, 4100, 5}, {97, 17, 513}, {29, 45, 1100}, {3100, 20, 7},
+            {3, 4100, 5}, {97, 17, 513}, {29, 45, 1100}, {6200, 20, 7},
     };
 
     private static void checkOne(CpuBackend be, boolean ta, boolean tb, int m, int n, int k, float alpha, float beta, long seed) {
