@@ -49,6 +49,8 @@ final class Sgemm {
     private final int aPanelStride;
     private final ThreadLocal<float[]> packedA = new ThreadLocal<>();
     private final ThreadLocal<float[]> packedB = new ThreadLocal<>();
+    /** A compute task's own packed rows of A (one task of mc rows, one pass of K blocks). */
+    private final ThreadLocal<float[]> taskA = new ThreadLocal<>();
     private final ThreadLocal<float[]> edgeC = new ThreadLocal<>();
 
     Sgemm(CpuKernels kernels, CpuThreads threads) {
@@ -122,12 +124,16 @@ final class Sgemm {
                         int minGroups = serial ? 1 : Math.max(1, (4 * threads.threads() + items * mTiles - 1) / (items * mTiles));
                         int panelsPerGroup = Math.min(GROUP_PANELS, (panels + minGroups - 1) / minGroups);
                         int groups = (panels + panelsPerGroup - 1) / panelsPerGroup;
-                        float[] ap = buffer(packedA, items * aItemSize);
+                        // With one group of B panels, each task is the only reader of its rows of A: it packs them
+                        // itself, just before use, into a per-thread buffer that stays in L2. Otherwise the packing
+                        // region packs A once for all the groups that share it.
+                        boolean tasksPackA = groups == 1;
+                        float[] ap = tasksPackA ? null : buffer(packedA, items * aItemSize);
                         int fn0 = n0, fm0 = m0, fkb0 = kb0;
-                        // B is packed with the first M chunk; every chunk packs its rows of A. Consecutive tasks cover
-                        // consecutive K blocks, so every block's packing is spread over the threads.
+                        // B is packed with the first M chunk. Consecutive tasks cover consecutive K blocks, so every
+                        // block's packing is spread over the threads.
                         int bTasks = m0 == 0 ? bItems * passBlocks * bTasksPerBlock : 0;
-                        int aTasks = items * passBlocks * aTasksPerBlock;
+                        int aTasks = tasksPackA ? 0 : items * passBlocks * aTasksPerBlock;
                         CpuThreads.Task pack = t -> {
                             boolean isB = t < bTasks;
                             int u = isB ? t : t - bTasks;
@@ -150,11 +156,27 @@ final class Sgemm {
                             int g = rest / mTiles, mt = rest % mTiles;
                             int jp0 = g * panelsPerGroup;
                             int bBase = (sharedB ? 0 : e * bItemSize);
+                            int rows = Math.min(mc, mLen - mt * mc);
+                            float[] a2 = ap;
+                            int aBase = e * aItemSize, aStep = aBlockSize;
+                            if (tasksPackA) {
+                                // The tile's panels, K block by K block; aBase is shifted so that panel index
+                                // (mt*mc + ii) / mr of computeTask lands on the local panel ii / mr.
+                                int tilePanels = (rows + mr - 1) / mr;
+                                aStep = tilePanels * aPanelStride;
+                                a2 = buffer(taskA, passBlocks * aStep);
+                                for (int kb = 0; kb < passBlocks; kb++) {
+                                    int p0 = (fkb0 + kb) * kcStep;
+                                    packA(transA, a, ae0 + e * aStride, lda, alpha, fm0 + mt * mc, rows, p0,
+                                            Math.min(kcStep, k - p0), 0, tilePanels, a2, kb * aStep);
+                                }
+                                aBase = -(mt * mc / mr) * aPanelStride;
+                            }
                             for (int kb = 0; kb < passBlocks; kb++) {
                                 int p0 = (fkb0 + kb) * kcStep;
-                                computeTask(!transA, ap, e * aItemSize + kb * aBlockSize, mt * mc, Math.min(kcStep, k - p0), bp,
+                                computeTask(!transA, a2, aBase + kb * aStep, mt * mc, Math.min(kcStep, k - p0), bp,
                                         bBase + kb * bBlockSize, p0 > 0 || !overwrite, c, ce0 + e * cStride + fm0 * ldc, ldc,
-                                        Math.min(mc, mLen - mt * mc), fn0, nLen, jp0, Math.min(panels, jp0 + panelsPerGroup));
+                                        rows, fn0, nLen, jp0, Math.min(panels, jp0 + panelsPerGroup));
                             }
                         };
                         run(serial, bTasks + aTasks, pack);
