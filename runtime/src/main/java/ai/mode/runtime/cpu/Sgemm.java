@@ -83,10 +83,9 @@ final class Sgemm {
               int aStride, float[] b, int bOff, int bStride, float beta, float[] c, int cOff, int cStride) {
         if (batch == 0 || m == 0 || n == 0) return;
         int lda = transA ? m : k, ldb = transB ? k : n, ldc = n;
-        if (k == 0 || alpha == 0f || (beta != 0f && beta != 1f)) {
-            for (int e = 0; e < batch; e++) scaleC(m, n, beta, c, cOff + e * cStride, ldc);
-            if (k == 0 || alpha == 0f) return;
-        }
+        boolean done = false;
+        for (int e = 0; e < batch; e++) done = betaUpFront(m, n, k, alpha, beta, c, cOff + e * cStride, ldc);
+        if (done) return;
         boolean serial = (long) batch * m * n * k < SERIAL_WORK || threads.threads() == 1;
         boolean overwrite = beta == 0f;
         boolean sharedB = bStride == 0;
@@ -157,25 +156,25 @@ final class Sgemm {
                             int jp0 = g * panelsPerGroup;
                             int bBase = (sharedB ? 0 : e * bItemSize);
                             int rows = Math.min(mc, mLen - mt * mc);
+                            // The task's panels of A: its own copy (K block by K block), or its rows of the shared one.
                             float[] a2 = ap;
-                            int aBase = e * aItemSize, aStep = aBlockSize;
+                            int aBase = e * aItemSize + (mt * mc / mr) * aPanelStride, aStep = aBlockSize;
                             if (tasksPackA) {
-                                // The tile's panels, K block by K block; aBase is shifted so that panel index
-                                // (mt*mc + ii) / mr of computeTask lands on the local panel ii / mr.
                                 int tilePanels = (rows + mr - 1) / mr;
                                 aStep = tilePanels * aPanelStride;
                                 a2 = buffer(taskA, passBlocks * aStep);
+                                aBase = 0;
                                 for (int kb = 0; kb < passBlocks; kb++) {
                                     int p0 = (fkb0 + kb) * kcStep;
                                     packA(transA, a, ae0 + e * aStride, lda, alpha, fm0 + mt * mc, rows, p0,
                                             Math.min(kcStep, k - p0), 0, tilePanels, a2, kb * aStep);
                                 }
-                                aBase = -(mt * mc / mr) * aPanelStride;
                             }
+                            int cTile = ce0 + e * cStride + (fm0 + mt * mc) * ldc;
                             for (int kb = 0; kb < passBlocks; kb++) {
                                 int p0 = (fkb0 + kb) * kcStep;
-                                computeTask(!transA, a2, aBase + kb * aStep, mt * mc, Math.min(kcStep, k - p0), bp,
-                                        bBase + kb * bBlockSize, p0 > 0 || !overwrite, c, ce0 + e * cStride + fm0 * ldc, ldc,
+                                computeTask(!transA, a2, aBase + kb * aStep, Math.min(kcStep, k - p0), bp,
+                                        bBase + kb * bBlockSize, p0 > 0 || !overwrite, c, cTile, ldc,
                                         rows, fn0, nLen, jp0, Math.min(panels, jp0 + panelsPerGroup));
                             }
                         };
@@ -229,12 +228,7 @@ final class Sgemm {
             throw new IllegalArgumentException("gemmPacked: columns [" + j0 + ", " + (j0 + n) + ") of a packed B with "
                     + packedN + " columns, nr " + nr);
         }
-        if (m == 0 || n == 0) return;
-        if (k == 0 || alpha == 0f) {
-            scaleC(m, n, beta, c, cOff, ldc);
-            return;
-        }
-        if (beta != 0f && beta != 1f) scaleC(m, n, beta, c, cOff, ldc);
+        if (m == 0 || n == 0 || betaUpFront(m, n, k, alpha, beta, c, cOff, ldc)) return;
         int panels = (n + nr - 1) / nr, packedPanels = (packedN + nr - 1) / nr;
         int kcStep = kcStep(k);
         for (int p0 = 0; p0 < k; p0 += kcStep) {
@@ -245,7 +239,8 @@ final class Sgemm {
                 int rowPanels = (rows + mr - 1) / mr;
                 float[] ap = buffer(packedA, rowPanels * aPanelStride);
                 packA(transA, a, aOff, lda, alpha, i0, rows, p0, kc, 0, rowPanels, ap, 0);
-                computeTask(!transA, ap, 0, 0, kc, bp, p0 * packedPanels * nr + j0 * kc, load, c, cOff + i0 * ldc, ldc, rows, 0, n, 0, panels);
+                computeTask(!transA, ap, 0, kc, bp, p0 * packedPanels * nr + j0 * kc, load, c, cOff + i0 * ldc, ldc, rows,
+                        0, n, 0, panels);
             }
         }
     }
@@ -254,6 +249,17 @@ final class Sgemm {
     private static int kcStep(int k) {
         int kBlocks = (k + KC - 1) / KC;
         return (k + kBlocks - 1) / kBlocks;
+    }
+
+    /**
+     * The beta part of {@code C = alpha op(A) op(B) + beta C}, done before the products: C = beta * C when K or
+     * alpha is 0 (returns true: nothing is left to do) or when beta is neither 0 (the first K block overwrites
+     * C) nor 1 (the blocks accumulate onto C).
+     */
+    private static boolean betaUpFront(int m, int n, int k, float alpha, float beta, float[] c, int cOff, int ldc) {
+        boolean noProduct = k == 0 || alpha == 0f;
+        if (noProduct || (beta != 0f && beta != 1f)) scaleC(m, n, beta, c, cOff, ldc);
+        return noProduct;
     }
 
     /** C = beta * C over the whole M x N (beta == 0 writes zeros without reading). */
@@ -266,6 +272,12 @@ final class Sgemm {
                 for (int j = 0; j < n; j++) c[row + j] *= beta;
             }
         }
+    }
+
+    /** Zeroes columns [from, width) of {@code rows} rows of width floats at x[o] (a packed panel's padding). */
+    private static void zeroColumns(float[] x, int o, int rows, int width, int from) {
+        if (from >= width) return;
+        for (int r = 0; r < rows; r++) Arrays.fill(x, o + r * width + from, o + (r + 1) * width, 0f);
     }
 
     private static float[] buffer(ThreadLocal<float[]> holder, int size) {
@@ -297,7 +309,7 @@ final class Sgemm {
                 int j0 = n0 + jp * nr;
                 int cols = Math.min(nr, n - j0);
                 kernels.copyScaled(b, bOff + p0 * ldb + j0, ldb, bp, o, nr, kc, cols, 1f);
-                for (int p = 0; p < kc; p++) Arrays.fill(bp, o + p * nr + cols, o + (p + 1) * nr, 0f);
+                zeroColumns(bp, o, kc, nr, cols);
             }
         } else {
             // B stored [N,K]: op(B)[p, j] = b[j*K + p]; each panel is a transposed cols x kc block.
@@ -306,9 +318,7 @@ final class Sgemm {
                 int j0 = n0 + jp * nr;
                 int cols = Math.min(nr, n - j0);
                 kernels.transpose(b, bOff + j0 * ldb + p0, ldb, bp, o, nr, cols, kc);
-                if (cols < nr) {
-                    for (int p = 0; p < kc; p++) Arrays.fill(bp, o + p * nr + cols, o + (p + 1) * nr, 0f);
-                }
+                zeroColumns(bp, o, kc, nr, cols);
             }
         }
     }
@@ -323,9 +333,7 @@ final class Sgemm {
         if (transA) {
             // A stored [K,M]: op(A)[i, p] = a[p*M + i]; the panel's rows are contiguous for each p.
             kernels.copyScaled(a, aOff + p0 * lda + r0, lda, ap, o, mr, kc, live, alpha);
-            if (live < mr) {
-                for (int p = 0; p < kc; p++) Arrays.fill(ap, o + p * mr + live, o + (p + 1) * mr, 0f);
-            }
+            zeroColumns(ap, o, kc, mr, live);
         } else {
             // A stored [M,K]: row i contiguous in p.
             kernels.copyScaled(a, aOff + r0 * lda + p0, lda, ap, o, KC, live, kc, alpha);
@@ -357,19 +365,19 @@ final class Sgemm {
     }
 
     /**
-     * Rows [i0, i0+rows) of packed A (at apBase; i0 a multiple of mr; panels row by row if rowsA; C row i0 at {@code c[cOff + i0*ldc]}) x B panels
-     * [jp0, jp1) of one K block: C = Ap Bp, or C += Ap Bp when load.
+     * The rows panels of packed A at apBase (row by row if rowsA; {@code rows} rows, C's first at cOff) x B
+     * panels [jp0, jp1) of one K block: C = Ap Bp, or C += Ap Bp when load.
      */
-    private void computeTask(boolean rowsA, float[] ap, int apBase, int i0, int kc, float[] bp, int bpBase, boolean load, float[] c, int cOff,
-                             int ldc, int rows, int n0, int nLen, int jp0, int jp1) {
+    private void computeTask(boolean rowsA, float[] ap, int apBase, int kc, float[] bp, int bpBase, boolean load,
+                             float[] c, int cOff, int ldc, int rows, int n0, int nLen, int jp0, int jp1) {
         float[] edge = null;
         for (int jp = jp0; jp < jp1; jp++) {
             int liveCols = Math.min(nr, nLen - jp * nr);
             int bpo = bpBase + jp * kc * nr;
             for (int ii = 0; ii < rows; ii += mr) {
                 int liveRows = Math.min(mr, rows - ii);
-                int ao = apBase + ((i0 + ii) / mr) * aPanelStride;
-                int co = cOff + (i0 + ii) * ldc + n0 + jp * nr;
+                int ao = apBase + (ii / mr) * aPanelStride;
+                int co = cOff + ii * ldc + n0 + jp * nr;
                 if (liveRows == mr && liveCols == nr) {
                     kernels.gemmTile(kc, ap, ao, rowsA, bp, bpo, c, co, ldc, load);
                 } else {
