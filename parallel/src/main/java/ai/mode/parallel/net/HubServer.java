@@ -50,6 +50,7 @@ public final class HubServer implements AutoCloseable {
         int rank = -1, devices;
         String host = "?";
         boolean bye;
+        boolean ended;                                      // its handler thread has finished (guarded by lock)
 
         Conn(Socket s) throws IOException {
             this.socket = s;
@@ -191,6 +192,10 @@ public final class HubServer implements AutoCloseable {
             if (!closed) hub.abort("protocol error with " + c.who() + ": " + e.getMessage());
         } finally {
             closeQuietly(s);
+            synchronized (lock) {
+                c.ended = true;
+                lock.notifyAll();
+            }
         }
     }
 
@@ -332,11 +337,30 @@ public final class HubServer implements AutoCloseable {
         }
     }
 
-    /** Stops listening and closes every connection. */
+    /**
+     * Once the rendezvous is complete, waits until every process has said goodbye or disconnected (at most the
+     * rendezvous timeout), then stops listening and closes every connection. Rank 0's process closes its server
+     * after its own transport and may get there first: the hub keeps serving the others (replies still being
+     * written to them, collectives among their own ranks) until they leave.
+     */
     @Override
     public void close() {
-        closed = true;
+        long deadline = System.nanoTime() + timeout.toNanos();
         synchronized (lock) {
+            while (welcomed && !closed && !allEnded()) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    LOG.log(System.Logger.Level.WARNING, "closing the hub with processes still connected after {0} s: {1}", timeout.toSeconds(), stillConnected());
+                    break;
+                }
+                try {
+                    lock.wait(Math.max(1, left / 1_000_000));
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    break;
+                }
+            }
+            closed = true;
             lock.notifyAll();
             for (Conn c : all) closeQuietly(c.socket);
         }
@@ -345,5 +369,16 @@ public final class HubServer implements AutoCloseable {
         } catch (IOException ignored) {
             // already closed
         }
+    }
+
+    private boolean allEnded() {
+        for (Conn c : joined.values()) if (!c.ended) return false;
+        return true;
+    }
+
+    private List<String> stillConnected() {
+        List<String> out = new ArrayList<>();
+        for (Conn c : joined.values()) if (!c.ended) out.add(c.who());
+        return out;
     }
 }

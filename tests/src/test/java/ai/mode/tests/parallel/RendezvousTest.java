@@ -1,7 +1,7 @@
 // The multi-process launch on loopback: torchrun variables, the rendezvous with real sockets (threads as
-// processes bringing different device counts, then collectives over the TCP hub), separate JVM processes, and
-// the failures: a rank that never arrives times out with its name, a mismatched WORLD_SIZE is refused, a
-// process that dies mid-run fails the others instead of hanging.
+// processes bringing different device counts, then collectives over the TCP hub), rank 0's hub serving the
+// others until they leave, separate JVM processes, and the failures: a rank that never arrives times out with
+// its name, a mismatched WORLD_SIZE is refused, a process that dies mid-run fails the others instead of hanging.
 package ai.mode.tests.parallel;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -107,6 +107,43 @@ class RendezvousTest {
                 String line = lines.get(r);
                 assertEquals(r + ":15.0,6.0:[0, 1, 4, 9, 16, 25]:" + (r < 3 ? "[0, 1, 2]" : "[3, 4, 5]"), line, "process order gives world ranks 0-1 | 2 | 3-5");
             }
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    @Test
+    void theHubServesTheOtherProcessesUntilTheyLeaveAfterRankZeroCloses() throws Exception {
+        int port = freePort();
+        ExecutorService pool = Executors.newFixedThreadPool(2);
+        try {
+            Future<Long> master = pool.submit(() -> {
+                Rendezvous.Joined j = Rendezvous.join(env(port, 0, 2), 1, Duration.ofSeconds(20), () -> new byte[0]);
+                long t0 = System.nanoTime();
+                j.close();                                          // rank 0 is done before the other process is
+                return (System.nanoTime() - t0) / 1_000_000;
+            });
+            float[] reduced;
+            try (Rendezvous.Joined j = Rendezvous.join(env(port, 1, 2), 2, Duration.ofSeconds(20), () -> new byte[0])) {
+                Thread.sleep(300);                                  // rank 0's process is closing by now
+                List<Backend> bs = TinyMode.cpus(2);
+                try {
+                    List<Communicator> pair = new ArrayList<>();
+                    for (int d = 0; d < 2; d++) pair.add(new HubCommunicator(j.transport(), "pair", d, List.of(j.firstRank(), j.firstRank() + 1), bs.get(d), Duration.ofSeconds(20)));
+                    List<float[]> out = InProcessWorld.run(pair, (i, c) -> {
+                        try (Tensor t = c.backend().fromHost(new float[] {c.rank() + 1, 10}, 2)) {
+                            c.allReduce(t, ReduceOp.SUM).await();
+                            return c.backend().toHostFloats(t);
+                        }
+                    });
+                    reduced = out.get(1);
+                    assertArrayEquals(out.get(0), reduced);
+                } finally {
+                    bs.forEach(Backend::close);
+                }
+            }
+            assertArrayEquals(new float[] {3, 20}, reduced, "ranks 1 and 2 reduced through the hub after rank 0 left");
+            assertTrue(master.get(20, TimeUnit.SECONDS) >= 250, "rank 0's close waited for the other process to leave");
         } finally {
             pool.shutdownNow();
         }
