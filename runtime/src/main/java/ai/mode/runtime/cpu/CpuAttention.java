@@ -6,7 +6,8 @@ import java.util.Arrays;
  * Fused causal attention for the cpu backend (flash-attention style, float32), built from small
  * register-tiled GEMMs ({@link Sgemm#gemmPacked}) on blocks of {@link #QB} queries.
  *
- * <p>Forward: one task per (batch, head); Kᵀ of the head is packed once. For each block of QB queries and
+ * <p>Forward: one task per (batch, head); Kᵀ of the head is packed once, and so is V up to {@link Sgemm#KC}
+ * keys (blocks multiply by its first rows; longer sequences pack V per chunk). For each block of QB queries and
  * each chunk of up to {@link #KV_CHUNK} keys it sees: S = scale Q Kᵀ as one GEMM, the causal mask, online
  * softmax (running max m, running sum l, the output accumulator rescaled by exp(m_old - m_new)), O += P V.
  * Up to KV_CHUNK keys this is one pass with one exponential per score; only a QB x KV_CHUNK score block
@@ -93,7 +94,7 @@ final class CpuAttention {
         int chunk = Math.min(t, KV_CHUNK);
         if (s.s.length < QB * chunk) s.s = new float[QB * chunk];
         if (s.acc.length < QB * hd) s.acc = new float[QB * hd];
-        int kt = gemm.packedBSize(hd, t), vRows = gemm.packedBSize(chunk, hd);
+        int kt = gemm.packedBSize(hd, t), vRows = gemm.packedBSize(Math.max(chunk, t <= Sgemm.KC ? t : 0), hd);
         if (s.packKt.length < kt) s.packKt = new float[kt];
         if (s.packV.length < vRows) s.packV = new float[vRows];
         return s;
@@ -117,6 +118,8 @@ final class CpuAttention {
             int vBase = vOff + (bi * t * hkv + hk) * hd;
             int ldS = Math.min(t, KV_CHUNK);
             gemm.packB(true, hd, t, k, kBase, kRow, sc.packKt);                 // Kᵀ [hd, T], once per head
+            boolean vOnce = t <= Sgemm.KC;                                     // V [T, hd] once; blocks use its first rows
+            if (vOnce) gemm.packB(false, t, hd, v, vBase, kRow, sc.packV);
             for (int t0 = 0; t0 < t; t0 += QB) {
                 int rows = Math.min(QB, t - t0);
                 int keys = t0 + rows;                                          // causal: keys [0, keys)
@@ -126,7 +129,7 @@ final class CpuAttention {
                 for (int c0 = 0; c0 < keys; c0 += KV_CHUNK) {
                     int cLen = Math.min(KV_CHUNK, keys - c0);
                     // S[rows, cLen] = scale * Q Kᵀ[:, c0 ..] (columns of the packed Kᵀ; KV_CHUNK is a multiple of nr)
-                    gemm.gemmPacked(false, rows, cLen, hd, scale, q, qHead + t0 * qRow, qRow, sc.packKt, t, c0,
+                    gemm.gemmPacked(false, rows, cLen, hd, scale, q, qHead + t0 * qRow, qRow, sc.packKt, hd, t, c0,
                             0f, s, 0, ldS);
                     for (int r = 0; r < rows; r++) {
                         int valid = Math.min(cLen, t0 + r + 1 - c0);
@@ -136,16 +139,17 @@ final class CpuAttention {
                             continue;
                         }
                         float mNew = Math.max(m[r], kern.max(s, so, valid));
-                        float corr = CpuMath.exp(m[r] - mNew);
+                        boolean first = m[r] == Float.NEGATIVE_INFINITY;            // l and acc are still 0
+                        float corr = first ? 0f : CpuMath.exp(m[r] - mNew);
                         float sum = kern.expShifted(s, so, s, so, valid, mNew);
                         if (valid < cLen) Arrays.fill(s, so + valid, so + cLen, 0f);
                         l[r] = l[r] * corr + sum;
-                        if (corr != 1f) kern.scale(acc, r * hd, hd, corr);
+                        if (!first && corr != 1f) kern.scale(acc, r * hd, hd, corr);
                         m[r] = mNew;
                     }
                     // acc += P V[c0 .. c0+cLen]
-                    gemm.packB(false, cLen, hd, v, vBase + c0 * kRow, kRow, sc.packV);
-                    gemm.gemmPacked(false, rows, hd, cLen, 1f, s, 0, ldS, sc.packV, hd, 0, 1f, acc, 0, hd);
+                    if (!vOnce) gemm.packB(false, cLen, hd, v, vBase + c0 * kRow, kRow, sc.packV);
+                    gemm.gemmPacked(false, rows, hd, cLen, 1f, s, 0, ldS, sc.packV, vOnce ? t : cLen, hd, 0, 1f, acc, 0, hd);
                 }
                 for (int r = 0; r < rows; r++) {
                     kern.copyScaled(acc, r * hd, hd, out, outOff + (bi * t * h + hi) * hd + (t0 + r) * qRow, qRow, 1, hd, 1f / l[r]);
@@ -181,11 +185,13 @@ final class CpuAttention {
             Arrays.fill(dvAcc, 0, t * hd, 0f);
             gemm.packB(true, hd, t, k, kBase, kRow, sc.packKt);   // Kᵀ [hd, T] for S
             gemm.packB(true, hd, t, v, vBase, kRow, sc.packVt);   // Vᵀ [hd, T] for dP
+            boolean kOnce = t <= Sgemm.KC;                        // K [T, hd] for dQ once; blocks use its first rows
+            if (kOnce) gemm.packB(false, t, hd, k, kBase, kRow, sc.packK);
             for (int q0 = 0; q0 < t; q0 += QB) {
                 int n = Math.min(QB, t - q0);
                 int keys = q0 + n;                                // causal: this block sees keys [0, keys)
-                gemm.gemmPacked(false, n, keys, hd, scale, q, qBase + q0 * qRow, qRow, sc.packKt, t, 0, 0f, p, 0, t);
-                gemm.gemmPacked(false, n, keys, hd, 1f, dOut, dOBase + q0 * qRow, qRow, sc.packVt, t, 0, 0f, ds, 0, t);
+                gemm.gemmPacked(false, n, keys, hd, scale, q, qBase + q0 * qRow, qRow, sc.packKt, hd, t, 0, 0f, p, 0, t);
+                gemm.gemmPacked(false, n, keys, hd, 1f, dOut, dOBase + q0 * qRow, qRow, sc.packVt, hd, t, 0, 0f, ds, 0, t);
                 for (int r = 0; r < n; r++) {
                     int ti = q0 + r;
                     int valid = ti + 1;
@@ -200,12 +206,12 @@ final class CpuAttention {
                     }
                 }
                 // dQ = dS K ; dV += Pᵀ dO ; dK += dSᵀ Q   (ds holds dS, already scaled)
-                gemm.packB(false, keys, hd, k, kBase, kRow, sc.packK);
-                gemm.gemmPacked(false, n, hd, keys, 1f, ds, 0, t, sc.packK, hd, 0, 0f, dq, dqBase + q0 * qRow, qRow);
+                if (!kOnce) gemm.packB(false, keys, hd, k, kBase, kRow, sc.packK);
+                gemm.gemmPacked(false, n, hd, keys, 1f, ds, 0, t, sc.packK, kOnce ? t : keys, hd, 0, 0f, dq, dqBase + q0 * qRow, qRow);
                 gemm.packB(false, n, hd, dOut, dOBase + q0 * qRow, qRow, sc.packRows);
-                gemm.gemmPacked(true, keys, hd, n, 1f, p, 0, t, sc.packRows, hd, 0, 1f, dvAcc, 0, hd);
+                gemm.gemmPacked(true, keys, hd, n, 1f, p, 0, t, sc.packRows, n, hd, 0, 1f, dvAcc, 0, hd);
                 gemm.packB(false, n, hd, q, qBase + q0 * qRow, qRow, sc.packRows);
-                gemm.gemmPacked(true, keys, hd, n, 1f, ds, 0, t, sc.packRows, hd, 0, 1f, dkAcc, 0, hd);
+                gemm.gemmPacked(true, keys, hd, n, 1f, ds, 0, t, sc.packRows, n, hd, 0, 1f, dkAcc, 0, hd);
             }
             if (group == 1) {
                 int dkBase = dkOff + (bi * t * hkv + hk) * hd, dvBase = dvOff + (bi * t * hkv + hk) * hd;

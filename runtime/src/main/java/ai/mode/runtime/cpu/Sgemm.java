@@ -11,7 +11,8 @@ import java.util.Arrays;
  * cut into tasks of {@link #mc} rows (times a group of B panels when there are few row blocks); a task sweeps
  * the register tile B panel outer, A panel inner, so its A block (about {@code mc x kc}) stays in L2.
  * Each task packs its rows of op(A) (either layout) into mr-high panels, with alpha folded in, so the register
- * tile always reads both operands contiguously. beta is applied once up front (beta not 0 or 1: a scaling
+ * tile always reads both operands contiguously; a row-major op(A) with exactly {@link #KC} columns and alpha 1
+ * already has that layout and is read in place. beta is applied once up front (beta not 0 or 1: a scaling
  * pass over C); every K block then either writes its tile (first block, beta 0) or accumulates into C.
  *
  * <p>Determinism: each element of C is computed by the same operations in the same order (K blocks in order,
@@ -92,6 +93,10 @@ final class Sgemm {
         int kcStep = kcStep(k);
         int kBlocks = (k + kcStep - 1) / kcStep;
         int mChunk = M_CHUNK_TILES * mc;
+        // A row-major op(A) with exactly KC columns already is a row-by-row panel (row stride KC, one K block):
+        // with alpha 1 a task reads its rows in place, unpacked, when all its panels' mr rows lie inside the array
+        // (rows past M of a last partial panel are read but never reach C); otherwise it packs them itself.
+        boolean aRowsKC = !transA && k == KC && alpha == 1f;
         // Items per round: all of a batch of matrices that fit one chunk each, within the packing budget.
         int itemsPerRound = 1;
         if (batch > 1 && m <= mChunk && n <= N_CHUNK) {
@@ -126,7 +131,7 @@ final class Sgemm {
                         // With one group of B panels, each task is the only reader of its rows of A: it packs them
                         // itself, just before use, into a per-thread buffer that stays in L2. Otherwise the packing
                         // region packs A once for all the groups that share it.
-                        boolean tasksPackA = groups == 1;
+                        boolean tasksPackA = groups == 1 || aRowsKC;
                         float[] ap = tasksPackA ? null : buffer(packedA, items * aItemSize);
                         int fn0 = n0, fm0 = m0, fkb0 = kb0;
                         // B is packed with the first M chunk. Consecutive tasks cover consecutive K blocks, so every
@@ -156,10 +161,16 @@ final class Sgemm {
                             int jp0 = g * panelsPerGroup;
                             int bBase = (sharedB ? 0 : e * bItemSize);
                             int rows = Math.min(mc, mLen - mt * mc);
-                            // The task's panels of A: its own copy (K block by K block), or its rows of the shared one.
+                            // The task's panels of A: op(A) itself, its own copy (K block by K block), or its rows of
+                            // the shared one.
                             float[] a2 = ap;
-                            int aBase = e * aItemSize + (mt * mc / mr) * aPanelStride, aStep = aBlockSize;
-                            if (tasksPackA) {
+                            int aBase = e * aItemSize + (mt * mc / mr) * aPanelStride, aStep = aBlockSize, aPanel = aPanelStride;
+                            int aRows = ae0 + e * aStride + (fm0 + mt * mc) * KC;
+                            if (aRowsKC && aRows + (long) ((rows + mr - 1) / mr) * mr * KC <= a.length) {
+                                a2 = a;
+                                aBase = aRows;
+                                aPanel = mr * KC;
+                            } else if (tasksPackA) {
                                 int tilePanels = (rows + mr - 1) / mr;
                                 aStep = tilePanels * aPanelStride;
                                 a2 = buffer(taskA, passBlocks * aStep);
@@ -173,8 +184,9 @@ final class Sgemm {
                             int cTile = ce0 + e * cStride + (fm0 + mt * mc) * ldc;
                             for (int kb = 0; kb < passBlocks; kb++) {
                                 int p0 = (fkb0 + kb) * kcStep;
-                                computeTask(!transA, a2, aBase + kb * aStep, Math.min(kcStep, k - p0), bp,
-                                        bBase + kb * bBlockSize, p0 > 0 || !overwrite, c, cTile, ldc,
+                                int kc = Math.min(kcStep, k - p0);
+                                computeTask(!transA, a2, aBase + kb * aStep, aPanel, kc, bp,
+                                        bBase + kb * bBlockSize, kc * nr, p0 > 0 || !overwrite, c, cTile, ldc,
                                         rows, fn0, nLen, jp0, Math.min(panels, jp0 + panelsPerGroup));
                             }
                         };
@@ -219,28 +231,34 @@ final class Sgemm {
     }
 
     /**
-     * {@code C = alpha * op(A) B + beta * C} on the calling thread, where B is columns [j0, j0+n) of a K x packedN
-     * matrix packed by {@link #packB} into bp (j0 a multiple of {@link #nr()}).
+     * {@code C = alpha * op(A) B + beta * C} on the calling thread, where B is rows [0, k) and columns [j0, j0+n)
+     * of a packedK x packedN matrix packed by {@link #packB} into bp (j0 a multiple of {@link #nr()}; k is packedK,
+     * or any prefix when packedK is at most {@link #KC}, as then every panel holds its rows in one K block).
      */
     void gemmPacked(boolean transA, int m, int n, int k, float alpha, float[] a, int aOff, int lda, float[] bp,
-                    int packedN, int j0, float beta, float[] c, int cOff, int ldc) {
+                    int packedK, int packedN, int j0, float beta, float[] c, int cOff, int ldc) {
         if (j0 % nr != 0 || j0 + n > packedN) {
             throw new IllegalArgumentException("gemmPacked: columns [" + j0 + ", " + (j0 + n) + ") of a packed B with "
                     + packedN + " columns, nr " + nr);
         }
+        if (k != packedK && (k > packedK || packedK > KC)) {
+            throw new IllegalArgumentException("gemmPacked: rows [0, " + k + ") of a packed B with " + packedK
+                    + " rows; a prefix needs at most " + KC + " packed rows");
+        }
         if (m == 0 || n == 0 || betaUpFront(m, n, k, alpha, beta, c, cOff, ldc)) return;
         int panels = (n + nr - 1) / nr, packedPanels = (packedN + nr - 1) / nr;
-        int kcStep = kcStep(k);
+        int kcStep = k == packedK ? kcStep(k) : k;             // a prefix lies in the one packed K block
         for (int p0 = 0; p0 < k; p0 += kcStep) {
             int kc = Math.min(kcStep, k - p0);
+            int panelRows = k == packedK ? kc : packedK;        // rows each packed panel of this block holds
             boolean load = p0 > 0 || beta != 0f;
             for (int i0 = 0; i0 < m; i0 += mc) {
                 int rows = Math.min(mc, m - i0);
                 int rowPanels = (rows + mr - 1) / mr;
                 float[] ap = buffer(packedA, rowPanels * aPanelStride);
                 packA(transA, a, aOff, lda, alpha, i0, rows, p0, kc, 0, rowPanels, ap, 0);
-                computeTask(!transA, ap, 0, kc, bp, p0 * packedPanels * nr + j0 * kc, load, c, cOff + i0 * ldc, ldc, rows,
-                        0, n, 0, panels);
+                computeTask(!transA, ap, 0, aPanelStride, kc, bp, p0 * packedPanels * nr + j0 * panelRows, panelRows * nr,
+                        load, c, cOff + i0 * ldc, ldc, rows, 0, n, 0, panels);
             }
         }
     }
@@ -365,18 +383,20 @@ final class Sgemm {
     }
 
     /**
-     * The rows panels of packed A at apBase (row by row if rowsA; {@code rows} rows, C's first at cOff) x B
-     * panels [jp0, jp1) of one K block: C = Ap Bp, or C += Ap Bp when load.
+     * The rows panels of packed A at apBase, aPanel floats apart (row by row if rowsA; {@code rows} rows, C's
+     * first at cOff) x B panels [jp0, jp1) at bpBase, bPanel floats apart, of one K block: C = Ap Bp, or
+     * C += Ap Bp when load.
      */
-    private void computeTask(boolean rowsA, float[] ap, int apBase, int kc, float[] bp, int bpBase, boolean load,
+    private void computeTask(boolean rowsA, float[] ap, int apBase, int aPanel, int kc, float[] bp, int bpBase, int bPanel,
+                             boolean load,
                              float[] c, int cOff, int ldc, int rows, int n0, int nLen, int jp0, int jp1) {
         float[] edge = null;
         for (int jp = jp0; jp < jp1; jp++) {
             int liveCols = Math.min(nr, nLen - jp * nr);
-            int bpo = bpBase + jp * kc * nr;
+            int bpo = bpBase + jp * bPanel;
             for (int ii = 0; ii < rows; ii += mr) {
                 int liveRows = Math.min(mr, rows - ii);
-                int ao = apBase + (ii / mr) * aPanelStride;
+                int ao = apBase + (ii / mr) * aPanel;
                 int co = cOff + ii * ldc + n0 + jp * nr;
                 if (liveRows == mr && liveCols == nr) {
                     kernels.gemmTile(kc, ap, ao, rowsA, bp, bpo, c, co, ldc, load);

@@ -841,40 +841,39 @@ final class VectorKernels extends CpuKernels {
         return 0;
     }
 
+    /**
+     * The tail of a row: {@link #exp} of x - shift on the lanes before n (a masked load and store), 0 on the
+     * others, so a partial vector costs one vector exponential instead of up to L-1 scalar ones.
+     */
+    private static FloatVector expShiftedTail(float[] x, int xo, float[] out, int oo, int i, int n, float shift) {
+        VectorMask<Float> live = S.indexInRange(i, n);
+        FloatVector e = exp(FloatVector.fromArray(S, x, xo + i, live).sub(shift)).blend(0f, live.not());
+        if (out != null) e.intoArray(out, oo + i, live);
+        return e;
+    }
+
     @Override
     float expShifted(float[] x, int xo, float[] out, int oo, int n, float shift) {
         int i = 0;
-        float s = 0f;
-        if (n >= L) {
-            FloatVector acc = FloatVector.zero(S);
-            for (int end = S.loopBound(n); i < end; i += L) {
-                FloatVector e = exp(FloatVector.fromArray(S, x, xo + i).sub(shift));
-                e.intoArray(out, oo + i);
-                acc = acc.add(e);
-            }
-            s = sumLanes(acc);
+        FloatVector acc = FloatVector.zero(S);
+        for (int end = S.loopBound(n); i < end; i += L) {
+            FloatVector e = exp(FloatVector.fromArray(S, x, xo + i).sub(shift));
+            e.intoArray(out, oo + i);
+            acc = acc.add(e);
         }
-        for (; i < n; i++) {
-            float e = CpuMath.exp(x[xo + i] - shift);
-            out[oo + i] = e;
-            s += e;
-        }
-        return s;
+        if (i < n) acc = acc.add(expShiftedTail(x, xo, out, oo, i, n, shift));
+        return sumLanes(acc);
     }
 
     @Override
     float expShiftedSum(float[] x, int xo, int n, float shift) {
         int i = 0;
-        float s = 0f;
-        if (n >= L) {
-            FloatVector acc = FloatVector.zero(S);
-            for (int end = S.loopBound(n); i < end; i += L) {
-                acc = acc.add(exp(FloatVector.fromArray(S, x, xo + i).sub(shift)));
-            }
-            s = sumLanes(acc);
+        FloatVector acc = FloatVector.zero(S);
+        for (int end = S.loopBound(n); i < end; i += L) {
+            acc = acc.add(exp(FloatVector.fromArray(S, x, xo + i).sub(shift)));
         }
-        for (; i < n; i++) s += CpuMath.exp(x[xo + i] - shift);
-        return s;
+        if (i < n) acc = acc.add(expShiftedTail(x, xo, null, 0, i, n, shift));
+        return sumLanes(acc);
     }
 
     @Override
@@ -883,7 +882,10 @@ final class VectorKernels extends CpuKernels {
         for (int end = S.loopBound(n); i < end; i += L) {
             exp(FloatVector.fromArray(S, x, xo + i).sub(shift)).mul(mul).intoArray(out, oo + i);
         }
-        for (; i < n; i++) out[oo + i] = CpuMath.exp(x[xo + i] - shift) * mul;
+        if (i < n) {
+            VectorMask<Float> live = S.indexInRange(i, n);
+            exp(FloatVector.fromArray(S, x, xo + i, live).sub(shift)).mul(mul).intoArray(out, oo + i, live);
+        }
     }
 
     @Override

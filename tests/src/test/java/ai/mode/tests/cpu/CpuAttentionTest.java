@@ -19,9 +19,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /** Fused causal attention (forward, backward, grouped-query) against the materialising float64 reference. */
 class CpuAttentionTest {
 
-    /** {B, T, H, Hkv, hd}: size 1, odd head dims, T across several 64-key blocks, GQA groups 2, 3 and 4. */
+    /**
+     * {B, T, H, Hkv, hd}: size 1, odd head dims, T across several query blocks, GQA groups 2, 3 and 4; T past 256
+     * (V and K packed per block instead of once per head) and past 1024 (the online softmax across key chunks).
+     */
     private static final int[][] SHAPES = {
             {1, 1, 1, 1, 1}, {2, 5, 4, 2, 8}, {1, 70, 2, 1, 16}, {1, 130, 3, 3, 17}, {2, 33, 4, 1, 64}, {1, 65, 6, 2, 20},
+            {1, 300, 2, 1, 16}, {1, 1100, 1, 1, 8},
     };
 
     @ParameterizedTest

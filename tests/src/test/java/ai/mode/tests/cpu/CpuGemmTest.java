@@ -22,11 +22,12 @@ class CpuGemmTest {
     /**
      * {M, N, K}: size 1, odd, not multiples of the vector width or of either tile height (6, 12), K past one
      * block (256) and past one pass of blocks (1024), N past one task (256) and one packed chunk (4096), M past
-     * one packed chunk (64 tasks of 96 rows).
+     * one packed chunk (64 tasks of 96 rows); K exactly 256, where a row-major A is read in place (whole tasks
+     * inside the array, a last task whose partial panel would read past the array end, one exact panel).
      */
     private static final int[][] SHAPES = {
             {1, 1, 1}, {1, 7, 3}, {5, 1, 9}, {6, 32, 16}, {7, 33, 17}, {13, 50, 300}, {37, 259, 31}, {64, 64, 64},
-            {3, 4100, 5}, {97, 17, 513}, {29, 45, 1100}, {6200, 20, 7},
+            {3, 4100, 5}, {97, 17, 513}, {29, 45, 1100}, {6200, 20, 7}, {200, 70, 256}, {12, 40, 256},
     };
 
     private static void checkOne(CpuBackend be, boolean ta, boolean tb, int m, int n, int k, float alpha, float beta, long seed) {
@@ -127,14 +128,16 @@ class CpuGemmTest {
 
     /**
      * A batched GEMM (one packing and one compute region for all items, multithreaded at this size) gives every
-     * item exactly the bits of that item's GEMM run alone, with per-item and with shared B.
+     * item exactly the bits of that item's GEMM run alone, with per-item and with shared B; at K 256 the batch
+     * reads a row-major A in place (a partial panel's extra rows from the next item) where the lone GEMM of the
+     * last rows packs them.
      */
     @ParameterizedTest
     @MethodSource("ai.mode.tests.cpu.CpuVariants#gemmTiles")
     void batchedItemsEqualLoneGemmsBitwise(CpuVariants.Variant variant) {
         CpuBackend be = variant.be();
-        int batch = 4, m = 53, n = 70, k = 300;
-        for (int combo = 0; combo < 4; combo++) {
+        int batch = 4, m = 53, n = 70;
+        for (int k : new int[] {300, 256}) for (int combo = 0; combo < 4; combo++) {
             boolean ta = (combo & 1) != 0, tb = (combo & 2) != 0;
             for (boolean shared : new boolean[] {false, true}) {
                 float[] a = TestData.normal(90 + combo, batch * m * k);
@@ -151,7 +154,7 @@ class CpuGemmTest {
                     be.gemm(ta, tb, 1f, t(be, java.util.Arrays.copyOfRange(a, i * m * k, (i + 1) * m * k), aShape),
                             t(be, bi, bShape), 0f, ci);
                     assertArrayEquals(host(be, ci), java.util.Arrays.copyOfRange(got, i * m * n, (i + 1) * m * n),
-                            variant + " ta=" + ta + " tb=" + tb + " shared=" + shared + " item " + i);
+                            variant + " k=" + k + " ta=" + ta + " tb=" + tb + " shared=" + shared + " item " + i);
                 }
             }
         }
