@@ -34,6 +34,8 @@ final class Sgemm {
     private static final long BATCH_PACK_FLOATS = 1L << 23;
     /** Register-tile panels one packing task writes. */
     private static final int PACK_PANELS = 8;
+    /** Storage rows (values of k) of a transposed A one packing task reads, across all its columns. */
+    private static final int PACK_ROWS = 32;
     /** Below this many multiply-adds a GEMM runs on the calling thread only. */
     private static final long SERIAL_WORK = 128L * 1024;
 
@@ -120,7 +122,7 @@ final class Sgemm {
                     for (int m0 = 0; m0 < m; m0 += mChunk) {
                         int mLen = Math.min(mChunk, m - m0);
                         int rowPanels = (mLen + mr - 1) / mr;
-                        int aTasksPerBlock = (rowPanels + PACK_PANELS - 1) / PACK_PANELS;
+                        int aTasksPerBlock = transA ? (kcStep + PACK_ROWS - 1) / PACK_ROWS : (rowPanels + PACK_PANELS - 1) / PACK_PANELS;
                         int aBlockSize = rowPanels * aPanelStride, aItemSize = passBlocks * aBlockSize;
                         int mTiles = (mLen + mc - 1) / mc;
                         // Enough tasks to balance the threads, and groups of B panels small enough to stay in L2 while
@@ -130,8 +132,10 @@ final class Sgemm {
                         int groups = (panels + panelsPerGroup - 1) / panelsPerGroup;
                         // With one group of B panels, each task is the only reader of its rows of A: it packs them
                         // itself, just before use, into a per-thread buffer that stays in L2. Otherwise the packing
-                        // region packs A once for all the groups that share it.
-                        boolean tasksPackA = groups == 1 || aRowsKC;
+                        // region packs A once for all the groups that share it. A transposed A is always packed in
+                        // the region, by ranges of its storage rows: a task reading only its own mc columns of each
+                        // storage row strides through memory and measured far slower.
+                        boolean tasksPackA = (groups == 1 && !transA) || aRowsKC;
                         float[] ap = tasksPackA ? null : buffer(packedA, items * aItemSize);
                         int fn0 = n0, fm0 = m0, fkb0 = kb0;
                         // B is packed with the first M chunk. Consecutive tasks cover consecutive K blocks, so every
@@ -148,6 +152,9 @@ final class Sgemm {
                             if (isB) {
                                 packB(transB, n, b, be0 + e * bStride, ldb, p0, kc, fn0, part * PACK_PANELS,
                                         Math.min(panels, (part + 1) * PACK_PANELS), bp, e * bItemSize + kb * bBlockSize);
+                            } else if (transA) {
+                                packATransposedRows(a, ae0 + e * aStride, lda, alpha, fm0, mLen, p0, part * PACK_ROWS,
+                                        Math.min(kc, (part + 1) * PACK_ROWS), ap, e * aItemSize + kb * aBlockSize);
                             } else {
                                 packA(transA, a, ae0 + e * aStride, lda, alpha, fm0, mLen, p0, kc, part * PACK_PANELS,
                                         Math.min(rowPanels, (part + 1) * PACK_PANELS), ap, e * aItemSize + kb * aBlockSize);
@@ -379,6 +386,31 @@ final class Sgemm {
         for (int ip = ip0; ip < ip1; ip++) {
             packAPanel(transA, a, aOff, lda, alpha, m0 + ip * mr, Math.min(mr, mLen - ip * mr), p0, kc, ap,
                     apBase + ip * aPanelStride);
+        }
+    }
+
+    /**
+     * Packs storage rows [pFrom, pTo) of a transposed A (op(A)[i, p0 + p] = a[aOff + (p0 + p)*lda + i]) for all
+     * of rows m0 .. m0+mLen of op(A): slot p of every mr-high panel (panel ip at ap[apBase + ip*aPanelStride]).
+     * Reads each storage row once, sequentially. Whole-vector writes run past a panel's slot only into later
+     * slots of the same range (rewritten next), so ranges packed by different threads never overlap.
+     */
+    private void packATransposedRows(float[] a, int aOff, int lda, float alpha, int m0, int mLen, int p0, int pFrom,
+                                     int pTo, float[] ap, int apBase) {
+        if (pFrom >= pTo) return;
+        int full = mLen / mr, vector = kernels.vectorLength();
+        if (full > 0) {
+            for (int p = pFrom; p < pTo; p++) {
+                int src = aOff + (p0 + p) * lda + m0, dst = apBase + p * mr;
+                if ((p + 1) * mr + vector - mr <= pTo * mr) kernels.copyScaledPadded(a, src, mr, ap, dst, aPanelStride, full, mr, alpha);
+                else kernels.copyScaled(a, src, mr, ap, dst, aPanelStride, full, mr, alpha);
+            }
+        }
+        int live = mLen - full * mr;
+        if (live > 0) {
+            int o = apBase + full * aPanelStride + pFrom * mr;
+            kernels.copyScaled(a, aOff + (p0 + pFrom) * lda + m0 + full * mr, lda, ap, o, mr, pTo - pFrom, live, alpha);
+            zeroColumns(ap, o, pTo - pFrom, mr, live);
         }
     }
 
