@@ -28,8 +28,11 @@ final class Sgemm {
     static final int M_CHUNK_TILES = 64;
     /** K blocks packed and multiplied per pass (one packing region and one compute region). */
     static final int K_PASS_BLOCKS = 4;
-    /** Most B panels (of one K block) one compute task sweeps: 512 KB at the largest K block and nr 32. */
-    private static final int GROUP_PANELS = 16;
+    /**
+     * Most B panels (of one K block) one compute task sweeps: 768 KB at the largest K block and nr 32, which with
+     * a task's rows of A fits a 1.25 MB L2, and keeps N up to 768 in one group, so A is read once.
+     */
+    private static final int GROUP_PANELS = 24;
     /** Most floats of packed operands a batch round holds (32 MB); larger batches run in rounds. */
     private static final long BATCH_PACK_FLOATS = 1L << 23;
     /** Register-tile panels one packing task writes. */
@@ -128,7 +131,8 @@ final class Sgemm {
                         // Enough tasks to balance the threads, and groups of B panels small enough to stay in L2 while
                         // a task sweeps its rows over them; the grouping never changes the arithmetic.
                         int minGroups = serial ? 1 : Math.max(1, (4 * threads.threads() + items * mTiles - 1) / (items * mTiles));
-                        int panelsPerGroup = Math.min(GROUP_PANELS, (panels + minGroups - 1) / minGroups);
+                        int groupCount = Math.max(minGroups, (panels + GROUP_PANELS - 1) / GROUP_PANELS);
+                        int panelsPerGroup = (panels + groupCount - 1) / groupCount;       // groups of even size
                         int groups = (panels + panelsPerGroup - 1) / panelsPerGroup;
                         // With one group of B panels, each task is the only reader of its rows of A: it packs them
                         // itself, just before use, into a per-thread buffer that stays in L2. Otherwise the packing
