@@ -98,10 +98,9 @@ final class Sgemm {
         int kcStep = kcStep(k);
         int kBlocks = (k + kcStep - 1) / kcStep;
         int mChunk = M_CHUNK_TILES * mc;
-        // A row-major op(A) with exactly KC columns already is a row-by-row panel (row stride KC, one K block):
-        // with alpha 1 a task reads its rows in place, unpacked, when all its panels' mr rows lie inside the array
-        // (rows past M of a last partial panel are read but never reach C); otherwise it packs them itself.
-        boolean aRowsKC = !transA && k == KC && alpha == 1f;
+        // A row-major op(A) with exactly KC columns is read in place by the tasks whose panels lie inside the
+        // array; the others pack their own rows.
+        boolean aRowsKC = rowPanelsInPlace(transA, k, lda, alpha);
         // Items per round: all of a batch of matrices that fit one chunk each, within the packing budget.
         int itemsPerRound = 1;
         if (batch > 1 && m <= mChunk && n <= N_CHUNK) {
@@ -177,7 +176,7 @@ final class Sgemm {
                             float[] a2 = ap;
                             int aBase = e * aItemSize + (mt * mc / mr) * aPanelStride, aStep = aBlockSize, aPanel = aPanelStride;
                             int aRows = ae0 + e * aStride + (fm0 + mt * mc) * KC;
-                            if (aRowsKC && aRows + (long) ((rows + mr - 1) / mr) * mr * KC <= a.length) {
+                            if (aRowsKC && panelsInside(a, aRows, rows)) {
                                 a2 = a;
                                 aBase = aRows;
                                 aPanel = mr * KC;
@@ -259,19 +258,42 @@ final class Sgemm {
         if (m == 0 || n == 0 || betaUpFront(m, n, k, alpha, beta, c, cOff, ldc)) return;
         int panels = (n + nr - 1) / nr, packedPanels = (packedN + nr - 1) / nr;
         int kcStep = k == packedK ? kcStep(k) : k;             // a prefix lies in the one packed K block
+        boolean inPlace = rowPanelsInPlace(transA, k, lda, alpha);
         for (int p0 = 0; p0 < k; p0 += kcStep) {
             int kc = Math.min(kcStep, k - p0);
             int panelRows = k == packedK ? kc : packedK;        // rows each packed panel of this block holds
             boolean load = p0 > 0 || beta != 0f;
             for (int i0 = 0; i0 < m; i0 += mc) {
                 int rows = Math.min(mc, m - i0);
+                int bBase = p0 * packedPanels * nr + j0 * panelRows;
+                if (inPlace && panelsInside(a, aOff + i0 * KC, rows)) {
+                    computeTask(true, a, aOff + i0 * KC, mr * KC, kc, bp, bBase, panelRows * nr, load, c, cOff + i0 * ldc, ldc,
+                            rows, 0, n, 0, panels);
+                    continue;
+                }
                 int rowPanels = (rows + mr - 1) / mr;
                 float[] ap = buffer(packedA, rowPanels * aPanelStride);
                 packA(transA, a, aOff, lda, alpha, i0, rows, p0, kc, 0, rowPanels, ap, 0);
-                computeTask(!transA, ap, 0, aPanelStride, kc, bp, p0 * packedPanels * nr + j0 * panelRows, panelRows * nr,
-                        load, c, cOff + i0 * ldc, ldc, rows, 0, n, 0, panels);
+                computeTask(!transA, ap, 0, aPanelStride, kc, bp, bBase, panelRows * nr, load, c, cOff + i0 * ldc, ldc, rows,
+                        0, n, 0, panels);
             }
         }
+    }
+
+    /**
+     * Whether op(A) already is row-by-row panels: row-major with rows {@link #KC} apart (the panel row stride),
+     * K within one block, alpha 1. The tile then reads A in place, with no packing.
+     */
+    private static boolean rowPanelsInPlace(boolean transA, int k, int lda, float alpha) {
+        return !transA && lda == KC && k <= KC && alpha == 1f;
+    }
+
+    /**
+     * Whether the mr-row panels over {@code rows} rows from a[rowOff] (rows KC apart) lie inside a: a last
+     * partial panel reads rows past M, whose results never reach C, but they must exist.
+     */
+    private boolean panelsInside(float[] a, int rowOff, int rows) {
+        return rowOff + (long) ((rows + mr - 1) / mr) * mr * KC <= a.length;
     }
 
     /** The K block size for a given K: blocks of at most KC, as equal as possible. */

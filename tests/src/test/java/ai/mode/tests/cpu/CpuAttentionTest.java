@@ -20,12 +20,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class CpuAttentionTest {
 
     /**
-     * {B, T, H, Hkv, hd}: size 1, odd head dims, T across several query blocks, GQA groups 2, 3 and 4; T past 256
-     * (V and K packed per block instead of once per head) and past 1024 (the online softmax across key chunks).
+     * {B, T, H, Hkv, hd}: size 1, odd head dims, T across several query blocks, GQA groups 2, 3 and 4; T and
+     * H x hd of exactly 256 (score blocks and dO read in place by the GEMMs); T past 256 (V and K packed per block
+     * instead of once per head) and past 1024 (the online softmax across key chunks).
      */
     private static final int[][] SHAPES = {
             {1, 1, 1, 1, 1}, {2, 5, 4, 2, 8}, {1, 70, 2, 1, 16}, {1, 130, 3, 3, 17}, {2, 33, 4, 1, 64}, {1, 65, 6, 2, 20},
-            {1, 300, 2, 1, 16}, {1, 1100, 1, 1, 8},
+            {2, 256, 4, 2, 64}, {1, 300, 2, 1, 16}, {1, 1100, 1, 1, 8},
     };
 
     @ParameterizedTest
