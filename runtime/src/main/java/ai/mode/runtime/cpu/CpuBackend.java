@@ -459,12 +459,7 @@ public final class CpuBackend implements Backend {
                 int tab = pos * half;
                 for (int hi = 0; hi < h; hi++) {
                     int base = bt * rowElems + hi * hd;
-                    for (int i = 0; i < half; i++) {
-                        float c = cos[tab + i], sn = direction * sin[tab + i];
-                        float x1 = iv[io + base + i], x2 = iv[io + base + i + half];
-                        ov[oo + base + i] = x1 * c - x2 * sn;
-                        ov[oo + base + i + half] = x2 * c + x1 * sn;
-                    }
+                    kern.rotatePairs(iv, io + base, ov, oo + base, cos, sin, tab, half, direction);
                 }
             }
         });

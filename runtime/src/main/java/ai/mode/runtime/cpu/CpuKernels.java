@@ -129,6 +129,12 @@ abstract class CpuKernels {
     /** out = exp(x - shift) * mul (out may alias x). */
     abstract void expShiftedScaled(float[] x, int xo, float[] out, int oo, int n, float shift, float mul);
 
+    /**
+     * RoPE on one head: each pair (x[i], x[i + half]) rotated by the angle with cosine cos[to + i] and sine
+     * direction * sin[to + i] (direction 1 forward, -1 backward); out may alias x.
+     */
+    abstract void rotatePairs(float[] x, int xo, float[] out, int oo, float[] cos, float[] sin, int to, int half, float direction);
+
     /** out = x * s * w (out may alias x). */
     abstract void mulScaled(float[] x, int xo, float[] w, int wo, float[] out, int oo, int n, float s);
 

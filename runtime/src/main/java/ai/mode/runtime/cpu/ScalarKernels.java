@@ -139,6 +139,16 @@ final class ScalarKernels extends CpuKernels {
     }
 
     @Override
+    void rotatePairs(float[] x, int xo, float[] out, int oo, float[] cos, float[] sin, int to, int half, float direction) {
+        for (int i = 0; i < half; i++) {
+            float c = cos[to + i], sn = direction * sin[to + i];
+            float x1 = x[xo + i], x2 = x[xo + i + half];
+            out[oo + i] = x1 * c - x2 * sn;
+            out[oo + i + half] = x2 * c + x1 * sn;
+        }
+    }
+
+    @Override
     void mulScaled(float[] x, int xo, float[] w, int wo, float[] out, int oo, int n, float s) {
         for (int i = 0; i < n; i++) out[oo + i] = x[xo + i] * s * w[wo + i];
     }

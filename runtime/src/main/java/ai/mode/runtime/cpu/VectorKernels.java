@@ -889,6 +889,23 @@ final class VectorKernels extends CpuKernels {
     }
 
     @Override
+    void rotatePairs(float[] x, int xo, float[] out, int oo, float[] cos, float[] sin, int to, int half, float direction) {
+        int i = 0;
+        for (int end = S.loopBound(half); i < end; i += L) {
+            FloatVector c = FloatVector.fromArray(S, cos, to + i), sn = FloatVector.fromArray(S, sin, to + i).mul(direction);
+            FloatVector x1 = FloatVector.fromArray(S, x, xo + i), x2 = FloatVector.fromArray(S, x, xo + i + half);
+            x1.mul(c).sub(x2.mul(sn)).intoArray(out, oo + i);
+            x2.mul(c).add(x1.mul(sn)).intoArray(out, oo + i + half);
+        }
+        for (; i < half; i++) {
+            float c = cos[to + i], sn = direction * sin[to + i];
+            float x1 = x[xo + i], x2 = x[xo + i + half];
+            out[oo + i] = x1 * c - x2 * sn;
+            out[oo + i + half] = x2 * c + x1 * sn;
+        }
+    }
+
+    @Override
     void mulScaled(float[] x, int xo, float[] w, int wo, float[] out, int oo, int n, float s) {
         int i = 0;
         for (int end = S.loopBound(n); i < end; i += L) {

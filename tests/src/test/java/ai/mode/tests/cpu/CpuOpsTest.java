@@ -186,6 +186,10 @@ class CpuOpsTest {
                 Tensor inPlace = t(be, x, b, t, h, hd);
                 be.ropeForward(inPlace, theta, offset, inPlace);
                 assertArrayEquals(host(be, out), host(be, inPlace), what + " in place");
+                // the same operations per element on both paths: vector and scalar agree bit for bit
+                Tensor scalar = poisoned(CpuVariants.SCALAR, b, t, h, hd);
+                CpuVariants.SCALAR.ropeForward(t(CpuVariants.SCALAR, x, b, t, h, hd), theta, offset, scalar);
+                assertArrayEquals(host(CpuVariants.SCALAR, scalar), host(be, out), what + " vs scalar");
             }
         }
     }
