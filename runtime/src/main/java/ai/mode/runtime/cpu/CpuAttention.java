@@ -94,7 +94,7 @@ final class CpuAttention {
         int chunk = Math.min(t, KV_CHUNK);
         if (s.s.length < QB * chunk) s.s = new float[QB * chunk];
         if (s.acc.length < QB * hd) s.acc = new float[QB * hd];
-        int kt = gemm.packedBSize(hd, t), vRows = gemm.packedBSize(Math.max(chunk, t <= Sgemm.KC ? t : 0), hd);
+        int kt = gemm.packedBSize(hd, t), vRows = gemm.packedBSize(chunk, hd);      // all of V when packed once
         if (s.packKt.length < kt) s.packKt = new float[kt];
         if (s.packV.length < vRows) s.packV = new float[vRows];
         return s;
@@ -118,7 +118,7 @@ final class CpuAttention {
             int vBase = vOff + (bi * t * hkv + hk) * hd;
             int ldS = Math.min(t, KV_CHUNK);
             gemm.packB(true, hd, t, k, kBase, kRow, sc.packKt);                 // Kᵀ [hd, T], once per head
-            boolean vOnce = t <= Sgemm.KC;                                     // V [T, hd] once; blocks use its first rows
+            boolean vOnce = Sgemm.prefixesOfPackedB(t);                        // V [T, hd] once; blocks use its first rows
             if (vOnce) gemm.packB(false, t, hd, v, vBase, kRow, sc.packV);
             for (int t0 = 0; t0 < t; t0 += QB) {
                 int rows = Math.min(QB, t - t0);
@@ -185,7 +185,7 @@ final class CpuAttention {
             Arrays.fill(dvAcc, 0, t * hd, 0f);
             gemm.packB(true, hd, t, k, kBase, kRow, sc.packKt);   // Kᵀ [hd, T] for S
             gemm.packB(true, hd, t, v, vBase, kRow, sc.packVt);   // Vᵀ [hd, T] for dP
-            boolean kOnce = t <= Sgemm.KC;                        // K [T, hd] for dQ once; blocks use its first rows
+            boolean kOnce = Sgemm.prefixesOfPackedB(t);           // K [T, hd] for dQ once; blocks use its first rows
             if (kOnce) gemm.packB(false, t, hd, k, kBase, kRow, sc.packK);
             for (int q0 = 0; q0 < t; q0 += QB) {
                 int n = Math.min(QB, t - q0);

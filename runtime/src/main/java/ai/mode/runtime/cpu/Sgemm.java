@@ -251,7 +251,7 @@ final class Sgemm {
             throw new IllegalArgumentException("gemmPacked: columns [" + j0 + ", " + (j0 + n) + ") of a packed B with "
                     + packedN + " columns, nr " + nr);
         }
-        if (k != packedK && (k > packedK || packedK > KC)) {
+        if (k != packedK && (k > packedK || !prefixesOfPackedB(packedK))) {
             throw new IllegalArgumentException("gemmPacked: rows [0, " + k + ") of a packed B with " + packedK
                     + " rows; a prefix needs at most " + KC + " packed rows");
         }
@@ -278,6 +278,14 @@ final class Sgemm {
                         0, n, 0, panels);
             }
         }
+    }
+
+    /**
+     * Whether {@link #gemmPacked} can multiply by any prefix of the rows of a B that {@link #packB} packed with
+     * packedK rows: when they fit one K block, every panel holds its rows contiguously from the first.
+     */
+    static boolean prefixesOfPackedB(int packedK) {
+        return packedK <= KC;
     }
 
     /**
@@ -375,43 +383,28 @@ final class Sgemm {
     }
 
     /**
-     * Packs rows [r0, r0+live) of alpha * op(A)[., p0 .. p0+kc) into one mr-high panel at ap[o], zero-padding
-     * rows live .. mr, in the layout that copies straight from op(A): k by k ({@code ap[o + p*mr + r]}) from a
-     * transposed A, row by row ({@code ap[o + r*KC + p]}) from a row-major one.
+     * Packs rows [r0, r0+live) of alpha * op(A)[., p0 .. p0+kc) of a row-major A (row i contiguous in p) into one
+     * mr-high panel at ap[o], row by row ({@code ap[o + r*KC + p]}), zero-padding rows live .. mr.
      */
-    private void packAPanel(boolean transA, float[] a, int aOff, int lda, float alpha, int r0, int live, int p0, int kc,
-                            float[] ap, int o) {
-        if (transA) {
-            // A stored [K,M]: op(A)[i, p] = a[p*M + i]; the panel's rows are contiguous for each p.
-            kernels.copyScaled(a, aOff + p0 * lda + r0, lda, ap, o, mr, kc, live, alpha);
-            zeroColumns(ap, o, kc, mr, live);
-        } else {
-            // A stored [M,K]: row i contiguous in p.
-            kernels.copyScaled(a, aOff + r0 * lda + p0, lda, ap, o, KC, live, kc, alpha);
-            for (int r = live; r < mr; r++) Arrays.fill(ap, o + r * KC, o + r * KC + kc, 0f);
-        }
+    private void packAPanelRows(float[] a, int aOff, int lda, float alpha, int r0, int live, int p0, int kc, float[] ap, int o) {
+        kernels.copyScaled(a, aOff + r0 * lda + p0, lda, ap, o, KC, live, kc, alpha);
+        for (int r = live; r < mr; r++) Arrays.fill(ap, o + r * KC, o + r * KC + kc, 0f);
     }
 
     /**
      * Packs the mr-high row panels ip0 .. ip1 of alpha * op(A)[m0 .. m0+mLen, p0 .. p0+kc) into ap (panel ip at
-     * {@code ap[apBase + ip*aPanelStride]}), zero-padding rows past mLen.
+     * {@code ap[apBase + ip*aPanelStride]}), zero-padding rows past mLen, in the layout that copies straight from
+     * op(A): k by k from a transposed A (storage row by storage row), row by row from a row-major one.
      */
     private void packA(boolean transA, float[] a, int aOff, int lda, float alpha, int m0, int mLen, int p0, int kc,
                        int ip0, int ip1, float[] ap, int apBase) {
-        int fullEnd = Math.min(ip1, mLen / mr);
-        if (transA && fullEnd > ip0) {
-            // A stored [K,M]: row p of the storage holds mr values for each panel; one pass per row reads it
-            // sequentially and writes whole vectors (the lanes past mr land in the next k's slot, rewritten
-            // next, or in the panel's padding).
-            for (int p = 0; p < kc; p++) {
-                kernels.copyScaledPadded(a, aOff + (p0 + p) * lda + m0 + ip0 * mr, mr, ap, apBase + ip0 * aPanelStride + p * mr,
-                        aPanelStride, fullEnd - ip0, mr, alpha);
-            }
-            ip0 = fullEnd;
+        if (transA) {
+            packATransposedRows(a, aOff, lda, alpha, m0 + ip0 * mr, Math.min(mLen - ip0 * mr, (ip1 - ip0) * mr), p0, 0, kc,
+                    ap, apBase + ip0 * aPanelStride);
+            return;
         }
         for (int ip = ip0; ip < ip1; ip++) {
-            packAPanel(transA, a, aOff, lda, alpha, m0 + ip * mr, Math.min(mr, mLen - ip * mr), p0, kc, ap,
-                    apBase + ip * aPanelStride);
+            packAPanelRows(a, aOff, lda, alpha, m0 + ip * mr, Math.min(mr, mLen - ip * mr), p0, kc, ap, apBase + ip * aPanelStride);
         }
     }
 
@@ -428,7 +421,7 @@ final class Sgemm {
         if (full > 0) {
             for (int p = pFrom; p < pTo; p++) {
                 int src = aOff + (p0 + p) * lda + m0, dst = apBase + p * mr;
-                if ((p + 1) * mr + vector - mr <= pTo * mr) kernels.copyScaledPadded(a, src, mr, ap, dst, aPanelStride, full, mr, alpha);
+                if (p * mr + vector <= pTo * mr) kernels.copyScaledPadded(a, src, mr, ap, dst, aPanelStride, full, mr, alpha);
                 else kernels.copyScaled(a, src, mr, ap, dst, aPanelStride, full, mr, alpha);
             }
         }
