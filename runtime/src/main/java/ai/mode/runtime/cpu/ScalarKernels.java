@@ -15,9 +15,9 @@ final class ScalarKernels extends CpuKernels {
     @Override int nr() { return NR; }
 
     @Override
-    void gemmTile(int kc, float[] ap, int apo, boolean rowsA, float[] bp, int bpo, float[] c, int co, int ldc,
+    void gemmTile(int kc, float[] ap, int apo, boolean rowsA, int kStep, float[] bp, int bpo, float[] c, int co, int ldc,
                   boolean load) {
-        int rs = rowsA ? KC : 1, ks = rowsA ? 1 : MR;
+        int rs = rowsA ? KC : 1, ks = rowsA ? 1 : kStep;
         float[] acc = new float[MR * NR];
         if (load) {
             for (int r = 0; r < MR; r++) System.arraycopy(c, co + r * ldc, acc, r * NR, NR);

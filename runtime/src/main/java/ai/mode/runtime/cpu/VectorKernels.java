@@ -23,7 +23,9 @@ import jdk.incubator.vector.VectorSpecies;
  * needs the accumulators as named locals, so a loop over rows (a parameter) would not do.
  * Each height comes in the two A panel layouts of {@link CpuKernels#gemmTile}; the broadcast addresses
  * must be constant offsets from one index for C2 to emit memory-operand broadcasts with no index arithmetic
- * (a variable row stride measured 25% slower), so the layout cannot be a runtime stride either.
+ * (a variable row stride measured 25% slower), so the layout cannot be a runtime stride either. The k-by-k
+ * layout's step from one k to the next may be a runtime value: the mr broadcasts of one k stay constant
+ * offsets from one index (measured as fast as a constant step).
  * {@code -Dmode.cpu.gemmRows=6|12} overrides the choice (for tests and benchmarks).
  */
 final class VectorKernels extends CpuKernels {
@@ -106,23 +108,23 @@ final class VectorKernels extends CpuKernels {
     @Override int nr() { return NR; }
 
     @Override
-    void gemmTile(int kc, float[] ap, int apo, boolean rowsA, float[] bp, int bpo, float[] c, int co, int ldc,
+    void gemmTile(int kc, float[] ap, int apo, boolean rowsA, int kStep, float[] bp, int bpo, float[] c, int co, int ldc,
                   boolean load) {
         if (mr == 12) {
             if (rowsA) {
                 tile12Rows(kc, ap, apo, bp, bpo, c, co, ldc, load);
             } else {
-                tile12(kc, ap, apo, bp, bpo, c, co, ldc, load);
+                tile12(kc, ap, apo, kStep, bp, bpo, c, co, ldc, load);
             }
         } else if (rowsA) {
             tile6Rows(kc, ap, apo, bp, bpo, c, co, ldc, load);
         } else {
-            tile6(kc, ap, apo, bp, bpo, c, co, ldc, load);
+            tile6(kc, ap, apo, kStep, bp, bpo, c, co, ldc, load);
         }
     }
 
-    /** C = A Bp (+ C when load) for one 12 x 2L tile; A packed k by k, 12 values per k. */
-    private static void tile12(int kc, float[] ap, int apo, float[] bp, int bpo, float[] c, int co, int ldc,
+    /** C = A Bp (+ C when load) for one 12 x 2L tile; A k by k, 12 consecutive values per k, kStep apart. */
+    private static void tile12(int kc, float[] ap, int apo, int kStep, float[] bp, int bpo, float[] c, int co, int ldc,
                                boolean load) {
         FloatVector c00, c01, c10, c11, c20, c21, c30, c31;
         FloatVector c40, c41, c50, c51, c60, c61, c70, c71;
@@ -179,7 +181,7 @@ final class VectorKernels extends CpuKernels {
             cb1 = FloatVector.zero(S);
         }
         for (int p = 0; p < kc; p++) {
-            int a = apo + p * 12, b = bpo + p * NR;
+            int a = apo + p * kStep, b = bpo + p * NR;
             FloatVector b0 = FloatVector.fromArray(S, bp, b);
             FloatVector b1 = FloatVector.fromArray(S, bp, b + L);
             FloatVector a0 = FloatVector.broadcast(S, ap[a]);
@@ -369,8 +371,8 @@ final class VectorKernels extends CpuKernels {
         cb1.intoArray(c, co + 11 * ldc + L);
     }
 
-    /** C = A Bp (+ C when load) for one 6 x 2L tile; A packed k by k, 6 values per k. */
-    private static void tile6(int kc, float[] ap, int apo, float[] bp, int bpo, float[] c, int co, int ldc,
+    /** C = A Bp (+ C when load) for one 6 x 2L tile; A k by k, 6 consecutive values per k, kStep apart. */
+    private static void tile6(int kc, float[] ap, int apo, int kStep, float[] bp, int bpo, float[] c, int co, int ldc,
                               boolean load) {
         FloatVector c00, c01, c10, c11, c20, c21, c30, c31;
         FloatVector c40, c41, c50, c51;
@@ -402,7 +404,7 @@ final class VectorKernels extends CpuKernels {
             c51 = FloatVector.zero(S);
         }
         for (int p = 0; p < kc; p++) {
-            int a = apo + p * 6, b = bpo + p * NR;
+            int a = apo + p * kStep, b = bpo + p * NR;
             FloatVector b0 = FloatVector.fromArray(S, bp, b);
             FloatVector b1 = FloatVector.fromArray(S, bp, b + L);
             FloatVector a0 = FloatVector.broadcast(S, ap[a]);
