@@ -134,7 +134,7 @@ public final class BenchCommand implements Callable<Integer> {
         }
         BenchReport measured = BenchReport.medianOf(runs);
         measured.meta().forEach(report::meta);
-        if (repeat > 1) report.meta("repeats", repeat + " runs; each value is the median over runs, notes list ours/peer of every run");
+        if (repeat > 1) report.meta("repeats", repeat + " runs; each value is the median over runs, ours/peer the median of the runs' ratios (listed in the notes)");
         for (String unit : List.of("GFLOP/s", "GB/s")) {
             if (Double.isFinite(measured.ceilingOf(unit))) report.ceiling(unit, measured.ceilingOf(unit));
         }

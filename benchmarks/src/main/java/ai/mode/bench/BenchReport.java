@@ -31,31 +31,37 @@ public final class BenchReport {
      * @param peer      the peer's name (empty when none)
      * @param peerValue the peer's throughput in the same unit (NaN when none)
      * @param note      anything the reader must know (empty when nothing)
+     * @param runRatio  for a row merged from repeated runs, the median of the per-run ratios ours/peer; NaN otherwise
      */
     public record Row(String group, String name, String shape, double seconds, double value, String unit, double ofPeak,
-                      String peer, double peerValue, String note) {
+                      String peer, double peerValue, String note, double runRatio) {
 
-        /** Ours divided by the peer's (for ns/call, the peer's divided by ours, so > 1 always means we are faster). */
+        /**
+         * Ours divided by the peer's (for ns/call, the peer's divided by ours, so > 1 always means we are faster).
+         * A merged row gives the median of its runs' ratios: each run measures ours and the peer moments apart,
+         * so its ratio cancels the machine's drift between runs, which the ratio of the two medians does not.
+         */
         public double ratio() {
+            if (Double.isFinite(runRatio)) return runRatio;
             if (!(peerValue > 0) || !(value > 0)) return Double.NaN;
             return unit.equals("ns/call") ? peerValue / value : value / peerValue;
         }
 
         public static Row of(String group, String name, String shape, double seconds, double value, String unit, double ofPeak) {
-            return new Row(group, name, shape, seconds, value, unit, ofPeak, "", Double.NaN, "");
+            return new Row(group, name, shape, seconds, value, unit, ofPeak, "", Double.NaN, "", Double.NaN);
         }
 
         public Row withPeer(String peerName, double peerVal) {
-            return new Row(group, name, shape, seconds, value, unit, ofPeak, peerName, peerVal, note);
+            return new Row(group, name, shape, seconds, value, unit, ofPeak, peerName, peerVal, note, runRatio);
         }
 
         public Row withNote(String n) {
-            return new Row(group, name, shape, seconds, value, unit, ofPeak, peer, peerValue, n);
+            return new Row(group, name, shape, seconds, value, unit, ofPeak, peer, peerValue, n, runRatio);
         }
 
         /** A row that says why something did not run. */
         public static Row skipped(String group, String name, String why) {
-            return new Row(group, name, "", Double.NaN, Double.NaN, "", Double.NaN, "", Double.NaN, why);
+            return new Row(group, name, "", Double.NaN, Double.NaN, "", Double.NaN, "", Double.NaN, why, Double.NaN);
         }
     }
 
@@ -89,8 +95,9 @@ public final class BenchReport {
 
     /**
      * Merges repeated runs of the same suite: metadata of the first run, the median of every ceiling, and per
-     * row (matched by group, name, shape and peer) the median time, value, fraction of peak and peer value. With
-     * more than one run, rows with a peer note ours/peer of every run, others the range of values.
+     * row (matched by group, name, shape and peer) the median time, value, fraction of peak and peer value, and
+     * as ours/peer the median of the runs' ratios. With more than one run, rows with a peer note ours/peer of
+     * every run, others the range of values.
      */
     public static BenchReport medianOf(List<BenchReport> runs) {
         if (runs.isEmpty()) throw new IllegalArgumentException("no runs to merge");
@@ -121,6 +128,7 @@ public final class BenchReport {
             double peerValue = medianFinite(same.stream().mapToDouble(Row::peerValue).toArray());
             String spread;
             double[] ratios = same.stream().mapToDouble(Row::ratio).filter(Double::isFinite).toArray();
+            double runRatio = ratios.length > 0 ? Stats.median(ratios) : Double.NaN;
             if (ratios.length > 0) {
                 StringBuilder sb = new StringBuilder("ours/peer per run:");
                 for (double x : ratios) sb.append(' ').append(ratio(x));
@@ -130,7 +138,8 @@ public final class BenchReport {
                 spread = "range " + num(lo) + " - " + num(hi);
             }
             String note = r.note.isEmpty() ? spread : r.note + "; " + spread;
-            out.add(new Row(r.group, r.name, r.shape, seconds, Stats.median(values), r.unit, ofPeak, r.peer, peerValue, note));
+            out.add(new Row(r.group, r.name, r.shape, seconds, Stats.median(values), r.unit, ofPeak, r.peer, peerValue, note,
+                    runRatio));
         }
         return out;
     }
@@ -150,7 +159,7 @@ public final class BenchReport {
         for (com.google.gson.JsonElement el : root.getAsJsonArray("rows")) {
             JsonObject o = el.getAsJsonObject();
             r.add(new Row(str(o, "group"), str(o, "name"), str(o, "shape"), dbl(o, "seconds"), dbl(o, "value"), str(o, "unit"),
-                    dbl(o, "of_peak"), str(o, "peer"), dbl(o, "peer_value"), str(o, "note")));
+                    dbl(o, "of_peak"), str(o, "peer"), dbl(o, "peer_value"), str(o, "note"), dbl(o, "median_run_ratio")));
         }
         return r;
     }
@@ -222,6 +231,7 @@ public final class BenchReport {
             if (!r.peer().isEmpty()) o.addProperty("peer", r.peer());
             putFinite(o, "peer_value", r.peerValue());
             putFinite(o, "ratio", r.ratio());
+            putFinite(o, "median_run_ratio", r.runRatio());
             if (!r.note().isEmpty()) o.addProperty("note", r.note());
             arr.add(o);
         }

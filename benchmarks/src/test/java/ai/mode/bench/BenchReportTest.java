@@ -96,9 +96,29 @@ class BenchReportTest {
         assertEquals(45, s.value());
         assertEquals(50, s.peerValue());
         assertEquals("ours/peer per run: 0.80x 0.90x 1.50x", s.note());
+        assertEquals(0.9, s.ratio(), 1e-12);
         assertEquals("range 40.00 - 50.00", m.rows().get(1).note());
         assertEquals("no CUDA device", m.rows().get(2).note());
         assertEquals(runs.get(0), BenchReport.medianOf(runs.subList(0, 1)));
+    }
+
+    @Test
+    void mergedRatioIsTheMedianOfPairedRunRatiosAndSurvivesJson() {
+        // The machine slows down over the runs for both: the medians pair ours of one run with the peer of
+        // another (47 / 42.5 = 1.106), while the runs' own ratios (1.2, 1.111, 1.1, 1.2) have the median 1.156.
+        java.util.List<BenchReport> runs = new java.util.ArrayList<>();
+        double[][] v = {{60, 50}, {50, 45}, {44, 40}, {36, 30}};
+        for (double[] x : v) {
+            runs.add(new BenchReport().add(BenchReport.Row.of("train", "t", "8x256", 1, x[0], "tokens/s", Double.NaN).withPeer("P", x[1])));
+        }
+        BenchReport merged = BenchReport.medianOf(runs);
+        BenchReport.Row m = merged.rows().get(0);
+        assertEquals(47, m.value());
+        assertEquals(42.5, m.peerValue());
+        assertEquals((50.0 / 45 + 1.2) / 2, m.ratio(), 1e-12);
+        assertEquals(m.ratio(), BenchReport.fromJson(merged.toJson()).rows().get(0).ratio(), 1e-12);
+        assertTrue(Double.isNaN(runs.get(0).rows().get(0).runRatio()));
+        assertEquals(60.0 / 50, runs.get(0).rows().get(0).ratio(), 1e-12);
     }
 
     @Test
