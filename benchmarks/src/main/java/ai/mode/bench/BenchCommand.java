@@ -154,6 +154,11 @@ public final class BenchCommand implements Callable<Integer> {
         return 0;
     }
 
+    /** The Python that runs the PyTorch peers: --python, else $MODE_BENCH_PYTHON, else python3. */
+    private String pythonCommand() {
+        return python != null ? python : Optional.ofNullable(System.getenv("MODE_BENCH_PYTHON")).orElse("python3");
+    }
+
     /** One pass over the selected sections, rows and library facts into {@code report}. */
     private void measure(BenchReport report, PrintWriter o, List<String> sections, LlamaConfig cfg, Measure.Budget budget,
                          int warmupSteps, int measuredSteps) {
@@ -183,6 +188,7 @@ public final class BenchCommand implements Callable<Integer> {
                     progress(o, "sgemm: " + cases.size() + " shapes, no peer");
                     suite.sgemm(cases, null, peakGflops).forEach(report::add);
                 }
+                List<BenchReport.Row> ours = new ArrayList<>();
                 for (String peer : peers) {
                     try (OpenBlas blas = OpenBlas.load(peer)) {
                         blas.setThreads(threads);
@@ -190,7 +196,30 @@ public final class BenchCommand implements Callable<Integer> {
                         progress(o, "sgemm: " + cases.size() + " shapes beside " + blas.config().trim());
                         for (BenchReport.Row r : suite.sgemm(cases, blas, peakGflops)) {
                             report.add(r.withPeer("OpenBLAS " + blas.source(), r.peerValue()));
+                            if (ours.size() < cases.size()) ours.add(r);
                         }
+                    }
+                }
+                if (sections.contains("torch") && !ours.isEmpty()) {
+                    // A reference, not a target: PyTorch's CPU BLAS (MKL) at the same shapes, beside the timings above.
+                    String py = pythonCommand();
+                    Optional<String> missing = TorchPeer.checkImportable(py);
+                    if (missing.isPresent()) {
+                        report.add(BenchReport.Row.skipped("sgemm", "MKL peer", missing.get()));
+                    } else {
+                        progress(o, "sgemm: " + cases.size() + " shapes through PyTorch's BLAS (" + py + ")");
+                        TorchPeer.Outcome res = TorchPeer.gemm(py, cases, threads, budget, 60L * cases.size() + 120);
+                        if (res.result().isEmpty()) report.add(BenchReport.Row.skipped("sgemm", "MKL peer", res.reason()));
+                        res.result().ifPresent(j -> {
+                            String name = j.get("blas").getAsString().toUpperCase(Locale.ROOT) + " (torch " + j.get("torch_version").getAsString() + ")";
+                            var results = j.getAsJsonObject("results");
+                            for (int i = 0; i < cases.size(); i++) {
+                                var one = results.getAsJsonObject(cases.get(i).spec());
+                                BenchReport.Row r = ours.get(i);
+                                report.add(BenchReport.Row.of(r.group(), r.name(), r.shape(), r.seconds(), r.value(), r.unit(), r.ofPeak())
+                                        .withPeer(name, one.get("gflops").getAsDouble()));
+                            }
+                        });
                     }
                 }
             }
@@ -200,7 +229,7 @@ public final class BenchCommand implements Callable<Integer> {
             }
             Optional<JsonObject> torch = Optional.empty();
             if (sections.contains("torch")) {
-                String py = python != null ? python : Optional.ofNullable(System.getenv("MODE_BENCH_PYTHON")).orElse("python3");
+                String py = pythonCommand();
                 Optional<String> missing = TorchPeer.checkImportable(py);
                 if (missing.isPresent()) {
                     report.add(BenchReport.Row.skipped("train", "PyTorch peer", missing.get()));

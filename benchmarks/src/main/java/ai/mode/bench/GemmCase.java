@@ -26,6 +26,11 @@ public record GemmCase(String label, boolean transA, boolean transB, int m, int 
         return String.format(Locale.ROOT, "%dx%dx%d %s%s", m, n, k, transA ? "T" : "N", transB ? "T" : "N");
     }
 
+    /** {@code MxNxK:XY}, the form {@link #parse} reads, e.g. {@code 2048x688x256:NT}. */
+    public String spec() {
+        return shape().replace(' ', ':');
+    }
+
     /** Stored dimensions of A. */
     public int[] aShape() { return transA ? new int[] {k, m} : new int[] {m, k}; }
 

@@ -1,5 +1,6 @@
-// Runs the PyTorch peer script (benchmarks/peers/torch_train.py) with the same model, batch, sequence and
-// threads as our trainer, and reads back its one-line JSON result.
+// Runs the PyTorch peer scripts with our settings and reads back their one-line JSON results:
+// benchmarks/peers/torch_train.py (same model, batch, sequence and threads as our trainer) and
+// benchmarks/peers/torch_gemm.py (PyTorch's CPU BLAS, MKL in the official wheels, at our GEMM shapes).
 package ai.mode.bench;
 
 import ai.mode.model.LlamaConfig;
@@ -15,10 +16,12 @@ import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 
-/** Finds a Python with PyTorch and runs the peer script; every failure becomes a one-line reason. */
+/** Finds a Python with PyTorch and runs a peer script; every failure becomes a one-line reason. */
 public final class TorchPeer {
-    /** Classpath copy of the script, used when the repository's copy is not at hand (e.g. running from a jar). */
-    static final String RESOURCE = "/ai/mode/bench/torch_train.py";
+    /** The training peer (benchmarks/peers; a classpath copy is used outside a checkout). */
+    static final String TRAIN_SCRIPT = "torch_train.py";
+    /** The SGEMM peer. */
+    static final String GEMM_SCRIPT = "torch_gemm.py";
 
     private TorchPeer() {}
 
@@ -32,18 +35,36 @@ public final class TorchPeer {
      */
     public static Outcome run(String python, LlamaConfig c, int batch, int seq, int threads, int warmup, int steps,
                               long timeoutSeconds) {
-        Path script;
-        try {
-            script = scriptPath();
-        } catch (IOException e) {
-            return Outcome.failed("cannot stage the PyTorch peer script: " + e.getMessage());
-        }
-        List<String> cmd = new ArrayList<>(List.of(python, script.toString(),
+        return runScript(python, TRAIN_SCRIPT, List.of(
                 "--vocab", str(c.vocabSize()), "--dim", str(c.hiddenSize()), "--layers", str(c.numLayers()),
                 "--heads", str(c.numHeads()), "--kv-heads", str(c.numKvHeads()), "--ffn", str(c.intermediateSize()),
                 "--rope-theta", String.valueOf(c.ropeTheta()), "--eps", String.valueOf(c.rmsNormEps()),
                 "--seq", str(seq), "--batch", str(batch), "--threads", str(threads),
-                "--warmup", str(warmup), "--steps", str(steps)));
+                "--warmup", str(warmup), "--steps", str(steps)), threads, timeoutSeconds);
+    }
+
+    /**
+     * Times {@code torch.mm} at each case's shape under the same warm-up and measuring seconds as our GEMMs; the
+     * result's {@code results} object maps each {@link GemmCase#spec()} to its median seconds and GFLOP/s.
+     */
+    public static Outcome gemm(String python, List<GemmCase> cases, int threads, Measure.Budget budget, long timeoutSeconds) {
+        List<String> args = new ArrayList<>(List.of("--threads", str(threads),
+                "--warmup-seconds", String.valueOf(budget.warmupSeconds()), "--seconds", String.valueOf(budget.measureSeconds()),
+                "--min-runs", str(budget.minRuns())));
+        for (GemmCase g : cases) args.add(g.spec());
+        return runScript(python, GEMM_SCRIPT, args, threads, timeoutSeconds);
+    }
+
+    /** Runs peer script {@code name} with {@code args} and parses the last line of its output as JSON. */
+    private static Outcome runScript(String python, String name, List<String> args, int threads, long timeoutSeconds) {
+        Path script;
+        try {
+            script = scriptPath(name);
+        } catch (IOException e) {
+            return Outcome.failed("cannot stage the PyTorch peer script " + name + ": " + e.getMessage());
+        }
+        List<String> cmd = new ArrayList<>(List.of(python, script.toString()));
+        cmd.addAll(args);
         ProcessBuilder pb = new ProcessBuilder(cmd);
         pb.environment().put("OMP_NUM_THREADS", str(threads));
         pb.environment().put("MKL_NUM_THREADS", str(threads));
@@ -55,19 +76,19 @@ public final class TorchPeer {
             captured[0] = readAll(p.getInputStream());
             if (!p.waitFor(timeoutSeconds, TimeUnit.SECONDS)) {
                 p.destroyForcibly();
-                return Outcome.failed("PyTorch peer did not finish within " + timeoutSeconds + " s");
+                return Outcome.failed("PyTorch peer " + name + " did not finish within " + timeoutSeconds + " s");
             }
             errReader.join();
             String out = new String(captured[0], StandardCharsets.UTF_8).strip();
             String err = captured[1] == null ? "" : new String(captured[1], StandardCharsets.UTF_8).strip();
             if (p.exitValue() != 0) {
-                return Outcome.failed("PyTorch peer (" + python + ") failed with exit " + p.exitValue() + ": " + lastLine(err));
+                return Outcome.failed("PyTorch peer " + name + " (" + python + ") failed with exit " + p.exitValue() + ": " + lastLine(err));
             }
             String json = lastLine(out);
             try {
                 return new Outcome(Optional.of(JsonParser.parseString(json).getAsJsonObject()), "");
             } catch (RuntimeException e) {
-                return Outcome.failed("PyTorch peer printed no JSON result: " + json);
+                return Outcome.failed("PyTorch peer " + name + " printed no JSON result: " + json);
             }
         } catch (IOException e) {
             return Outcome.failed("cannot run " + python + " (" + e.getMessage() + "); pass --python PATH to a Python with torch");
@@ -96,15 +117,15 @@ public final class TorchPeer {
         }
     }
 
-    /** The repository's script if we run from a checkout, else the classpath copy written to a temp file. */
-    static Path scriptPath() throws IOException {
+    /** The repository's copy of script {@code name} if we run from a checkout, else the classpath copy written to a temp file. */
+    static Path scriptPath(String name) throws IOException {
         String root = System.getProperty("mode.repo.root");
-        for (Path candidate : new Path[] {root == null ? null : Path.of(root, "benchmarks/peers/torch_train.py"),
-                Path.of("benchmarks/peers/torch_train.py")}) {
+        for (Path candidate : new Path[] {root == null ? null : Path.of(root, "benchmarks/peers", name),
+                Path.of("benchmarks/peers", name)}) {
             if (candidate != null && Files.isRegularFile(candidate)) return candidate.toAbsolutePath();
         }
-        try (InputStream in = TorchPeer.class.getResourceAsStream(RESOURCE)) {
-            if (in == null) throw new IOException("torch_train.py is neither in benchmarks/peers nor on the classpath");
+        try (InputStream in = TorchPeer.class.getResourceAsStream("/ai/mode/bench/" + name)) {
+            if (in == null) throw new IOException(name + " is neither in benchmarks/peers nor on the classpath");
             Path tmp = Files.createTempFile("mode-torch-peer", ".py");
             tmp.toFile().deleteOnExit();
             Files.write(tmp, in.readAllBytes());
