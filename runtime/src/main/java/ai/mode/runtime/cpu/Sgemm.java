@@ -12,8 +12,9 @@ import java.util.Arrays;
  * the register tile B panel outer, A panel inner, so its A block (about {@code mc x kc}) stays in L2.
  * Each task packs its rows of op(A) (either layout) into mr-high panels, with alpha folded in, so the register
  * tile always reads both operands contiguously; a row-major op(A) with exactly {@link #KC} columns and alpha 1
- * already has that layout and is read in place ({@link #gemmPacked} also reads a transposed op(A) in place). beta is applied once up front (beta not 0 or 1: a scaling
- * pass over C); every K block then either writes its tile (first block, beta 0) or accumulates into C.
+ * already has that layout and is read in place ({@link #gemmPacked} also reads a transposed op(A) in place).
+ * beta is applied once up front (beta not 0 or 1: a scaling pass over C); every K block then either writes its
+ * tile (first block, beta 0) or accumulates into C.
  *
  * <p>Determinism: each element of C is computed by the same operations in the same order (K blocks in order,
  * the tile's k loop in order) whichever thread runs its task and however many threads exist; only the
@@ -451,13 +452,12 @@ final class Sgemm {
     }
 
     /**
-     * The rows panels of packed A at apBase, aPanel floats apart (row by row if rowsA; {@code rows} rows, C's
-     * first at cOff) x B panels [jp0, jp1) at bpBase, bPanel floats apart, of one K block: C = Ap Bp, or
-     * C += Ap Bp when load.
+     * The rows panels of packed A at apBase, aPanel floats apart (row by row if rowsA, else k by k with kStep
+     * floats from one k to the next; {@code rows} rows, C's first at cOff) x B panels [jp0, jp1) at bpBase, bPanel
+     * floats apart, of one K block: C = Ap Bp, or C += Ap Bp when load.
      */
     private void computeTask(boolean rowsA, float[] ap, int apBase, int aPanel, int kStep, int kc, float[] bp, int bpBase,
-                             int bPanel,
-                             boolean load,
+                             int bPanel, boolean load,
                              float[] c, int cOff, int ldc, int rows, int n0, int nLen, int jp0, int jp1) {
         float[] edge = null;
         for (int jp = jp0; jp < jp1; jp++) {
