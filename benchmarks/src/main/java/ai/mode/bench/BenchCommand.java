@@ -18,6 +18,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
 import java.util.concurrent.Callable;
+import java.util.function.Function;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -154,9 +155,25 @@ public final class BenchCommand implements Callable<Integer> {
         return 0;
     }
 
-    /** The Python that runs the PyTorch peers: --python, else $MODE_BENCH_PYTHON, else python3. */
-    private String pythonCommand() {
-        return python != null ? python : Optional.ofNullable(System.getenv("MODE_BENCH_PYTHON")).orElse("python3");
+    /** Why the peers' Python cannot import torch (empty: it can); checked once per command, null until then. */
+    private Optional<String> torchMissing;
+
+    /**
+     * Runs one PyTorch peer with the Python of --python, else $MODE_BENCH_PYTHON, else python3. When that Python
+     * cannot import torch, or the peer fails, the report gets a skipped row (group, name) with the reason.
+     */
+    private Optional<JsonObject> torchPeer(BenchReport report, PrintWriter o, String group, String name, String what,
+                                           Function<String, TorchPeer.Outcome> run) {
+        String py = python != null ? python : Optional.ofNullable(System.getenv("MODE_BENCH_PYTHON")).orElse("python3");
+        if (torchMissing == null) torchMissing = TorchPeer.checkImportable(py);
+        if (torchMissing.isPresent()) {
+            report.add(BenchReport.Row.skipped(group, name, torchMissing.get()));
+            return Optional.empty();
+        }
+        progress(o, group + ": " + what + " (" + py + ")");
+        TorchPeer.Outcome res = run.apply(py);
+        if (res.result().isEmpty()) report.add(BenchReport.Row.skipped(group, name, res.reason()));
+        return res.result();
     }
 
     /** One pass over the selected sections, rows and library facts into {@code report}. */
@@ -202,25 +219,16 @@ public final class BenchCommand implements Callable<Integer> {
                 }
                 if (sections.contains("torch") && !ours.isEmpty()) {
                     // A reference, not a target: PyTorch's CPU BLAS (MKL) at the same shapes, beside the timings above.
-                    String py = pythonCommand();
-                    Optional<String> missing = TorchPeer.checkImportable(py);
-                    if (missing.isPresent()) {
-                        report.add(BenchReport.Row.skipped("sgemm", "MKL peer", missing.get()));
-                    } else {
-                        progress(o, "sgemm: " + cases.size() + " shapes through PyTorch's BLAS (" + py + ")");
-                        TorchPeer.Outcome res = TorchPeer.gemm(py, cases, threads, budget, 60L * cases.size() + 120);
-                        if (res.result().isEmpty()) report.add(BenchReport.Row.skipped("sgemm", "MKL peer", res.reason()));
-                        res.result().ifPresent(j -> {
-                            String name = j.get("blas").getAsString().toUpperCase(Locale.ROOT) + " (torch " + j.get("torch_version").getAsString() + ")";
-                            var results = j.getAsJsonObject("results");
-                            for (int i = 0; i < cases.size(); i++) {
-                                var one = results.getAsJsonObject(cases.get(i).spec());
-                                BenchReport.Row r = ours.get(i);
-                                report.add(BenchReport.Row.of(r.group(), r.name(), r.shape(), r.seconds(), r.value(), r.unit(), r.ofPeak())
-                                        .withPeer(name, one.get("gflops").getAsDouble()));
-                            }
-                        });
-                    }
+                    torchPeer(report, o, "sgemm", "MKL peer", cases.size() + " shapes through PyTorch's BLAS",
+                            py -> TorchPeer.gemm(py, cases, threads, budget, 60L * cases.size() + 120)).ifPresent(j -> {
+                        String name = j.get("blas").getAsString().toUpperCase(Locale.ROOT) + " (torch " + j.get("torch_version").getAsString() + ")";
+                        JsonObject results = j.getAsJsonObject("results");
+                        for (int i = 0; i < cases.size(); i++) {
+                            BenchReport.Row r = ours.get(i);
+                            report.add(BenchReport.Row.of(r.group(), r.name(), r.shape(), r.seconds(), r.value(), r.unit(), r.ofPeak())
+                                    .withPeer(name, results.getAsJsonObject(cases.get(i).spec()).get("gflops").getAsDouble()));
+                        }
+                    });
                 }
             }
             if (sections.contains("ops")) {
@@ -229,19 +237,11 @@ public final class BenchCommand implements Callable<Integer> {
             }
             Optional<JsonObject> torch = Optional.empty();
             if (sections.contains("torch")) {
-                String py = pythonCommand();
-                Optional<String> missing = TorchPeer.checkImportable(py);
-                if (missing.isPresent()) {
-                    report.add(BenchReport.Row.skipped("train", "PyTorch peer", missing.get()));
-                } else {
-                    progress(o, "train: PyTorch peer (" + py + "), " + (warmupSteps + measuredSteps) + " steps");
-                    TorchPeer.Outcome res = TorchPeer.run(py, cfg, batch, seq, threads, warmupSteps, measuredSteps, quick ? 300 : 1200);
-                    if (res.result().isEmpty()) report.add(BenchReport.Row.skipped("train", "PyTorch peer", res.reason()));
-                    torch = res.result();
-                    torch.ifPresent(j -> report.meta("pytorch", "torch " + j.get("torch_version").getAsString() + ", "
-                            + j.get("blas").getAsString() + ", " + j.get("cpu_capability").getAsString() + ", AdamW " + j.get("adamw").getAsString()
-                            + ", eager, " + j.get("threads").getAsInt() + " threads"));
-                }
+                torch = torchPeer(report, o, "train", "PyTorch peer", "PyTorch peer, " + (warmupSteps + measuredSteps) + " steps",
+                        py -> TorchPeer.run(py, cfg, batch, seq, threads, warmupSteps, measuredSteps, quick ? 300 : 1200));
+                torch.ifPresent(j -> report.meta("pytorch", "torch " + j.get("torch_version").getAsString() + ", "
+                        + j.get("blas").getAsString() + ", " + j.get("cpu_capability").getAsString() + ", AdamW " + j.get("adamw").getAsString()
+                        + ", eager, " + j.get("threads").getAsInt() + " threads"));
             }
             if (sections.contains("train")) {
                 progress(o, "train: our trainer, " + (warmupSteps + measuredSteps) + " steps");
