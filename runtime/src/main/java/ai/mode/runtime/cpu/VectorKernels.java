@@ -844,12 +844,12 @@ final class VectorKernels extends CpuKernels {
     }
 
     /**
-     * The tail of a row: {@link #exp} of x - shift on the lanes before n (a masked load and store), 0 on the
-     * others, so a partial vector costs one vector exponential instead of up to L-1 scalar ones.
+     * The tail of a row: {@link #exp} of x - shift, times mul, on the lanes before n (a masked load and store), 0
+     * on the others, so a partial vector costs one vector exponential instead of up to L-1 scalar ones.
      */
-    private static FloatVector expShiftedTail(float[] x, int xo, float[] out, int oo, int i, int n, float shift) {
+    private static FloatVector expShiftedTail(float[] x, int xo, float[] out, int oo, int i, int n, float shift, float mul) {
         VectorMask<Float> live = S.indexInRange(i, n);
-        FloatVector e = exp(FloatVector.fromArray(S, x, xo + i, live).sub(shift)).blend(0f, live.not());
+        FloatVector e = exp(FloatVector.fromArray(S, x, xo + i, live).sub(shift)).mul(mul).blend(0f, live.not());
         if (out != null) e.intoArray(out, oo + i, live);
         return e;
     }
@@ -863,7 +863,7 @@ final class VectorKernels extends CpuKernels {
             e.intoArray(out, oo + i);
             acc = acc.add(e);
         }
-        if (i < n) acc = acc.add(expShiftedTail(x, xo, out, oo, i, n, shift));
+        if (i < n) acc = acc.add(expShiftedTail(x, xo, out, oo, i, n, shift, 1f));
         return sumLanes(acc);
     }
 
@@ -874,7 +874,7 @@ final class VectorKernels extends CpuKernels {
         for (int end = S.loopBound(n); i < end; i += L) {
             acc = acc.add(exp(FloatVector.fromArray(S, x, xo + i).sub(shift)));
         }
-        if (i < n) acc = acc.add(expShiftedTail(x, xo, null, 0, i, n, shift));
+        if (i < n) acc = acc.add(expShiftedTail(x, xo, null, 0, i, n, shift, 1f));
         return sumLanes(acc);
     }
 
@@ -884,10 +884,7 @@ final class VectorKernels extends CpuKernels {
         for (int end = S.loopBound(n); i < end; i += L) {
             exp(FloatVector.fromArray(S, x, xo + i).sub(shift)).mul(mul).intoArray(out, oo + i);
         }
-        if (i < n) {
-            VectorMask<Float> live = S.indexInRange(i, n);
-            exp(FloatVector.fromArray(S, x, xo + i, live).sub(shift)).mul(mul).intoArray(out, oo + i, live);
-        }
+        if (i < n) expShiftedTail(x, xo, out, oo, i, n, shift, mul);
     }
 
     @Override
