@@ -7,6 +7,7 @@ import ai.mode.model.LlamaConfig;
 import ai.mode.runtime.Backend;
 import ai.mode.runtime.Backends;
 import ai.mode.runtime.cpu.CpuBackend;
+import ai.mode.runtime.cpu.CpuGemm;
 import com.google.gson.JsonObject;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -190,9 +191,16 @@ public final class BenchCommand implements Callable<Integer> {
             report.add(BenchReport.Row.of("probe", "array copy 256 MB", threads + " threads", Double.NaN, peakGBs, "GB/s", 1.0));
         }
 
-        try (Backend be = Backends.create("cpu", threads)) {
-            if (be instanceof CpuBackend cb) report.meta("cpu backend", cb.threads() + " threads, " + cb.kernelDescription() + " kernels");
-            CpuSuite suite = new CpuSuite(be, budget);
+        // `be` is the backend users get (its gemm op runs oneMKL when it loads); `vectorGemm` always runs our Vector API
+        // SGEMM, for the SGEMM target and for a second training row beside oneMKL's.
+        try (Backend be = Backends.create("cpu", threads);
+             CpuBackend vectorGemm = new CpuBackend(threads, CpuGemm.VECTOR)) {
+            boolean mklGemm = be instanceof CpuBackend cb && cb.usesMkl();
+            if (be instanceof CpuBackend cb) {
+                report.meta("cpu backend", cb.threads() + " threads, " + cb.kernelDescription() + " kernels, gemm op: "
+                        + cb.gemmDescription());
+            }
+            CpuSuite suite = new CpuSuite(vectorGemm, budget);
             if (sections.contains("sgemm")) {
                 List<GemmCase> cases = new ArrayList<>(GemmCase.modelShapes(cfg, batch * seq));
                 cases.addAll(quick ? GemmCase.squares(512, 1024) : GemmCase.squares(256, 512, 1024, 2048));
@@ -244,17 +252,11 @@ public final class BenchCommand implements Callable<Integer> {
                         + ", eager, " + j.get("threads").getAsInt() + " threads"));
             }
             if (sections.contains("train")) {
-                progress(o, "train: our trainer, " + (warmupSteps + measuredSteps) + " steps");
-                TrainBench.Result r = TrainBench.run(be, cfg, batch, seq, warmupSteps, measuredSteps, 42);
-                long flops = Flops.trainStep(cfg, batch, seq);
-                double tps = r.tokensPerSecond();
-                BenchReport.Row row = BenchReport.Row.of("train", "training step (fwd+bwd+AdamW)",
-                                batch + "x" + seq, r.medianSeconds(), tps, "tokens/s", flops / r.medianSeconds() / 1e9 / peakGflops)
-                        .withNote(String.format(Locale.ROOT, "%.1f GFLOP/s model FLOPs; loss %.3f -> %.3f", flops / r.medianSeconds() / 1e9,
-                                r.firstLoss(), r.lastLoss()));
-                if (torch.isPresent()) row = row.withPeer("PyTorch " + torch.get().get("torch_version").getAsString(),
-                        torch.get().get("tokens_per_second").getAsDouble());
-                report.add(row);
+                report.add(trainRow(o, be, mklGemm ? "training step, oneMKL GEMM" : TRAIN_ROW, cfg, warmupSteps, measuredSteps,
+                        peakGflops, torch));
+                if (mklGemm) {
+                    report.add(trainRow(o, vectorGemm, "training step, Vector API GEMM", cfg, warmupSteps, measuredSteps, peakGflops, torch));
+                }
             } else if (torch.isPresent()) {
                 JsonObject j = torch.get();
                 report.add(BenchReport.Row.of("train", "PyTorch only", batch + "x" + seq, j.get("median_step_seconds").getAsDouble(),
@@ -276,6 +278,24 @@ public final class BenchCommand implements Callable<Integer> {
             }
         }
 
+    }
+
+    /** The training row's name when our own SGEMM runs the step. */
+    static final String TRAIN_ROW = "training step (fwd+bwd+AdamW)";
+
+    /** One training row: our trainer on {@code be}, beside the PyTorch peer when it ran. */
+    private BenchReport.Row trainRow(PrintWriter o, Backend be, String name, LlamaConfig cfg, int warmupSteps, int measuredSteps,
+                                     double peakGflops, Optional<JsonObject> torch) {
+        progress(o, "train: our trainer (" + name + "), " + (warmupSteps + measuredSteps) + " steps");
+        TrainBench.Result r = TrainBench.run(be, cfg, batch, seq, warmupSteps, measuredSteps, 42);
+        long flops = Flops.trainStep(cfg, batch, seq);
+        BenchReport.Row row = BenchReport.Row.of("train", name, batch + "x" + seq, r.medianSeconds(), r.tokensPerSecond(),
+                        "tokens/s", flops / r.medianSeconds() / 1e9 / peakGflops)
+                .withNote(String.format(Locale.ROOT, "%.1f GFLOP/s model FLOPs; loss %.3f -> %.3f", flops / r.medianSeconds() / 1e9,
+                        r.firstLoss(), r.lastLoss()));
+        if (torch.isPresent()) row = row.withPeer("PyTorch " + torch.get().get("torch_version").getAsString(),
+                torch.get().get("tokens_per_second").getAsDouble());
+        return row;
     }
 
     private static void progress(PrintWriter o, String what) {

@@ -51,8 +51,8 @@ public final class Targets {
         }
         for (BenchReport.Row r : report.rows()) {
             if (r.group().equals("train") && Double.isFinite(r.ratio())) {
-                sb.append(String.format(Locale.ROOT, "target training >= %.2fx %s: %.2fx (%s vs %s tokens/s) -> %s%n",
-                        TRAIN_TARGET, r.peer(), r.ratio(), BenchReport.num(r.value()), BenchReport.num(r.peerValue()),
+                sb.append(String.format(Locale.ROOT, "target training >= %.2fx %s (%s): %.2fx (%s vs %s tokens/s) -> %s%n",
+                        TRAIN_TARGET, r.peer(), r.name(), r.ratio(), BenchReport.num(r.value()), BenchReport.num(r.peerValue()),
                         r.ratio() >= TRAIN_TARGET ? "met" : "NOT met"));
             }
         }

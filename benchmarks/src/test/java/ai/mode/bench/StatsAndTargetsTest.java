@@ -44,7 +44,7 @@ class StatsAndTargetsTest {
                 .add(BenchReport.Row.of("train", "step", "s", 1, 3000, "tokens/s", 0.1).withPeer("PyTorch", 2000));
         String s = Targets.summary(r);
         assertTrue(s.contains("geomean 0.60x, 1 of 2 shapes met (below: b fwd 0.40x)"), s);
-        assertTrue(s.contains("1.50x (3,000 vs 2,000 tokens/s) -> met"), s);
+        assertTrue(s.contains("target training >= 1.25x PyTorch (step): 1.50x (3,000 vs 2,000 tokens/s) -> met"), s);
     }
 
     @Test

@@ -27,17 +27,18 @@ import java.util.jar.JarEntry;
 import java.util.jar.JarFile;
 
 /**
- * Finds and loads the native CUDA libraries that the bindings call through FFM.
+ * Finds and loads the native libraries that the bindings call through FFM: the CUDA libraries and, for the
+ * cpu backend's optional vendor SGEMM, oneMKL.
  *
  * <p>Order, per library and per candidate soname (newest major first):
  * <ol>
  *   <li>the system: directories from {@code -Dmode.native.path} / {@code MODE_NATIVE_PATH},
  *       {@code LD_LIBRARY_PATH}, {@code CUDA_HOME}/{@code CUDA_PATH}, {@code /usr/local/cuda*}
  *       ({@code lib64} and {@code targets/*}{@code /lib}), NCCL installs ({@code NCCL_HOME},
- *       {@code /usr/local/nccl*}, {@code /opt/nccl*}) and the distribution's library directories
+ *       {@code /usr/local/nccl*}, {@code /opt/nccl*}), {@code MKLROOT} and the distribution's library directories
  *       ({@code stubs} directories are skipped: the driver stub cannot run anything);</li>
  *   <li>the system loader ({@code dlopen} by soname, which also reads the {@code ld.so} cache);</li>
- *   <li>bytedeco carrier jars on the classpath ({@code org/bytedeco/cuda/<platform>/<soname>}): the
+ *   <li>bytedeco carrier jars on the classpath ({@code org/bytedeco/cuda|mkl/<platform>/<soname>}): the
  *       {@code .so} files are extracted to a cache directory and loaded from there. bytedeco's Java classes
  *       are never loaded (they need {@code libcuda.so.1} even to initialise).</li>
  * </ol>
@@ -63,7 +64,14 @@ public final class NativeLibraries {
         CUBLASLT("cuBLASLt", List.of("libcublasLt.so.13", "libcublasLt.so.12"), true,
                 "install the CUDA toolkit's cuBLAS or build with -Pcuda-libs"),
         NCCL("NCCL", List.of("libnccl.so.2"), true,
-                "install NCCL (libnccl2) or build with -Pcuda-libs");
+                "install NCCL (libnccl2) or build with -Pcuda-libs"),
+        /**
+         * Intel oneMKL's single dynamic library, the cpu backend's optional vendor SGEMM. It dlopens its threading
+         * and per-ISA kernel libraries from its own directory, so those are extracted beside it (never loaded here).
+         */
+        MKL("oneMKL", List.of("libmkl_rt.so.2"), true,
+                "put org.bytedeco:mkl:2025.3-1.5.13:linux-x86_64-redist on the classpath or install oneMKL "
+                        + "(MKLROOT, or Debian's libmkl-rt); or use -Dmode.cpu.gemm=vector");
 
         private final String description;
         private final List<String> sonames;
@@ -105,6 +113,22 @@ public final class NativeLibraries {
             if (this != NVRTC) return null;
             String major = soname.substring(soname.lastIndexOf('.') + 1);
             return "libnvrtc-builtins.so." + major + ".";
+        }
+
+        /**
+         * File-name prefixes of libraries that {@code soname} opens itself from its own directory, so a carrier
+         * jar's copies are extracted beside it but not loaded: oneMKL's core, LP64 interface, Intel threading
+         * layer with its OpenMP runtime, and the per-ISA kernels it picks from at run time.
+         */
+        List<String> siblingPrefixes() {
+            if (this != MKL) return List.of();
+            return List.of("libmkl_core.", "libmkl_intel_lp64.", "libmkl_intel_thread.", "libiomp5.",
+                    "libmkl_avx512.", "libmkl_avx2.", "libmkl_mc3.", "libmkl_def.");
+        }
+
+        /** The bytedeco project whose carrier jars hold it: {@code cuda} or {@code mkl}. */
+        String carrierProject() {
+            return this == MKL ? "mkl" : "cuda";
         }
     }
 
@@ -187,8 +211,9 @@ public final class NativeLibraries {
 
     private Loaded find(Library library) {
         if (!isLinux()) {
-            throw new NativeLibraryException(library.sonames().getFirst() + " not available: the CUDA bindings "
-                    + "support Linux only (os.name=" + System.getProperty("os.name") + "); use --backend cpu");
+            throw new NativeLibraryException(library.sonames().getFirst() + " not available: MoDE-J loads native "
+                    + "libraries on Linux only (os.name=" + System.getProperty("os.name") + "); "
+                    + (library == Library.MKL ? "use -Dmode.cpu.gemm=vector" : "use --backend cpu"));
         }
         List<String> failures = new ArrayList<>();
         for (String soname : library.sonames()) {
@@ -256,13 +281,18 @@ public final class NativeLibraries {
 
     /** Resource folder of bytedeco's CUDA carrier jars for this platform, e.g. {@code org/bytedeco/cuda/linux-x86_64/}. */
     public static String carrierFolder() {
-        return "org/bytedeco/cuda/" + bytedecoPlatform() + "/";
+        return carrierFolder(Library.CUDA_DRIVER);
+    }
+
+    /** Resource folder of the carrier jars of {@code library}, e.g. {@code org/bytedeco/mkl/linux-x86_64/}. */
+    public static String carrierFolder(Library library) {
+        return "org/bytedeco/" + library.carrierProject() + "/" + bytedecoPlatform() + "/";
     }
 
     private Optional<Loaded> fromCarrierJars(Library library, String soname, List<String> failures) {
         Enumeration<URL> urls;
         try {
-            urls = carrierLoader.getResources(carrierFolder() + soname);
+            urls = carrierLoader.getResources(carrierFolder(library) + soname);
         } catch (IOException e) {
             failures.add("classpath scan failed: " + e.getMessage());
             return Optional.empty();
@@ -298,17 +328,18 @@ public final class NativeLibraries {
             String jarName = Path.of(jar.getName()).getFileName().toString().replaceFirst("\\.jar$", "");
             Path target = cacheDir.resolve(jarName);
             Files.createDirectories(target);
-            extract(jar, carrierFolder() + soname, target.resolve(soname));
+            String folder = carrierFolder(library);
+            extract(jar, folder + soname, target.resolve(soname));
+            List<String> prefixes = new ArrayList<>(library.siblingPrefixes());
             String companion = library.companionPrefix(soname);
-            if (companion != null) {
-                Enumeration<JarEntry> entries = jar.entries();
-                String prefix = carrierFolder() + companion;
-                while (entries.hasMoreElements()) {
-                    JarEntry e = entries.nextElement();
-                    if (e.getName().startsWith(prefix) && !e.isDirectory()) {
-                        extract(jar, e.getName(), target.resolve(e.getName().substring(carrierFolder().length())));
-                    }
-                }
+            if (companion != null) prefixes.add(companion);
+            Enumeration<JarEntry> entries = jar.entries();
+            while (entries.hasMoreElements()) {
+                JarEntry e = entries.nextElement();
+                String name = e.getName();
+                if (e.isDirectory() || !name.startsWith(folder) || name.indexOf('/', folder.length()) >= 0) continue;
+                String file = name.substring(folder.length());
+                if (prefixes.stream().anyMatch(file::startsWith)) extract(jar, name, target.resolve(file));
             }
             return target;
         }
@@ -364,6 +395,11 @@ public final class NativeLibraries {
         if (ncclHome != null && !ncclHome.isBlank()) dirs.add(Path.of(ncclHome, "lib"));
         for (Path p : versionedSiblings(Path.of("/usr/local"), "nccl")) dirs.add(p.resolve("lib"));
         for (Path p : versionedSiblings(Path.of("/opt"), "nccl")) dirs.add(p.resolve("lib"));
+        String mklRoot = System.getenv("MKLROOT");
+        if (mklRoot != null && !mklRoot.isBlank()) {
+            dirs.add(Path.of(mklRoot, "lib"));
+            dirs.add(Path.of(mklRoot, "lib", "intel64"));
+        }
         dirs.add(Path.of("/usr/lib", gnuTriplet()));
         dirs.add(Path.of("/usr/lib64"));
         dirs.add(Path.of("/usr/lib"));

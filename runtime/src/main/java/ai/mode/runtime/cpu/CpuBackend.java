@@ -7,9 +7,13 @@ import ai.mode.runtime.LossStats;
 import ai.mode.runtime.Shapes;
 import ai.mode.runtime.Tensor;
 
+import ai.mode.bindings.Mkl;
+import ai.mode.bindings.NativeLibraryException;
+
 import java.lang.System.Logger;
 import java.lang.ref.Cleaner;
 import java.util.Arrays;
+import java.util.function.Supplier;
 
 /**
  * The {@code cpu} backend: float32 tensors in Java arrays, Vector API inner loops ({@link VectorKernels},
@@ -19,6 +23,11 @@ import java.util.Arrays;
  * every partition is computed by a fixed sequence of operations, and partial results (reductions over rows)
  * are combined in a fixed order. Results are therefore bitwise identical from run to run and for any thread
  * count. The vector and scalar kernels differ in summation order, so they agree only to rounding.
+ *
+ * <p>GEMM: the {@code gemm} op runs oneMKL when it is on the classpath or installed ({@link CpuGemm}, default
+ * {@code auto}), else our Vector API {@link Sgemm}; attention's products always run ours. oneMKL's pieces are
+ * also cut by shape only ({@link MklSgemm}), so the determinism above holds with it too; it rounds differently
+ * from ours, so the two agree only to rounding.
  */
 public final class CpuBackend implements Backend {
     private static final Logger LOG = System.getLogger(CpuBackend.class.getName());
@@ -37,12 +46,17 @@ public final class CpuBackend implements Backend {
     private final CpuThreads threads;
     private final CpuKernels kern;
     private final Sgemm sgemm;
+    /** oneMKL's SGEMM for the {@code gemm} op, or null: our {@link #sgemm}. */
+    private final MklSgemm vendorGemm;
     private final CpuAttention attention;
     private volatile RopeTable ropeTable;
 
-    /** A backend with {@code threads} threads ({@code <= 0}: one per core), vector kernels unless disabled. */
+    /**
+     * A backend with {@code threads} threads ({@code <= 0}: one per core), vector kernels unless disabled, and the
+     * GEMM named by {@code -Dmode.cpu.gemm} / {@code MODE_CPU_GEMM} (default {@code auto}; see {@link CpuGemm}).
+     */
     public CpuBackend(int threads) {
-        this(threads, CpuKernels.vectorWantedByDefault());
+        this(threads, CpuKernels.vectorWantedByDefault(), CpuGemm.fromEnvironment());
     }
 
     /**
@@ -50,13 +64,46 @@ public final class CpuBackend implements Backend {
      * scalar kernels (true uses the Vector API when the {@code jdk.incubator.vector} module is present).
      */
     public CpuBackend(int threads, boolean useVector) {
+        this(threads, useVector, CpuGemm.fromEnvironment());
+    }
+
+    /** A backend with {@code threads} threads, vector kernels unless disabled, whose {@code gemm} op runs {@code gemm}. */
+    public CpuBackend(int threads, CpuGemm gemm) {
+        this(threads, CpuKernels.vectorWantedByDefault(), gemm);
+    }
+
+    /**
+     * A backend as {@link #CpuBackend(int, boolean)} whose {@code gemm} op runs {@code gemm}: {@code mkl} fails
+     * with a one-line reason when oneMKL does not load, {@code auto} then falls back to ours.
+     */
+    public CpuBackend(int threads, boolean useVector, CpuGemm gemm) {
+        this(threads, useVector, gemm, Mkl::get);
+    }
+
+    CpuBackend(int threads, boolean useVector, CpuGemm gemm, Supplier<Mkl> mkl) {
         int n = threads <= 0 ? Runtime.getRuntime().availableProcessors() : threads;
+        this.kern = CpuKernels.select(useVector);
+        Mkl vendor = vendorLibrary(gemm, mkl);
         this.threads = new CpuThreads(n);
         CLEANER.register(this, this.threads::close);
-        this.kern = CpuKernels.select(useVector);
+        this.vendorGemm = vendor == null ? null : new MklSgemm(vendor, this.threads);
         this.sgemm = new Sgemm(kern, this.threads);
         this.attention = new CpuAttention(kern, this.threads, this.sgemm);
-        LOG.log(Logger.Level.DEBUG, "cpu backend: {0} threads, {1} kernels", n, kern.describe());
+        LOG.log(Logger.Level.DEBUG, "cpu backend: {0} threads, {1} kernels, gemm {2}", n, kern.describe(), gemmDescription());
+    }
+
+    /** oneMKL for {@code gemm}, or null for ours. */
+    private static Mkl vendorLibrary(CpuGemm gemm, Supplier<Mkl> mkl) {
+        if (gemm == CpuGemm.VECTOR) return null;
+        try {
+            return mkl.get();
+        } catch (NativeLibraryException e) {
+            if (gemm == CpuGemm.MKL) {
+                throw new IllegalStateException(CpuGemm.PROPERTY + "=mkl but oneMKL is not available: " + e.getMessage(), e);
+            }
+            LOG.log(Logger.Level.DEBUG, "oneMKL not available, the gemm op runs the Vector API SGEMM: {0}", e.getMessage());
+            return null;
+        }
     }
 
     @Override public String name() { return "cpu"; }
@@ -69,6 +116,12 @@ public final class CpuBackend implements Backend {
 
     /** Which kernels run, e.g. {@code vector (16 x float32)} or {@code scalar}. */
     public String kernelDescription() { return kern.describe(); }
+
+    /** Which SGEMM the {@code gemm} op runs: {@code mkl (<version>)} or {@code vector}. */
+    public String gemmDescription() { return vendorGemm != null ? vendorGemm.describe() : "vector"; }
+
+    /** Whether the {@code gemm} op runs oneMKL. */
+    public boolean usesMkl() { return vendorGemm != null; }
 
     @Override
     public void close() { threads.close(); }
@@ -230,6 +283,12 @@ public final class CpuBackend implements Backend {
                 + ") but is " + tc.describe());
         require(!overlaps(tc, ta) && !overlaps(tc, tb), "gemm: c " + tc.describe() + " overlaps an input; use a separate output");
         boolean broadcastB = rank == 3 && tb.rank() == 2;
+        if (vendorGemm != null) {
+            boolean fold = batch == 1 || (broadcastB && !transA);
+            vendorGemm.gemm(transA, transB, fold ? 1 : batch, fold ? m * batch : m, n, k, alpha, ta.floats(), ta.offset(),
+                    m * k, tb.floats(), tb.offset(), broadcastB ? 0 : k * n, beta, tc.floats(), tc.offset(), m * n);
+            return;
+        }
         if (batch == 1 || (broadcastB && !transA)) {
             // A single GEMM; a broadcast B with row-major A folds the batch into M.
             sgemm.gemm(transA, transB, m * batch, n, k, alpha, ta.floats(), ta.offset(), tb.floats(), tb.offset(),

@@ -67,10 +67,14 @@ class NativeLibrariesTest {
     }
 
     private static Path jar(String name, String... entriesAndFiles) throws IOException {
+        return jarIn(NativeLibraries.carrierFolder(), name, entriesAndFiles);
+    }
+
+    private static Path jarIn(String folder, String name, String... entriesAndFiles) throws IOException {
         Path jar = tmp.resolve(name + ".jar");
         try (JarOutputStream out = new JarOutputStream(Files.newOutputStream(jar))) {
             for (int i = 0; i < entriesAndFiles.length; i += 2) {
-                out.putNextEntry(new JarEntry(NativeLibraries.carrierFolder() + entriesAndFiles[i]));
+                out.putNextEntry(new JarEntry(folder + entriesAndFiles[i]));
                 Files.copy(Path.of(entriesAndFiles[i + 1]), out);
                 out.closeEntry();
             }
@@ -132,6 +136,34 @@ class NativeLibrariesTest {
         Files.setLastModifiedTime(dir.resolve("libnvrtc.so.13"), before);
         discovery(List.of(), jar.toUri().toURL(), cache).load(Library.NVRTC);
         assertEquals(before, Files.getLastModifiedTime(dir.resolve("libnvrtc.so.13")), "a cached copy of the right size is reused");
+    }
+
+    @Test
+    void mklCarrierJarIsExtractedWithTheLibrariesItOpens() throws IOException {
+        assertEquals(NativeLibraries.carrierFolder().replace("/cuda/", "/mkl/"), NativeLibraries.carrierFolder(Library.MKL));
+        Path jar = jarIn(NativeLibraries.carrierFolder(Library.MKL), "mkl-redist-test", "libmkl_rt.so.2", fakeA.toString(),
+                "libmkl_core.so.2", fakeB.toString(), "libiomp5.so", fakeB.toString(),
+                "libmkl_vml_avx2.so.2", fakeB.toString(), "include/mkl.h", fakeB.toString());
+        Path cache = tmp.resolve("cache-mkl");
+        NativeLibraries.Loaded l = discovery(List.of(), jar.toUri().toURL(), cache).load(Library.MKL);
+        Path dir = cache.resolve("mkl-redist-test");
+        assertEquals("libmkl_rt.so.2", l.soname());
+        assertTrue(l.lookup().find("mode_fake_marker_a").isPresent());
+        assertFalse(l.lookup().find("mode_fake_marker_b").isPresent(), "the siblings are extracted, not loaded");
+        assertEquals(Files.size(fakeB), Files.size(dir.resolve("libmkl_core.so.2")));
+        assertEquals(Files.size(fakeB), Files.size(dir.resolve("libiomp5.so")));
+        assertFalse(Files.exists(dir.resolve("libmkl_vml_avx2.so.2")), "vector math libraries are not needed");
+        assertFalse(Files.exists(dir.resolve("include")), "nothing from sub-folders");
+    }
+
+    @Test
+    void missingMklNamesTheDependencyAndTheFallback() throws IOException {
+        Path empty = Files.createDirectories(tmp.resolve("empty-mkl"));
+        String msg = assertThrows(NativeLibraryException.class,
+                () -> discovery(List.of(empty), null, tmp.resolve("cache-mkl0")).load(Library.MKL)).getMessage();
+        assertFalse(msg.contains("\n"), "one line: " + msg);
+        assertTrue(msg.startsWith("libmkl_rt.so.2 not found: "), msg);
+        assertTrue(msg.contains("org.bytedeco:mkl:") && msg.contains("-Dmode.cpu.gemm=vector"), msg);
     }
 
     @Test

@@ -2,11 +2,13 @@ package ai.mode.tests.cpu;
 
 import ai.mode.runtime.Tensor;
 import ai.mode.runtime.cpu.CpuBackend;
+import ai.mode.runtime.cpu.CpuGemm;
 import ai.mode.tests.reference.Ref;
 import ai.mode.tests.reference.TestData;
 import ai.mode.tests.reference.Tolerance;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 import org.junit.jupiter.params.provider.MethodSource;
 
 import static ai.mode.tests.cpu.CpuVariants.host;
@@ -15,6 +17,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /** SGEMM of the cpu backend against the float64 reference: transposes, odd sizes, K blocking, batching, alpha/beta. */
 class CpuGemmTest {
@@ -160,21 +163,26 @@ class CpuGemmTest {
         }
     }
 
-    @Test
-    void threadCountDoesNotChangeBits() {
-        int m = 150, n = 300, k = 520;
-        float[] a = TestData.normal(70, m * k), b = TestData.normal(71, k * n);
-        float[][] results = new float[3][];
-        int[] threadCounts = {1, 2, 3};
-        for (int i = 0; i < 3; i++) {
-            try (CpuBackend be = new CpuBackend(threadCounts[i], true)) {
-                Tensor c = be.zeros(m, n);
-                be.gemm(true, false, 1f, t(be, a, k, m), t(be, b, k, n), 0f, c);
-                results[i] = host(be, c);
+    @ParameterizedTest
+    @EnumSource(value = CpuGemm.class, names = {"VECTOR", "MKL"})
+    void threadCountDoesNotChangeBits(CpuGemm gemm) {
+        if (gemm == CpuGemm.MKL) assumeTrue(CpuVariants.MKL != null, "oneMKL does not load here");
+        // 600 x 300: oneMKL cuts C into 4 row pieces; 150 x 520: 4 column pieces
+        for (int[] s : new int[][] {{600, 300, 520}, {150, 520, 300}}) {
+            int m = s[0], n = s[1], k = s[2];
+            float[] a = TestData.normal(70, m * k), b = TestData.normal(71, k * n);
+            float[][] results = new float[3][];
+            int[] threadCounts = {1, 2, 3};
+            for (int i = 0; i < 3; i++) {
+                try (CpuBackend be = new CpuBackend(threadCounts[i], true, gemm)) {
+                    Tensor c = be.zeros(m, n);
+                    be.gemm(true, false, 1f, t(be, a, k, m), t(be, b, k, n), 0f, c);
+                    results[i] = host(be, c);
+                }
             }
+            assertArrayEquals(results[0], results[1], gemm + " " + m + "x" + n + "x" + k + ": 1 vs 2 threads");
+            assertArrayEquals(results[0], results[2], gemm + " " + m + "x" + n + "x" + k + ": 1 vs 3 threads");
         }
-        assertArrayEquals(results[0], results[1], "1 vs 2 threads");
-        assertArrayEquals(results[0], results[2], "1 vs 3 threads");
     }
 
     @Test
@@ -204,7 +212,7 @@ class CpuGemmTest {
         String before = System.getProperty("mode.cpu.gemmRows");
         System.setProperty("mode.cpu.gemmRows", "8");
         try {
-            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new CpuBackend(1, true));
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new CpuBackend(1, true, CpuGemm.VECTOR));
             assertTrue(e.getMessage().contains("-Dmode.cpu.gemmRows=8") && e.getMessage().contains("use 6 or 12"), e.getMessage());
         } finally {
             if (before == null) System.clearProperty("mode.cpu.gemmRows"); else System.setProperty("mode.cpu.gemmRows", before);

@@ -2,22 +2,27 @@ package ai.mode.tests.cpu;
 
 import ai.mode.runtime.Backend;
 import ai.mode.runtime.Tensor;
+import ai.mode.bindings.Mkl;
 import ai.mode.runtime.cpu.CpuBackend;
+import ai.mode.runtime.cpu.CpuGemm;
 
 import java.util.List;
 import java.util.stream.Stream;
 
 /**
  * The cpu backend configurations every op test runs on: the Vector API kernels and the scalar fallback,
- * both with two threads, created once per JVM; GEMM tests also run the vector kernels with the 6-row
- * register tile that machines with 16 vector registers use. Plus small host/tensor conversion helpers.
+ * both with two threads and our own SGEMM, created once per JVM; GEMM tests also run the vector kernels with
+ * the 6-row register tile that machines with 16 vector registers use, and oneMKL's SGEMM (on this module's
+ * classpath; absent only where oneMKL cannot load, see {@code MklGemmTest}). Plus small host/tensor helpers.
  */
 final class CpuVariants {
     private CpuVariants() {}
 
-    static final CpuBackend VECTOR = new CpuBackend(2, true);
-    static final CpuBackend SCALAR = new CpuBackend(2, false);
+    static final CpuBackend VECTOR = new CpuBackend(2, true, CpuGemm.VECTOR);
+    static final CpuBackend SCALAR = new CpuBackend(2, false, CpuGemm.VECTOR);
     static final CpuBackend VECTOR_6_ROWS = withGemmRows(6);
+    /** Vector kernels with oneMKL's SGEMM for the gemm op, or null where oneMKL does not load. */
+    static final CpuBackend MKL = Mkl.unavailableReason().isEmpty() ? new CpuBackend(2, true, CpuGemm.MKL) : null;
 
     /** Vector kernels with the given GEMM tile height ({@code -Dmode.cpu.gemmRows}, read when the backend is made). */
     private static synchronized CpuBackend withGemmRows(int rows) {
@@ -25,7 +30,7 @@ final class CpuVariants {
         String before = System.getProperty(key);
         System.setProperty(key, Integer.toString(rows));
         try {
-            return new CpuBackend(2, true);
+            return new CpuBackend(2, true, CpuGemm.VECTOR);
         } finally {
             if (before == null) System.clearProperty(key); else System.setProperty(key, before);
         }
@@ -37,7 +42,7 @@ final class CpuVariants {
      */
     record Variant(CpuBackend be) {
         @Override
-        public String toString() { return be.kernelDescription(); }
+        public String toString() { return label(be); }
     }
 
     /** Both kernel paths, for {@code @MethodSource}. */
@@ -45,9 +50,9 @@ final class CpuVariants {
         return Stream.of(new Variant(VECTOR), new Variant(SCALAR));
     }
 
-    /** Both kernel paths plus the 6-row GEMM tile, for GEMM tests. */
+    /** Both kernel paths plus the 6-row GEMM tile and oneMKL's SGEMM (where it loads), for GEMM tests. */
     static Stream<Variant> gemmTiles() {
-        return Stream.of(new Variant(VECTOR), new Variant(VECTOR_6_ROWS), new Variant(SCALAR));
+        return Stream.of(VECTOR, VECTOR_6_ROWS, SCALAR, MKL).filter(java.util.Objects::nonNull).map(Variant::new);
     }
 
     static List<CpuBackend> all() {
@@ -55,7 +60,7 @@ final class CpuVariants {
     }
 
     static String label(CpuBackend b) {
-        return b.kernelDescription();
+        return b.kernelDescription() + (b.usesMkl() ? ", oneMKL gemm" : "");
     }
 
     static Tensor t(Backend be, float[] data, int... shape) {

@@ -1,0 +1,160 @@
+package ai.mode.bindings;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SymbolLookup;
+import java.lang.invoke.MethodHandle;
+import java.util.Optional;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+
+/**
+ * FFM bindings for the part of Intel oneMKL (through {@code libmkl_rt}) that the cpu backend uses as its vendor
+ * SGEMM: row-major {@code cblas_sgemm} on Java float arrays, and the thread count.
+ *
+ * <p>{@code cblas_sgemm} is bound as a critical downcall with heap access, so it reads and writes the arrays in
+ * place (no copies; the call is not a safepoint, so a collection waits for it: callers keep each call to
+ * milliseconds). CBLAS returns no status and reports bad arguments by printing, so every argument is checked
+ * here first, bounds included: a call that would read or write outside an array throws instead.
+ */
+@SuppressWarnings("restricted")
+public final class Mkl {
+    private static final int ROW_MAJOR = 101;
+    private static final int NO_TRANS = 111;
+    private static final int TRANS = 112;
+
+    private static volatile Object instance;
+
+    private final String origin;
+    private final MethodHandle sgemm;
+    private final MethodHandle setNumThreads;
+    private final MethodHandle getMaxThreads;
+    private final MethodHandle versionString;
+
+    private Mkl(NativeLibraries.Loaded loaded) {
+        SymbolLookup l = loaded.lookup();
+        String n = loaded.soname();
+        this.origin = loaded.origin();
+        MemorySegment gemm = l.find("cblas_sgemm").orElseThrow(() -> new NativeLibraryException(
+                "symbol cblas_sgemm not found in " + n + " at " + loaded.origin() + ": not a oneMKL runtime library"));
+        this.sgemm = Linker.nativeLinker().downcallHandle(gemm,
+                FunctionDescriptor.ofVoid(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_FLOAT,
+                        ADDRESS, JAVA_INT, ADDRESS, JAVA_INT, JAVA_FLOAT, ADDRESS, JAVA_INT),
+                Linker.Option.critical(true));
+        this.setNumThreads = Native.function(l, n, FunctionDescriptor.ofVoid(JAVA_INT), "MKL_Set_Num_Threads");
+        this.getMaxThreads = Native.function(l, n, FunctionDescriptor.of(JAVA_INT), "MKL_Get_Max_Threads");
+        this.versionString = Native.function(l, n, FunctionDescriptor.ofVoid(ADDRESS, JAVA_INT), "MKL_Get_Version_String");
+    }
+
+    /** oneMKL from {@code libraries}; throws {@link NativeLibraryException} (one line) when it is missing. */
+    public static Mkl load(NativeLibraries libraries) {
+        return new Mkl(libraries.load(NativeLibraries.Library.MKL));
+    }
+
+    /** oneMKL, found by the process-wide discovery once per JVM. */
+    public static Mkl get() {
+        Object i = instance;
+        if (i == null) {
+            synchronized (Mkl.class) {
+                i = instance;
+                if (i == null) {
+                    try {
+                        i = load(NativeLibraries.system());
+                    } catch (NativeLibraryException e) {
+                        i = e;
+                    }
+                    instance = i;
+                }
+            }
+        }
+        if (i instanceof NativeLibraryException e) throw new NativeLibraryException(e.getMessage(), e);
+        return (Mkl) i;
+    }
+
+    /** Empty when oneMKL loads, else the one-line reason. */
+    public static Optional<String> unavailableReason() {
+        try {
+            get();
+            return Optional.empty();
+        } catch (NativeLibraryException e) {
+            return Optional.of(e.getMessage());
+        }
+    }
+
+    /** Where the library was loaded from. */
+    public String origin() {
+        return origin;
+    }
+
+    /** {@code MKL_Get_Version_String}, e.g. {@code Intel(R) oneAPI Math Kernel Library Version 2025.3-Product ...}. */
+    public String version() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment buf = arena.allocate(256);
+            versionString.invokeExact(buf, 256);
+            return buf.getString(0).trim();
+        } catch (Throwable t) {
+            throw Native.rethrow(t);
+        }
+    }
+
+    /** {@code MKL_Set_Num_Threads}: threads of every later call that sets no thread-local count (1: sequential). */
+    public void setNumThreads(int threads) {
+        if (threads < 1) throw new IllegalArgumentException("MKL_Set_Num_Threads: threads must be >= 1 but is " + threads);
+        try {
+            setNumThreads.invokeExact(threads);
+        } catch (Throwable t) {
+            throw Native.rethrow(t);
+        }
+    }
+
+    /** {@code MKL_Get_Max_Threads}. */
+    public int maxThreads() {
+        try {
+            return (int) getMaxThreads.invokeExact();
+        } catch (Throwable t) {
+            throw Native.rethrow(t);
+        }
+    }
+
+    /**
+     * Row-major {@code C = alpha op(A) op(B) + beta C} by {@code cblas_sgemm}. op(A) is m x k, stored
+     * {@code [m, lda]} (or, transposed, {@code [k, lda]}) from {@code a[aOff]}; op(B) is k x n, stored
+     * {@code [k, ldb]} (or {@code [n, ldb]}); C is {@code [m, ldc]} from {@code c[cOff]}. beta 0 never reads C.
+     */
+    public void sgemm(boolean transA, boolean transB, int m, int n, int k, float alpha, float[] a, int aOff, int lda,
+                      float[] b, int bOff, int ldb, float beta, float[] c, int cOff, int ldc) {
+        if (m < 0 || n < 0 || k < 0) {
+            throw new IllegalArgumentException("cblas_sgemm: negative size m=" + m + " n=" + n + " k=" + k);
+        }
+        if (m == 0 || n == 0) return;
+        checkMatrix("a", a, aOff, transA ? k : m, transA ? m : k, lda);
+        checkMatrix("b", b, bOff, transB ? n : k, transB ? k : n, ldb);
+        checkMatrix("c", c, cOff, m, n, ldc);
+        try {
+            sgemm.invokeExact(ROW_MAJOR, transA ? TRANS : NO_TRANS, transB ? TRANS : NO_TRANS, m, n, k, alpha,
+                    MemorySegment.ofArray(a).asSlice(4L * aOff), Math.max(1, lda),
+                    MemorySegment.ofArray(b).asSlice(4L * bOff), Math.max(1, ldb), beta,
+                    MemorySegment.ofArray(c).asSlice(4L * cOff), Math.max(1, ldc));
+        } catch (Throwable t) {
+            throw Native.rethrow(t);
+        }
+    }
+
+    /** A rows x cols row-major matrix with leading dimension ld at array[off] must lie inside the array. */
+    private static void checkMatrix(String name, float[] array, int off, int rows, int cols, int ld) {
+        if (array == null) throw new IllegalArgumentException("cblas_sgemm: " + name + " is null");
+        if (ld < cols) {
+            throw new IllegalArgumentException("cblas_sgemm: leading dimension of " + name + " is " + ld
+                    + " but its rows have " + cols + " columns");
+        }
+        long last = rows == 0 || cols == 0 ? off : off + (long) (rows - 1) * ld + cols;
+        if (off < 0 || last > array.length) {
+            throw new IllegalArgumentException("cblas_sgemm: " + name + " [" + rows + ", " + cols + "] with leading dimension "
+                    + ld + " at offset " + off + " runs past its array of " + array.length + " floats");
+        }
+    }
+}

@@ -1,0 +1,36 @@
+package ai.mode.runtime.cpu;
+
+import java.util.Locale;
+
+/**
+ * Which SGEMM the cpu backend's {@code gemm} op runs: our Vector API kernel ({@link Sgemm}), Intel oneMKL's
+ * ({@link MklSgemm}), or oneMKL when it loads and ours otherwise. Chosen per backend; the default comes from
+ * {@code -Dmode.cpu.gemm} (or {@code MODE_CPU_GEMM}), else {@code auto}. Attention's internal products always
+ * run our kernel (they are fused with the softmax).
+ */
+public enum CpuGemm {
+    AUTO, VECTOR, MKL;
+
+    /** The system property that picks the default. */
+    public static final String PROPERTY = "mode.cpu.gemm";
+
+    /** {@code auto}, {@code vector} or {@code mkl} (any case), or a one-line error naming the choices. */
+    public static CpuGemm parse(String value) {
+        try {
+            return valueOf(value.trim().toUpperCase(Locale.ROOT));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(PROPERTY + "=" + value + " is not a cpu GEMM; give auto, vector or mkl");
+        }
+    }
+
+    /** The default: {@code -Dmode.cpu.gemm}, else the {@code MODE_CPU_GEMM} environment variable, else {@code auto}. */
+    public static CpuGemm fromEnvironment() {
+        String v = System.getProperty(PROPERTY, System.getenv("MODE_CPU_GEMM"));
+        return v == null || v.isBlank() ? AUTO : parse(v);
+    }
+
+    /** Lower-case name, as given on the command line. */
+    public String label() {
+        return name().toLowerCase(Locale.ROOT);
+    }
+}

@@ -1,0 +1,67 @@
+package ai.mode.runtime.cpu;
+
+import ai.mode.bindings.Mkl;
+
+/**
+ * The cpu backend's vendor SGEMM: Intel oneMKL's {@code cblas_sgemm}, the GEMM PyTorch runs on x86 CPUs. At the
+ * model's shapes our Vector API kernel ({@link Sgemm}) measured 0.6-0.8x of its speed (docs/benchmarks.md), so
+ * where oneMKL is present it runs the backend's {@code gemm} op. Same contract as {@link Sgemm#gemm(boolean, boolean, int, int, int, int, float,
+ * float[], int, int, float[], int, int, float, float[], int, int)}.
+ *
+ * <p>oneMKL runs sequentially (one thread per call) on our own threads, so the backend's pool stays the only
+ * one (no OpenMP threads spinning beside it). C is cut along its longer side into pieces that depend only on the
+ * shape ({@link #pieces}); each piece is one {@code cblas_sgemm} on sub-matrices, so every element is computed by
+ * the same call whatever the thread count, and results are bitwise identical for any number of threads.
+ */
+final class MklSgemm {
+    /** Pieces come in pairs of this many rows (or columns) of C. */
+    static final int PIECE_PAIR = 256;
+    /** Most pieces per GEMM: more only repack the other operand. */
+    static final int MAX_PIECES = 8;
+    /** Below this many multiply-adds a GEMM is one piece (thread hand-off would cost more than it saves). */
+    private static final long SERIAL_WORK = 128L * 1024;
+
+    private final Mkl mkl;
+    private final CpuThreads threads;
+
+    MklSgemm(Mkl mkl, CpuThreads threads) {
+        this.mkl = mkl;
+        this.threads = threads;
+        mkl.setNumThreads(1);
+    }
+
+    /** E.g. {@code mkl (Intel(R) oneAPI Math Kernel Library Version 2025.3 ...)}. */
+    String describe() {
+        return "mkl (" + mkl.version() + ")";
+    }
+
+    /** Pieces of a GEMM: 2 per {@link #PIECE_PAIR} of the longer side of C, 1 to {@link #MAX_PIECES}. */
+    static int pieces(int m, int n, int k) {
+        if ((long) m * n * k < SERIAL_WORK) return 1;
+        return Math.clamp(2L * (Math.max(m, n) / PIECE_PAIR), 1, MAX_PIECES);
+    }
+
+    /** A batch of GEMMs, as {@link Sgemm}'s batched form: item i at {@code off + i*stride} (bStride 0: shared B). */
+    void gemm(boolean transA, boolean transB, int batch, int m, int n, int k, float alpha, float[] a, int aOff,
+              int aStride, float[] b, int bOff, int bStride, float beta, float[] c, int cOff, int cStride) {
+        if (batch == 0 || m == 0 || n == 0) return;
+        int lda = transA ? m : k, ldb = transB ? k : n;
+        int pieces = pieces(m, n, k);
+        boolean splitRows = m >= n;
+        int side = splitRows ? m : n;
+        threads.parallelFor(batch * pieces, t -> {
+            int item = t / pieces, q = t % pieces;
+            int s = (int) ((long) side * q / pieces), e = (int) ((long) side * (q + 1) / pieces);
+            int ai = aOff + item * aStride, bi = bOff + item * bStride, ci = cOff + item * cStride;
+            if (splitRows) {
+                // C rows [s, e) = op(A) rows [s, e) times all of op(B)
+                mkl.sgemm(transA, transB, e - s, n, k, alpha, a, ai + (transA ? s : s * lda), lda,
+                        b, bi, ldb, beta, c, ci + s * n, n);
+            } else {
+                // C columns [s, e) = all of op(A) times op(B) columns [s, e)
+                mkl.sgemm(transA, transB, m, e - s, k, alpha, a, ai, lda,
+                        b, bi + (transB ? s * ldb : s), ldb, beta, c, ci + s, n);
+            }
+        });
+    }
+}
