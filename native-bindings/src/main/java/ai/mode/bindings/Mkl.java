@@ -32,6 +32,7 @@ public final class Mkl {
     private final String origin;
     private final MethodHandle sgemm;
     private final MethodHandle setNumThreads;
+    private final MethodHandle setNumThreadsLocal;
     private final MethodHandle getMaxThreads;
     private final MethodHandle versionString;
 
@@ -46,6 +47,7 @@ public final class Mkl {
                         ADDRESS, JAVA_INT, ADDRESS, JAVA_INT, JAVA_FLOAT, ADDRESS, JAVA_INT),
                 Linker.Option.critical(true));
         this.setNumThreads = Native.function(l, n, FunctionDescriptor.ofVoid(JAVA_INT), "MKL_Set_Num_Threads");
+        this.setNumThreadsLocal = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, JAVA_INT), "MKL_Set_Num_Threads_Local");
         this.getMaxThreads = Native.function(l, n, FunctionDescriptor.of(JAVA_INT), "MKL_Get_Max_Threads");
         this.versionString = Native.function(l, n, FunctionDescriptor.ofVoid(ADDRESS, JAVA_INT), "MKL_Get_Version_String");
     }
@@ -111,7 +113,20 @@ public final class Mkl {
         }
     }
 
-    /** {@code MKL_Get_Max_Threads}. */
+    /**
+     * {@code MKL_Set_Num_Threads_Local}: threads of the calling thread's later calls (0: back to the process-wide
+     * count); returns the previous local count, 0 when none was set.
+     */
+    public int setNumThreadsLocal(int threads) {
+        if (threads < 0) throw new IllegalArgumentException("MKL_Set_Num_Threads_Local: threads must be >= 0 but is " + threads);
+        try {
+            return (int) setNumThreadsLocal.invokeExact(threads);
+        } catch (Throwable t) {
+            throw Native.rethrow(t);
+        }
+    }
+
+    /** {@code MKL_Get_Max_Threads}: threads the calling thread's next call may use. */
     public int maxThreads() {
         try {
             return (int) getMaxThreads.invokeExact();

@@ -8,8 +8,9 @@ import ai.mode.bindings.Mkl;
  * where oneMKL is present it runs the backend's {@code gemm} op. Same contract as {@link Sgemm#gemm(boolean, boolean, int, int, int, int, float,
  * float[], int, int, float[], int, int, float, float[], int, int)}.
  *
- * <p>oneMKL runs sequentially (one thread per call) on our own threads, so the backend's pool stays the only
- * one (no OpenMP threads spinning beside it). C is cut along its longer side into pieces that depend only on the
+ * <p>oneMKL runs sequentially (one thread per call, set thread-locally around each call and restored) on our own
+ * threads, so the backend's pool stays the only one (no OpenMP threads spinning beside it) and the process-wide
+ * oneMKL thread count, which other code in the JVM may use, is left alone. C is cut along its longer side into pieces that depend only on the
  * shape ({@link #pieces}); each piece is one {@code cblas_sgemm} on sub-matrices, so every element is computed by
  * the same call whatever the thread count, and results are bitwise identical for any number of threads.
  */
@@ -27,7 +28,6 @@ final class MklSgemm {
     MklSgemm(Mkl mkl, CpuThreads threads) {
         this.mkl = mkl;
         this.threads = threads;
-        mkl.setNumThreads(1);
     }
 
     /** E.g. {@code mkl (Intel(R) oneAPI Math Kernel Library Version 2025.3 ...)}. */
@@ -53,14 +53,20 @@ final class MklSgemm {
             int item = t / pieces, q = t % pieces;
             int s = (int) ((long) side * q / pieces), e = (int) ((long) side * (q + 1) / pieces);
             int ai = aOff + item * aStride, bi = bOff + item * bStride, ci = cOff + item * cStride;
-            if (splitRows) {
-                // C rows [s, e) = op(A) rows [s, e) times all of op(B)
-                mkl.sgemm(transA, transB, e - s, n, k, alpha, a, ai + (transA ? s : s * lda), lda,
-                        b, bi, ldb, beta, c, ci + s * n, n);
-            } else {
-                // C columns [s, e) = all of op(A) times op(B) columns [s, e)
-                mkl.sgemm(transA, transB, m, e - s, k, alpha, a, ai, lda,
-                        b, bi + (transB ? s * ldb : s), ldb, beta, c, ci + s, n);
+            // sequential on this thread for this call only: the process-wide oneMKL setting stays the user's
+            int before = mkl.setNumThreadsLocal(1);
+            try {
+                if (splitRows) {
+                    // C rows [s, e) = op(A) rows [s, e) times all of op(B)
+                    mkl.sgemm(transA, transB, e - s, n, k, alpha, a, ai + (transA ? s : s * lda), lda,
+                            b, bi, ldb, beta, c, ci + s * n, n);
+                } else {
+                    // C columns [s, e) = all of op(A) times op(B) columns [s, e)
+                    mkl.sgemm(transA, transB, m, e - s, k, alpha, a, ai, lda,
+                            b, bi + (transB ? s * ldb : s), ldb, beta, c, ci + s, n);
+                }
+            } finally {
+                mkl.setNumThreadsLocal(before);
             }
         });
     }

@@ -21,7 +21,8 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 /**
  * The cpu backend's oneMKL SGEMM: it loads from the carrier jar on this module's classpath and is what
  * {@code auto} picks; at the reference model's shapes (split into pieces) it matches the float64 reference and
- * our own SGEMM; the binding refuses calls that would touch memory outside the arrays; bad choices are one line.
+ * our own SGEMM; it leaves the caller's oneMKL thread count alone; the binding refuses calls that would touch
+ * memory outside the arrays; bad choices are one line.
  * Transposes, odd sizes, alpha/beta and batching run through {@link CpuGemmTest}'s variants.
  */
 class MklGemmTest {
@@ -67,6 +68,24 @@ class MklGemmTest {
             String what = m + "x" + n + "x" + k + " ta=" + ta + " tb=" + tb;
             Tolerance.assertWithinNaiveBound("oneMKL " + what, got[0], naive, ref);
             Tolerance.assertClose("oneMKL vs ours " + what, got[0], TestData.toDouble(got[1]), 1e-4, 1e-5);
+        }
+    }
+
+    /** Pieces run sequentially through a thread-local setting, so the caller's oneMKL thread count is untouched. */
+    @Test
+    void callersThreadCountIsLeftAlone() {
+        assumeTrue(CpuVariants.MKL != null, "oneMKL does not load here");
+        assumeTrue(Runtime.getRuntime().availableProcessors() >= 2, "oneMKL caps its thread count at the cores");
+        Mkl mkl = Mkl.get();
+        int before = mkl.maxThreads();
+        mkl.setNumThreads(2);
+        try (CpuBackend be = new CpuBackend(2, CpuGemm.MKL)) {
+            assertEquals(2, mkl.maxThreads());
+            int m = 600, n = 64, k = 300;   // 4 row pieces, some of them on this thread
+            be.gemm(false, false, 1f, t(be, TestData.normal(300, m * k), m, k), t(be, TestData.normal(301, k * n), k, n), 0f, be.zeros(m, n));
+            assertEquals(2, mkl.maxThreads(), "oneMKL's thread count for the calling thread");
+        } finally {
+            mkl.setNumThreads(before);
         }
     }
 
