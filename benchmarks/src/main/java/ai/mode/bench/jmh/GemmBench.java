@@ -1,12 +1,14 @@
-// JMH: SGEMM of our cpu backend and of OpenBLAS (same library, same threads, same inputs) at the shapes of the
-// reference model (2048 tokens, d_model 256, ffn 688, vocab 4096; LM head in 512-row chunks) and square sizes.
+// JMH: SGEMM of our cpu backend (its Vector API kernel, and its gemm op on oneMKL) and of OpenBLAS (same threads,
+// same inputs) at the shapes of the reference model (2048 tokens, d_model 256, ffn 688, vocab 4096; the LM head
+// at its 2048-row chunk) and square sizes.
 package ai.mode.bench.jmh;
 
 import ai.mode.bench.GemmCase;
 import ai.mode.bench.OpenBlas;
 import ai.mode.runtime.Backend;
-import ai.mode.runtime.Backends;
 import ai.mode.runtime.Tensor;
+import ai.mode.runtime.cpu.CpuBackend;
+import ai.mode.runtime.cpu.CpuGemm;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -43,8 +45,11 @@ public class GemmBench {
             "512x512x512:NN", "1024x1024x1024:NN", "2048x2048x2048:NN"})
     public String shape;
 
-    /** {@code mode} (our cpu backend) or {@code openblas} (bytedeco's libopenblas through FFM). */
-    @Param({"mode", "openblas"})
+    /**
+     * {@code mode} (our cpu backend's Vector API SGEMM), {@code mkl} (its gemm op on oneMKL, as {@code auto} picks
+     * where oneMKL loads) or {@code openblas} (bytedeco's libopenblas through FFM).
+     */
+    @Param({"mode", "mkl", "openblas"})
     public String impl;
 
     /** Threads for either implementation; 0 = all cores. */
@@ -66,8 +71,8 @@ public class GemmBench {
         float[] x = new float[g.m() * g.k()], y = new float[g.k() * g.n()];
         for (int i = 0; i < x.length; i++) x[i] = r.nextFloat() - 0.5f;
         for (int i = 0; i < y.length; i++) y[i] = r.nextFloat() - 0.5f;
-        if (impl.equals("mode")) {
-            backend = Backends.create("cpu", n);
+        if (impl.equals("mode") || impl.equals("mkl")) {
+            backend = new CpuBackend(n, impl.equals("mkl") ? CpuGemm.MKL : CpuGemm.VECTOR);
             a = backend.fromHost(x, g.aShape());
             b = backend.fromHost(y, g.bShape());
             c = backend.zeros(g.m(), g.n());
@@ -79,7 +84,7 @@ public class GemmBench {
             sb = arena.allocateFrom(ValueLayout.JAVA_FLOAT, y);
             sc = arena.allocate(ValueLayout.JAVA_FLOAT, (long) g.m() * g.n());
         } else {
-            throw new IllegalArgumentException("impl must be mode or openblas, got " + impl);
+            throw new IllegalArgumentException("impl must be mode, mkl or openblas, got " + impl);
         }
     }
 
