@@ -21,6 +21,11 @@ final class MklSgemm {
     static final int MAX_PIECES = 8;
     /** Below this many multiply-adds a GEMM is one piece (thread hand-off would cost more than it saves). */
     private static final long SERIAL_WORK = 128L * 1024;
+    /**
+     * Most multiply-adds per piece (about 20 ms on one core): a critical downcall holds off garbage collection
+     * while it runs, so very large GEMMs get more pieces than {@link #MAX_PIECES}.
+     */
+    static final long PIECE_WORK = 1L << 30;
 
     private final Mkl mkl;
     private final CpuThreads threads;
@@ -35,10 +40,16 @@ final class MklSgemm {
         return "mkl (" + mkl.version() + ")";
     }
 
-    /** Pieces of a GEMM: 2 per {@link #PIECE_PAIR} of the longer side of C, 1 to {@link #MAX_PIECES}. */
+    /**
+     * Pieces of a GEMM: 2 per {@link #PIECE_PAIR} of the longer side of C, 1 to {@link #MAX_PIECES}, or more when
+     * a piece would exceed {@link #PIECE_WORK} (at most one per row or column of that side).
+     */
     static int pieces(int m, int n, int k) {
-        if ((long) m * n * k < SERIAL_WORK) return 1;
-        return Math.clamp(2L * (Math.max(m, n) / PIECE_PAIR), 1, MAX_PIECES);
+        long work = (long) m * n * k;
+        if (work < SERIAL_WORK) return 1;
+        int side = Math.max(m, n);
+        long byShape = Math.clamp(2L * (side / PIECE_PAIR), 1, MAX_PIECES);
+        return (int) Math.min(side, Math.max(byShape, (work + PIECE_WORK - 1) / PIECE_WORK));
     }
 
     /** A batch of GEMMs, as {@link Sgemm}'s batched form: item i at {@code off + i*stride} (bStride 0: shared B). */

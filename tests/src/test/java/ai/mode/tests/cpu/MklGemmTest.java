@@ -71,6 +71,26 @@ class MklGemmTest {
         }
     }
 
+    /**
+     * A GEMM too large for 8 pieces of at most 2^30 multiply-adds (4100 x 2048 x 1100: 9 uneven row pieces) still
+     * covers all of C: it agrees with our SGEMM (itself checked against float64 in {@link CpuGemmTest}).
+     */
+    @Test
+    void largeGemmInManyPiecesAgreesWithOurs() {
+        assumeTrue(CpuVariants.MKL != null, "oneMKL does not load here");
+        int m = 4100, n = 2048, k = 1100;
+        float[] a = TestData.normal(310, m * k), b = TestData.normal(311, k * n);
+        float[][] got = new float[2][];
+        int i = 0;
+        for (CpuBackend be : new CpuBackend[] {CpuVariants.MKL, CpuVariants.VECTOR}) {
+            Tensor c = CpuVariants.poisoned(be, m, n);
+            be.gemm(false, true, 1f, t(be, a, m, k), t(be, b, n, k), 0f, c);
+            got[i++] = host(be, c);
+        }
+        // |C| reaches about 150 here: rounding of two float32 sums of 1100 terms, not a misplaced piece (C starts as NaN)
+        Tolerance.assertClose("oneMKL vs ours 4100x2048x1100", got[0], TestData.toDouble(got[1]), 2e-3, 1e-5);
+    }
+
     /** Pieces run sequentially through a thread-local setting, so the caller's oneMKL thread count is untouched. */
     @Test
     void callersThreadCountIsLeftAlone() {
