@@ -167,7 +167,7 @@ class CpuGemmTest {
     @EnumSource(value = CpuGemm.class, names = {"VECTOR", "MKL"})
     void threadCountDoesNotChangeBits(CpuGemm gemm) {
         if (gemm == CpuGemm.MKL) assumeTrue(CpuVariants.MKL != null, "oneMKL does not load here");
-        // 600 x 300: oneMKL cuts C into 4 row pieces; 150 x 520: 4 column pieces
+        // 600 x 300: oneMKL cuts C into 2 row pieces; 150 x 520: 2 column pieces
         for (int[] s : new int[][] {{600, 300, 520}, {150, 520, 300}}) {
             int m = s[0], n = s[1], k = s[2];
             float[] a = TestData.normal(70, m * k), b = TestData.normal(71, k * n);

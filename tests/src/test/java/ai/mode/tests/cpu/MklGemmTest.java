@@ -101,7 +101,7 @@ class MklGemmTest {
         mkl.setNumThreads(2);
         try (CpuBackend be = new CpuBackend(2, CpuGemm.MKL)) {
             assertEquals(2, mkl.maxThreads());
-            int m = 600, n = 64, k = 300;   // 4 row pieces, some of them on this thread
+            int m = 600, n = 64, k = 300;   // 2 row pieces, one or both on this thread
             be.gemm(false, false, 1f, t(be, TestData.normal(300, m * k), m, k), t(be, TestData.normal(301, k * n), k, n), 0f, be.zeros(m, n));
             assertEquals(2, mkl.maxThreads(), "oneMKL's thread count for the calling thread");
         } finally {
