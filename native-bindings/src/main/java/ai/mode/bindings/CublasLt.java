@@ -76,7 +76,7 @@ public final class CublasLt {
             Map.entry(15, "CUBLAS_STATUS_NOT_SUPPORTED"),
             Map.entry(16, "CUBLAS_STATUS_LICENSE_ERROR"));
 
-    private static volatile Object instance;
+    private static final Native.Once<CublasLt> INSTANCE = new Native.Once<>(() -> new CublasLt(NativeLibraries.system().load(NativeLibraries.Library.CUBLASLT)));
 
     private final String origin;
     private final MethodHandle getVersion, getStatusName, getStatusString, ltCreate, ltDestroy;
@@ -111,22 +111,7 @@ public final class CublasLt {
 
     /** cuBLASLt, loaded once per JVM; throws {@link NativeLibraryException} (one line) when it is missing. */
     public static CublasLt get() {
-        Object i = instance;
-        if (i == null) {
-            synchronized (CublasLt.class) {
-                i = instance;
-                if (i == null) {
-                    try {
-                        i = new CublasLt(NativeLibraries.system().load(NativeLibraries.Library.CUBLASLT));
-                    } catch (NativeLibraryException e) {
-                        i = e;
-                    }
-                    instance = i;
-                }
-            }
-        }
-        if (i instanceof NativeLibraryException e) throw new NativeLibraryException(e.getMessage(), e);
-        return (CublasLt) i;
+        return INSTANCE.get();
     }
 
     /** Empty when cuBLASLt loads, else the one-line reason. */

@@ -27,29 +27,34 @@ public final class Mkl {
     private static final int NO_TRANS = 111;
     private static final int TRANS = 112;
 
-    private static volatile Object instance;
+    private static final Native.Once<Mkl> INSTANCE = new Native.Once<>(() -> load(NativeLibraries.system()));
 
     private final String origin;
     private final MethodHandle sgemm;
     private final MethodHandle setNumThreads;
     private final MethodHandle setNumThreadsLocal;
     private final MethodHandle getMaxThreads;
-    private final MethodHandle versionString;
+    private final String version;
 
     private Mkl(NativeLibraries.Loaded loaded) {
         SymbolLookup l = loaded.lookup();
         String n = loaded.soname();
         this.origin = loaded.origin();
-        MemorySegment gemm = l.find("cblas_sgemm").orElseThrow(() -> new NativeLibraryException(
-                "symbol cblas_sgemm not found in " + n + " at " + loaded.origin() + ": not a oneMKL runtime library"));
-        this.sgemm = Linker.nativeLinker().downcallHandle(gemm,
+        this.sgemm = Native.function(l, n,
                 FunctionDescriptor.ofVoid(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_FLOAT,
                         ADDRESS, JAVA_INT, ADDRESS, JAVA_INT, JAVA_FLOAT, ADDRESS, JAVA_INT),
-                Linker.Option.critical(true));
+                Linker.Option.critical(true), "cblas_sgemm");
         this.setNumThreads = Native.function(l, n, FunctionDescriptor.ofVoid(JAVA_INT), "MKL_Set_Num_Threads");
         this.setNumThreadsLocal = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, JAVA_INT), "MKL_Set_Num_Threads_Local");
         this.getMaxThreads = Native.function(l, n, FunctionDescriptor.of(JAVA_INT), "MKL_Get_Max_Threads");
-        this.versionString = Native.function(l, n, FunctionDescriptor.ofVoid(ADDRESS, JAVA_INT), "MKL_Get_Version_String");
+        MethodHandle versionString = Native.function(l, n, FunctionDescriptor.ofVoid(ADDRESS, JAVA_INT), "MKL_Get_Version_String");
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment buf = arena.allocate(256);
+            versionString.invokeExact(buf, 256);
+            this.version = buf.getString(0).trim();
+        } catch (Throwable t) {
+            throw Native.rethrow(t);
+        }
     }
 
     /** oneMKL from {@code libraries}; throws {@link NativeLibraryException} (one line) when it is missing. */
@@ -59,22 +64,7 @@ public final class Mkl {
 
     /** oneMKL, found by the process-wide discovery once per JVM. */
     public static Mkl get() {
-        Object i = instance;
-        if (i == null) {
-            synchronized (Mkl.class) {
-                i = instance;
-                if (i == null) {
-                    try {
-                        i = load(NativeLibraries.system());
-                    } catch (NativeLibraryException e) {
-                        i = e;
-                    }
-                    instance = i;
-                }
-            }
-        }
-        if (i instanceof NativeLibraryException e) throw new NativeLibraryException(e.getMessage(), e);
-        return (Mkl) i;
+        return INSTANCE.get();
     }
 
     /** Empty when oneMKL loads, else the one-line reason. */
@@ -92,15 +82,9 @@ public final class Mkl {
         return origin;
     }
 
-    /** {@code MKL_Get_Version_String}, e.g. {@code Intel(R) oneAPI Math Kernel Library Version 2025.3-Product ...}. */
+    /** {@code MKL_Get_Version_String} (read at load), e.g. {@code Intel(R) oneAPI Math Kernel Library Version 2025.3-Product ...}. */
     public String version() {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment buf = arena.allocate(256);
-            versionString.invokeExact(buf, 256);
-            return buf.getString(0).trim();
-        } catch (Throwable t) {
-            throw Native.rethrow(t);
-        }
+        return version;
     }
 
     /** {@code MKL_Set_Num_Threads}: threads of every later call that sets no thread-local count (1: sequential). */

@@ -9,6 +9,7 @@ import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 import java.util.List;
 import java.util.Optional;
+import java.util.function.Supplier;
 
 /** Small FFM helpers shared by the bindings: downcall lookup, C strings, and exception unwrapping. */
 @SuppressWarnings("restricted")
@@ -22,9 +23,12 @@ final class Native {
      * {@code cuMemAlloc_v2} first, then the legacy name), or a one-line {@link NativeLibraryException}.
      */
     static MethodHandle function(SymbolLookup lib, String library, FunctionDescriptor fd, String... names) {
-        return optionalFunction(lib, fd, names).orElseThrow(() -> new NativeLibraryException(
-                "symbol " + String.join(" / ", names) + " not found in " + library
-                        + ": the library is too old for MoDE-J; install a newer one"));
+        return optionalFunction(lib, fd, names).orElseThrow(() -> missing(library, names));
+    }
+
+    /** Like {@link #function}, the downcall linked with {@code option} (e.g. {@link Linker.Option#critical}). */
+    static MethodHandle function(SymbolLookup lib, String library, FunctionDescriptor fd, Linker.Option option, String name) {
+        return lib.find(name).map(sym -> LINKER.downcallHandle(sym, fd, option)).orElseThrow(() -> missing(library, name));
     }
 
     /** Like {@link #function} but empty when no name is exported (for optional, newer entry points). */
@@ -36,6 +40,44 @@ final class Native {
             }
         }
         return Optional.empty();
+    }
+
+    private static NativeLibraryException missing(String library, String... names) {
+        return new NativeLibraryException("symbol " + String.join(" / ", names) + " not found in " + library
+                + ": the library is too old for MoDE-J; install a newer one");
+    }
+
+    /**
+     * A binding made once per JVM: the first {@link #get} runs the loader; its result, or its
+     * {@link NativeLibraryException}, is kept, and every later call returns it or throws the same line again.
+     */
+    static final class Once<T> {
+        private final Supplier<T> loader;
+        private volatile Object result;
+
+        Once(Supplier<T> loader) {
+            this.loader = loader;
+        }
+
+        @SuppressWarnings("unchecked")
+        T get() {
+            Object r = result;
+            if (r == null) {
+                synchronized (this) {
+                    r = result;
+                    if (r == null) {
+                        try {
+                            r = loader.get();
+                        } catch (NativeLibraryException e) {
+                            r = e;
+                        }
+                        result = r;
+                    }
+                }
+            }
+            if (r instanceof NativeLibraryException e) throw new NativeLibraryException(e.getMessage(), e);
+            return (T) r;
+        }
     }
 
     /** The NUL-terminated string at {@code ptr}, or {@code null} for a NULL pointer. */

@@ -57,7 +57,7 @@ public final class Nccl {
             6, "ncclRemoteError",
             7, "ncclInProgress");
 
-    private static volatile Object instance;
+    private static final Native.Once<Nccl> INSTANCE = new Native.Once<>(() -> new Nccl(NativeLibraries.system().load(NativeLibraries.Library.NCCL)));
 
     private final String origin;
     private final MethodHandle getVersion, getUniqueId, getErrorString, getLastError;
@@ -91,22 +91,7 @@ public final class Nccl {
 
     /** NCCL, loaded once per JVM; throws {@link NativeLibraryException} (one line) when it is missing. */
     public static Nccl get() {
-        Object i = instance;
-        if (i == null) {
-            synchronized (Nccl.class) {
-                i = instance;
-                if (i == null) {
-                    try {
-                        i = new Nccl(NativeLibraries.system().load(NativeLibraries.Library.NCCL));
-                    } catch (NativeLibraryException e) {
-                        i = e;
-                    }
-                    instance = i;
-                }
-            }
-        }
-        if (i instanceof NativeLibraryException e) throw new NativeLibraryException(e.getMessage(), e);
-        return (Nccl) i;
+        return INSTANCE.get();
     }
 
     /** Empty when NCCL loads, else the one-line reason. */

@@ -52,7 +52,7 @@ public final class Nvrtc {
     /** The NVRTC error code of a failed compilation. */
     public static final int ERROR_COMPILATION = 6;
 
-    private static volatile Object instance;
+    private static final Native.Once<Nvrtc> INSTANCE = new Native.Once<>(() -> new Nvrtc(NativeLibraries.system().load(NativeLibraries.Library.NVRTC)));
 
     private final String origin;
     private final MethodHandle nvrtcGetErrorString, nvrtcVersion, nvrtcGetNumSupportedArchs, nvrtcGetSupportedArchs;
@@ -86,22 +86,7 @@ public final class Nvrtc {
 
     /** NVRTC, loaded once per JVM; throws {@link NativeLibraryException} (one line) when it is missing. */
     public static Nvrtc get() {
-        Object i = instance;
-        if (i == null) {
-            synchronized (Nvrtc.class) {
-                i = instance;
-                if (i == null) {
-                    try {
-                        i = new Nvrtc(NativeLibraries.system().load(NativeLibraries.Library.NVRTC));
-                    } catch (NativeLibraryException e) {
-                        i = e;
-                    }
-                    instance = i;
-                }
-            }
-        }
-        if (i instanceof NativeLibraryException e) throw new NativeLibraryException(e.getMessage(), e);
-        return (Nvrtc) i;
+        return INSTANCE.get();
     }
 
     /** Empty when NVRTC loads, else the one-line reason. */
