@@ -13,7 +13,6 @@ import ai.mode.bindings.NativeLibraryException;
 import java.lang.System.Logger;
 import java.lang.ref.Cleaner;
 import java.util.Arrays;
-import java.util.function.Supplier;
 
 /**
  * The {@code cpu} backend: float32 tensors in Java arrays, Vector API inner loops ({@link VectorKernels},
@@ -77,13 +76,9 @@ public final class CpuBackend implements Backend {
      * with a one-line reason when oneMKL does not load, {@code auto} then falls back to ours.
      */
     public CpuBackend(int threads, boolean useVector, CpuGemm gemm) {
-        this(threads, useVector, gemm, Mkl::get);
-    }
-
-    CpuBackend(int threads, boolean useVector, CpuGemm gemm, Supplier<Mkl> mkl) {
         int n = threads <= 0 ? Runtime.getRuntime().availableProcessors() : threads;
         this.kern = CpuKernels.select(useVector);
-        Mkl vendor = vendorLibrary(gemm, mkl);
+        Mkl vendor = vendorLibrary(gemm);
         this.threads = new CpuThreads(n);
         CLEANER.register(this, this.threads::close);
         this.vendorGemm = vendor == null ? null : new MklSgemm(vendor, this.threads);
@@ -93,10 +88,10 @@ public final class CpuBackend implements Backend {
     }
 
     /** oneMKL for {@code gemm}, or null for ours. */
-    private static Mkl vendorLibrary(CpuGemm gemm, Supplier<Mkl> mkl) {
+    private static Mkl vendorLibrary(CpuGemm gemm) {
         if (gemm == CpuGemm.VECTOR) return null;
         try {
-            return mkl.get();
+            return Mkl.get();
         } catch (NativeLibraryException e) {
             if (gemm == CpuGemm.MKL) {
                 throw new IllegalStateException(CpuGemm.PROPERTY + "=mkl but oneMKL is not available: " + e.getMessage(), e);
@@ -283,20 +278,16 @@ public final class CpuBackend implements Backend {
                 + ") but is " + tc.describe());
         require(!overlaps(tc, ta) && !overlaps(tc, tb), "gemm: c " + tc.describe() + " overlaps an input; use a separate output");
         boolean broadcastB = rank == 3 && tb.rank() == 2;
+        // A single GEMM when batch is 1; a broadcast B with row-major A folds the batch into M.
+        boolean fold = batch == 1 || (broadcastB && !transA);
+        int items = fold ? 1 : batch, rows = fold ? m * batch : m, bStride = broadcastB ? 0 : k * n;
         if (vendorGemm != null) {
-            boolean fold = batch == 1 || (broadcastB && !transA);
-            vendorGemm.gemm(transA, transB, fold ? 1 : batch, fold ? m * batch : m, n, k, alpha, ta.floats(), ta.offset(),
-                    m * k, tb.floats(), tb.offset(), broadcastB ? 0 : k * n, beta, tc.floats(), tc.offset(), m * n);
-            return;
+            vendorGemm.gemm(transA, transB, items, rows, n, k, alpha, ta.floats(), ta.offset(), m * k,
+                    tb.floats(), tb.offset(), bStride, beta, tc.floats(), tc.offset(), m * n);
+        } else {
+            sgemm.gemm(transA, transB, items, rows, n, k, alpha, ta.floats(), ta.offset(), m * k,
+                    tb.floats(), tb.offset(), bStride, beta, tc.floats(), tc.offset(), m * n);
         }
-        if (batch == 1 || (broadcastB && !transA)) {
-            // A single GEMM; a broadcast B with row-major A folds the batch into M.
-            sgemm.gemm(transA, transB, m * batch, n, k, alpha, ta.floats(), ta.offset(), tb.floats(), tb.offset(),
-                    beta, tc.floats(), tc.offset());
-            return;
-        }
-        sgemm.gemm(transA, transB, batch, m, n, k, alpha, ta.floats(), ta.offset(), m * k, tb.floats(), tb.offset(),
-                broadcastB ? 0 : k * n, beta, tc.floats(), tc.offset(), m * n);
     }
 
     private static boolean overlaps(CpuTensor x, CpuTensor y) {

@@ -5,14 +5,14 @@ import ai.mode.bindings.Mkl;
 /**
  * The cpu backend's vendor SGEMM: Intel oneMKL's {@code cblas_sgemm}, the GEMM PyTorch runs on x86 CPUs. At the
  * model's shapes our Vector API kernel ({@link Sgemm}) measured 0.6-0.8x of its speed (docs/benchmarks.md), so
- * where oneMKL is present it runs the backend's {@code gemm} op. Same contract as {@link Sgemm#gemm(boolean, boolean, int, int, int, int, float,
- * float[], int, int, float[], int, int, float, float[], int, int)}.
+ * where oneMKL is present it runs the backend's {@code gemm} op. Same contract as {@link Sgemm#gemm}.
  *
  * <p>oneMKL runs sequentially (one thread per call, set thread-locally around each call and restored) on our own
  * threads, so the backend's pool stays the only one (no OpenMP threads spinning beside it) and the process-wide
- * oneMKL thread count, which other code in the JVM may use, is left alone. C is cut along its longer side into pieces that depend only on the
- * shape ({@link #pieces}); each piece is one {@code cblas_sgemm} on sub-matrices, so every element is computed by
- * the same call whatever the thread count, and results are bitwise identical for any number of threads.
+ * oneMKL thread count, which other code in the JVM may use, is left alone. C is cut along its longer side into
+ * pieces that depend only on the shape ({@link #pieces}); each piece is one {@code cblas_sgemm} on sub-matrices,
+ * so every element is computed by the same call whatever the thread count, and results are bitwise identical
+ * for any number of threads.
  */
 final class MklSgemm {
     /**

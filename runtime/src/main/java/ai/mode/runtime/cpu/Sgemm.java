@@ -70,21 +70,12 @@ final class Sgemm {
     }
 
     /**
-     * One GEMM on contiguous matrices. a: op(A) is M x K (stored [M,K] or, if transA, [K,M]) at aOff; b: op(B)
-     * is K x N (stored [K,N] or, if transB, [N,K]) at bOff; c: [M,N] at cOff. Multithreaded when large.
-     */
-    void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
-              float[] a, int aOff, float[] b, int bOff, float beta, float[] c, int cOff) {
-        gemm(transA, transB, 1, m, n, k, alpha, a, aOff, 0, b, bOff, 0, beta, c, cOff, 0);
-    }
-
-    /**
-     * A batch of GEMMs on contiguous matrices laid out as in {@link #gemm(boolean, boolean, int, int, int, float,
-     * float[], int, float[], int, float, float[], int)}: item i reads A at {@code aOff + i*aStride}, B at
-     * {@code bOff + i*bStride} (bStride 0: one B shared by all items, packed once) and writes C at
-     * {@code cOff + i*cStride}. Items whose packed operands fit together share one packing region and one compute
-     * region per pass of K blocks, so many small GEMMs keep every thread busy; each item's arithmetic is exactly
-     * that of a lone GEMM.
+     * A batch of GEMMs on contiguous matrices (batch 1: one GEMM, strides unused). Item i: op(A) is M x K (stored
+     * [M,K] or, if transA, [K,M]) at {@code aOff + i*aStride}; op(B) is K x N (stored [K,N] or, if transB, [N,K])
+     * at {@code bOff + i*bStride} (bStride 0: one B shared by all items, packed once); C is [M,N] at
+     * {@code cOff + i*cStride}. Multithreaded when large. Items whose packed operands fit together share one
+     * packing region and one compute region per pass of K blocks, so many small GEMMs keep every thread busy; each
+     * item's arithmetic is exactly that of a lone GEMM.
      */
     void gemm(boolean transA, boolean transB, int batch, int m, int n, int k, float alpha, float[] a, int aOff,
               int aStride, float[] b, int bOff, int bStride, float beta, float[] c, int cOff, int cStride) {
