@@ -12,7 +12,8 @@ import ai.mode.bindings.Mkl;
  * oneMKL thread count, which other code in the JVM may use, is left alone. C is cut along its longer side into
  * pieces that depend only on the shape ({@link #pieces}); each piece is one {@code cblas_sgemm} on sub-matrices,
  * so every element is computed by the same call whatever the thread count, and results are bitwise identical
- * for any number of threads.
+ * for any number of threads. oneMKL runs in its conditional numerical reproducibility mode ({@link Mkl}), without
+ * which the same call on the same inputs gave different bits once the garbage collector had moved the arrays.
  */
 final class MklSgemm {
     /**
@@ -38,9 +39,9 @@ final class MklSgemm {
         this.threads = threads;
     }
 
-    /** E.g. {@code mkl (Intel(R) oneAPI Math Kernel Library Version 2025.3 ...)}. */
+    /** E.g. {@code mkl (Intel(R) oneAPI Math Kernel Library Version 2025.3 ..., cnr AUTO)}. */
     String describe() {
-        return "mkl (" + mkl.version() + ")";
+        return "mkl (" + mkl.version() + ", " + mkl.reproducibility() + ")";
     }
 
     /**

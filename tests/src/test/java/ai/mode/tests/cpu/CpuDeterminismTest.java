@@ -1,5 +1,9 @@
 package ai.mode.tests.cpu;
 
+import ai.mode.model.LlamaConfig;
+import ai.mode.model.nn.BufferPool;
+import ai.mode.model.nn.DecoderLayer;
+import ai.mode.model.nn.Parameter;
 import ai.mode.runtime.AdamWStep;
 import ai.mode.runtime.LossStats;
 import ai.mode.runtime.Tensor;
@@ -11,6 +15,7 @@ import org.junit.jupiter.api.Test;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Random;
 
 import static ai.mode.tests.cpu.CpuVariants.host;
 import static ai.mode.tests.cpu.CpuVariants.t;
@@ -20,8 +25,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /**
  * Determinism guarantees of the cpu backend: the same inputs give the same bits on repeated calls and for
- * any thread count (1, 2, 3, 5) on the same kernel path, with our SGEMM or oneMKL's; the vector and scalar paths
- * agree to rounding.
+ * any thread count (1, 2, 3, 5) on the same kernel path, with our SGEMM or oneMKL's; a frozen layer gives the
+ * same input gradient as a trainable one with every GEMM provider; the vector and scalar paths agree to rounding.
  */
 class CpuDeterminismTest {
 
@@ -104,6 +109,40 @@ class CpuDeterminismTest {
             for (int threads : new int[] {2, 3, 5}) {
                 try (CpuBackend be = new CpuBackend(threads, vector, gemm)) {
                     assertBitwiseEqual(label + ": 1 vs " + threads + " threads", reference, pipeline(be));
+                }
+            }
+        }
+    }
+
+    /**
+     * A frozen decoder layer computes its input gradient with the same products as a trainable one (it only skips
+     * the weight gradients), so the bits must match, on every GEMM provider and many random layers. oneMKL without
+     * its reproducible mode failed this on an AMD EPYC in about half of the runs.
+     */
+    @Test
+    void frozenLayerGivesTheTrainableInputGradientOnEveryProvider() {
+        LlamaConfig cfg = new LlamaConfig(11, 16, 1, 4, 2, 24, 8, 10000f, 1e-5f, true);
+        int b = 2, t = 5, d = cfg.hiddenSize();
+        for (CpuBackend be : CpuVariants.gemmTiles().map(CpuVariants.Variant::be).toList()) {
+            for (int layerSeed = 0; layerSeed < 20; layerSeed++) {
+                Random rnd = new Random(layerSeed);
+                try (BufferPool scratch = new BufferPool(be)) {
+                    DecoderLayer layer = new DecoderLayer(be, cfg, "model.layers.0.", scratch);
+                    for (Parameter p : layer.parameters()) {
+                        be.copyFromHost(TestData.normal(rnd.nextLong(), (int) p.numel(), 0.3), p.value());
+                        p.setTrainable(true);
+                    }
+                    Tensor x = t(be, TestData.normal(rnd.nextLong(), b * t * d), b, t, d);
+                    Tensor dy = t(be, TestData.normal(rnd.nextLong(), b * t * d), b, t, d);
+                    layer.forward(x);
+                    float[] trainable = host(be, layer.backward(dy));
+                    for (Parameter p : layer.parameters()) p.setTrainable(false);
+                    // a full collection moves the arrays, so the second pass sees other memory alignments
+                    System.gc();
+                    layer.forward(x);
+                    assertArrayEquals(trainable, host(be, layer.backward(dy)),
+                            CpuVariants.label(be) + ", layer seed " + layerSeed + ": frozen vs trainable input gradient");
+                    for (Parameter p : layer.parameters()) p.close();
                 }
             }
         }
