@@ -20,6 +20,16 @@ public interface Backend extends AutoCloseable {
     /** {@code cpu}, {@code emu} or {@code cuda}. */
     String name();
 
+    /**
+     * What decides the bits of this backend's results beyond the inputs: its kernels, GEMM provider and its mode,
+     * and the processor, e.g. {@code cpu: vector (16 x float32, 12 x 32 GEMM tile) kernels, gemm vector, on AMD EPYC
+     * (AuthenticAMD, AVX-512)}. Two runs whose backends report the same text compute the same bits; checkpoints
+     * record it so a resume elsewhere is told it will not continue bit for bit.
+     */
+    default String numerics() {
+        return name();
+    }
+
     // ---------------------------------------------------------------- memory
 
     /** A new zero-filled tensor. */

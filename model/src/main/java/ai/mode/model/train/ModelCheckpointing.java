@@ -77,6 +77,7 @@ public final class ModelCheckpointing implements Checkpointing {
         o.add("data", p.data() == null ? JsonNull.INSTANCE : p.data());
         o.addProperty("tokens_seen", p.tokensSeen());
         if (Double.isFinite(p.lastValLoss())) o.addProperty("last_val_loss", p.lastValLoss());
+        if (p.numerics() != null) o.addProperty("numerics", p.numerics());
         return o;
     }
 
@@ -85,6 +86,7 @@ public final class ModelCheckpointing implements Checkpointing {
         double val = o.has("last_val_loss") ? o.get("last_val_loss").getAsDouble() : Double.NaN;
         long seed = o.has("seed") ? o.get("seed").getAsLong() : 0;
         long tokens = o.has("tokens_seen") ? o.get("tokens_seen").getAsLong() : 0;
-        return new TrainProgress(step, seed, JsonParser.parseString(data.toString()), tokens, val);
+        String numerics = o.has("numerics") ? o.get("numerics").getAsString() : null;
+        return new TrainProgress(step, seed, JsonParser.parseString(data.toString()), tokens, val, numerics);
     }
 }

@@ -9,5 +9,7 @@ import com.google.gson.JsonElement;
  * @param data          the training stream's position ({@link TokenStream#state()})
  * @param tokensSeen    training tokens consumed so far
  * @param lastValLoss   the latest validation loss (NaN if none yet)
+ * @param numerics      the backend's {@link ai.mode.runtime.Backend#numerics()} that computed the run so far (null
+ *                      when a checkpoint from before it was recorded)
  */
-public record TrainProgress(int step, long seed, JsonElement data, long tokensSeen, double lastValLoss) {}
+public record TrainProgress(int step, long seed, JsonElement data, long tokensSeen, double lastValLoss, String numerics) {}

@@ -24,6 +24,7 @@ import java.util.function.Supplier;
  * because the schedule is a function of the step and the data stream restores its position.
  */
 public final class Trainer {
+    private static final System.Logger LOG = System.getLogger(Trainer.class.getName());
 
     /**
      * @param steps           total optimizer steps
@@ -120,6 +121,12 @@ public final class Trainer {
         if (st.seed() != options.seed()) {
             throw new IllegalArgumentException("checkpoint was trained with seed " + st.seed() + " but --seed is " + options.seed() + "; use the same seed to resume");
         }
+        String now = model.backend().numerics();
+        if (st.numerics() != null && !st.numerics().equals(now)) {
+            LOG.log(System.Logger.Level.WARNING, "resuming at step " + st.step() + " on other numerics than the checkpoint's, so the run"
+                    + " continues correctly but not bit for bit as it would have: saved with [" + st.numerics() + "], now ["
+                    + now + "]; later checkpoints record the new ones");
+        }
         step = st.step();
         tokensSeen = st.tokensSeen();
         lastValLoss = st.lastValLoss();
@@ -200,7 +207,7 @@ public final class Trainer {
     private void saveCheckpoint() {
         try {
             Path where = checkpoints.save(model, optimizer,
-                    new TrainProgress(step, options.seed(), train.state(), tokensSeen, lastValLoss));
+                    new TrainProgress(step, options.seed(), train.state(), tokensSeen, lastValLoss, model.backend().numerics()));
             for (Listener l : listeners) l.onCheckpoint(step, where);
         } catch (IOException e) {
             throw new UncheckedIOException("could not write the checkpoint at step " + step + ": " + e.getMessage(), e);

@@ -4,6 +4,7 @@ package ai.mode.model.train;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -113,6 +114,51 @@ class TrainerTest {
         } finally {
             be = saved;
         }
+    }
+
+    /**
+     * A checkpoint records the numerics (kernels, GEMM provider, CPU) that computed it; resuming on other numerics
+     * (here the scalar kernels) warns once, naming both, trains on, and the next checkpoint records the new ones.
+     */
+    @Test
+    void resumeOnOtherNumericsWarnsAndRecordsThem(@TempDir Path dir) throws Exception {
+        java.util.logging.Logger jul = java.util.logging.Logger.getLogger(Trainer.class.getName());
+        List<java.util.logging.LogRecord> records = new java.util.concurrent.CopyOnWriteArrayList<>();
+        java.util.logging.Handler capture = new java.util.logging.Handler() {
+            @Override public void publish(java.util.logging.LogRecord r) { records.add(r); }
+            @Override public void flush() {}
+            @Override public void close() {}
+        };
+        jul.addHandler(capture);
+        Backend saved = be;
+        try (Backend scalar = new CpuBackend(2, false)) {
+            try (LlamaModel m = model()) {
+                new Trainer(m, new RandomWindowStream(corpus, 9), null, options(4, 1, 4),
+                        new ModelCheckpointing(dir, 0, null), List.of()).run(2);
+            }
+            assertEquals(saved.numerics(), savedNumerics(dir.resolve("step-00000002")));
+            assertNotEquals(saved.numerics(), scalar.numerics());
+            be = scalar;
+            try (LlamaModel m = model()) {
+                Trainer t = new Trainer(m, new RandomWindowStream(corpus, 9), null, options(4, 1, 4),
+                        new ModelCheckpointing(dir, 0, null), List.of());
+                assertTrue(t.resume());
+                t.run();
+            }
+            List<String> warnings = records.stream().filter(r -> r.getLevel() == java.util.logging.Level.WARNING)
+                    .map(java.util.logging.LogRecord::getMessage).toList();
+            assertEquals(1, warnings.size(), warnings.toString());
+            assertTrue(warnings.get(0).contains(saved.numerics()) && warnings.get(0).contains(scalar.numerics()), warnings.get(0));
+            assertEquals(scalar.numerics(), savedNumerics(dir.resolve("step-00000004")));
+        } finally {
+            be = saved;
+            jul.removeHandler(capture);
+        }
+    }
+
+    private static String savedNumerics(Path checkpoint) throws Exception {
+        return ai.mode.model.io.TrainerState.read(checkpoint.resolve(ai.mode.model.io.TrainerState.FILE)).state()
+                .get("numerics").getAsString();
     }
 
     private static void resumeCheck(Path dir) throws Exception {

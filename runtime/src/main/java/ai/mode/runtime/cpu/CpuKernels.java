@@ -1,7 +1,5 @@
 package ai.mode.runtime.cpu;
 
-import java.lang.System.Logger;
-
 /**
  * The inner loops of the cpu backend, one row or one register tile at a time. Two implementations:
  * {@link VectorKernels} (jdk.incubator.vector, FloatVector of the preferred species) and
@@ -12,8 +10,6 @@ import java.lang.System.Logger;
  * so results never depend on the thread that runs them.
  */
 abstract class CpuKernels {
-    private static final Logger LOG = System.getLogger(CpuKernels.class.getName());
-
     /** System property that turns the Vector API path off ({@code -Dmode.cpu.vector=false}). */
     static final String VECTOR_PROPERTY = "mode.cpu.vector";
 
@@ -24,14 +20,18 @@ abstract class CpuKernels {
 
     /** The vector kernels when wanted and available, else the scalar ones. */
     static CpuKernels select(boolean wantVector) {
-        if (wantVector && vectorModulePresent()) {
-            try {
-                return new VectorKernels();
-            } catch (LinkageError e) {
-                LOG.log(Logger.Level.WARNING, "Vector API present but unusable ({0}); using scalar cpu kernels", e.toString());
-            }
+        if (!wantVector) return new ScalarKernels();
+        if (!vectorModulePresent()) {
+            CpuBackend.sayOnce("scalar kernels, since the jdk.incubator.vector module is not in the boot layer"
+                    + " (run java with --add-modules jdk.incubator.vector for the Vector API kernels)");
+            return new ScalarKernels();
         }
-        return new ScalarKernels();
+        try {
+            return new VectorKernels();
+        } catch (LinkageError e) {
+            CpuBackend.sayOnce("scalar kernels, since the Vector API is present but unusable (" + e + ")");
+            return new ScalarKernels();
+        }
     }
 
     /** The default choice: vector unless {@code -Dmode.cpu.vector=false}. */
@@ -111,9 +111,6 @@ abstract class CpuKernels {
      * (for packing the K-contiguous operand of a GEMM into K-major panels).
      */
     abstract void transpose(float[] x, int xo, int ldx, float[] out, int oo, int ldo, int rows, int cols);
-
-    /** sum x^2 in float. */
-    abstract float sumSquares(float[] x, int xo, int n);
 
     /** max x (n >= 1; NaN propagates). */
     abstract float max(float[] x, int xo, int n);

@@ -93,12 +93,6 @@ final class ScalarKernels extends CpuKernels {
         }
     }
 
-    @Override
-    float sumSquares(float[] x, int xo, int n) {
-        float s = 0f;
-        for (int i = 0; i < n; i++) s += x[xo + i] * x[xo + i];
-        return s;
-    }
 
     @Override
     float max(float[] x, int xo, int n) {

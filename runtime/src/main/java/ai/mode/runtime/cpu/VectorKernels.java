@@ -799,21 +799,6 @@ final class VectorKernels extends CpuKernels {
         rf.intoArray(out, oo + 15 * ldo);
     }
 
-    @Override
-    float sumSquares(float[] x, int xo, int n) {
-        int i = 0;
-        float s = 0f;
-        if (n >= L) {
-            FloatVector acc = FloatVector.zero(S);
-            for (int end = S.loopBound(n); i < end; i += L) {
-                FloatVector v = FloatVector.fromArray(S, x, xo + i);
-                acc = v.fma(v, acc);
-            }
-            s = sumLanes(acc);
-        }
-        for (; i < n; i++) s += x[xo + i] * x[xo + i];
-        return s;
-    }
 
     @Override
     float max(float[] x, int xo, int n) {

@@ -4,6 +4,7 @@ import ai.mode.bindings.Mkl;
 import ai.mode.runtime.Tensor;
 import ai.mode.runtime.cpu.CpuBackend;
 import ai.mode.runtime.cpu.CpuGemm;
+import ai.mode.runtime.cpu.CpuIdentity;
 import ai.mode.tests.reference.Ref;
 import ai.mode.tests.reference.TestData;
 import ai.mode.tests.reference.Tolerance;
@@ -14,13 +15,14 @@ import java.util.Locale;
 import static ai.mode.tests.cpu.CpuVariants.host;
 import static ai.mode.tests.cpu.CpuVariants.t;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
- * The cpu backend's oneMKL SGEMM: it loads from the carrier jar on this module's classpath and is what
- * {@code auto} picks; at the reference model's shapes (split into pieces) it matches the float64 reference and
+ * The cpu backend's oneMKL SGEMM: it loads from the carrier jar on this module's classpath in its reproducible
+ * (CNR) mode and is what {@code auto} picks on Intel CPUs; at the reference model's shapes (split into pieces) it matches the float64 reference and
  * our own SGEMM; it leaves the caller's oneMKL thread count alone; the binding refuses calls that would touch
  * memory outside the arrays; bad choices are one line.
  * Transposes, odd sizes, alpha/beta and batching run through {@link CpuGemmTest}'s variants.
@@ -33,14 +35,21 @@ class MklGemmTest {
     }
 
     @Test
-    void oneMklLoadsAndAutoPicksIt() {
+    void oneMklLoadsInReproducibleModeAndAutoPicksItOnIntelOnly() {
         assumeTrue(linuxX86(), "bytedeco's oneMKL carrier jar on this classpath is for linux-x86_64");
         assertEquals(java.util.Optional.empty(), Mkl.unavailableReason());
         assertTrue(Mkl.get().version().contains("Math Kernel Library"), Mkl.get().version());
-        try (CpuBackend auto = new CpuBackend(1, CpuGemm.AUTO); CpuBackend ours = new CpuBackend(1, CpuGemm.VECTOR)) {
-            assertTrue(auto.usesMkl(), auto.gemmDescription());
-            assertTrue(auto.gemmDescription().startsWith("mkl ("), auto.gemmDescription());
+        String env = System.getenv("MKL_CBWR");
+        String expected = env == null || env.isBlank() ? "cnr AUTO" : "cnr ";
+        assertTrue(Mkl.get().reproducibility().startsWith(expected), Mkl.get().reproducibility());
+        try (CpuBackend auto = new CpuBackend(1, CpuGemm.AUTO); CpuBackend mkl = new CpuBackend(1, CpuGemm.MKL);
+             CpuBackend ours = new CpuBackend(1, CpuGemm.VECTOR)) {
+            assertEquals(CpuIdentity.current().intel(), auto.usesMkl(), CpuIdentity.current().describe() + ": " + auto.gemmDescription());
+            assertTrue(mkl.gemmDescription().startsWith("mkl (") && mkl.gemmDescription().contains("cnr "), mkl.gemmDescription());
             assertEquals("vector", ours.gemmDescription());
+            assertTrue(mkl.numerics().contains(mkl.gemmDescription()) && mkl.numerics().contains(CpuIdentity.current().isa()),
+                    mkl.numerics());
+            assertNotEquals(mkl.numerics(), ours.numerics());
         }
     }
 
