@@ -2,16 +2,12 @@
 package ai.mode.cli;
 
 import ai.mode.model.io.Checkpoint;
-import ai.mode.model.io.NamedTensors;
 import ai.mode.model.io.SafeDType;
 import ai.mode.model.io.SafeTensors;
 import ai.mode.model.nn.LlamaModel;
-import ai.mode.model.nn.Parameter;
-import ai.mode.model.train.Evaluator;
+import ai.mode.model.train.BatchGradients;
 import ai.mode.model.train.SavedModels;
 import ai.mode.runtime.Backend;
-import ai.mode.runtime.LossStats;
-import ai.mode.runtime.Tensor;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonParser;
@@ -62,36 +58,18 @@ public final class GradsCommand implements Callable<Integer> {
             if (t > model.config().maxSeqLen()) {
                 throw new IllegalArgumentException(tokens + ": sequences of " + t + " inputs exceed max_position_embeddings " + model.config().maxSeqLen());
             }
-            for (Parameter p : model.parameters()) p.setTrainable(true);
-            int[] in = Evaluator.inputs(flat, b, t), tg = Evaluator.targets(flat, b, t);
-            NamedTensors result = new NamedTensors();
-            LossStats s;
-            try (Tensor ids = be.fromHost(in, b, t); Tensor targets = be.fromHost(tg, b, t); Tensor logits = be.zeros(b * t, v)) {
-                s = model.forwardBackward(ids, targets, 1f / (b * t));
-                model.logits(ids, logits);
-                result.put("loss", new int[] {1}, new float[] {(float) s.meanLoss()});
-                result.put("logits", new int[] {b, t, v}, be.toHostFloats(logits));
-            }
-            result.put("input_ids", new int[] {b, t}, toFloat(in));
-            result.put("targets", new int[] {b, t}, toFloat(tg));
-            for (Parameter p : model.parameters()) result.put("grad." + p.name(), p.shape(), be.toHostFloats(p.grad()));
+            BatchGradients g = BatchGradients.compute(model, flat, b, t);
             Map<String, String> meta = new LinkedHashMap<>();
             meta.put("format", "mode-grads");
-            meta.put("loss", Double.toString(s.meanLoss()));
+            meta.put("loss", Double.toString(g.loss()));
             meta.put("checkpoint", c.dir().toString());
             meta.put("backend", be.name());
             if (out.getParent() != null) Files.createDirectories(out.getParent());
-            SafeTensors.write(out, result, meta, SafeDType.F32);
+            SafeTensors.write(out, g.tensors(), meta, SafeDType.F32);
             System.out.printf("loss %.6f over %d tokens (%d x %d); wrote logits and %d gradients to %s%n",
-                    s.meanLoss(), b * t, b, t, model.parameters().size(), out);
+                    g.loss(), b * t, b, t, model.parameters().size(), out);
         }
         return 0;
-    }
-
-    private static float[] toFloat(int[] a) {
-        float[] f = new float[a.length];
-        for (int i = 0; i < a.length; i++) f[i] = a[i];
-        return f;
     }
 
     /** Rows of token ids from a text or JSON file; all rows must have the same length >= 2. */
