@@ -63,9 +63,12 @@ public final class HubServer implements AutoCloseable {
         /** {@link HubServer#close()} waits for these process ranks to leave. */
         default void closeWaits(List<Integer> ranks) {}
 
-        /** Completes once {@code timeout} has passed; the rendezvous fails then unless everyone has arrived. */
+        /**
+         * Completes once {@code timeout} has passed; the rendezvous fails then unless everyone has arrived. The
+         * default completes on the JDK's delay thread, not in the common pool, which the application may keep busy.
+         */
         default CompletionStage<?> after(Duration timeout) {
-            return CompletableFuture.runAsync(() -> {}, CompletableFuture.delayedExecutor(timeout.toNanos(), TimeUnit.NANOSECONDS));
+            return CompletableFuture.runAsync(() -> {}, CompletableFuture.delayedExecutor(timeout.toNanos(), TimeUnit.NANOSECONDS, Runnable::run));
         }
     }
 
