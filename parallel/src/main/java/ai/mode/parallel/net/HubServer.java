@@ -1,7 +1,8 @@
 // The rendezvous and exchange hub that rank 0's process serves on MASTER_ADDR:MASTER_PORT: every process
 // says hello (rank, device count, host), gets its first world rank and the shared payload (e.g. the NCCL unique
 // id) once all have arrived, and then sends its collectives and messages through the same connection to one
-// LocalHub. A process that does not arrive in time, or that disconnects, aborts the run with a message naming it.
+// LocalHub. A process that does not arrive in time, or that disconnects, aborts the run with a message naming it;
+// Hooks report its events and supply the timer of the rendezvous timeout, so tests act on events, not on time.
 package ai.mode.parallel.net;
 
 import ai.mode.parallel.comm.CollectiveSpec;
@@ -25,7 +26,10 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.TreeMap;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.TimeUnit;
 
 /** The master's server. Thread-safe; one handler thread per connected process. */
 public final class HubServer implements AutoCloseable {
@@ -35,12 +39,38 @@ public final class HubServer implements AutoCloseable {
     private final int worldSize;
     private final Duration timeout;
     private final byte[] payload;
+    private final Hooks hooks;
     private final LocalHub hub = new LocalHub();
     private final TreeMap<Integer, Conn> joined = new TreeMap<>();
     private final List<Conn> all = new ArrayList<>();
     private final Object lock = new Object();
     private boolean welcomed;
+    private String refused;                                 // why the rendezvous failed, once it has (guarded by lock)
     private volatile boolean closed;
+
+    /**
+     * What the server reports and the timer it waits on: for monitoring, and for tests, which wait for an event
+     * instead of sleeping and end the rendezvous when they choose. The defaults report nothing and use the wall
+     * clock. The methods run on the server's threads and must not block.
+     */
+    public interface Hooks {
+        /** The wall clock, no reports. */
+        Hooks NONE = new Hooks() {};
+
+        /** Process {@code rank} said hello; {@code arrived} processes (this one included) are in. */
+        default void arrived(int rank, int arrived) {}
+
+        /** {@link HubServer#close()} waits for these process ranks to leave. */
+        default void closeWaits(List<Integer> ranks) {}
+
+        /**
+         * Completes once {@code timeout} has passed; the rendezvous fails then unless everyone has arrived. The
+         * default completes on the JDK's delay thread, not in the common pool, which the application may keep busy.
+         */
+        default CompletionStage<?> after(Duration timeout) {
+            return CompletableFuture.runAsync(() -> {}, CompletableFuture.delayedExecutor(timeout.toNanos(), TimeUnit.NANOSECONDS, Runnable::run));
+        }
+    }
 
     /** One connected process. */
     private final class Conn {
@@ -80,17 +110,16 @@ public final class HubServer implements AutoCloseable {
         void write(DataOutputStream out) throws IOException;
     }
 
-    private HubServer(ServerSocket server, int worldSize, Duration timeout, byte[] payload) {
+    private HubServer(ServerSocket server, int worldSize, Duration timeout, byte[] payload, Hooks hooks) {
         this.server = server;
         this.worldSize = worldSize;
         this.timeout = timeout;
         this.payload = payload.clone();
+        this.hooks = hooks;
         Thread acceptor = new Thread(this::acceptLoop, "mode-hub-accept");
         acceptor.setDaemon(true);
         acceptor.start();
-        Thread watchdog = new Thread(this::watchdog, "mode-hub-rendezvous-timeout");
-        watchdog.setDaemon(true);
-        watchdog.start();
+        hooks.after(timeout).thenRun(this::expire);
     }
 
     /**
@@ -98,8 +127,9 @@ public final class HubServer implements AutoCloseable {
      * Port 0 picks a free port (see {@link #port()}).
      *
      * @param payload bytes handed to every process with its welcome (e.g. the NCCL unique id; may be empty)
+     * @param hooks   the events' observer and the timer ({@link Hooks#NONE}: none, the wall clock)
      */
-    public static HubServer start(String addr, int port, int worldSize, Duration timeout, byte[] payload) {
+    public static HubServer start(String addr, int port, int worldSize, Duration timeout, byte[] payload, Hooks hooks) {
         ServerSocket s;
         try {
             s = new ServerSocket();
@@ -115,7 +145,7 @@ public final class HubServer implements AutoCloseable {
             throw new IllegalStateException("rank 0 could not listen on " + addr + ":" + port + " for the rendezvous: " + e.getMessage()
                     + " (is MASTER_PORT free and MASTER_ADDR this node?)", e);
         }
-        return new HubServer(s, worldSize, timeout, payload);
+        return new HubServer(s, worldSize, timeout, payload, hooks);
     }
 
     /** The port listened on. */
@@ -138,32 +168,27 @@ public final class HubServer implements AutoCloseable {
         }
     }
 
-    private void watchdog() {
-        long deadline = System.nanoTime() + timeout.toNanos();
+    /** The rendezvous timeout has passed: fails it, naming the missing processes, unless it is over already. */
+    private void expire() {
         synchronized (lock) {
-            while (!welcomed && !closed) {
-                long left = deadline - System.nanoTime();
-                if (left <= 0) {
-                    List<Integer> missing = new ArrayList<>();
-                    for (int r = 0; r < worldSize; r++) if (!joined.containsKey(r)) missing.add(r);
-                    String reason = String.format(Locale.ROOT, "rendezvous at port %d timed out after %.1f s: %d of %d processes arrived; missing rank(s) %s "
-                            + "(check that every process was started with the same MASTER_ADDR, MASTER_PORT and WORLD_SIZE)", port(), timeout.toMillis() / 1000.0,
-                            joined.size(), worldSize, missing);
-                    refuseAll(reason);
-                    return;
-                }
-                try {
-                    lock.wait(Math.max(1, left / 1_000_000));
-                } catch (InterruptedException e) {
-                    return;
-                }
-            }
+            if (welcomed || closed || refused != null) return;
+            List<Integer> missing = new ArrayList<>();
+            for (int r = 0; r < worldSize; r++) if (!joined.containsKey(r)) missing.add(r);
+            refuseAll(String.format(Locale.ROOT, "rendezvous at port %d timed out after %.1f s: %d of %d processes arrived; missing rank(s) %s "
+                    + "(check that every process was started with the same MASTER_ADDR, MASTER_PORT and WORLD_SIZE)", port(), timeout.toMillis() / 1000.0,
+                    joined.size(), worldSize, missing));
         }
     }
 
+    /** Fails the run with {@code reason}: every process that arrived hears it, and so does any that arrives later. */
     private void refuseAll(String reason) {
+        List<Conn> arrived;
+        synchronized (lock) {
+            if (refused == null) refused = reason;
+            arrived = new ArrayList<>(joined.values());
+        }
         hub.abort(reason);
-        for (Conn c : joined.values()) {
+        for (Conn c : arrived) {
             c.write(o -> {
                 o.writeByte(Wire.REFUSED);
                 o.writeUTF(reason);
@@ -210,9 +235,11 @@ public final class HubServer implements AutoCloseable {
         }
         int rank = c.in.readInt(), world = c.in.readInt(), devices = c.in.readInt();
         String host = c.in.readUTF();
-        String problem = null;
+        String problem = null, late = null;
+        int arrived = 0;
         synchronized (lock) {
-            if (world != worldSize) problem = "process rank " + rank + " says WORLD_SIZE=" + world + " but rank 0 has WORLD_SIZE=" + worldSize;
+            if (refused != null) late = refused;
+            else if (world != worldSize) problem = "process rank " + rank + " says WORLD_SIZE=" + world + " but rank 0 has WORLD_SIZE=" + worldSize;
             else if (rank < 0 || rank >= worldSize) problem = "RANK " + rank + " is outside 0.." + (worldSize - 1);
             else if (joined.containsKey(rank)) problem = "two processes claim RANK " + rank + " (" + joined.get(rank).host + " and " + host + ")";
             else if (welcomed) problem = "the rendezvous is already complete";
@@ -222,21 +249,20 @@ public final class HubServer implements AutoCloseable {
                 c.devices = devices;
                 c.host = host;
                 joined.put(rank, c);
-                if (joined.size() == worldSize) {
-                    welcomeAll();
-                    lock.notifyAll();
-                }
+                arrived = joined.size();
+                if (arrived == worldSize) welcomeAll();
             }
         }
-        if (problem != null) {
-            String p = problem;
+        if (problem != null || late != null) {
+            String p = late != null ? late : problem;
             c.write(o -> {                                  // first the offender, before rank 0 hears it and closes the server
                 o.writeByte(Wire.REFUSED);
                 o.writeUTF(p);
             });
-            refuseAll(p);
+            if (late == null) refuseAll(p);
             return false;
         }
+        hooks.arrived(rank, arrived);
         return true;
     }
 
@@ -346,11 +372,17 @@ public final class HubServer implements AutoCloseable {
     @Override
     public void close() {
         long deadline = System.nanoTime() + timeout.toNanos();
+        List<Integer> waits = new ArrayList<>();
         synchronized (lock) {
-            while (welcomed && !closed && !allEnded()) {
+            if (welcomed && !closed) for (Conn c : stillConnected()) waits.add(c.rank);
+        }
+        if (!waits.isEmpty()) hooks.closeWaits(waits);
+        synchronized (lock) {
+            while (welcomed && !closed && !stillConnected().isEmpty()) {
                 long left = deadline - System.nanoTime();
                 if (left <= 0) {
-                    LOG.log(System.Logger.Level.WARNING, "closing the hub with processes still connected after {0} s: {1}", timeout.toSeconds(), stillConnected());
+                    LOG.log(System.Logger.Level.WARNING, "closing the hub with processes still connected after {0} s: {1}", timeout.toSeconds(),
+                            stillConnected().stream().map(Conn::who).toList());
                     break;
                 }
                 try {
@@ -371,14 +403,9 @@ public final class HubServer implements AutoCloseable {
         }
     }
 
-    private boolean allEnded() {
-        for (Conn c : joined.values()) if (!c.ended) return false;
-        return true;
-    }
-
-    private List<String> stillConnected() {
-        List<String> out = new ArrayList<>();
-        for (Conn c : joined.values()) if (!c.ended) out.add(c.who());
+    private List<Conn> stillConnected() {
+        List<Conn> out = new ArrayList<>();
+        for (Conn c : joined.values()) if (!c.ended) out.add(c);
         return out;
     }
 }

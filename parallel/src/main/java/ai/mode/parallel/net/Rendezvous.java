@@ -49,7 +49,12 @@ public final class Rendezvous {
      * @param devices how many devices (world ranks) this process brings
      */
     public static Joined join(LaunchEnv env, int devices, Duration timeout, Supplier<byte[]> payload) {
-        HubServer server = env.rank() == 0 ? HubServer.start(env.masterAddr(), env.masterPort(), env.worldSize(), timeout, payload.get()) : null;
+        return join(env, devices, timeout, payload, HubServer.Hooks.NONE);
+    }
+
+    /** {@link #join(LaunchEnv, int, Duration, Supplier)} with the {@code hooks} of the server that rank 0 starts (other ranks ignore them). */
+    public static Joined join(LaunchEnv env, int devices, Duration timeout, Supplier<byte[]> payload, HubServer.Hooks hooks) {
+        HubServer server = env.rank() == 0 ? HubServer.start(env.masterAddr(), env.masterPort(), env.worldSize(), timeout, payload.get(), hooks) : null;
         try {
             return connect(env, devices, timeout, server);
         } catch (RuntimeException e) {

@@ -1,6 +1,7 @@
 // Collective semantics of the hub communicator (threads as ranks, in-process hub) against naive references:
 // every collective on 1-4 ranks with uneven sizes, i32 data, splits and async overlap; and the failure modes:
-// a failing rank, a rank that never arrives (timeout naming it), mismatched calls, wrong sizes.
+// a failing rank, a rank that never arrives (timeout naming it), mismatched calls, wrong sizes. Timeouts bound
+// hangs; the outcomes never depend on how fast a rank's thread runs.
 package ai.mode.tests.parallel;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -22,6 +23,8 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -179,7 +182,6 @@ class HubCommunicatorTest {
 
     @Test
     void aFailingRankFailsTheOthersInsteadOfHanging() {
-        long t0 = System.nanoTime();
         IllegalStateException e = assertThrows(IllegalStateException.class, () -> onRanks(4, Duration.ofSeconds(30), (r, c) -> {
             try (Tensor t = c.backend().fromHost(new float[] {1, 2}, 2)) {
                 c.allReduce(t, ReduceOp.SUM).await();
@@ -191,22 +193,28 @@ class HubCommunicatorTest {
         }));
         assertEquals("simulated failure on rank 2", e.getMessage());
         assertEquals(3, e.getSuppressed().length, "the three other ranks failed too");
-        for (Throwable s : e.getSuppressed()) {
+        for (Throwable s : e.getSuppressed()) {      // with rank 2's reason, not after timing out
             assertTrue(s instanceof CommunicatorException && s.getMessage().contains("rank 2 failed: simulated failure"), s.getMessage());
         }
-        assertTrue((System.nanoTime() - t0) / 1e9 < 10, "no rank waited for the timeout");
     }
 
     @Test
     void aRankThatNeverArrivesTimesOutWithItsName() {
-        long t0 = System.nanoTime();
+        CountDownLatch rank2In = new CountDownLatch(1);
         CommunicatorException e = assertThrows(CommunicatorException.class, () -> onRanks(3, Duration.ofMillis(300), (r, c) -> {
-            if (r == 1) return null;                             // rank 1 leaves without joining the barrier
-            c.barrier();
+            if (r == 1) return null;                             // rank 1 leaves without joining the all-reduce
+            try (Tensor t = c.backend().zeros(2)) {
+                CommHandle h = c.allReduce(t, ReduceOp.SUM);     // contributes now; only rank 0 waits, once rank 2 is in
+                if (r == 2) {
+                    rank2In.countDown();
+                    return null;
+                }
+                assertTrue(rank2In.await(20, TimeUnit.SECONDS));
+                h.await();
+            }
             return null;
         }));
-        assertTrue(e.getMessage().contains("timed out") && e.getMessage().contains("rank(s) [1] did not arrive"), e.getMessage());
-        assertTrue((System.nanoTime() - t0) / 1e9 < 5);
+        assertTrue(e.getMessage().contains("rank 0 timed out") && e.getMessage().contains("rank(s) [1] did not arrive"), e.getMessage());
         CommunicatorException p2p = assertThrows(CommunicatorException.class, () -> onRanks(2, Duration.ofMillis(300), (r, c) -> {
             if (r == 0) {
                 try (Tensor t = c.backend().zeros(3)) {
