@@ -3,6 +3,7 @@
 // `mode bench --jmh [JMH args]` runs the full JMH suite instead.
 package ai.mode.bench;
 
+import ai.mode.bindings.Mkl;
 import ai.mode.model.LlamaConfig;
 import ai.mode.runtime.Backend;
 import ai.mode.runtime.Backends;
@@ -191,8 +192,8 @@ public final class BenchCommand implements Callable<Integer> {
             report.add(BenchReport.Row.of("probe", "array copy 256 MB", threads + " threads", Double.NaN, peakGBs, "GB/s", 1.0));
         }
 
-        // `be` is the backend users get (its gemm op runs oneMKL when it loads); `vectorGemm` always runs our Vector API
-        // SGEMM, for the SGEMM target and for a second training row beside oneMKL's.
+        // `be` is the backend users get (its gemm op runs oneMKL on Intel CPUs where it loads); `vectorGemm` always runs
+        // our Vector API SGEMM, for the SGEMM target and for a training row beside oneMKL's.
         try (Backend be = Backends.create("cpu", threads);
              CpuBackend vectorGemm = new CpuBackend(threads, CpuGemm.VECTOR)) {
             boolean mklGemm = be instanceof CpuBackend cb && cb.usesMkl();
@@ -252,10 +253,16 @@ public final class BenchCommand implements Callable<Integer> {
                         + ", eager, " + j.get("threads").getAsInt() + " threads"));
             }
             if (sections.contains("train")) {
-                report.add(trainRow(o, be, mklGemm ? "training step, oneMKL GEMM" : TRAIN_ROW, cfg, warmupSteps, measuredSteps,
-                        peakGflops, torch));
+                // the backend as shipped first, then the other GEMM provider (where oneMKL loads), so the default
+                // provider of this CPU is checked against the alternative in the same run
+                String shipped = mklGemm ? "oneMKL GEMM" : "Vector API GEMM";
+                report.add(trainRow(o, be, "training step, " + shipped + " (default)", cfg, warmupSteps, measuredSteps, peakGflops, torch));
                 if (mklGemm) {
                     report.add(trainRow(o, vectorGemm, "training step, Vector API GEMM", cfg, warmupSteps, measuredSteps, peakGflops, torch));
+                } else if (Mkl.unavailableReason().isEmpty()) {
+                    try (CpuBackend mkl = new CpuBackend(threads, CpuGemm.MKL)) {
+                        report.add(trainRow(o, mkl, "training step, oneMKL GEMM", cfg, warmupSteps, measuredSteps, peakGflops, torch));
+                    }
                 }
             } else if (torch.isPresent()) {
                 JsonObject j = torch.get();
@@ -279,9 +286,6 @@ public final class BenchCommand implements Callable<Integer> {
         }
 
     }
-
-    /** The training row's name when our own SGEMM runs the step. */
-    static final String TRAIN_ROW = "training step (fwd+bwd+AdamW)";
 
     /** One training row: our trainer on {@code be}, beside the PyTorch peer when it ran. */
     private BenchReport.Row trainRow(PrintWriter o, Backend be, String name, LlamaConfig cfg, int warmupSteps, int measuredSteps,

@@ -2,6 +2,7 @@
 // different machines or builds are never compared by accident.
 package ai.mode.bench;
 
+import ai.mode.runtime.cpu.CpuIdentity;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -21,7 +22,7 @@ public final class MachineInfo {
     public static Map<String, String> collect() {
         Map<String, String> m = new LinkedHashMap<>();
         m.put("date", ZonedDateTime.now().format(DateTimeFormatter.ISO_OFFSET_DATE_TIME));
-        m.put("cpu", cpuModel().orElse(System.getProperty("os.arch")));
+        m.put("cpu", CpuIdentity.current().describe());
         m.put("cores", String.valueOf(Runtime.getRuntime().availableProcessors()));
         memoryGiB().ifPresent(g -> m.put("memory", g));
         m.put("os", System.getProperty("os.name") + " " + System.getProperty("os.version"));
@@ -29,17 +30,6 @@ public final class MachineInfo {
         m.put("vector", PeakProbes.lanes() * 32 + "-bit (" + PeakProbes.lanes() + " x float32)");
         gitCommit().ifPresent(c -> m.put("commit", c));
         return m;
-    }
-
-    static Optional<String> cpuModel() {
-        try {
-            for (String line : Files.readAllLines(Path.of("/proc/cpuinfo"))) {
-                if (line.startsWith("model name")) return Optional.of(line.substring(line.indexOf(':') + 1).trim());
-            }
-        } catch (IOException | RuntimeException e) {
-            return Optional.empty();
-        }
-        return Optional.empty();
     }
 
     static Optional<String> memoryGiB() {
