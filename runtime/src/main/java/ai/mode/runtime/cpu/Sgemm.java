@@ -8,7 +8,9 @@ import java.util.Arrays;
  * <p>Blocking (Goto/BLIS style): K is cut into blocks of at most {@link #KC} (the split depends only on K).
  * For each K block, op(B) is packed into nr-wide column panels ({@code kc x nr}, 32 KB with AVX-512, so one
  * panel stays in L1) for a chunk of at most {@link #N_CHUNK} columns, shared by all threads. The M rows are
- * cut into tasks of {@link #mc} rows (times a group of B panels when there are few row blocks); a task sweeps
+ * cut into as few tasks of at most {@link #mc} rows as cover them, the mr-row panels shared out evenly (688 rows
+ * with 4-row panels: 8 tasks of 84-88 rows; 7 of 96 and one of 16 gave two threads 384 and 304 rows),
+ * times a group of B panels when there are few row blocks; a task sweeps
  * the register tile B panel outer, A panel inner, so its A block (about {@code mc x kc}) stays in L2.
  * Each task packs its rows of op(A) (either layout) into mr-high panels, with alpha folded in, so the register
  * tile always reads both operands contiguously; a row-major op(A) with exactly {@link #KC} columns and alpha 1
@@ -47,7 +49,7 @@ final class Sgemm {
     private final CpuThreads threads;
     private final int mr;
     private final int nr;
-    /** Rows per task (a multiple of mr). */
+    /** Most rows per task (a multiple of mr). */
     private final int mc;
     /**
      * Floats per packed A panel: mr rows of {@link #KC}, plus one vector of padding for the whole-vector
@@ -162,12 +164,15 @@ final class Sgemm {
                             int g = rest / mTiles, mt = rest % mTiles;
                             int jp0 = g * panelsPerGroup;
                             int bBase = (sharedB ? 0 : e * bItemSize);
-                            int rows = Math.min(mc, mLen - mt * mc);
+                            // The chunk's row panels shared out evenly: task mt has panels [mt P / T, (mt+1) P / T).
+                            int panel0 = (int) ((long) mt * rowPanels / mTiles);
+                            int row0 = panel0 * mr;
+                            int rows = Math.min(mLen, (int) ((long) (mt + 1) * rowPanels / mTiles) * mr) - row0;
                             // The task's panels of A: op(A) itself, its own copy (K block by K block), or its rows of
                             // the shared one.
                             float[] a2 = ap;
-                            int aBase = e * aItemSize + (mt * mc / mr) * aPanelStride, aStep = aBlockSize, aPanel = aPanelStride;
-                            int aRows = ae0 + e * aStride + (fm0 + mt * mc) * KC;
+                            int aBase = e * aItemSize + panel0 * aPanelStride, aStep = aBlockSize, aPanel = aPanelStride;
+                            int aRows = ae0 + e * aStride + (fm0 + row0) * KC;
                             if (aRowsKC && panelsInside(a, aRows, rows)) {
                                 a2 = a;
                                 aBase = aRows;
@@ -179,11 +184,11 @@ final class Sgemm {
                                 aBase = 0;
                                 for (int kb = 0; kb < passBlocks; kb++) {
                                     int p0 = (fkb0 + kb) * kcStep;
-                                    packA(transA, a, ae0 + e * aStride, lda, alpha, fm0 + mt * mc, rows, p0,
+                                    packA(transA, a, ae0 + e * aStride, lda, alpha, fm0 + row0, rows, p0,
                                             Math.min(kcStep, k - p0), 0, tilePanels, a2, kb * aStep);
                                 }
                             }
-                            int cTile = ce0 + e * cStride + (fm0 + mt * mc) * ldc;
+                            int cTile = ce0 + e * cStride + (fm0 + row0) * ldc;
                             for (int kb = 0; kb < passBlocks; kb++) {
                                 int p0 = (fkb0 + kb) * kcStep;
                                 int kc = Math.min(kcStep, k - p0);

@@ -16,24 +16,27 @@ import jdk.incubator.vector.VectorSpecies;
  * exponential is {@link #exp} (the lane-wise twin of {@link CpuMath#exp}) and results stay bitwise
  * reproducible from the first call on.
  *
- * <p>The GEMM register tile is mr rows x 2 vectors of a packed A panel times a packed B panel. With 512-bit
- * vectors (32 registers) mr is 12: 24 accumulators, 2 loads of B and 12 broadcasts of A per k, which keeps
- * both FMA ports busy (measured 1.7x the 6-row tile on one core). With narrower vectors (16 registers) mr is
- * 6, so the 12 accumulators never spill. Each height is its own straight-line method: register allocation
- * needs the accumulators as named locals, so a loop over rows (a parameter) would not do.
- * Each height comes in the two A panel layouts of {@link CpuKernels#gemmTile}; the broadcast addresses
- * must be constant offsets from one index for C2 to emit memory-operand broadcasts with no index arithmetic
- * (a variable row stride measured 25% slower), so the layout cannot be a runtime stride either. The k-by-k
- * layout's step from one k to the next may be a runtime value: the mr broadcasts of one k stay constant
- * offsets from one index (measured as fast as a constant step).
- * {@code -Dmode.cpu.gemmRows=6|12} overrides the choice (for tests and benchmarks).
+ * <p>The GEMM register tile is mr rows x 2 vectors of a packed A panel times a packed B panel; per k it loads
+ * 2 vectors of B, broadcasts mr values of A and issues 2 mr FMAs, so it needs 2 mr accumulators, 2 B vectors and
+ * the live broadcasts in registers. With 512-bit vectors (AVX-512, 32 registers) mr is 12: 24 accumulators keep
+ * both FMA ports busy. Elsewhere mr is 4 (8 accumulators + 2 + 4 = 14 of AVX2's 16 registers): C2 schedules the
+ * broadcasts of a k ahead of their FMAs, so a 6-row tile (12 + 2 + 6) kept accumulators on the stack, reloaded
+ * and stored every k, and ran at a third to a half of the 4-row one (emulated AVX2 on Zen 5, one core: 30-50
+ * against 94 GFLOP/s, about the FMA peak). Each height is its own straight-line method: register allocation
+ * needs the accumulators as named locals, so a loop over rows (a parameter) would not do. The two A panel
+ * layouts of {@link CpuKernels#gemmTile} share that method: the broadcast addresses must be constant offsets
+ * from one index for C2 to emit memory-operand broadcasts with no index arithmetic (a variable row stride
+ * measured 25% slower), and a loop-invariant test of rowsA on each address is unswitched by C2 into one loop
+ * per layout (measured as fast as a method per layout). The k-by-k layout's step from one k to the next may
+ * be a runtime value: the mr broadcasts of one k stay constant offsets from one index.
+ * {@code -Dmode.cpu.gemmRows=4|12} overrides the choice (for tests and benchmarks).
  */
 final class VectorKernels extends CpuKernels {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     /** Float64 vectors of the same width (half the lanes). */
     private static final VectorSpecies<Double> D = DoubleVector.SPECIES_PREFERRED;
     private static final int L = S.length();
-    /** System property that picks the GEMM tile height (6 or 12). */
+    /** System property that picks the GEMM tile height (4 or 12). */
     static final String GEMM_ROWS_PROPERTY = "mode.cpu.gemmRows";
     private static final int NR = 2 * L;
     /** Lane rotations by L/2, L/4, ..., 1 for the fixed-order lane fold. */
@@ -87,19 +90,28 @@ final class VectorKernels extends CpuKernels {
         return FloatVector.broadcast(S, 1f).div(exp(x.neg()).add(1f));
     }
 
-    /** Rows of the GEMM register tile: 12 or 6. */
+    /** Rows of the GEMM register tile: 12 or 4. */
     private final int mr;
 
     VectorKernels() {
         // Touch the species so a missing module fails here (caught by select), not in a hot loop.
         if (FloatVector.zero(S).length() != L) throw new IllegalStateException("inconsistent vector species");
-        String rows = System.getProperty(GEMM_ROWS_PROPERTY, L >= 16 ? "12" : "6");
+        String rows = System.getProperty(GEMM_ROWS_PROPERTY, Integer.toString(defaultGemmRows()));
         mr = switch (rows.trim()) {
             case "12" -> 12;
-            case "6" -> 6;
+            case "4" -> 4;
             default -> throw new IllegalArgumentException("-D" + GEMM_ROWS_PROPERTY + "=" + rows
-                    + " is not a GEMM tile height; use 6 or 12");
+                    + " is not a GEMM tile height; use 4 or 12");
         };
+    }
+
+    /**
+     * The tile height for this machine's vector registers: 12 where vectors are 512 bits (AVX-512: 32
+     * registers), else 4 (AVX2 and SSE: 16 registers; conservative where narrower vectors have 32 registers,
+     * e.g. AVX-512 hardware run with -XX:MaxVectorSize=32, or AArch64).
+     */
+    static int defaultGemmRows() {
+        return L >= 16 ? 12 : 4;
     }
 
     @Override boolean vectorized() { return true; }
@@ -111,21 +123,15 @@ final class VectorKernels extends CpuKernels {
     void gemmTile(int kc, float[] ap, int apo, boolean rowsA, int kStep, float[] bp, int bpo, float[] c, int co, int ldc,
                   boolean load) {
         if (mr == 12) {
-            if (rowsA) {
-                tile12Rows(kc, ap, apo, bp, bpo, c, co, ldc, load);
-            } else {
-                tile12(kc, ap, apo, kStep, bp, bpo, c, co, ldc, load);
-            }
-        } else if (rowsA) {
-            tile6Rows(kc, ap, apo, bp, bpo, c, co, ldc, load);
+            tile12(kc, ap, apo, rowsA, kStep, bp, bpo, c, co, ldc, load);
         } else {
-            tile6(kc, ap, apo, kStep, bp, bpo, c, co, ldc, load);
+            tile4(kc, ap, apo, rowsA, kStep, bp, bpo, c, co, ldc, load);
         }
     }
 
-    /** C = A Bp (+ C when load) for one 12 x 2L tile; A k by k, 12 consecutive values per k, kStep apart. */
-    private static void tile12(int kc, float[] ap, int apo, int kStep, float[] bp, int bpo, float[] c, int co, int ldc,
-                               boolean load) {
+    /** C = A Bp (+ C when load) for one 12 x 2L tile; the A layouts of {@link CpuKernels#gemmTile}. */
+    private static void tile12(int kc, float[] ap, int apo, boolean rowsA, int kStep, float[] bp, int bpo, float[] c, int co,
+                               int ldc, boolean load) {
         FloatVector c00, c01, c10, c11, c20, c21, c30, c31;
         FloatVector c40, c41, c50, c51, c60, c61, c70, c71;
         FloatVector c80, c81, c90, c91, ca0, ca1, cb0, cb1;
@@ -180,44 +186,45 @@ final class VectorKernels extends CpuKernels {
             cb0 = FloatVector.zero(S);
             cb1 = FloatVector.zero(S);
         }
+        int step = rowsA ? 1 : kStep;
         for (int p = 0; p < kc; p++) {
-            int a = apo + p * kStep, b = bpo + p * NR;
+            int a = apo + p * step, b = bpo + p * NR;
             FloatVector b0 = FloatVector.fromArray(S, bp, b);
             FloatVector b1 = FloatVector.fromArray(S, bp, b + L);
             FloatVector a0 = FloatVector.broadcast(S, ap[a]);
             c00 = a0.fma(b0, c00);
             c01 = a0.fma(b1, c01);
-            FloatVector a1 = FloatVector.broadcast(S, ap[a + 1]);
+            FloatVector a1 = FloatVector.broadcast(S, ap[rowsA ? a + 1 * KC : a + 1]);
             c10 = a1.fma(b0, c10);
             c11 = a1.fma(b1, c11);
-            FloatVector a2 = FloatVector.broadcast(S, ap[a + 2]);
+            FloatVector a2 = FloatVector.broadcast(S, ap[rowsA ? a + 2 * KC : a + 2]);
             c20 = a2.fma(b0, c20);
             c21 = a2.fma(b1, c21);
-            FloatVector a3 = FloatVector.broadcast(S, ap[a + 3]);
+            FloatVector a3 = FloatVector.broadcast(S, ap[rowsA ? a + 3 * KC : a + 3]);
             c30 = a3.fma(b0, c30);
             c31 = a3.fma(b1, c31);
-            FloatVector a4 = FloatVector.broadcast(S, ap[a + 4]);
+            FloatVector a4 = FloatVector.broadcast(S, ap[rowsA ? a + 4 * KC : a + 4]);
             c40 = a4.fma(b0, c40);
             c41 = a4.fma(b1, c41);
-            FloatVector a5 = FloatVector.broadcast(S, ap[a + 5]);
+            FloatVector a5 = FloatVector.broadcast(S, ap[rowsA ? a + 5 * KC : a + 5]);
             c50 = a5.fma(b0, c50);
             c51 = a5.fma(b1, c51);
-            FloatVector a6 = FloatVector.broadcast(S, ap[a + 6]);
+            FloatVector a6 = FloatVector.broadcast(S, ap[rowsA ? a + 6 * KC : a + 6]);
             c60 = a6.fma(b0, c60);
             c61 = a6.fma(b1, c61);
-            FloatVector a7 = FloatVector.broadcast(S, ap[a + 7]);
+            FloatVector a7 = FloatVector.broadcast(S, ap[rowsA ? a + 7 * KC : a + 7]);
             c70 = a7.fma(b0, c70);
             c71 = a7.fma(b1, c71);
-            FloatVector a8 = FloatVector.broadcast(S, ap[a + 8]);
+            FloatVector a8 = FloatVector.broadcast(S, ap[rowsA ? a + 8 * KC : a + 8]);
             c80 = a8.fma(b0, c80);
             c81 = a8.fma(b1, c81);
-            FloatVector a9 = FloatVector.broadcast(S, ap[a + 9]);
+            FloatVector a9 = FloatVector.broadcast(S, ap[rowsA ? a + 9 * KC : a + 9]);
             c90 = a9.fma(b0, c90);
             c91 = a9.fma(b1, c91);
-            FloatVector aa = FloatVector.broadcast(S, ap[a + 10]);
+            FloatVector aa = FloatVector.broadcast(S, ap[rowsA ? a + 10 * KC : a + 10]);
             ca0 = aa.fma(b0, ca0);
             ca1 = aa.fma(b1, ca1);
-            FloatVector ab = FloatVector.broadcast(S, ap[a + 11]);
+            FloatVector ab = FloatVector.broadcast(S, ap[rowsA ? a + 11 * KC : a + 11]);
             cb0 = ab.fma(b0, cb0);
             cb1 = ab.fma(b1, cb1);
         }
@@ -247,12 +254,10 @@ final class VectorKernels extends CpuKernels {
         cb1.intoArray(c, co + 11 * ldc + L);
     }
 
-    /** C = A Bp (+ C when load) for one 12 x 2L tile; A packed row by row, row r at ap[apo + r*KC]. */
-    private static void tile12Rows(int kc, float[] ap, int apo, float[] bp, int bpo, float[] c, int co, int ldc,
-                                   boolean load) {
+    /** C = A Bp (+ C when load) for one 4 x 2L tile; the A layouts of {@link CpuKernels#gemmTile}. */
+    private static void tile4(int kc, float[] ap, int apo, boolean rowsA, int kStep, float[] bp, int bpo, float[] c, int co,
+                              int ldc, boolean load) {
         FloatVector c00, c01, c10, c11, c20, c21, c30, c31;
-        FloatVector c40, c41, c50, c51, c60, c61, c70, c71;
-        FloatVector c80, c81, c90, c91, ca0, ca1, cb0, cb1;
         if (load) {
             c00 = FloatVector.fromArray(S, c, co + 0 * ldc);
             c01 = FloatVector.fromArray(S, c, co + 0 * ldc + L);
@@ -262,22 +267,6 @@ final class VectorKernels extends CpuKernels {
             c21 = FloatVector.fromArray(S, c, co + 2 * ldc + L);
             c30 = FloatVector.fromArray(S, c, co + 3 * ldc);
             c31 = FloatVector.fromArray(S, c, co + 3 * ldc + L);
-            c40 = FloatVector.fromArray(S, c, co + 4 * ldc);
-            c41 = FloatVector.fromArray(S, c, co + 4 * ldc + L);
-            c50 = FloatVector.fromArray(S, c, co + 5 * ldc);
-            c51 = FloatVector.fromArray(S, c, co + 5 * ldc + L);
-            c60 = FloatVector.fromArray(S, c, co + 6 * ldc);
-            c61 = FloatVector.fromArray(S, c, co + 6 * ldc + L);
-            c70 = FloatVector.fromArray(S, c, co + 7 * ldc);
-            c71 = FloatVector.fromArray(S, c, co + 7 * ldc + L);
-            c80 = FloatVector.fromArray(S, c, co + 8 * ldc);
-            c81 = FloatVector.fromArray(S, c, co + 8 * ldc + L);
-            c90 = FloatVector.fromArray(S, c, co + 9 * ldc);
-            c91 = FloatVector.fromArray(S, c, co + 9 * ldc + L);
-            ca0 = FloatVector.fromArray(S, c, co + 10 * ldc);
-            ca1 = FloatVector.fromArray(S, c, co + 10 * ldc + L);
-            cb0 = FloatVector.fromArray(S, c, co + 11 * ldc);
-            cb1 = FloatVector.fromArray(S, c, co + 11 * ldc + L);
         } else {
             c00 = FloatVector.zero(S);
             c01 = FloatVector.zero(S);
@@ -287,63 +276,24 @@ final class VectorKernels extends CpuKernels {
             c21 = FloatVector.zero(S);
             c30 = FloatVector.zero(S);
             c31 = FloatVector.zero(S);
-            c40 = FloatVector.zero(S);
-            c41 = FloatVector.zero(S);
-            c50 = FloatVector.zero(S);
-            c51 = FloatVector.zero(S);
-            c60 = FloatVector.zero(S);
-            c61 = FloatVector.zero(S);
-            c70 = FloatVector.zero(S);
-            c71 = FloatVector.zero(S);
-            c80 = FloatVector.zero(S);
-            c81 = FloatVector.zero(S);
-            c90 = FloatVector.zero(S);
-            c91 = FloatVector.zero(S);
-            ca0 = FloatVector.zero(S);
-            ca1 = FloatVector.zero(S);
-            cb0 = FloatVector.zero(S);
-            cb1 = FloatVector.zero(S);
         }
+        int step = rowsA ? 1 : kStep;
         for (int p = 0; p < kc; p++) {
-            int a = apo + p, b = bpo + p * NR;
+            int a = apo + p * step, b = bpo + p * NR;
             FloatVector b0 = FloatVector.fromArray(S, bp, b);
             FloatVector b1 = FloatVector.fromArray(S, bp, b + L);
             FloatVector a0 = FloatVector.broadcast(S, ap[a]);
             c00 = a0.fma(b0, c00);
             c01 = a0.fma(b1, c01);
-            FloatVector a1 = FloatVector.broadcast(S, ap[a + 1 * KC]);
+            FloatVector a1 = FloatVector.broadcast(S, ap[rowsA ? a + 1 * KC : a + 1]);
             c10 = a1.fma(b0, c10);
             c11 = a1.fma(b1, c11);
-            FloatVector a2 = FloatVector.broadcast(S, ap[a + 2 * KC]);
+            FloatVector a2 = FloatVector.broadcast(S, ap[rowsA ? a + 2 * KC : a + 2]);
             c20 = a2.fma(b0, c20);
             c21 = a2.fma(b1, c21);
-            FloatVector a3 = FloatVector.broadcast(S, ap[a + 3 * KC]);
+            FloatVector a3 = FloatVector.broadcast(S, ap[rowsA ? a + 3 * KC : a + 3]);
             c30 = a3.fma(b0, c30);
             c31 = a3.fma(b1, c31);
-            FloatVector a4 = FloatVector.broadcast(S, ap[a + 4 * KC]);
-            c40 = a4.fma(b0, c40);
-            c41 = a4.fma(b1, c41);
-            FloatVector a5 = FloatVector.broadcast(S, ap[a + 5 * KC]);
-            c50 = a5.fma(b0, c50);
-            c51 = a5.fma(b1, c51);
-            FloatVector a6 = FloatVector.broadcast(S, ap[a + 6 * KC]);
-            c60 = a6.fma(b0, c60);
-            c61 = a6.fma(b1, c61);
-            FloatVector a7 = FloatVector.broadcast(S, ap[a + 7 * KC]);
-            c70 = a7.fma(b0, c70);
-            c71 = a7.fma(b1, c71);
-            FloatVector a8 = FloatVector.broadcast(S, ap[a + 8 * KC]);
-            c80 = a8.fma(b0, c80);
-            c81 = a8.fma(b1, c81);
-            FloatVector a9 = FloatVector.broadcast(S, ap[a + 9 * KC]);
-            c90 = a9.fma(b0, c90);
-            c91 = a9.fma(b1, c91);
-            FloatVector aa = FloatVector.broadcast(S, ap[a + 10 * KC]);
-            ca0 = aa.fma(b0, ca0);
-            ca1 = aa.fma(b1, ca1);
-            FloatVector ab = FloatVector.broadcast(S, ap[a + 11 * KC]);
-            cb0 = ab.fma(b0, cb0);
-            cb1 = ab.fma(b1, cb1);
         }
         c00.intoArray(c, co + 0 * ldc);
         c01.intoArray(c, co + 0 * ldc + L);
@@ -353,160 +303,6 @@ final class VectorKernels extends CpuKernels {
         c21.intoArray(c, co + 2 * ldc + L);
         c30.intoArray(c, co + 3 * ldc);
         c31.intoArray(c, co + 3 * ldc + L);
-        c40.intoArray(c, co + 4 * ldc);
-        c41.intoArray(c, co + 4 * ldc + L);
-        c50.intoArray(c, co + 5 * ldc);
-        c51.intoArray(c, co + 5 * ldc + L);
-        c60.intoArray(c, co + 6 * ldc);
-        c61.intoArray(c, co + 6 * ldc + L);
-        c70.intoArray(c, co + 7 * ldc);
-        c71.intoArray(c, co + 7 * ldc + L);
-        c80.intoArray(c, co + 8 * ldc);
-        c81.intoArray(c, co + 8 * ldc + L);
-        c90.intoArray(c, co + 9 * ldc);
-        c91.intoArray(c, co + 9 * ldc + L);
-        ca0.intoArray(c, co + 10 * ldc);
-        ca1.intoArray(c, co + 10 * ldc + L);
-        cb0.intoArray(c, co + 11 * ldc);
-        cb1.intoArray(c, co + 11 * ldc + L);
-    }
-
-    /** C = A Bp (+ C when load) for one 6 x 2L tile; A k by k, 6 consecutive values per k, kStep apart. */
-    private static void tile6(int kc, float[] ap, int apo, int kStep, float[] bp, int bpo, float[] c, int co, int ldc,
-                              boolean load) {
-        FloatVector c00, c01, c10, c11, c20, c21, c30, c31;
-        FloatVector c40, c41, c50, c51;
-        if (load) {
-            c00 = FloatVector.fromArray(S, c, co + 0 * ldc);
-            c01 = FloatVector.fromArray(S, c, co + 0 * ldc + L);
-            c10 = FloatVector.fromArray(S, c, co + 1 * ldc);
-            c11 = FloatVector.fromArray(S, c, co + 1 * ldc + L);
-            c20 = FloatVector.fromArray(S, c, co + 2 * ldc);
-            c21 = FloatVector.fromArray(S, c, co + 2 * ldc + L);
-            c30 = FloatVector.fromArray(S, c, co + 3 * ldc);
-            c31 = FloatVector.fromArray(S, c, co + 3 * ldc + L);
-            c40 = FloatVector.fromArray(S, c, co + 4 * ldc);
-            c41 = FloatVector.fromArray(S, c, co + 4 * ldc + L);
-            c50 = FloatVector.fromArray(S, c, co + 5 * ldc);
-            c51 = FloatVector.fromArray(S, c, co + 5 * ldc + L);
-        } else {
-            c00 = FloatVector.zero(S);
-            c01 = FloatVector.zero(S);
-            c10 = FloatVector.zero(S);
-            c11 = FloatVector.zero(S);
-            c20 = FloatVector.zero(S);
-            c21 = FloatVector.zero(S);
-            c30 = FloatVector.zero(S);
-            c31 = FloatVector.zero(S);
-            c40 = FloatVector.zero(S);
-            c41 = FloatVector.zero(S);
-            c50 = FloatVector.zero(S);
-            c51 = FloatVector.zero(S);
-        }
-        for (int p = 0; p < kc; p++) {
-            int a = apo + p * kStep, b = bpo + p * NR;
-            FloatVector b0 = FloatVector.fromArray(S, bp, b);
-            FloatVector b1 = FloatVector.fromArray(S, bp, b + L);
-            FloatVector a0 = FloatVector.broadcast(S, ap[a]);
-            c00 = a0.fma(b0, c00);
-            c01 = a0.fma(b1, c01);
-            FloatVector a1 = FloatVector.broadcast(S, ap[a + 1]);
-            c10 = a1.fma(b0, c10);
-            c11 = a1.fma(b1, c11);
-            FloatVector a2 = FloatVector.broadcast(S, ap[a + 2]);
-            c20 = a2.fma(b0, c20);
-            c21 = a2.fma(b1, c21);
-            FloatVector a3 = FloatVector.broadcast(S, ap[a + 3]);
-            c30 = a3.fma(b0, c30);
-            c31 = a3.fma(b1, c31);
-            FloatVector a4 = FloatVector.broadcast(S, ap[a + 4]);
-            c40 = a4.fma(b0, c40);
-            c41 = a4.fma(b1, c41);
-            FloatVector a5 = FloatVector.broadcast(S, ap[a + 5]);
-            c50 = a5.fma(b0, c50);
-            c51 = a5.fma(b1, c51);
-        }
-        c00.intoArray(c, co + 0 * ldc);
-        c01.intoArray(c, co + 0 * ldc + L);
-        c10.intoArray(c, co + 1 * ldc);
-        c11.intoArray(c, co + 1 * ldc + L);
-        c20.intoArray(c, co + 2 * ldc);
-        c21.intoArray(c, co + 2 * ldc + L);
-        c30.intoArray(c, co + 3 * ldc);
-        c31.intoArray(c, co + 3 * ldc + L);
-        c40.intoArray(c, co + 4 * ldc);
-        c41.intoArray(c, co + 4 * ldc + L);
-        c50.intoArray(c, co + 5 * ldc);
-        c51.intoArray(c, co + 5 * ldc + L);
-    }
-
-    /** C = A Bp (+ C when load) for one 6 x 2L tile; A packed row by row, row r at ap[apo + r*KC]. */
-    private static void tile6Rows(int kc, float[] ap, int apo, float[] bp, int bpo, float[] c, int co, int ldc,
-                                  boolean load) {
-        FloatVector c00, c01, c10, c11, c20, c21, c30, c31;
-        FloatVector c40, c41, c50, c51;
-        if (load) {
-            c00 = FloatVector.fromArray(S, c, co + 0 * ldc);
-            c01 = FloatVector.fromArray(S, c, co + 0 * ldc + L);
-            c10 = FloatVector.fromArray(S, c, co + 1 * ldc);
-            c11 = FloatVector.fromArray(S, c, co + 1 * ldc + L);
-            c20 = FloatVector.fromArray(S, c, co + 2 * ldc);
-            c21 = FloatVector.fromArray(S, c, co + 2 * ldc + L);
-            c30 = FloatVector.fromArray(S, c, co + 3 * ldc);
-            c31 = FloatVector.fromArray(S, c, co + 3 * ldc + L);
-            c40 = FloatVector.fromArray(S, c, co + 4 * ldc);
-            c41 = FloatVector.fromArray(S, c, co + 4 * ldc + L);
-            c50 = FloatVector.fromArray(S, c, co + 5 * ldc);
-            c51 = FloatVector.fromArray(S, c, co + 5 * ldc + L);
-        } else {
-            c00 = FloatVector.zero(S);
-            c01 = FloatVector.zero(S);
-            c10 = FloatVector.zero(S);
-            c11 = FloatVector.zero(S);
-            c20 = FloatVector.zero(S);
-            c21 = FloatVector.zero(S);
-            c30 = FloatVector.zero(S);
-            c31 = FloatVector.zero(S);
-            c40 = FloatVector.zero(S);
-            c41 = FloatVector.zero(S);
-            c50 = FloatVector.zero(S);
-            c51 = FloatVector.zero(S);
-        }
-        for (int p = 0; p < kc; p++) {
-            int a = apo + p, b = bpo + p * NR;
-            FloatVector b0 = FloatVector.fromArray(S, bp, b);
-            FloatVector b1 = FloatVector.fromArray(S, bp, b + L);
-            FloatVector a0 = FloatVector.broadcast(S, ap[a]);
-            c00 = a0.fma(b0, c00);
-            c01 = a0.fma(b1, c01);
-            FloatVector a1 = FloatVector.broadcast(S, ap[a + 1 * KC]);
-            c10 = a1.fma(b0, c10);
-            c11 = a1.fma(b1, c11);
-            FloatVector a2 = FloatVector.broadcast(S, ap[a + 2 * KC]);
-            c20 = a2.fma(b0, c20);
-            c21 = a2.fma(b1, c21);
-            FloatVector a3 = FloatVector.broadcast(S, ap[a + 3 * KC]);
-            c30 = a3.fma(b0, c30);
-            c31 = a3.fma(b1, c31);
-            FloatVector a4 = FloatVector.broadcast(S, ap[a + 4 * KC]);
-            c40 = a4.fma(b0, c40);
-            c41 = a4.fma(b1, c41);
-            FloatVector a5 = FloatVector.broadcast(S, ap[a + 5 * KC]);
-            c50 = a5.fma(b0, c50);
-            c51 = a5.fma(b1, c51);
-        }
-        c00.intoArray(c, co + 0 * ldc);
-        c01.intoArray(c, co + 0 * ldc + L);
-        c10.intoArray(c, co + 1 * ldc);
-        c11.intoArray(c, co + 1 * ldc + L);
-        c20.intoArray(c, co + 2 * ldc);
-        c21.intoArray(c, co + 2 * ldc + L);
-        c30.intoArray(c, co + 3 * ldc);
-        c31.intoArray(c, co + 3 * ldc + L);
-        c40.intoArray(c, co + 4 * ldc);
-        c41.intoArray(c, co + 4 * ldc + L);
-        c50.intoArray(c, co + 5 * ldc);
-        c51.intoArray(c, co + 5 * ldc + L);
     }
 
     @Override

@@ -23,14 +23,14 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 class CpuGemmTest {
 
     /**
-     * {M, N, K}: size 1, odd, not multiples of the vector width or of either tile height (6, 12), K past one
+     * {M, N, K}: size 1, odd, not multiples of the vector width or of either tile height (4, 12), K past one
      * block (256) and past one pass of blocks (1024), N past one task (256) and one packed chunk (4096), M past
      * one packed chunk (64 tasks of 96 rows); K exactly 256, where a row-major A is read in place (whole tasks
      * inside the array, a last task whose partial panel would read past the array end, one exact panel).
      */
     private static final int[][] SHAPES = {
             {1, 1, 1}, {1, 7, 3}, {5, 1, 9}, {6, 32, 16}, {7, 33, 17}, {13, 50, 300}, {37, 259, 31}, {64, 64, 64},
-            {3, 4100, 5}, {97, 17, 513}, {29, 45, 1100}, {6200, 20, 7}, {200, 70, 256}, {12, 40, 256},
+            {3, 4100, 5}, {97, 17, 513}, {29, 45, 1100}, {6200, 20, 7}, {202, 70, 256}, {12, 40, 256},
     };
 
     private static void checkOne(CpuBackend be, boolean ta, boolean tb, int m, int n, int k, float alpha, float beta, long seed) {
@@ -208,12 +208,13 @@ class CpuGemmTest {
 
     @Test
     void gemmTileHeightFollowsThePropertyAndRejectsOthers() {
-        assertTrue(CpuVariants.VECTOR_6_ROWS.kernelDescription().contains(" 6 x "), CpuVariants.VECTOR_6_ROWS.kernelDescription());
+        assertTrue(CpuVariants.VECTOR_4_ROWS.kernelDescription().contains(" 4 x "), CpuVariants.VECTOR_4_ROWS.kernelDescription());
+        assertTrue(CpuVariants.VECTOR_12_ROWS.kernelDescription().contains(" 12 x "), CpuVariants.VECTOR_12_ROWS.kernelDescription());
         String before = System.getProperty("mode.cpu.gemmRows");
-        System.setProperty("mode.cpu.gemmRows", "8");
+        System.setProperty("mode.cpu.gemmRows", "6");
         try {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new CpuBackend(1, true, CpuGemm.VECTOR));
-            assertTrue(e.getMessage().contains("-Dmode.cpu.gemmRows=8") && e.getMessage().contains("use 6 or 12"), e.getMessage());
+            assertTrue(e.getMessage().contains("-Dmode.cpu.gemmRows=6") && e.getMessage().contains("use 4 or 12"), e.getMessage());
         } finally {
             if (before == null) System.clearProperty("mode.cpu.gemmRows"); else System.setProperty("mode.cpu.gemmRows", before);
         }

@@ -12,7 +12,8 @@ import java.util.stream.Stream;
 /**
  * The cpu backend configurations every op test runs on: the Vector API kernels and the scalar fallback,
  * both with two threads and our own SGEMM, created once per JVM; GEMM tests also run the vector kernels with
- * the 6-row register tile that machines with 16 vector registers use, and oneMKL's SGEMM (on this module's
+ * each register tile height (4 rows for 16 vector registers, 12 for AVX-512's 32), whichever this machine
+ * would pick, and oneMKL's SGEMM (on this module's
  * classpath; absent only where oneMKL cannot load, see {@code MklGemmTest}). Plus small host/tensor helpers.
  */
 final class CpuVariants {
@@ -20,7 +21,8 @@ final class CpuVariants {
 
     static final CpuBackend VECTOR = new CpuBackend(2, true, CpuGemm.VECTOR);
     static final CpuBackend SCALAR = new CpuBackend(2, false, CpuGemm.VECTOR);
-    static final CpuBackend VECTOR_6_ROWS = withGemmRows(6);
+    static final CpuBackend VECTOR_4_ROWS = withGemmRows(4);
+    static final CpuBackend VECTOR_12_ROWS = withGemmRows(12);
     /** Vector kernels with oneMKL's SGEMM for the gemm op, or null where oneMKL does not load. */
     static final CpuBackend MKL = Mkl.unavailableReason().isEmpty() ? new CpuBackend(2, true, CpuGemm.MKL) : null;
 
@@ -50,9 +52,13 @@ final class CpuVariants {
         return Stream.of(new Variant(VECTOR), new Variant(SCALAR));
     }
 
-    /** Both kernel paths plus the 6-row GEMM tile and oneMKL's SGEMM (where it loads), for GEMM tests. */
+    /**
+     * Both kernel paths, the vector kernels with each tile height (the one this machine picks runs once, as
+     * VECTOR) and oneMKL's SGEMM (where it loads), for GEMM tests.
+     */
     static Stream<Variant> gemmTiles() {
-        return Stream.of(VECTOR, VECTOR_6_ROWS, SCALAR, MKL).filter(java.util.Objects::nonNull).map(Variant::new);
+        return Stream.of(VECTOR, VECTOR_4_ROWS, VECTOR_12_ROWS, SCALAR, MKL).filter(java.util.Objects::nonNull)
+                .filter(b -> b == VECTOR || !label(b).equals(label(VECTOR))).map(Variant::new);
     }
 
     static List<CpuBackend> all() {
