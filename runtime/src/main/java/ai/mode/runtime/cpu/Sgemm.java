@@ -432,10 +432,12 @@ final class Sgemm {
                                      int pTo, float[] ap, int apBase) {
         if (pFrom >= pTo) return;
         int full = mLen / mr, vector = kernels.vectorLength();
+        // floats one padded slot write covers: mr rounded up to whole vectors (16 for 12 rows of 8 lanes)
+        int written = (mr + vector - 1) / vector * vector;
         if (full > 0) {
             for (int p = pFrom; p < pTo; p++) {
                 int src = aOff + (p0 + p) * lda + m0, dst = apBase + p * mr;
-                if (p * mr + vector <= pTo * mr) kernels.copyScaledPadded(a, src, mr, ap, dst, aPanelStride, full, mr, alpha);
+                if (p * mr + written <= pTo * mr) kernels.copyScaledPadded(a, src, mr, ap, dst, aPanelStride, full, mr, alpha);
                 else kernels.copyScaled(a, src, mr, ap, dst, aPanelStride, full, mr, alpha);
             }
         }
