@@ -25,8 +25,8 @@ import java.util.concurrent.ConcurrentHashMap;
  * are combined in a fixed order. Results are therefore bitwise identical from run to run and for any thread
  * count. The vector and scalar kernels differ in summation order, so they agree only to rounding.
  *
- * <p>GEMM: the {@code gemm} op runs oneMKL on Intel CPUs when it is on the classpath or installed ({@link CpuGemm},
- * default {@code auto}), else our Vector API {@link Sgemm}; attention's products always run ours. oneMKL's pieces are
+ * <p>GEMM: the {@code gemm} op runs oneMKL when it is on the classpath or installed, except on non-Intel CPUs with
+ * 512-bit vectors ({@link CpuGemm}, default {@code auto}), else our Vector API {@link Sgemm}; attention's products always run ours. oneMKL's pieces are
  * also cut by shape only ({@link MklSgemm}), so the determinism above holds with it too; it rounds differently
  * from ours, so the two agree only to rounding.
  */
@@ -80,7 +80,7 @@ public final class CpuBackend implements Backend {
     public CpuBackend(int threads, boolean useVector, CpuGemm gemm) {
         int n = threads <= 0 ? Runtime.getRuntime().availableProcessors() : threads;
         this.kern = CpuKernels.select(useVector);
-        Mkl vendor = vendorLibrary(gemm);
+        Mkl vendor = vendorLibrary(gemm, kern.vectorLength());
         this.threads = new CpuThreads(n);
         CLEANER.register(this, this.threads::close);
         this.vendorGemm = vendor == null ? null : new MklSgemm(vendor, this.threads);
@@ -90,15 +90,15 @@ public final class CpuBackend implements Backend {
     }
 
     /**
-     * oneMKL for {@code gemm}, or null for ours. {@code auto} takes oneMKL on Intel CPUs only: on an AMD EPYC
-     * (Zen 5) training ran 2.2x faster on our SGEMM than on oneMKL's (docs/cpu-backend.md, "GEMM provider").
+     * oneMKL for {@code gemm}, or null for ours. {@code auto} takes oneMKL except on a non-Intel CPU where our
+     * kernels run 512-bit vectors: there oneMKL runs its 256-bit code and our 12 x 32 tile trained faster, while on
+     * Intel CPUs and with 256-bit vectors oneMKL trained faster (docs/cpu-backend.md, "The default provider").
      */
-    private static Mkl vendorLibrary(CpuGemm gemm) {
+    private static Mkl vendorLibrary(CpuGemm gemm, int lanes) {
         if (gemm == CpuGemm.VECTOR) return null;
         CpuIdentity cpu = CpuIdentity.current();
-        if (gemm == CpuGemm.AUTO && !cpu.intel()) {
-            LOG.log(Logger.Level.DEBUG, "gemm op: our Vector API SGEMM, the default on {0} (oneMKL is the default on Intel CPUs)",
-                    cpu.describe());
+        if (gemm == CpuGemm.AUTO && !prefersMkl(cpu, lanes)) {
+            LOG.log(Logger.Level.DEBUG, "gemm op: our Vector API SGEMM, the default with {0}-lane vectors on {1}", lanes, cpu.describe());
             return null;
         }
         try {
@@ -110,6 +110,11 @@ public final class CpuBackend implements Backend {
             sayOnce("gemm op: our Vector API SGEMM, since oneMKL is not available (" + e.getMessage() + ")");
             return null;
         }
+    }
+
+    /** Whether {@code auto} runs oneMKL on this CPU with kernels of this many float lanes (see {@link #vendorLibrary}). */
+    public static boolean prefersMkl(CpuIdentity cpu, int lanes) {
+        return cpu.intel() || lanes < 16;
     }
 
     /** Fallbacks already reported in this JVM: each is one log line, once. */
@@ -124,6 +129,9 @@ public final class CpuBackend implements Backend {
 
     /** Number of threads (including the caller) that ops use. */
     public int threads() { return threads.threads(); }
+
+    /** Float lanes of the kernels' vectors (16 with AVX-512, 8 with AVX2, 1 for the scalar kernels). */
+    public int vectorLanes() { return kern.vectorLength(); }
 
     /** Whether the Vector API kernels are in use. */
     public boolean vectorized() { return kern.vectorized(); }

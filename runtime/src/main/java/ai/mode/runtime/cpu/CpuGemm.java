@@ -4,8 +4,8 @@ import java.util.Locale;
 
 /**
  * Which SGEMM the cpu backend's {@code gemm} op runs: our Vector API kernel ({@link Sgemm}), Intel oneMKL's
- * ({@link MklSgemm}), or {@code auto}: oneMKL on Intel CPUs when it loads, ours otherwise (on AMD it measured
- * slower than ours, docs/cpu-backend.md). Chosen per backend; the default comes from
+ * ({@link MklSgemm}), or {@code auto}: oneMKL where it loads, except on non-Intel CPUs whose vectors are 512 bits
+ * wide, where ours measured faster (docs/cpu-backend.md). Chosen per backend; the default comes from
  * {@code -Dmode.cpu.gemm} (or {@code MODE_CPU_GEMM}), else {@code auto}. Attention's internal products always
  * run our kernel (they are fused with the softmax).
  */

@@ -22,7 +22,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * The cpu backend's oneMKL SGEMM: it loads from the carrier jar on this module's classpath in its reproducible
- * (CNR) mode and is what {@code auto} picks on Intel CPUs; at the reference model's shapes (split into pieces) it matches the float64 reference and
+ * (CNR) mode and is what {@code auto} picks, except on non-Intel CPUs with 512-bit vectors; at the reference model's shapes (split into pieces) it matches the float64 reference and
  * our own SGEMM; it leaves the caller's oneMKL thread count alone; the binding refuses calls that would touch
  * memory outside the arrays; bad choices are one line.
  * Transposes, odd sizes, alpha/beta and batching run through {@link CpuGemmTest}'s variants.
@@ -35,16 +35,21 @@ class MklGemmTest {
     }
 
     @Test
-    void oneMklLoadsInReproducibleModeAndAutoPicksItOnIntelOnly() {
+    void oneMklLoadsInReproducibleModeAndAutoPicksItWhereItMeasuredFaster() {
+        CpuIdentity intel = CpuIdentity.parse(java.util.List.of("vendor_id : GenuineIntel", "flags : avx2 fma avx512f"));
+        CpuIdentity amd = CpuIdentity.parse(java.util.List.of("vendor_id : AuthenticAMD", "flags : avx2 fma avx512f"));
         assumeTrue(linuxX86(), "bytedeco's oneMKL carrier jar on this classpath is for linux-x86_64");
         assertEquals(java.util.Optional.empty(), Mkl.unavailableReason());
         assertTrue(Mkl.get().version().contains("Math Kernel Library"), Mkl.get().version());
         String env = System.getenv("MKL_CBWR");
-        String expected = env == null || env.isBlank() ? "cnr AUTO" : "cnr ";
-        assertTrue(Mkl.get().reproducibility().startsWith(expected), Mkl.get().reproducibility());
+        String cnr = env == null || env.isBlank() ? "cnr AUTO" : "cnr ";
+        assertTrue(Mkl.get().reproducibility().startsWith(cnr), Mkl.get().reproducibility());
         try (CpuBackend auto = new CpuBackend(1, CpuGemm.AUTO); CpuBackend mkl = new CpuBackend(1, CpuGemm.MKL);
              CpuBackend ours = new CpuBackend(1, CpuGemm.VECTOR)) {
-            assertEquals(CpuIdentity.current().intel(), auto.usesMkl(), CpuIdentity.current().describe() + ": " + auto.gemmDescription());
+            boolean mklByDefault = CpuIdentity.current().intel() || auto.vectorLanes() < 16;
+            assertEquals(mklByDefault, auto.usesMkl(), CpuIdentity.current().describe() + ", " + auto.kernelDescription() + ": " + auto.gemmDescription());
+            assertEquals(mklByDefault, CpuBackend.prefersMkl(CpuIdentity.current(), auto.vectorLanes()));
+            assertTrue(CpuBackend.prefersMkl(intel, 16) && CpuBackend.prefersMkl(amd, 8) && !CpuBackend.prefersMkl(amd, 16));
             assertTrue(mkl.gemmDescription().startsWith("mkl (") && mkl.gemmDescription().contains("cnr "), mkl.gemmDescription());
             assertEquals("vector", ours.gemmDescription());
             assertTrue(mkl.numerics().contains(mkl.gemmDescription()) && mkl.numerics().contains(CpuIdentity.current().isa()),
