@@ -26,8 +26,8 @@ import java.util.concurrent.ConcurrentHashMap;
  * count. The vector and scalar kernels differ in summation order, so they agree only to rounding.
  *
  * <p>GEMM: the {@code gemm} op runs oneMKL when it is on the classpath or installed, except on non-Intel CPUs with
- * 512-bit vectors ({@link CpuGemm}, default {@code auto}), else our Vector API {@link Sgemm}; attention's products always run ours. oneMKL's pieces are
- * also cut by shape only ({@link MklSgemm}), so the determinism above holds with it too; it rounds differently
+ * 512-bit vectors ({@link CpuGemm}, default {@code auto}), else our Vector API {@link Sgemm}; attention's products
+ * always run ours. oneMKL's pieces are also cut by shape only ({@link MklSgemm}), so the determinism above holds with it too; it rounds differently
  * from ours, so the two agree only to rounding.
  */
 public final class CpuBackend implements Backend {
