@@ -36,7 +36,7 @@ public final class Mkl {
     /** {@code MKL_CBWR_Get} selector of the code branch, and the strict-mode flag (mkl_service.h). */
     private static final int CBWR_BRANCH = 1, CBWR_STRICT = 0x10000;
     /** {@code MKL_CBWR_AUTO}: the branch oneMKL picks for this CPU, fixed for the process. */
-    static final int CBWR_AUTO = 2;
+    private static final int CBWR_AUTO = 2;
     /** {@code MKL_CBWR_OFF} and {@code MKL_CBWR_BRANCH_OFF}: no reproducibility mode. */
     private static final int CBWR_OFF = 0, CBWR_BRANCH_OFF = 1;
     /** The branch names of mkl_service.h, by code. */
@@ -106,7 +106,7 @@ public final class Mkl {
         }
     }
 
-    static String branchName(int branch) {
+    private static String branchName(int branch) {
         return branch >= 0 && branch < CBWR_BRANCHES.length ? CBWR_BRANCHES[branch] : "branch " + branch;
     }
 
