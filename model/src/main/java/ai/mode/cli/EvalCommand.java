@@ -71,6 +71,7 @@ public final class EvalCommand implements Callable<Integer> {
                     sp, t, batch, maxWindows);
             System.out.println("checkpoint " + c.dir());
             printTable(rows, System.out);
+            CorpusEvaluation.requireFiniteLoss(rows, c.dir());
             if (json != null) {
                 AtomicFiles.writeString(json, new GsonBuilder().setPrettyPrinting().create().toJson(CorpusEvaluation.toJson(rows)) + "\n");
             }

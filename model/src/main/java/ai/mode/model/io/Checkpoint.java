@@ -26,6 +26,8 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalLong;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.stream.Stream;
 import java.util.zip.CRC32C;
 
@@ -42,7 +44,8 @@ import java.util.zip.CRC32C;
  *     .experts(modeParams, Map.of("mode_config", json))   // experts.safetensors
  *     .writeTo(Path.of("runs/x/step-00000100"));
  *
- * // read (sizes checked against the manifest on open; tensors validated against config.json)
+ * // read (sizes checked against the manifest on open; CRC32C of a file checked when its tensors are read;
+ * // tensors validated against config.json and required finite)
  * Checkpoint c = Checkpoint.open(Path.of("runs/x/step-00000100"));
  * LlamaConfig cfg = c.config();
  * NamedTensors w = c.readModel();
@@ -70,6 +73,7 @@ public final class Checkpoint {
     private final OptionalLong step;
     private final Map<String, FileRecord> manifest;   // empty for a foreign (HF) directory
     private HfConfig config;
+    private final Set<String> verified = ConcurrentHashMap.newKeySet();  // CRC32C checked
 
     /** Size and checksum of one file as recorded in the manifest. */
     record FileRecord(long bytes, String crc32c) {}
@@ -234,11 +238,18 @@ public final class Checkpoint {
                 String problem = HfImport.shapeProblem(model, config.model());
                 if (problem != null) throw new IllegalArgumentException("model does not match its config: " + problem);
             }
+            refuseNonFinite(MODEL, model == null ? Optional.empty() : model.firstNonFinite(""));
+            refuseNonFinite(EXPERTS, experts == null ? Optional.empty() : experts.firstNonFinite(""));
+            refuseNonFinite(TRAINER_STATE, trainerState == null ? Optional.empty() : trainerState.firstNonFinite());
             if (config == null && model == null && experts == null && trainerState == null && extraFiles.isEmpty()
                     && tokenizerBytes == null && tokenizerFile == null) {
                 throw new IllegalArgumentException("checkpoint is empty: give at least one of config, model, experts, "
                         + "trainer state, tokenizer or file");
             }
+        }
+
+        private static void refuseNonFinite(String file, Optional<String> problem) {
+            if (problem.isPresent()) throw new NonFiniteTensorException(file, problem.get());
         }
 
         private void put(Path temp, String name, byte[] bytes, Map<String, FileRecord> records) throws IOException {
@@ -359,7 +370,7 @@ public final class Checkpoint {
             long size = Files.size(f);
             if (size != e.getValue().bytes()) {
                 throw new CheckpointFormatException(f, "size " + size + " bytes differs from the " + e.getValue().bytes()
-                        + " recorded in " + MANIFEST + "; the file was truncated or modified");
+                        + " recorded in " + MANIFEST + "; the file was truncated or modified: " + remedy(dir));
             }
         }
         return new Checkpoint(dir, step, Collections.unmodifiableMap(records));
@@ -405,17 +416,35 @@ public final class Checkpoint {
 
     /** The backbone weights as float32, every tensor checked against config.json (see {@link HfImport}). */
     public NamedTensors readModel() throws IOException {
-        return HfImport.loadWeights(dir, config());
+        verifyChecksum(MODEL);
+        NamedTensors w = HfImport.loadWeights(dir, config());
+        requireFinite(MODEL, w.firstNonFinite(""));
+        return w;
     }
 
-    /** The trainer state, if the checkpoint has one. */
+    /** The trainer state, if the checkpoint has one (checksum verified, moments finite). */
     public Optional<TrainerState> readTrainerState() throws IOException {
-        return has(TRAINER_STATE) ? Optional.of(TrainerState.read(dir.resolve(TRAINER_STATE))) : Optional.empty();
+        if (!has(TRAINER_STATE)) return Optional.empty();
+        verifyChecksum(TRAINER_STATE);
+        TrainerState s = TrainerState.read(dir.resolve(TRAINER_STATE));
+        requireFinite(TRAINER_STATE, s.firstNonFinite());
+        return Optional.of(s);
     }
 
-    /** The MoDE expert/gate parameters, if the checkpoint has them. */
+    /** The MoDE expert/gate parameters, if the checkpoint has them (checksum verified, values finite). */
     public Optional<NamedTensors> readExperts() throws IOException {
-        return has(EXPERTS) ? Optional.of(SafeTensors.read(dir.resolve(EXPERTS))) : Optional.empty();
+        if (!has(EXPERTS)) return Optional.empty();
+        verifyChecksum(EXPERTS);
+        NamedTensors e = SafeTensors.read(dir.resolve(EXPERTS));
+        requireFinite(EXPERTS, e.firstNonFinite(""));
+        return Optional.of(e);
+    }
+
+    private void requireFinite(String file, Optional<String> problem) throws CheckpointFormatException {
+        if (problem.isPresent()) {
+            throw new CheckpointFormatException(dir.resolve(file), problem.get()
+                    + "; the checkpoint was saved from a diverged run: " + remedy(dir));
+        }
     }
 
     /** The {@code __metadata__} of experts.safetensors (empty map if there is no such file). */
@@ -444,14 +473,31 @@ public final class Checkpoint {
      * validation cannot (a flipped bit inside tensor data). A directory without a manifest passes trivially.
      */
     public void verifyChecksums() throws IOException {
-        for (Map.Entry<String, FileRecord> e : manifest.entrySet()) {
-            Path f = dir.resolve(e.getKey());
-            String actual = crc32c(f);
-            if (!actual.equals(e.getValue().crc32c())) {
-                throw new CheckpointFormatException(f, "CRC32C " + actual + " differs from " + e.getValue().crc32c()
-                        + " recorded in " + MANIFEST + "; the file is corrupted");
-            }
+        for (String name : manifest.keySet()) verifyChecksum(name);
+    }
+
+    /**
+     * Checks one file's CRC32C against the manifest, once per instance (the readers call it before loading tensors).
+     * A file the manifest does not list (a Hugging Face directory) passes.
+     */
+    private void verifyChecksum(String name) throws IOException {
+        FileRecord r = manifest.get(name);
+        if (r == null || verified.contains(name)) return;
+        Path f = dir.resolve(name);
+        String actual = crc32c(f);
+        if (!actual.equals(r.crc32c())) {
+            throw new CheckpointFormatException(f, "CRC32C " + actual + " differs from " + r.crc32c() + " recorded in "
+                    + MANIFEST + "; the file is corrupted: " + remedy(dir));
         }
+        verified.add(name);
+    }
+
+    /** What to do about a damaged checkpoint: use the newest earlier step-N checkpoint beside it, if there is one. */
+    private static String remedy(Path dir) {
+        Path abs = dir.toAbsolutePath().normalize();
+        return CheckpointStore.earlierThan(abs)
+                .map(p -> "use the earlier checkpoint " + p + " (to resume from it, move " + abs + " out of its folder)")
+                .orElse("no earlier checkpoint is beside it; restore the directory from a copy or train again");
     }
 
     @Override

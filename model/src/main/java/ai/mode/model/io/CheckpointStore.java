@@ -129,6 +129,21 @@ public final class CheckpointStore {
                 "holds no checkpoint (neither a checkpoint directory nor a folder of step-N checkpoints)"));
     }
 
+    /** The newest step directory beside {@code dir} (a step directory) with a smaller step, if there is one. */
+    static Optional<Path> earlierThan(Path dir) {
+        long step = stepOf(dir);
+        if (step < 0 || dir.getParent() == null) return Optional.empty();
+        try {
+            List<Path> all = new CheckpointStore(dir.getParent(), 0).list();
+            for (int i = all.size() - 1; i >= 0; i--) {
+                if (stepOf(all.get(i)) < step) return Optional.of(all.get(i));
+            }
+        } catch (IOException e) {
+            LOG.log(System.Logger.Level.DEBUG, "cannot list {0}: {1}", dir.getParent(), e.getMessage());
+        }
+        return Optional.empty();
+    }
+
     /** Step number of a step directory path, or -1 if the name is not {@code step-<digits>}. */
     static long stepOf(Path p) {
         Matcher m = STEP_DIR.matcher(p.getFileName().toString());

@@ -9,6 +9,7 @@ import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 
 /**
  * Ordered map from tensor name to a float32 array with its shape, in insertion order. Data arrays are stored by
@@ -111,6 +112,20 @@ public final class NamedTensors implements Iterable<NamedTensors.Entry> {
         LinkedHashMap<String, float[]> m = new LinkedHashMap<>();
         for (Entry e : entries.values()) m.put(e.name(), e.data());
         return Collections.unmodifiableMap(m);
+    }
+
+    /**
+     * The first element that is NaN or infinite, as {@code tensor <name> holds <value> at element <i>} (prefixed by
+     * {@code prefix}, e.g. {@code "optimizer.m."}), or empty when every value is finite.
+     */
+    public Optional<String> firstNonFinite(String prefix) {
+        for (Entry e : entries.values()) {
+            float[] d = e.data();
+            for (int i = 0; i < d.length; i++) {
+                if (!Float.isFinite(d[i])) return Optional.of("tensor " + prefix + e.name() + " holds " + d[i] + " at element " + i);
+            }
+        }
+        return Optional.empty();
     }
 
     /** A copy with freshly allocated data arrays (same order). */

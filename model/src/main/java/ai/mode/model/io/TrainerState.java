@@ -11,6 +11,7 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Optional;
 
 /**
  * Optimizer and trainer state, saved as {@code trainer_state.safetensors}: tensors {@code optimizer.m.<param>} and
@@ -60,6 +61,11 @@ public record TrainerState(long step, NamedTensors adamM, NamedTensors adamV, St
         } catch (IOException e) {
             throw new IllegalStateException("validated on construction", e);
         }
+    }
+
+    /** The first NaN or infinite moment, named with its file prefix ({@code optimizer.m.<param>}), if any. */
+    public Optional<String> firstNonFinite() {
+        return adamM.firstNonFinite(M_PREFIX).or(() -> adamV.firstNonFinite(V_PREFIX));
     }
 
     /** Writes the state atomically. */

@@ -11,6 +11,7 @@ import ai.mode.model.tokenizer.BpeTokenizer;
 import ai.mode.runtime.LossStats;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -49,6 +50,20 @@ public final class CorpusEvaluation {
             }
         }
         return rows;
+    }
+
+    /**
+     * Refuses a table with a NaN or infinite loss, naming the first such corpus and split: the model's outputs
+     * overflow, so its numbers mean nothing. {@code checkpoint} names the evaluated model in the message.
+     */
+    public static void requireFiniteLoss(List<Row> rows, Path checkpoint) {
+        for (Row r : rows) {
+            if (!Double.isFinite(r.loss())) {
+                throw new IllegalArgumentException("loss is " + r.loss() + " on corpus " + r.corpus() + ", split "
+                        + r.split().label() + ": the weights of " + checkpoint + " overflow in the forward pass; evaluate an earlier checkpoint"
+                        + " of the run or retrain with a lower --lr");
+            }
+        }
     }
 
     /** The rows as a JSON array of {corpus, split, tokens, loss, perplexity, accuracy}. */

@@ -1,7 +1,9 @@
 // The training loop: micro-batches with gradient accumulation, AdamW with clipping on a warm-up + cosine
-// schedule, periodic validation and checkpoints, exact resume, and a clean stop on non-finite values.
+// schedule, periodic validation and checkpoints, exact resume, and a clean stop on non-finite values (a
+// checkpoint with non-finite weights or moments is never written, so "last good checkpoint" is always usable).
 package ai.mode.model.train;
 
+import ai.mode.model.io.NonFiniteTensorException;
 import ai.mode.model.nn.CausalLm;
 import ai.mode.model.nn.Parameter;
 import ai.mode.runtime.Backend;
@@ -209,6 +211,8 @@ public final class Trainer {
             Path where = checkpoints.save(model, optimizer,
                     new TrainProgress(step, options.seed(), train.state(), tokensSeen, lastValLoss, model.backend().numerics()));
             for (Listener l : listeners) l.onCheckpoint(step, where);
+        } catch (NonFiniteTensorException e) {
+            throw diverged(step, "the checkpoint was not written because its " + e.detail());
         } catch (IOException e) {
             throw new UncheckedIOException("could not write the checkpoint at step " + step + ": " + e.getMessage(), e);
         }

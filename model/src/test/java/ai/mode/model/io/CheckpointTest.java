@@ -282,17 +282,70 @@ class CheckpointTest {
     }
 
     @Test
-    void flippedDataBitIsCaughtByChecksum() throws IOException {
-        Path dir = fullBuilder(1).writeTo(tmp.resolve("flip"));
+    void flippedDataBitIsCaughtWhenTheFileIsRead() throws IOException {
+        for (String name : List.of(Checkpoint.MODEL, Checkpoint.TRAINER_STATE, Checkpoint.EXPERTS)) {
+            CheckpointStore store = new CheckpointStore(tmp.resolve("flip-" + name), 0);
+            store.save(1, fullBuilder(1));
+            Path dir = store.save(2, fullBuilder(2));
+            Path f = dir.resolve(name);
+            String recorded = Checkpoint.crc32c(f);
+            byte[] b = Files.readAllBytes(f);
+            b[b.length - 3] ^= 0x10;                      // inside the last tensor's data: still a valid file
+            Files.write(f, b);
+            Checkpoint c = store.latest().orElseThrow();  // sizes still match
+            assertEquals(dir, c.dir());
+            CheckpointFormatException e = assertThrows(CheckpointFormatException.class, () -> {
+                c.readModel();
+                c.readTrainerState();
+                c.readExperts();
+            });
+            assertMessage(e, "CRC32C " + Checkpoint.crc32c(f) + " differs from " + recorded);
+            assertTrue(e.getMessage().startsWith(f + ": "), e.getMessage());
+            assertTrue(e.getMessage().contains("use the earlier checkpoint " + store.root().resolve("step-00000001")), e.getMessage());
+            assertMessage(assertThrows(CheckpointFormatException.class, c::verifyChecksums), "differs from " + recorded);
+        }
+    }
+
+    @Test
+    void checksumFailureWithoutAnEarlierCheckpointSaysSo() throws IOException {
+        Path dir = fullBuilder(1).writeTo(tmp.resolve("only"));
         Path f = dir.resolve(Checkpoint.MODEL);
         byte[] b = Files.readAllBytes(f);
-        b[b.length - 3] ^= 0x10;
+        b[b.length - 1] ^= 0x01;
         Files.write(f, b);
-        Checkpoint c = Checkpoint.open(dir);          // sizes still match
-        c.readModel();                                // structurally valid
-        CheckpointFormatException e = assertThrows(CheckpointFormatException.class, c::verifyChecksums);
-        assertMessage(e, "differs from");
-        assertTrue(e.getMessage().contains(Checkpoint.MODEL));
+        assertMessage(assertThrows(CheckpointFormatException.class, () -> Checkpoint.open(dir).readModel()),
+                "no earlier checkpoint is beside it");
+    }
+
+    @Test
+    void nonFiniteTensorsAreNeitherWrittenNorRead() throws IOException {
+        NamedTensors w = randomWeights(CFG, 3);
+        w.data(w.names().get(0))[5] = Float.NaN;
+        NonFiniteTensorException e = assertThrows(NonFiniteTensorException.class,
+                () -> Checkpoint.builder().config(CFG).model(w).writeTo(tmp.resolve("nan")));
+        assertTrue(e.detail().startsWith(Checkpoint.MODEL + " tensor ") && e.detail().endsWith("holds NaN at element 5"), e.detail());
+        assertFalse(Files.exists(tmp.resolve("nan")));
+        NamedTensors m = randomWeights(CFG, 4);
+        m.data(m.names().get(0))[0] = Float.POSITIVE_INFINITY;
+        assertThrows(NonFiniteTensorException.class, () -> Checkpoint.builder().trainerState(
+                new TrainerState(1, m, randomWeights(CFG, 5), "{}")).writeTo(tmp.resolve("inf")));
+
+        // a NaN that got into a checkpoint some other way (written here without the builder) is refused on read
+        CheckpointStore store = new CheckpointStore(tmp.resolve("store"), 0);
+        store.save(1, fullBuilder(1));
+        Path dir = store.save(2, fullBuilder(2));
+        String first = w.names().get(0);
+        NamedTensors bad = Checkpoint.open(dir).readModel();
+        bad.data(first)[2] = Float.NaN;
+        SafeTensors.write(dir.resolve(Checkpoint.MODEL), bad, Map.of("format", "pt"), SafeDType.F32);
+        JsonObject manifest = com.google.gson.JsonParser.parseString(Files.readString(dir.resolve(Checkpoint.MANIFEST))).getAsJsonObject();
+        manifest.getAsJsonObject("files").getAsJsonObject(Checkpoint.MODEL).addProperty("crc32c", Checkpoint.crc32c(dir.resolve(Checkpoint.MODEL)));
+        Files.writeString(dir.resolve(Checkpoint.MANIFEST), manifest.toString());
+        Checkpoint c = Checkpoint.open(dir);
+        c.verifyChecksums();
+        CheckpointFormatException r = assertThrows(CheckpointFormatException.class, c::readModel);
+        assertMessage(r, "tensor " + first + " holds NaN at element 2; the checkpoint was saved from a diverged run");
+        assertTrue(r.getMessage().contains("use the earlier checkpoint " + store.root().resolve("step-00000001")), r.getMessage());
     }
 
     @Test

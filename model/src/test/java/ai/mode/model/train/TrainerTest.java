@@ -227,6 +227,26 @@ class TrainerTest {
     }
 
     @Test
+    void nonFiniteWeightsAreNeverCheckpointed(@TempDir Path dir) throws Exception {
+        try (LlamaModel m = model()) {
+            Parameter victim = m.parameters().get(2);
+            Trainer t = new Trainer(m, new RandomWindowStream(corpus, 3), null,
+                    new Trainer.Options(5, 4, 12, 1, LrSchedule.constant(1e-3), AdamW.Config.defaults(), 0, 1, 42),
+                    new ModelCheckpointing(dir, 0, null), List.of(new Trainer.Listener() {
+                        @Override public void onStep(Trainer.StepMetrics sm) {
+                            if (sm.step() == 3) be.fill(victim.value(), Float.NaN);   // after the update, before the save
+                        }
+                    }));
+            TrainingDivergedException e = assertThrows(TrainingDivergedException.class, t::run);
+            assertEquals(3, e.step());
+            assertTrue(e.getMessage().contains("tensor " + victim.name() + " holds NaN at element 0")
+                    && e.getMessage().contains("last good checkpoint: " + dir.resolve("step-00000002")), e.getMessage());
+            assertFalse(Files.exists(dir.resolve("step-00000003")));
+            assertEquals("step-00000002", Files.readString(dir.resolve("latest")).strip());
+        }
+    }
+
+    @Test
     void accumulationMatchesOneLargeBatch() {
         // rows drawn by the stream are the same for (batch 4, accum 2) and (batch 8, accum 1)
         Map<String, float[]> a, b;

@@ -1,5 +1,6 @@
 // End to end through the CLI on a tiny user corpus: pretrain (tokenizer + model), resume of a finished
-// run, eval, grads (checked against an independent recomputation), and one-line user errors.
+// run, eval, grads (checked against an independent recomputation), one-line user errors, and refusal of damaged
+// (bit flip, truncation) or diverged (NaN weights, NaN loss) checkpoints.
 package ai.mode.tests.model;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -8,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.mode.cli.Main;
 import ai.mode.model.io.NamedTensors;
+import ai.mode.model.io.SafeDType;
 import ai.mode.model.io.SafeTensors;
 import ai.mode.model.nn.LlamaModel;
 import ai.mode.model.nn.Parameter;
@@ -23,8 +25,11 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.HexFormat;
 import java.util.List;
 import java.util.SplittableRandom;
+import java.util.zip.CRC32C;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
@@ -121,6 +126,74 @@ class CliEndToEndTest {
         r = run("pretrain", "--steps", "many");
         assertEquals("2", r[0]);
         assertTrue(r[2].contains("--steps") && r[2].strip().lines().count() == 1, r[2]);
+    }
+
+    @Test
+    void damagedOrDivergedCheckpointsAreRefused(@TempDir Path dir) throws Exception {
+        Path corpus = corpus(dir), out = dir.resolve("run");
+        String[] common = {"--out", out.toString(), "--corpus", corpus.toString(), "--vocab", "300", "--config", SHAPE,
+                "--steps", "4", "--batch", "2", "--seq", "16", "--eval-windows", "4", "--checkpoint-every", "2", "--threads", "2", "-q"};
+        String[] r = run(concat(new String[] {"pretrain"}, common));
+        assertEquals("0", r[0], r[2]);
+        Path checkpoints = out.resolve("checkpoints"), latest = checkpoints.resolve("step-00000004");
+        Path good = copyOf(latest, dir.resolve("good")), model = latest.resolve("model.safetensors");
+
+        // one flipped bit inside the weights of the latest checkpoint, same size: resume and eval refuse it
+        byte[] b = Files.readAllBytes(model);
+        b[b.length - 3] ^= 0x10;
+        Files.write(model, b);
+        r = run(concat(new String[] {"pretrain", "--resume"}, common));
+        assertOneLineError(r, model + ": CRC32C ", "use the earlier checkpoint " + checkpoints.resolve("step-00000002"));
+        r = run("eval", "--checkpoint", out.toString(), "--corpus", corpus.toString(), "--seq", "16", "--threads", "2");
+        assertOneLineError(r, model + ": CRC32C ", "recorded in checkpoint.json; the file is corrupted");
+
+        // a truncated file fails the size check before anything is read
+        Files.write(model, Arrays.copyOf(b, b.length - 5));
+        r = run("eval", "--checkpoint", latest.toString(), "--corpus", corpus.toString(), "--seq", "16", "--threads", "2");
+        assertOneLineError(r, "size " + (b.length - 5) + " bytes differs from the " + b.length, "step-00000002");
+
+        // a NaN weight (with a manifest that matches it) is refused by name
+        Path nan = copyOf(good, dir.resolve("nan"));
+        String first = rewriteModel(nan, t -> t.data(t.names().get(0))[7] = Float.NaN);
+        r = run("eval", "--checkpoint", nan.toString(), "--corpus", corpus.toString(), "--seq", "16", "--threads", "2");
+        assertOneLineError(r, "tensor " + first + " holds NaN at element 7", "saved from a diverged run");
+
+        // finite weights whose forward pass overflows: the loss is NaN, eval exits 1 naming corpus and split
+        Path huge = copyOf(good, dir.resolve("huge"));
+        SplittableRandom rnd = new SplittableRandom(3);
+        rewriteModel(huge, t -> t.forEach(e -> { for (int i = 0; i < e.data().length; i++) e.data()[i] = rnd.nextBoolean() ? 1e10f : -1e10f; }));
+        r = run("eval", "--checkpoint", huge.toString(), "--corpus", corpus.toString(), "--seq", "16", "--threads", "2");
+        assertOneLineError(r, "loss is NaN on corpus corpus, split validation", "evaluate an earlier checkpoint");
+    }
+
+    private static void assertOneLineError(String[] r, String... parts) {
+        assertEquals("1", r[0], r[1] + r[2]);
+        for (String p : parts) assertTrue(r[2].contains(p), r[2]);
+        assertEquals(1, r[2].strip().lines().count(), r[2]);
+    }
+
+    private static Path copyOf(Path checkpoint, Path to) throws Exception {
+        Files.createDirectories(to);
+        try (var files = Files.list(checkpoint)) {
+            for (Path f : files.toList()) Files.copy(f, to.resolve(f.getFileName()));
+        }
+        return to;
+    }
+
+    /** Rewrites model.safetensors of a checkpoint and its manifest entry, so only the change tells; returns the first tensor's name. */
+    private static String rewriteModel(Path checkpoint, java.util.function.Consumer<NamedTensors> change) throws Exception {
+        Path f = checkpoint.resolve("model.safetensors"), manifest = checkpoint.resolve("checkpoint.json");
+        NamedTensors t = SafeTensors.read(f);
+        change.accept(t);
+        SafeTensors.write(f, t, java.util.Map.of("format", "pt"), SafeDType.F32);
+        CRC32C crc = new CRC32C();
+        crc.update(Files.readAllBytes(f));
+        JsonObject m = JsonParser.parseString(Files.readString(manifest)).getAsJsonObject();
+        JsonObject entry = m.getAsJsonObject("files").getAsJsonObject("model.safetensors");
+        entry.addProperty("bytes", Files.size(f));
+        entry.addProperty("crc32c", HexFormat.of().toHexDigits((int) crc.getValue()));
+        Files.writeString(manifest, m.toString());
+        return t.names().get(0);
     }
 
     private static String[] concat(String[] a, String[] b) {
