@@ -2,7 +2,8 @@
 // says hello (rank, device count, host), gets its first world rank and the shared payload (e.g. the NCCL unique
 // id) once all have arrived, and then sends its collectives and messages through the same connection to one
 // LocalHub. A process that does not arrive in time, or that disconnects, aborts the run with a message naming it;
-// Hooks report its events and supply the timer of the rendezvous timeout, so tests act on events, not on time.
+// a connection that never completes a valid hello (a port scan, a health probe, garbage) is logged and dropped.
+// Hooks report its events and supply the timers of the rendezvous and the hello, so tests act on events, not on time.
 package ai.mode.parallel.net;
 
 import ai.mode.parallel.comm.CollectiveSpec;
@@ -15,12 +16,13 @@ import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.EOFException;
 import java.io.IOException;
-import java.net.BindException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.net.ProtocolException;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.net.SocketException;
+import java.net.UnknownHostException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -34,6 +36,12 @@ import java.util.concurrent.TimeUnit;
 /** The master's server. Thread-safe; one handler thread per connected process. */
 public final class HubServer implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(HubServer.class.getName());
+
+    /**
+     * How long a new connection may take to send its complete HELLO before it is dropped, so that a silent or
+     * trickling stranger cannot hold a connection open; a MoDE-J process sends its hello right after connecting.
+     */
+    public static final Duration HANDSHAKE_TIMEOUT = Duration.ofSeconds(10);
 
     private final ServerSocket server;
     private final int worldSize;
@@ -63,13 +71,28 @@ public final class HubServer implements AutoCloseable {
         /** {@link HubServer#close()} waits for these process ranks to leave. */
         default void closeWaits(List<Integer> ranks) {}
 
+        /** The connection from {@code remote} did not complete a valid HELLO ({@code why}) and was dropped; the run goes on. */
+        default void dropped(InetSocketAddress remote, String why) {}
+
         /**
          * Completes once {@code timeout} has passed; the rendezvous fails then unless everyone has arrived. The
          * default completes on the JDK's delay thread, not in the common pool, which the application may keep busy.
          */
         default CompletionStage<?> after(Duration timeout) {
-            return CompletableFuture.runAsync(() -> {}, CompletableFuture.delayedExecutor(timeout.toNanos(), TimeUnit.NANOSECONDS, Runnable::run));
+            return wallClock(timeout);
         }
+
+        /**
+         * Completes when the connection from {@code remote} has had its time to say hello; it is dropped then unless
+         * it has completed a valid HELLO. The default is {@link #HANDSHAKE_TIMEOUT} on the wall clock.
+         */
+        default CompletionStage<?> handshakeTimer(InetSocketAddress remote) {
+            return wallClock(HANDSHAKE_TIMEOUT);
+        }
+    }
+
+    private static CompletionStage<?> wallClock(Duration d) {
+        return CompletableFuture.runAsync(() -> {}, CompletableFuture.delayedExecutor(d.toNanos(), TimeUnit.NANOSECONDS, Runnable::run));
     }
 
     /** One connected process. */
@@ -77,13 +100,17 @@ public final class HubServer implements AutoCloseable {
         final Socket socket;
         final DataInputStream in;
         final DataOutputStream out;
+        final InetSocketAddress remote;
         int rank = -1, devices;
         String host = "?";
         boolean bye;
+        volatile boolean member;                            // completed its HELLO as a rank (written under lock)
+        boolean expired;                                    // the handshake timer closed it before its HELLO (guarded by lock)
         boolean ended;                                      // its handler thread has finished (guarded by lock)
 
         Conn(Socket s) throws IOException {
             this.socket = s;
+            this.remote = (InetSocketAddress) s.getRemoteSocketAddress();
             s.setTcpNoDelay(true);
             this.in = new DataInputStream(new BufferedInputStream(s.getInputStream(), 1 << 16));
             this.out = new DataOutputStream(new BufferedOutputStream(s.getOutputStream(), 1 << 16));
@@ -99,7 +126,7 @@ public final class HubServer implements AutoCloseable {
                     w.write(out);
                     out.flush();
                 } catch (IOException e) {
-                    hub.abort("lost the connection to " + who() + ": " + e.getMessage());
+                    if (member) hub.abort("lost the connection to " + who() + ": " + e.getMessage());   // a stranger's loss is no loss
                 }
             }
         }
@@ -123,27 +150,24 @@ public final class HubServer implements AutoCloseable {
     }
 
     /**
-     * Listens on {@code addr:port} for {@code worldSize} processes; they must all say hello within {@code timeout}.
-     * Port 0 picks a free port (see {@link #port()}).
+     * Listens on exactly {@code addr:port} (no wildcard fallback) for {@code worldSize} processes; they must all say
+     * hello within {@code timeout}. Port 0 picks a free port (see {@link #port()}).
      *
      * @param payload bytes handed to every process with its welcome (e.g. the NCCL unique id; may be empty)
      * @param hooks   the events' observer and the timer ({@link Hooks#NONE}: none, the wall clock)
      */
     public static HubServer start(String addr, int port, int worldSize, Duration timeout, byte[] payload, Hooks hooks) {
-        ServerSocket s;
+        ServerSocket s = null;
         try {
+            InetAddress a = InetAddress.getByName(addr);
             s = new ServerSocket();
             s.setReuseAddress(true);
-            InetAddress a = InetAddress.getByName(addr);
-            try {
-                s.bind(new InetSocketAddress(a, port), 256);
-            } catch (BindException e) {
-                if (a.isLoopbackAddress() || port == 0) throw e;
-                s.bind(new InetSocketAddress(port), 256);          // MASTER_ADDR names this node by an address it cannot bind: listen on all
-            }
+            s.bind(new InetSocketAddress(a, port), 256);
         } catch (IOException e) {
-            throw new IllegalStateException("rank 0 could not listen on " + addr + ":" + port + " for the rendezvous: " + e.getMessage()
-                    + " (is MASTER_PORT free and MASTER_ADDR this node?)", e);
+            if (s != null) closeQuietly(s);
+            String why = e instanceof UnknownHostException ? "the name does not resolve" : e.getMessage();
+            throw new IllegalStateException("rank 0 could not listen on MASTER_ADDR:MASTER_PORT = " + addr + ":" + port + " (" + why + "); set MASTER_ADDR "
+                    + "to an address of rank 0's node that the other processes reach (127.0.0.1 on one machine) and MASTER_PORT to a free port", e);
         }
         return new HubServer(s, worldSize, timeout, payload, hooks);
     }
@@ -208,9 +232,9 @@ public final class HubServer implements AutoCloseable {
         synchronized (lock) {
             all.add(c);
         }
+        hooks.handshakeTimer(c.remote).thenRun(() -> handshakeExpired(c));
         try {
-            if (!hello(c)) return;
-            requests(c);
+            if (handshake(c)) requests(c);
         } catch (EOFException | SocketException e) {
             if (!c.bye && !closed) hub.abort(c.who() + " disconnected (" + e.getMessage() + "); the run cannot continue without it");
         } catch (IOException | RuntimeException e) {
@@ -219,35 +243,76 @@ public final class HubServer implements AutoCloseable {
             closeQuietly(s);
             synchronized (lock) {
                 c.ended = true;
+                if (!c.member) all.remove(c);               // strangers do not pile up over a long run
                 lock.notifyAll();
             }
         }
     }
 
-    /** Reads the hello; replies once everyone is there. Returns false when the process was refused. */
-    private boolean hello(Conn c) throws IOException {
-        if (c.in.readByte() != Wire.HELLO || c.in.readInt() != Wire.MAGIC) {
-            c.write(o -> {
-                o.writeByte(Wire.REFUSED);
-                o.writeUTF("not a MoDE-J rendezvous client");
-            });
-            return false;
+    /** The hello timer of {@code c} has run out: closes it unless it has become a member. */
+    private void handshakeExpired(Conn c) {
+        synchronized (lock) {
+            if (c.member || c.ended) return;
+            c.expired = true;
         }
+        closeQuietly(c.socket);
+    }
+
+    /**
+     * Reads the hello of {@code c}: true once it is a member. A connection that does not complete a valid HELLO in
+     * time is logged and dropped, and the run goes on; false then, and when the process was refused.
+     */
+    private boolean handshake(Conn c) {
+        String why;
+        try {
+            why = hello(c);
+        } catch (EOFException e) {
+            why = "it closed the connection in the middle of its HELLO (a partial frame)";
+        } catch (IOException | RuntimeException e) {
+            why = e.getMessage() == null ? e.toString() : e.getMessage();
+        }
+        if (why == null) return true;
+        synchronized (lock) {
+            if (c.expired) why = "it sent no complete HELLO before its handshake timer ran out (HubServer.HANDSHAKE_TIMEOUT, " + HANDSHAKE_TIMEOUT.toSeconds() + " s)";
+        }
+        if (why.isEmpty()) return false;                    // refused with the run's reason, not a stranger
+        LOG.log(System.Logger.Level.WARNING, "dropped the connection from {0} to the rendezvous port {1,number,#}: {2}", c.remote, port(), why);
+        String reply = why;
+        c.write(o -> {                                      // best effort: a client of another version learns why
+            o.writeByte(Wire.REFUSED);
+            o.writeUTF("not accepted as a process of this run: " + reply);
+        });
+        hooks.dropped(c.remote, why);
+        return false;
+    }
+
+    /**
+     * Reads and checks the hello; replies once everyone is there. Returns null when {@code c} became a member,
+     * "" when it was refused with the run's reason, else what was wrong with it (it is then dropped).
+     */
+    private String hello(Conn c) throws IOException {
+        int type = c.in.read();
+        if (type < 0) return "it closed the connection without sending anything";
+        if (type != Wire.HELLO) return "its first byte is " + type + ", not a HELLO (" + Wire.HELLO + ")";
+        int magic = c.in.readInt();
+        if (magic != Wire.MAGIC) return String.format(Locale.ROOT, "its HELLO has magic 0x%08X, not 0x%08X (not a MoDE-J process of this version)", magic, Wire.MAGIC);
         int rank = c.in.readInt(), world = c.in.readInt(), devices = c.in.readInt();
         String host = c.in.readUTF();
+        if (world < 1 || rank < 0 || rank >= world) return "its HELLO has RANK=" + rank + ", WORLD_SIZE=" + world + " (RANK must be in 0..WORLD_SIZE-1)";
+        if (devices < 1 || devices > Wire.MAX_DEVICES) return "its HELLO has devices=" + devices + " (must be 1.." + Wire.MAX_DEVICES + ")";
         String problem = null, late = null;
         int arrived = 0;
         synchronized (lock) {
+            if (c.expired) return "timed out";              // replaced by the timeout's description
+            if (welcomed) return "process rank " + rank + " (" + host + ") said hello after the rendezvous was complete";
             if (refused != null) late = refused;
             else if (world != worldSize) problem = "process rank " + rank + " says WORLD_SIZE=" + world + " but rank 0 has WORLD_SIZE=" + worldSize;
-            else if (rank < 0 || rank >= worldSize) problem = "RANK " + rank + " is outside 0.." + (worldSize - 1);
             else if (joined.containsKey(rank)) problem = "two processes claim RANK " + rank + " (" + joined.get(rank).host + " and " + host + ")";
-            else if (welcomed) problem = "the rendezvous is already complete";
-            else if (devices < 1) problem = "process rank " + rank + " offers no devices";
-            if (problem == null) {
+            if (problem == null && late == null) {
                 c.rank = rank;
                 c.devices = devices;
                 c.host = host;
+                c.member = true;
                 joined.put(rank, c);
                 arrived = joined.size();
                 if (arrived == worldSize) welcomeAll();
@@ -260,10 +325,10 @@ public final class HubServer implements AutoCloseable {
                 o.writeUTF(p);
             });
             if (late == null) refuseAll(p);
-            return false;
+            return "";
         }
         hooks.arrived(rank, arrived);
-        return true;
+        return null;
     }
 
     private void welcomeAll() {
@@ -293,7 +358,10 @@ public final class HubServer implements AutoCloseable {
                 case Wire.COLLECTIVE -> {
                     long id = in.readLong();
                     String group = in.readUTF();
-                    int members = in.readInt();
+                    int members = in.readInt(), devices = devicesInRun();
+                    if (members < 1 || members > devices) {
+                        throw new ProtocolException("corrupt frame: field 'group members' is " + members + ", outside 1.." + devices + " (the run's devices)");
+                    }
                     long seq = in.readLong();
                     int member = in.readInt();
                     CollectiveSpec spec = Wire.readSpec(in);
@@ -347,6 +415,12 @@ public final class HubServer implements AutoCloseable {
                 o.writeUTF(msg.length() > 60000 ? msg.substring(0, 60000) : msg);
             });
         } else {
+            try {
+                Wire.frameBytes(r);
+            } catch (CommunicatorException tooBig) {
+                reply(c, id, null, tooBig);
+                return;
+            }
             c.write(o -> {
                 o.writeByte(Wire.RESULT);
                 o.writeLong(id);
@@ -355,10 +429,18 @@ public final class HubServer implements AutoCloseable {
         }
     }
 
-    private static void closeQuietly(Socket s) {
+    private int devicesInRun() {
+        synchronized (lock) {
+            int total = 0;
+            for (Conn c : joined.values()) total += c.devices;
+            return total;
+        }
+    }
+
+    private static void closeQuietly(AutoCloseable s) {
         try {
             s.close();
-        } catch (IOException ignored) {
+        } catch (Exception ignored) {
             // closing a socket that already failed
         }
     }

@@ -74,6 +74,7 @@ public final class TcpTransport implements Transport {
         CompletableFuture<Object> f = register(id);
         if (f.isDone()) return (CompletableFuture<HostBuffer>) (CompletableFuture<?>) f;
         try {
+            Wire.frameBytes(contribution);                  // over the frame limit: fails here, before a partial frame is written
             write(o -> {
                 o.writeByte(Wire.COLLECTIVE);
                 o.writeLong(id);
@@ -93,6 +94,7 @@ public final class TcpTransport implements Transport {
 
     @Override
     public void send(String group, int src, int dst, HostBuffer data) {
+        Wire.frameBytes(data);
         write(o -> {
             o.writeByte(Wire.SEND);
             o.writeUTF(group);

@@ -31,9 +31,14 @@ public final class RendezvousProbe {
 
     /** The collectives both sides run: all-reduce of rank+1, an all-gather of ranks, a ring message. */
     static String run(Rendezvous.Joined j, Backend be) {
+        return run(j, be, "world");
+    }
+
+    /** {@link #run(Rendezvous.Joined, Backend)} on a communicator of the whole world named {@code group}. */
+    static String run(Rendezvous.Joined j, Backend be, String group) {
         List<Integer> ranks = new ArrayList<>();
         for (int r = 0; r < j.worldSize(); r++) ranks.add(r);
-        Communicator c = new HubCommunicator(j.transport(), "world", j.firstRank(), ranks, be, Duration.ofSeconds(20));
+        Communicator c = new HubCommunicator(j.transport(), group, j.firstRank(), ranks, be, Duration.ofSeconds(20));
         int r = c.rank(), n = c.size();
         try (Tensor t = be.fromHost(new float[] {r + 1f}, 1); Tensor g = be.zeros(n); Tensor ring = be.zeros(1); Tensor mine = be.fromHost(new float[] {r}, 1)) {
             c.allReduce(t, ReduceOp.SUM).await();
