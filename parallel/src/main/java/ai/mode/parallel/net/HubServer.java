@@ -53,6 +53,7 @@ public final class HubServer implements AutoCloseable {
     private final List<Conn> all = new ArrayList<>();
     private final Object lock = new Object();
     private boolean welcomed;
+    private volatile int runDevices;                        // devices of the whole run, fixed at the welcome
     private String refused;                                 // why the rendezvous failed, once it has (guarded by lock)
     private volatile boolean closed;
 
@@ -335,6 +336,7 @@ public final class HubServer implements AutoCloseable {
         welcomed = true;
         int total = 0;
         for (Conn c : joined.values()) total += c.devices;
+        runDevices = total;
         int first = 0;
         for (Conn c : joined.values()) {
             int f = first, t = total;
@@ -358,9 +360,9 @@ public final class HubServer implements AutoCloseable {
                 case Wire.COLLECTIVE -> {
                     long id = in.readLong();
                     String group = in.readUTF();
-                    int members = in.readInt(), devices = devicesInRun();
-                    if (members < 1 || members > devices) {
-                        throw new ProtocolException("corrupt frame: field 'group members' is " + members + ", outside 1.." + devices + " (the run's devices)");
+                    int members = in.readInt();
+                    if (members < 1 || members > runDevices) {
+                        throw new ProtocolException("corrupt frame: field 'group members' is " + members + ", outside 1.." + runDevices + " (the run's devices)");
                     }
                     long seq = in.readLong();
                     int member = in.readInt();
@@ -426,14 +428,6 @@ public final class HubServer implements AutoCloseable {
                 o.writeLong(id);
                 Wire.writeBuffer(o, r);
             });
-        }
-    }
-
-    private int devicesInRun() {
-        synchronized (lock) {
-            int total = 0;
-            for (Conn c : joined.values()) total += c.devices;
-            return total;
         }
     }
 
