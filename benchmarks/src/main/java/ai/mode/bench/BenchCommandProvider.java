@@ -5,7 +5,13 @@ import ai.mode.cli.CommandProvider;
 
 /** Service provider for the {@code bench} subcommand. */
 public final class BenchCommandProvider implements CommandProvider {
-    @Override public String name() { return "bench"; }
+    @Override
+    public String name() {
+        return "bench";
+    }
 
-    @Override public Object command() { return new BenchCommand(); }
+    @Override
+    public Object command() {
+        return new BenchCommand();
+    }
 }

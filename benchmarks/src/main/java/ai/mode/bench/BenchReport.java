@@ -33,8 +33,18 @@ public final class BenchReport {
      * @param note      anything the reader must know (empty when nothing)
      * @param runRatio  for a row merged from repeated runs, the median of the per-run ratios ours/peer; NaN otherwise
      */
-    public record Row(String group, String name, String shape, double seconds, double value, String unit, double ofPeak,
-                      String peer, double peerValue, String note, double runRatio) {
+    public record Row(
+            String group,
+            String name,
+            String shape,
+            double seconds,
+            double value,
+            String unit,
+            double ofPeak,
+            String peer,
+            double peerValue,
+            String note,
+            double runRatio) {
 
         /**
          * Ours divided by the peer's (for ns/call, the peer's divided by ours, so > 1 always means we are faster).
@@ -47,7 +57,8 @@ public final class BenchReport {
             return unit.equals("ns/call") ? peerValue / value : value / peerValue;
         }
 
-        public static Row of(String group, String name, String shape, double seconds, double value, String unit, double ofPeak) {
+        public static Row of(
+                String group, String name, String shape, double seconds, double value, String unit, double ofPeak) {
             return new Row(group, name, shape, seconds, value, unit, ofPeak, "", Double.NaN, "", Double.NaN);
         }
 
@@ -75,7 +86,9 @@ public final class BenchReport {
         return this;
     }
 
-    public Map<String, String> meta() { return meta; }
+    public Map<String, String> meta() {
+        return meta;
+    }
 
     /** Records a measured ceiling, e.g. {@code GFLOP/s} -> 180. */
     public BenchReport ceiling(String unit, double value) {
@@ -84,14 +97,18 @@ public final class BenchReport {
     }
 
     /** The measured ceiling for {@code unit}, or NaN. */
-    public double ceilingOf(String unit) { return ceilings.getOrDefault(unit, Double.NaN); }
+    public double ceilingOf(String unit) {
+        return ceilings.getOrDefault(unit, Double.NaN);
+    }
 
     public BenchReport add(Row r) {
         rows.add(r);
         return this;
     }
 
-    public List<Row> rows() { return List.copyOf(rows); }
+    public List<Row> rows() {
+        return List.copyOf(rows);
+    }
 
     /**
      * Merges repeated runs of the same suite: metadata of the first run, the median of every ceiling, and per
@@ -106,39 +123,66 @@ public final class BenchReport {
         BenchReport out = new BenchReport();
         first.meta.forEach(out::meta);
         for (String unit : first.ceilings.keySet()) {
-            out.ceiling(unit, Stats.median(runs.stream().mapToDouble(r -> r.ceilingOf(unit)).filter(Double::isFinite).toArray()));
+            out.ceiling(
+                    unit,
+                    Stats.median(runs.stream()
+                            .mapToDouble(r -> r.ceilingOf(unit))
+                            .filter(Double::isFinite)
+                            .toArray()));
         }
         for (Row r : first.rows) {
             List<Row> same = new ArrayList<>();
             for (BenchReport run : runs) {
                 for (Row x : run.rows) {
-                    if (x.group.equals(r.group) && x.name.equals(r.name) && x.shape.equals(r.shape) && x.peer.equals(r.peer)) {
+                    if (x.group.equals(r.group)
+                            && x.name.equals(r.name)
+                            && x.shape.equals(r.shape)
+                            && x.peer.equals(r.peer)) {
                         same.add(x);
                         break;
                     }
                 }
             }
-            double[] values = same.stream().mapToDouble(Row::value).filter(Double::isFinite).toArray();
+            double[] values = same.stream()
+                    .mapToDouble(Row::value)
+                    .filter(Double::isFinite)
+                    .toArray();
             if (values.length == 0) {
                 out.add(r);
                 continue;
             }
-            double seconds = medianFinite(same.stream().mapToDouble(Row::seconds).toArray());
+            double seconds =
+                    medianFinite(same.stream().mapToDouble(Row::seconds).toArray());
             double ofPeak = medianFinite(same.stream().mapToDouble(Row::ofPeak).toArray());
-            double peerValue = medianFinite(same.stream().mapToDouble(Row::peerValue).toArray());
+            double peerValue =
+                    medianFinite(same.stream().mapToDouble(Row::peerValue).toArray());
             String spread;
-            double[] ratios = same.stream().mapToDouble(Row::ratio).filter(Double::isFinite).toArray();
+            double[] ratios = same.stream()
+                    .mapToDouble(Row::ratio)
+                    .filter(Double::isFinite)
+                    .toArray();
             double runRatio = ratios.length > 0 ? Stats.median(ratios) : Double.NaN;
             if (ratios.length > 0) {
                 StringBuilder sb = new StringBuilder("ours/peer per run:");
                 for (double x : ratios) sb.append(' ').append(ratio(x));
                 spread = sb.toString();
             } else {
-                double lo = java.util.Arrays.stream(values).min().orElseThrow(), hi = java.util.Arrays.stream(values).max().orElseThrow();
+                double lo = java.util.Arrays.stream(values).min().orElseThrow(),
+                        hi = java.util.Arrays.stream(values).max().orElseThrow();
                 spread = "range " + num(lo) + " - " + num(hi);
             }
             String note = r.note.isEmpty() ? spread : r.note + "; " + spread;
-            out.add(new Row(r.group, r.name, r.shape, seconds, Stats.median(values), r.unit, ofPeak, r.peer, peerValue, note,
+            out.add(new Row(
+                    r.group,
+                    r.name,
+                    r.shape,
+                    seconds,
+                    Stats.median(values),
+                    r.unit,
+                    ofPeak,
+                    r.peer,
+                    peerValue,
+                    note,
                     runRatio));
         }
         return out;
@@ -154,19 +198,39 @@ public final class BenchReport {
         }
         if (!root.has("rows")) throw new IllegalArgumentException("not a mode bench JSON report: no \"rows\"");
         BenchReport r = new BenchReport();
-        if (root.has("meta")) root.getAsJsonObject("meta").entrySet().forEach(e -> r.meta(e.getKey(), e.getValue().getAsString()));
-        if (root.has("ceilings")) root.getAsJsonObject("ceilings").entrySet().forEach(e -> r.ceiling(e.getKey(), e.getValue().getAsDouble()));
+        if (root.has("meta"))
+            root.getAsJsonObject("meta")
+                    .entrySet()
+                    .forEach(e -> r.meta(e.getKey(), e.getValue().getAsString()));
+        if (root.has("ceilings"))
+            root.getAsJsonObject("ceilings")
+                    .entrySet()
+                    .forEach(e -> r.ceiling(e.getKey(), e.getValue().getAsDouble()));
         for (com.google.gson.JsonElement el : root.getAsJsonArray("rows")) {
             JsonObject o = el.getAsJsonObject();
-            r.add(new Row(str(o, "group"), str(o, "name"), str(o, "shape"), dbl(o, "seconds"), dbl(o, "value"), str(o, "unit"),
-                    dbl(o, "of_peak"), str(o, "peer"), dbl(o, "peer_value"), str(o, "note"), dbl(o, "median_run_ratio")));
+            r.add(new Row(
+                    str(o, "group"),
+                    str(o, "name"),
+                    str(o, "shape"),
+                    dbl(o, "seconds"),
+                    dbl(o, "value"),
+                    str(o, "unit"),
+                    dbl(o, "of_peak"),
+                    str(o, "peer"),
+                    dbl(o, "peer_value"),
+                    str(o, "note"),
+                    dbl(o, "median_run_ratio")));
         }
         return r;
     }
 
-    private static String str(JsonObject o, String key) { return o.has(key) ? o.get(key).getAsString() : ""; }
+    private static String str(JsonObject o, String key) {
+        return o.has(key) ? o.get(key).getAsString() : "";
+    }
 
-    private static double dbl(JsonObject o, String key) { return o.has(key) ? o.get(key).getAsDouble() : Double.NaN; }
+    private static double dbl(JsonObject o, String key) {
+        return o.has(key) ? o.get(key).getAsDouble() : Double.NaN;
+    }
 
     private static double medianFinite(double[] xs) {
         double[] f = java.util.Arrays.stream(xs).filter(Double::isFinite).toArray();
@@ -175,29 +239,48 @@ public final class BenchReport {
 
     // ------------------------------------------------------------------ rendering
 
-    private static final String[] HEADER = {"group", "benchmark", "shape", "median", "ours", "unit", "of peak", "peer", "peer value", "ours/peer", "note"};
+    private static final String[] HEADER = {
+        "group", "benchmark", "shape", "median", "ours", "unit", "of peak", "peer", "peer value", "ours/peer", "note"
+    };
 
     /** One aligned plain-text table: metadata lines, then a header and one line per row. */
     public String table() {
         List<String[]> cells = new ArrayList<>();
         cells.add(HEADER);
         for (Row r : rows) {
-            cells.add(new String[] {r.group(), r.name(), r.shape(), time(r.seconds()), num(r.value()), r.unit(), pct(r.ofPeak()),
-                    r.peer(), num(r.peerValue()), ratio(r.ratio()), r.note()});
+            cells.add(new String[] {
+                r.group(),
+                r.name(),
+                r.shape(),
+                time(r.seconds()),
+                num(r.value()),
+                r.unit(),
+                pct(r.ofPeak()),
+                r.peer(),
+                num(r.peerValue()),
+                ratio(r.ratio()),
+                r.note()
+            });
         }
         int[] w = new int[HEADER.length];
         for (String[] c : cells) for (int i = 0; i < c.length; i++) w[i] = Math.max(w[i], c[i].length());
         StringBuilder sb = new StringBuilder();
-        for (Map.Entry<String, String> e : meta.entrySet()) sb.append(e.getKey()).append(": ").append(e.getValue()).append('\n');
+        for (Map.Entry<String, String> e : meta.entrySet())
+            sb.append(e.getKey()).append(": ").append(e.getValue()).append('\n');
         for (Map.Entry<String, Double> e : ceilings.entrySet()) {
-            sb.append("measured peak ").append(e.getKey()).append(": ").append(num(e.getValue())).append('\n');
+            sb.append("measured peak ")
+                    .append(e.getKey())
+                    .append(": ")
+                    .append(num(e.getValue()))
+                    .append('\n');
         }
         for (int r = 0; r < cells.size(); r++) {
             String[] c = cells.get(r);
             StringBuilder line = new StringBuilder();
             for (int i = 0; i < c.length; i++) {
                 boolean right = i >= 3 && i <= 9 && i != 5 && i != 7;
-                line.append(right ? pad(c[i], w[i], true) : pad(c[i], w[i], false)).append(i + 1 < c.length ? "  " : "");
+                line.append(right ? pad(c[i], w[i], true) : pad(c[i], w[i], false))
+                        .append(i + 1 < c.length ? "  " : "");
             }
             sb.append(line.toString().stripTrailing()).append('\n');
             if (r == 0) {
@@ -249,9 +332,14 @@ public final class BenchReport {
     /** The table as Markdown: metadata as a bullet list, then one pipe table. */
     public String toMarkdown() {
         StringBuilder sb = new StringBuilder();
-        for (Map.Entry<String, String> e : meta.entrySet()) sb.append("- ").append(e.getKey()).append(": ").append(e.getValue()).append('\n');
+        for (Map.Entry<String, String> e : meta.entrySet())
+            sb.append("- ").append(e.getKey()).append(": ").append(e.getValue()).append('\n');
         for (Map.Entry<String, Double> e : ceilings.entrySet()) {
-            sb.append("- measured peak ").append(e.getKey()).append(": ").append(num(e.getValue())).append('\n');
+            sb.append("- measured peak ")
+                    .append(e.getKey())
+                    .append(": ")
+                    .append(num(e.getValue()))
+                    .append('\n');
         }
         sb.append('\n').append('|');
         for (String h : HEADER) sb.append(' ').append(h).append(" |");
@@ -259,8 +347,19 @@ public final class BenchReport {
         for (int i = 0; i < HEADER.length; i++) sb.append(i >= 3 && i <= 9 && i != 5 && i != 7 ? "---:|" : "---|");
         sb.append('\n');
         for (Row r : rows) {
-            String[] c = {r.group(), r.name(), r.shape(), time(r.seconds()), num(r.value()), r.unit(), pct(r.ofPeak()),
-                    r.peer(), num(r.peerValue()), ratio(r.ratio()), r.note()};
+            String[] c = {
+                r.group(),
+                r.name(),
+                r.shape(),
+                time(r.seconds()),
+                num(r.value()),
+                r.unit(),
+                pct(r.ofPeak()),
+                r.peer(),
+                num(r.peerValue()),
+                ratio(r.ratio()),
+                r.note()
+            };
             sb.append('|');
             for (String x : c) sb.append(' ').append(x.replace("|", "\\|")).append(" |");
             sb.append('\n');

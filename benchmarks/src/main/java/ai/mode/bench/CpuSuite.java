@@ -54,27 +54,34 @@ public final class CpuSuite {
             float[] b = randomFloats((long) g.k() * g.n());
             float[] ours;
             Measure.Timing t;
-            try (Tensor ta = backend.fromHost(a, g.aShape()); Tensor tb = backend.fromHost(b, g.bShape());
-                 Tensor tc = backend.zeros(g.m(), g.n())) {
-                t = Measure.time(() -> {
-                    backend.gemm(g.transA(), g.transB(), 1f, ta, tb, 0f, tc);
-                    backend.synchronize();
-                }, budget);
+            try (Tensor ta = backend.fromHost(a, g.aShape());
+                    Tensor tb = backend.fromHost(b, g.bShape());
+                    Tensor tc = backend.zeros(g.m(), g.n())) {
+                t = Measure.time(
+                        () -> {
+                            backend.gemm(g.transA(), g.transB(), 1f, ta, tb, 0f, tc);
+                            backend.synchronize();
+                        },
+                        budget);
                 ours = backend.toHostFloats(tc);
             }
             double gf = g.flops() / t.median() / 1e9;
-            BenchReport.Row row = BenchReport.Row.of("sgemm", g.label(), g.shape(), t.median(), gf, "GFLOP/s", gf / peakGflops);
+            BenchReport.Row row =
+                    BenchReport.Row.of("sgemm", g.label(), g.shape(), t.median(), gf, "GFLOP/s", gf / peakGflops);
             if (blas != null) {
                 settle();
                 try (Arena arena = Arena.ofConfined()) {
                     MemorySegment sa = arena.allocateFrom(ValueLayout.JAVA_FLOAT, a);
                     MemorySegment sb = arena.allocateFrom(ValueLayout.JAVA_FLOAT, b);
                     MemorySegment sc = arena.allocate(ValueLayout.JAVA_FLOAT, (long) g.m() * g.n());
-                    Measure.Timing tp = Measure.time(() -> blas.sgemm(g.transA(), g.transB(), g.m(), g.n(), g.k(), 1f, sa, sb, 0f, sc), budget);
+                    Measure.Timing tp = Measure.time(
+                            () -> blas.sgemm(g.transA(), g.transB(), g.m(), g.n(), g.k(), 1f, sa, sb, 0f, sc), budget);
                     float[] theirs = sc.toArray(ValueLayout.JAVA_FLOAT);
                     double diff = relativeMaxDiff(ours, theirs);
                     row = row.withPeer("OpenBLAS", g.flops() / tp.median() / 1e9);
-                    if (!(diff < 1e-4)) row = row.withNote(String.format(java.util.Locale.ROOT, "RESULTS DIFFER: max rel diff %.2e", diff));
+                    if (!(diff < 1e-4))
+                        row = row.withNote(
+                                String.format(java.util.Locale.ROOT, "RESULTS DIFFER: max rel diff %.2e", diff));
                 }
                 settle();
             }
@@ -106,49 +113,96 @@ public final class CpuSuite {
 
         // attention [B,T,H,hd]
         try (Tensor q = be.fromHost(randomFloats((long) n * h * hd), batch, seq, h, hd);
-             Tensor k = be.fromHost(randomFloats((long) n * hkv * hd), batch, seq, hkv, hd);
-             Tensor vv = be.fromHost(randomFloats((long) n * hkv * hd), batch, seq, hkv, hd);
-             Tensor out = be.zeros(batch, seq, h, hd); Tensor lse = be.zeros(batch, h, seq);
-             Tensor dOut = be.fromHost(randomFloats((long) n * h * hd), batch, seq, h, hd);
-             Tensor dq = be.zeros(batch, seq, h, hd); Tensor dk = be.zeros(batch, seq, hkv, hd); Tensor dv = be.zeros(batch, seq, hkv, hd)) {
+                Tensor k = be.fromHost(randomFloats((long) n * hkv * hd), batch, seq, hkv, hd);
+                Tensor vv = be.fromHost(randomFloats((long) n * hkv * hd), batch, seq, hkv, hd);
+                Tensor out = be.zeros(batch, seq, h, hd);
+                Tensor lse = be.zeros(batch, h, seq);
+                Tensor dOut = be.fromHost(randomFloats((long) n * h * hd), batch, seq, h, hd);
+                Tensor dq = be.zeros(batch, seq, h, hd);
+                Tensor dk = be.zeros(batch, seq, hkv, hd);
+                Tensor dv = be.zeros(batch, seq, hkv, hd)) {
             String shape = batch + "x" + seq + "x" + h + "x" + hd;
-            rows.add(flopRow("attention fwd", shape, Flops.attentionForward(batch, seq, h, hd), peakGflops,
+            rows.add(flopRow(
+                    "attention fwd",
+                    shape,
+                    Flops.attentionForward(batch, seq, h, hd),
+                    peakGflops,
                     () -> be.attentionForward(q, k, vv, out, lse)));
-            rows.add(flopRow("attention bwd", shape, Flops.attentionBackward(batch, seq, h, hd), peakGflops,
+            rows.add(flopRow(
+                    "attention bwd",
+                    shape,
+                    Flops.attentionBackward(batch, seq, h, hd),
+                    peakGflops,
                     () -> be.attentionBackward(dOut, q, k, vv, out, lse, dq, dk, dv)));
         }
         // RMSNorm [N,D]
-        try (Tensor x = be.fromHost(randomFloats((long) n * d), n, d); Tensor w = be.fromHost(randomFloats(d), d);
-             Tensor out = be.zeros(n, d); Tensor rstd = be.zeros(n); Tensor dOut = be.fromHost(randomFloats((long) n * d), n, d);
-             Tensor dx = be.zeros(n, d); Tensor dw = be.zeros(d)) {
-            rows.add(byteRow("rmsnorm fwd", tok + d, Flops.rmsNormForwardBytes(n, d), peakGBs,
+        try (Tensor x = be.fromHost(randomFloats((long) n * d), n, d);
+                Tensor w = be.fromHost(randomFloats(d), d);
+                Tensor out = be.zeros(n, d);
+                Tensor rstd = be.zeros(n);
+                Tensor dOut = be.fromHost(randomFloats((long) n * d), n, d);
+                Tensor dx = be.zeros(n, d);
+                Tensor dw = be.zeros(d)) {
+            rows.add(byteRow(
+                    "rmsnorm fwd",
+                    tok + d,
+                    Flops.rmsNormForwardBytes(n, d),
+                    peakGBs,
                     () -> be.rmsNormForward(x, w, cfg.rmsNormEps(), out, rstd)));
-            rows.add(byteRow("rmsnorm bwd", tok + d, Flops.rmsNormBackwardBytes(n, d), peakGBs,
+            rows.add(byteRow(
+                    "rmsnorm bwd",
+                    tok + d,
+                    Flops.rmsNormBackwardBytes(n, d),
+                    peakGBs,
                     () -> be.rmsNormBackward(dOut, x, w, rstd, dx, dw)));
         }
         // SwiGLU [N,F]
-        try (Tensor gate = be.fromHost(randomFloats((long) n * f), n, f); Tensor up = be.fromHost(randomFloats((long) n * f), n, f);
-             Tensor out = be.zeros(n, f); Tensor dOut = be.fromHost(randomFloats((long) n * f), n, f);
-             Tensor dGate = be.zeros(n, f); Tensor dUp = be.zeros(n, f)) {
-            rows.add(byteRow("swiglu fwd", tok + f, Flops.swiGluForwardBytes(n, f), peakGBs, () -> be.swiGluForward(gate, up, out)));
-            rows.add(byteRow("swiglu bwd", tok + f, Flops.swiGluBackwardBytes(n, f), peakGBs,
+        try (Tensor gate = be.fromHost(randomFloats((long) n * f), n, f);
+                Tensor up = be.fromHost(randomFloats((long) n * f), n, f);
+                Tensor out = be.zeros(n, f);
+                Tensor dOut = be.fromHost(randomFloats((long) n * f), n, f);
+                Tensor dGate = be.zeros(n, f);
+                Tensor dUp = be.zeros(n, f)) {
+            rows.add(byteRow(
+                    "swiglu fwd",
+                    tok + f,
+                    Flops.swiGluForwardBytes(n, f),
+                    peakGBs,
+                    () -> be.swiGluForward(gate, up, out)));
+            rows.add(byteRow(
+                    "swiglu bwd",
+                    tok + f,
+                    Flops.swiGluBackwardBytes(n, f),
+                    peakGBs,
                     () -> be.swiGluBackward(dOut, gate, up, dGate, dUp)));
         }
         // cross-entropy on the LM head chunk the model uses, [rows,V]
         int chunk = Math.max(1, Math.min(n, ai.mode.model.nn.LmHead.CHUNK_ELEMENTS / v));
         int[] targets = new int[chunk];
         for (int i = 0; i < chunk; i++) targets[i] = random.nextInt(v);
-        try (Tensor logits = be.fromHost(randomFloats((long) chunk * v), chunk, v); Tensor tg = be.fromHost(targets, chunk);
-             Tensor dLogits = be.zeros(chunk, v)) {
-            rows.add(byteRow("cross-entropy fwd+bwd", chunk + "x" + v, Flops.crossEntropyBytes(chunk, v), peakGBs,
+        try (Tensor logits = be.fromHost(randomFloats((long) chunk * v), chunk, v);
+                Tensor tg = be.fromHost(targets, chunk);
+                Tensor dLogits = be.zeros(chunk, v)) {
+            rows.add(byteRow(
+                    "cross-entropy fwd+bwd",
+                    chunk + "x" + v,
+                    Flops.crossEntropyBytes(chunk, v),
+                    peakGBs,
                     () -> be.crossEntropy(logits, tg, dLogits, 1f / chunk)));
         }
         // AdamW over as many elements as the model has parameters
         int params = Math.toIntExact(cfg.parameterCount());
-        try (Tensor p = be.fromHost(randomFloats(params), params); Tensor g = be.fromHost(randomFloats(params), params);
-             Tensor m = be.zeros(params); Tensor s = be.zeros(params)) {
+        try (Tensor p = be.fromHost(randomFloats(params), params);
+                Tensor g = be.fromHost(randomFloats(params), params);
+                Tensor m = be.zeros(params);
+                Tensor s = be.zeros(params)) {
             AdamWStep step = new AdamWStep(1e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, 1, 1f);
-            rows.add(byteRow("adamw", String.valueOf(params), Flops.adamWBytes(params), peakGBs, () -> be.adamW(p, g, m, s, step)));
+            rows.add(byteRow(
+                    "adamw",
+                    String.valueOf(params),
+                    Flops.adamWBytes(params),
+                    peakGBs,
+                    () -> be.adamW(p, g, m, s, step)));
         }
         return rows;
     }
@@ -166,9 +220,11 @@ public final class CpuSuite {
     }
 
     private Measure.Timing timeOp(Runnable op) {
-        return Measure.time(() -> {
-            op.run();
-            backend.synchronize();
-        }, budget);
+        return Measure.time(
+                () -> {
+                    op.run();
+                    backend.synchronize();
+                },
+                budget);
     }
 }

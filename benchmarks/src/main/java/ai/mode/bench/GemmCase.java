@@ -16,10 +16,13 @@ import java.util.Locale;
 public record GemmCase(String label, boolean transA, boolean transB, int m, int n, int k) {
 
     public GemmCase {
-        if (m < 1 || n < 1 || k < 1) throw new IllegalArgumentException("GEMM sizes must be >= 1: " + m + "x" + n + "x" + k);
+        if (m < 1 || n < 1 || k < 1)
+            throw new IllegalArgumentException("GEMM sizes must be >= 1: " + m + "x" + n + "x" + k);
     }
 
-    public long flops() { return Flops.gemm(m, n, k); }
+    public long flops() {
+        return Flops.gemm(m, n, k);
+    }
 
     /** {@code MxNxK} and the transposes as BLAS letters, e.g. {@code 2048x688x256 NT}. */
     public String shape() {
@@ -32,10 +35,14 @@ public record GemmCase(String label, boolean transA, boolean transB, int m, int 
     }
 
     /** Stored dimensions of A. */
-    public int[] aShape() { return transA ? new int[] {k, m} : new int[] {m, k}; }
+    public int[] aShape() {
+        return transA ? new int[] {k, m} : new int[] {m, k};
+    }
 
     /** Stored dimensions of B. */
-    public int[] bShape() { return transB ? new int[] {n, k} : new int[] {k, n}; }
+    public int[] bShape() {
+        return transB ? new int[] {n, k} : new int[] {k, n};
+    }
 
     /**
      * The products of one training step of {@code cfg} with {@code tokens} rows: for each distinct projection
@@ -73,8 +80,13 @@ public record GemmCase(String label, boolean transA, boolean transB, int m, int 
             throw new IllegalArgumentException("GEMM shape '" + spec + "' must look like MxNxK:NT (transposes N or T)");
         }
         try {
-            return new GemmCase(spec, ops.charAt(0) == 'T', ops.charAt(1) == 'T',
-                    Integer.parseInt(dims[0]), Integer.parseInt(dims[1]), Integer.parseInt(dims[2]));
+            return new GemmCase(
+                    spec,
+                    ops.charAt(0) == 'T',
+                    ops.charAt(1) == 'T',
+                    Integer.parseInt(dims[0]),
+                    Integer.parseInt(dims[1]),
+                    Integer.parseInt(dims[2]));
         } catch (NumberFormatException e) {
             throw new IllegalArgumentException("GEMM shape '" + spec + "' has a non-integer size", e);
         }

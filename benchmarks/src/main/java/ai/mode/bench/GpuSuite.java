@@ -57,8 +57,10 @@ public final class GpuSuite {
             double[] s = new double[samples];
             for (int k = 0; k < samples; k++) {
                 s[k] = device.timeMillis(() -> {
-                    for (int j = 0; j < inner; j++) op.accept(i[0]++);
-                }) * 1e-3 / inner;
+                            for (int j = 0; j < inner; j++) op.accept(i[0]++);
+                        })
+                        * 1e-3
+                        / inner;
             }
             return Stats.median(s);
         };
@@ -87,10 +89,12 @@ public final class GpuSuite {
         int ordinal = CudaDevice.defaultOrdinal();
         int warmup = quick ? 3 : 10, samples = quick ? 15 : 51, inner = quick ? 5 : 10;
         try (DeviceBackend vendor = new DeviceBackend(CudaDevice.open(ordinal), "cuda");
-             DeviceBackend kernelOnly = kernelGemmBackend(ordinal)) {
+                DeviceBackend kernelOnly = kernelGemmBackend(ordinal)) {
             CudaDevice dev = (CudaDevice) vendor.device();
             dev.context().makeCurrent();
-            long l2 = CudaDriver.get().deviceAttribute(CudaDriver.ATTR_L2_CACHE_SIZE, dev.context().device());
+            long l2 = CudaDriver.get()
+                    .deviceAttribute(
+                            CudaDriver.ATTR_L2_CACHE_SIZE, dev.context().device());
             String where = dev.name() + ", L2 " + (l2 >> 20) + " MiB";
             OpTimer timer = eventTimer(dev, warmup, samples, inner);
             OpTimer kernelTimer = eventTimer((CudaDevice) kernelOnly.device(), warmup, samples, inner);
@@ -98,7 +102,8 @@ public final class GpuSuite {
             // ceilings: copy bandwidth and the vendor's large bf16 GEMM
             long copyFloats = Math.max(64L << 20, l2); // >= 256 MiB
             double copySec;
-            try (Tensor src = vendor.zeros(Math.toIntExact(copyFloats)); Tensor dst = vendor.zeros(Math.toIntExact(copyFloats))) {
+            try (Tensor src = vendor.zeros(Math.toIntExact(copyFloats));
+                    Tensor dst = vendor.zeros(Math.toIntExact(copyFloats))) {
                 copySec = timer.secondsPerCall(i -> vendor.copy(src, dst));
             }
             double bw = 2.0 * 4 * copyFloats / copySec;
@@ -110,14 +115,21 @@ public final class GpuSuite {
             double tc = ceil.flops() / tcSec;
             boolean haveVendor = dev.vendorGemm().isPresent();
             rows.add(BenchReport.Row.of("gpu", ceil.label(), ceil.shape(), tcSec, tc / 1e12, "TFLOP/s", 1.0)
-                    .withNote((haveVendor ? "cuBLASLt" : "our kernel (no cuBLASLt)") + ": measured tensor-core ceiling"));
+                    .withNote(
+                            (haveVendor ? "cuBLASLt" : "our kernel (no cuBLASLt)") + ": measured tensor-core ceiling"));
 
             // our GEMM kernel beside cuBLASLt at the model's shapes
             for (DType t : new DType[] {DType.BF16, DType.F32}) {
                 for (GemmCase g : GemmCase.modelShapes(cfg, batch * seq)) {
                     double ours = gemmSeconds(kernelOnly, kernelTimer, g, t, 2 * l2, new Random(2));
-                    BenchReport.Row r = BenchReport.Row.of("gpu", "gemm " + g.label() + " " + t.name().toLowerCase(Locale.ROOT), g.shape(),
-                            ours, g.flops() / ours / 1e12, "TFLOP/s", g.flops() / ours / tc);
+                    BenchReport.Row r = BenchReport.Row.of(
+                            "gpu",
+                            "gemm " + g.label() + " " + t.name().toLowerCase(Locale.ROOT),
+                            g.shape(),
+                            ours,
+                            g.flops() / ours / 1e12,
+                            "TFLOP/s",
+                            g.flops() / ours / tc);
                     if (haveVendor) {
                         double theirs = gemmSeconds(vendor, timer, g, t, 2 * l2, new Random(2));
                         r = r.withPeer("cuBLASLt", g.flops() / theirs / 1e12);
@@ -151,7 +163,9 @@ public final class GpuSuite {
         List<Tensor[]> sets = new ArrayList<>();
         try {
             for (int c = 0; c < copies; c++) {
-                sets.add(new Tensor[] {filled(be, t, r, g.aShape()), filled(be, t, r, g.bShape()), be.allocate(t, g.m(), g.n())});
+                sets.add(new Tensor[] {
+                    filled(be, t, r, g.aShape()), filled(be, t, r, g.bShape()), be.allocate(t, g.m(), g.n())
+                });
             }
             return timer.secondsPerCall(i -> {
                 Tensor[] s = sets.get(i % copies);
@@ -180,9 +194,21 @@ public final class GpuSuite {
      * where the op takes bf16. FLOP-bound rows are reported against {@code tcPeak} (FLOP/s), memory-bound
      * ones against {@code bwPeak} (bytes/s); an op the backend rejects becomes a row saying why.
      */
-    public static List<BenchReport.Row> opRows(Backend be, OpTimer timer, LlamaConfig cfg, int batch, int seq, long rotateBytes,
-                                               double tcPeak, double bwPeak) {
-        int n = batch * seq, d = cfg.hiddenSize(), f = cfg.intermediateSize(), h = cfg.numHeads(), hkv = cfg.numKvHeads(), hd = cfg.headDim();
+    public static List<BenchReport.Row> opRows(
+            Backend be,
+            OpTimer timer,
+            LlamaConfig cfg,
+            int batch,
+            int seq,
+            long rotateBytes,
+            double tcPeak,
+            double bwPeak) {
+        int n = batch * seq,
+                d = cfg.hiddenSize(),
+                f = cfg.intermediateSize(),
+                h = cfg.numHeads(),
+                hkv = cfg.numKvHeads(),
+                hd = cfg.headDim();
         int v = cfg.vocabSize();
         String att = batch + "x" + seq + "x" + h + "x" + hd;
         List<BenchReport.Row> rows = new ArrayList<>();
@@ -190,45 +216,159 @@ public final class GpuSuite {
         for (DType t : new DType[] {DType.F32, DType.BF16}) {
             String ty = " " + t.name().toLowerCase(Locale.ROOT);
             long e = t.bytes();
-            rows.add(op(be, timer, "attention fwd" + ty, att, Flops.attentionForward(batch, seq, h, hd), true, tcPeak, bwPeak, rotateBytes,
-                    e * 4L * n * hd * h, () -> new Tensor[] {filled(be, t, r, batch, seq, h, hd), filled(be, t, r, batch, seq, hkv, hd),
-                            filled(be, t, r, batch, seq, hkv, hd), be.allocate(t, batch, seq, h, hd), be.zeros(batch, h, seq)},
+            rows.add(op(
+                    be,
+                    timer,
+                    "attention fwd" + ty,
+                    att,
+                    Flops.attentionForward(batch, seq, h, hd),
+                    true,
+                    tcPeak,
+                    bwPeak,
+                    rotateBytes,
+                    e * 4L * n * hd * h,
+                    () -> new Tensor[] {
+                        filled(be, t, r, batch, seq, h, hd),
+                        filled(be, t, r, batch, seq, hkv, hd),
+                        filled(be, t, r, batch, seq, hkv, hd),
+                        be.allocate(t, batch, seq, h, hd),
+                        be.zeros(batch, h, seq)
+                    },
                     s -> () -> be.attentionForward(s[0], s[1], s[2], s[3], s[4])));
-            rows.add(op(be, timer, "attention bwd" + ty, att, Flops.attentionBackward(batch, seq, h, hd), true, tcPeak, bwPeak, rotateBytes,
-                    e * 8L * n * hd * h, () -> {
-                        Tensor q = filled(be, t, r, batch, seq, h, hd), k = filled(be, t, r, batch, seq, hkv, hd), vv = filled(be, t, r, batch, seq, hkv, hd);
+            rows.add(op(
+                    be,
+                    timer,
+                    "attention bwd" + ty,
+                    att,
+                    Flops.attentionBackward(batch, seq, h, hd),
+                    true,
+                    tcPeak,
+                    bwPeak,
+                    rotateBytes,
+                    e * 8L * n * hd * h,
+                    () -> {
+                        Tensor q = filled(be, t, r, batch, seq, h, hd),
+                                k = filled(be, t, r, batch, seq, hkv, hd),
+                                vv = filled(be, t, r, batch, seq, hkv, hd);
                         Tensor o = be.allocate(t, batch, seq, h, hd), lse = be.zeros(batch, h, seq);
                         be.attentionForward(q, k, vv, o, lse);
-                        return new Tensor[] {filled(be, t, r, batch, seq, h, hd), q, k, vv, o, lse,
-                                be.allocate(t, batch, seq, h, hd), be.allocate(t, batch, seq, hkv, hd), be.allocate(t, batch, seq, hkv, hd)};
-                    }, s -> () -> be.attentionBackward(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8])));
-            rows.add(op(be, timer, "rmsnorm fwd" + ty, n + "x" + d, Flops.rmsNormForwardBytes(n, d, e), false, tcPeak, bwPeak, rotateBytes,
-                    Flops.rmsNormForwardBytes(n, d, e), () -> new Tensor[] {filled(be, t, r, n, d), filled(be, DType.F32, r, d),
-                            be.allocate(t, n, d), be.zeros(n)},
+                        return new Tensor[] {
+                            filled(be, t, r, batch, seq, h, hd),
+                            q,
+                            k,
+                            vv,
+                            o,
+                            lse,
+                            be.allocate(t, batch, seq, h, hd),
+                            be.allocate(t, batch, seq, hkv, hd),
+                            be.allocate(t, batch, seq, hkv, hd)
+                        };
+                    },
+                    s -> () -> be.attentionBackward(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8])));
+            rows.add(op(
+                    be,
+                    timer,
+                    "rmsnorm fwd" + ty,
+                    n + "x" + d,
+                    Flops.rmsNormForwardBytes(n, d, e),
+                    false,
+                    tcPeak,
+                    bwPeak,
+                    rotateBytes,
+                    Flops.rmsNormForwardBytes(n, d, e),
+                    () -> new Tensor[] {
+                        filled(be, t, r, n, d), filled(be, DType.F32, r, d), be.allocate(t, n, d), be.zeros(n)
+                    },
                     s -> () -> be.rmsNormForward(s[0], s[1], cfg.rmsNormEps(), s[2], s[3])));
-            rows.add(op(be, timer, "rmsnorm bwd" + ty, n + "x" + d, Flops.rmsNormBackwardBytes(n, d, e), false, tcPeak, bwPeak, rotateBytes,
-                    Flops.rmsNormBackwardBytes(n, d, e), () -> new Tensor[] {filled(be, t, r, n, d), filled(be, t, r, n, d),
-                            filled(be, DType.F32, r, d), filled(be, DType.F32, r, n), be.allocate(t, n, d), be.zeros(d)},
+            rows.add(op(
+                    be,
+                    timer,
+                    "rmsnorm bwd" + ty,
+                    n + "x" + d,
+                    Flops.rmsNormBackwardBytes(n, d, e),
+                    false,
+                    tcPeak,
+                    bwPeak,
+                    rotateBytes,
+                    Flops.rmsNormBackwardBytes(n, d, e),
+                    () -> new Tensor[] {
+                        filled(be, t, r, n, d),
+                        filled(be, t, r, n, d),
+                        filled(be, DType.F32, r, d),
+                        filled(be, DType.F32, r, n),
+                        be.allocate(t, n, d),
+                        be.zeros(d)
+                    },
                     s -> () -> be.rmsNormBackward(s[0], s[1], s[2], s[3], s[4], s[5])));
-            rows.add(op(be, timer, "swiglu fwd" + ty, n + "x" + f, Flops.swiGluForwardBytes(n, f, e), false, tcPeak, bwPeak, rotateBytes,
-                    Flops.swiGluForwardBytes(n, f, e), () -> new Tensor[] {filled(be, t, r, n, f), filled(be, t, r, n, f), be.allocate(t, n, f)},
+            rows.add(op(
+                    be,
+                    timer,
+                    "swiglu fwd" + ty,
+                    n + "x" + f,
+                    Flops.swiGluForwardBytes(n, f, e),
+                    false,
+                    tcPeak,
+                    bwPeak,
+                    rotateBytes,
+                    Flops.swiGluForwardBytes(n, f, e),
+                    () -> new Tensor[] {filled(be, t, r, n, f), filled(be, t, r, n, f), be.allocate(t, n, f)},
                     s -> () -> be.swiGluForward(s[0], s[1], s[2])));
-            rows.add(op(be, timer, "swiglu bwd" + ty, n + "x" + f, Flops.swiGluBackwardBytes(n, f, e), false, tcPeak, bwPeak, rotateBytes,
-                    Flops.swiGluBackwardBytes(n, f, e), () -> new Tensor[] {filled(be, t, r, n, f), filled(be, t, r, n, f), filled(be, t, r, n, f),
-                            be.allocate(t, n, f), be.allocate(t, n, f)},
+            rows.add(op(
+                    be,
+                    timer,
+                    "swiglu bwd" + ty,
+                    n + "x" + f,
+                    Flops.swiGluBackwardBytes(n, f, e),
+                    false,
+                    tcPeak,
+                    bwPeak,
+                    rotateBytes,
+                    Flops.swiGluBackwardBytes(n, f, e),
+                    () -> new Tensor[] {
+                        filled(be, t, r, n, f),
+                        filled(be, t, r, n, f),
+                        filled(be, t, r, n, f),
+                        be.allocate(t, n, f),
+                        be.allocate(t, n, f)
+                    },
                     s -> () -> be.swiGluBackward(s[0], s[1], s[2], s[3], s[4])));
         }
         int chunk = Math.max(1, Math.min(n, ai.mode.model.nn.LmHead.CHUNK_ELEMENTS / v));
         int[] targets = new int[chunk];
         for (int i = 0; i < chunk; i++) targets[i] = r.nextInt(v);
-        rows.add(op(be, timer, "cross-entropy fwd+bwd f32", chunk + "x" + v, Flops.crossEntropyBytes(chunk, v), false, tcPeak, bwPeak, rotateBytes,
-                Flops.crossEntropyBytes(chunk, v), () -> new Tensor[] {filled(be, DType.F32, r, chunk, v), be.fromHost(targets, chunk), be.zeros(chunk, v)},
+        rows.add(op(
+                be,
+                timer,
+                "cross-entropy fwd+bwd f32",
+                chunk + "x" + v,
+                Flops.crossEntropyBytes(chunk, v),
+                false,
+                tcPeak,
+                bwPeak,
+                rotateBytes,
+                Flops.crossEntropyBytes(chunk, v),
+                () -> new Tensor[] {filled(be, DType.F32, r, chunk, v), be.fromHost(targets, chunk), be.zeros(chunk, v)
+                },
                 s -> () -> be.crossEntropy(s[0], s[1], s[2], 1f / chunk)));
         int params = Math.toIntExact(cfg.parameterCount());
         AdamWStep step = new AdamWStep(1e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, 1, 1f);
-        rows.add(op(be, timer, "adamw f32", String.valueOf(params), Flops.adamWBytes(params), false, tcPeak, bwPeak, rotateBytes,
-                Flops.adamWBytes(params), () -> new Tensor[] {filled(be, DType.F32, r, params), filled(be, DType.F32, r, params),
-                        be.zeros(params), be.zeros(params)},
+        rows.add(op(
+                be,
+                timer,
+                "adamw f32",
+                String.valueOf(params),
+                Flops.adamWBytes(params),
+                false,
+                tcPeak,
+                bwPeak,
+                rotateBytes,
+                Flops.adamWBytes(params),
+                () -> new Tensor[] {
+                    filled(be, DType.F32, r, params),
+                    filled(be, DType.F32, r, params),
+                    be.zeros(params),
+                    be.zeros(params)
+                },
                 s -> () -> be.adamW(s[0], s[1], s[2], s[3], step)));
         return rows;
     }
@@ -237,9 +377,19 @@ public final class GpuSuite {
      * Allocates enough input sets (each {@code setBytes}) to exceed {@code rotateBytes}, times the op rotating
      * over them, and reports FLOP/s ({@code flopBound}) or bytes/s of {@code work} per call.
      */
-    private static BenchReport.Row op(Backend be, OpTimer timer, String name, String shape, long work, boolean flopBound,
-                                      double tcPeak, double bwPeak, long rotateBytes, long setBytes,
-                                      java.util.function.Supplier<Tensor[]> makeSet, Function<Tensor[], Runnable> call) {
+    private static BenchReport.Row op(
+            Backend be,
+            OpTimer timer,
+            String name,
+            String shape,
+            long work,
+            boolean flopBound,
+            double tcPeak,
+            double bwPeak,
+            long rotateBytes,
+            long setBytes,
+            java.util.function.Supplier<Tensor[]> makeSet,
+            Function<Tensor[], Runnable> call) {
         int copies = copies(rotateBytes, setBytes);
         List<Tensor[]> sets = new ArrayList<>();
         try {
@@ -251,7 +401,14 @@ public final class GpuSuite {
             }
             double sec = timer.secondsPerCall(i -> calls.get(i % copies).run());
             double rate = work / sec;
-            return BenchReport.Row.of("gpu", name, shape, sec, rate / 1e12, flopBound ? "TFLOP/s" : "TB/s", rate / (flopBound ? tcPeak : bwPeak));
+            return BenchReport.Row.of(
+                    "gpu",
+                    name,
+                    shape,
+                    sec,
+                    rate / 1e12,
+                    flopBound ? "TFLOP/s" : "TB/s",
+                    rate / (flopBound ? tcPeak : bwPeak));
         } catch (RuntimeException e) {
             return BenchReport.Row.skipped("gpu", name, be.name() + " rejected it: " + e.getMessage());
         } finally {

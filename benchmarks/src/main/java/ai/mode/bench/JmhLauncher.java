@@ -42,13 +42,18 @@ public final class JmhLauncher {
             int cores = Runtime.getRuntime().availableProcessors();
             out.println("probes on " + cores + " threads before the JMH run:");
             out.flush();
-            double peakFlops = PeakProbes.fmaGflops(cores, 5) * 1e9, peakBytes = PeakProbes.copyGBs(cores, 256, 5) * 1e9;
-            out.printf(Locale.ROOT, "  FMA loop %.1f GFLOP/s, array copy %.2f GB/s%n", peakFlops / 1e9, peakBytes / 1e9);
+            double peakFlops = PeakProbes.fmaGflops(cores, 5) * 1e9,
+                    peakBytes = PeakProbes.copyGBs(cores, 256, 5) * 1e9;
+            out.printf(
+                    Locale.ROOT, "  FMA loop %.1f GFLOP/s, array copy %.2f GB/s%n", peakFlops / 1e9, peakBytes / 1e9);
             out.flush();
             Collection<RunResult> results = runner.run();
             out.println();
-            out.printf(Locale.ROOT, "throughput from the JMH scores (average time per operation), of the all-core peak (%.1f GFLOP/s, %.2f GB/s):%n",
-                    peakFlops / 1e9, peakBytes / 1e9);
+            out.printf(
+                    Locale.ROOT,
+                    "throughput from the JMH scores (average time per operation), of the all-core peak (%.1f GFLOP/s, %.2f GB/s):%n",
+                    peakFlops / 1e9,
+                    peakBytes / 1e9);
             for (RunResult r : results) {
                 String bench = r.getParams().getBenchmark();
                 double score = r.getPrimaryResult().getScore();
@@ -58,13 +63,19 @@ public final class JmhLauncher {
                 if (seconds.isEmpty() || w == null) continue;
                 double rate = w.amount() / seconds.getAsDouble();
                 String shown = switch (w.unit()) {
-                    case FLOP -> String.format(Locale.ROOT, "%.1f GFLOP/s  %3.0f%%", rate / 1e9, 100 * rate / peakFlops);
+                    case FLOP ->
+                        String.format(Locale.ROOT, "%.1f GFLOP/s  %3.0f%%", rate / 1e9, 100 * rate / peakFlops);
                     case BYTE -> String.format(Locale.ROOT, "%.2f GB/s  %3.0f%%", rate / 1e9, 100 * rate / peakBytes);
                     case CALL -> String.format(Locale.ROOT, "%.1f ns/call", 1e9 / rate);
                     case TOKEN -> String.format(Locale.ROOT, "%.0f tokens/s", rate);
                 };
-                String params = String.join(" ", r.getParams().getParamsKeys().stream().map(k -> k + "=" + r.getParams().getParam(k)).toList());
-                out.printf(Locale.ROOT, "  %-70s %s%n", shortName(bench) + (params.isEmpty() ? "" : " " + params), shown);
+                String params = String.join(
+                        " ",
+                        r.getParams().getParamsKeys().stream()
+                                .map(k -> k + "=" + r.getParams().getParam(k))
+                                .toList());
+                out.printf(
+                        Locale.ROOT, "  %-70s %s%n", shortName(bench) + (params.isEmpty() ? "" : " " + params), shown);
             }
             out.flush();
             return 0;

@@ -12,7 +12,12 @@ import java.util.function.Function;
 public final class JmhWork {
     private JmhWork() {}
 
-    public enum Unit { FLOP, BYTE, CALL, TOKEN }
+    public enum Unit {
+        FLOP,
+        BYTE,
+        CALL,
+        TOKEN
+    }
 
     public record Work(double amount, Unit unit) {}
 
@@ -35,9 +40,10 @@ public final class JmhWork {
         return switch (cls) {
             case "GemmBench" -> new Work(GemmCase.parse(param.apply("shape")).flops(), Unit.FLOP);
             case "OpsBench" -> opsWork(param.apply("op"));
-            case "ProbeBench" -> method.equals("fmaLoop")
-                    ? new Work(PeakProbes.fmaLoopFlops(ProbeBench.FMA_ITERATIONS), Unit.FLOP)
-                    : new Work(2.0 * ProbeBench.COPY_FLOATS * Float.BYTES, Unit.BYTE);
+            case "ProbeBench" ->
+                method.equals("fmaLoop")
+                        ? new Work(PeakProbes.fmaLoopFlops(ProbeBench.FMA_ITERATIONS), Unit.FLOP)
+                        : new Work(2.0 * ProbeBench.COPY_FLOATS * Float.BYTES, Unit.BYTE);
             case "NativeCallBench" -> new Work(1, Unit.CALL);
             case "ModeJmh" -> new Work(ai.mode.bench.jmh.ModeJmh.BATCH * ai.mode.bench.jmh.ModeJmh.SEQ, Unit.TOKEN);
             default -> null;
@@ -54,7 +60,8 @@ public final class JmhWork {
             case "rmsnorm_bwd" -> new Work(Flops.rmsNormBackwardBytes(n, d), Unit.BYTE);
             case "swiglu_fwd" -> new Work(Flops.swiGluForwardBytes(n, f), Unit.BYTE);
             case "swiglu_bwd" -> new Work(Flops.swiGluBackwardBytes(n, f), Unit.BYTE);
-            case "cross_entropy" -> new Work(Flops.crossEntropyBytes(OpsBench.crossEntropyRows(), c.vocabSize()), Unit.BYTE);
+            case "cross_entropy" ->
+                new Work(Flops.crossEntropyBytes(OpsBench.crossEntropyRows(), c.vocabSize()), Unit.BYTE);
             case "adamw" -> new Work(Flops.adamWBytes(c.parameterCount()), Unit.BYTE);
             default -> null;
         };

@@ -37,17 +37,29 @@ public final class JniShim {
                 if (in == null) throw new IllegalStateException("jni_shim.c is missing from the classpath");
                 Files.write(src, in.readAllBytes());
             }
-            List<String> cmd = List.of("cc", "-O2", "-shared", "-fPIC", "-I" + include, "-I" + include.resolve("linux"),
-                    "-o", lib.toString(), src.toString());
+            List<String> cmd = List.of(
+                    "cc",
+                    "-O2",
+                    "-shared",
+                    "-fPIC",
+                    "-I" + include,
+                    "-I" + include.resolve("linux"),
+                    "-o",
+                    lib.toString(),
+                    src.toString());
             Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
             String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
             if (!p.waitFor(60, TimeUnit.SECONDS) || p.exitValue() != 0) {
-                throw new IllegalStateException("compiling the JNI shim failed (" + String.join(" ", cmd) + "): " + out.strip());
+                throw new IllegalStateException(
+                        "compiling the JNI shim failed (" + String.join(" ", cmd) + "): " + out.strip());
             }
             System.load(lib.toString());
             loaded = true;
         } catch (IOException e) {
-            throw new IllegalStateException("cannot build the JNI shim (is a C compiler 'cc' installed? apt-get install gcc): " + e.getMessage(), e);
+            throw new IllegalStateException(
+                    "cannot build the JNI shim (is a C compiler 'cc' installed? apt-get install gcc): "
+                            + e.getMessage(),
+                    e);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IllegalStateException("interrupted while compiling the JNI shim", e);

@@ -17,12 +17,17 @@ public final class Measure {
      */
     public record Budget(double warmupSeconds, double measureSeconds, int minRuns, int maxRuns) {
         public Budget {
-            if (minRuns < 1 || maxRuns < minRuns) throw new IllegalArgumentException("need 1 <= minRuns <= maxRuns, got " + minRuns + ", " + maxRuns);
+            if (minRuns < 1 || maxRuns < minRuns)
+                throw new IllegalArgumentException("need 1 <= minRuns <= maxRuns, got " + minRuns + ", " + maxRuns);
         }
 
-        public static Budget quick() { return new Budget(0.3, 0.6, 3, 200); }
+        public static Budget quick() {
+            return new Budget(0.3, 0.6, 3, 200);
+        }
 
-        public static Budget full() { return new Budget(1.0, 2.5, 5, 1000); }
+        public static Budget full() {
+            return new Budget(1.0, 2.5, 5, 1000);
+        }
     }
 
     /** Seconds per run of every timed run, with summary statistics. */
@@ -32,14 +37,22 @@ public final class Measure {
             seconds = seconds.clone();
         }
 
-        public int runs() { return seconds.length; }
+        public int runs() {
+            return seconds.length;
+        }
 
-        public double median() { return Stats.median(seconds); }
+        public double median() {
+            return Stats.median(seconds);
+        }
 
-        public double min() { return Arrays.stream(seconds).min().orElseThrow(); }
+        public double min() {
+            return Arrays.stream(seconds).min().orElseThrow();
+        }
 
         /** Median absolute deviation relative to the median: a robust spread. */
-        public double relativeSpread() { return Stats.mad(seconds) / median(); }
+        public double relativeSpread() {
+            return Stats.mad(seconds) / median();
+        }
     }
 
     private Measure() {}

@@ -44,12 +44,14 @@ public final class ModeBench implements AutoCloseable {
      * @param blocks          B (must divide the backbone's layers)
      * @param routing         dense or top-k
      */
-    public ModeBench(Backend be, LlamaConfig cfg, int experts, int layersPerExpert, int blocks, Routing routing, long seed) {
+    public ModeBench(
+            Backend be, LlamaConfig cfg, int experts, int layersPerExpert, int blocks, Routing routing, long seed) {
         this.be = be;
         this.cfg = cfg;
         this.experts = experts;
         this.layersPerExpert = layersPerExpert;
-        List<String> domains = IntStream.range(0, experts).mapToObj(i -> "d" + i).toList();
+        List<String> domains =
+                IntStream.range(0, experts).mapToObj(i -> "d" + i).toList();
         ModeConfig mc = ModeConfig.of(blocks, layersPerExpert, domains).withRouting(routing);
         this.backbone = LlamaModel.create(be, cfg).initialize(seed);
         this.model = ModeModel.create(backbone, mc, seed);
@@ -57,10 +59,14 @@ public final class ModeBench implements AutoCloseable {
         this.pool = new BufferPool(be);
     }
 
-    public ModeModel model() { return model; }
+    public ModeModel model() {
+        return model;
+    }
 
     /** {@code N experts x k layers}. */
-    public String describe() { return experts + " experts x " + layersPerExpert + " layers"; }
+    public String describe() {
+        return experts + " experts x " + layersPerExpert + " layers";
+    }
 
     private Tensor random(Random r, int... shape) {
         float[] x = new float[Math.toIntExact(ai.mode.runtime.Shapes.numel(shape))];
@@ -88,7 +94,9 @@ public final class ModeBench implements AutoCloseable {
         List<StackedLayerWeights> depths = model.modeBlocks().getFirst().expertWeights();
         int m = batch * seq, d = cfg.hiddenSize();
         Random r = new Random(2);
-        Tensor x = own(random(r, batch, seq, d)), dy = own(random(r, experts, m, d)), dxSum = own(be.zeros(batch, seq, d));
+        Tensor x = own(random(r, batch, seq, d)),
+                dy = own(random(r, experts, m, d)),
+                dxSum = own(be.zeros(batch, seq, d));
         if (batched) {
             ExpertStack stack = stack(depths);
             return () -> {
@@ -131,40 +139,80 @@ public final class ModeBench implements AutoCloseable {
         int[] corpus = new int[Math.max(1 << 16, 4 * batch * (seq + 1))];
         SplittableRandom rng = new SplittableRandom(seed);
         for (int i = 0; i < corpus.length; i++) corpus[i] = rng.nextInt(cfg.vocabSize());
-        Trainer.Options opts = new Trainer.Options(warmup + measured, batch, seq, 1, LrSchedule.constant(3e-4),
-                AdamW.Config.defaults(), 0, 0, seed);
+        Trainer.Options opts = new Trainer.Options(
+                warmup + measured, batch, seq, 1, LrSchedule.constant(3e-4), AdamW.Config.defaults(), 0, 0, seed);
         List<Trainer.StepMetrics> steps = new ArrayList<>();
-        Trainer trainer = new Trainer(model, new RandomWindowStream(corpus, seed), null, opts, null, List.of(new Trainer.Listener() {
-            @Override public void onStep(Trainer.StepMetrics s) { steps.add(s); }
-        }));
+        Trainer trainer = new Trainer(
+                model, new RandomWindowStream(corpus, seed), null, opts, null, List.of(new Trainer.Listener() {
+                    @Override
+                    public void onStep(Trainer.StepMetrics s) {
+                        steps.add(s);
+                    }
+                }));
         trainer.run();
         trainer.optimizer().close();
         double[] secs = new double[measured];
-        for (int i = 0; i < measured; i++) secs[i] = opts.tokensPerStep() / steps.get(warmup + i).tokensPerSecond();
-        return new TrainBench.Result(secs, opts.tokensPerStep(), steps.getFirst().loss(), steps.getLast().loss());
+        for (int i = 0; i < measured; i++)
+            secs[i] = opts.tokensPerStep() / steps.get(warmup + i).tokensPerSecond();
+        return new TrainBench.Result(
+                secs,
+                opts.tokensPerStep(),
+                steps.getFirst().loss(),
+                steps.getLast().loss());
     }
 
     /** The quick suite's MoDE rows. */
-    public static List<BenchReport.Row> rows(Backend be, LlamaConfig cfg, int batch, int seq, Measure.Budget budget,
-                                             int warmupSteps, int measuredSteps) {
+    public static List<BenchReport.Row> rows(
+            Backend be,
+            LlamaConfig cfg,
+            int batch,
+            int seq,
+            Measure.Budget budget,
+            int warmupSteps,
+            int measuredSteps) {
         List<BenchReport.Row> rows = new ArrayList<>();
         int blocks = cfg.numLayers() % 2 == 0 ? 2 : 1;
         long tokens = (long) batch * seq;
         String shape = batch + "x" + seq;
         try (ModeBench dense = new ModeBench(be, cfg, 4, 2, blocks, Routing.DENSE, 42)) {
             Measure.Timing t = Measure.time(dense.blockStep(batch, seq), budget);
-            rows.add(BenchReport.Row.of("mode", "block fwd+bwd, dense (" + dense.describe() + ")", shape, t.median(),
-                    tokens / t.median(), "tokens/s", Double.NaN));
-            Measure.Timing[] bo = {Measure.time(dense.expertsStep(batch, seq, true), budget),
-                    Measure.time(dense.expertsStep(batch, seq, false), budget)};
-            rows.add(BenchReport.Row.of("mode", "experts fwd+bwd batched (" + dense.describe() + ")", shape, bo[0].median(),
-                    tokens / bo[0].median(), "tokens/s", Double.NaN).withPeer("experts one by one", tokens / bo[1].median()));
+            rows.add(BenchReport.Row.of(
+                    "mode",
+                    "block fwd+bwd, dense (" + dense.describe() + ")",
+                    shape,
+                    t.median(),
+                    tokens / t.median(),
+                    "tokens/s",
+                    Double.NaN));
+            Measure.Timing[] bo = {
+                Measure.time(dense.expertsStep(batch, seq, true), budget),
+                Measure.time(dense.expertsStep(batch, seq, false), budget)
+            };
+            rows.add(BenchReport.Row.of(
+                            "mode",
+                            "experts fwd+bwd batched (" + dense.describe() + ")",
+                            shape,
+                            bo[0].median(),
+                            tokens / bo[0].median(),
+                            "tokens/s",
+                            Double.NaN)
+                    .withPeer("experts one by one", tokens / bo[1].median()));
         }
         try (ModeBench top1 = new ModeBench(be, cfg, 4, 2, blocks, new Routing(Routing.Level.TOKEN, 1), 42)) {
             TrainBench.Result r = top1.train(batch, seq, warmupSteps, measuredSteps, 42);
-            rows.add(BenchReport.Row.of("mode", "MoDE training, top-1 (" + top1.describe() + ", " + blocks + " blocks)", shape,
-                    r.medianSeconds(), r.tokensPerSecond(), "tokens/s", Double.NaN)
-                    .withNote(String.format(Locale.ROOT, "experts + gates trained, backbone frozen; loss %.3f -> %.3f", r.firstLoss(), r.lastLoss())));
+            rows.add(BenchReport.Row.of(
+                            "mode",
+                            "MoDE training, top-1 (" + top1.describe() + ", " + blocks + " blocks)",
+                            shape,
+                            r.medianSeconds(),
+                            r.tokensPerSecond(),
+                            "tokens/s",
+                            Double.NaN)
+                    .withNote(String.format(
+                            Locale.ROOT,
+                            "experts + gates trained, backbone frozen; loss %.3f -> %.3f",
+                            r.firstLoss(),
+                            r.lastLoss())));
         }
         return rows;
     }

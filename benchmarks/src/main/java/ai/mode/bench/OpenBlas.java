@@ -58,13 +58,29 @@ public final class OpenBlas implements AutoCloseable {
         Linker linker = Linker.nativeLinker();
         ValueLayout.OfInt i = ValueLayout.JAVA_INT;
         ValueLayout.OfFloat f = ValueLayout.JAVA_FLOAT;
-        this.sgemm = linker.downcallHandle(symbol("cblas_sgemm"),
-                FunctionDescriptor.ofVoid(i, i, i, i, i, i, f, ValueLayout.ADDRESS, i, ValueLayout.ADDRESS, i, f, ValueLayout.ADDRESS, i));
-        this.sdot = linker.downcallHandle(symbol("cblas_sdot"),
-                FunctionDescriptor.of(f, i, ValueLayout.ADDRESS, i, ValueLayout.ADDRESS, i));
+        this.sgemm = linker.downcallHandle(
+                symbol("cblas_sgemm"),
+                FunctionDescriptor.ofVoid(
+                        i,
+                        i,
+                        i,
+                        i,
+                        i,
+                        i,
+                        f,
+                        ValueLayout.ADDRESS,
+                        i,
+                        ValueLayout.ADDRESS,
+                        i,
+                        f,
+                        ValueLayout.ADDRESS,
+                        i));
+        this.sdot = linker.downcallHandle(
+                symbol("cblas_sdot"), FunctionDescriptor.of(f, i, ValueLayout.ADDRESS, i, ValueLayout.ADDRESS, i));
         this.setThreads = linker.downcallHandle(symbol("openblas_set_num_threads"), FunctionDescriptor.ofVoid(i));
         this.getThreads = linker.downcallHandle(symbol("openblas_get_num_threads"), FunctionDescriptor.of(i));
-        this.getConfig = linker.downcallHandle(symbol("openblas_get_config"), FunctionDescriptor.of(ValueLayout.ADDRESS));
+        this.getConfig =
+                linker.downcallHandle(symbol("openblas_get_config"), FunctionDescriptor.of(ValueLayout.ADDRESS));
         this.getParallel = linker.downcallHandle(symbol("openblas_get_parallel"), FunctionDescriptor.of(i));
     }
 
@@ -75,9 +91,14 @@ public final class OpenBlas implements AutoCloseable {
     public static OpenBlas load(String spec) {
         return switch (spec) {
             case "bytedeco" -> new OpenBlas("bytedeco", bytedecoLibrary());
-            case "system" -> new OpenBlas("system", systemLibrary().orElseThrow(() -> new IllegalStateException(
-                    "no system OpenBLAS found (looked at " + String.join(", ", SYSTEM_PATHS)
-                            + "); install it (Debian: apt-get install libopenblas0-pthread) or use --openblas bytedeco")));
+            case "system" ->
+                new OpenBlas(
+                        "system",
+                        systemLibrary()
+                                .orElseThrow(
+                                        () -> new IllegalStateException(
+                                                "no system OpenBLAS found (looked at " + String.join(", ", SYSTEM_PATHS)
+                                                        + "); install it (Debian: apt-get install libopenblas0-pthread) or use --openblas bytedeco")));
             case "auto" -> {
                 try {
                     yield new OpenBlas("bytedeco", bytedecoLibrary());
@@ -88,7 +109,8 @@ public final class OpenBlas implements AutoCloseable {
             default -> {
                 Path p = Path.of(spec);
                 if (!Files.isRegularFile(p)) {
-                    throw new IllegalArgumentException("--openblas " + spec + ": no such file; give bytedeco, system, auto or the path of libopenblas.so");
+                    throw new IllegalArgumentException("--openblas " + spec
+                            + ": no such file; give bytedeco, system, auto or the path of libopenblas.so");
                 }
                 yield new OpenBlas("path", p);
             }
@@ -118,23 +140,31 @@ public final class OpenBlas implements AutoCloseable {
         Map<String, String> loaded = org.bytedeco.javacpp.Loader.getLoadedLibraries();
         String where = loaded.get(key);
         if (where == null) {
-            throw new IllegalStateException("bytedeco's " + preset.getSimpleName() + " loaded but registered no " + key + " among " + loaded.keySet());
+            throw new IllegalStateException("bytedeco's " + preset.getSimpleName() + " loaded but registered no " + key
+                    + " among " + loaded.keySet());
         }
         return Path.of(where);
     }
 
     private MemorySegment symbol(String name) {
-        return lookup.find(name).orElseThrow(() -> new IllegalStateException(
-                "OpenBLAS at " + path + " has no symbol " + name + "; is it a CBLAS-enabled OpenBLAS build?"));
+        return lookup.find(name)
+                .orElseThrow(() -> new IllegalStateException(
+                        "OpenBLAS at " + path + " has no symbol " + name + "; is it a CBLAS-enabled OpenBLAS build?"));
     }
 
     /** {@code bytedeco}, {@code system} or {@code path}. */
-    public String source() { return source; }
+    public String source() {
+        return source;
+    }
 
-    public Path path() { return path; }
+    public Path path() {
+        return path;
+    }
 
     /** The function's address, for other callers (JNI shim) of the same library. */
-    public MemorySegment address(String symbolName) { return symbol(symbolName); }
+    public MemorySegment address(String symbolName) {
+        return symbol(symbolName);
+    }
 
     /** The build string, e.g. {@code OpenBLAS 0.3.31 DYNAMIC_ARCH NO_AFFINITY SkylakeX MAX_THREADS=64}. */
     public String config() {
@@ -163,7 +193,9 @@ public final class OpenBlas implements AutoCloseable {
             throw new IllegalStateException("openblas_set_num_threads(" + n + ") failed: " + t, t);
         }
         int now = threads();
-        if (now != n) throw new IllegalStateException("openblas_set_num_threads(" + n + ") left " + now + " threads (library built for fewer?)");
+        if (now != n)
+            throw new IllegalStateException(
+                    "openblas_set_num_threads(" + n + ") left " + now + " threads (library built for fewer?)");
     }
 
     public int threads() {
@@ -178,17 +210,40 @@ public final class OpenBlas implements AutoCloseable {
      * Row-major {@code c[m,n] = alpha op(a) op(b) + beta c}: a is [m,k] (or [k,m] if transA), b [k,n] (or [n,k]
      * if transB), all float32, contiguous.
      */
-    public void sgemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
-                      MemorySegment a, MemorySegment b, float beta, MemorySegment c) {
-        if (m < 1 || n < 1 || k < 1) throw new IllegalArgumentException("cblas_sgemm: sizes must be >= 1, got m=" + m + " n=" + n + " k=" + k);
+    public void sgemm(
+            boolean transA,
+            boolean transB,
+            int m,
+            int n,
+            int k,
+            float alpha,
+            MemorySegment a,
+            MemorySegment b,
+            float beta,
+            MemorySegment c) {
+        if (m < 1 || n < 1 || k < 1)
+            throw new IllegalArgumentException("cblas_sgemm: sizes must be >= 1, got m=" + m + " n=" + n + " k=" + k);
         requireFloats("a", a, (long) m * k);
         requireFloats("b", b, (long) k * n);
         requireFloats("c", c, (long) m * n);
         int lda = transA ? m : k;
         int ldb = transB ? k : n;
         try {
-            sgemm.invokeExact(CBLAS_ROW_MAJOR, transA ? CBLAS_TRANS : CBLAS_NO_TRANS, transB ? CBLAS_TRANS : CBLAS_NO_TRANS,
-                    m, n, k, alpha, a, lda, b, ldb, beta, c, n);
+            sgemm.invokeExact(
+                    CBLAS_ROW_MAJOR,
+                    transA ? CBLAS_TRANS : CBLAS_NO_TRANS,
+                    transB ? CBLAS_TRANS : CBLAS_NO_TRANS,
+                    m,
+                    n,
+                    k,
+                    alpha,
+                    a,
+                    lda,
+                    b,
+                    ldb,
+                    beta,
+                    c,
+                    n);
         } catch (Throwable t) {
             throw new IllegalStateException("cblas_sgemm(m=" + m + ", n=" + n + ", k=" + k + ") failed: " + t, t);
         }
@@ -208,7 +263,8 @@ public final class OpenBlas implements AutoCloseable {
     private static void requireFloats(String name, MemorySegment s, long count) {
         if (!s.isNative()) throw new IllegalArgumentException("OpenBLAS " + name + " must be native memory");
         if (s.byteSize() < count * Float.BYTES) {
-            throw new IllegalArgumentException("OpenBLAS " + name + " holds " + s.byteSize() / Float.BYTES + " floats, needs " + count);
+            throw new IllegalArgumentException(
+                    "OpenBLAS " + name + " holds " + s.byteSize() / Float.BYTES + " floats, needs " + count);
         }
     }
 

@@ -16,10 +16,14 @@ public final class PeakProbes {
     private PeakProbes() {}
 
     /** Float32 lanes per preferred vector. */
-    public static int lanes() { return S.length(); }
+    public static int lanes() {
+        return S.length();
+    }
 
     /** Float32 FLOPs one call of {@link #fmaLoop} performs: 2 per lane per FMA. */
-    public static long fmaLoopFlops(long iterations) { return iterations * CHAINS * S.length() * 2L; }
+    public static long fmaLoopFlops(long iterations) {
+        return iterations * CHAINS * S.length() * 2L;
+    }
 
     /** {@code CHAINS} independent chains of {@code a = a * x + y}; returns a value that depends on all of them. */
     public static float fmaLoop(long iterations, float seed) {
@@ -29,12 +33,31 @@ public final class PeakProbes {
         FloatVector a4 = a0.add(4), a5 = a0.add(5), a6 = a0.add(6), a7 = a0.add(7);
         FloatVector a8 = a0.add(8), a9 = a0.add(9), a10 = a0.add(10), a11 = a0.add(11);
         for (long i = 0; i < iterations; i++) {
-            a0 = a0.fma(x, y); a1 = a1.fma(x, y); a2 = a2.fma(x, y); a3 = a3.fma(x, y);
-            a4 = a4.fma(x, y); a5 = a5.fma(x, y); a6 = a6.fma(x, y); a7 = a7.fma(x, y);
-            a8 = a8.fma(x, y); a9 = a9.fma(x, y); a10 = a10.fma(x, y); a11 = a11.fma(x, y);
+            a0 = a0.fma(x, y);
+            a1 = a1.fma(x, y);
+            a2 = a2.fma(x, y);
+            a3 = a3.fma(x, y);
+            a4 = a4.fma(x, y);
+            a5 = a5.fma(x, y);
+            a6 = a6.fma(x, y);
+            a7 = a7.fma(x, y);
+            a8 = a8.fma(x, y);
+            a9 = a9.fma(x, y);
+            a10 = a10.fma(x, y);
+            a11 = a11.fma(x, y);
         }
-        return a0.add(a1).add(a2).add(a3).add(a4).add(a5).add(a6).add(a7).add(a8).add(a9).add(a10).add(a11).reduceLanes(
-                jdk.incubator.vector.VectorOperators.ADD);
+        return a0.add(a1)
+                .add(a2)
+                .add(a3)
+                .add(a4)
+                .add(a5)
+                .add(a6)
+                .add(a7)
+                .add(a8)
+                .add(a9)
+                .add(a10)
+                .add(a11)
+                .reduceLanes(jdk.incubator.vector.VectorOperators.ADD);
     }
 
     /** Peak float32 FMA throughput in GFLOP/s on {@code threads} threads: best of {@code repeats} runs. */
@@ -88,15 +111,17 @@ public final class PeakProbes {
         Thread[] ts = new Thread[threads];
         for (int t = 0; t < threads; t++) {
             int id = t;
-            ts[t] = new Thread(() -> {
-                try {
-                    start.await();
-                } catch (InterruptedException | BrokenBarrierException e) {
-                    Thread.currentThread().interrupt();
-                    return;
-                }
-                body.run(id);
-            }, "probe-" + t);
+            ts[t] = new Thread(
+                    () -> {
+                        try {
+                            start.await();
+                        } catch (InterruptedException | BrokenBarrierException e) {
+                            Thread.currentThread().interrupt();
+                            return;
+                        }
+                        body.run(id);
+                    },
+                    "probe-" + t);
             ts[t].start();
         }
         try {

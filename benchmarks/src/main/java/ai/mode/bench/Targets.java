@@ -1,5 +1,6 @@
 // The performance targets, checked against a report's rows: SGEMM at the model's shapes at least 0.9x
-// OpenBLAS as a geometric mean with no shape below 0.75x, training at least 1.25x PyTorch. States the ratios whatever they are, and
+// OpenBLAS as a geometric mean with no shape below 0.75x, training at least 1.25x PyTorch. States the ratios whatever
+// they are, and
 // the SGEMM ratio against any other peer (PyTorch's MKL) as a reference line.
 package ai.mode.bench;
 
@@ -14,6 +15,7 @@ public final class Targets {
     public static final double SGEMM_TARGET = 0.9;
     /** No single shape may fall below this ratio. */
     public static final double SGEMM_FLOOR = 0.75;
+
     public static final double TRAIN_TARGET = 1.25;
 
     private Targets() {}
@@ -44,20 +46,37 @@ public final class Targets {
             double g = geomean(ratios);
             if (!e.getKey().startsWith("OpenBLAS")) {
                 // The target is set against OpenBLAS; other peers (PyTorch's MKL) are stated for reference.
-                sb.append(String.format(Locale.ROOT, "reference SGEMM vs %s at the model's shapes: geomean %.2fx%n", e.getKey(), g));
+                sb.append(String.format(
+                        Locale.ROOT, "reference SGEMM vs %s at the model's shapes: geomean %.2fx%n", e.getKey(), g));
                 continue;
             }
-            double lowest = ratios.stream().mapToDouble(Double::doubleValue).min().orElse(Double.NaN);
-            sb.append(String.format(Locale.ROOT, "target SGEMM >= %.2fx %s at the model's shapes: geomean %.2fx, %d of %d shapes met%s;"
+            double lowest =
+                    ratios.stream().mapToDouble(Double::doubleValue).min().orElse(Double.NaN);
+            sb.append(String.format(
+                    Locale.ROOT,
+                    "target SGEMM >= %.2fx %s at the model's shapes: geomean %.2fx, %d of %d shapes met%s;"
                             + " lowest %.2fx (floor %.2fx) -> %s%n",
-                    SGEMM_TARGET, e.getKey(), g, ratios.size() - below.size(), ratios.size(),
-                    below.isEmpty() ? "" : " (below: " + String.join(", ", below) + ")", lowest, SGEMM_FLOOR,
+                    SGEMM_TARGET,
+                    e.getKey(),
+                    g,
+                    ratios.size() - below.size(),
+                    ratios.size(),
+                    below.isEmpty() ? "" : " (below: " + String.join(", ", below) + ")",
+                    lowest,
+                    SGEMM_FLOOR,
                     g >= SGEMM_TARGET && lowest >= SGEMM_FLOOR ? "met" : "NOT met"));
         }
         for (BenchReport.Row r : report.rows()) {
             if (r.group().equals("train") && Double.isFinite(r.ratio())) {
-                sb.append(String.format(Locale.ROOT, "target training >= %.2fx %s (%s): %.2fx (%s vs %s tokens/s) -> %s%n",
-                        TRAIN_TARGET, r.peer(), r.name(), r.ratio(), BenchReport.num(r.value()), BenchReport.num(r.peerValue()),
+                sb.append(String.format(
+                        Locale.ROOT,
+                        "target training >= %.2fx %s (%s): %.2fx (%s vs %s tokens/s) -> %s%n",
+                        TRAIN_TARGET,
+                        r.peer(),
+                        r.name(),
+                        r.ratio(),
+                        BenchReport.num(r.value()),
+                        BenchReport.num(r.peerValue()),
                         r.ratio() >= TRAIN_TARGET ? "met" : "NOT met"));
             }
         }

@@ -27,30 +27,65 @@ public final class TorchPeer {
 
     /** What the peer measured, or why it could not. */
     public record Outcome(Optional<JsonObject> result, String reason) {
-        static Outcome failed(String why) { return new Outcome(Optional.empty(), why); }
+        static Outcome failed(String why) {
+            return new Outcome(Optional.empty(), why);
+        }
     }
 
     /**
      * Runs the script with {@code python}. {@code timeoutSeconds} bounds the whole run (import included).
      */
-    public static Outcome run(String python, LlamaConfig c, int batch, int seq, int threads, int warmup, int steps,
-                              long timeoutSeconds) {
-        return runScript(python, TRAIN_SCRIPT, List.of(
-                "--vocab", str(c.vocabSize()), "--dim", str(c.hiddenSize()), "--layers", str(c.numLayers()),
-                "--heads", str(c.numHeads()), "--kv-heads", str(c.numKvHeads()), "--ffn", str(c.intermediateSize()),
-                "--rope-theta", String.valueOf(c.ropeTheta()), "--eps", String.valueOf(c.rmsNormEps()),
-                "--seq", str(seq), "--batch", str(batch), "--threads", str(threads),
-                "--warmup", str(warmup), "--steps", str(steps)), threads, timeoutSeconds);
+    public static Outcome run(
+            String python, LlamaConfig c, int batch, int seq, int threads, int warmup, int steps, long timeoutSeconds) {
+        return runScript(
+                python,
+                TRAIN_SCRIPT,
+                List.of(
+                        "--vocab",
+                        str(c.vocabSize()),
+                        "--dim",
+                        str(c.hiddenSize()),
+                        "--layers",
+                        str(c.numLayers()),
+                        "--heads",
+                        str(c.numHeads()),
+                        "--kv-heads",
+                        str(c.numKvHeads()),
+                        "--ffn",
+                        str(c.intermediateSize()),
+                        "--rope-theta",
+                        String.valueOf(c.ropeTheta()),
+                        "--eps",
+                        String.valueOf(c.rmsNormEps()),
+                        "--seq",
+                        str(seq),
+                        "--batch",
+                        str(batch),
+                        "--threads",
+                        str(threads),
+                        "--warmup",
+                        str(warmup),
+                        "--steps",
+                        str(steps)),
+                threads,
+                timeoutSeconds);
     }
 
     /**
      * Times {@code torch.mm} at each case's shape under the same warm-up and measuring seconds as our GEMMs; the
      * result's {@code results} object maps each {@link GemmCase#spec()} to its median seconds and GFLOP/s.
      */
-    public static Outcome gemm(String python, List<GemmCase> cases, int threads, Measure.Budget budget, long timeoutSeconds) {
-        List<String> args = new ArrayList<>(List.of("--threads", str(threads),
-                "--warmup-seconds", String.valueOf(budget.warmupSeconds()), "--seconds", String.valueOf(budget.measureSeconds()),
-                "--min-runs", str(budget.minRuns())));
+    public static Outcome gemm(
+            String python, List<GemmCase> cases, int threads, Measure.Budget budget, long timeoutSeconds) {
+        List<String> args = new ArrayList<>(List.of(
+                "--threads",
+                str(threads),
+                "--warmup-seconds",
+                String.valueOf(budget.warmupSeconds()),
+                "--seconds",
+                String.valueOf(budget.measureSeconds()),
+                "--min-runs",
+                str(budget.minRuns())));
         for (GemmCase g : cases) args.add(g.spec());
         return runScript(python, GEMM_SCRIPT, args, threads, timeoutSeconds);
     }
@@ -82,7 +117,8 @@ public final class TorchPeer {
             String out = new String(captured[0], StandardCharsets.UTF_8).strip();
             String err = captured[1] == null ? "" : new String(captured[1], StandardCharsets.UTF_8).strip();
             if (p.exitValue() != 0) {
-                return Outcome.failed("PyTorch peer " + name + " (" + python + ") failed with exit " + p.exitValue() + ": " + lastLine(err));
+                return Outcome.failed("PyTorch peer " + name + " (" + python + ") failed with exit " + p.exitValue()
+                        + ": " + lastLine(err));
             }
             String json = lastLine(out);
             try {
@@ -91,7 +127,8 @@ public final class TorchPeer {
                 return Outcome.failed("PyTorch peer " + name + " printed no JSON result: " + json);
             }
         } catch (IOException e) {
-            return Outcome.failed("cannot run " + python + " (" + e.getMessage() + "); pass --python PATH to a Python with torch");
+            return Outcome.failed(
+                    "cannot run " + python + " (" + e.getMessage() + "); pass --python PATH to a Python with torch");
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             return Outcome.failed("interrupted");
@@ -101,16 +138,21 @@ public final class TorchPeer {
     /** Whether {@code python} can import torch; empty when it can, else a one-line reason. */
     public static Optional<String> checkImportable(String python) {
         try {
-            Process p = new ProcessBuilder(python, "-c", "import torch; print(torch.__version__)").redirectErrorStream(true).start();
+            Process p = new ProcessBuilder(python, "-c", "import torch; print(torch.__version__)")
+                    .redirectErrorStream(true)
+                    .start();
             String out = new String(readAll(p.getInputStream()), StandardCharsets.UTF_8).strip();
             if (!p.waitFor(120, TimeUnit.SECONDS)) {
                 p.destroyForcibly();
                 return Optional.of(python + " did not import torch within 120 s");
             }
-            return p.exitValue() == 0 ? Optional.empty()
-                    : Optional.of(python + " cannot import torch (" + lastLine(out) + "); install it, e.g. pip install torch, or pass --python");
+            return p.exitValue() == 0
+                    ? Optional.empty()
+                    : Optional.of(python + " cannot import torch (" + lastLine(out)
+                            + "); install it, e.g. pip install torch, or pass --python");
         } catch (IOException e) {
-            return Optional.of("no " + python + " to run the PyTorch peer (" + e.getMessage() + "); pass --python PATH");
+            return Optional.of(
+                    "no " + python + " to run the PyTorch peer (" + e.getMessage() + "); pass --python PATH");
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             return Optional.of("interrupted");
@@ -120,8 +162,9 @@ public final class TorchPeer {
     /** The repository's copy of script {@code name} if we run from a checkout, else the classpath copy written to a temp file. */
     static Path scriptPath(String name) throws IOException {
         String root = System.getProperty("mode.repo.root");
-        for (Path candidate : new Path[] {root == null ? null : Path.of(root, "benchmarks/peers", name),
-                Path.of("benchmarks/peers", name)}) {
+        for (Path candidate : new Path[] {
+            root == null ? null : Path.of(root, "benchmarks/peers", name), Path.of("benchmarks/peers", name)
+        }) {
             if (candidate != null && Files.isRegularFile(candidate)) return candidate.toAbsolutePath();
         }
         try (InputStream in = TorchPeer.class.getResourceAsStream("/ai/mode/bench/" + name)) {
@@ -146,5 +189,7 @@ public final class TorchPeer {
         return lines.length == 0 ? "" : lines[lines.length - 1].strip();
     }
 
-    private static String str(int v) { return Integer.toString(v); }
+    private static String str(int v) {
+        return Integer.toString(v);
+    }
 }

@@ -26,9 +26,13 @@ public final class TrainBench {
      * @param lastLoss loss of the last step
      */
     public record Result(double[] stepSeconds, long tokensPerStep, double firstLoss, double lastLoss) {
-        public double medianSeconds() { return Stats.median(stepSeconds); }
+        public double medianSeconds() {
+            return Stats.median(stepSeconds);
+        }
 
-        public double tokensPerSecond() { return tokensPerStep / medianSeconds(); }
+        public double tokensPerSecond() {
+            return tokensPerStep / medianSeconds();
+        }
     }
 
     private TrainBench() {}
@@ -39,20 +43,25 @@ public final class TrainBench {
     }
 
     /** Trains {@code warmup + measured} steps of full-parameter training on {@code backend}. */
-    public static Result run(Backend backend, LlamaConfig cfg, int batch, int seq, int warmup, int measured, long seed) {
+    public static Result run(
+            Backend backend, LlamaConfig cfg, int batch, int seq, int warmup, int measured, long seed) {
         if (measured < 1) throw new IllegalArgumentException("need at least one measured step, got " + measured);
         int[] corpus = new int[Math.max(1 << 16, 4 * batch * (seq + 1))];
         SplittableRandom rng = new SplittableRandom(seed);
         for (int i = 0; i < corpus.length; i++) corpus[i] = rng.nextInt(cfg.vocabSize());
         try (LlamaModel model = LlamaModel.create(backend, cfg).initialize(seed)) {
             ParameterSelection.all().apply(model.parameters());
-            Trainer.Options opts = new Trainer.Options(warmup + measured, batch, seq, 1, LrSchedule.constant(3e-4),
-                    AdamW.Config.defaults(), 0, 0, seed);
+            Trainer.Options opts = new Trainer.Options(
+                    warmup + measured, batch, seq, 1, LrSchedule.constant(3e-4), AdamW.Config.defaults(), 0, 0, seed);
             List<Trainer.StepMetrics> steps = new ArrayList<>();
             Trainer.Listener collect = new Trainer.Listener() {
-                @Override public void onStep(Trainer.StepMetrics m) { steps.add(m); }
+                @Override
+                public void onStep(Trainer.StepMetrics m) {
+                    steps.add(m);
+                }
             };
-            Trainer trainer = new Trainer(model, new RandomWindowStream(corpus, seed), null, opts, null, List.of(collect));
+            Trainer trainer =
+                    new Trainer(model, new RandomWindowStream(corpus, seed), null, opts, null, List.of(collect));
             trainer.run();
             trainer.optimizer().close();
             double[] secs = new double[measured];
@@ -60,7 +69,11 @@ public final class TrainBench {
                 Trainer.StepMetrics m = steps.get(warmup + i);
                 secs[i] = opts.tokensPerStep() / m.tokensPerSecond();
             }
-            return new Result(secs, opts.tokensPerStep(), steps.getFirst().loss(), steps.getLast().loss());
+            return new Result(
+                    secs,
+                    opts.tokensPerStep(),
+                    steps.getFirst().loss(),
+                    steps.getLast().loss());
         }
     }
 }

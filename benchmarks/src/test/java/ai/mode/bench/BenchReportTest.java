@@ -15,9 +15,13 @@ import org.junit.jupiter.api.io.TempDir;
 class BenchReportTest {
 
     private static BenchReport sample() {
-        return new BenchReport().meta("cpu", "test cpu").ceiling("GFLOP/s", 100)
-                .add(BenchReport.Row.of("sgemm", "attn q/o fwd", "8x8x8 NT", 0.002, 45, "GFLOP/s", 0.45).withPeer("OpenBLAS", 50))
-                .add(BenchReport.Row.of("call", "ffm", "", 1e-8, 10, "ns/call", Double.NaN).withPeer("JNI", 20))
+        return new BenchReport()
+                .meta("cpu", "test cpu")
+                .ceiling("GFLOP/s", 100)
+                .add(BenchReport.Row.of("sgemm", "attn q/o fwd", "8x8x8 NT", 0.002, 45, "GFLOP/s", 0.45)
+                        .withPeer("OpenBLAS", 50))
+                .add(BenchReport.Row.of("call", "ffm", "", 1e-8, 10, "ns/call", Double.NaN)
+                        .withPeer("JNI", 20))
                 .add(BenchReport.Row.skipped("gpu", "kernels", "no CUDA device: none | here"));
     }
 
@@ -68,8 +72,10 @@ class BenchReportTest {
         BenchReport back = BenchReport.fromJson(r.toJson());
         assertEquals(r.table(), back.table());
         assertEquals(r.toMarkdown(), back.toMarkdown());
-        org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> BenchReport.fromJson("{\"meta\": {}}"));
-        org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> BenchReport.fromJson("not json"));
+        org.junit.jupiter.api.Assertions.assertThrows(
+                IllegalArgumentException.class, () -> BenchReport.fromJson("{\"meta\": {}}"));
+        org.junit.jupiter.api.Assertions.assertThrows(
+                IllegalArgumentException.class, () -> BenchReport.fromJson("not json"));
     }
 
     @Test
@@ -85,8 +91,11 @@ class BenchReportTest {
         java.util.List<BenchReport> runs = new java.util.ArrayList<>();
         double[][] v = {{40, 50}, {45, 50}, {60, 40}};
         for (double[] x : v) {
-            runs.add(new BenchReport().meta("cpu", "c").ceiling("GFLOP/s", x[0] * 2)
-                    .add(BenchReport.Row.of("sgemm", "s", "1x1x1 NN", 1 / x[0], x[0], "GFLOP/s", x[0] / 100).withPeer("OpenBLAS", x[1]))
+            runs.add(new BenchReport()
+                    .meta("cpu", "c")
+                    .ceiling("GFLOP/s", x[0] * 2)
+                    .add(BenchReport.Row.of("sgemm", "s", "1x1x1 NN", 1 / x[0], x[0], "GFLOP/s", x[0] / 100)
+                            .withPeer("OpenBLAS", x[1]))
                     .add(BenchReport.Row.of("op", "o", "", 1, x[1], "GB/s", Double.NaN))
                     .add(BenchReport.Row.skipped("gpu", "kernels", "no CUDA device")));
         }
@@ -109,14 +118,17 @@ class BenchReportTest {
         java.util.List<BenchReport> runs = new java.util.ArrayList<>();
         double[][] v = {{60, 50}, {50, 45}, {44, 40}, {36, 30}};
         for (double[] x : v) {
-            runs.add(new BenchReport().add(BenchReport.Row.of("train", "t", "8x256", 1, x[0], "tokens/s", Double.NaN).withPeer("P", x[1])));
+            runs.add(new BenchReport()
+                    .add(BenchReport.Row.of("train", "t", "8x256", 1, x[0], "tokens/s", Double.NaN)
+                            .withPeer("P", x[1])));
         }
         BenchReport merged = BenchReport.medianOf(runs);
         BenchReport.Row m = merged.rows().get(0);
         assertEquals(47, m.value());
         assertEquals(42.5, m.peerValue());
         assertEquals((50.0 / 45 + 1.2) / 2, m.ratio(), 1e-12);
-        assertEquals(m.ratio(), BenchReport.fromJson(merged.toJson()).rows().get(0).ratio(), 1e-12);
+        assertEquals(
+                m.ratio(), BenchReport.fromJson(merged.toJson()).rows().get(0).ratio(), 1e-12);
         assertTrue(Double.isNaN(runs.get(0).rows().get(0).runRatio()));
         assertEquals(60.0 / 50, runs.get(0).rows().get(0).ratio(), 1e-12);
     }

@@ -44,8 +44,14 @@ class CommandAndWorkTest {
         JmhWork.Work w = JmhWork.of("ai.mode.bench.jmh.GemmBench.sgemm", p::get);
         assertEquals(2.0 * 4 * 5 * 6, w.amount());
         assertEquals(JmhWork.Unit.FLOP, w.unit());
-        assertEquals(JmhWork.Unit.BYTE, JmhWork.of("ai.mode.bench.jmh.OpsBench.run", Map.of("op", "adamw")::get).unit());
-        assertEquals(JmhWork.Unit.CALL, JmhWork.of("ai.mode.bench.jmh.NativeCallBench.sdot16Jni", k -> null).unit());
+        assertEquals(
+                JmhWork.Unit.BYTE,
+                JmhWork.of("ai.mode.bench.jmh.OpsBench.run", Map.of("op", "adamw")::get)
+                        .unit());
+        assertEquals(
+                JmhWork.Unit.CALL,
+                JmhWork.of("ai.mode.bench.jmh.NativeCallBench.sdot16Jni", k -> null)
+                        .unit());
         assertNull(JmhWork.of("x.y.Unknown.run", k -> null));
     }
 

@@ -35,7 +35,8 @@ class FlopsTest {
         long q = 8 * 8, kv = 8 * 4, o = 8 * 8, ffn = 3 * 8 * 12, head = 50 * 8;
         long weights = 2 * (q + 2 * kv + o + ffn) + head;
         long attnPerLayer = 0;
-        for (int s = 0; s < batch; s++) for (int hh = 0; hh < 2; hh++) for (int i = 0; i < seq; i++) attnPerLayer += (i + 1) * 4L * 4 * 7 / 2;
+        for (int s = 0; s < batch; s++)
+            for (int hh = 0; hh < 2; hh++) for (int i = 0; i < seq; i++) attnPerLayer += (i + 1) * 4L * 4 * 7 / 2;
         assertEquals(weights, Flops.matmulParameters(c));
         assertEquals(6 * weights * tokens + 2 * attnPerLayer, Flops.trainStep(c, batch, seq));
     }

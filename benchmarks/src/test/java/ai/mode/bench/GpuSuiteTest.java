@@ -34,8 +34,14 @@ class GpuSuiteTest {
     @Test
     void everyOpRunsOnTheEmulatedDevice() {
         boolean emu = Backends.providers().stream().anyMatch(p -> p.name().equals("emu") && p.available());
-        assumeTrue(emu, () -> "emu backend not available: " + Backends.providers().stream().filter(p -> p.name().equals("emu"))
-                .map(BackendProvider::unavailableReason).findFirst().orElse("not registered"));
+        assumeTrue(
+                emu,
+                () -> "emu backend not available: "
+                        + Backends.providers().stream()
+                                .filter(p -> p.name().equals("emu"))
+                                .map(BackendProvider::unavailableReason)
+                                .findFirst()
+                                .orElse("not registered"));
         LlamaConfig tiny = new LlamaConfig(32, 16, 1, 2, 2, 24, 8, 10000f, 1e-5f, true);
         try (Backend be = Backends.create("emu", 1)) {
             GpuSuite.OpTimer timer = GpuSuite.wallTimer(be, 1);

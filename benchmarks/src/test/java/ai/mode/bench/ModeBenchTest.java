@@ -22,7 +22,9 @@ class ModeBenchTest {
             for (BenchReport.Row r : rows) assertTrue(r.value() > 0, r.toString());
             assertEquals("experts one by one", rows.get(1).peer());
             assertTrue(rows.get(1).ratio() > 0);
-            assertTrue(rows.get(2).note().startsWith("experts + gates trained"), rows.get(2).note());
+            assertTrue(
+                    rows.get(2).note().startsWith("experts + gates trained"),
+                    rows.get(2).note());
         }
     }
 }

@@ -45,7 +45,8 @@ class OpenBlasTest {
                 for (int i = 0; i < a.length; i++) a[i] = r.nextFloat() - 0.5f;
                 for (int i = 0; i < b.length; i++) b[i] = r.nextFloat() - 0.5f;
                 try (Arena arena = Arena.ofConfined()) {
-                    MemorySegment sa = arena.allocateFrom(ValueLayout.JAVA_FLOAT, a), sb = arena.allocateFrom(ValueLayout.JAVA_FLOAT, b);
+                    MemorySegment sa = arena.allocateFrom(ValueLayout.JAVA_FLOAT, a),
+                            sb = arena.allocateFrom(ValueLayout.JAVA_FLOAT, b);
                     MemorySegment sc = arena.allocate(ValueLayout.JAVA_FLOAT, m * n);
                     blas.sgemm(ta, tb, m, n, k, 1.5f, sa, sb, 0f, sc);
                     for (int i = 0; i < m; i++) {
@@ -56,7 +57,11 @@ class OpenBlasTest {
                                 double bv = tb ? b[j * k + p] : b[p * n + j];
                                 ref += av * bv;
                             }
-                            assertEquals(1.5 * ref, sc.getAtIndex(ValueLayout.JAVA_FLOAT, i * n + j), 1e-5, "transA=" + ta + " transB=" + tb);
+                            assertEquals(
+                                    1.5 * ref,
+                                    sc.getAtIndex(ValueLayout.JAVA_FLOAT, i * n + j),
+                                    1e-5,
+                                    "transA=" + ta + " transB=" + tb);
                         }
                     }
                 }
@@ -67,18 +72,21 @@ class OpenBlasTest {
     @Test
     void sdotAndArgumentChecks() {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment x = arena.allocateFrom(ValueLayout.JAVA_FLOAT, 1f, 2f, 3f), y = arena.allocateFrom(ValueLayout.JAVA_FLOAT, 4f, -5f, 6f);
+            MemorySegment x = arena.allocateFrom(ValueLayout.JAVA_FLOAT, 1f, 2f, 3f),
+                    y = arena.allocateFrom(ValueLayout.JAVA_FLOAT, 4f, -5f, 6f);
             assertEquals(12f, blas.sdot(3, x, y));
             assertThrows(IllegalArgumentException.class, () -> blas.sdot(4, x, y));
             assertThrows(IllegalArgumentException.class, () -> blas.sgemm(false, false, 2, 2, 2, 1f, x, y, 0f, x));
-            assertThrows(IllegalArgumentException.class,
+            assertThrows(
+                    IllegalArgumentException.class,
                     () -> blas.sgemm(false, false, 1, 1, 1, 1f, MemorySegment.ofArray(new float[1]), y, 0f, x));
         }
     }
 
     @Test
     void unknownSpecNamesTheChoices() {
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> OpenBlas.load("/no/such/libopenblas.so"));
+        IllegalArgumentException e =
+                assertThrows(IllegalArgumentException.class, () -> OpenBlas.load("/no/such/libopenblas.so"));
         assertTrue(e.getMessage().contains("bytedeco, system, auto"), e.getMessage());
     }
 

@@ -38,23 +38,35 @@ class StatsAndTargetsTest {
     @Test
     void summaryStatesRatiosAndMissedTargets() {
         BenchReport r = new BenchReport()
-                .add(BenchReport.Row.of("sgemm", "a fwd", "s", 1, 90, "GFLOP/s", 0.5).withPeer("OpenBLAS", 100))
-                .add(BenchReport.Row.of("sgemm", "b fwd", "s", 1, 40, "GFLOP/s", 0.5).withPeer("OpenBLAS", 100))
-                .add(BenchReport.Row.of("sgemm", "square", "s", 1, 10, "GFLOP/s", 0.5).withPeer("OpenBLAS", 100))
-                .add(BenchReport.Row.of("train", "step", "s", 1, 3000, "tokens/s", 0.1).withPeer("PyTorch", 2000));
+                .add(BenchReport.Row.of("sgemm", "a fwd", "s", 1, 90, "GFLOP/s", 0.5)
+                        .withPeer("OpenBLAS", 100))
+                .add(BenchReport.Row.of("sgemm", "b fwd", "s", 1, 40, "GFLOP/s", 0.5)
+                        .withPeer("OpenBLAS", 100))
+                .add(BenchReport.Row.of("sgemm", "square", "s", 1, 10, "GFLOP/s", 0.5)
+                        .withPeer("OpenBLAS", 100))
+                .add(BenchReport.Row.of("train", "step", "s", 1, 3000, "tokens/s", 0.1)
+                        .withPeer("PyTorch", 2000));
         String s = Targets.summary(r);
-        assertTrue(s.contains("geomean 0.60x, 1 of 2 shapes met (below: b fwd 0.40x); lowest 0.40x (floor 0.75x) -> NOT met"), s);
+        assertTrue(
+                s.contains(
+                        "geomean 0.60x, 1 of 2 shapes met (below: b fwd 0.40x); lowest 0.40x (floor 0.75x) -> NOT met"),
+                s);
         assertTrue(s.contains("target training >= 1.25x PyTorch (step): 1.50x (3,000 vs 2,000 tokens/s) -> met"), s);
     }
 
     @Test
     void anSgemmPeerOtherThanOpenBlasIsAReferenceNotATarget() {
         BenchReport r = new BenchReport()
-                .add(BenchReport.Row.of("sgemm", "a fwd", "s", 1, 90, "GFLOP/s", 0.5).withPeer("OpenBLAS bytedeco", 100))
-                .add(BenchReport.Row.of("sgemm", "a fwd", "s", 1, 90, "GFLOP/s", 0.5).withPeer("MKL (torch 2.13)", 180));
+                .add(BenchReport.Row.of("sgemm", "a fwd", "s", 1, 90, "GFLOP/s", 0.5)
+                        .withPeer("OpenBLAS bytedeco", 100))
+                .add(BenchReport.Row.of("sgemm", "a fwd", "s", 1, 90, "GFLOP/s", 0.5)
+                        .withPeer("MKL (torch 2.13)", 180));
         String s = Targets.summary(r);
-        assertTrue(s.contains("target SGEMM >= 0.90x OpenBLAS bytedeco at the model's shapes: geomean 0.90x, 1 of 1 shapes met;"
-                + " lowest 0.90x (floor 0.75x) -> met"), s);
+        assertTrue(
+                s.contains(
+                        "target SGEMM >= 0.90x OpenBLAS bytedeco at the model's shapes: geomean 0.90x, 1 of 1 shapes met;"
+                                + " lowest 0.90x (floor 0.75x) -> met"),
+                s);
         assertTrue(s.contains("reference SGEMM vs MKL (torch 2.13) at the model's shapes: geomean 0.50x"), s);
         assertEquals(1, s.lines().filter(l -> l.startsWith("target SGEMM")).count(), s);
     }

@@ -21,8 +21,8 @@ class TorchPeerTest {
 
     @Test
     void aMissingPythonIsAOneLineReasonNamingTheFix() {
-        TorchPeer.Outcome o = TorchPeer.gemm("/nonexistent/python3", List.of(GemmCase.parse("64x32x16:NT")), 1,
-                Measure.Budget.quick(), 30);
+        TorchPeer.Outcome o = TorchPeer.gemm(
+                "/nonexistent/python3", List.of(GemmCase.parse("64x32x16:NT")), 1, Measure.Budget.quick(), 30);
         assertTrue(o.result().isEmpty());
         assertTrue(o.reason().contains("--python") && !o.reason().contains("\n"), o.reason());
     }

@@ -43,8 +43,8 @@ public final class KernelResources {
                     if (t.isEmpty() || t.startsWith("#")) continue;
                     String[] parts = t.split("\\s+");
                     if (parts.length != 2) {
-                        throw new IllegalStateException("malformed line in " + ROOT + "entrypoints.txt: '" + t
-                                + "'; rebuild mode-kernels");
+                        throw new IllegalStateException(
+                                "malformed line in " + ROOT + "entrypoints.txt: '" + t + "'; rebuild mode-kernels");
                     }
                     parsed.put(parts[0], parts[1]);
                 }

@@ -25,10 +25,14 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-@Command(name = "baseline", mixinStandardHelpOptions = true,
-        description = {"Train and evaluate one baseline on the equal mix of the target domains: full-ft, lora, expansion",
-                "(LLaMA-Pro style: N*k new layers after each of the B backbone slices), mode-1x (one MoDE expert on the mix),",
-                "or base (no training). Writes OUT/METHOD/ (metrics.jsonl, trained weights)."})
+@Command(
+        name = "baseline",
+        mixinStandardHelpOptions = true,
+        description = {
+            "Train and evaluate one baseline on the equal mix of the target domains: full-ft, lora, expansion",
+            "(LLaMA-Pro style: N*k new layers after each of the B backbone slices), mode-1x (one MoDE expert on the mix),",
+            "or base (no training). Writes OUT/METHOD/ (metrics.jsonl, trained weights)."
+        })
 public final class BaselineCommand implements Callable<Integer> {
     @Option(names = "--method", required = true, description = "full-ft, lora, expansion, mode-1x or base.")
     String method;
@@ -36,25 +40,45 @@ public final class BaselineCommand implements Callable<Integer> {
     @Option(names = "--checkpoint", required = true, description = "Backbone checkpoint directory or run folder.")
     Path checkpoint;
 
-    @Option(names = "--domains", defaultValue = "code,math", split = ",", description = "Target corpora of the equal mix (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--domains",
+            defaultValue = "code,math",
+            split = ",",
+            description = "Target corpora of the equal mix (default: ${DEFAULT-VALUE}).")
     List<String> domains;
 
-    @Option(names = "--steps", defaultValue = "500", description = "Optimizer steps; match N*stage1 + stage2 of the MoDE run you compare with (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--steps",
+            defaultValue = "500",
+            description =
+                    "Optimizer steps; match N*stage1 + stage2 of the MoDE run you compare with (default: ${DEFAULT-VALUE}).")
     int steps;
 
-    @Option(names = "--out", defaultValue = "runs/baselines", description = "Output folder (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--out",
+            defaultValue = "runs/baselines",
+            description = "Output folder (default: ${DEFAULT-VALUE}).")
     Path out;
 
-    @Option(names = "--eval", split = ",", description = "Domains to evaluate (default: the target domains and english-retention).")
+    @Option(
+            names = "--eval",
+            split = ",",
+            description = "Domains to evaluate (default: the target domains and english-retention).")
     List<String> eval;
 
     @Option(names = "--lora-rank", defaultValue = "16", description = "LoRA rank r (default: ${DEFAULT-VALUE}).")
     int loraRank;
 
-    @Option(names = "--lora-alpha", defaultValue = "16", description = "LoRA alpha; the update is scaled by alpha/r (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--lora-alpha",
+            defaultValue = "16",
+            description = "LoRA alpha; the update is scaled by alpha/r (default: ${DEFAULT-VALUE}).")
     double loraAlpha;
 
-    @Option(names = "--lora-targets", defaultValue = "q,k,v,o", description = "Adapted projections: q,k,v,o,gate,up,down, attention or all (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--lora-targets",
+            defaultValue = "q,k,v,o",
+            description = "Adapted projections: q,k,v,o,gate,up,down, attention or all (default: ${DEFAULT-VALUE}).")
     String loraTargets;
 
     @Mixin
@@ -75,9 +99,20 @@ public final class BaselineCommand implements Callable<Integer> {
         List<DomainTokens> targets = ModeCliSupport.domains(domains, tok);
         List<DomainTokens> evalData = ModeCliSupport.domains(ModeCliSupport.evalDomains(eval, domains), tok);
         ModeConfig mc = arch.config(domains);
-        ModeExperiment.Settings s = new ModeExperiment.Settings(out, 1, 1, run.hyper(common.seed), mc.numBlocks(), mc.layersPerExpert(),
-                mc.expertInit(), mc.gateInitBackbone(), Composer.GateConstruction.FRESH, mc.routing(),
-                new LoraModel.Config(loraRank, loraAlpha, LoraModel.Config.parseTargets(loraTargets)), run.evalWindows, m);
+        ModeExperiment.Settings s = new ModeExperiment.Settings(
+                out,
+                1,
+                1,
+                run.hyper(common.seed),
+                mc.numBlocks(),
+                mc.layersPerExpert(),
+                mc.expertInit(),
+                mc.gateInitBackbone(),
+                Composer.GateConstruction.FRESH,
+                mc.routing(),
+                new LoraModel.Config(loraRank, loraAlpha, LoraModel.Config.parseTargets(loraTargets)),
+                run.evalWindows,
+                m);
         try (Backend be = common.openBackend()) {
             Supplier<LlamaModel> load = () -> {
                 try {
@@ -86,7 +121,13 @@ public final class BaselineCommand implements Callable<Integer> {
                     throw new UncheckedIOException(e);
                 }
             };
-            MethodResult r = ModeExperiment.runSingle(m.iterator().next(), steps, load, targets, evalData, s,
+            MethodResult r = ModeExperiment.runSingle(
+                    m.iterator().next(),
+                    steps,
+                    load,
+                    targets,
+                    evalData,
+                    s,
                     ModeCliSupport.progress(common.quiet, System.out, System.err));
             System.out.println(r.label() + ": " + r.trainedOn());
             ModeCliSupport.printEvaluation(System.out, r.eval(), r.params());

@@ -23,33 +23,60 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-@Command(name = "compose", mixinStandardHelpOptions = true,
-        description = {"MoDE stage 2: compose stage-1 experts under a new gate and train on an equal mix of their domains.",
-                "Writes OUT/experts.safetensors (all experts + the new gates), metrics.jsonl and loss.png, then reports",
-                "test accuracy, loss and mean gate weights per domain."})
+@Command(
+        name = "compose",
+        mixinStandardHelpOptions = true,
+        description = {
+            "MoDE stage 2: compose stage-1 experts under a new gate and train on an equal mix of their domains.",
+            "Writes OUT/experts.safetensors (all experts + the new gates), metrics.jsonl and loss.png, then reports",
+            "test accuracy, loss and mean gate weights per domain."
+        })
 public final class ComposeCommand implements Callable<Integer> {
-    @Option(names = "--checkpoint", required = true, description = "Backbone the experts were trained on (checkpoint directory or run folder).")
+    @Option(
+            names = "--checkpoint",
+            required = true,
+            description = "Backbone the experts were trained on (checkpoint directory or run folder).")
     Path checkpoint;
 
-    @Option(names = "--experts", required = true, split = ",", description = "Expert files, run folders, or domain names (meaning RUNS/expert-NAME).")
+    @Option(
+            names = "--experts",
+            required = true,
+            split = ",",
+            description = "Expert files, run folders, or domain names (meaning RUNS/expert-NAME).")
     List<String> experts;
 
-    @Option(names = "--runs", defaultValue = "runs", description = "Where bare expert names are looked up (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--runs",
+            defaultValue = "runs",
+            description = "Where bare expert names are looked up (default: ${DEFAULT-VALUE}).")
     Path runs;
 
-    @Option(names = "--domains", split = ",", description = "Corpora of the stage-2 mix (default: the experts' domains).")
+    @Option(
+            names = "--domains",
+            split = ",",
+            description = "Corpora of the stage-2 mix (default: the experts' domains).")
     List<String> domains;
 
     @Option(names = "--freeze-experts", description = "Train only the gates (the experts stay as stage 1 left them).")
     boolean freezeExperts;
 
-    @Option(names = "--gate-construction", defaultValue = "fresh", description = "fresh (new gate, α_bb = --gate-init) or stacked (rows of the stage-1 gates; backbone row averaged) (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--gate-construction",
+            defaultValue = "fresh",
+            description =
+                    "fresh (new gate, α_bb = --gate-init) or stacked (rows of the stage-1 gates; backbone row averaged) (default: ${DEFAULT-VALUE}).")
     String gateConstruction;
 
-    @Option(names = "--gate-init", defaultValue = "0.9", description = "Backbone gate weight of a fresh gate (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--gate-init",
+            defaultValue = "0.9",
+            description = "Backbone gate weight of a fresh gate (default: ${DEFAULT-VALUE}).")
     double gateInit;
 
-    @Option(names = "--routing", defaultValue = "dense", description = "dense, topK, sequence-dense or sequence-topK (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--routing",
+            defaultValue = "dense",
+            description = "dense, topK, sequence-dense or sequence-topK (default: ${DEFAULT-VALUE}).")
     String routing;
 
     @Option(names = "--out", description = "Output folder (default: runs/mode-Nx, with -frozen when --freeze-experts).")
@@ -58,7 +85,10 @@ public final class ComposeCommand implements Callable<Integer> {
     @Option(names = "--steps", defaultValue = "100", description = "Optimizer steps (default: ${DEFAULT-VALUE}).")
     int steps;
 
-    @Option(names = "--eval", split = ",", description = "Domains to evaluate (default: the mix domains and english-retention).")
+    @Option(
+            names = "--eval",
+            split = ",",
+            description = "Domains to evaluate (default: the mix domains and english-retention).")
     List<String> eval;
 
     @Mixin
@@ -77,23 +107,40 @@ public final class ComposeCommand implements Callable<Integer> {
             expertDomains.addAll(f.config().domains());
         }
         List<String> mix = domains != null && !domains.isEmpty() ? domains : expertDomains;
-        Path dir = out != null ? out : Path.of("runs", "mode-" + expertDomains.size() + "x" + (freezeExperts ? "-frozen" : ""));
+        Path dir = out != null
+                ? out
+                : Path.of("runs", "mode-" + expertDomains.size() + "x" + (freezeExperts ? "-frozen" : ""));
         Checkpoint c = SavedModels.resolve(checkpoint);
         BpeTokenizer tok = ModeCliSupport.tokenizer(c);
         List<DomainTokens> mixData = ModeCliSupport.domains(mix, tok);
         List<DomainTokens> evalData = ModeCliSupport.domains(ModeCliSupport.evalDomains(eval, mix), tok);
         ModeTraining.Hyper h = run.hyper(common.seed);
-        try (Backend be = common.openBackend(); LlamaModel base = SavedModels.load(be, c);
-             ModeModel m = Composer.compose(base, files, Routing.parse(routing), gateInit, Composer.GateConstruction.parse(gateConstruction))) {
+        try (Backend be = common.openBackend();
+                LlamaModel base = SavedModels.load(be, c);
+                ModeModel m = Composer.compose(
+                        base,
+                        files,
+                        Routing.parse(routing),
+                        gateInit,
+                        Composer.GateConstruction.parse(gateConstruction))) {
             m.selectTrainable(!freezeExperts);
             long trainable = ModeTraining.trainableCount(m);
-            System.out.printf("stage 2: experts %s, %s gate, %s, %d steps on the equal mix of %s%n", expertDomains, gateConstruction,
-                    freezeExperts ? "gate only" : "gate + experts", steps, mix);
-            ModeTraining.train(dir.getFileName().toString(), m, ModeTraining.mix(mixData, h, h.seed()), ModeTraining.validationWindows(mixData, h),
-                    steps, h, dir, List.of(new ConsoleReporter("compose", common.quiet, System.err)));
+            System.out.printf(
+                    "stage 2: experts %s, %s gate, %s, %d steps on the equal mix of %s%n",
+                    expertDomains, gateConstruction, freezeExperts ? "gate only" : "gate + experts", steps, mix);
+            ModeTraining.train(
+                    dir.getFileName().toString(),
+                    m,
+                    ModeTraining.mix(mixData, h, h.seed()),
+                    ModeTraining.validationWindows(mixData, h),
+                    steps,
+                    h,
+                    dir,
+                    List.of(new ConsoleReporter("compose", common.quiet, System.err)));
             Path file = dir.resolve(ExpertFile.FILE_NAME);
             ExpertFile.write(file, m);
-            LossPlot.write(dir.resolve("metrics.jsonl"), dir.resolve("loss.png"), "MoDE stage 2: " + expertDomains, Map.of());
+            LossPlot.write(
+                    dir.resolve("metrics.jsonl"), dir.resolve("loss.png"), "MoDE stage 2: " + expertDomains, Map.of());
             ModeTraining.Evaluation e = ModeTraining.evaluate(m, evalData, h.seqLen(), h.batch(), run.evalWindows);
             ModeCliSupport.printEvaluation(System.out, e, ModeTraining.count(m, base.parameters(), trainable));
             System.out.println("composed expert file: " + file);

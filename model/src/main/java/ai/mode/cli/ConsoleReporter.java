@@ -36,9 +36,14 @@ final class ConsoleReporter implements Trainer.Listener, AutoCloseable {
         lineEvery = Math.max(1, totalSteps / 20);
         if (quiet) return;
         if (terminal) {
-            bar = new ProgressBarBuilder().setTaskName(task).setInitialMax(totalSteps).setStyle(ProgressBarStyle.ASCII)
-                    .setConsumer(new ConsoleProgressBarConsumer(err)).setUpdateIntervalMillis(500)
-                    .startsFrom(firstStep - 1, Duration.ZERO).build();
+            bar = new ProgressBarBuilder()
+                    .setTaskName(task)
+                    .setInitialMax(totalSteps)
+                    .setStyle(ProgressBarStyle.ASCII)
+                    .setConsumer(new ConsoleProgressBarConsumer(err))
+                    .setUpdateIntervalMillis(500)
+                    .startsFrom(firstStep - 1, Duration.ZERO)
+                    .build();
         } else {
             err.printf("%s: steps %d..%d, %d tokens/step%n", task, firstStep, totalSteps, options.tokensPerStep());
         }
@@ -49,13 +54,16 @@ final class ConsoleReporter implements Trainer.Listener, AutoCloseable {
         // throughput smoothed over recent steps (single steps vary with JIT warm-up and other load)
         smoothedTps = Double.isNaN(smoothedTps) ? m.tokensPerSecond() : 0.8 * smoothedTps + 0.2 * m.tokensPerSecond();
         if (quiet) return;
-        String msg = String.format("loss %.3f%s %6s tok/s", m.loss(),
-                Double.isNaN(lastVal) ? "" : String.format(" val %.3f", lastVal), compact(smoothedTps));
+        String msg = String.format(
+                "loss %.3f%s %6s tok/s",
+                m.loss(), Double.isNaN(lastVal) ? "" : String.format(" val %.3f", lastVal), compact(smoothedTps));
         if (bar != null) {
             bar.stepTo(m.step());
             bar.setExtraMessage(msg);
         } else if (m.step() % lineEvery == 0 || m.step() == total) {
-            err.printf("%s: step %d/%d  %s  lr %.2e  |g| %.2f  %.0fs%n", task, m.step(), total, msg, m.lr(), m.gradNorm(), m.elapsedSeconds());
+            err.printf(
+                    "%s: step %d/%d  %s  lr %.2e  |g| %.2f  %.0fs%n",
+                    task, m.step(), total, msg, m.lr(), m.gradNorm(), m.elapsedSeconds());
         }
     }
 
@@ -63,12 +71,16 @@ final class ConsoleReporter implements Trainer.Listener, AutoCloseable {
     public void onValidation(int step, LossStats s) {
         lastVal = s.meanLoss();
         if (!quiet && bar == null) {
-            err.printf("%s: step %d validation loss %.4f  ppl %.2f  acc %.2f%%%n", task, step, s.meanLoss(), Math.exp(s.meanLoss()), 100 * s.accuracy());
+            err.printf(
+                    "%s: step %d validation loss %.4f  ppl %.2f  acc %.2f%%%n",
+                    task, step, s.meanLoss(), Math.exp(s.meanLoss()), 100 * s.accuracy());
         }
     }
 
     @Override
-    public void onEnd(int lastStep) { close(); }
+    public void onEnd(int lastStep) {
+        close();
+    }
 
     @Override
     public void close() {

@@ -26,18 +26,28 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-@Command(name = "demo", mixinStandardHelpOptions = true,
-        description = {"Run the main job on the embedded data: tokenizer + pretraining of the default base model on the",
-                "general English corpus (reused if already finished), evaluation per domain, then any further demo stages.",
-                "Outputs go under OUT (default runs/demo)."})
+@Command(
+        name = "demo",
+        mixinStandardHelpOptions = true,
+        description = {
+            "Run the main job on the embedded data: tokenizer + pretraining of the default base model on the",
+            "general English corpus (reused if already finished), evaluation per domain, then any further demo stages.",
+            "Outputs go under OUT (default runs/demo)."
+        })
 public final class DemoCommand implements Callable<Integer> {
     @Option(names = "--out", defaultValue = "runs/demo", description = "Output folder (default: ${DEFAULT-VALUE}).")
     Path out;
 
-    @Option(names = "--steps", defaultValue = "" + PretrainCommand.DEFAULT_STEPS, description = "Pretraining steps (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--steps",
+            defaultValue = "" + PretrainCommand.DEFAULT_STEPS,
+            description = "Pretraining steps (default: ${DEFAULT-VALUE}).")
     int steps;
 
-    @Option(names = "--eval-windows", defaultValue = "128", description = "Evaluation windows per split (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--eval-windows",
+            defaultValue = "128",
+            description = "Evaluation windows per split (default: ${DEFAULT-VALUE}).")
     int evalWindows;
 
     @Mixin
@@ -73,8 +83,14 @@ public final class DemoCommand implements Callable<Integer> {
             BpeTokenizer tok = BpeTokenizer.load(c.dir().resolve(Checkpoint.TOKENIZER));
             List<CorpusEvaluation.Row> rows;
             try (LlamaModel model = SavedModels.load(be, c)) {
-                rows = CorpusEvaluation.evaluate(model, tok, EvalCommand.DEFAULT_CORPORA, List.of(Split.VALIDATION, Split.TEST),
-                        t.seq, t.batch, evalWindows);
+                rows = CorpusEvaluation.evaluate(
+                        model,
+                        tok,
+                        EvalCommand.DEFAULT_CORPORA,
+                        List.of(Split.VALIDATION, Split.TEST),
+                        t.seq,
+                        t.batch,
+                        evalWindows);
             }
             EvalCommand.printTable(rows, System.out);
             seconds.put("evaluate", (System.nanoTime() - t1) / 1e9);
@@ -83,10 +99,21 @@ public final class DemoCommand implements Callable<Integer> {
             o.addProperty("val_loss", r.validation().meanLoss());
             o.addProperty("unigram_val_loss", r.unigram().meanLoss());
             o.add("evaluation", CorpusEvaluation.toJson(rows));
-            AtomicFiles.writeString(out.resolve("base-eval.json"), new GsonBuilder().setPrettyPrinting().create().toJson(o) + "\n");
+            AtomicFiles.writeString(
+                    out.resolve("base-eval.json"),
+                    new GsonBuilder().setPrettyPrinting().create().toJson(o) + "\n");
 
-            ctx = new DemoStage.Context(out, c.dir(), c.dir().resolve(Checkpoint.TOKENIZER), common.backend,
-                    common.threads, common.seed, common.quiet, System.out, System.err, seconds);
+            ctx = new DemoStage.Context(
+                    out,
+                    c.dir(),
+                    c.dir().resolve(Checkpoint.TOKENIZER),
+                    common.backend,
+                    common.threads,
+                    common.seed,
+                    common.quiet,
+                    System.out,
+                    System.err,
+                    seconds);
         }
         List<DemoStage> stages = new ArrayList<>();
         ServiceLoader.load(DemoStage.class).forEach(stages::add);

@@ -13,14 +13,25 @@ import java.util.Map;
 public interface DemoStage {
 
     /** What the demo hands each stage. */
-    record Context(Path runDir, Path baseCheckpoint, Path tokenizer, String backend, int threads, long seed, boolean quiet,
-                   PrintStream out, PrintStream err, Map<String, Double> stageSeconds) {}
+    record Context(
+            Path runDir,
+            Path baseCheckpoint,
+            Path tokenizer,
+            String backend,
+            int threads,
+            long seed,
+            boolean quiet,
+            PrintStream out,
+            PrintStream err,
+            Map<String, Double> stageSeconds) {}
 
     /** Short name, shown in the timing table. */
     String name();
 
     /** Sort key among stages (lower runs first). */
-    default int order() { return 100; }
+    default int order() {
+        return 100;
+    }
 
     /** Runs the stage; record durations of sub-stages in {@code ctx.stageSeconds()} if useful. */
     void run(Context ctx) throws Exception;

@@ -21,19 +21,31 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-@Command(name = "eval", mixinStandardHelpOptions = true,
+@Command(
+        name = "eval",
+        mixinStandardHelpOptions = true,
         description = "Report loss, perplexity and next-token accuracy of a checkpoint per corpus split.")
 public final class EvalCommand implements Callable<Integer> {
     /** Corpora evaluated by default: the general corpus, the held-out retention books and the two target domains. */
     public static final List<String> DEFAULT_CORPORA = List.of("english", "english-retention", "code", "math");
 
-    @Option(names = "--checkpoint", required = true, description = "Checkpoint directory, or a run folder (its latest checkpoint).")
+    @Option(
+            names = "--checkpoint",
+            required = true,
+            description = "Checkpoint directory, or a run folder (its latest checkpoint).")
     Path checkpoint;
 
-    @Option(names = "--corpus", arity = "1..*", description = "Corpora (built-in names or paths); default: english english-retention code math.")
+    @Option(
+            names = "--corpus",
+            arity = "1..*",
+            description = "Corpora (built-in names or paths); default: english english-retention code math.")
     List<String> corpora;
 
-    @Option(names = "--split", arity = "1..*", defaultValue = "validation,test", split = ",",
+    @Option(
+            names = "--split",
+            arity = "1..*",
+            defaultValue = "validation,test",
+            split = ",",
             description = "Splits to evaluate (default: ${DEFAULT-VALUE}).")
     List<String> splits;
 
@@ -43,7 +55,10 @@ public final class EvalCommand implements Callable<Integer> {
     @Option(names = "--batch", defaultValue = "16", description = "Windows per batch (default: ${DEFAULT-VALUE}).")
     int batch;
 
-    @Option(names = "--max-windows", defaultValue = "128", description = "Windows per split, spread over it (0 = whole split; default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--max-windows",
+            defaultValue = "128",
+            description = "Windows per split, spread over it (0 = whole split; default: ${DEFAULT-VALUE}).")
     int maxWindows;
 
     @Option(names = "--json", description = "Also write the table as JSON to this file.")
@@ -57,23 +72,28 @@ public final class EvalCommand implements Callable<Integer> {
         Checkpoint c = SavedModels.resolve(checkpoint);
         Path tokFile = c.dir().resolve(Checkpoint.TOKENIZER);
         if (!Files.isRegularFile(tokFile)) {
-            throw new IllegalArgumentException("checkpoint " + c.dir() + " has no tokenizer.json; evaluation needs the model's tokenizer");
+            throw new IllegalArgumentException(
+                    "checkpoint " + c.dir() + " has no tokenizer.json; evaluation needs the model's tokenizer");
         }
         BpeTokenizer tok = BpeTokenizer.load(tokFile);
         List<Split> sp = new ArrayList<>();
         for (String s : splits) sp.add(Split.parse(s));
-        try (Backend be = common.openBackend(); LlamaModel model = SavedModels.load(be, c)) {
+        try (Backend be = common.openBackend();
+                LlamaModel model = SavedModels.load(be, c)) {
             int t = seq > 0 ? seq : Math.min(128, model.config().maxSeqLen());
             if (t > model.config().maxSeqLen()) {
-                throw new IllegalArgumentException("--seq " + t + " exceeds the model's max_position_embeddings " + model.config().maxSeqLen());
+                throw new IllegalArgumentException("--seq " + t + " exceeds the model's max_position_embeddings "
+                        + model.config().maxSeqLen());
             }
-            List<CorpusEvaluation.Row> rows = CorpusEvaluation.evaluate(model, tok, corpora == null ? DEFAULT_CORPORA : corpora,
-                    sp, t, batch, maxWindows);
+            List<CorpusEvaluation.Row> rows = CorpusEvaluation.evaluate(
+                    model, tok, corpora == null ? DEFAULT_CORPORA : corpora, sp, t, batch, maxWindows);
             System.out.println("checkpoint " + c.dir());
             printTable(rows, System.out);
             CorpusEvaluation.requireFiniteLoss(rows, c.dir());
             if (json != null) {
-                AtomicFiles.writeString(json, new GsonBuilder().setPrettyPrinting().create().toJson(CorpusEvaluation.toJson(rows)) + "\n");
+                AtomicFiles.writeString(
+                        json,
+                        new GsonBuilder().setPrettyPrinting().create().toJson(CorpusEvaluation.toJson(rows)) + "\n");
             }
         }
         return 0;
@@ -82,8 +102,9 @@ public final class EvalCommand implements Callable<Integer> {
     static void printTable(List<CorpusEvaluation.Row> rows, PrintStream out) {
         out.printf("%-20s %-11s %9s %9s %10s %9s%n", "corpus", "split", "tokens", "loss", "perplexity", "accuracy");
         for (CorpusEvaluation.Row r : rows) {
-            out.printf("%-20s %-11s %9d %9.4f %10.2f %8.2f%%%n", r.corpus(), r.split().label(), r.stats().count(), r.loss(),
-                    r.perplexity(), 100 * r.accuracy());
+            out.printf(
+                    "%-20s %-11s %9d %9.4f %10.2f %8.2f%%%n",
+                    r.corpus(), r.split().label(), r.stats().count(), r.loss(), r.perplexity(), 100 * r.accuracy());
         }
     }
 }

@@ -19,22 +19,35 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-@Command(name = "eval-mode", mixinStandardHelpOptions = true,
-        description = "Evaluate a MoDE model (backbone + expert file): test accuracy and loss per domain, parameter counts, mean gate weights.")
+@Command(
+        name = "eval-mode",
+        mixinStandardHelpOptions = true,
+        description =
+                "Evaluate a MoDE model (backbone + expert file): test accuracy and loss per domain, parameter counts, mean gate weights.")
 public final class EvalModeCommand implements Callable<Integer> {
     @Option(names = "--checkpoint", required = true, description = "Backbone checkpoint directory or run folder.")
     Path checkpoint;
 
-    @Option(names = "--experts", required = true, description = "Expert file, a run folder holding one, or a domain name (RUNS/expert-NAME).")
+    @Option(
+            names = "--experts",
+            required = true,
+            description = "Expert file, a run folder holding one, or a domain name (RUNS/expert-NAME).")
     String experts;
 
-    @Option(names = "--runs", defaultValue = "runs", description = "Where bare expert names are looked up (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--runs",
+            defaultValue = "runs",
+            description = "Where bare expert names are looked up (default: ${DEFAULT-VALUE}).")
     Path runs;
 
     @Option(names = "--routing", description = "Routing at evaluation (default: the one stored in the file).")
     String routing;
 
-    @Option(names = "--eval", split = ",", description = "Domains to evaluate (default: the experts' domains that are corpora, and english-retention).")
+    @Option(
+            names = "--eval",
+            split = ",",
+            description =
+                    "Domains to evaluate (default: the experts' domains that are corpora, and english-retention).")
     List<String> eval;
 
     @Option(names = "--seq", defaultValue = "128", description = "Tokens per window (default: ${DEFAULT-VALUE}).")
@@ -43,7 +56,10 @@ public final class EvalModeCommand implements Callable<Integer> {
     @Option(names = "--batch", defaultValue = "8", description = "Windows per batch (default: ${DEFAULT-VALUE}).")
     int batch;
 
-    @Option(names = "--eval-windows", defaultValue = "64", description = "Test windows per domain (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--eval-windows",
+            defaultValue = "64",
+            description = "Test windows per domain (default: ${DEFAULT-VALUE}).")
     int windows;
 
     @Mixin
@@ -52,13 +68,18 @@ public final class EvalModeCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         ExpertFile f = ExpertFile.read(ModeCliSupport.expertFile(experts, runs));
-        List<String> trained = f.config().domains().stream().filter(d -> !d.equals("mixed")).toList();
+        List<String> trained =
+                f.config().domains().stream().filter(d -> !d.equals("mixed")).toList();
         Checkpoint c = SavedModels.resolve(checkpoint);
         BpeTokenizer tok = ModeCliSupport.tokenizer(c);
         var data = ModeCliSupport.domains(ModeCliSupport.evalDomains(eval, trained), tok);
         Routing r = routing == null ? f.config().routing() : Routing.parse(routing);
-        try (Backend be = common.openBackend(); LlamaModel base = SavedModels.load(be, c); ModeModel m = Composer.load(base, f, r)) {
-            System.out.printf("MoDE model: %s over %s, experts %s, routing %s%n", f.source(), c.dir(), f.config().domains(), r);
+        try (Backend be = common.openBackend();
+                LlamaModel base = SavedModels.load(be, c);
+                ModeModel m = Composer.load(base, f, r)) {
+            System.out.printf(
+                    "MoDE model: %s over %s, experts %s, routing %s%n",
+                    f.source(), c.dir(), f.config().domains(), r);
             ModeTraining.Evaluation e = ModeTraining.evaluate(m, data, seq, batch, windows);
             ModeCliSupport.printEvaluation(System.out, e, ModeTraining.count(m, base.parameters(), 0));
         }

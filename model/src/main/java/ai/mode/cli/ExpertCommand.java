@@ -20,18 +20,30 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-@Command(name = "expert", mixinStandardHelpOptions = true,
-        description = {"MoDE stage 1: train one domain expert (and the gates) over a frozen backbone.",
-                "Writes OUT/experts.safetensors (default OUT: runs/expert-DOMAIN), metrics.jsonl and loss.png,",
-                "then reports test accuracy and loss per domain."})
+@Command(
+        name = "expert",
+        mixinStandardHelpOptions = true,
+        description = {
+            "MoDE stage 1: train one domain expert (and the gates) over a frozen backbone.",
+            "Writes OUT/experts.safetensors (default OUT: runs/expert-DOMAIN), metrics.jsonl and loss.png,",
+            "then reports test accuracy and loss per domain."
+        })
 public final class ExpertCommand implements Callable<Integer> {
-    @Option(names = "--checkpoint", required = true, description = "Backbone: checkpoint directory or run folder (e.g. runs/demo/base).")
+    @Option(
+            names = "--checkpoint",
+            required = true,
+            description = "Backbone: checkpoint directory or run folder (e.g. runs/demo/base).")
     Path checkpoint;
 
-    @Option(names = "--domain", required = true, description = "Training corpus of the expert: code, math, legal, or a user corpus path.")
+    @Option(
+            names = "--domain",
+            required = true,
+            description = "Training corpus of the expert: code, math, legal, or a user corpus path.")
     String domain;
 
-    @Option(names = "--name", description = "Expert (domain) name stored in the file (default: the corpus name; required for a path).")
+    @Option(
+            names = "--name",
+            description = "Expert (domain) name stored in the file (default: the corpus name; required for a path).")
     String name;
 
     @Option(names = "--out", description = "Output folder (default: runs/expert-NAME).")
@@ -40,7 +52,10 @@ public final class ExpertCommand implements Callable<Integer> {
     @Option(names = "--steps", defaultValue = "200", description = "Optimizer steps (default: ${DEFAULT-VALUE}).")
     int steps;
 
-    @Option(names = "--eval", split = ",", description = "Domains to evaluate (default: the training domain and english-retention).")
+    @Option(
+            names = "--eval",
+            split = ",",
+            description = "Domains to evaluate (default: the training domain and english-retention).")
     List<String> eval;
 
     @Mixin
@@ -55,23 +70,38 @@ public final class ExpertCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         String expertName = name != null ? name : domain;
-        if (name == null && domain.contains("/")) throw new IllegalArgumentException("--domain is a path; give the expert a --name");
+        if (name == null && domain.contains("/"))
+            throw new IllegalArgumentException("--domain is a path; give the expert a --name");
         Path dir = out != null ? out : Path.of("runs", "expert-" + expertName);
         Checkpoint c = SavedModels.resolve(checkpoint);
         BpeTokenizer tok = ModeCliSupport.tokenizer(c);
         DomainTokens data = DomainTokens.load(domain, tok);
         List<DomainTokens> evalData = ModeCliSupport.domains(ModeCliSupport.evalDomains(eval, List.of(domain)), tok);
         ModeTraining.Hyper h = run.hyper(common.seed);
-        try (Backend be = common.openBackend(); LlamaModel base = SavedModels.load(be, c);
-             ModeModel m = ModeModel.create(base, arch.config(List.of(expertName)), common.seed)) {
+        try (Backend be = common.openBackend();
+                LlamaModel base = SavedModels.load(be, c);
+                ModeModel m = ModeModel.create(base, arch.config(List.of(expertName)), common.seed)) {
             m.selectTrainable(true);
             long trainable = ModeTraining.trainableCount(m);
-            System.out.printf("stage 1: %s expert over %s (%s), %d steps of %d x %d tokens%n", expertName, c.dir(), m.modeConfig().toJson(), steps, h.batch(), h.seqLen());
-            ModeTraining.train("expert-" + expertName, m, ModeTraining.mix(List.of(data), h, h.seed()),
-                    ModeTraining.validationWindows(List.of(data), h), steps, h, dir, List.of(new ConsoleReporter("expert-" + expertName, common.quiet, System.err)));
+            System.out.printf(
+                    "stage 1: %s expert over %s (%s), %d steps of %d x %d tokens%n",
+                    expertName, c.dir(), m.modeConfig().toJson(), steps, h.batch(), h.seqLen());
+            ModeTraining.train(
+                    "expert-" + expertName,
+                    m,
+                    ModeTraining.mix(List.of(data), h, h.seed()),
+                    ModeTraining.validationWindows(List.of(data), h),
+                    steps,
+                    h,
+                    dir,
+                    List.of(new ConsoleReporter("expert-" + expertName, common.quiet, System.err)));
             Path file = dir.resolve(ExpertFile.FILE_NAME);
             ExpertFile.write(file, m);
-            LossPlot.write(dir.resolve("metrics.jsonl"), dir.resolve("loss.png"), "MoDE stage 1: " + expertName + " expert", Map.of());
+            LossPlot.write(
+                    dir.resolve("metrics.jsonl"),
+                    dir.resolve("loss.png"),
+                    "MoDE stage 1: " + expertName + " expert",
+                    Map.of());
             ModeTraining.Evaluation e = ModeTraining.evaluate(m, evalData, h.seqLen(), h.batch(), run.evalWindows);
             ModeCliSupport.printEvaluation(System.out, e, ModeTraining.count(m, base.parameters(), trainable));
             System.out.println("expert file: " + file);

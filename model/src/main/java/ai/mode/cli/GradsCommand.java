@@ -24,12 +24,16 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-@Command(name = "grads", mixinStandardHelpOptions = true,
-        description = {"Write the loss, logits and every parameter gradient of one batch to a safetensors file.",
-                "The tokens file holds B sequences of T+1 token ids (inputs are the first T, targets the last T):",
-                "one sequence per line as whitespace-separated integers, or a JSON array of arrays.",
-                "Output tensors: loss [1], logits [B,T,V], input_ids and targets [B,T] (as float32),",
-                "grad.<parameter name> for every parameter (gradient of the mean token loss)."})
+@Command(
+        name = "grads",
+        mixinStandardHelpOptions = true,
+        description = {
+            "Write the loss, logits and every parameter gradient of one batch to a safetensors file.",
+            "The tokens file holds B sequences of T+1 token ids (inputs are the first T, targets the last T):",
+            "one sequence per line as whitespace-separated integers, or a JSON array of arrays.",
+            "Output tensors: loss [1], logits [B,T,V], input_ids and targets [B,T] (as float32),",
+            "grad.<parameter name> for every parameter (gradient of the mean token loss)."
+        })
 public final class GradsCommand implements Callable<Integer> {
     @Option(names = "--checkpoint", required = true, description = "Checkpoint directory (or run folder).")
     Path checkpoint;
@@ -50,13 +54,18 @@ public final class GradsCommand implements Callable<Integer> {
         int[] flat = new int[b * (t + 1)];
         for (int i = 0; i < b; i++) System.arraycopy(rows[i], 0, flat, i * (t + 1), t + 1);
         Checkpoint c = SavedModels.resolve(checkpoint);
-        try (Backend be = common.openBackend(); LlamaModel model = SavedModels.load(be, c)) {
+        try (Backend be = common.openBackend();
+                LlamaModel model = SavedModels.load(be, c)) {
             int v = model.config().vocabSize();
             for (int id : flat) {
-                if (id < 0 || id >= v) throw new IllegalArgumentException(tokens + ": token id " + id + " is outside the vocabulary [0, " + v + ")");
+                if (id < 0 || id >= v)
+                    throw new IllegalArgumentException(
+                            tokens + ": token id " + id + " is outside the vocabulary [0, " + v + ")");
             }
             if (t > model.config().maxSeqLen()) {
-                throw new IllegalArgumentException(tokens + ": sequences of " + t + " inputs exceed max_position_embeddings " + model.config().maxSeqLen());
+                throw new IllegalArgumentException(
+                        tokens + ": sequences of " + t + " inputs exceed max_position_embeddings "
+                                + model.config().maxSeqLen());
             }
             BatchGradients g = BatchGradients.compute(model, flat, b, t);
             Map<String, String> meta = new LinkedHashMap<>();
@@ -66,7 +75,8 @@ public final class GradsCommand implements Callable<Integer> {
             meta.put("backend", be.name());
             if (out.getParent() != null) Files.createDirectories(out.getParent());
             SafeTensors.write(out, g.tensors(), meta, SafeDType.F32);
-            System.out.printf("loss %.6f over %d tokens (%d x %d); wrote logits and %d gradients to %s%n",
+            System.out.printf(
+                    "loss %.6f over %d tokens (%d x %d); wrote logits and %d gradients to %s%n",
                     g.loss(), b * t, b, t, model.parameters().size(), out);
         }
         return 0;
@@ -95,14 +105,18 @@ public final class GradsCommand implements Callable<Integer> {
                 }
             }
         } catch (RuntimeException e) {
-            throw new IllegalArgumentException(file + ": not a token file (one sequence of integers per line, or a JSON array of arrays): " + e.getMessage());
+            throw new IllegalArgumentException(
+                    file + ": not a token file (one sequence of integers per line, or a JSON array of arrays): "
+                            + e.getMessage());
         }
         if (rows.isEmpty()) throw new IllegalArgumentException(file + ": holds no token sequences");
         int len = rows.get(0).length;
-        if (len < 2) throw new IllegalArgumentException(file + ": sequences need at least 2 tokens (T inputs + 1 target)");
+        if (len < 2)
+            throw new IllegalArgumentException(file + ": sequences need at least 2 tokens (T inputs + 1 target)");
         for (int i = 1; i < rows.size(); i++) {
             if (rows.get(i).length != len) {
-                throw new IllegalArgumentException(file + ": sequence " + (i + 1) + " has " + rows.get(i).length + " tokens but the first has " + len + "; all must be equal");
+                throw new IllegalArgumentException(file + ": sequence " + (i + 1) + " has " + rows.get(i).length
+                        + " tokens but the first has " + len + "; all must be equal");
             }
         }
         return rows.toArray(new int[0][]);

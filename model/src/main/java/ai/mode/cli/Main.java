@@ -5,11 +5,23 @@ import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
 /** Entry point of the {@code mode} command line. The only class allowed to end the JVM with an exit code. */
-@Command(name = "mode", mixinStandardHelpOptions = true, version = "MoDE-J 0.1.0",
+@Command(
+        name = "mode",
+        mixinStandardHelpOptions = true,
+        version = "MoDE-J 0.1.0",
         description = "Modular Domain Experts (MoDE) language-model training on the JVM.",
-        subcommands = {CommandLine.HelpCommand.class, PretrainCommand.class, EvalCommand.class, GradsCommand.class,
-                DemoCommand.class, ExpertCommand.class, ComposeCommand.class, BaselineCommand.class, ModeExperimentCommand.class,
-                EvalModeCommand.class})
+        subcommands = {
+            CommandLine.HelpCommand.class,
+            PretrainCommand.class,
+            EvalCommand.class,
+            GradsCommand.class,
+            DemoCommand.class,
+            ExpertCommand.class,
+            ComposeCommand.class,
+            BaselineCommand.class,
+            ModeExperimentCommand.class,
+            EvalModeCommand.class
+        })
 public final class Main implements Runnable {
 
     @Override
@@ -37,7 +49,9 @@ public final class Main implements Runnable {
     }
 
     private static String qualifiedName(CommandLine cmd) {
-        return cmd.getParent() == null ? cmd.getCommandName() : qualifiedName(cmd.getParent()) + " " + cmd.getCommandName();
+        return cmd.getParent() == null
+                ? cmd.getCommandName()
+                : qualifiedName(cmd.getParent()) + " " + cmd.getCommandName();
     }
 
     static String oneLine(Throwable ex) {

@@ -14,25 +14,46 @@ public final class ModeCliOptions {
 
     /** MoDE architecture: blocks, layers per expert, initialisation, routing. */
     public static final class Arch {
-        @Option(names = "--blocks", defaultValue = "2", description = "B: MoDE blocks over the backbone; must divide its layer count (default: ${DEFAULT-VALUE}).")
+        @Option(
+                names = "--blocks",
+                defaultValue = "2",
+                description =
+                        "B: MoDE blocks over the backbone; must divide its layer count (default: ${DEFAULT-VALUE}).")
         public int blocks;
 
-        @Option(names = "--expert-layers", defaultValue = "1", description = "k: decoder layers per expert per block (default: ${DEFAULT-VALUE}).")
+        @Option(
+                names = "--expert-layers",
+                defaultValue = "1",
+                description = "k: decoder layers per expert per block (default: ${DEFAULT-VALUE}).")
         public int expertLayers;
 
-        @Option(names = "--expert-init", defaultValue = "random", description = "Expert initialisation: random (zero output projections: starts as the identity) or copy (the backbone slice's last k layers) (default: ${DEFAULT-VALUE}).")
+        @Option(
+                names = "--expert-init",
+                defaultValue = "random",
+                description =
+                        "Expert initialisation: random (zero output projections: starts as the identity) or copy (the backbone slice's last k layers) (default: ${DEFAULT-VALUE}).")
         public String expertInit;
 
-        @Option(names = "--gate-init", defaultValue = "" + ModeConfig.DEFAULT_GATE_INIT_BACKBONE, description = "Backbone gate weight at initialisation, in (0, 1) (default: ${DEFAULT-VALUE}).")
+        @Option(
+                names = "--gate-init",
+                defaultValue = "" + ModeConfig.DEFAULT_GATE_INIT_BACKBONE,
+                description = "Backbone gate weight at initialisation, in (0, 1) (default: ${DEFAULT-VALUE}).")
         public double gateInit;
 
-        @Option(names = "--routing", defaultValue = "dense", description = "dense (every branch, soft weights), topK (e.g. top1: only the K most probable branches run), or sequence-dense / sequence-topK (gate on the sequence mean) (default: ${DEFAULT-VALUE}).")
+        @Option(
+                names = "--routing",
+                defaultValue = "dense",
+                description =
+                        "dense (every branch, soft weights), topK (e.g. top1: only the K most probable branches run), or sequence-dense / sequence-topK (gate on the sequence mean) (default: ${DEFAULT-VALUE}).")
         public String routing;
 
-        public Routing routing() { return Routing.parse(routing); }
+        public Routing routing() {
+            return Routing.parse(routing);
+        }
 
         public ModeConfig config(List<String> domains) {
-            return new ModeConfig(blocks, expertLayers, domains, ModeConfig.ExpertInit.parse(expertInit), gateInit, routing());
+            return new ModeConfig(
+                    blocks, expertLayers, domains, ModeConfig.ExpertInit.parse(expertInit), gateInit, routing());
         }
     }
 
@@ -44,16 +65,30 @@ public final class ModeCliOptions {
         @Option(names = "--seq", defaultValue = "128", description = "Tokens per sequence (default: ${DEFAULT-VALUE}).")
         public int seq;
 
-        @Option(names = "--lr", defaultValue = "1e-3", description = "Peak learning rate, warm-up then cosine to a tenth (default: ${DEFAULT-VALUE}, the paper's).")
+        @Option(
+                names = "--lr",
+                defaultValue = "1e-3",
+                description =
+                        "Peak learning rate, warm-up then cosine to a tenth (default: ${DEFAULT-VALUE}, the paper's).")
         public double lr;
 
-        @Option(names = "--warmup-frac", defaultValue = "0.05", description = "Fraction of each run's steps for warm-up (default: ${DEFAULT-VALUE}).")
+        @Option(
+                names = "--warmup-frac",
+                defaultValue = "0.05",
+                description = "Fraction of each run's steps for warm-up (default: ${DEFAULT-VALUE}).")
         public double warmupFrac;
 
-        @Option(names = "--val-windows", defaultValue = "16", description = "Validation windows per domain for the loss curves (0 = none; default: ${DEFAULT-VALUE}).")
+        @Option(
+                names = "--val-windows",
+                defaultValue = "16",
+                description =
+                        "Validation windows per domain for the loss curves (0 = none; default: ${DEFAULT-VALUE}).")
         public int valWindows;
 
-        @Option(names = "--eval-windows", defaultValue = "64", description = "Test windows per domain for the final evaluation (default: ${DEFAULT-VALUE}).")
+        @Option(
+                names = "--eval-windows",
+                defaultValue = "64",
+                description = "Test windows per domain for the final evaluation (default: ${DEFAULT-VALUE}).")
         public int evalWindows;
 
         public ModeTraining.Hyper hyper(long seed) {

@@ -29,7 +29,9 @@ final class ModeCliSupport {
 
     static BpeTokenizer tokenizer(Checkpoint c) throws IOException {
         Path f = c.dir().resolve(Checkpoint.TOKENIZER);
-        if (!Files.isRegularFile(f)) throw new IllegalArgumentException("checkpoint " + c.dir() + " has no tokenizer.json; MoDE training needs the backbone's tokenizer");
+        if (!Files.isRegularFile(f))
+            throw new IllegalArgumentException(
+                    "checkpoint " + c.dir() + " has no tokenizer.json; MoDE training needs the backbone's tokenizer");
         return BpeTokenizer.load(f);
     }
 
@@ -54,10 +56,12 @@ final class ModeCliSupport {
     static Path expertFile(String arg, Path runsDir) {
         Path p = Path.of(arg);
         if (Files.isRegularFile(p)) return p;
-        if (Files.isDirectory(p) && Files.isRegularFile(p.resolve(ExpertFile.FILE_NAME))) return p.resolve(ExpertFile.FILE_NAME);
+        if (Files.isDirectory(p) && Files.isRegularFile(p.resolve(ExpertFile.FILE_NAME)))
+            return p.resolve(ExpertFile.FILE_NAME);
         Path named = runsDir.resolve("expert-" + arg).resolve(ExpertFile.FILE_NAME);
         if (!arg.contains("/") && Files.isRegularFile(named)) return named;
-        throw new IllegalArgumentException("no expert file at '" + arg + "': pass an experts.safetensors, a run folder holding one, or a domain name with "
+        throw new IllegalArgumentException("no expert file at '" + arg
+                + "': pass an experts.safetensors, a run folder holding one, or a domain name with "
                 + runsDir.resolve("expert-" + arg) + " written by 'mode expert --domain " + arg + "'");
     }
 
@@ -83,12 +87,21 @@ final class ModeCliSupport {
 
     /** Per-domain test scores and parameter counts of one model. */
     static void printEvaluation(PrintStream out, ModeTraining.Evaluation e, ModeTraining.ParamCounts counts) {
-        out.printf(Locale.ROOT, "parameters: total %s, trainable %s, added %s%n", ExperimentReport.compact(counts.total()),
-                ExperimentReport.compact(counts.trainable()), ExperimentReport.compact(counts.added()));
+        out.printf(
+                Locale.ROOT,
+                "parameters: total %s, trainable %s, added %s%n",
+                ExperimentReport.compact(counts.total()),
+                ExperimentReport.compact(counts.trainable()),
+                ExperimentReport.compact(counts.added()));
         out.printf("%-20s %10s %10s%n", "test domain", "accuracy", "loss");
         double acc = 0, loss = 0;
         for (Map.Entry<String, LossStats> s : e.scores().entrySet()) {
-            out.printf(Locale.ROOT, "%-20s %9.2f%% %10.4f%n", s.getKey(), 100 * s.getValue().accuracy(), s.getValue().meanLoss());
+            out.printf(
+                    Locale.ROOT,
+                    "%-20s %9.2f%% %10.4f%n",
+                    s.getKey(),
+                    100 * s.getValue().accuracy(),
+                    s.getValue().meanLoss());
             acc += s.getValue().accuracy();
             loss += s.getValue().meanLoss();
         }
@@ -98,7 +111,8 @@ final class ModeCliSupport {
             StringBuilder b = new StringBuilder();
             for (int blk = 0; blk < g.getValue().length; blk++) {
                 b.append(" block ").append(blk).append(" [");
-                for (int j = 0; j < g.getValue()[blk].length; j++) b.append(j == 0 ? "" : " ").append(String.format(Locale.ROOT, "%.3f", g.getValue()[blk][j]));
+                for (int j = 0; j < g.getValue()[blk].length; j++)
+                    b.append(j == 0 ? "" : " ").append(String.format(Locale.ROOT, "%.3f", g.getValue()[blk][j]));
                 b.append(']');
             }
             out.printf("gate weights on %s (backbone first):%s%n", g.getKey(), b);

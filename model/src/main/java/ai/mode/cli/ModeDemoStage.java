@@ -16,17 +16,31 @@ import java.util.List;
 public final class ModeDemoStage implements DemoStage {
     /** Demo settings: B = 2 blocks, k = 1 layer per expert per block, batch 8 x 128 tokens, LR 1e-3 (the paper's). */
     static ModeExperiment.Settings settings(java.nio.file.Path out, long seed) {
-        return new ModeExperiment.Settings(out, ModeExperimentCommand.DEFAULT_STAGE1, ModeExperimentCommand.DEFAULT_STAGE2,
-                new ModeTraining.Hyper(8, 128, 1e-3, 0.05, 16, 4, seed), 2, 1, ModeConfig.ExpertInit.RANDOM_ZERO_OUT,
-                ModeConfig.DEFAULT_GATE_INIT_BACKBONE, Composer.GateConstruction.FRESH, Routing.DENSE, LoraModel.Config.defaults(), 64,
+        return new ModeExperiment.Settings(
+                out,
+                ModeExperimentCommand.DEFAULT_STAGE1,
+                ModeExperimentCommand.DEFAULT_STAGE2,
+                new ModeTraining.Hyper(8, 128, 1e-3, 0.05, 16, 4, seed),
+                2,
+                1,
+                ModeConfig.ExpertInit.RANDOM_ZERO_OUT,
+                ModeConfig.DEFAULT_GATE_INIT_BACKBONE,
+                Composer.GateConstruction.FRESH,
+                Routing.DENSE,
+                LoraModel.Config.defaults(),
+                64,
                 EnumSet.allOf(ModeExperiment.Method.class));
     }
 
     @Override
-    public String name() { return "mode"; }
+    public String name() {
+        return "mode";
+    }
 
     @Override
-    public int order() { return 10; }
+    public int order() {
+        return 10;
+    }
 
     @Override
     public void run(Context ctx) throws Exception {
@@ -36,9 +50,16 @@ public final class ModeDemoStage implements DemoStage {
         common.seed = ctx.seed();
         common.quiet = ctx.quiet();
         List<String> targets = List.of("code", "math");
-        ModeExperiment.Report r = ModeExperimentCommand.run(CheckpointStore.resolve(ctx.baseCheckpoint()), targets,
-                ModeExperimentCommand.defaultEval(targets), settings(ctx.runDir().resolve("mode"), ctx.seed()), common, "mode demo",
-                true, ctx.out(), ctx.err());
+        ModeExperiment.Report r = ModeExperimentCommand.run(
+                CheckpointStore.resolve(ctx.baseCheckpoint()),
+                targets,
+                ModeExperimentCommand.defaultEval(targets),
+                settings(ctx.runDir().resolve("mode"), ctx.seed()),
+                common,
+                "mode demo",
+                true,
+                ctx.out(),
+                ctx.err());
         if (r != null) r.stageSeconds().forEach((k, v) -> ctx.stageSeconds().put("mode " + k, v));
     }
 }

@@ -32,36 +32,67 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-@Command(name = "experiment", mixinStandardHelpOptions = true,
-        description = {"The MoDE paper's experiment in miniature over a base model: stage-1 experts per target domain, their",
-                "composition (gate only / gate + experts), MoDE 1x, full fine-tuning, LoRA, serial block expansion and the base",
-                "model, all with equal total steps; prints the table and writes OUT/results.md, results.json and PNG plots."})
+@Command(
+        name = "experiment",
+        mixinStandardHelpOptions = true,
+        description = {
+            "The MoDE paper's experiment in miniature over a base model: stage-1 experts per target domain, their",
+            "composition (gate only / gate + experts), MoDE 1x, full fine-tuning, LoRA, serial block expansion and the base",
+            "model, all with equal total steps; prints the table and writes OUT/results.md, results.json and PNG plots."
+        })
 public final class ModeExperimentCommand implements Callable<Integer> {
     /** Demo defaults: steps per stage-1 expert and of stage 2 (every single-stage method gets 2·S1 + S2). */
     public static final int DEFAULT_STAGE1 = 80, DEFAULT_STAGE2 = 80;
 
-    @Option(names = "--checkpoint", required = true, description = "Base model: checkpoint directory or run folder (e.g. runs/demo/base).")
+    @Option(
+            names = "--checkpoint",
+            required = true,
+            description = "Base model: checkpoint directory or run folder (e.g. runs/demo/base).")
     Path checkpoint;
 
-    @Option(names = "--out", defaultValue = "runs/mode-experiment", description = "Output folder (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--out",
+            defaultValue = "runs/mode-experiment",
+            description = "Output folder (default: ${DEFAULT-VALUE}).")
     Path out;
 
-    @Option(names = "--targets", defaultValue = "code,math", split = ",", description = "Target domains, one expert each (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--targets",
+            defaultValue = "code,math",
+            split = ",",
+            description = "Target domains, one expert each (default: ${DEFAULT-VALUE}).")
     List<String> targets;
 
-    @Option(names = "--eval", split = ",", description = "Evaluated domains, in table order (default: the targets reversed, then english-retention: Math, Code, English).")
+    @Option(
+            names = "--eval",
+            split = ",",
+            description =
+                    "Evaluated domains, in table order (default: the targets reversed, then english-retention: Math, Code, English).")
     List<String> eval;
 
-    @Option(names = "--stage1-steps", defaultValue = "" + DEFAULT_STAGE1, description = "Steps per stage-1 expert (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--stage1-steps",
+            defaultValue = "" + DEFAULT_STAGE1,
+            description = "Steps per stage-1 expert (default: ${DEFAULT-VALUE}).")
     int stage1;
 
-    @Option(names = "--stage2-steps", defaultValue = "" + DEFAULT_STAGE2, description = "Steps of stage 2 (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--stage2-steps",
+            defaultValue = "" + DEFAULT_STAGE2,
+            description = "Steps of stage 2 (default: ${DEFAULT-VALUE}).")
     int stage2;
 
-    @Option(names = "--methods", defaultValue = "all", description = "all, or some of base,full-ft,lora,expansion,mode-1x,mode-frozen,mode (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--methods",
+            defaultValue = "all",
+            description =
+                    "all, or some of base,full-ft,lora,expansion,mode-1x,mode-frozen,mode (default: ${DEFAULT-VALUE}).")
     String methods;
 
-    @Option(names = "--gate-construction", defaultValue = "fresh", description = "Composed gate: fresh or stacked (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--gate-construction",
+            defaultValue = "fresh",
+            description = "Composed gate: fresh or stacked (default: ${DEFAULT-VALUE}).")
     String gateConstruction;
 
     @Option(names = "--lora-rank", defaultValue = "16", description = "LoRA rank (default: ${DEFAULT-VALUE}).")
@@ -70,10 +101,16 @@ public final class ModeExperimentCommand implements Callable<Integer> {
     @Option(names = "--lora-alpha", defaultValue = "16", description = "LoRA alpha (default: ${DEFAULT-VALUE}).")
     double loraAlpha;
 
-    @Option(names = "--lora-targets", defaultValue = "q,k,v,o", description = "LoRA projections (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--lora-targets",
+            defaultValue = "q,k,v,o",
+            description = "LoRA projections (default: ${DEFAULT-VALUE}).")
     String loraTargets;
 
-    @Option(names = "--reuse", description = "If OUT holds a finished run with the same settings and base model, print its table instead of rerunning.")
+    @Option(
+            names = "--reuse",
+            description =
+                    "If OUT holds a finished run with the same settings and base model, print its table instead of rerunning.")
     boolean reuse;
 
     @Mixin
@@ -89,17 +126,41 @@ public final class ModeExperimentCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         List<String> evalDomains = eval != null && !eval.isEmpty() ? eval : defaultEval(targets);
         ModeConfig mc = arch.config(targets);
-        ModeExperiment.Settings s = new ModeExperiment.Settings(out, stage1, stage2, run.hyper(common.seed), mc.numBlocks(), mc.layersPerExpert(),
-                mc.expertInit(), mc.gateInitBackbone(), Composer.GateConstruction.parse(gateConstruction), mc.routing(),
-                new LoraModel.Config(loraRank, loraAlpha, LoraModel.Config.parseTargets(loraTargets)), run.evalWindows,
+        ModeExperiment.Settings s = new ModeExperiment.Settings(
+                out,
+                stage1,
+                stage2,
+                run.hyper(common.seed),
+                mc.numBlocks(),
+                mc.layersPerExpert(),
+                mc.expertInit(),
+                mc.gateInitBackbone(),
+                Composer.GateConstruction.parse(gateConstruction),
+                mc.routing(),
+                new LoraModel.Config(loraRank, loraAlpha, LoraModel.Config.parseTargets(loraTargets)),
+                run.evalWindows,
                 ModeExperiment.Method.parse(methods));
-        run(SavedModels.resolve(checkpoint), targets, evalDomains, s, common, "mode experiment --checkpoint " + checkpoint, reuse, System.out, System.err);
+        run(
+                SavedModels.resolve(checkpoint),
+                targets,
+                evalDomains,
+                s,
+                common,
+                "mode experiment --checkpoint " + checkpoint,
+                reuse,
+                System.out,
+                System.err);
         return 0;
     }
 
     /** Whether the run folder holds results.json and results.md of an identical finished run over this base model. */
-    private static boolean finished(Checkpoint c, List<String> targets, List<String> evalDomains, ModeExperiment.Settings s,
-                                    CommonOptions common) throws IOException {
+    private static boolean finished(
+            Checkpoint c,
+            List<String> targets,
+            List<String> evalDomains,
+            ModeExperiment.Settings s,
+            CommonOptions common)
+            throws IOException {
         Path json = s.out().resolve(ExperimentReport.JSON), md = s.out().resolve(ExperimentReport.MARKDOWN);
         if (!Files.isRegularFile(json) || !Files.isRegularFile(md)) return false;
         JsonObject old;
@@ -109,9 +170,12 @@ public final class ModeExperimentCommand implements Callable<Integer> {
             return false;
         }
         if (!ExperimentReport.settingsJson(s, targets, evalDomains).equals(old.get("settings"))) return false;
-        try (Backend be = common.openBackend(); LlamaModel base = SavedModels.load(be, c)) {
-            String hash = BackboneFingerprint.of(base.config(), base.parameters()).weightsHash();
-            return old.has("backbone_weights_hash") && hash.equals(old.get("backbone_weights_hash").getAsString());
+        try (Backend be = common.openBackend();
+                LlamaModel base = SavedModels.load(be, c)) {
+            String hash =
+                    BackboneFingerprint.of(base.config(), base.parameters()).weightsHash();
+            return old.has("backbone_weights_hash")
+                    && hash.equals(old.get("backbone_weights_hash").getAsString());
         }
     }
 
@@ -126,10 +190,20 @@ public final class ModeExperimentCommand implements Callable<Integer> {
      * Runs the experiment, prints the table and writes the report; returns it, or null when {@code reuse} found a
      * finished run with the same settings over the same base model (its table is printed again).
      */
-    static ModeExperiment.Report run(Checkpoint c, List<String> targets, List<String> evalDomains, ModeExperiment.Settings s,
-                                     CommonOptions common, String command, boolean reuse, PrintStream out, PrintStream err) throws IOException {
+    static ModeExperiment.Report run(
+            Checkpoint c,
+            List<String> targets,
+            List<String> evalDomains,
+            ModeExperiment.Settings s,
+            CommonOptions common,
+            String command,
+            boolean reuse,
+            PrintStream out,
+            PrintStream err)
+            throws IOException {
         if (reuse && finished(c, targets, evalDomains, s, common)) {
-            out.println("reusing the finished MoDE experiment in " + s.out() + " (same settings and base model; delete the folder to rerun):");
+            out.println("reusing the finished MoDE experiment in " + s.out()
+                    + " (same settings and base model; delete the folder to rerun):");
             out.println();
             out.println(Files.readString(s.out().resolve(ExperimentReport.MARKDOWN)));
             return null;
@@ -150,16 +224,31 @@ public final class ModeExperimentCommand implements Callable<Integer> {
                     throw new UncheckedIOException(e);
                 }
             };
-            out.printf("MoDE experiment over %s: targets %s, %d + %d steps per stage (every method %d steps), batch %d x %d tokens%n",
-                    c.dir(), targets, s.stage1Steps(), s.stage2Steps(), s.totalSteps(targets.size()), s.hyper().batch(), s.hyper().seqLen());
+            out.printf(
+                    "MoDE experiment over %s: targets %s, %d + %d steps per stage (every method %d steps), batch %d x %d tokens%n",
+                    c.dir(),
+                    targets,
+                    s.stage1Steps(),
+                    s.stage2Steps(),
+                    s.totalSteps(targets.size()),
+                    s.hyper().batch(),
+                    s.hyper().seqLen());
             r = ModeExperiment.run(load, targetData, evalData, s, ModeCliSupport.progress(common.quiet, out, err));
         }
         r.stageSeconds().put("data", dataSeconds);
         double total = 0;
         for (double v : r.stageSeconds().values()) total += v;
-        String provenance = String.format(Locale.ROOT, "Obtained with `%s` on %s (%s %s, Java %s), %s; base model %s; MoDE stages took %.1f s in all.",
-                command, device, System.getProperty("os.name"), System.getProperty("os.arch"), System.getProperty("java.version"),
-                ZonedDateTime.now().format(DateTimeFormatter.ISO_OFFSET_DATE_TIME), c.dir(), total);
+        String provenance = String.format(
+                Locale.ROOT,
+                "Obtained with `%s` on %s (%s %s, Java %s), %s; base model %s; MoDE stages took %.1f s in all.",
+                command,
+                device,
+                System.getProperty("os.name"),
+                System.getProperty("os.arch"),
+                System.getProperty("java.version"),
+                ZonedDateTime.now().format(DateTimeFormatter.ISO_OFFSET_DATE_TIME),
+                c.dir(),
+                total);
         List<Path> files = ExperimentReport.write(r, provenance);
         out.println();
         out.println(ExperimentReport.accuracyTable(r));

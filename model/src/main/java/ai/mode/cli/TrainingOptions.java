@@ -11,13 +11,19 @@ public final class TrainingOptions {
     @Option(names = "--steps", description = "Optimizer steps (default: ${DEFAULT-VALUE}).")
     public int steps;
 
-    @Option(names = "--batch", defaultValue = "16", description = "Sequences per micro-batch (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--batch",
+            defaultValue = "16",
+            description = "Sequences per micro-batch (default: ${DEFAULT-VALUE}).")
     public int batch;
 
     @Option(names = "--seq", defaultValue = "128", description = "Tokens per sequence (default: ${DEFAULT-VALUE}).")
     public int seq;
 
-    @Option(names = "--accum", defaultValue = "1", description = "Micro-batches per optimizer step (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--accum",
+            defaultValue = "1",
+            description = "Micro-batches per optimizer step (default: ${DEFAULT-VALUE}).")
     public int accum;
 
     @Option(names = "--lr", defaultValue = "2e-3", description = "Peak learning rate (default: ${DEFAULT-VALUE}).")
@@ -26,16 +32,28 @@ public final class TrainingOptions {
     @Option(names = "--warmup", defaultValue = "-1", description = "Warm-up steps (default: 5% of --steps).")
     public int warmup;
 
-    @Option(names = "--eval-every", defaultValue = "-1", description = "Validate every N steps (default: 10 times per run).")
+    @Option(
+            names = "--eval-every",
+            defaultValue = "-1",
+            description = "Validate every N steps (default: 10 times per run).")
     public int evalEvery;
 
-    @Option(names = "--eval-windows", defaultValue = "64", description = "Validation sequences per evaluation (0 = the whole split; default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--eval-windows",
+            defaultValue = "64",
+            description = "Validation sequences per evaluation (0 = the whole split; default: ${DEFAULT-VALUE}).")
     public int evalWindows;
 
-    @Option(names = "--checkpoint-every", defaultValue = "-1", description = "Checkpoint every N steps (default: 5 times per run).")
+    @Option(
+            names = "--checkpoint-every",
+            defaultValue = "-1",
+            description = "Checkpoint every N steps (default: 5 times per run).")
     public int checkpointEvery;
 
-    @Option(names = "--keep", defaultValue = "2", description = "Checkpoints to keep (0 = all; default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--keep",
+            defaultValue = "2",
+            description = "Checkpoints to keep (0 = all; default: ${DEFAULT-VALUE}).")
     public int keep;
 
     /** Options whose --steps default is {@code steps}. */
@@ -49,6 +67,7 @@ public final class TrainingOptions {
         int warm = warmup >= 0 ? warmup : Math.max(1, steps / 20);
         int every = evalEvery >= 0 ? evalEvery : Math.max(1, steps / 10);
         int ckpt = checkpointEvery >= 0 ? checkpointEvery : Math.max(1, steps / 5);
-        return new Pretraining.Settings(out, cfg, steps, batch, seq, accum, lr, warm, every, evalWindows, ckpt, keep, seed, resume);
+        return new Pretraining.Settings(
+                out, cfg, steps, batch, seq, accum, lr, warm, every, evalWindows, ckpt, keep, seed, resume);
     }
 }

@@ -19,9 +19,17 @@ import java.util.Map;
  * @param rmsNormEps        RMSNorm epsilon
  * @param tieEmbeddings     whether the LM head shares the embedding matrix
  */
-public record LlamaConfig(int vocabSize, int hiddenSize, int numLayers, int numHeads, int numKvHeads,
-                          int intermediateSize, int maxSeqLen, float ropeTheta, float rmsNormEps,
-                          boolean tieEmbeddings) {
+public record LlamaConfig(
+        int vocabSize,
+        int hiddenSize,
+        int numLayers,
+        int numHeads,
+        int numKvHeads,
+        int intermediateSize,
+        int maxSeqLen,
+        float ropeTheta,
+        float rmsNormEps,
+        boolean tieEmbeddings) {
 
     public LlamaConfig {
         List<String> errors = new ArrayList<>();
@@ -35,23 +43,30 @@ public record LlamaConfig(int vocabSize, int hiddenSize, int numLayers, int numH
         if (numHeads >= 1 && hiddenSize % numHeads != 0) {
             errors.add("hidden_size " + hiddenSize + " must be divisible by num_attention_heads " + numHeads);
         } else if (numHeads >= 1 && (hiddenSize / numHeads) % 2 != 0) {
-            errors.add("head dimension hidden_size/num_attention_heads = " + hiddenSize / numHeads + " must be even for RoPE");
+            errors.add("head dimension hidden_size/num_attention_heads = " + hiddenSize / numHeads
+                    + " must be even for RoPE");
         }
         if (numKvHeads >= 1 && numHeads % numKvHeads != 0) {
             errors.add("num_attention_heads " + numHeads + " must be divisible by num_key_value_heads " + numKvHeads);
         }
-        if (!(ropeTheta > 0) || Float.isInfinite(ropeTheta)) errors.add("rope_theta must be a positive number (got " + ropeTheta + ")");
-        if (!(rmsNormEps > 0) || Float.isInfinite(rmsNormEps)) errors.add("rms_norm_eps must be a positive number (got " + rmsNormEps + ")");
+        if (!(ropeTheta > 0) || Float.isInfinite(ropeTheta))
+            errors.add("rope_theta must be a positive number (got " + ropeTheta + ")");
+        if (!(rmsNormEps > 0) || Float.isInfinite(rmsNormEps))
+            errors.add("rms_norm_eps must be a positive number (got " + rmsNormEps + ")");
         if (!errors.isEmpty()) {
             throw new IllegalArgumentException("invalid model config: " + String.join("; ", errors));
         }
     }
 
     /** Per-head width hd = D / H. */
-    public int headDim() { return hiddenSize / numHeads; }
+    public int headDim() {
+        return hiddenSize / numHeads;
+    }
 
     /** Width of the key/value projections, Hkv * hd. */
-    public int kvDim() { return numKvHeads * headDim(); }
+    public int kvDim() {
+        return numKvHeads * headDim();
+    }
 
     /** Parameter count of the whole model (embedding counted once when tied). */
     public long parameterCount() {
@@ -61,9 +76,17 @@ public record LlamaConfig(int vocabSize, int hiddenSize, int numLayers, int numH
     }
 
     /** Keys accepted by {@link #withOverrides} (Hugging Face config.json names). */
-    public static final List<String> OVERRIDE_KEYS = List.of("vocab_size", "hidden_size", "num_hidden_layers",
-            "num_attention_heads", "num_key_value_heads", "intermediate_size", "max_position_embeddings", "rope_theta",
-            "rms_norm_eps", "tie_word_embeddings");
+    public static final List<String> OVERRIDE_KEYS = List.of(
+            "vocab_size",
+            "hidden_size",
+            "num_hidden_layers",
+            "num_attention_heads",
+            "num_key_value_heads",
+            "intermediate_size",
+            "max_position_embeddings",
+            "rope_theta",
+            "rms_norm_eps",
+            "tie_word_embeddings");
 
     /**
      * This config with fields replaced from a {@code key=value[,key=value...]} list of Hugging Face config
@@ -76,18 +99,25 @@ public record LlamaConfig(int vocabSize, int hiddenSize, int numLayers, int numH
             String p = part.strip();
             if (p.isEmpty()) continue;
             int eq = p.indexOf('=');
-            if (eq <= 0) throw new IllegalArgumentException("model override '" + p + "' must be key=value, e.g. hidden_size=256");
+            if (eq <= 0)
+                throw new IllegalArgumentException(
+                        "model override '" + p + "' must be key=value, e.g. hidden_size=256");
             String key = p.substring(0, eq).strip();
             if (!OVERRIDE_KEYS.contains(key)) {
-                throw new IllegalArgumentException("unknown model config key '" + key + "'; known: " + String.join(", ", OVERRIDE_KEYS));
+                throw new IllegalArgumentException(
+                        "unknown model config key '" + key + "'; known: " + String.join(", ", OVERRIDE_KEYS));
             }
             kv.put(key, p.substring(eq + 1).strip());
         }
         try {
             return new LlamaConfig(
-                    intOr(kv, "vocab_size", vocabSize), intOr(kv, "hidden_size", hiddenSize), intOr(kv, "num_hidden_layers", numLayers),
-                    intOr(kv, "num_attention_heads", numHeads), intOr(kv, "num_key_value_heads", numKvHeads),
-                    intOr(kv, "intermediate_size", intermediateSize), intOr(kv, "max_position_embeddings", maxSeqLen),
+                    intOr(kv, "vocab_size", vocabSize),
+                    intOr(kv, "hidden_size", hiddenSize),
+                    intOr(kv, "num_hidden_layers", numLayers),
+                    intOr(kv, "num_attention_heads", numHeads),
+                    intOr(kv, "num_key_value_heads", numKvHeads),
+                    intOr(kv, "intermediate_size", intermediateSize),
+                    intOr(kv, "max_position_embeddings", maxSeqLen),
                     kv.containsKey("rope_theta") ? Float.parseFloat(kv.get("rope_theta")) : ropeTheta,
                     kv.containsKey("rms_norm_eps") ? Float.parseFloat(kv.get("rms_norm_eps")) : rmsNormEps,
                     kv.containsKey("tie_word_embeddings") ? parseBool(kv.get("tie_word_embeddings")) : tieEmbeddings);

@@ -1,5 +1,10 @@
 package ai.mode.bindings;
 
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemoryLayout;
@@ -9,11 +14,6 @@ import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
 import java.util.Map;
 import java.util.Optional;
-
-import static java.lang.foreign.ValueLayout.ADDRESS;
-import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
-import static java.lang.foreign.ValueLayout.JAVA_INT;
-import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
  * FFM bindings for cuBLASLt: handle, matmul descriptor, matrix layouts (with strided batches),
@@ -27,17 +27,21 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 public final class CublasLt {
     /** {@code cublasComputeType_t}. */
     public static final int COMPUTE_32F = 68;
+
     public static final int COMPUTE_32F_FAST_16BF = 75;
     public static final int COMPUTE_32F_FAST_TF32 = 77;
     /** {@code cudaDataType_t}. */
     public static final int R_32F = 0;
+
     public static final int R_16F = 2;
     public static final int R_16BF = 14;
     /** {@code cublasOperation_t}. */
     public static final int OP_N = 0;
+
     public static final int OP_T = 1;
     /** {@code cublasLtOrder_t}. */
     public static final int ORDER_COL = 0;
+
     public static final int ORDER_ROW = 1;
 
     private static final int DESC_TRANSA = 3;
@@ -55,6 +59,7 @@ public final class CublasLt {
             JAVA_INT.withName("state"),
             JAVA_FLOAT.withName("wavesCount"),
             MemoryLayout.sequenceLayout(4, JAVA_INT).withName("reserved"));
+
     private static final long ALGO_BYTES = 64;
     private static final long WORKSPACE_OFFSET = offset("workspaceSize");
     private static final long STATE_OFFSET = offset("state");
@@ -76,7 +81,8 @@ public final class CublasLt {
             Map.entry(15, "CUBLAS_STATUS_NOT_SUPPORTED"),
             Map.entry(16, "CUBLAS_STATUS_LICENSE_ERROR"));
 
-    private static final Native.Once<CublasLt> INSTANCE = new Native.Once<>(() -> new CublasLt(NativeLibraries.system().load(NativeLibraries.Library.CUBLASLT)));
+    private static final Native.Once<CublasLt> INSTANCE =
+            new Native.Once<>(() -> new CublasLt(NativeLibraries.system().load(NativeLibraries.Library.CUBLASLT)));
 
     private final String origin;
     private final MethodHandle getVersion, getStatusName, getStatusString, ltCreate, ltDestroy;
@@ -94,19 +100,47 @@ public final class CublasLt {
         getStatusString = Native.function(l, n, FunctionDescriptor.of(ADDRESS, JAVA_INT), "cublasLtGetStatusString");
         ltCreate = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS), "cublasLtCreate");
         ltDestroy = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS), "cublasLtDestroy");
-        descCreate = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT), "cublasLtMatmulDescCreate");
+        descCreate = Native.function(
+                l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT), "cublasLtMatmulDescCreate");
         descDestroy = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS), "cublasLtMatmulDescDestroy");
-        descSetAttribute = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, JAVA_LONG), "cublasLtMatmulDescSetAttribute");
-        layoutCreate = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG), "cublasLtMatrixLayoutCreate");
+        descSetAttribute = Native.function(
+                l,
+                n,
+                FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, JAVA_LONG),
+                "cublasLtMatmulDescSetAttribute");
+        layoutCreate = Native.function(
+                l,
+                n,
+                FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG),
+                "cublasLtMatrixLayoutCreate");
         layoutDestroy = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS), "cublasLtMatrixLayoutDestroy");
-        layoutSetAttribute = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, JAVA_LONG), "cublasLtMatrixLayoutSetAttribute");
+        layoutSetAttribute = Native.function(
+                l,
+                n,
+                FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, JAVA_LONG),
+                "cublasLtMatrixLayoutSetAttribute");
         prefCreate = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS), "cublasLtMatmulPreferenceCreate");
-        prefDestroy = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS), "cublasLtMatmulPreferenceDestroy");
-        prefSetAttribute = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, JAVA_LONG), "cublasLtMatmulPreferenceSetAttribute");
-        algoGetHeuristic = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
-                ADDRESS, ADDRESS, JAVA_INT, ADDRESS, ADDRESS), "cublasLtMatmulAlgoGetHeuristic");
-        matmul = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
-                ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS), "cublasLtMatmul");
+        prefDestroy =
+                Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS), "cublasLtMatmulPreferenceDestroy");
+        prefSetAttribute = Native.function(
+                l,
+                n,
+                FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, JAVA_LONG),
+                "cublasLtMatmulPreferenceSetAttribute");
+        algoGetHeuristic = Native.function(
+                l,
+                n,
+                FunctionDescriptor.of(
+                        JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, ADDRESS,
+                        ADDRESS),
+                "cublasLtMatmulAlgoGetHeuristic");
+        matmul = Native.function(
+                l,
+                n,
+                FunctionDescriptor.of(
+                        JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
+                        ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS),
+                "cublasLtMatmul");
     }
 
     /** cuBLASLt, loaded once per JVM; throws {@link NativeLibraryException} (one line) when it is missing. */
@@ -176,7 +210,8 @@ public final class CublasLt {
     public MatmulDesc createMatmulDesc(int computeType, int scaleType) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment out = arena.allocate(ADDRESS);
-            check((int) descCreate.invokeExact(out, computeType, scaleType),
+            check(
+                    (int) descCreate.invokeExact(out, computeType, scaleType),
                     "cublasLtMatmulDescCreate(computeType=" + computeType + ", scaleType=" + scaleType + ")");
             return new MatmulDesc(out.get(ADDRESS, 0));
         } catch (Throwable t) {
@@ -188,8 +223,10 @@ public final class CublasLt {
     public Layout createLayout(int dataType, long rows, long cols, long ld) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment out = arena.allocate(ADDRESS);
-            check((int) layoutCreate.invokeExact(out, dataType, rows, cols, ld),
-                    "cublasLtMatrixLayoutCreate(type=" + dataType + ", rows=" + rows + ", cols=" + cols + ", ld=" + ld + ")");
+            check(
+                    (int) layoutCreate.invokeExact(out, dataType, rows, cols, ld),
+                    "cublasLtMatrixLayoutCreate(type=" + dataType + ", rows=" + rows + ", cols=" + cols + ", ld=" + ld
+                            + ")");
             return new Layout(out.get(ADDRESS, 0));
         } catch (Throwable t) {
             throw Native.rethrow(t);
@@ -264,9 +301,17 @@ public final class CublasLt {
         /** Sets {@code CUBLASLT_MATMUL_DESC_TRANSA/TRANSB} ({@link #OP_N} or {@link #OP_T}). */
         public MatmulDesc transposes(int opA, int opB) {
             try (Arena arena = Arena.ofConfined()) {
-                setAttribute(descSetAttribute, handle, DESC_TRANSA, arena.allocateFrom(JAVA_INT, opA),
+                setAttribute(
+                        descSetAttribute,
+                        handle,
+                        DESC_TRANSA,
+                        arena.allocateFrom(JAVA_INT, opA),
                         "cublasLtMatmulDescSetAttribute(TRANSA=" + opA + ")");
-                setAttribute(descSetAttribute, handle, DESC_TRANSB, arena.allocateFrom(JAVA_INT, opB),
+                setAttribute(
+                        descSetAttribute,
+                        handle,
+                        DESC_TRANSB,
+                        arena.allocateFrom(JAVA_INT, opB),
                         "cublasLtMatmulDescSetAttribute(TRANSB=" + opB + ")");
             }
             return this;
@@ -296,7 +341,11 @@ public final class CublasLt {
         /** Sets {@code CUBLASLT_MATRIX_LAYOUT_ORDER} ({@link #ORDER_COL} or {@link #ORDER_ROW}). */
         public Layout order(int order) {
             try (Arena arena = Arena.ofConfined()) {
-                setAttribute(layoutSetAttribute, handle, LAYOUT_ORDER, arena.allocateFrom(JAVA_INT, order),
+                setAttribute(
+                        layoutSetAttribute,
+                        handle,
+                        LAYOUT_ORDER,
+                        arena.allocateFrom(JAVA_INT, order),
                         "cublasLtMatrixLayoutSetAttribute(ORDER=" + order + ")");
             }
             return this;
@@ -305,9 +354,17 @@ public final class CublasLt {
         /** A strided batch of {@code count} matrices, {@code strideElements} apart (0 repeats one matrix). */
         public Layout batch(int count, long strideElements) {
             try (Arena arena = Arena.ofConfined()) {
-                setAttribute(layoutSetAttribute, handle, LAYOUT_BATCH_COUNT, arena.allocateFrom(JAVA_INT, count),
+                setAttribute(
+                        layoutSetAttribute,
+                        handle,
+                        LAYOUT_BATCH_COUNT,
+                        arena.allocateFrom(JAVA_INT, count),
                         "cublasLtMatrixLayoutSetAttribute(BATCH_COUNT=" + count + ")");
-                setAttribute(layoutSetAttribute, handle, LAYOUT_STRIDED_BATCH_OFFSET, arena.allocateFrom(JAVA_LONG, strideElements),
+                setAttribute(
+                        layoutSetAttribute,
+                        handle,
+                        LAYOUT_STRIDED_BATCH_OFFSET,
+                        arena.allocateFrom(JAVA_LONG, strideElements),
                         "cublasLtMatrixLayoutSetAttribute(STRIDED_BATCH_OFFSET=" + strideElements + ")");
             }
             return this;
@@ -337,7 +394,11 @@ public final class CublasLt {
         /** {@code CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES}. */
         public Preference maxWorkspace(long bytes) {
             try (Arena arena = Arena.ofConfined()) {
-                setAttribute(prefSetAttribute, handle, PREF_MAX_WORKSPACE_BYTES, arena.allocateFrom(JAVA_LONG, bytes),
+                setAttribute(
+                        prefSetAttribute,
+                        handle,
+                        PREF_MAX_WORKSPACE_BYTES,
+                        arena.allocateFrom(JAVA_LONG, bytes),
                         "cublasLtMatmulPreferenceSetAttribute(MAX_WORKSPACE_BYTES=" + bytes + ")");
             }
             return this;
@@ -348,8 +409,13 @@ public final class CublasLt {
             int[] values = {a, b, c, d};
             try (Arena arena = Arena.ofConfined()) {
                 for (int i = 0; i < 4; i++) {
-                    setAttribute(prefSetAttribute, handle, PREF_MIN_ALIGNMENT_A_BYTES + i, arena.allocateFrom(JAVA_INT, values[i]),
-                            "cublasLtMatmulPreferenceSetAttribute(MIN_ALIGNMENT_" + "ABCD".charAt(i) + "_BYTES=" + values[i] + ")");
+                    setAttribute(
+                            prefSetAttribute,
+                            handle,
+                            PREF_MIN_ALIGNMENT_A_BYTES + i,
+                            arena.allocateFrom(JAVA_INT, values[i]),
+                            "cublasLtMatmulPreferenceSetAttribute(MIN_ALIGNMENT_" + "ABCD".charAt(i) + "_BYTES="
+                                    + values[i] + ")");
                 }
             }
             return this;
@@ -378,20 +444,30 @@ public final class CublasLt {
      * {@code cublasLtMatmulAlgoGetHeuristic} for one problem; the best algorithm, or empty when cuBLASLt has
      * none ({@code CUBLAS_STATUS_NOT_SUPPORTED} or zero results). The algorithm is copied into {@code arena}.
      */
-    public Optional<Algo> heuristic(Handle h, MatmulDesc desc, Layout a, Layout b, Layout c, Layout d,
-                                    Preference pref, Arena arena) {
+    public Optional<Algo> heuristic(
+            Handle h, MatmulDesc desc, Layout a, Layout b, Layout c, Layout d, Preference pref, Arena arena) {
         try (Arena tmp = Arena.ofConfined()) {
             MemorySegment result = tmp.allocate(HEURISTIC_RESULT);
             MemorySegment count = tmp.allocate(JAVA_INT);
-            int rc = (int) algoGetHeuristic.invokeExact(h.handle(), desc.handle(), a.handle(), b.handle(), c.handle(),
-                    d.handle(), pref.handle(), 1, result, count);
+            int rc = (int) algoGetHeuristic.invokeExact(
+                    h.handle(),
+                    desc.handle(),
+                    a.handle(),
+                    b.handle(),
+                    c.handle(),
+                    d.handle(),
+                    pref.handle(),
+                    1,
+                    result,
+                    count);
             if (rc == 15 || (rc == 0 && count.get(JAVA_INT, 0) == 0)) return Optional.empty();
             check(rc, "cublasLtMatmulAlgoGetHeuristic(requested=1)");
             int state = result.get(JAVA_INT, STATE_OFFSET);
             if (state != 0) return Optional.empty();
             MemorySegment algo = arena.allocate(ALGO_BYTES, 8);
             algo.copyFrom(result.asSlice(0, ALGO_BYTES));
-            return Optional.of(new Algo(algo, result.get(JAVA_LONG, WORKSPACE_OFFSET), result.get(JAVA_FLOAT, WAVES_OFFSET)));
+            return Optional.of(
+                    new Algo(algo, result.get(JAVA_LONG, WORKSPACE_OFFSET), result.get(JAVA_FLOAT, WAVES_OFFSET)));
         } catch (Throwable t) {
             throw Native.rethrow(t);
         }
@@ -402,15 +478,43 @@ public final class CublasLt {
      * {@code alpha} and {@code beta} point to host scalars of the descriptor's scale type; matrices are
      * device addresses; {@code algo} may be null to let cuBLASLt choose.
      */
-    public void matmul(Handle h, MatmulDesc desc, MemorySegment alpha, long a, Layout aDesc, long b, Layout bDesc,
-                       MemorySegment beta, long c, Layout cDesc, long d, Layout dDesc, Algo algo,
-                       long workspace, long workspaceBytes, CudaStream stream, String label) {
+    public void matmul(
+            Handle h,
+            MatmulDesc desc,
+            MemorySegment alpha,
+            long a,
+            Layout aDesc,
+            long b,
+            Layout bDesc,
+            MemorySegment beta,
+            long c,
+            Layout cDesc,
+            long d,
+            Layout dDesc,
+            Algo algo,
+            long workspace,
+            long workspaceBytes,
+            CudaStream stream,
+            String label) {
         int rc;
         try {
-            rc = (int) matmul.invokeExact(h.handle(), desc.handle(), alpha, MemorySegment.ofAddress(a), aDesc.handle(),
-                    MemorySegment.ofAddress(b), bDesc.handle(), beta, MemorySegment.ofAddress(c), cDesc.handle(),
-                    MemorySegment.ofAddress(d), dDesc.handle(), algo == null ? MemorySegment.NULL : algo.algo(),
-                    MemorySegment.ofAddress(workspace), workspaceBytes, stream.handle());
+            rc = (int) matmul.invokeExact(
+                    h.handle(),
+                    desc.handle(),
+                    alpha,
+                    MemorySegment.ofAddress(a),
+                    aDesc.handle(),
+                    MemorySegment.ofAddress(b),
+                    bDesc.handle(),
+                    beta,
+                    MemorySegment.ofAddress(c),
+                    cDesc.handle(),
+                    MemorySegment.ofAddress(d),
+                    dDesc.handle(),
+                    algo == null ? MemorySegment.NULL : algo.algo(),
+                    MemorySegment.ofAddress(workspace),
+                    workspaceBytes,
+                    stream.handle());
         } catch (Throwable t) {
             throw Native.rethrow(t);
         }

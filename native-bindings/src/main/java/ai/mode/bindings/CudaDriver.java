@@ -1,17 +1,17 @@
 package ai.mode.bindings;
 
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
 import java.util.Optional;
-
-import static java.lang.foreign.ValueLayout.ADDRESS;
-import static java.lang.foreign.ValueLayout.JAVA_BYTE;
-import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
-import static java.lang.foreign.ValueLayout.JAVA_INT;
-import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
  * FFM bindings for the CUDA driver API ({@code libcuda.so.1}): initialisation, devices, primary contexts,
@@ -30,6 +30,7 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 public final class CudaDriver {
     /** {@code CUdevice_attribute} values used by MoDE-J. */
     public static final int ATTR_MAX_THREADS_PER_BLOCK = 1;
+
     public static final int ATTR_WARP_SIZE = 10;
     public static final int ATTR_CLOCK_RATE_KHZ = 13;
     public static final int ATTR_MULTIPROCESSOR_COUNT = 16;
@@ -42,6 +43,7 @@ public final class CudaDriver {
 
     /** {@code CUfunction_attribute} values. */
     public static final int FUNC_ATTR_MAX_THREADS_PER_BLOCK = 0;
+
     public static final int FUNC_ATTR_SHARED_SIZE_BYTES = 1;
     public static final int FUNC_ATTR_LOCAL_SIZE_BYTES = 3;
     public static final int FUNC_ATTR_NUM_REGS = 4;
@@ -49,6 +51,7 @@ public final class CudaDriver {
 
     /** Stream and event flags. */
     public static final int STREAM_NON_BLOCKING = 0x1;
+
     public static final int EVENT_DEFAULT = 0x0;
     public static final int EVENT_DISABLE_TIMING = 0x2;
 
@@ -76,51 +79,118 @@ public final class CudaDriver {
         SymbolLookup l = lib.lookup();
         String n = lib.soname();
         cuGetErrorName = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS), "cuGetErrorName");
-        cuGetErrorString = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS), "cuGetErrorString");
+        cuGetErrorString =
+                Native.function(l, n, FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS), "cuGetErrorString");
         cuInit = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, JAVA_INT), "cuInit");
         cuDriverGetVersion = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS), "cuDriverGetVersion");
         cuDeviceGetCount = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS), "cuDeviceGetCount");
         cuDeviceGet = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT), "cuDeviceGet");
-        cuDeviceGetName = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT), "cuDeviceGetName");
-        cuDeviceGetAttribute = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT), "cuDeviceGetAttribute");
-        cuDeviceTotalMem = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT), "cuDeviceTotalMem_v2", "cuDeviceTotalMem");
-        cuDevicePrimaryCtxRetain = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT), "cuDevicePrimaryCtxRetain");
-        cuDevicePrimaryCtxRelease = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, JAVA_INT), "cuDevicePrimaryCtxRelease_v2", "cuDevicePrimaryCtxRelease");
+        cuDeviceGetName =
+                Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT), "cuDeviceGetName");
+        cuDeviceGetAttribute = Native.function(
+                l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT), "cuDeviceGetAttribute");
+        cuDeviceTotalMem = Native.function(
+                l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT), "cuDeviceTotalMem_v2", "cuDeviceTotalMem");
+        cuDevicePrimaryCtxRetain =
+                Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT), "cuDevicePrimaryCtxRetain");
+        cuDevicePrimaryCtxRelease = Native.function(
+                l,
+                n,
+                FunctionDescriptor.of(JAVA_INT, JAVA_INT),
+                "cuDevicePrimaryCtxRelease_v2",
+                "cuDevicePrimaryCtxRelease");
         cuCtxSetCurrent = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS), "cuCtxSetCurrent");
         cuCtxSynchronize = Native.function(l, n, FunctionDescriptor.of(JAVA_INT), "cuCtxSynchronize");
-        cuMemGetInfo = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS), "cuMemGetInfo_v2", "cuMemGetInfo");
-        cuMemAlloc = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG), "cuMemAlloc_v2", "cuMemAlloc");
+        cuMemGetInfo = Native.function(
+                l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS), "cuMemGetInfo_v2", "cuMemGetInfo");
+        cuMemAlloc = Native.function(
+                l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG), "cuMemAlloc_v2", "cuMemAlloc");
         cuMemFree = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, JAVA_LONG), "cuMemFree_v2", "cuMemFree");
-        cuMemAllocHost = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG), "cuMemAllocHost_v2", "cuMemAllocHost");
+        cuMemAllocHost = Native.function(
+                l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG), "cuMemAllocHost_v2", "cuMemAllocHost");
         cuMemFreeHost = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS), "cuMemFreeHost");
-        cuMemcpyHtoD = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, JAVA_LONG), "cuMemcpyHtoD_v2", "cuMemcpyHtoD");
-        cuMemcpyDtoH = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG), "cuMemcpyDtoH_v2", "cuMemcpyDtoH");
-        cuMemcpyDtoD = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG), "cuMemcpyDtoD_v2", "cuMemcpyDtoD");
-        cuMemcpyHtoDAsync = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS), "cuMemcpyHtoDAsync_v2", "cuMemcpyHtoDAsync");
-        cuMemcpyDtoHAsync = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG, ADDRESS), "cuMemcpyDtoHAsync_v2", "cuMemcpyDtoHAsync");
-        cuMemcpyDtoDAsync = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS), "cuMemcpyDtoDAsync_v2", "cuMemcpyDtoDAsync");
-        cuMemsetD8 = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_BYTE, JAVA_LONG), "cuMemsetD8_v2", "cuMemsetD8");
-        cuMemsetD32 = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_INT, JAVA_LONG), "cuMemsetD32_v2", "cuMemsetD32");
-        cuMemsetD8Async = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_BYTE, JAVA_LONG, ADDRESS), "cuMemsetD8Async");
-        cuMemsetD32Async = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_INT, JAVA_LONG, ADDRESS), "cuMemsetD32Async");
-        cuModuleLoadDataEx = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, ADDRESS), "cuModuleLoadDataEx");
+        cuMemcpyHtoD = Native.function(
+                l,
+                n,
+                FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, JAVA_LONG),
+                "cuMemcpyHtoD_v2",
+                "cuMemcpyHtoD");
+        cuMemcpyDtoH = Native.function(
+                l,
+                n,
+                FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG),
+                "cuMemcpyDtoH_v2",
+                "cuMemcpyDtoH");
+        cuMemcpyDtoD = Native.function(
+                l,
+                n,
+                FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG),
+                "cuMemcpyDtoD_v2",
+                "cuMemcpyDtoD");
+        cuMemcpyHtoDAsync = Native.function(
+                l,
+                n,
+                FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS),
+                "cuMemcpyHtoDAsync_v2",
+                "cuMemcpyHtoDAsync");
+        cuMemcpyDtoHAsync = Native.function(
+                l,
+                n,
+                FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG, ADDRESS),
+                "cuMemcpyDtoHAsync_v2",
+                "cuMemcpyDtoHAsync");
+        cuMemcpyDtoDAsync = Native.function(
+                l,
+                n,
+                FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS),
+                "cuMemcpyDtoDAsync_v2",
+                "cuMemcpyDtoDAsync");
+        cuMemsetD8 = Native.function(
+                l, n, FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_BYTE, JAVA_LONG), "cuMemsetD8_v2", "cuMemsetD8");
+        cuMemsetD32 = Native.function(
+                l, n, FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_INT, JAVA_LONG), "cuMemsetD32_v2", "cuMemsetD32");
+        cuMemsetD8Async = Native.function(
+                l, n, FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_BYTE, JAVA_LONG, ADDRESS), "cuMemsetD8Async");
+        cuMemsetD32Async = Native.function(
+                l, n, FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_INT, JAVA_LONG, ADDRESS), "cuMemsetD32Async");
+        cuModuleLoadDataEx = Native.function(
+                l,
+                n,
+                FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, ADDRESS),
+                "cuModuleLoadDataEx");
         cuModuleUnload = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS), "cuModuleUnload");
-        cuModuleGetFunction = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS), "cuModuleGetFunction");
-        cuFuncGetAttribute = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, ADDRESS), "cuFuncGetAttribute");
-        cuFuncSetAttribute = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT), "cuFuncSetAttribute");
-        cuLaunchKernel = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT,
-                JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, ADDRESS), "cuLaunchKernel");
+        cuModuleGetFunction = Native.function(
+                l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS), "cuModuleGetFunction");
+        cuFuncGetAttribute = Native.function(
+                l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, ADDRESS), "cuFuncGetAttribute");
+        cuFuncSetAttribute = Native.function(
+                l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT), "cuFuncSetAttribute");
+        cuLaunchKernel = Native.function(
+                l,
+                n,
+                FunctionDescriptor.of(
+                        JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
+                        ADDRESS, ADDRESS, ADDRESS),
+                "cuLaunchKernel");
         cuStreamCreate = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT), "cuStreamCreate");
-        cuStreamDestroy = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS), "cuStreamDestroy_v2", "cuStreamDestroy");
+        cuStreamDestroy = Native.function(
+                l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS), "cuStreamDestroy_v2", "cuStreamDestroy");
         cuStreamSynchronize = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS), "cuStreamSynchronize");
         cuStreamQuery = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS), "cuStreamQuery");
-        cuStreamWaitEvent = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT), "cuStreamWaitEvent");
+        cuStreamWaitEvent =
+                Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT), "cuStreamWaitEvent");
         cuEventCreate = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT), "cuEventCreate");
-        cuEventDestroy = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS), "cuEventDestroy_v2", "cuEventDestroy");
+        cuEventDestroy =
+                Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS), "cuEventDestroy_v2", "cuEventDestroy");
         cuEventRecord = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS), "cuEventRecord");
         cuEventSynchronize = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS), "cuEventSynchronize");
         // The legacy symbol first: cuEventElapsedTime_v2 exists only in CUDA 13+ drivers, same signature.
-        cuEventElapsedTime = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS), "cuEventElapsedTime", "cuEventElapsedTime_v2");
+        cuEventElapsedTime = Native.function(
+                l,
+                n,
+                FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS),
+                "cuEventElapsedTime",
+                "cuEventElapsedTime_v2");
     }
 
     // ---------------------------------------------------------------- loading
@@ -137,7 +207,8 @@ public final class CudaDriver {
                 i = instance;
                 if (i == null) {
                     try {
-                        CudaDriver d = new CudaDriver(NativeLibraries.system().load(NativeLibraries.Library.CUDA_DRIVER));
+                        CudaDriver d =
+                                new CudaDriver(NativeLibraries.system().load(NativeLibraries.Library.CUDA_DRIVER));
                         d.check(d.cuInitCall(), "cuInit(flags=0)");
                         i = d;
                     } catch (NativeLibraryException | CudaException e) {
@@ -169,8 +240,9 @@ public final class CudaDriver {
     private static String describeInit(CudaException e) {
         return switch (e.code()) {
             case CudaErrors.NO_DEVICE -> "no CUDA-capable GPU is visible; use --backend cpu";
-            case CudaErrors.STUB_LIBRARY -> "the CUDA driver stub (lib64/stubs) was loaded instead of the driver; "
-                    + "remove the stubs directory from LD_LIBRARY_PATH";
+            case CudaErrors.STUB_LIBRARY ->
+                "the CUDA driver stub (lib64/stubs) was loaded instead of the driver; "
+                        + "remove the stubs directory from LD_LIBRARY_PATH";
             default -> e.description();
         };
     }
@@ -280,7 +352,8 @@ public final class CudaDriver {
     public int deviceAttribute(int attribute, int device) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment out = arena.allocate(JAVA_INT);
-            check((int) cuDeviceGetAttribute.invokeExact(out, attribute, device),
+            check(
+                    (int) cuDeviceGetAttribute.invokeExact(out, attribute, device),
                     "cuDeviceGetAttribute(attribute=" + attribute + ", device=" + device + ")");
             return out.get(JAVA_INT, 0);
         } catch (Throwable t) {
@@ -290,7 +363,8 @@ public final class CudaDriver {
 
     /** Compute capability as {@code major * 10 + minor}. */
     public int computeCapability(int device) {
-        return deviceAttribute(ATTR_COMPUTE_CAPABILITY_MAJOR, device) * 10 + deviceAttribute(ATTR_COMPUTE_CAPABILITY_MINOR, device);
+        return deviceAttribute(ATTR_COMPUTE_CAPABILITY_MAJOR, device) * 10
+                + deviceAttribute(ATTR_COMPUTE_CAPABILITY_MINOR, device);
     }
 
     /** {@code cuDeviceTotalMem}: bytes of device memory. */
@@ -320,7 +394,9 @@ public final class CudaDriver {
 
     void primaryContextRelease(int device) {
         try {
-            check((int) cuDevicePrimaryCtxRelease.invokeExact(device), "cuDevicePrimaryCtxRelease(device=" + device + ")");
+            check(
+                    (int) cuDevicePrimaryCtxRelease.invokeExact(device),
+                    "cuDevicePrimaryCtxRelease(device=" + device + ")");
         } catch (Throwable t) {
             throw Native.rethrow(t);
         }
@@ -401,7 +477,9 @@ public final class CudaDriver {
     public void memcpyHtoD(long dst, MemorySegment src, long bytes) {
         requireNative(src, bytes, "cuMemcpyHtoD");
         try {
-            check((int) cuMemcpyHtoD.invokeExact(dst, src, bytes), "cuMemcpyHtoD(dst=" + hex(dst) + ", bytes=" + bytes + ")");
+            check(
+                    (int) cuMemcpyHtoD.invokeExact(dst, src, bytes),
+                    "cuMemcpyHtoD(dst=" + hex(dst) + ", bytes=" + bytes + ")");
         } catch (Throwable t) {
             throw Native.rethrow(t);
         }
@@ -411,7 +489,9 @@ public final class CudaDriver {
     public void memcpyDtoH(MemorySegment dst, long src, long bytes) {
         requireNative(dst, bytes, "cuMemcpyDtoH");
         try {
-            check((int) cuMemcpyDtoH.invokeExact(dst, src, bytes), "cuMemcpyDtoH(src=" + hex(src) + ", bytes=" + bytes + ")");
+            check(
+                    (int) cuMemcpyDtoH.invokeExact(dst, src, bytes),
+                    "cuMemcpyDtoH(src=" + hex(src) + ", bytes=" + bytes + ")");
         } catch (Throwable t) {
             throw Native.rethrow(t);
         }
@@ -420,7 +500,8 @@ public final class CudaDriver {
     /** {@code cuMemcpyDtoD}. */
     public void memcpyDtoD(long dst, long src, long bytes) {
         try {
-            check((int) cuMemcpyDtoD.invokeExact(dst, src, bytes),
+            check(
+                    (int) cuMemcpyDtoD.invokeExact(dst, src, bytes),
                     "cuMemcpyDtoD(dst=" + hex(dst) + ", src=" + hex(src) + ", bytes=" + bytes + ")");
         } catch (Throwable t) {
             throw Native.rethrow(t);
@@ -431,7 +512,8 @@ public final class CudaDriver {
     public void memcpyHtoDAsync(long dst, MemorySegment src, long bytes, CudaStream stream) {
         requireNative(src, bytes, "cuMemcpyHtoDAsync");
         try {
-            check((int) cuMemcpyHtoDAsync.invokeExact(dst, src, bytes, stream.handle()),
+            check(
+                    (int) cuMemcpyHtoDAsync.invokeExact(dst, src, bytes, stream.handle()),
                     "cuMemcpyHtoDAsync(dst=" + hex(dst) + ", bytes=" + bytes + ")");
         } catch (Throwable t) {
             throw Native.rethrow(t);
@@ -442,7 +524,8 @@ public final class CudaDriver {
     public void memcpyDtoHAsync(MemorySegment dst, long src, long bytes, CudaStream stream) {
         requireNative(dst, bytes, "cuMemcpyDtoHAsync");
         try {
-            check((int) cuMemcpyDtoHAsync.invokeExact(dst, src, bytes, stream.handle()),
+            check(
+                    (int) cuMemcpyDtoHAsync.invokeExact(dst, src, bytes, stream.handle()),
                     "cuMemcpyDtoHAsync(src=" + hex(src) + ", bytes=" + bytes + ")");
         } catch (Throwable t) {
             throw Native.rethrow(t);
@@ -452,7 +535,8 @@ public final class CudaDriver {
     /** {@code cuMemcpyDtoDAsync}. */
     public void memcpyDtoDAsync(long dst, long src, long bytes, CudaStream stream) {
         try {
-            check((int) cuMemcpyDtoDAsync.invokeExact(dst, src, bytes, stream.handle()),
+            check(
+                    (int) cuMemcpyDtoDAsync.invokeExact(dst, src, bytes, stream.handle()),
                     "cuMemcpyDtoDAsync(dst=" + hex(dst) + ", src=" + hex(src) + ", bytes=" + bytes + ")");
         } catch (Throwable t) {
             throw Native.rethrow(t);
@@ -462,7 +546,8 @@ public final class CudaDriver {
     /** {@code cuMemsetD8}: {@code count} bytes set to the low 8 bits of {@code value}. */
     public void memsetD8(long ptr, int value, long count) {
         try {
-            check((int) cuMemsetD8.invokeExact(ptr, (byte) value, count),
+            check(
+                    (int) cuMemsetD8.invokeExact(ptr, (byte) value, count),
                     "cuMemsetD8(ptr=" + hex(ptr) + ", value=" + (value & 0xff) + ", count=" + count + ")");
         } catch (Throwable t) {
             throw Native.rethrow(t);
@@ -472,7 +557,8 @@ public final class CudaDriver {
     /** {@code cuMemsetD32}: {@code count} 32-bit words set to {@code value}. */
     public void memsetD32(long ptr, int value, long count) {
         try {
-            check((int) cuMemsetD32.invokeExact(ptr, value, count),
+            check(
+                    (int) cuMemsetD32.invokeExact(ptr, value, count),
                     "cuMemsetD32(ptr=" + hex(ptr) + ", value=" + value + ", count=" + count + ")");
         } catch (Throwable t) {
             throw Native.rethrow(t);
@@ -482,7 +568,8 @@ public final class CudaDriver {
     /** {@code cuMemsetD8Async}. */
     public void memsetD8Async(long ptr, int value, long count, CudaStream stream) {
         try {
-            check((int) cuMemsetD8Async.invokeExact(ptr, (byte) value, count, stream.handle()),
+            check(
+                    (int) cuMemsetD8Async.invokeExact(ptr, (byte) value, count, stream.handle()),
                     "cuMemsetD8Async(ptr=" + hex(ptr) + ", value=" + (value & 0xff) + ", count=" + count + ")");
         } catch (Throwable t) {
             throw Native.rethrow(t);
@@ -492,7 +579,8 @@ public final class CudaDriver {
     /** {@code cuMemsetD32Async}. */
     public void memsetD32Async(long ptr, int value, long count, CudaStream stream) {
         try {
-            check((int) cuMemsetD32Async.invokeExact(ptr, value, count, stream.handle()),
+            check(
+                    (int) cuMemsetD32Async.invokeExact(ptr, value, count, stream.handle()),
                     "cuMemsetD32Async(ptr=" + hex(ptr) + ", value=" + value + ", count=" + count + ")");
         } catch (Throwable t) {
             throw Native.rethrow(t);
@@ -524,8 +612,8 @@ public final class CudaDriver {
                 String jitLog = log.getString(0).strip();
                 String desc = errorString(rc);
                 if (!jitLog.isEmpty()) desc = (desc == null ? "" : desc) + "; JIT log: " + jitLog;
-                throw new CudaException("cuModuleLoadDataEx(module=" + name + ", bytes=" + image.length + ")",
-                        rc, errorName(rc), desc);
+                throw new CudaException(
+                        "cuModuleLoadDataEx(module=" + name + ", bytes=" + image.length + ")", rc, errorName(rc), desc);
             }
             return new CudaModule(this, name, out.get(ADDRESS, 0));
         } catch (Throwable t) {
@@ -544,7 +632,8 @@ public final class CudaDriver {
     MemorySegment moduleGetFunction(MemorySegment module, String moduleName, String entry) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment out = arena.allocate(ADDRESS);
-            check((int) cuModuleGetFunction.invokeExact(out, module, arena.allocateFrom(entry)),
+            check(
+                    (int) cuModuleGetFunction.invokeExact(out, module, arena.allocateFrom(entry)),
                     "cuModuleGetFunction(module=" + moduleName + ", name=" + entry + ")");
             return out.get(ADDRESS, 0);
         } catch (Throwable t) {
@@ -556,7 +645,8 @@ public final class CudaDriver {
     public int functionAttribute(CudaFunction f, int attribute) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment out = arena.allocate(JAVA_INT);
-            check((int) cuFuncGetAttribute.invokeExact(out, attribute, f.handle()),
+            check(
+                    (int) cuFuncGetAttribute.invokeExact(out, attribute, f.handle()),
                     "cuFuncGetAttribute(function=" + f.name() + ", attribute=" + attribute + ")");
             return out.get(JAVA_INT, 0);
         } catch (Throwable t) {
@@ -567,7 +657,8 @@ public final class CudaDriver {
     /** {@code cuFuncSetAttribute}, e.g. {@link #FUNC_ATTR_MAX_DYNAMIC_SHARED_SIZE_BYTES} above 48 KiB. */
     public void setFunctionAttribute(CudaFunction f, int attribute, int value) {
         try {
-            check((int) cuFuncSetAttribute.invokeExact(f.handle(), attribute, value),
+            check(
+                    (int) cuFuncSetAttribute.invokeExact(f.handle(), attribute, value),
                     "cuFuncSetAttribute(function=" + f.name() + ", attribute=" + attribute + ", value=" + value + ")");
         } catch (Throwable t) {
             throw Native.rethrow(t);
@@ -578,18 +669,29 @@ public final class CudaDriver {
      * {@code cuLaunchKernel} on {@code stream}; {@code kernelParams} is a {@code void*} array with one pointer
      * per kernel parameter (the driver copies the values before returning).
      */
-    public void launchKernel(CudaFunction f, int gx, int gy, int gz, int bx, int by, int bz, int sharedBytes,
-                             CudaStream stream, MemorySegment kernelParams) {
+    public void launchKernel(
+            CudaFunction f,
+            int gx,
+            int gy,
+            int gz,
+            int bx,
+            int by,
+            int bz,
+            int sharedBytes,
+            CudaStream stream,
+            MemorySegment kernelParams) {
         int rc;
         try {
-            rc = (int) cuLaunchKernel.invokeExact(f.handle(), gx, gy, gz, bx, by, bz, sharedBytes,
-                    stream.handle(), kernelParams, MemorySegment.NULL);
+            rc = (int) cuLaunchKernel.invokeExact(
+                    f.handle(), gx, gy, gz, bx, by, bz, sharedBytes, stream.handle(), kernelParams, MemorySegment.NULL);
         } catch (Throwable t) {
             throw Native.rethrow(t);
         }
         if (rc != CudaErrors.SUCCESS) {
-            check(rc, "cuLaunchKernel(" + f.name() + ", grid=[" + gx + "," + gy + "," + gz + "], block=["
-                    + bx + "," + by + "," + bz + "], sharedBytes=" + sharedBytes + ")");
+            check(
+                    rc,
+                    "cuLaunchKernel(" + f.name() + ", grid=[" + gx + "," + gy + "," + gz + "], block=[" + bx + "," + by
+                            + "," + bz + "], sharedBytes=" + sharedBytes + ")");
         }
     }
 
@@ -635,7 +737,8 @@ public final class CudaDriver {
 
     void streamWaitEvent(MemorySegment stream, MemorySegment event) {
         try {
-            check((int) cuStreamWaitEvent.invokeExact(stream, event, 0),
+            check(
+                    (int) cuStreamWaitEvent.invokeExact(stream, event, 0),
                     "cuStreamWaitEvent(stream=" + hex(stream) + ", event=" + hex(event) + ")");
         } catch (Throwable t) {
             throw Native.rethrow(t);
@@ -663,7 +766,9 @@ public final class CudaDriver {
 
     void eventRecord(MemorySegment event, MemorySegment stream) {
         try {
-            check((int) cuEventRecord.invokeExact(event, stream), "cuEventRecord(event=" + hex(event) + ", stream=" + hex(stream) + ")");
+            check(
+                    (int) cuEventRecord.invokeExact(event, stream),
+                    "cuEventRecord(event=" + hex(event) + ", stream=" + hex(stream) + ")");
         } catch (Throwable t) {
             throw Native.rethrow(t);
         }
@@ -680,7 +785,8 @@ public final class CudaDriver {
     float eventElapsedMillis(MemorySegment start, MemorySegment end) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment out = arena.allocate(JAVA_FLOAT);
-            check((int) cuEventElapsedTime.invokeExact(out, start, end),
+            check(
+                    (int) cuEventElapsedTime.invokeExact(out, start, end),
                     "cuEventElapsedTime(start=" + hex(start) + ", end=" + hex(end) + ")");
             return out.get(JAVA_FLOAT, 0);
         } catch (Throwable t) {
@@ -692,10 +798,12 @@ public final class CudaDriver {
 
     private static void requireNative(MemorySegment host, long bytes, String call) {
         if (!host.isNative()) {
-            throw new IllegalArgumentException(call + ": host memory must be a native segment (Arena-allocated), not a heap array");
+            throw new IllegalArgumentException(
+                    call + ": host memory must be a native segment (Arena-allocated), not a heap array");
         }
         if (host.byteSize() < bytes) {
-            throw new IllegalArgumentException(call + ": host segment has " + host.byteSize() + " bytes, copy needs " + bytes);
+            throw new IllegalArgumentException(
+                    call + ": host segment has " + host.byteSize() + " bytes, copy needs " + bytes);
         }
     }
 

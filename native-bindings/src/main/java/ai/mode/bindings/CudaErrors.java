@@ -124,8 +124,7 @@ public final class CudaErrors {
             Map.entry(914, "CUDA_ERROR_INVALID_RESOURCE_TYPE"),
             Map.entry(915, "CUDA_ERROR_INVALID_RESOURCE_CONFIGURATION"),
             Map.entry(916, "CUDA_ERROR_KEY_ROTATION"),
-            Map.entry(999, "CUDA_ERROR_UNKNOWN")
-    );
+            Map.entry(999, "CUDA_ERROR_UNKNOWN"));
 
     /** The symbolic name of {@code code}, e.g. {@code CUDA_ERROR_OUT_OF_MEMORY}; {@code CUresult(<code>)} if unknown. */
     public static String name(int code) {

@@ -1,5 +1,9 @@
 package ai.mode.bindings;
 
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
@@ -7,10 +11,6 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
 import java.util.Optional;
-
-import static java.lang.foreign.ValueLayout.ADDRESS;
-import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
-import static java.lang.foreign.ValueLayout.JAVA_INT;
 
 /**
  * FFM bindings for the part of Intel oneMKL (through {@code libmkl_rt}) that the cpu backend uses as its vendor
@@ -40,8 +40,23 @@ public final class Mkl {
     /** {@code MKL_CBWR_OFF} and {@code MKL_CBWR_BRANCH_OFF}: no reproducibility mode. */
     private static final int CBWR_OFF = 0, CBWR_BRANCH_OFF = 1;
     /** The branch names of mkl_service.h, by code. */
-    private static final String[] CBWR_BRANCHES = {"OFF", "BRANCH_OFF", "AUTO", "COMPATIBLE", "SSE2", "?", "SSSE3",
-            "SSE4_1", "SSE4_2", "AVX", "AVX2", "AVX512_MIC", "AVX512", "AVX512_MIC_E1", "AVX512_E1"};
+    private static final String[] CBWR_BRANCHES = {
+        "OFF",
+        "BRANCH_OFF",
+        "AUTO",
+        "COMPATIBLE",
+        "SSE2",
+        "?",
+        "SSSE3",
+        "SSE4_1",
+        "SSE4_2",
+        "AVX",
+        "AVX2",
+        "AVX512_MIC",
+        "AVX512",
+        "AVX512_MIC_E1",
+        "AVX512_E1"
+    };
 
     private static final Native.Once<Mkl> INSTANCE = new Native.Once<>(() -> load(NativeLibraries.system()));
 
@@ -61,14 +76,32 @@ public final class Mkl {
         MethodHandle cbwrSet = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, JAVA_INT), "MKL_CBWR_Set");
         MethodHandle cbwrGet = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, JAVA_INT), "MKL_CBWR_Get");
         this.reproducibility = setReproducibility(cbwrSet, cbwrGet, System.getenv("MKL_CBWR"), n);
-        this.sgemm = Native.function(l, n,
-                FunctionDescriptor.ofVoid(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_FLOAT,
-                        ADDRESS, JAVA_INT, ADDRESS, JAVA_INT, JAVA_FLOAT, ADDRESS, JAVA_INT),
-                Linker.Option.critical(true), "cblas_sgemm");
+        this.sgemm = Native.function(
+                l,
+                n,
+                FunctionDescriptor.ofVoid(
+                        JAVA_INT,
+                        JAVA_INT,
+                        JAVA_INT,
+                        JAVA_INT,
+                        JAVA_INT,
+                        JAVA_INT,
+                        JAVA_FLOAT,
+                        ADDRESS,
+                        JAVA_INT,
+                        ADDRESS,
+                        JAVA_INT,
+                        JAVA_FLOAT,
+                        ADDRESS,
+                        JAVA_INT),
+                Linker.Option.critical(true),
+                "cblas_sgemm");
         this.setNumThreads = Native.function(l, n, FunctionDescriptor.ofVoid(JAVA_INT), "MKL_Set_Num_Threads");
-        this.setNumThreadsLocal = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, JAVA_INT), "MKL_Set_Num_Threads_Local");
+        this.setNumThreadsLocal =
+                Native.function(l, n, FunctionDescriptor.of(JAVA_INT, JAVA_INT), "MKL_Set_Num_Threads_Local");
         this.getMaxThreads = Native.function(l, n, FunctionDescriptor.of(JAVA_INT), "MKL_Get_Max_Threads");
-        MethodHandle versionString = Native.function(l, n, FunctionDescriptor.ofVoid(ADDRESS, JAVA_INT), "MKL_Get_Version_String");
+        MethodHandle versionString =
+                Native.function(l, n, FunctionDescriptor.ofVoid(ADDRESS, JAVA_INT), "MKL_Get_Version_String");
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment buf = arena.allocate(256);
             versionString.invokeExact(buf, 256);
@@ -83,13 +116,15 @@ public final class Mkl {
      * e.g. {@code cnr AUTO} or {@code cnr AVX2,STRICT}; a mode oneMKL refuses, or no mode at all, is a
      * {@link NativeLibraryException}: without it oneMKL's results are not reproducible.
      */
-    private static String setReproducibility(MethodHandle set, MethodHandle get, String fromEnvironment, String soname) {
+    private static String setReproducibility(
+            MethodHandle set, MethodHandle get, String fromEnvironment, String soname) {
         try {
             if (fromEnvironment == null || fromEnvironment.isBlank()) {
                 int status = (int) set.invokeExact(CBWR_AUTO);
                 if (status != 0) {
                     throw new NativeLibraryException("MKL_CBWR_Set(MKL_CBWR_AUTO) in " + soname + " returned " + status
-                            + " (" + cbwrError(status) + "); oneMKL's results would not be reproducible, so it is not used");
+                            + " (" + cbwrError(status)
+                            + "); oneMKL's results would not be reproducible, so it is not used");
                 }
             }
             int all = (int) get.invokeExact(~0);
@@ -161,7 +196,8 @@ public final class Mkl {
 
     /** {@code MKL_Set_Num_Threads}: threads of every later call that sets no thread-local count (1: sequential). */
     public void setNumThreads(int threads) {
-        if (threads < 1) throw new IllegalArgumentException("MKL_Set_Num_Threads: threads must be >= 1 but is " + threads);
+        if (threads < 1)
+            throw new IllegalArgumentException("MKL_Set_Num_Threads: threads must be >= 1 but is " + threads);
         try {
             setNumThreads.invokeExact(threads);
         } catch (Throwable t) {
@@ -174,7 +210,8 @@ public final class Mkl {
      * count); returns the previous local count, 0 when none was set.
      */
     public int setNumThreadsLocal(int threads) {
-        if (threads < 0) throw new IllegalArgumentException("MKL_Set_Num_Threads_Local: threads must be >= 0 but is " + threads);
+        if (threads < 0)
+            throw new IllegalArgumentException("MKL_Set_Num_Threads_Local: threads must be >= 0 but is " + threads);
         try {
             return (int) setNumThreadsLocal.invokeExact(threads);
         } catch (Throwable t) {
@@ -196,8 +233,23 @@ public final class Mkl {
      * {@code [m, lda]} (or, transposed, {@code [k, lda]}) from {@code a[aOff]}; op(B) is k x n, stored
      * {@code [k, ldb]} (or {@code [n, ldb]}); C is {@code [m, ldc]} from {@code c[cOff]}. beta 0 never reads C.
      */
-    public void sgemm(boolean transA, boolean transB, int m, int n, int k, float alpha, float[] a, int aOff, int lda,
-                      float[] b, int bOff, int ldb, float beta, float[] c, int cOff, int ldc) {
+    public void sgemm(
+            boolean transA,
+            boolean transB,
+            int m,
+            int n,
+            int k,
+            float alpha,
+            float[] a,
+            int aOff,
+            int lda,
+            float[] b,
+            int bOff,
+            int ldb,
+            float beta,
+            float[] c,
+            int cOff,
+            int ldc) {
         if (m < 0 || n < 0 || k < 0) {
             throw new IllegalArgumentException("cblas_sgemm: negative size m=" + m + " n=" + n + " k=" + k);
         }
@@ -206,10 +258,21 @@ public final class Mkl {
         checkMatrix("b", b, bOff, transB ? n : k, transB ? k : n, ldb);
         checkMatrix("c", c, cOff, m, n, ldc);
         try {
-            sgemm.invokeExact(ROW_MAJOR, transA ? TRANS : NO_TRANS, transB ? TRANS : NO_TRANS, m, n, k, alpha,
-                    MemorySegment.ofArray(a).asSlice(4L * aOff), Math.max(1, lda),
-                    MemorySegment.ofArray(b).asSlice(4L * bOff), Math.max(1, ldb), beta,
-                    MemorySegment.ofArray(c).asSlice(4L * cOff), Math.max(1, ldc));
+            sgemm.invokeExact(
+                    ROW_MAJOR,
+                    transA ? TRANS : NO_TRANS,
+                    transB ? TRANS : NO_TRANS,
+                    m,
+                    n,
+                    k,
+                    alpha,
+                    MemorySegment.ofArray(a).asSlice(4L * aOff),
+                    Math.max(1, lda),
+                    MemorySegment.ofArray(b).asSlice(4L * bOff),
+                    Math.max(1, ldb),
+                    beta,
+                    MemorySegment.ofArray(c).asSlice(4L * cOff),
+                    Math.max(1, ldc));
         } catch (Throwable t) {
             throw Native.rethrow(t);
         }
@@ -224,8 +287,9 @@ public final class Mkl {
         }
         long last = rows == 0 || cols == 0 ? off : off + (long) (rows - 1) * ld + cols;
         if (off < 0 || last > array.length) {
-            throw new IllegalArgumentException("cblas_sgemm: " + name + " [" + rows + ", " + cols + "] with leading dimension "
-                    + ld + " at offset " + off + " runs past its array of " + array.length + " floats");
+            throw new IllegalArgumentException(
+                    "cblas_sgemm: " + name + " [" + rows + ", " + cols + "] with leading dimension " + ld
+                            + " at offset " + off + " runs past its array of " + array.length + " floats");
         }
     }
 }

@@ -27,8 +27,11 @@ final class Native {
     }
 
     /** Like {@link #function}, the downcall linked with {@code option} (e.g. {@link Linker.Option#critical}). */
-    static MethodHandle function(SymbolLookup lib, String library, FunctionDescriptor fd, Linker.Option option, String name) {
-        return lib.find(name).map(sym -> LINKER.downcallHandle(sym, fd, option)).orElseThrow(() -> missing(library, name));
+    static MethodHandle function(
+            SymbolLookup lib, String library, FunctionDescriptor fd, Linker.Option option, String name) {
+        return lib.find(name)
+                .map(sym -> LINKER.downcallHandle(sym, fd, option))
+                .orElseThrow(() -> missing(library, name));
     }
 
     /** Like {@link #function} but empty when no name is exported (for optional, newer entry points). */

@@ -23,7 +23,8 @@ public class NativeCallException extends RuntimeException {
     private static String format(String call, int code, String errorName, String description) {
         String base = call + " failed: " + errorName + " (" + code + ")";
         return description == null || description.isBlank() || description.equals(errorName)
-                ? base : base + ": " + description;
+                ? base
+                : base + ": " + description;
     }
 
     /** The failed call with its key arguments, e.g. {@code cuMemAlloc(bytes=1024)}. */

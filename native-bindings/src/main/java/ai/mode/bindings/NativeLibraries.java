@@ -57,19 +57,27 @@ public final class NativeLibraries {
 
     /** The libraries the bindings use, with the sonames tried (newest first) and the fix when missing. */
     public enum Library {
-        CUDA_DRIVER("the CUDA driver", List.of("libcuda.so.1", "libcuda.so"), false,
-                "no NVIDIA driver; use --backend cpu"),
-        NVRTC("NVRTC", List.of("libnvrtc.so.13", "libnvrtc.so.12"), true,
+        CUDA_DRIVER(
+                "the CUDA driver", List.of("libcuda.so.1", "libcuda.so"), false, "no NVIDIA driver; use --backend cpu"),
+        NVRTC(
+                "NVRTC",
+                List.of("libnvrtc.so.13", "libnvrtc.so.12"),
+                true,
                 "NVRTC compiles kernels at run time; install the CUDA toolkit or build with -Pcuda-redist"),
-        CUBLASLT("cuBLASLt", List.of("libcublasLt.so.13", "libcublasLt.so.12"), true,
+        CUBLASLT(
+                "cuBLASLt",
+                List.of("libcublasLt.so.13", "libcublasLt.so.12"),
+                true,
                 "install the CUDA toolkit's cuBLAS or build with -Pcuda-libs"),
-        NCCL("NCCL", List.of("libnccl.so.2"), true,
-                "install NCCL (libnccl2) or build with -Pcuda-libs"),
+        NCCL("NCCL", List.of("libnccl.so.2"), true, "install NCCL (libnccl2) or build with -Pcuda-libs"),
         /**
          * Intel oneMKL's single dynamic library, the cpu backend's optional vendor SGEMM. It dlopens its threading
          * and per-ISA kernel libraries from its own directory, so those are extracted beside it (never loaded here).
          */
-        MKL("oneMKL", List.of("libmkl_rt.so.2"), true,
+        MKL(
+                "oneMKL",
+                List.of("libmkl_rt.so.2"),
+                true,
                 "put org.bytedeco:mkl:2025.3-1.5.13:linux-x86_64-redist on the classpath or install oneMKL "
                         + "(MKLROOT, or Debian's libmkl-rt); or use -Dmode.cpu.gemm=vector");
 
@@ -122,8 +130,15 @@ public final class NativeLibraries {
          */
         List<String> siblingPrefixes() {
             if (this != MKL) return List.of();
-            return List.of("libmkl_core.", "libmkl_intel_lp64.", "libmkl_intel_thread.", "libiomp5.",
-                    "libmkl_avx512.", "libmkl_avx2.", "libmkl_mc3.", "libmkl_def.");
+            return List.of(
+                    "libmkl_core.",
+                    "libmkl_intel_lp64.",
+                    "libmkl_intel_thread.",
+                    "libiomp5.",
+                    "libmkl_avx512.",
+                    "libmkl_avx2.",
+                    "libmkl_mc3.",
+                    "libmkl_def.");
         }
 
         /** The bytedeco project whose carrier jars hold it: {@code cuda} or {@code mkl}. */
@@ -245,8 +260,8 @@ public final class NativeLibraries {
         throw new NativeLibraryException(names + " not found: " + library.fix() + detail);
     }
 
-    private Optional<Loaded> loadFromDirectory(Library library, Path dir, String soname, String origin,
-                                               List<String> failures) {
+    private Optional<Loaded> loadFromDirectory(
+            Library library, Path dir, String soname, String origin, List<String> failures) {
         String companion = library.companionPrefix(soname);
         try {
             if (companion != null) {
@@ -273,7 +288,8 @@ public final class NativeLibraries {
         } catch (IOException e) {
             return Optional.empty();
         }
-        return found.stream().filter(Files::isRegularFile)
+        return found.stream()
+                .filter(Files::isRegularFile)
                 .max(Comparator.comparing(p -> p.getFileName().toString(), NativeLibraries::compareVersions));
     }
 
@@ -301,7 +317,8 @@ public final class NativeLibraries {
             URL url = urls.nextElement();
             try {
                 Path dir = materialize(url, library, soname);
-                Optional<Loaded> l = loadFromDirectory(library, dir, soname, url + " -> " + dir.resolve(soname), failures);
+                Optional<Loaded> l =
+                        loadFromDirectory(library, dir, soname, url + " -> " + dir.resolve(soname), failures);
                 if (l.isPresent()) return l;
             } catch (IOException | UncheckedIOException e) {
                 failures.add("extracting " + soname + " from " + url + " failed: " + e.getMessage());
@@ -364,8 +381,13 @@ public final class NativeLibraries {
         } finally {
             Files.deleteIfExists(tmp);
         }
-        LOG.log(System.Logger.Level.INFO, "extracted {0} ({1} MB) to {2} in {3} ms", entryName,
-                entry.getSize() >> 20, file, (System.nanoTime() - start) / 1_000_000);
+        LOG.log(
+                System.Logger.Level.INFO,
+                "extracted {0} ({1} MB) to {2} in {3} ms",
+                entryName,
+                entry.getSize() >> 20,
+                file,
+                (System.nanoTime() - start) / 1_000_000);
     }
 
     // ---------------------------------------------------------------- defaults
@@ -432,7 +454,8 @@ public final class NativeLibraries {
         } catch (IOException e) {
             return out;
         }
-        out.sort(Comparator.comparing((Path p) -> p.getFileName().toString(), NativeLibraries::compareVersions).reversed());
+        out.sort(Comparator.comparing((Path p) -> p.getFileName().toString(), NativeLibraries::compareVersions)
+                .reversed());
         return out;
     }
 

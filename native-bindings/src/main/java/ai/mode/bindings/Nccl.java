@@ -1,5 +1,10 @@
 package ai.mode.bindings;
 
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemoryLayout;
@@ -12,11 +17,6 @@ import java.util.HexFormat;
 import java.util.Map;
 import java.util.Optional;
 
-import static java.lang.foreign.ValueLayout.ADDRESS;
-import static java.lang.foreign.ValueLayout.JAVA_BYTE;
-import static java.lang.foreign.ValueLayout.JAVA_INT;
-import static java.lang.foreign.ValueLayout.JAVA_LONG;
-
 /**
  * FFM bindings for NCCL: version, unique ids, communicator creation ({@code ncclCommInitRank},
  * {@code ncclCommInitAll}), the collectives MoDE-J uses (all-reduce, all-gather, reduce-scatter, broadcast,
@@ -26,6 +26,7 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 public final class Nccl {
     /** {@code ncclDataType_t}. */
     public static final int INT8 = 0;
+
     public static final int UINT8 = 1;
     public static final int INT32 = 2;
     public static final int UINT32 = 3;
@@ -37,6 +38,7 @@ public final class Nccl {
     public static final int BFLOAT16 = 9;
     /** {@code ncclRedOp_t}. */
     public static final int SUM = 0;
+
     public static final int PROD = 1;
     public static final int MAX = 2;
     public static final int MIN = 3;
@@ -44,6 +46,7 @@ public final class Nccl {
 
     /** Size of {@code ncclUniqueId} ({@code char internal[128]}). */
     public static final int UNIQUE_ID_BYTES = 128;
+
     private static final StructLayout UNIQUE_ID = MemoryLayout.structLayout(
             MemoryLayout.sequenceLayout(UNIQUE_ID_BYTES, JAVA_BYTE).withName("internal"));
 
@@ -57,7 +60,8 @@ public final class Nccl {
             6, "ncclRemoteError",
             7, "ncclInProgress");
 
-    private static final Native.Once<Nccl> INSTANCE = new Native.Once<>(() -> new Nccl(NativeLibraries.system().load(NativeLibraries.Library.NCCL)));
+    private static final Native.Once<Nccl> INSTANCE =
+            new Native.Once<>(() -> new Nccl(NativeLibraries.system().load(NativeLibraries.Library.NCCL)));
 
     private final String origin;
     private final MethodHandle getVersion, getUniqueId, getErrorString, getLastError;
@@ -72,19 +76,45 @@ public final class Nccl {
         getUniqueId = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS), "ncclGetUniqueId");
         getErrorString = Native.function(l, n, FunctionDescriptor.of(ADDRESS, JAVA_INT), "ncclGetErrorString");
         getLastError = Native.function(l, n, FunctionDescriptor.of(ADDRESS, ADDRESS), "ncclGetLastError");
-        commInitRank = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, UNIQUE_ID, JAVA_INT), "ncclCommInitRank");
-        commInitAll = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, ADDRESS), "ncclCommInitAll");
+        commInitRank = Native.function(
+                l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, UNIQUE_ID, JAVA_INT), "ncclCommInitRank");
+        commInitAll =
+                Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, ADDRESS), "ncclCommInitAll");
         commDestroy = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS), "ncclCommDestroy");
         commAbort = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS), "ncclCommAbort");
         commCount = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS), "ncclCommCount");
         commCuDevice = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS), "ncclCommCuDevice");
         commUserRank = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS), "ncclCommUserRank");
-        allReduce = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS), "ncclAllReduce");
-        allGather = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_INT, ADDRESS, ADDRESS), "ncclAllGather");
-        reduceScatter = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS), "ncclReduceScatter");
-        broadcast = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS), "ncclBroadcast");
-        send = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS), "ncclSend");
-        recv = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS), "ncclRecv");
+        allReduce = Native.function(
+                l,
+                n,
+                FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS),
+                "ncclAllReduce");
+        allGather = Native.function(
+                l,
+                n,
+                FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_INT, ADDRESS, ADDRESS),
+                "ncclAllGather");
+        reduceScatter = Native.function(
+                l,
+                n,
+                FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS),
+                "ncclReduceScatter");
+        broadcast = Native.function(
+                l,
+                n,
+                FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS),
+                "ncclBroadcast");
+        send = Native.function(
+                l,
+                n,
+                FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS),
+                "ncclSend");
+        recv = Native.function(
+                l,
+                n,
+                FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS),
+                "ncclRecv");
         groupStart = Native.function(l, n, FunctionDescriptor.of(JAVA_INT), "ncclGroupStart");
         groupEnd = Native.function(l, n, FunctionDescriptor.of(JAVA_INT), "ncclGroupEnd");
     }
@@ -127,7 +157,8 @@ public final class Nccl {
         if (rc == 0) return;
         String desc = errorString(rc);
         try {
-            String last = Native.string((MemorySegment) getLastError.invokeExact(comm == null ? MemorySegment.NULL : comm));
+            String last =
+                    Native.string((MemorySegment) getLastError.invokeExact(comm == null ? MemorySegment.NULL : comm));
             if (last != null && !last.isBlank()) desc = desc + "; last error: " + last.strip();
         } catch (Throwable t) {
             throw Native.rethrow(t);
@@ -155,7 +186,8 @@ public final class Nccl {
     public record UniqueId(byte[] bytes) {
         public UniqueId {
             if (bytes.length != UNIQUE_ID_BYTES) {
-                throw new IllegalArgumentException("an NCCL unique id has " + UNIQUE_ID_BYTES + " bytes, got " + bytes.length);
+                throw new IllegalArgumentException(
+                        "an NCCL unique id has " + UNIQUE_ID_BYTES + " bytes, got " + bytes.length);
             }
             bytes = bytes.clone();
         }
@@ -210,8 +242,10 @@ public final class Nccl {
             MemorySegment out = arena.allocate(ADDRESS);
             MemorySegment idSeg = arena.allocate(UNIQUE_ID);
             idSeg.copyFrom(MemorySegment.ofArray(id.bytes()));
-            check((int) commInitRank.invokeExact(out, nranks, idSeg, rank),
-                    "ncclCommInitRank(nranks=" + nranks + ", rank=" + rank + ")", null);
+            check(
+                    (int) commInitRank.invokeExact(out, nranks, idSeg, rank),
+                    "ncclCommInitRank(nranks=" + nranks + ", rank=" + rank + ")",
+                    null);
             return new Comm(out.get(ADDRESS, 0), "rank " + rank + "/" + nranks);
         } catch (Throwable t) {
             throw Native.rethrow(t);
@@ -222,8 +256,10 @@ public final class Nccl {
     public Comm[] initAll(int... devices) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment out = arena.allocate(ADDRESS, devices.length);
-            check((int) commInitAll.invokeExact(out, devices.length, arena.allocateFrom(JAVA_INT, devices)),
-                    "ncclCommInitAll(devices=" + Arrays.toString(devices) + ")", null);
+            check(
+                    (int) commInitAll.invokeExact(out, devices.length, arena.allocateFrom(JAVA_INT, devices)),
+                    "ncclCommInitAll(devices=" + Arrays.toString(devices) + ")",
+                    null);
             Comm[] comms = new Comm[devices.length];
             for (int i = 0; i < devices.length; i++) {
                 comms[i] = new Comm(out.getAtIndex(ADDRESS, i), "rank " + i + "/" + devices.length);
@@ -295,8 +331,10 @@ public final class Nccl {
         /** {@code ncclAllReduce} of {@code count} elements (in place when {@code send == recv}). */
         public void allReduce(long send, long recv, long count, int dataType, int op, CudaStream stream) {
             try {
-                check((int) allReduce.invokeExact(send, recv, count, dataType, op, handle, stream.handle()),
-                        "ncclAllReduce(" + label + ", count=" + count + ", type=" + dataType + ", op=" + op + ")", handle);
+                check(
+                        (int) allReduce.invokeExact(send, recv, count, dataType, op, handle, stream.handle()),
+                        "ncclAllReduce(" + label + ", count=" + count + ", type=" + dataType + ", op=" + op + ")",
+                        handle);
             } catch (Throwable t) {
                 throw Native.rethrow(t);
             }
@@ -305,8 +343,10 @@ public final class Nccl {
         /** {@code ncclAllGather}: each rank contributes {@code sendCount} elements; recv holds size() * sendCount. */
         public void allGather(long send, long recv, long sendCount, int dataType, CudaStream stream) {
             try {
-                check((int) allGather.invokeExact(send, recv, sendCount, dataType, handle, stream.handle()),
-                        "ncclAllGather(" + label + ", sendCount=" + sendCount + ", type=" + dataType + ")", handle);
+                check(
+                        (int) allGather.invokeExact(send, recv, sendCount, dataType, handle, stream.handle()),
+                        "ncclAllGather(" + label + ", sendCount=" + sendCount + ", type=" + dataType + ")",
+                        handle);
             } catch (Throwable t) {
                 throw Native.rethrow(t);
             }
@@ -315,8 +355,11 @@ public final class Nccl {
         /** {@code ncclReduceScatter}: send holds size() * recvCount elements; each rank gets its reduced block. */
         public void reduceScatter(long send, long recv, long recvCount, int dataType, int op, CudaStream stream) {
             try {
-                check((int) reduceScatter.invokeExact(send, recv, recvCount, dataType, op, handle, stream.handle()),
-                        "ncclReduceScatter(" + label + ", recvCount=" + recvCount + ", type=" + dataType + ", op=" + op + ")", handle);
+                check(
+                        (int) reduceScatter.invokeExact(send, recv, recvCount, dataType, op, handle, stream.handle()),
+                        "ncclReduceScatter(" + label + ", recvCount=" + recvCount + ", type=" + dataType + ", op=" + op
+                                + ")",
+                        handle);
             } catch (Throwable t) {
                 throw Native.rethrow(t);
             }
@@ -325,8 +368,10 @@ public final class Nccl {
         /** {@code ncclBroadcast} of {@code count} elements from {@code root}. */
         public void broadcast(long send, long recv, long count, int dataType, int root, CudaStream stream) {
             try {
-                check((int) broadcast.invokeExact(send, recv, count, dataType, root, handle, stream.handle()),
-                        "ncclBroadcast(" + label + ", count=" + count + ", type=" + dataType + ", root=" + root + ")", handle);
+                check(
+                        (int) broadcast.invokeExact(send, recv, count, dataType, root, handle, stream.handle()),
+                        "ncclBroadcast(" + label + ", count=" + count + ", type=" + dataType + ", root=" + root + ")",
+                        handle);
             } catch (Throwable t) {
                 throw Native.rethrow(t);
             }
@@ -335,8 +380,10 @@ public final class Nccl {
         /** {@code ncclSend} to {@code peer} (pair with the peer's {@link #recv} inside a group). */
         public void send(long buffer, long count, int dataType, int peer, CudaStream stream) {
             try {
-                check((int) send.invokeExact(buffer, count, dataType, peer, handle, stream.handle()),
-                        "ncclSend(" + label + ", count=" + count + ", type=" + dataType + ", peer=" + peer + ")", handle);
+                check(
+                        (int) send.invokeExact(buffer, count, dataType, peer, handle, stream.handle()),
+                        "ncclSend(" + label + ", count=" + count + ", type=" + dataType + ", peer=" + peer + ")",
+                        handle);
             } catch (Throwable t) {
                 throw Native.rethrow(t);
             }
@@ -345,8 +392,10 @@ public final class Nccl {
         /** {@code ncclRecv} from {@code peer}. */
         public void recv(long buffer, long count, int dataType, int peer, CudaStream stream) {
             try {
-                check((int) recv.invokeExact(buffer, count, dataType, peer, handle, stream.handle()),
-                        "ncclRecv(" + label + ", count=" + count + ", type=" + dataType + ", peer=" + peer + ")", handle);
+                check(
+                        (int) recv.invokeExact(buffer, count, dataType, peer, handle, stream.handle()),
+                        "ncclRecv(" + label + ", count=" + count + ", type=" + dataType + ", peer=" + peer + ")",
+                        handle);
             } catch (Throwable t) {
                 throw Native.rethrow(t);
             }

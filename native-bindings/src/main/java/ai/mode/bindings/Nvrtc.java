@@ -1,5 +1,10 @@
 package ai.mode.bindings;
 
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
@@ -13,11 +18,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-
-import static java.lang.foreign.ValueLayout.ADDRESS;
-import static java.lang.foreign.ValueLayout.JAVA_BYTE;
-import static java.lang.foreign.ValueLayout.JAVA_INT;
-import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
  * FFM bindings for NVRTC, the CUDA runtime compiler: version, supported architectures, and compilation of
@@ -52,7 +52,8 @@ public final class Nvrtc {
     /** The NVRTC error code of a failed compilation. */
     public static final int ERROR_COMPILATION = 6;
 
-    private static final Native.Once<Nvrtc> INSTANCE = new Native.Once<>(() -> new Nvrtc(NativeLibraries.system().load(NativeLibraries.Library.NVRTC)));
+    private static final Native.Once<Nvrtc> INSTANCE =
+            new Native.Once<>(() -> new Nvrtc(NativeLibraries.system().load(NativeLibraries.Library.NVRTC)));
 
     private final String origin;
     private final MethodHandle nvrtcGetErrorString, nvrtcVersion, nvrtcGetNumSupportedArchs, nvrtcGetSupportedArchs;
@@ -68,20 +69,30 @@ public final class Nvrtc {
         String n = lib.soname();
         nvrtcGetErrorString = Native.function(l, n, FunctionDescriptor.of(ADDRESS, JAVA_INT), "nvrtcGetErrorString");
         nvrtcVersion = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS), "nvrtcVersion");
-        nvrtcGetNumSupportedArchs = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS), "nvrtcGetNumSupportedArchs");
-        nvrtcGetSupportedArchs = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS), "nvrtcGetSupportedArchs");
-        nvrtcCreateProgram = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, ADDRESS), "nvrtcCreateProgram");
+        nvrtcGetNumSupportedArchs =
+                Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS), "nvrtcGetNumSupportedArchs");
+        nvrtcGetSupportedArchs =
+                Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS), "nvrtcGetSupportedArchs");
+        nvrtcCreateProgram = Native.function(
+                l,
+                n,
+                FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, ADDRESS),
+                "nvrtcCreateProgram");
         nvrtcDestroyProgram = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS), "nvrtcDestroyProgram");
-        nvrtcCompileProgram = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, ADDRESS), "nvrtcCompileProgram");
+        nvrtcCompileProgram = Native.function(
+                l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, ADDRESS), "nvrtcCompileProgram");
         nvrtcGetPTXSize = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS), "nvrtcGetPTXSize");
         nvrtcGetPTX = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS), "nvrtcGetPTX");
-        nvrtcGetCUBINSize = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS), "nvrtcGetCUBINSize");
+        nvrtcGetCUBINSize =
+                Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS), "nvrtcGetCUBINSize");
         nvrtcGetCUBIN = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS), "nvrtcGetCUBIN");
-        nvrtcGetProgramLogSize = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS), "nvrtcGetProgramLogSize");
-        nvrtcGetProgramLog = Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS), "nvrtcGetProgramLog");
+        nvrtcGetProgramLogSize =
+                Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS), "nvrtcGetProgramLogSize");
+        nvrtcGetProgramLog =
+                Native.function(l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS), "nvrtcGetProgramLog");
         // NVRTC 13.3+: nvrtcResult nvrtcInstallBundledHeaders(const char* path, unsigned flags, const char** errorLog)
-        nvrtcInstallBundledHeaders = Native.optionalFunction(l, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, ADDRESS),
-                "nvrtcInstallBundledHeaders");
+        nvrtcInstallBundledHeaders = Native.optionalFunction(
+                l, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, ADDRESS), "nvrtcInstallBundledHeaders");
     }
 
     /** NVRTC, loaded once per JVM; throws {@link NativeLibraryException} (one line) when it is missing. */
@@ -170,16 +181,27 @@ public final class Nvrtc {
             List<String> headerNames = new ArrayList<>(headers.keySet());
             List<String> headerTexts = new ArrayList<>();
             for (String h : headerNames) headerTexts.add(headers.get(h));
-            check((int) nvrtcCreateProgram.invokeExact(progOut, arena.allocateFrom(source), arena.allocateFrom(name),
-                    headerNames.size(), Native.stringArray(arena, headerTexts), Native.stringArray(arena, headerNames)),
+            check(
+                    (int) nvrtcCreateProgram.invokeExact(
+                            progOut,
+                            arena.allocateFrom(source),
+                            arena.allocateFrom(name),
+                            headerNames.size(),
+                            Native.stringArray(arena, headerTexts),
+                            Native.stringArray(arena, headerNames)),
                     "nvrtcCreateProgram(name=" + name + ", headers=" + headerNames.size() + ")");
             MemorySegment prog = progOut.get(ADDRESS, 0);
             try {
-                int rc = (int) nvrtcCompileProgram.invokeExact(prog, options.size(), Native.stringArray(arena, options));
+                int rc =
+                        (int) nvrtcCompileProgram.invokeExact(prog, options.size(), Native.stringArray(arena, options));
                 String log = programLog(arena, prog);
                 if (rc != 0) {
-                    throw new NvrtcException("nvrtcCompileProgram(name=" + name + ", options=" + options + ")",
-                            rc, errorName(rc), errorString(rc), log);
+                    throw new NvrtcException(
+                            "nvrtcCompileProgram(name=" + name + ", options=" + options + ")",
+                            rc,
+                            errorName(rc),
+                            errorString(rc),
+                            log);
                 }
                 return new Compiled(ptx(arena, prog), cubin(arena, prog), log);
             } finally {
@@ -231,10 +253,14 @@ public final class Nvrtc {
         if (nvrtcInstallBundledHeaders.isEmpty()) return false;
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment errorLog = arena.allocate(ADDRESS);
-            int rc = (int) nvrtcInstallBundledHeaders.get().invokeExact(arena.allocateFrom(dir.toString()), 0, errorLog);
+            int rc =
+                    (int) nvrtcInstallBundledHeaders.get().invokeExact(arena.allocateFrom(dir.toString()), 0, errorLog);
             if (rc != 0) {
                 String detail = Native.string(errorLog.get(ADDRESS, 0));
-                throw new NvrtcException("nvrtcInstallBundledHeaders(path=" + dir + ")", rc, errorName(rc),
+                throw new NvrtcException(
+                        "nvrtcInstallBundledHeaders(path=" + dir + ")",
+                        rc,
+                        errorName(rc),
                         detail != null ? detail : errorString(rc));
             }
             return true;
@@ -292,7 +318,9 @@ public final class Nvrtc {
     public Optional<Path> bundledHeadersDirectory() {
         if (!hasBundledHeaders()) return Optional.empty();
         int[] v = version();
-        Path dir = NativeLibraries.defaultCacheDir().resolveSibling("nvrtc-headers").resolve(v[0] + "." + v[1]);
+        Path dir = NativeLibraries.defaultCacheDir()
+                .resolveSibling("nvrtc-headers")
+                .resolve(v[0] + "." + v[1]);
         try {
             synchronized (this) {
                 Files.createDirectories(dir);
@@ -334,7 +362,9 @@ public final class Nvrtc {
         candidates.put(Path.of("/usr/local/cuda"), true);
         for (Path p : NativeLibraries.versionedSiblings(Path.of("/usr/local"), "cuda-")) candidates.put(p, true);
         for (Path home : candidates.keySet()) {
-            for (Path inc : List.of(home.resolve("include"), home.resolve("targets").resolve("x86_64-linux").resolve("include"),
+            for (Path inc : List.of(
+                    home.resolve("include"),
+                    home.resolve("targets").resolve("x86_64-linux").resolve("include"),
                     home.resolve("targets").resolve("sbsa-linux").resolve("include"))) {
                 if (Files.isRegularFile(inc.resolve("cuda_bf16.h"))) return Optional.of(inc);
             }

@@ -12,8 +12,13 @@ public class NvrtcException extends NativeCallException {
     }
 
     public NvrtcException(String call, int code, String errorName, String description, String log) {
-        super(call, code, errorName, log == null || log.isBlank() ? description
-                : (description == null ? "" : description + "; ") + "compiler log:\n" + log.strip());
+        super(
+                call,
+                code,
+                errorName,
+                log == null || log.isBlank()
+                        ? description
+                        : (description == null ? "" : description + "; ") + "compiler log:\n" + log.strip());
         this.log = log;
     }
 

@@ -35,7 +35,9 @@ public interface Backend extends AutoCloseable {
     /** A new zero-filled tensor. */
     Tensor allocate(DType dtype, int... shape);
 
-    default Tensor zeros(int... shape) { return allocate(DType.F32, shape); }
+    default Tensor zeros(int... shape) {
+        return allocate(DType.F32, shape);
+    }
 
     /** A new F32 tensor holding a copy of {@code data} (length must equal the shape's element count). */
     Tensor fromHost(float[] data, int... shape);
@@ -140,8 +142,8 @@ public interface Backend extends AutoCloseable {
     void attentionForward(Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse);
 
     /** Gradients of {@link #attentionForward} (recomputing the probabilities from lse); dq, dk, dv overwritten. */
-    void attentionBackward(Tensor dOut, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse,
-                           Tensor dq, Tensor dk, Tensor dv);
+    void attentionBackward(
+            Tensor dOut, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, Tensor dq, Tensor dk, Tensor dv);
 
     // ---------------------------------------------------------------- SwiGLU
 

@@ -12,7 +12,9 @@ public interface BackendProvider {
     boolean available();
 
     /** One line naming what is missing and how to fix it; empty when available. */
-    default String unavailableReason() { return ""; }
+    default String unavailableReason() {
+        return "";
+    }
 
     /** A new backend; {@code threads <= 0} means one per available core. */
     Backend create(int threads);

@@ -21,11 +21,13 @@ public final class Backends {
             known.add(p.name());
             if (p.name().equals(name)) {
                 if (!p.available()) {
-                    throw new IllegalStateException("backend '" + name + "' is not available: " + p.unavailableReason());
+                    throw new IllegalStateException(
+                            "backend '" + name + "' is not available: " + p.unavailableReason());
                 }
                 return p.create(threads);
             }
         }
-        throw new IllegalArgumentException("unknown backend '" + name + "'; known backends: " + String.join(", ", known));
+        throw new IllegalArgumentException(
+                "unknown backend '" + name + "'; known backends: " + String.join(", ", known));
     }
 }

@@ -14,7 +14,11 @@ public record LossStats(double lossSum, long correct, long count) {
         return new LossStats(lossSum + o.lossSum, correct + o.correct, count + o.count);
     }
 
-    public double meanLoss() { return count == 0 ? Double.NaN : lossSum / count; }
+    public double meanLoss() {
+        return count == 0 ? Double.NaN : lossSum / count;
+    }
 
-    public double accuracy() { return count == 0 ? Double.NaN : (double) correct / count; }
+    public double accuracy() {
+        return count == 0 ? Double.NaN : (double) correct / count;
+    }
 }

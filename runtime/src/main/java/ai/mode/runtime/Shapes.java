@@ -28,13 +28,15 @@ public final class Shapes {
 
     public static void requireShape(String op, String name, Tensor t, int... expected) {
         if (!Arrays.equals(t.shape(), expected)) {
-            throw new IllegalArgumentException(op + ": " + name + " must be " + Arrays.toString(expected) + " but is " + t.describe());
+            throw new IllegalArgumentException(
+                    op + ": " + name + " must be " + Arrays.toString(expected) + " but is " + t.describe());
         }
     }
 
     public static void requireNumel(String op, String name, Tensor t, long expected) {
         if (t.numel() != expected) {
-            throw new IllegalArgumentException(op + ": " + name + " must have " + expected + " elements but is " + t.describe());
+            throw new IllegalArgumentException(
+                    op + ": " + name + " must have " + expected + " elements but is " + t.describe());
         }
     }
 
@@ -46,7 +48,8 @@ public final class Shapes {
 
     public static void requireRank(String op, String name, Tensor t, int rank) {
         if (t.rank() != rank) {
-            throw new IllegalArgumentException(op + ": " + name + " must have rank " + rank + " but is " + t.describe());
+            throw new IllegalArgumentException(
+                    op + ": " + name + " must have rank " + rank + " but is " + t.describe());
         }
     }
 }

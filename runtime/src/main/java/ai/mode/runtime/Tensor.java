@@ -20,10 +20,14 @@ public interface Tensor extends AutoCloseable {
     Backend backend();
 
     /** Number of elements, the product of {@link #shape()}. */
-    default long numel() { return Shapes.numel(shape()); }
+    default long numel() {
+        return Shapes.numel(shape());
+    }
 
     /** Number of dimensions. */
-    default int rank() { return shape().length; }
+    default int rank() {
+        return shape().length;
+    }
 
     /** Size of dimension {@code d}; negative indices count from the end. */
     default int dim(int d) {

@@ -32,17 +32,27 @@ import org.openjdk.jmh.annotations.Warmup;
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
 @Warmup(iterations = 3, time = 1)
 @Measurement(iterations = 5, time = 1)
-@Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-XX:+UseParallelGC",
-        "-XX:+UseCountedLoopSafepoints", "-XX:LoopStripMiningIter=1000"})
+@Fork(
+        value = 1,
+        jvmArgsAppend = {
+            "--add-modules",
+            "jdk.incubator.vector",
+            "--enable-native-access=ALL-UNNAMED",
+            "-XX:+UseParallelGC",
+            "-XX:+UseCountedLoopSafepoints",
+            "-XX:LoopStripMiningIter=1000"
+        })
 @State(Scope.Benchmark)
 public class GemmBench {
 
     /** {@code MxNxK:XY}, see {@link GemmCase#parse}. */
-    @Param({"2048x256x256:NT", "2048x256x256:NN", "256x256x2048:TN",
-            "2048x688x256:NT", "2048x256x688:NN", "688x256x2048:TN",
-            "2048x256x688:NT", "2048x688x256:NN", "256x688x2048:TN",
-            "2048x4096x256:NT", "2048x256x4096:NN", "4096x256x2048:TN",
-            "512x512x512:NN", "1024x1024x1024:NN", "2048x2048x2048:NN"})
+    @Param({
+        "2048x256x256:NT", "2048x256x256:NN", "256x256x2048:TN",
+        "2048x688x256:NT", "2048x256x688:NN", "688x256x2048:TN",
+        "2048x256x688:NT", "2048x688x256:NN", "256x688x2048:TN",
+        "2048x4096x256:NT", "2048x256x4096:NN", "4096x256x2048:TN",
+        "512x512x512:NN", "1024x1024x1024:NN", "2048x2048x2048:NN"
+    })
     public String shape;
 
     /**

@@ -34,8 +34,16 @@ import org.openjdk.jmh.annotations.Warmup;
 @OutputTimeUnit(TimeUnit.NANOSECONDS)
 @Warmup(iterations = 3, time = 1)
 @Measurement(iterations = 5, time = 1)
-@Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-XX:+UseParallelGC",
-        "-XX:+UseCountedLoopSafepoints", "-XX:LoopStripMiningIter=1000"})
+@Fork(
+        value = 1,
+        jvmArgsAppend = {
+            "--add-modules",
+            "jdk.incubator.vector",
+            "--enable-native-access=ALL-UNNAMED",
+            "-XX:+UseParallelGC",
+            "-XX:+UseCountedLoopSafepoints",
+            "-XX:LoopStripMiningIter=1000"
+        })
 @State(Scope.Benchmark)
 public class NativeCallBench {
     /** Floats per sdot call. */
@@ -46,16 +54,24 @@ public class NativeCallBench {
         // JavaCPP loads one copy of libopenblas per preset: sdot goes through openblas_nolapack's copy,
         // openblas_get_num_threads (bound only by the openblas_full preset) through openblas_full's.
         static final OpenBlas BLAS = OpenBlas.load("bytedeco");
-        static final OpenBlas BLAS_FULL = OpenBlas.load(OpenBlas.bytedecoLibrary(openblas_full.class, "openblas@.0").toString());
+        static final OpenBlas BLAS_FULL = OpenBlas.load(
+                OpenBlas.bytedecoLibrary(openblas_full.class, "openblas@.0").toString());
         static final FunctionDescriptor INT_VOID = FunctionDescriptor.of(ValueLayout.JAVA_INT);
-        static final FunctionDescriptor SDOT = FunctionDescriptor.of(ValueLayout.JAVA_FLOAT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS,
-                ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT);
+        static final FunctionDescriptor SDOT = FunctionDescriptor.of(
+                ValueLayout.JAVA_FLOAT,
+                ValueLayout.JAVA_INT,
+                ValueLayout.ADDRESS,
+                ValueLayout.JAVA_INT,
+                ValueLayout.ADDRESS,
+                ValueLayout.JAVA_INT);
         static final MemorySegment NO_ARGS = BLAS_FULL.address("openblas_get_num_threads");
         static final MemorySegment SDOT_FN = BLAS.address("cblas_sdot");
         static final MethodHandle NO_ARGS_FFM = Linker.nativeLinker().downcallHandle(NO_ARGS, INT_VOID);
-        static final MethodHandle NO_ARGS_FFM_CRITICAL = Linker.nativeLinker().downcallHandle(NO_ARGS, INT_VOID, Linker.Option.critical(false));
+        static final MethodHandle NO_ARGS_FFM_CRITICAL =
+                Linker.nativeLinker().downcallHandle(NO_ARGS, INT_VOID, Linker.Option.critical(false));
         static final MethodHandle SDOT_FFM = Linker.nativeLinker().downcallHandle(SDOT_FN, SDOT);
-        static final MethodHandle SDOT_FFM_CRITICAL = Linker.nativeLinker().downcallHandle(SDOT_FN, SDOT, Linker.Option.critical(false));
+        static final MethodHandle SDOT_FFM_CRITICAL =
+                Linker.nativeLinker().downcallHandle(SDOT_FN, SDOT, Linker.Option.critical(false));
         static final long NO_ARGS_ADDRESS = NO_ARGS.address();
         static final long SDOT_ADDRESS = SDOT_FN.address();
         // one native buffer pair, allocated by JavaCPP and seen by FFM and JNI through its address
@@ -85,7 +101,8 @@ public class NativeCallBench {
         float expected = Native.BLAS.sdot(DOT_N, Native.X, Native.Y);
         if (openblas_nolapack.cblas_sdot(DOT_N, Native.PX, 1, Native.PY, 1) != expected
                 || JniShim.callSdot(Native.SDOT_ADDRESS, DOT_N, Native.X_ADDRESS, Native.Y_ADDRESS) != expected
-                || JniShim.callInt(Native.NO_ARGS_ADDRESS) != 1 || openblas_full.openblas_get_num_threads() != 1) {
+                || JniShim.callInt(Native.NO_ARGS_ADDRESS) != 1
+                || openblas_full.openblas_get_num_threads() != 1) {
             throw new IllegalStateException("the call paths disagree; they do not reach the same library");
         }
     }

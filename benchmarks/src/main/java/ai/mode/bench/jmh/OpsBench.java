@@ -30,15 +30,33 @@ import org.openjdk.jmh.annotations.Warmup;
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
 @Warmup(iterations = 3, time = 1)
 @Measurement(iterations = 5, time = 1)
-@Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-XX:+UseParallelGC",
-        "-XX:+UseCountedLoopSafepoints", "-XX:LoopStripMiningIter=1000"})
+@Fork(
+        value = 1,
+        jvmArgsAppend = {
+            "--add-modules",
+            "jdk.incubator.vector",
+            "--enable-native-access=ALL-UNNAMED",
+            "-XX:+UseParallelGC",
+            "-XX:+UseCountedLoopSafepoints",
+            "-XX:LoopStripMiningIter=1000"
+        })
 @State(Scope.Benchmark)
 public class OpsBench {
     /** Shapes of the benchmarks (shared with {@link ai.mode.bench.JmhWork}). */
     public static final int BATCH = 8, SEQ = 256;
+
     public static final LlamaConfig CONFIG = LlamaConfig.tinyDefault(4096);
 
-    @Param({"attention_fwd", "attention_bwd", "rmsnorm_fwd", "rmsnorm_bwd", "swiglu_fwd", "swiglu_bwd", "cross_entropy", "adamw"})
+    @Param({
+        "attention_fwd",
+        "attention_bwd",
+        "rmsnorm_fwd",
+        "rmsnorm_bwd",
+        "swiglu_fwd",
+        "swiglu_bwd",
+        "cross_entropy",
+        "adamw"
+    })
     public String op;
 
     /** 0 = all cores. */
@@ -70,7 +88,12 @@ public class OpsBench {
     public void setup() {
         be = Backends.create("cpu", threads);
         LlamaConfig c = CONFIG;
-        int n = BATCH * SEQ, d = c.hiddenSize(), f = c.intermediateSize(), v = c.vocabSize(), h = c.numHeads(), hd = c.headDim();
+        int n = BATCH * SEQ,
+                d = c.hiddenSize(),
+                f = c.intermediateSize(),
+                v = c.vocabSize(),
+                h = c.numHeads(),
+                hd = c.headDim();
         call = switch (op) {
             case "attention_fwd" -> {
                 Tensor q = rand(BATCH, SEQ, h, hd), k = rand(BATCH, SEQ, h, hd), vv = rand(BATCH, SEQ, h, hd);
@@ -89,7 +112,13 @@ public class OpsBench {
                 yield () -> be.rmsNormForward(x, w, c.rmsNormEps(), out, rstd);
             }
             case "rmsnorm_bwd" -> {
-                Tensor x = rand(n, d), w = rand(d), out = zeros(n, d), rstd = zeros(n), dOut = rand(n, d), dx = zeros(n, d), dw = zeros(d);
+                Tensor x = rand(n, d),
+                        w = rand(d),
+                        out = zeros(n, d),
+                        rstd = zeros(n),
+                        dOut = rand(n, d),
+                        dx = zeros(n, d),
+                        dw = zeros(d);
                 be.rmsNormForward(x, w, c.rmsNormEps(), out, rstd);
                 yield () -> be.rmsNormBackward(dOut, x, w, rstd, dx, dw);
             }

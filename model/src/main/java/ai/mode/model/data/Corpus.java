@@ -75,10 +75,12 @@ public final class Corpus {
         List<Document> kept = new ArrayList<>();
         Set<String> ids = new HashSet<>();
         for (Document d : documents) {
-            if (!ids.add(d.id())) throw new CorpusException("corpus '" + name + "' has two documents with id '" + d.id() + "'");
+            if (!ids.add(d.id()))
+                throw new CorpusException("corpus '" + name + "' has two documents with id '" + d.id() + "'");
             if (!d.text().isBlank()) kept.add(d);
         }
-        if (kept.isEmpty()) throw new CorpusException("corpus '" + name + "' is empty: it has no document with non-blank text");
+        if (kept.isEmpty())
+            throw new CorpusException("corpus '" + name + "' is empty: it has no document with non-blank text");
         return new Corpus(name, kept, fractions, seed);
     }
 
@@ -96,17 +98,27 @@ public final class Corpus {
         return UserCorpus.read(Path.of(nameOrPath));
     }
 
-    public String name() { return name; }
+    public String name() {
+        return name;
+    }
 
-    public Fractions fractions() { return fractions; }
+    public Fractions fractions() {
+        return fractions;
+    }
 
-    public long splitSeed() { return seed; }
+    public long splitSeed() {
+        return seed;
+    }
 
     /** All documents, in corpus order. */
-    public List<Document> documents() { return documents; }
+    public List<Document> documents() {
+        return documents;
+    }
 
     /** The documents of one split, in corpus order (possibly empty, e.g. the train split of a retention corpus). */
-    public List<Document> documents(Split split) { return splits.get(split); }
+    public List<Document> documents(Split split) {
+        return splits.get(split);
+    }
 
     /**
      * The documents of one split, failing with a clear message when it is empty.
@@ -116,9 +128,10 @@ public final class Corpus {
     public List<Document> requireDocuments(Split split) {
         List<Document> docs = splits.get(split);
         if (docs.isEmpty()) {
-            throw new CorpusException("corpus '" + name + "' has no " + split.label() + " documents (" + documents.size()
-                    + " documents in " + groupCount() + " groups, split " + describeFractions()
-                    + "); add more documents or use another split");
+            throw new CorpusException(
+                    "corpus '" + name + "' has no " + split.label() + " documents (" + documents.size()
+                            + " documents in " + groupCount() + " groups, split " + describeFractions()
+                            + "); add more documents or use another split");
         }
         return docs;
     }
@@ -166,8 +179,9 @@ public final class Corpus {
 
     @Override
     public String toString() {
-        return String.format("Corpus[%s: %d documents, train %d / validation %d / test %d bytes]", name,
-                documents.size(), bytes(Split.TRAIN), bytes(Split.VALIDATION), bytes(Split.TEST));
+        return String.format(
+                "Corpus[%s: %d documents, train %d / validation %d / test %d bytes]",
+                name, documents.size(), bytes(Split.TRAIN), bytes(Split.VALIDATION), bytes(Split.TEST));
     }
 
     private String describeFractions() {
@@ -214,7 +228,10 @@ public final class Corpus {
                 if (fractions.of(s) == 0 || !assigned.get(s).isEmpty()) continue;
                 Split donor = null;
                 for (Split d : Split.values()) {
-                    if (d != s && (donor == null || assigned.get(d).size() > assigned.get(donor).size())) donor = d;
+                    if (d != s
+                            && (donor == null
+                                    || assigned.get(d).size()
+                                            > assigned.get(donor).size())) donor = d;
                 }
                 List<String> from = assigned.get(donor);
                 String smallest = Collections.min(from, (a, b) -> {

@@ -2,7 +2,6 @@ package ai.mode.model.data;
 
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
-
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStream;
@@ -62,24 +61,51 @@ public final class CorpusRegistry {
     private static final Map<String, SoftReference<Corpus>> CACHE = new ConcurrentHashMap<>();
 
     static {
-        SPECS.put(ENGLISH, new Spec("general English for pretraining: King James Bible (sample of books), Jargon File "
-                + "4.4.7, Devil's Dictionary, Austen's Sense and Sensibility and Pride and Prejudice (public domain)",
-                Corpus.Fractions.DEFAULT, () -> resources("kjv", "jargon", "devil", "austen-train")));
-        SPECS.put(RETENTION, new Spec("held-out English literature for the retention test: Melville's Moby Dick and "
-                + "Austen's Persuasion (public domain); no train split",
-                new Corpus.Fractions(0, 0.10, 0.90), () -> resources("retention")));
-        SPECS.put(CODE, new Spec("Python 3.11 standard library sample (PSF License 2.0)",
-                Corpus.Fractions.DEFAULT, () -> resources("python")));
-        SPECS.put(MATH, new Spec("Metamath set.mm sample without proofs (CC0) plus generated problems with worked "
-                + "solutions (MathProblemGenerator, seed " + MATH_SEED + ")", Corpus.Fractions.DEFAULT, () -> {
-                    List<Document> docs = new ArrayList<>(resources("setmm"));
-                    docs.addAll(MathProblemGenerator.documents(MATH_SEED, MATH_DOCUMENTS, MATH_PROBLEMS_PER_DOCUMENT));
-                    return docs;
-                }));
-        SPECS.put(LEGAL, new Spec("SPDX licence texts (CC0), near-duplicate licences grouped into families",
-                Corpus.Fractions.DEFAULT, () -> resources("spdx")));
-        SPECS.put(CODE_JDK, new Spec("java.base sources read at run time from the JDK's lib/src.zip (GPLv2 with "
-                + "Classpath Exception; never shipped)", Corpus.Fractions.DEFAULT, CorpusRegistry::jdkSources));
+        SPECS.put(
+                ENGLISH,
+                new Spec(
+                        "general English for pretraining: King James Bible (sample of books), Jargon File "
+                                + "4.4.7, Devil's Dictionary, Austen's Sense and Sensibility and Pride and Prejudice (public domain)",
+                        Corpus.Fractions.DEFAULT,
+                        () -> resources("kjv", "jargon", "devil", "austen-train")));
+        SPECS.put(
+                RETENTION,
+                new Spec(
+                        "held-out English literature for the retention test: Melville's Moby Dick and "
+                                + "Austen's Persuasion (public domain); no train split",
+                        new Corpus.Fractions(0, 0.10, 0.90),
+                        () -> resources("retention")));
+        SPECS.put(
+                CODE,
+                new Spec(
+                        "Python 3.11 standard library sample (PSF License 2.0)",
+                        Corpus.Fractions.DEFAULT,
+                        () -> resources("python")));
+        SPECS.put(
+                MATH,
+                new Spec(
+                        "Metamath set.mm sample without proofs (CC0) plus generated problems with worked "
+                                + "solutions (MathProblemGenerator, seed " + MATH_SEED + ")",
+                        Corpus.Fractions.DEFAULT,
+                        () -> {
+                            List<Document> docs = new ArrayList<>(resources("setmm"));
+                            docs.addAll(MathProblemGenerator.documents(
+                                    MATH_SEED, MATH_DOCUMENTS, MATH_PROBLEMS_PER_DOCUMENT));
+                            return docs;
+                        }));
+        SPECS.put(
+                LEGAL,
+                new Spec(
+                        "SPDX licence texts (CC0), near-duplicate licences grouped into families",
+                        Corpus.Fractions.DEFAULT,
+                        () -> resources("spdx")));
+        SPECS.put(
+                CODE_JDK,
+                new Spec(
+                        "java.base sources read at run time from the JDK's lib/src.zip (GPLv2 with "
+                                + "Classpath Exception; never shipped)",
+                        Corpus.Fractions.DEFAULT,
+                        CorpusRegistry::jdkSources));
     }
 
     private CorpusRegistry() {}
@@ -118,8 +144,8 @@ public final class CorpusRegistry {
     private static Spec spec(String name) {
         Spec s = SPECS.get(name);
         if (s == null) {
-            throw new CorpusException("unknown corpus '" + name + "': built-in corpora are " + String.join(", ", names())
-                    + "; a user corpus is a folder of text files or a .jsonl file");
+            throw new CorpusException("unknown corpus '" + name + "': built-in corpora are "
+                    + String.join(", ", names()) + "; a user corpus is a folder of text files or a .jsonl file");
         }
         return s;
     }
@@ -134,18 +160,22 @@ public final class CorpusRegistry {
                 throw new CorpusException("built-in corpus sample " + path + " is missing from the classpath; rebuild "
                         + "the model module (the samples live in model/src/main/resources/corpora)");
             }
-            try (BufferedReader r = new BufferedReader(new InputStreamReader(new GZIPInputStream(raw),
-                    StandardCharsets.UTF_8))) {
+            try (BufferedReader r =
+                    new BufferedReader(new InputStreamReader(new GZIPInputStream(raw), StandardCharsets.UTF_8))) {
                 String line;
                 while ((line = r.readLine()) != null) {
                     if (line.isBlank()) continue;
                     JsonObject o = JsonParser.parseString(line).getAsJsonObject();
-                    docs.add(new Document(o.get("id").getAsString(), o.get("group").getAsString(),
+                    docs.add(new Document(
+                            o.get("id").getAsString(),
+                            o.get("group").getAsString(),
                             o.get("text").getAsString()));
                 }
             } catch (IOException | RuntimeException e) {
-                throw new CorpusException("built-in corpus sample " + path + " is unreadable (" + e.getMessage()
-                        + "); rebuild the model module", e);
+                throw new CorpusException(
+                        "built-in corpus sample " + path + " is unreadable (" + e.getMessage()
+                                + "); rebuild the model module",
+                        e);
             }
         }
         return docs;
@@ -163,15 +193,20 @@ public final class CorpusRegistry {
     static List<Document> jdkSources() {
         Path zip = jdkSourceZip();
         if (!Files.isRegularFile(zip)) {
-            throw new CorpusException("corpus '" + CODE_JDK + "' needs the JDK sources at " + zip + ", which is absent: "
-                    + "install a full JDK with sources (e.g. Temurin, or apt-get install openjdk-25-source) or use the "
-                    + "built-in '" + CODE + "' corpus");
+            throw new CorpusException(
+                    "corpus '" + CODE_JDK + "' needs the JDK sources at " + zip + ", which is absent: "
+                            + "install a full JDK with sources (e.g. Temurin, or apt-get install openjdk-25-source) or use the "
+                            + "built-in '" + CODE + "' corpus");
         }
         try (ZipFile z = new ZipFile(zip.toFile())) {
             List<ZipEntry> entries = new ArrayList<>();
-            z.stream().filter(e -> !e.isDirectory() && e.getName().startsWith("java.base/java/")
-                    && e.getName().endsWith(".java")).forEach(entries::add);
-            entries.sort(Comparator.comparingLong((ZipEntry e) -> fnv(e.getName())).thenComparing(ZipEntry::getName));
+            z.stream()
+                    .filter(e -> !e.isDirectory()
+                            && e.getName().startsWith("java.base/java/")
+                            && e.getName().endsWith(".java"))
+                    .forEach(entries::add);
+            entries.sort(
+                    Comparator.comparingLong((ZipEntry e) -> fnv(e.getName())).thenComparing(ZipEntry::getName));
             List<Document> docs = new ArrayList<>();
             long total = 0;
             for (ZipEntry e : entries) {

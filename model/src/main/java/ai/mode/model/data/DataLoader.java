@@ -2,7 +2,6 @@ package ai.mode.model.data;
 
 import com.google.gson.Gson;
 import com.google.gson.JsonParseException;
-
 import java.io.Serializable;
 import java.util.ArrayList;
 import java.util.List;
@@ -34,9 +33,11 @@ public final class DataLoader {
      */
     public record Source(String name, int[] tokens, double weight) {
         public Source {
-            if (name == null || tokens == null) throw new IllegalArgumentException("source name and tokens are required");
+            if (name == null || tokens == null)
+                throw new IllegalArgumentException("source name and tokens are required");
             if (!(weight > 0) || Double.isInfinite(weight)) {
-                throw new IllegalArgumentException("source '" + name + "' weight must be a positive number (got " + weight + ")");
+                throw new IllegalArgumentException(
+                        "source '" + name + "' weight must be a positive number (got " + weight + ")");
             }
         }
 
@@ -75,7 +76,8 @@ public final class DataLoader {
             try {
                 s = new Gson().fromJson(json, State.class);
             } catch (JsonParseException | IllegalStateException e) {
-                String why = String.valueOf(e.getMessage()).replaceAll("\\s+", " ").replaceAll(" See https://\\S+", "");
+                String why =
+                        String.valueOf(e.getMessage()).replaceAll("\\s+", " ").replaceAll(" See https://\\S+", "");
                 throw new IllegalArgumentException("data loader state is not valid JSON: " + why.trim());
             }
             if (s == null || s.streams() == null || s.streams().isEmpty()) {
@@ -102,7 +104,8 @@ public final class DataLoader {
     public DataLoader(List<Source> sources, int batchSize, int seqLen, long seed) {
         if (sources.isEmpty()) throw new IllegalArgumentException("a data loader needs at least one source");
         if (batchSize < 1 || seqLen < 1) {
-            throw new IllegalArgumentException("batch size and sequence length must be >= 1 (got " + batchSize + ", " + seqLen + ")");
+            throw new IllegalArgumentException(
+                    "batch size and sequence length must be >= 1 (got " + batchSize + ", " + seqLen + ")");
         }
         this.seed = seed;
         this.batchSize = batchSize;
@@ -112,8 +115,9 @@ public final class DataLoader {
         for (int i = 0; i < streams.length; i++) {
             Source s = sources.get(i);
             if (s.tokens().length < seqLen + 1) {
-                throw new IllegalArgumentException("source '" + s.name() + "' has " + s.tokens().length + " tokens, fewer "
-                        + "than one sequence of " + (seqLen + 1) + "; use a shorter sequence length or more data");
+                throw new IllegalArgumentException("source '" + s.name() + "' has " + s.tokens().length
+                        + " tokens, fewer " + "than one sequence of " + (seqLen + 1)
+                        + "; use a shorter sequence length or more data");
             }
             streams[i] = new Cursor(i, s);
             w += s.weight();
@@ -127,18 +131,28 @@ public final class DataLoader {
         return new DataLoader(List.of(new Source("stream", tokens)), batchSize, seqLen, seed);
     }
 
-    public int batchSize() { return batchSize; }
+    public int batchSize() {
+        return batchSize;
+    }
 
-    public int seqLen() { return seqLen; }
+    public int seqLen() {
+        return seqLen;
+    }
 
     /** Batches served so far. */
-    public long batchesServed() { return batches; }
+    public long batchesServed() {
+        return batches;
+    }
 
     /** The current epoch of source {@code i} (0-based; the number of complete passes over it). */
-    public int epoch(int i) { return streams[i].epoch; }
+    public int epoch(int i) {
+        return streams[i].epoch;
+    }
 
     /** Windows per epoch of source {@code i} in its current epoch. */
-    public int windowsPerEpoch(int i) { return streams[i].perm.length; }
+    public int windowsPerEpoch(int i) {
+        return streams[i].perm.length;
+    }
 
     /** The next batch of {@code batchSize} rows. */
     public Batch next() {
@@ -178,14 +192,17 @@ public final class DataLoader {
                 StreamState ss = state.streams().get(i);
                 if (!ss.name().equals(streams[i].name) || ss.tokens() != streams[i].tokens.length) {
                     problems.add("source " + i + " '" + ss.name() + "' with " + ss.tokens() + " tokens vs '"
-                            + streams[i].name + "' with " + streams[i].tokens.length + " (corpus or tokenizer changed?)");
+                            + streams[i].name + "' with " + streams[i].tokens.length
+                            + " (corpus or tokenizer changed?)");
                 }
-                if (ss.epoch() < 0 || ss.index() < 0 || ss.taken() < 0) problems.add("negative position in source " + i);
+                if (ss.epoch() < 0 || ss.index() < 0 || ss.taken() < 0)
+                    problems.add("negative position in source " + i);
             }
         }
         if (state.batches() < 0) problems.add("negative batch count");
         if (!problems.isEmpty()) {
-            throw new IllegalArgumentException("cannot resume data loader: saved state differs: " + String.join("; ", problems));
+            throw new IllegalArgumentException(
+                    "cannot resume data loader: saved state differs: " + String.join("; ", problems));
         }
         for (int i = 0; i < streams.length; i++) {
             StreamState ss = state.streams().get(i);
@@ -238,8 +255,8 @@ public final class DataLoader {
         void startEpoch(int e) {
             epoch = e;
             position = 0;
-            SplittableRandom rng = new SplittableRandom(seed ^ (0x9E3779B97F4A7C15L * (index + 1)) ^ ((long) e << 40)
-                    ^ (0xD1B54A32D192ED03L * (e + 1)));
+            SplittableRandom rng = new SplittableRandom(
+                    seed ^ (0x9E3779B97F4A7C15L * (index + 1)) ^ ((long) e << 40) ^ (0xD1B54A32D192ED03L * (e + 1)));
             int maxOffset = Math.min(seqLen - 1, tokens.length - (seqLen + 1));
             offset = maxOffset > 0 ? rng.nextInt(maxOffset + 1) : 0;
             int n = (tokens.length - offset - 1) / seqLen;

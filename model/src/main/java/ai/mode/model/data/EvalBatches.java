@@ -32,8 +32,9 @@ public final class EvalBatches implements Iterable<Batch> {
         }
         long available = (tokens.length - 1L) / seqLen;
         if (available < 1) {
-            throw new IllegalArgumentException("evaluation stream has " + tokens.length + " tokens, fewer than one window of "
-                    + (seqLen + 1) + "; use a shorter sequence length or more data");
+            throw new IllegalArgumentException(
+                    "evaluation stream has " + tokens.length + " tokens, fewer than one window of " + (seqLen + 1)
+                            + "; use a shorter sequence length or more data");
         }
         int n = (int) (maxWindows > 0 ? Math.min(available, maxWindows) : available);
         starts = new long[n];
@@ -44,13 +45,19 @@ public final class EvalBatches implements Iterable<Batch> {
     }
 
     /** Number of windows (sequences) evaluated. */
-    public int windows() { return starts.length; }
+    public int windows() {
+        return starts.length;
+    }
 
     /** Number of predicted tokens: windows × seqLen. */
-    public long predictedTokens() { return (long) starts.length * seqLen; }
+    public long predictedTokens() {
+        return (long) starts.length * seqLen;
+    }
 
     /** Number of batches. */
-    public int batches() { return (starts.length + batchSize - 1) / batchSize; }
+    public int batches() {
+        return (starts.length + batchSize - 1) / batchSize;
+    }
 
     @Override
     public Iterator<Batch> iterator() {
@@ -58,7 +65,9 @@ public final class EvalBatches implements Iterable<Batch> {
             int next = 0;
 
             @Override
-            public boolean hasNext() { return next < starts.length; }
+            public boolean hasNext() {
+                return next < starts.length;
+            }
 
             @Override
             public Batch next() {

@@ -14,12 +14,21 @@ import java.util.Random;
 public final class MathProblemGenerator {
 
     /** The kinds of problem, drawn uniformly. */
-    public enum Kind { ARITHMETIC, FRACTIONS, LINEAR_EQUATION, POLYNOMIAL, WORD_PROBLEM }
+    public enum Kind {
+        ARITHMETIC,
+        FRACTIONS,
+        LINEAR_EQUATION,
+        POLYNOMIAL,
+        WORD_PROBLEM
+    }
 
-    private static final String[] NAMES = {"Ana", "Ben", "Chen", "Dara", "Eli", "Fatima", "Gus", "Hana", "Ivan",
-        "Jia", "Kofi", "Lena", "Mateo", "Nia", "Omar", "Priya", "Quinn", "Rosa", "Sam", "Tariq"};
-    private static final String[] ITEMS = {"notebooks", "pencils", "apples", "tickets", "books", "mugs", "stamps",
-        "oranges", "marbles", "candles"};
+    private static final String[] NAMES = {
+        "Ana", "Ben", "Chen", "Dara", "Eli", "Fatima", "Gus", "Hana", "Ivan", "Jia", "Kofi", "Lena", "Mateo", "Nia",
+        "Omar", "Priya", "Quinn", "Rosa", "Sam", "Tariq"
+    };
+    private static final String[] ITEMS = {
+        "notebooks", "pencils", "apples", "tickets", "books", "mugs", "stamps", "oranges", "marbles", "candles"
+    };
 
     private final Random rng;
 
@@ -88,7 +97,8 @@ public final class MathProblemGenerator {
     /** Reduces the leftmost operation whose operands are both numbers; returns the new tree. */
     private static Expr step(Expr e) {
         Bin b = (Bin) e;
-        if (b.left() instanceof Num l && b.right() instanceof Num r) return new Num(apply(b.op(), l.value(), r.value()));
+        if (b.left() instanceof Num l && b.right() instanceof Num r)
+            return new Num(apply(b.op(), l.value(), r.value()));
         if (b.left() instanceof Bin) return new Bin(b.op(), step(b.left()), b.right());
         return new Bin(b.op(), b.left(), step(b.right()));
     }
@@ -161,26 +171,85 @@ public final class MathProblemGenerator {
         if (op == '+' || op == '-') {
             long lcd = b / gcd(b, d) * d;
             long a2 = a * (lcd / b), c2 = c * (lcd / d);
-            sb.append("The least common denominator of ").append(b).append(" and ").append(d).append(" is ")
-                    .append(lcd).append(".\n");
-            sb.append(a).append('/').append(b).append(" = ").append(a2).append('/').append(lcd).append(" and ")
-                    .append(c).append('/').append(d).append(" = ").append(c2).append('/').append(lcd).append(".\n");
+            sb.append("The least common denominator of ")
+                    .append(b)
+                    .append(" and ")
+                    .append(d)
+                    .append(" is ")
+                    .append(lcd)
+                    .append(".\n");
+            sb.append(a)
+                    .append('/')
+                    .append(b)
+                    .append(" = ")
+                    .append(a2)
+                    .append('/')
+                    .append(lcd)
+                    .append(" and ")
+                    .append(c)
+                    .append('/')
+                    .append(d)
+                    .append(" = ")
+                    .append(c2)
+                    .append('/')
+                    .append(lcd)
+                    .append(".\n");
             n = op == '+' ? a2 + c2 : a2 - c2;
             m = lcd;
-            sb.append(a2).append('/').append(lcd).append(' ').append(op).append(' ').append(c2).append('/').append(lcd)
-                    .append(" = ").append(n).append('/').append(m).append(".\n");
+            sb.append(a2)
+                    .append('/')
+                    .append(lcd)
+                    .append(' ')
+                    .append(op)
+                    .append(' ')
+                    .append(c2)
+                    .append('/')
+                    .append(lcd)
+                    .append(" = ")
+                    .append(n)
+                    .append('/')
+                    .append(m)
+                    .append(".\n");
         } else if (op == '×') {
             n = a * c;
             m = b * d;
-            sb.append("Multiply the numerators and the denominators: (").append(a).append(" × ").append(c)
-                    .append(")/(").append(b).append(" × ").append(d).append(") = ").append(n).append('/').append(m)
+            sb.append("Multiply the numerators and the denominators: (")
+                    .append(a)
+                    .append(" × ")
+                    .append(c)
+                    .append(")/(")
+                    .append(b)
+                    .append(" × ")
+                    .append(d)
+                    .append(") = ")
+                    .append(n)
+                    .append('/')
+                    .append(m)
                     .append(".\n");
         } else {
             n = a * d;
             m = b * c;
-            sb.append("Dividing by ").append(c).append('/').append(d).append(" is multiplying by ").append(d)
-                    .append('/').append(c).append(": (").append(a).append(" × ").append(d).append(")/(").append(b)
-                    .append(" × ").append(c).append(") = ").append(n).append('/').append(m).append(".\n");
+            sb.append("Dividing by ")
+                    .append(c)
+                    .append('/')
+                    .append(d)
+                    .append(" is multiplying by ")
+                    .append(d)
+                    .append('/')
+                    .append(c)
+                    .append(": (")
+                    .append(a)
+                    .append(" × ")
+                    .append(d)
+                    .append(")/(")
+                    .append(b)
+                    .append(" × ")
+                    .append(c)
+                    .append(") = ")
+                    .append(n)
+                    .append('/')
+                    .append(m)
+                    .append(".\n");
         }
         long g = gcd(n, m);
         if (n == 0) {
@@ -188,8 +257,15 @@ public final class MathProblemGenerator {
             return sb.append("Answer: 0\n").toString();
         }
         if (g > 1) {
-            sb.append("Divide numerator and denominator by their greatest common divisor ").append(g).append(": ")
-                    .append(n).append('/').append(m).append(" = ").append(frac(n / g, m / g)).append(".\n");
+            sb.append("Divide numerator and denominator by their greatest common divisor ")
+                    .append(g)
+                    .append(": ")
+                    .append(n)
+                    .append('/')
+                    .append(m)
+                    .append(" = ")
+                    .append(frac(n / g, m / g))
+                    .append(".\n");
         } else {
             sb.append(n).append('/').append(m).append(" is already in lowest terms.\n");
         }
@@ -222,20 +298,40 @@ public final class MathProblemGenerator {
         } while (c == a);
         long b = rng.nextInt(41) - 20;
         long d = (a - c) * x + b;
-        StringBuilder sb = new StringBuilder("Problem: Solve for x: " + linear(a, b, "x") + " = " + linear(c, d, "x")
-                + ".\nSolution:\n");
+        StringBuilder sb = new StringBuilder(
+                "Problem: Solve for x: " + linear(a, b, "x") + " = " + linear(c, d, "x") + ".\nSolution:\n");
         long k = a - c;
         if (c != 0) {
             sb.append(c > 0 ? "Subtract " + linear(c, 0, "x") + " from" : "Add " + linear(-c, 0, "x") + " to")
-                    .append(" both sides: ").append(linear(k, b, "x")).append(" = ").append(d).append(".\n");
+                    .append(" both sides: ")
+                    .append(linear(k, b, "x"))
+                    .append(" = ")
+                    .append(d)
+                    .append(".\n");
         }
         if (b != 0) {
-            sb.append(b > 0 ? "Subtract " + b + " from" : "Add " + (-b) + " to").append(" both sides: ")
-                    .append(linear(k, 0, "x")).append(" = ").append(d - b).append(".\n");
+            sb.append(b > 0 ? "Subtract " + b + " from" : "Add " + (-b) + " to")
+                    .append(" both sides: ")
+                    .append(linear(k, 0, "x"))
+                    .append(" = ")
+                    .append(d - b)
+                    .append(".\n");
         }
-        if (k != 1) sb.append("Divide both sides by ").append(k).append(": x = ").append(x).append(".\n");
-        sb.append("Check: ").append(substitute(a, b, x)).append(" = ").append(a * x + b).append(" and ")
-                .append(substitute(c, d, x)).append(" = ").append(c * x + d).append(".\n");
+        if (k != 1)
+            sb.append("Divide both sides by ")
+                    .append(k)
+                    .append(": x = ")
+                    .append(x)
+                    .append(".\n");
+        sb.append("Check: ")
+                .append(substitute(a, b, x))
+                .append(" = ")
+                .append(a * x + b)
+                .append(" and ")
+                .append(substitute(c, d, x))
+                .append(" = ")
+                .append(c * x + d)
+                .append(".\n");
         return sb.append("Answer: x = ").append(x).append('\n').toString();
     }
 
@@ -266,21 +362,57 @@ public final class MathProblemGenerator {
         switch (rng.nextInt(3)) {
             case 0 -> {
                 long a = nonZero(6), b = nonZero(9), c = nonZero(6), d = nonZero(9);
-                StringBuilder sb = new StringBuilder("Problem: Expand (" + poly(a, b) + ")(" + poly(c, d) + ").\nSolution:\n");
-                sb.append("Multiply each term: ").append(poly(a * c, 0, 0)).append(" + (").append(poly(a * d, 0))
-                        .append(") + (").append(poly(b * c, 0)).append(") + (").append(b * d).append(").\n");
-                sb.append("Combine the x terms: ").append(a * d).append(" + ").append(b * c).append(" = ")
-                        .append(a * d + b * c).append(".\n");
-                return sb.append("Answer: ").append(poly(a * c, a * d + b * c, b * d)).append('\n').toString();
+                StringBuilder sb =
+                        new StringBuilder("Problem: Expand (" + poly(a, b) + ")(" + poly(c, d) + ").\nSolution:\n");
+                sb.append("Multiply each term: ")
+                        .append(poly(a * c, 0, 0))
+                        .append(" + (")
+                        .append(poly(a * d, 0))
+                        .append(") + (")
+                        .append(poly(b * c, 0))
+                        .append(") + (")
+                        .append(b * d)
+                        .append(").\n");
+                sb.append("Combine the x terms: ")
+                        .append(a * d)
+                        .append(" + ")
+                        .append(b * c)
+                        .append(" = ")
+                        .append(a * d + b * c)
+                        .append(".\n");
+                return sb.append("Answer: ")
+                        .append(poly(a * c, a * d + b * c, b * d))
+                        .append('\n')
+                        .toString();
             }
             case 1 -> {
                 long a = nonZero(5), b = rng.nextInt(19) - 9, c = rng.nextInt(19) - 9, x = rng.nextInt(11) - 5;
-                StringBuilder sb = new StringBuilder("Problem: Evaluate p(x) = " + poly(a, b, c) + " at x = " + x
-                        + ".\nSolution:\n");
-                sb.append("p(").append(x).append(") = ").append(a).append("·(").append(x).append(")^2 + ")
-                        .append(b).append("·(").append(x).append(") + ").append(c).append(".\n");
-                sb.append("= ").append(a * x * x).append(" + ").append(b * x).append(" + ").append(c).append(".\n");
-                return sb.append("Answer: ").append(a * x * x + b * x + c).append('\n').toString();
+                StringBuilder sb = new StringBuilder(
+                        "Problem: Evaluate p(x) = " + poly(a, b, c) + " at x = " + x + ".\nSolution:\n");
+                sb.append("p(")
+                        .append(x)
+                        .append(") = ")
+                        .append(a)
+                        .append("·(")
+                        .append(x)
+                        .append(")^2 + ")
+                        .append(b)
+                        .append("·(")
+                        .append(x)
+                        .append(") + ")
+                        .append(c)
+                        .append(".\n");
+                sb.append("= ")
+                        .append(a * x * x)
+                        .append(" + ")
+                        .append(b * x)
+                        .append(" + ")
+                        .append(c)
+                        .append(".\n");
+                return sb.append("Answer: ")
+                        .append(a * x * x + b * x + c)
+                        .append('\n')
+                        .toString();
             }
             default -> {
                 long[] p = {nonZero(7), rng.nextInt(15) - 7, rng.nextInt(15) - 7};
@@ -288,12 +420,19 @@ public final class MathProblemGenerator {
                 boolean add = rng.nextBoolean();
                 long[] r = new long[3];
                 for (int i = 0; i < 3; i++) r[i] = add ? p[i] + q[i] : p[i] - q[i];
-                StringBuilder sb = new StringBuilder("Problem: Simplify (" + poly(p) + ") " + (add ? "+" : "-")
-                        + " (" + poly(q) + ").\nSolution:\n");
+                StringBuilder sb = new StringBuilder("Problem: Simplify (" + poly(p) + ") " + (add ? "+" : "-") + " ("
+                        + poly(q) + ").\nSolution:\n");
                 String[] names = {"x^2", "x", "constant"};
                 for (int i = 0; i < 3; i++) {
-                    sb.append(names[i]).append(" terms: ").append(p[i]).append(add ? " + " : " - ").append("(")
-                            .append(q[i]).append(") = ").append(r[i]).append(".\n");
+                    sb.append(names[i])
+                            .append(" terms: ")
+                            .append(p[i])
+                            .append(add ? " + " : " - ")
+                            .append("(")
+                            .append(q[i])
+                            .append(") = ")
+                            .append(r[i])
+                            .append(".\n");
                 }
                 return sb.append("Answer: ").append(poly(r)).append('\n').toString();
             }

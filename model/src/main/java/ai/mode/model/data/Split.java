@@ -2,7 +2,9 @@ package ai.mode.model.data;
 
 /** The three disjoint parts of every corpus; documents are assigned whole (by group) with a fixed seed. */
 public enum Split {
-    TRAIN, VALIDATION, TEST;
+    TRAIN,
+    VALIDATION,
+    TEST;
 
     /** Lower-case name used in file names and messages ("train", "validation", "test"). */
     public String label() {

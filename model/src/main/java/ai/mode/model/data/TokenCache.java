@@ -1,7 +1,6 @@
 package ai.mode.model.data;
 
 import ai.mode.model.tokenizer.BpeTokenizer;
-
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -55,8 +54,10 @@ public final class TokenCache {
     public static int[] tokens(Corpus corpus, Split split, BpeTokenizer tokenizer, Path cacheDir) {
         List<Document> docs = corpus.requireDocuments(split);
         separator(tokenizer);
-        Path file = cacheDir == null ? null : cacheDir.resolve(sanitize(corpus.name()) + "-" + split.label() + "-"
-                + tokenizer.fingerprint() + "-" + corpus.fingerprint(split) + ".tok");
+        Path file = cacheDir == null
+                ? null
+                : cacheDir.resolve(sanitize(corpus.name()) + "-" + split.label() + "-" + tokenizer.fingerprint() + "-"
+                        + corpus.fingerprint(split) + ".tok");
         if (file != null && Files.isRegularFile(file)) {
             int[] cached = read(file);
             if (cached != null) return cached;
@@ -69,11 +70,13 @@ public final class TokenCache {
     /** Tokens of the documents, each followed by the end-of-text token; documents are encoded in parallel. */
     public static int[] tokenize(List<Document> docs, BpeTokenizer tokenizer) {
         int eot = separator(tokenizer);
-        List<int[]> encoded = docs.parallelStream().map(d -> tokenizer.encode(d.utf8())).toList();
+        List<int[]> encoded =
+                docs.parallelStream().map(d -> tokenizer.encode(d.utf8())).toList();
         long total = 0;
         for (int[] e : encoded) total += e.length + 1L;
         if (total > Integer.MAX_VALUE - 8) {
-            throw new CorpusException("split has " + total + " tokens, more than one Java array holds; use a smaller corpus");
+            throw new CorpusException(
+                    "split has " + total + " tokens, more than one Java array holds; use a smaller corpus");
         }
         int[] out = new int[(int) total];
         int pos = 0;
@@ -99,7 +102,7 @@ public final class TokenCache {
             long size = ch.size();
             if (size < 16) return stale(file, "shorter than its header");
             ByteBuffer header = ByteBuffer.allocate(16).order(ByteOrder.LITTLE_ENDIAN);
-            while (header.hasRemaining() && ch.read(header) >= 0) { }
+            while (header.hasRemaining() && ch.read(header) >= 0) {}
             header.flip();
             byte[] magic = new byte[8];
             header.get(magic);
@@ -108,7 +111,7 @@ public final class TokenCache {
                 return stale(file, "wrong header or size");
             }
             ByteBuffer data = ByteBuffer.allocate((int) (4 * count)).order(ByteOrder.LITTLE_ENDIAN);
-            while (data.hasRemaining() && ch.read(data) >= 0) { }
+            while (data.hasRemaining() && ch.read(data) >= 0) {}
             data.flip();
             int[] out = new int[(int) count];
             data.asIntBuffer().get(out);
@@ -132,7 +135,8 @@ public final class TokenCache {
                 buf.put(MAGIC).putLong(tokens.length);
                 buf.asIntBuffer().put(tokens);
                 buf.position(0);
-                try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
+                try (FileChannel ch =
+                        FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
                     while (buf.hasRemaining()) ch.write(buf);
                     ch.force(true);
                 }
@@ -145,8 +149,9 @@ public final class TokenCache {
                 Files.deleteIfExists(tmp);
             }
         } catch (IOException e) {
-            LOG.log(System.Logger.Level.WARNING, "cannot write token cache " + file + " (" + e.getMessage()
-                    + "); continuing without it");
+            LOG.log(
+                    System.Logger.Level.WARNING,
+                    "cannot write token cache " + file + " (" + e.getMessage() + "); continuing without it");
         }
     }
 

@@ -4,7 +4,6 @@ import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParseException;
 import com.google.gson.JsonParser;
-
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.ByteBuffer;
@@ -48,13 +47,15 @@ public final class UserCorpus {
             throw new CorpusException("corpus not found: '" + path + "' is neither a built-in corpus ("
                     + String.join(", ", CorpusRegistry.names()) + ") nor an existing folder or .jsonl file");
         }
-        String name = path.getFileName() == null ? path.toString() : path.getFileName().toString();
+        String name = path.getFileName() == null
+                ? path.toString()
+                : path.getFileName().toString();
         List<Document> docs;
         if (Files.isDirectory(path)) {
             docs = readFolder(path);
             if (docs.stream().allMatch(d -> d.text().isBlank())) {
-                throw new CorpusException("corpus folder '" + path + "' is empty: it holds no non-hidden file with "
-                        + "non-blank text");
+                throw new CorpusException(
+                        "corpus folder '" + path + "' is empty: it holds no non-hidden file with " + "non-blank text");
             }
         } else if (isJsonl(path)) {
             docs = readJsonl(path);
@@ -104,19 +105,24 @@ public final class UserCorpus {
                 e = JsonParser.parseString(line);
             } catch (JsonParseException ex) {
                 Throwable cause = ex.getCause() != null ? ex.getCause() : ex;
-                throw new CorpusException(file + " line " + lineNo + ": not valid JSON (" + firstSentence(cause.getMessage())
-                        + "); each line must be one object like {\"text\": \"...\"}");
+                throw new CorpusException(
+                        file + " line " + lineNo + ": not valid JSON (" + firstSentence(cause.getMessage())
+                                + "); each line must be one object like {\"text\": \"...\"}");
             }
             if (!e.isJsonObject()) {
-                throw new CorpusException(file + " line " + lineNo + ": expected a JSON object like {\"text\": \"...\"}");
+                throw new CorpusException(
+                        file + " line " + lineNo + ": expected a JSON object like {\"text\": \"...\"}");
             }
             JsonObject o = e.getAsJsonObject();
             JsonElement t = o.get("text");
             if (t == null || !t.isJsonPrimitive() || !t.getAsJsonPrimitive().isString()) {
                 throw new CorpusException(file + " line " + lineNo + ": missing string field 'text'");
             }
-            String id = o.has("id") && o.get("id").isJsonPrimitive() ? o.get("id").getAsString() : "line-" + lineNo;
-            String group = o.has("group") && o.get("group").isJsonPrimitive() ? o.get("group").getAsString() : id;
+            String id =
+                    o.has("id") && o.get("id").isJsonPrimitive() ? o.get("id").getAsString() : "line-" + lineNo;
+            String group = o.has("group") && o.get("group").isJsonPrimitive()
+                    ? o.get("group").getAsString()
+                    : id;
             docs.add(new Document(id, group, t.getAsString()));
         }
         return docs;
@@ -141,7 +147,8 @@ public final class UserCorpus {
      * @throws CorpusException giving the byte offset and line of the first malformed sequence
      */
     static String decodeUtf8(Path file, byte[] bytes) {
-        CharsetDecoder dec = StandardCharsets.UTF_8.newDecoder()
+        CharsetDecoder dec = StandardCharsets.UTF_8
+                .newDecoder()
                 .onMalformedInput(CodingErrorAction.REPORT)
                 .onUnmappableCharacter(CodingErrorAction.REPORT);
         ByteBuffer in = ByteBuffer.wrap(bytes);
@@ -152,8 +159,10 @@ public final class UserCorpus {
             int offset = in.position();
             int line = 1;
             for (int i = 0; i < offset; i++) if (bytes[i] == '\n') line++;
-            throw new CorpusException(String.format("%s: invalid UTF-8 at byte offset %d (line %d, byte 0x%02X); "
-                    + "convert the file to UTF-8, e.g. iconv -f latin1 -t utf-8", file, offset, line, bytes[offset] & 0xFF));
+            throw new CorpusException(String.format(
+                    "%s: invalid UTF-8 at byte offset %d (line %d, byte 0x%02X); "
+                            + "convert the file to UTF-8, e.g. iconv -f latin1 -t utf-8",
+                    file, offset, line, bytes[offset] & 0xFF));
         }
         out.flip();
         String s = out.toString();

@@ -84,7 +84,9 @@ public final class AtomicFiles {
     static Path tempSibling(Path target) {
         byte[] r = new byte[6];
         RANDOM.nextBytes(r);
-        return parentOf(target).resolve(TEMP_PREFIX + target.getFileName() + "-" + HexFormat.of().formatHex(r));
+        return parentOf(target)
+                .resolve(TEMP_PREFIX + target.getFileName() + "-"
+                        + HexFormat.of().formatHex(r));
     }
 
     /** Renames {@code source} to {@code target} in one atomic step (replacing a file target). */
@@ -92,8 +94,10 @@ public final class AtomicFiles {
         try {
             Files.move(source, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
         } catch (AtomicMoveNotSupportedException e) {
-            throw new IOException("cannot rename " + source + " to " + target
-                    + " atomically (different file systems?); checkpoints need a file system with atomic rename", e);
+            throw new IOException(
+                    "cannot rename " + source + " to " + target
+                            + " atomically (different file systems?); checkpoints need a file system with atomic rename",
+                    e);
         }
     }
 

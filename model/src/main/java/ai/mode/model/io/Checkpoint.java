@@ -9,7 +9,6 @@ import com.google.gson.Gson;
 import com.google.gson.GsonBuilder;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
-
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
@@ -67,13 +66,14 @@ public final class Checkpoint {
 
     static final String MANIFEST_FORMAT = "mode-checkpoint";
 
-    private static final Gson PRETTY = new GsonBuilder().setPrettyPrinting().disableHtmlEscaping().create();
+    private static final Gson PRETTY =
+            new GsonBuilder().setPrettyPrinting().disableHtmlEscaping().create();
 
     private final Path dir;
     private final OptionalLong step;
-    private final Map<String, FileRecord> manifest;   // empty for a foreign (HF) directory
+    private final Map<String, FileRecord> manifest; // empty for a foreign (HF) directory
     private HfConfig config;
-    private final Set<String> verified = ConcurrentHashMap.newKeySet();  // CRC32C checked
+    private final Set<String> verified = ConcurrentHashMap.newKeySet(); // CRC32C checked
 
     /** Size and checksum of one file as recorded in the manifest. */
     record FileRecord(long bytes, String crc32c) {}
@@ -87,7 +87,9 @@ public final class Checkpoint {
     // ------------------------------------------------------------------------------------------------- writing
 
     /** A new, empty builder. */
-    public static Builder builder() { return new Builder(); }
+    public static Builder builder() {
+        return new Builder();
+    }
 
     /** Test hook called after each file is complete inside the temporary directory. */
     @FunctionalInterface
@@ -107,18 +109,25 @@ public final class Checkpoint {
         private Map<String, String> expertsMetadata = Map.of();
         private final LinkedHashMap<String, byte[]> extraFiles = new LinkedHashMap<>();
         private Long step;
-        private WriteHook hook = name -> { };
+        private WriteHook hook = name -> {};
 
         private Builder() {}
 
         /** config.json from a model config (float32 unless the model is stored otherwise). */
-        public Builder config(LlamaConfig c) { return config(HfConfig.of(c)); }
+        public Builder config(LlamaConfig c) {
+            return config(HfConfig.of(c));
+        }
 
         /** config.json, keeping the config's extra fields; torch_dtype is set from the model's storage dtype. */
-        public Builder config(HfConfig c) { this.config = c; return this; }
+        public Builder config(HfConfig c) {
+            this.config = c;
+            return this;
+        }
 
         /** model.safetensors in float32 (bit-exact). Names and shapes must match the config when both are given. */
-        public Builder model(NamedTensors weights) { return model(weights, SafeDType.F32); }
+        public Builder model(NamedTensors weights) {
+            return model(weights, SafeDType.F32);
+        }
 
         /** model.safetensors stored as F32, F16 or BF16 (the latter two round; resume is then not exact). */
         public Builder model(NamedTensors weights, SafeDType storage) {
@@ -129,13 +138,24 @@ public final class Checkpoint {
         }
 
         /** tokenizer.json from bytes. */
-        public Builder tokenizer(byte[] json) { this.tokenizerBytes = json.clone(); this.tokenizerFile = null; return this; }
+        public Builder tokenizer(byte[] json) {
+            this.tokenizerBytes = json.clone();
+            this.tokenizerFile = null;
+            return this;
+        }
 
         /** tokenizer.json copied from a file. */
-        public Builder tokenizer(Path file) { this.tokenizerFile = file; this.tokenizerBytes = null; return this; }
+        public Builder tokenizer(Path file) {
+            this.tokenizerFile = file;
+            this.tokenizerBytes = null;
+            return this;
+        }
 
         /** trainer_state.safetensors; also sets the manifest step unless {@link #step} was called. */
-        public Builder trainerState(TrainerState s) { this.trainerState = s; return this; }
+        public Builder trainerState(TrainerState s) {
+            this.trainerState = s;
+            return this;
+        }
 
         /** experts.safetensors (MoDE expert and gate parameters, F32) with a metadata string map. */
         public Builder experts(NamedTensors params, Map<String, String> metadata) {
@@ -147,7 +167,8 @@ public final class Checkpoint {
         /** Any other small file (e.g. a MoDE config or metrics snapshot), by plain file name. */
         public Builder file(String name, byte[] content) {
             checkPlainName(name);
-            if (Arrays.asList(CONFIG, MODEL, TOKENIZER, TRAINER_STATE, EXPERTS, MANIFEST).contains(name)) {
+            if (Arrays.asList(CONFIG, MODEL, TOKENIZER, TRAINER_STATE, EXPERTS, MANIFEST)
+                    .contains(name)) {
                 throw new IllegalArgumentException(name + " is written by its own builder method");
             }
             extraFiles.put(name, content.clone());
@@ -155,9 +176,15 @@ public final class Checkpoint {
         }
 
         /** The step recorded in the manifest. */
-        public Builder step(long step) { this.step = step; return this; }
+        public Builder step(long step) {
+            this.step = step;
+            return this;
+        }
 
-        Builder hook(WriteHook h) { this.hook = h; return this; }
+        Builder hook(WriteHook h) {
+            this.hook = h;
+            return this;
+        }
 
         /**
          * Writes the checkpoint to {@code dir} atomically: files go into a temporary sibling directory, are forced to
@@ -195,8 +222,11 @@ public final class Checkpoint {
                     hook.afterFile(TRAINER_STATE);
                 }
                 for (Map.Entry<String, byte[]> e : extraFiles.entrySet()) put(temp, e.getKey(), e.getValue(), records);
-                Long manifestStep = step != null ? step : trainerState != null ? Long.valueOf(trainerState.step()) : null;
-                writeForced(temp.resolve(MANIFEST), manifestJson(manifestStep, records).getBytes(StandardCharsets.UTF_8));
+                Long manifestStep =
+                        step != null ? step : trainerState != null ? Long.valueOf(trainerState.step()) : null;
+                writeForced(
+                        temp.resolve(MANIFEST),
+                        manifestJson(manifestStep, records).getBytes(StandardCharsets.UTF_8));
                 hook.afterFile(MANIFEST);
                 AtomicFiles.fsyncDirectory(temp);
                 if (Files.exists(target, LinkOption.NOFOLLOW_LINKS)) {
@@ -222,7 +252,9 @@ public final class Checkpoint {
             boolean replaceable = Files.isDirectory(target, LinkOption.NOFOLLOW_LINKS)
                     && (Files.isRegularFile(target.resolve(MANIFEST)) || isEmptyDirectory(target));
             if (!replaceable) {
-                throw new FileAlreadyExistsException(target.toString(), null,
+                throw new FileAlreadyExistsException(
+                        target.toString(),
+                        null,
                         "exists and is not a checkpoint written by MoDE-J; choose another path or remove it");
             }
         }
@@ -241,8 +273,13 @@ public final class Checkpoint {
             refuseNonFinite(MODEL, model == null ? Optional.empty() : model.firstNonFinite(""));
             refuseNonFinite(EXPERTS, experts == null ? Optional.empty() : experts.firstNonFinite(""));
             refuseNonFinite(TRAINER_STATE, trainerState == null ? Optional.empty() : trainerState.firstNonFinite());
-            if (config == null && model == null && experts == null && trainerState == null && extraFiles.isEmpty()
-                    && tokenizerBytes == null && tokenizerFile == null) {
+            if (config == null
+                    && model == null
+                    && experts == null
+                    && trainerState == null
+                    && extraFiles.isEmpty()
+                    && tokenizerBytes == null
+                    && tokenizerFile == null) {
                 throw new IllegalArgumentException("checkpoint is empty: give at least one of config, model, experts, "
                         + "trainer state, tokenizer or file");
             }
@@ -258,8 +295,14 @@ public final class Checkpoint {
             hook.afterFile(name);
         }
 
-        private void putTensors(Path temp, String name, NamedTensors t, Map<String, String> meta, SafeDType storage,
-                                Map<String, FileRecord> records) throws IOException {
+        private void putTensors(
+                Path temp,
+                String name,
+                NamedTensors t,
+                Map<String, String> meta,
+                SafeDType storage,
+                Map<String, FileRecord> records)
+                throws IOException {
             Path file = temp.resolve(name);
             try (FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
                 SafeTensors.writeTo(ch, t, meta, storage);
@@ -308,10 +351,17 @@ public final class Checkpoint {
     }
 
     private static void checkPlainName(String name) {
-        if (name == null || name.isEmpty() || name.equals(".") || name.equals("..") || name.contains("/")
-                || name.contains("\\") || name.startsWith(AtomicFiles.TEMP_PREFIX) || name.chars().anyMatch(Character::isISOControl)) {
-            throw new IllegalArgumentException("invalid checkpoint file name " + SafeTensorsReader.quote(String.valueOf(name))
-                    + ": use a plain file name without path separators");
+        if (name == null
+                || name.isEmpty()
+                || name.equals(".")
+                || name.equals("..")
+                || name.contains("/")
+                || name.contains("\\")
+                || name.startsWith(AtomicFiles.TEMP_PREFIX)
+                || name.chars().anyMatch(Character::isISOControl)) {
+            throw new IllegalArgumentException(
+                    "invalid checkpoint file name " + SafeTensorsReader.quote(String.valueOf(name))
+                            + ": use a plain file name without path separators");
         }
     }
 
@@ -324,13 +374,14 @@ public final class Checkpoint {
      */
     public static Checkpoint open(Path dir) throws IOException {
         if (!Files.isDirectory(dir)) {
-            throw new CheckpointFormatException(dir, Files.exists(dir) ? "not a directory" : "checkpoint directory not found");
+            throw new CheckpointFormatException(
+                    dir, Files.exists(dir) ? "not a directory" : "checkpoint directory not found");
         }
         Path manifestFile = dir.resolve(MANIFEST);
         if (!Files.exists(manifestFile)) {
             if (!Files.exists(dir.resolve(CONFIG)) && !Files.exists(dir.resolve(MODEL))) {
-                throw new CheckpointFormatException(dir, "not a checkpoint directory (no " + MANIFEST + ", " + CONFIG
-                        + " or " + MODEL + ")");
+                throw new CheckpointFormatException(
+                        dir, "not a checkpoint directory (no " + MANIFEST + ", " + CONFIG + " or " + MODEL + ")");
             }
             return new Checkpoint(dir, OptionalLong.empty(), Map.of());
         }
@@ -338,7 +389,8 @@ public final class Checkpoint {
         LinkedHashMap<String, FileRecord> records = new LinkedHashMap<>();
         OptionalLong step = OptionalLong.empty();
         try {
-            if (!MANIFEST_FORMAT.equals(stringOrNull(m, "format")) || m.get("version").getAsInt() != 1) {
+            if (!MANIFEST_FORMAT.equals(stringOrNull(m, "format"))
+                    || m.get("version").getAsInt() != 1) {
                 throw new CheckpointFormatException(manifestFile, "not a version-1 " + MANIFEST_FORMAT + " manifest");
             }
             if (m.has("step")) {
@@ -354,23 +406,33 @@ public final class Checkpoint {
                 } catch (IllegalArgumentException bad) {
                     throw new CheckpointFormatException(manifestFile, bad.getMessage());
                 }
-                records.put(name, new FileRecord(f.get("bytes").getAsBigDecimal().longValueExact(), f.get("crc32c").getAsString()));
+                records.put(
+                        name,
+                        new FileRecord(
+                                f.get("bytes").getAsBigDecimal().longValueExact(),
+                                f.get("crc32c").getAsString()));
             }
         } catch (CheckpointFormatException e) {
             throw e;
         } catch (RuntimeException e) {
-            throw new CheckpointFormatException(manifestFile, "malformed manifest ("
-                    + CheckpointFormatException.firstLine(e) + "); the checkpoint is damaged", e);
+            throw new CheckpointFormatException(
+                    manifestFile,
+                    "malformed manifest (" + CheckpointFormatException.firstLine(e) + "); the checkpoint is damaged",
+                    e);
         }
         for (Map.Entry<String, FileRecord> e : records.entrySet()) {
             Path f = dir.resolve(e.getKey());
             if (!Files.isRegularFile(f)) {
-                throw new CheckpointFormatException(f, "missing, but listed in " + MANIFEST + "; the checkpoint is incomplete");
+                throw new CheckpointFormatException(
+                        f, "missing, but listed in " + MANIFEST + "; the checkpoint is incomplete");
             }
             long size = Files.size(f);
             if (size != e.getValue().bytes()) {
-                throw new CheckpointFormatException(f, "size " + size + " bytes differs from the " + e.getValue().bytes()
-                        + " recorded in " + MANIFEST + "; the file was truncated or modified: " + remedy(dir));
+                throw new CheckpointFormatException(
+                        f,
+                        "size " + size + " bytes differs from the "
+                                + e.getValue().bytes() + " recorded in " + MANIFEST
+                                + "; the file was truncated or modified: " + remedy(dir));
             }
         }
         return new Checkpoint(dir, step, Collections.unmodifiableMap(records));
@@ -383,8 +445,10 @@ public final class Checkpoint {
             return e.getAsJsonObject();
         } catch (IOException | RuntimeException e) {
             if (e instanceof java.nio.file.NoSuchFileException) throw e;
-            throw new CheckpointFormatException(file, "not valid JSON (" + CheckpointFormatException.firstLine(e)
-                    + "); the checkpoint is damaged", e);
+            throw new CheckpointFormatException(
+                    file,
+                    "not valid JSON (" + CheckpointFormatException.firstLine(e) + "); the checkpoint is damaged",
+                    e);
         }
     }
 
@@ -394,16 +458,24 @@ public final class Checkpoint {
     }
 
     /** The directory. */
-    public Path dir() { return dir; }
+    public Path dir() {
+        return dir;
+    }
 
     /** The step recorded in the manifest, if any. */
-    public OptionalLong step() { return step; }
+    public OptionalLong step() {
+        return step;
+    }
 
     /** Whether the directory holds a file of this name. */
-    public boolean has(String fileName) { return Files.isRegularFile(dir.resolve(fileName)); }
+    public boolean has(String fileName) {
+        return Files.isRegularFile(dir.resolve(fileName));
+    }
 
     /** Whether the checkpoint has a manifest (written by this package rather than another tool). */
-    public boolean hasManifest() { return !manifest.isEmpty(); }
+    public boolean hasManifest() {
+        return !manifest.isEmpty();
+    }
 
     /** config.json, read and validated once. */
     public synchronized HfConfig hfConfig() throws IOException {
@@ -412,7 +484,9 @@ public final class Checkpoint {
     }
 
     /** The model shape from config.json. */
-    public LlamaConfig config() throws IOException { return hfConfig().model(); }
+    public LlamaConfig config() throws IOException {
+        return hfConfig().model();
+    }
 
     /** The backbone weights as float32, every tensor checked against config.json (see {@link HfImport}). */
     public NamedTensors readModel() throws IOException {
@@ -442,8 +516,9 @@ public final class Checkpoint {
 
     private void requireFinite(String file, Optional<String> problem) throws CheckpointFormatException {
         if (problem.isPresent()) {
-            throw new CheckpointFormatException(dir.resolve(file), problem.get()
-                    + "; the checkpoint was saved from a diverged run: " + remedy(dir));
+            throw new CheckpointFormatException(
+                    dir.resolve(file),
+                    problem.get() + "; the checkpoint was saved from a diverged run: " + remedy(dir));
         }
     }
 
@@ -486,8 +561,10 @@ public final class Checkpoint {
         Path f = dir.resolve(name);
         String actual = crc32c(f);
         if (!actual.equals(r.crc32c())) {
-            throw new CheckpointFormatException(f, "CRC32C " + actual + " differs from " + r.crc32c() + " recorded in "
-                    + MANIFEST + "; the file is corrupted: " + remedy(dir));
+            throw new CheckpointFormatException(
+                    f,
+                    "CRC32C " + actual + " differs from " + r.crc32c() + " recorded in " + MANIFEST
+                            + "; the file is corrupted: " + remedy(dir));
         }
         verified.add(name);
     }
@@ -496,10 +573,13 @@ public final class Checkpoint {
     private static String remedy(Path dir) {
         Path abs = dir.toAbsolutePath().normalize();
         return CheckpointStore.earlierThan(abs)
-                .map(p -> "use the earlier checkpoint " + p + " (to resume from it, move " + abs + " out of its folder)")
+                .map(p ->
+                        "use the earlier checkpoint " + p + " (to resume from it, move " + abs + " out of its folder)")
                 .orElse("no earlier checkpoint is beside it; restore the directory from a copy or train again");
     }
 
     @Override
-    public String toString() { return "Checkpoint[" + dir + "]"; }
+    public String toString() {
+        return "Checkpoint[" + dir + "]";
+    }
 }

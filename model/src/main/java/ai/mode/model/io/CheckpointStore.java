@@ -51,7 +51,9 @@ public final class CheckpointStore {
         this.keepLast = keepLast;
     }
 
-    public Path root() { return root; }
+    public Path root() {
+        return root;
+    }
 
     /** The directory name for a step: {@code step-} and at least 8 digits. */
     public static String dirName(long step) {
@@ -97,11 +99,17 @@ public final class CheckpointStore {
                 try {
                     return Optional.of(Checkpoint.open(root.resolve(name)));
                 } catch (CheckpointFormatException | NoSuchFileException e) {
-                    LOG.log(System.Logger.Level.WARNING, "{0} names an unusable checkpoint ({1}); using the newest valid one",
-                            pointer, e.getMessage());
+                    LOG.log(
+                            System.Logger.Level.WARNING,
+                            "{0} names an unusable checkpoint ({1}); using the newest valid one",
+                            pointer,
+                            e.getMessage());
                 }
             } else {
-                LOG.log(System.Logger.Level.WARNING, "{0} does not name a step directory; using the newest valid one", pointer);
+                LOG.log(
+                        System.Logger.Level.WARNING,
+                        "{0} does not name a step directory; using the newest valid one",
+                        pointer);
             }
         }
         List<Path> all = list();
@@ -120,13 +128,17 @@ public final class CheckpointStore {
      * checkpoint of the store rooted there. One-line error if neither.
      */
     public static Checkpoint resolve(Path path) throws IOException {
-        if (Files.isRegularFile(path.resolve(Checkpoint.MANIFEST)) || Files.isRegularFile(path.resolve(Checkpoint.CONFIG))
+        if (Files.isRegularFile(path.resolve(Checkpoint.MANIFEST))
+                || Files.isRegularFile(path.resolve(Checkpoint.CONFIG))
                 || Files.isRegularFile(path.resolve(Checkpoint.MODEL))) {
             return Checkpoint.open(path);
         }
         if (!Files.isDirectory(path)) throw new CheckpointFormatException(path, "checkpoint directory not found");
-        return new CheckpointStore(path, 0).latest().orElseThrow(() -> new CheckpointFormatException(path,
-                "holds no checkpoint (neither a checkpoint directory nor a folder of step-N checkpoints)"));
+        return new CheckpointStore(path, 0)
+                .latest()
+                .orElseThrow(() -> new CheckpointFormatException(
+                        path,
+                        "holds no checkpoint (neither a checkpoint directory nor a folder of step-N checkpoints)"));
     }
 
     /** The newest step directory beside {@code dir} (a step directory) with a smaller step, if there is one. */
@@ -157,7 +169,7 @@ public final class CheckpointStore {
         for (int i = 0; i < all.size() && excess > 0; i++) {
             Path p = all.get(i);
             if (stepOf(p) == justSaved) continue;
-            if (!Files.isRegularFile(p.resolve(Checkpoint.MANIFEST))) continue;   // not written by us: never delete
+            if (!Files.isRegularFile(p.resolve(Checkpoint.MANIFEST))) continue; // not written by us: never delete
             // rename first so a half-deleted directory never looks like a checkpoint
             Path doomed = AtomicFiles.tempSibling(p);
             AtomicFiles.moveAtomically(p, doomed);

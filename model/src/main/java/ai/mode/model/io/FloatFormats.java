@@ -23,7 +23,7 @@ public final class FloatFormats {
     /** float32 to bfloat16 bits, round to nearest even; overflow to infinity; NaN stays a quiet NaN of the same sign. */
     public static short floatToBf16(float value) {
         int bits = Float.floatToRawIntBits(value);
-        if ((bits & 0x7FFF_FFFF) > 0x7F80_0000) {       // NaN: keep sign and top payload bits, force the quiet bit
+        if ((bits & 0x7FFF_FFFF) > 0x7F80_0000) { // NaN: keep sign and top payload bits, force the quiet bit
             return (short) ((bits >>> 16) | 0x0040);
         }
         int roundingBias = 0x7FFF + ((bits >>> 16) & 1);

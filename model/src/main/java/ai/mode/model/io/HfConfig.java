@@ -10,16 +10,15 @@ import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonPrimitive;
-
 import java.io.IOException;
 import java.math.BigDecimal;
+import java.nio.ByteBuffer;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.ByteBuffer;
 import java.util.Map;
 import java.util.Set;
 
@@ -43,12 +42,31 @@ import java.util.Set;
 public record HfConfig(LlamaConfig model, String torchDtype, JsonObject extra) {
 
     /** Fields this class reads or writes itself; everything else lands in {@link #extra()}. */
-    private static final Set<String> KNOWN = Set.of("architectures", "model_type", "vocab_size", "hidden_size",
-            "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
-            "max_position_embeddings", "rope_theta", "rms_norm_eps", "tie_word_embeddings", "torch_dtype", "dtype",
-            "hidden_act", "attention_bias", "mlp_bias", "rope_scaling", "rope_parameters", "head_dim", "sliding_window");
+    private static final Set<String> KNOWN = Set.of(
+            "architectures",
+            "model_type",
+            "vocab_size",
+            "hidden_size",
+            "intermediate_size",
+            "num_hidden_layers",
+            "num_attention_heads",
+            "num_key_value_heads",
+            "max_position_embeddings",
+            "rope_theta",
+            "rms_norm_eps",
+            "tie_word_embeddings",
+            "torch_dtype",
+            "dtype",
+            "hidden_act",
+            "attention_bias",
+            "mlp_bias",
+            "rope_scaling",
+            "rope_parameters",
+            "head_dim",
+            "sliding_window");
 
-    private static final Gson PRETTY = new GsonBuilder().setPrettyPrinting().disableHtmlEscaping().create();
+    private static final Gson PRETTY =
+            new GsonBuilder().setPrettyPrinting().disableHtmlEscaping().create();
 
     public HfConfig {
         if (model == null) throw new IllegalArgumentException("model config must be non-null");
@@ -69,7 +87,8 @@ public record HfConfig(LlamaConfig model, String torchDtype, JsonObject extra) {
 
     /** The same config with one extra field added or replaced (e.g. {@code bos_token_id}). */
     public HfConfig withExtra(String key, JsonElement value) {
-        if (KNOWN.contains(key)) throw new IllegalArgumentException(key + " is set through LlamaConfig, not as an extra field");
+        if (KNOWN.contains(key))
+            throw new IllegalArgumentException(key + " is set through LlamaConfig, not as an extra field");
         JsonObject e = extra.deepCopy();
         e.add(key, value);
         return new HfConfig(model, torchDtype, e);
@@ -77,7 +96,9 @@ public record HfConfig(LlamaConfig model, String torchDtype, JsonObject extra) {
 
     /** The uninterpreted fields (a copy). */
     @Override
-    public JsonObject extra() { return extra.deepCopy(); }
+    public JsonObject extra() {
+        return extra.deepCopy();
+    }
 
     // ------------------------------------------------------------------------------------------------ reading
 
@@ -92,8 +113,12 @@ public record HfConfig(LlamaConfig model, String torchDtype, JsonObject extra) {
         }
         String text;
         try {
-            text = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
-                    .onUnmappableCharacter(CodingErrorAction.REPORT).decode(ByteBuffer.wrap(bytes)).toString();
+            text = StandardCharsets.UTF_8
+                    .newDecoder()
+                    .onMalformedInput(CodingErrorAction.REPORT)
+                    .onUnmappableCharacter(CodingErrorAction.REPORT)
+                    .decode(ByteBuffer.wrap(bytes))
+                    .toString();
         } catch (CharacterCodingException e) {
             throw new CheckpointFormatException(file, "not valid UTF-8", e);
         }
@@ -118,10 +143,15 @@ public record HfConfig(LlamaConfig model, String torchDtype, JsonObject extra) {
         f.requireFalseIfPresent("mlp_bias", "MLP projections with bias are not implemented");
         if (o.has("rope_scaling") && !o.get("rope_scaling").isJsonNull()) {
             JsonElement s = o.get("rope_scaling");
-            String type = s.isJsonObject() && s.getAsJsonObject().has("rope_type") ? s.getAsJsonObject().get("rope_type").toString()
-                    : s.isJsonObject() && s.getAsJsonObject().has("type") ? s.getAsJsonObject().get("type").toString() : s.toString();
-            throw new CheckpointFormatException(source, "rope_scaling " + type
-                    + " is not supported (only plain RoPE is implemented); use a model without rope_scaling");
+            String type = s.isJsonObject() && s.getAsJsonObject().has("rope_type")
+                    ? s.getAsJsonObject().get("rope_type").toString()
+                    : s.isJsonObject() && s.getAsJsonObject().has("type")
+                            ? s.getAsJsonObject().get("type").toString()
+                            : s.toString();
+            throw new CheckpointFormatException(
+                    source,
+                    "rope_scaling " + type
+                            + " is not supported (only plain RoPE is implemented); use a model without rope_scaling");
         }
 
         int vocab = f.requiredInt("vocab_size");
@@ -137,11 +167,14 @@ public record HfConfig(LlamaConfig model, String torchDtype, JsonObject extra) {
         if (o.has("head_dim") && !o.get("head_dim").isJsonNull() && heads > 0 && hidden % heads == 0) {
             int headDim = f.requiredInt("head_dim");
             if (headDim != hidden / heads) {
-                throw new CheckpointFormatException(source, "head_dim " + headDim + " differs from hidden_size/num_attention_heads = "
-                        + hidden / heads + "; decoupled head widths are not implemented");
+                throw new CheckpointFormatException(
+                        source,
+                        "head_dim " + headDim + " differs from hidden_size/num_attention_heads = " + hidden / heads
+                                + "; decoupled head widths are not implemented");
             }
         }
-        String dtype = o.has("torch_dtype") && !o.get("torch_dtype").isJsonNull() ? f.string("torch_dtype")
+        String dtype = o.has("torch_dtype") && !o.get("torch_dtype").isJsonNull()
+                ? f.string("torch_dtype")
                 : o.has("dtype") && !o.get("dtype").isJsonNull() ? f.string("dtype") : "float32";
         LlamaConfig model;
         try {
@@ -160,22 +193,26 @@ public record HfConfig(LlamaConfig model, String torchDtype, JsonObject extra) {
         float theta = f.optionalFloat("rope_theta", 10000f);
         JsonElement rp = o.get("rope_parameters");
         if (rp == null || rp.isJsonNull()) return theta;
-        if (!rp.isJsonObject()) throw new CheckpointFormatException(source, "field rope_parameters must be an object, found " + rp);
+        if (!rp.isJsonObject())
+            throw new CheckpointFormatException(source, "field rope_parameters must be an object, found " + rp);
         Fields p = new Fields(rp.getAsJsonObject(), source);
         String type = rp.getAsJsonObject().has("rope_type") ? p.string("rope_type") : "default";
         if (!type.equals("default")) {
-            throw new CheckpointFormatException(source, "rope_parameters rope_type \"" + type
-                    + "\" is not supported (only plain RoPE is implemented); use a model without RoPE scaling");
+            throw new CheckpointFormatException(
+                    source,
+                    "rope_parameters rope_type \"" + type
+                            + "\" is not supported (only plain RoPE is implemented); use a model without RoPE scaling");
         }
         float partial = p.optionalFloat("partial_rotary_factor", 1f);
         if (partial != 1f) {
-            throw new CheckpointFormatException(source, "rope_parameters partial_rotary_factor " + partial + " is not supported");
+            throw new CheckpointFormatException(
+                    source, "rope_parameters partial_rotary_factor " + partial + " is not supported");
         }
         if (!rp.getAsJsonObject().has("rope_theta")) return theta;
         float nested = p.optionalFloat("rope_theta", theta);
         if (o.has("rope_theta") && !o.get("rope_theta").isJsonNull() && nested != theta) {
-            throw new CheckpointFormatException(source, "rope_theta " + theta + " and rope_parameters.rope_theta " + nested
-                    + " disagree");
+            throw new CheckpointFormatException(
+                    source, "rope_theta " + theta + " and rope_parameters.rope_theta " + nested + " disagree");
         }
         return nested;
     }
@@ -188,24 +225,32 @@ public record HfConfig(LlamaConfig model, String torchDtype, JsonObject extra) {
         if (type.equals("mistral")) {
             JsonElement window = o.get("sliding_window");
             if (window != null && !window.isJsonNull()) {
-                throw new CheckpointFormatException(source, "model_type mistral with sliding_window " + window
-                        + " is not supported (sliding-window attention is not implemented)");
+                throw new CheckpointFormatException(
+                        source,
+                        "model_type mistral with sliding_window " + window
+                                + " is not supported (sliding-window attention is not implemented)");
             }
         } else if (!type.equals("llama")) {
-            throw new CheckpointFormatException(source, "model_type \"" + type
-                    + "\" is not supported; only Llama-architecture models (model_type \"llama\") can be loaded");
+            throw new CheckpointFormatException(
+                    source,
+                    "model_type \"" + type
+                            + "\" is not supported; only Llama-architecture models (model_type \"llama\") can be loaded");
         }
         if (o.has("architectures") && !o.get("architectures").isJsonNull()) {
             JsonElement a = o.get("architectures");
             boolean causal = false;
             if (a.isJsonArray()) {
                 for (JsonElement e : a.getAsJsonArray()) {
-                    causal |= e.isJsonPrimitive() && e.getAsJsonPrimitive().isString() && e.getAsString().endsWith("ForCausalLM");
+                    causal |= e.isJsonPrimitive()
+                            && e.getAsJsonPrimitive().isString()
+                            && e.getAsString().endsWith("ForCausalLM");
                 }
             }
             if (!causal) {
-                throw new CheckpointFormatException(source, "architectures " + a
-                        + " names no causal LM (expected [\"LlamaForCausalLM\"]); only causal-LM checkpoints can be loaded");
+                throw new CheckpointFormatException(
+                        source,
+                        "architectures " + a
+                                + " names no causal LM (expected [\"LlamaForCausalLM\"]); only causal-LM checkpoints can be loaded");
             }
         }
     }
@@ -214,8 +259,10 @@ public record HfConfig(LlamaConfig model, String torchDtype, JsonObject extra) {
     private record Fields(JsonObject o, Path source) {
         JsonPrimitive primitive(String key) throws CheckpointFormatException {
             JsonElement e = o.get(key);
-            if (e == null || e.isJsonNull()) throw new CheckpointFormatException(source, "missing required field " + key);
-            if (!e.isJsonPrimitive()) throw new CheckpointFormatException(source, "field " + key + " must be a scalar, found " + e);
+            if (e == null || e.isJsonNull())
+                throw new CheckpointFormatException(source, "missing required field " + key);
+            if (!e.isJsonPrimitive())
+                throw new CheckpointFormatException(source, "field " + key + " must be a scalar, found " + e);
             return e.getAsJsonPrimitive();
         }
 
@@ -249,13 +296,15 @@ public record HfConfig(LlamaConfig model, String torchDtype, JsonObject extra) {
         boolean optionalBoolean(String key, boolean fallback) throws CheckpointFormatException {
             if (!o.has(key) || o.get(key).isJsonNull()) return fallback;
             JsonPrimitive p = primitive(key);
-            if (!p.isBoolean()) throw new CheckpointFormatException(source, "field " + key + " must be true or false, found " + p);
+            if (!p.isBoolean())
+                throw new CheckpointFormatException(source, "field " + key + " must be true or false, found " + p);
             return p.getAsBoolean();
         }
 
         String string(String key) throws CheckpointFormatException {
             JsonPrimitive p = primitive(key);
-            if (!p.isString()) throw new CheckpointFormatException(source, "field " + key + " must be a string, found " + p);
+            if (!p.isString())
+                throw new CheckpointFormatException(source, "field " + key + " must be a string, found " + p);
             return p.getAsString();
         }
 
@@ -268,7 +317,8 @@ public record HfConfig(LlamaConfig model, String torchDtype, JsonObject extra) {
         }
 
         void requireFalseIfPresent(String key, String why) throws CheckpointFormatException {
-            if (optionalBoolean(key, false)) throw new CheckpointFormatException(source, key + " true is not supported (" + why + ")");
+            if (optionalBoolean(key, false))
+                throw new CheckpointFormatException(source, key + " true is not supported (" + why + ")");
         }
     }
 
@@ -295,7 +345,8 @@ public record HfConfig(LlamaConfig model, String torchDtype, JsonObject extra) {
         o.addProperty("attention_bias", false);
         o.addProperty("mlp_bias", false);
         o.addProperty("torch_dtype", torchDtype);
-        for (Map.Entry<String, JsonElement> e : extra.entrySet()) o.add(e.getKey(), e.getValue().deepCopy());
+        for (Map.Entry<String, JsonElement> e : extra.entrySet())
+            o.add(e.getKey(), e.getValue().deepCopy());
         return o;
     }
 

@@ -6,7 +6,6 @@ package ai.mode.model.io;
 import ai.mode.model.LlamaConfig;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
-
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -55,17 +54,23 @@ public final class HfImport {
             for (Map.Entry<String, int[]> e : expected.entrySet()) {
                 SafeTensorsReader r = location.get(e.getKey());
                 if (r == null) {
-                    throw new CheckpointFormatException(dir, "missing tensor " + e.getKey() + " (expected shape "
-                            + Arrays.toString(e.getValue()) + " from config.json)" + moreMissing(expected, location, e.getKey()));
+                    throw new CheckpointFormatException(
+                            dir,
+                            "missing tensor " + e.getKey() + " (expected shape " + Arrays.toString(e.getValue())
+                                    + " from config.json)" + moreMissing(expected, location, e.getKey()));
                 }
                 TensorInfo info = r.info(e.getKey());
                 if (!info.dtype().isFloat()) {
-                    throw new CheckpointFormatException(r.path(), "tensor " + e.getKey() + " has dtype " + info.dtype()
-                            + "; weights must be F32, F16, BF16 or F64");
+                    throw new CheckpointFormatException(
+                            r.path(),
+                            "tensor " + e.getKey() + " has dtype " + info.dtype()
+                                    + "; weights must be F32, F16, BF16 or F64");
                 }
                 if (!Arrays.equals(info.shape(), e.getValue())) {
-                    throw new CheckpointFormatException(r.path(), "tensor " + e.getKey() + " has shape "
-                            + Arrays.toString(info.shape()) + " but config.json implies " + Arrays.toString(e.getValue()));
+                    throw new CheckpointFormatException(
+                            r.path(),
+                            "tensor " + e.getKey() + " has shape " + Arrays.toString(info.shape())
+                                    + " but config.json implies " + Arrays.toString(e.getValue()));
                 }
             }
             List<String> unexpected = new ArrayList<>();
@@ -73,15 +78,20 @@ public final class HfImport {
                 if (expected.containsKey(name)) continue;
                 if (name.endsWith(".rotary_emb.inv_freq")) continue;
                 if (name.equals(TensorNames.LM_HEAD) && config.tieEmbeddings()) {
-                    LOG.log(System.Logger.Level.INFO, "{0}: ignoring lm_head.weight since tie_word_embeddings is true", dir);
+                    LOG.log(
+                            System.Logger.Level.INFO,
+                            "{0}: ignoring lm_head.weight since tie_word_embeddings is true",
+                            dir);
                     continue;
                 }
                 unexpected.add(name);
             }
             if (!unexpected.isEmpty()) {
-                throw new CheckpointFormatException(dir, "unexpected tensor " + unexpected.getFirst()
-                        + (unexpected.size() > 1 ? " (and " + (unexpected.size() - 1) + " more)" : "")
-                        + ": the weights do not match a plain Llama model with this config.json (biases? another architecture?)");
+                throw new CheckpointFormatException(
+                        dir,
+                        "unexpected tensor " + unexpected.getFirst()
+                                + (unexpected.size() > 1 ? " (and " + (unexpected.size() - 1) + " more)" : "")
+                                + ": the weights do not match a plain Llama model with this config.json (biases? another architecture?)");
             }
             NamedTensors out = new NamedTensors();
             for (Map.Entry<String, int[]> e : expected.entrySet()) {
@@ -114,8 +124,10 @@ public final class HfImport {
         return null;
     }
 
-    private static String moreMissing(Map<String, int[]> expected, Map<String, SafeTensorsReader> location, String first) {
-        long missing = expected.keySet().stream().filter(n -> !location.containsKey(n)).count();
+    private static String moreMissing(
+            Map<String, int[]> expected, Map<String, SafeTensorsReader> location, String first) {
+        long missing =
+                expected.keySet().stream().filter(n -> !location.containsKey(n)).count();
         return missing > 1 ? " (" + (missing - 1) + " more tensors missing)" : "";
     }
 
@@ -132,16 +144,18 @@ public final class HfImport {
                 if (r == null) {
                     Path shard = dir.resolve(e.getValue());
                     if (!Files.isRegularFile(shard)) {
-                        throw new CheckpointFormatException(index, "shard " + e.getValue() + " (listed for tensor "
-                                + e.getKey() + ") not found in " + dir);
+                        throw new CheckpointFormatException(
+                                index,
+                                "shard " + e.getValue() + " (listed for tensor " + e.getKey() + ") not found in "
+                                        + dir);
                     }
                     r = SafeTensorsReader.open(shard);
                     readers.add(r);
                     shards.put(e.getValue(), r);
                 }
                 if (!r.contains(e.getKey())) {
-                    throw new CheckpointFormatException(r.path(), "has no tensor " + e.getKey() + ", though " + INDEX
-                            + " places it in this shard");
+                    throw new CheckpointFormatException(
+                            r.path(), "has no tensor " + e.getKey() + ", though " + INDEX + " places it in this shard");
                 }
                 location.put(e.getKey(), r);
             }
@@ -153,9 +167,12 @@ public final class HfImport {
             for (String name : r.names()) location.put(name, r);
             return location;
         }
-        if (Files.exists(dir.resolve("pytorch_model.bin")) || Files.exists(dir.resolve("pytorch_model.bin.index.json"))) {
-            throw new CheckpointFormatException(dir, "holds PyTorch .bin weights only; convert them to safetensors "
-                    + "(model.safetensors) first, this loader does not read pickle files");
+        if (Files.exists(dir.resolve("pytorch_model.bin"))
+                || Files.exists(dir.resolve("pytorch_model.bin.index.json"))) {
+            throw new CheckpointFormatException(
+                    dir,
+                    "holds PyTorch .bin weights only; convert them to safetensors "
+                            + "(model.safetensors) first, this loader does not read pickle files");
         }
         throw new CheckpointFormatException(dir, "no " + Checkpoint.MODEL + " or " + INDEX + " found");
     }
@@ -180,12 +197,19 @@ public final class HfImport {
         for (Map.Entry<String, JsonElement> e : map.getAsJsonObject().entrySet()) {
             JsonElement v = e.getValue();
             if (!v.isJsonPrimitive() || !v.getAsJsonPrimitive().isString()) {
-                throw new CheckpointFormatException(index, "weight_map entry " + e.getKey() + " must name a shard file, found " + v);
+                throw new CheckpointFormatException(
+                        index, "weight_map entry " + e.getKey() + " must name a shard file, found " + v);
             }
             String shard = v.getAsString();
-            if (shard.isEmpty() || shard.contains("/") || shard.contains("\\") || shard.equals("..") || shard.equals(".")) {
-                throw new CheckpointFormatException(index, "weight_map entry " + e.getKey() + " names "
-                        + SafeTensorsReader.quote(shard) + "; shards must be plain file names in the same directory");
+            if (shard.isEmpty()
+                    || shard.contains("/")
+                    || shard.contains("\\")
+                    || shard.equals("..")
+                    || shard.equals(".")) {
+                throw new CheckpointFormatException(
+                        index,
+                        "weight_map entry " + e.getKey() + " names " + SafeTensorsReader.quote(shard)
+                                + "; shards must be plain file names in the same directory");
             }
             out.put(e.getKey(), shard);
         }

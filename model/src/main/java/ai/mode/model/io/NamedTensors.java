@@ -31,21 +31,32 @@ public final class NamedTensors implements Iterable<NamedTensors.Entry> {
 
         /** The dimensions (a copy). */
         @Override
-        public int[] shape() { return shape.clone(); }
+        public int[] shape() {
+            return shape.clone();
+        }
 
         /** Number of elements. */
-        public long numel() { return data.length; }
-
-        @Override
-        public boolean equals(Object o) {
-            return o instanceof Entry e && name.equals(e.name) && Arrays.equals(shape, e.shape) && Arrays.equals(data, e.data);
+        public long numel() {
+            return data.length;
         }
 
         @Override
-        public int hashCode() { return name.hashCode(); }
+        public boolean equals(Object o) {
+            return o instanceof Entry e
+                    && name.equals(e.name)
+                    && Arrays.equals(shape, e.shape)
+                    && Arrays.equals(data, e.data);
+        }
 
         @Override
-        public String toString() { return name + Arrays.toString(shape); }
+        public int hashCode() {
+            return name.hashCode();
+        }
+
+        @Override
+        public String toString() {
+            return name + Arrays.toString(shape);
+        }
     }
 
     private final LinkedHashMap<String, Entry> entries = new LinkedHashMap<>();
@@ -58,10 +69,11 @@ public final class NamedTensors implements Iterable<NamedTensors.Entry> {
         if (name == null || name.isEmpty()) throw new IllegalArgumentException("tensor name must be non-empty");
         if (entries.containsKey(name)) throw new IllegalArgumentException("duplicate tensor name " + name);
         long numel = numel(shape);
-        if (numel < 0) throw new IllegalArgumentException("tensor " + name + ": invalid shape " + Arrays.toString(shape));
+        if (numel < 0)
+            throw new IllegalArgumentException("tensor " + name + ": invalid shape " + Arrays.toString(shape));
         if (numel != data.length) {
-            throw new IllegalArgumentException("tensor " + name + ": shape " + Arrays.toString(shape) + " holds " + numel
-                    + " elements but data has " + data.length);
+            throw new IllegalArgumentException("tensor " + name + ": shape " + Arrays.toString(shape) + " holds "
+                    + numel + " elements but data has " + data.length);
         }
         entries.put(name, new Entry(name, shape, data));
         return this;
@@ -74,7 +86,9 @@ public final class NamedTensors implements Iterable<NamedTensors.Entry> {
     }
 
     /** Whether a tensor of this name is present. */
-    public boolean contains(String name) { return entries.containsKey(name); }
+    public boolean contains(String name) {
+        return entries.containsKey(name);
+    }
 
     /** The entry, or throws {@link IllegalArgumentException} naming the missing tensor. */
     public Entry get(String name) {
@@ -84,21 +98,33 @@ public final class NamedTensors implements Iterable<NamedTensors.Entry> {
     }
 
     /** The data array of a tensor (not a copy). */
-    public float[] data(String name) { return get(name).data(); }
+    public float[] data(String name) {
+        return get(name).data();
+    }
 
     /** The shape of a tensor (a copy). */
-    public int[] shape(String name) { return get(name).shape(); }
+    public int[] shape(String name) {
+        return get(name).shape();
+    }
 
     /** Removes a tensor if present; returns it or null. */
-    public Entry remove(String name) { return entries.remove(name); }
+    public Entry remove(String name) {
+        return entries.remove(name);
+    }
 
     /** Names in insertion order (unmodifiable view). */
-    public List<String> names() { return Collections.unmodifiableList(new ArrayList<>(entries.keySet())); }
+    public List<String> names() {
+        return Collections.unmodifiableList(new ArrayList<>(entries.keySet()));
+    }
 
     /** Number of tensors. */
-    public int size() { return entries.size(); }
+    public int size() {
+        return entries.size();
+    }
 
-    public boolean isEmpty() { return entries.isEmpty(); }
+    public boolean isEmpty() {
+        return entries.isEmpty();
+    }
 
     /** Total number of float elements over all tensors. */
     public long totalElements() {
@@ -122,7 +148,8 @@ public final class NamedTensors implements Iterable<NamedTensors.Entry> {
         for (Entry e : entries.values()) {
             float[] d = e.data();
             for (int i = 0; i < d.length; i++) {
-                if (!Float.isFinite(d[i])) return Optional.of("tensor " + prefix + e.name() + " holds " + d[i] + " at element " + i);
+                if (!Float.isFinite(d[i]))
+                    return Optional.of("tensor " + prefix + e.name() + " holds " + d[i] + " at element " + i);
             }
         }
         return Optional.empty();
@@ -150,10 +177,14 @@ public final class NamedTensors implements Iterable<NamedTensors.Entry> {
     }
 
     @Override
-    public Iterator<Entry> iterator() { return Collections.unmodifiableCollection(entries.values()).iterator(); }
+    public Iterator<Entry> iterator() {
+        return Collections.unmodifiableCollection(entries.values()).iterator();
+    }
 
     @Override
-    public String toString() { return "NamedTensors" + entries.values(); }
+    public String toString() {
+        return "NamedTensors" + entries.values();
+    }
 
     /** Product of the dimensions; -1 if a dimension is negative or the product overflows a long. */
     static long numel(int[] shape) {

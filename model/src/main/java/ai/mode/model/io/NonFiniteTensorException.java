@@ -7,10 +7,13 @@ public final class NonFiniteTensorException extends IllegalArgumentException {
     private final String detail;
 
     NonFiniteTensorException(String file, String detail) {
-        super("refusing to write a checkpoint whose " + file + " " + detail + "; only finite weights and optimizer state are saved");
+        super("refusing to write a checkpoint whose " + file + " " + detail
+                + "; only finite weights and optimizer state are saved");
         this.detail = file + " " + detail;
     }
 
     /** Which file and tensor, e.g. {@code model.safetensors tensor lm_head.weight holds NaN at element 3}. */
-    public String detail() { return detail; }
+    public String detail() {
+        return detail;
+    }
 }

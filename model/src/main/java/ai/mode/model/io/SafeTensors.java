@@ -4,7 +4,6 @@
 package ai.mode.model.io;
 
 import com.google.gson.stream.JsonWriter;
-
 import java.io.IOException;
 import java.io.StringWriter;
 import java.lang.foreign.MemorySegment;
@@ -30,7 +29,8 @@ public final class SafeTensors {
     private SafeTensors() {}
 
     private static final int CHUNK_BYTES = 1 << 20;
-    private static final ValueLayout.OfFloat LE_FLOAT = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfFloat LE_FLOAT =
+            ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     /** Opens a file for reading; see {@link SafeTensorsReader}. */
     public static SafeTensorsReader open(Path file) throws IOException {
@@ -60,14 +60,16 @@ public final class SafeTensors {
     }
 
     /** Writes the complete file content into a channel (not atomic); returns the number of bytes written. */
-    public static long writeTo(WritableByteChannel ch, NamedTensors tensors, Map<String, String> metadata,
-                               SafeDType storage) throws IOException {
+    public static long writeTo(
+            WritableByteChannel ch, NamedTensors tensors, Map<String, String> metadata, SafeDType storage)
+            throws IOException {
         return writeTo(ch, header(tensors, metadata, storage), tensors, storage);
     }
 
     /** Size in bytes of the file {@link #write} produces. */
     public static long fileSize(NamedTensors tensors, Map<String, String> metadata, SafeDType storage) {
-        return 8 + header(tensors, metadata, storage).getBytes(StandardCharsets.UTF_8).length
+        return 8
+                + header(tensors, metadata, storage).getBytes(StandardCharsets.UTF_8).length
                 + tensors.totalElements() * storage.bytes();
     }
 
@@ -141,7 +143,11 @@ public final class SafeTensors {
                 json.name("shape").beginArray();
                 for (int d : e.shape()) json.value(d);
                 json.endArray();
-                json.name("data_offsets").beginArray().value(offset).value(offset + bytes).endArray();
+                json.name("data_offsets")
+                        .beginArray()
+                        .value(offset)
+                        .value(offset + bytes)
+                        .endArray();
                 json.endObject();
                 offset += bytes;
             }

@@ -6,7 +6,6 @@ package ai.mode.model.io;
 
 import com.google.gson.stream.JsonReader;
 import com.google.gson.stream.JsonToken;
-
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -53,11 +52,15 @@ public final class SafeTensorsReader implements AutoCloseable {
 
     static final String METADATA_KEY = "__metadata__";
 
-    private static final ValueLayout.OfLong LE_LONG = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfLong LE_LONG =
+            ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfInt LE_INT = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final ValueLayout.OfShort LE_SHORT = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final ValueLayout.OfFloat LE_FLOAT = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final ValueLayout.OfDouble LE_DOUBLE = ValueLayout.JAVA_DOUBLE_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfShort LE_SHORT =
+            ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfFloat LE_FLOAT =
+            ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfDouble LE_DOUBLE =
+            ValueLayout.JAVA_DOUBLE_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     private final Path path;
     private final Arena arena;
@@ -66,8 +69,13 @@ public final class SafeTensorsReader implements AutoCloseable {
     private final LinkedHashMap<String, TensorInfo> tensors;
     private final Map<String, String> metadata;
 
-    private SafeTensorsReader(Path path, Arena arena, MemorySegment file, long dataStart,
-                              LinkedHashMap<String, TensorInfo> tensors, Map<String, String> metadata) {
+    private SafeTensorsReader(
+            Path path,
+            Arena arena,
+            MemorySegment file,
+            long dataStart,
+            LinkedHashMap<String, TensorInfo> tensors,
+            Map<String, String> metadata) {
         this.path = path;
         this.arena = arena;
         this.file = file;
@@ -85,18 +93,24 @@ public final class SafeTensorsReader implements AutoCloseable {
         try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
             long size = ch.size();
             if (size < 8) {
-                throw new CheckpointFormatException(path, "file is " + size
-                        + " bytes, shorter than the 8-byte header length; truncated or not a safetensors file");
+                throw new CheckpointFormatException(
+                        path,
+                        "file is " + size
+                                + " bytes, shorter than the 8-byte header length; truncated or not a safetensors file");
             }
             MemorySegment file = ch.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
             long headerLen = file.get(LE_LONG, 0);
             if (headerLen < 2 || headerLen > size - 8) {
-                throw new CheckpointFormatException(path, "header length " + Long.toUnsignedString(headerLen)
-                        + " (bytes 0-7) does not fit the " + (size - 8) + " bytes after it; truncated or not a safetensors file");
+                throw new CheckpointFormatException(
+                        path,
+                        "header length " + Long.toUnsignedString(headerLen) + " (bytes 0-7) does not fit the "
+                                + (size - 8) + " bytes after it; truncated or not a safetensors file");
             }
             if (headerLen > MAX_HEADER_BYTES) {
-                throw new CheckpointFormatException(path, "header length " + headerLen + " exceeds the "
-                        + MAX_HEADER_BYTES + "-byte limit; not a safetensors file");
+                throw new CheckpointFormatException(
+                        path,
+                        "header length " + headerLen + " exceeds the " + MAX_HEADER_BYTES
+                                + "-byte limit; not a safetensors file");
             }
             String header = decodeUtf8(path, file.asSlice(8, headerLen).toArray(ValueLayout.JAVA_BYTE));
             long dataStart = 8 + headerLen;
@@ -114,29 +128,45 @@ public final class SafeTensorsReader implements AutoCloseable {
     }
 
     /** The file this reader maps. */
-    public Path path() { return path; }
+    public Path path() {
+        return path;
+    }
 
     /** The {@code __metadata__} string map (empty if absent), unmodifiable. */
-    public Map<String, String> metadata() { return metadata; }
+    public Map<String, String> metadata() {
+        return metadata;
+    }
 
     /** Tensor names in header order. */
-    public List<String> names() { return List.copyOf(tensors.keySet()); }
+    public List<String> names() {
+        return List.copyOf(tensors.keySet());
+    }
 
     /** Every tensor's header entry, in header order. */
-    public List<TensorInfo> infos() { return List.copyOf(tensors.values()); }
+    public List<TensorInfo> infos() {
+        return List.copyOf(tensors.values());
+    }
 
     /** Whether the file holds a tensor of this name. */
-    public boolean contains(String name) { return tensors.containsKey(name); }
+    public boolean contains(String name) {
+        return tensors.containsKey(name);
+    }
 
     /** Number of tensors. */
-    public int size() { return tensors.size(); }
+    public int size() {
+        return tensors.size();
+    }
 
     /** The header entry of a tensor; a {@link CheckpointFormatException} naming it if absent. */
     public TensorInfo info(String name) throws CheckpointFormatException {
         TensorInfo t = tensors.get(name);
         if (t == null) {
-            throw new CheckpointFormatException(path, "no tensor named " + name + " (file holds " + tensors.size()
-                    + " tensors" + (tensors.isEmpty() ? "" : ", e.g. " + tensors.keySet().iterator().next()) + ")");
+            throw new CheckpointFormatException(
+                    path,
+                    "no tensor named " + name + " (file holds " + tensors.size() + " tensors"
+                            + (tensors.isEmpty()
+                                    ? ""
+                                    : ", e.g. " + tensors.keySet().iterator().next()) + ")");
         }
         return t;
     }
@@ -164,8 +194,9 @@ public final class SafeTensorsReader implements AutoCloseable {
                     + dst.length + " from offset " + offset);
         }
         if (!t.dtype().isFloat()) {
-            throw new CheckpointFormatException(path, "tensor " + name + " has dtype " + t.dtype()
-                    + ", not a floating-point type (F32, F16, BF16, F64)");
+            throw new CheckpointFormatException(
+                    path,
+                    "tensor " + name + " has dtype " + t.dtype() + ", not a floating-point type (F32, F16, BF16, F64)");
         }
         long base = dataStart + t.begin();
         if (n < PARALLEL_MIN_ELEMENTS) {
@@ -188,10 +219,12 @@ public final class SafeTensorsReader implements AutoCloseable {
         switch (dtype) {
             case F32 -> MemorySegment.copy(file, LE_FLOAT, base + 4L * from, dst, offset + from, to - from);
             case F16 -> {
-                for (int i = from; i < to; i++) dst[offset + i] = FloatFormats.f16ToFloat(file.get(LE_SHORT, base + 2L * i));
+                for (int i = from; i < to; i++)
+                    dst[offset + i] = FloatFormats.f16ToFloat(file.get(LE_SHORT, base + 2L * i));
             }
             case BF16 -> {
-                for (int i = from; i < to; i++) dst[offset + i] = FloatFormats.bf16ToFloat(file.get(LE_SHORT, base + 2L * i));
+                for (int i = from; i < to; i++)
+                    dst[offset + i] = FloatFormats.bf16ToFloat(file.get(LE_SHORT, base + 2L * i));
             }
             case F64 -> {
                 for (int i = from; i < to; i++) dst[offset + i] = (float) file.get(LE_DOUBLE, base + 8L * i);
@@ -221,8 +254,9 @@ public final class SafeTensorsReader implements AutoCloseable {
             case I32 -> {
                 for (int i = 0; i < out.length; i++) out[i] = file.get(LE_INT, base + 4L * i);
             }
-            default -> throw new CheckpointFormatException(path, "tensor " + name + " has dtype " + t.dtype()
-                    + ", expected I64 or I32");
+            default ->
+                throw new CheckpointFormatException(
+                        path, "tensor " + name + " has dtype " + t.dtype() + ", expected I64 or I32");
         }
         return out;
     }
@@ -242,8 +276,9 @@ public final class SafeTensorsReader implements AutoCloseable {
 
     private int arrayLength(TensorInfo t) throws CheckpointFormatException {
         if (t.numel() > Integer.MAX_VALUE - 8) {
-            throw new CheckpointFormatException(path, "tensor " + t.name() + " has " + t.numel()
-                    + " elements, more than one Java array holds; split it");
+            throw new CheckpointFormatException(
+                    path,
+                    "tensor " + t.name() + " has " + t.numel() + " elements, more than one Java array holds; split it");
         }
         return (int) t.numel();
     }
@@ -254,12 +289,15 @@ public final class SafeTensorsReader implements AutoCloseable {
 
     private static String decodeUtf8(Path path, byte[] bytes) throws CheckpointFormatException {
         try {
-            return StandardCharsets.UTF_8.newDecoder()
+            return StandardCharsets.UTF_8
+                    .newDecoder()
                     .onMalformedInput(CodingErrorAction.REPORT)
                     .onUnmappableCharacter(CodingErrorAction.REPORT)
-                    .decode(ByteBuffer.wrap(bytes)).toString();
+                    .decode(ByteBuffer.wrap(bytes))
+                    .toString();
         } catch (CharacterCodingException e) {
-            throw new CheckpointFormatException(path, "header (bytes 8-" + (8 + bytes.length) + ") is not valid UTF-8", e);
+            throw new CheckpointFormatException(
+                    path, "header (bytes 8-" + (8 + bytes.length) + ") is not valid UTF-8", e);
         }
     }
 
@@ -278,8 +316,11 @@ public final class SafeTensorsReader implements AutoCloseable {
             while (json.hasNext()) {
                 current = json.nextName();
                 if (!seen.add(current)) {
-                    throw new CheckpointFormatException(path, "duplicate " + (current.equals(METADATA_KEY)
-                            ? METADATA_KEY : "tensor name " + quote(current)) + " in header");
+                    throw new CheckpointFormatException(
+                            path,
+                            "duplicate "
+                                    + (current.equals(METADATA_KEY) ? METADATA_KEY : "tensor name " + quote(current))
+                                    + " in header");
                 }
                 if (current.equals(METADATA_KEY)) {
                     parseMetadata(path, json, metadata);
@@ -297,8 +338,12 @@ public final class SafeTensorsReader implements AutoCloseable {
         } catch (CheckpointFormatException e) {
             throw e;
         } catch (IOException | RuntimeException e) {
-            throw new CheckpointFormatException(path, "header is not valid safetensors JSON"
-                    + (current == null ? "" : " (in entry " + quote(current) + ")") + ": " + CheckpointFormatException.firstLine(e), e);
+            throw new CheckpointFormatException(
+                    path,
+                    "header is not valid safetensors JSON"
+                            + (current == null ? "" : " (in entry " + quote(current) + ")") + ": "
+                            + CheckpointFormatException.firstLine(e),
+                    e);
         }
         return entries;
     }
@@ -312,8 +357,8 @@ public final class SafeTensorsReader implements AutoCloseable {
         while (json.hasNext()) {
             String key = json.nextName();
             if (json.peek() != JsonToken.STRING) {
-                throw new CheckpointFormatException(path, METADATA_KEY + " value of " + quote(key)
-                        + " must be a string, found " + json.peek());
+                throw new CheckpointFormatException(
+                        path, METADATA_KEY + " value of " + quote(key) + " must be a string, found " + json.peek());
             }
             if (metadata.put(key, json.nextString()) != null) {
                 throw new CheckpointFormatException(path, "duplicate key " + quote(key) + " in " + METADATA_KEY);
@@ -352,19 +397,21 @@ public final class SafeTensorsReader implements AutoCloseable {
     }
 
     /** Checks dtypes, shapes and that the byte ranges tile [0, dataSize) exactly. */
-    private static LinkedHashMap<String, TensorInfo> validate(Path path, List<RawEntry> raw, long dataSize, long dataStart)
-            throws CheckpointFormatException {
+    private static LinkedHashMap<String, TensorInfo> validate(
+            Path path, List<RawEntry> raw, long dataSize, long dataStart) throws CheckpointFormatException {
         LinkedHashMap<String, TensorInfo> out = new LinkedHashMap<>();
         for (RawEntry r : raw) {
             String where = "tensor " + quote(r.name()) + ": ";
-            SafeDType dtype = SafeDType.parse(r.dtype()).orElseThrow(() -> new CheckpointFormatException(path,
-                    where + "unknown dtype " + quote(r.dtype()) + " (supported: " + SafeDType.known() + ")"));
+            SafeDType dtype = SafeDType.parse(r.dtype())
+                    .orElseThrow(() -> new CheckpointFormatException(
+                            path,
+                            where + "unknown dtype " + quote(r.dtype()) + " (supported: " + SafeDType.known() + ")"));
             int[] shape = new int[r.shape().length];
             for (int i = 0; i < shape.length; i++) {
                 long d = r.shape()[i];
                 if (d < 0 || d > Integer.MAX_VALUE) {
-                    throw new CheckpointFormatException(path, where + "shape " + Arrays.toString(r.shape())
-                            + " has an invalid dimension " + d);
+                    throw new CheckpointFormatException(
+                            path, where + "shape " + Arrays.toString(r.shape()) + " has an invalid dimension " + d);
                 }
                 shape[i] = (int) d;
             }
@@ -373,18 +420,22 @@ public final class SafeTensorsReader implements AutoCloseable {
                 throw new CheckpointFormatException(path, where + "shape " + Arrays.toString(shape) + " is too large");
             }
             if (r.offsets().length != 2) {
-                throw new CheckpointFormatException(path, where + "data_offsets must be [begin, end], found "
-                        + Arrays.toString(r.offsets()));
+                throw new CheckpointFormatException(
+                        path, where + "data_offsets must be [begin, end], found " + Arrays.toString(r.offsets()));
             }
             long begin = r.offsets()[0], end = r.offsets()[1];
             if (begin < 0 || end < begin) {
-                throw new CheckpointFormatException(path, where + "data_offsets " + Arrays.toString(r.offsets())
-                        + " are not an increasing pair of non-negative offsets");
+                throw new CheckpointFormatException(
+                        path,
+                        where + "data_offsets " + Arrays.toString(r.offsets())
+                                + " are not an increasing pair of non-negative offsets");
             }
             long expected = numel * dtype.bytes();
             if (end - begin != expected) {
-                throw new CheckpointFormatException(path, where + "data_offsets [" + begin + ", " + end + ") span "
-                        + (end - begin) + " bytes but " + dtype + Arrays.toString(shape) + " needs " + expected);
+                throw new CheckpointFormatException(
+                        path,
+                        where + "data_offsets [" + begin + ", " + end + ") span " + (end - begin) + " bytes but "
+                                + dtype + Arrays.toString(shape) + " needs " + expected);
             }
             out.put(r.name(), new TensorInfo(r.name(), dtype, shape, begin, end));
         }
@@ -394,25 +445,34 @@ public final class SafeTensorsReader implements AutoCloseable {
         TensorInfo previous = null;
         for (TensorInfo t : byOffset) {
             if (t.end() > dataSize) {
-                throw new CheckpointFormatException(path, "tensor " + quote(t.name()) + ": data ends at file byte "
-                        + (dataStart + t.end()) + " but the file has only " + (dataStart + dataSize)
-                        + " bytes; the file is truncated");
+                throw new CheckpointFormatException(
+                        path,
+                        "tensor " + quote(t.name()) + ": data ends at file byte "
+                                + (dataStart + t.end()) + " but the file has only " + (dataStart + dataSize)
+                                + " bytes; the file is truncated");
             }
             if (t.begin() < cursor) {
-                throw new CheckpointFormatException(path, "tensor " + quote(t.name()) + ": data_offsets [" + t.begin()
-                        + ", " + t.end() + ") overlap tensor " + quote(previous.name()) + " [" + previous.begin() + ", "
-                        + previous.end() + ")");
+                throw new CheckpointFormatException(
+                        path,
+                        "tensor " + quote(t.name()) + ": data_offsets [" + t.begin()
+                                + ", " + t.end() + ") overlap tensor " + quote(previous.name()) + " ["
+                                + previous.begin() + ", "
+                                + previous.end() + ")");
             }
             if (t.begin() > cursor) {
-                throw new CheckpointFormatException(path, "data bytes [" + cursor + ", " + t.begin()
-                        + ") belong to no tensor (gap before tensor " + quote(t.name()) + ")");
+                throw new CheckpointFormatException(
+                        path,
+                        "data bytes [" + cursor + ", " + t.begin() + ") belong to no tensor (gap before tensor "
+                                + quote(t.name()) + ")");
             }
             cursor = t.end();
             previous = t;
         }
         if (cursor != dataSize) {
-            throw new CheckpointFormatException(path, (dataSize - cursor) + " trailing bytes after the last tensor's data"
-                    + " (file byte " + (dataStart + cursor) + " onwards belong to no tensor)");
+            throw new CheckpointFormatException(
+                    path,
+                    (dataSize - cursor) + " trailing bytes after the last tensor's data" + " (file byte "
+                            + (dataStart + cursor) + " onwards belong to no tensor)");
         }
         return out;
     }

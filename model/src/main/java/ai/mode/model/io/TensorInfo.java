@@ -20,13 +20,19 @@ public record TensorInfo(String name, SafeDType dtype, int[] shape, long begin, 
 
     /** The dimensions (a copy). */
     @Override
-    public int[] shape() { return shape.clone(); }
+    public int[] shape() {
+        return shape.clone();
+    }
 
     /** Number of elements, the product of the shape (1 for a scalar). */
-    public long numel() { return NamedTensors.numel(shape); }
+    public long numel() {
+        return NamedTensors.numel(shape);
+    }
 
     /** Bytes the tensor occupies, {@code end - begin}. */
-    public long byteSize() { return end - begin; }
+    public long byteSize() {
+        return end - begin;
+    }
 
     @Override
     public String toString() {
@@ -35,10 +41,16 @@ public record TensorInfo(String name, SafeDType dtype, int[] shape, long begin, 
 
     @Override
     public boolean equals(Object o) {
-        return o instanceof TensorInfo t && name.equals(t.name) && dtype == t.dtype && Arrays.equals(shape, t.shape)
-                && begin == t.begin && end == t.end;
+        return o instanceof TensorInfo t
+                && name.equals(t.name)
+                && dtype == t.dtype
+                && Arrays.equals(shape, t.shape)
+                && begin == t.begin
+                && end == t.end;
     }
 
     @Override
-    public int hashCode() { return name.hashCode() * 31 + Arrays.hashCode(shape); }
+    public int hashCode() {
+        return name.hashCode() * 31 + Arrays.hashCode(shape);
+    }
 }

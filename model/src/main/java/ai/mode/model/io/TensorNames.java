@@ -3,7 +3,6 @@
 package ai.mode.model.io;
 
 import ai.mode.model.LlamaConfig;
-
 import java.util.LinkedHashMap;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -46,20 +45,24 @@ public final class TensorNames {
 
         private final String suffix;
 
-        LayerTensor(String suffix) { this.suffix = suffix; }
+        LayerTensor(String suffix) {
+            this.suffix = suffix;
+        }
 
         /** Name relative to the layer prefix, e.g. {@code self_attn.q_proj.weight}. */
-        public String suffix() { return suffix; }
+        public String suffix() {
+            return suffix;
+        }
 
         /** Shape for a config: norms [D]; q, o [D, D]; k, v [Hkv*hd, D]; gate, up [F, D]; down [D, F]. */
         public int[] shape(LlamaConfig c) {
             int d = c.hiddenSize(), f = c.intermediateSize();
             return switch (this) {
-                case INPUT_NORM, POST_ATTENTION_NORM -> new int[]{d};
-                case Q_PROJ, O_PROJ -> new int[]{d, d};
-                case K_PROJ, V_PROJ -> new int[]{c.kvDim(), d};
-                case GATE_PROJ, UP_PROJ -> new int[]{f, d};
-                case DOWN_PROJ -> new int[]{d, f};
+                case INPUT_NORM, POST_ATTENTION_NORM -> new int[] {d};
+                case Q_PROJ, O_PROJ -> new int[] {d, d};
+                case K_PROJ, V_PROJ -> new int[] {c.kvDim(), d};
+                case GATE_PROJ, UP_PROJ -> new int[] {f, d};
+                case DOWN_PROJ -> new int[] {d, f};
             };
         }
 
@@ -92,12 +95,12 @@ public final class TensorNames {
 
     /** [numExperts+1, hidden]: row 0 scores the backbone, row j+1 expert j. */
     public static int[] gateWeightShape(int numExperts, int hidden) {
-        return new int[]{numExperts + 1, hidden};
+        return new int[] {numExperts + 1, hidden};
     }
 
     /** [numExperts+1]. */
     public static int[] gateBiasShape(int numExperts) {
-        return new int[]{numExperts + 1};
+        return new int[] {numExperts + 1};
     }
 
     /**
@@ -106,12 +109,12 @@ public final class TensorNames {
      */
     public static LinkedHashMap<String, int[]> llamaShapes(LlamaConfig c) {
         LinkedHashMap<String, int[]> m = new LinkedHashMap<>();
-        m.put(EMBED_TOKENS, new int[]{c.vocabSize(), c.hiddenSize()});
+        m.put(EMBED_TOKENS, new int[] {c.vocabSize(), c.hiddenSize()});
         for (int i = 0; i < c.numLayers(); i++) {
             for (LayerTensor t : LayerTensor.values()) m.put(layer(i, t), t.shape(c));
         }
-        m.put(FINAL_NORM, new int[]{c.hiddenSize()});
-        if (!c.tieEmbeddings()) m.put(LM_HEAD, new int[]{c.vocabSize(), c.hiddenSize()});
+        m.put(FINAL_NORM, new int[] {c.hiddenSize()});
+        if (!c.tieEmbeddings()) m.put(LM_HEAD, new int[] {c.vocabSize(), c.hiddenSize()});
         return m;
     }
 
@@ -134,11 +137,14 @@ public final class TensorNames {
      */
     public record LayerName(int block, int expert, int layer, LayerTensor tensor) {
         /** Whether this names a backbone layer tensor ({@code model.layers...}). */
-        public boolean isBackbone() { return block < 0; }
+        public boolean isBackbone() {
+            return block < 0;
+        }
     }
 
     private static final Pattern BACKBONE = Pattern.compile("model\\.layers\\.(\\d{1,9})\\.(.+)");
-    private static final Pattern EXPERT = Pattern.compile("mode\\.blocks\\.(\\d{1,9})\\.experts\\.(\\d{1,9})\\.layers\\.(\\d{1,9})\\.(.+)");
+    private static final Pattern EXPERT =
+            Pattern.compile("mode\\.blocks\\.(\\d{1,9})\\.experts\\.(\\d{1,9})\\.layers\\.(\\d{1,9})\\.(.+)");
 
     /** Parses a backbone or expert layer tensor name; null for any other name (embedding, norm, head, gate...). */
     public static LayerName parseLayer(String name) {
@@ -150,8 +156,13 @@ public final class TensorNames {
         m = EXPERT.matcher(name);
         if (m.matches()) {
             LayerTensor t = LayerTensor.ofSuffix(m.group(4));
-            return t == null ? null : new LayerName(Integer.parseInt(m.group(1)), Integer.parseInt(m.group(2)),
-                    Integer.parseInt(m.group(3)), t);
+            return t == null
+                    ? null
+                    : new LayerName(
+                            Integer.parseInt(m.group(1)),
+                            Integer.parseInt(m.group(2)),
+                            Integer.parseInt(m.group(3)),
+                            t);
         }
         return null;
     }

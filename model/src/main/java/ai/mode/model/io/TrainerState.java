@@ -5,7 +5,6 @@ package ai.mode.model.io;
 
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
-
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -34,6 +33,7 @@ public record TrainerState(long step, NamedTensors adamM, NamedTensors adamV, St
 
     /** File name inside a checkpoint directory. */
     public static final String FILE = "trainer_state.safetensors";
+
     static final String FORMAT = "mode-trainer-state";
     static final String M_PREFIX = "optimizer.m.";
     static final String V_PREFIX = "optimizer.v.";
@@ -41,7 +41,8 @@ public record TrainerState(long step, NamedTensors adamM, NamedTensors adamV, St
     public TrainerState {
         if (step < 0) throw new IllegalArgumentException("step must be >= 0 (got " + step + ")");
         if (!adamM.names().equals(adamV.names())) {
-            throw new IllegalArgumentException("first and second moments must name the same parameters in the same order");
+            throw new IllegalArgumentException(
+                    "first and second moments must name the same parameters in the same order");
         }
         for (NamedTensors.Entry e : adamM) {
             if (!Arrays.equals(e.shape(), adamV.shape(e.name()))) {
@@ -86,8 +87,11 @@ public record TrainerState(long step, NamedTensors adamM, NamedTensors adamV, St
         try (SafeTensorsReader r = SafeTensorsReader.open(file)) {
             Map<String, String> meta = r.metadata();
             if (!FORMAT.equals(meta.get("format"))) {
-                throw new CheckpointFormatException(file, "not a trainer state file (__metadata__ format is "
-                        + (meta.get("format") == null ? "absent" : SafeTensorsReader.quote(meta.get("format"))) + ", expected " + FORMAT + ")");
+                throw new CheckpointFormatException(
+                        file,
+                        "not a trainer state file (__metadata__ format is "
+                                + (meta.get("format") == null ? "absent" : SafeTensorsReader.quote(meta.get("format")))
+                                + ", expected " + FORMAT + ")");
             }
             if (!"1".equals(meta.get("version"))) {
                 throw new CheckpointFormatException(file, "unsupported trainer state version " + meta.get("version"));
@@ -97,28 +101,40 @@ public record TrainerState(long step, NamedTensors adamM, NamedTensors adamV, St
                 step = Long.parseLong(meta.getOrDefault("step", ""));
                 if (step < 0) throw new NumberFormatException();
             } catch (NumberFormatException e) {
-                throw new CheckpointFormatException(file, "__metadata__ step must be a non-negative integer, found "
-                        + SafeTensorsReader.quote(String.valueOf(meta.get("step"))));
+                throw new CheckpointFormatException(
+                        file,
+                        "__metadata__ step must be a non-negative integer, found "
+                                + SafeTensorsReader.quote(String.valueOf(meta.get("step"))));
             }
             String state = meta.getOrDefault("state", "{}");
             String problem = jsonObjectProblem(state);
-            if (problem != null) throw new CheckpointFormatException(file, "__metadata__ state is not a JSON object: " + problem);
+            if (problem != null)
+                throw new CheckpointFormatException(file, "__metadata__ state is not a JSON object: " + problem);
             NamedTensors m = new NamedTensors(), v = new NamedTensors();
             for (TensorInfo t : r.infos()) {
                 if (t.dtype() != SafeDType.F32) {
-                    throw new CheckpointFormatException(file, "tensor " + t.name() + " is " + t.dtype()
-                            + "; optimizer moments must be F32 for exact resume");
+                    throw new CheckpointFormatException(
+                            file,
+                            "tensor " + t.name() + " is " + t.dtype()
+                                    + "; optimizer moments must be F32 for exact resume");
                 }
-                if (t.name().startsWith(M_PREFIX)) m.put(t.name().substring(M_PREFIX.length()), t.shape(), r.readFloats(t.name()));
-                else if (t.name().startsWith(V_PREFIX)) v.put(t.name().substring(V_PREFIX.length()), t.shape(), r.readFloats(t.name()));
-                else throw new CheckpointFormatException(file, "unexpected tensor " + t.name()
-                            + " (expected only " + M_PREFIX + "* and " + V_PREFIX + "*)");
+                if (t.name().startsWith(M_PREFIX))
+                    m.put(t.name().substring(M_PREFIX.length()), t.shape(), r.readFloats(t.name()));
+                else if (t.name().startsWith(V_PREFIX))
+                    v.put(t.name().substring(V_PREFIX.length()), t.shape(), r.readFloats(t.name()));
+                else
+                    throw new CheckpointFormatException(
+                            file,
+                            "unexpected tensor " + t.name() + " (expected only " + M_PREFIX + "* and " + V_PREFIX
+                                    + "*)");
             }
             for (String name : m.names()) {
                 if (!v.contains(name)) throw new CheckpointFormatException(file, "missing tensor " + V_PREFIX + name);
                 if (!Arrays.equals(m.shape(name), v.shape(name))) {
-                    throw new CheckpointFormatException(file, "tensors " + M_PREFIX + name + " and " + V_PREFIX + name
-                            + " differ in shape: " + Arrays.toString(m.shape(name)) + " vs " + Arrays.toString(v.shape(name)));
+                    throw new CheckpointFormatException(
+                            file,
+                            "tensors " + M_PREFIX + name + " and " + V_PREFIX + name + " differ in shape: "
+                                    + Arrays.toString(m.shape(name)) + " vs " + Arrays.toString(v.shape(name)));
                 }
             }
             for (String name : v.names()) {
@@ -137,18 +153,23 @@ public record TrainerState(long step, NamedTensors adamM, NamedTensors adamV, St
     public void requireMatches(NamedTensors trainable, Path source) throws CheckpointFormatException {
         for (NamedTensors.Entry p : trainable) {
             if (!adamM.contains(p.name())) {
-                throw new CheckpointFormatException(source, "trainer state has no optimizer moments for parameter "
-                        + p.name() + "; the checkpoint was saved with a different set of trainable parameters");
+                throw new CheckpointFormatException(
+                        source,
+                        "trainer state has no optimizer moments for parameter " + p.name()
+                                + "; the checkpoint was saved with a different set of trainable parameters");
             }
             if (!Arrays.equals(p.shape(), adamM.shape(p.name()))) {
-                throw new CheckpointFormatException(source, "optimizer moments of " + p.name() + " have shape "
-                        + Arrays.toString(adamM.shape(p.name())) + " but the parameter has " + Arrays.toString(p.shape()));
+                throw new CheckpointFormatException(
+                        source,
+                        "optimizer moments of " + p.name() + " have shape " + Arrays.toString(adamM.shape(p.name()))
+                                + " but the parameter has " + Arrays.toString(p.shape()));
             }
         }
         for (String name : adamM.names()) {
             if (!trainable.contains(name)) {
-                throw new CheckpointFormatException(source, "trainer state has moments for " + name
-                        + ", which is not a trainable parameter of this run");
+                throw new CheckpointFormatException(
+                        source,
+                        "trainer state has moments for " + name + ", which is not a trainable parameter of this run");
             }
         }
     }
@@ -157,7 +178,8 @@ public record TrainerState(long step, NamedTensors adamM, NamedTensors adamV, St
     private static String jsonObjectProblem(String text) {
         try {
             JsonElement e = StrictJson.parse(text);
-            if (!e.isJsonObject()) return "found " + (e.isJsonNull() ? "null" : e.isJsonArray() ? "an array" : "a scalar");
+            if (!e.isJsonObject())
+                return "found " + (e.isJsonNull() ? "null" : e.isJsonArray() ? "an array" : "a scalar");
             return null;
         } catch (IOException | RuntimeException e) {
             return CheckpointFormatException.firstLine(e);
@@ -166,10 +188,15 @@ public record TrainerState(long step, NamedTensors adamM, NamedTensors adamV, St
 
     @Override
     public boolean equals(Object o) {
-        return o instanceof TrainerState s && step == s.step && adamM.bitwiseEquals(s.adamM) && adamV.bitwiseEquals(s.adamV)
+        return o instanceof TrainerState s
+                && step == s.step
+                && adamM.bitwiseEquals(s.adamM)
+                && adamV.bitwiseEquals(s.adamV)
                 && stateJson.equals(s.stateJson);
     }
 
     @Override
-    public int hashCode() { return Long.hashCode(step) * 31 + stateJson.hashCode(); }
+    public int hashCode() {
+        return Long.hashCode(step) * 31 + stateJson.hashCode();
+    }
 }

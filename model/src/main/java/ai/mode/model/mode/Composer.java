@@ -27,7 +27,9 @@ public final class Composer {
             return switch (s.toLowerCase(Locale.ROOT)) {
                 case "fresh", "new" -> FRESH;
                 case "stacked", "stack" -> STACKED;
-                default -> throw new IllegalArgumentException("unknown gate construction '" + s + "'; use 'fresh' or 'stacked'");
+                default ->
+                    throw new IllegalArgumentException(
+                            "unknown gate construction '" + s + "'; use 'fresh' or 'stacked'");
             };
         }
     }
@@ -38,31 +40,46 @@ public final class Composer {
      * @param settings routing and gate initialisation of the composed model (its blocks, k, domains and expert
      *                 init are taken from the files)
      */
-    public static ModeModel compose(LlamaModel backbone, List<ExpertFile> files, Routing routing, double gateInitBackbone,
-                                    GateConstruction gates) {
+    public static ModeModel compose(
+            LlamaModel backbone,
+            List<ExpertFile> files,
+            Routing routing,
+            double gateInitBackbone,
+            GateConstruction gates) {
         if (files.isEmpty()) throw new IllegalArgumentException("compose needs at least one expert file");
         ExpertFile first = files.get(0);
         List<String> domains = new ArrayList<>();
         BackboneFingerprint fp = BackboneFingerprint.of(backbone.config(), backbone.parameters());
         for (ExpertFile f : files) {
             f.checkBackbone(backbone.config(), fp);
-            if (f.config().numBlocks() != first.config().numBlocks() || f.config().layersPerExpert() != first.config().layersPerExpert()) {
-                throw new IllegalArgumentException("cannot compose " + f.source() + " (B=" + f.config().numBlocks() + ", k=" + f.config().layersPerExpert()
-                        + ") with " + first.source() + " (B=" + first.config().numBlocks() + ", k=" + first.config().layersPerExpert()
+            if (f.config().numBlocks() != first.config().numBlocks()
+                    || f.config().layersPerExpert() != first.config().layersPerExpert()) {
+                throw new IllegalArgumentException("cannot compose " + f.source() + " (B="
+                        + f.config().numBlocks() + ", k=" + f.config().layersPerExpert()
+                        + ") with " + first.source() + " (B=" + first.config().numBlocks() + ", k="
+                        + first.config().layersPerExpert()
                         + "): experts must have the same number of blocks and layers per expert");
             }
             for (String d : f.config().domains()) {
-                if (domains.contains(d)) throw new IllegalArgumentException("domain '" + d + "' appears in more than one expert file (" + f.source() + "); compose distinct experts");
+                if (domains.contains(d))
+                    throw new IllegalArgumentException("domain '" + d + "' appears in more than one expert file ("
+                            + f.source() + "); compose distinct experts");
                 domains.add(d);
             }
         }
-        ModeConfig mc = new ModeConfig(first.config().numBlocks(), first.config().layersPerExpert(), domains,
-                first.config().expertInit(), gateInitBackbone, routing);
+        ModeConfig mc = new ModeConfig(
+                first.config().numBlocks(),
+                first.config().layersPerExpert(),
+                domains,
+                first.config().expertInit(),
+                gateInitBackbone,
+                routing);
         ModeModel model = ModeModel.create(backbone, mc, 0L);
         try {
             int slot = 0;
             for (ExpertFile f : files) {
-                for (int j = 0; j < f.numExperts(); j++) model.loadExpert(f.tensors(), j, slot++, f.source().toString());
+                for (int j = 0; j < f.numExperts(); j++)
+                    model.loadExpert(f.tensors(), j, slot++, f.source().toString());
             }
             if (gates == GateConstruction.STACKED) model.loadGates(stackGates(files, mc), "stacked stage-1 gates");
         } catch (RuntimeException e) {
@@ -98,7 +115,8 @@ public final class Composer {
 
     /** A model with exactly one file's experts and gates (e.g. to evaluate a stage-1 run). */
     public static ModeModel load(LlamaModel backbone, ExpertFile file, Routing routing) {
-        ModeModel m = compose(backbone, List.of(file), routing, file.config().gateInitBackbone(), GateConstruction.FRESH);
+        ModeModel m =
+                compose(backbone, List.of(file), routing, file.config().gateInitBackbone(), GateConstruction.FRESH);
         try {
             m.loadGates(file.tensors(), file.source().toString());
         } catch (RuntimeException e) {

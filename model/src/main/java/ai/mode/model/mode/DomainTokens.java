@@ -18,7 +18,11 @@ public record DomainTokens(String name, int[] train, int[] validation, int[] tes
     /** Tokenizes (or reads from the token cache) every non-empty split of a corpus. */
     public static DomainTokens load(String corpus, BpeTokenizer tokenizer) {
         Corpus c = Corpus.load(corpus);
-        return new DomainTokens(corpus, split(c, Split.TRAIN, tokenizer), split(c, Split.VALIDATION, tokenizer), split(c, Split.TEST, tokenizer));
+        return new DomainTokens(
+                corpus,
+                split(c, Split.TRAIN, tokenizer),
+                split(c, Split.VALIDATION, tokenizer),
+                split(c, Split.TEST, tokenizer));
     }
 
     private static int[] split(Corpus c, Split s, BpeTokenizer tok) {
@@ -27,7 +31,8 @@ public record DomainTokens(String name, int[] train, int[] validation, int[] tes
 
     /** The training tokens, or a clear error when the corpus has none. */
     public int[] requireTrain() {
-        if (train.length == 0) throw new IllegalArgumentException("corpus '" + name + "' has no train split; it can only be evaluated on");
+        if (train.length == 0)
+            throw new IllegalArgumentException("corpus '" + name + "' has no train split; it can only be evaluated on");
         return train;
     }
 }

@@ -25,14 +25,23 @@ import java.util.List;
 public final class ExpandedModel extends CausalLm implements AutoCloseable {
     private final List<DecoderLayer> added;
 
-    private ExpandedModel(Backend backend, LlamaConfig cfg, Embedding embedding, List<DecoderLayer> layers, RMSNorm norm,
-                          LmHead head, BufferPool scratch, List<DecoderLayer> added) {
+    private ExpandedModel(
+            Backend backend,
+            LlamaConfig cfg,
+            Embedding embedding,
+            List<DecoderLayer> layers,
+            RMSNorm norm,
+            LmHead head,
+            BufferPool scratch,
+            List<DecoderLayer> added) {
         super(backend, cfg, embedding, layers, norm, head, scratch);
         this.added = List.copyOf(added);
     }
 
     /** {@code expansion.layers.{m}.} */
-    public static String layerPrefix(int m) { return "expansion.layers." + m + "."; }
+    public static String layerPrefix(int m) {
+        return "expansion.layers." + m + ".";
+    }
 
     /**
      * @param groups   number of insertion points (must divide L); MoDE's B gives the matching placement
@@ -41,8 +50,11 @@ public final class ExpandedModel extends CausalLm implements AutoCloseable {
     public static ExpandedModel create(LlamaModel backbone, int groups, int perGroup) {
         LlamaConfig cfg = backbone.config();
         int l = cfg.numLayers();
-        if (groups < 1 || l % groups != 0) throw new IllegalArgumentException("expansion groups " + groups + " must divide the backbone's " + l + " layers");
-        if (perGroup < 1) throw new IllegalArgumentException("layers inserted per group must be >= 1 (got " + perGroup + ")");
+        if (groups < 1 || l % groups != 0)
+            throw new IllegalArgumentException(
+                    "expansion groups " + groups + " must divide the backbone's " + l + " layers");
+        if (perGroup < 1)
+            throw new IllegalArgumentException("layers inserted per group must be >= 1 (got " + perGroup + ")");
         Backend be = backbone.backend();
         BufferPool scratch = new BufferPool(be);
         List<DecoderLayer> layers = new ArrayList<>(), added = new ArrayList<>();
@@ -55,7 +67,8 @@ public final class ExpandedModel extends CausalLm implements AutoCloseable {
                 DecoderLayer n = new DecoderLayer(be, cfg, layerPrefix(m++), scratch);
                 List<Parameter> from = src.parameters(), to = n.parameters();
                 for (int t = 0; t < to.size(); t++) {
-                    boolean out = to.get(t).name().endsWith(LayerTensor.O_PROJ.suffix()) || to.get(t).name().endsWith(LayerTensor.DOWN_PROJ.suffix());
+                    boolean out = to.get(t).name().endsWith(LayerTensor.O_PROJ.suffix())
+                            || to.get(t).name().endsWith(LayerTensor.DOWN_PROJ.suffix());
                     if (out) be.fill(to.get(t).value(), 0f);
                     else be.copy(from.get(t).value(), to.get(t).value());
                 }
@@ -63,9 +76,15 @@ public final class ExpandedModel extends CausalLm implements AutoCloseable {
                 added.add(n);
             }
         }
-        return new ExpandedModel(be, cfg, new Embedding(be, backbone.embedding().table()), layers,
-                new RMSNorm(be, backbone.finalNorm().weight(), cfg.rmsNormEps(), scratch), new LmHead(be, backbone.head().weight()),
-                scratch, added);
+        return new ExpandedModel(
+                be,
+                cfg,
+                new Embedding(be, backbone.embedding().table()),
+                layers,
+                new RMSNorm(be, backbone.finalNorm().weight(), cfg.rmsNormEps(), scratch),
+                new LmHead(be, backbone.head().weight()),
+                scratch,
+                added);
     }
 
     /** The inserted layers' parameters. */

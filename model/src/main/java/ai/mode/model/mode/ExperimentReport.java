@@ -57,8 +57,15 @@ public final class ExperimentReport {
         b.append(" Avg |\n|---|---:|---:|---:|");
         b.append("---:|".repeat(r.evalDomains().size() + 1)).append('\n');
         for (MethodResult m : r.results()) {
-            b.append("| ").append(m.label()).append(" | ").append(compact(m.params().total())).append(" | ")
-                    .append(compact(m.params().added())).append(" | ").append(compact(m.params().trainable())).append(" |");
+            b.append("| ")
+                    .append(m.label())
+                    .append(" | ")
+                    .append(compact(m.params().total()))
+                    .append(" | ")
+                    .append(compact(m.params().added()))
+                    .append(" | ")
+                    .append(compact(m.params().trainable()))
+                    .append(" |");
             for (String d : r.evalDomains()) b.append(String.format(Locale.ROOT, " %.2f |", 100 * m.accuracy(d)));
             b.append(String.format(Locale.ROOT, " %.2f |%n", 100 * m.meanAccuracy(r.evalDomains())));
         }
@@ -69,7 +76,9 @@ public final class ExperimentReport {
     public static String lossTable(ModeExperiment.Report r) {
         StringBuilder b = new StringBuilder("| method |");
         for (String d : r.evalDomains()) b.append(' ').append(title(d)).append(" |");
-        b.append(" Avg |\n|---|").append("---:|".repeat(r.evalDomains().size() + 1)).append('\n');
+        b.append(" Avg |\n|---|")
+                .append("---:|".repeat(r.evalDomains().size() + 1))
+                .append('\n');
         for (MethodResult m : r.results()) {
             b.append("| ").append(m.label()).append(" |");
             for (String d : r.evalDomains()) b.append(String.format(Locale.ROOT, " %.3f |", m.loss(d)));
@@ -89,7 +98,11 @@ public final class ExperimentReport {
             b.append("\n|---|---:|").append("---:|".repeat(branches.size())).append('\n');
             for (Map.Entry<String, double[][]> e : m.gateWeights().entrySet()) {
                 for (int blk = 0; blk < e.getValue().length; blk++) {
-                    b.append("| ").append(title(e.getKey())).append(" | ").append(blk).append(" |");
+                    b.append("| ")
+                            .append(title(e.getKey()))
+                            .append(" | ")
+                            .append(blk)
+                            .append(" |");
                     for (double w : e.getValue()[blk]) b.append(String.format(Locale.ROOT, " %.3f |", w));
                     b.append('\n');
                 }
@@ -103,7 +116,8 @@ public final class ExperimentReport {
         List<String> out = new ArrayList<>(List.of("backbone"));
         int experts = m.gateWeights().values().iterator().next()[0].length - 1;
         if (m.id().startsWith("expert-")) out.add(m.id().substring("expert-".length()) + " expert");
-        else if (experts == r.targets().size() && !m.id().equals("mode-1x")) for (String t : r.targets()) out.add(t + " expert");
+        else if (experts == r.targets().size() && !m.id().equals("mode-1x"))
+            for (String t : r.targets()) out.add(t + " expert");
         else for (int j = 0; j < experts; j++) out.add("expert " + j);
         return out;
     }
@@ -113,18 +127,39 @@ public final class ExperimentReport {
         ModeExperiment.Settings s = r.settings();
         StringBuilder b = new StringBuilder();
         b.append("# MoDE experiment (the paper's Table 1 in miniature)\n\n");
-        if (provenance != null && !provenance.isBlank()) b.append(provenance.strip()).append("\n\n");
-        b.append("Next-token accuracy (%) on each domain's held-out test split (").append(s.evalWindows()).append(" windows of ")
-                .append(s.hyper().seqLen()).append(" tokens per domain); Avg is the unweighted mean.\n\n");
+        if (provenance != null && !provenance.isBlank())
+            b.append(provenance.strip()).append("\n\n");
+        b.append("Next-token accuracy (%) on each domain's held-out test split (")
+                .append(s.evalWindows())
+                .append(" windows of ")
+                .append(s.hyper().seqLen())
+                .append(" tokens per domain); Avg is the unweighted mean.\n\n");
         b.append(accuracyTable(r)).append("\nTest loss (nats/token):\n\n").append(lossTable(r));
         String gates = gateTable(r);
-        if (!gates.isEmpty()) b.append("\nMean gate weights on each test domain (backbone first):\n").append(gates);
-        b.append("\nWhat each method trained on (batch ").append(s.hyper().batch()).append(" × ").append(s.hyper().seqLen())
-                .append(" tokens, peak LR ").append(s.hyper().lr()).append(", warm-up + cosine, AdamW, seed ").append(s.hyper().seed()).append("):\n\n");
-        for (MethodResult m : r.results()) b.append("- ").append(m.label()).append(": ").append(m.trainedOn()).append('\n');
-        b.append(String.format(Locale.ROOT, "%nMoDE: B=%d blocks, k=%d layer(s) per expert per block, expert init %s, α_bb at init %.2f, "
-                        + "composed gate %s, routing %s.%n", s.blocks(), s.expertLayers(), s.expertInit().cliName(), s.gateInit(),
-                s.gates().name().toLowerCase(Locale.ROOT), s.routing()));
+        if (!gates.isEmpty())
+            b.append("\nMean gate weights on each test domain (backbone first):\n")
+                    .append(gates);
+        b.append("\nWhat each method trained on (batch ")
+                .append(s.hyper().batch())
+                .append(" × ")
+                .append(s.hyper().seqLen())
+                .append(" tokens, peak LR ")
+                .append(s.hyper().lr())
+                .append(", warm-up + cosine, AdamW, seed ")
+                .append(s.hyper().seed())
+                .append("):\n\n");
+        for (MethodResult m : r.results())
+            b.append("- ").append(m.label()).append(": ").append(m.trainedOn()).append('\n');
+        b.append(String.format(
+                Locale.ROOT,
+                "%nMoDE: B=%d blocks, k=%d layer(s) per expert per block, expert init %s, α_bb at init %.2f, "
+                        + "composed gate %s, routing %s.%n",
+                s.blocks(),
+                s.expertLayers(),
+                s.expertInit().cliName(),
+                s.gateInit(),
+                s.gates().name().toLowerCase(Locale.ROOT),
+                s.routing()));
         b.append("\nStage timings:\n\n| stage | seconds |\n|---|---:|\n");
         r.stageSeconds().forEach((k, v) -> b.append(String.format(Locale.ROOT, "| %s | %.1f |%n", k, v)));
         return b.toString();
@@ -149,10 +184,21 @@ public final class ExperimentReport {
         st.addProperty("routing", s.routing().toString());
         st.addProperty("lora_rank", s.lora().rank());
         st.addProperty("lora_alpha", s.lora().alpha());
-        st.addProperty("lora_targets", String.join(",", s.lora().targets().stream().map(Enum::name).sorted().toList()));
+        st.addProperty(
+                "lora_targets",
+                String.join(
+                        ",",
+                        s.lora().targets().stream().map(Enum::name).sorted().toList()));
         st.addProperty("eval_windows", s.evalWindows());
         st.addProperty("val_windows", s.hyper().valWindows());
-        st.addProperty("methods", String.join(",", s.methods().stream().map(ModeExperiment.Method::id).sorted().toList()));
+        st.addProperty(
+                "methods",
+                String.join(
+                        ",",
+                        s.methods().stream()
+                                .map(ModeExperiment.Method::id)
+                                .sorted()
+                                .toList()));
         JsonArray t = new JsonArray();
         targets.forEach(t::add);
         st.add("targets", t);
@@ -230,11 +276,14 @@ public final class ExperimentReport {
         List<Path> written = new ArrayList<>();
         AtomicFiles.writeString(out.resolve(MARKDOWN), markdown(r, provenance));
         written.add(out.resolve(MARKDOWN));
-        AtomicFiles.writeString(out.resolve(JSON), new GsonBuilder().setPrettyPrinting().create().toJson(json(r)) + "\n");
+        AtomicFiles.writeString(
+                out.resolve(JSON),
+                new GsonBuilder().setPrettyPrinting().create().toJson(json(r)) + "\n");
         written.add(out.resolve(JSON));
         written.add(lossPlot(r, out.resolve(LOSS_PNG)));
         for (MethodResult m : r.results()) {
-            if (!m.gateWeights().isEmpty() && !m.id().startsWith("expert-")) written.add(gatePlot(r, m, out.resolve("gate-weights-" + m.id() + ".png")));
+            if (!m.gateWeights().isEmpty() && !m.id().startsWith("expert-"))
+                written.add(gatePlot(r, m, out.resolve("gate-weights-" + m.id() + ".png")));
         }
         return written;
     }
@@ -242,8 +291,13 @@ public final class ExperimentReport {
     /** Training loss (moving average over 10 steps) of every run; stage-2 runs start after the stage-1 steps. */
     static Path lossPlot(ModeExperiment.Report r, Path png) throws IOException {
         System.setProperty("java.awt.headless", "true");
-        XYChart chart = new XYChartBuilder().width(1000).height(600).title("training loss (moving average of 10 steps)")
-                .xAxisTitle("step of the method's budget").yAxisTitle("loss (nats/token)").build();
+        XYChart chart = new XYChartBuilder()
+                .width(1000)
+                .height(600)
+                .title("training loss (moving average of 10 steps)")
+                .xAxisTitle("step of the method's budget")
+                .yAxisTitle("loss (nats/token)")
+                .build();
         List<String> seen = new ArrayList<>();
         int offset = r.targets().size() * r.settings().stage1Steps();
         for (MethodResult m : r.results()) {
@@ -254,7 +308,10 @@ public final class ExperimentReport {
                 if (curve[0].length == 0) continue;
                 boolean stage2 = run.id().startsWith("mode-") && !run.id().equals("mode-1x");
                 if (stage2) for (int i = 0; i < curve[0].length; i++) curve[0][i] += offset;
-                XYSeries ser = chart.addSeries(run.id() + (run.id().startsWith("expert-") ? " (own domain)" : ""), curve[0], smooth(curve[1], 10));
+                XYSeries ser = chart.addSeries(
+                        run.id() + (run.id().startsWith("expert-") ? " (own domain)" : ""),
+                        curve[0],
+                        smooth(curve[1], 10));
                 ser.setMarker(SeriesMarkers.NONE);
             }
         }
@@ -266,13 +323,19 @@ public final class ExperimentReport {
     /** Stacked bars: for each block and test domain, the mean weight of each branch. */
     static Path gatePlot(ModeExperiment.Report r, MethodResult m, Path png) throws IOException {
         System.setProperty("java.awt.headless", "true");
-        CategoryChart chart = new CategoryChartBuilder().width(1000).height(550)
-                .title("mean gate weights per test domain: " + m.label()).xAxisTitle("block / test domain").yAxisTitle("mean weight").build();
+        CategoryChart chart = new CategoryChartBuilder()
+                .width(1000)
+                .height(550)
+                .title("mean gate weights per test domain: " + m.label())
+                .xAxisTitle("block / test domain")
+                .yAxisTitle("mean weight")
+                .build();
         chart.getStyler().setStacked(true);
         chart.getStyler().setYAxisMax(1.0);
         List<String> categories = new ArrayList<>();
         int blocks = m.gateWeights().values().iterator().next().length;
-        for (int b = 0; b < blocks; b++) for (String d : m.gateWeights().keySet()) categories.add("block " + b + " " + title(d));
+        for (int b = 0; b < blocks; b++)
+            for (String d : m.gateWeights().keySet()) categories.add("block " + b + " " + title(d));
         List<String> branches = branchNames(m, r);
         for (int br = 0; br < branches.size(); br++) {
             List<Double> values = new ArrayList<>();
@@ -293,7 +356,10 @@ public final class ExperimentReport {
             ys.add(o.get("loss").getAsDouble());
         }
         double[][] out = new double[2][xs.size()];
-        for (int i = 0; i < xs.size(); i++) { out[0][i] = xs.get(i); out[1][i] = ys.get(i); }
+        for (int i = 0; i < xs.size(); i++) {
+            out[0][i] = xs.get(i);
+            out[1][i] = ys.get(i);
+        }
         return out;
     }
 

@@ -63,8 +63,9 @@ public record ExpertFile(ModeConfig config, BackboneFingerprint fingerprint, Nam
             tensors = r.readAll();
         }
         if (!FORMAT.equals(meta.get("format"))) {
-            throw new IllegalArgumentException(file + " is not a MoDE expert file (metadata format is " + meta.get("format")
-                    + ", expected " + FORMAT + "); pass the experts.safetensors written by 'mode expert' or 'mode compose'");
+            throw new IllegalArgumentException(
+                    file + " is not a MoDE expert file (metadata format is " + meta.get("format") + ", expected "
+                            + FORMAT + "); pass the experts.safetensors written by 'mode expert' or 'mode compose'");
         }
         ModeConfig cfg = parseConfig(file, meta.get("mode_config"));
         String ch = meta.get("backbone_config_hash"), wh = meta.get("backbone_weights_hash");
@@ -81,8 +82,12 @@ public record ExpertFile(ModeConfig config, BackboneFingerprint fingerprint, Nam
             List<String> domains = new ArrayList<>();
             JsonArray arr = o.getAsJsonArray("domains");
             for (JsonElement e : arr) domains.add(e.getAsString());
-            return new ModeConfig(o.get("num_blocks").getAsInt(), o.get("layers_per_expert").getAsInt(), domains,
-                    ModeConfig.ExpertInit.parse(o.get("expert_init").getAsString()), o.get("gate_init_backbone").getAsDouble(),
+            return new ModeConfig(
+                    o.get("num_blocks").getAsInt(),
+                    o.get("layers_per_expert").getAsInt(),
+                    domains,
+                    ModeConfig.ExpertInit.parse(o.get("expert_init").getAsString()),
+                    o.get("gate_init_backbone").getAsDouble(),
                     Routing.parse(o.get("routing").getAsString()));
         } catch (JsonParseException | IllegalStateException | NullPointerException | UnsupportedOperationException e) {
             throw new IllegalArgumentException(file + ": metadata mode_config is malformed (" + e.getMessage() + ")");
@@ -90,7 +95,9 @@ public record ExpertFile(ModeConfig config, BackboneFingerprint fingerprint, Nam
     }
 
     /** Number of experts in the file. */
-    public int numExperts() { return config.numExperts(); }
+    public int numExperts() {
+        return config.numExperts();
+    }
 
     /** Every expert and gate tensor the config implies must be present, and nothing else. */
     private void checkTensors() {
@@ -101,8 +108,9 @@ public record ExpertFile(ModeConfig config, BackboneFingerprint fingerprint, Nam
                 expected++;
             }
             if (tensors.shape(TensorNames.gateBias(i))[0] != config.numBranches()) {
-                throw new IllegalArgumentException(source + ": gate of block " + i + " has " + tensors.shape(TensorNames.gateBias(i))[0]
-                        + " outputs but the file declares " + config.numExperts() + " experts");
+                throw new IllegalArgumentException(
+                        source + ": gate of block " + i + " has " + tensors.shape(TensorNames.gateBias(i))[0]
+                                + " outputs but the file declares " + config.numExperts() + " experts");
             }
             for (int j = 0; j < config.numExperts(); j++) {
                 for (int l = 0; l < config.layersPerExpert(); l++) {
@@ -115,7 +123,8 @@ public record ExpertFile(ModeConfig config, BackboneFingerprint fingerprint, Nam
             }
         }
         if (tensors.size() != expected) {
-            throw new IllegalArgumentException(source + " holds " + tensors.size() + " tensors but its config implies " + expected);
+            throw new IllegalArgumentException(
+                    source + " holds " + tensors.size() + " tensors but its config implies " + expected);
         }
     }
 
@@ -125,12 +134,14 @@ public record ExpertFile(ModeConfig config, BackboneFingerprint fingerprint, Nam
     public void checkBackbone(LlamaConfig backboneConfig, BackboneFingerprint backbone) {
         if (!fingerprint.configHash().equals(backbone.configHash())) {
             throw new IllegalArgumentException(source + " was trained on a backbone of another shape (config hash "
-                    + BackboneFingerprint.shortHash(fingerprint.configHash()) + ", this backbone " + BackboneFingerprint.shortHash(backbone.configHash())
+                    + BackboneFingerprint.shortHash(fingerprint.configHash()) + ", this backbone "
+                    + BackboneFingerprint.shortHash(backbone.configHash())
                     + "); use the backbone checkpoint the experts were trained with");
         }
         if (!fingerprint.weightsHash().equals(backbone.weightsHash())) {
             throw new IllegalArgumentException(source + " was trained on different backbone weights (weights hash "
-                    + BackboneFingerprint.shortHash(fingerprint.weightsHash()) + ", this backbone " + BackboneFingerprint.shortHash(backbone.weightsHash())
+                    + BackboneFingerprint.shortHash(fingerprint.weightsHash()) + ", this backbone "
+                    + BackboneFingerprint.shortHash(backbone.weightsHash())
                     + "); use the backbone checkpoint the experts were trained with");
         }
         config.validateAgainst(backboneConfig);

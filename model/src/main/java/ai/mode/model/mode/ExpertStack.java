@@ -32,7 +32,9 @@ public final class ExpertStack {
         this.count = depthWeights.get(0).count();
         List<BatchedDecoderLayer> ls = new ArrayList<>();
         for (StackedLayerWeights w : depthWeights) {
-            if (w.count() != count) throw new IllegalArgumentException("every depth of an expert stack needs " + count + " experts, got " + w.count());
+            if (w.count() != count)
+                throw new IllegalArgumentException(
+                        "every depth of an expert stack needs " + count + " experts, got " + w.count());
             ls.add(new BatchedDecoderLayer(backend, cfg, w, Map.of(), scratch));
         }
         this.layers = List.copyOf(ls);
@@ -40,10 +42,14 @@ public final class ExpertStack {
     }
 
     /** E, the experts in this stack. */
-    public int count() { return count; }
+    public int count() {
+        return count;
+    }
 
     /** k, the layers per expert. */
-    public int depth() { return layers.size(); }
+    public int depth() {
+        return layers.size();
+    }
 
     public List<Parameter> parameters() {
         List<Parameter> out = new ArrayList<>();
@@ -54,7 +60,8 @@ public final class ExpertStack {
     /** x [B,T,D] → y [E, B·T, D] (a buffer of the last layer, valid until the next forward). */
     public Tensor forward(Tensor x) {
         int d = cfg.hiddenSize();
-        if (x.rank() != 3 || x.dim(2) != d) throw new IllegalArgumentException("experts: input must be f32[B, T, " + d + "] but is " + x.describe());
+        if (x.rank() != 3 || x.dim(2) != d)
+            throw new IllegalArgumentException("experts: input must be f32[B, T, " + d + "] but is " + x.describe());
         batch = x.dim(0);
         seq = x.dim(1);
         int m = batch * seq;

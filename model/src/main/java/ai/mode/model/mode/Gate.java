@@ -31,14 +31,22 @@ public final class Gate implements AutoCloseable {
         this.scratch = scratch;
     }
 
-    public Parameter weight() { return weight; }
+    public Parameter weight() {
+        return weight;
+    }
 
-    public Parameter bias() { return bias; }
+    public Parameter bias() {
+        return bias;
+    }
 
     /** E = N+1. */
-    public int branches() { return weight.shape()[0]; }
+    public int branches() {
+        return weight.shape()[0];
+    }
 
-    public List<Parameter> parameters() { return List.of(weight, bias); }
+    public List<Parameter> parameters() {
+        return List.of(weight, bias);
+    }
 
     /** W = 0 and b = [backboneBias, 0, ..., 0]: every row starts with the same weights, α_bb = e^b / (e^b + N). */
     public void initialize(double backboneBias) {
@@ -53,7 +61,8 @@ public final class Gate implements AutoCloseable {
      * softmax gives exactly 1 and 0 in float32 (e^-1e4 underflows to 0).
      */
     public void forceBranch(int branch) {
-        if (branch < 0 || branch >= branches()) throw new IllegalArgumentException("branch " + branch + " outside [0, " + branches() + ")");
+        if (branch < 0 || branch >= branches())
+            throw new IllegalArgumentException("branch " + branch + " outside [0, " + branches() + ")");
         backend.fill(weight.value(), 0f);
         float[] b = new float[branches()];
         java.util.Arrays.fill(b, -1e4f);
@@ -64,14 +73,16 @@ public final class Gate implements AutoCloseable {
     /** probs [R,E] = softmax(x W^T + b) for x [R,D] (owned buffer; x must stay unchanged until backward). */
     public Tensor forward(Tensor xRows) {
         int e = branches(), d = weight.shape()[1];
-        if (xRows.rank() != 2 || xRows.dim(1) != d) throw new IllegalArgumentException("gate " + weight.name() + ": input must be [R, " + d + "] but is " + xRows.describe());
+        if (xRows.rank() != 2 || xRows.dim(1) != d)
+            throw new IllegalArgumentException(
+                    "gate " + weight.name() + ": input must be [R, " + d + "] but is " + xRows.describe());
         this.x = xRows;
         int r = xRows.dim(0);
         Tensor logits = own.get("logits", r, e);
-        backend.gemm(false, true, 1f, xRows, weight.value(), 0f, logits);                    // [R,E]
+        backend.gemm(false, true, 1f, xRows, weight.value(), 0f, logits); // [R,E]
         Tensor ones = own.get("ones", r, 1);
         backend.fill(ones, 1f);
-        backend.gemm(false, false, 1f, ones, backend.view(bias.value(), 1, e), 1f, logits);   // + b on every row
+        backend.gemm(false, false, 1f, ones, backend.view(bias.value(), 1, e), 1f, logits); // + b on every row
         Tensor probs = own.get("probs", r, e);
         backend.softmaxForward(logits, probs);
         return probs;
@@ -92,10 +103,10 @@ public final class Gate implements AutoCloseable {
         int r = x.dim(0), e = branches(), d = weight.shape()[1];
         Tensor dLogits = scratch.get("gate.dlogits", r, e);
         backend.softmaxBackward(dProbs, own.get("probs", r, e), dLogits);
-        if (weight.trainable()) backend.gemm(true, false, 1f, dLogits, x, 1f, weight.grad());  // [E,D]
-        if (bias.trainable()) backend.sumRowsAccumulate(dLogits, bias.grad());                // [E]
+        if (weight.trainable()) backend.gemm(true, false, 1f, dLogits, x, 1f, weight.grad()); // [E,D]
+        if (bias.trainable()) backend.sumRowsAccumulate(dLogits, bias.grad()); // [E]
         Tensor dx = own.get("dx", r, d);
-        backend.gemm(false, false, 1f, dLogits, weight.value(), 0f, dx);                      // [R,D]
+        backend.gemm(false, false, 1f, dLogits, weight.value(), 0f, dx); // [R,D]
         return dx;
     }
 

@@ -22,9 +22,12 @@ public final class LoraAdapter implements AutoCloseable {
     public LoraAdapter(Backend backend, Parameter weight, int rank, double alpha, long seed) {
         if (rank < 1) throw new IllegalArgumentException("LoRA rank must be >= 1 (got " + rank + ")");
         if (!(alpha > 0)) throw new IllegalArgumentException("LoRA alpha must be > 0 (got " + alpha + ")");
-        if (weight.shape().length != 2) throw new IllegalArgumentException("LoRA needs a matrix but " + weight + " is not one");
+        if (weight.shape().length != 2)
+            throw new IllegalArgumentException("LoRA needs a matrix but " + weight + " is not one");
         int out = weight.shape()[0], in = weight.shape()[1];
-        String base = weight.name().endsWith(".weight") ? weight.name().substring(0, weight.name().length() - ".weight".length()) : weight.name();
+        String base = weight.name().endsWith(".weight")
+                ? weight.name().substring(0, weight.name().length() - ".weight".length())
+                : weight.name();
         a = new Parameter(base + ".lora_A.weight", backend.zeros(rank, in), true);
         b = new Parameter(base + ".lora_B.weight", backend.zeros(out, rank), true);
         Init.normal(a, seed, 1.0 / Math.sqrt(3.0 * in));
@@ -32,17 +35,27 @@ public final class LoraAdapter implements AutoCloseable {
     }
 
     /** A [r, in]. */
-    public Parameter a() { return a; }
+    public Parameter a() {
+        return a;
+    }
 
     /** B [out, r]. */
-    public Parameter b() { return b; }
+    public Parameter b() {
+        return b;
+    }
 
-    public int rank() { return a.shape()[0]; }
+    public int rank() {
+        return a.shape()[0];
+    }
 
     /** alpha / r. */
-    public float scale() { return scale; }
+    public float scale() {
+        return scale;
+    }
 
-    public List<Parameter> parameters() { return List.of(a, b); }
+    public List<Parameter> parameters() {
+        return List.of(a, b);
+    }
 
     @Override
     public void close() {

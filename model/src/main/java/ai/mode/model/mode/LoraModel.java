@@ -33,21 +33,26 @@ public final class LoraModel extends CausalLm implements AutoCloseable {
      * @param targets which projections get adapters (default q, k, v, o: attention only, as in the paper's baseline)
      */
     public record Config(int rank, double alpha, Set<LayerTensor> targets) {
-        public static final Set<LayerTensor> ATTENTION = EnumSet.of(LayerTensor.Q_PROJ, LayerTensor.K_PROJ, LayerTensor.V_PROJ, LayerTensor.O_PROJ);
+        public static final Set<LayerTensor> ATTENTION =
+                EnumSet.of(LayerTensor.Q_PROJ, LayerTensor.K_PROJ, LayerTensor.V_PROJ, LayerTensor.O_PROJ);
 
         public Config {
             if (rank < 1) throw new IllegalArgumentException("--lora-rank must be >= 1 (got " + rank + ")");
             if (!(alpha > 0)) throw new IllegalArgumentException("--lora-alpha must be > 0 (got " + alpha + ")");
-            if (targets.isEmpty()) throw new IllegalArgumentException("--lora-targets must name at least one projection");
+            if (targets.isEmpty())
+                throw new IllegalArgumentException("--lora-targets must name at least one projection");
             for (LayerTensor t : targets) {
                 if (t == LayerTensor.INPUT_NORM || t == LayerTensor.POST_ATTENTION_NORM) {
-                    throw new IllegalArgumentException("LoRA adapts projection matrices, not norms (" + t.suffix() + ")");
+                    throw new IllegalArgumentException(
+                            "LoRA adapts projection matrices, not norms (" + t.suffix() + ")");
                 }
             }
             targets = Set.copyOf(targets);
         }
 
-        public static Config defaults() { return new Config(16, 16, ATTENTION); }
+        public static Config defaults() {
+            return new Config(16, 16, ATTENTION);
+        }
 
         /** Parses {@code q,k,v,o,gate,up,down} (also {@code attention} and {@code all}). */
         public static Set<LayerTensor> parseTargets(String spec) {
@@ -63,7 +68,9 @@ public final class LoraModel extends CausalLm implements AutoCloseable {
                     case "down", "down_proj" -> out.add(LayerTensor.DOWN_PROJ);
                     case "attention" -> out.addAll(ATTENTION);
                     case "all" -> out.addAll(EnumSet.range(LayerTensor.Q_PROJ, LayerTensor.DOWN_PROJ));
-                    default -> throw new IllegalArgumentException("unknown LoRA target '" + s + "'; use q,k,v,o,gate,up,down, attention or all");
+                    default ->
+                        throw new IllegalArgumentException(
+                                "unknown LoRA target '" + s + "'; use q,k,v,o,gate,up,down, attention or all");
                 }
             }
             out.remove(LayerTensor.POST_ATTENTION_NORM);
@@ -73,8 +80,15 @@ public final class LoraModel extends CausalLm implements AutoCloseable {
 
     private final List<LoraAdapter> adapters;
 
-    private LoraModel(Backend backend, LlamaConfig cfg, Embedding embedding, List<BatchedDecoderLayer> layers, RMSNorm norm,
-                      LmHead head, BufferPool scratch, List<LoraAdapter> adapters) {
+    private LoraModel(
+            Backend backend,
+            LlamaConfig cfg,
+            Embedding embedding,
+            List<BatchedDecoderLayer> layers,
+            RMSNorm norm,
+            LmHead head,
+            BufferPool scratch,
+            List<LoraAdapter> adapters) {
         super(backend, cfg, embedding, layers, norm, head, scratch);
         this.adapters = List.copyOf(adapters);
     }
@@ -96,9 +110,15 @@ public final class LoraModel extends CausalLm implements AutoCloseable {
             }
             layers.add(new BatchedDecoderLayer(be, cfg, w, ad, scratch));
         }
-        return new LoraModel(be, cfg, new Embedding(be, backbone.embedding().table()), layers,
-                new RMSNorm(be, backbone.finalNorm().weight(), cfg.rmsNormEps(), scratch), new LmHead(be, backbone.head().weight()),
-                scratch, adapters);
+        return new LoraModel(
+                be,
+                cfg,
+                new Embedding(be, backbone.embedding().table()),
+                layers,
+                new RMSNorm(be, backbone.finalNorm().weight(), cfg.rmsNormEps(), scratch),
+                new LmHead(be, backbone.head().weight()),
+                scratch,
+                adapters);
     }
 
     /** The adapter factors, layer by layer. */

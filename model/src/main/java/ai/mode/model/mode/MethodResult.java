@@ -17,8 +17,15 @@ import java.util.Map;
  * @param runs      the training runs (one, or several for two-stage MoDE)
  * @param seconds   wall time of the method's training and evaluation
  */
-public record MethodResult(String id, String label, String trainedOn, int steps, ModeTraining.ParamCounts params,
-                           ModeTraining.Evaluation eval, List<ModeTraining.Run> runs, double seconds) {
+public record MethodResult(
+        String id,
+        String label,
+        String trainedOn,
+        int steps,
+        ModeTraining.ParamCounts params,
+        ModeTraining.Evaluation eval,
+        List<ModeTraining.Run> runs,
+        double seconds) {
 
     /** Test accuracy on a domain (NaN when not evaluated). */
     public double accuracy(String domain) {
@@ -47,5 +54,7 @@ public record MethodResult(String id, String label, String trainedOn, int steps,
     }
 
     /** Gate weights per domain ([block][branch]); empty for non-MoDE methods. */
-    public Map<String, double[][]> gateWeights() { return eval.gateWeights(); }
+    public Map<String, double[][]> gateWeights() {
+        return eval.gateWeights();
+    }
 }

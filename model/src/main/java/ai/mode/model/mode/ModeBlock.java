@@ -41,14 +41,14 @@ public final class ModeBlock implements Layer {
     private final LlamaConfig cfg;
     private final int index;
     private final List<DecoderLayer> backbone;
-    private final List<StackedLayerWeights> expertWeights;   // k depths, each N experts
+    private final List<StackedLayerWeights> expertWeights; // k depths, each N experts
     private final ExpertStack experts;
     private final Gate gate;
     private final Routing routing;
     private final BufferPool own;
     private final BufferPool scratch;
     private final int numExperts;
-    private ExpertStack[] singleExperts;                      // sparse path: one stack per expert, made on first use
+    private ExpertStack[] singleExperts; // sparse path: one stack per expert, made on first use
     private boolean inputGradient = true;
     private Tensor x;
     private int batch, seq;
@@ -67,8 +67,15 @@ public final class ModeBlock implements Layer {
      * @param expertWeights the experts' weights at each of the k depths (N experts each; owned by the caller)
      * @param gate          the gate over N+1 branches (owned by the caller)
      */
-    public ModeBlock(Backend backend, LlamaConfig cfg, int index, List<DecoderLayer> backbone,
-                     List<StackedLayerWeights> expertWeights, Gate gate, Routing routing, BufferPool scratch) {
+    public ModeBlock(
+            Backend backend,
+            LlamaConfig cfg,
+            int index,
+            List<DecoderLayer> backbone,
+            List<StackedLayerWeights> expertWeights,
+            Gate gate,
+            Routing routing,
+            BufferPool scratch) {
         this.backend = backend;
         this.cfg = cfg;
         this.index = index;
@@ -76,11 +83,12 @@ public final class ModeBlock implements Layer {
         this.expertWeights = List.copyOf(expertWeights);
         this.numExperts = expertWeights.get(0).count();
         if (gate.branches() != numExperts + 1) {
-            throw new IllegalArgumentException("block " + index + ": gate has " + gate.branches() + " outputs but there are "
-                    + numExperts + " experts (need N+1 = " + (numExperts + 1) + ")");
+            throw new IllegalArgumentException("block " + index + ": gate has " + gate.branches()
+                    + " outputs but there are " + numExperts + " experts (need N+1 = " + (numExperts + 1) + ")");
         }
         if (routing.topK() > numExperts + 1) {
-            throw new IllegalArgumentException("block " + index + ": top-k " + routing.topK() + " exceeds the " + (numExperts + 1) + " branches");
+            throw new IllegalArgumentException(
+                    "block " + index + ": top-k " + routing.topK() + " exceeds the " + (numExperts + 1) + " branches");
         }
         this.experts = new ExpertStack(backend, cfg, expertWeights, scratch);
         this.gate = gate;
@@ -89,25 +97,41 @@ public final class ModeBlock implements Layer {
         this.scratch = scratch;
     }
 
-    public int index() { return index; }
+    public int index() {
+        return index;
+    }
 
-    public List<DecoderLayer> backboneLayers() { return backbone; }
+    public List<DecoderLayer> backboneLayers() {
+        return backbone;
+    }
 
-    public List<StackedLayerWeights> expertWeights() { return expertWeights; }
+    public List<StackedLayerWeights> expertWeights() {
+        return expertWeights;
+    }
 
-    public ExpertStack experts() { return experts; }
+    public ExpertStack experts() {
+        return experts;
+    }
 
-    public Gate gate() { return gate; }
+    public Gate gate() {
+        return gate;
+    }
 
-    public Routing routing() { return routing; }
+    public Routing routing() {
+        return routing;
+    }
 
-    public int numExperts() { return numExperts; }
+    public int numExperts() {
+        return numExperts;
+    }
 
     /**
      * Whether {@link #backward} must produce the input gradient (default true). The lowest block of a model
      * whose embedding is frozen sets this false: backward then skips the frozen backbone slice and returns null.
      */
-    public void setInputGradient(boolean on) { this.inputGradient = on; }
+    public void setInputGradient(boolean on) {
+        this.inputGradient = on;
+    }
 
     @Override
     public List<Parameter> parameters() {
@@ -121,7 +145,8 @@ public final class ModeBlock implements Layer {
     /** The experts' parameters, expert by expert, layer by layer (the order of expert files). */
     public List<Parameter> expertParameters() {
         List<Parameter> out = new ArrayList<>();
-        for (int j = 0; j < numExperts; j++) for (StackedLayerWeights w : expertWeights) out.addAll(w.layerParameters(j));
+        for (int j = 0; j < numExperts; j++)
+            for (StackedLayerWeights w : expertWeights) out.addAll(w.layerParameters(j));
         return out;
     }
 
@@ -130,7 +155,9 @@ public final class ModeBlock implements Layer {
     @Override
     public Tensor forward(Tensor x) {
         int d = cfg.hiddenSize();
-        if (x.rank() != 3 || x.dim(2) != d) throw new IllegalArgumentException("MoDE block " + index + ": input must be f32[B, T, " + d + "] but is " + x.describe());
+        if (x.rank() != 3 || x.dim(2) != d)
+            throw new IllegalArgumentException(
+                    "MoDE block " + index + ": input must be f32[B, T, " + d + "] but is " + x.describe());
         this.x = x;
         batch = x.dim(0);
         seq = x.dim(1);
@@ -147,7 +174,9 @@ public final class ModeBlock implements Layer {
     public Tensor backward(Tensor dy) {
         if (x == null) throw new IllegalStateException("MoDE block " + index + ": backward before forward");
         int m = batch * seq, d = cfg.hiddenSize();
-        if (dy.numel() != (long) m * d) throw new IllegalArgumentException("MoDE block " + index + ": output gradient " + dy.describe() + " does not match [" + batch + ", " + seq + ", " + d + "]");
+        if (dy.numel() != (long) m * d)
+            throw new IllegalArgumentException("MoDE block " + index + ": output gradient " + dy.describe()
+                    + " does not match [" + batch + ", " + seq + ", " + d + "]");
         if (!routing.dense()) return sparseBackward(dy);
         Tensor dBranches = backwardMerge(dy);
         Tensor dx = inputGradient ? own.get("dx", batch, seq, d) : null;
@@ -170,7 +199,7 @@ public final class ModeBlock implements Layer {
         if (routing.level() == Routing.Level.TOKEN) return gate.forward(backend.view(x, m, d));
         Tensor probsSeq = gate.forward(sequenceMean(x));
         Tensor probs = own.get("probs_tok", m, numExperts + 1);
-        backend.gatherRows(probsSeq, sequenceIndex(x.dim(0), x.dim(1)), probs);      // every token gets its sequence's row
+        backend.gatherRows(probsSeq, sequenceIndex(x.dim(0), x.dim(1)), probs); // every token gets its sequence's row
         return probs;
     }
 
@@ -203,7 +232,8 @@ public final class ModeBlock implements Layer {
         int m = batch * seq, d = cfg.hiddenSize(), e = numExperts + 1;
         Tensor dBranches = own.get("dbranches", e, m, d);
         Tensor dProbs = own.get("dprobs", m, e);
-        backend.weightedMergeBackward(backend.view(dy, m, d), own.get("branches", e, m, d), mergeProbs, dBranches, dProbs);
+        backend.weightedMergeBackward(
+                backend.view(dy, m, d), own.get("branches", e, m, d), mergeProbs, dBranches, dProbs);
         return dBranches;
     }
 
@@ -251,7 +281,9 @@ public final class ModeBlock implements Layer {
         if (seqIndexShape[0] != b || seqIndexShape[1] != t) {
             int[] v = new int[b * t];
             for (int i = 0; i < v.length; i++) v[i] = i / t;
-            try (Tensor host = backend.fromHost(v, b * t)) { backend.copy(host, idx); }
+            try (Tensor host = backend.fromHost(v, b * t)) {
+                backend.copy(host, idx);
+            }
             seqIndexShape[0] = b;
             seqIndexShape[1] = t;
         }
@@ -273,13 +305,14 @@ public final class ModeBlock implements Layer {
     // ================================================================= sparse routing
 
     /** Which tokens one branch processes in the last forward, and where they sit in its packed batch. */
-    private record BranchPlan(int rows, int len, int selected, Tensor gather, Tensor slot, Tensor token, Tensor weightIndex) {}
+    private record BranchPlan(
+            int rows, int len, int selected, Tensor gather, Tensor slot, Tensor token, Tensor weightIndex) {}
 
     private Tensor sparseForward(Tensor probsTok) {
         int m = batch * seq, d = cfg.hiddenSize(), e = numExperts + 1, k = routing.topK();
         boolean perSeq = routing.level() == Routing.Level.SEQUENCE;
         closeStepTensors();
-        Tensor routedProbsDev = perSeq ? gate.probs() : probsTok;                  // [R,E]
+        Tensor routedProbsDev = perSeq ? gate.probs() : probsTok; // [R,E]
         int r = routedProbsDev.dim(0);
         Tensor idx = own.get("topk_index", DType.I32, r, k), w = own.get("topk_weight", r, k);
         backend.topK(routedProbsDev, k, idx, w);
@@ -303,7 +336,7 @@ public final class ModeBlock implements Layer {
             Tensor wsel = own.get("sparse.w." + br, p.selected(), 1);
             backend.gatherRows(wFlat, p.weightIndex(), wsel);
             Tensor contrib = scratch.get("block.sparse.contrib", p.selected(), d);
-            backend.weightedMergeForward(ysel, wsel, contrib);                        // w_n · f(x)_n
+            backend.weightedMergeForward(ysel, wsel, contrib); // w_n · f(x)_n
             backend.scatterAddRows(contrib, p.token(), y2);
         }
         return y;
@@ -315,13 +348,23 @@ public final class ModeBlock implements Layer {
         int selected = 0;
         for (int b = 0; b < batch; b++) {
             for (int t = 0; t < seq; t++) {
-                if (slotOf(perSeq ? b : b * seq + t, br, k) >= 0) { count[b]++; selected++; }
+                if (slotOf(perSeq ? b : b * seq + t, br, k) >= 0) {
+                    count[b]++;
+                    selected++;
+                }
             }
         }
         if (selected == 0) return null;
         int rows = 0, len = 0;
-        for (int c : count) if (c > 0) { rows++; len = Math.max(len, c); }
-        int[] gather = new int[rows * len], slot = new int[selected], token = new int[selected], widx = new int[selected];
+        for (int c : count)
+            if (c > 0) {
+                rows++;
+                len = Math.max(len, c);
+            }
+        int[] gather = new int[rows * len],
+                slot = new int[selected],
+                token = new int[selected],
+                widx = new int[selected];
         int row = 0, i = 0;
         for (int b = 0; b < batch; b++) {
             if (count[b] == 0) continue;
@@ -339,10 +382,11 @@ public final class ModeBlock implements Layer {
                 s++;
                 i++;
             }
-            for (; s < len; s++) gather[row * len + s] = first;    // padding after the routed tokens
+            for (; s < len; s++) gather[row * len + s] = first; // padding after the routed tokens
             row++;
         }
-        return new BranchPlan(rows, len, selected, stepTensor(gather), stepTensor(slot), stepTensor(token), stepTensor(widx));
+        return new BranchPlan(
+                rows, len, selected, stepTensor(gather), stepTensor(slot), stepTensor(token), stepTensor(widx));
     }
 
     /** Position of branch br among routing row r's top-k, or -1. */
@@ -407,7 +451,8 @@ public final class ModeBlock implements Layer {
             Tensor dxe;
             if (br == 0) {
                 dxe = dye3;
-                for (int i = backbone.size() - 1; i >= 0; i--) dxe = backbone.get(i).backward(dxe);
+                for (int i = backbone.size() - 1; i >= 0; i--)
+                    dxe = backbone.get(i).backward(dxe);
             } else {
                 dxe = singleExpert(br - 1).backward(backend.view(dye3, 1, p.rows() * p.len(), d), true);
             }

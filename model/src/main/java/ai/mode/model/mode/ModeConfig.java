@@ -20,8 +20,13 @@ import java.util.Locale;
  *                         weight and the experts equal shares of the rest, with zero gate weights (default 0.9)
  * @param routing          dense soft routing (default), or top-k sparse, per token or per sequence
  */
-public record ModeConfig(int numBlocks, int layersPerExpert, List<String> domains, ExpertInit expertInit,
-                         double gateInitBackbone, Routing routing) {
+public record ModeConfig(
+        int numBlocks,
+        int layersPerExpert,
+        List<String> domains,
+        ExpertInit expertInit,
+        double gateInitBackbone,
+        Routing routing) {
 
     /** Default α_bb at initialisation. */
     public static final double DEFAULT_GATE_INIT_BACKBONE = 0.9;
@@ -38,11 +43,14 @@ public record ModeConfig(int numBlocks, int layersPerExpert, List<String> domain
             return switch (s.toLowerCase(Locale.ROOT)) {
                 case "copy" -> COPY;
                 case "random", "random-zero-out", "zero-out" -> RANDOM_ZERO_OUT;
-                default -> throw new IllegalArgumentException("unknown expert init '" + s + "'; use 'copy' or 'random'");
+                default ->
+                    throw new IllegalArgumentException("unknown expert init '" + s + "'; use 'copy' or 'random'");
             };
         }
 
-        public String cliName() { return this == COPY ? "copy" : "random"; }
+        public String cliName() {
+            return this == COPY ? "copy" : "random";
+        }
     }
 
     public ModeConfig {
@@ -70,15 +78,24 @@ public record ModeConfig(int numBlocks, int layersPerExpert, List<String> domain
 
     /** Dense routing, random zero-out experts, α_bb = 0.9. */
     public static ModeConfig of(int numBlocks, int layersPerExpert, List<String> domains) {
-        return new ModeConfig(numBlocks, layersPerExpert, domains, ExpertInit.RANDOM_ZERO_OUT,
-                DEFAULT_GATE_INIT_BACKBONE, Routing.DENSE);
+        return new ModeConfig(
+                numBlocks,
+                layersPerExpert,
+                domains,
+                ExpertInit.RANDOM_ZERO_OUT,
+                DEFAULT_GATE_INIT_BACKBONE,
+                Routing.DENSE);
     }
 
     /** N, the number of experts. */
-    public int numExperts() { return domains.size(); }
+    public int numExperts() {
+        return domains.size();
+    }
 
     /** N+1: backbone plus experts. */
-    public int numBranches() { return domains.size() + 1; }
+    public int numBranches() {
+        return domains.size() + 1;
+    }
 
     public ModeConfig withDomains(List<String> newDomains) {
         return new ModeConfig(numBlocks, layersPerExpert, newDomains, expertInit, gateInitBackbone, routing);
@@ -104,13 +121,17 @@ public record ModeConfig(int numBlocks, int layersPerExpert, List<String> domain
                     + " layers; choose --blocks from " + divisors(l));
         }
         if (expertInit == ExpertInit.COPY && layersPerExpert > l / numBlocks) {
-            throw new IllegalArgumentException("--expert-init copy copies the last k layers of each backbone slice, but k="
-                    + layersPerExpert + " exceeds the slice's " + (l / numBlocks) + " layers; use a smaller --expert-layers or --expert-init random");
+            throw new IllegalArgumentException(
+                    "--expert-init copy copies the last k layers of each backbone slice, but k=" + layersPerExpert
+                            + " exceeds the slice's " + (l / numBlocks)
+                            + " layers; use a smaller --expert-layers or --expert-init random");
         }
     }
 
     /** Backbone layers per block, L/B. */
-    public int sliceLayers(LlamaConfig backbone) { return backbone.numLayers() / numBlocks; }
+    public int sliceLayers(LlamaConfig backbone) {
+        return backbone.numLayers() / numBlocks;
+    }
 
     /** The gate bias for the backbone row that gives α_bb = gateInitBackbone with zero weights and zero expert biases. */
     public double backboneGateBias() {

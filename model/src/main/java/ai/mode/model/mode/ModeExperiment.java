@@ -4,7 +4,6 @@
 // evaluated on each domain's held-out test split.
 package ai.mode.model.mode;
 
-import ai.mode.model.io.NamedTensors;
 import ai.mode.model.io.SafeDType;
 import ai.mode.model.io.SafeTensors;
 import ai.mode.model.nn.CausalLm;
@@ -36,14 +35,23 @@ public final class ModeExperiment {
 
     /** The methods of the table. */
     public enum Method {
-        BASE("base"), FULL_FT("full-ft"), LORA("lora"), EXPANSION("expansion"), MODE_1X("mode-1x"),
-        MODE_FROZEN("mode-frozen"), MODE("mode");
+        BASE("base"),
+        FULL_FT("full-ft"),
+        LORA("lora"),
+        EXPANSION("expansion"),
+        MODE_1X("mode-1x"),
+        MODE_FROZEN("mode-frozen"),
+        MODE("mode");
 
         private final String id;
 
-        Method(String id) { this.id = id; }
+        Method(String id) {
+            this.id = id;
+        }
 
-        public String id() { return id; }
+        public String id() {
+            return id;
+        }
 
         /** Parses a comma-separated list of ids, or {@code all}. */
         public static Set<Method> parse(String spec) {
@@ -56,7 +64,8 @@ public final class ModeExperiment {
                 if (m == null) {
                     List<String> ids = new ArrayList<>();
                     for (Method c : values()) ids.add(c.id);
-                    throw new IllegalArgumentException("unknown method '" + s + "'; use all or some of " + String.join(",", ids));
+                    throw new IllegalArgumentException(
+                            "unknown method '" + s + "'; use all or some of " + String.join(",", ids));
                 }
                 out.add(m);
             }
@@ -79,17 +88,33 @@ public final class ModeExperiment {
      * @param evalWindows  test windows per domain
      * @param methods      which methods to run
      */
-    public record Settings(Path out, int stage1Steps, int stage2Steps, ModeTraining.Hyper hyper, int blocks, int expertLayers,
-                           ModeConfig.ExpertInit expertInit, double gateInit, Composer.GateConstruction gates, Routing routing,
-                           LoraModel.Config lora, int evalWindows, Set<Method> methods) {
+    public record Settings(
+            Path out,
+            int stage1Steps,
+            int stage2Steps,
+            ModeTraining.Hyper hyper,
+            int blocks,
+            int expertLayers,
+            ModeConfig.ExpertInit expertInit,
+            double gateInit,
+            Composer.GateConstruction gates,
+            Routing routing,
+            LoraModel.Config lora,
+            int evalWindows,
+            Set<Method> methods) {
         public Settings {
-            if (stage1Steps < 1 || stage2Steps < 1) throw new IllegalArgumentException("stage steps must be >= 1 (got " + stage1Steps + ", " + stage2Steps + ")");
-            if (evalWindows < 1) throw new IllegalArgumentException("--eval-windows must be >= 1 (got " + evalWindows + ")");
+            if (stage1Steps < 1 || stage2Steps < 1)
+                throw new IllegalArgumentException(
+                        "stage steps must be >= 1 (got " + stage1Steps + ", " + stage2Steps + ")");
+            if (evalWindows < 1)
+                throw new IllegalArgumentException("--eval-windows must be >= 1 (got " + evalWindows + ")");
             methods = Set.copyOf(methods);
         }
 
         /** Total steps of every method: N·stage1 + stage2 (N = number of target domains). */
-        public int totalSteps(int targets) { return targets * stage1Steps + stage2Steps; }
+        public int totalSteps(int targets) {
+            return targets * stage1Steps + stage2Steps;
+        }
     }
 
     /** Progress callbacks (the CLI prints them). */
@@ -99,7 +124,9 @@ public final class ModeExperiment {
         default void stageFinished(String id, double seconds, String summary) {}
 
         /** Listeners for a training run (e.g. a progress bar). */
-        default List<Trainer.Listener> listeners(String runId, int steps) { return List.of(); }
+        default List<Trainer.Listener> listeners(String runId, int steps) {
+            return List.of();
+        }
     }
 
     /**
@@ -110,8 +137,13 @@ public final class ModeExperiment {
      * @param results      one per method, in table order
      * @param stageSeconds wall time per stage
      */
-    public record Report(Settings settings, List<String> targets, List<String> evalDomains, List<MethodResult> results,
-                         Map<String, Double> stageSeconds, BackboneFingerprint backbone) {}
+    public record Report(
+            Settings settings,
+            List<String> targets,
+            List<String> evalDomains,
+            List<MethodResult> results,
+            Map<String, Double> stageSeconds,
+            BackboneFingerprint backbone) {}
 
     private final Settings s;
     private final Progress progress;
@@ -129,13 +161,19 @@ public final class ModeExperiment {
      * @param targets      the target domains, in stage-1 order (e.g. code, math)
      * @param evalDomains  domains evaluated, in table order (e.g. math, code, english-retention)
      */
-    public static Report run(Supplier<LlamaModel> loadBackbone, List<DomainTokens> targets, List<DomainTokens> evalDomains,
-                             Settings settings, Progress progress) throws IOException {
+    public static Report run(
+            Supplier<LlamaModel> loadBackbone,
+            List<DomainTokens> targets,
+            List<DomainTokens> evalDomains,
+            Settings settings,
+            Progress progress)
+            throws IOException {
         if (targets.isEmpty()) throw new IllegalArgumentException("the experiment needs at least one target domain");
         return new ModeExperiment(settings, progress).go(loadBackbone, targets, evalDomains);
     }
 
-    private Report go(Supplier<LlamaModel> loadBackbone, List<DomainTokens> targets, List<DomainTokens> evalDomains) throws IOException {
+    private Report go(Supplier<LlamaModel> loadBackbone, List<DomainTokens> targets, List<DomainTokens> evalDomains)
+            throws IOException {
         Files.createDirectories(s.out());
         int n = targets.size(), total = s.totalSteps(n);
         List<String> names = targets.stream().map(DomainTokens::name).toList();
@@ -147,7 +185,8 @@ public final class ModeExperiment {
             before = BackboneFingerprint.of(backbone.config(), backbone.parameters());
             List<Parameter> base = backbone.parameters();
             for (Method m : List.of(Method.BASE, Method.FULL_FT, Method.LORA, Method.EXPANSION, Method.MODE_1X)) {
-                if (s.methods().contains(m)) results.add(singleStage(m, total, loadBackbone, backbone, targets, val, evalDomains));
+                if (s.methods().contains(m))
+                    results.add(singleStage(m, total, loadBackbone, backbone, targets, val, evalDomains));
             }
             boolean twoStage = s.methods().contains(Method.MODE) || s.methods().contains(Method.MODE_FROZEN);
             if (twoStage) {
@@ -155,43 +194,86 @@ public final class ModeExperiment {
                 List<ModeTraining.Run> stage1 = new ArrayList<>();
                 for (DomainTokens d : targets) {
                     String id = "expert-" + d.name();
-                    results.add(timed(id, "stage 1: " + d.name() + " expert, " + s.stage1Steps() + " steps on " + d.name(), () -> {
-                        try (ModeModel m = ModeModel.create(backbone, config(List.of(d.name())), s.hyper().seed())) {
-                            m.selectTrainable(true);
-                            long tr = ModeTraining.trainableCount(m);
-                            TokenStream stream = ModeTraining.mix(List.of(d), s.hyper(), s.hyper().seed());
-                            ModeTraining.Run r = train(id, m, stream, ModeTraining.validationWindows(List.of(d), s.hyper()), s.stage1Steps());
-                            Path file = s.out().resolve(id).resolve(ExpertFile.FILE_NAME);
-                            ExpertFile.write(file, m);
-                            files.add(ExpertFile.read(file));
-                            stage1.add(r);
-                            return evaluated(id, "MoDE " + d.name() + " expert alone (stage 1)", s.stage1Steps() + " steps on " + d.name() + " (expert + gate)",
-                                    s.stage1Steps(), m, ModeTraining.count(m, base, tr), List.of(r), evalDomains);
-                        }
-                    }));
+                    results.add(timed(
+                            id,
+                            "stage 1: " + d.name() + " expert, " + s.stage1Steps() + " steps on " + d.name(),
+                            () -> {
+                                try (ModeModel m = ModeModel.create(
+                                        backbone,
+                                        config(List.of(d.name())),
+                                        s.hyper().seed())) {
+                                    m.selectTrainable(true);
+                                    long tr = ModeTraining.trainableCount(m);
+                                    TokenStream stream = ModeTraining.mix(
+                                            List.of(d), s.hyper(), s.hyper().seed());
+                                    ModeTraining.Run r = train(
+                                            id,
+                                            m,
+                                            stream,
+                                            ModeTraining.validationWindows(List.of(d), s.hyper()),
+                                            s.stage1Steps());
+                                    Path file = s.out().resolve(id).resolve(ExpertFile.FILE_NAME);
+                                    ExpertFile.write(file, m);
+                                    files.add(ExpertFile.read(file));
+                                    stage1.add(r);
+                                    return evaluated(
+                                            id,
+                                            "MoDE " + d.name() + " expert alone (stage 1)",
+                                            s.stage1Steps() + " steps on " + d.name() + " (expert + gate)",
+                                            s.stage1Steps(),
+                                            m,
+                                            ModeTraining.count(m, base, tr),
+                                            List.of(r),
+                                            evalDomains);
+                                }
+                            }));
                 }
-                String stage1Words = String.join(", ", names.stream().map(x -> x + " expert " + s.stage1Steps() + " steps on " + x).toList());
+                String stage1Words = String.join(
+                        ", ",
+                        names.stream()
+                                .map(x -> x + " expert " + s.stage1Steps() + " steps on " + x)
+                                .toList());
                 for (boolean trainExperts : new boolean[] {false, true}) {
                     Method which = trainExperts ? Method.MODE : Method.MODE_FROZEN;
                     if (!s.methods().contains(which)) continue;
                     String id = "mode-" + n + "x" + (trainExperts ? "" : "-frozen");
-                    String label = "MoDE " + n + "× experts (" + (trainExperts ? "gate + experts" : "frozen experts, gate only") + ")";
-                    results.add(timed(id, "stage 2: " + label + ", " + s.stage2Steps() + " steps on the " + mixWords, () -> {
-                        try (ModeModel m = Composer.compose(backbone, files, s.routing(), s.gateInit(), s.gates())) {
-                            m.selectTrainable(trainExperts);
-                            long tr = ModeTraining.trainableCount(m);
-                            ModeTraining.Run r = train(id, m, ModeTraining.mix(targets, s.hyper(), s.hyper().seed() + 1), val, s.stage2Steps());
-                            ExpertFile.write(s.out().resolve(id).resolve(ExpertFile.FILE_NAME), m);
-                            List<ModeTraining.Run> runs = new ArrayList<>(stage1);
-                            runs.add(r);
-                            return evaluated(id, label, stage1Words + "; then " + s.stage2Steps() + " steps on the " + mixWords
-                                    + (trainExperts ? " (gate + experts)" : " (gate only)"), total, m, ModeTraining.count(m, base, tr), runs, evalDomains);
-                        }
-                    }));
+                    String label = "MoDE " + n + "× experts ("
+                            + (trainExperts ? "gate + experts" : "frozen experts, gate only") + ")";
+                    results.add(timed(
+                            id, "stage 2: " + label + ", " + s.stage2Steps() + " steps on the " + mixWords, () -> {
+                                try (ModeModel m =
+                                        Composer.compose(backbone, files, s.routing(), s.gateInit(), s.gates())) {
+                                    m.selectTrainable(trainExperts);
+                                    long tr = ModeTraining.trainableCount(m);
+                                    ModeTraining.Run r = train(
+                                            id,
+                                            m,
+                                            ModeTraining.mix(
+                                                    targets,
+                                                    s.hyper(),
+                                                    s.hyper().seed() + 1),
+                                            val,
+                                            s.stage2Steps());
+                                    ExpertFile.write(s.out().resolve(id).resolve(ExpertFile.FILE_NAME), m);
+                                    List<ModeTraining.Run> runs = new ArrayList<>(stage1);
+                                    runs.add(r);
+                                    return evaluated(
+                                            id,
+                                            label,
+                                            stage1Words + "; then " + s.stage2Steps() + " steps on the " + mixWords
+                                                    + (trainExperts ? " (gate + experts)" : " (gate only)"),
+                                            total,
+                                            m,
+                                            ModeTraining.count(m, base, tr),
+                                            runs,
+                                            evalDomains);
+                                }
+                            }));
                 }
             }
             BackboneFingerprint after = BackboneFingerprint.of(backbone.config(), backbone.parameters());
-            if (!after.equals(before)) throw new IllegalStateException("the shared backbone changed during the experiment; this is a bug");
+            if (!after.equals(before))
+                throw new IllegalStateException("the shared backbone changed during the experiment; this is a bug");
         }
         List<String> evalNames = evalDomains.stream().map(DomainTokens::name).toList();
         return new Report(s, names, evalNames, order(results), new LinkedHashMap<>(seconds), before);
@@ -202,37 +284,87 @@ public final class ModeExperiment {
      * {@link Method#EXPANSION} or {@link Method#MODE_1X}) for {@code steps} steps on the equal mix of {@code targets}:
      * what {@code mode baseline} runs.
      */
-    public static MethodResult runSingle(Method method, int steps, Supplier<LlamaModel> loadBackbone, List<DomainTokens> targets,
-                                         List<DomainTokens> evalDomains, Settings settings, Progress progress) throws IOException {
+    public static MethodResult runSingle(
+            Method method,
+            int steps,
+            Supplier<LlamaModel> loadBackbone,
+            List<DomainTokens> targets,
+            List<DomainTokens> evalDomains,
+            Settings settings,
+            Progress progress)
+            throws IOException {
         if (method == Method.MODE || method == Method.MODE_FROZEN) {
-            throw new IllegalArgumentException("two-stage MoDE runs through 'mode expert' and 'mode compose', not as a single-stage method");
+            throw new IllegalArgumentException(
+                    "two-stage MoDE runs through 'mode expert' and 'mode compose', not as a single-stage method");
         }
         Files.createDirectories(settings.out());
         ModeExperiment e = new ModeExperiment(settings, progress);
         try (LlamaModel backbone = loadBackbone.get()) {
-            return e.singleStage(method, steps, loadBackbone, backbone, targets, ModeTraining.validationWindows(targets, settings.hyper()), evalDomains);
+            return e.singleStage(
+                    method,
+                    steps,
+                    loadBackbone,
+                    backbone,
+                    targets,
+                    ModeTraining.validationWindows(targets, settings.hyper()),
+                    evalDomains);
         }
     }
 
-    private MethodResult singleStage(Method method, int total, Supplier<LlamaModel> loadBackbone, LlamaModel backbone, List<DomainTokens> targets,
-                                     List<int[]> val, List<DomainTokens> evalDomains) throws IOException {
+    private MethodResult singleStage(
+            Method method,
+            int total,
+            Supplier<LlamaModel> loadBackbone,
+            LlamaModel backbone,
+            List<DomainTokens> targets,
+            List<int[]> val,
+            List<DomainTokens> evalDomains)
+            throws IOException {
         List<Parameter> base = backbone.parameters();
-        String mixWords = "equal mix of " + String.join(" + ", targets.stream().map(DomainTokens::name).toList());
+        String mixWords = "equal mix of "
+                + String.join(" + ", targets.stream().map(DomainTokens::name).toList());
         int n = targets.size();
         return switch (method) {
-            case BASE -> timed("base", "evaluate the base model", () ->
-                    evaluated("base", "base model (no adaptation)", "nothing (pretrained on general English only)", 0, backbone,
-                            ModeTraining.count(backbone, base, 0), List.of(), evalDomains));
-            case FULL_FT -> timed("full-ft", "full fine-tuning, " + total + " steps on the " + mixWords, () -> {
-                try (LlamaModel ft = loadBackbone.get()) {
-                    for (Parameter p : ft.parameters()) p.setTrainable(true);
-                    long tr = ModeTraining.trainableCount(ft);
-                    ModeTraining.Run r = train("full-ft", ft, ModeTraining.mix(targets, s.hyper(), s.hyper().seed()), val, total);
-                    SafeTensors.write(s.out().resolve("full-ft").resolve("model.safetensors"), Weights.export(ft.parameters()), Map.of(), SafeDType.F32);
-                    return evaluated("full-ft", "full fine-tuning", total + " steps on the " + mixWords, total, ft,
-                            ModeTraining.count(ft, ft.parameters(), tr), List.of(r), evalDomains);
-                }
-            });
+            case BASE ->
+                timed(
+                        "base",
+                        "evaluate the base model",
+                        () -> evaluated(
+                                "base",
+                                "base model (no adaptation)",
+                                "nothing (pretrained on general English only)",
+                                0,
+                                backbone,
+                                ModeTraining.count(backbone, base, 0),
+                                List.of(),
+                                evalDomains));
+            case FULL_FT ->
+                timed("full-ft", "full fine-tuning, " + total + " steps on the " + mixWords, () -> {
+                    try (LlamaModel ft = loadBackbone.get()) {
+                        for (Parameter p : ft.parameters()) p.setTrainable(true);
+                        long tr = ModeTraining.trainableCount(ft);
+                        ModeTraining.Run r = train(
+                                "full-ft",
+                                ft,
+                                ModeTraining.mix(targets, s.hyper(), s.hyper().seed()),
+                                val,
+                                total);
+                        SafeTensors.write(
+                                s.out().resolve("full-ft").resolve("model.safetensors"),
+                                Weights.export(ft.parameters()),
+                                Map.of(),
+                                SafeDType.F32);
+                        return evaluated(
+                                "full-ft",
+                                "full fine-tuning",
+                                total + " steps on the " + mixWords,
+                                total,
+                                ft,
+                                ModeTraining.count(ft, ft.parameters(), tr),
+                                List.of(r),
+                                evalDomains);
+                    }
+                });
             case LORA -> {
                 LoraModel.Config lc = s.lora();
                 String label = "LoRA r=" + lc.rank() + " (" + targetsLabel(lc) + ")";
@@ -240,10 +372,26 @@ public final class ModeExperiment {
                     try (LoraModel m = LoraModel.create(backbone, lc, s.hyper().seed())) {
                         m.selectTrainable();
                         long tr = ModeTraining.trainableCount(m);
-                        ModeTraining.Run r = train("lora", m, ModeTraining.mix(targets, s.hyper(), s.hyper().seed()), val, total);
-                        SafeTensors.write(s.out().resolve("lora").resolve("adapters.safetensors"), Weights.export(m.adapterParameters()), Map.of(), SafeDType.F32);
-                        return evaluated("lora", label, total + " steps on the " + mixWords + " (adapters only)", total, m,
-                                ModeTraining.count(m, base, tr), List.of(r), evalDomains);
+                        ModeTraining.Run r = train(
+                                "lora",
+                                m,
+                                ModeTraining.mix(targets, s.hyper(), s.hyper().seed()),
+                                val,
+                                total);
+                        SafeTensors.write(
+                                s.out().resolve("lora").resolve("adapters.safetensors"),
+                                Weights.export(m.adapterParameters()),
+                                Map.of(),
+                                SafeDType.F32);
+                        return evaluated(
+                                "lora",
+                                label,
+                                total + " steps on the " + mixWords + " (adapters only)",
+                                total,
+                                m,
+                                ModeTraining.count(m, base, tr),
+                                List.of(r),
+                                evalDomains);
                     }
                 });
             }
@@ -254,23 +402,53 @@ public final class ModeExperiment {
                     try (ExpandedModel m = ExpandedModel.create(backbone, s.blocks(), per)) {
                         m.selectTrainable();
                         long tr = ModeTraining.trainableCount(m);
-                        ModeTraining.Run r = train("expansion", m, ModeTraining.mix(targets, s.hyper(), s.hyper().seed()), val, total);
-                        SafeTensors.write(s.out().resolve("expansion").resolve("added-layers.safetensors"), Weights.export(m.addedParameters()), Map.of(), SafeDType.F32);
-                        return evaluated("expansion", label, total + " steps on the " + mixWords + " (new layers only)", total, m,
-                                ModeTraining.count(m, base, tr), List.of(r), evalDomains);
+                        ModeTraining.Run r = train(
+                                "expansion",
+                                m,
+                                ModeTraining.mix(targets, s.hyper(), s.hyper().seed()),
+                                val,
+                                total);
+                        SafeTensors.write(
+                                s.out().resolve("expansion").resolve("added-layers.safetensors"),
+                                Weights.export(m.addedParameters()),
+                                Map.of(),
+                                SafeDType.F32);
+                        return evaluated(
+                                "expansion",
+                                label,
+                                total + " steps on the " + mixWords + " (new layers only)",
+                                total,
+                                m,
+                                ModeTraining.count(m, base, tr),
+                                List.of(r),
+                                evalDomains);
                     }
                 });
             }
-            case MODE_1X -> timed("mode-1x", "MoDE with one expert, " + total + " steps on the " + mixWords, () -> {
-                try (ModeModel m = ModeModel.create(backbone, config(List.of("mixed")), s.hyper().seed())) {
-                    m.selectTrainable(true);
-                    long tr = ModeTraining.trainableCount(m);
-                    ModeTraining.Run r = train("mode-1x", m, ModeTraining.mix(targets, s.hyper(), s.hyper().seed()), val, total);
-                    ExpertFile.write(s.out().resolve("mode-1x").resolve(ExpertFile.FILE_NAME), m);
-                    return evaluated("mode-1x", "MoDE 1× expert (trained on the mix)", total + " steps on the " + mixWords + " (expert + gate)",
-                            total, m, ModeTraining.count(m, base, tr), List.of(r), evalDomains);
-                }
-            });
+            case MODE_1X ->
+                timed("mode-1x", "MoDE with one expert, " + total + " steps on the " + mixWords, () -> {
+                    try (ModeModel m = ModeModel.create(
+                            backbone, config(List.of("mixed")), s.hyper().seed())) {
+                        m.selectTrainable(true);
+                        long tr = ModeTraining.trainableCount(m);
+                        ModeTraining.Run r = train(
+                                "mode-1x",
+                                m,
+                                ModeTraining.mix(targets, s.hyper(), s.hyper().seed()),
+                                val,
+                                total);
+                        ExpertFile.write(s.out().resolve("mode-1x").resolve(ExpertFile.FILE_NAME), m);
+                        return evaluated(
+                                "mode-1x",
+                                "MoDE 1× expert (trained on the mix)",
+                                total + " steps on the " + mixWords + " (expert + gate)",
+                                total,
+                                m,
+                                ModeTraining.count(m, base, tr),
+                                List.of(r),
+                                evalDomains);
+                    }
+                });
             case MODE, MODE_FROZEN -> throw new IllegalArgumentException(method + " is two-stage");
         };
     }
@@ -281,16 +459,33 @@ public final class ModeExperiment {
 
     private static String targetsLabel(LoraModel.Config lc) {
         if (lc.targets().equals(LoraModel.Config.ATTENTION)) return "attention";
-        return String.join(",", lc.targets().stream().map(t -> t.suffix().replace(".weight", "").replaceAll(".*\\.", "").replace("_proj", "")).sorted().toList());
+        return String.join(
+                ",",
+                lc.targets().stream()
+                        .map(t -> t.suffix()
+                                .replace(".weight", "")
+                                .replaceAll(".*\\.", "")
+                                .replace("_proj", ""))
+                        .sorted()
+                        .toList());
     }
 
     private ModeTraining.Run train(String id, CausalLm model, TokenStream stream, List<int[]> val, int steps) {
-        return ModeTraining.train(id, model, stream, val, steps, s.hyper(), s.out().resolve(id), progress.listeners(id, steps));
+        return ModeTraining.train(
+                id, model, stream, val, steps, s.hyper(), s.out().resolve(id), progress.listeners(id, steps));
     }
 
-    private MethodResult evaluated(String id, String label, String trainedOn, int steps, CausalLm model, ModeTraining.ParamCounts counts,
-                                   List<ModeTraining.Run> runs, List<DomainTokens> evalDomains) {
-        ModeTraining.Evaluation e = ModeTraining.evaluate(model, evalDomains, s.hyper().seqLen(), s.hyper().batch(), s.evalWindows());
+    private MethodResult evaluated(
+            String id,
+            String label,
+            String trainedOn,
+            int steps,
+            CausalLm model,
+            ModeTraining.ParamCounts counts,
+            List<ModeTraining.Run> runs,
+            List<DomainTokens> evalDomains) {
+        ModeTraining.Evaluation e = ModeTraining.evaluate(
+                model, evalDomains, s.hyper().seqLen(), s.hyper().batch(), s.evalWindows());
         model.releaseBuffers();
         return new MethodResult(id, label, trainedOn, steps, counts, e, runs, 0);
     }
@@ -307,21 +502,26 @@ public final class ModeExperiment {
         MethodResult r = stage.run();
         double secs = (System.nanoTime() - t0) / 1e9;
         seconds.put(id, secs);
-        MethodResult done = new MethodResult(r.id(), r.label(), r.trainedOn(), r.steps(), r.params(), r.eval(), r.runs(), secs);
+        MethodResult done =
+                new MethodResult(r.id(), r.label(), r.trainedOn(), r.steps(), r.params(), r.eval(), r.runs(), secs);
         progress.stageFinished(id, secs, summary(done));
         return done;
     }
 
     private static String summary(MethodResult r) {
         StringBuilder b = new StringBuilder();
-        r.eval().scores().forEach((d, st) -> b.append(String.format(Locale.ROOT, "%s acc %.2f%% loss %.3f  ", d, 100 * st.accuracy(), st.meanLoss())));
+        r.eval()
+                .scores()
+                .forEach((d, st) -> b.append(String.format(
+                        Locale.ROOT, "%s acc %.2f%% loss %.3f  ", d, 100 * st.accuracy(), st.meanLoss())));
         return b.toString().strip();
     }
 
     /** Table order: base, full FT, LoRA, expansion, MoDE 1×, stage-1 experts, MoDE N× frozen, MoDE N×. */
     private static List<MethodResult> order(List<MethodResult> rs) {
         List<MethodResult> out = new ArrayList<>();
-        for (String id : List.of("base", "full-ft", "lora", "expansion", "mode-1x")) rs.stream().filter(r -> r.id().equals(id)).forEach(out::add);
+        for (String id : List.of("base", "full-ft", "lora", "expansion", "mode-1x"))
+            rs.stream().filter(r -> r.id().equals(id)).forEach(out::add);
         rs.stream().filter(r -> r.id().startsWith("expert-")).forEach(out::add);
         rs.stream().filter(r -> r.id().endsWith("-frozen")).forEach(out::add);
         rs.stream().filter(r -> !out.contains(r)).forEach(out::add);

@@ -40,9 +40,19 @@ public final class ModeModel extends CausalLm implements AutoCloseable {
     private final List<Parameter> backboneParameters;
     private final BackboneFingerprint fingerprint;
 
-    private ModeModel(Backend backend, LlamaConfig cfg, Embedding embedding, List<ModeBlock> blocks, RMSNorm norm,
-                      LmHead head, BufferPool scratch, ModeConfig mode, List<StackedLayerWeights> storage, List<Gate> gates,
-                      List<Parameter> backboneParameters, BackboneFingerprint fingerprint) {
+    private ModeModel(
+            Backend backend,
+            LlamaConfig cfg,
+            Embedding embedding,
+            List<ModeBlock> blocks,
+            RMSNorm norm,
+            LmHead head,
+            BufferPool scratch,
+            ModeConfig mode,
+            List<StackedLayerWeights> storage,
+            List<Gate> gates,
+            List<Parameter> backboneParameters,
+            BackboneFingerprint fingerprint) {
         super(backend, cfg, embedding, blocks, norm, head, scratch);
         this.mode = mode;
         this.modeBlocks = List.copyOf(blocks);
@@ -93,7 +103,18 @@ public final class ModeModel extends CausalLm implements AutoCloseable {
         Embedding emb = new Embedding(be, backbone.embedding().table());
         RMSNorm norm = new RMSNorm(be, backbone.finalNorm().weight(), cfg.rmsNormEps(), scratch);
         LmHead head = new LmHead(be, backbone.head().weight());
-        return new ModeModel(be, cfg, emb, blocks, norm, head, scratch, mode, storage, gates, backbone.parameters(),
+        return new ModeModel(
+                be,
+                cfg,
+                emb,
+                blocks,
+                norm,
+                head,
+                scratch,
+                mode,
+                storage,
+                gates,
+                backbone.parameters(),
                 BackboneFingerprint.of(cfg, backbone.parameters()));
     }
 
@@ -110,9 +131,12 @@ public final class ModeModel extends CausalLm implements AutoCloseable {
                 StackedLayerWeights w = b.expertWeights().get(l);
                 for (int j = 0; j < w.count(); j++) {
                     if (mode.expertInit() == ModeConfig.ExpertInit.COPY) {
-                        List<Parameter> src = backbone.layers().get(b.index() * slice + slice - k + l).parameters();
+                        List<Parameter> src = backbone.layers()
+                                .get(b.index() * slice + slice - k + l)
+                                .parameters();
                         List<Parameter> dst = w.layerParameters(j);
-                        for (int t = 0; t < dst.size(); t++) backend.copy(src.get(t).value(), dst.get(t).value());
+                        for (int t = 0; t < dst.size(); t++)
+                            backend.copy(src.get(t).value(), dst.get(t).value());
                     } else {
                         initializeZeroOut(w.layerParameters(j), seed);
                     }
@@ -125,21 +149,32 @@ public final class ModeModel extends CausalLm implements AutoCloseable {
     static void initializeZeroOut(List<Parameter> layer, long seed) {
         for (Parameter p : layer) {
             if (p.shape().length == 1) Init.constant(p, 1f);
-            else if (p.name().endsWith(LayerTensor.O_PROJ.suffix()) || p.name().endsWith(LayerTensor.DOWN_PROJ.suffix())) Init.constant(p, 0f);
+            else if (p.name().endsWith(LayerTensor.O_PROJ.suffix())
+                    || p.name().endsWith(LayerTensor.DOWN_PROJ.suffix())) Init.constant(p, 0f);
             else Init.normal(p, seed, Init.STD);
         }
     }
 
-    public ModeConfig modeConfig() { return mode; }
+    public ModeConfig modeConfig() {
+        return mode;
+    }
 
-    public List<ModeBlock> modeBlocks() { return modeBlocks; }
+    public List<ModeBlock> modeBlocks() {
+        return modeBlocks;
+    }
 
-    public List<Gate> gates() { return gates; }
+    public List<Gate> gates() {
+        return gates;
+    }
 
-    public BackboneFingerprint fingerprint() { return fingerprint; }
+    public BackboneFingerprint fingerprint() {
+        return fingerprint;
+    }
 
     /** The backbone's parameters (shared; includes embedding, norm, head), in backbone order. */
-    public List<Parameter> backboneParameters() { return backboneParameters; }
+    public List<Parameter> backboneParameters() {
+        return backboneParameters;
+    }
 
     /** Every expert parameter, block by block, expert by expert, layer by layer. */
     public List<Parameter> expertParameters() {
@@ -151,7 +186,8 @@ public final class ModeModel extends CausalLm implements AutoCloseable {
     /** Expert j's parameters across all blocks. */
     public List<Parameter> expertParameters(int expert) {
         List<Parameter> out = new ArrayList<>();
-        for (ModeBlock b : modeBlocks) for (StackedLayerWeights w : b.expertWeights()) out.addAll(w.layerParameters(expert));
+        for (ModeBlock b : modeBlocks)
+            for (StackedLayerWeights w : b.expertWeights()) out.addAll(w.layerParameters(expert));
         return out;
     }
 
@@ -233,11 +269,14 @@ public final class ModeModel extends CausalLm implements AutoCloseable {
     }
 
     private void copyIn(NamedTensors src, String name, Parameter to, String source) {
-        if (!src.contains(name)) throw new IllegalArgumentException(source + " has no tensor " + name + "; is it a complete MoDE expert file for this configuration?");
+        if (!src.contains(name))
+            throw new IllegalArgumentException(
+                    source + " has no tensor " + name + "; is it a complete MoDE expert file for this configuration?");
         int[] shape = src.shape(name);
         if (!Arrays.equals(shape, to.shape())) {
-            throw new IllegalArgumentException(source + ": tensor " + name + " has shape " + Arrays.toString(shape) + " but the model needs "
-                    + Arrays.toString(to.shape()) + " (was it trained on another backbone shape?)");
+            throw new IllegalArgumentException(
+                    source + ": tensor " + name + " has shape " + Arrays.toString(shape) + " but the model needs "
+                            + Arrays.toString(to.shape()) + " (was it trained on another backbone shape?)");
         }
         backend.copyFromHost(src.data(name), to.value());
     }

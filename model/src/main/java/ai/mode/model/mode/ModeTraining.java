@@ -44,13 +44,22 @@ public final class ModeTraining {
     public record Hyper(int batch, int seqLen, double lr, double warmupFrac, int valWindows, int valPoints, long seed) {
         public Hyper {
             if (batch < 1 || seqLen < 1) throw new IllegalArgumentException("--batch and --seq must be >= 1");
-            if (!(lr > 0) || Double.isInfinite(lr)) throw new IllegalArgumentException("--lr must be a positive number (got " + lr + ")");
-            if (!(warmupFrac >= 0 && warmupFrac < 1)) throw new IllegalArgumentException("warm-up fraction must be in [0, 1) (got " + warmupFrac + ")");
+            if (!(lr > 0) || Double.isInfinite(lr))
+                throw new IllegalArgumentException("--lr must be a positive number (got " + lr + ")");
+            if (!(warmupFrac >= 0 && warmupFrac < 1))
+                throw new IllegalArgumentException("warm-up fraction must be in [0, 1) (got " + warmupFrac + ")");
         }
     }
 
     /** What one training run did. */
-    public record Run(String id, int steps, double seconds, double lastLoss, LossStats validation, double tokensPerSecond, Path metrics) {}
+    public record Run(
+            String id,
+            int steps,
+            double seconds,
+            double lastLoss,
+            LossStats validation,
+            double tokensPerSecond,
+            Path metrics) {}
 
     /** An equal mix (rows dealt evenly) of the domains' train splits, as a resumable stream. */
     public static TokenStream mix(List<DomainTokens> domains, Hyper h, long seed) {
@@ -64,7 +73,9 @@ public final class ModeTraining {
         List<int[]> out = new ArrayList<>();
         if (h.valWindows() <= 0) return out;
         for (DomainTokens d : domains) {
-            if (d.validation().length > h.seqLen()) out.addAll(LoaderStream.windows(new EvalBatches(d.validation(), h.batch(), h.seqLen(), h.valWindows())));
+            if (d.validation().length > h.seqLen())
+                out.addAll(
+                        LoaderStream.windows(new EvalBatches(d.validation(), h.batch(), h.seqLen(), h.valWindows())));
         }
         return out;
     }
@@ -73,12 +84,27 @@ public final class ModeTraining {
      * Trains the model's trainable parameters for {@code steps} steps on {@code stream}; writes
      * {@code dir/metrics.jsonl} (training loss per step, validation loss at a few points).
      */
-    public static Run train(String id, CausalLm model, TokenStream stream, List<int[]> validation, int steps, Hyper h, Path dir,
-                            List<Trainer.Listener> listeners) {
+    public static Run train(
+            String id,
+            CausalLm model,
+            TokenStream stream,
+            List<int[]> validation,
+            int steps,
+            Hyper h,
+            Path dir,
+            List<Trainer.Listener> listeners) {
         int warm = (int) Math.round(steps * h.warmupFrac());
         int evalEvery = validation.isEmpty() || h.valPoints() <= 0 ? 0 : Math.max(1, steps / h.valPoints());
-        Trainer.Options opt = new Trainer.Options(steps, h.batch(), h.seqLen(), 1, new LrSchedule(h.lr(), warm, steps, 0.1),
-                AdamW.Config.defaults(), evalEvery, 0, h.seed());
+        Trainer.Options opt = new Trainer.Options(
+                steps,
+                h.batch(),
+                h.seqLen(),
+                1,
+                new LrSchedule(h.lr(), warm, steps, 0.1),
+                AdamW.Config.defaults(),
+                evalEvery,
+                0,
+                h.seed());
         try {
             Files.createDirectories(dir);
             Path metrics = dir.resolve("metrics.jsonl");
@@ -88,11 +114,18 @@ public final class ModeTraining {
                 all.addAll(listeners);
                 Trainer t = new Trainer(model, stream, validation.isEmpty() ? null : () -> validation, opt, null, all);
                 Trainer.Result r = t.run();
-                return new Run(id, r.steps(), r.seconds(), r.lastLoss(), r.lastValidation(),
-                        r.tokensPerSecond(opt.tokensPerStep(), r.steps()), metrics);
+                return new Run(
+                        id,
+                        r.steps(),
+                        r.seconds(),
+                        r.lastLoss(),
+                        r.lastValidation(),
+                        r.tokensPerSecond(opt.tokensPerStep(), r.steps()),
+                        metrics);
             }
         } catch (IOException e) {
-            throw new UncheckedIOException("could not write the metrics of run " + id + " under " + dir + ": " + e.getMessage(), e);
+            throw new UncheckedIOException(
+                    "could not write the metrics of run " + id + " under " + dir + ": " + e.getMessage(), e);
         }
     }
 

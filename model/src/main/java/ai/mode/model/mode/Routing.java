@@ -24,17 +24,21 @@ public record Routing(Level level, int topK) {
 
     public Routing {
         if (level == null) throw new IllegalArgumentException("routing level must be given (token or sequence)");
-        if (topK < 0) throw new IllegalArgumentException("top-k must be >= 1, or 0 for dense routing (got " + topK + ")");
+        if (topK < 0)
+            throw new IllegalArgumentException("top-k must be >= 1, or 0 for dense routing (got " + topK + ")");
     }
 
-    public boolean dense() { return topK == 0; }
+    public boolean dense() {
+        return topK == 0;
+    }
 
     /** Parses {@code token} / {@code sequence}. */
     public static Level parseLevel(String s) {
         return switch (s.toLowerCase(Locale.ROOT)) {
             case "token" -> Level.TOKEN;
             case "sequence", "seq" -> Level.SEQUENCE;
-            default -> throw new IllegalArgumentException("unknown routing level '" + s + "'; use 'token' or 'sequence'");
+            default ->
+                throw new IllegalArgumentException("unknown routing level '" + s + "'; use 'token' or 'sequence'");
         };
     }
 
@@ -54,7 +58,8 @@ public record Routing(Level level, int topK) {
                 // fall through to the error below
             }
         }
-        throw new IllegalArgumentException("unknown routing '" + s + "'; use dense, topK (e.g. top1) or sequence-dense / sequence-topK");
+        throw new IllegalArgumentException(
+                "unknown routing '" + s + "'; use dense, topK (e.g. top1) or sequence-dense / sequence-topK");
     }
 
     @Override

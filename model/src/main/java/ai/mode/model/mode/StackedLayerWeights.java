@@ -25,8 +25,8 @@ public final class StackedLayerWeights implements AutoCloseable {
     private static final LayerTensor[] TENSORS = LayerTensor.values();
 
     private final int count;
-    private final Tensor[] stacked;        // per LayerTensor ordinal: [E, ...shape]
-    private final Parameter[][] params;    // [E][LayerTensor ordinal]
+    private final Tensor[] stacked; // per LayerTensor ordinal: [E, ...shape]
+    private final Parameter[][] params; // [E][LayerTensor ordinal]
     private final boolean owner;
 
     private StackedLayerWeights(int count, Tensor[] stacked, Parameter[][] params, boolean owner) {
@@ -60,14 +60,16 @@ public final class StackedLayerWeights implements AutoCloseable {
     /** E = 1 over an existing layer's nine parameters (in {@link LayerTensor} order); owns nothing. */
     public static StackedLayerWeights wrap(Backend b, List<Parameter> layerParams) {
         if (layerParams.size() != TENSORS.length) {
-            throw new IllegalArgumentException("a decoder layer has " + TENSORS.length + " parameters, got " + layerParams.size());
+            throw new IllegalArgumentException(
+                    "a decoder layer has " + TENSORS.length + " parameters, got " + layerParams.size());
         }
         Tensor[] stacked = new Tensor[TENSORS.length];
         Parameter[][] params = new Parameter[1][TENSORS.length];
         for (LayerTensor t : TENSORS) {
             Parameter p = layerParams.get(t.ordinal());
             if (!p.name().endsWith(t.suffix())) {
-                throw new IllegalArgumentException("parameter " + p.name() + " is not a " + t.suffix() + " (wrong order?)");
+                throw new IllegalArgumentException(
+                        "parameter " + p.name() + " is not a " + t.suffix() + " (wrong order?)");
             }
             int[] shape = p.shape();
             int[] full = new int[shape.length + 1];
@@ -82,7 +84,8 @@ public final class StackedLayerWeights implements AutoCloseable {
     /** Layers {@code [start, start+n)} of this stack, sharing storage and Parameters (owns nothing). */
     public StackedLayerWeights range(int start, int n) {
         if (start < 0 || n < 1 || start + n > count) {
-            throw new IllegalArgumentException("layer range [" + start + ", " + (start + n) + ") outside the stack of " + count);
+            throw new IllegalArgumentException(
+                    "layer range [" + start + ", " + (start + n) + ") outside the stack of " + count);
         }
         Tensor[] st = new Tensor[TENSORS.length];
         Backend b = stacked[0].backend();
@@ -91,16 +94,24 @@ public final class StackedLayerWeights implements AutoCloseable {
     }
 
     /** E, the number of layers in the stack. */
-    public int count() { return count; }
+    public int count() {
+        return count;
+    }
 
     /** The stacked tensor {@code [E, ...shape]} of one weight kind. */
-    public Tensor stacked(LayerTensor t) { return stacked[t.ordinal()]; }
+    public Tensor stacked(LayerTensor t) {
+        return stacked[t.ordinal()];
+    }
 
     /** Layer e's parameter of one weight kind. */
-    public Parameter parameter(int e, LayerTensor t) { return params[e][t.ordinal()]; }
+    public Parameter parameter(int e, LayerTensor t) {
+        return params[e][t.ordinal()];
+    }
 
     /** Layer e's nine parameters, in {@link LayerTensor} order. */
-    public List<Parameter> layerParameters(int e) { return List.of(params[e]); }
+    public List<Parameter> layerParameters(int e) {
+        return List.of(params[e]);
+    }
 
     /** All parameters, layer by layer. */
     public List<Parameter> parameters() {

@@ -37,7 +37,9 @@ public final class BufferPool implements AutoCloseable {
         this.backend = backend;
     }
 
-    public Backend backend() { return backend; }
+    public Backend backend() {
+        return backend;
+    }
 
     /** A float32 buffer for {@code key} with exactly {@code shape}. */
     public Tensor get(String key, int... shape) {
@@ -74,5 +76,7 @@ public final class BufferPool implements AutoCloseable {
     }
 
     @Override
-    public void close() { release(); }
+    public void close() {
+        release();
+    }
 }

@@ -36,8 +36,14 @@ public class CausalLm {
     /**
      * @param scratch the scratch pool the blocks were built with (released with the model's buffers)
      */
-    public CausalLm(Backend backend, LlamaConfig config, Embedding embedding, List<? extends Layer> blocks,
-                    RMSNorm finalNorm, LmHead head, BufferPool scratch) {
+    public CausalLm(
+            Backend backend,
+            LlamaConfig config,
+            Embedding embedding,
+            List<? extends Layer> blocks,
+            RMSNorm finalNorm,
+            LmHead head,
+            BufferPool scratch) {
         this.backend = backend;
         this.config = config;
         this.embedding = embedding;
@@ -47,19 +53,33 @@ public class CausalLm {
         this.scratch = scratch;
     }
 
-    public Backend backend() { return backend; }
+    public Backend backend() {
+        return backend;
+    }
 
-    public LlamaConfig config() { return config; }
+    public LlamaConfig config() {
+        return config;
+    }
 
-    public Embedding embedding() { return embedding; }
+    public Embedding embedding() {
+        return embedding;
+    }
 
-    public List<Layer> blocks() { return blocks; }
+    public List<Layer> blocks() {
+        return blocks;
+    }
 
-    public RMSNorm finalNorm() { return finalNorm; }
+    public RMSNorm finalNorm() {
+        return finalNorm;
+    }
 
-    public LmHead head() { return head; }
+    public LmHead head() {
+        return head;
+    }
 
-    public BufferPool scratch() { return scratch; }
+    public BufferPool scratch() {
+        return scratch;
+    }
 
     /** Every parameter once (a tied head is listed once, as the embedding), in model order. */
     public List<Parameter> parameters() {
@@ -112,9 +132,10 @@ public class CausalLm {
         int lowest = lowestTrainable();
         boolean any = lowest <= blocks.size() + 1;
         LossStats stats = head.loss(h, targets, gradScale, any, lowest <= blocks.size());
-        if (lowest > blocks.size()) return stats;                 // only the head (or nothing) trains
+        if (lowest > blocks.size()) return stats; // only the head (or nothing) trains
         Tensor d = finalNorm.backward(head.inputGradient());
-        for (int i = blocks.size() - 1; i >= Math.max(0, lowest); i--) d = blocks.get(i).backward(d);
+        for (int i = blocks.size() - 1; i >= Math.max(0, lowest); i--)
+            d = blocks.get(i).backward(d);
         if (lowest < 0) embedding.backward(d);
         return stats;
     }
@@ -149,8 +170,8 @@ public class CausalLm {
             throw new IllegalArgumentException("model input must be i32[B, T] token ids but is " + ids.describe());
         }
         if (ids.dim(1) > config.maxSeqLen()) {
-            throw new IllegalArgumentException("sequence length " + ids.dim(1) + " exceeds the model's max_position_embeddings "
-                    + config.maxSeqLen() + "; use a shorter --seq");
+            throw new IllegalArgumentException("sequence length " + ids.dim(1)
+                    + " exceeds the model's max_position_embeddings " + config.maxSeqLen() + "; use a shorter --seq");
         }
     }
 

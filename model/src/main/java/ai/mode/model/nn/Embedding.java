@@ -19,7 +19,9 @@ public final class Embedding {
         this.own = new BufferPool(backend);
     }
 
-    public Parameter table() { return table; }
+    public Parameter table() {
+        return table;
+    }
 
     /** ids I32 [B,T] → x [B,T,D] (owned buffer, valid until the next forward). */
     public Tensor forward(Tensor ids) {
@@ -41,7 +43,9 @@ public final class Embedding {
         backend.embeddingBackward(backend.view(dx, n, d), backend.view(ids, n), table.grad());
     }
 
-    public List<Parameter> parameters() { return List.of(table); }
+    public List<Parameter> parameters() {
+        return List.of(table);
+    }
 
     public void releaseBuffers() {
         own.release();

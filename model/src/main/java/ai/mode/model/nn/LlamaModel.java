@@ -18,8 +18,14 @@ import java.util.List;
 public final class LlamaModel extends CausalLm implements AutoCloseable {
     private final List<DecoderLayer> layers;
 
-    private LlamaModel(Backend backend, LlamaConfig cfg, Embedding embedding, List<DecoderLayer> layers,
-                       RMSNorm norm, LmHead head, BufferPool scratch) {
+    private LlamaModel(
+            Backend backend,
+            LlamaConfig cfg,
+            Embedding embedding,
+            List<DecoderLayer> layers,
+            RMSNorm norm,
+            LmHead head,
+            BufferPool scratch) {
         super(backend, cfg, embedding, layers, norm, head, scratch);
         this.layers = layers;
     }
@@ -33,17 +39,28 @@ public final class LlamaModel extends CausalLm implements AutoCloseable {
             layers.add(new DecoderLayer(backend, cfg, layerPrefix(i), scratch));
         }
         Parameter normW = Parameter.zeros(backend, "model.norm.weight", cfg.hiddenSize());
-        Parameter headW = cfg.tieEmbeddings() ? embed
+        Parameter headW = cfg.tieEmbeddings()
+                ? embed
                 : Parameter.zeros(backend, "lm_head.weight", cfg.vocabSize(), cfg.hiddenSize());
-        return new LlamaModel(backend, cfg, new Embedding(backend, embed), List.copyOf(layers),
-                new RMSNorm(backend, normW, cfg.rmsNormEps(), scratch), new LmHead(backend, headW), scratch);
+        return new LlamaModel(
+                backend,
+                cfg,
+                new Embedding(backend, embed),
+                List.copyOf(layers),
+                new RMSNorm(backend, normW, cfg.rmsNormEps(), scratch),
+                new LmHead(backend, headW),
+                scratch);
     }
 
     /** {@code model.layers.{i}.} */
-    public static String layerPrefix(int i) { return "model.layers." + i + "."; }
+    public static String layerPrefix(int i) {
+        return "model.layers." + i + ".";
+    }
 
     /** The decoder layers, bottom first. */
-    public List<DecoderLayer> layers() { return layers; }
+    public List<DecoderLayer> layers() {
+        return layers;
+    }
 
     /** Seeded initialisation of every parameter ({@link Init#llama}). */
     public LlamaModel initialize(long seed) {

@@ -32,7 +32,9 @@ public final class LmHead {
         this.own = new BufferPool(backend);
     }
 
-    public Parameter weight() { return weight; }
+    public Parameter weight() {
+        return weight;
+    }
 
     /**
      * Cross-entropy of next-token targets, optionally with backward.
@@ -46,9 +48,11 @@ public final class LmHead {
     public LossStats loss(Tensor h, Tensor targets, float gradScale, boolean backward, boolean inputGrad) {
         int v = weight.shape()[0], d = weight.shape()[1];
         int n = Math.toIntExact(h.numel() / d);
-        if (h.dim(-1) != d) throw new IllegalArgumentException("lm head: hidden " + h.describe() + " last dim must be " + d);
+        if (h.dim(-1) != d)
+            throw new IllegalArgumentException("lm head: hidden " + h.describe() + " last dim must be " + d);
         if (targets.dtype() != DType.I32 || targets.numel() != n) {
-            throw new IllegalArgumentException("lm head: targets must be i32 with " + n + " elements but are " + targets.describe());
+            throw new IllegalArgumentException(
+                    "lm head: targets must be i32 with " + n + " elements but are " + targets.describe());
         }
         int chunk = Math.max(1, Math.min(n, CHUNK_ELEMENTS / v));
         Tensor logitsBuf = own.get("logits_chunk", chunk, v);
@@ -59,11 +63,13 @@ public final class LmHead {
         for (int start = 0; start < n; start += chunk) {
             int len = Math.min(chunk, n - start);
             Tensor hc = backend.slice(h2, start, len), lc = backend.slice(logitsBuf, 0, len);
-            backend.gemm(false, true, 1f, hc, weight.value(), 0f, lc);                 // [len,V]
-            total = total.plus(backend.crossEntropy(lc, backend.slice(t1, start, len), backward ? lc : null, gradScale));
+            backend.gemm(false, true, 1f, hc, weight.value(), 0f, lc); // [len,V]
+            total = total.plus(
+                    backend.crossEntropy(lc, backend.slice(t1, start, len), backward ? lc : null, gradScale));
             if (backward) {
-                if (dh2 != null) backend.gemm(false, false, 1f, lc, weight.value(), 0f, backend.slice(dh2, start, len)); // [len,D]
-                if (weight.trainable()) backend.gemm(true, false, 1f, lc, hc, 1f, weight.grad());                     // [V,D]
+                if (dh2 != null)
+                    backend.gemm(false, false, 1f, lc, weight.value(), 0f, backend.slice(dh2, start, len)); // [len,D]
+                if (weight.trainable()) backend.gemm(true, false, 1f, lc, hc, 1f, weight.grad()); // [V,D]
             }
         }
         return total;
@@ -81,7 +87,9 @@ public final class LmHead {
         backend.gemm(false, true, 1f, backend.view(h, Math.toIntExact(h.numel() / d), d), weight.value(), 0f, out);
     }
 
-    public List<Parameter> parameters() { return List.of(weight); }
+    public List<Parameter> parameters() {
+        return List.of(weight);
+    }
 
     public void releaseBuffers() {
         own.release();

@@ -40,21 +40,35 @@ public final class Parameter implements AutoCloseable {
         return new Parameter(name, backend.zeros(shape), shape.length >= 2);
     }
 
-    public String name() { return name; }
+    public String name() {
+        return name;
+    }
 
     /** The weight values (float32). */
-    public Tensor value() { return value; }
+    public Tensor value() {
+        return value;
+    }
 
     /** The gradient buffer, or null while frozen. Layers accumulate into it; {@link #zeroGrad()} clears it. */
-    public Tensor grad() { return grad; }
+    public Tensor grad() {
+        return grad;
+    }
 
-    public boolean trainable() { return grad != null; }
+    public boolean trainable() {
+        return grad != null;
+    }
 
-    public boolean decay() { return decay; }
+    public boolean decay() {
+        return decay;
+    }
 
-    public int[] shape() { return value.shape(); }
+    public int[] shape() {
+        return value.shape();
+    }
 
-    public long numel() { return value.numel(); }
+    public long numel() {
+        return value.numel();
+    }
 
     /** Makes the parameter trainable (allocating a zeroed gradient buffer) or frozen (freeing it). */
     public Parameter setTrainable(boolean on) {

@@ -26,12 +26,16 @@ public final class RMSNorm implements Layer {
         this.scratch = scratch;
     }
 
-    public Parameter weight() { return weight; }
+    public Parameter weight() {
+        return weight;
+    }
 
     @Override
     public Tensor forward(Tensor x) {
         int d = weight.shape()[0];
-        if (x.dim(-1) != d) throw new IllegalArgumentException("RMSNorm " + weight.name() + ": input " + x.describe() + " last dim must be " + d);
+        if (x.dim(-1) != d)
+            throw new IllegalArgumentException(
+                    "RMSNorm " + weight.name() + ": input " + x.describe() + " last dim must be " + d);
         this.x = x;
         int n = Math.toIntExact(x.numel() / d);
         Tensor y = own.get("y", x.shape());
@@ -46,13 +50,20 @@ public final class RMSNorm implements Layer {
         int n = Math.toIntExact(x.numel() / d);
         Tensor dx = own.get("dx", x.shape());
         Tensor dw = weight.trainable() ? weight.grad() : scratch.get("norm.dweight.discard", d);
-        backend.rmsNormBackward(backend.view(dy, n, d), backend.view(x, n, d), weight.value(), own.get("rstd", n),
-                backend.view(dx, n, d), dw);
+        backend.rmsNormBackward(
+                backend.view(dy, n, d),
+                backend.view(x, n, d),
+                weight.value(),
+                own.get("rstd", n),
+                backend.view(dx, n, d),
+                dw);
         return dx;
     }
 
     @Override
-    public List<Parameter> parameters() { return List.of(weight); }
+    public List<Parameter> parameters() {
+        return List.of(weight);
+    }
 
     @Override
     public void releaseBuffers() {

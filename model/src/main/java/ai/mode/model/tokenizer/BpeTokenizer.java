@@ -32,6 +32,7 @@ public final class BpeTokenizer {
     public static final String END_OF_TEXT = "<|endoftext|>";
     /** Special-token names recognised as the document separator, in order of preference. */
     private static final List<String> EOT_NAMES = List.of(END_OF_TEXT, "<|end_of_text|>", "</s>", "<eos>");
+
     private static final int CACHE_LIMIT = 1 << 19;
 
     private final byte[][] tokenBytes;
@@ -77,8 +78,8 @@ public final class BpeTokenizer {
         for (Map.Entry<String, Integer> e : specials.entrySet()) {
             int id = e.getValue();
             if (id < 0 || id >= n) {
-                throw new IllegalArgumentException("special token '" + e.getKey() + "' has id " + id
-                        + " outside the vocabulary [0, " + n + ")");
+                throw new IllegalArgumentException(
+                        "special token '" + e.getKey() + "' has id " + id + " outside the vocabulary [0, " + n + ")");
             }
             if (this.tokenBytes[id] != null || special[id]) {
                 throw new IllegalArgumentException("special token '" + e.getKey() + "' reuses id " + id);
@@ -105,8 +106,8 @@ public final class BpeTokenizer {
         for (int r = 0; r < m; r++) {
             int a = merges.get(r)[0], b = merges.get(r)[1];
             if (a < 0 || a >= n || b < 0 || b >= n || special[a] || special[b]) {
-                throw new IllegalArgumentException("merge " + r + " refers to id " + a + " or " + b
-                        + " that is not an ordinary token");
+                throw new IllegalArgumentException(
+                        "merge " + r + " refers to id " + a + " or " + b + " that is not an ordinary token");
             }
             byte[] joined = concat(this.tokenBytes[a], this.tokenBytes[b]);
             Integer result = bytesToId.get(key(joined, 0, joined.length));
@@ -158,19 +159,27 @@ public final class BpeTokenizer {
     }
 
     /** Number of token ids, special tokens included. */
-    public int vocabSize() { return tokenBytes.length; }
+    public int vocabSize() {
+        return tokenBytes.length;
+    }
 
     /** Number of merges. */
-    public int mergeCount() { return mergeResult.length; }
+    public int mergeCount() {
+        return mergeResult.length;
+    }
 
     /**
      * Id of the end-of-text / document separator token ({@value #END_OF_TEXT}, or {@code <|end_of_text|>},
      * {@code </s>}, {@code <eos>} in a loaded file), or -1 when the tokenizer has none.
      */
-    public int endOfTextId() { return endOfTextId; }
+    public int endOfTextId() {
+        return endOfTextId;
+    }
 
     /** Special tokens by content, in id order of definition. */
-    public Map<String, Integer> specialTokens() { return specialIds; }
+    public Map<String, Integer> specialTokens() {
+        return specialIds;
+    }
 
     /** Whether {@code id} is a special token. */
     public boolean isSpecial(int id) {
@@ -191,7 +200,9 @@ public final class BpeTokenizer {
     }
 
     /** Whether a word that is itself a vocabulary token bypasses the merges (Hugging Face {@code ignore_merges}). */
-    public boolean ignoresMerges() { return ignoreMerges; }
+    public boolean ignoresMerges() {
+        return ignoreMerges;
+    }
 
     /** Merge {@code rank} as {left id, right id, result id}. */
     public int[] merge(int rank) {
@@ -267,7 +278,9 @@ public final class BpeTokenizer {
     }
 
     @Override
-    public int hashCode() { return fingerprint().hashCode(); }
+    public int hashCode() {
+        return fingerprint().hashCode();
+    }
 
     @Override
     public String toString() {
@@ -333,7 +346,8 @@ public final class BpeTokenizer {
 
     private void checkId(int id) {
         if (id < 0 || id >= tokenBytes.length) {
-            throw new IllegalArgumentException("token id " + id + " is outside the vocabulary [0, " + tokenBytes.length + ")");
+            throw new IllegalArgumentException(
+                    "token id " + id + " is outside the vocabulary [0, " + tokenBytes.length + ")");
         }
     }
 
@@ -368,7 +382,9 @@ public final class BpeTokenizer {
         private int[] data;
         private int size;
 
-        IntArrayBuilder(int capacity) { data = new int[Math.max(1, capacity)]; }
+        IntArrayBuilder(int capacity) {
+            data = new int[Math.max(1, capacity)];
+        }
 
         void add(int v) {
             if (size == data.length) data = Arrays.copyOf(data, size * 2);
@@ -381,9 +397,13 @@ public final class BpeTokenizer {
             size += v.length;
         }
 
-        int size() { return size; }
+        int size() {
+            return size;
+        }
 
-        int[] toArray() { return Arrays.copyOf(data, size); }
+        int[] toArray() {
+            return Arrays.copyOf(data, size);
+        }
     }
 
     /** Merges as id pairs in rank order (for serialisation). */

@@ -46,8 +46,9 @@ public final class BpeTrainer {
         }
         int minimum = 256 + specials.size();
         if (vocabSize < minimum) {
-            throw new IllegalArgumentException("vocab size " + vocabSize + " is too small: byte-level BPE needs at least "
-                    + minimum + " (256 bytes + " + specials.size() + " special tokens)");
+            throw new IllegalArgumentException(
+                    "vocab size " + vocabSize + " is too small: byte-level BPE needs at least " + minimum
+                            + " (256 bytes + " + specials.size() + " special tokens)");
         }
         long start = System.nanoTime();
         WordTable table = WordTable.count(texts);
@@ -60,8 +61,11 @@ public final class BpeTrainer {
         Map<String, Integer> specialIds = new LinkedHashMap<>();
         for (int i = 0; i < specials.size(); i++) specialIds.put(specials.get(i), tokens.size() + i);
         BpeTokenizer tok = new BpeTokenizer(tokenBytes, merges, specialIds, false);
-        LOG.log(System.Logger.Level.DEBUG, () -> String.format("trained BPE: %d words (%d distinct), %d merges in %.2f s",
-                table.totalWords, table.words.length, merges.size(), (System.nanoTime() - start) / 1e9));
+        LOG.log(
+                System.Logger.Level.DEBUG,
+                () -> String.format(
+                        "trained BPE: %d words (%d distinct), %d merges in %.2f s",
+                        table.totalWords, table.words.length, merges.size(), (System.nanoTime() - start) / 1e9));
         return tok;
     }
 
@@ -154,8 +158,8 @@ public final class BpeTrainer {
         }
 
         /** Replaces every non-overlapping (a, b) in word {@code w} with z, left to right, updating pair counts. */
-        private void replace(int w, int a, int b, int z, LongLongMap pairCount, HashMap<Long, IntList> where,
-                             LongLongMap touched) {
+        private void replace(
+                int w, int a, int b, int z, LongLongMap pairCount, HashMap<Long, IntList> where, LongLongMap touched) {
             int[] sym = words[w];
             int len = lengths[w];
             long c = counts[w];

@@ -22,7 +22,9 @@ final class LongLongMap {
         mask = cap - 1;
     }
 
-    int size() { return size; }
+    int size() {
+        return size;
+    }
 
     /** The value for {@code key}, or {@code absent} when there is none. */
     long get(long key, long absent) {

@@ -13,11 +13,17 @@ final class LongPairHeap {
     private long[] secondary = new long[64];
     private int size;
 
-    boolean isEmpty() { return size == 0; }
+    boolean isEmpty() {
+        return size == 0;
+    }
 
-    int size() { return size; }
+    int size() {
+        return size;
+    }
 
-    void clear() { size = 0; }
+    void clear() {
+        size = 0;
+    }
 
     void push(long p, long s) {
         if (size == primary.length) {
@@ -36,9 +42,13 @@ final class LongPairHeap {
         secondary[i] = s;
     }
 
-    long peekPrimary() { return primary[0]; }
+    long peekPrimary() {
+        return primary[0];
+    }
 
-    long peekSecondary() { return secondary[0]; }
+    long peekSecondary() {
+        return secondary[0];
+    }
 
     /** Removes the smallest entry (read it first with the peek methods). */
     void pop() {

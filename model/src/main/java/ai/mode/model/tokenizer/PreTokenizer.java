@@ -24,6 +24,7 @@ public final class PreTokenizer {
     private static final int LETTER = 0, NUMBER = 1, SPACE = 2, OTHER = 3;
     /** Code point reported for a byte that does not start a well-formed UTF-8 sequence. */
     private static final int INVALID = 0x110000;
+
     private static final byte[] ASCII_CLASS = new byte[128];
 
     static {
@@ -118,13 +119,16 @@ public final class PreTokenizer {
         if (b0 < 0x80) return b0 << 3 | 1;
         int need, cp, lo = 0x80, hi = 0xBF;
         if (b0 >= 0xC2 && b0 <= 0xDF) {
-            need = 1; cp = b0 & 0x1F;
+            need = 1;
+            cp = b0 & 0x1F;
         } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-            need = 2; cp = b0 & 0x0F;
+            need = 2;
+            cp = b0 & 0x0F;
             if (b0 == 0xE0) lo = 0xA0;
             if (b0 == 0xED) hi = 0x9F;
         } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-            need = 3; cp = b0 & 0x07;
+            need = 3;
+            cp = b0 & 0x07;
             if (b0 == 0xF0) lo = 0x90;
             if (b0 == 0xF4) hi = 0x8F;
         } else {
@@ -144,15 +148,23 @@ public final class PreTokenizer {
         if (isWhiteSpace(cp)) return SPACE;
         if (Character.isLetter(cp)) return LETTER;
         int type = Character.getType(cp);
-        if (type == Character.DECIMAL_DIGIT_NUMBER || type == Character.LETTER_NUMBER
-                || type == Character.OTHER_NUMBER) return NUMBER;
+        if (type == Character.DECIMAL_DIGIT_NUMBER || type == Character.LETTER_NUMBER || type == Character.OTHER_NUMBER)
+            return NUMBER;
         return OTHER;
     }
 
     /** Unicode's White_Space property (what {@code \s} matches in the Rust and Oniguruma regex engines). */
     private static boolean isWhiteSpace(int cp) {
-        return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 || cp == 0x1680
-                || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F
-                || cp == 0x205F || cp == 0x3000;
+        return (cp >= 0x09 && cp <= 0x0D)
+                || cp == 0x20
+                || cp == 0x85
+                || cp == 0xA0
+                || cp == 0x1680
+                || (cp >= 0x2000 && cp <= 0x200A)
+                || cp == 0x2028
+                || cp == 0x2029
+                || cp == 0x202F
+                || cp == 0x205F
+                || cp == 0x3000;
     }
 }

@@ -7,16 +7,15 @@ import com.google.gson.JsonParseException;
 import com.google.gson.JsonParser;
 import com.google.gson.JsonPrimitive;
 import com.google.gson.stream.JsonWriter;
-
 import java.io.IOException;
 import java.io.Reader;
 import java.io.StringReader;
-import java.nio.ByteBuffer;
-import java.nio.charset.CharsetDecoder;
-import java.nio.charset.CodingErrorAction;
 import java.io.Writer;
 import java.math.BigDecimal;
+import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
+import java.nio.charset.CharsetDecoder;
+import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
@@ -149,8 +148,10 @@ final class TokenizerJson {
 
     /** Parses and validates {@code tokenizer.json} content; {@code file} names it in error messages. */
     static BpeTokenizer parse(byte[] bytes, String file) throws TokenizerFileException {
-        CharsetDecoder dec = StandardCharsets.UTF_8.newDecoder()
-                .onMalformedInput(CodingErrorAction.REPORT).onUnmappableCharacter(CodingErrorAction.REPORT);
+        CharsetDecoder dec = StandardCharsets.UTF_8
+                .newDecoder()
+                .onMalformedInput(CodingErrorAction.REPORT)
+                .onUnmappableCharacter(CodingErrorAction.REPORT);
         ByteBuffer in = ByteBuffer.wrap(bytes);
         String text;
         try {
@@ -169,8 +170,10 @@ final class TokenizerJson {
         if (!root.isJsonObject()) throw fail(file, "top level must be a JSON object");
         JsonObject o = root.getAsJsonObject();
         if (isPresent(o, "normalizer")) {
-            throw fail(file, "normalizer " + describe(o.get("normalizer")) + " is not supported; only byte-level BPE "
-                    + "without a normalizer can be loaded");
+            throw fail(
+                    file,
+                    "normalizer " + describe(o.get("normalizer")) + " is not supported; only byte-level BPE "
+                            + "without a normalizer can be loaded");
         }
         checkByteLevel(file, o, "pre_tokenizer", true);
         checkByteLevel(file, o, "decoder", false);
@@ -185,7 +188,8 @@ final class TokenizerJson {
                 throw fail(file, "model." + f + " is not supported for byte-level BPE");
             }
         }
-        if (isPresent(model, "dropout") && number(file, model.get("dropout"), "model.dropout").doubleValue() != 0) {
+        if (isPresent(model, "dropout")
+                && number(file, model.get("dropout"), "model.dropout").doubleValue() != 0) {
             throw fail(file, "model.dropout is not supported (set it to null)");
         }
         boolean ignoreMerges = isTrue(model, "ignore_merges");
@@ -218,20 +222,25 @@ final class TokenizerJson {
             Integer specialId = specials.get(token);
             if (specialId != null) {
                 if (specialId != id) {
-                    throw fail(file, "special token '" + token + "' has id " + specialId + " in added_tokens but " + id
-                            + " in model.vocab");
+                    throw fail(
+                            file,
+                            "special token '" + token + "' has id " + specialId + " in added_tokens but " + id
+                                    + " in model.vocab");
                 }
                 continue;
             }
             String previous = byId.put(id, token);
-            if (previous != null) throw fail(file, "model.vocab gives id " + id + " to both '" + previous + "' and '" + token + "'");
+            if (previous != null)
+                throw fail(file, "model.vocab gives id " + id + " to both '" + previous + "' and '" + token + "'");
             idOf.put(token, id);
             maxId = Math.max(maxId, id);
         }
         for (Map.Entry<String, Integer> e : specials.entrySet()) {
             if (byId.containsKey(e.getValue())) {
-                throw fail(file, "special token '" + e.getKey() + "' and vocab token '" + byId.get(e.getValue())
-                        + "' share id " + e.getValue());
+                throw fail(
+                        file,
+                        "special token '" + e.getKey() + "' and vocab token '" + byId.get(e.getValue()) + "' share id "
+                                + e.getValue());
             }
             maxId = Math.max(maxId, e.getValue());
         }
@@ -246,13 +255,16 @@ final class TokenizerJson {
             try {
                 tokenBytes[id] = ByteLevel.fromSymbols(token);
             } catch (IllegalArgumentException e) {
-                throw fail(file, "model.vocab token '" + token + "' (id " + id + "): " + e.getMessage()
-                        + "; only byte-level BPE vocabularies are supported");
+                throw fail(
+                        file,
+                        "model.vocab token '" + token + "' (id " + id + "): " + e.getMessage()
+                                + "; only byte-level BPE vocabularies are supported");
             }
             if (tokenBytes[id].length == 0) throw fail(file, "model.vocab has an empty token (id " + id + ")");
         }
         List<int[]> merges = new ArrayList<>();
-        JsonArray mergeArray = isPresent(model, "merges") ? array(file, model.get("merges"), "model.merges") : new JsonArray();
+        JsonArray mergeArray =
+                isPresent(model, "merges") ? array(file, model.get("merges"), "model.merges") : new JsonArray();
         for (int i = 0; i < mergeArray.size(); i++) {
             JsonElement m = mergeArray.get(i);
             String left, right;
@@ -264,8 +276,10 @@ final class TokenizerJson {
                 }
                 left = s.substring(0, space);
                 right = s.substring(space + 1);
-            } else if (m.isJsonArray() && m.getAsJsonArray().size() == 2
-                    && m.getAsJsonArray().get(0).isJsonPrimitive() && m.getAsJsonArray().get(1).isJsonPrimitive()) {
+            } else if (m.isJsonArray()
+                    && m.getAsJsonArray().size() == 2
+                    && m.getAsJsonArray().get(0).isJsonPrimitive()
+                    && m.getAsJsonArray().get(1).isJsonPrimitive()) {
                 left = m.getAsJsonArray().get(0).getAsString();
                 right = m.getAsJsonArray().get(1).getAsString();
             } else {
@@ -273,8 +287,10 @@ final class TokenizerJson {
             }
             Integer a = idOf.get(left), b = idOf.get(right);
             if (a == null || b == null) {
-                throw fail(file, "model.merges[" + i + "] ('" + left + " " + right + "'): '" + (a == null ? left : right)
-                        + "' is not in model.vocab");
+                throw fail(
+                        file,
+                        "model.merges[" + i + "] ('" + left + " " + right + "'): '" + (a == null ? left : right)
+                                + "' is not in model.vocab");
             }
             merges.add(new int[] {a, b});
         }
@@ -285,13 +301,15 @@ final class TokenizerJson {
         }
     }
 
-    private static void checkByteLevel(String file, JsonObject o, String field, boolean required) throws TokenizerFileException {
+    private static void checkByteLevel(String file, JsonObject o, String field, boolean required)
+            throws TokenizerFileException {
         if (!isPresent(o, field)) {
             if (required) throw fail(file, field + " is missing; expected {\"type\": \"ByteLevel\"}");
             return;
         }
         JsonElement e = o.get(field);
-        if (!e.isJsonObject() || !e.getAsJsonObject().has("type")
+        if (!e.isJsonObject()
+                || !e.getAsJsonObject().has("type")
                 || !"ByteLevel".equals(e.getAsJsonObject().get("type").getAsString())) {
             throw fail(file, field + " " + describe(e) + " is not supported; expected {\"type\": \"ByteLevel\"}");
         }
@@ -299,7 +317,10 @@ final class TokenizerJson {
         if (isTrue(b, "add_prefix_space") && required) {
             throw fail(file, field + ".add_prefix_space=true is not supported");
         }
-        if (b.has("use_regex") && !b.get("use_regex").isJsonNull() && !b.get("use_regex").getAsBoolean() && required) {
+        if (b.has("use_regex")
+                && !b.get("use_regex").isJsonNull()
+                && !b.get("use_regex").getAsBoolean()
+                && required) {
             throw fail(file, field + ".use_regex=false is not supported");
         }
     }
@@ -339,7 +360,9 @@ final class TokenizerJson {
 
     private static int nonNegativeInt(String file, JsonElement e, String what) throws TokenizerFileException {
         BigDecimal v = number(file, e, what);
-        if (v.signum() < 0 || v.stripTrailingZeros().scale() > 0 || v.compareTo(BigDecimal.valueOf(Integer.MAX_VALUE)) > 0) {
+        if (v.signum() < 0
+                || v.stripTrailingZeros().scale() > 0
+                || v.compareTo(BigDecimal.valueOf(Integer.MAX_VALUE)) > 0) {
             throw fail(file, what + " must be a non-negative integer id (got " + e + ")");
         }
         return v.intValueExact();
@@ -356,7 +379,8 @@ final class TokenizerJson {
     private static String oneLine(String s) {
         if (s == null) return "unexpected content";
         s = s.replaceAll("\\s+", " ").trim();
-        return s.replace("See https://github.com/google/gson/blob/main/Troubleshooting.md#malformed-json", "").trim();
+        return s.replace("See https://github.com/google/gson/blob/main/Troubleshooting.md#malformed-json", "")
+                .trim();
     }
 
     private static TokenizerFileException fail(String file, String message) {

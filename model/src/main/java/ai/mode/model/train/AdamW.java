@@ -20,12 +20,16 @@ public final class AdamW implements AutoCloseable {
     /** Hyper-parameters. {@code maxGradNorm <= 0} disables clipping. */
     public record Config(double beta1, double beta2, double eps, double weightDecay, double maxGradNorm) {
         public Config {
-            if (!(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1)) throw new IllegalArgumentException("AdamW betas must be in [0, 1) (got " + beta1 + ", " + beta2 + ")");
+            if (!(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1))
+                throw new IllegalArgumentException("AdamW betas must be in [0, 1) (got " + beta1 + ", " + beta2 + ")");
             if (!(eps > 0)) throw new IllegalArgumentException("AdamW eps must be > 0 (got " + eps + ")");
-            if (!(weightDecay >= 0)) throw new IllegalArgumentException("weight decay must be >= 0 (got " + weightDecay + ")");
+            if (!(weightDecay >= 0))
+                throw new IllegalArgumentException("weight decay must be >= 0 (got " + weightDecay + ")");
         }
 
-        public static Config defaults() { return new Config(0.9, 0.95, 1e-8, 0.1, 1.0); }
+        public static Config defaults() {
+            return new Config(0.9, 0.95, 1e-8, 0.1, 1.0);
+        }
     }
 
     /** What one step did. {@code gradNorm} is before clipping; {@code clip} the factor applied (1 = none). */
@@ -41,10 +45,14 @@ public final class AdamW implements AutoCloseable {
         this.config = config;
     }
 
-    public Config config() { return config; }
+    public Config config() {
+        return config;
+    }
 
     /** Optimizer steps taken so far. */
-    public int step() { return step; }
+    public int step() {
+        return step;
+    }
 
     /** The global L2 norm of the gradients of {@code params} (trainable ones). */
     public double gradNorm(List<Parameter> params) {
@@ -65,8 +73,14 @@ public final class AdamW implements AutoCloseable {
         for (Parameter p : params) {
             if (!p.trainable()) continue;
             Tensor[] mv = moments(p);
-            AdamWStep s = new AdamWStep((float) lr, (float) config.beta1(), (float) config.beta2(), (float) config.eps(),
-                    p.decay() ? (float) config.weightDecay() : 0f, step, (float) clip);
+            AdamWStep s = new AdamWStep(
+                    (float) lr,
+                    (float) config.beta1(),
+                    (float) config.beta2(),
+                    (float) config.eps(),
+                    p.decay() ? (float) config.weightDecay() : 0f,
+                    step,
+                    (float) clip);
             backend.adamW(p.value(), p.grad(), mv[0], mv[1], s);
         }
         return new StepInfo(norm, clip);
@@ -82,10 +96,14 @@ public final class AdamW implements AutoCloseable {
     }
 
     /** First moments by parameter name (device tensors, for checkpoints). */
-    public Map<String, Tensor> firstMoments() { return momentMap(0); }
+    public Map<String, Tensor> firstMoments() {
+        return momentMap(0);
+    }
 
     /** Second moments by parameter name. */
-    public Map<String, Tensor> secondMoments() { return momentMap(1); }
+    public Map<String, Tensor> secondMoments() {
+        return momentMap(1);
+    }
 
     private Map<String, Tensor> momentMap(int which) {
         Map<String, Tensor> out = new LinkedHashMap<>();
@@ -104,7 +122,8 @@ public final class AdamW implements AutoCloseable {
             if (!p.trainable()) continue;
             float[] m = first.get(p.name()), v = second.get(p.name());
             if (m == null || v == null || m.length != p.numel() || v.length != p.numel()) {
-                throw new IllegalArgumentException("optimizer state for " + p.name() + " is missing or has the wrong size");
+                throw new IllegalArgumentException(
+                        "optimizer state for " + p.name() + " is missing or has the wrong size");
             }
             Tensor[] mv = moments(p);
             backend.copyFromHost(m, mv[0]);
@@ -114,7 +133,10 @@ public final class AdamW implements AutoCloseable {
 
     @Override
     public void close() {
-        for (Tensor[] mv : moments.values()) { mv[0].close(); mv[1].close(); }
+        for (Tensor[] mv : moments.values()) {
+            mv[0].close();
+            mv[1].close();
+        }
         moments.clear();
     }
 }

@@ -36,7 +36,9 @@ public record BatchGradients(double loss, NamedTensors tensors) {
         int[] in = Evaluator.inputs(windows, b, t), tg = Evaluator.targets(windows, b, t);
         NamedTensors out = new NamedTensors();
         LossStats s;
-        try (Tensor ids = be.fromHost(in, b, t); Tensor targets = be.fromHost(tg, b, t); Tensor logits = be.zeros(b * t, v)) {
+        try (Tensor ids = be.fromHost(in, b, t);
+                Tensor targets = be.fromHost(tg, b, t);
+                Tensor logits = be.zeros(b * t, v)) {
             s = model.forwardBackward(ids, targets, 1f / (b * t));
             model.logits(ids, logits);
             out.put("loss", new int[] {1}, new float[] {(float) s.meanLoss()});

@@ -21,11 +21,17 @@ public final class CorpusEvaluation {
 
     /** One table row. */
     public record Row(String corpus, Split split, LossStats stats) {
-        public double loss() { return stats.meanLoss(); }
+        public double loss() {
+            return stats.meanLoss();
+        }
 
-        public double perplexity() { return Math.exp(stats.meanLoss()); }
+        public double perplexity() {
+            return Math.exp(stats.meanLoss());
+        }
 
-        public double accuracy() { return stats.accuracy(); }
+        public double accuracy() {
+            return stats.accuracy();
+        }
     }
 
     /**
@@ -33,8 +39,14 @@ public final class CorpusEvaluation {
      * retention corpus' train split, are skipped), over at most {@code maxWindows} windows of {@code seqLen}
      * predictions per split (0 = all), spread evenly over the split.
      */
-    public static List<Row> evaluate(CausalLm model, BpeTokenizer tokenizer, List<String> corpora, List<Split> splits,
-                                     int seqLen, int batch, int maxWindows) {
+    public static List<Row> evaluate(
+            CausalLm model,
+            BpeTokenizer tokenizer,
+            List<String> corpora,
+            List<Split> splits,
+            int seqLen,
+            int batch,
+            int maxWindows) {
         if (tokenizer.vocabSize() > model.config().vocabSize()) {
             throw new IllegalArgumentException("tokenizer has " + tokenizer.vocabSize() + " tokens but the model only "
                     + model.config().vocabSize() + "; use the tokenizer the model was trained with");
@@ -60,7 +72,8 @@ public final class CorpusEvaluation {
         for (Row r : rows) {
             if (!Double.isFinite(r.loss())) {
                 throw new IllegalArgumentException("loss is " + r.loss() + " on corpus " + r.corpus() + ", split "
-                        + r.split().label() + ": the weights of " + checkpoint + " overflow in the forward pass; evaluate an earlier checkpoint"
+                        + r.split().label() + ": the weights of " + checkpoint
+                        + " overflow in the forward pass; evaluate an earlier checkpoint"
                         + " of the run or retrain with a lower --lr");
             }
         }

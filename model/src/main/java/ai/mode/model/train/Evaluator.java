@@ -36,11 +36,14 @@ public final class Evaluator {
         int[] flat = new int[b * (t + 1)];
         for (int i = 0; i < b; i++) {
             int[] r = rows.get(i);
-            if (r.length != t + 1) throw new IllegalArgumentException("evaluation windows must all have " + (t + 1) + " tokens, got one of " + r.length);
+            if (r.length != t + 1)
+                throw new IllegalArgumentException(
+                        "evaluation windows must all have " + (t + 1) + " tokens, got one of " + r.length);
             System.arraycopy(r, 0, flat, i * (t + 1), t + 1);
         }
         Backend be = model.backend();
-        try (Tensor ids = be.fromHost(inputs(flat, b, t), b, t); Tensor tg = be.fromHost(targets(flat, b, t), b, t)) {
+        try (Tensor ids = be.fromHost(inputs(flat, b, t), b, t);
+                Tensor tg = be.fromHost(targets(flat, b, t), b, t)) {
             return model.evaluate(ids, tg);
         }
     }

@@ -25,7 +25,8 @@ public final class LossPlot {
      * Writes {@code png}: training loss per step (thin), validation loss (markers), and each baseline as a
      * horizontal line (e.g. {@code "unigram" -> 6.1}).
      */
-    public static void write(Path metricsJsonl, Path png, String title, Map<String, Double> baselines) throws IOException {
+    public static void write(Path metricsJsonl, Path png, String title, Map<String, Double> baselines)
+            throws IOException {
         System.setProperty("java.awt.headless", "true");
         List<Double> ts = new ArrayList<>(), tl = new ArrayList<>(), vs = new ArrayList<>(), vl = new ArrayList<>();
         for (String line : Files.readAllLines(metricsJsonl, StandardCharsets.UTF_8)) {
@@ -41,7 +42,13 @@ public final class LossPlot {
             }
         }
         if (ts.isEmpty()) throw new IOException(metricsJsonl + " holds no training steps to plot");
-        XYChart chart = new XYChartBuilder().width(900).height(520).title(title).xAxisTitle("step").yAxisTitle("loss (nats/token)").build();
+        XYChart chart = new XYChartBuilder()
+                .width(900)
+                .height(520)
+                .title(title)
+                .xAxisTitle("step")
+                .yAxisTitle("loss (nats/token)")
+                .build();
         chart.getStyler().setMarkerSize(6);
         XYSeries train = chart.addSeries("train loss", ts, tl);
         train.setMarker(SeriesMarkers.NONE);
@@ -51,7 +58,8 @@ public final class LossPlot {
         }
         double first = ts.get(0), last = ts.get(ts.size() - 1);
         for (Map.Entry<String, Double> b : new LinkedHashMap<>(baselines).entrySet()) {
-            XYSeries s = chart.addSeries(b.getKey(), new double[] {first, last}, new double[] {b.getValue(), b.getValue()});
+            XYSeries s =
+                    chart.addSeries(b.getKey(), new double[] {first, last}, new double[] {b.getValue(), b.getValue()});
             s.setMarker(SeriesMarkers.NONE);
         }
         if (png.getParent() != null) Files.createDirectories(png.getParent());

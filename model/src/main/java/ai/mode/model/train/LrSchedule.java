@@ -8,14 +8,18 @@ package ai.mode.model.train;
  */
 public record LrSchedule(double peak, int warmupSteps, int totalSteps, double minRatio) {
     public LrSchedule {
-        if (!(peak >= 0) || Double.isInfinite(peak)) throw new IllegalArgumentException("learning rate must be a non-negative number (got " + peak + ")");
+        if (!(peak >= 0) || Double.isInfinite(peak))
+            throw new IllegalArgumentException("learning rate must be a non-negative number (got " + peak + ")");
         if (warmupSteps < 0) throw new IllegalArgumentException("warm-up steps must be >= 0 (got " + warmupSteps + ")");
         if (totalSteps < 1) throw new IllegalArgumentException("total steps must be >= 1 (got " + totalSteps + ")");
-        if (!(minRatio >= 0 && minRatio <= 1)) throw new IllegalArgumentException("minimum LR ratio must be in [0, 1] (got " + minRatio + ")");
+        if (!(minRatio >= 0 && minRatio <= 1))
+            throw new IllegalArgumentException("minimum LR ratio must be in [0, 1] (got " + minRatio + ")");
     }
 
     /** A constant learning rate. */
-    public static LrSchedule constant(double lr) { return new LrSchedule(lr, 0, 1, 1.0); }
+    public static LrSchedule constant(double lr) {
+        return new LrSchedule(lr, 0, 1, 1.0);
+    }
 
     public double at(int step) {
         if (step < 1) throw new IllegalArgumentException("step must be >= 1 (got " + step + ")");

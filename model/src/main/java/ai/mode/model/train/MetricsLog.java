@@ -49,7 +49,11 @@ public final class MetricsLog implements Trainer.Listener, AutoCloseable {
             for (String line : Files.readAllLines(file, StandardCharsets.UTF_8)) {
                 if (line.isBlank()) continue;
                 try {
-                    if (JsonParser.parseString(line).getAsJsonObject().get("step").getAsInt() <= keepUpToStep) kept.add(line);
+                    if (JsonParser.parseString(line)
+                                    .getAsJsonObject()
+                                    .get("step")
+                                    .getAsInt()
+                            <= keepUpToStep) kept.add(line);
                 } catch (RuntimeException malformed) {
                     // a torn last line from a killed run: drop it
                 }
@@ -59,7 +63,9 @@ public final class MetricsLog implements Trainer.Listener, AutoCloseable {
         out = Files.newBufferedWriter(file, StandardCharsets.UTF_8, StandardOpenOption.APPEND);
     }
 
-    public Path file() { return file; }
+    public Path file() {
+        return file;
+    }
 
     @Override
     public void onStep(Trainer.StepMetrics m) {

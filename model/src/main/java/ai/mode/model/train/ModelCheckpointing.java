@@ -4,7 +4,6 @@ package ai.mode.model.train;
 
 import ai.mode.model.io.Checkpoint;
 import ai.mode.model.io.CheckpointStore;
-import ai.mode.model.io.NamedTensors;
 import ai.mode.model.io.TrainerState;
 import ai.mode.model.nn.CausalLm;
 import ai.mode.model.nn.Parameter;
@@ -37,13 +36,20 @@ public final class ModelCheckpointing implements Checkpointing {
         this.tokenizerJson = tokenizerJson;
     }
 
-    public CheckpointStore store() { return store; }
+    public CheckpointStore store() {
+        return store;
+    }
 
     @Override
     public Path save(CausalLm model, AdamW optimizer, TrainProgress progress) throws IOException {
-        Checkpoint.Builder b = Checkpoint.builder().config(model.config()).model(Weights.export(model.parameters()))
-                .trainerState(new TrainerState(progress.step(), Weights.exportTensors(optimizer.firstMoments()),
-                        Weights.exportTensors(optimizer.secondMoments()), progressJson(progress).toString()));
+        Checkpoint.Builder b = Checkpoint.builder()
+                .config(model.config())
+                .model(Weights.export(model.parameters()))
+                .trainerState(new TrainerState(
+                        progress.step(),
+                        Weights.exportTensors(optimizer.firstMoments()),
+                        Weights.exportTensors(optimizer.secondMoments()),
+                        progressJson(progress).toString()));
         if (tokenizerJson != null) b.tokenizer(tokenizerJson);
         lastSaved = store.save(progress.step(), b);
         return lastSaved;
@@ -59,17 +65,24 @@ public final class ModelCheckpointing implements Checkpointing {
                     + " but this run builds " + model.config() + "; resume with the same model options");
         }
         Weights.load(model.parameters(), ck.readModel(), false);
-        TrainerState ts = ck.readTrainerState().orElseThrow(() -> new IllegalArgumentException(
-                "checkpoint " + ck.dir() + " has no trainer state, so training cannot resume from it"));
+        TrainerState ts = ck.readTrainerState()
+                .orElseThrow(() -> new IllegalArgumentException(
+                        "checkpoint " + ck.dir() + " has no trainer state, so training cannot resume from it"));
         List<Parameter> trainable = model.trainableParameters();
         ts.requireMatches(Weights.export(trainable), ck.dir());
-        optimizer.restore(Math.toIntExact(ts.step()), trainable, ts.adamM().asDataMap(), ts.adamV().asDataMap());
+        optimizer.restore(
+                Math.toIntExact(ts.step()),
+                trainable,
+                ts.adamM().asDataMap(),
+                ts.adamV().asDataMap());
         lastSaved = ck.dir();
         return Optional.of(parseProgress(Math.toIntExact(ts.step()), ts.state()));
     }
 
     @Override
-    public Optional<Path> latest() { return Optional.ofNullable(lastSaved); }
+    public Optional<Path> latest() {
+        return Optional.ofNullable(lastSaved);
+    }
 
     static JsonObject progressJson(TrainProgress p) {
         JsonObject o = new JsonObject();

@@ -23,9 +23,13 @@ public interface ParameterSelection {
         return n;
     }
 
-    static ParameterSelection all() { return p -> true; }
+    static ParameterSelection all() {
+        return p -> true;
+    }
 
-    static ParameterSelection none() { return p -> false; }
+    static ParameterSelection none() {
+        return p -> false;
+    }
 
     /** Parameters whose name starts with any of the prefixes. */
     static ParameterSelection prefixes(String... prefixes) {
@@ -33,5 +37,7 @@ public interface ParameterSelection {
         return p -> list.stream().anyMatch(p.name()::startsWith);
     }
 
-    static ParameterSelection of(Predicate<Parameter> predicate) { return predicate::test; }
+    static ParameterSelection of(Predicate<Parameter> predicate) {
+        return predicate::test;
+    }
 }

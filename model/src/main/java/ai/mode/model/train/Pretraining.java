@@ -26,25 +26,47 @@ public final class Pretraining {
     private Pretraining() {}
 
     /** What to train and how. */
-    public record Settings(Path out, LlamaConfig config, int steps, int batch, int seqLen, int accumulation, double lr,
-                           int warmupSteps, int evalEvery, int evalWindows, int checkpointEvery, int keepCheckpoints,
-                           long seed, boolean resume) {
+    public record Settings(
+            Path out,
+            LlamaConfig config,
+            int steps,
+            int batch,
+            int seqLen,
+            int accumulation,
+            double lr,
+            int warmupSteps,
+            int evalEvery,
+            int evalWindows,
+            int checkpointEvery,
+            int keepCheckpoints,
+            long seed,
+            boolean resume) {
         public Settings {
             if (steps < 1) throw new IllegalArgumentException("--steps must be >= 1 (got " + steps + ")");
-            if (!(lr > 0) || Double.isInfinite(lr)) throw new IllegalArgumentException("--lr must be a positive number (got " + lr + ")");
+            if (!(lr > 0) || Double.isInfinite(lr))
+                throw new IllegalArgumentException("--lr must be a positive number (got " + lr + ")");
             if (seqLen > config.maxSeqLen()) {
-                throw new IllegalArgumentException("--seq " + seqLen + " exceeds max_position_embeddings " + config.maxSeqLen()
-                        + " of the model config; raise it with --config max_position_embeddings=" + seqLen);
+                throw new IllegalArgumentException(
+                        "--seq " + seqLen + " exceeds max_position_embeddings " + config.maxSeqLen()
+                                + " of the model config; raise it with --config max_position_embeddings=" + seqLen);
             }
         }
 
-        public Path checkpointDir() { return out.resolve(SavedModels.CHECKPOINTS); }
+        public Path checkpointDir() {
+            return out.resolve(SavedModels.CHECKPOINTS);
+        }
 
-        public Path metricsFile() { return out.resolve("metrics.jsonl"); }
+        public Path metricsFile() {
+            return out.resolve("metrics.jsonl");
+        }
 
-        public Path plotFile() { return out.resolve("loss.png"); }
+        public Path plotFile() {
+            return out.resolve("loss.png");
+        }
 
-        public Path summaryFile() { return out.resolve("summary.json"); }
+        public Path summaryFile() {
+            return out.resolve("summary.json");
+        }
     }
 
     /** Outcome of a run. */
@@ -53,13 +75,23 @@ public final class Pretraining {
      * @param cpuSeconds process CPU time over the same span (all threads), or NaN where the JVM cannot tell;
      *                   on a shared machine, cpuSeconds / cores estimates the wall time an idle machine needs
      */
-    public record Result(int steps, double trainLoss, LossStats validation, LossStats unigram, double seconds,
-                         double cpuSeconds, double tokensPerSecond, long parameters, Path checkpoint, boolean resumed,
-                         boolean alreadyDone) {}
+    public record Result(
+            int steps,
+            double trainLoss,
+            LossStats validation,
+            LossStats unigram,
+            double seconds,
+            double cpuSeconds,
+            double tokensPerSecond,
+            long parameters,
+            Path checkpoint,
+            boolean resumed,
+            boolean alreadyDone) {}
 
     /** Process CPU time in seconds (all threads), or NaN. */
     static double processCpuSeconds() {
-        if (java.lang.management.ManagementFactory.getOperatingSystemMXBean() instanceof com.sun.management.OperatingSystemMXBean os) {
+        if (java.lang.management.ManagementFactory.getOperatingSystemMXBean()
+                instanceof com.sun.management.OperatingSystemMXBean os) {
             long ns = os.getProcessCpuTime();
             return ns < 0 ? Double.NaN : ns / 1e9;
         }
@@ -75,25 +107,47 @@ public final class Pretraining {
      * @param tokenizerJson copied into every checkpoint
      * @param listeners     extra listeners (progress display)
      */
-    public static Result run(Backend backend, Settings s, int[] trainTokens, int[] valTokens, Path tokenizerJson,
-                             List<Trainer.Listener> listeners) throws IOException {
+    public static Result run(
+            Backend backend,
+            Settings s,
+            int[] trainTokens,
+            int[] valTokens,
+            Path tokenizerJson,
+            List<Trainer.Listener> listeners)
+            throws IOException {
         Files.createDirectories(s.out());
         int warm = Math.min(s.warmupSteps(), s.steps());
-        Trainer.Options opt = new Trainer.Options(s.steps(), s.batch(), s.seqLen(), s.accumulation(),
-                new LrSchedule(s.lr(), warm, s.steps(), 0.1), AdamW.Config.defaults(), s.evalEvery(), s.checkpointEvery(), s.seed());
-        List<int[]> valWindows = LoaderStream.windows(new EvalBatches(valTokens, s.batch(), s.seqLen(), s.evalWindows()));
+        Trainer.Options opt = new Trainer.Options(
+                s.steps(),
+                s.batch(),
+                s.seqLen(),
+                s.accumulation(),
+                new LrSchedule(s.lr(), warm, s.steps(), 0.1),
+                AdamW.Config.defaults(),
+                s.evalEvery(),
+                s.checkpointEvery(),
+                s.seed());
+        List<int[]> valWindows =
+                LoaderStream.windows(new EvalBatches(valTokens, s.batch(), s.seqLen(), s.evalWindows()));
         LossStats unigram = new UnigramBaseline(trainTokens, s.config().vocabSize()).evaluate(valWindows);
         ModelCheckpointing ckpt = new ModelCheckpointing(s.checkpointDir(), s.keepCheckpoints(), tokenizerJson);
         if (!s.resume() && !ckpt.store().list().isEmpty()) {
-            throw new IllegalArgumentException(s.out() + " already holds checkpoints; pass --resume to continue that run, or choose another --out");
+            throw new IllegalArgumentException(s.out()
+                    + " already holds checkpoints; pass --resume to continue that run, or choose another --out");
         }
         List<Trainer.Listener> all = new ArrayList<>();
         try (LlamaModel model = LlamaModel.create(backend, s.config()).initialize(s.seed());
-             MetricsLog metrics = new MetricsLog(s.metricsFile())) {
+                MetricsLog metrics = new MetricsLog(s.metricsFile())) {
             ParameterSelection.all().apply(model.parameters());
             all.add(metrics);
             all.addAll(listeners);
-            Trainer t = new Trainer(model, new LoaderStream(DataLoader.of(trainTokens, s.batch(), s.seqLen(), s.seed())), () -> valWindows, opt, ckpt, all);
+            Trainer t = new Trainer(
+                    model,
+                    new LoaderStream(DataLoader.of(trainTokens, s.batch(), s.seqLen(), s.seed())),
+                    () -> valWindows,
+                    opt,
+                    ckpt,
+                    all);
             boolean resumed = s.resume() && t.resume();
             boolean done = t.step() >= s.steps();
             int startStep = t.step();
@@ -103,10 +157,24 @@ public final class Pretraining {
             LossStats val = done ? Evaluator.evaluate(model, valWindows, s.batch()) : r.lastValidation();
             double secs = done ? 0 : r.seconds();
             double tps = done ? 0 : r.tokensPerSecond(opt.tokensPerStep(), r.steps() - startStep);
-            Result res = new Result(t.step(), done ? Double.NaN : r.lastLoss(), val, unigram, secs, cpu, tps,
-                    s.config().parameterCount(), ckpt.latest().orElse(null), resumed, done);
+            Result res = new Result(
+                    t.step(),
+                    done ? Double.NaN : r.lastLoss(),
+                    val,
+                    unigram,
+                    secs,
+                    cpu,
+                    tps,
+                    s.config().parameterCount(),
+                    ckpt.latest().orElse(null),
+                    resumed,
+                    done);
             if (!done) {
-                LossPlot.write(s.metricsFile(), s.plotFile(), String.format("pretraining, %.2fM parameters", s.config().parameterCount() / 1e6),
+                LossPlot.write(
+                        s.metricsFile(),
+                        s.plotFile(),
+                        String.format(
+                                "pretraining, %.2fM parameters", s.config().parameterCount() / 1e6),
                         Map.of("unigram baseline (validation)", unigram.meanLoss()));
             }
             writeSummary(s, res);
@@ -133,6 +201,7 @@ public final class Pretraining {
         if (Double.isFinite(r.cpuSeconds())) o.addProperty("cpu_seconds", r.cpuSeconds());
         o.addProperty("tokens_per_s", r.tokensPerSecond());
         if (r.checkpoint() != null) o.addProperty("checkpoint", r.checkpoint().toString());
-        AtomicFiles.writeString(s.summaryFile(), new GsonBuilder().setPrettyPrinting().create().toJson(o) + "\n");
+        AtomicFiles.writeString(
+                s.summaryFile(), new GsonBuilder().setPrettyPrinting().create().toJson(o) + "\n");
     }
 }

@@ -18,7 +18,8 @@ public final class RandomWindowStream implements TokenStream {
     private long pendingSkip;
 
     public RandomWindowStream(int[] tokens, long seed) {
-        if (tokens.length < 2) throw new IllegalArgumentException("training data has " + tokens.length + " tokens; need at least 2");
+        if (tokens.length < 2)
+            throw new IllegalArgumentException("training data has " + tokens.length + " tokens; need at least 2");
         this.tokens = tokens;
         this.seed = seed;
         this.rng = new SplittableRandom(seed);
@@ -28,10 +29,10 @@ public final class RandomWindowStream implements TokenStream {
     public void next(int batch, int seqLen, int[] dst) {
         int span = seqLen + 1;
         if (tokens.length < span) {
-            throw new IllegalArgumentException("training data has " + tokens.length + " tokens, fewer than one window of --seq "
-                    + seqLen + " + 1; use a shorter --seq or more data");
+            throw new IllegalArgumentException("training data has " + tokens.length
+                    + " tokens, fewer than one window of --seq " + seqLen + " + 1; use a shorter --seq or more data");
         }
-        for (; pendingSkip > 0; pendingSkip--) {                 // replay draws of a restored position
+        for (; pendingSkip > 0; pendingSkip--) { // replay draws of a restored position
             rng.nextInt(tokens.length - span + 1);
             drawn++;
         }
@@ -53,10 +54,11 @@ public final class RandomWindowStream implements TokenStream {
     @Override
     public void restore(JsonElement state) {
         JsonObject o = state.getAsJsonObject();
-        if (o.get("seed").getAsLong() != seed) throw new IllegalArgumentException("data stream state was saved with another seed");
+        if (o.get("seed").getAsLong() != seed)
+            throw new IllegalArgumentException("data stream state was saved with another seed");
         long n = o.get("rows_drawn").getAsLong();
         rng = new SplittableRandom(seed);
         drawn = 0;
-        pendingSkip = n;           // replayed on the next call, when the window length is known
+        pendingSkip = n; // replayed on the next call, when the window length is known
     }
 }

@@ -20,7 +20,8 @@ public final class SavedModels {
     /** The checkpoint a user path means: itself, the latest under it, or the latest under {@code path/checkpoints}. */
     public static Checkpoint resolve(Path path) throws IOException {
         Path sub = path.resolve(CHECKPOINTS);
-        if (Files.isDirectory(sub) && !Files.exists(path.resolve(Checkpoint.CONFIG))) return CheckpointStore.resolve(sub);
+        if (Files.isDirectory(sub) && !Files.exists(path.resolve(Checkpoint.CONFIG)))
+            return CheckpointStore.resolve(sub);
         return CheckpointStore.resolve(path);
     }
 

@@ -12,4 +12,5 @@ import com.google.gson.JsonElement;
  * @param numerics      the backend's {@link ai.mode.runtime.Backend#numerics()} that computed the run so far (null
  *                      when a checkpoint from before it was recorded)
  */
-public record TrainProgress(int step, long seed, JsonElement data, long tokensSeen, double lastValLoss, String numerics) {}
+public record TrainProgress(
+        int step, long seed, JsonElement data, long tokensSeen, double lastValLoss, String numerics) {}

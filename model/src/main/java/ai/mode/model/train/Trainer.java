@@ -39,29 +39,51 @@ public final class Trainer {
      * @param checkpointEvery checkpoint every this many steps (and at the end); 0 = only at the end
      * @param seed            the run's seed (recorded in checkpoints)
      */
-    public record Options(int steps, int batch, int seqLen, int accumulation, LrSchedule schedule, AdamW.Config adamw,
-                          int evalEvery, int checkpointEvery, long seed) {
+    public record Options(
+            int steps,
+            int batch,
+            int seqLen,
+            int accumulation,
+            LrSchedule schedule,
+            AdamW.Config adamw,
+            int evalEvery,
+            int checkpointEvery,
+            long seed) {
         public Options {
             if (steps < 1) throw new IllegalArgumentException("--steps must be >= 1 (got " + steps + ")");
             if (batch < 1) throw new IllegalArgumentException("--batch must be >= 1 (got " + batch + ")");
             if (seqLen < 1) throw new IllegalArgumentException("--seq must be >= 1 (got " + seqLen + ")");
             if (accumulation < 1) throw new IllegalArgumentException("--accum must be >= 1 (got " + accumulation + ")");
-            if (evalEvery < 0 || checkpointEvery < 0) throw new IllegalArgumentException("evaluation and checkpoint intervals must be >= 0");
+            if (evalEvery < 0 || checkpointEvery < 0)
+                throw new IllegalArgumentException("evaluation and checkpoint intervals must be >= 0");
         }
 
-        public long tokensPerStep() { return (long) batch * seqLen * accumulation; }
+        public long tokensPerStep() {
+            return (long) batch * seqLen * accumulation;
+        }
     }
 
     /** Metrics of one optimizer step. */
-    public record StepMetrics(int step, double loss, double accuracy, double lr, double gradNorm, double tokensPerSecond,
-                              long tokensSeen, double elapsedSeconds) {}
+    public record StepMetrics(
+            int step,
+            double loss,
+            double accuracy,
+            double lr,
+            double gradNorm,
+            double tokensPerSecond,
+            long tokensSeen,
+            double elapsedSeconds) {}
 
     /** Callbacks for progress display, metrics files and plots. */
     public interface Listener {
         default void onStart(int firstStep, int totalSteps, Options options) {}
+
         default void onStep(StepMetrics m) {}
+
         default void onValidation(int step, LossStats stats) {}
+
         default void onCheckpoint(int step, Path where) {}
+
         default void onEnd(int lastStep) {}
     }
 
@@ -69,8 +91,13 @@ public final class Trainer {
      * What a run ended with. {@code seconds} is wall time including validation and checkpoints;
      * {@code trainSeconds} only the optimizer steps (for throughput).
      */
-    public record Result(int steps, double lastLoss, LossStats lastValidation, double seconds, double trainSeconds,
-                         long tokensSeen) {
+    public record Result(
+            int steps,
+            double lastLoss,
+            LossStats lastValidation,
+            double seconds,
+            double trainSeconds,
+            long tokensSeen) {
         /** Training tokens per second of this run (steps only). */
         public double tokensPerSecond(long tokensPerStep, int stepsRun) {
             return trainSeconds > 0 ? tokensPerStep * (double) stepsRun / trainSeconds : 0;
@@ -92,8 +119,13 @@ public final class Trainer {
      * @param validation  windows of seqLen+1 tokens, re-iterated at each validation; null = none
      * @param checkpoints where checkpoints go; null = none
      */
-    public Trainer(CausalLm model, TokenStream train, Supplier<Iterable<int[]>> validation, Options options,
-                   Checkpointing checkpoints, List<Listener> listeners) {
+    public Trainer(
+            CausalLm model,
+            TokenStream train,
+            Supplier<Iterable<int[]>> validation,
+            Options options,
+            Checkpointing checkpoints,
+            List<Listener> listeners) {
         this.model = model;
         this.train = train;
         this.validation = validation;
@@ -102,17 +134,24 @@ public final class Trainer {
         this.listeners = List.copyOf(listeners);
         this.optimizer = new AdamW(model.backend(), options.adamw());
         if (model.trainableParameters().isEmpty()) {
-            throw new IllegalArgumentException("nothing to train: no parameter is trainable (check the parameter selection)");
+            throw new IllegalArgumentException(
+                    "nothing to train: no parameter is trainable (check the parameter selection)");
         }
         if (options.seqLen() > model.config().maxSeqLen()) {
-            throw new IllegalArgumentException("--seq " + options.seqLen() + " exceeds the model's max_position_embeddings " + model.config().maxSeqLen());
+            throw new IllegalArgumentException(
+                    "--seq " + options.seqLen() + " exceeds the model's max_position_embeddings "
+                            + model.config().maxSeqLen());
         }
     }
 
-    public AdamW optimizer() { return optimizer; }
+    public AdamW optimizer() {
+        return optimizer;
+    }
 
     /** Steps completed so far. */
-    public int step() { return step; }
+    public int step() {
+        return step;
+    }
 
     /** Restores the latest checkpoint, if any; returns whether one was found. */
     public boolean resume() throws IOException {
@@ -121,13 +160,17 @@ public final class Trainer {
         if (s.isEmpty()) return false;
         TrainProgress st = s.get();
         if (st.seed() != options.seed()) {
-            throw new IllegalArgumentException("checkpoint was trained with seed " + st.seed() + " but --seed is " + options.seed() + "; use the same seed to resume");
+            throw new IllegalArgumentException("checkpoint was trained with seed " + st.seed() + " but --seed is "
+                    + options.seed() + "; use the same seed to resume");
         }
         String now = model.backend().numerics();
         if (st.numerics() != null && !st.numerics().equals(now)) {
-            LOG.log(System.Logger.Level.WARNING, "resuming at step " + st.step() + " on other numerics than the checkpoint's, so the run"
-                    + " continues correctly but not bit for bit as it would have: saved with [" + st.numerics() + "], now ["
-                    + now + "]; later checkpoints record the new ones");
+            LOG.log(
+                    System.Logger.Level.WARNING,
+                    "resuming at step " + st.step() + " on other numerics than the checkpoint's, so the run"
+                            + " continues correctly but not bit for bit as it would have: saved with [" + st.numerics()
+                            + "], now ["
+                            + now + "]; later checkpoints record the new ones");
         }
         step = st.step();
         tokensSeen = st.tokensSeen();
@@ -137,7 +180,9 @@ public final class Trainer {
     }
 
     /** Trains from the current step up to {@code options.steps}. */
-    public Result run() { return run(options.steps()); }
+    public Result run() {
+        return run(options.steps());
+    }
 
     /**
      * Trains from the current step up to {@code min(untilStep, options.steps)}; the schedule still spans
@@ -168,7 +213,7 @@ public final class Trainer {
             LossStats stats = LossStats.ZERO;
             for (int m = 0; m < accum; m++) {
                 try (Tensor ids = be.fromHost(Evaluator.inputs(windows[m], b, t), b, t);
-                     Tensor tg = be.fromHost(Evaluator.targets(windows[m], b, t), b, t)) {
+                        Tensor tg = be.fromHost(Evaluator.targets(windows[m], b, t), b, t)) {
                     stats = stats.plus(model.forwardBackward(ids, tg, gradScale));
                 }
             }
@@ -183,14 +228,22 @@ public final class Trainer {
             lastLoss = loss;
             double secs = (System.nanoTime() - t0) / 1e9;
             trainSeconds += secs;
-            StepMetrics sm = new StepMetrics(step, loss, stats.accuracy(), lr, info.gradNorm(),
-                    options.tokensPerStep() / secs, tokensSeen, (System.nanoTime() - start) / 1e9);
+            StepMetrics sm = new StepMetrics(
+                    step,
+                    loss,
+                    stats.accuracy(),
+                    lr,
+                    info.gradNorm(),
+                    options.tokensPerStep() / secs,
+                    tokensSeen,
+                    (System.nanoTime() - start) / 1e9);
             for (Listener l : listeners) l.onStep(sm);
             boolean last = step == stop;
             if (validation != null && ((options.evalEvery() > 0 && step % options.evalEvery() == 0) || last)) {
                 lastVal = validate();
             }
-            if (checkpoints != null && ((options.checkpointEvery() > 0 && step % options.checkpointEvery() == 0) || last)) {
+            if (checkpoints != null
+                    && ((options.checkpointEvery() > 0 && step % options.checkpointEvery() == 0) || last)) {
                 saveCheckpoint();
             }
         }
@@ -208,8 +261,16 @@ public final class Trainer {
 
     private void saveCheckpoint() {
         try {
-            Path where = checkpoints.save(model, optimizer,
-                    new TrainProgress(step, options.seed(), train.state(), tokensSeen, lastValLoss, model.backend().numerics()));
+            Path where = checkpoints.save(
+                    model,
+                    optimizer,
+                    new TrainProgress(
+                            step,
+                            options.seed(),
+                            train.state(),
+                            tokensSeen,
+                            lastValLoss,
+                            model.backend().numerics()));
             for (Listener l : listeners) l.onCheckpoint(step, where);
         } catch (NonFiniteTensorException e) {
             throw diverged(step, "the checkpoint was not written because its " + e.detail());
@@ -219,8 +280,14 @@ public final class Trainer {
     }
 
     private TrainingDivergedException diverged(int at, String what) {
-        String last = checkpoints == null ? null : checkpoints.latest().map(Path::toString).orElse(null);
-        return new TrainingDivergedException(at, "training diverged: " + what + " at step " + at + "; "
-                + (last == null ? "no checkpoint was saved yet" : "last good checkpoint: " + last + " (lower --lr and resume with --resume)"));
+        String last = checkpoints == null
+                ? null
+                : checkpoints.latest().map(Path::toString).orElse(null);
+        return new TrainingDivergedException(
+                at,
+                "training diverged: " + what + " at step " + at + "; "
+                        + (last == null
+                                ? "no checkpoint was saved yet"
+                                : "last good checkpoint: " + last + " (lower --lr and resume with --resume)"));
     }
 }

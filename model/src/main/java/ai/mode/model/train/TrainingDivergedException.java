@@ -11,5 +11,7 @@ public final class TrainingDivergedException extends RuntimeException {
     }
 
     /** The optimizer step at which the non-finite value appeared. */
-    public int step() { return step; }
+    public int step() {
+        return step;
+    }
 }

@@ -13,7 +13,8 @@ public final class UnigramBaseline {
     public UnigramBaseline(int[] trainTokens, int vocabSize) {
         long[] counts = new long[vocabSize];
         for (int t : trainTokens) {
-            if (t < 0 || t >= vocabSize) throw new IllegalArgumentException("token id " + t + " outside the vocabulary of " + vocabSize);
+            if (t < 0 || t >= vocabSize)
+                throw new IllegalArgumentException("token id " + t + " outside the vocabulary of " + vocabSize);
             counts[t]++;
         }
         double total = trainTokens.length + (double) vocabSize;

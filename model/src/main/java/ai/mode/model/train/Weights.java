@@ -17,7 +17,8 @@ public final class Weights {
     /** Host copies of the parameters' values, by name, in the given order. */
     public static NamedTensors export(Collection<Parameter> params) {
         NamedTensors out = new NamedTensors();
-        for (Parameter p : params) out.put(p.name(), p.shape(), p.value().backend().toHostFloats(p.value()));
+        for (Parameter p : params)
+            out.put(p.name(), p.shape(), p.value().backend().toHostFloats(p.value()));
         return out;
     }
 
@@ -36,19 +37,21 @@ public final class Weights {
         List<String> used = new ArrayList<>();
         for (Parameter p : params) {
             if (!source.contains(p.name())) {
-                throw new IllegalArgumentException("checkpoint has no tensor " + p.name() + "; it was saved from a different model");
+                throw new IllegalArgumentException(
+                        "checkpoint has no tensor " + p.name() + "; it was saved from a different model");
             }
             int[] shape = source.shape(p.name());
             if (!Arrays.equals(shape, p.shape())) {
-                throw new IllegalArgumentException("checkpoint tensor " + p.name() + " has shape " + Arrays.toString(shape)
-                        + " but the model expects " + Arrays.toString(p.shape()));
+                throw new IllegalArgumentException("checkpoint tensor " + p.name() + " has shape "
+                        + Arrays.toString(shape) + " but the model expects " + Arrays.toString(p.shape()));
             }
             p.value().backend().copyFromHost(source.data(p.name()), p.value());
             used.add(p.name());
         }
         if (!allowExtra) {
             for (String n : source.names()) {
-                if (!used.contains(n)) throw new IllegalArgumentException("checkpoint tensor " + n + " matches no model parameter");
+                if (!used.contains(n))
+                    throw new IllegalArgumentException("checkpoint tensor " + n + " matches no model parameter");
             }
         }
     }

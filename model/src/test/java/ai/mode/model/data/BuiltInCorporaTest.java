@@ -1,27 +1,30 @@
 package ai.mode.model.data;
 
-import ai.mode.model.tokenizer.BpeTokenizer;
-import ai.mode.model.tokenizer.BpeTrainer;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Test;
-
-import java.nio.file.Files;
-import java.util.ArrayList;
-import java.util.HashSet;
-import java.util.List;
-import java.util.Set;
-
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ai.mode.model.tokenizer.BpeTokenizer;
+import ai.mode.model.tokenizer.BpeTrainer;
+import java.nio.file.Files;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
 /** The shipped corpora load offline, split sensibly, keep retention books out of pretraining, and round-trip. */
 class BuiltInCorporaTest {
 
-    static final List<String> SHIPPED = List.of(CorpusRegistry.ENGLISH, CorpusRegistry.RETENTION, CorpusRegistry.CODE,
-            CorpusRegistry.MATH, CorpusRegistry.LEGAL);
+    static final List<String> SHIPPED = List.of(
+            CorpusRegistry.ENGLISH,
+            CorpusRegistry.RETENTION,
+            CorpusRegistry.CODE,
+            CorpusRegistry.MATH,
+            CorpusRegistry.LEGAL);
     static BpeTokenizer tok;
 
     @BeforeAll
@@ -94,7 +97,10 @@ class BuiltInCorporaTest {
             int step = Math.max(1, docs.size() / 40);
             for (int i = 0; i < docs.size(); i += step) {
                 byte[] bytes = docs.get(i).utf8();
-                assertArrayEquals(bytes, tok.decode(tok.encode(bytes)), name + " " + docs.get(i).id());
+                assertArrayEquals(
+                        bytes,
+                        tok.decode(tok.encode(bytes)),
+                        name + " " + docs.get(i).id());
             }
         }
     }
@@ -102,12 +108,19 @@ class BuiltInCorporaTest {
     @Test
     void mathMixesMetamathAndGeneratedProblems() {
         Corpus math = Corpus.load(CorpusRegistry.MATH);
-        long setmm = math.documents().stream().filter(d -> d.id().startsWith("setmm/")).count();
-        long generated = math.documents().stream().filter(d -> d.id().startsWith("math-gen/")).count();
+        long setmm = math.documents().stream()
+                .filter(d -> d.id().startsWith("setmm/"))
+                .count();
+        long generated = math.documents().stream()
+                .filter(d -> d.id().startsWith("math-gen/"))
+                .count();
         assertTrue(setmm > 100, "set.mm documents: " + setmm);
         assertEquals(CorpusRegistry.MATH_DOCUMENTS, generated);
-        assertTrue(math.documents().stream().filter(d -> d.id().startsWith("setmm/"))
-                .noneMatch(d -> d.text().contains("$= (")), "compressed proofs were not stripped");
+        assertTrue(
+                math.documents().stream()
+                        .filter(d -> d.id().startsWith("setmm/"))
+                        .noneMatch(d -> d.text().contains("$= (")),
+                "compressed proofs were not stripped");
     }
 
     @Test

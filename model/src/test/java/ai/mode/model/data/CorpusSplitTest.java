@@ -1,6 +1,10 @@
 package ai.mode.model.data;
 
-import org.junit.jupiter.api.Test;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -8,12 +12,7 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertNotEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTrue;
+import org.junit.jupiter.api.Test;
 
 /** Splitting by group: disjoint, complete, deterministic, close to the fractions, never cutting a group. */
 class CorpusSplitTest {
@@ -35,7 +34,9 @@ class CorpusSplitTest {
             for (Document d : c.documents(s)) {
                 assertTrue(seen.add(d.id()), "document in two splits: " + d.id());
                 Split previous = groupSplit.put(d.group(), s);
-                assertTrue(previous == null || previous == s, "group " + d.group() + " straddles " + previous + " and " + s);
+                assertTrue(
+                        previous == null || previous == s,
+                        "group " + d.group() + " straddles " + previous + " and " + s);
                 total++;
             }
         }
@@ -82,16 +83,18 @@ class CorpusSplitTest {
         assertPartition(c);
         assertTrue(c.documents(Split.TRAIN).isEmpty());
         assertFalse(c.documents(Split.VALIDATION).isEmpty());
-        assertTrue(c.documents(Split.TEST).size() > c.documents(Split.VALIDATION).size());
+        assertTrue(
+                c.documents(Split.TEST).size() > c.documents(Split.VALIDATION).size());
     }
 
     @Test
     void rejectsEmptyAndDuplicateCorpora() {
-        CorpusException e = assertThrows(CorpusException.class, () -> Corpus.of("blank",
-                List.of(new Document("a", "a", "  \n\t"))));
+        CorpusException e = assertThrows(
+                CorpusException.class, () -> Corpus.of("blank", List.of(new Document("a", "a", "  \n\t"))));
         assertTrue(e.getMessage().contains("is empty"), e.getMessage());
-        e = assertThrows(CorpusException.class, () -> Corpus.of("dup",
-                List.of(new Document("a", "a", "x"), new Document("a", "b", "y"))));
+        e = assertThrows(
+                CorpusException.class,
+                () -> Corpus.of("dup", List.of(new Document("a", "a", "x"), new Document("a", "b", "y"))));
         assertTrue(e.getMessage().contains("two documents with id 'a'"), e.getMessage());
         assertThrows(IllegalArgumentException.class, () -> new Corpus.Fractions(0.5, 0.5, 0.5));
     }

@@ -1,6 +1,10 @@
 package ai.mode.model.data;
 
-import org.junit.jupiter.api.Test;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
@@ -12,12 +16,7 @@ import java.util.Arrays;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
-
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTrue;
+import org.junit.jupiter.api.Test;
 
 /** Training batches: real windows of the stream, epoch coverage, determinism, exact resume, and mixing proportions. */
 class DataLoaderTest {
@@ -57,7 +56,9 @@ class DataLoaderTest {
     @Test
     void sameSeedSameBatchesOtherSeedOtherOrder() {
         int[] stream = ramp(0, 5000);
-        DataLoader a = DataLoader.of(stream, 3, 20, 42), b = DataLoader.of(stream, 3, 20, 42), c = DataLoader.of(stream, 3, 20, 43);
+        DataLoader a = DataLoader.of(stream, 3, 20, 42),
+                b = DataLoader.of(stream, 3, 20, 42),
+                c = DataLoader.of(stream, 3, 20, 43);
         boolean differs = false;
         for (int i = 0; i < 200; i++) {
             Batch ba = a.next(), bb = b.next(), bc = c.next();
@@ -70,8 +71,10 @@ class DataLoaderTest {
 
     @Test
     void resumeFromSavedStateGivesIdenticalFollowingBatches() throws Exception {
-        List<DataLoader.Source> sources = List.of(new DataLoader.Source("code", ramp(0, 3000)),
-                new DataLoader.Source("math", ramp(100_000, 700)), new DataLoader.Source("english", ramp(200_000, 9000)));
+        List<DataLoader.Source> sources = List.of(
+                new DataLoader.Source("code", ramp(0, 3000)),
+                new DataLoader.Source("math", ramp(100_000, 700)),
+                new DataLoader.Source("english", ramp(200_000, 9000)));
         DataLoader original = new DataLoader(sources, 5, 12, 7);
         for (int i = 0; i < 137; i++) original.next();
         DataLoader.State state = original.state();
@@ -95,10 +98,13 @@ class DataLoaderTest {
         DataLoader a = DataLoader.of(ramp(0, 500), 2, 10, 1);
         a.next();
         DataLoader.State s = a.state();
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        IllegalArgumentException e = assertThrows(
+                IllegalArgumentException.class,
                 () -> DataLoader.of(ramp(0, 600), 2, 10, 1).restore(s));
         assertTrue(e.getMessage().contains("500 tokens"), e.getMessage());
-        e = assertThrows(IllegalArgumentException.class, () -> DataLoader.of(ramp(0, 500), 2, 11, 1).restore(s));
+        e = assertThrows(
+                IllegalArgumentException.class,
+                () -> DataLoader.of(ramp(0, 500), 2, 11, 1).restore(s));
         assertTrue(e.getMessage().contains("sequence length 10 vs 11"), e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> DataLoader.State.fromJson("{not json"));
         assertFalse(e.getMessage().contains("\n"));
@@ -108,8 +114,10 @@ class DataLoaderTest {
 
     @Test
     void equalMixStaysWithinOneRowOfEqualShares() {
-        List<DataLoader.Source> sources = List.of(new DataLoader.Source("a", ramp(0, 400)),
-                new DataLoader.Source("b", ramp(1_000_000, 5000)), new DataLoader.Source("c", ramp(2_000_000, 2000)));
+        List<DataLoader.Source> sources = List.of(
+                new DataLoader.Source("a", ramp(0, 400)),
+                new DataLoader.Source("b", ramp(1_000_000, 5000)),
+                new DataLoader.Source("c", ramp(2_000_000, 2000)));
         DataLoader loader = new DataLoader(sources, 7, 8, 3);
         long[] count = new long[3];
         for (int i = 0; i < 300; i++) {
@@ -120,7 +128,8 @@ class DataLoaderTest {
                 // The row's tokens really come from the stream it is labelled with.
                 assertEquals(src, b.row(r)[0] / 1_000_000);
             }
-            long max = Arrays.stream(count).max().orElseThrow(), min = Arrays.stream(count).min().orElseThrow();
+            long max = Arrays.stream(count).max().orElseThrow(),
+                    min = Arrays.stream(count).min().orElseThrow();
             assertTrue(max - min <= 1, "unequal mix " + Arrays.toString(count));
         }
         assertTrue(loader.epoch(0) > loader.epoch(1), "the small stream should cycle faster");
@@ -128,8 +137,10 @@ class DataLoaderTest {
 
     @Test
     void weightedMixFollowsWeights() {
-        List<DataLoader.Source> sources = List.of(new DataLoader.Source("a", ramp(0, 400), 2),
-                new DataLoader.Source("b", ramp(1_000_000, 400), 1), new DataLoader.Source("c", ramp(2_000_000, 400), 1));
+        List<DataLoader.Source> sources = List.of(
+                new DataLoader.Source("a", ramp(0, 400), 2),
+                new DataLoader.Source("b", ramp(1_000_000, 400), 1),
+                new DataLoader.Source("c", ramp(2_000_000, 400), 1));
         DataLoader loader = new DataLoader(sources, 4, 8, 3);
         long[] count = new long[3];
         for (int i = 0; i < 100; i++) for (int s : loader.next().sources()) count[s]++;

@@ -1,15 +1,14 @@
 package ai.mode.model.data;
 
-import org.junit.jupiter.api.Test;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.math.BigInteger;
 import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNotEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
+import org.junit.jupiter.api.Test;
 
 /** Determinism, and every answer checked by an independent evaluator (parser, rationals, substitution). */
 class MathProblemGeneratorTest {
@@ -57,8 +56,11 @@ class MathProblemGeneratorTest {
                 default -> new BigInteger[] {a.multiply(d), b.multiply(c)};
             };
             BigInteger gcd = r[0].gcd(r[1]);
-            String expected = r[0].signum() == 0 ? "0" : r[1].divide(gcd).equals(BigInteger.ONE)
-                    ? r[0].divide(gcd).toString() : r[0].divide(gcd) + "/" + r[1].divide(gcd);
+            String expected = r[0].signum() == 0
+                    ? "0"
+                    : r[1].divide(gcd).equals(BigInteger.ONE)
+                            ? r[0].divide(gcd).toString()
+                            : r[0].divide(gcd) + "/" + r[1].divide(gcd);
             assertEquals(expected, answerText(p), p);
         }
     }
@@ -82,7 +84,8 @@ class MathProblemGeneratorTest {
         Pattern step = Pattern.compile("(?<![\\d(])(-?\\d+) ([+×-]) (?:\\((-?\\d+)\\)|(-?\\d+)(?![\\d)/])) = (-?\\d+)");
         int checked = 0;
         for (int i = 0; i < 400; i++) {
-            String p = g.next(i % 2 == 0 ? MathProblemGenerator.Kind.POLYNOMIAL : MathProblemGenerator.Kind.WORD_PROBLEM);
+            String p =
+                    g.next(i % 2 == 0 ? MathProblemGenerator.Kind.POLYNOMIAL : MathProblemGenerator.Kind.WORD_PROBLEM);
             assertTrue(p.startsWith("Problem: ") && p.contains("\nAnswer: "), p);
             Matcher m = step.matcher(p);
             while (m.find()) {
@@ -124,7 +127,9 @@ class MathProblemGeneratorTest {
         assertTrue(m.matches(), side);
         if (m.group(4) != null) return Long.parseLong(m.group(4));
         long a = m.group(1).isEmpty() ? 1 : m.group(1).equals("-") ? -1 : Long.parseLong(m.group(1));
-        long b = m.group(3) == null ? 0 : Long.parseLong(m.group(3)) * (m.group(2).equals("-") ? -1 : 1);
+        long b = m.group(3) == null
+                ? 0
+                : Long.parseLong(m.group(3)) * (m.group(2).equals("-") ? -1 : 1);
         return a * x + b;
     }
 

@@ -1,28 +1,28 @@
 package ai.mode.model.data;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
 import ai.mode.model.tokenizer.BpeTokenizer;
 import ai.mode.model.tokenizer.BpeTrainer;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
-
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.stream.Stream;
-
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTrue;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /** Token streams with separators, the on-disk cache, and evaluation windows. */
 class TokenPipelineTest {
 
     @TempDir
     Path dir;
+
     static Corpus corpus;
     static BpeTokenizer tok;
 
@@ -30,7 +30,8 @@ class TokenPipelineTest {
     static void setUp() {
         List<Document> docs = new ArrayList<>();
         for (int i = 0; i < 60; i++) {
-            docs.add(new Document("d" + i, "d" + i, "Document number " + i + " says: " + "lorem ipsum dolor ".repeat(i % 7 + 1)));
+            docs.add(new Document(
+                    "d" + i, "d" + i, "Document number " + i + " says: " + "lorem ipsum dolor ".repeat(i % 7 + 1)));
         }
         corpus = Corpus.of("toy", docs);
         List<byte[]> texts = corpus.utf8(Split.TRAIN);

@@ -1,7 +1,9 @@
 package ai.mode.model.data;
 
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
 import java.io.OutputStream;
@@ -10,11 +12,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.zip.GZIPOutputStream;
-
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTrue;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /** User corpora: folders and JSON lines, and the one-line errors for every way they can be wrong. */
 class UserCorpusTest {
@@ -35,7 +34,9 @@ class UserCorpusTest {
         Files.writeString(root.resolve(".git/config"), "skip me too");
         Corpus c = Corpus.load(root.toString());
         assertEquals("texts", c.name());
-        assertEquals(List.of("a.txt", "b.txt", "sub/c.md"), c.documents().stream().map(Document::id).toList());
+        assertEquals(
+                List.of("a.txt", "b.txt", "sub/c.md"),
+                c.documents().stream().map(Document::id).toList());
         assertEquals("first file, with a byte-order mark", c.documents().get(0).text());
         assertEquals("nested ünïcode", c.documents().get(2).text());
         CorpusSplitTest.assertPartition(c);
@@ -52,7 +53,9 @@ class UserCorpusTest {
                 {"text": "delta", "meta": {"ignored": true}}
                 """);
         Corpus c = Corpus.load(f.toString());
-        assertEquals(List.of("first", "line-3", "7", "line-5"), c.documents().stream().map(Document::id).toList());
+        assertEquals(
+                List.of("first", "line-3", "7", "line-5"),
+                c.documents().stream().map(Document::id).toList());
         assertEquals("g1", c.documents().get(1).group());
         assertEquals("gamma\nwith a newline", c.documents().get(2).text());
         CorpusSplitTest.assertPartition(c);
@@ -109,7 +112,8 @@ class UserCorpusTest {
         CorpusException e = assertThrows(CorpusException.class, () -> Corpus.load(empty.toString()));
         assertOneLine(e);
         assertTrue(e.getMessage().contains("is empty"), e.getMessage());
-        e = assertThrows(CorpusException.class, () -> Corpus.load(dir.resolve("nope").toString()));
+        e = assertThrows(
+                CorpusException.class, () -> Corpus.load(dir.resolve("nope").toString()));
         assertOneLine(e);
         assertTrue(e.getMessage().contains("corpus not found"), e.getMessage());
     }

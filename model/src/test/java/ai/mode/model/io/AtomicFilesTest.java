@@ -2,19 +2,18 @@
 // temporary files behind.
 package ai.mode.model.io;
 
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.stream.Stream;
-
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertThrows;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 class AtomicFilesTest {
 
@@ -33,8 +32,8 @@ class AtomicFilesTest {
         AtomicFiles.writeString(f, "first");
         AtomicFiles.writeString(f, "second, longer");
         assertEquals("second, longer", Files.readString(f));
-        AtomicFiles.writeBytes(f, new byte[]{1});
-        assertArrayEquals(new byte[]{1}, Files.readAllBytes(f));
+        AtomicFiles.writeBytes(f, new byte[] {1});
+        assertArrayEquals(new byte[] {1}, Files.readAllBytes(f));
         try (Stream<Path> s = Files.list(f.getParent())) {
             assertEquals(1, s.count(), "no temporary files left");
         }
@@ -44,19 +43,23 @@ class AtomicFilesTest {
     void failureMidWriteKeepsTheOldFile() throws IOException {
         Path f = tmp.resolve("model.bin");
         AtomicFiles.writeString(f, "old content");
-        IOException e = assertThrows(IOException.class, () -> AtomicFiles.write(f, ch -> {
-            AtomicFiles.writeFully(ch, ByteBuffer.wrap("new par".getBytes()));
-            throw new IOException("disk full (simulated)");
-        }));
+        IOException e = assertThrows(
+                IOException.class,
+                () -> AtomicFiles.write(f, ch -> {
+                    AtomicFiles.writeFully(ch, ByteBuffer.wrap("new par".getBytes()));
+                    throw new IOException("disk full (simulated)");
+                }));
         assertEquals("disk full (simulated)", e.getMessage());
         assertEquals("old content", Files.readString(f));
         assertEquals(1, entries());
 
         Path g = tmp.resolve("fresh.bin");
-        assertThrows(IllegalStateException.class, () -> AtomicFiles.write(g, ch -> {
-            AtomicFiles.writeFully(ch, ByteBuffer.wrap(new byte[100]));
-            throw new IllegalStateException("bug in writer");
-        }));
+        assertThrows(
+                IllegalStateException.class,
+                () -> AtomicFiles.write(g, ch -> {
+                    AtomicFiles.writeFully(ch, ByteBuffer.wrap(new byte[100]));
+                    throw new IllegalStateException("bug in writer");
+                }));
         assertFalse(Files.exists(g));
         assertEquals(1, entries());
     }
@@ -69,7 +72,7 @@ class AtomicFilesTest {
         Files.writeString(d.resolve("top"), "y");
         AtomicFiles.deleteRecursively(d);
         assertFalse(Files.exists(d));
-        AtomicFiles.deleteRecursively(d);   // absent: no error
+        AtomicFiles.deleteRecursively(d); // absent: no error
         AtomicFiles.fsyncDirectory(tmp);
     }
 }

@@ -2,10 +2,13 @@
 // and a writer process killed (SIGKILL) at random moments, after which the newest complete checkpoint loads.
 package ai.mode.model.io;
 
-import ai.mode.model.LlamaConfig;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
+import static ai.mode.model.io.SafeTensorsTest.assertMessage;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ai.mode.model.LlamaConfig;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -17,12 +20,8 @@ import java.util.List;
 import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
-
-import static ai.mode.model.io.SafeTensorsTest.assertMessage;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTrue;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 class CheckpointStoreTest {
 
@@ -31,7 +30,9 @@ class CheckpointStoreTest {
 
     private static Checkpoint.Builder contents(long step) {
         NamedTensors w = CheckpointTest.randomWeights(CheckpointTest.CFG, step);
-        return Checkpoint.builder().config(CheckpointTest.CFG).model(w)
+        return Checkpoint.builder()
+                .config(CheckpointTest.CFG)
+                .model(w)
                 .trainerState(new TrainerState(step, CheckpointTest.zerosLike(w), CheckpointTest.zerosLike(w), "{}"));
     }
 
@@ -43,9 +44,11 @@ class CheckpointStoreTest {
     void keepsTheNewestAndPointsLatestAtThem() throws IOException {
         CheckpointStore store = new CheckpointStore(tmp.resolve("ckpts"), 2);
         assertTrue(store.latest().isEmpty());
-        for (long step : new long[]{10, 20, 30, 40, 100_000_000_5L}) store.save(step, contents(step));
+        for (long step : new long[] {10, 20, 30, 40, 100_000_000_5L}) store.save(step, contents(step));
         assertEquals(List.of(40L, 100_000_000_5L), steps(store));
-        assertEquals("step-1000000005", Files.readString(store.root().resolve(CheckpointStore.LATEST)).strip());
+        assertEquals(
+                "step-1000000005",
+                Files.readString(store.root().resolve(CheckpointStore.LATEST)).strip());
         Checkpoint latest = store.latest().orElseThrow();
         assertEquals(100_000_000_5L, latest.step().orElseThrow());
         assertTrue(latest.readModel().bitwiseEquals(CheckpointTest.randomWeights(CheckpointTest.CFG, 100_000_000_5L)));
@@ -75,7 +78,7 @@ class CheckpointStoreTest {
         Files.writeString(pointer, "step-00000003\n");
         assertEquals(2, store.latest().orElseThrow().step().orElseThrow());
 
-        Files.writeString(pointer, "step-00000099\n");        // points at a directory that does not exist
+        Files.writeString(pointer, "step-00000099\n"); // points at a directory that does not exist
         assertEquals(2, store.latest().orElseThrow().step().orElseThrow());
     }
 
@@ -85,14 +88,15 @@ class CheckpointStoreTest {
         store.save(1, contents(1));
         // what a crash mid-save leaves: a half-written temporary directory and temporary pointer file
         Path partial = Files.createDirectories(store.root().resolve(".tmp-step-00000002-abc123"));
-        Files.write(partial.resolve(Checkpoint.MODEL), new byte[]{1, 2, 3});
+        Files.write(partial.resolve(Checkpoint.MODEL), new byte[] {1, 2, 3});
         Files.writeString(store.root().resolve(".tmp-latest-def456"), "step-000");
         assertEquals(List.of(1L), steps(store));
         assertEquals(1, store.latest().orElseThrow().step().orElseThrow());
 
         store.save(2, contents(2));
         try (Stream<Path> s = Files.list(store.root())) {
-            assertEquals(List.of("latest", "step-00000001", "step-00000002"),
+            assertEquals(
+                    List.of("latest", "step-00000001", "step-00000002"),
                     s.map(p -> p.getFileName().toString()).sorted().toList());
         }
     }
@@ -101,11 +105,15 @@ class CheckpointStoreTest {
     void failedSaveKeepsPointerAndPreviousCheckpoint() throws IOException {
         CheckpointStore store = new CheckpointStore(tmp.resolve("ckpts"), 1);
         store.save(1, contents(1));
-        assertThrows(IOException.class, () -> store.save(2, contents(2).hook(name -> {
-            if (name.equals(Checkpoint.TRAINER_STATE)) throw new IOException("simulated crash");
-        })));
+        assertThrows(
+                IOException.class,
+                () -> store.save(2, contents(2).hook(name -> {
+                    if (name.equals(Checkpoint.TRAINER_STATE)) throw new IOException("simulated crash");
+                })));
         assertEquals(List.of(1L), steps(store));
-        assertEquals("step-00000001", Files.readString(store.root().resolve(CheckpointStore.LATEST)).strip());
+        assertEquals(
+                "step-00000001",
+                Files.readString(store.root().resolve(CheckpointStore.LATEST)).strip());
         store.latest().orElseThrow().verifyChecksums();
     }
 
@@ -115,11 +123,17 @@ class CheckpointStoreTest {
         store.save(7, contents(7));
         store.save(8, contents(8));
         assertEquals(8, CheckpointStore.resolve(store.root()).step().orElseThrow());
-        assertEquals(7, CheckpointStore.resolve(store.root().resolve("step-00000007")).step().orElseThrow());
+        assertEquals(
+                7,
+                CheckpointStore.resolve(store.root().resolve("step-00000007"))
+                        .step()
+                        .orElseThrow());
         Files.createDirectories(tmp.resolve("empty"));
-        assertMessage(assertThrows(CheckpointFormatException.class, () -> CheckpointStore.resolve(tmp.resolve("empty"))),
+        assertMessage(
+                assertThrows(CheckpointFormatException.class, () -> CheckpointStore.resolve(tmp.resolve("empty"))),
                 "holds no checkpoint");
-        assertMessage(assertThrows(CheckpointFormatException.class, () -> CheckpointStore.resolve(tmp.resolve("absent"))),
+        assertMessage(
+                assertThrows(CheckpointFormatException.class, () -> CheckpointStore.resolve(tmp.resolve("absent"))),
                 "not found");
     }
 
@@ -144,7 +158,9 @@ class CheckpointStoreTest {
             long step = store.latest().map(c -> c.step().orElseThrow() + 1).orElse(1L);
             for (; ; step++) {
                 TrainerState s = new TrainerState(step, filled(-step), filled(step * 2), "{\"step\":" + step + "}");
-                store.save(step, Checkpoint.builder().config(CFG).model(filled(step)).trainerState(s));
+                store.save(
+                        step,
+                        Checkpoint.builder().config(CFG).model(filled(step)).trainerState(s));
                 System.out.println("saved " + step);
                 System.out.flush();
             }
@@ -158,18 +174,26 @@ class CheckpointStoreTest {
         SplittableRandom rnd = new SplittableRandom(17);
         long lastSeen = 0;
         for (int round = 0; round < 2; round++) {
-            Process p = new ProcessBuilder(java, "-Xshare:auto", "-XX:TieredStopAtLevel=1", "-cp",
-                    System.getProperty("java.class.path"), KilledWriter.class.getName(), root.toString())
-                    .redirectError(ProcessBuilder.Redirect.DISCARD).start();
+            Process p = new ProcessBuilder(
+                            java,
+                            "-Xshare:auto",
+                            "-XX:TieredStopAtLevel=1",
+                            "-cp",
+                            System.getProperty("java.class.path"),
+                            KilledWriter.class.getName(),
+                            root.toString())
+                    .redirectError(ProcessBuilder.Redirect.DISCARD)
+                    .start();
             try {
-                BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
+                BufferedReader out =
+                        new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
                 String line = out.readLine();
                 assertTrue(line != null && line.startsWith("saved "), "writer failed to start: " + line);
                 // a random kill point, mid-save or between saves; no check depends on where it lands, since the
                 // writer printed "saved N" only after checkpoint N was complete
                 Thread.sleep(rnd.nextInt(1, 120));
             } finally {
-                p.destroyForcibly();           // SIGKILL: no cleanup code runs
+                p.destroyForcibly(); // SIGKILL: no cleanup code runs
                 assertTrue(p.waitFor(20, TimeUnit.SECONDS));
             }
             CheckpointStore store = new CheckpointStore(root, 2);

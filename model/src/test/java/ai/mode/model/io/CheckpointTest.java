@@ -3,11 +3,16 @@
 // reported in one line.
 package ai.mode.model.io;
 
+import static ai.mode.model.io.SafeTensorsTest.assertMessage;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
 import ai.mode.model.LlamaConfig;
 import com.google.gson.JsonObject;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
-
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -16,14 +21,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.stream.Stream;
-
-import static ai.mode.model.io.SafeTensorsTest.assertMessage;
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 class CheckpointTest {
 
@@ -54,11 +53,18 @@ class CheckpointTest {
         NamedTensors w = randomWeights(CFG, seed);
         NamedTensors experts = new NamedTensors()
                 .put(TensorNames.gateWeight(0), TensorNames.gateWeightShape(1, 8), new float[16])
-                .put(TensorNames.gateBias(0), TensorNames.gateBiasShape(1), new float[]{4f, -4f});
-        TrainerState state = new TrainerState(seed, randomWeights(CFG, seed + 1), randomWeights(CFG, seed + 2),
+                .put(TensorNames.gateBias(0), TensorNames.gateBiasShape(1), new float[] {4f, -4f});
+        TrainerState state = new TrainerState(
+                seed,
+                randomWeights(CFG, seed + 1),
+                randomWeights(CFG, seed + 2),
                 "{\"rng\":" + Long.MIN_VALUE + ",\"data_position\":" + seed + "}");
-        return Checkpoint.builder().config(CFG).model(w).tokenizer(("{\"seed\":" + seed + "}").getBytes())
-                .trainerState(state).experts(experts, Map.of("mode_config", "{\"experts\":1}"))
+        return Checkpoint.builder()
+                .config(CFG)
+                .model(w)
+                .tokenizer(("{\"seed\":" + seed + "}").getBytes())
+                .trainerState(state)
+                .experts(experts, Map.of("mode_config", "{\"experts\":1}"))
                 .file("notes.txt", ("run " + seed).getBytes());
     }
 
@@ -78,7 +84,7 @@ class CheckpointTest {
         assertEquals(Long.MIN_VALUE, s.state().get("rng").getAsLong(), "64-bit RNG state survives exactly");
         s.requireMatches(randomWeights(CFG, 0), dir);
         NamedTensors x = c.readExperts().orElseThrow();
-        assertArrayEquals(new float[]{4f, -4f}, x.data(TensorNames.gateBias(0)));
+        assertArrayEquals(new float[] {4f, -4f}, x.data(TensorNames.gateBias(0)));
         assertEquals("{\"experts\":1}", c.expertsMetadata().get("mode_config"));
         assertEquals("{\"seed\":5}", new String(c.readTokenizer().orElseThrow()));
         assertEquals("run 5", new String(c.readFile("notes.txt")));
@@ -106,7 +112,8 @@ class CheckpointTest {
         for (NamedTensors.Entry e : w) {
             float[] got = back.data(e.name());
             for (int i = 0; i < got.length; i++) {
-                float expected = (float) HalfReference.Format.BF16.decode(HalfReference.Format.BF16.encode(e.data()[i]));
+                float expected =
+                        (float) HalfReference.Format.BF16.decode(HalfReference.Format.BF16.encode(e.data()[i]));
                 assertEquals(expected, got[i], e.name() + "[" + i + "]");
             }
         }
@@ -116,7 +123,8 @@ class CheckpointTest {
     void builderRejectsModelsThatDoNotMatchTheConfig() {
         NamedTensors w = randomWeights(CFG, 1);
         w.remove(TensorNames.FINAL_NORM);
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        IllegalArgumentException e = assertThrows(
+                IllegalArgumentException.class,
                 () -> Checkpoint.builder().config(CFG).model(w).writeTo(tmp.resolve("x")));
         assertTrue(e.getMessage().contains("missing tensor model.norm.weight"), e.getMessage());
         assertThrows(IllegalArgumentException.class, () -> Checkpoint.builder().writeTo(tmp.resolve("empty")));
@@ -211,10 +219,12 @@ class CheckpointTest {
         TrainerState s = Checkpoint.open(dir).readTrainerState().orElseThrow();
         NamedTensors fewer = randomWeights(CFG, 0);
         fewer.remove(TensorNames.FINAL_NORM);
-        assertMessage(assertThrows(CheckpointFormatException.class, () -> s.requireMatches(fewer, dir)),
+        assertMessage(
+                assertThrows(CheckpointFormatException.class, () -> s.requireMatches(fewer, dir)),
                 "has moments for model.norm.weight, which is not a trainable parameter");
-        NamedTensors more = randomWeights(CFG, 0).put("extra", new int[]{1}, new float[1]);
-        assertMessage(assertThrows(CheckpointFormatException.class, () -> s.requireMatches(more, dir)),
+        NamedTensors more = randomWeights(CFG, 0).put("extra", new int[] {1}, new float[1]);
+        assertMessage(
+                assertThrows(CheckpointFormatException.class, () -> s.requireMatches(more, dir)),
                 "no optimizer moments for parameter extra");
         assertThrows(IllegalArgumentException.class, () -> new TrainerState(1, fewer, randomWeights(CFG, 0), "{}"));
         assertThrows(IllegalArgumentException.class, () -> new TrainerState(1, fewer, fewer, "[1]"));
@@ -225,7 +235,8 @@ class CheckpointTest {
 
     private long tempEntries(Path parent) throws IOException {
         try (Stream<Path> s = Files.list(parent)) {
-            return s.filter(p -> p.getFileName().toString().startsWith(AtomicFiles.TEMP_PREFIX)).count();
+            return s.filter(p -> p.getFileName().toString().startsWith(AtomicFiles.TEMP_PREFIX))
+                    .count();
         }
     }
 
@@ -233,12 +244,22 @@ class CheckpointTest {
     void failureAfterAnyFileLeavesThePreviousCheckpointIntact() throws IOException {
         Path dir = tmp.resolve("ckpt");
         fullBuilder(1).writeTo(dir);
-        List<String> order = List.of(Checkpoint.CONFIG, Checkpoint.MODEL, Checkpoint.EXPERTS, Checkpoint.TOKENIZER,
-                Checkpoint.TRAINER_STATE, "notes.txt", Checkpoint.MANIFEST);
+        List<String> order = List.of(
+                Checkpoint.CONFIG,
+                Checkpoint.MODEL,
+                Checkpoint.EXPERTS,
+                Checkpoint.TOKENIZER,
+                Checkpoint.TRAINER_STATE,
+                "notes.txt",
+                Checkpoint.MANIFEST);
         for (String failAt : order) {
-            IOException e = assertThrows(IOException.class, () -> fullBuilder(2).hook(name -> {
-                if (name.equals(failAt)) throw new IOException("simulated crash after " + name);
-            }).writeTo(dir));
+            IOException e = assertThrows(
+                    IOException.class,
+                    () -> fullBuilder(2)
+                            .hook(name -> {
+                                if (name.equals(failAt)) throw new IOException("simulated crash after " + name);
+                            })
+                            .writeTo(dir));
             assertEquals("simulated crash after " + failAt, e.getMessage());
             Checkpoint c = Checkpoint.open(dir);
             c.verifyChecksums();
@@ -247,27 +268,37 @@ class CheckpointTest {
             assertEquals(0, tempEntries(tmp), "temporary directory left after failure at " + failAt);
         }
         // a failure while reading the caller's tokenizer file also leaves nothing behind
-        assertThrows(IOException.class, () -> fullBuilder(3).tokenizer(tmp.resolve("missing.json")).writeTo(tmp.resolve("new")));
+        assertThrows(
+                IOException.class,
+                () -> fullBuilder(3).tokenizer(tmp.resolve("missing.json")).writeTo(tmp.resolve("new")));
         assertFalse(Files.exists(tmp.resolve("new")));
         assertEquals(0, tempEntries(tmp));
 
         // never replaces something that is not one of our checkpoints
         Path user = Files.createDirectories(tmp.resolve("user-data"));
         Files.writeString(user.resolve("precious.txt"), "keep me");
-        assertThrows(java.nio.file.FileAlreadyExistsException.class, () -> fullBuilder(5).writeTo(user));
+        assertThrows(
+                java.nio.file.FileAlreadyExistsException.class,
+                () -> fullBuilder(5).writeTo(user));
         assertEquals("keep me", Files.readString(user.resolve("precious.txt")));
         Files.writeString(tmp.resolve("a-file"), "x");
-        assertThrows(java.nio.file.FileAlreadyExistsException.class, () -> fullBuilder(5).writeTo(tmp.resolve("a-file")));
-        fullBuilder(5).writeTo(Files.createDirectories(tmp.resolve("empty-dir")));   // an empty directory is fine
+        assertThrows(
+                java.nio.file.FileAlreadyExistsException.class,
+                () -> fullBuilder(5).writeTo(tmp.resolve("a-file")));
+        fullBuilder(5).writeTo(Files.createDirectories(tmp.resolve("empty-dir"))); // an empty directory is fine
 
-        fullBuilder(4).writeTo(dir);        // replacing an existing checkpoint works
+        fullBuilder(4).writeTo(dir); // replacing an existing checkpoint works
         assertEquals(4, Checkpoint.open(dir).step().orElseThrow());
         assertEquals(0, tempEntries(tmp));
     }
 
     @Test
     void truncatedOrMissingFilesAreCaughtOnOpen() throws IOException {
-        for (String name : List.of(Checkpoint.CONFIG, Checkpoint.MODEL, Checkpoint.TOKENIZER, Checkpoint.TRAINER_STATE,
+        for (String name : List.of(
+                Checkpoint.CONFIG,
+                Checkpoint.MODEL,
+                Checkpoint.TOKENIZER,
+                Checkpoint.TRAINER_STATE,
                 Checkpoint.EXPERTS)) {
             Path dir = fullBuilder(1).writeTo(tmp.resolve("t-" + name));
             Path f = dir.resolve(name);
@@ -277,7 +308,8 @@ class CheckpointTest {
             assertMessage(e, "truncated or modified");
             assertTrue(e.getMessage().contains(name), e.getMessage());
             Files.delete(f);
-            assertMessage(assertThrows(CheckpointFormatException.class, () -> Checkpoint.open(dir)), "missing, but listed");
+            assertMessage(
+                    assertThrows(CheckpointFormatException.class, () -> Checkpoint.open(dir)), "missing, but listed");
         }
     }
 
@@ -290,9 +322,9 @@ class CheckpointTest {
             Path f = dir.resolve(name);
             String recorded = Checkpoint.crc32c(f);
             byte[] b = Files.readAllBytes(f);
-            b[b.length - 3] ^= 0x10;                      // inside the last tensor's data: still a valid file
+            b[b.length - 3] ^= 0x10; // inside the last tensor's data: still a valid file
             Files.write(f, b);
-            Checkpoint c = store.latest().orElseThrow();  // sizes still match
+            Checkpoint c = store.latest().orElseThrow(); // sizes still match
             assertEquals(dir, c.dir());
             CheckpointFormatException e = assertThrows(CheckpointFormatException.class, () -> {
                 c.readModel();
@@ -301,8 +333,13 @@ class CheckpointTest {
             });
             assertMessage(e, "CRC32C " + Checkpoint.crc32c(f) + " differs from " + recorded);
             assertTrue(e.getMessage().startsWith(f + ": "), e.getMessage());
-            assertTrue(e.getMessage().contains("use the earlier checkpoint " + store.root().resolve("step-00000001")), e.getMessage());
-            assertMessage(assertThrows(CheckpointFormatException.class, c::verifyChecksums), "differs from " + recorded);
+            assertTrue(
+                    e.getMessage()
+                            .contains(
+                                    "use the earlier checkpoint " + store.root().resolve("step-00000001")),
+                    e.getMessage());
+            assertMessage(
+                    assertThrows(CheckpointFormatException.class, c::verifyChecksums), "differs from " + recorded);
         }
     }
 
@@ -313,7 +350,10 @@ class CheckpointTest {
         byte[] b = Files.readAllBytes(f);
         b[b.length - 1] ^= 0x01;
         Files.write(f, b);
-        assertMessage(assertThrows(CheckpointFormatException.class, () -> Checkpoint.open(dir).readModel()),
+        assertMessage(
+                assertThrows(
+                        CheckpointFormatException.class,
+                        () -> Checkpoint.open(dir).readModel()),
                 "no earlier checkpoint is beside it");
     }
 
@@ -321,14 +361,21 @@ class CheckpointTest {
     void nonFiniteTensorsAreNeitherWrittenNorRead() throws IOException {
         NamedTensors w = randomWeights(CFG, 3);
         w.data(w.names().get(0))[5] = Float.NaN;
-        NonFiniteTensorException e = assertThrows(NonFiniteTensorException.class,
+        NonFiniteTensorException e = assertThrows(
+                NonFiniteTensorException.class,
                 () -> Checkpoint.builder().config(CFG).model(w).writeTo(tmp.resolve("nan")));
-        assertTrue(e.detail().startsWith(Checkpoint.MODEL + " tensor ") && e.detail().endsWith("holds NaN at element 5"), e.detail());
+        assertTrue(
+                e.detail().startsWith(Checkpoint.MODEL + " tensor ")
+                        && e.detail().endsWith("holds NaN at element 5"),
+                e.detail());
         assertFalse(Files.exists(tmp.resolve("nan")));
         NamedTensors m = randomWeights(CFG, 4);
         m.data(m.names().get(0))[0] = Float.POSITIVE_INFINITY;
-        assertThrows(NonFiniteTensorException.class, () -> Checkpoint.builder().trainerState(
-                new TrainerState(1, m, randomWeights(CFG, 5), "{}")).writeTo(tmp.resolve("inf")));
+        assertThrows(
+                NonFiniteTensorException.class,
+                () -> Checkpoint.builder()
+                        .trainerState(new TrainerState(1, m, randomWeights(CFG, 5), "{}"))
+                        .writeTo(tmp.resolve("inf")));
 
         // a NaN that got into a checkpoint some other way (written here without the builder) is refused on read
         CheckpointStore store = new CheckpointStore(tmp.resolve("store"), 0);
@@ -338,14 +385,20 @@ class CheckpointTest {
         NamedTensors bad = Checkpoint.open(dir).readModel();
         bad.data(first)[2] = Float.NaN;
         SafeTensors.write(dir.resolve(Checkpoint.MODEL), bad, Map.of("format", "pt"), SafeDType.F32);
-        JsonObject manifest = com.google.gson.JsonParser.parseString(Files.readString(dir.resolve(Checkpoint.MANIFEST))).getAsJsonObject();
-        manifest.getAsJsonObject("files").getAsJsonObject(Checkpoint.MODEL).addProperty("crc32c", Checkpoint.crc32c(dir.resolve(Checkpoint.MODEL)));
+        JsonObject manifest = com.google.gson.JsonParser.parseString(Files.readString(dir.resolve(Checkpoint.MANIFEST)))
+                .getAsJsonObject();
+        manifest.getAsJsonObject("files")
+                .getAsJsonObject(Checkpoint.MODEL)
+                .addProperty("crc32c", Checkpoint.crc32c(dir.resolve(Checkpoint.MODEL)));
         Files.writeString(dir.resolve(Checkpoint.MANIFEST), manifest.toString());
         Checkpoint c = Checkpoint.open(dir);
         c.verifyChecksums();
         CheckpointFormatException r = assertThrows(CheckpointFormatException.class, c::readModel);
         assertMessage(r, "tensor " + first + " holds NaN at element 2; the checkpoint was saved from a diverged run");
-        assertTrue(r.getMessage().contains("use the earlier checkpoint " + store.root().resolve("step-00000001")), r.getMessage());
+        assertTrue(
+                r.getMessage()
+                        .contains("use the earlier checkpoint " + store.root().resolve("step-00000001")),
+                r.getMessage());
     }
 
     @Test
@@ -360,27 +413,39 @@ class CheckpointTest {
         Files.writeString(mf, good.replace("\"bytes\"", "\"size\""));
         assertMessage(assertThrows(CheckpointFormatException.class, () -> Checkpoint.open(dir)), "malformed manifest");
         Files.writeString(mf, good.replace("\"notes.txt\"", "\"../notes.txt\""));
-        assertMessage(assertThrows(CheckpointFormatException.class, () -> Checkpoint.open(dir)), "invalid checkpoint file name");
-        assertMessage(assertThrows(CheckpointFormatException.class, () -> Checkpoint.open(tmp.resolve("nowhere"))), "not found");
+        assertMessage(
+                assertThrows(CheckpointFormatException.class, () -> Checkpoint.open(dir)),
+                "invalid checkpoint file name");
+        assertMessage(
+                assertThrows(CheckpointFormatException.class, () -> Checkpoint.open(tmp.resolve("nowhere"))),
+                "not found");
         Files.createDirectories(tmp.resolve("emptydir"));
-        assertMessage(assertThrows(CheckpointFormatException.class, () -> Checkpoint.open(tmp.resolve("emptydir"))),
+        assertMessage(
+                assertThrows(CheckpointFormatException.class, () -> Checkpoint.open(tmp.resolve("emptydir"))),
                 "not a checkpoint directory");
     }
 
     @Test
     void everyTruncationOfTrainerStateAndConfigGivesAOneLineError() throws IOException {
-        Path dir = Checkpoint.builder().config(CFG).trainerState(new TrainerState(3,
-                new NamedTensors().put("w", new int[]{2}, new float[]{1, 2}),
-                new NamedTensors().put("w", new int[]{2}, new float[]{3, 4}), "{\"rng\":1}")).writeTo(tmp.resolve("s"));
+        Path dir = Checkpoint.builder()
+                .config(CFG)
+                .trainerState(new TrainerState(
+                        3,
+                        new NamedTensors().put("w", new int[] {2}, new float[] {1, 2}),
+                        new NamedTensors().put("w", new int[] {2}, new float[] {3, 4}),
+                        "{\"rng\":1}"))
+                .writeTo(tmp.resolve("s"));
         for (String name : List.of(Checkpoint.TRAINER_STATE, Checkpoint.CONFIG)) {
             byte[] full = Files.readAllBytes(dir.resolve(name));
             for (int len = 0; len < full.length; len++) {
-                Path f = tmp.resolve("cut-" + len + "-" + name);   // fresh files: in-place rewrites are slow on ext4
+                Path f = tmp.resolve("cut-" + len + "-" + name); // fresh files: in-place rewrites are slow on ext4
                 Files.write(f, Arrays.copyOf(full, len));
                 try {
-                    if (name.equals(Checkpoint.CONFIG)) HfConfig.read(f); else TrainerState.read(f);
+                    if (name.equals(Checkpoint.CONFIG)) HfConfig.read(f);
+                    else TrainerState.read(f);
                     // a config cut just before its trailing newline is still complete JSON
-                    if (!(name.equals(Checkpoint.CONFIG) && len == full.length - 1)) fail(name + " cut to " + len + " bytes loaded");
+                    if (!(name.equals(Checkpoint.CONFIG) && len == full.length - 1))
+                        fail(name + " cut to " + len + " bytes loaded");
                 } catch (CheckpointFormatException e) {
                     assertFalse(e.getMessage().contains("\n"), e.getMessage());
                     assertTrue(e.getMessage().startsWith(f.toString()), e.getMessage());

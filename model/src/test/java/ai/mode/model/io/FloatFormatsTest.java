@@ -2,12 +2,11 @@
 // float32 values rounded (random, ties, subnormals, overflow boundaries) compared with an exhaustive nearest search.
 package ai.mode.model.io;
 
-import org.junit.jupiter.api.Test;
-
-import java.util.SplittableRandom;
-
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
 
 class FloatFormatsTest {
 
@@ -31,10 +30,14 @@ class FloatFormatsTest {
 
     private static void assertDecoded(double ref, float got, int bits) {
         if (Double.isNaN(ref)) {
-            assertTrue(Float.isNaN(got), () -> "pattern 0x" + Integer.toHexString(bits) + " must decode to NaN, got " + got);
+            assertTrue(
+                    Float.isNaN(got),
+                    () -> "pattern 0x" + Integer.toHexString(bits) + " must decode to NaN, got " + got);
         } else {
             // compare bits so that -0 and +0 are distinguished
-            assertEquals(Float.floatToRawIntBits((float) ref), Float.floatToRawIntBits(got),
+            assertEquals(
+                    Float.floatToRawIntBits((float) ref),
+                    Float.floatToRawIntBits(got),
                     () -> "pattern 0x" + Integer.toHexString(bits) + ": expected " + ref + " got " + got);
             assertEquals(ref, got, 0.0, "decoding must be exact");
         }
@@ -51,17 +54,62 @@ class FloatFormatsTest {
     }
 
     private static final float[] F16_SPECIALS = {
-            0f, -0f, 1f, -1f, 1f / 3, 0.1f, 65504f, 65519.996f, 65520f, 65536f, -65520f, 70000f,
-            0x1p-24f, 0x1p-25f, 0x1.8p-25f, 0x1.8p-24f, 0x1p-14f, 0x1.ff8p-15f, 0x1p-26f, 1e-9f,
-            1 + 0x1p-11f, 1 + 0x3p-11f, 2048 + 1f, 2048 + 3f, Float.MIN_VALUE, Float.MAX_VALUE,
-            Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY};
+        0f,
+        -0f,
+        1f,
+        -1f,
+        1f / 3,
+        0.1f,
+        65504f,
+        65519.996f,
+        65520f,
+        65536f,
+        -65520f,
+        70000f,
+        0x1p-24f,
+        0x1p-25f,
+        0x1.8p-25f,
+        0x1.8p-24f,
+        0x1p-14f,
+        0x1.ff8p-15f,
+        0x1p-26f,
+        1e-9f,
+        1 + 0x1p-11f,
+        1 + 0x3p-11f,
+        2048 + 1f,
+        2048 + 3f,
+        Float.MIN_VALUE,
+        Float.MAX_VALUE,
+        Float.POSITIVE_INFINITY,
+        Float.NEGATIVE_INFINITY
+    };
 
     private static final float[] BF16_SPECIALS = {
-            0f, -0f, 1f, -1f, 1f / 3, 0.1f, Float.MAX_VALUE, -Float.MAX_VALUE, 0x1.fep127f, 0x1.ffp127f,
-            1 + 0x1p-8f, 1 + 0x3p-8f, Float.MIN_VALUE, 0x1p-133f, 0x1p-134f, 0x1.8p-134f, 0x1p-126f, 0x1.01p-126f,
-            Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY};
+        0f,
+        -0f,
+        1f,
+        -1f,
+        1f / 3,
+        0.1f,
+        Float.MAX_VALUE,
+        -Float.MAX_VALUE,
+        0x1.fep127f,
+        0x1.ffp127f,
+        1 + 0x1p-8f,
+        1 + 0x3p-8f,
+        Float.MIN_VALUE,
+        0x1p-133f,
+        0x1p-134f,
+        0x1.8p-134f,
+        0x1p-126f,
+        0x1.01p-126f,
+        Float.POSITIVE_INFINITY,
+        Float.NEGATIVE_INFINITY
+    };
 
-    private interface Encoder { int encode(float x); }
+    private interface Encoder {
+        int encode(float x);
+    }
 
     private static void checkEncoding(HalfReference.Format format, Encoder encoder, float[] specials) {
         for (float x : specials) checkOne(format, encoder, x);
@@ -85,10 +133,15 @@ class FloatFormatsTest {
         int got = encoder.encode(x);
         int ref = format.encode(x);
         if (Float.isNaN(x)) {
-            assertTrue(Double.isNaN(format.decode(got)), () -> "NaN must encode to a NaN pattern, got 0x" + Integer.toHexString(got));
+            assertTrue(
+                    Double.isNaN(format.decode(got)),
+                    () -> "NaN must encode to a NaN pattern, got 0x" + Integer.toHexString(got));
             return;
         }
-        assertEquals(ref, got, () -> format + " encoding of " + x + " (0x" + Integer.toHexString(Float.floatToRawIntBits(x))
-                + "): expected 0x" + Integer.toHexString(ref) + " got 0x" + Integer.toHexString(got));
+        assertEquals(
+                ref,
+                got,
+                () -> format + " encoding of " + x + " (0x" + Integer.toHexString(Float.floatToRawIntBits(x))
+                        + "): expected 0x" + Integer.toHexString(ref) + " got 0x" + Integer.toHexString(got));
     }
 }

@@ -9,17 +9,17 @@ final class HalfReference {
 
     /** A 16-bit float format: exponent and mantissa widths. */
     enum Format {
-        F16(5, 10), BF16(8, 7);
-
+        F16(5, 10),
+        BF16(8, 7);
         final int expBits, manBits, bias, maxExp;
-        final double[] finiteNonNegative;   // value of bits 0 .. largest finite, ascending
+        final double[] finiteNonNegative; // value of bits 0 .. largest finite, ascending
 
         Format(int expBits, int manBits) {
             this.expBits = expBits;
             this.manBits = manBits;
             this.bias = (1 << (expBits - 1)) - 1;
             this.maxExp = (1 << expBits) - 1;
-            int count = maxExp << manBits;                       // bits of +inf
+            int count = maxExp << manBits; // bits of +inf
             finiteNonNegative = new double[count];
             for (int b = 0; b < count; b++) finiteNonNegative[b] = decode(b);
         }
@@ -35,9 +35,13 @@ final class HalfReference {
             return s * (1.0 + m / (double) (1 << manBits)) * Math.pow(2, e - bias);
         }
 
-        int signBit() { return 1 << (expBits + manBits); }
+        int signBit() {
+            return 1 << (expBits + manBits);
+        }
 
-        int infBits() { return maxExp << manBits; }
+        int infBits() {
+            return maxExp << manBits;
+        }
 
         /** Nearest representable value's bits to {@code x}, ties to even mantissa, overflow to infinity. */
         int encode(float x) {
@@ -45,17 +49,19 @@ final class HalfReference {
             int sign = (Float.floatToRawIntBits(x) < 0) ? signBit() : 0;
             double ax = Math.abs((double) x);
             if (Double.isInfinite(ax)) return sign | infBits();
-            int lo = 0, hi = finiteNonNegative.length - 1;      // largest index with value <= ax
+            int lo = 0, hi = finiteNonNegative.length - 1; // largest index with value <= ax
             while (lo < hi) {
                 int mid = (lo + hi + 1) >>> 1;
-                if (finiteNonNegative[mid] <= ax) lo = mid; else hi = mid - 1;
+                if (finiteNonNegative[mid] <= ax) lo = mid;
+                else hi = mid - 1;
             }
             int below = lo;
-            int above = below + 1;                              // may be the infinity pattern
+            int above = below + 1; // may be the infinity pattern
             double belowValue = finiteNonNegative[below];
             if (belowValue == ax) return sign | below;
             // the would-be next value past the largest finite one is 2^(maxExp - bias)
-            double aboveValue = above < finiteNonNegative.length ? finiteNonNegative[above] : Math.pow(2, maxExp - bias);
+            double aboveValue =
+                    above < finiteNonNegative.length ? finiteNonNegative[above] : Math.pow(2, maxExp - bias);
             BigDecimal d1 = new BigDecimal(ax).subtract(new BigDecimal(belowValue));
             BigDecimal d2 = new BigDecimal(aboveValue).subtract(new BigDecimal(ax));
             int c = d1.compareTo(d2);

@@ -2,21 +2,20 @@
 // and each unsupported or malformed field gives a one-line error naming it.
 package ai.mode.model.io;
 
-import ai.mode.model.LlamaConfig;
-import com.google.gson.JsonObject;
-import com.google.gson.JsonParser;
-import com.google.gson.JsonPrimitive;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
-
-import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
-
 import static ai.mode.model.io.SafeTensorsTest.assertMessage;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.mode.model.LlamaConfig;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import com.google.gson.JsonPrimitive;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 class HfConfigTest {
 
@@ -101,16 +100,19 @@ class HfConfigTest {
         JsonObject original = JsonParser.parseString(TINYLLAMA_LIKE).getAsJsonObject();
         JsonObject rewritten = JsonParser.parseString(Files.readString(g)).getAsJsonObject();
         for (String key : original.keySet()) {
-            if (key.equals("rope_scaling")) continue;    // null, dropped
+            if (key.equals("rope_scaling")) continue; // null, dropped
             assertTrue(rewritten.has(key), "field " + key + " lost on rewrite");
-            if (!key.equals("rms_norm_eps") && !key.equals("rope_theta")) assertEquals(original.get(key), rewritten.get(key), key);
-            else assertEquals(original.get(key).getAsDouble(), rewritten.get(key).getAsDouble(), 0.0, key);
+            if (!key.equals("rms_norm_eps") && !key.equals("rope_theta"))
+                assertEquals(original.get(key), rewritten.get(key), key);
+            else
+                assertEquals(original.get(key).getAsDouble(), rewritten.get(key).getAsDouble(), 0.0, key);
         }
     }
 
     private static String with(String field, String json) {
         JsonObject o = JsonParser.parseString(TINYLLAMA_LIKE).getAsJsonObject();
-        if (json == null) o.remove(field); else o.add(field, JsonParser.parseString(json));
+        if (json == null) o.remove(field);
+        else o.add(field, JsonParser.parseString(json));
         return o.toString();
     }
 
@@ -142,7 +144,9 @@ class HfConfigTest {
     @Test
     void unsupportedFeatures() {
         expect(with("model_type", "\"gpt2\""), "model_type \"gpt2\" is not supported");
-        expect(with("rope_scaling", "{\"rope_type\":\"llama3\",\"factor\":8.0}"), "rope_scaling \"llama3\" is not supported");
+        expect(
+                with("rope_scaling", "{\"rope_type\":\"llama3\",\"factor\":8.0}"),
+                "rope_scaling \"llama3\" is not supported");
         expect(with("attention_bias", "true"), "attention_bias true is not supported");
         expect(with("mlp_bias", "true"), "mlp_bias true is not supported");
         expect(with("hidden_act", "\"gelu\""), "hidden_act \"gelu\" is not supported");
@@ -166,13 +170,18 @@ class HfConfigTest {
     @Test
     void transformers5RopeParameters() throws IOException {
         // transformers 5 writes the RoPE base inside rope_parameters instead of a top-level rope_theta
-        String v5 = with("rope_theta", null).replace("\"vocab_size\"",
-                "\"rope_parameters\":{\"rope_theta\":500000.0,\"rope_type\":\"default\"},\"vocab_size\"");
+        String v5 = with("rope_theta", null)
+                .replace(
+                        "\"vocab_size\"",
+                        "\"rope_parameters\":{\"rope_theta\":500000.0,\"rope_type\":\"default\"},\"vocab_size\"");
         assertEquals(500000f, HfConfig.parse(v5, SRC).model().ropeTheta());
         expect(v5.replace("\"default\"", "\"llama3\""), "rope_parameters rope_type \"llama3\" is not supported");
-        expect(with("rope_theta", "10000.0").replace("\"vocab_size\"",
-                "\"rope_parameters\":{\"rope_theta\":500000.0},\"vocab_size\""), "disagree");
-        expect(with("rope_parameters", "{\"rope_type\":\"default\",\"partial_rotary_factor\":0.5}"),
+        expect(
+                with("rope_theta", "10000.0")
+                        .replace("\"vocab_size\"", "\"rope_parameters\":{\"rope_theta\":500000.0},\"vocab_size\""),
+                "disagree");
+        expect(
+                with("rope_parameters", "{\"rope_type\":\"default\",\"partial_rotary_factor\":0.5}"),
                 "partial_rotary_factor 0.5 is not supported");
         expect(with("rope_parameters", "[1]"), "field rope_parameters must be an object");
     }
@@ -184,8 +193,10 @@ class HfConfigTest {
         expect(TINYLLAMA_LIKE + "}", "content after the closing brace");
         expect("{model_type: llama}", "not valid JSON");
         Path f = tmp.resolve("config.json");
-        Files.write(f, new byte[]{'{', (byte) 0xFF, '}'});
+        Files.write(f, new byte[] {'{', (byte) 0xFF, '}'});
         assertMessage(assertThrows(CheckpointFormatException.class, () -> HfConfig.read(f)), "not valid UTF-8");
-        assertMessage(assertThrows(CheckpointFormatException.class, () -> HfConfig.read(tmp.resolve("none.json"))), "file not found");
+        assertMessage(
+                assertThrows(CheckpointFormatException.class, () -> HfConfig.read(tmp.resolve("none.json"))),
+                "file not found");
     }
 }

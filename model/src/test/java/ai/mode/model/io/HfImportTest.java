@@ -3,10 +3,13 @@
 // rounding of others, and one-line errors naming missing, mis-shaped or unexpected tensors and broken shard indexes.
 package ai.mode.model.io;
 
-import ai.mode.model.LlamaConfig;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
+import static ai.mode.model.io.SafeTensorsTest.assertMessage;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ai.mode.model.LlamaConfig;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -15,12 +18,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
-
-import static ai.mode.model.io.SafeTensorsTest.assertMessage;
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTrue;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 class HfImportTest {
 
@@ -41,7 +40,8 @@ class HfImportTest {
             int[] b = new int[(int) NamedTensors.numel(shape)];
             for (int i = 0; i < b.length; i++) {
                 int pattern;
-                do pattern = rnd.nextInt(1 << 16); while (Double.isNaN(fmt.decode(pattern)) || Double.isInfinite(fmt.decode(pattern)));
+                do pattern = rnd.nextInt(1 << 16);
+                while (Double.isNaN(fmt.decode(pattern)) || Double.isInfinite(fmt.decode(pattern)));
                 b[i] = pattern;
             }
             bits.put(name, b);
@@ -50,7 +50,8 @@ class HfImportTest {
         if (specials) {
             int[] e = bits.get(TensorNames.EMBED_TOKENS);
             int inf = fmt.infBits();
-            int[] sp = {0x0001, 0x8001, 0x03FF & ((1 << fmt.manBits) - 1), inf, inf | fmt.signBit(), inf | 1, 0x8000, 0};
+            int[] sp = {0x0001, 0x8001, 0x03FF & ((1 << fmt.manBits) - 1), inf, inf | fmt.signBit(), inf | 1, 0x8000, 0
+            };
             System.arraycopy(sp, 0, e, 0, sp.length);
         }
         return new Synthetic(bits, shapes);
@@ -76,8 +77,11 @@ class HfImportTest {
             for (int i = 0; i < b.length; i++) {
                 double ref = fmt.decode(b[i]);
                 if (Double.isNaN(ref)) assertTrue(Float.isNaN(got[i]), n + "[" + i + "]");
-                else assertEquals(Float.floatToRawIntBits((float) ref), Float.floatToRawIntBits(got[i]),
-                        n + "[" + i + "] pattern 0x" + Integer.toHexString(b[i]));
+                else
+                    assertEquals(
+                            Float.floatToRawIntBits((float) ref),
+                            Float.floatToRawIntBits(got[i]),
+                            n + "[" + i + "] pattern 0x" + Integer.toHexString(b[i]));
             }
         }
     }
@@ -115,9 +119,16 @@ class HfImportTest {
             List<String> rev = new ArrayList<>(shards.get(i));
             java.util.Collections.reverse(rev);
             raw(s, "BF16", rev).writeTo(dir.resolve(file));
-            for (String n : shards.get(i)) map.append(map.isEmpty() ? "" : ",").append('"').append(n).append("\":\"").append(file).append('"');
+            for (String n : shards.get(i))
+                map.append(map.isEmpty() ? "" : ",")
+                        .append('"')
+                        .append(n)
+                        .append("\":\"")
+                        .append(file)
+                        .append('"');
         }
-        Files.writeString(dir.resolve(HfImport.INDEX), "{\"metadata\":{\"total_size\":1234},\"weight_map\":{" + map + "}}");
+        Files.writeString(
+                dir.resolve(HfImport.INDEX), "{\"metadata\":{\"total_size\":1234},\"weight_map\":{" + map + "}}");
         assertDecodedExactly(s, HalfReference.Format.BF16, HfImport.load(dir).weights());
     }
 
@@ -125,8 +136,9 @@ class HfImportTest {
     void nonRepresentableValuesRoundToNearestEvenThroughTheWriter() throws IOException {
         LlamaConfig tied = new LlamaConfig(11, 8, 2, 2, 1, 12, 64, 10000f, 1e-5f, true);
         NamedTensors w = CheckpointTest.randomWeights(tied, 4);
-        for (NamedTensors.Entry e : w) for (int i = 0; i < e.data().length; i++) e.data()[i] *= 1e-5f;   // spans f16 subnormals
-        for (SafeDType storage : new SafeDType[]{SafeDType.F16, SafeDType.BF16}) {
+        for (NamedTensors.Entry e : w)
+            for (int i = 0; i < e.data().length; i++) e.data()[i] *= 1e-5f; // spans f16 subnormals
+        for (SafeDType storage : new SafeDType[] {SafeDType.F16, SafeDType.BF16}) {
             HalfReference.Format fmt = storage == SafeDType.F16 ? HalfReference.Format.F16 : HalfReference.Format.BF16;
             Path dir = tmp.resolve("round-" + storage);
             writeConfig(dir, tied, storage.torchName());
@@ -135,7 +147,10 @@ class HfImportTest {
             for (NamedTensors.Entry e : w) {
                 float[] got = back.data(e.name());
                 for (int i = 0; i < got.length; i++) {
-                    assertEquals((float) fmt.decode(fmt.encode(e.data()[i])), got[i], storage + " " + e.name() + "[" + i + "]");
+                    assertEquals(
+                            (float) fmt.decode(fmt.encode(e.data()[i])),
+                            got[i],
+                            storage + " " + e.name() + "[" + i + "]");
                 }
             }
         }
@@ -152,8 +167,8 @@ class HfImportTest {
             if (e.name().equals(TensorNames.FINAL_NORM)) r.f64(e.name(), e.shape(), toDoubles(e.data()));
             else r.f32(e.name(), e.shape(), e.data());
         }
-        r.f32(TensorNames.LM_HEAD, new int[]{11, 8}, new float[88]);                       // tied: ignored
-        r.f32("model.layers.0.self_attn.rotary_emb.inv_freq", new int[]{2}, 1f, 0.01f);     // old buffer: ignored
+        r.f32(TensorNames.LM_HEAD, new int[] {11, 8}, new float[88]); // tied: ignored
+        r.f32("model.layers.0.self_attn.rotary_emb.inv_freq", new int[] {2}, 1f, 0.01f); // old buffer: ignored
         r.writeTo(dir.resolve("model.safetensors"));
         NamedTensors back = HfImport.load(dir).weights();
         assertTrue(back.bitwiseEquals(w));
@@ -167,7 +182,8 @@ class HfImportTest {
 
     // ------------------------------------------------------------------------------------------------ errors
 
-    private Path dirWith(String name, java.util.function.Consumer<RawSafeTensors> edit, boolean skip) throws IOException {
+    private Path dirWith(String name, java.util.function.Consumer<RawSafeTensors> edit, boolean skip)
+            throws IOException {
         Path dir = tmp.resolve("e-" + name.hashCode() + "-" + skip);
         writeConfig(dir, CFG, "float32");
         RawSafeTensors r = new RawSafeTensors();
@@ -186,25 +202,30 @@ class HfImportTest {
     @Test
     void missingTensorIsNamedWithItsExpectedShape() throws IOException {
         String k = TensorNames.layer(1, TensorNames.LayerTensor.K_PROJ);
-        expect(dirWith(k, r -> { }, true), "missing tensor " + k + " (expected shape [4, 8] from config.json)");
-        expect(dirWith(TensorNames.LM_HEAD, r -> { }, true), "missing tensor lm_head.weight");
+        expect(dirWith(k, r -> {}, true), "missing tensor " + k + " (expected shape [4, 8] from config.json)");
+        expect(dirWith(TensorNames.LM_HEAD, r -> {}, true), "missing tensor lm_head.weight");
     }
 
     @Test
     void wrongShapeNamesExpectedAndActual() throws IOException {
         String v = TensorNames.layer(0, TensorNames.LayerTensor.V_PROJ);
-        Path dir = dirWith(v, r -> r.f32(v, new int[]{8, 8}, new float[64]), true);
+        Path dir = dirWith(v, r -> r.f32(v, new int[] {8, 8}, new float[64]), true);
         expect(dir, "tensor " + v + " has shape [8, 8] but config.json implies [4, 8]");
         String d = TensorNames.layer(0, TensorNames.LayerTensor.DOWN_PROJ);
-        expect(dirWith(d, r -> r.f32(d, new int[]{12, 8}, new float[96]), true), "has shape [12, 8] but config.json implies [8, 12]");
+        expect(
+                dirWith(d, r -> r.f32(d, new int[] {12, 8}, new float[96]), true),
+                "has shape [12, 8] but config.json implies [8, 12]");
     }
 
     @Test
     void unexpectedOrNonFloatTensors() throws IOException {
-        expect(dirWith("", r -> r.f32("model.layers.0.self_attn.q_proj.bias", new int[]{8}, new float[8]), false),
+        expect(
+                dirWith("", r -> r.f32("model.layers.0.self_attn.q_proj.bias", new int[] {8}, new float[8]), false),
                 "unexpected tensor model.layers.0.self_attn.q_proj.bias");
         String n = TensorNames.FINAL_NORM;
-        expect(dirWith(n, r -> r.i32(n, new int[]{8}, new int[8]), true), "has dtype I32; weights must be F32, F16, BF16 or F64");
+        expect(
+                dirWith(n, r -> r.i32(n, new int[] {8}, new int[8]), true),
+                "has dtype I32; weights must be F32, F16, BF16 or F64");
     }
 
     @Test
@@ -227,7 +248,9 @@ class HfImportTest {
         Files.writeString(dir.resolve(HfImport.INDEX), "{\"weight_map\":");
         expect(dir, "not valid JSON");
         StringBuilder all = new StringBuilder();
-        for (String n : w.names()) if (!n.equals(TensorNames.LM_HEAD)) all.append(all.isEmpty() ? "" : ",").append('"').append(n).append("\":\"a.safetensors\"");
+        for (String n : w.names())
+            if (!n.equals(TensorNames.LM_HEAD))
+                all.append(all.isEmpty() ? "" : ",").append('"').append(n).append("\":\"a.safetensors\"");
         Files.writeString(dir.resolve(HfImport.INDEX), "{\"weight_map\":{" + all + "}}");
         expect(dir, "missing tensor lm_head.weight");
     }

@@ -67,8 +67,11 @@ final class RawSafeTensors {
     String header() {
         List<String> parts = new ArrayList<>();
         if (!metadata.isEmpty()) {
-            parts.add("\"__metadata__\":{" + metadata.entrySet().stream()
-                    .map(e -> "\"" + e.getKey() + "\":\"" + e.getValue() + "\"").collect(Collectors.joining(",")) + "}");
+            parts.add("\"__metadata__\":{"
+                    + metadata.entrySet().stream()
+                            .map(e -> "\"" + e.getKey() + "\":\"" + e.getValue() + "\"")
+                            .collect(Collectors.joining(","))
+                    + "}");
         }
         long offset = 0;
         for (Item it : items) {
@@ -85,7 +88,9 @@ final class RawSafeTensors {
         return out.toByteArray();
     }
 
-    byte[] toBytes() { return file(header(), data()); }
+    byte[] toBytes() {
+        return file(header(), data());
+    }
 
     Path writeTo(Path file) throws IOException {
         Files.write(file, toBytes());
@@ -95,8 +100,12 @@ final class RawSafeTensors {
     /** A file from an arbitrary header string and data bytes (length prefix = header's UTF-8 length). */
     static byte[] file(String header, byte[] data) {
         byte[] h = header.getBytes(StandardCharsets.UTF_8);
-        return ByteBuffer.allocate(8 + h.length + data.length).order(ByteOrder.LITTLE_ENDIAN)
-                .putLong(h.length).put(h).put(data).array();
+        return ByteBuffer.allocate(8 + h.length + data.length)
+                .order(ByteOrder.LITTLE_ENDIAN)
+                .putLong(h.length)
+                .put(h)
+                .put(data)
+                .array();
     }
 
     static String shapeJson(int[] shape) {

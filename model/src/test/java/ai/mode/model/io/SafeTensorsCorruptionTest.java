@@ -2,8 +2,10 @@
 // fail with a one-line CheckpointFormatException naming the file; no other exception type may escape.
 package ai.mode.model.io;
 
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -13,11 +15,8 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Map;
 import java.util.SplittableRandom;
-
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 class SafeTensorsCorruptionTest {
 
@@ -26,9 +25,9 @@ class SafeTensorsCorruptionTest {
 
     private byte[] sample() throws IOException {
         NamedTensors t = new NamedTensors()
-                .put("model.embed_tokens.weight", new int[]{3, 2}, new float[]{1, 2, 3, 4, 5, 6})
-                .put("model.norm.weight", new int[]{2}, new float[]{0.5f, -0.25f})
-                .put("s", new int[]{}, new float[]{7});
+                .put("model.embed_tokens.weight", new int[] {3, 2}, new float[] {1, 2, 3, 4, 5, 6})
+                .put("model.norm.weight", new int[] {2}, new float[] {0.5f, -0.25f})
+                .put("s", new int[] {}, new float[] {7});
         Path f = tmp.resolve("sample.safetensors");
         SafeTensors.write(f, t, Map.of("format", "pt", "step", "12"), SafeDType.F16);
         return Files.readAllBytes(f);
@@ -57,7 +56,9 @@ class SafeTensorsCorruptionTest {
             return null;
         } catch (CheckpointFormatException e) {
             assertFalse(e.getMessage().contains("\n"), () -> what + ": message must be one line: " + e.getMessage());
-            assertTrue(e.getMessage().startsWith(f.toString()), () -> what + ": message must name the file: " + e.getMessage());
+            assertTrue(
+                    e.getMessage().startsWith(f.toString()),
+                    () -> what + ": message must name the file: " + e.getMessage());
             return e;
         } catch (Throwable t) {
             fail(what + ": expected a CheckpointFormatException, got " + t, t);
@@ -78,11 +79,13 @@ class SafeTensorsCorruptionTest {
     @Test
     void singleByteCorruptionsNeverEscapeAsOtherExceptions() throws IOException {
         byte[] full = sample();
-        long headerEnd = 8 + ByteBuffer.wrap(full).order(ByteOrder.LITTLE_ENDIAN).getLong(0);
-        byte[] replacements = {0, '{', '}', '"', ',', ':', '[', ']', '9', '-', 'e', ' ', '\\', (byte) 0xFF, (byte) 0x80};
+        long headerEnd =
+                8 + ByteBuffer.wrap(full).order(ByteOrder.LITTLE_ENDIAN).getLong(0);
+        byte[] replacements = {0, '{', '}', '"', ',', ':', '[', ']', '9', '-', 'e', ' ', '\\', (byte) 0xFF, (byte) 0x80
+        };
         int failures = 0;
         for (int pos = 0; pos < headerEnd; pos++) {
-            for (int k = 0; k < 3; k++) {                      // three of the replacements per position, rotating
+            for (int k = 0; k < 3; k++) { // three of the replacements per position, rotating
                 byte r = replacements[(pos + 5 * k) % replacements.length];
                 if (full[pos] == r) continue;
                 byte[] c = full.clone();
@@ -99,7 +102,7 @@ class SafeTensorsCorruptionTest {
         for (int i = 0; i < 300; i++) {
             byte[] g = new byte[rnd.nextInt(0, 200)];
             for (int j = 0; j < g.length; j++) g[j] = (byte) rnd.nextInt(256);
-            if (g.length >= 8 && rnd.nextBoolean()) {        // plausible header length so the JSON parser is reached
+            if (g.length >= 8 && rnd.nextBoolean()) { // plausible header length so the JSON parser is reached
                 ByteBuffer.wrap(g).order(ByteOrder.LITTLE_ENDIAN).putLong(0, rnd.nextInt(0, g.length - 7));
                 if (g.length > 8) g[8] = '{';
             }

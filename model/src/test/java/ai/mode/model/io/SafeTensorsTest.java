@@ -3,11 +3,14 @@
 // and one clear error per kind of malformed header.
 package ai.mode.model.io;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
-
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -20,12 +23,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
-
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTrue;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 class SafeTensorsTest {
 
@@ -36,27 +35,27 @@ class SafeTensorsTest {
     void readsEveryDtypeFromAnIndependentlyBuiltFile() throws IOException {
         Path f = new RawSafeTensors()
                 .meta("format", "pt")
-                .f32("a", new int[]{2, 3}, 1f, -2.5f, 3e-30f, Float.MIN_VALUE, -0f, 7f)
-                .bits16("h", "F16", new int[]{4}, 0x3C00, 0xC000, 0x0001, 0x7C00)      // 1, -2, 2^-24, +inf
-                .bits16("b", "BF16", new int[]{3}, 0x3F80, 0xC0A0, 0x0080)              // 1, -5, 2^-126
-                .f64("d", new int[]{2}, Math.PI, -1e-3)
-                .i32("i", new int[]{3}, 7, -1, Integer.MAX_VALUE)
-                .i64("l", new int[]{2}, Long.MIN_VALUE, 42L)
-                .f32("scalar", new int[]{}, 9.5f)
-                .f32("empty", new int[]{0, 5})
+                .f32("a", new int[] {2, 3}, 1f, -2.5f, 3e-30f, Float.MIN_VALUE, -0f, 7f)
+                .bits16("h", "F16", new int[] {4}, 0x3C00, 0xC000, 0x0001, 0x7C00) // 1, -2, 2^-24, +inf
+                .bits16("b", "BF16", new int[] {3}, 0x3F80, 0xC0A0, 0x0080) // 1, -5, 2^-126
+                .f64("d", new int[] {2}, Math.PI, -1e-3)
+                .i32("i", new int[] {3}, 7, -1, Integer.MAX_VALUE)
+                .i64("l", new int[] {2}, Long.MIN_VALUE, 42L)
+                .f32("scalar", new int[] {}, 9.5f)
+                .f32("empty", new int[] {0, 5})
                 .writeTo(tmp.resolve("x.safetensors"));
         try (SafeTensorsReader r = SafeTensorsReader.open(f)) {
             assertEquals(List.of("a", "h", "b", "d", "i", "l", "scalar", "empty"), r.names());
             assertEquals(Map.of("format", "pt"), r.metadata());
-            assertArrayEquals(new float[]{1f, -2.5f, 3e-30f, Float.MIN_VALUE, -0f, 7f}, r.readFloats("a"));
-            assertArrayEquals(new int[]{2, 3}, r.info("a").shape());
-            assertArrayEquals(new float[]{1f, -2f, 0x1p-24f, Float.POSITIVE_INFINITY}, r.readFloats("h"));
-            assertArrayEquals(new float[]{1f, -5f, 0x1p-126f}, r.readFloats("b"));
-            assertArrayEquals(new float[]{(float) Math.PI, -1e-3f}, r.readFloats("d"));
-            assertArrayEquals(new int[]{7, -1, Integer.MAX_VALUE}, r.readInts("i"));
-            assertArrayEquals(new long[]{7, -1, Integer.MAX_VALUE}, r.readLongs("i"));
-            assertArrayEquals(new long[]{Long.MIN_VALUE, 42L}, r.readLongs("l"));
-            assertArrayEquals(new float[]{9.5f}, r.readFloats("scalar"));
+            assertArrayEquals(new float[] {1f, -2.5f, 3e-30f, Float.MIN_VALUE, -0f, 7f}, r.readFloats("a"));
+            assertArrayEquals(new int[] {2, 3}, r.info("a").shape());
+            assertArrayEquals(new float[] {1f, -2f, 0x1p-24f, Float.POSITIVE_INFINITY}, r.readFloats("h"));
+            assertArrayEquals(new float[] {1f, -5f, 0x1p-126f}, r.readFloats("b"));
+            assertArrayEquals(new float[] {(float) Math.PI, -1e-3f}, r.readFloats("d"));
+            assertArrayEquals(new int[] {7, -1, Integer.MAX_VALUE}, r.readInts("i"));
+            assertArrayEquals(new long[] {7, -1, Integer.MAX_VALUE}, r.readLongs("i"));
+            assertArrayEquals(new long[] {Long.MIN_VALUE, 42L}, r.readLongs("l"));
+            assertArrayEquals(new float[] {9.5f}, r.readFloats("scalar"));
             assertEquals(1, r.info("scalar").numel());
             assertEquals(0, r.readFloats("empty").length);
             assertEquals(SafeDType.BF16, r.info("b").dtype());
@@ -66,9 +65,11 @@ class SafeTensorsTest {
             r.readFloats("h", dst, 3);
             assertEquals(-2f, dst[4]);
 
-            assertMessage(assertThrows(CheckpointFormatException.class, () -> r.readFloats("i")), "tensor i has dtype I32");
+            assertMessage(
+                    assertThrows(CheckpointFormatException.class, () -> r.readFloats("i")), "tensor i has dtype I32");
             assertMessage(assertThrows(CheckpointFormatException.class, () -> r.readInts("a")), "expected I32");
-            assertMessage(assertThrows(CheckpointFormatException.class, () -> r.readFloats("nope")), "no tensor named nope");
+            assertMessage(
+                    assertThrows(CheckpointFormatException.class, () -> r.readFloats("nope")), "no tensor named nope");
             assertMessage(assertThrows(CheckpointFormatException.class, r::readAll), "not a floating-point type");
         }
     }
@@ -76,9 +77,9 @@ class SafeTensorsTest {
     @Test
     void writerOutputMatchesTheFormatByteForByte() throws IOException {
         NamedTensors t = new NamedTensors()
-                .put("w", new int[]{2, 2}, new float[]{1f, 2f, 3f, 4f})
-                .put("z.\"quoted\"é", new int[]{3}, new float[]{-1f, 0.5f, 1e-40f})
-                .put("s", new int[]{}, new float[]{42f});
+                .put("w", new int[] {2, 2}, new float[] {1f, 2f, 3f, 4f})
+                .put("z.\"quoted\"é", new int[] {3}, new float[] {-1f, 0.5f, 1e-40f})
+                .put("s", new int[] {}, new float[] {42f});
         Map<String, String> meta = new LinkedHashMap<>();
         meta.put("format", "pt");
         meta.put("note", "line\nbreak");
@@ -91,7 +92,8 @@ class SafeTensorsTest {
         assertEquals(0, (8 + n) % 8, "data section must start 8-byte aligned");
         String header = new String(bytes, 8, (int) n, StandardCharsets.UTF_8);
         JsonObject h = JsonParser.parseString(header).getAsJsonObject();
-        assertEquals("line\nbreak", h.getAsJsonObject("__metadata__").get("note").getAsString());
+        assertEquals(
+                "line\nbreak", h.getAsJsonObject("__metadata__").get("note").getAsString());
         JsonObject z = h.getAsJsonObject("z.\"quoted\"é");
         assertEquals("F32", z.get("dtype").getAsString());
         assertEquals("[3]", z.get("shape").toString());
@@ -113,11 +115,13 @@ class SafeTensorsTest {
     @Test
     void f32RoundTripIsBitExactAcrossChunkBoundaries() throws IOException {
         SplittableRandom rnd = new SplittableRandom(7);
-        float[] big = new float[300_001];                 // more than one 1 MiB write chunk
-        for (int i = 0; i < big.length; i++) big[i] = Float.intBitsToFloat(rnd.nextInt());   // includes NaN payloads
-        big[0] = Float.intBitsToFloat(0x7FA0_0001);        // signalling NaN payload
+        float[] big = new float[300_001]; // more than one 1 MiB write chunk
+        for (int i = 0; i < big.length; i++) big[i] = Float.intBitsToFloat(rnd.nextInt()); // includes NaN payloads
+        big[0] = Float.intBitsToFloat(0x7FA0_0001); // signalling NaN payload
         big[1] = -0f;
-        NamedTensors t = new NamedTensors().put("big", new int[]{big.length}, big).put("one", new int[]{1, 1}, new float[]{3f});
+        NamedTensors t = new NamedTensors()
+                .put("big", new int[] {big.length}, big)
+                .put("one", new int[] {1, 1}, new float[] {3f});
         Path f = tmp.resolve("big.safetensors");
         SafeTensors.write(f, t);
         NamedTensors back = SafeTensors.read(f);
@@ -132,9 +136,9 @@ class SafeTensorsTest {
         for (int i = 0; i < v.length; i++) v[i] = (float) (rnd.nextGaussian() * Math.pow(10, rnd.nextInt(-9, 6)));
         v[0] = Float.NaN;
         v[1] = Float.NEGATIVE_INFINITY;
-        v[2] = 1e-8f;                                      // f16 subnormal range
-        NamedTensors t = new NamedTensors().put("v", new int[]{v.length}, v);
-        for (SafeDType storage : new SafeDType[]{SafeDType.F16, SafeDType.BF16}) {
+        v[2] = 1e-8f; // f16 subnormal range
+        NamedTensors t = new NamedTensors().put("v", new int[] {v.length}, v);
+        for (SafeDType storage : new SafeDType[] {SafeDType.F16, SafeDType.BF16}) {
             HalfReference.Format ref = storage == SafeDType.F16 ? HalfReference.Format.F16 : HalfReference.Format.BF16;
             Path f = tmp.resolve(storage + ".safetensors");
             SafeTensors.write(f, t, Map.of(), storage);
@@ -144,7 +148,8 @@ class SafeTensorsTest {
                 float[] back = r.readFloats("v");
                 assertTrue(Float.isNaN(back[0]));
                 for (int i = 1; i < v.length; i += 7) {
-                    int stored = raw.get(ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 2L * i) & 0xFFFF;
+                    int stored = raw.get(ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 2L * i)
+                            & 0xFFFF;
                     assertEquals(ref.encode(v[i]), stored, "element " + i + " = " + v[i]);
                     assertEquals((float) ref.decode(stored), back[i]);
                 }
@@ -168,24 +173,26 @@ class SafeTensorsTest {
 
     @Test
     void closedReaderReleasesItsMapping() throws IOException {
-        Path f = new RawSafeTensors().f32("a", new int[]{1}, 1f).writeTo(tmp.resolve("c.safetensors"));
+        Path f = new RawSafeTensors().f32("a", new int[] {1}, 1f).writeTo(tmp.resolve("c.safetensors"));
         SafeTensorsReader r = SafeTensorsReader.open(f);
         MemorySegment view = r.bytes("a");
         r.close();
-        r.close();   // idempotent
+        r.close(); // idempotent
         assertThrows(IllegalStateException.class, () -> view.get(ValueLayout.JAVA_BYTE, 0));
     }
 
     @Test
     void writerRejectsInvalidInput() {
-        NamedTensors bad = new NamedTensors().put("__metadata__", new int[]{1}, new float[]{1});
+        NamedTensors bad = new NamedTensors().put("__metadata__", new int[] {1}, new float[] {1});
         assertThrows(IllegalArgumentException.class, () -> SafeTensors.write(tmp.resolve("b.safetensors"), bad));
-        NamedTensors ok = new NamedTensors().put("a", new int[]{1}, new float[]{1});
-        assertThrows(IllegalArgumentException.class, () -> SafeTensors.write(tmp.resolve("b.safetensors"), ok, Map.of(), SafeDType.I32));
+        NamedTensors ok = new NamedTensors().put("a", new int[] {1}, new float[] {1});
+        assertThrows(
+                IllegalArgumentException.class,
+                () -> SafeTensors.write(tmp.resolve("b.safetensors"), ok, Map.of(), SafeDType.I32));
         assertFalse(Files.exists(tmp.resolve("b.safetensors")));
-        assertThrows(IllegalArgumentException.class, () -> ok.put("a", new int[]{1}, new float[]{2}));
-        assertThrows(IllegalArgumentException.class, () -> ok.put("c", new int[]{2, 2}, new float[]{1, 2, 3}));
-        assertThrows(IllegalArgumentException.class, () -> ok.put("d", new int[]{-1}, new float[]{}));
+        assertThrows(IllegalArgumentException.class, () -> ok.put("a", new int[] {1}, new float[] {2}));
+        assertThrows(IllegalArgumentException.class, () -> ok.put("c", new int[] {2, 2}, new float[] {1, 2, 3}));
+        assertThrows(IllegalArgumentException.class, () -> ok.put("d", new int[] {-1}, new float[] {}));
     }
 
     // ------------------------------------------------------------------------------------------ malformed files
@@ -211,57 +218,75 @@ class SafeTensorsTest {
     void headerIsNotJson() throws IOException {
         expectError(RawSafeTensors.file("{\"a\":{\"dtype\":", new byte[0]), "header is not valid safetensors JSON");
         expectError(RawSafeTensors.file("[1,2,3]", new byte[0]), "header must be a JSON object");
-        expectError(RawSafeTensors.file("{" + GOOD_A + "}x", new byte[8]), "header has content after its closing brace");
+        expectError(
+                RawSafeTensors.file("{" + GOOD_A + "}x", new byte[8]), "header has content after its closing brace");
         expectError(RawSafeTensors.file("{'a':{}}", new byte[0]), "not valid safetensors JSON");
-        expectError(RawSafeTensors.file("{\"a\":{\"dtype\":\"F32\",\"shape\":[\"x\"],\"data_offsets\":[0,4]}}", new byte[4]),
+        expectError(
+                RawSafeTensors.file(
+                        "{\"a\":{\"dtype\":\"F32\",\"shape\":[\"x\"],\"data_offsets\":[0,4]}}", new byte[4]),
                 "in entry \"a\"");
-        expectError(RawSafeTensors.file("{\"a\":{\"dtype\":\"F32\",\"shape\":[1.5],\"data_offsets\":[0,4]}}", new byte[4]),
+        expectError(
+                RawSafeTensors.file("{\"a\":{\"dtype\":\"F32\",\"shape\":[1.5],\"data_offsets\":[0,4]}}", new byte[4]),
                 "not valid safetensors JSON");
     }
 
     @Test
     void headerIsNotUtf8() throws IOException {
         byte[] f = RawSafeTensors.file("{" + GOOD_A + "}", new byte[8]);
-        f[12] = (byte) 0xC3;   // lone lead byte inside the name
+        f[12] = (byte) 0xC3; // lone lead byte inside the name
         f[13] = (byte) 0x28;
         expectError(f, "not valid UTF-8");
     }
 
     @Test
     void unknownDtype() throws IOException {
-        expectError(RawSafeTensors.file("{\"a\":{\"dtype\":\"F4\",\"shape\":[2],\"data_offsets\":[0,1]}}", new byte[1]),
+        expectError(
+                RawSafeTensors.file("{\"a\":{\"dtype\":\"F4\",\"shape\":[2],\"data_offsets\":[0,1]}}", new byte[1]),
                 "tensor \"a\": unknown dtype \"F4\"");
     }
 
     @Test
     void missingFields() throws IOException {
-        expectError(RawSafeTensors.file("{\"a\":{\"shape\":[2],\"data_offsets\":[0,8]}}", new byte[8]), "lacks \"dtype\"");
-        expectError(RawSafeTensors.file("{\"a\":{\"dtype\":\"F32\",\"data_offsets\":[0,8]}}", new byte[8]), "lacks \"shape\"");
-        expectError(RawSafeTensors.file("{\"a\":{\"dtype\":\"F32\",\"shape\":[2]}}", new byte[8]), "lacks \"data_offsets\"");
+        expectError(
+                RawSafeTensors.file("{\"a\":{\"shape\":[2],\"data_offsets\":[0,8]}}", new byte[8]), "lacks \"dtype\"");
+        expectError(
+                RawSafeTensors.file("{\"a\":{\"dtype\":\"F32\",\"data_offsets\":[0,8]}}", new byte[8]),
+                "lacks \"shape\"");
+        expectError(
+                RawSafeTensors.file("{\"a\":{\"dtype\":\"F32\",\"shape\":[2]}}", new byte[8]),
+                "lacks \"data_offsets\"");
     }
 
     @Test
     void badShapesAndOffsets() throws IOException {
-        expectError(RawSafeTensors.file("{\"a\":{\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[0,8]}}", new byte[8]),
+        expectError(
+                RawSafeTensors.file("{\"a\":{\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[0,8]}}", new byte[8]),
                 "invalid dimension -2");
-        expectError(RawSafeTensors.file("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8,9]}}", new byte[8]),
+        expectError(
+                RawSafeTensors.file("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8,9]}}", new byte[8]),
                 "data_offsets must be [begin, end]");
-        expectError(RawSafeTensors.file("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,0]}}", new byte[8]),
+        expectError(
+                RawSafeTensors.file("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,0]}}", new byte[8]),
                 "not an increasing pair");
-        expectError(RawSafeTensors.file("{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", new byte[8]),
+        expectError(
+                RawSafeTensors.file("{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", new byte[8]),
                 "span 8 bytes but F32[3] needs 12");
-        expectError(RawSafeTensors.file("{\"a\":{\"dtype\":\"F32\",\"shape\":[2147483647,2147483647,4],\"data_offsets\":[0,8]}}",
-                new byte[8]), "too large");
+        expectError(
+                RawSafeTensors.file(
+                        "{\"a\":{\"dtype\":\"F32\",\"shape\":[2147483647,2147483647,4],\"data_offsets\":[0,8]}}",
+                        new byte[8]),
+                "too large");
     }
 
     @Test
     void rangesOutsideTheFileOverlappingOrLeavingGaps() throws IOException {
         String b = "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[%d,%d]}";
-        expectError(RawSafeTensors.file("{" + GOOD_A + "," + b.formatted(8, 12) + "}", new byte[10]),
+        expectError(
+                RawSafeTensors.file("{" + GOOD_A + "," + b.formatted(8, 12) + "}", new byte[10]),
                 "tensor \"b\": data ends at file byte");
-        expectError(RawSafeTensors.file("{" + GOOD_A + "," + b.formatted(4, 8) + "}", new byte[8]),
-                "overlap tensor");
-        expectError(RawSafeTensors.file("{" + GOOD_A + "," + b.formatted(12, 16) + "}", new byte[16]),
+        expectError(RawSafeTensors.file("{" + GOOD_A + "," + b.formatted(4, 8) + "}", new byte[8]), "overlap tensor");
+        expectError(
+                RawSafeTensors.file("{" + GOOD_A + "," + b.formatted(12, 16) + "}", new byte[16]),
                 "data bytes [8, 12) belong to no tensor (gap before tensor \"b\")");
         expectError(RawSafeTensors.file("{" + GOOD_A + "}", new byte[9]), "1 trailing bytes after the last tensor");
     }
@@ -269,22 +294,25 @@ class SafeTensorsTest {
     @Test
     void duplicateNames() throws IOException {
         expectError(RawSafeTensors.file("{" + GOOD_A + "," + GOOD_A + "}", new byte[8]), "duplicate tensor name \"a\"");
-        expectError(RawSafeTensors.file("{\"__metadata__\":{},\"__metadata__\":{}," + GOOD_A + "}", new byte[8]),
+        expectError(
+                RawSafeTensors.file("{\"__metadata__\":{},\"__metadata__\":{}," + GOOD_A + "}", new byte[8]),
                 "duplicate __metadata__");
-        expectError(RawSafeTensors.file("{\"__metadata__\":{\"k\":\"1\",\"k\":\"2\"}," + GOOD_A + "}", new byte[8]),
+        expectError(
+                RawSafeTensors.file("{\"__metadata__\":{\"k\":\"1\",\"k\":\"2\"}," + GOOD_A + "}", new byte[8]),
                 "duplicate key \"k\"");
     }
 
     @Test
     void metadataValuesMustBeStrings() throws IOException {
-        expectError(RawSafeTensors.file("{\"__metadata__\":{\"step\":3}," + GOOD_A + "}", new byte[8]),
+        expectError(
+                RawSafeTensors.file("{\"__metadata__\":{\"step\":3}," + GOOD_A + "}", new byte[8]),
                 "__metadata__ value of \"step\" must be a string");
     }
 
     @Test
     void missingFileIsAFormatError() {
-        CheckpointFormatException e = assertThrows(CheckpointFormatException.class,
-                () -> SafeTensorsReader.open(tmp.resolve("absent.safetensors")));
+        CheckpointFormatException e = assertThrows(
+                CheckpointFormatException.class, () -> SafeTensorsReader.open(tmp.resolve("absent.safetensors")));
         assertMessage(e, "file not found");
     }
 
@@ -301,7 +329,9 @@ class SafeTensorsTest {
     }
 
     static void assertMessage(Exception e, String expected) {
-        assertTrue(e.getMessage().contains(expected), () -> "expected message containing [" + expected + "], got: " + e.getMessage());
+        assertTrue(
+                e.getMessage().contains(expected),
+                () -> "expected message containing [" + expected + "], got: " + e.getMessage());
         assertFalse(e.getMessage().contains("\n"), () -> "message must be one line: " + e.getMessage());
     }
 }

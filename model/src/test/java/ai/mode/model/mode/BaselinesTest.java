@@ -31,10 +31,14 @@ class BaselinesTest {
     private static Backend be;
 
     @BeforeAll
-    static void open() { be = Backends.create("cpu", 2); }
+    static void open() {
+        be = Backends.create("cpu", 2);
+    }
 
     @AfterAll
-    static void close() { be.close(); }
+    static void close() {
+        be.close();
+    }
 
     private static LlamaModel backbone() {
         LlamaModel m = LlamaModel.create(be, CFG);
@@ -44,7 +48,8 @@ class BaselinesTest {
     }
 
     private static float[] logits(CausalLm model, int[] ids) {
-        try (Tensor it = be.fromHost(ids, 2, 5); Tensor out = be.zeros(10, CFG.vocabSize())) {
+        try (Tensor it = be.fromHost(ids, 2, 5);
+                Tensor out = be.zeros(10, CFG.vocabSize())) {
             model.logits(it, out);
             return be.toHostFloats(out);
         }
@@ -59,38 +64,71 @@ class BaselinesTest {
     @Test
     void loraStartsAtTheBaseAndTrainsOnlyItsAdapters() {
         int[] ids = ModeTestSupport.tokens(2, 10, CFG.vocabSize());
-        try (LlamaModel base = backbone(); LoraModel lora = LoraModel.create(base, LoraModel.Config.defaults(), 3)) {
-            assertArrayEquals(logits(base, ids), logits(lora, ids), "B = 0: the adapted model equals the base bit for bit");
+        try (LlamaModel base = backbone();
+                LoraModel lora = LoraModel.create(base, LoraModel.Config.defaults(), 3)) {
+            assertArrayEquals(
+                    logits(base, ids), logits(lora, ids), "B = 0: the adapted model equals the base bit for bit");
             // rank 16 on q, k, v, o: per layer 16 * (in + out) per matrix
             long perLayer = 16L * (8 + 8) + 16L * (8 + 4) + 16L * (8 + 4) + 16L * (8 + 8);
             lora.selectTrainable();
             assertEquals(CFG.numLayers() * perLayer, ModeTraining.trainableCount(lora));
-            assertEquals(CFG.numLayers() * perLayer, ModeTraining.count(lora, base.parameters(), 0).added());
+            assertEquals(
+                    CFG.numLayers() * perLayer,
+                    ModeTraining.count(lora, base.parameters(), 0).added());
             Map<String, float[]> before = snapshot(base.parameters());
-            new Trainer(lora, new ModeTestSupport.RandomStream(1, 300, CFG.vocabSize()), null, ModeModelTest.options(3), null, List.of()).run();
-            for (Parameter p : base.parameters()) assertArrayEquals(before.get(p.name()), be.toHostFloats(p.value()), p.name());
-            assertFalse(java.util.Arrays.equals(logits(base, ids), logits(lora, ids)), "training must change the adapted model");
+            new Trainer(
+                            lora,
+                            new ModeTestSupport.RandomStream(1, 300, CFG.vocabSize()),
+                            null,
+                            ModeModelTest.options(3),
+                            null,
+                            List.of())
+                    .run();
+            for (Parameter p : base.parameters())
+                assertArrayEquals(before.get(p.name()), be.toHostFloats(p.value()), p.name());
+            assertFalse(
+                    java.util.Arrays.equals(logits(base, ids), logits(lora, ids)),
+                    "training must change the adapted model");
         }
     }
 
     @Test
     void expansionStartsAtTheBaseAndAddsLayersInSeries() {
         int[] ids = ModeTestSupport.tokens(3, 10, CFG.vocabSize());
-        try (LlamaModel base = backbone(); ExpandedModel m = ExpandedModel.create(base, 2, 2)) {
-            assertArrayEquals(logits(base, ids), logits(m, ids), "zero output projections: the expanded model equals the base");
+        try (LlamaModel base = backbone();
+                ExpandedModel m = ExpandedModel.create(base, 2, 2)) {
+            assertArrayEquals(
+                    logits(base, ids), logits(m, ids), "zero output projections: the expanded model equals the base");
             assertEquals(CFG.numLayers() + 4, m.blocks().size());
-            List<String> prefixes = m.blocks().stream().map(l -> l.parameters().get(0).name()).toList();
-            assertEquals(List.of("model.layers.0.input_layernorm.weight", "model.layers.1.input_layernorm.weight",
-                    "expansion.layers.0.input_layernorm.weight", "expansion.layers.1.input_layernorm.weight",
-                    "model.layers.2.input_layernorm.weight", "model.layers.3.input_layernorm.weight",
-                    "expansion.layers.2.input_layernorm.weight", "expansion.layers.3.input_layernorm.weight"), prefixes);
+            List<String> prefixes =
+                    m.blocks().stream().map(l -> l.parameters().get(0).name()).toList();
+            assertEquals(
+                    List.of(
+                            "model.layers.0.input_layernorm.weight",
+                            "model.layers.1.input_layernorm.weight",
+                            "expansion.layers.0.input_layernorm.weight",
+                            "expansion.layers.1.input_layernorm.weight",
+                            "model.layers.2.input_layernorm.weight",
+                            "model.layers.3.input_layernorm.weight",
+                            "expansion.layers.2.input_layernorm.weight",
+                            "expansion.layers.3.input_layernorm.weight"),
+                    prefixes);
             // LLaMA-Pro initialisation: a copy of the layer before the insertion point, outputs zeroed
             Parameter q = m.addedParameters().get(1);
-            assertArrayEquals(be.toHostFloats(base.layers().get(1).parameters().get(1).value()), be.toHostFloats(q.value()));
+            assertArrayEquals(
+                    be.toHostFloats(base.layers().get(1).parameters().get(1).value()), be.toHostFloats(q.value()));
             m.selectTrainable();
             Map<String, float[]> before = snapshot(base.parameters());
-            new Trainer(m, new ModeTestSupport.RandomStream(1, 300, CFG.vocabSize()), null, ModeModelTest.options(3), null, List.of()).run();
-            for (Parameter p : base.parameters()) assertArrayEquals(before.get(p.name()), be.toHostFloats(p.value()), p.name());
+            new Trainer(
+                            m,
+                            new ModeTestSupport.RandomStream(1, 300, CFG.vocabSize()),
+                            null,
+                            ModeModelTest.options(3),
+                            null,
+                            List.of())
+                    .run();
+            for (Parameter p : base.parameters())
+                assertArrayEquals(before.get(p.name()), be.toHostFloats(p.value()), p.name());
             assertFalse(java.util.Arrays.equals(logits(base, ids), logits(m, ids)));
         }
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> {
@@ -104,8 +142,11 @@ class BaselinesTest {
     @Test
     void loraTargetsParseAndBadOnesFail() {
         assertEquals(LoraModel.Config.ATTENTION, LoraModel.Config.parseTargets("q,k,v,o"));
-        assertEquals(EnumSet.range(LayerTensor.Q_PROJ, LayerTensor.DOWN_PROJ).size() - 1, LoraModel.Config.parseTargets("all").size());
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> LoraModel.Config.parseTargets("q,x"));
+        assertEquals(
+                EnumSet.range(LayerTensor.Q_PROJ, LayerTensor.DOWN_PROJ).size() - 1,
+                LoraModel.Config.parseTargets("all").size());
+        IllegalArgumentException e =
+                assertThrows(IllegalArgumentException.class, () -> LoraModel.Config.parseTargets("q,x"));
         assertTrue(e.getMessage().contains("unknown LoRA target 'x'"), e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> new LoraModel.Config(0, 16, LoraModel.Config.ATTENTION));
         assertTrue(e.getMessage().contains("--lora-rank must be >= 1"), e.getMessage());

@@ -28,10 +28,14 @@ class BatchedExpertsTest {
     private static Backend be;
 
     @BeforeAll
-    static void open() { be = Backends.create("cpu", 2); }
+    static void open() {
+        be = Backends.create("cpu", 2);
+    }
 
     @AfterAll
-    static void close() { be.close(); }
+    static void close() {
+        be.close();
+    }
 
     private static List<String> prefixes(int e) {
         List<String> out = new ArrayList<>();
@@ -44,12 +48,20 @@ class BatchedExpertsTest {
         LlamaConfig cfg = ModeTestSupport.TINY;
         int e = 3, b = 2, t = 7, d = cfg.hiddenSize(), m = b * t;
         Random rnd = new Random(5);
-        try (BufferPool scratch = new BufferPool(be); StackedLayerWeights w = StackedLayerWeights.allocate(be, cfg, prefixes(e))) {
-            for (Parameter p : w.parameters()) { ModeTestSupport.randomize(be, p, rnd, 0.3); p.setTrainable(true); }
+        try (BufferPool scratch = new BufferPool(be);
+                StackedLayerWeights w = StackedLayerWeights.allocate(be, cfg, prefixes(e))) {
+            for (Parameter p : w.parameters()) {
+                ModeTestSupport.randomize(be, p, rnd, 0.3);
+                p.setTrainable(true);
+            }
             BatchedDecoderLayer batched = new BatchedDecoderLayer(be, cfg, w, Map.of(), scratch);
             float[] xs = new float[e * m * d], dys = new float[e * m * d];
-            for (int i = 0; i < xs.length; i++) { xs[i] = (float) rnd.nextGaussian(); dys[i] = (float) rnd.nextGaussian(); }
-            try (Tensor x = be.fromHost(xs, e * b, t, d); Tensor dy = be.fromHost(dys, e * b, t, d)) {
+            for (int i = 0; i < xs.length; i++) {
+                xs[i] = (float) rnd.nextGaussian();
+                dys[i] = (float) rnd.nextGaussian();
+            }
+            try (Tensor x = be.fromHost(xs, e * b, t, d);
+                    Tensor dy = be.fromHost(dys, e * b, t, d)) {
                 float[] y = be.toHostFloats(batched.forward(x));
                 float[] dx = be.toHostFloats(batched.backward(dy));
                 Map<String, float[]> grads = new HashMap<>();
@@ -62,10 +74,19 @@ class BatchedExpertsTest {
                     Tensor dyj = be.view(be.slice(be.view(dy, e * m, d), j * m, m), b, t, d);
                     float[] yj = be.toHostFloats(single.forward(xj));
                     float[] dxj = be.toHostFloats(single.backward(dyj));
-                    assertArrayEquals(java.util.Arrays.copyOfRange(y, j * m * d, (j + 1) * m * d), yj, 1e-6f, "forward of expert " + j);
-                    assertArrayEquals(java.util.Arrays.copyOfRange(dx, j * m * d, (j + 1) * m * d), dxj, 1e-6f, "input gradient of expert " + j);
+                    assertArrayEquals(
+                            java.util.Arrays.copyOfRange(y, j * m * d, (j + 1) * m * d),
+                            yj,
+                            1e-6f,
+                            "forward of expert " + j);
+                    assertArrayEquals(
+                            java.util.Arrays.copyOfRange(dx, j * m * d, (j + 1) * m * d),
+                            dxj,
+                            1e-6f,
+                            "input gradient of expert " + j);
                     for (Parameter p : w.layerParameters(j)) {
-                        assertArrayEquals(grads.get(p.name()), be.toHostFloats(p.grad()), 1e-6f, "gradient of " + p.name());
+                        assertArrayEquals(
+                                grads.get(p.name()), be.toHostFloats(p.grad()), 1e-6f, "gradient of " + p.name());
                     }
                     single.releaseBuffers();
                 }
@@ -75,14 +96,15 @@ class BatchedExpertsTest {
 
     /** Counts gemm calls of a backend through a dynamic proxy. */
     private static Backend counting(Backend target, AtomicInteger gemms) {
-        return (Backend) Proxy.newProxyInstance(Backend.class.getClassLoader(), new Class<?>[] {Backend.class}, (proxy, method, args) -> {
-            if (method.getName().equals("gemm")) gemms.incrementAndGet();
-            try {
-                return method.invoke(target, args);
-            } catch (InvocationTargetException ex) {
-                throw ex.getCause();
-            }
-        });
+        return (Backend) Proxy.newProxyInstance(
+                Backend.class.getClassLoader(), new Class<?>[] {Backend.class}, (proxy, method, args) -> {
+                    if (method.getName().equals("gemm")) gemms.incrementAndGet();
+                    try {
+                        return method.invoke(target, args);
+                    } catch (InvocationTargetException ex) {
+                        throw ex.getCause();
+                    }
+                });
     }
 
     @Test
@@ -94,9 +116,13 @@ class BatchedExpertsTest {
             AtomicInteger gemms = new AtomicInteger();
             Backend cb = counting(be, gemms);
             int e = experts[c];
-            try (BufferPool scratch = new BufferPool(cb); StackedLayerWeights w = StackedLayerWeights.allocate(cb, cfg, prefixes(e))) {
+            try (BufferPool scratch = new BufferPool(cb);
+                    StackedLayerWeights w = StackedLayerWeights.allocate(cb, cfg, prefixes(e))) {
                 Random rnd = new Random(1);
-                for (Parameter p : w.parameters()) { ModeTestSupport.randomize(cb, p, rnd, 0.3); p.setTrainable(true); }
+                for (Parameter p : w.parameters()) {
+                    ModeTestSupport.randomize(cb, p, rnd, 0.3);
+                    p.setTrainable(true);
+                }
                 BatchedDecoderLayer layer = new BatchedDecoderLayer(cb, cfg, w, Map.of(), scratch);
                 try (Tensor x = cb.fromHost(new float[e * 2 * 3 * cfg.hiddenSize()], e * 2, 3, cfg.hiddenSize())) {
                     gemms.set(0);
@@ -106,7 +132,10 @@ class BatchedExpertsTest {
                 }
             }
         }
-        assertEquals(7 + 7 + 7, counts[0], "one expert: 7 projection GEMMs forward, 7 input-gradient and 7 weight-gradient GEMMs backward");
+        assertEquals(
+                7 + 7 + 7,
+                counts[0],
+                "one expert: 7 projection GEMMs forward, 7 input-gradient and 7 weight-gradient GEMMs backward");
         assertEquals(counts[0], counts[1], "four experts must use the same number of (batched) GEMM calls as one");
     }
 }

@@ -31,10 +31,14 @@ class ExpertFileTest {
     private static Backend be;
 
     @BeforeAll
-    static void open() { be = Backends.create("cpu", 2); }
+    static void open() {
+        be = Backends.create("cpu", 2);
+    }
 
     @AfterAll
-    static void close() { be.close(); }
+    static void close() {
+        be.close();
+    }
 
     private static LlamaModel backbone(long seed) {
         LlamaModel m = LlamaModel.create(be, CFG);
@@ -47,14 +51,22 @@ class ExpertFileTest {
     private static NamedTensors stageOne(LlamaModel base, String domain, long seed, Path file) throws IOException {
         try (ModeModel m = ModeModel.create(base, ModeConfig.of(2, 1, List.of(domain)), seed)) {
             m.selectTrainable(true);
-            new Trainer(m, new ModeTestSupport.RandomStream(seed, 300, CFG.vocabSize()), null, ModeModelTest.options(2), null, List.of()).run();
+            new Trainer(
+                            m,
+                            new ModeTestSupport.RandomStream(seed, 300, CFG.vocabSize()),
+                            null,
+                            ModeModelTest.options(2),
+                            null,
+                            List.of())
+                    .run();
             ExpertFile.write(file, m);
             return m.addedTensors();
         }
     }
 
     private static float[] logits(ModeModel model, int[] ids, int b, int t) {
-        try (Tensor it = be.fromHost(ids, b, t); Tensor out = be.zeros(b * t, CFG.vocabSize())) {
+        try (Tensor it = be.fromHost(ids, b, t);
+                Tensor out = be.zeros(b * t, CFG.vocabSize())) {
             model.logits(it, out);
             return be.toHostFloats(out);
         }
@@ -71,18 +83,25 @@ class ExpertFileTest {
             ExpertFile cf = ExpertFile.read(code), mf = ExpertFile.read(math);
             assertEquals(List.of("code"), cf.config().domains());
             assertEquals(codeTensors.size(), cf.tensors().size());
-            for (String n : codeTensors.names()) assertArrayEquals(codeTensors.data(n), cf.tensors().data(n), "the file must hold " + n + " exactly");
+            for (String n : codeTensors.names())
+                assertArrayEquals(codeTensors.data(n), cf.tensors().data(n), "the file must hold " + n + " exactly");
 
-            try (ModeModel composed = Composer.compose(base, List.of(cf, mf), Routing.DENSE, 0.9, Composer.GateConstruction.STACKED)) {
+            try (ModeModel composed =
+                    Composer.compose(base, List.of(cf, mf), Routing.DENSE, 0.9, Composer.GateConstruction.STACKED)) {
                 assertEquals(List.of("code", "math"), composed.modeConfig().domains());
                 NamedTensors got = composed.addedTensors();
                 for (int block = 0; block < 2; block++) {
                     for (TensorNames.LayerTensor lt : TensorNames.LayerTensor.values()) {
-                        assertArrayEquals(codeTensors.data(TensorNames.expertLayer(block, 0, 0, lt)), got.data(TensorNames.expertLayer(block, 0, 0, lt)));
-                        assertArrayEquals(mathTensors.data(TensorNames.expertLayer(block, 0, 0, lt)), got.data(TensorNames.expertLayer(block, 1, 0, lt)));
+                        assertArrayEquals(
+                                codeTensors.data(TensorNames.expertLayer(block, 0, 0, lt)),
+                                got.data(TensorNames.expertLayer(block, 0, 0, lt)));
+                        assertArrayEquals(
+                                mathTensors.data(TensorNames.expertLayer(block, 0, 0, lt)),
+                                got.data(TensorNames.expertLayer(block, 1, 0, lt)));
                     }
                     // stacked gate: expert rows from their runs, backbone row the mean of both runs'
-                    float[] w = got.data(TensorNames.gateWeight(block)), cw = codeTensors.data(TensorNames.gateWeight(block)),
+                    float[] w = got.data(TensorNames.gateWeight(block)),
+                            cw = codeTensors.data(TensorNames.gateWeight(block)),
                             mw = mathTensors.data(TensorNames.gateWeight(block));
                     int d = CFG.hiddenSize();
                     for (int c = 0; c < d; c++) {
@@ -96,7 +115,8 @@ class ExpertFileTest {
                 ExpertFile back = ExpertFile.read(out);
                 assertEquals(2, back.numExperts());
                 assertEquals(got.size(), back.tensors().size());
-                for (String n : got.names()) assertArrayEquals(got.data(n), back.tensors().data(n), n);
+                for (String n : got.names())
+                    assertArrayEquals(got.data(n), back.tensors().data(n), n);
                 // Routed entirely to expert j, the composed model computes exactly what run j's model computes.
                 try (ModeModel codeOnly = Composer.load(base, cf, Routing.DENSE)) {
                     composed.forceGates(1);
@@ -115,13 +135,18 @@ class ExpertFileTest {
         }
         ExpertFile f = ExpertFile.read(code);
         try (LlamaModel other = backbone(2)) {
-            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+            IllegalArgumentException e = assertThrows(
+                    IllegalArgumentException.class,
                     () -> Composer.compose(other, List.of(f), Routing.DENSE, 0.9, Composer.GateConstruction.FRESH));
-            assertTrue(e.getMessage().contains("different backbone weights") && e.getMessage().contains("use the backbone checkpoint"), e.getMessage());
+            assertTrue(
+                    e.getMessage().contains("different backbone weights")
+                            && e.getMessage().contains("use the backbone checkpoint"),
+                    e.getMessage());
         }
         LlamaConfig wider = new LlamaConfig(13, 16, 4, 2, 1, 12, 16, 10000f, 1e-5f, true);
         try (LlamaModel other = LlamaModel.create(be, wider)) {
-            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+            IllegalArgumentException e = assertThrows(
+                    IllegalArgumentException.class,
                     () -> Composer.compose(other, List.of(f), Routing.DENSE, 0.9, Composer.GateConstruction.FRESH));
             assertTrue(e.getMessage().contains("backbone of another shape"), e.getMessage());
         }
@@ -138,7 +163,8 @@ class ExpertFileTest {
         try (LlamaModel base = backbone(1)) {
             stageOne(base, "code", 3, code);
             ExpertFile f = ExpertFile.read(code);
-            e = assertThrows(IllegalArgumentException.class,
+            e = assertThrows(
+                    IllegalArgumentException.class,
                     () -> Composer.compose(base, List.of(f, f), Routing.DENSE, 0.9, Composer.GateConstruction.FRESH));
             assertTrue(e.getMessage().contains("domain 'code' appears in more than one expert file"), e.getMessage());
         }

@@ -27,10 +27,14 @@ class ModeExperimentTest {
     private static Backend be;
 
     @BeforeAll
-    static void open() { be = Backends.create("cpu", 2); }
+    static void open() {
+        be = Backends.create("cpu", 2);
+    }
 
     @AfterAll
-    static void close() { be.close(); }
+    static void close() {
+        be.close();
+    }
 
     /** A domain whose tokens come mostly from its own slice of the vocabulary. */
     private static DomainTokens domain(String name, int lo, int hi, long seed) {
@@ -38,7 +42,8 @@ class ModeExperimentTest {
         int[][] splits = new int[3][];
         for (int s = 0; s < 3; s++) {
             splits[s] = new int[s == 0 ? 600 : 200];
-            for (int i = 0; i < splits[s].length; i++) splits[s][i] = r.nextInt(5) == 0 ? r.nextInt(13) : lo + r.nextInt(hi - lo);
+            for (int i = 0; i < splits[s].length; i++)
+                splits[s][i] = r.nextInt(5) == 0 ? r.nextInt(13) : lo + r.nextInt(hi - lo);
         }
         return new DomainTokens(name, splits[0], splits[1], splits[2]);
     }
@@ -51,13 +56,38 @@ class ModeExperimentTest {
             for (Parameter p : m.parameters()) ModeTestSupport.randomize(be, p, rnd, 0.3);
             return m;
         };
-        DomainTokens code = domain("code", 0, 6, 1), math = domain("math", 6, 12, 2), english = domain("english-retention", 3, 9, 3);
-        ModeExperiment.Settings s = new ModeExperiment.Settings(dir, 2, 3, new ModeTraining.Hyper(2, 8, 1e-2, 0.0, 2, 2, 7), 2, 1,
-                ModeConfig.ExpertInit.RANDOM_ZERO_OUT, 0.9, Composer.GateConstruction.STACKED, Routing.DENSE,
-                new LoraModel.Config(4, 8, LoraModel.Config.ATTENTION), 3, EnumSet.allOf(ModeExperiment.Method.class));
-        ModeExperiment.Report r = ModeExperiment.run(load, List.of(code, math), List.of(math, code, english), s, new ModeExperiment.Progress() {});
+        DomainTokens code = domain("code", 0, 6, 1),
+                math = domain("math", 6, 12, 2),
+                english = domain("english-retention", 3, 9, 3);
+        ModeExperiment.Settings s = new ModeExperiment.Settings(
+                dir,
+                2,
+                3,
+                new ModeTraining.Hyper(2, 8, 1e-2, 0.0, 2, 2, 7),
+                2,
+                1,
+                ModeConfig.ExpertInit.RANDOM_ZERO_OUT,
+                0.9,
+                Composer.GateConstruction.STACKED,
+                Routing.DENSE,
+                new LoraModel.Config(4, 8, LoraModel.Config.ATTENTION),
+                3,
+                EnumSet.allOf(ModeExperiment.Method.class));
+        ModeExperiment.Report r = ModeExperiment.run(
+                load, List.of(code, math), List.of(math, code, english), s, new ModeExperiment.Progress() {});
         List<String> ids = r.results().stream().map(MethodResult::id).toList();
-        assertEquals(List.of("base", "full-ft", "lora", "expansion", "mode-1x", "expert-code", "expert-math", "mode-2x-frozen", "mode-2x"), ids);
+        assertEquals(
+                List.of(
+                        "base",
+                        "full-ft",
+                        "lora",
+                        "expansion",
+                        "mode-1x",
+                        "expert-code",
+                        "expert-math",
+                        "mode-2x-frozen",
+                        "mode-2x"),
+                ids);
         for (MethodResult m : r.results()) {
             switch (m.id()) {
                 case "base" -> assertEquals(0, m.steps());
@@ -65,14 +95,22 @@ class ModeExperimentTest {
                 default -> assertEquals(2 * 2 + 3, m.steps(), m.id() + " must get N*stage1 + stage2 steps");
             }
             assertEquals(3, m.eval().scores().size());
-            for (String d : List.of("math", "code", "english-retention")) assertTrue(m.accuracy(d) >= 0 && m.accuracy(d) <= 1, m.id() + " " + d);
+            for (String d : List.of("math", "code", "english-retention"))
+                assertTrue(m.accuracy(d) >= 0 && m.accuracy(d) <= 1, m.id() + " " + d);
         }
-        MethodResult ft = r.results().get(1), mode = r.results().get(8), frozen = r.results().get(7);
+        MethodResult ft = r.results().get(1),
+                mode = r.results().get(8),
+                frozen = r.results().get(7);
         assertEquals(0, ft.params().added());
         assertEquals(ft.params().total(), ft.params().trainable());
         assertEquals(mode.params().added(), mode.params().trainable(), "MoDE trains exactly what it adds");
-        assertEquals(2L * 3 * (ModeTestSupport.TINY.hiddenSize() + 1), frozen.params().trainable(), "gate only: B gates of (N+1) x (D+1)");
-        assertEquals(r.results().get(3).params().added(), mode.params().added() - 2L * 3 * (ModeTestSupport.TINY.hiddenSize() + 1),
+        assertEquals(
+                2L * 3 * (ModeTestSupport.TINY.hiddenSize() + 1),
+                frozen.params().trainable(),
+                "gate only: B gates of (N+1) x (D+1)");
+        assertEquals(
+                r.results().get(3).params().added(),
+                mode.params().added() - 2L * 3 * (ModeTestSupport.TINY.hiddenSize() + 1),
                 "block expansion adds as many layer parameters as the two experts");
         double[][] gates = mode.gateWeights().get("math");
         assertEquals(2, gates.length);
@@ -83,7 +121,8 @@ class ModeExperimentTest {
         String md = Files.readString(dir.resolve(ExperimentReport.MARKDOWN));
         assertTrue(md.contains("| method | params | added | trainable | Math | Code | English | Avg |"), md);
         assertTrue(md.contains("MoDE 2× experts (gate + experts)"), md);
-        JsonObject json = JsonParser.parseString(Files.readString(dir.resolve(ExperimentReport.JSON))).getAsJsonObject();
+        JsonObject json = JsonParser.parseString(Files.readString(dir.resolve(ExperimentReport.JSON)))
+                .getAsJsonObject();
         assertEquals(9, json.getAsJsonArray("results").size());
         assertEquals(7, json.getAsJsonObject("settings").get("total_steps").getAsInt());
         assertTrue(Files.isRegularFile(dir.resolve("gate-weights-mode-2x.png")));

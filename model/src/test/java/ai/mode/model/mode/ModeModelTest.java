@@ -32,10 +32,14 @@ class ModeModelTest {
     private static Backend be;
 
     @BeforeAll
-    static void open() { be = Backends.create("cpu", 2); }
+    static void open() {
+        be = Backends.create("cpu", 2);
+    }
 
     @AfterAll
-    static void close() { be.close(); }
+    static void close() {
+        be.close();
+    }
 
     private static LlamaModel backbone(long seed) {
         LlamaModel m = LlamaModel.create(be, CFG);
@@ -45,7 +49,8 @@ class ModeModelTest {
     }
 
     private static float[] logits(CausalLm model, int[] ids, int b, int t) {
-        try (Tensor it = be.fromHost(ids, b, t); Tensor out = be.zeros(b * t, CFG.vocabSize())) {
+        try (Tensor it = be.fromHost(ids, b, t);
+                Tensor out = be.zeros(b * t, CFG.vocabSize())) {
             model.logits(it, out);
             return be.toHostFloats(out);
         }
@@ -53,7 +58,8 @@ class ModeModelTest {
 
     private static void randomizeAdded(ModeModel m, long seed) {
         Random rnd = new Random(seed);
-        for (Parameter p : m.addedParameters()) ModeTestSupport.randomize(be, p, rnd, p.name().contains("gate") ? 0.8 : 0.3);
+        for (Parameter p : m.addedParameters())
+            ModeTestSupport.randomize(be, p, rnd, p.name().contains("gate") ? 0.8 : 0.3);
     }
 
     @Test
@@ -62,14 +68,21 @@ class ModeModelTest {
         int[] ids = ModeTestSupport.tokens(3, b * t, CFG.vocabSize());
         try (LlamaModel base = backbone(1)) {
             float[] expected = logits(base, ids, b, t);
-            for (Routing r : List.of(Routing.DENSE, new Routing(Routing.Level.TOKEN, 1), new Routing(Routing.Level.SEQUENCE, 0),
+            for (Routing r : List.of(
+                    Routing.DENSE,
+                    new Routing(Routing.Level.TOKEN, 1),
+                    new Routing(Routing.Level.SEQUENCE, 0),
                     new Routing(Routing.Level.SEQUENCE, 2))) {
-                try (ModeModel mode = ModeModel.create(base, ModeConfig.of(2, 1, List.of("code", "math")).withRouting(r), 7)) {
-                    randomizeAdded(mode, 11);          // experts that really differ from the backbone
+                try (ModeModel mode = ModeModel.create(
+                        base, ModeConfig.of(2, 1, List.of("code", "math")).withRouting(r), 7)) {
+                    randomizeAdded(mode, 11); // experts that really differ from the backbone
                     mode.forceGates(0);
-                    assertArrayEquals(expected, logits(mode, ids, b, t), r + ": logits must equal the base model's bit for bit");
+                    assertArrayEquals(
+                            expected, logits(mode, ids, b, t), r + ": logits must equal the base model's bit for bit");
                     mode.forceGates(1);
-                    assertFalse(java.util.Arrays.equals(expected, logits(mode, ids, b, t)), r + ": routing to an expert must change the logits");
+                    assertFalse(
+                            java.util.Arrays.equals(expected, logits(mode, ids, b, t)),
+                            r + ": routing to an expert must change the logits");
                 }
             }
         }
@@ -79,7 +92,8 @@ class ModeModelTest {
     void zeroOutputExpertsStartAsIdentityAndTheGateAtItsInitialWeight() {
         int b = 1, t = 6;
         int[] ids = ModeTestSupport.tokens(4, b * t, CFG.vocabSize());
-        try (LlamaModel base = backbone(2); ModeModel mode = ModeModel.create(base, ModeConfig.of(4, 2, List.of("code")), 3)) {
+        try (LlamaModel base = backbone(2);
+                ModeModel mode = ModeModel.create(base, ModeConfig.of(4, 2, List.of("code")), 3)) {
             // zero-output experts compute the identity: y = α_bb f_bb(x) + (1 - α_bb) x, not the base (α_bb = 0.9)
             float[] expected = logits(base, ids, b, t);
             float[] got = logits(mode, ids, b, t);
@@ -100,12 +114,16 @@ class ModeModelTest {
     @Test
     void copyInitialisedExpertsCopyTheSliceLastLayers() {
         try (LlamaModel base = backbone(3);
-             ModeModel mode = ModeModel.create(base, ModeConfig.of(2, 1, List.of("a", "b")).withExpertInit(ModeConfig.ExpertInit.COPY), 3)) {
+                ModeModel mode = ModeModel.create(
+                        base, ModeConfig.of(2, 1, List.of("a", "b")).withExpertInit(ModeConfig.ExpertInit.COPY), 3)) {
             Map<String, Parameter> byName = base.parametersByName();
             for (int block = 0; block < 2; block++) {
                 for (int j = 0; j < 2; j++) {
-                    for (Parameter p : mode.modeBlocks().get(block).expertWeights().get(0).layerParameters(j)) {
-                        String suffix = p.name().substring(ModeModel.expertLayerPrefix(block, j, 0).length());
+                    for (Parameter p :
+                            mode.modeBlocks().get(block).expertWeights().get(0).layerParameters(j)) {
+                        String suffix = p.name()
+                                .substring(
+                                        ModeModel.expertLayerPrefix(block, j, 0).length());
                         Parameter src = byName.get("model.layers." + (block * 2 + 1) + "." + suffix);
                         assertArrayEquals(be.toHostFloats(src.value()), be.toHostFloats(p.value()), p.name());
                     }
@@ -123,12 +141,16 @@ class ModeModelTest {
     @Test
     void topKOverAllBranchesEqualsDenseRouting() {
         int b = 3, t = 8;
-        int[] ids = ModeTestSupport.tokens(5, b * t, CFG.vocabSize()), targets = ModeTestSupport.tokens(6, b * t, CFG.vocabSize());
+        int[] ids = ModeTestSupport.tokens(5, b * t, CFG.vocabSize()),
+                targets = ModeTestSupport.tokens(6, b * t, CFG.vocabSize());
         for (Routing.Level level : Routing.Level.values()) {
             try (LlamaModel base = backbone(4);
-                 ModeModel dense = ModeModel.create(base, ModeConfig.of(2, 1, List.of("x", "y")).withRouting(new Routing(level, 0)), 1);
-                 ModeModel sparse = ModeModel.create(base, ModeConfig.of(2, 1, List.of("x", "y")).withRouting(new Routing(level, 3)), 1);
-                 Tensor it = be.fromHost(ids, b, t); Tensor tt = be.fromHost(targets, b, t)) {
+                    ModeModel dense = ModeModel.create(
+                            base, ModeConfig.of(2, 1, List.of("x", "y")).withRouting(new Routing(level, 0)), 1);
+                    ModeModel sparse = ModeModel.create(
+                            base, ModeConfig.of(2, 1, List.of("x", "y")).withRouting(new Routing(level, 3)), 1);
+                    Tensor it = be.fromHost(ids, b, t);
+                    Tensor tt = be.fromHost(targets, b, t)) {
                 randomizeAdded(dense, 9);
                 ai.mode.model.io.NamedTensors added = dense.addedTensors();
                 for (int j = 0; j < 2; j++) sparse.loadExpert(added, j, j, "dense model");
@@ -141,7 +163,8 @@ class ModeModelTest {
                 assertEquals(l1, l2, 1e-6, level + ": loss");
                 Map<String, float[]> g1 = grads(dense), g2 = grads(sparse);
                 assertEquals(g1.keySet(), g2.keySet());
-                for (String n : g1.keySet()) assertArrayEquals(g1.get(n), g2.get(n), 2e-5f, level + ": gradient of " + n);
+                for (String n : g1.keySet())
+                    assertArrayEquals(g1.get(n), g2.get(n), 2e-5f, level + ": gradient of " + n);
             }
         }
     }
@@ -158,30 +181,55 @@ class ModeModelTest {
 
     @Test
     void trainingLeavesFrozenParametersBitwiseUnchanged() {
-        try (LlamaModel base = backbone(6); ModeModel mode = ModeModel.create(base, ModeConfig.of(2, 1, List.of("code", "math")), 2)) {
+        try (LlamaModel base = backbone(6);
+                ModeModel mode = ModeModel.create(base, ModeConfig.of(2, 1, List.of("code", "math")), 2)) {
             // stage 1 style: experts and gates train, backbone frozen
             mode.selectTrainable(true);
             Map<String, float[]> backboneBefore = snapshot(base.parameters());
             Map<String, float[]> addedBefore = snapshot(mode.addedParameters());
-            new Trainer(mode, new ModeTestSupport.RandomStream(1, 400, CFG.vocabSize()), null, options(3), null, List.of()).run();
+            new Trainer(
+                            mode,
+                            new ModeTestSupport.RandomStream(1, 400, CFG.vocabSize()),
+                            null,
+                            options(3),
+                            null,
+                            List.of())
+                    .run();
             for (Parameter p : base.parameters()) {
-                assertArrayEquals(backboneBefore.get(p.name()), be.toHostFloats(p.value()), "frozen backbone parameter " + p.name() + " changed");
+                assertArrayEquals(
+                        backboneBefore.get(p.name()),
+                        be.toHostFloats(p.value()),
+                        "frozen backbone parameter " + p.name() + " changed");
             }
             int changed = 0;
-            for (Parameter p : mode.addedParameters()) if (!java.util.Arrays.equals(addedBefore.get(p.name()), be.toHostFloats(p.value()))) changed++;
+            for (Parameter p : mode.addedParameters())
+                if (!java.util.Arrays.equals(addedBefore.get(p.name()), be.toHostFloats(p.value()))) changed++;
             assertEquals(mode.addedParameters().size(), changed, "every expert and gate tensor must have been updated");
 
             // stage 2 --freeze-experts: only the gates move
             mode.selectTrainable(false);
             Map<String, float[]> expertsBefore = snapshot(mode.expertParameters());
             Map<String, float[]> gatesBefore = snapshot(mode.gateParameters());
-            new Trainer(mode, new ModeTestSupport.RandomStream(2, 400, CFG.vocabSize()), null, options(2), null, List.of()).run();
+            new Trainer(
+                            mode,
+                            new ModeTestSupport.RandomStream(2, 400, CFG.vocabSize()),
+                            null,
+                            options(2),
+                            null,
+                            List.of())
+                    .run();
             for (Parameter p : mode.expertParameters()) {
-                assertArrayEquals(expertsBefore.get(p.name()), be.toHostFloats(p.value()), "frozen expert parameter " + p.name() + " changed");
+                assertArrayEquals(
+                        expertsBefore.get(p.name()),
+                        be.toHostFloats(p.value()),
+                        "frozen expert parameter " + p.name() + " changed");
             }
-            for (Parameter p : base.parameters()) assertArrayEquals(backboneBefore.get(p.name()), be.toHostFloats(p.value()), p.name());
+            for (Parameter p : base.parameters())
+                assertArrayEquals(backboneBefore.get(p.name()), be.toHostFloats(p.value()), p.name());
             for (Parameter p : mode.gateParameters()) {
-                assertFalse(java.util.Arrays.equals(gatesBefore.get(p.name()), be.toHostFloats(p.value())), p.name() + " must train");
+                assertFalse(
+                        java.util.Arrays.equals(gatesBefore.get(p.name()), be.toHostFloats(p.value())),
+                        p.name() + " must train");
             }
         }
     }
@@ -189,18 +237,29 @@ class ModeModelTest {
     @Test
     void badConfigurationsFailWithClearMessages() {
         try (LlamaModel base = backbone(8)) {
-            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> ModeModel.create(base, ModeConfig.of(3, 1, List.of("code")), 1));
-            assertTrue(e.getMessage().contains("B=3 must divide the backbone's 4 layers") && e.getMessage().contains("1, 2, 4"), e.getMessage());
+            IllegalArgumentException e = assertThrows(
+                    IllegalArgumentException.class,
+                    () -> ModeModel.create(base, ModeConfig.of(3, 1, List.of("code")), 1));
+            assertTrue(
+                    e.getMessage().contains("B=3 must divide the backbone's 4 layers")
+                            && e.getMessage().contains("1, 2, 4"),
+                    e.getMessage());
             e = assertThrows(IllegalArgumentException.class, () -> ModeConfig.of(2, 0, List.of("code")));
             assertTrue(e.getMessage().contains("layers per expert k must be >= 1"), e.getMessage());
-            e = assertThrows(IllegalArgumentException.class, () -> ModeConfig.of(2, 1, List.of("code")).withRouting(new Routing(Routing.Level.TOKEN, 3)));
+            e = assertThrows(
+                    IllegalArgumentException.class,
+                    () -> ModeConfig.of(2, 1, List.of("code")).withRouting(new Routing(Routing.Level.TOKEN, 3)));
             assertTrue(e.getMessage().contains("top-k 3 exceeds the 2 branches"), e.getMessage());
             e = assertThrows(IllegalArgumentException.class, () -> ModeConfig.of(2, 1, List.of()));
             assertTrue(e.getMessage().contains("at least one expert"), e.getMessage());
-            e = assertThrows(IllegalArgumentException.class, () -> ModeModel.create(base,
-                    ModeConfig.of(2, 3, List.of("code")).withExpertInit(ModeConfig.ExpertInit.COPY), 1));
+            e = assertThrows(
+                    IllegalArgumentException.class,
+                    () -> ModeModel.create(
+                            base, ModeConfig.of(2, 3, List.of("code")).withExpertInit(ModeConfig.ExpertInit.COPY), 1));
             assertTrue(e.getMessage().contains("exceeds the slice's 2 layers"), e.getMessage());
-            e = assertThrows(IllegalArgumentException.class, () -> ModeConfig.of(1, 1, List.of("code")).withGateInitBackbone(1.0));
+            e = assertThrows(
+                    IllegalArgumentException.class,
+                    () -> ModeConfig.of(1, 1, List.of("code")).withGateInitBackbone(1.0));
             assertTrue(e.getMessage().contains("(0, 1)"), e.getMessage());
             e = assertThrows(IllegalArgumentException.class, () -> Routing.parse("top"));
             assertTrue(e.getMessage().contains("unknown routing"), e.getMessage());
@@ -209,12 +268,17 @@ class ModeModelTest {
 
     @Test
     void routingAndInitNamesRoundTrip() {
-        for (String r : List.of("dense", "top1", "top3", "sequence-dense", "sequence-top2")) assertEquals(r, Routing.parse(r).toString());
+        for (String r : List.of("dense", "top1", "top3", "sequence-dense", "sequence-top2"))
+            assertEquals(r, Routing.parse(r).toString());
         assertEquals(new Routing(Routing.Level.SEQUENCE, 2), Routing.parse("sequence-top2"));
         assertEquals(ModeConfig.ExpertInit.COPY, ModeConfig.ExpertInit.parse(ModeConfig.ExpertInit.COPY.cliName()));
         assertEquals(ModeConfig.ExpertInit.RANDOM_ZERO_OUT, ModeConfig.ExpertInit.parse("random"));
         assertEquals(Composer.GateConstruction.STACKED, Composer.GateConstruction.parse("stacked"));
         ModeConfig c = ModeConfig.of(2, 1, List.of("code", "math"));
-        assertEquals(0.9, Math.exp(c.backboneGateBias()) / (Math.exp(c.backboneGateBias()) + 2), 1e-12, "bias gives α_bb = 0.9 over N = 2 experts");
+        assertEquals(
+                0.9,
+                Math.exp(c.backboneGateBias()) / (Math.exp(c.backboneGateBias()) + 2),
+                1e-12,
+                "bias gives α_bb = 0.9 over N = 2 experts");
     }
 }

@@ -19,7 +19,8 @@ final class ModeTestSupport {
     static void randomize(Backend be, Parameter p, Random rnd, double std) {
         float[] v = new float[(int) p.numel()];
         boolean gain = p.shape().length == 1 && !p.name().endsWith("gate.bias");
-        for (int i = 0; i < v.length; i++) v[i] = (float) (gain ? 1 + 0.2 * rnd.nextGaussian() : std * rnd.nextGaussian());
+        for (int i = 0; i < v.length; i++)
+            v[i] = (float) (gain ? 1 + 0.2 * rnd.nextGaussian() : std * rnd.nextGaussian());
         be.copyFromHost(v, p.value());
     }
 
@@ -49,9 +50,13 @@ final class ModeTestSupport {
         }
 
         @Override
-        public JsonElement state() { return new JsonPrimitive(pos); }
+        public JsonElement state() {
+            return new JsonPrimitive(pos);
+        }
 
         @Override
-        public void restore(JsonElement state) { pos = state.getAsInt(); }
+        public void restore(JsonElement state) {
+            pos = state.getAsInt();
+        }
     }
 }

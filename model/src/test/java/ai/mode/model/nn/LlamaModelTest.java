@@ -25,10 +25,14 @@ class LlamaModelTest {
     static Backend be;
 
     @BeforeAll
-    static void open() { be = Backends.create("cpu", 2); }
+    static void open() {
+        be = Backends.create("cpu", 2);
+    }
 
     @AfterAll
-    static void close() { be.close(); }
+    static void close() {
+        be.close();
+    }
 
     @Test
     void namesAndShapesAreHuggingFaceLlamas() {
@@ -54,13 +58,18 @@ class LlamaModelTest {
     void initialisationIsSeededPerNameAndScalesOutputProjections() {
         LlamaConfig cfg = new LlamaConfig(64, 64, 4, 4, 4, 128, 32, 10000f, 1e-5f, true);
         try (LlamaModel a = LlamaModel.create(be, cfg).initialize(1);
-             LlamaModel b = LlamaModel.create(be, cfg).initialize(1);
-             LlamaModel c = LlamaModel.create(be, cfg).initialize(2)) {
+                LlamaModel b = LlamaModel.create(be, cfg).initialize(1);
+                LlamaModel c = LlamaModel.create(be, cfg).initialize(2)) {
             for (int i = 0; i < a.parameters().size(); i++) {
                 Parameter pa = a.parameters().get(i);
-                assertArrayEquals(be.toHostFloats(pa.value()), be.toHostFloats(b.parameters().get(i).value()), pa.name());
+                assertArrayEquals(
+                        be.toHostFloats(pa.value()),
+                        be.toHostFloats(b.parameters().get(i).value()),
+                        pa.name());
                 if (pa.shape().length == 2) {
-                    assertFalse(java.util.Arrays.equals(be.toHostFloats(pa.value()), be.toHostFloats(c.parameters().get(i).value())));
+                    assertFalse(java.util.Arrays.equals(
+                            be.toHostFloats(pa.value()),
+                            be.toHostFloats(c.parameters().get(i).value())));
                 }
             }
             Map<String, Parameter> byName = a.parametersByName();
@@ -81,8 +90,8 @@ class LlamaModelTest {
     void buffersAreReusedAcrossStepsOfTheSameShape() {
         LlamaConfig cfg = new LlamaConfig(40, 16, 2, 2, 1, 24, 16, 10000f, 1e-5f, false);
         try (LlamaModel m = LlamaModel.create(be, cfg).initialize(3);
-             Tensor ids = be.fromHost(new int[] {1, 2, 3, 4, 5, 6, 7, 8}, 2, 4);
-             Tensor tg = be.fromHost(new int[] {2, 3, 4, 5, 6, 7, 8, 9}, 2, 4)) {
+                Tensor ids = be.fromHost(new int[] {1, 2, 3, 4, 5, 6, 7, 8}, 2, 4);
+                Tensor tg = be.fromHost(new int[] {2, 3, 4, 5, 6, 7, 8, 9}, 2, 4)) {
             for (Parameter p : m.parameters()) p.setTrainable(true);
             m.forwardBackward(ids, tg, 0.125f);
             DecoderLayer l0 = m.layers().get(0);
@@ -104,20 +113,25 @@ class LlamaModelTest {
     void smallerBatchesReuseTheBuffersAndStayCorrect() {
         LlamaConfig cfg = new LlamaConfig(40, 16, 2, 2, 1, 24, 16, 10000f, 1e-5f, false);
         int[] ids = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, tg = {2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13};
-        try (LlamaModel m = LlamaModel.create(be, cfg).initialize(5); LlamaModel fresh = LlamaModel.create(be, cfg).initialize(5);
-             Tensor big = be.fromHost(ids, 3, 4); Tensor bigT = be.fromHost(tg, 3, 4);
-             Tensor small = be.fromHost(java.util.Arrays.copyOf(ids, 4), 1, 4);
-             Tensor smallT = be.fromHost(java.util.Arrays.copyOf(tg, 4), 1, 4)) {
+        try (LlamaModel m = LlamaModel.create(be, cfg).initialize(5);
+                LlamaModel fresh = LlamaModel.create(be, cfg).initialize(5);
+                Tensor big = be.fromHost(ids, 3, 4);
+                Tensor bigT = be.fromHost(tg, 3, 4);
+                Tensor small = be.fromHost(java.util.Arrays.copyOf(ids, 4), 1, 4);
+                Tensor smallT = be.fromHost(java.util.Arrays.copyOf(tg, 4), 1, 4)) {
             for (Parameter p : m.parameters()) p.setTrainable(true);
             for (Parameter p : fresh.parameters()) p.setTrainable(true);
             m.forwardBackward(big, bigT, 1f / 12);
             long bytes = m.layers().get(1).bufferBytes() + m.scratch().bytes();
             m.zeroGrad();
             double loss = m.forwardBackward(small, smallT, 0.25f).meanLoss();
-            assertEquals(bytes, m.layers().get(1).bufferBytes() + m.scratch().bytes(), "a smaller batch must not allocate");
+            assertEquals(
+                    bytes, m.layers().get(1).bufferBytes() + m.scratch().bytes(), "a smaller batch must not allocate");
             assertEquals(fresh.forwardBackward(small, smallT, 0.25f).meanLoss(), loss);
             for (int i = 0; i < m.parameters().size(); i++) {
-                assertArrayEquals(be.toHostFloats(fresh.parameters().get(i).grad()), be.toHostFloats(m.parameters().get(i).grad()));
+                assertArrayEquals(
+                        be.toHostFloats(fresh.parameters().get(i).grad()),
+                        be.toHostFloats(m.parameters().get(i).grad()));
             }
         }
     }
@@ -126,14 +140,14 @@ class LlamaModelTest {
     void badInputsAreRejectedWithClearMessages() {
         LlamaConfig cfg = new LlamaConfig(40, 16, 1, 2, 1, 24, 8, 10000f, 1e-5f, true);
         try (LlamaModel m = LlamaModel.create(be, cfg);
-             Tensor longIds = be.fromHost(new int[18], 2, 9);
-             Tensor floats = be.zeros(2, 4)) {
+                Tensor longIds = be.fromHost(new int[18], 2, 9);
+                Tensor floats = be.zeros(2, 4)) {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> m.forwardHidden(longIds));
             assertTrue(e.getMessage().contains("exceeds the model's max_position_embeddings 8"), e.getMessage());
             e = assertThrows(IllegalArgumentException.class, () -> m.forwardHidden(floats));
             assertTrue(e.getMessage().contains("i32[B, T]"), e.getMessage());
-            IllegalStateException s = assertThrows(IllegalStateException.class,
-                    () -> new DecoderLayer(be, cfg, "x.", m.scratch()).backward(floats));
+            IllegalStateException s = assertThrows(
+                    IllegalStateException.class, () -> new DecoderLayer(be, cfg, "x.", m.scratch()).backward(floats));
             assertTrue(s.getMessage().contains("backward before forward"), s.getMessage());
         }
     }

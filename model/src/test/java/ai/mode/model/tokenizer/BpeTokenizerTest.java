@@ -1,7 +1,10 @@
 package ai.mode.model.tokenizer;
 
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Test;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
@@ -11,12 +14,8 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
-
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNotEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTrue;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
 
 /** Training against a naive BPE trainer, encoding against naive rank-order merging, and byte-exact round trips. */
 class BpeTokenizerTest {
@@ -26,8 +25,10 @@ class BpeTokenizerTest {
 
     /** Small synthetic English-like corpus: Zipf-distributed made-up words, punctuation, numbers, some non-ASCII. */
     static List<byte[]> syntheticTexts(long seed, int docs) {
-        String[] syllables = {"th", "e", "qu", "ick", "br", "own", "f", "ox", "ju", "mps", "ov", "er", "la", "zy",
-            "d", "og", "an", "té", "â", "tre", "na", "ïve", "ü", "ber", "日", "本", "'s", "n't", "12", "3"};
+        String[] syllables = {
+            "th", "e", "qu", "ick", "br", "own", "f", "ox", "ju", "mps", "ov", "er", "la", "zy", "d", "og", "an", "té",
+            "â", "tre", "na", "ïve", "ü", "ber", "日", "本", "'s", "n't", "12", "3"
+        };
         Random vocab = new Random(1000);
         String[] words = new String[300];
         for (int w = 0; w < words.length; w++) {
@@ -177,7 +178,8 @@ class BpeTokenizerTest {
     static List<int[]> naiveTrain(List<byte[]> docs, int merges) {
         Map<String, Long> freq = new HashMap<>();
         for (byte[] d : docs) {
-            for (byte[] w : PreTokenizer.split(d)) freq.merge(new String(w, StandardCharsets.ISO_8859_1), 1L, Long::sum);
+            for (byte[] w : PreTokenizer.split(d))
+                freq.merge(new String(w, StandardCharsets.ISO_8859_1), 1L, Long::sum);
         }
         List<List<Integer>> words = new ArrayList<>();
         List<Long> counts = new ArrayList<>();
@@ -192,7 +194,8 @@ class BpeTokenizerTest {
             Map<Long, Long> pairs = new HashMap<>();
             for (int w = 0; w < words.size(); w++) {
                 List<Integer> s = words.get(w);
-                for (int i = 0; i + 1 < s.size(); i++) pairs.merge(BpeTokenizer.pairKey(s.get(i), s.get(i + 1)), counts.get(w), Long::sum);
+                for (int i = 0; i + 1 < s.size(); i++)
+                    pairs.merge(BpeTokenizer.pairKey(s.get(i), s.get(i + 1)), counts.get(w), Long::sum);
             }
             long bestPair = -1, bestCount = 0;
             for (Map.Entry<Long, Long> e : pairs.entrySet()) {

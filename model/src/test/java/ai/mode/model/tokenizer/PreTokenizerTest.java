@@ -1,6 +1,7 @@
 package ai.mode.model.tokenizer;
 
-import org.junit.jupiter.api.Test;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
@@ -9,9 +10,7 @@ import java.util.List;
 import java.util.Random;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertEquals;
+import org.junit.jupiter.api.Test;
 
 /** The byte scanner against GPT-2's regex (run by java.util.regex as the independent reference), and losslessness. */
 class PreTokenizerTest {
@@ -39,10 +38,26 @@ class PreTokenizerTest {
     @Test
     void handWrittenCasesMatchTheRegex() {
         String[] cases = {
-            "Hello world", "  two  spaces  ", "don't you'll I'M we've they're", "''s x's 's",
-            "tab\tand\nnewline\n\nparagraph", "trailing   ", "\n\n\nlead", "abc123def 456 7.5e-3",
-            "fn(x) { return x+1; }", "naïve café — “quotes”", "日本語のテキスト 123", "emoji 😀😀 ok",
-            "nbsp\u00a0here\u00a0 x", "ⅻ Ⅳ ½", "e\u0301 combining", " ", "", "a", "\r\n\r\n", "x \n y",
+            "Hello world",
+            "  two  spaces  ",
+            "don't you'll I'M we've they're",
+            "''s x's 's",
+            "tab\tand\nnewline\n\nparagraph",
+            "trailing   ",
+            "\n\n\nlead",
+            "abc123def 456 7.5e-3",
+            "fn(x) { return x+1; }",
+            "naïve café — “quotes”",
+            "日本語のテキスト 123",
+            "emoji 😀😀 ok",
+            "nbsp\u00a0here\u00a0 x",
+            "ⅻ Ⅳ ½",
+            "e\u0301 combining",
+            " ",
+            "",
+            "a",
+            "\r\n\r\n",
+            "x \n y",
         };
         for (String c : cases) assertEquals(reference(c), ours(c), () -> "text: " + c);
     }

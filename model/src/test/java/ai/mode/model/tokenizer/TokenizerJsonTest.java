@@ -1,30 +1,30 @@
 package ai.mode.model.tokenizer;
 
-import com.google.gson.JsonArray;
-import com.google.gson.JsonObject;
-import com.google.gson.JsonParser;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
-
-import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.List;
-import java.util.function.Consumer;
-
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.google.gson.JsonArray;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.function.Consumer;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
 /** tokenizer.json: save/load identity, Hugging Face layout, GPT-2-style variants, and one-line errors for bad files. */
 class TokenizerJsonTest {
 
     @TempDir
     static Path dir;
+
     static BpeTokenizer tok;
     static Path saved;
 
@@ -62,7 +62,9 @@ class TokenizerJsonTest {
         assertEquals(' ', tok.tokenBytes(model.getAsJsonObject("vocab").get("Ġ").getAsInt())[0]);
         assertEquals(tok.mergeCount(), model.getAsJsonArray("merges").size());
         JsonArray added = o.getAsJsonArray("added_tokens");
-        assertEquals(BpeTokenizer.END_OF_TEXT, added.get(0).getAsJsonObject().get("content").getAsString());
+        assertEquals(
+                BpeTokenizer.END_OF_TEXT,
+                added.get(0).getAsJsonObject().get("content").getAsString());
         assertEquals(tok.endOfTextId(), added.get(0).getAsJsonObject().get("id").getAsInt());
         assertTrue(added.get(1).getAsJsonObject().get("special").getAsBoolean());
     }
@@ -89,10 +91,11 @@ class TokenizerJsonTest {
     @Test
     void ignoreMergesEncodesWholeVocabularyWords() throws IOException {
         // A vocabulary word that no merge reaches: only ignore_merges maps " zqx" to it directly.
-        Consumer<JsonObject> addWord = o -> o.getAsJsonObject("model").getAsJsonObject("vocab").addProperty("Ġzqx", 330);
+        Consumer<JsonObject> addWord =
+                o -> o.getAsJsonObject("model").getAsJsonObject("vocab").addProperty("Ġzqx", 330);
         BpeTokenizer plain = loadEdited("plain.json", addWord);
-        BpeTokenizer direct = loadEdited("ignore.json", addWord.andThen(
-                o -> o.getAsJsonObject("model").addProperty("ignore_merges", true)));
+        BpeTokenizer direct = loadEdited(
+                "ignore.json", addWord.andThen(o -> o.getAsJsonObject("model").addProperty("ignore_merges", true)));
         assertTrue(direct.ignoresMerges());
         assertArrayEquals(new int[] {330}, direct.encode(" zqx"));
         assertTrue(plain.encode(" zqx").length > 1);
@@ -107,39 +110,68 @@ class TokenizerJsonTest {
         expectError("truncated.json", good.substring(0, good.length() / 2), "not valid JSON");
         expectError("garbage.json", "{\"model\": [1, 2,", "not valid JSON");
         expectError("array.json", "[1, 2]", "top level must be a JSON object");
-        expectEdited("wordpiece.json", o -> o.getAsJsonObject("model").addProperty("type", "WordPiece"),
+        expectEdited(
+                "wordpiece.json",
+                o -> o.getAsJsonObject("model").addProperty("type", "WordPiece"),
                 "model.type is 'WordPiece'");
-        expectEdited("normalizer.json", o -> {
-            JsonObject n = new JsonObject();
-            n.addProperty("type", "NFC");
-            o.add("normalizer", n);
-        }, "normalizer 'NFC' is not supported");
-        expectEdited("metaspace.json", o -> o.getAsJsonObject("pre_tokenizer").addProperty("type", "Metaspace"),
+        expectEdited(
+                "normalizer.json",
+                o -> {
+                    JsonObject n = new JsonObject();
+                    n.addProperty("type", "NFC");
+                    o.add("normalizer", n);
+                },
+                "normalizer 'NFC' is not supported");
+        expectEdited(
+                "metaspace.json",
+                o -> o.getAsJsonObject("pre_tokenizer").addProperty("type", "Metaspace"),
                 "pre_tokenizer 'Metaspace' is not supported");
         expectEdited("nomodel.json", o -> o.remove("model"), "'model' is missing");
-        expectEdited("nobyte.json", o -> o.getAsJsonObject("model").getAsJsonObject("vocab").remove("Ċ"),
+        expectEdited(
+                "nobyte.json",
+                o -> o.getAsJsonObject("model").getAsJsonObject("vocab").remove("Ċ"),
                 "no token has id 10");
-        expectEdited("gap.json", o -> {
-            JsonObject v = o.getAsJsonObject("model").getAsJsonObject("vocab");
-            v.addProperty("Ċ", 5000);
-        }, "no token has id 10");
-        expectEdited("badmerge.json", o -> o.getAsJsonObject("model").getAsJsonArray("merges").set(0,
-                new com.google.gson.JsonPrimitive("Ġ zzzq")), "'zzzq' is not in model.vocab");
-        expectEdited("mergeform.json", o -> o.getAsJsonObject("model").getAsJsonArray("merges").set(0,
-                new com.google.gson.JsonPrimitive("nospace")), "is not two tokens separated by one space");
-        expectEdited("notbyte.json", o -> o.getAsJsonObject("model").getAsJsonObject("vocab").addProperty("a b", 330),
+        expectEdited(
+                "gap.json",
+                o -> {
+                    JsonObject v = o.getAsJsonObject("model").getAsJsonObject("vocab");
+                    v.addProperty("Ċ", 5000);
+                },
+                "no token has id 10");
+        expectEdited(
+                "badmerge.json",
+                o -> o.getAsJsonObject("model")
+                        .getAsJsonArray("merges")
+                        .set(0, new com.google.gson.JsonPrimitive("Ġ zzzq")),
+                "'zzzq' is not in model.vocab");
+        expectEdited(
+                "mergeform.json",
+                o -> o.getAsJsonObject("model")
+                        .getAsJsonArray("merges")
+                        .set(0, new com.google.gson.JsonPrimitive("nospace")),
+                "is not two tokens separated by one space");
+        expectEdited(
+                "notbyte.json",
+                o -> o.getAsJsonObject("model").getAsJsonObject("vocab").addProperty("a b", 330),
                 "is not a byte-level symbol");
-        expectEdited("negid.json", o -> o.getAsJsonObject("model").getAsJsonObject("vocab").addProperty("Ġzz", -3),
+        expectEdited(
+                "negid.json",
+                o -> o.getAsJsonObject("model").getAsJsonObject("vocab").addProperty("Ġzz", -3),
                 "must be a non-negative integer id");
-        expectEdited("fallback.json", o -> o.getAsJsonObject("model").addProperty("byte_fallback", true),
+        expectEdited(
+                "fallback.json",
+                o -> o.getAsJsonObject("model").addProperty("byte_fallback", true),
                 "byte_fallback=true is not supported");
-        expectEdited("mergeproduct.json", o -> {
-            JsonArray merges = o.getAsJsonObject("model").getAsJsonArray("merges");
-            merges.add("Ċ Ċ");
-            if (o.getAsJsonObject("model").getAsJsonObject("vocab").has("ĊĊ")) {
-                o.getAsJsonObject("model").getAsJsonObject("vocab").remove("ĊĊ");
-            }
-        }, null);
+        expectEdited(
+                "mergeproduct.json",
+                o -> {
+                    JsonArray merges = o.getAsJsonObject("model").getAsJsonArray("merges");
+                    merges.add("Ċ Ċ");
+                    if (o.getAsJsonObject("model").getAsJsonObject("vocab").has("ĊĊ")) {
+                        o.getAsJsonObject("model").getAsJsonObject("vocab").remove("ĊĊ");
+                    }
+                },
+                null);
         Path invalid = dir.resolve("latin1.json");
         Files.write(invalid, new byte[] {'{', '"', (byte) 0xE9, '"', ':', '1', '}'});
         TokenizerFileException e = assertThrows(TokenizerFileException.class, () -> BpeTokenizer.load(invalid));

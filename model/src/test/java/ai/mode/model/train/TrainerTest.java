@@ -4,8 +4,8 @@ package ai.mode.model.train;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -42,10 +42,13 @@ class TrainerTest {
     }
 
     @AfterAll
-    static void tearDown() { be.close(); }
+    static void tearDown() {
+        be.close();
+    }
 
     static Trainer.Options options(int steps, int accum, int batch) {
-        return new Trainer.Options(steps, batch, 12, accum, new LrSchedule(3e-3, 3, steps, 0.1), AdamW.Config.defaults(), 0, 0, 42);
+        return new Trainer.Options(
+                steps, batch, 12, accum, new LrSchedule(3e-3, 3, steps, 0.1), AdamW.Config.defaults(), 0, 0, 42);
     }
 
     static LlamaModel model() {
@@ -69,14 +72,25 @@ class TrainerTest {
     void lossFallsOnATinyCorpus() {
         try (LlamaModel m = model()) {
             List<Double> losses = new ArrayList<>();
-            Trainer t = new Trainer(m, new RandomWindowStream(corpus, 1), null, options(40, 1, 8), null,
+            Trainer t = new Trainer(
+                    m,
+                    new RandomWindowStream(corpus, 1),
+                    null,
+                    options(40, 1, 8),
+                    null,
                     List.of(new Trainer.Listener() {
-                        @Override public void onStep(Trainer.StepMetrics s) { losses.add(s.loss()); }
+                        @Override
+                        public void onStep(Trainer.StepMetrics s) {
+                            losses.add(s.loss());
+                        }
                     }));
             t.run();
             assertEquals(40, losses.size());
             assertTrue(losses.get(0) > Math.log(32) - 0.3, "initial loss near log(V): " + losses.get(0));
-            double tail = losses.subList(35, 40).stream().mapToDouble(Double::doubleValue).average().orElseThrow();
+            double tail = losses.subList(35, 40).stream()
+                    .mapToDouble(Double::doubleValue)
+                    .average()
+                    .orElseThrow();
             assertTrue(tail < losses.get(0) - 1.0, "loss should fall by > 1 nat: " + losses.get(0) + " -> " + tail);
         }
     }
@@ -125,30 +139,53 @@ class TrainerTest {
         java.util.logging.Logger jul = java.util.logging.Logger.getLogger(Trainer.class.getName());
         List<java.util.logging.LogRecord> records = new java.util.concurrent.CopyOnWriteArrayList<>();
         java.util.logging.Handler capture = new java.util.logging.Handler() {
-            @Override public void publish(java.util.logging.LogRecord r) { records.add(r); }
-            @Override public void flush() {}
-            @Override public void close() {}
+            @Override
+            public void publish(java.util.logging.LogRecord r) {
+                records.add(r);
+            }
+
+            @Override
+            public void flush() {}
+
+            @Override
+            public void close() {}
         };
         jul.addHandler(capture);
         Backend saved = be;
         try (Backend scalar = new CpuBackend(2, false)) {
             try (LlamaModel m = model()) {
-                new Trainer(m, new RandomWindowStream(corpus, 9), null, options(4, 1, 4),
-                        new ModelCheckpointing(dir, 0, null), List.of()).run(2);
+                new Trainer(
+                                m,
+                                new RandomWindowStream(corpus, 9),
+                                null,
+                                options(4, 1, 4),
+                                new ModelCheckpointing(dir, 0, null),
+                                List.of())
+                        .run(2);
             }
             assertEquals(saved.numerics(), savedNumerics(dir.resolve("step-00000002")));
             assertNotEquals(saved.numerics(), scalar.numerics());
             be = scalar;
             try (LlamaModel m = model()) {
-                Trainer t = new Trainer(m, new RandomWindowStream(corpus, 9), null, options(4, 1, 4),
-                        new ModelCheckpointing(dir, 0, null), List.of());
+                Trainer t = new Trainer(
+                        m,
+                        new RandomWindowStream(corpus, 9),
+                        null,
+                        options(4, 1, 4),
+                        new ModelCheckpointing(dir, 0, null),
+                        List.of());
                 assertTrue(t.resume());
                 t.run();
             }
-            List<String> warnings = records.stream().filter(r -> r.getLevel() == java.util.logging.Level.WARNING)
-                    .map(java.util.logging.LogRecord::getMessage).toList();
+            List<String> warnings = records.stream()
+                    .filter(r -> r.getLevel() == java.util.logging.Level.WARNING)
+                    .map(java.util.logging.LogRecord::getMessage)
+                    .toList();
             assertEquals(1, warnings.size(), warnings.toString());
-            assertTrue(warnings.get(0).contains(saved.numerics()) && warnings.get(0).contains(scalar.numerics()), warnings.get(0));
+            assertTrue(
+                    warnings.get(0).contains(saved.numerics())
+                            && warnings.get(0).contains(scalar.numerics()),
+                    warnings.get(0));
             assertEquals(scalar.numerics(), savedNumerics(dir.resolve("step-00000004")));
         } finally {
             be = saved;
@@ -157,27 +194,45 @@ class TrainerTest {
     }
 
     private static String savedNumerics(Path checkpoint) throws Exception {
-        return ai.mode.model.io.TrainerState.read(checkpoint.resolve(ai.mode.model.io.TrainerState.FILE)).state()
-                .get("numerics").getAsString();
+        return ai.mode.model.io.TrainerState.read(checkpoint.resolve(ai.mode.model.io.TrainerState.FILE))
+                .state()
+                .get("numerics")
+                .getAsString();
     }
 
     private static void resumeCheck(Path dir) throws Exception {
         int n = 4;
         Map<String, float[]> straight;
         try (LlamaModel m = model()) {
-            new Trainer(m, new RandomWindowStream(corpus, 9), null, options(2 * n, 2, 4),
-                    new ModelCheckpointing(dir.resolve("a"), 0, null), List.of()).run();
+            new Trainer(
+                            m,
+                            new RandomWindowStream(corpus, 9),
+                            null,
+                            options(2 * n, 2, 4),
+                            new ModelCheckpointing(dir.resolve("a"), 0, null),
+                            List.of())
+                    .run();
             straight = snapshot(m);
         }
         try (LlamaModel m = model()) {
-            Trainer first = new Trainer(m, new RandomWindowStream(corpus, 9), null, options(2 * n, 2, 4),
-                    new ModelCheckpointing(dir.resolve("b"), 0, null), List.of());
+            Trainer first = new Trainer(
+                    m,
+                    new RandomWindowStream(corpus, 9),
+                    null,
+                    options(2 * n, 2, 4),
+                    new ModelCheckpointing(dir.resolve("b"), 0, null),
+                    List.of());
             assertFalse(first.resume());
             first.run(n);
         }
-        try (LlamaModel m = model()) {      // fresh process state: re-initialised model, new stream
-            Trainer second = new Trainer(m, new RandomWindowStream(corpus, 9), null, options(2 * n, 2, 4),
-                    new ModelCheckpointing(dir.resolve("b"), 0, null), List.of());
+        try (LlamaModel m = model()) { // fresh process state: re-initialised model, new stream
+            Trainer second = new Trainer(
+                    m,
+                    new RandomWindowStream(corpus, 9),
+                    null,
+                    options(2 * n, 2, 4),
+                    new ModelCheckpointing(dir.resolve("b"), 0, null),
+                    List.of());
             assertTrue(second.resume());
             assertEquals(n, second.step());
             second.run();
@@ -196,7 +251,8 @@ class TrainerTest {
             Map<String, float[]> after = snapshot(m);
             for (Parameter p : m.parameters()) {
                 boolean same = java.util.Arrays.equals(before.get(p.name()), after.get(p.name()));
-                assertEquals(!p.trainable(), same, p.name() + (p.trainable() ? " should change" : " should stay unchanged"));
+                assertEquals(
+                        !p.trainable(), same, p.name() + (p.trainable() ? " should change" : " should stay unchanged"));
             }
         }
     }
@@ -205,10 +261,15 @@ class TrainerTest {
     void nonFiniteLossStopsWithStepAndLastCheckpoint(@TempDir Path dir) {
         try (LlamaModel m = model()) {
             Parameter victim = m.parameters().get(1);
-            Trainer t = new Trainer(m, new RandomWindowStream(corpus, 3), null,
+            Trainer t = new Trainer(
+                    m,
+                    new RandomWindowStream(corpus, 3),
+                    null,
                     new Trainer.Options(5, 4, 12, 1, LrSchedule.constant(1e-3), AdamW.Config.defaults(), 0, 1, 42),
-                    new ModelCheckpointing(dir, 2, null), List.of(new Trainer.Listener() {
-                        @Override public void onCheckpoint(int step, Path where) {
+                    new ModelCheckpointing(dir, 2, null),
+                    List.of(new Trainer.Listener() {
+                        @Override
+                        public void onCheckpoint(int step, Path where) {
                             if (step == 2) be.fill(victim.value(), Float.NaN);
                         }
                     }));
@@ -220,9 +281,12 @@ class TrainerTest {
         }
         try (LlamaModel m = model()) {
             be.fill(m.parameters().get(0).value(), Float.POSITIVE_INFINITY);
-            TrainingDivergedException e = assertThrows(TrainingDivergedException.class,
-                    () -> new Trainer(m, new RandomWindowStream(corpus, 3), null, options(3, 1, 2), null, List.of()).run());
-            assertTrue(e.getMessage().contains("at step 1") && e.getMessage().contains("no checkpoint"), e.getMessage());
+            TrainingDivergedException e = assertThrows(
+                    TrainingDivergedException.class,
+                    () -> new Trainer(m, new RandomWindowStream(corpus, 3), null, options(3, 1, 2), null, List.of())
+                            .run());
+            assertTrue(
+                    e.getMessage().contains("at step 1") && e.getMessage().contains("no checkpoint"), e.getMessage());
         }
     }
 
@@ -230,19 +294,27 @@ class TrainerTest {
     void nonFiniteWeightsAreNeverCheckpointed(@TempDir Path dir) throws Exception {
         try (LlamaModel m = model()) {
             Parameter victim = m.parameters().get(2);
-            Trainer t = new Trainer(m, new RandomWindowStream(corpus, 3), null,
+            Trainer t = new Trainer(
+                    m,
+                    new RandomWindowStream(corpus, 3),
+                    null,
                     new Trainer.Options(5, 4, 12, 1, LrSchedule.constant(1e-3), AdamW.Config.defaults(), 0, 1, 42),
-                    new ModelCheckpointing(dir, 0, null), List.of(new Trainer.Listener() {
-                        @Override public void onStep(Trainer.StepMetrics sm) {
-                            if (sm.step() == 3) be.fill(victim.value(), Float.NaN);   // after the update, before the save
+                    new ModelCheckpointing(dir, 0, null),
+                    List.of(new Trainer.Listener() {
+                        @Override
+                        public void onStep(Trainer.StepMetrics sm) {
+                            if (sm.step() == 3) be.fill(victim.value(), Float.NaN); // after the update, before the save
                         }
                     }));
             TrainingDivergedException e = assertThrows(TrainingDivergedException.class, t::run);
             assertEquals(3, e.step());
-            assertTrue(e.getMessage().contains("tensor " + victim.name() + " holds NaN at element 0")
-                    && e.getMessage().contains("last good checkpoint: " + dir.resolve("step-00000002")), e.getMessage());
+            assertTrue(
+                    e.getMessage().contains("tensor " + victim.name() + " holds NaN at element 0")
+                            && e.getMessage().contains("last good checkpoint: " + dir.resolve("step-00000002")),
+                    e.getMessage());
             assertFalse(Files.exists(dir.resolve("step-00000003")));
-            assertEquals("step-00000002", Files.readString(dir.resolve("latest")).strip());
+            assertEquals(
+                    "step-00000002", Files.readString(dir.resolve("latest")).strip());
         }
     }
 
@@ -266,19 +338,29 @@ class TrainerTest {
 
     @Test
     void invalidOptionsAndConfigsGetClearMessages() {
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> new LlamaConfig(100, 30, 2, 4, 4, 64, 16, 10000f, 1e-5f, true));
+        IllegalArgumentException e = assertThrows(
+                IllegalArgumentException.class, () -> new LlamaConfig(100, 30, 2, 4, 4, 64, 16, 10000f, 1e-5f, true));
         assertTrue(e.getMessage().contains("divisible by num_attention_heads"), e.getMessage());
-        e = assertThrows(IllegalArgumentException.class, () -> new Trainer.Options(0, 4, 12, 1, LrSchedule.constant(1e-3),
-                AdamW.Config.defaults(), 0, 0, 1));
+        e = assertThrows(
+                IllegalArgumentException.class,
+                () -> new Trainer.Options(0, 4, 12, 1, LrSchedule.constant(1e-3), AdamW.Config.defaults(), 0, 0, 1));
         assertTrue(e.getMessage().contains("--steps"), e.getMessage());
         try (LlamaModel m = model()) {
-            e = assertThrows(IllegalArgumentException.class, () -> new Trainer(m, new RandomWindowStream(corpus, 1), null,
-                    new Trainer.Options(2, 2, 64, 1, LrSchedule.constant(1e-3), AdamW.Config.defaults(), 0, 0, 1), null, List.of()));
+            e = assertThrows(
+                    IllegalArgumentException.class,
+                    () -> new Trainer(
+                            m,
+                            new RandomWindowStream(corpus, 1),
+                            null,
+                            new Trainer.Options(
+                                    2, 2, 64, 1, LrSchedule.constant(1e-3), AdamW.Config.defaults(), 0, 0, 1),
+                            null,
+                            List.of()));
             assertTrue(e.getMessage().contains("max_position_embeddings"), e.getMessage());
             ParameterSelection.none().apply(m.parameters());
-            e = assertThrows(IllegalArgumentException.class, () -> new Trainer(m, new RandomWindowStream(corpus, 1), null,
-                    options(2, 1, 2), null, List.of()));
+            e = assertThrows(
+                    IllegalArgumentException.class,
+                    () -> new Trainer(m, new RandomWindowStream(corpus, 1), null, options(2, 1, 2), null, List.of()));
             assertTrue(e.getMessage().contains("nothing to train"), e.getMessage());
         }
     }

@@ -1,5 +1,9 @@
 package ai.mode.bindings.emu;
 
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
@@ -11,10 +15,6 @@ import java.nio.file.Path;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
-
-import static java.lang.foreign.ValueLayout.ADDRESS;
-import static java.lang.foreign.ValueLayout.JAVA_INT;
-import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
  * FFM binding to the CPU emulator library {@code libmode_emu.so} (built from the project's CUDA kernels
@@ -52,12 +52,17 @@ public final class EmuLibrary {
         getKernelCount = bind(linker, lookup, "emuGetKernelCount", FunctionDescriptor.of(JAVA_INT));
         getKernelName = bind(linker, lookup, "emuGetKernelName", FunctionDescriptor.of(ADDRESS, JAVA_INT));
         getKernelSignature = bind(linker, lookup, "emuGetKernelSignature", FunctionDescriptor.of(ADDRESS, ADDRESS));
-        getScalarLayout = bind(linker, lookup, "emuGetScalarLayout",
-                FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT));
-        moduleGetFunction = bind(linker, lookup, "emuModuleGetFunction",
-                FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
-        launchKernel = bind(linker, lookup, "emuLaunchKernel", FunctionDescriptor.of(JAVA_INT, ADDRESS,
-                JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, ADDRESS));
+        getScalarLayout =
+                bind(linker, lookup, "emuGetScalarLayout", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT));
+        moduleGetFunction =
+                bind(linker, lookup, "emuModuleGetFunction", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+        launchKernel = bind(
+                linker,
+                lookup,
+                "emuLaunchKernel",
+                FunctionDescriptor.of(
+                        JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
+                        ADDRESS, ADDRESS, ADDRESS));
         memAlloc = bind(linker, lookup, "emuMemAlloc", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG));
         memFree = bind(linker, lookup, "emuMemFree", FunctionDescriptor.of(JAVA_INT, JAVA_LONG));
     }
@@ -76,8 +81,9 @@ public final class EmuLibrary {
     }
 
     private static MethodHandle bind(Linker linker, SymbolLookup lookup, String name, FunctionDescriptor fd) {
-        MemorySegment symbol = lookup.find(name).orElseThrow(() -> new EmuException(
-                "symbol " + name + " missing from the emulator library; rebuild mode-kernels"));
+        MemorySegment symbol = lookup.find(name)
+                .orElseThrow(() -> new EmuException(
+                        "symbol " + name + " missing from the emulator library; rebuild mode-kernels"));
         return linker.downcallHandle(symbol, fd);
     }
 
@@ -124,7 +130,9 @@ public final class EmuLibrary {
     public Optional<String> kernelSignature(String name) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment s = (MemorySegment) getKernelSignature.invokeExact(arena.allocateFrom(name));
-            return s.equals(MemorySegment.NULL) ? Optional.empty() : Optional.of(s.reinterpret(Long.MAX_VALUE).getString(0));
+            return s.equals(MemorySegment.NULL)
+                    ? Optional.empty()
+                    : Optional.of(s.reinterpret(Long.MAX_VALUE).getString(0));
         } catch (Throwable t) {
             throw rethrow("emuGetKernelSignature", t);
         }
@@ -139,7 +147,10 @@ public final class EmuLibrary {
             MemorySegment sizes = arena.allocate(JAVA_INT, 16);
             MemorySegment aligns = arena.allocate(JAVA_INT, 16);
             int n = (int) getScalarLayout.invokeExact(sizes, aligns, 16);
-            return new int[][] {sizes.asSlice(0, 4L * n).toArray(JAVA_INT), aligns.asSlice(0, 4L * n).toArray(JAVA_INT)};
+            return new int[][] {
+                sizes.asSlice(0, 4L * n).toArray(JAVA_INT),
+                aligns.asSlice(0, 4L * n).toArray(JAVA_INT)
+            };
         } catch (Throwable t) {
             throw rethrow("emuGetScalarLayout", t);
         }
@@ -164,17 +175,39 @@ public final class EmuLibrary {
      * Runs a kernel over the whole grid before returning; parameters as {@code cuLaunchKernel}
      * ({@code kernelParams} is a {@code void*} array with one pointer per parameter).
      */
-    public void launchKernel(MemorySegment function, String name, int gx, int gy, int gz, int bx, int by, int bz,
-                             int sharedBytes, MemorySegment kernelParams) {
+    public void launchKernel(
+            MemorySegment function,
+            String name,
+            int gx,
+            int gy,
+            int gz,
+            int bx,
+            int by,
+            int bz,
+            int sharedBytes,
+            MemorySegment kernelParams) {
         int rc;
         try {
-            rc = (int) launchKernel.invokeExact(function, gx, gy, gz, bx, by, bz, sharedBytes, MemorySegment.NULL,
-                    kernelParams, MemorySegment.NULL);
+            rc = (int) launchKernel.invokeExact(
+                    function,
+                    gx,
+                    gy,
+                    gz,
+                    bx,
+                    by,
+                    bz,
+                    sharedBytes,
+                    MemorySegment.NULL,
+                    kernelParams,
+                    MemorySegment.NULL);
         } catch (Throwable t) {
             throw rethrow("emuLaunchKernel", t);
         }
-        check(rc, "emuLaunchKernel", "kernel=" + name + ", grid=" + gx + "x" + gy + "x" + gz + ", block=" + bx + "x"
-                + by + "x" + bz + ", sharedBytes=" + sharedBytes);
+        check(
+                rc,
+                "emuLaunchKernel",
+                "kernel=" + name + ", grid=" + gx + "x" + gy + "x" + gz + ", block=" + bx + "x" + by + "x" + bz
+                        + ", sharedBytes=" + sharedBytes);
     }
 
     /** Allocates {@code bytes} (> 0) of emulated device memory, 256-byte aligned. */
@@ -208,13 +241,17 @@ public final class EmuLibrary {
         String name;
         String detail;
         try {
-            name = ((MemorySegment) getErrorName.invokeExact(rc)).reinterpret(256).getString(0);
-            detail = ((MemorySegment) getLastErrorMessage.invokeExact()).reinterpret(4096).getString(0);
+            name = ((MemorySegment) getErrorName.invokeExact(rc))
+                    .reinterpret(256)
+                    .getString(0);
+            detail = ((MemorySegment) getLastErrorMessage.invokeExact())
+                    .reinterpret(4096)
+                    .getString(0);
         } catch (Throwable t) {
             throw rethrow("emuGetErrorName", t);
         }
-        throw new EmuException(call + "(" + args + ") failed: " + name + " (" + rc + ")"
-                + (detail.isEmpty() ? "" : ": " + detail));
+        throw new EmuException(
+                call + "(" + args + ") failed: " + name + " (" + rc + ")" + (detail.isEmpty() ? "" : ": " + detail));
     }
 
     private static RuntimeException rethrow(String call, Throwable t) {

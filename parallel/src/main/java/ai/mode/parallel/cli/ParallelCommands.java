@@ -9,15 +9,27 @@ public final class ParallelCommands {
 
     /** {@code mode train}. */
     public static final class Train implements CommandProvider {
-        @Override public String name() { return "train"; }
+        @Override
+        public String name() {
+            return "train";
+        }
 
-        @Override public Object command() { return new TrainCommand(); }
+        @Override
+        public Object command() {
+            return new TrainCommand();
+        }
     }
 
     /** {@code mode costmodel}. */
     public static final class Cost implements CommandProvider {
-        @Override public String name() { return "costmodel"; }
+        @Override
+        public String name() {
+            return "costmodel";
+        }
 
-        @Override public Object command() { return new CostModelCommand(); }
+        @Override
+        public Object command() {
+            return new CostModelCommand();
+        }
     }
 }

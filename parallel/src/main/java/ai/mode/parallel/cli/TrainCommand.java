@@ -42,18 +42,26 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-@Command(name = "train", mixinStandardHelpOptions = true,
-        description = {"Train a MoDE model (one new expert per --domains entry, and the gates, over a frozen backbone) on several devices.",
-                "Placements: single, data (every device holds everything and a share of the batch), mpmd (backbone on one group,",
-                "experts spread over the others, each group data parallel), or a custom spec such as 'cuda:0-3=backbone;cuda:4-7=experts'.",
-                "Several processes (nodes): set MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE (and LOCAL_RANK) as torchrun does;",
-                "each process passes its own --devices; world ranks then number the devices of all processes in RANK order.",
-                "Writes OUT/metrics.jsonl, OUT/experts.safetensors and OUT/placement.txt (on RANK 0)."})
+@Command(
+        name = "train",
+        mixinStandardHelpOptions = true,
+        description = {
+            "Train a MoDE model (one new expert per --domains entry, and the gates, over a frozen backbone) on several devices.",
+            "Placements: single, data (every device holds everything and a share of the batch), mpmd (backbone on one group,",
+            "experts spread over the others, each group data parallel), or a custom spec such as 'cuda:0-3=backbone;cuda:4-7=experts'.",
+            "Several processes (nodes): set MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE (and LOCAL_RANK) as torchrun does;",
+            "each process passes its own --devices; world ranks then number the devices of all processes in RANK order.",
+            "Writes OUT/metrics.jsonl, OUT/experts.safetensors and OUT/placement.txt (on RANK 0)."
+        })
 public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--checkpoint", required = true, description = "Backbone: checkpoint directory or run folder.")
     Path checkpoint;
 
-    @Option(names = "--domains", required = true, split = ",", description = "Training corpora, one new expert each (e.g. code,math); the batches mix them equally.")
+    @Option(
+            names = "--domains",
+            required = true,
+            split = ",",
+            description = "Training corpora, one new expert each (e.g. code,math); the batches mix them equally.")
     List<String> domains;
 
     @Option(names = "--out", description = "Output folder (default: runs/train-DOMAINS).")
@@ -62,37 +70,69 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--steps", defaultValue = "50", description = "Optimizer steps (default: ${DEFAULT-VALUE}).")
     int steps;
 
-    @Option(names = "--devices", defaultValue = "cpu:0", description = "This process's devices: cpu:0-3, emu:0-1, cuda:0-7 (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--devices",
+            defaultValue = "cpu:0",
+            description = "This process's devices: cpu:0-3, emu:0-1, cuda:0-7 (default: ${DEFAULT-VALUE}).")
     String devices;
 
-    @Option(names = "--placement", defaultValue = "auto", description = "single, data, mpmd, a custom spec, or auto (single on one device, else data) (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--placement",
+            defaultValue = "auto",
+            description =
+                    "single, data, mpmd, a custom spec, or auto (single on one device, else data) (default: ${DEFAULT-VALUE}).")
     String placement;
 
-    @Option(names = "--groups", defaultValue = "2", description = "mpmd: device groups, the backbone's and N-1 for the experts (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--groups",
+            defaultValue = "2",
+            description = "mpmd: device groups, the backbone's and N-1 for the experts (default: ${DEFAULT-VALUE}).")
     int groups;
 
-    @Option(names = "--backbone-devices", defaultValue = "0", description = "mpmd: devices of the backbone group (0 = half; default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--backbone-devices",
+            defaultValue = "0",
+            description = "mpmd: devices of the backbone group (0 = half; default: ${DEFAULT-VALUE}).")
     int backboneDevices;
 
-    @Option(names = "--comm", defaultValue = "auto", description = "auto (NCCL on cuda devices when available, else hub), hub or nccl (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--comm",
+            defaultValue = "auto",
+            description =
+                    "auto (NCCL on cuda devices when available, else hub), hub or nccl (default: ${DEFAULT-VALUE}).")
     String comm;
 
-    @Option(names = "--comm-timeout", defaultValue = "300", description = "Seconds any rank waits for a peer before the run fails naming it (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--comm-timeout",
+            defaultValue = "300",
+            description =
+                    "Seconds any rank waits for a peer before the run fails naming it (default: ${DEFAULT-VALUE}).")
     double commTimeout;
 
-    @Option(names = "--rendezvous-timeout", defaultValue = "300", description = "Seconds to wait for every process to join (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--rendezvous-timeout",
+            defaultValue = "300",
+            description = "Seconds to wait for every process to join (default: ${DEFAULT-VALUE}).")
     double rendezvousTimeout;
 
-    @Option(names = "--threads", defaultValue = "0", description = "Threads per cpu device (0 = the cores split over them; default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--threads",
+            defaultValue = "0",
+            description = "Threads per cpu device (0 = the cores split over them; default: ${DEFAULT-VALUE}).")
     int threads;
 
-    @Option(names = "--seed", defaultValue = "1234", description = "Seed of expert initialisation and data order (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--seed",
+            defaultValue = "1234",
+            description = "Seed of expert initialisation and data order (default: ${DEFAULT-VALUE}).")
     long seed;
 
     @Option(names = "--eval", split = ",", description = "Domains scored at the end (default: the training domains).")
     List<String> eval;
 
-    @Option(names = {"-q", "--quiet"}, description = "No progress lines.")
+    @Option(
+            names = {"-q", "--quiet"},
+            description = "No progress lines.")
     boolean quiet;
 
     @Mixin
@@ -104,45 +144,87 @@ public final class TrainCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         if (steps < 1) throw new IllegalArgumentException("--steps must be >= 1 (got " + steps + ")");
-        if (commTimeout <= 0 || rendezvousTimeout <= 0) throw new IllegalArgumentException("timeouts must be > 0 seconds");
+        if (commTimeout <= 0 || rendezvousTimeout <= 0)
+            throw new IllegalArgumentException("timeouts must be > 0 seconds");
         Optional<LaunchEnv> env = LaunchEnv.from(System.getenv());
-        Path dir = out != null ? out : Path.of("runs", "train-" + String.join("-", domains).replaceAll("[^A-Za-z0-9_.+-]", "_"));
+        Path dir = out != null
+                ? out
+                : Path.of("runs", "train-" + String.join("-", domains).replaceAll("[^A-Za-z0-9_.+-]", "_"));
         Checkpoint c = SavedModels.resolve(checkpoint);
         Path tokFile = c.dir().resolve(Checkpoint.TOKENIZER);
-        if (!Files.isRegularFile(tokFile)) throw new IllegalArgumentException("checkpoint " + c.dir() + " has no tokenizer.json; MoDE training needs the backbone's tokenizer");
+        if (!Files.isRegularFile(tokFile))
+            throw new IllegalArgumentException(
+                    "checkpoint " + c.dir() + " has no tokenizer.json; MoDE training needs the backbone's tokenizer");
         BpeTokenizer tok = BpeTokenizer.load(tokFile);
         List<DomainTokens> data = new ArrayList<>();
         for (String d : domains) data.add(DomainTokens.load(d, tok));
         ModeTraining.Hyper h = run.hyper(seed);
-        ModeConfig mc = arch.config(domains.stream().map(d -> Path.of(d).getFileName().toString()).toList());
-        String spec = placement.equals("auto") ? (DeviceSpec.parse(devices).size() == 1 && env.isEmpty() ? "single" : "data") : placement;
-        ParallelLaunch.Options lo = new ParallelLaunch.Options(DeviceSpec.parse(devices), spec, groups, backboneDevices, ParallelLaunch.Comm.parse(comm), threads,
-                Duration.ofMillis((long) (commTimeout * 1000)), Duration.ofMillis((long) (rendezvousTimeout * 1000)));
+        ModeConfig mc = arch.config(
+                domains.stream().map(d -> Path.of(d).getFileName().toString()).toList());
+        String spec = placement.equals("auto")
+                ? (DeviceSpec.parse(devices).size() == 1 && env.isEmpty() ? "single" : "data")
+                : placement;
+        ParallelLaunch.Options lo = new ParallelLaunch.Options(
+                DeviceSpec.parse(devices),
+                spec,
+                groups,
+                backboneDevices,
+                ParallelLaunch.Comm.parse(comm),
+                threads,
+                Duration.ofMillis((long) (commTimeout * 1000)),
+                Duration.ofMillis((long) (rendezvousTimeout * 1000)));
         PrintStream o = System.out;
-        try (Backend host = Backends.create("cpu", threads); LlamaModel base = SavedModels.load(host, c); ModeModel m = ModeModel.create(base, mc, seed)) {
-            if (h.seqLen() > base.config().maxSeqLen()) throw new IllegalArgumentException("--seq " + h.seqLen() + " exceeds the model's max_position_embeddings " + base.config().maxSeqLen());
+        try (Backend host = Backends.create("cpu", threads);
+                LlamaModel base = SavedModels.load(host, c);
+                ModeModel m = ModeModel.create(base, mc, seed)) {
+            if (h.seqLen() > base.config().maxSeqLen())
+                throw new IllegalArgumentException(
+                        "--seq " + h.seqLen() + " exceeds the model's max_position_embeddings "
+                                + base.config().maxSeqLen());
             m.selectTrainable(true);
             ModelSnapshot snap = ModelSnapshot.of(m);
             try (ParallelLaunch launch = ParallelLaunch.start(lo, env, mc.numBlocks(), mc.numExperts());
-                 ParallelModeModel pm = launch.model(snap, AdamW.Config.defaults())) {
+                    ParallelModeModel pm = launch.model(snap, AdamW.Config.defaults())) {
                 boolean leader = launch.leader();
                 if (leader) {
-                    o.printf(Locale.ROOT, "MoDE training of %s over %s: %d steps of %d x %d tokens on %d device(s), communicator %s%n", String.join(",", domains),
-                            c.dir(), steps, h.batch(), h.seqLen(), launch.placement().worldSize(), launch.communicator());
+                    o.printf(
+                            Locale.ROOT,
+                            "MoDE training of %s over %s: %d steps of %d x %d tokens on %d device(s), communicator %s%n",
+                            String.join(",", domains),
+                            c.dir(),
+                            steps,
+                            h.batch(),
+                            h.seqLen(),
+                            launch.placement().worldSize(),
+                            launch.communicator());
                     o.print(launch.placement().describe());
                 }
                 int warm = (int) Math.round(steps * h.warmupFrac());
                 List<int[]> val = ModeTraining.validationWindows(data, h);
                 int evalEvery = val.isEmpty() || h.valPoints() <= 0 ? 0 : Math.max(1, steps / h.valPoints());
-                Trainer.Options opt = new Trainer.Options(steps, h.batch(), h.seqLen(), 1, new LrSchedule(h.lr(), warm, steps, 0.1), AdamW.Config.defaults(),
-                        evalEvery, 0, seed);
+                Trainer.Options opt = new Trainer.Options(
+                        steps,
+                        h.batch(),
+                        h.seqLen(),
+                        1,
+                        new LrSchedule(h.lr(), warm, steps, 0.1),
+                        AdamW.Config.defaults(),
+                        evalEvery,
+                        0,
+                        seed);
                 List<Trainer.Listener> listeners = new ArrayList<>();
                 MetricsLog log = leader ? new MetricsLog(dir.resolve("metrics.jsonl")) : null;
                 if (log != null) listeners.add(log);
                 if (leader && !quiet) listeners.add(progress(System.err, steps));
                 Trainer.Result r;
                 try {
-                    r = new ParallelTrainer(pm, ModeTraining.mix(data, h, seed), val.isEmpty() ? null : () -> val, opt, listeners).run();
+                    r = new ParallelTrainer(
+                                    pm,
+                                    ModeTraining.mix(data, h, seed),
+                                    val.isEmpty() ? null : () -> val,
+                                    opt,
+                                    listeners)
+                            .run();
                 } finally {
                     if (log != null) log.close();
                 }
@@ -152,20 +234,38 @@ public final class TrainCommand implements Callable<Integer> {
                     Files.createDirectories(dir);
                     Path file = dir.resolve(ExpertFile.FILE_NAME);
                     ExpertFile.write(file, m);
-                    Files.writeString(dir.resolve("placement.txt"), "devices: " + launch.placement().worldSize() + ", communicator " + launch.communicator() + "\n"
-                            + launch.placement().describe());
-                    o.printf(Locale.ROOT, "trained %d steps in %.1f s (%.0f tokens/s); last loss %.4f%s%n", r.steps(), r.seconds(),
-                            r.tokensPerSecond(opt.tokensPerStep(), r.steps()), r.lastLoss(),
-                            r.lastValidation() == null ? "" : String.format(Locale.ROOT, ", validation loss %.4f", r.lastValidation().meanLoss()));
+                    Files.writeString(
+                            dir.resolve("placement.txt"),
+                            "devices: " + launch.placement().worldSize() + ", communicator " + launch.communicator()
+                                    + "\n" + launch.placement().describe());
+                    o.printf(
+                            Locale.ROOT,
+                            "trained %d steps in %.1f s (%.0f tokens/s); last loss %.4f%s%n",
+                            r.steps(),
+                            r.seconds(),
+                            r.tokensPerSecond(opt.tokensPerStep(), r.steps()),
+                            r.lastLoss(),
+                            r.lastValidation() == null
+                                    ? ""
+                                    : String.format(
+                                            Locale.ROOT,
+                                            ", validation loss %.4f",
+                                            r.lastValidation().meanLoss()));
                     if (run.evalWindows > 0) {
                         List<DomainTokens> ev = new ArrayList<>();
                         for (String d : eval == null || eval.isEmpty() ? domains : eval) {
                             int known = domains.indexOf(d);
                             ev.add(known >= 0 ? data.get(known) : DomainTokens.load(d, tok));
                         }
-                        ModeTraining.Evaluation e = ModeTraining.evaluate(m, ev, h.seqLen(), h.batch(), run.evalWindows);
+                        ModeTraining.Evaluation e =
+                                ModeTraining.evaluate(m, ev, h.seqLen(), h.batch(), run.evalWindows);
                         for (Map.Entry<String, LossStats> s : e.scores().entrySet()) {
-                            o.printf(Locale.ROOT, "test %-20s loss %.4f  accuracy %.2f%%%n", s.getKey(), s.getValue().meanLoss(), 100 * s.getValue().accuracy());
+                            o.printf(
+                                    Locale.ROOT,
+                                    "test %-20s loss %.4f  accuracy %.2f%%%n",
+                                    s.getKey(),
+                                    s.getValue().meanLoss(),
+                                    100 * s.getValue().accuracy());
                         }
                     }
                     o.println("expert file: " + file);
@@ -182,7 +282,15 @@ public final class TrainCommand implements Callable<Integer> {
             @Override
             public void onStep(Trainer.StepMetrics m) {
                 if (m.step() % every == 0 || m.step() == steps) {
-                    err.printf(Locale.ROOT, "step %d/%d  loss %.4f  lr %.2e  grad norm %.3f  %.0f tokens/s%n", m.step(), steps, m.loss(), m.lr(), m.gradNorm(), m.tokensPerSecond());
+                    err.printf(
+                            Locale.ROOT,
+                            "step %d/%d  loss %.4f  lr %.2e  grad norm %.3f  %.0f tokens/s%n",
+                            m.step(),
+                            steps,
+                            m.loss(),
+                            m.lr(),
+                            m.gradNorm(),
+                            m.tokensPerSecond());
                 }
             }
 

@@ -20,15 +20,16 @@ public final class Collectives {
         int n = specs.length;
         for (int r = 1; r < n; r++) {
             if (!specs[r].sameCall(specs[0])) {
-                throw new CommunicatorException(where + ": member 0 called " + specs[0].describe() + " but member " + r + " called "
-                        + specs[r].describe() + " (the members' programs diverged)");
+                throw new CommunicatorException(where + ": member 0 called " + specs[0].describe() + " but member " + r
+                        + " called " + specs[r].describe() + " (the members' programs diverged)");
             }
         }
         CollectiveSpec s = specs[0];
         HostBuffer.Kind kind = data[0].kind();
         for (int r = 1; r < n; r++) {
             if (data[r].kind() != kind && s.kind() != CollectiveSpec.Kind.BARRIER) {
-                throw new CommunicatorException(where + ": member 0 sent " + kind + " data but member " + r + " sent " + data[r].kind());
+                throw new CommunicatorException(
+                        where + ": member 0 sent " + kind + " data but member " + r + " sent " + data[r].kind());
             }
         }
         return switch (s.kind()) {
@@ -49,7 +50,8 @@ public final class Collectives {
         int n = data.length, len = data[0].length();
         for (int r = 1; r < n; r++) {
             if (data[r].length() != len) {
-                throw new CommunicatorException(where + ": all-reduce sizes differ: member 0 has " + len + " elements, member " + r + " has " + data[r].length());
+                throw new CommunicatorException(where + ": all-reduce sizes differ: member 0 has " + len
+                        + " elements, member " + r + " has " + data[r].length());
             }
         }
         HostBuffer out = reduce(op, data, 0, len);
@@ -105,8 +107,13 @@ public final class Collectives {
     }
 
     private static void checkCounts(String where, String what, int[] counts, int n) {
-        if (counts.length != n) throw new CommunicatorException(where + ": " + what + " needs one count per member (" + n + "), got " + counts.length);
-        for (int c : counts) if (c < 0) throw new CommunicatorException(where + ": " + what + " counts must be >= 0, got " + Arrays.toString(counts));
+        if (counts.length != n)
+            throw new CommunicatorException(
+                    where + ": " + what + " needs one count per member (" + n + "), got " + counts.length);
+        for (int c : counts)
+            if (c < 0)
+                throw new CommunicatorException(
+                        where + ": " + what + " counts must be >= 0, got " + Arrays.toString(counts));
     }
 
     private static HostBuffer[] allGather(String where, int[] counts, HostBuffer[] data) {
@@ -115,7 +122,8 @@ public final class Collectives {
         int total = 0;
         for (int r = 0; r < n; r++) {
             if (data[r].length() != counts[r]) {
-                throw new CommunicatorException(where + ": all-gather member " + r + " sent " + data[r].length() + " elements but the counts say " + counts[r]);
+                throw new CommunicatorException(where + ": all-gather member " + r + " sent " + data[r].length()
+                        + " elements but the counts say " + counts[r]);
             }
             total += counts[r];
         }
@@ -136,7 +144,8 @@ public final class Collectives {
         int total = Arrays.stream(counts).sum();
         for (int r = 0; r < n; r++) {
             if (data[r].length() != total) {
-                throw new CommunicatorException(where + ": reduce-scatter member " + r + " sent " + data[r].length() + " elements but the blocks add up to " + total);
+                throw new CommunicatorException(where + ": reduce-scatter member " + r + " sent " + data[r].length()
+                        + " elements but the blocks add up to " + total);
             }
         }
         HostBuffer[] res = new HostBuffer[n];
@@ -150,12 +159,15 @@ public final class Collectives {
 
     private static HostBuffer[] broadcast(String where, int root, CollectiveSpec[] specs, HostBuffer[] data) {
         int n = data.length;
-        if (root < 0 || root >= n) throw new CommunicatorException(where + ": broadcast root " + root + " is not a member (0.." + (n - 1) + ")");
+        if (root < 0 || root >= n)
+            throw new CommunicatorException(
+                    where + ": broadcast root " + root + " is not a member (0.." + (n - 1) + ")");
         int len = data[root].length();
         for (int r = 0; r < n; r++) {
             int expect = specs[r].counts().length == 1 ? specs[r].counts()[0] : -1;
             if (expect != len) {
-                throw new CommunicatorException(where + ": broadcast from member " + root + " sends " + len + " elements but member " + r + " expects " + expect);
+                throw new CommunicatorException(where + ": broadcast from member " + root + " sends " + len
+                        + " elements but member " + r + " expects " + expect);
             }
         }
         HostBuffer[] res = new HostBuffer[n];
@@ -172,7 +184,8 @@ public final class Collectives {
             checkCounts(where, "all-to-all receive", specs[s].recvCounts(), n);
             for (int d = 0; d < n; d++) offsets[s][d + 1] = offsets[s][d] + sc[d];
             if (offsets[s][n] != data[s].length()) {
-                throw new CommunicatorException(where + ": all-to-all member " + s + " sent " + data[s].length() + " elements but its send counts add up to " + offsets[s][n]);
+                throw new CommunicatorException(where + ": all-to-all member " + s + " sent " + data[s].length()
+                        + " elements but its send counts add up to " + offsets[s][n]);
             }
         }
         HostBuffer[] res = new HostBuffer[n];
@@ -181,7 +194,8 @@ public final class Collectives {
             for (int s = 0; s < n; s++) {
                 int sent = specs[s].counts()[d], expected = specs[d].recvCounts()[s];
                 if (sent != expected) {
-                    throw new CommunicatorException(where + ": all-to-all member " + s + " sends " + sent + " elements to member " + d + " but member " + d + " expects " + expected);
+                    throw new CommunicatorException(where + ": all-to-all member " + s + " sends " + sent
+                            + " elements to member " + d + " but member " + d + " expects " + expected);
                 }
                 total += sent;
             }

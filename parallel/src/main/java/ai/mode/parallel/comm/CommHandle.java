@@ -19,9 +19,13 @@ public interface CommHandle {
     /** A handle that is already complete. */
     static CommHandle done() {
         return new CommHandle() {
-            @Override public void await() {}
+            @Override
+            public void await() {}
 
-            @Override public boolean isDone() { return true; }
+            @Override
+            public boolean isDone() {
+                return true;
+            }
         };
     }
 

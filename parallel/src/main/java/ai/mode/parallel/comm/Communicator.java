@@ -106,8 +106,12 @@ public interface Communicator extends AutoCloseable {
 
     /** One side of a point-to-point message in {@link #exchange}. */
     record Transfer(Tensor tensor, int peer, boolean isSend) {
-        public static Transfer send(Tensor t, int peer) { return new Transfer(t, peer, true); }
+        public static Transfer send(Tensor t, int peer) {
+            return new Transfer(t, peer, true);
+        }
 
-        public static Transfer recv(Tensor t, int peer) { return new Transfer(t, peer, false); }
+        public static Transfer recv(Tensor t, int peer) {
+            return new Transfer(t, peer, false);
+        }
     }
 }

@@ -7,7 +7,11 @@ import java.util.Arrays;
 /** A typed host array. */
 public final class HostBuffer {
     /** Element type. */
-    public enum Kind { F32, I32, F64 }
+    public enum Kind {
+        F32,
+        I32,
+        F64
+    }
 
     private final Kind kind;
     private final float[] f32;
@@ -21,11 +25,17 @@ public final class HostBuffer {
         this.f64 = f64;
     }
 
-    public static HostBuffer of(float[] a) { return new HostBuffer(Kind.F32, a, null, null); }
+    public static HostBuffer of(float[] a) {
+        return new HostBuffer(Kind.F32, a, null, null);
+    }
 
-    public static HostBuffer of(int[] a) { return new HostBuffer(Kind.I32, null, a, null); }
+    public static HostBuffer of(int[] a) {
+        return new HostBuffer(Kind.I32, null, a, null);
+    }
 
-    public static HostBuffer of(double[] a) { return new HostBuffer(Kind.F64, null, null, a); }
+    public static HostBuffer of(double[] a) {
+        return new HostBuffer(Kind.F64, null, null, a);
+    }
 
     /** A zero-filled buffer. */
     public static HostBuffer allocate(Kind kind, int n) {
@@ -37,9 +47,13 @@ public final class HostBuffer {
     }
 
     /** An empty buffer of this kind (a contribution that carries no data). */
-    public static HostBuffer empty(Kind kind) { return allocate(kind, 0); }
+    public static HostBuffer empty(Kind kind) {
+        return allocate(kind, 0);
+    }
 
-    public Kind kind() { return kind; }
+    public Kind kind() {
+        return kind;
+    }
 
     public int length() {
         return switch (kind) {
@@ -49,11 +63,17 @@ public final class HostBuffer {
         };
     }
 
-    public float[] floats() { return require(Kind.F32, f32); }
+    public float[] floats() {
+        return require(Kind.F32, f32);
+    }
 
-    public int[] ints() { return require(Kind.I32, i32); }
+    public int[] ints() {
+        return require(Kind.I32, i32);
+    }
 
-    public double[] doubles() { return require(Kind.F64, f64); }
+    public double[] doubles() {
+        return require(Kind.F64, f64);
+    }
 
     private <T> T require(Kind k, T array) {
         if (kind != k) throw new IllegalStateException("host buffer holds " + kind + ", not " + k);
@@ -92,10 +112,11 @@ public final class HostBuffer {
 
     @Override
     public int hashCode() {
-        return kind.hashCode() * 31 + switch (kind) {
-            case F32 -> Arrays.hashCode(f32);
-            case I32 -> Arrays.hashCode(i32);
-            case F64 -> Arrays.hashCode(f64);
-        };
+        return kind.hashCode() * 31
+                + switch (kind) {
+                    case F32 -> Arrays.hashCode(f32);
+                    case I32 -> Arrays.hashCode(i32);
+                    case F64 -> Arrays.hashCode(f64);
+                };
     }
 }

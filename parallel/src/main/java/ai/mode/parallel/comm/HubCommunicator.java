@@ -38,9 +38,12 @@ public final class HubCommunicator implements Communicator {
      * @param worldRanks the members' world ranks, in member order
      * @param timeout    how long an operation may wait for its peers before the group is aborted
      */
-    public HubCommunicator(Transport transport, String group, int rank, List<Integer> worldRanks, Backend backend, Duration timeout) {
-        if (rank < 0 || rank >= worldRanks.size()) throw new IllegalArgumentException("rank " + rank + " outside a group of " + worldRanks.size());
-        if (timeout.isNegative() || timeout.isZero()) throw new IllegalArgumentException("communicator timeout must be positive, got " + timeout);
+    public HubCommunicator(
+            Transport transport, String group, int rank, List<Integer> worldRanks, Backend backend, Duration timeout) {
+        if (rank < 0 || rank >= worldRanks.size())
+            throw new IllegalArgumentException("rank " + rank + " outside a group of " + worldRanks.size());
+        if (timeout.isNegative() || timeout.isZero())
+            throw new IllegalArgumentException("communicator timeout must be positive, got " + timeout);
         this.transport = transport;
         this.group = group;
         this.rank = rank;
@@ -49,26 +52,44 @@ public final class HubCommunicator implements Communicator {
         this.timeout = timeout;
     }
 
-    @Override public int rank() { return rank; }
+    @Override
+    public int rank() {
+        return rank;
+    }
 
-    @Override public int size() { return worldRanks.size(); }
+    @Override
+    public int size() {
+        return worldRanks.size();
+    }
 
-    @Override public List<Integer> worldRanks() { return worldRanks; }
+    @Override
+    public List<Integer> worldRanks() {
+        return worldRanks;
+    }
 
-    @Override public String name() { return group; }
+    @Override
+    public String name() {
+        return group;
+    }
 
-    @Override public Backend backend() { return backend; }
+    @Override
+    public Backend backend() {
+        return backend;
+    }
 
     /** The timeout of every wait. */
-    public Duration timeout() { return timeout; }
+    public Duration timeout() {
+        return timeout;
+    }
 
     // ------------------------------------------------------------------ tensors <-> host
 
     private static void checkType(String op, Tensor t, boolean reduction) {
         if (t.dtype() == DType.F32) return;
         if (t.dtype() == DType.I32 && !reduction) return;
-        throw new IllegalArgumentException(op + ": the communicator " + (reduction ? "reduces f32" : "moves f32 and i32")
-                + " tensors, not " + t.describe() + (t.dtype() == DType.BF16 ? "; keep communicated tensors in f32" : ""));
+        throw new IllegalArgumentException(
+                op + ": the communicator " + (reduction ? "reduces f32" : "moves f32 and i32") + " tensors, not "
+                        + t.describe() + (t.dtype() == DType.BF16 ? "; keep communicated tensors in f32" : ""));
     }
 
     private HostBuffer read(Tensor t) {
@@ -85,7 +106,9 @@ public final class HubCommunicator implements Communicator {
 
     private void write(String op, HostBuffer src, int from, Tensor dst) {
         int n = Math.toIntExact(dst.numel());
-        if (src.length() - from < n) throw new CommunicatorException(op + " on " + group + ": got " + (src.length() - from) + " elements for " + dst.describe());
+        if (src.length() - from < n)
+            throw new CommunicatorException(
+                    op + " on " + group + ": got " + (src.length() - from) + " elements for " + dst.describe());
         if (n == 0) return;
         if (dst.dtype() == DType.I32) {
             int[] a = from == 0 && src.length() == n ? src.ints() : Arrays.copyOfRange(src.ints(), from, from + n);
@@ -93,7 +116,8 @@ public final class HubCommunicator implements Communicator {
                 backend.copy(tmp, dst);
             }
         } else {
-            float[] a = from == 0 && src.length() == n ? src.floats() : Arrays.copyOfRange(src.floats(), from, from + n);
+            float[] a =
+                    from == 0 && src.length() == n ? src.floats() : Arrays.copyOfRange(src.floats(), from, from + n);
             backend.copyFromHost(a, dst);
         }
     }
@@ -120,8 +144,14 @@ public final class HubCommunicator implements Communicator {
             } else {
                 missing = "; rank " + worldRanks.get(peer) + " sent nothing";
             }
-            String reason = String.format(Locale.ROOT, "rank %d timed out after %.1f s in %s (%s)%s", worldRanks.get(rank),
-                    timeout.toMillis() / 1000.0, what, s >= 0 ? where(s) : "group " + group, missing);
+            String reason = String.format(
+                    Locale.ROOT,
+                    "rank %d timed out after %.1f s in %s (%s)%s",
+                    worldRanks.get(rank),
+                    timeout.toMillis() / 1000.0,
+                    what,
+                    s >= 0 ? where(s) : "group " + group,
+                    missing);
             transport.abort(reason);
             throw new CommunicatorException(reason);
         } catch (ExecutionException e) {
@@ -135,7 +165,8 @@ public final class HubCommunicator implements Communicator {
         }
     }
 
-    private CommHandle handle(CompletableFuture<HostBuffer> f, String what, long s, int peer, Consumer<HostBuffer> onResult) {
+    private CommHandle handle(
+            CompletableFuture<HostBuffer> f, String what, long s, int peer, Consumer<HostBuffer> onResult) {
         return new CommHandle() {
             private boolean done;
 
@@ -172,8 +203,14 @@ public final class HubCommunicator implements Communicator {
     @Override
     public CommHandle allGather(Tensor send, Tensor recv, int[] counts) {
         checkType("all-gather", send, false);
-        checkCount("all-gather", counts, send.numel(), counts.length == size() ? counts[rank] : -1, "this rank's count");
-        checkCount("all-gather", counts, recv.numel(), Arrays.stream(counts).asLongStream().sum(), "the sum of the counts");
+        checkCount(
+                "all-gather", counts, send.numel(), counts.length == size() ? counts[rank] : -1, "this rank's count");
+        checkCount(
+                "all-gather",
+                counts,
+                recv.numel(),
+                Arrays.stream(counts).asLongStream().sum(),
+                "the sum of the counts");
         long s = seq;
         CompletableFuture<HostBuffer> f = issue(CollectiveSpec.allGather(counts), read(send));
         seq++;
@@ -183,8 +220,18 @@ public final class HubCommunicator implements Communicator {
     @Override
     public CommHandle reduceScatter(Tensor send, Tensor recv, int[] counts, ReduceOp op) {
         checkType("reduce-scatter", send, true);
-        checkCount("reduce-scatter", counts, recv.numel(), counts.length == size() ? counts[rank] : -1, "this rank's count");
-        checkCount("reduce-scatter", counts, send.numel(), Arrays.stream(counts).asLongStream().sum(), "the sum of the counts");
+        checkCount(
+                "reduce-scatter",
+                counts,
+                recv.numel(),
+                counts.length == size() ? counts[rank] : -1,
+                "this rank's count");
+        checkCount(
+                "reduce-scatter",
+                counts,
+                send.numel(),
+                Arrays.stream(counts).asLongStream().sum(),
+                "the sum of the counts");
         long s = seq;
         CompletableFuture<HostBuffer> f = issue(CollectiveSpec.reduceScatter(counts, op), read(send));
         seq++;
@@ -192,14 +239,19 @@ public final class HubCommunicator implements Communicator {
     }
 
     private void checkCount(String op, int[] counts, long have, long want, String what) {
-        if (counts.length != size()) throw new IllegalArgumentException(op + ": needs " + size() + " counts (one per rank), got " + counts.length);
-        if (have != want) throw new IllegalArgumentException(op + ": tensor has " + have + " elements but " + what + " is " + want + " (counts " + Arrays.toString(counts) + ")");
+        if (counts.length != size())
+            throw new IllegalArgumentException(
+                    op + ": needs " + size() + " counts (one per rank), got " + counts.length);
+        if (have != want)
+            throw new IllegalArgumentException(op + ": tensor has " + have + " elements but " + what + " is " + want
+                    + " (counts " + Arrays.toString(counts) + ")");
     }
 
     @Override
     public CommHandle broadcast(Tensor t, int root) {
         checkType("broadcast", t, false);
-        if (root < 0 || root >= size()) throw new IllegalArgumentException("broadcast: root " + root + " is not a rank of a group of " + size());
+        if (root < 0 || root >= size())
+            throw new IllegalArgumentException("broadcast: root " + root + " is not a rank of a group of " + size());
         long s = seq;
         HostBuffer mine = rank == root ? read(t) : HostBuffer.empty(kindOf(t));
         CompletableFuture<HostBuffer> f = issue(CollectiveSpec.broadcast(root, Math.toIntExact(t.numel())), mine);
@@ -214,7 +266,9 @@ public final class HubCommunicator implements Communicator {
         List<CommHandle> recvs = new ArrayList<>();
         for (Transfer tr : transfers) {
             checkType(tr.isSend() ? "send" : "recv", tr.tensor(), false);
-            if (tr.peer() < 0 || tr.peer() >= size()) throw new IllegalArgumentException((tr.isSend() ? "send to " : "recv from ") + "rank " + tr.peer() + " outside a group of " + size());
+            if (tr.peer() < 0 || tr.peer() >= size())
+                throw new IllegalArgumentException((tr.isSend() ? "send to " : "recv from ") + "rank " + tr.peer()
+                        + " outside a group of " + size());
         }
         for (Transfer tr : transfers) {
             if (tr.isSend()) {
@@ -225,7 +279,8 @@ public final class HubCommunicator implements Communicator {
                 CompletableFuture<HostBuffer> f = transport.receive(group, peer, rank);
                 recvs.add(handle(f, "recv from rank " + worldRanks.get(peer), -1, peer, r -> {
                     if (r.length() != dst.numel() || r.kind() != kindOf(dst)) {
-                        String reason = "recv on " + group + ": rank " + worldRanks.get(peer) + " sent " + r + " but rank " + worldRanks.get(rank) + " expected " + dst.describe();
+                        String reason = "recv on " + group + ": rank " + worldRanks.get(peer) + " sent " + r
+                                + " but rank " + worldRanks.get(rank) + " expected " + dst.describe();
                         transport.abort(reason);
                         throw new CommunicatorException(reason);
                     }
@@ -239,8 +294,18 @@ public final class HubCommunicator implements Communicator {
     @Override
     public CommHandle allToAll(Tensor send, int[] sendCounts, Tensor recv, int[] recvCounts) {
         checkType("all-to-all", send, false);
-        checkCount("all-to-all", sendCounts, send.numel(), Arrays.stream(sendCounts).asLongStream().sum(), "the sum of the send counts");
-        checkCount("all-to-all", recvCounts, recv.numel(), Arrays.stream(recvCounts).asLongStream().sum(), "the sum of the receive counts");
+        checkCount(
+                "all-to-all",
+                sendCounts,
+                send.numel(),
+                Arrays.stream(sendCounts).asLongStream().sum(),
+                "the sum of the send counts");
+        checkCount(
+                "all-to-all",
+                recvCounts,
+                recv.numel(),
+                Arrays.stream(recvCounts).asLongStream().sum(),
+                "the sum of the receive counts");
         long s = seq;
         CompletableFuture<HostBuffer> f = issue(CollectiveSpec.allToAll(sendCounts, recvCounts), read(send));
         seq++;

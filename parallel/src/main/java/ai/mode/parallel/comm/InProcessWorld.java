@@ -18,7 +18,8 @@ public final class InProcessWorld {
         List<Integer> ranks = new ArrayList<>();
         for (int r = 0; r < backends.size(); r++) ranks.add(r);
         List<Communicator> out = new ArrayList<>();
-        for (int r = 0; r < backends.size(); r++) out.add(new HubCommunicator(hub, "world", r, ranks, backends.get(r), timeout));
+        for (int r = 0; r < backends.size(); r++)
+            out.add(new HubCommunicator(hub, "world", r, ranks, backends.get(r), timeout));
         return out;
     }
 
@@ -42,18 +43,24 @@ public final class InProcessWorld {
         for (int i = 0; i < n; i++) {
             int index = i;
             Communicator c = comms.get(i);
-            Thread t = new Thread(() -> {
-                try {
-                    results.set(index, task.run(index, c));
-                } catch (Throwable e) {
-                    if (first.compareAndSet(null, e)) {
-                        String msg = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
-                        c.abort(e instanceof CommunicatorException ? msg : "rank " + c.worldRanks().get(c.rank()) + " failed: " + msg);
-                    } else {
-                        others.add(e);
-                    }
-                }
-            }, "mode-rank-" + c.worldRanks().get(c.rank()));
+            Thread t = new Thread(
+                    () -> {
+                        try {
+                            results.set(index, task.run(index, c));
+                        } catch (Throwable e) {
+                            if (first.compareAndSet(null, e)) {
+                                String msg =
+                                        e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+                                c.abort(
+                                        e instanceof CommunicatorException
+                                                ? msg
+                                                : "rank " + c.worldRanks().get(c.rank()) + " failed: " + msg);
+                            } else {
+                                others.add(e);
+                            }
+                        }
+                    },
+                    "mode-rank-" + c.worldRanks().get(c.rank()));
             t.setDaemon(true);
             threads.add(t);
         }

@@ -42,7 +42,8 @@ public final class LocalHub implements Transport {
     }
 
     @Override
-    public CompletableFuture<HostBuffer> collective(String group, int members, long seq, int member, CollectiveSpec spec, HostBuffer contribution) {
+    public CompletableFuture<HostBuffer> collective(
+            String group, int members, long seq, int member, CollectiveSpec spec, HostBuffer contribution) {
         CompletableFuture<HostBuffer> f = new CompletableFuture<>();
         Slot ready = null;
         String error = null;
@@ -53,7 +54,8 @@ public final class LocalHub implements Transport {
             }
             Slot s = slots.computeIfAbsent(slotKey(group, seq), k -> new Slot(members));
             if (s.members != members || member < 0 || member >= members) {
-                error = "collective #" + seq + " on group " + group + ": member " + member + " of " + members + " does not fit the group of " + s.members;
+                error = "collective #" + seq + " on group " + group + ": member " + member + " of " + members
+                        + " does not fit the group of " + s.members;
             } else if (s.data[member] != null) {
                 error = "collective #" + seq + " on group " + group + ": member " + member + " contributed twice";
             } else {
@@ -139,7 +141,8 @@ public final class LocalHub implements Transport {
         synchronized (lock) {
             if (aborted == null) aborted = reason;
             why = aborted;
-            for (Slot s : slots.values()) for (CompletableFuture<HostBuffer> f : s.futures) if (f != null) pending.add(f);
+            for (Slot s : slots.values())
+                for (CompletableFuture<HostBuffer> f : s.futures) if (f != null) pending.add(f);
             for (ArrayDeque<CompletableFuture<HostBuffer>> q : waiting.values()) pending.addAll(q);
             slots.clear();
             waiting.clear();

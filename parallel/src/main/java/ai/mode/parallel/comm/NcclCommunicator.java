@@ -3,8 +3,8 @@
 package ai.mode.parallel.comm;
 
 import ai.mode.bindings.CudaStream;
-import ai.mode.bindings.Nccl;
 import ai.mode.bindings.NativeCallException;
+import ai.mode.bindings.Nccl;
 import ai.mode.runtime.Backend;
 import ai.mode.runtime.DType;
 import ai.mode.runtime.Tensor;
@@ -40,7 +40,8 @@ public final class NcclCommunicator implements Communicator {
     private final String name;
     private int splits;
 
-    private NcclCommunicator(Nccl nccl, Nccl.Comm comm, DeviceBackend backend, int rank, List<Integer> worldRanks, String name) {
+    private NcclCommunicator(
+            Nccl nccl, Nccl.Comm comm, DeviceBackend backend, int rank, List<Integer> worldRanks, String name) {
         this.nccl = nccl;
         this.comm = comm;
         this.backend = backend;
@@ -54,40 +55,62 @@ public final class NcclCommunicator implements Communicator {
     /** The CUDA device under a backend, or a one-line error naming the fix. */
     static DeviceBackend cudaBackend(Backend b) {
         if (b instanceof DeviceBackend db && db.device() instanceof CudaDevice) return db;
-        throw new IllegalArgumentException("the NCCL communicator needs a cuda backend, not '" + b.name() + "'; use --comm hub for cpu and emu devices");
+        throw new IllegalArgumentException("the NCCL communicator needs a cuda backend, not '" + b.name()
+                + "'; use --comm hub for cpu and emu devices");
     }
 
     /**
      * Joins the communicator named by {@code id} as {@code rank} of {@code worldRanks.size()} on the backend's GPU
      * ({@code ncclCommInitRank}; blocks until all members have joined).
      */
-    public static NcclCommunicator initRank(Backend backend, Nccl.UniqueId id, int rank, List<Integer> worldRanks, String name) {
+    public static NcclCommunicator initRank(
+            Backend backend, Nccl.UniqueId id, int rank, List<Integer> worldRanks, String name) {
         DeviceBackend db = cudaBackend(backend);
         Nccl nccl = Nccl.get();
         ((CudaDevice) db.device()).context().makeCurrent();
         try {
             return new NcclCommunicator(nccl, nccl.initRank(worldRanks.size(), id, rank), db, rank, worldRanks, name);
         } catch (NativeCallException e) {
-            throw new CommunicatorException("could not create NCCL communicator " + name + " (rank " + rank + " of " + worldRanks.size() + "): " + e.getMessage(), e);
+            throw new CommunicatorException(
+                    "could not create NCCL communicator " + name + " (rank " + rank + " of " + worldRanks.size() + "): "
+                            + e.getMessage(),
+                    e);
         }
     }
 
-    @Override public int rank() { return rank; }
+    @Override
+    public int rank() {
+        return rank;
+    }
 
-    @Override public int size() { return worldRanks.size(); }
+    @Override
+    public int size() {
+        return worldRanks.size();
+    }
 
-    @Override public List<Integer> worldRanks() { return worldRanks; }
+    @Override
+    public List<Integer> worldRanks() {
+        return worldRanks;
+    }
 
-    @Override public String name() { return name; }
+    @Override
+    public String name() {
+        return name;
+    }
 
-    @Override public Backend backend() { return backend; }
+    @Override
+    public Backend backend() {
+        return backend;
+    }
 
     private static int type(String op, Tensor t, boolean reduction) {
         return switch (t.dtype()) {
             case F32 -> Nccl.FLOAT32;
             case BF16 -> Nccl.BFLOAT16;
             case I32 -> {
-                if (reduction) throw new IllegalArgumentException(op + ": reductions take f32 or bf16 tensors, not " + t.describe());
+                if (reduction)
+                    throw new IllegalArgumentException(
+                            op + ": reductions take f32 or bf16 tensors, not " + t.describe());
                 yield Nccl.INT32;
             }
         };
@@ -102,7 +125,9 @@ public final class NcclCommunicator implements Communicator {
     }
 
     private static long ptr(Tensor t) {
-        if (!(t instanceof DeviceTensor d)) throw new IllegalArgumentException("NCCL needs device tensors, got " + t.describe() + " of backend " + t.backend().name());
+        if (!(t instanceof DeviceTensor d))
+            throw new IllegalArgumentException("NCCL needs device tensors, got " + t.describe() + " of backend "
+                    + t.backend().name());
         return t.numel() == 0 ? 0 : d.pointer();
     }
 
@@ -146,8 +171,10 @@ public final class NcclCommunicator implements Communicator {
         int dt = type("all-gather", send, false);
         check(counts, "all-gather");
         boolean even = Arrays.stream(counts).allMatch(c -> c == counts[0]);
-        if (send.numel() != counts[rank] || recv.numel() != Arrays.stream(counts).asLongStream().sum()) {
-            throw new IllegalArgumentException("all-gather: send " + send.describe() + " / recv " + recv.describe() + " do not fit counts " + Arrays.toString(counts));
+        if (send.numel() != counts[rank]
+                || recv.numel() != Arrays.stream(counts).asLongStream().sum()) {
+            throw new IllegalArgumentException("all-gather: send " + send.describe() + " / recv " + recv.describe()
+                    + " do not fit counts " + Arrays.toString(counts));
         }
         if (even) {
             call("all-gather", () -> {
@@ -172,7 +199,8 @@ public final class NcclCommunicator implements Communicator {
         check(counts, "reduce-scatter");
         long total = Arrays.stream(counts).asLongStream().sum();
         if (recv.numel() != counts[rank] || send.numel() != total) {
-            throw new IllegalArgumentException("reduce-scatter: send " + send.describe() + " / recv " + recv.describe() + " do not fit counts " + Arrays.toString(counts));
+            throw new IllegalArgumentException("reduce-scatter: send " + send.describe() + " / recv " + recv.describe()
+                    + " do not fit counts " + Arrays.toString(counts));
         }
         if (Arrays.stream(counts).allMatch(c -> c == counts[0])) {
             call("reduce-scatter", () -> {
@@ -195,7 +223,8 @@ public final class NcclCommunicator implements Communicator {
     }
 
     private void check(int[] counts, String op) {
-        if (counts.length != size()) throw new IllegalArgumentException(op + ": needs " + size() + " counts, got " + counts.length);
+        if (counts.length != size())
+            throw new IllegalArgumentException(op + ": needs " + size() + " counts, got " + counts.length);
     }
 
     @Override
@@ -249,7 +278,8 @@ public final class NcclCommunicator implements Communicator {
     @Override
     public double[] allReduce(double[] values, ReduceOp op) {
         long bytes = 8L * values.length;
-        try (Tensor buf = backend.zeros(Math.max(1, values.length * 2)); Arena arena = Arena.ofConfined()) {
+        try (Tensor buf = backend.zeros(Math.max(1, values.length * 2));
+                Arena arena = Arena.ofConfined()) {
             MemorySegment host = arena.allocate(Math.max(8, bytes));
             MemorySegment.copy(values, 0, host, ValueLayout.JAVA_DOUBLE, 0, values.length);
             device.copyHostToDevice(host, ptr(buf), bytes);
@@ -279,17 +309,24 @@ public final class NcclCommunicator implements Communicator {
         int words = Nccl.UNIQUE_ID_BYTES / 4;
         int[] mine = new int[words];
         if (color >= 0 && leader == rank) {
-            java.nio.ByteBuffer.wrap(nccl.uniqueId().bytes()).order(java.nio.ByteOrder.LITTLE_ENDIAN).asIntBuffer().get(mine);
+            java.nio.ByteBuffer.wrap(nccl.uniqueId().bytes())
+                    .order(java.nio.ByteOrder.LITTLE_ENDIAN)
+                    .asIntBuffer()
+                    .get(mine);
         }
         int[] ids = gatherInts(mine);
         if (color < 0) return null;
         byte[] id = new byte[Nccl.UNIQUE_ID_BYTES];
-        java.nio.ByteBuffer.wrap(id).order(java.nio.ByteOrder.LITTLE_ENDIAN).asIntBuffer().put(ids, leader * words, words);
+        java.nio.ByteBuffer.wrap(id)
+                .order(java.nio.ByteOrder.LITTLE_ENDIAN)
+                .asIntBuffer()
+                .put(ids, leader * words, words);
         return initRank(backend, new Nccl.UniqueId(id), myIndex, members, name + "/" + index + "." + color);
     }
 
     private int[] gatherInts(int[] mine) {
-        try (Tensor s = backend.fromHost(mine, mine.length); Tensor r = backend.allocate(DType.I32, mine.length * size())) {
+        try (Tensor s = backend.fromHost(mine, mine.length);
+                Tensor r = backend.allocate(DType.I32, mine.length * size())) {
             allGather(s, r);
             int[] out = new int[mine.length * size()];
             backend.toHost(r, out);

@@ -17,7 +17,8 @@ public interface Transport extends AutoCloseable {
      * {@code members} members); the future completes with this member's result once all have contributed,
      * or exceptionally with a {@link CommunicatorException}.
      */
-    CompletableFuture<HostBuffer> collective(String group, int members, long seq, int member, CollectiveSpec spec, HostBuffer contribution);
+    CompletableFuture<HostBuffer> collective(
+            String group, int members, long seq, int member, CollectiveSpec spec, HostBuffer contribution);
 
     /** Queues a message from {@code src} to {@code dst} (group members); never blocks. */
     void send(String group, int src, int dst, HostBuffer data);

@@ -25,7 +25,10 @@ public final class CostModel {
     private CostModel() {}
 
     /** How a group of several devices shares its work. */
-    public enum IntraGroup { TENSOR, DATA }
+    public enum IntraGroup {
+        TENSOR,
+        DATA
+    }
 
     /**
      * One decoder layer on one device for the whole step's batch.
@@ -36,7 +39,8 @@ public final class CostModel {
      */
     public record LayerTimes(double forwardMs, double backwardInputMs, double backwardWeightMs) {
         public LayerTimes {
-            if (!(forwardMs >= 0 && backwardInputMs >= 0 && backwardWeightMs >= 0)) throw new IllegalArgumentException("layer times must be >= 0");
+            if (!(forwardMs >= 0 && backwardInputMs >= 0 && backwardWeightMs >= 0))
+                throw new IllegalArgumentException("layer times must be >= 0");
         }
 
         double total(boolean trainable) {
@@ -52,7 +56,8 @@ public final class CostModel {
      */
     public record Link(double bytesPerSecond, double latencyMs) {
         public Link {
-            if (!(bytesPerSecond > 0) || !(latencyMs >= 0)) throw new IllegalArgumentException("link bandwidth must be > 0 and latency >= 0");
+            if (!(bytesPerSecond > 0) || !(latencyMs >= 0))
+                throw new IllegalArgumentException("link bandwidth must be > 0 and latency >= 0");
         }
 
         /** Ring all-reduce of {@code bytes} over {@code n} devices. */
@@ -80,21 +85,34 @@ public final class CostModel {
      * @param backboneTrainable whether backbone slices train (MoDE: no)
      * @param expertsTrainable  whether experts train
      */
-    public record Workload(int sliceLayers, int expertLayers, LayerTimes layer, double mergeMs, double stemHeadMs, double activationBytes,
-                           double expertParamBytes, boolean backboneTrainable, boolean expertsTrainable) {
+    public record Workload(
+            int sliceLayers,
+            int expertLayers,
+            LayerTimes layer,
+            double mergeMs,
+            double stemHeadMs,
+            double activationBytes,
+            double expertParamBytes,
+            boolean backboneTrainable,
+            boolean expertsTrainable) {
         public Workload {
-            if (sliceLayers < 1 || expertLayers < 1) throw new IllegalArgumentException("slice and expert layers must be >= 1");
+            if (sliceLayers < 1 || expertLayers < 1)
+                throw new IllegalArgumentException("slice and expert layers must be >= 1");
         }
     }
 
     /** A group's part of one block: compute, its own collectives, and its transfers. */
     public record GroupTiming(int group, double computeMs, double collectiveMs, double transferMs) {
-        public double totalMs() { return computeMs + collectiveMs + transferMs; }
+        public double totalMs() {
+            return computeMs + collectiveMs + transferMs;
+        }
     }
 
     /** One block: the slowest group's chain in forward and in backward, and every group's share. */
     public record BlockTiming(int block, double forwardMs, double backwardMs, List<GroupTiming> groups) {
-        public double totalMs() { return forwardMs + backwardMs; }
+        public double totalMs() {
+            return forwardMs + backwardMs;
+        }
     }
 
     /** The predicted step. */
@@ -108,14 +126,30 @@ public final class CostModel {
         public String describe() {
             StringBuilder sb = new StringBuilder();
             for (BlockTiming b : blocks) {
-                sb.append(String.format(Locale.ROOT, "block %d: forward %.1f ms, backward %.1f ms;", b.block(), b.forwardMs(), b.backwardMs()));
+                sb.append(String.format(
+                        Locale.ROOT,
+                        "block %d: forward %.1f ms, backward %.1f ms;",
+                        b.block(),
+                        b.forwardMs(),
+                        b.backwardMs()));
                 for (GroupTiming g : b.groups()) {
-                    sb.append(String.format(Locale.ROOT, " group %d %.1f (compute %.1f, collectives %.1f, transfers %.1f)", g.group(), g.totalMs(),
-                            g.computeMs(), g.collectiveMs(), g.transferMs()));
+                    sb.append(String.format(
+                            Locale.ROOT,
+                            " group %d %.1f (compute %.1f, collectives %.1f, transfers %.1f)",
+                            g.group(),
+                            g.totalMs(),
+                            g.computeMs(),
+                            g.collectiveMs(),
+                            g.transferMs()));
                 }
                 sb.append('\n');
             }
-            sb.append(String.format(Locale.ROOT, "embedding/head %.1f ms, gradient sync %.1f ms, step %.1f ms%n", stemHeadMs, gradientSyncMs, stepMs));
+            sb.append(String.format(
+                    Locale.ROOT,
+                    "embedding/head %.1f ms, gradient sync %.1f ms, step %.1f ms%n",
+                    stemHeadMs,
+                    gradientSyncMs,
+                    stepMs));
             return sb.toString();
         }
     }
@@ -128,7 +162,11 @@ public final class CostModel {
         double[] trainableBytes = new double[ng];
         for (int i = 0; i < p.numBlocks(); i++) {
             int merge = p.mergeGroup(i), prod = p.producerGroup(i);
-            double[] fwd = new double[ng], bwd = new double[ng], coll = new double[ng], xfer = new double[ng], comp = new double[ng];
+            double[] fwd = new double[ng],
+                    bwd = new double[ng],
+                    coll = new double[ng],
+                    xfer = new double[ng],
+                    comp = new double[ng];
             for (int g = 0; g < ng; g++) {
                 int r = p.groupSize(g);
                 int experts = p.expertsOn(i, g).length;
@@ -136,8 +174,13 @@ public final class CostModel {
                 if (experts == 0 && !isMerge) continue;
                 int bbLayers = isMerge ? w.sliceLayers() : 0, exLayers = experts * w.expertLayers();
                 double f = (bbLayers + exLayers) * w.layer().forwardMs() / r + (isMerge ? w.mergeMs() / 2 / r : 0);
-                double b = bbLayers * w.layer().total(w.backboneTrainable()) / r - bbLayers * w.layer().forwardMs() / r
-                        + exLayers * (w.layer().total(w.expertsTrainable()) - w.layer().forwardMs()) / r + (isMerge ? w.mergeMs() / 2 / r : 0);
+                double b = bbLayers * w.layer().total(w.backboneTrainable()) / r
+                        - bbLayers * w.layer().forwardMs() / r
+                        + exLayers
+                                * (w.layer().total(w.expertsTrainable())
+                                        - w.layer().forwardMs())
+                                / r
+                        + (isMerge ? w.mergeMs() / 2 / r : 0);
                 double cf = 0, cb = 0;
                 if (mode == IntraGroup.TENSOR) {
                     double perLayer = 2 * link.allReduceMs(w.activationBytes(), r);
@@ -148,12 +191,13 @@ public final class CostModel {
                     if (w.backboneTrainable()) trainableBytes[g] += bbLayers * w.expertParamBytes();
                 }
                 double inF = 0, outF = 0, inB = 0, outB = 0;
-                if (g != prod) inF = link.transferMs(w.activationBytes(), Math.min(r, p.groupSize(prod)));                 // block input
+                if (g != prod)
+                    inF = link.transferMs(w.activationBytes(), Math.min(r, p.groupSize(prod))); // block input
                 if (!isMerge) {
                     int links = Math.min(r, p.groupSize(merge));
-                    outF = experts * link.transferMs(w.activationBytes(), links);                                            // expert outputs
-                    inB = experts * link.transferMs(w.activationBytes(), links);                                             // their gradients
-                    outB = link.transferMs(w.activationBytes(), links);                                                      // input-gradient sum
+                    outF = experts * link.transferMs(w.activationBytes(), links); // expert outputs
+                    inB = experts * link.transferMs(w.activationBytes(), links); // their gradients
+                    outB = link.transferMs(w.activationBytes(), links); // input-gradient sum
                 } else if (prod != merge) {
                     outB = link.transferMs(w.activationBytes(), Math.min(r, p.groupSize(prod)));
                 }
@@ -176,13 +220,17 @@ public final class CostModel {
         int hg = p.headGroup();
         double head = w.stemHeadMs() / p.groupSize(hg);
         if (mode == IntraGroup.TENSOR) head += 4 * link.allReduceMs(w.activationBytes(), p.groupSize(hg));
-        for (int g = 0; g < ng; g++) if (trainableBytes[g] > 0) gradSync = Math.max(gradSync, link.allReduceMs(trainableBytes[g], p.groupSize(g)));
+        for (int g = 0; g < ng; g++)
+            if (trainableBytes[g] > 0)
+                gradSync = Math.max(gradSync, link.allReduceMs(trainableBytes[g], p.groupSize(g)));
         return new Prediction(total + head + gradSync, blocks, head, gradSync);
     }
 
     /** Device-milliseconds of pure compute in one step (what a perfect split over every device would share). */
     public static double computeDeviceMs(Workload w, int numBlocks, int numExperts) {
-        double perBlock = w.sliceLayers() * w.layer().total(w.backboneTrainable()) + numExperts * w.expertLayers() * w.layer().total(w.expertsTrainable()) + w.mergeMs();
+        double perBlock = w.sliceLayers() * w.layer().total(w.backboneTrainable())
+                + numExperts * w.expertLayers() * w.layer().total(w.expertsTrainable())
+                + w.mergeMs();
         return numBlocks * perBlock + w.stemHeadMs();
     }
 }

@@ -25,7 +25,9 @@ public final class PaperComparison {
         /** TPU v5e's published 197 TFLOP/s bf16 peak; 50% of it reached; ~45 GB/s per ICI link and direction; 10 µs per step. */
         public static final Hardware TPU_V5E = new Hardware("TPU v5e (assumed figures)", 197, 0.5, 45, 10);
 
-        CostModel.Link link() { return new CostModel.Link(linkGBps * 1e9, latencyUs / 1e3); }
+        CostModel.Link link() {
+            return new CostModel.Link(linkGBps * 1e9, latencyUs / 1e3);
+        }
     }
 
     /**
@@ -42,7 +44,17 @@ public final class PaperComparison {
      * @param seqLen          T
      * @param bytesPerElement activation element size (2 for bf16)
      */
-    public record Shape(int hidden, int ffn, int kvDim, int vocab, int layers, int blocks, int experts, int layersPerExpert, int seqLen, int bytesPerElement) {
+    public record Shape(
+            int hidden,
+            int ffn,
+            int kvDim,
+            int vocab,
+            int layers,
+            int blocks,
+            int experts,
+            int layersPerExpert,
+            int seqLen,
+            int bytesPerElement) {
         /**
          * The paper's setting as we read it: a 1.58B backbone with L=18 and 2 blocks (9 layers each), 4 experts of 6
          * layers (3 per block). D=2048, F=8192 give the ~66M parameters per layer implied by "2 experts add 0.79B"
@@ -62,15 +74,30 @@ public final class PaperComparison {
     /** The cost-model workload of one step of {@code tokens} tokens (frozen backbone, trainable experts). */
     public static CostModel.Workload workload(Shape s, Hardware h, double tokens) {
         double flopsPerSecond = h.peakTflops() * 1e12 * h.mfu();
-        double matmul = 2.0 * s.layerParams() * tokens;                               // forward GEMMs
-        double attention = 2.0 * s.seqLen() * s.hidden() * tokens;                   // causal QK^T and AV, forward
+        double matmul = 2.0 * s.layerParams() * tokens; // forward GEMMs
+        double attention = 2.0 * s.seqLen() * s.hidden() * tokens; // causal QK^T and AV, forward
         double fwd = (matmul + attention) / flopsPerSecond * 1e3;
         double bwdIn = (matmul + 2 * attention) / flopsPerSecond * 1e3;
         double bwdW = matmul / flopsPerSecond * 1e3;
-        double head = 3 * 2.0 * s.vocab() * s.hidden() * tokens / flopsPerSecond * 1e3 * (2.0 / 3.0);   // frozen head: forward + input gradient
+        double head = 3
+                * 2.0
+                * s.vocab()
+                * s.hidden()
+                * tokens
+                / flopsPerSecond
+                * 1e3
+                * (2.0 / 3.0); // frozen head: forward + input gradient
         double merge = 4.0 * (s.experts() + 1) * s.hidden() * tokens * 2 / flopsPerSecond * 1e3;
-        return new CostModel.Workload(s.layers() / s.blocks(), s.layersPerExpert(), new CostModel.LayerTimes(fwd, bwdIn, bwdW), merge, head,
-                tokens * s.hidden() * s.bytesPerElement(), (double) s.layerParams() * 4, false, true);
+        return new CostModel.Workload(
+                s.layers() / s.blocks(),
+                s.layersPerExpert(),
+                new CostModel.LayerTimes(fwd, bwdIn, bwdW),
+                merge,
+                head,
+                tokens * s.hidden() * s.bytesPerElement(),
+                (double) s.layerParams() * 4,
+                false,
+                true);
     }
 
     /** A named placement of the comparison and its prediction. */
@@ -87,7 +114,12 @@ public final class PaperComparison {
             StringBuilder sb = new StringBuilder("| layout | predicted step | vs one mesh |\n|---|---|---|\n");
             double base = rows.get(0).prediction().stepMs();
             for (Row r : rows) {
-                sb.append(String.format(Locale.ROOT, "| %s | %.0f ms | %+.0f%% |%n", r.name(), r.prediction().stepMs(), 100 * (r.prediction().stepMs() / base - 1)));
+                sb.append(String.format(
+                        Locale.ROOT,
+                        "| %s | %.0f ms | %+.0f%% |%n",
+                        r.name(),
+                        r.prediction().stepMs(),
+                        100 * (r.prediction().stepMs() / base - 1)));
             }
             return sb.toString();
         }
@@ -95,18 +127,25 @@ public final class PaperComparison {
 
     /** The three layouts on 8 devices: one tensor-parallel mesh; backbone on 4 and experts on 2 groups of 2; or on 4 groups of 1. */
     public static List<String> layouts() {
-        return List.of("1 mesh (8 devices)", "3 groups (backbone 4 | experts 2+2)", "5 groups (backbone 4 | experts 1+1+1+1)");
+        return List.of(
+                "1 mesh (8 devices)", "3 groups (backbone 4 | experts 2+2)", "5 groups (backbone 4 | experts 1+1+1+1)");
     }
 
     /** Predictions for the three layouts with {@code tokens} tokens per step. */
     public static Result predict(Shape s, Hardware h, double tokens) {
         List<DeviceId> eight = new ArrayList<>();
         for (int d = 0; d < 8; d++) eight.add(new DeviceId("cuda", d));
-        List<Placement> ps = List.of(Placement.data(eight, s.blocks(), s.experts()), Placement.mpmd(eight, s.blocks(), s.experts(), 3, 4),
+        List<Placement> ps = List.of(
+                Placement.data(eight, s.blocks(), s.experts()),
+                Placement.mpmd(eight, s.blocks(), s.experts(), 3, 4),
                 Placement.mpmd(eight, s.blocks(), s.experts(), 5, 4));
         CostModel.Workload w = workload(s, h, tokens);
         List<Row> rows = new ArrayList<>();
-        for (int i = 0; i < ps.size(); i++) rows.add(new Row(layouts().get(i), ps.get(i), CostModel.predict(w, ps.get(i), h.link(), CostModel.IntraGroup.TENSOR)));
+        for (int i = 0; i < ps.size(); i++)
+            rows.add(new Row(
+                    layouts().get(i),
+                    ps.get(i),
+                    CostModel.predict(w, ps.get(i), h.link(), CostModel.IntraGroup.TENSOR)));
         return new Result(s, h, tokens, rows);
     }
 
@@ -117,7 +156,8 @@ public final class PaperComparison {
     public static Result calibrate(Shape s, Hardware h, double meshMs) {
         double lo = 1, hi = 1e9;
         if (predict(s, h, lo).rows().get(0).prediction().stepMs() > meshMs) {
-            throw new IllegalArgumentException("even one token per step takes longer than " + meshMs + " ms with these figures (latency too high?)");
+            throw new IllegalArgumentException("even one token per step takes longer than " + meshMs
+                    + " ms with these figures (latency too high?)");
         }
         for (int it = 0; it < 200; it++) {
             double mid = Math.sqrt(lo * hi);

@@ -53,8 +53,8 @@ public final class HubServer implements AutoCloseable {
     private final List<Conn> all = new ArrayList<>();
     private final Object lock = new Object();
     private boolean welcomed;
-    private volatile int runDevices;                        // devices of the whole run, fixed at the welcome
-    private String refused;                                 // why the rendezvous failed, once it has (guarded by lock)
+    private volatile int runDevices; // devices of the whole run, fixed at the welcome
+    private String refused; // why the rendezvous failed, once it has (guarded by lock)
     private volatile boolean closed;
 
     /**
@@ -93,7 +93,8 @@ public final class HubServer implements AutoCloseable {
     }
 
     private static CompletionStage<?> wallClock(Duration d) {
-        return CompletableFuture.runAsync(() -> {}, CompletableFuture.delayedExecutor(d.toNanos(), TimeUnit.NANOSECONDS, Runnable::run));
+        return CompletableFuture.runAsync(
+                () -> {}, CompletableFuture.delayedExecutor(d.toNanos(), TimeUnit.NANOSECONDS, Runnable::run));
     }
 
     /** One connected process. */
@@ -105,9 +106,9 @@ public final class HubServer implements AutoCloseable {
         int rank = -1, devices;
         String host = "?";
         boolean bye;
-        volatile boolean member;                            // completed its HELLO as a rank (written under lock)
-        boolean expired;                                    // the handshake timer closed it before its HELLO (guarded by lock)
-        boolean ended;                                      // its handler thread has finished (guarded by lock)
+        volatile boolean member; // completed its HELLO as a rank (written under lock)
+        boolean expired; // the handshake timer closed it before its HELLO (guarded by lock)
+        boolean ended; // its handler thread has finished (guarded by lock)
 
         Conn(Socket s) throws IOException {
             this.socket = s;
@@ -127,7 +128,9 @@ public final class HubServer implements AutoCloseable {
                     w.write(out);
                     out.flush();
                 } catch (IOException e) {
-                    if (member) hub.abort("lost the connection to " + who() + ": " + e.getMessage());   // a stranger's loss is no loss
+                    if (member)
+                        hub.abort("lost the connection to " + who() + ": "
+                                + e.getMessage()); // a stranger's loss is no loss
                 }
             }
         }
@@ -167,8 +170,11 @@ public final class HubServer implements AutoCloseable {
         } catch (IOException e) {
             if (s != null) closeQuietly(s);
             String why = e instanceof UnknownHostException ? "the name does not resolve" : e.getMessage();
-            throw new IllegalStateException("rank 0 could not listen on MASTER_ADDR:MASTER_PORT = " + addr + ":" + port + " (" + why + "); set MASTER_ADDR "
-                    + "to an address of rank 0's node that the other processes reach (127.0.0.1 on one machine) and MASTER_PORT to a free port", e);
+            throw new IllegalStateException(
+                    "rank 0 could not listen on MASTER_ADDR:MASTER_PORT = " + addr + ":" + port + " (" + why
+                            + "); set MASTER_ADDR "
+                            + "to an address of rank 0's node that the other processes reach (127.0.0.1 on one machine) and MASTER_PORT to a free port",
+                    e);
         }
         return new HubServer(s, worldSize, timeout, payload, hooks);
     }
@@ -199,9 +205,15 @@ public final class HubServer implements AutoCloseable {
             if (welcomed || closed || refused != null) return;
             List<Integer> missing = new ArrayList<>();
             for (int r = 0; r < worldSize; r++) if (!joined.containsKey(r)) missing.add(r);
-            refuseAll(String.format(Locale.ROOT, "rendezvous at port %d timed out after %.1f s: %d of %d processes arrived; missing rank(s) %s "
-                    + "(check that every process was started with the same MASTER_ADDR, MASTER_PORT and WORLD_SIZE)", port(), timeout.toMillis() / 1000.0,
-                    joined.size(), worldSize, missing));
+            refuseAll(String.format(
+                    Locale.ROOT,
+                    "rendezvous at port %d timed out after %.1f s: %d of %d processes arrived; missing rank(s) %s "
+                            + "(check that every process was started with the same MASTER_ADDR, MASTER_PORT and WORLD_SIZE)",
+                    port(),
+                    timeout.toMillis() / 1000.0,
+                    joined.size(),
+                    worldSize,
+                    missing));
         }
     }
 
@@ -237,14 +249,15 @@ public final class HubServer implements AutoCloseable {
         try {
             if (handshake(c)) requests(c);
         } catch (EOFException | SocketException e) {
-            if (!c.bye && !closed) hub.abort(c.who() + " disconnected (" + e.getMessage() + "); the run cannot continue without it");
+            if (!c.bye && !closed)
+                hub.abort(c.who() + " disconnected (" + e.getMessage() + "); the run cannot continue without it");
         } catch (IOException | RuntimeException e) {
             if (!closed) hub.abort("protocol error with " + c.who() + ": " + e.getMessage());
         } finally {
             closeQuietly(s);
             synchronized (lock) {
                 c.ended = true;
-                if (!c.member) all.remove(c);               // strangers do not pile up over a long run
+                if (!c.member) all.remove(c); // strangers do not pile up over a long run
                 lock.notifyAll();
             }
         }
@@ -274,15 +287,23 @@ public final class HubServer implements AutoCloseable {
         }
         if (why == null) return true;
         synchronized (lock) {
-            if (c.expired) why = "it sent no complete HELLO before its handshake timer ran out (HubServer.HANDSHAKE_TIMEOUT, " + HANDSHAKE_TIMEOUT.toSeconds() + " s)";
+            if (c.expired)
+                why = "it sent no complete HELLO before its handshake timer ran out (HubServer.HANDSHAKE_TIMEOUT, "
+                        + HANDSHAKE_TIMEOUT.toSeconds() + " s)";
         }
-        if (why.isEmpty()) return false;                    // refused with the run's reason, not a stranger
-        LOG.log(System.Logger.Level.WARNING, "dropped the connection from {0} to the rendezvous port {1,number,#}: {2}", c.remote, port(), why);
+        if (why.isEmpty()) return false; // refused with the run's reason, not a stranger
+        LOG.log(
+                System.Logger.Level.WARNING,
+                "dropped the connection from {0} to the rendezvous port {1,number,#}: {2}",
+                c.remote,
+                port(),
+                why);
         String reply = why;
-        c.write(o -> {                                      // best effort: a client of another version learns why
-            o.writeByte(Wire.REFUSED);
-            o.writeUTF("not accepted as a process of this run: " + reply);
-        });
+        c.write(
+                o -> { // best effort: a client of another version learns why
+                    o.writeByte(Wire.REFUSED);
+                    o.writeUTF("not accepted as a process of this run: " + reply);
+                });
         hooks.dropped(c.remote, why);
         return false;
     }
@@ -296,19 +317,30 @@ public final class HubServer implements AutoCloseable {
         if (type < 0) return "it closed the connection without sending anything";
         if (type != Wire.HELLO) return "its first byte is " + type + ", not a HELLO (" + Wire.HELLO + ")";
         int magic = c.in.readInt();
-        if (magic != Wire.MAGIC) return String.format(Locale.ROOT, "its HELLO has magic 0x%08X, not 0x%08X (not a MoDE-J process of this version)", magic, Wire.MAGIC);
+        if (magic != Wire.MAGIC)
+            return String.format(
+                    Locale.ROOT,
+                    "its HELLO has magic 0x%08X, not 0x%08X (not a MoDE-J process of this version)",
+                    magic,
+                    Wire.MAGIC);
         int rank = c.in.readInt(), world = c.in.readInt(), devices = c.in.readInt();
         String host = c.in.readUTF();
-        if (world < 1 || rank < 0 || rank >= world) return "its HELLO has RANK=" + rank + ", WORLD_SIZE=" + world + " (RANK must be in 0..WORLD_SIZE-1)";
-        if (devices < 1 || devices > Wire.MAX_DEVICES) return "its HELLO has devices=" + devices + " (must be 1.." + Wire.MAX_DEVICES + ")";
+        if (world < 1 || rank < 0 || rank >= world)
+            return "its HELLO has RANK=" + rank + ", WORLD_SIZE=" + world + " (RANK must be in 0..WORLD_SIZE-1)";
+        if (devices < 1 || devices > Wire.MAX_DEVICES)
+            return "its HELLO has devices=" + devices + " (must be 1.." + Wire.MAX_DEVICES + ")";
         String problem = null, late = null;
         int arrived = 0;
         synchronized (lock) {
-            if (c.expired) return "timed out";              // replaced by the timeout's description
-            if (welcomed) return "process rank " + rank + " (" + host + ") said hello after the rendezvous was complete";
+            if (c.expired) return "timed out"; // replaced by the timeout's description
+            if (welcomed)
+                return "process rank " + rank + " (" + host + ") said hello after the rendezvous was complete";
             if (refused != null) late = refused;
-            else if (world != worldSize) problem = "process rank " + rank + " says WORLD_SIZE=" + world + " but rank 0 has WORLD_SIZE=" + worldSize;
-            else if (joined.containsKey(rank)) problem = "two processes claim RANK " + rank + " (" + joined.get(rank).host + " and " + host + ")";
+            else if (world != worldSize)
+                problem = "process rank " + rank + " says WORLD_SIZE=" + world + " but rank 0 has WORLD_SIZE="
+                        + worldSize;
+            else if (joined.containsKey(rank))
+                problem = "two processes claim RANK " + rank + " (" + joined.get(rank).host + " and " + host + ")";
             if (problem == null && late == null) {
                 c.rank = rank;
                 c.devices = devices;
@@ -321,10 +353,11 @@ public final class HubServer implements AutoCloseable {
         }
         if (problem != null || late != null) {
             String p = late != null ? late : problem;
-            c.write(o -> {                                  // first the offender, before rank 0 hears it and closes the server
-                o.writeByte(Wire.REFUSED);
-                o.writeUTF(p);
-            });
+            c.write(
+                    o -> { // first the offender, before rank 0 hears it and closes the server
+                        o.writeByte(Wire.REFUSED);
+                        o.writeUTF(p);
+                    });
             if (late == null) refuseAll(p);
             return "";
         }
@@ -362,7 +395,8 @@ public final class HubServer implements AutoCloseable {
                     String group = in.readUTF();
                     int members = in.readInt();
                     if (members < 1 || members > runDevices) {
-                        throw new ProtocolException("corrupt frame: field 'group members' is " + members + ", outside 1.." + runDevices + " (the run's devices)");
+                        throw new ProtocolException("corrupt frame: field 'group members' is " + members
+                                + ", outside 1.." + runDevices + " (the run's devices)");
                     }
                     long seq = in.readLong();
                     int member = in.readInt();
@@ -390,7 +424,9 @@ public final class HubServer implements AutoCloseable {
                     long id = in.readLong();
                     String group = in.readUTF();
                     long seq = in.readLong();
-                    int[] m = hub.missing(group, seq).stream().mapToInt(Integer::intValue).toArray();
+                    int[] m = hub.missing(group, seq).stream()
+                            .mapToInt(Integer::intValue)
+                            .toArray();
                     c.write(o -> {
                         o.writeByte(Wire.MISSING_RESULT);
                         o.writeLong(id);
@@ -457,7 +493,10 @@ public final class HubServer implements AutoCloseable {
             while (welcomed && !closed && !stillConnected().isEmpty()) {
                 long left = deadline - System.nanoTime();
                 if (left <= 0) {
-                    LOG.log(System.Logger.Level.WARNING, "closing the hub with processes still connected after {0} s: {1}", timeout.toSeconds(),
+                    LOG.log(
+                            System.Logger.Level.WARNING,
+                            "closing the hub with processes still connected after {0} s: {1}",
+                            timeout.toSeconds(),
                             stillConnected().stream().map(Conn::who).toList());
                     break;
                 }

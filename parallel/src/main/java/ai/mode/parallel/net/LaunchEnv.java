@@ -16,13 +16,18 @@ import java.util.Optional;
  */
 public record LaunchEnv(String masterAddr, int masterPort, int rank, int worldSize, int localRank) {
     /** The variables, as torchrun sets them. */
-    public static final List<String> VARIABLES = List.of("MASTER_ADDR", "MASTER_PORT", "RANK", "WORLD_SIZE", "LOCAL_RANK");
+    public static final List<String> VARIABLES =
+            List.of("MASTER_ADDR", "MASTER_PORT", "RANK", "WORLD_SIZE", "LOCAL_RANK");
 
     public LaunchEnv {
-        if (masterAddr == null || masterAddr.isBlank()) throw new IllegalArgumentException("MASTER_ADDR is empty; set it to rank 0's host");
-        if (masterPort < 1 || masterPort > 65535) throw new IllegalArgumentException("MASTER_PORT must be 1..65535, got " + masterPort);
+        if (masterAddr == null || masterAddr.isBlank())
+            throw new IllegalArgumentException("MASTER_ADDR is empty; set it to rank 0's host");
+        if (masterPort < 1 || masterPort > 65535)
+            throw new IllegalArgumentException("MASTER_PORT must be 1..65535, got " + masterPort);
         if (worldSize < 1) throw new IllegalArgumentException("WORLD_SIZE must be >= 1, got " + worldSize);
-        if (rank < 0 || rank >= worldSize) throw new IllegalArgumentException("RANK must be in 0.." + (worldSize - 1) + " for WORLD_SIZE=" + worldSize + ", got " + rank);
+        if (rank < 0 || rank >= worldSize)
+            throw new IllegalArgumentException(
+                    "RANK must be in 0.." + (worldSize - 1) + " for WORLD_SIZE=" + worldSize + ", got " + rank);
         if (localRank < 0) throw new IllegalArgumentException("LOCAL_RANK must be >= 0, got " + localRank);
     }
 
@@ -41,10 +46,15 @@ public record LaunchEnv(String masterAddr, int masterPort, int rank, int worldSi
         }
         if (present == 0) return Optional.empty();
         if (!missing.isEmpty()) {
-            throw new IllegalArgumentException("multi-process launch needs " + String.join(", ", required) + " but " + String.join(", ", missing)
-                    + (missing.size() == 1 ? " is" : " are") + " not set (torchrun sets them; or set them by hand on every node)");
+            throw new IllegalArgumentException("multi-process launch needs " + String.join(", ", required) + " but "
+                    + String.join(", ", missing) + (missing.size() == 1 ? " is" : " are")
+                    + " not set (torchrun sets them; or set them by hand on every node)");
         }
-        return Optional.of(new LaunchEnv(env.get("MASTER_ADDR").strip(), number(env, "MASTER_PORT"), number(env, "RANK"), number(env, "WORLD_SIZE"),
+        return Optional.of(new LaunchEnv(
+                env.get("MASTER_ADDR").strip(),
+                number(env, "MASTER_PORT"),
+                number(env, "RANK"),
+                number(env, "WORLD_SIZE"),
                 env.containsKey("LOCAL_RANK") && !env.get("LOCAL_RANK").isBlank() ? number(env, "LOCAL_RANK") : 0));
     }
 

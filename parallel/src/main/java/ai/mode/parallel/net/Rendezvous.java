@@ -33,7 +33,9 @@ public final class Rendezvous {
      * @param transport   the hub connection (close it at the end)
      * @param server      the server, in rank 0's process only (close after the transport), else null
      */
-    public record Joined(int firstRank, int worldSize, int processes, byte[] payload, TcpTransport transport, HubServer server) implements AutoCloseable {
+    public record Joined(
+            int firstRank, int worldSize, int processes, byte[] payload, TcpTransport transport, HubServer server)
+            implements AutoCloseable {
         @Override
         public void close() {
             transport.close();
@@ -53,8 +55,11 @@ public final class Rendezvous {
     }
 
     /** {@link #join(LaunchEnv, int, Duration, Supplier)} with the {@code hooks} of the server that rank 0 starts (other ranks ignore them). */
-    public static Joined join(LaunchEnv env, int devices, Duration timeout, Supplier<byte[]> payload, HubServer.Hooks hooks) {
-        HubServer server = env.rank() == 0 ? HubServer.start(env.masterAddr(), env.masterPort(), env.worldSize(), timeout, payload.get(), hooks) : null;
+    public static Joined join(
+            LaunchEnv env, int devices, Duration timeout, Supplier<byte[]> payload, HubServer.Hooks hooks) {
+        HubServer server = env.rank() == 0
+                ? HubServer.start(env.masterAddr(), env.masterPort(), env.worldSize(), timeout, payload.get(), hooks)
+                : null;
         try {
             return connect(env, devices, timeout, server);
         } catch (RuntimeException e) {
@@ -72,15 +77,22 @@ public final class Rendezvous {
         while (s == null) {
             long left = deadline - System.nanoTime();
             if (left <= 0) {
-                throw new IllegalStateException(String.format(Locale.ROOT, "could not reach the rendezvous at %s within %.1f s (%s); is rank 0 running, and are "
-                        + "MASTER_ADDR and MASTER_PORT the same on every process?", where, timeout.toMillis() / 1000.0, last == null ? "no answer" : last.getMessage()));
+                throw new IllegalStateException(String.format(
+                        Locale.ROOT,
+                        "could not reach the rendezvous at %s within %.1f s (%s); is rank 0 running, and are "
+                                + "MASTER_ADDR and MASTER_PORT the same on every process?",
+                        where,
+                        timeout.toMillis() / 1000.0,
+                        last == null ? "no answer" : last.getMessage()));
             }
             try {
                 Socket c = new Socket();
-                c.connect(new InetSocketAddress(InetAddress.getByName(env.masterAddr()), env.masterPort()), (int) Math.max(1, Math.min(left / 1_000_000, 2000)));
+                c.connect(new InetSocketAddress(InetAddress.getByName(env.masterAddr()), env.masterPort()), (int)
+                        Math.max(1, Math.min(left / 1_000_000, 2000)));
                 s = c;
             } catch (UnknownHostException e) {
-                throw new IllegalArgumentException("MASTER_ADDR '" + env.masterAddr() + "' does not resolve: " + e.getMessage());
+                throw new IllegalArgumentException(
+                        "MASTER_ADDR '" + env.masterAddr() + "' does not resolve: " + e.getMessage());
             } catch (ConnectException | NoRouteToHostException | SocketTimeoutException e) {
                 last = e;
                 sleep(100);
@@ -107,8 +119,13 @@ public final class Rendezvous {
                 type = in.readByte();
             } catch (SocketTimeoutException e) {
                 closeQuietly(s);
-                throw new IllegalStateException(String.format(Locale.ROOT, "rendezvous at %s: not every process arrived within %.1f s (this is rank %d of %d)",
-                        where, timeout.toMillis() / 1000.0, env.rank(), env.worldSize()));
+                throw new IllegalStateException(String.format(
+                        Locale.ROOT,
+                        "rendezvous at %s: not every process arrived within %.1f s (this is rank %d of %d)",
+                        where,
+                        timeout.toMillis() / 1000.0,
+                        env.rank(),
+                        env.worldSize()));
             }
             if (type == Wire.REFUSED) {
                 String why = in.readUTF();

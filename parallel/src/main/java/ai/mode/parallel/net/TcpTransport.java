@@ -69,12 +69,13 @@ public final class TcpTransport implements Transport {
 
     @Override
     @SuppressWarnings("unchecked")
-    public CompletableFuture<HostBuffer> collective(String group, int members, long seq, int member, CollectiveSpec spec, HostBuffer contribution) {
+    public CompletableFuture<HostBuffer> collective(
+            String group, int members, long seq, int member, CollectiveSpec spec, HostBuffer contribution) {
         long id = ids.incrementAndGet();
         CompletableFuture<Object> f = register(id);
         if (f.isDone()) return (CompletableFuture<HostBuffer>) (CompletableFuture<?>) f;
         try {
-            Wire.frameBytes(contribution);                  // over the frame limit: fails here, before a partial frame is written
+            Wire.frameBytes(contribution); // over the frame limit: fails here, before a partial frame is written
             write(o -> {
                 o.writeByte(Wire.COLLECTIVE);
                 o.writeLong(id);
@@ -180,8 +181,11 @@ public final class TcpTransport implements Transport {
                 else f.complete(value);
             }
         } catch (IOException e) {
-            fail(closing ? "the connection to the hub at " + peer + " was closed" : "lost the connection to the hub at " + peer + " (" + e.getMessage()
-                    + "); did rank 0's process stop?");
+            fail(
+                    closing
+                            ? "the connection to the hub at " + peer + " was closed"
+                            : "lost the connection to the hub at " + peer + " (" + e.getMessage()
+                                    + "); did rank 0's process stop?");
         }
     }
 

@@ -18,7 +18,7 @@ final class Wire {
     private Wire() {}
 
     /** Protocol magic and version, the first int of a HELLO. */
-    static final int MAGIC = 0x4D6F4445;   // "MoDE"
+    static final int MAGIC = 0x4D6F4445; // "MoDE"
 
     // client -> server
     static final byte HELLO = 1, COLLECTIVE = 2, SEND = 3, RECV = 4, MISSING = 5, ABORT = 6, BYE = 7;
@@ -48,8 +48,9 @@ final class Wire {
     static int checkLength(String field, int n, int width, long maxBytes) throws ProtocolException {
         long bytes = (long) n * width;
         if (n < 0 || bytes > maxBytes) {
-            throw new ProtocolException("corrupt frame: field '" + field + "' is " + n + (n < 0 ? " (negative)" : " (" + bytes + " bytes)")
-                    + ", outside 0.." + maxBytes / width + " (the " + maxBytes + "-byte frame limit); the peer is not a MoDE-J process of this version");
+            throw new ProtocolException("corrupt frame: field '" + field + "' is " + n
+                    + (n < 0 ? " (negative)" : " (" + bytes + " bytes)") + ", outside 0.." + maxBytes / width + " (the "
+                    + maxBytes + "-byte frame limit); the peer is not a MoDE-J process of this version");
         }
         return n;
     }
@@ -58,8 +59,9 @@ final class Wire {
     static int frameBytes(HostBuffer b) {
         long bytes = (long) b.length() * width(b.kind());
         if (bytes > MAX_FRAME_BYTES) {
-            throw new CommunicatorException("a " + b.kind() + " host buffer of " + b.length() + " elements (" + bytes + " bytes) is over the hub's "
-                    + MAX_FRAME_BYTES + "-byte frame limit; split the tensor, or use --comm nccl on cuda devices");
+            throw new CommunicatorException("a " + b.kind() + " host buffer of " + b.length() + " elements (" + bytes
+                    + " bytes) is over the hub's " + MAX_FRAME_BYTES
+                    + "-byte frame limit; split the tensor, or use --comm nccl on cuda devices");
         }
         return (int) bytes;
     }
@@ -80,11 +82,13 @@ final class Wire {
 
     static HostBuffer readBuffer(DataInputStream in) throws IOException {
         int k = in.readByte();
-        if (k < 0 || k >= HostBuffer.Kind.values().length) throw new ProtocolException("corrupt frame: field 'buffer kind' is " + k + ", outside 0.." + (HostBuffer.Kind.values().length - 1));
+        if (k < 0 || k >= HostBuffer.Kind.values().length)
+            throw new ProtocolException("corrupt frame: field 'buffer kind' is " + k + ", outside 0.."
+                    + (HostBuffer.Kind.values().length - 1));
         HostBuffer.Kind kind = HostBuffer.Kind.values()[k];
         int width = width(kind);
         int n = checkLength("buffer length", in.readInt(), width, MAX_FRAME_BYTES);
-        byte[] raw = new byte[n * width];                  // within the frame limit, so no int overflow
+        byte[] raw = new byte[n * width]; // within the frame limit, so no int overflow
         in.readFully(raw);
         ByteBuffer bb = ByteBuffer.wrap(raw).order(ByteOrder.LITTLE_ENDIAN);
         return switch (kind) {
@@ -129,12 +133,14 @@ final class Wire {
     static CollectiveSpec readSpec(DataInputStream in) throws IOException {
         int k = in.readByte(), op = in.readByte();
         if (k < 0 || k >= CollectiveSpec.Kind.values().length || op < -1 || op >= ReduceOp.values().length) {
-            throw new ProtocolException("corrupt frame: fields 'collective kind'/'reduce op' are " + k + "/" + op + ", outside 0.."
-                    + (CollectiveSpec.Kind.values().length - 1) + "/-1.." + (ReduceOp.values().length - 1));
+            throw new ProtocolException(
+                    "corrupt frame: fields 'collective kind'/'reduce op' are " + k + "/" + op + ", outside 0.."
+                            + (CollectiveSpec.Kind.values().length - 1) + "/-1.." + (ReduceOp.values().length - 1));
         }
         int root = in.readInt();
         int[] counts = readInts(in), recv = readInts(in);
-        return new CollectiveSpec(CollectiveSpec.Kind.values()[k], op < 0 ? null : ReduceOp.values()[op], root, counts, recv);
+        return new CollectiveSpec(
+                CollectiveSpec.Kind.values()[k], op < 0 ? null : ReduceOp.values()[op], root, counts, recv);
     }
 
     static void writeBytes(DataOutputStream out, byte[] b) throws IOException {

@@ -14,7 +14,9 @@ public record DeviceId(String kind, int ordinal) {
 
     public DeviceId {
         kind = kind.toLowerCase(Locale.ROOT);
-        if (!KINDS.contains(kind)) throw new IllegalArgumentException("unknown device kind '" + kind + "'; use cpu, emu or cuda (e.g. cuda:0-7)");
+        if (!KINDS.contains(kind))
+            throw new IllegalArgumentException(
+                    "unknown device kind '" + kind + "'; use cpu, emu or cuda (e.g. cuda:0-7)");
         if (ordinal < 0) throw new IllegalArgumentException("device number must be >= 0, got " + kind + ":" + ordinal);
     }
 

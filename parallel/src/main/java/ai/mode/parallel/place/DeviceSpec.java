@@ -17,7 +17,8 @@ public final class DeviceSpec {
      * rank order); a device listed twice is an error.
      */
     public static List<DeviceId> parse(String spec) {
-        if (spec == null || spec.isBlank()) throw new IllegalArgumentException("empty device list; give e.g. --devices cpu:0-3 or cuda:0-7");
+        if (spec == null || spec.isBlank())
+            throw new IllegalArgumentException("empty device list; give e.g. --devices cpu:0-3 or cuda:0-7");
         List<DeviceId> out = new ArrayList<>();
         Set<DeviceId> seen = new LinkedHashSet<>();
         String kind = null;
@@ -29,17 +30,21 @@ public final class DeviceSpec {
             if (colon >= 0) {
                 kind = item.substring(0, colon).strip();
                 range = item.substring(colon + 1).strip();
-                if (range.isEmpty()) throw new IllegalArgumentException("device item '" + item + "' has no number after ':'; e.g. " + kind + ":0-3");
+                if (range.isEmpty())
+                    throw new IllegalArgumentException(
+                            "device item '" + item + "' has no number after ':'; e.g. " + kind + ":0-3");
             } else if (DeviceId.KINDS.contains(item.toLowerCase(java.util.Locale.ROOT))) {
                 kind = item;
                 range = "0";
             } else if (kind == null) {
-                throw new IllegalArgumentException("device item '" + item + "' needs a kind: write cpu:" + item + ", emu:" + item + " or cuda:" + item);
+                throw new IllegalArgumentException("device item '" + item + "' needs a kind: write cpu:" + item
+                        + ", emu:" + item + " or cuda:" + item);
             }
             int[] bounds = range(item, range);
             for (int o = bounds[0]; o <= bounds[1]; o++) {
                 DeviceId d = new DeviceId(kind, o);
-                if (!seen.add(d)) throw new IllegalArgumentException("device " + d + " is listed twice in '" + spec + "'");
+                if (!seen.add(d))
+                    throw new IllegalArgumentException("device " + d + " is listed twice in '" + spec + "'");
                 out.add(d);
             }
         }
@@ -53,12 +58,16 @@ public final class DeviceSpec {
                 int v = Integer.parseInt(range);
                 return new int[] {v, v};
             }
-            int a = Integer.parseInt(range.substring(0, dash).strip()), b = Integer.parseInt(range.substring(dash + 1).strip());
-            if (b < a) throw new IllegalArgumentException("device range '" + item + "' runs backwards; write the smaller number first");
+            int a = Integer.parseInt(range.substring(0, dash).strip()),
+                    b = Integer.parseInt(range.substring(dash + 1).strip());
+            if (b < a)
+                throw new IllegalArgumentException(
+                        "device range '" + item + "' runs backwards; write the smaller number first");
             if (b - a >= 4096) throw new IllegalArgumentException("device range '" + item + "' is implausibly large");
             return new int[] {a, b};
         } catch (NumberFormatException e) {
-            throw new IllegalArgumentException("malformed device item '" + item + "'; use KIND:N or KIND:A-B, e.g. cuda:0-7");
+            throw new IllegalArgumentException(
+                    "malformed device item '" + item + "'; use KIND:N or KIND:A-B, e.g. cuda:0-7");
         }
     }
 
@@ -69,7 +78,9 @@ public final class DeviceSpec {
         while (i < devices.size()) {
             DeviceId a = devices.get(i);
             int j = i;
-            while (j + 1 < devices.size() && devices.get(j + 1).kind().equals(a.kind()) && devices.get(j + 1).ordinal() == devices.get(j).ordinal() + 1) j++;
+            while (j + 1 < devices.size()
+                    && devices.get(j + 1).kind().equals(a.kind())
+                    && devices.get(j + 1).ordinal() == devices.get(j).ordinal() + 1) j++;
             if (sb.length() > 0) sb.append(',');
             sb.append(a);
             if (j > i) sb.append('-').append(devices.get(j).ordinal());

@@ -43,7 +43,13 @@ public final class Placement {
      * @param backbone group of each block's backbone slice [B]
      * @param experts  group of each block's experts [B][N]
      */
-    public Placement(List<DeviceId> devices, List<Group> groups, int numBlocks, int numExperts, int[] backbone, int[][] experts) {
+    public Placement(
+            List<DeviceId> devices,
+            List<Group> groups,
+            int numBlocks,
+            int numExperts,
+            int[] backbone,
+            int[][] experts) {
         this.devices = List.copyOf(devices);
         this.groups = List.copyOf(groups);
         this.numBlocks = numBlocks;
@@ -58,24 +64,31 @@ public final class Placement {
 
     private void validate() {
         if (devices.isEmpty()) throw new IllegalArgumentException("a placement needs at least one device");
-        if (numBlocks < 1 || numExperts < 1) throw new IllegalArgumentException("a placement needs B >= 1 blocks and N >= 1 experts (got " + numBlocks + ", " + numExperts + ")");
+        if (numBlocks < 1 || numExperts < 1)
+            throw new IllegalArgumentException(
+                    "a placement needs B >= 1 blocks and N >= 1 experts (got " + numBlocks + ", " + numExperts + ")");
         if (groups.isEmpty()) throw new IllegalArgumentException("a placement needs at least one device group");
         if (groups.size() > devices.size()) {
-            throw new IllegalArgumentException(groups.size() + " device groups need at least " + groups.size() + " devices but only " + devices.size()
-                    + " are given (" + DeviceSpec.format(devices) + "); use fewer --groups or more --devices");
+            throw new IllegalArgumentException(groups.size() + " device groups need at least " + groups.size()
+                    + " devices but only " + devices.size() + " are given (" + DeviceSpec.format(devices)
+                    + "); use fewer --groups or more --devices");
         }
         Arrays.fill(groupOf, -1);
         for (int g = 0; g < groups.size(); g++) {
             Group grp = groups.get(g);
-            if (grp.devices().isEmpty()) throw new IllegalArgumentException("device group '" + grp.name() + "' is empty; every group needs at least one device");
+            if (grp.devices().isEmpty())
+                throw new IllegalArgumentException(
+                        "device group '" + grp.name() + "' is empty; every group needs at least one device");
             for (int k = 0; k < grp.devices().size(); k++) {
                 int d = grp.devices().get(k);
                 if (d < 0 || d >= devices.size()) {
-                    throw new IllegalArgumentException("device group '" + grp.name() + "' names device #" + d + " but only " + devices.size() + " devices are given ("
-                            + DeviceSpec.format(devices) + ")");
+                    throw new IllegalArgumentException(
+                            "device group '" + grp.name() + "' names device #" + d + " but only " + devices.size()
+                                    + " devices are given (" + DeviceSpec.format(devices) + ")");
                 }
                 if (groupOf[d] >= 0) {
-                    throw new IllegalArgumentException("device " + devices.get(d) + " is in groups '" + groups.get(groupOf[d]).name() + "' and '" + grp.name()
+                    throw new IllegalArgumentException("device " + devices.get(d) + " is in groups '"
+                            + groups.get(groupOf[d]).name() + "' and '" + grp.name()
                             + "'; a device belongs to exactly one group (give one group several experts instead)");
                 }
                 groupOf[d] = g;
@@ -83,27 +96,39 @@ public final class Placement {
             }
         }
         for (int d = 0; d < devices.size(); d++) {
-            if (groupOf[d] < 0) throw new IllegalArgumentException("device " + devices.get(d) + " is in no group; drop it from --devices or add it to a group");
+            if (groupOf[d] < 0)
+                throw new IllegalArgumentException(
+                        "device " + devices.get(d) + " is in no group; drop it from --devices or add it to a group");
         }
-        if (backbone.length != numBlocks) throw new IllegalArgumentException("the placement gives " + backbone.length + " backbone groups for " + numBlocks + " blocks");
-        if (experts.length != numBlocks) throw new IllegalArgumentException("the placement gives expert groups for " + experts.length + " blocks, not " + numBlocks);
+        if (backbone.length != numBlocks)
+            throw new IllegalArgumentException(
+                    "the placement gives " + backbone.length + " backbone groups for " + numBlocks + " blocks");
+        if (experts.length != numBlocks)
+            throw new IllegalArgumentException(
+                    "the placement gives expert groups for " + experts.length + " blocks, not " + numBlocks);
         boolean[] used = new boolean[groups.size()];
         for (int i = 0; i < numBlocks; i++) {
             checkGroup(backbone[i], "block " + i + "'s backbone");
             used[backbone[i]] = true;
-            if (experts[i].length != numExperts) throw new IllegalArgumentException("block " + i + " places " + experts[i].length + " experts, not " + numExperts);
+            if (experts[i].length != numExperts)
+                throw new IllegalArgumentException(
+                        "block " + i + " places " + experts[i].length + " experts, not " + numExperts);
             for (int j = 0; j < numExperts; j++) {
                 checkGroup(experts[i][j], "block " + i + "'s expert " + j);
                 used[experts[i][j]] = true;
             }
         }
         for (int g = 0; g < groups.size(); g++) {
-            if (!used[g]) throw new IllegalArgumentException("device group '" + groups.get(g).name() + "' holds no backbone slice and no expert; remove it or give it work");
+            if (!used[g])
+                throw new IllegalArgumentException("device group '"
+                        + groups.get(g).name() + "' holds no backbone slice and no expert; remove it or give it work");
         }
     }
 
     private void checkGroup(int g, String what) {
-        if (g < 0 || g >= groups.size()) throw new IllegalArgumentException(what + " is placed on group #" + g + " but there are " + groups.size() + " groups");
+        if (g < 0 || g >= groups.size())
+            throw new IllegalArgumentException(
+                    what + " is placed on group #" + g + " but there are " + groups.size() + " groups");
     }
 
     // ================================================================== presets
@@ -111,8 +136,8 @@ public final class Placement {
     /** Everything on one device. */
     public static Placement single(List<DeviceId> devices, int numBlocks, int numExperts) {
         if (devices.size() != 1) {
-            throw new IllegalArgumentException("--placement single runs on one device but " + devices.size() + " are given (" + DeviceSpec.format(devices)
-                    + "); use --placement data or mpmd, or one device");
+            throw new IllegalArgumentException("--placement single runs on one device but " + devices.size()
+                    + " are given (" + DeviceSpec.format(devices) + "); use --placement data or mpmd, or one device");
         }
         return data(devices, numBlocks, numExperts);
     }
@@ -133,20 +158,27 @@ public final class Placement {
      * @param backboneDevices devices of the backbone group; 0 = half of them (at least one), leaving at least
      *                        one device per expert group
      */
-    public static Placement mpmd(List<DeviceId> devices, int numBlocks, int numExperts, int numGroups, int backboneDevices) {
+    public static Placement mpmd(
+            List<DeviceId> devices, int numBlocks, int numExperts, int numGroups, int backboneDevices) {
         int n = devices.size();
-        if (numGroups < 2) throw new IllegalArgumentException("--placement mpmd needs --groups >= 2 (the backbone group and at least one expert group), got " + numGroups);
+        if (numGroups < 2)
+            throw new IllegalArgumentException(
+                    "--placement mpmd needs --groups >= 2 (the backbone group and at least one expert group), got "
+                            + numGroups);
         if (numGroups > n) {
-            throw new IllegalArgumentException(numGroups + " device groups need at least " + numGroups + " devices but only " + n + " are given ("
-                    + DeviceSpec.format(devices) + "); use fewer --groups or more --devices");
+            throw new IllegalArgumentException(
+                    numGroups + " device groups need at least " + numGroups + " devices but only " + n + " are given ("
+                            + DeviceSpec.format(devices) + "); use fewer --groups or more --devices");
         }
         int expertGroups = numGroups - 1;
         if (expertGroups > numExperts) {
-            throw new IllegalArgumentException(expertGroups + " expert groups for " + numExperts + " experts would leave a group idle; use --groups <= " + (numExperts + 1));
+            throw new IllegalArgumentException(expertGroups + " expert groups for " + numExperts
+                    + " experts would leave a group idle; use --groups <= " + (numExperts + 1));
         }
         int bb = backboneDevices > 0 ? backboneDevices : Math.max(1, Math.min(n / 2, n - expertGroups));
         if (bb > n - expertGroups) {
-            throw new IllegalArgumentException("--backbone-devices " + bb + " leaves " + (n - bb) + " device(s) for " + expertGroups + " expert groups; use at most " + (n - expertGroups));
+            throw new IllegalArgumentException("--backbone-devices " + bb + " leaves " + (n - bb) + " device(s) for "
+                    + expertGroups + " expert groups; use at most " + (n - expertGroups));
         }
         List<Group> groups = new ArrayList<>();
         List<Integer> bbDevs = new ArrayList<>();
@@ -189,11 +221,15 @@ public final class Placement {
             String p = part.strip();
             if (p.isEmpty()) continue;
             int eq = p.indexOf('=');
-            if (eq <= 0) throw new IllegalArgumentException("placement group '" + p + "' must be DEVICES=ROLES, e.g. cuda:0-3=backbone");
+            if (eq <= 0)
+                throw new IllegalArgumentException(
+                        "placement group '" + p + "' must be DEVICES=ROLES, e.g. cuda:0-3=backbone");
             List<Integer> ds = new ArrayList<>();
             for (DeviceId d : DeviceSpec.parse(p.substring(0, eq))) {
                 Integer i = index.get(d);
-                if (i == null) throw new IllegalArgumentException("placement names unknown device " + d + "; --devices gives " + DeviceSpec.format(devices));
+                if (i == null)
+                    throw new IllegalArgumentException(
+                            "placement names unknown device " + d + "; --devices gives " + DeviceSpec.format(devices));
                 ds.add(i);
             }
             int g = groups.size();
@@ -201,8 +237,11 @@ public final class Placement {
             for (String roleRaw : p.substring(eq + 1).split("\\+")) {
                 String role = roleRaw.strip().toLowerCase(Locale.ROOT);
                 if (role.equals("backbone") || role.startsWith("backbone:")) {
-                    int[] blocks = role.equals("backbone") ? new int[] {0, numBlocks - 1} : bounds(role.substring(9), numBlocks, "block", role);
-                    for (int i = blocks[0]; i <= blocks[1]; i++) bb[i] = assign(bb[i], g, "block " + i + "'s backbone", groups);
+                    int[] blocks = role.equals("backbone")
+                            ? new int[] {0, numBlocks - 1}
+                            : bounds(role.substring(9), numBlocks, "block", role);
+                    for (int i = blocks[0]; i <= blocks[1]; i++)
+                        bb[i] = assign(bb[i], g, "block " + i + "'s backbone", groups);
                 } else if (role.equals("experts") || role.startsWith("experts:")) {
                     String rest = role.equals("experts") ? "" : role.substring(8);
                     String expertsPart = rest, blocksPart = "";
@@ -211,20 +250,30 @@ public final class Placement {
                         expertsPart = rest.substring(0, at);
                         blocksPart = rest.substring(at + 1);
                     }
-                    int[] es = expertsPart.isEmpty() ? new int[] {0, numExperts - 1} : bounds(expertsPart, numExperts, "expert", role);
-                    int[] blocks = blocksPart.isEmpty() ? new int[] {0, numBlocks - 1} : bounds(blocksPart, numBlocks, "block", role);
+                    int[] es = expertsPart.isEmpty()
+                            ? new int[] {0, numExperts - 1}
+                            : bounds(expertsPart, numExperts, "expert", role);
+                    int[] blocks = blocksPart.isEmpty()
+                            ? new int[] {0, numBlocks - 1}
+                            : bounds(blocksPart, numBlocks, "block", role);
                     for (int i = blocks[0]; i <= blocks[1]; i++) {
-                        for (int j = es[0]; j <= es[1]; j++) ex[i][j] = assign(ex[i][j], g, "block " + i + "'s expert " + j, groups);
+                        for (int j = es[0]; j <= es[1]; j++)
+                            ex[i][j] = assign(ex[i][j], g, "block " + i + "'s expert " + j, groups);
                     }
                 } else {
-                    throw new IllegalArgumentException("unknown placement role '" + roleRaw.strip() + "'; use backbone, backbone:BLOCKS, experts, experts:EXPERTS or experts:EXPERTS@BLOCKS");
+                    throw new IllegalArgumentException("unknown placement role '" + roleRaw.strip()
+                            + "'; use backbone, backbone:BLOCKS, experts, experts:EXPERTS or experts:EXPERTS@BLOCKS");
                 }
             }
         }
         for (int i = 0; i < numBlocks; i++) {
-            if (bb[i] < 0) throw new IllegalArgumentException("the placement gives block " + i + "'s backbone no group; add 'backbone' to a group");
+            if (bb[i] < 0)
+                throw new IllegalArgumentException(
+                        "the placement gives block " + i + "'s backbone no group; add 'backbone' to a group");
             for (int j = 0; j < numExperts; j++) {
-                if (ex[i][j] < 0) throw new IllegalArgumentException("the placement gives block " + i + "'s expert " + j + " no group; add 'experts' or 'experts:" + j + "' to a group");
+                if (ex[i][j] < 0)
+                    throw new IllegalArgumentException("the placement gives block " + i + "'s expert " + j
+                            + " no group; add 'experts' or 'experts:" + j + "' to a group");
             }
         }
         return new Placement(devices, groups, numBlocks, numExperts, bb, ex);
@@ -232,7 +281,8 @@ public final class Placement {
 
     private static int assign(int current, int g, String what, List<Group> groups) {
         if (current >= 0 && current != g) {
-            throw new IllegalArgumentException(what + " is placed on both '" + groups.get(current).name() + "' and '" + groups.get(g).name() + "'");
+            throw new IllegalArgumentException(what + " is placed on both '"
+                    + groups.get(current).name() + "' and '" + groups.get(g).name() + "'");
         }
         return g;
     }
@@ -242,10 +292,13 @@ public final class Placement {
             int dash = s.indexOf('-');
             int a = Integer.parseInt((dash < 0 ? s : s.substring(0, dash)).strip());
             int b = dash < 0 ? a : Integer.parseInt(s.substring(dash + 1).strip());
-            if (a < 0 || b < a || b >= limit) throw new IllegalArgumentException("placement role '" + role + "' names " + what + "s " + a + ".." + b + " but there are " + limit + " (0.." + (limit - 1) + ")");
+            if (a < 0 || b < a || b >= limit)
+                throw new IllegalArgumentException("placement role '" + role + "' names " + what + "s " + a + ".." + b
+                        + " but there are " + limit + " (0.." + (limit - 1) + ")");
             return new int[] {a, b};
         } catch (NumberFormatException e) {
-            throw new IllegalArgumentException("malformed " + what + " range '" + s + "' in placement role '" + role + "'; use N or A-B");
+            throw new IllegalArgumentException(
+                    "malformed " + what + " range '" + s + "' in placement role '" + role + "'; use N or A-B");
         }
     }
 
@@ -253,14 +306,17 @@ public final class Placement {
      * The placement a user option names: {@code single}, {@code data}, {@code mpmd} (with {@code groups} and
      * {@code backboneDevices}) or a custom spec (see {@link #parse}).
      */
-    public static Placement fromOption(String option, List<DeviceId> devices, int numBlocks, int numExperts, int groups, int backboneDevices) {
+    public static Placement fromOption(
+            String option, List<DeviceId> devices, int numBlocks, int numExperts, int groups, int backboneDevices) {
         return switch (option.strip().toLowerCase(Locale.ROOT)) {
             case "single" -> single(devices, numBlocks, numExperts);
             case "data", "dp", "data-parallel" -> data(devices, numBlocks, numExperts);
             case "mpmd" -> mpmd(devices, numBlocks, numExperts, groups, backboneDevices);
             default -> {
                 if (!option.contains("=")) {
-                    throw new IllegalArgumentException("unknown placement '" + option + "'; use single, data, mpmd, or a custom spec such as 'cuda:0-3=backbone;cuda:4-7=experts'");
+                    throw new IllegalArgumentException(
+                            "unknown placement '" + option
+                                    + "'; use single, data, mpmd, or a custom spec such as 'cuda:0-3=backbone;cuda:4-7=experts'");
                 }
                 yield parse(option, devices, numBlocks, numExperts);
             }
@@ -281,46 +337,76 @@ public final class Placement {
 
     // ================================================================== queries
 
-    public List<DeviceId> devices() { return devices; }
+    public List<DeviceId> devices() {
+        return devices;
+    }
 
-    public List<Group> groups() { return groups; }
+    public List<Group> groups() {
+        return groups;
+    }
 
-    public int numBlocks() { return numBlocks; }
+    public int numBlocks() {
+        return numBlocks;
+    }
 
-    public int numExperts() { return numExperts; }
+    public int numExperts() {
+        return numExperts;
+    }
 
     /** Number of world ranks (devices). */
-    public int worldSize() { return devices.size(); }
+    public int worldSize() {
+        return devices.size();
+    }
 
     /** Group of block i's backbone slice, gate and merge. */
-    public int mergeGroup(int block) { return backbone[block]; }
+    public int mergeGroup(int block) {
+        return backbone[block];
+    }
 
     /** Group of block i's expert j. */
-    public int expertGroup(int block, int expert) { return experts[block][expert]; }
+    public int expertGroup(int block, int expert) {
+        return experts[block][expert];
+    }
 
     /** Group that runs the embedding (block 0's backbone group). */
-    public int stemGroup() { return backbone[0]; }
+    public int stemGroup() {
+        return backbone[0];
+    }
 
     /** Group that runs the final norm, LM head and loss (the last block's backbone group). */
-    public int headGroup() { return backbone[numBlocks - 1]; }
+    public int headGroup() {
+        return backbone[numBlocks - 1];
+    }
 
     /** Group that produces block i's input: the embedding's for block 0, else block i-1's merge group. */
-    public int producerGroup(int block) { return block == 0 ? stemGroup() : mergeGroup(block - 1); }
+    public int producerGroup(int block) {
+        return block == 0 ? stemGroup() : mergeGroup(block - 1);
+    }
 
     /** The group of world rank r. */
-    public int groupOf(int rank) { return groupOf[rank]; }
+    public int groupOf(int rank) {
+        return groupOf[rank];
+    }
 
     /** The position of world rank r in its group (its data-parallel replica index). */
-    public int replicaOf(int rank) { return replicaOf[rank]; }
+    public int replicaOf(int rank) {
+        return replicaOf[rank];
+    }
 
-    public int groupSize(int g) { return groups.get(g).devices().size(); }
+    public int groupSize(int g) {
+        return groups.get(g).devices().size();
+    }
 
     /** The world rank of replica r of group g. */
-    public int rankOf(int g, int replica) { return groups.get(g).devices().get(replica); }
+    public int rankOf(int g, int replica) {
+        return groups.get(g).devices().get(replica);
+    }
 
     /** The experts of block i on group g, ascending. */
     public int[] expertsOn(int block, int g) {
-        return java.util.stream.IntStream.range(0, numExperts).filter(j -> experts[block][j] == g).toArray();
+        return java.util.stream.IntStream.range(0, numExperts)
+                .filter(j -> experts[block][j] == g)
+                .toArray();
     }
 
     /** The groups holding experts of block i, ascending. */
@@ -342,7 +428,14 @@ public final class Placement {
         for (int g = 0; g < groups.size(); g++) {
             Group grp = groups.get(g);
             List<DeviceId> ds = grp.devices().stream().map(devices::get).toList();
-            sb.append(String.format(Locale.ROOT, "group %d '%s': %s (%d device%s, data parallel)", g, grp.name(), DeviceSpec.format(ds), ds.size(), ds.size() == 1 ? "" : "s"));
+            sb.append(String.format(
+                    Locale.ROOT,
+                    "group %d '%s': %s (%d device%s, data parallel)",
+                    g,
+                    grp.name(),
+                    DeviceSpec.format(ds),
+                    ds.size(),
+                    ds.size() == 1 ? "" : "s"));
             List<String> roles = new ArrayList<>();
             for (int i = 0; i < numBlocks; i++) {
                 if (backbone[i] == g) roles.add("block " + i + " backbone+gate+merge");

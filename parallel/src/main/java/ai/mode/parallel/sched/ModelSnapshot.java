@@ -37,7 +37,8 @@ public record ModelSnapshot(LlamaConfig config, ModeConfig mode, NamedTensors va
         if (!values.contains(name)) throw new IllegalArgumentException("model snapshot has no parameter " + name);
         int[] have = values.shape(name);
         if (!java.util.Arrays.equals(have, shape)) {
-            throw new IllegalArgumentException("parameter " + name + " has shape " + java.util.Arrays.toString(have) + " but the rank expects " + java.util.Arrays.toString(shape));
+            throw new IllegalArgumentException("parameter " + name + " has shape " + java.util.Arrays.toString(have)
+                    + " but the rank expects " + java.util.Arrays.toString(shape));
         }
         return values.data(name);
     }

@@ -54,8 +54,15 @@ public final class ParallelLaunch implements AutoCloseable {
      * @param commTimeout       longest wait for a peer in any collective
      * @param rendezvousTimeout longest wait for every process to join
      */
-    public record Options(List<DeviceId> localDevices, String placement, int groups, int backboneDevices, Comm comm, int cpuThreads,
-                          Duration commTimeout, Duration rendezvousTimeout) {}
+    public record Options(
+            List<DeviceId> localDevices,
+            String placement,
+            int groups,
+            int backboneDevices,
+            Comm comm,
+            int cpuThreads,
+            Duration commTimeout,
+            Duration rendezvousTimeout) {}
 
     private final Options options;
     private final Rendezvous.Joined joined;
@@ -64,7 +71,8 @@ public final class ParallelLaunch implements AutoCloseable {
     private final boolean nccl;
     private final Nccl.UniqueId ncclId;
 
-    private ParallelLaunch(Options o, Rendezvous.Joined joined, int firstRank, Placement placement, boolean nccl, Nccl.UniqueId id) {
+    private ParallelLaunch(
+            Options o, Rendezvous.Joined joined, int firstRank, Placement placement, boolean nccl, Nccl.UniqueId id) {
         this.options = o;
         this.joined = joined;
         this.firstRank = firstRank;
@@ -82,7 +90,9 @@ public final class ParallelLaunch implements AutoCloseable {
         boolean nccl = switch (o.comm()) {
             case HUB -> false;
             case NCCL -> {
-                if (!allCuda) throw new IllegalArgumentException("--comm nccl needs cuda devices, got " + DeviceSpec.format(local) + "; use --comm hub");
+                if (!allCuda)
+                    throw new IllegalArgumentException(
+                            "--comm nccl needs cuda devices, got " + DeviceSpec.format(local) + "; use --comm hub");
                 Optional<String> why = Nccl.unavailableReason();
                 if (why.isPresent()) throw new IllegalStateException("--comm nccl: " + why.get());
                 yield true;
@@ -94,9 +104,14 @@ public final class ParallelLaunch implements AutoCloseable {
         Nccl.UniqueId id = null;
         if (env.isPresent()) {
             if (local.stream().anyMatch(d -> !d.kind().equals(kind))) {
-                throw new IllegalArgumentException("a multi-process run needs one device kind per process, got " + DeviceSpec.format(local));
+                throw new IllegalArgumentException(
+                        "a multi-process run needs one device kind per process, got " + DeviceSpec.format(local));
             }
-            joined = Rendezvous.join(env.get(), local.size(), o.rendezvousTimeout(), () -> nccl ? Nccl.get().uniqueId().bytes() : new byte[0]);
+            joined = Rendezvous.join(
+                    env.get(),
+                    local.size(),
+                    o.rendezvousTimeout(),
+                    () -> nccl ? Nccl.get().uniqueId().bytes() : new byte[0]);
             first = joined.firstRank();
             world = joined.worldSize();
             if (nccl) id = new Nccl.UniqueId(joined.payload());
@@ -111,7 +126,8 @@ public final class ParallelLaunch implements AutoCloseable {
             for (int r = 0; r < world; r++) worldDevices.add(new DeviceId(kind, r));
         }
         try {
-            Placement p = Placement.fromOption(o.placement(), worldDevices, numBlocks, numExperts, o.groups(), o.backboneDevices());
+            Placement p = Placement.fromOption(
+                    o.placement(), worldDevices, numBlocks, numExperts, o.groups(), o.backboneDevices());
             return new ParallelLaunch(o, joined, first, p, nccl, id);
         } catch (RuntimeException e) {
             if (joined != null) joined.close();
@@ -119,13 +135,19 @@ public final class ParallelLaunch implements AutoCloseable {
         }
     }
 
-    public Placement placement() { return placement; }
+    public Placement placement() {
+        return placement;
+    }
 
     /** Whether this process holds world rank 0 (it reports and writes the outputs). */
-    public boolean leader() { return firstRank == 0; }
+    public boolean leader() {
+        return firstRank == 0;
+    }
 
     /** World ranks of this process. */
-    public int firstRank() { return firstRank; }
+    public int firstRank() {
+        return firstRank;
+    }
 
     /** {@code nccl} or {@code hub} (in-process / tcp). */
     public String communicator() {
@@ -136,8 +158,12 @@ public final class ParallelLaunch implements AutoCloseable {
     public ParallelModeModel model(ModelSnapshot snap, AdamW.Config adamw) {
         List<Backend> backends = new ArrayList<>();
         try {
-            long cpus = options.localDevices().stream().filter(d -> d.kind().equals("cpu")).count();
-            int threads = options.cpuThreads() > 0 ? options.cpuThreads() : (int) Math.max(1, Runtime.getRuntime().availableProcessors() / Math.max(1, cpus));
+            long cpus = options.localDevices().stream()
+                    .filter(d -> d.kind().equals("cpu"))
+                    .count();
+            int threads = options.cpuThreads() > 0
+                    ? options.cpuThreads()
+                    : (int) Math.max(1, Runtime.getRuntime().availableProcessors() / Math.max(1, cpus));
             for (DeviceId d : options.localDevices()) backends.add(open(d, threads));
         } catch (RuntimeException e) {
             backends.forEach(Backend::close);
@@ -146,11 +172,23 @@ public final class ParallelLaunch implements AutoCloseable {
         List<Integer> all = new ArrayList<>();
         for (int r = 0; r < placement.worldSize(); r++) all.add(r);
         if (nccl) {
-            return ParallelModeModel.create(placement, firstRank, backends, (rank, be) -> NcclCommunicator.initRank(be, ncclId, rank, all, "world"), snap, adamw);
+            return ParallelModeModel.create(
+                    placement,
+                    firstRank,
+                    backends,
+                    (rank, be) -> NcclCommunicator.initRank(be, ncclId, rank, all, "world"),
+                    snap,
+                    adamw);
         }
         if (joined == null) return ParallelModeModel.inProcess(placement, backends, snap, adamw, options.commTimeout());
-        return ParallelModeModel.create(placement, firstRank, backends,
-                (rank, be) -> (Communicator) new HubCommunicator(joined.transport(), "world", rank, all, be, options.commTimeout()), snap, adamw);
+        return ParallelModeModel.create(
+                placement,
+                firstRank,
+                backends,
+                (rank, be) -> (Communicator)
+                        new HubCommunicator(joined.transport(), "world", rank, all, be, options.commTimeout()),
+                snap,
+                adamw);
     }
 
     /** A backend on one device: cpu (with {@code threads}), emu, or the cuda GPU of that ordinal. */
@@ -159,9 +197,12 @@ public final class ParallelLaunch implements AutoCloseable {
             case "cpu" -> Backends.create("cpu", threads);
             case "emu" -> Backends.create("emu", 0);
             case "cuda" -> {
-                Backends.providers().stream().filter(p -> p.name().equals("cuda") && !p.available()).findFirst().ifPresent(p -> {
-                    throw new IllegalStateException("device " + d + " is not usable: " + p.unavailableReason());
-                });
+                Backends.providers().stream()
+                        .filter(p -> p.name().equals("cuda") && !p.available())
+                        .findFirst()
+                        .ifPresent(p -> {
+                            throw new IllegalStateException("device " + d + " is not usable: " + p.unavailableReason());
+                        });
                 yield new DeviceBackend(CudaDevice.open(d.ordinal()), "cuda");
             }
             default -> throw new IllegalArgumentException("unknown device kind " + d.kind());

@@ -37,15 +37,22 @@ public final class ParallelModeModel implements AutoCloseable {
     private final RankLanes lanes;
     private final boolean ownBackends;
 
-    private ParallelModeModel(Placement placement, int firstRank, List<Backend> backends, boolean ownBackends,
-                              BiFunction<Integer, Backend, Communicator> worldComm, ModelSnapshot snap, AdamW.Config adamw) {
+    private ParallelModeModel(
+            Placement placement,
+            int firstRank,
+            List<Backend> backends,
+            boolean ownBackends,
+            BiFunction<Integer, Backend, Communicator> worldComm,
+            ModelSnapshot snap,
+            AdamW.Config adamw) {
         this.placement = placement;
         this.firstRank = firstRank;
         this.backends = List.copyOf(backends);
         this.ownBackends = ownBackends;
         int n = backends.size();
         if (firstRank < 0 || firstRank + n > placement.worldSize()) {
-            throw new IllegalArgumentException("local ranks " + firstRank + ".." + (firstRank + n - 1) + " fall outside the placement's " + placement.worldSize() + " devices");
+            throw new IllegalArgumentException("local ranks " + firstRank + ".." + (firstRank + n - 1)
+                    + " fall outside the placement's " + placement.worldSize() + " devices");
         }
         List<String> names = new ArrayList<>();
         for (int i = 0; i < n; i++) names.add("mode-rank-" + (firstRank + i));
@@ -59,7 +66,8 @@ public final class ParallelModeModel implements AutoCloseable {
                 int rank = firstRank + i;
                 w[i] = worldComm.apply(rank, backends.get(i));
                 if (w[i].rank() != rank || w[i].size() != placement.worldSize()) {
-                    throw new IllegalStateException("world communicator of rank " + rank + " reports rank " + w[i].rank() + " of " + w[i].size());
+                    throw new IllegalStateException("world communicator of rank " + rank + " reports rank "
+                            + w[i].rank() + " of " + w[i].size());
                 }
                 Communicator grp = w[i].split(placement.groupOf(rank));
                 if (placement.groupSize(placement.groupOf(rank)) > 1) g[i] = grp;
@@ -83,9 +91,11 @@ public final class ParallelModeModel implements AutoCloseable {
      * @param backends one per device of the placement, in rank order
      * @param timeout  how long any rank waits for its peers before the run fails with a message naming them
      */
-    public static ParallelModeModel inProcess(Placement placement, List<Backend> backends, ModelSnapshot snap, AdamW.Config adamw, Duration timeout) {
+    public static ParallelModeModel inProcess(
+            Placement placement, List<Backend> backends, ModelSnapshot snap, AdamW.Config adamw, Duration timeout) {
         if (backends.size() != placement.worldSize()) {
-            throw new IllegalArgumentException("the placement has " + placement.worldSize() + " devices but " + backends.size() + " backends were given");
+            throw new IllegalArgumentException("the placement has " + placement.worldSize() + " devices but "
+                    + backends.size() + " backends were given");
         }
         List<Communicator> comms = InProcessWorld.create(backends, timeout);
         return new ParallelModeModel(placement, 0, backends, true, (rank, be) -> comms.get(rank), snap, adamw);
@@ -96,8 +106,13 @@ public final class ParallelModeModel implements AutoCloseable {
      * is called on each local rank's own thread with its world rank and backend (NCCL joins there). Takes
      * ownership of the backends.
      */
-    public static ParallelModeModel create(Placement placement, int firstRank, List<Backend> backends,
-                                           BiFunction<Integer, Backend, Communicator> worldComm, ModelSnapshot snap, AdamW.Config adamw) {
+    public static ParallelModeModel create(
+            Placement placement,
+            int firstRank,
+            List<Backend> backends,
+            BiFunction<Integer, Backend, Communicator> worldComm,
+            ModelSnapshot snap,
+            AdamW.Config adamw) {
         return new ParallelModeModel(placement, firstRank, backends, true, worldComm, snap, adamw);
     }
 
@@ -112,10 +127,14 @@ public final class ParallelModeModel implements AutoCloseable {
         }
     }
 
-    public Placement placement() { return placement; }
+    public Placement placement() {
+        return placement;
+    }
 
     /** Whether this process hosts world rank 0 (the one that reports and writes files). */
-    public boolean isLeader() { return firstRank == 0; }
+    public boolean isLeader() {
+        return firstRank == 0;
+    }
 
     /**
      * One micro-batch on every local rank: forward, loss and (when {@code backward}) backward; with
@@ -125,15 +144,18 @@ public final class ParallelModeModel implements AutoCloseable {
      * @param ids     I32 [batch·seq] input tokens, the whole batch (every process passes the same)
      * @param targets I32 [batch·seq] next tokens
      */
-    public LossStats forwardBackward(int[] ids, int[] targets, int batch, int seq, float gradScale, boolean backward, boolean reduce) {
+    public LossStats forwardBackward(
+            int[] ids, int[] targets, int batch, int seq, float gradScale, boolean backward, boolean reduce) {
         if (ids.length != batch * seq || targets.length != batch * seq) {
-            throw new IllegalArgumentException("ids and targets must hold batch*seq = " + batch * seq + " tokens, got " + ids.length + " and " + targets.length);
+            throw new IllegalArgumentException("ids and targets must hold batch*seq = " + batch * seq + " tokens, got "
+                    + ids.length + " and " + targets.length);
         }
         List<LossStats> out = lanes.run(i -> {
             RankShard s = shards.get(i);
             LossStats local = s.forwardBackward(ids, targets, batch, seq, gradScale, backward, reduce);
             if (backward && reduce) s.awaitGradients();
-            double[] sum = worlds.get(i).allReduce(new double[] {local.lossSum(), local.correct(), local.count()}, ReduceOp.SUM);
+            double[] sum = worlds.get(i)
+                    .allReduce(new double[] {local.lossSum(), local.correct(), local.count()}, ReduceOp.SUM);
             return new LossStats(sum[0], Math.round(sum[1]), Math.round(sum[2]));
         });
         return out.get(0);
@@ -196,7 +218,8 @@ public final class ParallelModeModel implements AutoCloseable {
                 for (int dd : p.shape()) shapeInts.add(dd);
             }
             int[] header = encode(names.toString(), shapeInts);
-            try (Tensor len = be.fromHost(new int[] {header.length}, 1); Tensor h = be.fromHost(header.length == 0 ? new int[1] : header, Math.max(1, header.length))) {
+            try (Tensor len = be.fromHost(new int[] {header.length}, 1);
+                    Tensor h = be.fromHost(header.length == 0 ? new int[1] : header, Math.max(1, header.length))) {
                 w.send(len, 0).await();
                 if (header.length > 0) w.send(h, 0).await();
             }
@@ -277,7 +300,7 @@ public final class ParallelModeModel implements AutoCloseable {
     public void close() {
         try {
             lanes.run(i -> {
-                worlds.get(i).barrier();                 // nobody tears down a transport a peer still uses
+                worlds.get(i).barrier(); // nobody tears down a transport a peer still uses
                 shards.get(i).close();
                 if (groups.get(i) != null) groups.get(i).close();
                 worlds.get(i).close();

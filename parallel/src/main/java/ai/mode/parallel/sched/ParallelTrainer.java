@@ -30,8 +30,12 @@ public final class ParallelTrainer {
     private long tokensSeen;
 
     /** @param validation windows of seqLen+1 tokens re-iterated at each validation; null = none */
-    public ParallelTrainer(ParallelModeModel model, TokenStream train, Supplier<Iterable<int[]>> validation, Trainer.Options options,
-                           List<Trainer.Listener> listeners) {
+    public ParallelTrainer(
+            ParallelModeModel model,
+            TokenStream train,
+            Supplier<Iterable<int[]>> validation,
+            Trainer.Options options,
+            List<Trainer.Listener> listeners) {
         this.model = model;
         this.train = train;
         this.validation = validation;
@@ -40,9 +44,13 @@ public final class ParallelTrainer {
     }
 
     /** Training loss of every step run so far. */
-    public List<Double> losses() { return List.copyOf(losses); }
+    public List<Double> losses() {
+        return List.copyOf(losses);
+    }
 
-    public int step() { return step; }
+    public int step() {
+        return step;
+    }
 
     /** Trains up to {@code options.steps()}. */
     public Trainer.Result run() {
@@ -65,21 +73,38 @@ public final class ParallelTrainer {
             model.zeroGrad();
             LossStats stats = LossStats.ZERO;
             for (int m = 0; m < accum; m++) {
-                stats = stats.plus(model.forwardBackward(Evaluator.inputs(windows[m], b, t), Evaluator.targets(windows[m], b, t), b, t, gradScale,
-                        true, m == accum - 1));
+                stats = stats.plus(model.forwardBackward(
+                        Evaluator.inputs(windows[m], b, t),
+                        Evaluator.targets(windows[m], b, t),
+                        b,
+                        t,
+                        gradScale,
+                        true,
+                        m == accum - 1));
             }
             double loss = stats.meanLoss();
-            if (!Double.isFinite(loss)) throw new TrainingDivergedException(current, "training diverged: loss is " + loss + " at step " + current);
+            if (!Double.isFinite(loss))
+                throw new TrainingDivergedException(
+                        current, "training diverged: loss is " + loss + " at step " + current);
             double lr = options.schedule().at(current);
             double norm = model.step(lr, options.adamw().maxGradNorm());
-            if (!Double.isFinite(norm)) throw new TrainingDivergedException(current, "training diverged: gradient norm is " + norm + " at step " + current);
+            if (!Double.isFinite(norm))
+                throw new TrainingDivergedException(
+                        current, "training diverged: gradient norm is " + norm + " at step " + current);
             step = current;
             tokensSeen += options.tokensPerStep();
             lastLoss = loss;
             losses.add(loss);
             double secs = (System.nanoTime() - t0) / 1e9;
             trainSeconds += secs;
-            Trainer.StepMetrics sm = new Trainer.StepMetrics(step, loss, stats.accuracy(), lr, norm, options.tokensPerStep() / secs, tokensSeen,
+            Trainer.StepMetrics sm = new Trainer.StepMetrics(
+                    step,
+                    loss,
+                    stats.accuracy(),
+                    lr,
+                    norm,
+                    options.tokensPerStep() / secs,
+                    tokensSeen,
                     (System.nanoTime() - start) / 1e9);
             for (Trainer.Listener l : listeners) l.onStep(sm);
             boolean last = step == options.steps();
@@ -98,11 +123,14 @@ public final class ParallelTrainer {
      */
     public LossStats evaluate(Iterable<int[]> windows, int batch) {
         int minRows = 1;
-        for (int g = 0; g < model.placement().groups().size(); g++) minRows = Math.max(minRows, model.placement().groupSize(g));
+        for (int g = 0; g < model.placement().groups().size(); g++)
+            minRows = Math.max(minRows, model.placement().groupSize(g));
         List<int[]> all = new ArrayList<>();
         windows.forEach(all::add);
         if (all.isEmpty()) return LossStats.ZERO;
-        if (all.size() < minRows) throw new IllegalArgumentException(all.size() + " evaluation windows cannot be split over a group of " + minRows + " devices");
+        if (all.size() < minRows)
+            throw new IllegalArgumentException(
+                    all.size() + " evaluation windows cannot be split over a group of " + minRows + " devices");
         int per = Math.max(batch, minRows);
         LossStats total = LossStats.ZERO;
         int i = 0;
@@ -119,7 +147,8 @@ public final class ParallelTrainer {
         int b = rows.size(), t = rows.get(0).length - 1;
         int[] flat = new int[b * (t + 1)];
         for (int i = 0; i < b; i++) {
-            if (rows.get(i).length != t + 1) throw new IllegalArgumentException("evaluation windows must all have " + (t + 1) + " tokens");
+            if (rows.get(i).length != t + 1)
+                throw new IllegalArgumentException("evaluation windows must all have " + (t + 1) + " tokens");
             System.arraycopy(rows.get(i), 0, flat, i * (t + 1), t + 1);
         }
         return model.evaluate(Evaluator.inputs(flat, b, t), Evaluator.targets(flat, b, t), b, t);

@@ -39,7 +39,9 @@ final class RankLanes implements AutoCloseable {
         this.abort = abort;
     }
 
-    int size() { return lanes.size(); }
+    int size() {
+        return lanes.size();
+    }
 
     /**
      * Runs {@code task} on every lane; returns the results in lane order. When a lane throws, the communicators
@@ -47,7 +49,8 @@ final class RankLanes implements AutoCloseable {
      * After a failure the lanes refuse further work.
      */
     <T> List<T> run(Task<T> task) {
-        if (broken != null) throw new IllegalStateException("the parallel run failed earlier (" + broken + "); start a new one");
+        if (broken != null)
+            throw new IllegalStateException("the parallel run failed earlier (" + broken + "); start a new one");
         List<Future<T>> fs = new ArrayList<>();
         Object lock = new Object();
         Throwable[] first = new Throwable[1];
@@ -64,7 +67,10 @@ final class RankLanes implements AutoCloseable {
                     }
                     if (isFirst) {
                         String msg = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
-                        abort.accept(e instanceof CommunicatorException ? msg : Thread.currentThread().getName() + " failed: " + msg);
+                        abort.accept(
+                                e instanceof CommunicatorException
+                                        ? msg
+                                        : Thread.currentThread().getName() + " failed: " + msg);
                     }
                     throw e;
                 }

@@ -82,7 +82,8 @@ final class RankShard implements AutoCloseable {
     private final boolean[] backboneTrainable, gateTrainable, expertsTrainable;
     private final AdamW optimizer;
     private final List<CommHandle> pendingGradients = new ArrayList<>();
-    private final Set<Parameter> reducedThisPass = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+    private final Set<Parameter> reducedThisPass =
+            java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
     private Tensor idsT, targetsT;
     private int batch, seq;
 
@@ -131,7 +132,14 @@ final class RankShard implements AutoCloseable {
         }
     }
 
-    RankShard(Placement pl, int rank, Backend be, Communicator world, Communicator group, ModelSnapshot snap, AdamW.Config adamw) {
+    RankShard(
+            Placement pl,
+            int rank,
+            Backend be,
+            Communicator world,
+            Communicator group,
+            ModelSnapshot snap,
+            AdamW.Config adamw) {
         this.pl = pl;
         this.rank = rank;
         this.myGroup = pl.groupOf(rank);
@@ -146,21 +154,25 @@ final class RankShard implements AutoCloseable {
         this.own = new BufferPool(be);
         int nb = mode.numBlocks(), ne = mode.numExperts();
         if (pl.numBlocks() != nb || pl.numExperts() != ne) {
-            throw new IllegalArgumentException("the placement is for " + pl.numBlocks() + " blocks x " + pl.numExperts() + " experts but the model has "
-                    + nb + " x " + ne);
+            throw new IllegalArgumentException("the placement is for " + pl.numBlocks() + " blocks x " + pl.numExperts()
+                    + " experts but the model has " + nb + " x " + ne);
         }
         Set<String> tr = snap.trainable();
         // embedding and head
         boolean stemHere = pl.stemGroup() == myGroup, headHere = pl.headGroup() == myGroup;
         int v = cfg.vocabSize(), d = cfg.hiddenSize();
-        Parameter embed = stemHere || (headHere && cfg.tieEmbeddings()) ? param(snap, TensorNames.EMBED_TOKENS, v, d) : null;
+        Parameter embed =
+                stemHere || (headHere && cfg.tieEmbeddings()) ? param(snap, TensorNames.EMBED_TOKENS, v, d) : null;
         if (cfg.tieEmbeddings() && pl.stemGroup() != pl.headGroup() && tr.contains(TensorNames.EMBED_TOKENS)) {
-            throw new IllegalArgumentException("tied embeddings can train only when the embedding and the LM head share a device group; "
-                    + "put block 0's and the last block's backbone on one group, or freeze the embedding");
+            throw new IllegalArgumentException(
+                    "tied embeddings can train only when the embedding and the LM head share a device group; "
+                            + "put block 0's and the last block's backbone on one group, or freeze the embedding");
         }
         this.stem = stemHere ? new Embedding(be, embed) : null;
-        this.finalNorm = headHere ? new RMSNorm(be, param(snap, TensorNames.FINAL_NORM, d), cfg.rmsNormEps(), scratch) : null;
-        this.head = headHere ? new LmHead(be, cfg.tieEmbeddings() ? embed : param(snap, TensorNames.LM_HEAD, v, d)) : null;
+        this.finalNorm =
+                headHere ? new RMSNorm(be, param(snap, TensorNames.FINAL_NORM, d), cfg.rmsNormEps(), scratch) : null;
+        this.head =
+                headHere ? new LmHead(be, cfg.tieEmbeddings() ? embed : param(snap, TensorNames.LM_HEAD, v, d)) : null;
         // blocks
         int slice = mode.sliceLayers(cfg);
         this.blocks = new Part[nb];
@@ -171,12 +183,14 @@ final class RankShard implements AutoCloseable {
             Part p = new Part(i, pl.expertsOn(i, myGroup));
             blocks[i] = p;
             for (int l = i * slice; l < (i + 1) * slice; l++) {
-                for (String n : DecoderLayer.parameterNames(LlamaModel.layerPrefix(l))) backboneTrainable[i] |= tr.contains(n);
+                for (String n : DecoderLayer.parameterNames(LlamaModel.layerPrefix(l)))
+                    backboneTrainable[i] |= tr.contains(n);
             }
             gateTrainable[i] = tr.contains(TensorNames.gateWeight(i)) || tr.contains(TensorNames.gateBias(i));
             for (int j = 0; j < ne; j++) {
                 for (int l = 0; l < mode.layersPerExpert(); l++) {
-                    for (LayerTensor t : LayerTensor.values()) expertsTrainable[i] |= tr.contains(TensorNames.expertLayer(i, j, l, t));
+                    for (LayerTensor t : LayerTensor.values())
+                        expertsTrainable[i] |= tr.contains(TensorNames.expertLayer(i, j, l, t));
                 }
             }
             if (p.merge) {
@@ -184,7 +198,8 @@ final class RankShard implements AutoCloseable {
                     String prefix = LlamaModel.layerPrefix(l);
                     List<Parameter> lp = new ArrayList<>();
                     List<String> names = DecoderLayer.parameterNames(prefix);
-                    for (int t = 0; t < names.size(); t++) lp.add(param(snap, names.get(t), LayerTensor.values()[t].shape(cfg)));
+                    for (int t = 0; t < names.size(); t++)
+                        lp.add(param(snap, names.get(t), LayerTensor.values()[t].shape(cfg)));
                     p.backbone.add(new DecoderLayer(be, cfg, prefix, scratch, lp));
                 }
                 p.gate = new Gate(be, i, mode.numBranches(), d, scratch);
@@ -230,7 +245,8 @@ final class RankShard implements AutoCloseable {
     }
 
     private void register(Parameter p) {
-        if (byName.put(p.name(), p) != null) throw new IllegalStateException("parameter " + p.name() + " registered twice on rank " + rank);
+        if (byName.put(p.name(), p) != null)
+            throw new IllegalStateException("parameter " + p.name() + " registered twice on rank " + rank);
         params.add(p);
     }
 
@@ -244,15 +260,23 @@ final class RankShard implements AutoCloseable {
         return nb + 2;
     }
 
-    int rank() { return rank; }
+    int rank() {
+        return rank;
+    }
 
-    Backend backend() { return be; }
+    Backend backend() {
+        return be;
+    }
 
     /** Every parameter held here, in construction order. */
-    List<Parameter> parameters() { return params; }
+    List<Parameter> parameters() {
+        return params;
+    }
 
     /** Whether this rank is replica 0 of its group (the copy that counts for norms and exports). */
-    boolean primary() { return replica == 0; }
+    boolean primary() {
+        return replica == 0;
+    }
 
     List<Parameter> trainableParameters() {
         return params.stream().filter(Parameter::trainable).toList();
@@ -264,12 +288,18 @@ final class RankShard implements AutoCloseable {
 
     // ================================================================== row ranges and transfers
 
-    private int rowStart(int g, int r) { return Placement.rowStart(batch, pl.groupSize(g), r); }
+    private int rowStart(int g, int r) {
+        return Placement.rowStart(batch, pl.groupSize(g), r);
+    }
 
-    private int rowCount(int g, int r) { return Placement.rowCount(batch, pl.groupSize(g), r); }
+    private int rowCount(int g, int r) {
+        return Placement.rowCount(batch, pl.groupSize(g), r);
+    }
 
     /** Rows of this rank's share when it works for group g's sharding (its own group). */
-    private int myRows() { return rowCount(myGroup, replica); }
+    private int myRows() {
+        return rowCount(myGroup, replica);
+    }
 
     /**
      * Moves a per-row activation ({@code rowElems} elements per batch row) from group {@code src}'s replicas to
@@ -315,12 +345,14 @@ final class RankShard implements AutoCloseable {
      * @param backward whether to run the backward pass (false: loss only)
      * @param reduce   whether to all-reduce trainable gradients over each group after this micro-batch
      */
-    LossStats forwardBackward(int[] ids, int[] targets, int batch, int seq, float gradScale, boolean backward, boolean reduce) {
+    LossStats forwardBackward(
+            int[] ids, int[] targets, int batch, int seq, float gradScale, boolean backward, boolean reduce) {
         this.batch = batch;
         this.seq = seq;
         for (int g = 0; g < pl.groups().size(); g++) {
             if (batch < pl.groupSize(g)) {
-                throw new IllegalArgumentException("batch of " + batch + " sequences is smaller than the " + pl.groupSize(g) + " devices of group '"
+                throw new IllegalArgumentException("batch of " + batch + " sequences is smaller than the "
+                        + pl.groupSize(g) + " devices of group '"
                         + pl.groups().get(g).name() + "', which split it; use --batch >= " + pl.groupSize(g));
             }
         }
@@ -329,7 +361,11 @@ final class RankShard implements AutoCloseable {
         Tensor x = null;
         if (stem != null) {
             closeInputs();
-            idsT = be.fromHost(Arrays.copyOfRange(ids, rowStart(myGroup, replica) * seq, (rowStart(myGroup, replica) + rows) * seq), rows, seq);
+            idsT = be.fromHost(
+                    Arrays.copyOfRange(
+                            ids, rowStart(myGroup, replica) * seq, (rowStart(myGroup, replica) + rows) * seq),
+                    rows,
+                    seq);
             x = stem.forward(idsT);
         }
         for (int i = 0; i < nb; i++) x = forwardBlock(blocks[i], x);
@@ -339,20 +375,25 @@ final class RankShard implements AutoCloseable {
         Tensor dy = null;
         if (head != null) {
             if (targetsT != null) targetsT.close();
-            targetsT = be.fromHost(Arrays.copyOfRange(targets, rowStart(myGroup, replica) * seq, (rowStart(myGroup, replica) + rows) * seq), rows, seq);
+            targetsT = be.fromHost(
+                    Arrays.copyOfRange(
+                            targets, rowStart(myGroup, replica) * seq, (rowStart(myGroup, replica) + rows) * seq),
+                    rows,
+                    seq);
             Tensor h = finalNorm.forward(x);
             stats = head.loss(h, targetsT, gradScale, grads, grads && lowest <= nb);
             if (grads && lowest <= nb) dy = finalNorm.backward(head.inputGradient());
             if (grads && reduce) {
                 reduceGradients(finalNorm.parameters());
-                if (!cfg.tieEmbeddings()) reduceGradients(head.parameters());   // a tied table waits for the embedding's part
+                if (!cfg.tieEmbeddings())
+                    reduceGradients(head.parameters()); // a tied table waits for the embedding's part
             }
         }
         if (grads && lowest < nb) {
             for (int i = nb - 1; i >= Math.max(0, lowest); i--) dy = backwardBlock(blocks[i], dy, lowest < i, reduce);
             if (lowest < 0 && stem != null) stem.backward(dy);
         }
-        if (grads && reduce) reduceGradients(params);                             // the rest (embedding, tied head), in a fixed order
+        if (grads && reduce) reduceGradients(params); // the rest (embedding, tied head), in a fixed order
         return stats;
     }
 
@@ -383,8 +424,10 @@ final class RankShard implements AutoCloseable {
         // 2. experts (batched per group) and their outputs to the merge group
         List<CommHandle> sends = new ArrayList<>();
         if (p.experts.length > 0) {
-            p.expertOut = p.stack.forward(p.x);                                           // [E_local, m, D]
-            if (!p.merge) for (int e = 0; e < p.experts.length; e++) sends.add(reshard(branchRows(p.expertOut, e), myGroup, null, merge, rowElems));
+            p.expertOut = p.stack.forward(p.x); // [E_local, m, D]
+            if (!p.merge)
+                for (int e = 0; e < p.experts.length; e++)
+                    sends.add(reshard(branchRows(p.expertOut, e), myGroup, null, merge, rowElems));
         }
         Tensor y = null;
         if (p.merge) {
@@ -393,13 +436,15 @@ final class RankShard implements AutoCloseable {
             List<CommHandle> recvs = new ArrayList<>();
             for (int g : pl.expertGroups(i)) {
                 if (g == merge) continue;
-                for (int j : pl.expertsOn(i, g)) recvs.add(reshard(null, g, branchRows(branches, j + 1), merge, rowElems));
+                for (int j : pl.expertsOn(i, g))
+                    recvs.add(reshard(null, g, branchRows(branches, j + 1), merge, rowElems));
             }
-            p.probs = forwardGate(p, p.x);                                                // [m, N+1]
+            p.probs = forwardGate(p, p.x); // [m, N+1]
             Tensor h = p.x;
             for (DecoderLayer l : p.backbone) h = l.forward(h);
             be.copy(h, be.slice(branches, 0, 1));
-            for (int e = 0; e < p.experts.length; e++) be.copy(be.slice(p.expertOut, e, 1), be.slice(branches, p.experts[e] + 1, 1));
+            for (int e = 0; e < p.experts.length; e++)
+                be.copy(be.slice(p.expertOut, e, 1), be.slice(branches, p.experts[e] + 1, 1));
             CommHandle.all(recvs).await();
             y = own.get("y." + i, myRows(), seq, d);
             be.weightedMergeForward(branches, p.probs, be.view(y, m, d));
@@ -414,7 +459,8 @@ final class RankShard implements AutoCloseable {
      */
     private Tensor backwardBlock(Part p, Tensor dy, boolean needInput, boolean reduce) {
         int i = p.index;
-        Tensor dx = routing.dense() ? denseBackward(p, dy, needInput, reduce) : sparseBackward(p, dy, needInput, reduce);
+        Tensor dx =
+                routing.dense() ? denseBackward(p, dy, needInput, reduce) : sparseBackward(p, dy, needInput, reduce);
         if (!needInput) return null;
         int prod = pl.producerGroup(i), merge = pl.mergeGroup(i);
         if (prod == merge) return dx;
@@ -432,11 +478,13 @@ final class RankShard implements AutoCloseable {
         if (p.merge) {
             dBranches = own.get("dbranches." + i, ne + 1, m, d);
             dProbs = own.get("dprobs." + i, m, ne + 1);
-            be.weightedMergeBackward(be.view(dy, m, d), own.get("branches." + i, ne + 1, m, d), p.probs, dBranches, dProbs);
+            be.weightedMergeBackward(
+                    be.view(dy, m, d), own.get("branches." + i, ne + 1, m, d), p.probs, dBranches, dProbs);
             if (expertsBackward) {
                 for (int g : pl.expertGroups(i)) {
                     if (g == merge) continue;
-                    for (int j : pl.expertsOn(i, g)) sends.add(reshard(branchRows(dBranches, j + 1), merge, null, g, rowElems));
+                    for (int j : pl.expertsOn(i, g))
+                        sends.add(reshard(branchRows(dBranches, j + 1), merge, null, g, rowElems));
                 }
             }
         }
@@ -444,13 +492,15 @@ final class RankShard implements AutoCloseable {
         if (p.experts.length > 0 && expertsBackward) {
             Tensor dOut = own.get("dexperts." + i, p.experts.length, m, d);
             if (p.merge) {
-                for (int e = 0; e < p.experts.length; e++) be.copy(be.slice(dBranches, p.experts[e] + 1, 1), be.slice(dOut, e, 1));
+                for (int e = 0; e < p.experts.length; e++)
+                    be.copy(be.slice(dBranches, p.experts[e] + 1, 1), be.slice(dOut, e, 1));
             } else {
                 List<CommHandle> recvs = new ArrayList<>();
-                for (int e = 0; e < p.experts.length; e++) recvs.add(reshard(null, merge, branchRows(dOut, e), myGroup, rowElems));
+                for (int e = 0; e < p.experts.length; e++)
+                    recvs.add(reshard(null, merge, branchRows(dOut, e), myGroup, rowElems));
                 CommHandle.all(recvs).await();
             }
-            dxExperts = p.stack.backward(dOut, needInput);                                 // [rows, T, D] or null
+            dxExperts = p.stack.backward(dOut, needInput); // [rows, T, D] or null
             if (reduce) reduceGradients(p.expertParameters());
             if (needInput && !p.merge) sends.add(reshard(dxExperts, myGroup, null, merge, rowElems));
         }
@@ -459,7 +509,8 @@ final class RankShard implements AutoCloseable {
             Tensor dxB = null;
             if (needInput || backboneTrainable[i]) {
                 Tensor g = be.view(be.slice(dBranches, 0, 1), myRows(), seq, d);
-                for (int l = p.backbone.size() - 1; l >= 0; l--) g = p.backbone.get(l).backward(g);
+                for (int l = p.backbone.size() - 1; l >= 0; l--)
+                    g = p.backbone.get(l).backward(g);
                 dxB = g;
                 if (reduce) reduceGradients(p.backboneParameters());
             }
@@ -543,20 +594,22 @@ final class RankShard implements AutoCloseable {
 
     /** The routing of one block's last forward on a merge rank, and the dispatch layout on every rank. */
     private static final class Sparse {
-        int[] routedIndex;                 // [R, k] chosen branches per routing row (merge ranks)
-        float[] routedProbs;               // [R, E] gate probabilities per routing row (merge ranks)
-        final Map<Integer, Local> local = new LinkedHashMap<>();          // branch -> locally run plan (merge ranks)
-        final Map<Integer, Remote> remote = new LinkedHashMap<>();        // expert -> dispatched selection (merge ranks)
-        int[] sendCounts, recvCounts;      // all-to-all row counts per world rank
-        Tensor sendIndex;                  // I32 [rows sent]: token of every dispatched row (merge ranks)
-        Tensor returned;                   // [rows sent, D]: expert outputs as they came back (merge ranks)
-        final Map<Integer, Hosted> hosted = new LinkedHashMap<>();        // local expert position -> packed batch (expert ranks)
-        int received;                      // rows received for hosted experts (expert ranks)
+        int[] routedIndex; // [R, k] chosen branches per routing row (merge ranks)
+        float[] routedProbs; // [R, E] gate probabilities per routing row (merge ranks)
+        final Map<Integer, Local> local = new LinkedHashMap<>(); // branch -> locally run plan (merge ranks)
+        final Map<Integer, Remote> remote = new LinkedHashMap<>(); // expert -> dispatched selection (merge ranks)
+        int[] sendCounts, recvCounts; // all-to-all row counts per world rank
+        Tensor sendIndex; // I32 [rows sent]: token of every dispatched row (merge ranks)
+        Tensor returned; // [rows sent, D]: expert outputs as they came back (merge ranks)
+        final Map<Integer, Hosted> hosted =
+                new LinkedHashMap<>(); // local expert position -> packed batch (expert ranks)
+        int received; // rows received for hosted experts (expert ranks)
         final List<Tensor> temps = new ArrayList<>();
     }
 
     /** A branch run on the merge rank itself: rows × len packed batch of this rank's tokens. */
-    private record Local(int rows, int len, int selected, Tensor gather, Tensor slot, Tensor token, Tensor weightIndex) {}
+    private record Local(
+            int rows, int len, int selected, Tensor gather, Tensor slot, Tensor token, Tensor weightIndex) {}
 
     /** An expert's tokens dispatched to other ranks: which tokens, their weights, and where they sit in the send buffer. */
     private record Remote(int selected, Tensor token, Tensor weightIndex, Tensor position) {}
@@ -593,7 +646,7 @@ final class RankShard implements AutoCloseable {
         s.recvCounts = new int[n];
         int[] countSend = new int[n], countRecv = new int[n];
         // merge ranks: route, plan the local branches, lay out what each expert rank gets
-        List<int[]> counts = new ArrayList<>();            // per destination rank: counts per (expert, sequence)
+        List<int[]> counts = new ArrayList<>(); // per destination rank: counts per (expert, sequence)
         Tensor y = null;
         if (p.merge) {
             p.probs = forwardGate(p, p.x);
@@ -631,7 +684,7 @@ final class RankShard implements AutoCloseable {
             }
             // experts elsewhere: rows for each destination rank, expert-major then sequence order
             int[][] positions = new int[e][];
-            int[][] firstOfSeq = new int[e][rowsHere + 1];                      // tokens[br] index where sequence b starts
+            int[][] firstOfSeq = new int[e][rowsHere + 1]; // tokens[br] index where sequence b starts
             for (int br = 1; br < e; br++) {
                 positions[br] = new int[tokens[br].length];
                 for (int b = 0; b < rowsHere; b++) firstOfSeq[br][b + 1] = firstOfSeq[br][b] + perSeqCount[br][b];
@@ -661,26 +714,41 @@ final class RankShard implements AutoCloseable {
             for (int br = 1; br < e; br++) {
                 int j = br - 1;
                 if (pl.expertGroup(i, j) == merge || tokens[br].length == 0) continue;
-                s.remote.put(j, new Remote(tokens[br].length, intTensor(s, tokens[br]), intTensor(s, widx[br]), intTensor(s, positions[br])));
+                s.remote.put(
+                        j,
+                        new Remote(
+                                tokens[br].length,
+                                intTensor(s, tokens[br]),
+                                intTensor(s, widx[br]),
+                                intTensor(s, positions[br])));
             }
-            s.sendIndex = sendTokens.isEmpty() ? null : intTensor(s, sendTokens.stream().mapToInt(Integer::intValue).toArray());
+            s.sendIndex = sendTokens.isEmpty()
+                    ? null
+                    : intTensor(
+                            s, sendTokens.stream().mapToInt(Integer::intValue).toArray());
             y = own.get("y." + i, rowsHere, seq, d);
         }
         // expert ranks: how many counts come from each merge replica
         if (myGroup != merge && p.experts.length > 0) {
             int c = rowStart(myGroup, replica);
             for (int q = 0; q < pl.groupSize(merge); q++) {
-                int lo = Math.max(c, rowStart(merge, q)), hi = Math.min(c + rowsHere, rowStart(merge, q) + rowCount(merge, q));
+                int lo = Math.max(c, rowStart(merge, q)),
+                        hi = Math.min(c + rowsHere, rowStart(merge, q) + rowCount(merge, q));
                 countRecv[pl.rankOf(merge, q)] = Math.max(0, hi - lo) * p.experts.length;
             }
         }
         // all-to-all 1: counts per (expert, sequence)
         int[] flatCounts = counts.stream().flatMapToInt(Arrays::stream).toArray();
         int[] recvCountsFlat = new int[Arrays.stream(countRecv).sum()];
-        try (Tensor cs = be.fromHost(flatCounts.length == 0 ? new int[] {0} : flatCounts, Math.max(1, flatCounts.length));
-             Tensor cr = be.allocate(DType.I32, Math.max(1, recvCountsFlat.length))) {
-            world.allToAll(flatCounts.length == 0 ? be.slice(cs, 0, 0) : cs, countSend,
-                    recvCountsFlat.length == 0 ? be.slice(cr, 0, 0) : cr, countRecv).await();
+        try (Tensor cs = be.fromHost(
+                        flatCounts.length == 0 ? new int[] {0} : flatCounts, Math.max(1, flatCounts.length));
+                Tensor cr = be.allocate(DType.I32, Math.max(1, recvCountsFlat.length))) {
+            world.allToAll(
+                            flatCounts.length == 0 ? be.slice(cs, 0, 0) : cs,
+                            countSend,
+                            recvCountsFlat.length == 0 ? be.slice(cr, 0, 0) : cr,
+                            countRecv)
+                    .await();
             if (recvCountsFlat.length > 0) be.toHost(cr, recvCountsFlat);
         }
         // expert ranks: receive layout and packed batches
@@ -696,7 +764,8 @@ final class RankShard implements AutoCloseable {
             int pos = 0, ci = 0;
             for (int q = 0; q < pl.groupSize(merge); q++) {
                 int src = pl.rankOf(merge, q);
-                int lo = Math.max(c, rowStart(merge, q)), hi = Math.min(c + rowsHere, rowStart(merge, q) + rowCount(merge, q));
+                int lo = Math.max(c, rowStart(merge, q)),
+                        hi = Math.min(c + rowsHere, rowStart(merge, q) + rowCount(merge, q));
                 int rowsFromSrc = 0;
                 for (int e2 = 0; e2 < p.experts.length; e2++) {
                     for (int b = lo; b < hi; b++) {
@@ -711,13 +780,19 @@ final class RankShard implements AutoCloseable {
             for (int e2 = 0; e2 < p.experts.length; e2++) {
                 List<List<Integer>> perSeqRows = rowsOf.get(e2);
                 int rows = 0, len = 0, selected = 0;
-                for (List<Integer> l : perSeqRows) if (!l.isEmpty()) { rows++; len = Math.max(len, l.size()); selected += l.size(); }
+                for (List<Integer> l : perSeqRows)
+                    if (!l.isEmpty()) {
+                        rows++;
+                        len = Math.max(len, l.size());
+                        selected += l.size();
+                    }
                 if (selected == 0) continue;
                 int[] gather = new int[rows * len], slot = new int[selected], position = new int[selected];
                 int row = 0, u = 0;
                 for (List<Integer> l : perSeqRows) {
                     if (l.isEmpty()) continue;
-                    for (int t = 0; t < len; t++) gather[row * len + t] = l.get(t < l.size() ? t : 0);   // padding repeats the first token
+                    for (int t = 0; t < len; t++)
+                        gather[row * len + t] = l.get(t < l.size() ? t : 0); // padding repeats the first token
                     for (int t = 0; t < l.size(); t++) {
                         slot[u] = row * len + t;
                         position[u] = l.get(t);
@@ -725,7 +800,10 @@ final class RankShard implements AutoCloseable {
                     }
                     row++;
                 }
-                s.hosted.put(e2, new Hosted(rows, len, selected, intTensor(s, gather), intTensor(s, slot), intTensor(s, position)));
+                s.hosted.put(
+                        e2,
+                        new Hosted(
+                                rows, len, selected, intTensor(s, gather), intTensor(s, slot), intTensor(s, position)));
             }
         }
         // all-to-all 2: the routed rows to the experts' ranks
@@ -742,7 +820,7 @@ final class RankShard implements AutoCloseable {
                 Hosted h = en.getValue();
                 Tensor xe = own.get("sparse.hx." + i + "." + en.getKey(), h.rows(), h.len(), d);
                 be.gatherRows(be.slice(recvBuf, 0, s.received), h.gather(), be.view(xe, h.rows() * h.len(), d));
-                Tensor ye = p.single(en.getKey()).forward(xe);                                 // [1, rows·len, D]
+                Tensor ye = p.single(en.getKey()).forward(xe); // [1, rows·len, D]
                 Tensor sel = scratch.get("sparse.sel", h.selected(), d);
                 be.gatherRows(be.view(ye, h.rows() * h.len(), d), h.slot(), sel);
                 be.scatterAddRows(sel, h.position(), be.slice(outBuf, 0, s.received));
@@ -765,7 +843,9 @@ final class RankShard implements AutoCloseable {
                 selected = lp.selected();
                 Tensor xe = own.get("sparse.lx." + i + "." + br, lp.rows(), lp.len(), d);
                 be.gatherRows(be.view(p.x, m, d), lp.gather(), be.view(xe, lp.rows() * lp.len(), d));
-                Tensor ye = br == 0 ? runBackbone(p, xe) : p.single(p.localPosition(br - 1)).forward(xe);
+                Tensor ye = br == 0
+                        ? runBackbone(p, xe)
+                        : p.single(p.localPosition(br - 1)).forward(xe);
                 ysel = own.get("sparse.ysel." + i + "." + br, 1, selected, d);
                 be.gatherRows(be.view(ye, lp.rows() * lp.len(), d), lp.slot(), be.view(ysel, selected, d));
                 wsel = own.get("sparse.w." + i + "." + br, selected, 1);
@@ -796,7 +876,11 @@ final class RankShard implements AutoCloseable {
     /** Plan of a branch run on this merge rank: per-sequence packed rows (padding repeats the first routed token). */
     private Local localPlan(Sparse s, int[] tokens, int[] widx, int[] perSeqCount) {
         int rows = 0, len = 0;
-        for (int c : perSeqCount) if (c > 0) { rows++; len = Math.max(len, c); }
+        for (int c : perSeqCount)
+            if (c > 0) {
+                rows++;
+                len = Math.max(len, c);
+            }
         int[] gather = new int[rows * len], slot = new int[tokens.length];
         int row = 0, u = 0;
         for (int b = 0; b < perSeqCount.length; b++) {
@@ -807,13 +891,21 @@ final class RankShard implements AutoCloseable {
             u += perSeqCount[b];
             row++;
         }
-        return new Local(rows, len, tokens.length, intTensor(s, gather), intTensor(s, slot), intTensor(s, tokens), intTensor(s, widx));
+        return new Local(
+                rows,
+                len,
+                tokens.length,
+                intTensor(s, gather),
+                intTensor(s, slot),
+                intTensor(s, tokens),
+                intTensor(s, widx));
     }
 
     /** All-to-all of [rows, D] buffers with per-rank row counts (the buffers may hold one spare row). */
     private void allToAllRows(Tensor send, int[] sendRows, Tensor recv, int[] recvRows) {
         int d = cfg.hiddenSize();
-        int[] sc = Arrays.stream(sendRows).map(r -> r * d).toArray(), rc = Arrays.stream(recvRows).map(r -> r * d).toArray();
+        int[] sc = Arrays.stream(sendRows).map(r -> r * d).toArray(),
+                rc = Arrays.stream(recvRows).map(r -> r * d).toArray();
         int sn = Arrays.stream(sendRows).sum(), rn = Arrays.stream(recvRows).sum();
         world.allToAll(be.slice(send, 0, sn), sc, be.slice(recv, 0, rn), rc).await();
     }
@@ -841,15 +933,21 @@ final class RankShard implements AutoCloseable {
                 Remote rp = br > 0 ? s.remote.get(br - 1) : null;
                 if (lp == null && rp == null) continue;
                 int selected = lp != null ? lp.selected() : rp.selected();
-                Tensor token = lp != null ? lp.token() : rp.token(), weightIndex = lp != null ? lp.weightIndex() : rp.weightIndex();
+                Tensor token = lp != null ? lp.token() : rp.token(),
+                        weightIndex = lp != null ? lp.weightIndex() : rp.weightIndex();
                 Tensor dContrib = scratch.get("sparse.dcontrib", selected, d);
                 be.gatherRows(dy2, token, dContrib);
                 Tensor dysel = own.get("sparse.dysel." + i + "." + br, 1, selected, d);
                 Tensor dwsel = scratch.get("sparse.dwsel", selected, 1);
-                be.weightedMergeBackward(dContrib, own.get("sparse.ysel." + i + "." + br, 1, selected, d),
-                        own.get("sparse.w." + i + "." + br, selected, 1), dysel, dwsel);
+                be.weightedMergeBackward(
+                        dContrib,
+                        own.get("sparse.ysel." + i + "." + br, 1, selected, d),
+                        own.get("sparse.w." + i + "." + br, selected, 1),
+                        dysel,
+                        dwsel);
                 be.scatterAddRows(dwsel, weightIndex, dw);
-                if (rp != null) be.scatterAddRows(be.view(dysel, selected, d), rp.position(), be.slice(dSend, 0, sentRows));
+                if (rp != null)
+                    be.scatterAddRows(be.view(dysel, selected, d), rp.position(), be.slice(dSend, 0, sentRows));
             }
         }
         // output gradients to the expert ranks, which run backward and return input gradients
@@ -873,7 +971,7 @@ final class RankShard implements AutoCloseable {
                     }
                 }
             }
-            if (reduce && !p.merge) reduceGradients(p.expertParameters());   // every replica, routed tokens or not
+            if (reduce && !p.merge) reduceGradients(p.expertParameters()); // every replica, routed tokens or not
         }
         Tensor dReturned = own.get("sparse.dret." + i, Math.max(1, sentRows), d);
         if (expertsBackward && needInput) allToAllRows(dxBack, s.recvCounts, dReturned, s.sendCounts);
@@ -887,12 +985,16 @@ final class RankShard implements AutoCloseable {
                 if (!need) continue;
                 Tensor dye = scratch.get("sparse.dye", lp.rows() * lp.len(), d);
                 be.fill(dye, 0f);
-                be.scatterAddRows(be.view(own.get("sparse.dysel." + i + "." + br, 1, lp.selected(), d), lp.selected(), d), lp.slot(), dye);
+                be.scatterAddRows(
+                        be.view(own.get("sparse.dysel." + i + "." + br, 1, lp.selected(), d), lp.selected(), d),
+                        lp.slot(),
+                        dye);
                 Tensor dye3 = be.view(dye, lp.rows(), lp.len(), d);
                 Tensor dxe;
                 if (br == 0) {
                     dxe = dye3;
-                    for (int l = p.backbone.size() - 1; l >= 0; l--) dxe = p.backbone.get(l).backward(dxe);
+                    for (int l = p.backbone.size() - 1; l >= 0; l--)
+                        dxe = p.backbone.get(l).backward(dxe);
                 } else {
                     dxe = p.single(p.localPosition(br - 1)).backward(be.view(dye3, 1, lp.rows() * lp.len(), d), true);
                 }
@@ -915,8 +1017,10 @@ final class RankShard implements AutoCloseable {
         for (int row = 0; row < r; row++) {
             double sum = 0, dot = 0;
             for (int j = 0; j < k; j++) sum += s.routedProbs[row * e + s.routedIndex[row * k + j]];
-            for (int j = 0; j < k; j++) dot += g[row * k + j] * (s.routedProbs[row * e + s.routedIndex[row * k + j]] / sum);
-            for (int j = 0; j < k; j++) dP[row * e + s.routedIndex[row * k + j]] = (float) ((g[row * k + j] - dot) / sum);
+            for (int j = 0; j < k; j++)
+                dot += g[row * k + j] * (s.routedProbs[row * e + s.routedIndex[row * k + j]] / sum);
+            for (int j = 0; j < k; j++)
+                dP[row * e + s.routedIndex[row * k + j]] = (float) ((g[row * k + j] - dot) / sum);
         }
         Tensor dProbs = own.get("sparse.dprobs." + i, r, e);
         be.copyFromHost(dP, dProbs);
@@ -966,7 +1070,9 @@ final class RankShard implements AutoCloseable {
     }
 
     /** The AdamW state of this rank (moments of its trainable parameters). */
-    AdamW optimizer() { return optimizer; }
+    AdamW optimizer() {
+        return optimizer;
+    }
 
     void releaseBuffers() {
         own.release();

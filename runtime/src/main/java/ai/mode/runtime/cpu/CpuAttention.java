@@ -94,15 +94,28 @@ final class CpuAttention {
         int chunk = Math.min(t, KV_CHUNK);
         if (s.s.length < QB * chunk) s.s = new float[QB * chunk];
         if (s.acc.length < QB * hd) s.acc = new float[QB * hd];
-        int kt = gemm.packedBSize(hd, t), vRows = gemm.packedBSize(chunk, hd);      // all of V when packed once
+        int kt = gemm.packedBSize(hd, t), vRows = gemm.packedBSize(chunk, hd); // all of V when packed once
         if (s.packKt.length < kt) s.packKt = new float[kt];
         if (s.packV.length < vRows) s.packV = new float[vRows];
         return s;
     }
 
-    void forward(int b, int t, int h, int hkv, int hd,
-                 float[] q, int qOff, float[] k, int kOff, float[] v, int vOff,
-                 float[] out, int outOff, float[] lse, int lseOff) {
+    void forward(
+            int b,
+            int t,
+            int h,
+            int hkv,
+            int hd,
+            float[] q,
+            int qOff,
+            float[] k,
+            int kOff,
+            float[] v,
+            int vOff,
+            float[] out,
+            int outOff,
+            float[] lse,
+            int lseOff) {
         int group = h / hkv;
         float scale = (float) (1.0 / Math.sqrt(hd));
         int qRow = h * hd;
@@ -117,20 +130,35 @@ final class CpuAttention {
             int kBase = kOff + (bi * t * hkv + hk) * hd;
             int vBase = vOff + (bi * t * hkv + hk) * hd;
             int ldS = Math.min(t, KV_CHUNK);
-            gemm.packB(true, hd, t, k, kBase, kRow, sc.packKt);                 // Kᵀ [hd, T], once per head
-            boolean vOnce = Sgemm.prefixesOfPackedB(t);                        // V [T, hd] once; blocks use its first rows
+            gemm.packB(true, hd, t, k, kBase, kRow, sc.packKt); // Kᵀ [hd, T], once per head
+            boolean vOnce = Sgemm.prefixesOfPackedB(t); // V [T, hd] once; blocks use its first rows
             if (vOnce) gemm.packB(false, t, hd, v, vBase, kRow, sc.packV);
             for (int t0 = 0; t0 < t; t0 += QB) {
                 int rows = Math.min(QB, t - t0);
-                int keys = t0 + rows;                                          // causal: keys [0, keys)
+                int keys = t0 + rows; // causal: keys [0, keys)
                 Arrays.fill(m, 0, rows, Float.NEGATIVE_INFINITY);
                 Arrays.fill(l, 0, rows, 0f);
                 Arrays.fill(acc, 0, rows * hd, 0f);
                 for (int c0 = 0; c0 < keys; c0 += KV_CHUNK) {
                     int cLen = Math.min(KV_CHUNK, keys - c0);
                     // S[rows, cLen] = scale * Q Kᵀ[:, c0 ..] (columns of the packed Kᵀ; KV_CHUNK is a multiple of nr)
-                    gemm.gemmPacked(false, rows, cLen, hd, scale, q, qHead + t0 * qRow, qRow, sc.packKt, hd, t, c0,
-                            0f, s, 0, ldS);
+                    gemm.gemmPacked(
+                            false,
+                            rows,
+                            cLen,
+                            hd,
+                            scale,
+                            q,
+                            qHead + t0 * qRow,
+                            qRow,
+                            sc.packKt,
+                            hd,
+                            t,
+                            c0,
+                            0f,
+                            s,
+                            0,
+                            ldS);
                     for (int r = 0; r < rows; r++) {
                         int valid = Math.min(cLen, t0 + r + 1 - c0);
                         int so = r * ldS;
@@ -139,7 +167,7 @@ final class CpuAttention {
                             continue;
                         }
                         float mNew = Math.max(m[r], kern.max(s, so, valid));
-                        boolean first = m[r] == Float.NEGATIVE_INFINITY;            // l and acc are still 0
+                        boolean first = m[r] == Float.NEGATIVE_INFINITY; // l and acc are still 0
                         float corr = first ? 0f : CpuMath.exp(m[r] - mNew);
                         float sum = kern.expShifted(s, so, s, so, valid, mNew);
                         if (valid < cLen) Arrays.fill(s, so + valid, so + cLen, 0f);
@@ -149,20 +177,50 @@ final class CpuAttention {
                     }
                     // acc += P V[c0 .. c0+cLen]
                     if (!vOnce) gemm.packB(false, cLen, hd, v, vBase + c0 * kRow, kRow, sc.packV);
-                    gemm.gemmPacked(false, rows, hd, cLen, 1f, s, 0, ldS, sc.packV, vOnce ? t : cLen, hd, 0, 1f, acc, 0, hd);
+                    gemm.gemmPacked(
+                            false, rows, hd, cLen, 1f, s, 0, ldS, sc.packV, vOnce ? t : cLen, hd, 0, 1f, acc, 0, hd);
                 }
                 for (int r = 0; r < rows; r++) {
-                    kern.copyScaled(acc, r * hd, hd, out, outOff + (bi * t * h + hi) * hd + (t0 + r) * qRow, qRow, 1, hd, 1f / l[r]);
+                    kern.copyScaled(
+                            acc,
+                            r * hd,
+                            hd,
+                            out,
+                            outOff + (bi * t * h + hi) * hd + (t0 + r) * qRow,
+                            qRow,
+                            1,
+                            hd,
+                            1f / l[r]);
                     lse[lseOff + (bi * h + hi) * t + t0 + r] = m[r] + (float) StrictMath.log(l[r]);
                 }
             }
         });
     }
 
-    void backward(int b, int t, int h, int hkv, int hd,
-                  float[] dOut, int dOutOff, float[] q, int qOff, float[] k, int kOff, float[] v, int vOff,
-                  float[] out, int outOff, float[] lse, int lseOff,
-                  float[] dq, int dqOff, float[] dk, int dkOff, float[] dv, int dvOff) {
+    void backward(
+            int b,
+            int t,
+            int h,
+            int hkv,
+            int hd,
+            float[] dOut,
+            int dOutOff,
+            float[] q,
+            int qOff,
+            float[] k,
+            int kOff,
+            float[] v,
+            int vOff,
+            float[] out,
+            int outOff,
+            float[] lse,
+            int lseOff,
+            float[] dq,
+            int dqOff,
+            float[] dk,
+            int dkOff,
+            float[] dv,
+            int dvOff) {
         int group = h / hkv;
         float scale = (float) (1.0 / Math.sqrt(hd));
         int qRow = h * hd;
@@ -183,20 +241,22 @@ final class CpuAttention {
             int lseBase = lseOff + (bi * h + hi) * t;
             Arrays.fill(dkAcc, 0, t * hd, 0f);
             Arrays.fill(dvAcc, 0, t * hd, 0f);
-            gemm.packB(true, hd, t, k, kBase, kRow, sc.packKt);   // Kᵀ [hd, T] for S
-            gemm.packB(true, hd, t, v, vBase, kRow, sc.packVt);   // Vᵀ [hd, T] for dP
-            boolean kOnce = Sgemm.prefixesOfPackedB(t);           // K [T, hd] for dQ once; blocks use its first rows
+            gemm.packB(true, hd, t, k, kBase, kRow, sc.packKt); // Kᵀ [hd, T] for S
+            gemm.packB(true, hd, t, v, vBase, kRow, sc.packVt); // Vᵀ [hd, T] for dP
+            boolean kOnce = Sgemm.prefixesOfPackedB(t); // K [T, hd] for dQ once; blocks use its first rows
             if (kOnce) gemm.packB(false, t, hd, k, kBase, kRow, sc.packK);
             for (int q0 = 0; q0 < t; q0 += QB) {
                 int n = Math.min(QB, t - q0);
-                int keys = q0 + n;                                // causal: this block sees keys [0, keys)
-                gemm.gemmPacked(false, n, keys, hd, scale, q, qBase + q0 * qRow, qRow, sc.packKt, hd, t, 0, 0f, p, 0, t);
-                gemm.gemmPacked(false, n, keys, hd, 1f, dOut, dOBase + q0 * qRow, qRow, sc.packVt, hd, t, 0, 0f, ds, 0, t);
+                int keys = q0 + n; // causal: this block sees keys [0, keys)
+                gemm.gemmPacked(
+                        false, n, keys, hd, scale, q, qBase + q0 * qRow, qRow, sc.packKt, hd, t, 0, 0f, p, 0, t);
+                gemm.gemmPacked(
+                        false, n, keys, hd, 1f, dOut, dOBase + q0 * qRow, qRow, sc.packVt, hd, t, 0, 0f, ds, 0, t);
                 for (int r = 0; r < n; r++) {
                     int ti = q0 + r;
                     int valid = ti + 1;
                     int o = r * t;
-                    kern.expShiftedScaled(p, o, p, o, valid, lse[lseBase + ti], 1f);     // P = exp(S - lse)
+                    kern.expShiftedScaled(p, o, p, o, valid, lse[lseBase + ti], 1f); // P = exp(S - lse)
                     // delta = sum_j P dP over the same P and dP, so the cancellation in dP - delta is exact-ish.
                     float dlt = (float) kern.dotF64(p, o, ds, o, valid);
                     kern.softmaxBackwardRow(p, o, ds, o, valid, dlt, scale);
@@ -207,7 +267,23 @@ final class CpuAttention {
                 }
                 // dQ = dS K ; dV += Pᵀ dO ; dK += dSᵀ Q   (ds holds dS, already scaled)
                 if (!kOnce) gemm.packB(false, keys, hd, k, kBase, kRow, sc.packK);
-                gemm.gemmPacked(false, n, hd, keys, 1f, ds, 0, t, sc.packK, kOnce ? t : keys, hd, 0, 0f, dq, dqBase + q0 * qRow, qRow);
+                gemm.gemmPacked(
+                        false,
+                        n,
+                        hd,
+                        keys,
+                        1f,
+                        ds,
+                        0,
+                        t,
+                        sc.packK,
+                        kOnce ? t : keys,
+                        hd,
+                        0,
+                        0f,
+                        dq,
+                        dqBase + q0 * qRow,
+                        qRow);
                 gemm.packB(false, n, hd, dOut, dOBase + q0 * qRow, qRow, sc.packRows);
                 gemm.gemmPacked(true, keys, hd, n, 1f, p, 0, t, sc.packRows, n, hd, 0, 1f, dvAcc, 0, hd);
                 gemm.packB(false, n, hd, q, qBase + q0 * qRow, qRow, sc.packRows);

@@ -1,15 +1,13 @@
 package ai.mode.runtime.cpu;
 
+import ai.mode.bindings.Mkl;
+import ai.mode.bindings.NativeLibraryException;
 import ai.mode.runtime.AdamWStep;
 import ai.mode.runtime.Backend;
 import ai.mode.runtime.DType;
 import ai.mode.runtime.LossStats;
 import ai.mode.runtime.Shapes;
 import ai.mode.runtime.Tensor;
-
-import ai.mode.bindings.Mkl;
-import ai.mode.bindings.NativeLibraryException;
-
 import java.lang.System.Logger;
 import java.lang.ref.Cleaner;
 import java.util.Arrays;
@@ -49,6 +47,7 @@ public final class CpuBackend implements Backend {
     private final Sgemm sgemm;
     /** oneMKL's SGEMM for the {@code gemm} op, or null: our {@link #sgemm}. */
     private final MklSgemm vendorGemm;
+
     private final CpuAttention attention;
     private volatile RopeTable ropeTable;
 
@@ -86,7 +85,12 @@ public final class CpuBackend implements Backend {
         this.vendorGemm = vendor == null ? null : new MklSgemm(vendor, this.threads);
         this.sgemm = new Sgemm(kern, this.threads);
         this.attention = new CpuAttention(kern, this.threads, this.sgemm);
-        LOG.log(Logger.Level.DEBUG, "cpu backend: {0} threads, {1} kernels, gemm {2}", n, kern.describe(), gemmDescription());
+        LOG.log(
+                Logger.Level.DEBUG,
+                "cpu backend: {0} threads, {1} kernels, gemm {2}",
+                n,
+                kern.describe(),
+                gemmDescription());
     }
 
     /**
@@ -98,14 +102,19 @@ public final class CpuBackend implements Backend {
         if (gemm == CpuGemm.VECTOR) return null;
         CpuIdentity cpu = CpuIdentity.current();
         if (gemm == CpuGemm.AUTO && !prefersMkl(cpu, lanes)) {
-            LOG.log(Logger.Level.DEBUG, "gemm op: our Vector API SGEMM, the default with {0}-lane vectors on {1}", lanes, cpu.describe());
+            LOG.log(
+                    Logger.Level.DEBUG,
+                    "gemm op: our Vector API SGEMM, the default with {0}-lane vectors on {1}",
+                    lanes,
+                    cpu.describe());
             return null;
         }
         try {
             return Mkl.get();
         } catch (NativeLibraryException e) {
             if (gemm == CpuGemm.MKL) {
-                throw new IllegalStateException(CpuGemm.PROPERTY + "=mkl but oneMKL is not available: " + e.getMessage(), e);
+                throw new IllegalStateException(
+                        CpuGemm.PROPERTY + "=mkl but oneMKL is not available: " + e.getMessage(), e);
             }
             sayOnce("gemm op: our Vector API SGEMM, since oneMKL is not available (" + e.getMessage() + ")");
             return null;
@@ -125,42 +134,61 @@ public final class CpuBackend implements Backend {
         if (SAID.add(message)) LOG.log(Logger.Level.INFO, "cpu backend: " + message);
     }
 
-    @Override public String name() { return "cpu"; }
+    @Override
+    public String name() {
+        return "cpu";
+    }
 
     /** Number of threads (including the caller) that ops use. */
-    public int threads() { return threads.threads(); }
+    public int threads() {
+        return threads.threads();
+    }
 
     /** Float lanes of the kernels' vectors (16 with AVX-512, 8 with AVX2, 1 for the scalar kernels). */
-    public int vectorLanes() { return kern.vectorLength(); }
+    public int vectorLanes() {
+        return kern.vectorLength();
+    }
 
     /** Whether the Vector API kernels are in use. */
-    public boolean vectorized() { return kern.vectorized(); }
+    public boolean vectorized() {
+        return kern.vectorized();
+    }
 
     /** Which kernels run, e.g. {@code vector (16 x float32)} or {@code scalar}. */
-    public String kernelDescription() { return kern.describe(); }
+    public String kernelDescription() {
+        return kern.describe();
+    }
 
     /** Which SGEMM the {@code gemm} op runs: {@code mkl (<version>)} or {@code vector}. */
-    public String gemmDescription() { return vendorGemm != null ? vendorGemm.describe() : "vector"; }
+    public String gemmDescription() {
+        return vendorGemm != null ? vendorGemm.describe() : "vector";
+    }
 
     /** Kernels, GEMM provider with its mode, and the CPU: what the bits of the results depend on (not the thread count). */
     @Override
     public String numerics() {
-        return "cpu: " + kern.describe() + " kernels, gemm " + gemmDescription() + ", on " + CpuIdentity.current().describe();
+        return "cpu: " + kern.describe() + " kernels, gemm " + gemmDescription() + ", on "
+                + CpuIdentity.current().describe();
     }
 
     /** Whether the {@code gemm} op runs oneMKL. */
-    public boolean usesMkl() { return vendorGemm != null; }
+    public boolean usesMkl() {
+        return vendorGemm != null;
+    }
 
     @Override
-    public void close() { threads.close(); }
+    public void close() {
+        threads.close();
+    }
 
     // ================================================================= argument checks
 
     private static CpuTensor cpu(String op, String name, Tensor t) {
         if (t == null) throw new IllegalArgumentException(op + ": " + name + " must not be null");
         if (!(t instanceof CpuTensor ct)) {
-            throw new IllegalArgumentException(op + ": " + name + " is a " + t.backend().name()
-                    + " tensor " + t.describe() + "; the cpu backend needs cpu tensors (copy it with toHost/fromHost)");
+            throw new IllegalArgumentException(
+                    op + ": " + name + " is a " + t.backend().name() + " tensor " + t.describe()
+                            + "; the cpu backend needs cpu tensors (copy it with toHost/fromHost)");
         }
         ct.checkOpen();
         return ct;
@@ -184,7 +212,8 @@ public final class CpuBackend implements Backend {
 
     /** Row count of t read as [rows, lastDim], checking the last dimension. */
     private static int rowsWithLast(String op, String name, CpuTensor t, int last) {
-        require(t.rank() >= 1 && t.dim(-1) == last,
+        require(
+                t.rank() >= 1 && t.dim(-1) == last,
                 op + ": " + name + " must have last dimension " + last + " but is " + t.describe());
         return Shapes.rows(t);
     }
@@ -194,53 +223,66 @@ public final class CpuBackend implements Backend {
     @Override
     public Tensor allocate(DType dtype, int... shape) {
         long n = Shapes.numel(shape);
-        require(n <= Integer.MAX_VALUE - 64, "allocate: " + Arrays.toString(shape) + " has " + n
-                + " elements, more than the cpu backend's Java arrays hold; use smaller tensors");
+        require(
+                n <= Integer.MAX_VALUE - 64,
+                "allocate: " + Arrays.toString(shape) + " has " + n
+                        + " elements, more than the cpu backend's Java arrays hold; use smaller tensors");
         return switch (dtype) {
             case F32 -> new CpuTensor(this, DType.F32, shape, new float[(int) n], null, 0, null);
             case I32 -> new CpuTensor(this, DType.I32, shape, null, new int[(int) n], 0, null);
-            case BF16 -> throw new IllegalArgumentException("allocate: the cpu backend stores float32 only; "
-                    + "BF16 is a cuda storage type, allocate F32 instead");
+            case BF16 ->
+                throw new IllegalArgumentException("allocate: the cpu backend stores float32 only; "
+                        + "BF16 is a cuda storage type, allocate F32 instead");
         };
     }
 
     @Override
     public Tensor fromHost(float[] data, int... shape) {
         require(data != null, "fromHost: data must not be null");
-        require(Shapes.numel(shape) == data.length, "fromHost: " + data.length + " floats do not fill shape "
-                + Arrays.toString(shape) + " (" + Shapes.numel(shape) + " elements)");
+        require(
+                Shapes.numel(shape) == data.length,
+                "fromHost: " + data.length + " floats do not fill shape " + Arrays.toString(shape) + " ("
+                        + Shapes.numel(shape) + " elements)");
         return new CpuTensor(this, DType.F32, shape, data.clone(), null, 0, null);
     }
 
     @Override
     public Tensor fromHost(int[] data, int... shape) {
         require(data != null, "fromHost: data must not be null");
-        require(Shapes.numel(shape) == data.length, "fromHost: " + data.length + " ints do not fill shape "
-                + Arrays.toString(shape) + " (" + Shapes.numel(shape) + " elements)");
+        require(
+                Shapes.numel(shape) == data.length,
+                "fromHost: " + data.length + " ints do not fill shape " + Arrays.toString(shape) + " ("
+                        + Shapes.numel(shape) + " elements)");
         return new CpuTensor(this, DType.I32, shape, null, data.clone(), 0, null);
     }
 
     @Override
     public void toHost(Tensor src, float[] dst) {
         CpuTensor s = f32("toHost", "src", src);
-        require(dst != null && dst.length == s.size(), "toHost: destination length "
-                + (dst == null ? "null" : dst.length) + " must equal the element count of " + s.describe());
+        require(
+                dst != null && dst.length == s.size(),
+                "toHost: destination length " + (dst == null ? "null" : dst.length)
+                        + " must equal the element count of " + s.describe());
         System.arraycopy(s.floats(), s.offset(), dst, 0, s.size());
     }
 
     @Override
     public void toHost(Tensor src, int[] dst) {
         CpuTensor s = i32("toHost", "src", src);
-        require(dst != null && dst.length == s.size(), "toHost: destination length "
-                + (dst == null ? "null" : dst.length) + " must equal the element count of " + s.describe());
+        require(
+                dst != null && dst.length == s.size(),
+                "toHost: destination length " + (dst == null ? "null" : dst.length)
+                        + " must equal the element count of " + s.describe());
         System.arraycopy(s.ints(), s.offset(), dst, 0, s.size());
     }
 
     @Override
     public void copyFromHost(float[] src, Tensor dst) {
         CpuTensor d = f32("copyFromHost", "dst", dst);
-        require(src != null && src.length == d.size(), "copyFromHost: source length "
-                + (src == null ? "null" : src.length) + " must equal the element count of " + d.describe());
+        require(
+                src != null && src.length == d.size(),
+                "copyFromHost: source length " + (src == null ? "null" : src.length)
+                        + " must equal the element count of " + d.describe());
         System.arraycopy(src, 0, d.floats(), d.offset(), d.size());
     }
 
@@ -266,23 +308,39 @@ public final class CpuBackend implements Backend {
     @Override
     public Tensor view(Tensor t, int... shape) {
         CpuTensor c = cpu("view", "t", t);
-        require(Shapes.numel(shape) == c.numel(), "view: cannot view " + c.describe() + " as "
-                + Arrays.toString(shape) + " (" + Shapes.numel(shape) + " elements)");
-        return new CpuTensor(this, c.dtype(), shape, c.dtype() == DType.F32 ? c.floats() : null,
-                c.dtype() == DType.I32 ? c.ints() : null, c.offset(), c.root());
+        require(
+                Shapes.numel(shape) == c.numel(),
+                "view: cannot view " + c.describe() + " as " + Arrays.toString(shape) + " (" + Shapes.numel(shape)
+                        + " elements)");
+        return new CpuTensor(
+                this,
+                c.dtype(),
+                shape,
+                c.dtype() == DType.F32 ? c.floats() : null,
+                c.dtype() == DType.I32 ? c.ints() : null,
+                c.offset(),
+                c.root());
     }
 
     @Override
     public Tensor slice(Tensor t, int start, int length) {
         CpuTensor c = cpu("slice", "t", t);
         require(c.rank() >= 1, "slice: cannot slice a rank-0 tensor " + c.describe());
-        require(start >= 0 && length >= 0 && (long) start + length <= c.dim(0), "slice: rows [" + start + ", "
-                + ((long) start + length) + ") are outside dimension 0 of " + c.describe());
+        require(
+                start >= 0 && length >= 0 && (long) start + length <= c.dim(0),
+                "slice: rows [" + start + ", " + ((long) start + length) + ") are outside dimension 0 of "
+                        + c.describe());
         int[] shape = c.shape().clone();
         shape[0] = length;
         int rowSize = c.dim(0) == 0 ? 0 : c.size() / c.dim(0);
-        return new CpuTensor(this, c.dtype(), shape, c.dtype() == DType.F32 ? c.floats() : null,
-                c.dtype() == DType.I32 ? c.ints() : null, c.offset() + start * rowSize, c.root());
+        return new CpuTensor(
+                this,
+                c.dtype(),
+                shape,
+                c.dtype() == DType.F32 ? c.floats() : null,
+                c.dtype() == DType.I32 ? c.ints() : null,
+                c.offset() + start * rowSize,
+                c.root());
     }
 
     // ================================================================= dense linear algebra
@@ -294,32 +352,75 @@ public final class CpuBackend implements Backend {
         int rank = ta.rank();
         require(rank == 2 || rank == 3, "gemm: a must be 2-D or 3-D but is " + ta.describe());
         require(tc.rank() == rank, "gemm: c must have the rank of a (" + rank + ") but is " + tc.describe());
-        require(tb.rank() == 2 || tb.rank() == rank, "gemm: b must be 2-D or have the rank of a but is " + tb.describe());
+        require(
+                tb.rank() == 2 || tb.rank() == rank,
+                "gemm: b must be 2-D or have the rank of a but is " + tb.describe());
         int batch = rank == 3 ? ta.dim(0) : 1;
         if (rank == 3) {
             require(tc.dim(0) == batch, "gemm: batch of c " + tc.describe() + " differs from a " + ta.describe());
-            require(tb.rank() == 2 || tb.dim(0) == batch, "gemm: batch of b " + tb.describe() + " differs from a " + ta.describe());
+            require(
+                    tb.rank() == 2 || tb.dim(0) == batch,
+                    "gemm: batch of b " + tb.describe() + " differs from a " + ta.describe());
         }
         int m = transA ? ta.dim(-1) : ta.dim(-2);
         int k = transA ? ta.dim(-2) : ta.dim(-1);
         int kb = transB ? tb.dim(-1) : tb.dim(-2);
         int n = transB ? tb.dim(-2) : tb.dim(-1);
-        require(k == kb, "gemm: inner dimensions differ: op(a) of " + ta.describe() + " (transA=" + transA + ") has K="
-                + k + " but op(b) of " + tb.describe() + " (transB=" + transB + ") has K=" + kb);
-        require(tc.dim(-2) == m && tc.dim(-1) == n, "gemm: c must be [" + (rank == 3 ? batch + ", " : "") + m + ", " + n
-                + "] for a " + ta.describe() + " (transA=" + transA + ") and b " + tb.describe() + " (transB=" + transB
-                + ") but is " + tc.describe());
-        require(!overlaps(tc, ta) && !overlaps(tc, tb), "gemm: c " + tc.describe() + " overlaps an input; use a separate output");
+        require(
+                k == kb,
+                "gemm: inner dimensions differ: op(a) of " + ta.describe() + " (transA=" + transA + ") has K=" + k
+                        + " but op(b) of " + tb.describe() + " (transB=" + transB + ") has K=" + kb);
+        require(
+                tc.dim(-2) == m && tc.dim(-1) == n,
+                "gemm: c must be [" + (rank == 3 ? batch + ", " : "") + m + ", " + n
+                        + "] for a " + ta.describe() + " (transA=" + transA + ") and b " + tb.describe() + " (transB="
+                        + transB
+                        + ") but is " + tc.describe());
+        require(
+                !overlaps(tc, ta) && !overlaps(tc, tb),
+                "gemm: c " + tc.describe() + " overlaps an input; use a separate output");
         boolean broadcastB = rank == 3 && tb.rank() == 2;
         // A single GEMM when batch is 1; a broadcast B with row-major A folds the batch into M.
         boolean fold = batch == 1 || (broadcastB && !transA);
         int items = fold ? 1 : batch, rows = fold ? m * batch : m, bStride = broadcastB ? 0 : k * n;
         if (vendorGemm != null) {
-            vendorGemm.gemm(transA, transB, items, rows, n, k, alpha, ta.floats(), ta.offset(), m * k,
-                    tb.floats(), tb.offset(), bStride, beta, tc.floats(), tc.offset(), m * n);
+            vendorGemm.gemm(
+                    transA,
+                    transB,
+                    items,
+                    rows,
+                    n,
+                    k,
+                    alpha,
+                    ta.floats(),
+                    ta.offset(),
+                    m * k,
+                    tb.floats(),
+                    tb.offset(),
+                    bStride,
+                    beta,
+                    tc.floats(),
+                    tc.offset(),
+                    m * n);
         } else {
-            sgemm.gemm(transA, transB, items, rows, n, k, alpha, ta.floats(), ta.offset(), m * k,
-                    tb.floats(), tb.offset(), bStride, beta, tc.floats(), tc.offset(), m * n);
+            sgemm.gemm(
+                    transA,
+                    transB,
+                    items,
+                    rows,
+                    n,
+                    k,
+                    alpha,
+                    ta.floats(),
+                    ta.offset(),
+                    m * k,
+                    tb.floats(),
+                    tb.offset(),
+                    bStride,
+                    beta,
+                    tc.floats(),
+                    tc.offset(),
+                    m * n);
         }
     }
 
@@ -396,8 +497,8 @@ public final class CpuBackend implements Backend {
         for (int i = 0; i < n; i++) {
             int id = ids[off + i];
             if (id < 0 || id >= limit) {
-                throw new IllegalArgumentException(op + ": " + what + " " + id + " at position " + i
-                        + " is outside [0, " + limit + ")");
+                throw new IllegalArgumentException(
+                        op + ": " + what + " " + id + " at position " + i + " is outside [0, " + limit + ")");
             }
         }
     }
@@ -449,7 +550,10 @@ public final class CpuBackend implements Backend {
     @Override
     public void rmsNormForward(Tensor x, Tensor weight, float eps, Tensor out, Tensor rstd) {
         String op = "rmsNormForward";
-        CpuTensor tx = f32(op, "x", x), tw = f32(op, "weight", weight), to = f32(op, "out", out), tr = f32(op, "rstd", rstd);
+        CpuTensor tx = f32(op, "x", x),
+                tw = f32(op, "weight", weight),
+                to = f32(op, "out", out),
+                tr = f32(op, "rstd", rstd);
         require(tx.rank() >= 1, op + ": x must have rank >= 1 but is " + tx.describe());
         int d = tx.dim(-1), rows = Shapes.rows(tx);
         Shapes.requireNumel(op, "weight", tw, d);
@@ -473,8 +577,12 @@ public final class CpuBackend implements Backend {
     @Override
     public void rmsNormBackward(Tensor dOut, Tensor x, Tensor weight, Tensor rstd, Tensor dx, Tensor dWeight) {
         String op = "rmsNormBackward";
-        CpuTensor tg = f32(op, "dOut", dOut), tx = f32(op, "x", x), tw = f32(op, "weight", weight),
-                tr = f32(op, "rstd", rstd), tdx = f32(op, "dx", dx), tdw = f32(op, "dWeight", dWeight);
+        CpuTensor tg = f32(op, "dOut", dOut),
+                tx = f32(op, "x", x),
+                tw = f32(op, "weight", weight),
+                tr = f32(op, "rstd", rstd),
+                tdx = f32(op, "dx", dx),
+                tdw = f32(op, "dWeight", dWeight);
         require(tx.rank() >= 1, op + ": x must have rank >= 1 but is " + tx.describe());
         int d = tx.dim(-1), rows = Shapes.rows(tx);
         Shapes.requireSameShape(op, tx, tg);
@@ -482,8 +590,18 @@ public final class CpuBackend implements Backend {
         Shapes.requireNumel(op, "weight", tw, d);
         Shapes.requireNumel(op, "dWeight", tdw, d);
         Shapes.requireNumel(op, "rstd", tr, rows);
-        float[] gv = tg.floats(), xv = tx.floats(), wv = tw.floats(), rv = tr.floats(), dxv = tdx.floats(), dwv = tdw.floats();
-        int go = tg.offset(), xo = tx.offset(), wo = tw.offset(), ro = tr.offset(), dxo = tdx.offset(), dwo = tdw.offset();
+        float[] gv = tg.floats(),
+                xv = tx.floats(),
+                wv = tw.floats(),
+                rv = tr.floats(),
+                dxv = tdx.floats(),
+                dwv = tdw.floats();
+        int go = tg.offset(),
+                xo = tx.offset(),
+                wo = tw.offset(),
+                ro = tr.offset(),
+                dxo = tdx.offset(),
+                dwo = tdw.offset();
         int chunks = (rows + REDUCE_ROWS - 1) / REDUCE_ROWS;
         float[] partial = new float[chunks * d];
         threads.parallelFor(chunks, ci -> {
@@ -506,7 +624,8 @@ public final class CpuBackend implements Backend {
     private RopeTable ropeTable(float theta, int hd, int positionsNeeded) {
         RopeTable t = ropeTable;
         if (t == null || !t.covers(theta, hd, positionsNeeded)) {
-            int positions = Math.max(positionsNeeded, t != null && t.theta() == theta && t.hd() == hd ? t.positions() : 0);
+            int positions =
+                    Math.max(positionsNeeded, t != null && t.theta() == theta && t.hd() == hd ? t.positions() : 0);
             t = RopeTable.build(theta, hd, positions);
             ropeTable = t;
         }
@@ -555,22 +674,46 @@ public final class CpuBackend implements Backend {
     @Override
     public void attentionForward(Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse) {
         String op = "attentionForward";
-        CpuTensor tq = f32(op, "q", q), tk = f32(op, "k", k), tv = f32(op, "v", v), to = f32(op, "out", out), tl = f32(op, "lse", lse);
+        CpuTensor tq = f32(op, "q", q),
+                tk = f32(op, "k", k),
+                tv = f32(op, "v", v),
+                to = f32(op, "out", out),
+                tl = f32(op, "lse", lse);
         int[] dims = checkAttention(op, tq, tk, tv);
         int b = dims[0], t = dims[1], h = dims[2], hkv = dims[3], hd = dims[4];
         Shapes.requireSameShape(op, tq, to);
         Shapes.requireShape(op, "lse", tl, b, h, t);
         if (tq.size() == 0) return;
-        attention.forward(b, t, h, hkv, hd, tq.floats(), tq.offset(), tk.floats(), tk.offset(), tv.floats(), tv.offset(),
-                to.floats(), to.offset(), tl.floats(), tl.offset());
+        attention.forward(
+                b,
+                t,
+                h,
+                hkv,
+                hd,
+                tq.floats(),
+                tq.offset(),
+                tk.floats(),
+                tk.offset(),
+                tv.floats(),
+                tv.offset(),
+                to.floats(),
+                to.offset(),
+                tl.floats(),
+                tl.offset());
     }
 
     @Override
-    public void attentionBackward(Tensor dOut, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse,
-                                  Tensor dq, Tensor dk, Tensor dv) {
+    public void attentionBackward(
+            Tensor dOut, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, Tensor dq, Tensor dk, Tensor dv) {
         String op = "attentionBackward";
-        CpuTensor tg = f32(op, "dOut", dOut), tq = f32(op, "q", q), tk = f32(op, "k", k), tv = f32(op, "v", v),
-                to = f32(op, "out", out), tl = f32(op, "lse", lse), tdq = f32(op, "dq", dq), tdk = f32(op, "dk", dk),
+        CpuTensor tg = f32(op, "dOut", dOut),
+                tq = f32(op, "q", q),
+                tk = f32(op, "k", k),
+                tv = f32(op, "v", v),
+                to = f32(op, "out", out),
+                tl = f32(op, "lse", lse),
+                tdq = f32(op, "dq", dq),
+                tdk = f32(op, "dk", dk),
                 tdv = f32(op, "dv", dv);
         int[] dims = checkAttention(op, tq, tk, tv);
         int b = dims[0], t = dims[1], h = dims[2], hkv = dims[3], hd = dims[4];
@@ -581,9 +724,30 @@ public final class CpuBackend implements Backend {
         Shapes.requireSameShape(op, tk, tdv);
         Shapes.requireShape(op, "lse", tl, b, h, t);
         if (tq.size() == 0) return;
-        attention.backward(b, t, h, hkv, hd, tg.floats(), tg.offset(), tq.floats(), tq.offset(), tk.floats(), tk.offset(),
-                tv.floats(), tv.offset(), to.floats(), to.offset(), tl.floats(), tl.offset(),
-                tdq.floats(), tdq.offset(), tdk.floats(), tdk.offset(), tdv.floats(), tdv.offset());
+        attention.backward(
+                b,
+                t,
+                h,
+                hkv,
+                hd,
+                tg.floats(),
+                tg.offset(),
+                tq.floats(),
+                tq.offset(),
+                tk.floats(),
+                tk.offset(),
+                tv.floats(),
+                tv.offset(),
+                to.floats(),
+                to.offset(),
+                tl.floats(),
+                tl.offset(),
+                tdq.floats(),
+                tdq.offset(),
+                tdk.floats(),
+                tdk.offset(),
+                tdv.floats(),
+                tdv.offset());
     }
 
     /** Checks q [B,T,H,hd], k and v [B,T,Hkv,hd] with H % Hkv == 0; returns {B, T, H, Hkv, hd}. */
@@ -592,8 +756,10 @@ public final class CpuBackend implements Backend {
         Shapes.requireRank(op, "k", k, 4);
         Shapes.requireSameShape(op, k, v);
         int b = q.dim(0), t = q.dim(1), h = q.dim(2), hd = q.dim(3), hkv = k.dim(2);
-        require(k.dim(0) == b && k.dim(1) == t && k.dim(3) == hd, op + ": k " + k.describe()
-                + " must be [" + b + ", " + t + ", Hkv, " + hd + "] to match q " + q.describe());
+        require(
+                k.dim(0) == b && k.dim(1) == t && k.dim(3) == hd,
+                op + ": k " + k.describe() + " must be [" + b + ", " + t + ", Hkv, " + hd + "] to match q "
+                        + q.describe());
         require(hkv > 0 && h % hkv == 0, op + ": query heads " + h + " must be a multiple of key/value heads " + hkv);
         return new int[] {b, t, h, hkv, hd};
     }
@@ -608,21 +774,27 @@ public final class CpuBackend implements Backend {
         Shapes.requireSameShape(op, tg, to);
         float[] gv = tg.floats(), uv = tu.floats(), ov = to.floats();
         int go = tg.offset(), uo = tu.offset(), oo = to.offset();
-        threads.parallelRanges(tg.size(), ELEMENT_GRAIN, (s, e) -> kern.swiGluForward(gv, go + s, uv, uo + s, ov, oo + s, e - s));
+        threads.parallelRanges(
+                tg.size(), ELEMENT_GRAIN, (s, e) -> kern.swiGluForward(gv, go + s, uv, uo + s, ov, oo + s, e - s));
     }
 
     @Override
     public void swiGluBackward(Tensor dOut, Tensor gate, Tensor up, Tensor dGate, Tensor dUp) {
         String op = "swiGluBackward";
-        CpuTensor td = f32(op, "dOut", dOut), tg = f32(op, "gate", gate), tu = f32(op, "up", up),
-                tdg = f32(op, "dGate", dGate), tdu = f32(op, "dUp", dUp);
+        CpuTensor td = f32(op, "dOut", dOut),
+                tg = f32(op, "gate", gate),
+                tu = f32(op, "up", up),
+                tdg = f32(op, "dGate", dGate),
+                tdu = f32(op, "dUp", dUp);
         Shapes.requireSameShape(op, tg, td);
         Shapes.requireSameShape(op, tg, tu);
         Shapes.requireSameShape(op, tg, tdg);
         Shapes.requireSameShape(op, tg, tdu);
         float[] dv = td.floats(), gv = tg.floats(), uv = tu.floats(), dgv = tdg.floats(), duv = tdu.floats();
         int dOff = td.offset(), go = tg.offset(), uo = tu.offset(), dgo = tdg.offset(), duo = tdu.offset();
-        threads.parallelRanges(tg.size(), ELEMENT_GRAIN,
+        threads.parallelRanges(
+                tg.size(),
+                ELEMENT_GRAIN,
                 (s, e) -> kern.swiGluBackward(dv, dOff + s, gv, go + s, uv, uo + s, dgv, dgo + s, duv, duo + s, e - s));
     }
 
@@ -670,7 +842,8 @@ public final class CpuBackend implements Backend {
                 float targetLogit = lv[row + y];
                 // With a gradient, exp(x - max) is computed once into dLogits (which may be the logits) and
                 // normalised there: softmax = exp(x - max) * (1 / sum).
-                float sum = gv == null ? kern.expShiftedSum(lv, row, vocab, max)
+                float sum = gv == null
+                        ? kern.expShiftedSum(lv, row, vocab, max)
                         : kern.expShifted(lv, row, gv, gOff + r * vocab, vocab, max);
                 double lse = max + StrictMath.log(sum);
                 loss += lse - targetLogit;
@@ -709,8 +882,27 @@ public final class CpuBackend implements Backend {
         float bc2 = (float) (1.0 - StrictMath.pow(step.beta2(), step.step()));
         float[] pv = tp.floats(), gv = tg.floats(), mv = tm.floats(), vv = tv.floats();
         int po = tp.offset(), go = tg.offset(), mo = tm.offset(), vo = tv.offset();
-        threads.parallelRanges(tp.size(), ELEMENT_GRAIN, (s, e) -> kern.adamW(pv, po + s, gv, go + s, mv, mo + s, vv, vo + s,
-                e - s, step.lr(), step.beta1(), step.beta2(), step.eps(), step.weightDecay(), step.gradScale(), bc1, bc2));
+        threads.parallelRanges(
+                tp.size(),
+                ELEMENT_GRAIN,
+                (s, e) -> kern.adamW(
+                        pv,
+                        po + s,
+                        gv,
+                        go + s,
+                        mv,
+                        mo + s,
+                        vv,
+                        vo + s,
+                        e - s,
+                        step.lr(),
+                        step.beta1(),
+                        step.beta2(),
+                        step.eps(),
+                        step.weightDecay(),
+                        step.gradScale(),
+                        bc1,
+                        bc2));
     }
 
     // ================================================================= MoDE gate and merge
@@ -720,7 +912,9 @@ public final class CpuBackend implements Backend {
         String op = "softmaxForward";
         CpuTensor tl = f32(op, "logits", logits), tp = f32(op, "probs", probs);
         Shapes.requireSameShape(op, tl, tp);
-        require(tl.rank() >= 1 && tl.dim(-1) >= 1, op + ": logits " + tl.describe() + " needs a non-empty last dimension");
+        require(
+                tl.rank() >= 1 && tl.dim(-1) >= 1,
+                op + ": logits " + tl.describe() + " needs a non-empty last dimension");
         int e = tl.dim(-1), rows = Shapes.rows(tl);
         float[] lv = tl.floats(), pv = tp.floats();
         int lo = tl.offset(), po = tp.offset();
@@ -757,10 +951,14 @@ public final class CpuBackend implements Backend {
     private static int[] checkMerge(String op, CpuTensor branches, CpuTensor probs, CpuTensor rowsND, String rowsName) {
         Shapes.requireRank(op, "branches", branches, 3);
         int e = branches.dim(0), n = branches.dim(1), d = branches.dim(2);
-        require(probs.rank() >= 1 && probs.dim(-1) == e && Shapes.rows(probs) == n, op + ": probs must be [" + n + ", " + e
-                + "] to match branches " + branches.describe() + " but is " + probs.describe());
-        require(rowsND.rank() >= 1 && rowsND.dim(-1) == d && Shapes.rows(rowsND) == n, op + ": " + rowsName + " must be ["
-                + n + ", " + d + "] to match branches " + branches.describe() + " but is " + rowsND.describe());
+        require(
+                probs.rank() >= 1 && probs.dim(-1) == e && Shapes.rows(probs) == n,
+                op + ": probs must be [" + n + ", " + e + "] to match branches " + branches.describe() + " but is "
+                        + probs.describe());
+        require(
+                rowsND.rank() >= 1 && rowsND.dim(-1) == d && Shapes.rows(rowsND) == n,
+                op + ": " + rowsName + " must be [" + n + ", " + d + "] to match branches " + branches.describe()
+                        + " but is " + rowsND.describe());
         return new int[] {e, n, d};
     }
 
@@ -783,7 +981,9 @@ public final class CpuBackend implements Backend {
     @Override
     public void weightedMergeBackward(Tensor dOut, Tensor branches, Tensor probs, Tensor dBranches, Tensor dProbs) {
         String op = "weightedMergeBackward";
-        CpuTensor tg = f32(op, "dOut", dOut), tb = f32(op, "branches", branches), tp = f32(op, "probs", probs),
+        CpuTensor tg = f32(op, "dOut", dOut),
+                tb = f32(op, "branches", branches),
+                tp = f32(op, "probs", probs),
                 tdp = f32(op, "dProbs", dProbs);
         CpuTensor tdb = dBranches == null ? null : f32(op, "dBranches", dBranches);
         int[] dims = checkMerge(op, tb, tp, tg, "dOut");
@@ -792,7 +992,11 @@ public final class CpuBackend implements Backend {
         if (tdb != null) Shapes.requireSameShape(op, tb, tdb);
         float[] gv = tg.floats(), bv = tb.floats(), pv = tp.floats(), dpv = tdp.floats();
         float[] dbv = tdb == null ? null : tdb.floats();
-        int go = tg.offset(), bo = tb.offset(), po = tp.offset(), dpo = tdp.offset(), dbo = tdb == null ? 0 : tdb.offset();
+        int go = tg.offset(),
+                bo = tb.offset(),
+                po = tp.offset(),
+                dpo = tdp.offset(),
+                dbo = tdb == null ? 0 : tdb.offset();
         threads.parallelRanges(n, Math.max(1, ELEMENT_GRAIN / Math.max(1, d * Math.max(1, e))), (s, end) -> {
             for (int r = s; r < end; r++) {
                 for (int j = 0; j < e; j++) {
@@ -819,9 +1023,11 @@ public final class CpuBackend implements Backend {
         require(tp.rank() >= 1, op + ": probs must have rank >= 1 but is " + tp.describe());
         int e = tp.dim(-1), rows = Shapes.rows(tp);
         require(k >= 1 && k <= e, op + ": k must be in [1, " + e + "] for probs " + tp.describe() + ", got " + k);
-        require(ti.rank() >= 1 && ti.dim(-1) == k && Shapes.rows(ti) == rows,
+        require(
+                ti.rank() >= 1 && ti.dim(-1) == k && Shapes.rows(ti) == rows,
                 op + ": indices must be [" + rows + ", " + k + "] but is " + ti.describe());
-        require(tw.rank() >= 1 && tw.dim(-1) == k && Shapes.rows(tw) == rows,
+        require(
+                tw.rank() >= 1 && tw.dim(-1) == k && Shapes.rows(tw) == rows,
                 op + ": weights must be [" + rows + ", " + k + "] but is " + tw.describe());
         float[] pv = tp.floats(), wv = tw.floats();
         int[] iv = ti.ints();
@@ -859,7 +1065,8 @@ public final class CpuBackend implements Backend {
         CpuTensor ts = f32(op, "src", src), ti = i32(op, "index", index), to = f32(op, "out", out);
         require(ts.rank() >= 1, op + ": src must have rank >= 1 but is " + ts.describe());
         int d = ts.dim(-1), n = Shapes.rows(ts), m = ti.size();
-        require(to.rank() >= 1 && to.dim(-1) == d && Shapes.rows(to) == m,
+        require(
+                to.rank() >= 1 && to.dim(-1) == d && Shapes.rows(to) == m,
                 op + ": out must be [" + m + ", " + d + "] but is " + to.describe());
         int[] iv = ti.ints();
         int io = ti.offset();
@@ -877,7 +1084,8 @@ public final class CpuBackend implements Backend {
         CpuTensor ts = f32(op, "src", src), ti = i32(op, "index", index), to = f32(op, "out", out);
         require(to.rank() >= 1, op + ": out must have rank >= 1 but is " + to.describe());
         int d = to.dim(-1), n = Shapes.rows(to), m = ti.size();
-        require(ts.rank() >= 1 && ts.dim(-1) == d && Shapes.rows(ts) == m,
+        require(
+                ts.rank() >= 1 && ts.dim(-1) == d && Shapes.rows(ts) == m,
                 op + ": src must be [" + m + ", " + d + "] but is " + ts.describe());
         int[] iv = ti.ints();
         int io = ti.offset();

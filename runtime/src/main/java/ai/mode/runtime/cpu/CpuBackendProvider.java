@@ -5,9 +5,18 @@ import ai.mode.runtime.BackendProvider;
 
 /** Registers the {@code cpu} backend with {@link ai.mode.runtime.Backends}; always available. */
 public final class CpuBackendProvider implements BackendProvider {
-    @Override public String name() { return "cpu"; }
+    @Override
+    public String name() {
+        return "cpu";
+    }
 
-    @Override public boolean available() { return true; }
+    @Override
+    public boolean available() {
+        return true;
+    }
 
-    @Override public Backend create(int threads) { return new CpuBackend(threads); }
+    @Override
+    public Backend create(int threads) {
+        return new CpuBackend(threads);
+    }
 }

@@ -10,7 +10,9 @@ import java.util.Locale;
  * run our kernel (they are fused with the softmax).
  */
 public enum CpuGemm {
-    AUTO, VECTOR, MKL;
+    AUTO,
+    VECTOR,
+    MKL;
 
     /** The system property that picks the default. */
     public static final String PROPERTY = "mode.cpu.gemm";

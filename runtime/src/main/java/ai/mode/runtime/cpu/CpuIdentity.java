@@ -47,7 +47,8 @@ public record CpuIdentity(String vendor, String model, Set<String> flags) {
         for (String line : lines) {
             int colon = line.indexOf(':');
             if (colon < 0) continue;
-            String key = line.substring(0, colon).trim(), value = line.substring(colon + 1).trim();
+            String key = line.substring(0, colon).trim(),
+                    value = line.substring(colon + 1).trim();
             if (!haveVendor && key.equals("vendor_id")) {
                 vendor = value;
                 haveVendor = true;

@@ -67,8 +67,18 @@ abstract class CpuKernels {
      * straight from op(A). Bp is packed with nr values per k ({@code bp[bpo + p*nr + j]}). Each element is one
      * chain of multiply-adds in k order, starting from zero or from C, whatever the layout.
      */
-    abstract void gemmTile(int kc, float[] ap, int apo, boolean rowsA, int kStep, float[] bp, int bpo, float[] c, int co,
-                           int ldc, boolean load);
+    abstract void gemmTile(
+            int kc,
+            float[] ap,
+            int apo,
+            boolean rowsA,
+            int kStep,
+            float[] bp,
+            int bpo,
+            float[] c,
+            int co,
+            int ldc,
+            boolean load);
 
     // ------------------------------------------------------------------ row primitives (n elements)
 
@@ -101,7 +111,8 @@ abstract class CpuKernels {
      * up to {@code vectorLength - 1} values past cols (read from x where it has them) are written after each out
      * row. For packing many narrow rows where the caller writes the overrun again later or has padding for it.
      */
-    abstract void copyScaledPadded(float[] x, int xo, int ldx, float[] out, int oo, int ldo, int rows, int cols, float s);
+    abstract void copyScaledPadded(
+            float[] x, int xo, int ldx, float[] out, int oo, int ldo, int rows, int cols, float s);
 
     /** Floats per vector of these kernels (1 for scalar code). */
     abstract int vectorLength();
@@ -131,7 +142,8 @@ abstract class CpuKernels {
      * RoPE on one head: each pair (x[i], x[i + half]) rotated by the angle with cosine cos[to + i] and sine
      * direction * sin[to + i] (direction 1 forward, -1 backward); out may alias x.
      */
-    abstract void rotatePairs(float[] x, int xo, float[] out, int oo, float[] cos, float[] sin, int to, int half, float direction);
+    abstract void rotatePairs(
+            float[] x, int xo, float[] out, int oo, float[] cos, float[] sin, int to, int half, float direction);
 
     /** out = x * s * w (out may alias x). */
     abstract void mulScaled(float[] x, int xo, float[] w, int wo, float[] out, int oo, int n, float s);
@@ -140,8 +152,8 @@ abstract class CpuKernels {
     abstract float dot3(float[] g, int go, float[] w, int wo, float[] x, int xo, int n);
 
     /** dx = r * (w*g - c * x) (dx may alias g). */
-    abstract void rmsNormBackwardRow(float[] g, int go, float[] w, int wo, float[] x, int xo, float r, float c,
-                                     float[] dx, int dxo, int n);
+    abstract void rmsNormBackwardRow(
+            float[] g, int go, float[] w, int wo, float[] x, int xo, float r, float c, float[] dx, int dxo, int n);
 
     /** acc += g * x * r. */
     abstract void accumulateScaledProduct(float[] g, int go, float[] x, int xo, float r, float[] acc, int ao, int n);
@@ -150,13 +162,39 @@ abstract class CpuKernels {
     abstract void swiGluForward(float[] gate, int go, float[] up, int uo, float[] out, int oo, int n);
 
     /** dUp = dOut * silu(gate); dGate = dOut * up * sig * (1 + gate * (1 - sig)). */
-    abstract void swiGluBackward(float[] dOut, int dooff, float[] gate, int go, float[] up, int uo,
-                                 float[] dGate, int dgo, float[] dUp, int duo, int n);
+    abstract void swiGluBackward(
+            float[] dOut,
+            int dooff,
+            float[] gate,
+            int go,
+            float[] up,
+            int uo,
+            float[] dGate,
+            int dgo,
+            float[] dUp,
+            int duo,
+            int n);
 
     /**
      * AdamW on n elements: g = grad*gradScale; m,v updated; p -= lr*((m/bc1)/(sqrt(v/bc2)+eps) + wd*p).
      * bc1 = 1 - beta1^step and bc2 = 1 - beta2^step are passed precomputed.
      */
-    abstract void adamW(float[] p, int po, float[] g, int go, float[] m, int mo, float[] v, int vo, int n,
-                        float lr, float beta1, float beta2, float eps, float wd, float gradScale, float bc1, float bc2);
+    abstract void adamW(
+            float[] p,
+            int po,
+            float[] g,
+            int go,
+            float[] m,
+            int mo,
+            float[] v,
+            int vo,
+            int n,
+            float lr,
+            float beta1,
+            float beta2,
+            float eps,
+            float wd,
+            float gradScale,
+            float bc1,
+            float bc2);
 }

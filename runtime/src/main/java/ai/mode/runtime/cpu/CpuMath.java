@@ -13,12 +13,15 @@ final class CpuMath {
     static final float LOG2E = 1.44269504088896341f;
     /** 1.5 * 2^23: adding it rounds a float of magnitude < 2^22 to an integer held in the low mantissa bits. */
     static final float ROUND_MAGIC = 12582912f;
+
     static final int ROUND_MAGIC_BITS = Float.floatToRawIntBits(ROUND_MAGIC);
     /** ln 2 split into a 15-bit head (so n * LN2_HI is exact) and the float nearest the remainder. */
     static final float LN2_HI = Float.intBitsToFloat(0x3f317200);
+
     static final float LN2_LO = (float) (0.6931471805599453 - LN2_HI);
     /** exp(x) is 0 in float below this and +inf above {@link #EXP_HI}; clamping keeps n in range. */
     static final float EXP_LO = -104f;
+
     static final float EXP_HI = 89f;
     /** Taylor coefficients 1/k! of e^r on |r| <= ln2/2 (degree 7: truncation below 1e-8 relative). */
     static final float C2 = 1f / 2, C3 = 1f / 6, C4 = 1f / 24, C5 = 1f / 120, C6 = 1f / 720, C7 = 1f / 5040;

@@ -21,6 +21,7 @@ public final class CpuTensor implements Tensor {
     private final int numel;
     /** The tensor that allocated the storage (this one for roots). */
     private final CpuTensor root;
+
     private volatile boolean closed;
 
     CpuTensor(CpuBackend backend, DType dtype, int[] shape, float[] floats, int[] ints, int offset, CpuTensor root) {
@@ -32,20 +33,37 @@ public final class CpuTensor implements Tensor {
         this.offset = offset;
         long n = ai.mode.runtime.Shapes.numel(shape);
         if (n > Integer.MAX_VALUE - 64) {
-            throw new IllegalArgumentException("cpu tensor of shape " + java.util.Arrays.toString(shape)
-                    + " has " + n + " elements, more than a Java array holds (2^31 - 65); split it");
+            throw new IllegalArgumentException("cpu tensor of shape " + java.util.Arrays.toString(shape) + " has " + n
+                    + " elements, more than a Java array holds (2^31 - 65); split it");
         }
         this.numel = (int) n;
         this.root = root == null ? this : root;
     }
 
-    @Override public int[] shape() { return shape; }
-    @Override public DType dtype() { return dtype; }
-    @Override public CpuBackend backend() { return backend; }
-    @Override public long numel() { return numel; }
+    @Override
+    public int[] shape() {
+        return shape;
+    }
+
+    @Override
+    public DType dtype() {
+        return dtype;
+    }
+
+    @Override
+    public CpuBackend backend() {
+        return backend;
+    }
+
+    @Override
+    public long numel() {
+        return numel;
+    }
 
     /** Element count as an int (cpu tensors always fit a Java array). */
-    public int size() { return numel; }
+    public int size() {
+        return numel;
+    }
 
     /** The backing float array of an F32 tensor (shared with views); elements start at {@link #offset()}. */
     public float[] floats() {
@@ -62,15 +80,22 @@ public final class CpuTensor implements Tensor {
     }
 
     /** Index of element 0 of this tensor in its backing array. */
-    public int offset() { return offset; }
+    public int offset() {
+        return offset;
+    }
 
     /** Whether this is a view or slice of another tensor's storage. */
-    public boolean isView() { return root != this; }
+    public boolean isView() {
+        return root != this;
+    }
 
-    CpuTensor root() { return root; }
+    CpuTensor root() {
+        return root;
+    }
 
     void checkOpen() {
-        if (root.closed) throw new IllegalStateException("tensor " + describe() + " was used after its storage was closed");
+        if (root.closed)
+            throw new IllegalStateException("tensor " + describe() + " was used after its storage was closed");
     }
 
     @Override
@@ -79,5 +104,7 @@ public final class CpuTensor implements Tensor {
     }
 
     @Override
-    public String toString() { return "cpu:" + describe(); }
+    public String toString() {
+        return "cpu:" + describe();
+    }
 }

@@ -54,7 +54,9 @@ final class CpuThreads implements AutoCloseable {
         }
     }
 
-    int threads() { return threads; }
+    int threads() {
+        return threads;
+    }
 
     /** Runs {@code task.run(i)} for every {@code i} in {@code [0, count)}; rethrows the first task failure. */
     void parallelFor(int count, Task task) {
@@ -67,7 +69,7 @@ final class CpuThreads implements AutoCloseable {
         Region r = new Region(count, task, Thread.currentThread());
         try {
             region = r;
-            generation++;   // only the holder of 'busy' writes it
+            generation++; // only the holder of 'busy' writes it
             for (Thread w : workers) LockSupport.unpark(w);
             r.work();
             r.await();
@@ -97,7 +99,7 @@ final class CpuThreads implements AutoCloseable {
                 if (System.nanoTime() < spinUntil) {
                     Thread.onSpinWait();
                 } else {
-                    LockSupport.parkNanos(this, 1_000_000_000L);   // woken by unpark in parallelFor or close
+                    LockSupport.parkNanos(this, 1_000_000_000L); // woken by unpark in parallelFor or close
                 }
             }
             seen = generation;

@@ -57,8 +57,24 @@ final class MklSgemm {
     }
 
     /** A batch of GEMMs, as {@link Sgemm}'s batched form: item i at {@code off + i*stride} (bStride 0: shared B). */
-    void gemm(boolean transA, boolean transB, int batch, int m, int n, int k, float alpha, float[] a, int aOff,
-              int aStride, float[] b, int bOff, int bStride, float beta, float[] c, int cOff, int cStride) {
+    void gemm(
+            boolean transA,
+            boolean transB,
+            int batch,
+            int m,
+            int n,
+            int k,
+            float alpha,
+            float[] a,
+            int aOff,
+            int aStride,
+            float[] b,
+            int bOff,
+            int bStride,
+            float beta,
+            float[] c,
+            int cOff,
+            int cStride) {
         if (batch == 0 || m == 0 || n == 0) return;
         int lda = transA ? m : k, ldb = transB ? k : n;
         int pieces = pieces(m, n, k);
@@ -73,12 +89,42 @@ final class MklSgemm {
             try {
                 if (splitRows) {
                     // C rows [s, e) = op(A) rows [s, e) times all of op(B)
-                    mkl.sgemm(transA, transB, e - s, n, k, alpha, a, ai + (transA ? s : s * lda), lda,
-                            b, bi, ldb, beta, c, ci + s * n, n);
+                    mkl.sgemm(
+                            transA,
+                            transB,
+                            e - s,
+                            n,
+                            k,
+                            alpha,
+                            a,
+                            ai + (transA ? s : s * lda),
+                            lda,
+                            b,
+                            bi,
+                            ldb,
+                            beta,
+                            c,
+                            ci + s * n,
+                            n);
                 } else {
                     // C columns [s, e) = all of op(A) times op(B) columns [s, e)
-                    mkl.sgemm(transA, transB, m, e - s, k, alpha, a, ai, lda,
-                            b, bi + (transB ? s * ldb : s), ldb, beta, c, ci + s, n);
+                    mkl.sgemm(
+                            transA,
+                            transB,
+                            m,
+                            e - s,
+                            k,
+                            alpha,
+                            a,
+                            ai,
+                            lda,
+                            b,
+                            bi + (transB ? s * ldb : s),
+                            ldb,
+                            beta,
+                            c,
+                            ci + s,
+                            n);
                 }
             } finally {
                 mkl.setNumThreadsLocal(before);

@@ -9,14 +9,39 @@ final class ScalarKernels extends CpuKernels {
     private static final int MR = 4;
     private static final int NR = 16;
 
-    @Override boolean vectorized() { return false; }
-    @Override String describe() { return "scalar"; }
-    @Override int mr() { return MR; }
-    @Override int nr() { return NR; }
+    @Override
+    boolean vectorized() {
+        return false;
+    }
 
     @Override
-    void gemmTile(int kc, float[] ap, int apo, boolean rowsA, int kStep, float[] bp, int bpo, float[] c, int co, int ldc,
-                  boolean load) {
+    String describe() {
+        return "scalar";
+    }
+
+    @Override
+    int mr() {
+        return MR;
+    }
+
+    @Override
+    int nr() {
+        return NR;
+    }
+
+    @Override
+    void gemmTile(
+            int kc,
+            float[] ap,
+            int apo,
+            boolean rowsA,
+            int kStep,
+            float[] bp,
+            int bpo,
+            float[] c,
+            int co,
+            int ldc,
+            boolean load) {
         int rs = rowsA ? KC : 1, ks = rowsA ? 1 : kStep;
         float[] acc = new float[MR * NR];
         if (load) {
@@ -84,7 +109,10 @@ final class ScalarKernels extends CpuKernels {
         copyScaled(x, xo, ldx, out, oo, ldo, rows, cols, s);
     }
 
-    @Override int vectorLength() { return 1; }
+    @Override
+    int vectorLength() {
+        return 1;
+    }
 
     @Override
     void transpose(float[] x, int xo, int ldx, float[] out, int oo, int ldo, int rows, int cols) {
@@ -92,7 +120,6 @@ final class ScalarKernels extends CpuKernels {
             for (int c = 0; c < cols; c++) out[oo + c * ldo + r] = x[xo + r * ldx + c];
         }
     }
-
 
     @Override
     float max(float[] x, int xo, int n) {
@@ -133,7 +160,8 @@ final class ScalarKernels extends CpuKernels {
     }
 
     @Override
-    void rotatePairs(float[] x, int xo, float[] out, int oo, float[] cos, float[] sin, int to, int half, float direction) {
+    void rotatePairs(
+            float[] x, int xo, float[] out, int oo, float[] cos, float[] sin, int to, int half, float direction) {
         for (int i = 0; i < half; i++) {
             float c = cos[to + i], sn = direction * sin[to + i];
             float x1 = x[xo + i], x2 = x[xo + i + half];
@@ -155,8 +183,8 @@ final class ScalarKernels extends CpuKernels {
     }
 
     @Override
-    void rmsNormBackwardRow(float[] g, int go, float[] w, int wo, float[] x, int xo, float r, float c,
-                            float[] dx, int dxo, int n) {
+    void rmsNormBackwardRow(
+            float[] g, int go, float[] w, int wo, float[] x, int xo, float r, float c, float[] dx, int dxo, int n) {
         for (int i = 0; i < n; i++) dx[dxo + i] = r * (w[wo + i] * g[go + i] - c * x[xo + i]);
     }
 
@@ -175,8 +203,18 @@ final class ScalarKernels extends CpuKernels {
     }
 
     @Override
-    void swiGluBackward(float[] dOut, int dooff, float[] gate, int go, float[] up, int uo,
-                        float[] dGate, int dgo, float[] dUp, int duo, int n) {
+    void swiGluBackward(
+            float[] dOut,
+            int dooff,
+            float[] gate,
+            int go,
+            float[] up,
+            int uo,
+            float[] dGate,
+            int dgo,
+            float[] dUp,
+            int duo,
+            int n) {
         for (int i = 0; i < n; i++) {
             float gv = gate[go + i];
             float u = up[uo + i];
@@ -189,8 +227,24 @@ final class ScalarKernels extends CpuKernels {
     }
 
     @Override
-    void adamW(float[] p, int po, float[] g, int go, float[] m, int mo, float[] v, int vo, int n,
-               float lr, float beta1, float beta2, float eps, float wd, float gradScale, float bc1, float bc2) {
+    void adamW(
+            float[] p,
+            int po,
+            float[] g,
+            int go,
+            float[] m,
+            int mo,
+            float[] v,
+            int vo,
+            int n,
+            float lr,
+            float beta1,
+            float beta2,
+            float eps,
+            float wd,
+            float gradScale,
+            float bc1,
+            float bc2) {
         float oneMinusB1 = 1f - beta1;
         float oneMinusB2 = 1f - beta2;
         for (int i = 0; i < n; i++) {

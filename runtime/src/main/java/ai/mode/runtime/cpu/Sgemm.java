@@ -56,10 +56,12 @@ final class Sgemm {
      * stores of {@link CpuKernels#copyScaledPadded}.
      */
     private final int aPanelStride;
+
     private final ThreadLocal<float[]> packedA = new ThreadLocal<>();
     private final ThreadLocal<float[]> packedB = new ThreadLocal<>();
     /** A compute task's own packed rows of A (one task of mc rows, one pass of K blocks). */
     private final ThreadLocal<float[]> taskA = new ThreadLocal<>();
+
     private final ThreadLocal<float[]> edgeC = new ThreadLocal<>();
 
     Sgemm(CpuKernels kernels, CpuThreads threads) {
@@ -79,8 +81,24 @@ final class Sgemm {
      * packing region and one compute region per pass of K blocks, so many small GEMMs keep every thread busy; each
      * item's arithmetic is exactly that of a lone GEMM.
      */
-    void gemm(boolean transA, boolean transB, int batch, int m, int n, int k, float alpha, float[] a, int aOff,
-              int aStride, float[] b, int bOff, int bStride, float beta, float[] c, int cOff, int cStride) {
+    void gemm(
+            boolean transA,
+            boolean transB,
+            int batch,
+            int m,
+            int n,
+            int k,
+            float alpha,
+            float[] a,
+            int aOff,
+            int aStride,
+            float[] b,
+            int bOff,
+            int bStride,
+            float beta,
+            float[] c,
+            int cOff,
+            int cStride) {
         if (batch == 0 || m == 0 || n == 0) return;
         int lda = transA ? m : k, ldb = transB ? k : n, ldc = n;
         boolean done = false;
@@ -118,14 +136,18 @@ final class Sgemm {
                     for (int m0 = 0; m0 < m; m0 += mChunk) {
                         int mLen = Math.min(mChunk, m - m0);
                         int rowPanels = (mLen + mr - 1) / mr;
-                        int aTasksPerBlock = transA ? (kcStep + PACK_ROWS - 1) / PACK_ROWS : (rowPanels + PACK_PANELS - 1) / PACK_PANELS;
+                        int aTasksPerBlock = transA
+                                ? (kcStep + PACK_ROWS - 1) / PACK_ROWS
+                                : (rowPanels + PACK_PANELS - 1) / PACK_PANELS;
                         int aBlockSize = rowPanels * aPanelStride, aItemSize = passBlocks * aBlockSize;
                         int mTiles = (mLen + mc - 1) / mc;
                         // Enough tasks to balance the threads, and groups of B panels small enough to stay in L2 while
                         // a task sweeps its rows over them; the grouping never changes the arithmetic.
-                        int minGroups = serial ? 1 : Math.max(1, (4 * threads.threads() + items * mTiles - 1) / (items * mTiles));
+                        int minGroups = serial
+                                ? 1
+                                : Math.max(1, (4 * threads.threads() + items * mTiles - 1) / (items * mTiles));
                         int groupCount = Math.max(minGroups, (panels + GROUP_PANELS - 1) / GROUP_PANELS);
-                        int panelsPerGroup = (panels + groupCount - 1) / groupCount;       // groups of even size
+                        int panelsPerGroup = (panels + groupCount - 1) / groupCount; // groups of even size
                         int groups = (panels + panelsPerGroup - 1) / panelsPerGroup;
                         // With one group of B panels, each task is the only reader of its rows of A: it packs them
                         // itself, just before use, into a per-thread buffer that stays in L2. Otherwise the packing
@@ -147,14 +169,47 @@ final class Sgemm {
                             int kb = v % passBlocks, part = v / passBlocks;
                             int p0 = (fkb0 + kb) * kcStep, kc = Math.min(kcStep, k - p0);
                             if (isB) {
-                                packB(transB, n, b, be0 + e * bStride, ldb, p0, kc, fn0, part * PACK_PANELS,
-                                        Math.min(panels, (part + 1) * PACK_PANELS), bp, e * bItemSize + kb * bBlockSize);
+                                packB(
+                                        transB,
+                                        n,
+                                        b,
+                                        be0 + e * bStride,
+                                        ldb,
+                                        p0,
+                                        kc,
+                                        fn0,
+                                        part * PACK_PANELS,
+                                        Math.min(panels, (part + 1) * PACK_PANELS),
+                                        bp,
+                                        e * bItemSize + kb * bBlockSize);
                             } else if (transA) {
-                                packATransposedRows(a, ae0 + e * aStride, lda, alpha, fm0, mLen, p0, part * PACK_ROWS,
-                                        Math.min(kc, (part + 1) * PACK_ROWS), ap, e * aItemSize + kb * aBlockSize);
+                                packATransposedRows(
+                                        a,
+                                        ae0 + e * aStride,
+                                        lda,
+                                        alpha,
+                                        fm0,
+                                        mLen,
+                                        p0,
+                                        part * PACK_ROWS,
+                                        Math.min(kc, (part + 1) * PACK_ROWS),
+                                        ap,
+                                        e * aItemSize + kb * aBlockSize);
                             } else {
-                                packA(transA, a, ae0 + e * aStride, lda, alpha, fm0, mLen, p0, kc, part * PACK_PANELS,
-                                        Math.min(rowPanels, (part + 1) * PACK_PANELS), ap, e * aItemSize + kb * aBlockSize);
+                                packA(
+                                        transA,
+                                        a,
+                                        ae0 + e * aStride,
+                                        lda,
+                                        alpha,
+                                        fm0,
+                                        mLen,
+                                        p0,
+                                        kc,
+                                        part * PACK_PANELS,
+                                        Math.min(rowPanels, (part + 1) * PACK_PANELS),
+                                        ap,
+                                        e * aItemSize + kb * aBlockSize);
                             }
                         };
                         CpuThreads.Task compute = t -> {
@@ -171,7 +226,9 @@ final class Sgemm {
                             // The task's panels of A: op(A) itself, its own copy (K block by K block), or its rows of
                             // the shared one.
                             float[] a2 = ap;
-                            int aBase = e * aItemSize + panel0 * aPanelStride, aStep = aBlockSize, aPanel = aPanelStride;
+                            int aBase = e * aItemSize + panel0 * aPanelStride,
+                                    aStep = aBlockSize,
+                                    aPanel = aPanelStride;
                             int aRows = ae0 + e * aStride + (fm0 + row0) * KC;
                             if (aRowsKC && panelsInside(a, aRows, rows)) {
                                 a2 = a;
@@ -184,17 +241,45 @@ final class Sgemm {
                                 aBase = 0;
                                 for (int kb = 0; kb < passBlocks; kb++) {
                                     int p0 = (fkb0 + kb) * kcStep;
-                                    packA(transA, a, ae0 + e * aStride, lda, alpha, fm0 + row0, rows, p0,
-                                            Math.min(kcStep, k - p0), 0, tilePanels, a2, kb * aStep);
+                                    packA(
+                                            transA,
+                                            a,
+                                            ae0 + e * aStride,
+                                            lda,
+                                            alpha,
+                                            fm0 + row0,
+                                            rows,
+                                            p0,
+                                            Math.min(kcStep, k - p0),
+                                            0,
+                                            tilePanels,
+                                            a2,
+                                            kb * aStep);
                                 }
                             }
                             int cTile = ce0 + e * cStride + (fm0 + row0) * ldc;
                             for (int kb = 0; kb < passBlocks; kb++) {
                                 int p0 = (fkb0 + kb) * kcStep;
                                 int kc = Math.min(kcStep, k - p0);
-                                computeTask(!transA, a2, aBase + kb * aStep, aPanel, mr, kc, bp,
-                                        bBase + kb * bBlockSize, kc * nr, p0 > 0 || !overwrite, c, cTile, ldc,
-                                        rows, fn0, nLen, jp0, Math.min(panels, jp0 + panelsPerGroup));
+                                computeTask(
+                                        !transA,
+                                        a2,
+                                        aBase + kb * aStep,
+                                        aPanel,
+                                        mr,
+                                        kc,
+                                        bp,
+                                        bBase + kb * bBlockSize,
+                                        kc * nr,
+                                        p0 > 0 || !overwrite,
+                                        c,
+                                        cTile,
+                                        ldc,
+                                        rows,
+                                        fn0,
+                                        nLen,
+                                        jp0,
+                                        Math.min(panels, jp0 + panelsPerGroup));
                             }
                         };
                         run(serial, bTasks + aTasks, pack);
@@ -242,8 +327,23 @@ final class Sgemm {
      * of a packedK x packedN matrix packed by {@link #packB} into bp (j0 a multiple of {@link #nr()}; k is packedK,
      * or any prefix when packedK is at most {@link #KC}, as then every panel holds its rows in one K block).
      */
-    void gemmPacked(boolean transA, int m, int n, int k, float alpha, float[] a, int aOff, int lda, float[] bp,
-                    int packedK, int packedN, int j0, float beta, float[] c, int cOff, int ldc) {
+    void gemmPacked(
+            boolean transA,
+            int m,
+            int n,
+            int k,
+            float alpha,
+            float[] a,
+            int aOff,
+            int lda,
+            float[] bp,
+            int packedK,
+            int packedN,
+            int j0,
+            float beta,
+            float[] c,
+            int cOff,
+            int ldc) {
         if (j0 % nr != 0 || j0 + n > packedN) {
             throw new IllegalArgumentException("gemmPacked: columns [" + j0 + ", " + (j0 + n) + ") of a packed B with "
                     + packedN + " columns, nr " + nr);
@@ -254,31 +354,82 @@ final class Sgemm {
         }
         if (m == 0 || n == 0 || betaUpFront(m, n, k, alpha, beta, c, cOff, ldc)) return;
         int panels = (n + nr - 1) / nr, packedPanels = (packedN + nr - 1) / nr;
-        int kcStep = k == packedK ? kcStep(k) : k;             // a prefix lies in the one packed K block
+        int kcStep = k == packedK ? kcStep(k) : k; // a prefix lies in the one packed K block
         boolean inPlace = rowPanelsInPlace(transA, k, lda, alpha);
         boolean colsInPlace = kPanelsInPlace(transA, m, k, lda, alpha, a, aOff);
         for (int p0 = 0; p0 < k; p0 += kcStep) {
             int kc = Math.min(kcStep, k - p0);
-            int panelRows = k == packedK ? kc : packedK;        // rows each packed panel of this block holds
+            int panelRows = k == packedK ? kc : packedK; // rows each packed panel of this block holds
             boolean load = p0 > 0 || beta != 0f;
             for (int i0 = 0; i0 < m; i0 += mc) {
                 int rows = Math.min(mc, m - i0);
                 int bBase = p0 * packedPanels * nr + j0 * panelRows;
                 if (colsInPlace) {
-                    computeTask(false, a, aOff + p0 * lda + i0, mr, lda, kc, bp, bBase, panelRows * nr, load, c, cOff + i0 * ldc,
-                            ldc, rows, 0, n, 0, panels);
+                    computeTask(
+                            false,
+                            a,
+                            aOff + p0 * lda + i0,
+                            mr,
+                            lda,
+                            kc,
+                            bp,
+                            bBase,
+                            panelRows * nr,
+                            load,
+                            c,
+                            cOff + i0 * ldc,
+                            ldc,
+                            rows,
+                            0,
+                            n,
+                            0,
+                            panels);
                     continue;
                 }
                 if (inPlace && panelsInside(a, aOff + i0 * KC, rows)) {
-                    computeTask(true, a, aOff + i0 * KC, mr * KC, 1, kc, bp, bBase, panelRows * nr, load, c, cOff + i0 * ldc, ldc,
-                            rows, 0, n, 0, panels);
+                    computeTask(
+                            true,
+                            a,
+                            aOff + i0 * KC,
+                            mr * KC,
+                            1,
+                            kc,
+                            bp,
+                            bBase,
+                            panelRows * nr,
+                            load,
+                            c,
+                            cOff + i0 * ldc,
+                            ldc,
+                            rows,
+                            0,
+                            n,
+                            0,
+                            panels);
                     continue;
                 }
                 int rowPanels = (rows + mr - 1) / mr;
                 float[] ap = buffer(packedA, rowPanels * aPanelStride);
                 packA(transA, a, aOff, lda, alpha, i0, rows, p0, kc, 0, rowPanels, ap, 0);
-                computeTask(!transA, ap, 0, aPanelStride, mr, kc, bp, bBase, panelRows * nr, load, c, cOff + i0 * ldc, ldc, rows,
-                        0, n, 0, panels);
+                computeTask(
+                        !transA,
+                        ap,
+                        0,
+                        aPanelStride,
+                        mr,
+                        kc,
+                        bp,
+                        bBase,
+                        panelRows * nr,
+                        load,
+                        c,
+                        cOff + i0 * ldc,
+                        ldc,
+                        rows,
+                        0,
+                        n,
+                        0,
+                        panels);
             }
         }
     }
@@ -307,7 +458,10 @@ final class Sgemm {
      * for the threaded GEMM's large transposed operands (weight gradients) it measured no faster, so those pack.
      */
     private boolean kPanelsInPlace(boolean transA, int m, int k, int lda, float alpha, float[] a, int aOff) {
-        return transA && alpha == 1f && k > 0 && aOff + (long) (k - 1) * lda + (long) (m + mr - 1) / mr * mr <= a.length;
+        return transA
+                && alpha == 1f
+                && k > 0
+                && aOff + (long) (k - 1) * lda + (long) (m + mr - 1) / mr * mr <= a.length;
     }
 
     /**
@@ -366,15 +520,34 @@ final class Sgemm {
      * Packs the nr-wide panels jp0 .. jp1 of op(B)[p0 .. p0+kc, n0 + ...] (panel jp at bp[base + jp*kc*nr], kc rows of
      * nr values), zero-padding columns past N.
      */
-    private void packB(boolean transB, int n, float[] b, int bOff, int ldb, int p0, int kc, int n0, int jp0, int jp1,
-                       float[] bp, int base) {
+    private void packB(
+            boolean transB,
+            int n,
+            float[] b,
+            int bOff,
+            int ldb,
+            int p0,
+            int kc,
+            int n0,
+            int jp0,
+            int jp1,
+            float[] bp,
+            int base) {
         if (!transB) {
             // B stored [K,N]: row p of B holds nr values for each panel; one pass per row reads it sequentially.
             int fullEnd = Math.min(jp1, (n - n0) / nr);
             if (fullEnd > jp0) {
                 for (int p = 0; p < kc; p++) {
-                    kernels.copyScaled(b, bOff + (p0 + p) * ldb + n0 + jp0 * nr, nr, bp, base + jp0 * kc * nr + p * nr,
-                            kc * nr, fullEnd - jp0, nr, 1f);
+                    kernels.copyScaled(
+                            b,
+                            bOff + (p0 + p) * ldb + n0 + jp0 * nr,
+                            nr,
+                            bp,
+                            base + jp0 * kc * nr + p * nr,
+                            kc * nr,
+                            fullEnd - jp0,
+                            nr,
+                            1f);
                 }
             }
             for (int jp = Math.max(jp0, fullEnd); jp < jp1; jp++) {
@@ -400,7 +573,8 @@ final class Sgemm {
      * Packs rows [r0, r0+live) of alpha * op(A)[., p0 .. p0+kc) of a row-major A (row i contiguous in p) into one
      * mr-high panel at ap[o], row by row ({@code ap[o + r*KC + p]}), zero-padding rows live .. mr.
      */
-    private void packAPanelRows(float[] a, int aOff, int lda, float alpha, int r0, int live, int p0, int kc, float[] ap, int o) {
+    private void packAPanelRows(
+            float[] a, int aOff, int lda, float alpha, int r0, int live, int p0, int kc, float[] ap, int o) {
         kernels.copyScaled(a, aOff + r0 * lda + p0, lda, ap, o, KC, live, kc, alpha);
         for (int r = live; r < mr; r++) Arrays.fill(ap, o + r * KC, o + r * KC + kc, 0f);
     }
@@ -410,15 +584,47 @@ final class Sgemm {
      * {@code ap[apBase + ip*aPanelStride]}), zero-padding rows past mLen, in the layout that copies straight from
      * op(A): k by k from a transposed A (storage row by storage row), row by row from a row-major one.
      */
-    private void packA(boolean transA, float[] a, int aOff, int lda, float alpha, int m0, int mLen, int p0, int kc,
-                       int ip0, int ip1, float[] ap, int apBase) {
+    private void packA(
+            boolean transA,
+            float[] a,
+            int aOff,
+            int lda,
+            float alpha,
+            int m0,
+            int mLen,
+            int p0,
+            int kc,
+            int ip0,
+            int ip1,
+            float[] ap,
+            int apBase) {
         if (transA) {
-            packATransposedRows(a, aOff, lda, alpha, m0 + ip0 * mr, Math.min(mLen - ip0 * mr, (ip1 - ip0) * mr), p0, 0, kc,
-                    ap, apBase + ip0 * aPanelStride);
+            packATransposedRows(
+                    a,
+                    aOff,
+                    lda,
+                    alpha,
+                    m0 + ip0 * mr,
+                    Math.min(mLen - ip0 * mr, (ip1 - ip0) * mr),
+                    p0,
+                    0,
+                    kc,
+                    ap,
+                    apBase + ip0 * aPanelStride);
             return;
         }
         for (int ip = ip0; ip < ip1; ip++) {
-            packAPanelRows(a, aOff, lda, alpha, m0 + ip * mr, Math.min(mr, mLen - ip * mr), p0, kc, ap, apBase + ip * aPanelStride);
+            packAPanelRows(
+                    a,
+                    aOff,
+                    lda,
+                    alpha,
+                    m0 + ip * mr,
+                    Math.min(mr, mLen - ip * mr),
+                    p0,
+                    kc,
+                    ap,
+                    apBase + ip * aPanelStride);
         }
     }
 
@@ -428,8 +634,18 @@ final class Sgemm {
      * Reads each storage row once, sequentially. Whole-vector writes run past a panel's slot only into later
      * slots of the same range (rewritten next), so ranges packed by different threads never overlap.
      */
-    private void packATransposedRows(float[] a, int aOff, int lda, float alpha, int m0, int mLen, int p0, int pFrom,
-                                     int pTo, float[] ap, int apBase) {
+    private void packATransposedRows(
+            float[] a,
+            int aOff,
+            int lda,
+            float alpha,
+            int m0,
+            int mLen,
+            int p0,
+            int pFrom,
+            int pTo,
+            float[] ap,
+            int apBase) {
         if (pFrom >= pTo) return;
         int full = mLen / mr, vector = kernels.vectorLength();
         // floats one padded slot write covers: mr rounded up to whole vectors (16 for 12 rows of 8 lanes)
@@ -437,7 +653,8 @@ final class Sgemm {
         if (full > 0) {
             for (int p = pFrom; p < pTo; p++) {
                 int src = aOff + (p0 + p) * lda + m0, dst = apBase + p * mr;
-                if (p * mr + written <= pTo * mr) kernels.copyScaledPadded(a, src, mr, ap, dst, aPanelStride, full, mr, alpha);
+                if (p * mr + written <= pTo * mr)
+                    kernels.copyScaledPadded(a, src, mr, ap, dst, aPanelStride, full, mr, alpha);
                 else kernels.copyScaled(a, src, mr, ap, dst, aPanelStride, full, mr, alpha);
             }
         }
@@ -454,9 +671,25 @@ final class Sgemm {
      * floats from one k to the next; {@code rows} rows, C's first at cOff) x B panels [jp0, jp1) at bpBase, bPanel
      * floats apart, of one K block: C = Ap Bp, or C += Ap Bp when load.
      */
-    private void computeTask(boolean rowsA, float[] ap, int apBase, int aPanel, int kStep, int kc, float[] bp, int bpBase,
-                             int bPanel, boolean load,
-                             float[] c, int cOff, int ldc, int rows, int n0, int nLen, int jp0, int jp1) {
+    private void computeTask(
+            boolean rowsA,
+            float[] ap,
+            int apBase,
+            int aPanel,
+            int kStep,
+            int kc,
+            float[] bp,
+            int bpBase,
+            int bPanel,
+            boolean load,
+            float[] c,
+            int cOff,
+            int ldc,
+            int rows,
+            int n0,
+            int nLen,
+            int jp0,
+            int jp1) {
         float[] edge = null;
         for (int jp = jp0; jp < jp1; jp++) {
             int liveCols = Math.min(nr, nLen - jp * nr);

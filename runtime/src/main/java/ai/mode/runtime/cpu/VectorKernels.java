@@ -35,12 +35,17 @@ final class VectorKernels extends CpuKernels {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     /** Float64 vectors of the same width (half the lanes). */
     private static final VectorSpecies<Double> D = DoubleVector.SPECIES_PREFERRED;
+
     private static final int L = S.length();
     /** System property that picks the GEMM tile height (4 or 12). */
     static final String GEMM_ROWS_PROPERTY = "mode.cpu.gemmRows";
+
     private static final int NR = 2 * L;
     /** Lane rotations by L/2, L/4, ..., 1 for the fixed-order lane fold. */
-    private static final VectorShuffle<Float> ROT_8 = rotation(8), ROT_4 = rotation(4), ROT_2 = rotation(2), ROT_1 = rotation(1);
+    private static final VectorShuffle<Float> ROT_8 = rotation(8),
+            ROT_4 = rotation(4),
+            ROT_2 = rotation(2),
+            ROT_1 = rotation(1);
 
     private static VectorShuffle<Float> rotation(int by) {
         return VectorShuffle.fromOp(S, i -> (i + by) % L);
@@ -100,8 +105,9 @@ final class VectorKernels extends CpuKernels {
         mr = switch (rows.trim()) {
             case "12" -> 12;
             case "4" -> 4;
-            default -> throw new IllegalArgumentException("-D" + GEMM_ROWS_PROPERTY + "=" + rows
-                    + " is not a GEMM tile height; use 4 or 12");
+            default ->
+                throw new IllegalArgumentException(
+                        "-D" + GEMM_ROWS_PROPERTY + "=" + rows + " is not a GEMM tile height; use 4 or 12");
         };
     }
 
@@ -114,14 +120,39 @@ final class VectorKernels extends CpuKernels {
         return L >= 16 ? 12 : 4;
     }
 
-    @Override boolean vectorized() { return true; }
-    @Override String describe() { return "vector (" + L + " x float32, " + mr + " x " + NR + " GEMM tile)"; }
-    @Override int mr() { return mr; }
-    @Override int nr() { return NR; }
+    @Override
+    boolean vectorized() {
+        return true;
+    }
 
     @Override
-    void gemmTile(int kc, float[] ap, int apo, boolean rowsA, int kStep, float[] bp, int bpo, float[] c, int co, int ldc,
-                  boolean load) {
+    String describe() {
+        return "vector (" + L + " x float32, " + mr + " x " + NR + " GEMM tile)";
+    }
+
+    @Override
+    int mr() {
+        return mr;
+    }
+
+    @Override
+    int nr() {
+        return NR;
+    }
+
+    @Override
+    void gemmTile(
+            int kc,
+            float[] ap,
+            int apo,
+            boolean rowsA,
+            int kStep,
+            float[] bp,
+            int bpo,
+            float[] c,
+            int co,
+            int ldc,
+            boolean load) {
         if (mr == 12) {
             tile12(kc, ap, apo, rowsA, kStep, bp, bpo, c, co, ldc, load);
         } else {
@@ -130,8 +161,18 @@ final class VectorKernels extends CpuKernels {
     }
 
     /** C = A Bp (+ C when load) for one 12 x 2L tile; the A layouts of {@link CpuKernels#gemmTile}. */
-    private static void tile12(int kc, float[] ap, int apo, boolean rowsA, int kStep, float[] bp, int bpo, float[] c, int co,
-                               int ldc, boolean load) {
+    private static void tile12(
+            int kc,
+            float[] ap,
+            int apo,
+            boolean rowsA,
+            int kStep,
+            float[] bp,
+            int bpo,
+            float[] c,
+            int co,
+            int ldc,
+            boolean load) {
         FloatVector c00, c01, c10, c11, c20, c21, c30, c31;
         FloatVector c40, c41, c50, c51, c60, c61, c70, c71;
         FloatVector c80, c81, c90, c91, ca0, ca1, cb0, cb1;
@@ -255,8 +296,18 @@ final class VectorKernels extends CpuKernels {
     }
 
     /** C = A Bp (+ C when load) for one 4 x 2L tile; the A layouts of {@link CpuKernels#gemmTile}. */
-    private static void tile4(int kc, float[] ap, int apo, boolean rowsA, int kStep, float[] bp, int bpo, float[] c, int co,
-                              int ldc, boolean load) {
+    private static void tile4(
+            int kc,
+            float[] ap,
+            int apo,
+            boolean rowsA,
+            int kStep,
+            float[] bp,
+            int bpo,
+            float[] c,
+            int co,
+            int ldc,
+            boolean load) {
         FloatVector c00, c01, c10, c11, c20, c21, c30, c31;
         if (load) {
             c00 = FloatVector.fromArray(S, c, co + 0 * ldc);
@@ -347,7 +398,9 @@ final class VectorKernels extends CpuKernels {
     void softmaxBackwardRow(float[] p, int po, float[] g, int go, int n, float delta, float scale) {
         int i = 0;
         for (int end = S.loopBound(n); i < end; i += L) {
-            FloatVector.fromArray(S, p, po + i).mul(FloatVector.fromArray(S, g, go + i).sub(delta)).mul(scale)
+            FloatVector.fromArray(S, p, po + i)
+                    .mul(FloatVector.fromArray(S, g, go + i).sub(delta))
+                    .mul(scale)
                     .intoArray(g, go + i);
         }
         for (; i < n; i++) g[go + i] = p[po + i] * (g[go + i] - delta) * scale;
@@ -358,7 +411,9 @@ final class VectorKernels extends CpuKernels {
         int i = 0;
         FloatVector av = FloatVector.broadcast(S, a);
         for (int end = S.loopBound(n); i < end; i += L) {
-            FloatVector.fromArray(S, x, xo + i).fma(av, FloatVector.fromArray(S, y, yo + i)).intoArray(y, yo + i);
+            FloatVector.fromArray(S, x, xo + i)
+                    .fma(av, FloatVector.fromArray(S, y, yo + i))
+                    .intoArray(y, yo + i);
         }
         for (; i < n; i++) y[yo + i] += a * x[xo + i];
     }
@@ -367,7 +422,9 @@ final class VectorKernels extends CpuKernels {
     void add(float[] a, int ao, float[] b, int bo, float[] out, int oo, int n) {
         int i = 0;
         for (int end = S.loopBound(n); i < end; i += L) {
-            FloatVector.fromArray(S, a, ao + i).add(FloatVector.fromArray(S, b, bo + i)).intoArray(out, oo + i);
+            FloatVector.fromArray(S, a, ao + i)
+                    .add(FloatVector.fromArray(S, b, bo + i))
+                    .intoArray(out, oo + i);
         }
         for (; i < n; i++) out[oo + i] = a[ao + i] + b[bo + i];
     }
@@ -398,17 +455,25 @@ final class VectorKernels extends CpuKernels {
         int whole = (cols + L - 1) / L * L;
         int r = 0;
         // Rows whose whole vectors lie inside both arrays; the rest go through the masked copy.
-        int safeRows = Math.max(0, Math.min(rows, Math.min(
-                ldx > 0 ? Math.floorDiv(x.length - xo - whole, ldx) + 1 : rows,
-                ldo > 0 ? Math.floorDiv(out.length - oo - whole, ldo) + 1 : rows)));
+        int safeRows = Math.max(
+                0,
+                Math.min(
+                        rows,
+                        Math.min(
+                                ldx > 0 ? Math.floorDiv(x.length - xo - whole, ldx) + 1 : rows,
+                                ldo > 0 ? Math.floorDiv(out.length - oo - whole, ldo) + 1 : rows)));
         for (; r < safeRows; r++) {
             int xi = xo + r * ldx, oi = oo + r * ldo;
-            for (int c = 0; c < whole; c += L) FloatVector.fromArray(S, x, xi + c).mul(s).intoArray(out, oi + c);
+            for (int c = 0; c < whole; c += L)
+                FloatVector.fromArray(S, x, xi + c).mul(s).intoArray(out, oi + c);
         }
         if (r < rows) copyScaled(x, xo + r * ldx, ldx, out, oo + r * ldo, ldo, rows - r, cols, s);
     }
 
-    @Override int vectorLength() { return L; }
+    @Override
+    int vectorLength() {
+        return L;
+    }
 
     @Override
     void transpose(float[] x, int xo, int ldx, float[] out, int oo, int ldo, int rows, int cols) {
@@ -416,7 +481,8 @@ final class VectorKernels extends CpuKernels {
         if (L == 16) {
             for (; r0 + L <= rows; r0 += L) {
                 int c0 = 0;
-                for (; c0 + L <= cols; c0 += L) transposeSquare(x, xo + r0 * ldx + c0, ldx, out, oo + c0 * ldo + r0, ldo);
+                for (; c0 + L <= cols; c0 += L)
+                    transposeSquare(x, xo + r0 * ldx + c0, ldx, out, oo + c0 * ldo + r0, ldo);
                 transposeScalar(x, xo + r0 * ldx + c0, ldx, out, oo + c0 * ldo + r0, ldo, L, cols - c0);
             }
         }
@@ -595,7 +661,6 @@ final class VectorKernels extends CpuKernels {
         rf.intoArray(out, oo + 15 * ldo);
     }
 
-
     @Override
     float max(float[] x, int xo, int n) {
         int i = 0;
@@ -628,9 +693,12 @@ final class VectorKernels extends CpuKernels {
      * The tail of a row: {@link #exp} of x - shift, times mul, on the lanes before n (a masked load and store), 0
      * on the others, so a partial vector costs one vector exponential instead of up to L-1 scalar ones.
      */
-    private static FloatVector expShiftedTail(float[] x, int xo, float[] out, int oo, int i, int n, float shift, float mul) {
+    private static FloatVector expShiftedTail(
+            float[] x, int xo, float[] out, int oo, int i, int n, float shift, float mul) {
         VectorMask<Float> live = S.indexInRange(i, n);
-        FloatVector e = exp(FloatVector.fromArray(S, x, xo + i, live).sub(shift)).mul(mul).blend(0f, live.not());
+        FloatVector e = exp(FloatVector.fromArray(S, x, xo + i, live).sub(shift))
+                .mul(mul)
+                .blend(0f, live.not());
         if (out != null) e.intoArray(out, oo + i, live);
         return e;
     }
@@ -669,10 +737,12 @@ final class VectorKernels extends CpuKernels {
     }
 
     @Override
-    void rotatePairs(float[] x, int xo, float[] out, int oo, float[] cos, float[] sin, int to, int half, float direction) {
+    void rotatePairs(
+            float[] x, int xo, float[] out, int oo, float[] cos, float[] sin, int to, int half, float direction) {
         int i = 0;
         for (int end = S.loopBound(half); i < end; i += L) {
-            FloatVector c = FloatVector.fromArray(S, cos, to + i), sn = FloatVector.fromArray(S, sin, to + i).mul(direction);
+            FloatVector c = FloatVector.fromArray(S, cos, to + i),
+                    sn = FloatVector.fromArray(S, sin, to + i).mul(direction);
             FloatVector x1 = FloatVector.fromArray(S, x, xo + i), x2 = FloatVector.fromArray(S, x, xo + i + half);
             x1.mul(c).sub(x2.mul(sn)).intoArray(out, oo + i);
             x2.mul(c).add(x1.mul(sn)).intoArray(out, oo + i + half);
@@ -689,7 +759,10 @@ final class VectorKernels extends CpuKernels {
     void mulScaled(float[] x, int xo, float[] w, int wo, float[] out, int oo, int n, float s) {
         int i = 0;
         for (int end = S.loopBound(n); i < end; i += L) {
-            FloatVector.fromArray(S, x, xo + i).mul(s).mul(FloatVector.fromArray(S, w, wo + i)).intoArray(out, oo + i);
+            FloatVector.fromArray(S, x, xo + i)
+                    .mul(s)
+                    .mul(FloatVector.fromArray(S, w, wo + i))
+                    .intoArray(out, oo + i);
         }
         for (; i < n; i++) out[oo + i] = x[xo + i] * s * w[wo + i];
     }
@@ -711,8 +784,8 @@ final class VectorKernels extends CpuKernels {
     }
 
     @Override
-    void rmsNormBackwardRow(float[] g, int go, float[] w, int wo, float[] x, int xo, float r, float c,
-                            float[] dx, int dxo, int n) {
+    void rmsNormBackwardRow(
+            float[] g, int go, float[] w, int wo, float[] x, int xo, float r, float c, float[] dx, int dxo, int n) {
         int i = 0;
         for (int end = S.loopBound(n); i < end; i += L) {
             FloatVector wg = FloatVector.fromArray(S, w, wo + i).mul(FloatVector.fromArray(S, g, go + i));
@@ -726,7 +799,9 @@ final class VectorKernels extends CpuKernels {
     void accumulateScaledProduct(float[] g, int go, float[] x, int xo, float r, float[] acc, int ao, int n) {
         int i = 0;
         for (int end = S.loopBound(n); i < end; i += L) {
-            FloatVector gx = FloatVector.fromArray(S, g, go + i).mul(FloatVector.fromArray(S, x, xo + i)).mul(r);
+            FloatVector gx = FloatVector.fromArray(S, g, go + i)
+                    .mul(FloatVector.fromArray(S, x, xo + i))
+                    .mul(r);
             gx.add(FloatVector.fromArray(S, acc, ao + i)).intoArray(acc, ao + i);
         }
         for (; i < n; i++) acc[ao + i] += g[go + i] * x[xo + i] * r;
@@ -748,8 +823,18 @@ final class VectorKernels extends CpuKernels {
     }
 
     @Override
-    void swiGluBackward(float[] dOut, int dooff, float[] gate, int go, float[] up, int uo,
-                        float[] dGate, int dgo, float[] dUp, int duo, int n) {
+    void swiGluBackward(
+            float[] dOut,
+            int dooff,
+            float[] gate,
+            int go,
+            float[] up,
+            int uo,
+            float[] dGate,
+            int dgo,
+            float[] dUp,
+            int duo,
+            int n) {
         int i = 0;
         FloatVector one = FloatVector.broadcast(S, 1f);
         for (int end = S.loopBound(n); i < end; i += L) {
@@ -773,15 +858,33 @@ final class VectorKernels extends CpuKernels {
     }
 
     @Override
-    void adamW(float[] p, int po, float[] g, int go, float[] m, int mo, float[] v, int vo, int n,
-               float lr, float beta1, float beta2, float eps, float wd, float gradScale, float bc1, float bc2) {
+    void adamW(
+            float[] p,
+            int po,
+            float[] g,
+            int go,
+            float[] m,
+            int mo,
+            float[] v,
+            int vo,
+            int n,
+            float lr,
+            float beta1,
+            float beta2,
+            float eps,
+            float wd,
+            float gradScale,
+            float bc1,
+            float bc2) {
         float oneMinusB1 = 1f - beta1;
         float oneMinusB2 = 1f - beta2;
         int i = 0;
         for (int end = S.loopBound(n); i < end; i += L) {
             FloatVector gi = FloatVector.fromArray(S, g, go + i).mul(gradScale);
             FloatVector mi = FloatVector.fromArray(S, m, mo + i).mul(beta1).add(gi.mul(oneMinusB1));
-            FloatVector vi = FloatVector.fromArray(S, v, vo + i).mul(beta2).add(gi.mul(oneMinusB2).mul(gi));
+            FloatVector vi = FloatVector.fromArray(S, v, vo + i)
+                    .mul(beta2)
+                    .add(gi.mul(oneMinusB2).mul(gi));
             mi.intoArray(m, mo + i);
             vi.intoArray(v, vo + i);
             FloatVector pi = FloatVector.fromArray(S, p, po + i);

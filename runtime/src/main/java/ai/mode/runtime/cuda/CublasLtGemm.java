@@ -4,7 +4,6 @@ import ai.mode.bindings.CublasLt;
 import ai.mode.bindings.CudaStream;
 import ai.mode.runtime.DType;
 import ai.mode.runtime.device.Gemm;
-
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -40,19 +39,42 @@ public final class CublasLtGemm implements Gemm, AutoCloseable {
 
     /** Maps a row-major problem to the column-major call (operands swapped, see the class comment). */
     public static ColumnMajor columnMajor(Problem p) {
-        // first operand: the B buffer. Stored [k,n] (no transpose) it is column-major n x k; stored [n,k] it is k x n, transposed.
-        Operand a = p.transB() ? new Operand(p.b(), p.k(), p.n(), p.k(), p.strideB())
+        // first operand: the B buffer. Stored [k,n] (no transpose) it is column-major n x k; stored [n,k] it is k x n,
+        // transposed.
+        Operand a = p.transB()
+                ? new Operand(p.b(), p.k(), p.n(), p.k(), p.strideB())
                 : new Operand(p.b(), p.n(), p.k(), p.n(), p.strideB());
         // second operand: the A buffer. Stored [m,k] it is column-major k x m; stored [k,m] it is m x k, transposed.
-        Operand b = p.transA() ? new Operand(p.a(), p.m(), p.k(), p.m(), p.strideA())
+        Operand b = p.transA()
+                ? new Operand(p.a(), p.m(), p.k(), p.m(), p.strideA())
                 : new Operand(p.a(), p.k(), p.m(), p.k(), p.strideA());
         Operand c = new Operand(p.c(), p.n(), p.m(), p.n(), p.strideC());
-        return new ColumnMajor(p.transB() ? CublasLt.OP_T : CublasLt.OP_N, p.transA() ? CublasLt.OP_T : CublasLt.OP_N,
-                p.n(), p.m(), p.k(), a, b, c);
+        return new ColumnMajor(
+                p.transB() ? CublasLt.OP_T : CublasLt.OP_N,
+                p.transA() ? CublasLt.OP_T : CublasLt.OP_N,
+                p.n(),
+                p.m(),
+                p.k(),
+                a,
+                b,
+                c);
     }
 
-    private record Key(boolean transA, boolean transB, int m, int n, int k, DType ab, DType c, int batch,
-                       long strideA, long strideB, long strideC, int alignA, int alignB, int alignC) {}
+    private record Key(
+            boolean transA,
+            boolean transB,
+            int m,
+            int n,
+            int k,
+            DType ab,
+            DType c,
+            int batch,
+            long strideA,
+            long strideB,
+            long strideC,
+            int alignA,
+            int alignB,
+            int alignC) {}
 
     private final class Plan implements AutoCloseable {
         final CublasLt.MatmulDesc desc;
@@ -68,13 +90,15 @@ public final class CublasLtGemm implements Gemm, AutoCloseable {
             b = layout(key.ab(), cm.b(), key.batch());
             c = layout(key.c(), cm.c(), key.batch());
             try (CublasLt.Preference pref = lt.createPreference()) {
-                pref.maxWorkspace(WORKSPACE_BYTES).minAlignments(key.alignB(), key.alignA(), key.alignC(), key.alignC());
+                pref.maxWorkspace(WORKSPACE_BYTES)
+                        .minAlignments(key.alignB(), key.alignA(), key.alignC(), key.alignC());
                 algo = lt.heuristic(handle, desc, a, b, c, c, pref, arena);
             }
         }
 
         private CublasLt.Layout layout(DType t, Operand o, int batch) {
-            CublasLt.Layout l = lt.createLayout(t == DType.BF16 ? CublasLt.R_16BF : CublasLt.R_32F, o.rows(), o.cols(), o.ld());
+            CublasLt.Layout l =
+                    lt.createLayout(t == DType.BF16 ? CublasLt.R_16BF : CublasLt.R_32F, o.rows(), o.cols(), o.ld());
             if (batch > 1) l.batch(batch, o.stride());
             return l;
         }
@@ -125,9 +149,20 @@ public final class CublasLtGemm implements Gemm, AutoCloseable {
         boolean abOk = p.abType() == DType.F32 || p.abType() == DType.BF16;
         boolean cOk = p.cType() == DType.F32 || (p.cType() == DType.BF16 && p.abType() == DType.BF16);
         if (!abOk || !cOk || p.m() <= 0 || p.n() <= 0 || p.k() <= 0 || p.batch() <= 0) return false;
-        Key key = new Key(p.transA(), p.transB(), p.m(), p.n(), p.k(), p.abType(), p.cType(), p.batch(),
-                p.batch() > 1 ? p.strideA() : 0, p.batch() > 1 ? p.strideB() : 0, p.batch() > 1 ? p.strideC() : 0,
-                alignment(p.a(), p.strideA(), p.abType(), p.batch()), alignment(p.b(), p.strideB(), p.abType(), p.batch()),
+        Key key = new Key(
+                p.transA(),
+                p.transB(),
+                p.m(),
+                p.n(),
+                p.k(),
+                p.abType(),
+                p.cType(),
+                p.batch(),
+                p.batch() > 1 ? p.strideA() : 0,
+                p.batch() > 1 ? p.strideB() : 0,
+                p.batch() > 1 ? p.strideC() : 0,
+                alignment(p.a(), p.strideA(), p.abType(), p.batch()),
+                alignment(p.b(), p.strideB(), p.abType(), p.batch()),
                 alignment(p.c(), p.strideC(), p.cType(), p.batch()));
         ColumnMajor cm = columnMajor(p);
         Plan plan = plans.get(key);
@@ -138,8 +173,23 @@ public final class CublasLtGemm implements Gemm, AutoCloseable {
         if (plan.algo.isEmpty() || plan.algo.get().workspaceBytes() > WORKSPACE_BYTES) return false;
         alpha.set(ValueLayout.JAVA_FLOAT, 0, p.alpha());
         beta.set(ValueLayout.JAVA_FLOAT, 0, p.beta());
-        lt.matmul(handle, plan.desc, alpha, cm.a().ptr(), plan.a, cm.b().ptr(), plan.b, beta, cm.c().ptr(), plan.c,
-                cm.c().ptr(), plan.c, plan.algo.get(), workspace, WORKSPACE_BYTES, stream,
+        lt.matmul(
+                handle,
+                plan.desc,
+                alpha,
+                cm.a().ptr(),
+                plan.a,
+                cm.b().ptr(),
+                plan.b,
+                beta,
+                cm.c().ptr(),
+                plan.c,
+                cm.c().ptr(),
+                plan.c,
+                plan.algo.get(),
+                workspace,
+                WORKSPACE_BYTES,
+                stream,
                 "m=" + p.m() + ", n=" + p.n() + ", k=" + p.k() + ", batch=" + p.batch() + ", transA=" + p.transA()
                         + ", transB=" + p.transB() + ", ab=" + p.abType() + ", c=" + p.cType());
         return true;

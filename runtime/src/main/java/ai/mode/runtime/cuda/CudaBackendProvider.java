@@ -4,7 +4,6 @@ import ai.mode.bindings.CudaDriver;
 import ai.mode.runtime.Backend;
 import ai.mode.runtime.BackendProvider;
 import ai.mode.runtime.device.DeviceBackend;
-
 import java.util.Optional;
 
 /**

@@ -11,7 +11,6 @@ import ai.mode.runtime.device.Device;
 import ai.mode.runtime.device.DeviceException;
 import ai.mode.runtime.device.Gemm;
 import ai.mode.runtime.device.KernelFunction;
-
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.Optional;
@@ -95,7 +94,12 @@ public final class CudaDevice implements Device {
                         + " (check CUDA_VISIBLE_DEVICES, -Dmode.cuda.device, MODE_CUDA_DEVICE or LOCAL_RANK)");
             }
             CudaDevice d = new CudaDevice(driver, ordinal);
-            LOG.log(System.Logger.Level.INFO, "opened {0}; driver {1} from {2}", d.name, driver.driverVersion(), driver.origin());
+            LOG.log(
+                    System.Logger.Level.INFO,
+                    "opened {0}; driver {1} from {2}",
+                    d.name,
+                    driver.driverVersion(),
+                    driver.origin());
             return d;
         } catch (NativeCallException e) {
             throw new DeviceException(e.getMessage(), e);
@@ -107,8 +111,9 @@ public final class CudaDevice implements Device {
      * {@code LOCAL_RANK} (one process per GPU, as torchrun sets it), else 0.
      */
     public static int defaultOrdinal() {
-        for (String v : new String[] {System.getProperty("mode.cuda.device"), System.getenv("MODE_CUDA_DEVICE"),
-                System.getenv("LOCAL_RANK")}) {
+        for (String v : new String[] {
+            System.getProperty("mode.cuda.device"), System.getenv("MODE_CUDA_DEVICE"), System.getenv("LOCAL_RANK")
+        }) {
             if (v != null && !v.isBlank()) {
                 try {
                     return Integer.parseInt(v.strip());
@@ -253,8 +258,16 @@ public final class CudaDevice implements Device {
     }
 
     @Override
-    public void launch(KernelFunction f, int gx, int gy, int gz, int bx, int by, int bz, int sharedBytes,
-                       MemorySegment kernelParams) {
+    public void launch(
+            KernelFunction f,
+            int gx,
+            int gy,
+            int gz,
+            int bx,
+            int by,
+            int bz,
+            int sharedBytes,
+            MemorySegment kernelParams) {
         if (!(f instanceof CudaKernel k)) {
             throw new DeviceException("kernel " + f.entryPoint() + " was not loaded by " + name);
         }
@@ -265,7 +278,8 @@ public final class CudaDevice implements Device {
                     throw new DeviceException("launch of " + k.entryPoint() + " needs " + sharedBytes
                             + " bytes of shared memory; " + name + " allows at most " + maxSharedOptin + " per block");
                 }
-                driver.setFunctionAttribute(k.function(), CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_SIZE_BYTES, sharedBytes);
+                driver.setFunctionAttribute(
+                        k.function(), CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_SIZE_BYTES, sharedBytes);
                 k.dynamicSharedLimit(sharedBytes);
             }
             driver.launchKernel(k.function(), gx, gy, gz, bx, by, bz, sharedBytes, stream, kernelParams);
@@ -291,7 +305,7 @@ public final class CudaDevice implements Device {
     public float timeMillis(Runnable work) {
         enter();
         try (CudaEvent start = driver.eventCreate(CudaDriver.EVENT_DEFAULT);
-             CudaEvent end = driver.eventCreate(CudaDriver.EVENT_DEFAULT)) {
+                CudaEvent end = driver.eventCreate(CudaDriver.EVENT_DEFAULT)) {
             start.record(stream);
             work.run();
             end.record(stream);
@@ -313,7 +327,10 @@ public final class CudaDevice implements Device {
             if ("kernel".equals(System.getProperty("mode.cuda.gemm"))) return gemm;
             Optional<String> missing = CublasLt.unavailableReason();
             if (missing.isPresent()) {
-                LOG.log(System.Logger.Level.INFO, "cuBLASLt not available ({0}); GEMMs use the project''s kernel", missing.get());
+                LOG.log(
+                        System.Logger.Level.INFO,
+                        "cuBLASLt not available ({0}); GEMMs use the project''s kernel",
+                        missing.get());
                 return gemm;
             }
             enter();

@@ -2,7 +2,6 @@ package ai.mode.runtime.cuda;
 
 import ai.mode.bindings.CudaErrors;
 import ai.mode.bindings.CudaException;
-
 import java.util.ArrayDeque;
 import java.util.HashMap;
 import java.util.Map;
@@ -71,8 +70,11 @@ public final class CudaMemoryPool implements AutoCloseable {
             return raw.allocate(size);
         } catch (CudaException e) {
             if (e.code() != CudaErrors.OUT_OF_MEMORY || bytesCached == 0) throw e;
-            LOG.log(System.Logger.Level.DEBUG, "out of device memory for {0} bytes; releasing {1} cached bytes and retrying",
-                    size, bytesCached);
+            LOG.log(
+                    System.Logger.Level.DEBUG,
+                    "out of device memory for {0} bytes; releasing {1} cached bytes and retrying",
+                    size,
+                    bytesCached);
             trim();
             return raw.allocate(size);
         }

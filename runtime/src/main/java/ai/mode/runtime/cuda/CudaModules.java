@@ -6,7 +6,6 @@ import ai.mode.bindings.CudaException;
 import ai.mode.bindings.CudaModule;
 import ai.mode.bindings.NativeLibraryException;
 import ai.mode.kernels.KernelResources;
-
 import java.util.HashMap;
 import java.util.Map;
 import java.util.Optional;
@@ -23,8 +22,12 @@ final class CudaModules implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(CudaModules.class.getName());
 
     /** Driver errors after which NVRTC is tried instead of the fatbin. */
-    private static final Set<Integer> FALLBACK_ERRORS = Set.of(CudaErrors.NO_BINARY_FOR_GPU, CudaErrors.INVALID_PTX,
-            CudaErrors.UNSUPPORTED_PTX_VERSION, CudaErrors.JIT_COMPILER_NOT_FOUND, CudaErrors.INVALID_IMAGE);
+    private static final Set<Integer> FALLBACK_ERRORS = Set.of(
+            CudaErrors.NO_BINARY_FOR_GPU,
+            CudaErrors.INVALID_PTX,
+            CudaErrors.UNSUPPORTED_PTX_VERSION,
+            CudaErrors.JIT_COMPILER_NOT_FOUND,
+            CudaErrors.INVALID_IMAGE);
 
     private final CudaDriver driver;
     private final int computeCapability;
@@ -77,17 +80,22 @@ final class CudaModules implements AutoCloseable {
         try {
             image = compiler().compile(module, computeCapability);
         } catch (NativeLibraryException e) {
-            throw new IllegalStateException("kernel module " + module + " cannot run on " + deviceName + ": " + why
-                    + ", and NVRTC is unavailable (" + e.getMessage() + ")", e);
+            throw new IllegalStateException(
+                    "kernel module " + module + " cannot run on " + deviceName + ": " + why
+                            + ", and NVRTC is unavailable (" + e.getMessage() + ")",
+                    e);
         }
         try {
             m = driver.moduleLoadData(image.bytes(), module + " (nvrtc " + image.target() + ")");
         } catch (CudaException e) {
             int[] v = ai.mode.bindings.Nvrtc.get().version();
             int drv = driver.driverVersion();
-            throw new IllegalStateException(e.getMessage() + " [NVRTC " + v[0] + "." + v[1] + " output on a CUDA "
-                    + drv / 1000 + "." + drv % 1000 / 10 + " driver: an NVRTC newer than the driver needs a driver update, "
-                    + "or put a matching CUDA toolkit first in LD_LIBRARY_PATH]", e);
+            throw new IllegalStateException(
+                    e.getMessage() + " [NVRTC " + v[0] + "." + v[1] + " output on a CUDA "
+                            + drv / 1000 + "." + drv % 1000 / 10
+                            + " driver: an NVRTC newer than the driver needs a driver update, "
+                            + "or put a matching CUDA toolkit first in LD_LIBRARY_PATH]",
+                    e);
         }
         modules.put(module, m);
         originOfModule.put(module, "nvrtc " + image.target());

@@ -3,7 +3,6 @@ package ai.mode.runtime.cuda;
 import ai.mode.bindings.NativeLibraries;
 import ai.mode.bindings.Nvrtc;
 import ai.mode.kernels.KernelResources;
-
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.AtomicMoveNotSupportedException;
@@ -59,7 +58,8 @@ public final class NvrtcKernelCompiler {
 
     /** A compiler over the process's NVRTC with the default cache ({@code ~/.cache/mode-j/nvrtc-cache}). */
     public static NvrtcKernelCompiler standard() {
-        return new NvrtcKernelCompiler(Nvrtc.get(), NativeLibraries.defaultCacheDir().resolveSibling("nvrtc-cache"));
+        return new NvrtcKernelCompiler(
+                Nvrtc.get(), NativeLibraries.defaultCacheDir().resolveSibling("nvrtc-cache"));
     }
 
     /** The NVRTC target for compute capability {@code cc} ({@code major*10+minor}) given the supported {@code sm} list. */
@@ -101,8 +101,10 @@ public final class NvrtcKernelCompiler {
         String source = KernelResources.source(module);
         Map<String, String> headers = headers();
         List<String> options = options(target);
-        Path cached = cacheDir == null ? null : cacheDir.resolve(module.replace('/', '_') + "-" + target + "-"
-                + key(source, headers, options) + (target.startsWith("sm_") ? ".cubin" : ".ptx"));
+        Path cached = cacheDir == null
+                ? null
+                : cacheDir.resolve(module.replace('/', '_') + "-" + target + "-" + key(source, headers, options)
+                        + (target.startsWith("sm_") ? ".cubin" : ".ptx"));
         if (cached != null && Files.isRegularFile(cached)) {
             try {
                 return new Image(Files.readAllBytes(cached), target, true);
@@ -117,7 +119,11 @@ public final class NvrtcKernelCompiler {
             throw new IllegalStateException("NVRTC returned no " + (target.startsWith("sm_") ? "CUBIN" : "PTX")
                     + " for kernel module " + module + " (" + target + ")");
         }
-        LOG.log(System.Logger.Level.INFO, "compiled kernel module {0} for {1} with NVRTC in {2} ms", module, target,
+        LOG.log(
+                System.Logger.Level.INFO,
+                "compiled kernel module {0} for {1} with NVRTC in {2} ms",
+                module,
+                target,
                 (System.nanoTime() - start) / 1_000_000);
         if (cached != null) store(cached, image);
         return new Image(image, target, false);

@@ -62,8 +62,16 @@ public interface Device extends AutoCloseable {
      * that parameter's value (see {@link KernelArgs}). The parameter memory may be released as soon as
      * this method returns.
      */
-    void launch(KernelFunction f, int gx, int gy, int gz, int bx, int by, int bz, int sharedBytes,
-                MemorySegment kernelParams);
+    void launch(
+            KernelFunction f,
+            int gx,
+            int gy,
+            int gz,
+            int bx,
+            int by,
+            int bz,
+            int sharedBytes,
+            MemorySegment kernelParams);
 
     /**
      * Checks, before a launch, that the parameters built by {@link KernelArgs} match the kernel's C

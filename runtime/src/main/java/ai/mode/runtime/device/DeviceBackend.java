@@ -6,7 +6,6 @@ import ai.mode.runtime.DType;
 import ai.mode.runtime.LossStats;
 import ai.mode.runtime.Shapes;
 import ai.mode.runtime.Tensor;
-
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -41,7 +40,7 @@ public class DeviceBackend implements Backend {
     private final Device device;
     private final String name;
     private final boolean tensorCores;
-    private final long errorWord;   // int[4]: code, value, position, spare
+    private final long errorWord; // int[4]: code, value, position, spare
     private final long reduceBuffer; // double[SUMSQ_MAX_PARTIALS + 4]
     private boolean closed;
 
@@ -110,7 +109,8 @@ public class DeviceBackend implements Backend {
 
     private static void requireHostShape(int[] shape, int length) {
         if (Shapes.numel(shape) != length) {
-            throw new IllegalArgumentException("fromHost: " + length + " values do not fill shape " + Arrays.toString(shape));
+            throw new IllegalArgumentException(
+                    "fromHost: " + length + " values do not fill shape " + Arrays.toString(shape));
         }
     }
 
@@ -136,9 +136,12 @@ public class DeviceBackend implements Backend {
             switch (s.dtype()) {
                 case F32 -> MemorySegment.copy(staging, ValueLayout.JAVA_FLOAT, 0, dst, 0, dst.length);
                 case BF16 -> {
-                    for (int i = 0; i < dst.length; i++) dst[i] = Bf16.toFloat(staging.getAtIndex(ValueLayout.JAVA_SHORT, i));
+                    for (int i = 0; i < dst.length; i++)
+                        dst[i] = Bf16.toFloat(staging.getAtIndex(ValueLayout.JAVA_SHORT, i));
                 }
-                case I32 -> throw new IllegalArgumentException("toHost: " + s.describe() + " is I32; use toHost(Tensor, int[])");
+                case I32 ->
+                    throw new IllegalArgumentException(
+                            "toHost: " + s.describe() + " is I32; use toHost(Tensor, int[])");
             }
         }
     }
@@ -168,14 +171,15 @@ public class DeviceBackend implements Backend {
                 for (int i = 0; i < src.length; i++) bits[i] = Bf16.fromFloat(src[i]);
                 upload(MemorySegment.ofArray(bits), d);
             }
-            case I32 -> throw new IllegalArgumentException("copyFromHost: " + d.describe() + " is I32, not a float tensor");
+            case I32 ->
+                throw new IllegalArgumentException("copyFromHost: " + d.describe() + " is I32, not a float tensor");
         }
     }
 
     private static void requireHostLength(String op, Tensor t, int length) {
         if (t.numel() != length) {
-            throw new IllegalArgumentException(op + ": host array has " + length + " elements but " + t.describe()
-                    + " has " + t.numel());
+            throw new IllegalArgumentException(
+                    op + ": host array has " + length + " elements but " + t.describe() + " has " + t.numel());
         }
     }
 
@@ -183,10 +187,11 @@ public class DeviceBackend implements Backend {
     public void copy(Tensor src, Tensor dst) {
         DeviceTensor s = dev(src), d = dev(dst);
         if (s.dtype() != d.dtype() || s.numel() != d.numel()) {
-            throw new IllegalArgumentException("copy: " + s.describe() + " and " + d.describe()
-                    + " differ in dtype or element count");
+            throw new IllegalArgumentException(
+                    "copy: " + s.describe() + " and " + d.describe() + " differ in dtype or element count");
         }
-        if (s.numel() > 0 && s.pointer() != d.pointer()) device.copyDeviceToDevice(s.pointer(), d.pointer(), s.byteSize());
+        if (s.numel() > 0 && s.pointer() != d.pointer())
+            device.copyDeviceToDevice(s.pointer(), d.pointer(), s.byteSize());
     }
 
     @Override
@@ -210,7 +215,8 @@ public class DeviceBackend implements Backend {
     public Tensor slice(Tensor t, int start, int length) {
         DeviceTensor x = dev(t);
         if (x.rank() == 0 || start < 0 || length < 0 || start + length > x.dim(0)) {
-            throw new IllegalArgumentException("slice: rows [" + start + ", " + (start + length) + ") outside " + x.describe());
+            throw new IllegalArgumentException(
+                    "slice: rows [" + start + ", " + (start + length) + ") outside " + x.describe());
         }
         int[] shape = x.shape().clone();
         shape[0] = length;
@@ -242,8 +248,8 @@ public class DeviceBackend implements Backend {
         DeviceTensor ta = dev(a), tb = dev(b), tc = dev(c);
         int rank = tc.rank();
         if ((rank != 2 && rank != 3) || ta.rank() != rank || (tb.rank() != rank && !(rank == 3 && tb.rank() == 2))) {
-            throw new IllegalArgumentException("gemm: ranks must be 2-D, or 3-D with b 2-D or 3-D; got a " + ta.describe()
-                    + ", b " + tb.describe() + ", c " + tc.describe());
+            throw new IllegalArgumentException("gemm: ranks must be 2-D, or 3-D with b 2-D or 3-D; got a "
+                    + ta.describe() + ", b " + tb.describe() + ", c " + tc.describe());
         }
         int batch = rank == 3 ? tc.dim(0) : 1;
         int m = tc.dim(-2), n = tc.dim(-1);
@@ -253,13 +259,17 @@ public class DeviceBackend implements Backend {
         int bn = transB ? tb.dim(-2) : tb.dim(-1);
         boolean batchOk = rank == 2 || (ta.dim(0) == batch && (tb.rank() == 2 || tb.dim(0) == batch));
         if (am != m || bk != k || bn != n || !batchOk) {
-            throw new IllegalArgumentException("gemm: shapes do not match: op(a) of " + ta.describe() + (transA ? "^T" : "")
-                    + ", op(b) of " + tb.describe() + (transB ? "^T" : "") + ", c " + tc.describe());
+            throw new IllegalArgumentException(
+                    "gemm: shapes do not match: op(a) of " + ta.describe() + (transA ? "^T" : "") + ", op(b) of "
+                            + tb.describe() + (transB ? "^T" : "") + ", c " + tc.describe());
         }
-        if (ta.dtype() != tb.dtype() || ta.dtype() == DType.I32 || tc.dtype() == DType.I32
+        if (ta.dtype() != tb.dtype()
+                || ta.dtype() == DType.I32
+                || tc.dtype() == DType.I32
                 || (ta.dtype() == DType.F32 && tc.dtype() != DType.F32)) {
-            throw new IllegalArgumentException("gemm: supported dtypes are a, b F32 with c F32, or a, b BF16 with c BF16 or F32;"
-                    + " got " + ta.describe() + ", " + tb.describe() + ", " + tc.describe());
+            throw new IllegalArgumentException(
+                    "gemm: supported dtypes are a, b F32 with c F32, or a, b BF16 with c BF16 or F32;" + " got "
+                            + ta.describe() + ", " + tb.describe() + ", " + tc.describe());
         }
         if (batch > MAX_GRID) throw new IllegalArgumentException("gemm: batch " + batch + " exceeds " + MAX_GRID);
         if (batch == 0 || m == 0 || n == 0) return;
@@ -267,8 +277,25 @@ public class DeviceBackend implements Backend {
         long strideB = tb.rank() == 3 ? (long) k * n : 0;
         long strideC = rank == 3 ? (long) m * n : 0;
         Optional<Gemm> vendor = device.vendorGemm();
-        if (vendor.isPresent() && vendor.get().run(new Gemm.Problem(transA, transB, m, n, k, alpha, ta.pointer(), strideA,
-                tb.pointer(), strideB, ta.dtype(), beta, tc.pointer(), strideC, tc.dtype(), batch))) {
+        if (vendor.isPresent()
+                && vendor.get()
+                        .run(new Gemm.Problem(
+                                transA,
+                                transB,
+                                m,
+                                n,
+                                k,
+                                alpha,
+                                ta.pointer(),
+                                strideA,
+                                tb.pointer(),
+                                strideB,
+                                ta.dtype(),
+                                beta,
+                                tc.pointer(),
+                                strideC,
+                                tc.dtype(),
+                                batch))) {
             return;
         }
         String entry;
@@ -281,8 +308,27 @@ public class DeviceBackend implements Backend {
             entry = "mode_gemm_tiled_f32";
             threads = 256;
         }
-        run(entry, ceilDiv(n, 64), ceilDiv(m, 64), batch, threads, 1, 1,
-                transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, ta, strideA, tb, strideB, beta, tc, strideC);
+        run(
+                entry,
+                ceilDiv(n, 64),
+                ceilDiv(m, 64),
+                batch,
+                threads,
+                1,
+                1,
+                transA ? 1 : 0,
+                transB ? 1 : 0,
+                m,
+                n,
+                k,
+                alpha,
+                ta,
+                strideA,
+                tb,
+                strideB,
+                beta,
+                tc,
+                strideC);
     }
 
     @Override
@@ -347,7 +393,22 @@ public class DeviceBackend implements Backend {
         int v = tt.dim(0), d = tt.dim(1), n = Math.toIntExact(ti.numel());
         Shapes.requireNumel("embeddingForward", "out", to, (long) n * d);
         String sfx = sameFloatType("embeddingForward", tt, to);
-        if (n > 0 && d > 0) run("mode_embedding_fwd_" + sfx, Math.min(n, MAX_GRID), 1, 1, 128, 1, 1, tt, ti, to, n, d, v, new Ptr(errorWord));
+        if (n > 0 && d > 0)
+            run(
+                    "mode_embedding_fwd_" + sfx,
+                    Math.min(n, MAX_GRID),
+                    1,
+                    1,
+                    128,
+                    1,
+                    1,
+                    tt,
+                    ti,
+                    to,
+                    n,
+                    d,
+                    v,
+                    new Ptr(errorWord));
     }
 
     @Override
@@ -359,7 +420,8 @@ public class DeviceBackend implements Backend {
         int v = dt.dim(0), d = dt.dim(1), n = Math.toIntExact(ti.numel());
         Shapes.requireNumel("embeddingBackward", "dOut", g, (long) n * d);
         String sfx = sameFloatType("embeddingBackward", g);
-        if (n > 0 && d > 0) run("mode_embedding_bwd_" + sfx, ceilDiv(d, 128), 1, 1, 128, 1, 1, g, ti, dt, n, d, v, new Ptr(errorWord));
+        if (n > 0 && d > 0)
+            run("mode_embedding_bwd_" + sfx, ceilDiv(d, 128), 1, 1, 128, 1, 1, g, ti, dt, n, d, v, new Ptr(errorWord));
     }
 
     // ================================================================== RMSNorm
@@ -372,7 +434,8 @@ public class DeviceBackend implements Backend {
         requireF32Vector("rmsNormForward", "weight", tw, d);
         requireF32Vector("rmsNormForward", "rstd", tr, n);
         String sfx = sameFloatType("rmsNormForward", tx, to);
-        if (n > 0 && d > 0) run("mode_rmsnorm_fwd_" + sfx, Math.min(n, MAX_GRID), 1, 1, 128, 1, 1, tx, tw, eps, to, tr, n, d);
+        if (n > 0 && d > 0)
+            run("mode_rmsnorm_fwd_" + sfx, Math.min(n, MAX_GRID), 1, 1, 128, 1, 1, tx, tw, eps, to, tr, n, d);
     }
 
     @Override
@@ -411,20 +474,38 @@ public class DeviceBackend implements Backend {
         if (hd % 2 != 0) throw new IllegalArgumentException(op + ": head dimension must be even, got " + tx.describe());
         String sfx = sameFloatType(op, tx, to);
         long pairs = tx.numel() / 2;
-        if (pairs > 0) run("mode_rope_" + pass + "_" + sfx, grid(pairs, 256), 1, 1, 256, 1, 1, tx, to, b, t, h, hd, theta, positionOffset);
+        if (pairs > 0)
+            run(
+                    "mode_rope_" + pass + "_" + sfx,
+                    grid(pairs, 256),
+                    1,
+                    1,
+                    256,
+                    1,
+                    1,
+                    tx,
+                    to,
+                    b,
+                    t,
+                    h,
+                    hd,
+                    theta,
+                    positionOffset);
     }
 
     // ================================================================== attention
 
     /** Head-dimension tile of the attention kernels for head dimension {@code hd}. */
     private static int headTile(String op, int hd) {
-        if (hd <= 0 || hd > 128) throw new IllegalArgumentException(op + ": head dimension " + hd + " not supported (1..128)");
+        if (hd <= 0 || hd > 128)
+            throw new IllegalArgumentException(op + ": head dimension " + hd + " not supported (1..128)");
         return hd <= 32 ? 32 : hd <= 64 ? 64 : 128;
     }
 
     private record AttnDims(int b, int t, int h, int hkv, int hd) {}
 
-    private static AttnDims attentionDims(String op, DeviceTensor q, DeviceTensor k, DeviceTensor v, DeviceTensor out, DeviceTensor lse) {
+    private static AttnDims attentionDims(
+            String op, DeviceTensor q, DeviceTensor k, DeviceTensor v, DeviceTensor out, DeviceTensor lse) {
         Shapes.requireRank(op, "q", q, 4);
         Shapes.requireRank(op, "k", k, 4);
         int b = q.dim(0), t = q.dim(1), h = q.dim(2), hd = q.dim(3), hkv = k.dim(2);
@@ -436,7 +517,8 @@ public class DeviceBackend implements Backend {
         if (hkv == 0 || h % hkv != 0) {
             throw new IllegalArgumentException(op + ": query heads " + h + " must be a multiple of kv heads " + hkv);
         }
-        if (b > MAX_GRID || h > MAX_GRID) throw new IllegalArgumentException(op + ": batch and heads must be <= " + MAX_GRID);
+        if (b > MAX_GRID || h > MAX_GRID)
+            throw new IllegalArgumentException(op + ": batch and heads must be <= " + MAX_GRID);
         return new AttnDims(b, t, h, hkv, hd);
     }
 
@@ -447,13 +529,29 @@ public class DeviceBackend implements Backend {
         String sfx = sameFloatType("attentionForward", tq, tk, tv, to);
         int tile = headTile("attentionForward", a.hd());
         if (a.b() == 0 || a.t() == 0 || a.h() == 0) return;
-        run("mode_attention" + tile + "_fwd_" + sfx, ceilDiv(a.t(), 32), a.h(), a.b(), 128, 1, 1,
-                tq, tk, tv, to, tl, a.b(), a.t(), a.h(), a.hkv(), a.hd());
+        run(
+                "mode_attention" + tile + "_fwd_" + sfx,
+                ceilDiv(a.t(), 32),
+                a.h(),
+                a.b(),
+                128,
+                1,
+                1,
+                tq,
+                tk,
+                tv,
+                to,
+                tl,
+                a.b(),
+                a.t(),
+                a.h(),
+                a.hkv(),
+                a.hd());
     }
 
     @Override
-    public void attentionBackward(Tensor dOut, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse,
-                                  Tensor dq, Tensor dk, Tensor dv) {
+    public void attentionBackward(
+            Tensor dOut, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, Tensor dq, Tensor dk, Tensor dv) {
         DeviceTensor g = dev(dOut), tq = dev(q), tk = dev(k), tv = dev(v), to = dev(out), tl = dev(lse);
         DeviceTensor tdq = dev(dq), tdk = dev(dk), tdv = dev(dv);
         AttnDims a = attentionDims("attentionBackward", tq, tk, tv, to, tl);
@@ -467,10 +565,47 @@ public class DeviceBackend implements Backend {
         int rows = tile >= 128 ? 16 : 32;
         // The dq kernel also writes delta = rowsum(P * dP), which the dk/dv kernel reads.
         try (DeviceTensor delta = uninitialized(DType.F32, a.b(), a.h(), a.t())) {
-            run("mode_attention" + tile + "_bwddq_" + sfx, ceilDiv(a.t(), rows), a.h(), a.b(), 128, 1, 1,
-                    g, tq, tk, tv, tl, delta, tdq, a.b(), a.t(), a.h(), a.hkv(), a.hd());
-            run("mode_attention" + tile + "_bwddkv_" + sfx, ceilDiv(a.t(), rows), a.hkv(), a.b(), 128, 1, 1,
-                    g, tq, tk, tv, tl, delta, tdk, tdv, a.b(), a.t(), a.h(), a.hkv(), a.hd());
+            run(
+                    "mode_attention" + tile + "_bwddq_" + sfx,
+                    ceilDiv(a.t(), rows),
+                    a.h(),
+                    a.b(),
+                    128,
+                    1,
+                    1,
+                    g,
+                    tq,
+                    tk,
+                    tv,
+                    tl,
+                    delta,
+                    tdq,
+                    a.b(),
+                    a.t(),
+                    a.h(),
+                    a.hkv(),
+                    a.hd());
+            run(
+                    "mode_attention" + tile + "_bwddkv_" + sfx,
+                    ceilDiv(a.t(), rows),
+                    a.hkv(),
+                    a.b(),
+                    128,
+                    1,
+                    1,
+                    g,
+                    tq,
+                    tk,
+                    tv,
+                    tl,
+                    delta,
+                    tdk,
+                    tdv,
+                    a.b(),
+                    a.t(),
+                    a.h(),
+                    a.hkv(),
+                    a.hd());
         }
     }
 
@@ -514,9 +649,25 @@ public class DeviceBackend implements Backend {
         if (n == 0) return LossStats.ZERO;
         if (v == 0) throw new IllegalArgumentException("crossEntropy: empty vocabulary in " + tl.describe());
         long stats = reduceBuffer + 8L * SUMSQ_MAX_PARTIALS;
-        try (DeviceTensor rowLoss = uninitialized(DType.F32, n); DeviceTensor rowFlag = uninitialized(DType.I32, n)) {
-            run("mode_crossentropy_fwd_" + sfx, Math.min(n, MAX_GRID), 1, 1, 256, 1, 1,
-                    tl, tt, grad, gradScale, n, v, rowLoss, rowFlag, new Ptr(errorWord));
+        try (DeviceTensor rowLoss = uninitialized(DType.F32, n);
+                DeviceTensor rowFlag = uninitialized(DType.I32, n)) {
+            run(
+                    "mode_crossentropy_fwd_" + sfx,
+                    Math.min(n, MAX_GRID),
+                    1,
+                    1,
+                    256,
+                    1,
+                    1,
+                    tl,
+                    tt,
+                    grad,
+                    gradScale,
+                    n,
+                    v,
+                    rowLoss,
+                    rowFlag,
+                    new Ptr(errorWord));
             run("mode_crossentropy_reduce_f32", 1, 1, 1, 256, 1, 1, rowLoss, rowFlag, n, new Ptr(stats));
             double[] s = readDoubles(stats, 3);
             return new LossStats(s[0], (long) s[1], (long) s[2]);
@@ -529,13 +680,33 @@ public class DeviceBackend implements Backend {
     public void adamW(Tensor param, Tensor grad, Tensor m, Tensor v, AdamWStep step) {
         DeviceTensor p = dev(param), g = dev(grad), tm = dev(m), tv = dev(v);
         for (DeviceTensor t : new DeviceTensor[] {g, tm, tv}) Shapes.requireSameShape("adamW", p, t);
-        for (DeviceTensor t : new DeviceTensor[] {p, g, tm, tv}) Shapes.requireDType("adamW", "param/grad/m/v", t, DType.F32);
+        for (DeviceTensor t : new DeviceTensor[] {p, g, tm, tv})
+            Shapes.requireDType("adamW", "param/grad/m/v", t, DType.F32);
         long n = p.numel();
         float bc1 = (float) (1.0 - Math.pow(step.beta1(), step.step()));
         float bc2 = (float) (1.0 - Math.pow(step.beta2(), step.step()));
         if (n > 0) {
-            run("mode_adamw_step_f32", grid(n, 256), 1, 1, 256, 1, 1, p, g, tm, tv, n, step.lr(), step.beta1(), step.beta2(),
-                    step.eps(), step.weightDecay(), step.gradScale(), bc1, bc2);
+            run(
+                    "mode_adamw_step_f32",
+                    grid(n, 256),
+                    1,
+                    1,
+                    256,
+                    1,
+                    1,
+                    p,
+                    g,
+                    tm,
+                    tv,
+                    n,
+                    step.lr(),
+                    step.beta1(),
+                    step.beta2(),
+                    step.eps(),
+                    step.weightDecay(),
+                    step.gradScale(),
+                    bc1,
+                    bc2);
         }
     }
 
@@ -612,7 +783,22 @@ public class DeviceBackend implements Backend {
         int d = ts.dim(-1), nsrc = Shapes.rows(ts), m = Math.toIntExact(ti.numel());
         Shapes.requireNumel("gatherRows", "out", to, (long) m * d);
         String sfx = sameFloatType("gatherRows", ts, to);
-        if (m > 0 && d > 0) run("mode_gather_fwd_" + sfx, Math.min(m, MAX_GRID), 1, 1, 128, 1, 1, ts, ti, to, m, d, nsrc, new Ptr(errorWord));
+        if (m > 0 && d > 0)
+            run(
+                    "mode_gather_fwd_" + sfx,
+                    Math.min(m, MAX_GRID),
+                    1,
+                    1,
+                    128,
+                    1,
+                    1,
+                    ts,
+                    ti,
+                    to,
+                    m,
+                    d,
+                    nsrc,
+                    new Ptr(errorWord));
     }
 
     @Override
@@ -622,7 +808,22 @@ public class DeviceBackend implements Backend {
         int d = to.dim(-1), nout = Shapes.rows(to), m = Math.toIntExact(ti.numel());
         Shapes.requireNumel("scatterAddRows", "src", ts, (long) m * d);
         String sfx = sameFloatType("scatterAddRows", ts, to);
-        if (m > 0 && d > 0) run("mode_scatter_add_fwd_" + sfx, ceilDiv(d, 128), 1, 1, 128, 1, 1, ts, ti, to, m, d, nout, new Ptr(errorWord));
+        if (m > 0 && d > 0)
+            run(
+                    "mode_scatter_add_fwd_" + sfx,
+                    ceilDiv(d, 128),
+                    1,
+                    1,
+                    128,
+                    1,
+                    1,
+                    ts,
+                    ti,
+                    to,
+                    m,
+                    d,
+                    nout,
+                    new Ptr(errorWord));
     }
 
     // ================================================================== launch plumbing
@@ -670,21 +871,29 @@ public class DeviceBackend implements Backend {
             if (code == 0) return;
             int value = host.get(ValueLayout.JAVA_INT, 4), position = host.get(ValueLayout.JAVA_INT, 8);
             device.memset(errorWord, 0, 16);
-            throw new IllegalArgumentException(switch (code) {
-                case 1 -> "embedding: token id " + value + " at position " + position + " is outside the vocabulary [0, V)";
-                case 2 -> "gatherRows: index " + value + " at position " + position + " is outside the source rows";
-                case 3 -> "scatterAddRows: index " + value + " at position " + position + " is outside the output rows";
-                case 4 -> "crossEntropy: target " + value + " in row " + position + " is outside [0, V) and not IGNORE_INDEX ("
-                        + IGNORE_INDEX + ")";
-                default -> "device kernel error code " + code + " (value " + value + ", position " + position + ")";
-            });
+            throw new IllegalArgumentException(
+                    switch (code) {
+                        case 1 ->
+                            "embedding: token id " + value + " at position " + position
+                                    + " is outside the vocabulary [0, V)";
+                        case 2 ->
+                            "gatherRows: index " + value + " at position " + position + " is outside the source rows";
+                        case 3 ->
+                            "scatterAddRows: index " + value + " at position " + position
+                                    + " is outside the output rows";
+                        case 4 ->
+                            "crossEntropy: target " + value + " in row " + position
+                                    + " is outside [0, V) and not IGNORE_INDEX (" + IGNORE_INDEX + ")";
+                        default ->
+                            "device kernel error code " + code + " (value " + value + ", position " + position + ")";
+                    });
         }
     }
 
     private DeviceTensor dev(Tensor t) {
         if (t instanceof DeviceTensor d && d.backend() == this) return d;
-        throw new IllegalArgumentException("tensor " + (t == null ? "null" : t.describe()) + " does not belong to the "
-                + name + " backend");
+        throw new IllegalArgumentException(
+                "tensor " + (t == null ? "null" : t.describe()) + " does not belong to the " + name + " backend");
     }
 
     /** The kernel suffix of float tensors that must all share one dtype (F32 or BF16). */
@@ -692,7 +901,8 @@ public class DeviceBackend implements Backend {
         DType dt = ts[0].dtype();
         for (Tensor t : ts) {
             if (t.dtype() != dt) {
-                throw new IllegalArgumentException(op + ": tensors must share one dtype, got " + ts[0].describe() + " and " + t.describe());
+                throw new IllegalArgumentException(
+                        op + ": tensors must share one dtype, got " + ts[0].describe() + " and " + t.describe());
             }
         }
         return switch (dt) {

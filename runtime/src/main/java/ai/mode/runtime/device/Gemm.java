@@ -21,9 +21,23 @@ public interface Gemm {
      *                    accumulation is always float32
      * @param strideA     elements between consecutive A matrices (0 = broadcast); likewise strideB, strideC
      */
-    record Problem(boolean transA, boolean transB, int m, int n, int k, float alpha,
-                   long a, long strideA, long b, long strideB, DType abType,
-                   float beta, long c, long strideC, DType cType, int batch) {}
+    record Problem(
+            boolean transA,
+            boolean transB,
+            int m,
+            int n,
+            int k,
+            float alpha,
+            long a,
+            long strideA,
+            long b,
+            long strideB,
+            DType abType,
+            float beta,
+            long c,
+            long strideC,
+            DType cType,
+            int batch) {}
 
     /**
      * Queues the GEMM on the device's stream and returns true, or returns false without side effects when

@@ -6,7 +6,6 @@ import ai.mode.kernels.KernelResources;
 import ai.mode.runtime.device.Device;
 import ai.mode.runtime.device.DeviceException;
 import ai.mode.runtime.device.KernelFunction;
-
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.lang.foreign.MemorySegment;
@@ -174,8 +173,16 @@ public final class EmuDevice implements Device {
     }
 
     @Override
-    public void launch(KernelFunction f, int gx, int gy, int gz, int bx, int by, int bz, int sharedBytes,
-                       MemorySegment kernelParams) {
+    public void launch(
+            KernelFunction f,
+            int gx,
+            int gy,
+            int gz,
+            int bx,
+            int by,
+            int bz,
+            int sharedBytes,
+            MemorySegment kernelParams) {
         if (!(f instanceof EmuFunction ef)) {
             throw new DeviceException("launch: kernel " + f.entryPoint() + " was not loaded by this emu device");
         }

@@ -1,13 +1,13 @@
 package ai.mode.tests.bindings;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
 import ai.mode.bindings.CublasLt;
 import ai.mode.runtime.DType;
 import ai.mode.runtime.cuda.CublasLtGemm;
 import ai.mode.runtime.device.Gemm;
 import ai.mode.tests.reference.TestData;
 import org.junit.jupiter.api.Test;
-
-import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /**
  * The row-major to column-major mapping of the cuBLASLt GEMM hook, checked without a GPU: the mapped call is
@@ -28,9 +28,11 @@ class CublasLtMappingTest {
                     double s = 0;
                     for (long l = 0; l < cm.k(); l++) {
                         // element (r, c) of a column-major operand is at base + r + c * ld
-                        double av = cm.opA() == CublasLt.OP_N ? mem[(int) (aBase + i + l * cm.a().ld())]
+                        double av = cm.opA() == CublasLt.OP_N
+                                ? mem[(int) (aBase + i + l * cm.a().ld())]
                                 : mem[(int) (aBase + l + i * cm.a().ld())];
-                        double bv = cm.opB() == CublasLt.OP_N ? mem[(int) (bBase + l + j * cm.b().ld())]
+                        double bv = cm.opB() == CublasLt.OP_N
+                                ? mem[(int) (bBase + l + j * cm.b().ld())]
                                 : mem[(int) (bBase + j + l * cm.b().ld())];
                         s += av * bv;
                     }
@@ -53,8 +55,9 @@ class CublasLtMappingTest {
         double[] orig = mem.clone();
         float alpha = 0.75f, beta = 0.5f;
         long strideB = broadcastB ? 0 : bSize;
-        Gemm.Problem p = new Gemm.Problem(transA, transB, m, n, k, alpha, aOff, aSize, bOff, strideB, DType.F32,
-                beta, cOff, cSize, DType.F32, batch);
+        Gemm.Problem p = new Gemm.Problem(
+                transA, transB, m, n, k, alpha, aOff, aSize, bOff, strideB, DType.F32, beta, cOff, cSize, DType.F32,
+                batch);
         CublasLtGemm.ColumnMajor cm = CublasLtGemm.columnMajor(p);
         columnMajorGemm(cm, alpha, beta, mem, batch);
         for (int bi = 0; bi < batch; bi++) {
@@ -69,8 +72,11 @@ class CublasLtMappingTest {
                     }
                     int at = cOff + bi * cSize + i * n + j;
                     double want = alpha * s + beta * orig[at];
-                    assertEquals(want, mem[at], 1e-9, "transA=" + transA + " transB=" + transB + " batch " + bi
-                            + " C[" + i + "," + j + "]");
+                    assertEquals(
+                            want,
+                            mem[at],
+                            1e-9,
+                            "transA=" + transA + " transB=" + transB + " batch " + bi + " C[" + i + "," + j + "]");
                 }
             }
         }
@@ -99,8 +105,8 @@ class CublasLtMappingTest {
 
     @Test
     void mappedShapes() {
-        Gemm.Problem p = new Gemm.Problem(false, true, 8, 16, 32, 1f, 0x1000, 0, 0x2000, 0, DType.BF16,
-                0f, 0x3000, 0, DType.F32, 1);
+        Gemm.Problem p = new Gemm.Problem(
+                false, true, 8, 16, 32, 1f, 0x1000, 0, 0x2000, 0, DType.BF16, 0f, 0x3000, 0, DType.F32, 1);
         CublasLtGemm.ColumnMajor cm = CublasLtGemm.columnMajor(p);
         assertEquals(16, cm.m(), "D is C^T: n x m");
         assertEquals(8, cm.n());

@@ -1,18 +1,17 @@
 package ai.mode.tests.bindings;
 
-import ai.mode.bindings.CublasException;
-import ai.mode.bindings.CublasLt;
-import ai.mode.bindings.CudaDriver;
-import org.junit.jupiter.api.BeforeEach;
-import org.junit.jupiter.api.Test;
-
-import java.util.Map;
-import java.util.Optional;
-
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import ai.mode.bindings.CublasException;
+import ai.mode.bindings.CublasLt;
+import ai.mode.bindings.CudaDriver;
+import java.util.Map;
+import java.util.Optional;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
 
 /**
  * cuBLASLt through FFM without a GPU: version, the status table against the library's own names, and the
@@ -44,9 +43,12 @@ class CublasLtTest {
 
     @Test
     void createWithoutDriverFailsWithNamedStatus() {
-        assumeTrue(CudaDriver.unavailableReason().isPresent(), "a CUDA driver is present: cublasLtCreate would succeed");
+        assumeTrue(
+                CudaDriver.unavailableReason().isPresent(), "a CUDA driver is present: cublasLtCreate would succeed");
         CublasException e = assertThrows(CublasException.class, () -> lt.create());
         assertEquals("CUBLAS_STATUS_NOT_INITIALIZED", e.errorName());
-        assertTrue(e.getMessage().startsWith("cublasLtCreate() failed: CUBLAS_STATUS_NOT_INITIALIZED (1)"), e.getMessage());
+        assertTrue(
+                e.getMessage().startsWith("cublasLtCreate() failed: CUBLAS_STATUS_NOT_INITIALIZED (1)"),
+                e.getMessage());
     }
 }

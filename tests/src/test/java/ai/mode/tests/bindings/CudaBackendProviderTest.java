@@ -1,11 +1,5 @@
 package ai.mode.tests.bindings;
 
-import ai.mode.runtime.Backend;
-import ai.mode.runtime.BackendProvider;
-import ai.mode.runtime.Backends;
-import ai.mode.runtime.Tensor;
-import org.junit.jupiter.api.Test;
-
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -13,11 +7,19 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
+import ai.mode.runtime.Backend;
+import ai.mode.runtime.BackendProvider;
+import ai.mode.runtime.Backends;
+import ai.mode.runtime.Tensor;
+import org.junit.jupiter.api.Test;
+
 /** The cuda provider is registered; without a GPU it reports one clear line and the cpu backend keeps working. */
 class CudaBackendProviderTest {
 
     private static BackendProvider cudaProvider() {
-        return Backends.providers().stream().filter(p -> p.name().equals("cuda")).findFirst()
+        return Backends.providers().stream()
+                .filter(p -> p.name().equals("cuda"))
+                .findFirst()
                 .orElseThrow(() -> new AssertionError("no 'cuda' BackendProvider registered"));
     }
 

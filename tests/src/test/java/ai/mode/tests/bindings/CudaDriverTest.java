@@ -1,17 +1,16 @@
 package ai.mode.tests.bindings;
 
-import ai.mode.bindings.CudaDriver;
-import ai.mode.bindings.CudaException;
-import ai.mode.bindings.NativeLibraryException;
-import org.junit.jupiter.api.Test;
-
-import java.util.Optional;
-
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import ai.mode.bindings.CudaDriver;
+import ai.mode.bindings.CudaException;
+import ai.mode.bindings.NativeLibraryException;
+import java.util.Optional;
+import org.junit.jupiter.api.Test;
 
 /** Without an NVIDIA driver (or GPU), the driver bindings fail with one clear line, every time. */
 class CudaDriverTest {
@@ -26,7 +25,8 @@ class CudaDriverTest {
         RuntimeException first = assertThrows(RuntimeException.class, CudaDriver::get);
         assertTrue(first instanceof NativeLibraryException || first instanceof CudaException, first.toString());
         assertEquals(msg, first.getMessage());
-        assertEquals(msg, assertThrows(RuntimeException.class, CudaDriver::get).getMessage(), "the same failure each call");
+        assertEquals(
+                msg, assertThrows(RuntimeException.class, CudaDriver::get).getMessage(), "the same failure each call");
         if (first instanceof NativeLibraryException) {
             assertEquals("libcuda.so.1 / libcuda.so not found: no NVIDIA driver; use --backend cpu", msg);
         }

@@ -1,20 +1,19 @@
 package ai.mode.tests.bindings;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
 import ai.mode.bindings.CudaErrors;
 import ai.mode.bindings.CudaException;
 import ai.mode.runtime.cuda.CudaMemoryPool;
-import org.junit.jupiter.api.Test;
-
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.Map;
 import java.util.Random;
 import java.util.Set;
-
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNotEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTrue;
+import org.junit.jupiter.api.Test;
 
 /** The cuda backend's caching allocator, over a fake device allocator with a capacity (no GPU needed). */
 class CudaMemoryPoolTest {
@@ -35,8 +34,11 @@ class CudaMemoryPoolTest {
         @Override
         public long allocate(long bytes) {
             if (used + bytes > capacity) {
-                throw new CudaException("cuMemAlloc(bytes=" + bytes + ")", CudaErrors.OUT_OF_MEMORY,
-                        CudaErrors.name(CudaErrors.OUT_OF_MEMORY), "out of memory");
+                throw new CudaException(
+                        "cuMemAlloc(bytes=" + bytes + ")",
+                        CudaErrors.OUT_OF_MEMORY,
+                        CudaErrors.name(CudaErrors.OUT_OF_MEMORY),
+                        "out of memory");
             }
             long p = next;
             next += (bytes + 255) / 256 * 256;
@@ -94,7 +96,8 @@ class CudaMemoryPoolTest {
         assertEquals(2, dev.allocations, "no new device allocation");
         long d = pool.allocate(3000);
         assertEquals(3, dev.allocations, "another class needs a new block");
-        assertEquals(CudaMemoryPool.sizeClass(900) + CudaMemoryPool.sizeClass(100_000) + CudaMemoryPool.sizeClass(3000),
+        assertEquals(
+                CudaMemoryPool.sizeClass(900) + CudaMemoryPool.sizeClass(100_000) + CudaMemoryPool.sizeClass(3000),
                 pool.bytesInUse());
         pool.free(b);
         pool.free(c);

@@ -1,5 +1,10 @@
 package ai.mode.tests.bindings;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
 import ai.mode.bindings.CublasException;
 import ai.mode.bindings.CublasLt;
 import ai.mode.bindings.CudaErrors;
@@ -7,8 +12,6 @@ import ai.mode.bindings.CudaException;
 import ai.mode.bindings.Nccl;
 import ai.mode.bindings.Nvrtc;
 import ai.mode.bindings.NvrtcException;
-import org.junit.jupiter.api.Test;
-
 import java.io.IOException;
 import java.lang.foreign.MemoryLayout;
 import java.nio.file.Files;
@@ -18,11 +21,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNull;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
+import org.junit.jupiter.api.Test;
 
 /**
  * Error code to name mapping of every binding, and the exception message format. The CUDA driver table is
@@ -46,7 +45,8 @@ class ErrorMappingTest {
     @Test
     void cudaTableMatchesTheToolkitHeader() throws IOException {
         Optional<Path> include = Nvrtc.toolkitIncludeDirectory();
-        assumeTrue(include.isPresent() && Files.isRegularFile(include.get().resolve("cuda.h")),
+        assumeTrue(
+                include.isPresent() && Files.isRegularFile(include.get().resolve("cuda.h")),
                 "no CUDA toolkit include directory with cuda.h on this machine");
         String header = Files.readString(include.get().resolve("cuda.h"));
         int start = header.indexOf("typedef enum cudaError_enum");
@@ -80,14 +80,19 @@ class ErrorMappingTest {
     @Test
     void messageNamesCallErrorAndArguments() {
         CudaException e = new CudaException("cuMemAlloc(bytes=1073741824)", 2, CudaErrors.name(2), "out of memory");
-        assertEquals("cuMemAlloc(bytes=1073741824) failed: CUDA_ERROR_OUT_OF_MEMORY (2): out of memory", e.getMessage());
+        assertEquals(
+                "cuMemAlloc(bytes=1073741824) failed: CUDA_ERROR_OUT_OF_MEMORY (2): out of memory", e.getMessage());
         assertEquals(2, e.code());
         assertEquals("cuMemAlloc(bytes=1073741824)", e.call());
         // a description equal to the name is not repeated
-        CublasException c = new CublasException("cublasLtCreate()", 1, CublasLt.statusName(1), "CUBLAS_STATUS_NOT_INITIALIZED");
+        CublasException c =
+                new CublasException("cublasLtCreate()", 1, CublasLt.statusName(1), "CUBLAS_STATUS_NOT_INITIALIZED");
         assertEquals("cublasLtCreate() failed: CUBLAS_STATUS_NOT_INITIALIZED (1)", c.getMessage());
-        NvrtcException n = new NvrtcException("nvrtcCompileProgram(name=k.cu)", 6, Nvrtc.errorName(6), null, "k.cu(3): error: x\n");
-        assertEquals("nvrtcCompileProgram(name=k.cu) failed: NVRTC_ERROR_COMPILATION (6): compiler log:\nk.cu(3): error: x", n.getMessage());
+        NvrtcException n = new NvrtcException(
+                "nvrtcCompileProgram(name=k.cu)", 6, Nvrtc.errorName(6), null, "k.cu(3): error: x\n");
+        assertEquals(
+                "nvrtcCompileProgram(name=k.cu) failed: NVRTC_ERROR_COMPILATION (6): compiler log:\nk.cu(3): error: x",
+                n.getMessage());
         assertEquals("k.cu(3): error: x\n", n.log());
         assertNull(new NvrtcException("nvrtcVersion()", 3, Nvrtc.errorName(3), null).log());
     }

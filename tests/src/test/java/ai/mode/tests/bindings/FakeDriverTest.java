@@ -1,5 +1,12 @@
 package ai.mode.tests.bindings;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeFalse;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
 import ai.mode.bindings.CudaContext;
 import ai.mode.bindings.CudaDriver;
 import ai.mode.bindings.CudaEvent;
@@ -15,9 +22,6 @@ import ai.mode.runtime.device.DeviceException;
 import ai.mode.runtime.device.KernelArgs;
 import ai.mode.runtime.device.KernelFunction;
 import ai.mode.tests.reference.TestData;
-import org.junit.jupiter.api.BeforeEach;
-import org.junit.jupiter.api.Test;
-
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
@@ -33,13 +37,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
-
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeFalse;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
 
 /**
  * The CUDA driver bindings and {@link CudaDevice} without a GPU, against a fake {@code libcuda} that g++
@@ -257,7 +256,8 @@ class FakeDriverTest {
     void buildFakeDriver() throws Exception {
         if (driver != null) return;
         Optional<Path> include = Nvrtc.toolkitIncludeDirectory();
-        assumeTrue(include.isPresent() && Files.isRegularFile(include.get().resolve("cuda.h")),
+        assumeTrue(
+                include.isPresent() && Files.isRegularFile(include.get().resolve("cuda.h")),
                 "no CUDA toolkit cuda.h to compile the fake driver against");
         Path dir = Files.createTempDirectory("mode-fake-cuda");
         Path src = dir.resolve("fake_cuda.cpp");
@@ -265,9 +265,19 @@ class FakeDriverTest {
         Process p;
         try {
             // The soname differs from libcuda.so.1 so that a real driver loaded later in this JVM is not shadowed.
-            p = new ProcessBuilder("g++", "-std=c++17", "-shared", "-fPIC", "-O1", "-I" + include.get(),
-                    "-Wl,-soname,libmode_fake_cuda.so", "-o", dir.resolve("libcuda.so.1").toString(), src.toString())
-                    .redirectErrorStream(true).start();
+            p = new ProcessBuilder(
+                            "g++",
+                            "-std=c++17",
+                            "-shared",
+                            "-fPIC",
+                            "-O1",
+                            "-I" + include.get(),
+                            "-Wl,-soname,libmode_fake_cuda.so",
+                            "-o",
+                            dir.resolve("libcuda.so.1").toString(),
+                            src.toString())
+                    .redirectErrorStream(true)
+                    .start();
         } catch (IOException e) {
             assumeTrue(false, "g++ is not installed");
             return;
@@ -279,9 +289,12 @@ class FakeDriverTest {
                 .load(NativeLibraries.Library.CUDA_DRIVER);
         SymbolLookup l = lib.lookup();
         Linker linker = Linker.nativeLinker();
-        liveAllocations = linker.downcallHandle(l.find("fake_cuda_live_allocations").orElseThrow(), FunctionDescriptor.of(ValueLayout.JAVA_INT));
-        primaryRetains = linker.downcallHandle(l.find("fake_cuda_primary_retains").orElseThrow(), FunctionDescriptor.of(ValueLayout.JAVA_INT));
-        lastLaunch = linker.downcallHandle(l.find("fake_cuda_last_launch").orElseThrow(),
+        liveAllocations = linker.downcallHandle(
+                l.find("fake_cuda_live_allocations").orElseThrow(), FunctionDescriptor.of(ValueLayout.JAVA_INT));
+        primaryRetains = linker.downcallHandle(
+                l.find("fake_cuda_primary_retains").orElseThrow(), FunctionDescriptor.of(ValueLayout.JAVA_INT));
+        lastLaunch = linker.downcallHandle(
+                l.find("fake_cuda_last_launch").orElseThrow(),
                 FunctionDescriptor.of(ValueLayout.ADDRESS, ValueLayout.ADDRESS));
         fakeDir = dir;
         driver = CudaDriver.bind(lib);
@@ -325,8 +338,10 @@ class FakeDriverTest {
             int before = live();
             int n = 1000;
             float[] x = TestData.normal(1, n), y = TestData.normal(2, n);
-            try (Arena arena = Arena.ofConfined(); CudaStream stream = driver.streamCreate(CudaDriver.STREAM_NON_BLOCKING);
-                 CudaEvent start = driver.eventCreate(0); CudaEvent end = driver.eventCreate(0)) {
+            try (Arena arena = Arena.ofConfined();
+                    CudaStream stream = driver.streamCreate(CudaDriver.STREAM_NON_BLOCKING);
+                    CudaEvent start = driver.eventCreate(0);
+                    CudaEvent end = driver.eventCreate(0)) {
                 long dx = driver.memAlloc(4L * n), dy = driver.memAlloc(4L * n), dz = driver.memAlloc(4L * n);
                 assertEquals(before + 3, live());
                 assertEquals(0, dx % 256, "256-byte aligned");
@@ -339,8 +354,14 @@ class FakeDriverTest {
                     CudaFunction f = m.function("fake_axpy");
                     assertEquals(32, driver.functionAttribute(f, CudaDriver.FUNC_ATTR_NUM_REGS));
                     driver.setFunctionAttribute(f, CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_SIZE_BYTES, 65536);
-                    assertEquals(65536, driver.functionAttribute(f, CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_SIZE_BYTES));
-                    MemorySegment params = new KernelArgs(arena, 4).f32(0.5f).ptr(dx).ptr(dz).i32(n).build();
+                    assertEquals(
+                            65536, driver.functionAttribute(f, CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_SIZE_BYTES));
+                    MemorySegment params = new KernelArgs(arena, 4)
+                            .f32(0.5f)
+                            .ptr(dx)
+                            .ptr(dz)
+                            .i32(n)
+                            .build();
                     start.record(stream);
                     driver.launchKernel(f, (n + 127) / 128, 1, 1, 128, 1, 1, 4096, stream, params);
                     end.record(stream);
@@ -349,12 +370,17 @@ class FakeDriverTest {
                     Map.Entry<String, int[]> l = last();
                     assertEquals("fake_axpy", l.getKey());
                     assertArrayEquals(new int[] {8, 1, 1, 128, 1, 1, 4096}, l.getValue());
-                    CudaException bad = assertThrows(CudaException.class,
-                            () -> driver.launchKernel(f, 1, 1, 1, 2048, 1, 1, 0, stream, params));
-                    assertEquals("cuLaunchKernel(fake_axpy, grid=[1,1,1], block=[2048,1,1], sharedBytes=0) failed: "
-                            + "CUDA_ERROR_INVALID_VALUE (1): fake error", bad.getMessage());
+                    CudaException bad = assertThrows(
+                            CudaException.class, () -> driver.launchKernel(f, 1, 1, 1, 2048, 1, 1, 0, stream, params));
+                    assertEquals(
+                            "cuLaunchKernel(fake_axpy, grid=[1,1,1], block=[2048,1,1], sharedBytes=0) failed: "
+                                    + "CUDA_ERROR_INVALID_VALUE (1): fake error",
+                            bad.getMessage());
                     CudaException missing = assertThrows(CudaException.class, () -> m.function("nope"));
-                    assertTrue(missing.getMessage().startsWith("cuModuleGetFunction(module=fake, name=nope) failed: CUDA_ERROR_NOT_FOUND (500)"),
+                    assertTrue(
+                            missing.getMessage()
+                                    .startsWith(
+                                            "cuModuleGetFunction(module=fake, name=nope) failed: CUDA_ERROR_NOT_FOUND (500)"),
                             missing.getMessage());
                 }
                 MemorySegment back = arena.allocate(4L * n);
@@ -380,11 +406,16 @@ class FakeDriverTest {
                 assertTrue(doubleFree.getMessage().startsWith("cuMemFree(ptr=0x" + Long.toHexString(dx) + ")"));
             }
             CudaException oom = assertThrows(CudaException.class, () -> driver.memAlloc(1L << 41));
-            assertEquals("cuMemAlloc(bytes=2199023255552) failed: CUDA_ERROR_OUT_OF_MEMORY (2): out of memory", oom.getMessage());
-            CudaException garbage = assertThrows(CudaException.class,
+            assertEquals(
+                    "cuMemAlloc(bytes=2199023255552) failed: CUDA_ERROR_OUT_OF_MEMORY (2): out of memory",
+                    oom.getMessage());
+            CudaException garbage = assertThrows(
+                    CudaException.class,
                     () -> driver.moduleLoadData("garbage!".getBytes(StandardCharsets.UTF_8), "junk"));
-            assertEquals("cuModuleLoadDataEx(module=junk, bytes=8) failed: CUDA_ERROR_INVALID_IMAGE (200): fake error; "
-                    + "JIT log: fake driver: unrecognised image", garbage.getMessage());
+            assertEquals(
+                    "cuModuleLoadDataEx(module=junk, bytes=8) failed: CUDA_ERROR_INVALID_IMAGE (200): fake error; "
+                            + "JIT log: fake driver: unrecognised image",
+                    garbage.getMessage());
             MemorySegment pinned = driver.memAllocHost(4096);
             assertEquals(4096, pinned.byteSize());
             driver.memFreeHost(pinned);
@@ -409,29 +440,36 @@ class FakeDriverTest {
             dev.free(a);
             assertEquals(a, dev.malloc(4L * data.length - 4), "same size class: the pool hands the block back");
             assertEquals(raw, dev.pool().rawAllocations());
-            assertEquals(0.5f * 1, dev.timeMillis(() -> { }), "one event tick of the fake clock");
+            assertEquals(0.5f * 1, dev.timeMillis(() -> {}), "one event tick of the fake clock");
             DeviceException badOrdinal = assertThrows(DeviceException.class, () -> CudaDevice.open(driver, 1));
             assertTrue(badOrdinal.getMessage().startsWith("CUDA device 1 does not exist: 1 device(s) visible"));
 
             Map<String, String> entries = KernelResources.entryPoints();
             assumeFalse(entries.isEmpty(), "no kernel resources on the classpath");
-            String entry = entries.containsKey("mode_fill_fwd_f32") ? "mode_fill_fwd_f32" : entries.keySet().iterator().next();
+            String entry = entries.containsKey("mode_fill_fwd_f32")
+                    ? "mode_fill_fwd_f32"
+                    : entries.keySet().iterator().next();
             if (Nvrtc.unavailableReason().isPresent()) {
                 DeviceException e = assertThrows(DeviceException.class, () -> dev.function(entry));
                 assertTrue(e.getMessage().contains("NVRTC is unavailable"), e.getMessage());
                 return;
             }
-            // the fake refuses fatbins (as a GPU without matching SASS would): the loader compiles the source with NVRTC
+            // the fake refuses fatbins (as a GPU without matching SASS would): the loader compiles the source with
+            // NVRTC
             KernelFunction f = dev.function(entry);
             assertEquals(entry, f.entryPoint());
             assertTrue(f.toString().contains("nvrtc sm_90"), f.toString());
             assertTrue(f == dev.function(entry), "functions are cached");
             try (Arena arena = Arena.ofConfined()) {
-                MemorySegment params = new KernelArgs(arena, 3).ptr(a).i64(10).f32(1f).build();
+                MemorySegment params =
+                        new KernelArgs(arena, 3).ptr(a).i64(10).f32(1f).build();
                 dev.launch(f, 3, 2, 1, 256, 1, 1, 100_000, params);
-                assertArrayEquals(new int[] {3, 2, 1, 256, 1, 1, 100_000}, last().getValue(),
+                assertArrayEquals(
+                        new int[] {3, 2, 1, 256, 1, 1, 100_000},
+                        last().getValue(),
                         "over 48 KiB of shared memory: the kernel was opted in first");
-                DeviceException tooMuch = assertThrows(DeviceException.class, () -> dev.launch(f, 1, 1, 1, 32, 1, 1, 300_000, params));
+                DeviceException tooMuch =
+                        assertThrows(DeviceException.class, () -> dev.launch(f, 1, 1, 1, 32, 1, 1, 300_000, params));
                 assertTrue(tooMuch.getMessage().contains("allows at most 232448"), tooMuch.getMessage());
                 dev.launch(f, 7777, 1, 1, 32, 1, 1, 0, params);
                 DeviceException sticky = assertThrows(DeviceException.class, dev::synchronize);

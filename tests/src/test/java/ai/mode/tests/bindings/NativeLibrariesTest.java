@@ -1,12 +1,14 @@
 package ai.mode.tests.bindings;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
 import ai.mode.bindings.NativeLibraries;
 import ai.mode.bindings.NativeLibraries.Library;
 import ai.mode.bindings.NativeLibraryException;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
-
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.net.URL;
@@ -18,12 +20,9 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.jar.JarEntry;
 import java.util.jar.JarOutputStream;
-
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Library discovery: missing libraries give one clear line naming the fix; system directories win over
@@ -49,8 +48,16 @@ class NativeLibrariesTest {
         Files.writeString(src, source);
         Process p;
         try {
-            p = new ProcessBuilder("g++", "-shared", "-fPIC", "-Wl,-soname,lib" + name + ".so", "-o", lib.toString(), src.toString())
-                    .redirectErrorStream(true).start();
+            p = new ProcessBuilder(
+                            "g++",
+                            "-shared",
+                            "-fPIC",
+                            "-Wl,-soname,lib" + name + ".so",
+                            "-o",
+                            lib.toString(),
+                            src.toString())
+                    .redirectErrorStream(true)
+                    .start();
         } catch (IOException e) {
             assumeTrue(false, "g++ is not installed; cannot build the fake libraries for discovery tests");
             return null;
@@ -90,7 +97,10 @@ class NativeLibrariesTest {
         assertEquals("libcuda.so.1 / libcuda.so not found: no NVIDIA driver; use --backend cpu", e.getMessage());
         assertTrue(d.problem(Library.CUDA_DRIVER).isPresent());
         // the failure is cached and rethrown with the same line
-        assertEquals(e.getMessage(), assertThrows(NativeLibraryException.class, () -> d.load(Library.CUDA_DRIVER)).getMessage());
+        assertEquals(
+                e.getMessage(),
+                assertThrows(NativeLibraryException.class, () -> d.load(Library.CUDA_DRIVER))
+                        .getMessage());
     }
 
     @Test
@@ -98,7 +108,8 @@ class NativeLibrariesTest {
         Path empty = Files.createDirectories(tmp.resolve("empty2"));
         NativeLibraries d = discovery(List.of(empty), null, tmp.resolve("cache1"));
         for (Library lib : List.of(Library.NVRTC, Library.CUBLASLT, Library.NCCL)) {
-            String msg = assertThrows(NativeLibraryException.class, () -> d.load(lib)).getMessage();
+            String msg = assertThrows(NativeLibraryException.class, () -> d.load(lib))
+                    .getMessage();
             assertFalse(msg.contains("\n"), "one line: " + msg);
             assertTrue(msg.startsWith(lib.sonames().getFirst()), msg);
             assertTrue(msg.contains(lib == Library.NVRTC ? "-Pcuda-redist" : "-Pcuda-libs"), msg);
@@ -110,7 +121,8 @@ class NativeLibrariesTest {
         Path sys = Files.createDirectories(tmp.resolve("sys"));
         Files.copy(fakeA, sys.resolve("libnccl.so.2"));
         Path jar = jar("carrier-nccl", "libnccl.so.2", fakeB.toString());
-        NativeLibraries d = discovery(List.of(tmp.resolve("missing-dir"), sys), jar.toUri().toURL(), tmp.resolve("cache2"));
+        NativeLibraries d =
+                discovery(List.of(tmp.resolve("missing-dir"), sys), jar.toUri().toURL(), tmp.resolve("cache2"));
         NativeLibraries.Loaded l = d.load(Library.NCCL);
         assertEquals(sys.resolve("libnccl.so.2").toString(), l.origin());
         assertTrue(l.lookup().find("mode_fake_marker_a").isPresent());
@@ -119,10 +131,17 @@ class NativeLibrariesTest {
 
     @Test
     void carrierJarIsExtractedOnceWithNvrtcBuiltins() throws IOException {
-        Path jar = jar("cuda-redist-test", "libnvrtc.so.13", fakeA.toString(),
-                "libnvrtc-builtins.so.13.3", fakeB.toString(), "libunrelated.so.1", fakeB.toString());
+        Path jar = jar(
+                "cuda-redist-test",
+                "libnvrtc.so.13",
+                fakeA.toString(),
+                "libnvrtc-builtins.so.13.3",
+                fakeB.toString(),
+                "libunrelated.so.1",
+                fakeB.toString());
         Path cache = tmp.resolve("cache3");
-        NativeLibraries.Loaded l = discovery(List.of(), jar.toUri().toURL(), cache).load(Library.NVRTC);
+        NativeLibraries.Loaded l =
+                discovery(List.of(), jar.toUri().toURL(), cache).load(Library.NVRTC);
         Path dir = cache.resolve("cuda-redist-test");
         assertEquals("libnvrtc.so.13", l.soname());
         assertTrue(l.origin().contains("cuda-redist-test.jar"), l.origin());
@@ -135,17 +154,32 @@ class NativeLibrariesTest {
         FileTime before = FileTime.fromMillis(1_000_000L);
         Files.setLastModifiedTime(dir.resolve("libnvrtc.so.13"), before);
         discovery(List.of(), jar.toUri().toURL(), cache).load(Library.NVRTC);
-        assertEquals(before, Files.getLastModifiedTime(dir.resolve("libnvrtc.so.13")), "a cached copy of the right size is reused");
+        assertEquals(
+                before,
+                Files.getLastModifiedTime(dir.resolve("libnvrtc.so.13")),
+                "a cached copy of the right size is reused");
     }
 
     @Test
     void mklCarrierJarIsExtractedWithTheLibrariesItOpens() throws IOException {
-        assertEquals(NativeLibraries.carrierFolder().replace("/cuda/", "/mkl/"), NativeLibraries.carrierFolder(Library.MKL));
-        Path jar = jarIn(NativeLibraries.carrierFolder(Library.MKL), "mkl-redist-test", "libmkl_rt.so.2", fakeA.toString(),
-                "libmkl_core.so.2", fakeB.toString(), "libiomp5.so", fakeB.toString(),
-                "libmkl_vml_avx2.so.2", fakeB.toString(), "include/mkl.h", fakeB.toString());
+        assertEquals(
+                NativeLibraries.carrierFolder().replace("/cuda/", "/mkl/"), NativeLibraries.carrierFolder(Library.MKL));
+        Path jar = jarIn(
+                NativeLibraries.carrierFolder(Library.MKL),
+                "mkl-redist-test",
+                "libmkl_rt.so.2",
+                fakeA.toString(),
+                "libmkl_core.so.2",
+                fakeB.toString(),
+                "libiomp5.so",
+                fakeB.toString(),
+                "libmkl_vml_avx2.so.2",
+                fakeB.toString(),
+                "include/mkl.h",
+                fakeB.toString());
         Path cache = tmp.resolve("cache-mkl");
-        NativeLibraries.Loaded l = discovery(List.of(), jar.toUri().toURL(), cache).load(Library.MKL);
+        NativeLibraries.Loaded l =
+                discovery(List.of(), jar.toUri().toURL(), cache).load(Library.MKL);
         Path dir = cache.resolve("mkl-redist-test");
         assertEquals("libmkl_rt.so.2", l.soname());
         assertTrue(l.lookup().find("mode_fake_marker_a").isPresent());
@@ -159,8 +193,11 @@ class NativeLibrariesTest {
     @Test
     void missingMklNamesTheDependencyAndTheFallback() throws IOException {
         Path empty = Files.createDirectories(tmp.resolve("empty-mkl"));
-        String msg = assertThrows(NativeLibraryException.class,
-                () -> discovery(List.of(empty), null, tmp.resolve("cache-mkl0")).load(Library.MKL)).getMessage();
+        String msg = assertThrows(
+                        NativeLibraryException.class,
+                        () -> discovery(List.of(empty), null, tmp.resolve("cache-mkl0"))
+                                .load(Library.MKL))
+                .getMessage();
         assertFalse(msg.contains("\n"), "one line: " + msg);
         assertTrue(msg.startsWith("libmkl_rt.so.2 not found: "), msg);
         assertTrue(msg.contains("org.bytedeco:mkl:") && msg.contains("-Dmode.cpu.gemm=vector"), msg);
@@ -172,7 +209,8 @@ class NativeLibrariesTest {
         Path cache = tmp.resolve("cache4");
         Path stale = Files.createDirectories(cache.resolve("carrier-lt")).resolve("libcublasLt.so.12");
         Files.write(stale, new byte[] {1, 2, 3});
-        NativeLibraries.Loaded l = discovery(List.of(), jar.toUri().toURL(), cache).load(Library.CUBLASLT);
+        NativeLibraries.Loaded l =
+                discovery(List.of(), jar.toUri().toURL(), cache).load(Library.CUBLASLT);
         assertEquals(Files.size(fakeA), Files.size(stale));
         assertTrue(l.lookup().find("mode_fake_marker_a").isPresent());
     }
@@ -189,7 +227,8 @@ class NativeLibrariesTest {
         List<Path> dirs = NativeLibraries.defaultSearchDirs();
         assertTrue(dirs.contains(Path.of("/usr/local/cuda/lib64")), dirs.toString());
         assertTrue(dirs.stream().noneMatch(p -> p.endsWith("stubs")), dirs.toString());
-        assertTrue(dirs.indexOf(Path.of("/usr/local/cuda/lib64")) < dirs.indexOf(Path.of("/usr/lib64")),
+        assertTrue(
+                dirs.indexOf(Path.of("/usr/local/cuda/lib64")) < dirs.indexOf(Path.of("/usr/lib64")),
                 "CUDA installs are searched before the distribution's directories");
     }
 }

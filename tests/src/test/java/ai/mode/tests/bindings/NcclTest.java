@@ -1,18 +1,17 @@
 package ai.mode.tests.bindings;
 
-import ai.mode.bindings.Nccl;
-import org.junit.jupiter.api.BeforeEach;
-import org.junit.jupiter.api.Test;
-
-import java.util.Map;
-import java.util.Optional;
-
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import ai.mode.bindings.Nccl;
+import java.util.Map;
+import java.util.Optional;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
 
 /**
  * NCCL through FFM, for real (no GPU needed): version, unique ids, and the result-code table checked
@@ -51,12 +50,29 @@ class NcclTest {
 
     @Test
     void resultNamesAgreeWithLibraryStrings() {
-        Map<Integer, String> keyword = Map.of(0, "no error", 1, "cuda", 2, "system", 3, "internal",
-                4, "invalid argument", 5, "invalid usage", 6, "remote", 7, "in progress");
+        Map<Integer, String> keyword = Map.of(
+                0,
+                "no error",
+                1,
+                "cuda",
+                2,
+                "system",
+                3,
+                "internal",
+                4,
+                "invalid argument",
+                5,
+                "invalid usage",
+                6,
+                "remote",
+                7,
+                "in progress");
         for (Map.Entry<Integer, String> e : keyword.entrySet()) {
             String lib = nccl.errorString(e.getKey()).toLowerCase();
-            assertTrue(lib.contains(e.getValue()), "ncclResult " + e.getKey() + " (" + Nccl.resultName(e.getKey())
-                    + ") is described by NCCL as '" + lib + "'");
+            assertTrue(
+                    lib.contains(e.getValue()),
+                    "ncclResult " + e.getKey() + " (" + Nccl.resultName(e.getKey()) + ") is described by NCCL as '"
+                            + lib + "'");
         }
         assertEquals(8, Nccl.resultNames().size());
     }

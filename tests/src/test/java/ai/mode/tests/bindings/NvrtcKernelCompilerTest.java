@@ -1,20 +1,5 @@
 package ai.mode.tests.bindings;
 
-import ai.mode.bindings.Nvrtc;
-import ai.mode.kernels.KernelResources;
-import ai.mode.runtime.cuda.NvrtcKernelCompiler;
-import org.junit.jupiter.api.Tag;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
-
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.Arrays;
-import java.util.Map;
-import java.util.Optional;
-import java.util.concurrent.ConcurrentHashMap;
-
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -22,6 +7,20 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeFalse;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import ai.mode.bindings.Nvrtc;
+import ai.mode.kernels.KernelResources;
+import ai.mode.runtime.cuda.NvrtcKernelCompiler;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The cuda backend's NVRTC fallback without a GPU: the target choice for a compute capability; one shipped
@@ -40,7 +39,8 @@ class NvrtcKernelCompilerTest {
         assertEquals("sm_80", NvrtcKernelCompiler.target(80, archs));
         assertEquals("compute_90", NvrtcKernelCompiler.target(95, archs), "unknown arch: PTX of the best lower one");
         assertEquals("compute_120", NvrtcKernelCompiler.target(130, archs));
-        IllegalStateException e = assertThrows(IllegalStateException.class, () -> NvrtcKernelCompiler.target(70, archs));
+        IllegalStateException e =
+                assertThrows(IllegalStateException.class, () -> NvrtcKernelCompiler.target(70, archs));
         assertTrue(e.getMessage().contains("sm_70"), e.getMessage());
     }
 
@@ -49,7 +49,9 @@ class NvrtcKernelCompilerTest {
         assumeTrue(reason.isEmpty(), () -> "NVRTC not available: " + reason.orElse(""));
         assumeFalse(KernelResources.entryPoints().isEmpty(), "no kernel resources on the classpath");
         Nvrtc nvrtc = Nvrtc.get();
-        assumeTrue(nvrtc.includeDirectories().stream().anyMatch(p -> Files.isRegularFile(p.resolve("crt").resolve("mma.h"))),
+        assumeTrue(
+                nvrtc.includeDirectories().stream()
+                        .anyMatch(p -> Files.isRegularFile(p.resolve("crt").resolve("mma.h"))),
                 "no CUDA toolkit headers with crt/mma.h for the WMMA GEMM: " + nvrtc.includeDirectories());
         return nvrtc;
     }
@@ -58,7 +60,8 @@ class NvrtcKernelCompilerTest {
     void oneModuleCompilesToCubinAndIsCached() {
         NvrtcKernelCompiler compiler = new NvrtcKernelCompiler(nvrtcWithHeaders(), cache);
         Map<String, String> entries = KernelResources.entryPoints();
-        String module = entries.getOrDefault("mode_fill_fwd_f32", KernelResources.modules().getFirst());
+        String module = entries.getOrDefault(
+                "mode_fill_fwd_f32", KernelResources.modules().getFirst());
         NvrtcKernelCompiler.Image cubin = compiler.compile(module, 90);
         assertEquals("sm_90", cubin.target());
         assertFalse(cubin.cached());

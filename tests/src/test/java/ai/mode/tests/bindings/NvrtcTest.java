@@ -1,17 +1,5 @@
 package ai.mode.tests.bindings;
 
-import ai.mode.bindings.Nvrtc;
-import ai.mode.bindings.NvrtcException;
-import org.junit.jupiter.api.BeforeEach;
-import org.junit.jupiter.api.Test;
-
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.Arrays;
-import java.util.List;
-import java.util.Map;
-import java.util.Optional;
-
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -19,6 +7,17 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import ai.mode.bindings.Nvrtc;
+import ai.mode.bindings.NvrtcException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
 
 /**
  * NVRTC through FFM, for real (no GPU needed): version and architectures, compilation of a kernel to PTX
@@ -77,7 +76,8 @@ class NvrtcTest {
                     y[threadIdx.x] = undefined_thing;
                 }
                 """;
-        NvrtcException e = assertThrows(NvrtcException.class,
+        NvrtcException e = assertThrows(
+                NvrtcException.class,
                 () -> nvrtc.compile(bad, "broken.cu", Map.of(), List.of("--gpu-architecture=compute_80")));
         assertEquals(Nvrtc.ERROR_COMPILATION, e.code());
         assertEquals("NVRTC_ERROR_COMPILATION", e.errorName());
@@ -90,8 +90,8 @@ class NvrtcTest {
 
     @Test
     void badOptionIsNamed() {
-        NvrtcException e = assertThrows(NvrtcException.class,
-                () -> nvrtc.compile(AXPY, "axpy.cu", Map.of(), List.of("--no-such-option")));
+        NvrtcException e = assertThrows(
+                NvrtcException.class, () -> nvrtc.compile(AXPY, "axpy.cu", Map.of(), List.of("--no-such-option")));
         assertEquals("NVRTC_ERROR_INVALID_OPTION", e.errorName());
         assertTrue(e.getMessage().contains("--no-such-option"), e.getMessage());
     }
@@ -102,7 +102,10 @@ class NvrtcTest {
                 #include "mode_scale.cuh"
                 extern "C" __global__ void mode_test_scale(float* y) { y[threadIdx.x] *= MODE_SCALE; }
                 """;
-        Nvrtc.Compiled c = nvrtc.compile(src, "scale.cu", Map.of("mode_scale.cuh", "#define MODE_SCALE 3.5f\n"),
+        Nvrtc.Compiled c = nvrtc.compile(
+                src,
+                "scale.cu",
+                Map.of("mode_scale.cuh", "#define MODE_SCALE 3.5f\n"),
                 List.of("--gpu-architecture=compute_80"));
         assertTrue(c.ptx().contains(".entry mode_test_scale("));
         assertTrue(c.ptx().contains("0f40600000"), "3.5f appears as a PTX float literal");
@@ -118,8 +121,11 @@ class NvrtcTest {
     @Test
     void bf16KernelCompilesWithBundledHeadersAlone() {
         Optional<Path> bundled = nvrtc.bundledHeadersDirectory();
-        assumeTrue(bundled.isPresent(), "this NVRTC (" + Arrays.toString(nvrtc.version()) + ") bundles no CUDA headers");
-        assertTrue(Files.isRegularFile(bundled.get().resolve("cuda_bf16.h")), bundled.get().toString());
+        assumeTrue(
+                bundled.isPresent(), "this NVRTC (" + Arrays.toString(nvrtc.version()) + ") bundles no CUDA headers");
+        assertTrue(
+                Files.isRegularFile(bundled.get().resolve("cuda_bf16.h")),
+                bundled.get().toString());
         String src = """
                 #include <cuda_bf16.h>
                 extern "C" __global__ void mode_test_bf16_axpy(float a, const __nv_bfloat16* x, float* y, int n) {
@@ -127,17 +133,23 @@ class NvrtcTest {
                     if (i < n) y[i] += a * __bfloat162float(x[i]);
                 }
                 """;
-        Nvrtc.Compiled c = nvrtc.compile(src, "bf16.cu", Map.of(),
-                List.of("--gpu-architecture=compute_80", "-std=c++17", "-I" + bundled.get()));
+        Nvrtc.Compiled c = nvrtc.compile(
+                src, "bf16.cu", Map.of(), List.of("--gpu-architecture=compute_80", "-std=c++17", "-I" + bundled.get()));
         assertTrue(c.ptx().contains(".entry mode_test_bf16_axpy("), c.ptx());
-        assertTrue(c.ptx().contains("ld.global.u16") || c.ptx().contains("ld.global.b16")
-                || c.ptx().contains("ld.global.nc.u16") || c.ptx().contains("ld.global.nc.b16"), "bf16 loads are 16-bit");
+        assertTrue(
+                c.ptx().contains("ld.global.u16")
+                        || c.ptx().contains("ld.global.b16")
+                        || c.ptx().contains("ld.global.nc.u16")
+                        || c.ptx().contains("ld.global.nc.b16"),
+                "bf16 loads are 16-bit");
     }
 
     @Test
     void bf16WmmaKernelCompilesWithCudaHeaders() {
         List<Path> include = nvrtc.includeDirectories();
-        assumeTrue(include.stream().anyMatch(p -> Files.isRegularFile(p.resolve("crt").resolve("mma.h"))),
+        assumeTrue(
+                include.stream()
+                        .anyMatch(p -> Files.isRegularFile(p.resolve("crt").resolve("mma.h"))),
                 "no CUDA toolkit headers with crt/mma.h (NVRTC's bundle lacks it): " + include);
         String src = """
                 #include <cuda_bf16.h>
@@ -158,6 +170,8 @@ class NvrtcTest {
         options.addAll(nvrtc.includeOptions());
         Nvrtc.Compiled c = nvrtc.compile(src, "wmma.cu", Map.of(), options);
         assertTrue(c.ptx().contains(".entry mode_test_wmma_bf16("));
-        assertTrue(c.ptx().contains("wmma.mma.sync.aligned.row.col.m16n16k16.f32.bf16.bf16.f32"), "a bf16 tensor-core MMA");
+        assertTrue(
+                c.ptx().contains("wmma.mma.sync.aligned.row.col.m16n16k16.f32.bf16.bf16.f32"),
+                "a bf16 tensor-core MMA");
     }
 }

@@ -1,5 +1,12 @@
 package ai.mode.tests.cpu;
 
+import static ai.mode.tests.cpu.CpuVariants.host;
+import static ai.mode.tests.cpu.CpuVariants.poisoned;
+import static ai.mode.tests.cpu.CpuVariants.t;
+import static ai.mode.tests.reference.TestData.toDouble;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
 import ai.mode.runtime.Tensor;
 import ai.mode.runtime.cpu.CpuBackend;
 import ai.mode.tests.reference.Ref;
@@ -8,13 +15,6 @@ import ai.mode.tests.reference.Tolerance;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
-
-import static ai.mode.tests.cpu.CpuVariants.host;
-import static ai.mode.tests.cpu.CpuVariants.poisoned;
-import static ai.mode.tests.cpu.CpuVariants.t;
-import static ai.mode.tests.reference.TestData.toDouble;
-import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Fused causal attention (forward, backward, grouped-query) against the materialising float64 reference. */
 class CpuAttentionTest {
@@ -25,8 +25,15 @@ class CpuAttentionTest {
      * instead of once per head) and past 1024 (the online softmax across key chunks).
      */
     private static final int[][] SHAPES = {
-            {1, 1, 1, 1, 1}, {2, 5, 4, 2, 8}, {1, 70, 2, 1, 16}, {1, 130, 3, 3, 17}, {2, 33, 4, 1, 64}, {1, 65, 6, 2, 20},
-            {2, 256, 4, 2, 64}, {1, 300, 2, 1, 16}, {1, 1100, 1, 1, 8},
+        {1, 1, 1, 1, 1},
+        {2, 5, 4, 2, 8},
+        {1, 70, 2, 1, 16},
+        {1, 130, 3, 3, 17},
+        {2, 33, 4, 1, 64},
+        {1, 65, 6, 2, 20},
+        {2, 256, 4, 2, 64},
+        {1, 300, 2, 1, 16},
+        {1, 1100, 1, 1, 8},
     };
 
     @ParameterizedTest
@@ -49,8 +56,10 @@ class CpuAttentionTest {
 
             Tensor dq = poisoned(be, b, t, h, hd), dk = poisoned(be, b, t, hkv, hd), dv = poisoned(be, b, t, hkv, hd);
             be.attentionBackward(t(be, dOut, b, t, h, hd), qt, kt, vt, out, lse, dq, dk, dv);
-            double[][] gRef = Ref.F64.attentionBackward(toDouble(dOut), toDouble(q), toDouble(k), toDouble(v), b, t, h, hkv, hd);
-            double[][] gNaive = Ref.F32.attentionBackward(toDouble(dOut), toDouble(q), toDouble(k), toDouble(v), b, t, h, hkv, hd);
+            double[][] gRef =
+                    Ref.F64.attentionBackward(toDouble(dOut), toDouble(q), toDouble(k), toDouble(v), b, t, h, hkv, hd);
+            double[][] gNaive =
+                    Ref.F32.attentionBackward(toDouble(dOut), toDouble(q), toDouble(k), toDouble(v), b, t, h, hkv, hd);
             Tolerance.assertWithinNaiveBound(what + " dq", host(be, dq), gNaive[0], gRef[0]);
             Tolerance.assertWithinNaiveBound(what + " dk", host(be, dk), gNaive[1], gRef[1]);
             Tolerance.assertWithinNaiveBound(what + " dv", host(be, dv), gNaive[2], gRef[2]);
@@ -75,15 +84,19 @@ class CpuAttentionTest {
     void badShapesAreRejected() {
         CpuBackend be = CpuVariants.VECTOR;
         Tensor q = be.zeros(1, 4, 3, 8), k = be.zeros(1, 4, 2, 8), v = be.zeros(1, 4, 2, 8);
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        IllegalArgumentException e = assertThrows(
+                IllegalArgumentException.class,
                 () -> be.attentionForward(q, k, v, be.zeros(1, 4, 3, 8), be.zeros(1, 3, 4)));
         assertTrue(e.getMessage().contains("multiple of key/value heads"), e.getMessage());
         Tensor k2 = be.zeros(1, 4, 1, 8);
-        e = assertThrows(IllegalArgumentException.class,
+        e = assertThrows(
+                IllegalArgumentException.class,
                 () -> be.attentionForward(q, k2, k2, be.zeros(1, 4, 3, 8), be.zeros(1, 4, 3)));
         assertTrue(e.getMessage().contains("lse must be [1, 3, 4]"), e.getMessage());
-        e = assertThrows(IllegalArgumentException.class,
-                () -> be.attentionForward(q, be.zeros(1, 5, 1, 8), be.zeros(1, 5, 1, 8), be.zeros(1, 4, 3, 8), be.zeros(1, 3, 4)));
+        e = assertThrows(
+                IllegalArgumentException.class,
+                () -> be.attentionForward(
+                        q, be.zeros(1, 5, 1, 8), be.zeros(1, 5, 1, 8), be.zeros(1, 4, 3, 8), be.zeros(1, 3, 4)));
         assertTrue(e.getMessage().contains("to match q"), e.getMessage());
     }
 }

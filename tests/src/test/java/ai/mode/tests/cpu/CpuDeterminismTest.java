@@ -1,5 +1,11 @@
 package ai.mode.tests.cpu;
 
+import static ai.mode.tests.cpu.CpuVariants.host;
+import static ai.mode.tests.cpu.CpuVariants.t;
+import static ai.mode.tests.cpu.CpuVariants.ti;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
 import ai.mode.model.LlamaConfig;
 import ai.mode.model.nn.BufferPool;
 import ai.mode.model.nn.DecoderLayer;
@@ -11,17 +17,10 @@ import ai.mode.runtime.cpu.CpuBackend;
 import ai.mode.runtime.cpu.CpuGemm;
 import ai.mode.tests.reference.TestData;
 import ai.mode.tests.reference.Tolerance;
-import org.junit.jupiter.api.Test;
-
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
-
-import static ai.mode.tests.cpu.CpuVariants.host;
-import static ai.mode.tests.cpu.CpuVariants.t;
-import static ai.mode.tests.cpu.CpuVariants.ti;
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertEquals;
+import org.junit.jupiter.api.Test;
 
 /**
  * Determinism guarantees of the cpu backend: the same inputs give the same bits on repeated calls and for
@@ -55,7 +54,9 @@ class CpuDeterminismTest {
         be.ropeForward(k, 10000f, 3, k);
         Tensor att = be.zeros(b, t, h, hd), lse = be.zeros(b, h, t);
         be.attentionForward(q, k, v, att, lse);
-        Tensor gate = t(be, TestData.normal(5, n * f), n, f), up = t(be, TestData.normal(6, n * f), n, f), act = be.zeros(n, f);
+        Tensor gate = t(be, TestData.normal(5, n * f), n, f),
+                up = t(be, TestData.normal(6, n * f), n, f),
+                act = be.zeros(n, f);
         be.swiGluForward(gate, up, act);
         Tensor wOut = t(be, TestData.normal(7, f * vocab, 0.1), f, vocab), logits = be.zeros(n, vocab);
         be.gemm(false, false, 1f, act, wOut, 0f, logits);
@@ -77,7 +78,9 @@ class CpuDeterminismTest {
         Tensor m = be.zeros(f, vocab), vv = be.zeros(f, vocab);
         be.adamW(wOut, dW, m, vv, new AdamWStep(1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 1, 1f));
         outs.add(new float[] {(float) be.sumSquares(dTable)});
-        for (Tensor o : List.of(xn, rstd, qkv, q, k, att, lse, act, logits, dLogits, dAct, dW, dq, dk, dv, dx, dw, dTable, colSums, wOut, m, vv)) {
+        for (Tensor o : List.of(
+                xn, rstd, qkv, q, k, att, lse, act, logits, dLogits, dAct, dW, dq, dk, dv, dx, dw, dTable, colSums,
+                wOut, m, vv)) {
             outs.add(host(be, o));
         }
         return outs;
@@ -90,7 +93,8 @@ class CpuDeterminismTest {
 
     @Test
     void repeatedCallsGiveIdenticalBits() {
-        for (CpuBackend be : CpuVariants.gemmTiles().map(CpuVariants.Variant::be).toList()) {
+        for (CpuBackend be :
+                CpuVariants.gemmTiles().map(CpuVariants.Variant::be).toList()) {
             assertBitwiseEqual(CpuVariants.label(be) + " run twice", pipeline(be), pipeline(be));
         }
     }
@@ -100,7 +104,7 @@ class CpuDeterminismTest {
         for (int path = 0; path < 3; path++) {
             boolean vector = path != 1;
             CpuGemm gemm = path == 2 ? CpuGemm.MKL : CpuGemm.VECTOR;
-            if (gemm == CpuGemm.MKL && CpuVariants.MKL == null) continue;   // MklGemmTest fails where it should load
+            if (gemm == CpuGemm.MKL && CpuVariants.MKL == null) continue; // MklGemmTest fails where it should load
             String label = (vector ? "vector" : "scalar") + ", " + gemm.label() + " gemm";
             List<float[]> reference;
             try (CpuBackend one = new CpuBackend(1, vector, gemm)) {
@@ -123,7 +127,8 @@ class CpuDeterminismTest {
     void frozenLayerGivesTheTrainableInputGradientOnEveryProvider() {
         LlamaConfig cfg = new LlamaConfig(11, 16, 1, 4, 2, 24, 8, 10000f, 1e-5f, true);
         int b = 2, t = 5, d = cfg.hiddenSize();
-        for (CpuBackend be : CpuVariants.gemmTiles().map(CpuVariants.Variant::be).toList()) {
+        for (CpuBackend be :
+                CpuVariants.gemmTiles().map(CpuVariants.Variant::be).toList()) {
             for (int layerSeed = 0; layerSeed < 20; layerSeed++) {
                 Random rnd = new Random(layerSeed);
                 try (BufferPool scratch = new BufferPool(be)) {
@@ -140,8 +145,11 @@ class CpuDeterminismTest {
                     // a full collection moves the arrays, so the second pass sees other memory alignments
                     System.gc();
                     layer.forward(x);
-                    assertArrayEquals(trainable, host(be, layer.backward(dy)),
-                            CpuVariants.label(be) + ", layer seed " + layerSeed + ": frozen vs trainable input gradient");
+                    assertArrayEquals(
+                            trainable,
+                            host(be, layer.backward(dy)),
+                            CpuVariants.label(be) + ", layer seed " + layerSeed
+                                    + ": frozen vs trainable input gradient");
                     for (Parameter p : layer.parameters()) p.close();
                 }
             }
@@ -172,8 +180,22 @@ class CpuDeterminismTest {
         // values include the clamping limits and the non-finite cases.
         int n = 5000;
         float[] g = TestData.uniform(31, n, -120, 120), u = TestData.normal(32, n), d = TestData.normal(33, n);
-        float[] special = {0f, -0f, 1e-30f, -87.5f, -103.9f, -104.5f, 88.5f, 88.8f, 89.5f, Float.NaN,
-                Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, Float.MIN_VALUE, -Float.MAX_VALUE};
+        float[] special = {
+            0f,
+            -0f,
+            1e-30f,
+            -87.5f,
+            -103.9f,
+            -104.5f,
+            88.5f,
+            88.8f,
+            89.5f,
+            Float.NaN,
+            Float.POSITIVE_INFINITY,
+            Float.NEGATIVE_INFINITY,
+            Float.MIN_VALUE,
+            -Float.MAX_VALUE
+        };
         System.arraycopy(special, 0, g, 0, special.length);
         float[][] outs = new float[2][], dGates = new float[2][];
         int i = 0;
@@ -194,7 +216,8 @@ class CpuDeterminismTest {
         for (int i = 0; i < vec.size(); i++) {
             float[] s = sca.get(i);
             double scale = Tolerance.maxAbs(TestData.toDouble(s));
-            Tolerance.assertClose("vector vs scalar output " + i, vec.get(i), TestData.toDouble(s), 2e-4 * Math.max(scale, 1e-3), 0);
+            Tolerance.assertClose(
+                    "vector vs scalar output " + i, vec.get(i), TestData.toDouble(s), 2e-4 * Math.max(scale, 1e-3), 0);
         }
     }
 }

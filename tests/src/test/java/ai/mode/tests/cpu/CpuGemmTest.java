@@ -1,5 +1,13 @@
 package ai.mode.tests.cpu;
 
+import static ai.mode.tests.cpu.CpuVariants.host;
+import static ai.mode.tests.cpu.CpuVariants.t;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
 import ai.mode.runtime.Tensor;
 import ai.mode.runtime.cpu.CpuBackend;
 import ai.mode.runtime.cpu.CpuGemm;
@@ -11,14 +19,6 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 import org.junit.jupiter.params.provider.MethodSource;
 
-import static ai.mode.tests.cpu.CpuVariants.host;
-import static ai.mode.tests.cpu.CpuVariants.t;
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
-
 /** SGEMM of the cpu backend against the float64 reference: transposes, odd sizes, K blocking, batching, alpha/beta. */
 class CpuGemmTest {
 
@@ -29,11 +29,24 @@ class CpuGemmTest {
      * inside the array, a last task whose partial panel would read past the array end, one exact panel).
      */
     private static final int[][] SHAPES = {
-            {1, 1, 1}, {1, 7, 3}, {5, 1, 9}, {6, 32, 16}, {7, 33, 17}, {13, 50, 300}, {37, 259, 31}, {64, 64, 64},
-            {3, 4100, 5}, {97, 17, 513}, {29, 45, 1100}, {6200, 20, 7}, {202, 70, 256}, {12, 40, 256},
+        {1, 1, 1},
+        {1, 7, 3},
+        {5, 1, 9},
+        {6, 32, 16},
+        {7, 33, 17},
+        {13, 50, 300},
+        {37, 259, 31},
+        {64, 64, 64},
+        {3, 4100, 5},
+        {97, 17, 513},
+        {29, 45, 1100},
+        {6200, 20, 7},
+        {202, 70, 256},
+        {12, 40, 256},
     };
 
-    private static void checkOne(CpuBackend be, boolean ta, boolean tb, int m, int n, int k, float alpha, float beta, long seed) {
+    private static void checkOne(
+            CpuBackend be, boolean ta, boolean tb, int m, int n, int k, float alpha, float beta, long seed) {
         float[] a = TestData.normal(seed, m * k);
         float[] b = TestData.normal(seed + 1, k * n);
         float[] c0 = TestData.normal(seed + 2, m * n);
@@ -41,10 +54,15 @@ class CpuGemmTest {
         Tensor bt = t(be, b, tb ? new int[] {n, k} : new int[] {k, n});
         Tensor ct = t(be, c0, m, n);
         be.gemm(ta, tb, alpha, at, bt, beta, ct);
-        double[] ref = Ref.F64.gemm(ta, tb, m, n, k, alpha, TestData.toDouble(a), TestData.toDouble(b), beta, TestData.toDouble(c0));
-        double[] naive = Ref.F32.gemm(ta, tb, m, n, k, alpha, TestData.toDouble(a), TestData.toDouble(b), beta, TestData.toDouble(c0));
-        Tolerance.assertWithinNaiveBound(CpuVariants.label(be) + " gemm ta=" + ta + " tb=" + tb + " " + m + "x" + n + "x" + k,
-                host(be, ct), naive, ref);
+        double[] ref = Ref.F64.gemm(
+                ta, tb, m, n, k, alpha, TestData.toDouble(a), TestData.toDouble(b), beta, TestData.toDouble(c0));
+        double[] naive = Ref.F32.gemm(
+                ta, tb, m, n, k, alpha, TestData.toDouble(a), TestData.toDouble(b), beta, TestData.toDouble(c0));
+        Tolerance.assertWithinNaiveBound(
+                CpuVariants.label(be) + " gemm ta=" + ta + " tb=" + tb + " " + m + "x" + n + "x" + k,
+                host(be, ct),
+                naive,
+                ref);
     }
 
     @ParameterizedTest
@@ -65,8 +83,8 @@ class CpuGemmTest {
         CpuBackend be = variant.be();
         checkOne(be, false, false, 9, 40, 20, 0.5f, 1f, 11);
         checkOne(be, true, true, 9, 40, 20, -1.5f, 0.25f, 12);
-        checkOne(be, false, true, 13, 50, 300, 2f, -1f, 13);   // beta on the first K block only
-        checkOne(be, true, false, 4, 5, 0, 1f, 0.5f, 14);      // K = 0: c = beta * c
+        checkOne(be, false, true, 13, 50, 300, 2f, -1f, 13); // beta on the first K block only
+        checkOne(be, true, false, 4, 5, 0, 1f, 0.5f, 14); // K = 0: c = beta * c
     }
 
     @ParameterizedTest
@@ -104,8 +122,11 @@ class CpuGemmTest {
                     double[] ref = Ref.F64.gemm(ta, tb, m, n, k, 1, ai, bi, 0.5, ci);
                     double[] naive = Ref.F32.gemm(ta, tb, m, n, k, 1, ai, bi, 0.5, ci);
                     float[] gi = java.util.Arrays.copyOfRange(got, i * m * n, (i + 1) * m * n);
-                    Tolerance.assertWithinNaiveBound("batched ta=" + ta + " tb=" + tb + " broadcast=" + broadcast + " batch " + i,
-                            gi, naive, ref);
+                    Tolerance.assertWithinNaiveBound(
+                            "batched ta=" + ta + " tb=" + tb + " broadcast=" + broadcast + " batch " + i,
+                            gi,
+                            naive,
+                            ref);
                 }
             }
         }
@@ -140,31 +161,43 @@ class CpuGemmTest {
     void batchedItemsEqualLoneGemmsBitwise(CpuVariants.Variant variant) {
         CpuBackend be = variant.be();
         int batch = 4, m = 53, n = 70;
-        for (int k : new int[] {300, 256}) for (int combo = 0; combo < 4; combo++) {
-            boolean ta = (combo & 1) != 0, tb = (combo & 2) != 0;
-            for (boolean shared : new boolean[] {false, true}) {
-                float[] a = TestData.normal(90 + combo, batch * m * k);
-                float[] b = TestData.normal(95 + combo, (shared ? 1 : batch) * k * n);
-                int[] aShape = ta ? new int[] {k, m} : new int[] {m, k};
-                int[] bShape = tb ? new int[] {n, k} : new int[] {k, n};
-                Tensor bt = shared ? t(be, b, bShape) : t(be, b, batch, bShape[0], bShape[1]);
-                Tensor ct = be.zeros(batch, m, n);
-                be.gemm(ta, tb, 1f, t(be, a, batch, aShape[0], aShape[1]), bt, 0f, ct);
-                float[] got = host(be, ct);
-                for (int i = 0; i < batch; i++) {
-                    Tensor ci = be.zeros(m, n);
-                    float[] bi = java.util.Arrays.copyOfRange(b, shared ? 0 : i * k * n, (shared ? 0 : i * k * n) + k * n);
-                    be.gemm(ta, tb, 1f, t(be, java.util.Arrays.copyOfRange(a, i * m * k, (i + 1) * m * k), aShape),
-                            t(be, bi, bShape), 0f, ci);
-                    assertArrayEquals(host(be, ci), java.util.Arrays.copyOfRange(got, i * m * n, (i + 1) * m * n),
-                            variant + " k=" + k + " ta=" + ta + " tb=" + tb + " shared=" + shared + " item " + i);
+        for (int k : new int[] {300, 256})
+            for (int combo = 0; combo < 4; combo++) {
+                boolean ta = (combo & 1) != 0, tb = (combo & 2) != 0;
+                for (boolean shared : new boolean[] {false, true}) {
+                    float[] a = TestData.normal(90 + combo, batch * m * k);
+                    float[] b = TestData.normal(95 + combo, (shared ? 1 : batch) * k * n);
+                    int[] aShape = ta ? new int[] {k, m} : new int[] {m, k};
+                    int[] bShape = tb ? new int[] {n, k} : new int[] {k, n};
+                    Tensor bt = shared ? t(be, b, bShape) : t(be, b, batch, bShape[0], bShape[1]);
+                    Tensor ct = be.zeros(batch, m, n);
+                    be.gemm(ta, tb, 1f, t(be, a, batch, aShape[0], aShape[1]), bt, 0f, ct);
+                    float[] got = host(be, ct);
+                    for (int i = 0; i < batch; i++) {
+                        Tensor ci = be.zeros(m, n);
+                        float[] bi = java.util.Arrays.copyOfRange(
+                                b, shared ? 0 : i * k * n, (shared ? 0 : i * k * n) + k * n);
+                        be.gemm(
+                                ta,
+                                tb,
+                                1f,
+                                t(be, java.util.Arrays.copyOfRange(a, i * m * k, (i + 1) * m * k), aShape),
+                                t(be, bi, bShape),
+                                0f,
+                                ci);
+                        assertArrayEquals(
+                                host(be, ci),
+                                java.util.Arrays.copyOfRange(got, i * m * n, (i + 1) * m * n),
+                                variant + " k=" + k + " ta=" + ta + " tb=" + tb + " shared=" + shared + " item " + i);
+                    }
                 }
             }
-        }
     }
 
     @ParameterizedTest
-    @EnumSource(value = CpuGemm.class, names = {"VECTOR", "MKL"})
+    @EnumSource(
+            value = CpuGemm.class,
+            names = {"VECTOR", "MKL"})
     void threadCountDoesNotChangeBits(CpuGemm gemm) {
         if (gemm == CpuGemm.MKL) assumeTrue(CpuVariants.MKL != null, "oneMKL does not load here");
         // 600 x 300: oneMKL cuts C into 2 row pieces; 150 x 520: 2 column pieces
@@ -201,22 +234,32 @@ class CpuGemmTest {
 
     @Test
     void vectorPathIsActiveUnderTheTestFlags() {
-        assertTrue(CpuVariants.VECTOR.vectorized(), "tests run with --add-modules jdk.incubator.vector; got "
-                + CpuVariants.VECTOR.kernelDescription());
+        assertTrue(
+                CpuVariants.VECTOR.vectorized(),
+                "tests run with --add-modules jdk.incubator.vector; got " + CpuVariants.VECTOR.kernelDescription());
         assertEquals("scalar", CpuVariants.SCALAR.kernelDescription());
     }
 
     @Test
     void gemmTileHeightFollowsThePropertyAndRejectsOthers() {
-        assertTrue(CpuVariants.VECTOR_4_ROWS.kernelDescription().contains(" 4 x "), CpuVariants.VECTOR_4_ROWS.kernelDescription());
-        assertTrue(CpuVariants.VECTOR_12_ROWS.kernelDescription().contains(" 12 x "), CpuVariants.VECTOR_12_ROWS.kernelDescription());
+        assertTrue(
+                CpuVariants.VECTOR_4_ROWS.kernelDescription().contains(" 4 x "),
+                CpuVariants.VECTOR_4_ROWS.kernelDescription());
+        assertTrue(
+                CpuVariants.VECTOR_12_ROWS.kernelDescription().contains(" 12 x "),
+                CpuVariants.VECTOR_12_ROWS.kernelDescription());
         String before = System.getProperty("mode.cpu.gemmRows");
         System.setProperty("mode.cpu.gemmRows", "6");
         try {
-            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new CpuBackend(1, true, CpuGemm.VECTOR));
-            assertTrue(e.getMessage().contains("-Dmode.cpu.gemmRows=6") && e.getMessage().contains("use 4 or 12"), e.getMessage());
+            IllegalArgumentException e =
+                    assertThrows(IllegalArgumentException.class, () -> new CpuBackend(1, true, CpuGemm.VECTOR));
+            assertTrue(
+                    e.getMessage().contains("-Dmode.cpu.gemmRows=6")
+                            && e.getMessage().contains("use 4 or 12"),
+                    e.getMessage());
         } finally {
-            if (before == null) System.clearProperty("mode.cpu.gemmRows"); else System.setProperty("mode.cpu.gemmRows", before);
+            if (before == null) System.clearProperty("mode.cpu.gemmRows");
+            else System.setProperty("mode.cpu.gemmRows", before);
         }
     }
 
@@ -224,7 +267,8 @@ class CpuGemmTest {
     void badShapesAreRejectedWithMessages() {
         CpuBackend be = CpuVariants.VECTOR;
         Tensor a = be.zeros(4, 5), b = be.zeros(6, 7), c = be.zeros(4, 7);
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> be.gemm(false, false, 1f, a, b, 0f, c));
+        IllegalArgumentException e =
+                assertThrows(IllegalArgumentException.class, () -> be.gemm(false, false, 1f, a, b, 0f, c));
         assertTrue(e.getMessage().contains("inner dimensions"), e.getMessage());
         Tensor b2 = be.zeros(5, 7), cBad = be.zeros(4, 8);
         e = assertThrows(IllegalArgumentException.class, () -> be.gemm(false, false, 1f, a, b2, 0f, cBad));

@@ -1,28 +1,36 @@
 package ai.mode.tests.cpu;
 
-import ai.mode.runtime.cpu.CpuIdentity;
-import org.junit.jupiter.api.Test;
-
-import java.util.List;
-
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.mode.runtime.cpu.CpuIdentity;
+import java.util.List;
+import org.junit.jupiter.api.Test;
 
 /** The CPU facts the cpu backend chooses its GEMM provider by, parsed from cpuinfo texts of both vendors. */
 class CpuIdentityTest {
 
     @Test
     void parsesVendorModelAndWidestExtension() {
-        CpuIdentity amd = CpuIdentity.parse(List.of("processor\t: 0", "vendor_id\t: AuthenticAMD", "cpu family\t: 25",
-                "model name\t: AMD EPYC 7B13", "flags\t\t: fpu sse sse2 avx fma avx2 bmi2", "", "processor\t: 1",
-                "vendor_id\t: GenuineIntel", "flags\t\t: avx512f"));
+        CpuIdentity amd = CpuIdentity.parse(List.of(
+                "processor\t: 0",
+                "vendor_id\t: AuthenticAMD",
+                "cpu family\t: 25",
+                "model name\t: AMD EPYC 7B13",
+                "flags\t\t: fpu sse sse2 avx fma avx2 bmi2",
+                "",
+                "processor\t: 1",
+                "vendor_id\t: GenuineIntel",
+                "flags\t\t: avx512f"));
         assertEquals(CpuIdentity.AMD, amd.vendor());
         assertFalse(amd.intel());
         assertEquals("AVX2", amd.isa(), "the first processor's flags, not a later one's");
         assertEquals("AMD EPYC 7B13 (AuthenticAMD, AVX2)", amd.describe());
 
-        CpuIdentity intel = CpuIdentity.parse(List.of("vendor_id : GenuineIntel", "model name : Intel(R) Xeon(R) Platinum",
+        CpuIdentity intel = CpuIdentity.parse(List.of(
+                "vendor_id : GenuineIntel",
+                "model name : Intel(R) Xeon(R) Platinum",
                 "flags : sse avx avx2 fma avx512f avx512bw"));
         assertTrue(intel.intel());
         assertEquals("AVX-512", intel.isa());

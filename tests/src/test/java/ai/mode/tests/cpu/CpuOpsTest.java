@@ -1,5 +1,14 @@
 package ai.mode.tests.cpu;
 
+import static ai.mode.tests.cpu.CpuVariants.host;
+import static ai.mode.tests.cpu.CpuVariants.hostInts;
+import static ai.mode.tests.cpu.CpuVariants.poisoned;
+import static ai.mode.tests.cpu.CpuVariants.t;
+import static ai.mode.tests.cpu.CpuVariants.ti;
+import static ai.mode.tests.reference.TestData.toDouble;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
 import ai.mode.runtime.AdamWStep;
 import ai.mode.runtime.Backend;
 import ai.mode.runtime.LossStats;
@@ -10,15 +19,6 @@ import ai.mode.tests.reference.TestData;
 import ai.mode.tests.reference.Tolerance;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
-
-import static ai.mode.tests.cpu.CpuVariants.host;
-import static ai.mode.tests.cpu.CpuVariants.hostInts;
-import static ai.mode.tests.cpu.CpuVariants.poisoned;
-import static ai.mode.tests.cpu.CpuVariants.t;
-import static ai.mode.tests.cpu.CpuVariants.ti;
-import static ai.mode.tests.reference.TestData.toDouble;
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /**
  * Every non-GEMM, non-attention op of the cpu backend, forward and backward, against {@link Ref} on random
@@ -96,7 +96,8 @@ class CpuOpsTest {
         Tensor v = be.view(s, 3, 4);
         be.fill(v, 2f);
         float[] after = host(be, x);
-        for (int i = 0; i < 24; i++) assertEquals(i >= 6 && i < 18 ? 2f : data[i], after[i], "fill through a view of a slice");
+        for (int i = 0; i < 24; i++)
+            assertEquals(i >= 6 && i < 18 ? 2f : data[i], after[i], "fill through a view of a slice");
         Tensor y = be.zeros(2, 12);
         be.copy(x, y);
         assertArrayEquals(after, host(be, y));
@@ -116,10 +117,11 @@ class CpuOpsTest {
             int vocab = 11, n = 29;
             float[] table = TestData.normal(d, vocab * d);
             int[] ids = TestData.ints(d + 1, n, vocab);
-            ids[0] = ids[n - 1];   // a repeated id must accumulate
+            ids[0] = ids[n - 1]; // a repeated id must accumulate
             Tensor out = poisoned(be, 1, n, d);
             be.embeddingForward(t(be, table, vocab, d), ti(be, ids, 1, n), out);
-            Tolerance.assertClose("embedding forward d=" + d, host(be, out), Ref.F64.embeddingForward(toDouble(table), ids, d), 0, 0);
+            Tolerance.assertClose(
+                    "embedding forward d=" + d, host(be, out), Ref.F64.embeddingForward(toDouble(table), ids, d), 0, 0);
             float[] dOut = TestData.normal(d + 2, n * d), base = TestData.normal(d + 3, vocab * d);
             Tensor dTable = t(be, base, vocab, d);
             be.embeddingBackward(t(be, dOut, n, d), ti(be, ids, n), dTable);
@@ -139,17 +141,25 @@ class CpuOpsTest {
     void rmsNorm(CpuVariants.Variant variant) {
         CpuBackend be = variant.be();
         for (int d : WIDTHS) {
-            int rows = 70;   // more than one 32-row partial of the weight gradient
+            int rows = 70; // more than one 32-row partial of the weight gradient
             float eps = 1e-5f;
-            float[] x = TestData.normal(d, rows * d), w = TestData.normal(d + 1, d), dOut = TestData.normal(d + 2, rows * d);
+            float[] x = TestData.normal(d, rows * d),
+                    w = TestData.normal(d + 1, d),
+                    dOut = TestData.normal(d + 2, rows * d);
             float[] dwBase = TestData.normal(d + 3, d);
             Tensor out = poisoned(be, rows, d), rstd = poisoned(be, rows);
             Tensor xt = t(be, x, rows, d), wt = t(be, w, d);
             be.rmsNormForward(xt, wt, eps, out, rstd);
-            Tolerance.assertWithinNaiveBound("rmsnorm forward d=" + d, host(be, out),
-                    Ref.F32.rmsNormForward(toDouble(x), toDouble(w), rows, d, eps), Ref.F64.rmsNormForward(toDouble(x), toDouble(w), rows, d, eps));
-            Tolerance.assertWithinNaiveBound("rmsnorm rstd d=" + d, host(be, rstd),
-                    Ref.F32.rmsNormRstd(toDouble(x), rows, d, eps), Ref.F64.rmsNormRstd(toDouble(x), rows, d, eps));
+            Tolerance.assertWithinNaiveBound(
+                    "rmsnorm forward d=" + d,
+                    host(be, out),
+                    Ref.F32.rmsNormForward(toDouble(x), toDouble(w), rows, d, eps),
+                    Ref.F64.rmsNormForward(toDouble(x), toDouble(w), rows, d, eps));
+            Tolerance.assertWithinNaiveBound(
+                    "rmsnorm rstd d=" + d,
+                    host(be, rstd),
+                    Ref.F32.rmsNormRstd(toDouble(x), rows, d, eps),
+                    Ref.F64.rmsNormRstd(toDouble(x), rows, d, eps));
             Tensor dx = poisoned(be, rows, d), dw = t(be, dwBase, d);
             be.rmsNormBackward(t(be, dOut, rows, d), xt, wt, rstd, dx, dw);
             double[][] ref = Ref.F64.rmsNormBackward(toDouble(dOut), toDouble(x), toDouble(w), rows, d, eps);
@@ -177,12 +187,18 @@ class CpuOpsTest {
                 Tensor out = poisoned(be, b, t, h, hd);
                 be.ropeForward(t(be, x, b, t, h, hd), theta, offset, out);
                 String what = "rope " + java.util.Arrays.toString(s) + " offset " + offset;
-                Tolerance.assertWithinNaiveBound(what + " forward", host(be, out),
-                        Ref.F32.ropeForward(toDouble(x), b, t, h, hd, theta, offset), Ref.F64.ropeForward(toDouble(x), b, t, h, hd, theta, offset));
+                Tolerance.assertWithinNaiveBound(
+                        what + " forward",
+                        host(be, out),
+                        Ref.F32.ropeForward(toDouble(x), b, t, h, hd, theta, offset),
+                        Ref.F64.ropeForward(toDouble(x), b, t, h, hd, theta, offset));
                 Tensor dx = poisoned(be, b, t, h, hd);
                 be.ropeBackward(t(be, x, b, t, h, hd), theta, offset, dx);
-                Tolerance.assertWithinNaiveBound(what + " backward", host(be, dx),
-                        Ref.F32.ropeBackward(toDouble(x), b, t, h, hd, theta, offset), Ref.F64.ropeBackward(toDouble(x), b, t, h, hd, theta, offset));
+                Tolerance.assertWithinNaiveBound(
+                        what + " backward",
+                        host(be, dx),
+                        Ref.F32.ropeBackward(toDouble(x), b, t, h, hd, theta, offset),
+                        Ref.F64.ropeBackward(toDouble(x), b, t, h, hd, theta, offset));
                 Tensor inPlace = t(be, x, b, t, h, hd);
                 be.ropeForward(inPlace, theta, offset, inPlace);
                 assertArrayEquals(host(be, out), host(be, inPlace), what + " in place");
@@ -202,8 +218,11 @@ class CpuOpsTest {
             float[] g = TestData.normal(n, n, 3), u = TestData.normal(n + 1, n), d = TestData.normal(n + 2, n);
             Tensor out = poisoned(be, n);
             be.swiGluForward(t(be, g, n), t(be, u, n), out);
-            Tolerance.assertWithinNaiveBound("swiglu forward n=" + n, host(be, out),
-                    Ref.F32.swiGluForward(toDouble(g), toDouble(u)), Ref.F64.swiGluForward(toDouble(g), toDouble(u)));
+            Tolerance.assertWithinNaiveBound(
+                    "swiglu forward n=" + n,
+                    host(be, out),
+                    Ref.F32.swiGluForward(toDouble(g), toDouble(u)),
+                    Ref.F64.swiGluForward(toDouble(g), toDouble(u)));
             Tensor dg = poisoned(be, n), du = poisoned(be, n);
             be.swiGluBackward(t(be, d, n), t(be, g, n), t(be, u, n), dg, du);
             double[][] ref = Ref.F64.swiGluBackward(toDouble(d), toDouble(g), toDouble(u));
@@ -236,8 +255,13 @@ class CpuOpsTest {
             Ref.CrossEntropy naive = Ref.F32.crossEntropy(toDouble(logits), targets, rows, vocab, scale);
             assertEquals(ref.count(), st.count(), "count");
             assertEquals(ref.correct(), st.correct(), "correct (vocab " + vocab + ")");
-            assertEquals(ref.lossSum(), st.lossSum(), Math.max(2 * Math.abs(naive.lossSum() - ref.lossSum()), 1e-5), "loss sum");
-            Tolerance.assertWithinNaiveBound("cross-entropy dLogits V=" + vocab, host(be, dl), naive.dLogits(), ref.dLogits());
+            assertEquals(
+                    ref.lossSum(),
+                    st.lossSum(),
+                    Math.max(2 * Math.abs(naive.lossSum() - ref.lossSum()), 1e-5),
+                    "loss sum");
+            Tolerance.assertWithinNaiveBound(
+                    "cross-entropy dLogits V=" + vocab, host(be, dl), naive.dLogits(), ref.dLogits());
             // Aliased gradient (written over the logits) and the no-gradient pass give the same statistics.
             Tensor alias = t(be, logits, rows, vocab);
             LossStats st2 = be.crossEntropy(alias, ti(be, targets, rows), alias, scale);
@@ -258,8 +282,10 @@ class CpuOpsTest {
             AdamWStep step = new AdamWStep(1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 7, 0.5f);
             Tensor pt = t(be, p, n), mt = t(be, m, n), vt = t(be, v, n);
             be.adamW(pt, t(be, g, n), mt, vt, step);
-            double[][] ref = Ref.F64.adamW(toDouble(p), toDouble(g), toDouble(m), toDouble(v), 1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 7, 0.5f);
-            double[][] naive = Ref.F32.adamW(toDouble(p), toDouble(g), toDouble(m), toDouble(v), 1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 7, 0.5f);
+            double[][] ref = Ref.F64.adamW(
+                    toDouble(p), toDouble(g), toDouble(m), toDouble(v), 1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 7, 0.5f);
+            double[][] naive = Ref.F32.adamW(
+                    toDouble(p), toDouble(g), toDouble(m), toDouble(v), 1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 7, 0.5f);
             Tolerance.assertWithinNaiveBound("adamW param n=" + n, host(be, pt), naive[0], ref[0]);
             Tolerance.assertWithinNaiveBound("adamW m n=" + n, host(be, mt), naive[1], ref[1]);
             Tolerance.assertWithinNaiveBound("adamW v n=" + n, host(be, vt), naive[2], ref[2]);
@@ -275,16 +301,22 @@ class CpuOpsTest {
             float[] logits = TestData.normal(e, rows * e, 2), dp = TestData.normal(e + 1, rows * e);
             Tensor probs = poisoned(be, rows, e);
             be.softmaxForward(t(be, logits, rows, e), probs);
-            Tolerance.assertWithinNaiveBound("softmax E=" + e, host(be, probs),
-                    Ref.F32.softmax(toDouble(logits), rows, e), Ref.F64.softmax(toDouble(logits), rows, e));
+            Tolerance.assertWithinNaiveBound(
+                    "softmax E=" + e,
+                    host(be, probs),
+                    Ref.F32.softmax(toDouble(logits), rows, e),
+                    Ref.F64.softmax(toDouble(logits), rows, e));
             Tensor inPlace = t(be, logits, rows, e);
             be.softmaxForward(inPlace, inPlace);
             assertArrayEquals(host(be, probs), host(be, inPlace), "softmax in place");
             float[] p = host(be, probs);
             Tensor dl = poisoned(be, rows, e);
             be.softmaxBackward(t(be, dp, rows, e), probs, dl);
-            Tolerance.assertWithinNaiveBound("softmax backward E=" + e, host(be, dl),
-                    Ref.F32.softmaxBackward(toDouble(dp), toDouble(p), rows, e), Ref.F64.softmaxBackward(toDouble(dp), toDouble(p), rows, e));
+            Tolerance.assertWithinNaiveBound(
+                    "softmax backward E=" + e,
+                    host(be, dl),
+                    Ref.F32.softmaxBackward(toDouble(dp), toDouble(p), rows, e),
+                    Ref.F64.softmaxBackward(toDouble(dp), toDouble(p), rows, e));
             Tensor dAlias = t(be, dp, rows, e);
             be.softmaxBackward(dAlias, probs, dAlias);
             assertArrayEquals(host(be, dl), host(be, dAlias), "softmax backward in place");
@@ -297,11 +329,16 @@ class CpuOpsTest {
         CpuBackend be = variant.be();
         for (int d : WIDTHS) {
             int e = 3, n = 13;
-            float[] br = TestData.normal(d, e * n * d), p = TestData.probabilities(d + 1, n, e), dOut = TestData.normal(d + 2, n * d);
+            float[] br = TestData.normal(d, e * n * d),
+                    p = TestData.probabilities(d + 1, n, e),
+                    dOut = TestData.normal(d + 2, n * d);
             Tensor out = poisoned(be, n, d);
             be.weightedMergeForward(t(be, br, e, n, d), t(be, p, n, e), out);
-            Tolerance.assertWithinNaiveBound("merge forward d=" + d, host(be, out),
-                    Ref.F32.weightedMergeForward(toDouble(br), toDouble(p), e, n, d), Ref.F64.weightedMergeForward(toDouble(br), toDouble(p), e, n, d));
+            Tolerance.assertWithinNaiveBound(
+                    "merge forward d=" + d,
+                    host(be, out),
+                    Ref.F32.weightedMergeForward(toDouble(br), toDouble(p), e, n, d),
+                    Ref.F64.weightedMergeForward(toDouble(br), toDouble(p), e, n, d));
             Tensor db = poisoned(be, e, n, d), dp = poisoned(be, n, e);
             be.weightedMergeBackward(t(be, dOut, n, d), t(be, br, e, n, d), t(be, p, n, e), db, dp);
             double[][] ref = Ref.F64.weightedMergeBackward(toDouble(dOut), toDouble(br), toDouble(p), e, n, d);
@@ -320,7 +357,7 @@ class CpuOpsTest {
         CpuBackend be = variant.be();
         int n = 19, e = 6;
         float[] p = TestData.probabilities(5, n, e);
-        p[2 * e + 1] = p[2 * e + 4] = 0.9f;   // a tie: index 1 must come before index 4
+        p[2 * e + 1] = p[2 * e + 4] = 0.9f; // a tie: index 1 must come before index 4
         for (int k = 1; k <= e; k++) {
             Tensor idx = be.allocate(ai.mode.runtime.DType.I32, n, k), w = poisoned(be, n, k);
             be.topK(t(be, p, n, e), k, idx, w);
@@ -339,8 +376,11 @@ class CpuOpsTest {
             float[] add = TestData.normal(d + 2, m * d);
             Tensor acc = t(be, src, rows, d);
             be.scatterAddRows(t(be, add, m, d), ti(be, index, m), acc);
-            Tolerance.assertWithinNaiveBound("scatterAdd d=" + d, host(be, acc),
-                    Ref.F32.scatterAddRows(toDouble(add), index, toDouble(src), d), Ref.F64.scatterAddRows(toDouble(add), index, toDouble(src), d));
+            Tolerance.assertWithinNaiveBound(
+                    "scatterAdd d=" + d,
+                    host(be, acc),
+                    Ref.F32.scatterAddRows(toDouble(add), index, toDouble(src), d),
+                    Ref.F64.scatterAddRows(toDouble(add), index, toDouble(src), d));
         }
     }
 }

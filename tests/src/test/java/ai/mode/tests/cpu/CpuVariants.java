@@ -1,11 +1,10 @@
 package ai.mode.tests.cpu;
 
+import ai.mode.bindings.Mkl;
 import ai.mode.runtime.Backend;
 import ai.mode.runtime.Tensor;
-import ai.mode.bindings.Mkl;
 import ai.mode.runtime.cpu.CpuBackend;
 import ai.mode.runtime.cpu.CpuGemm;
-
 import java.util.List;
 import java.util.stream.Stream;
 
@@ -34,7 +33,8 @@ final class CpuVariants {
         try {
             return new CpuBackend(2, true, CpuGemm.VECTOR);
         } finally {
-            if (before == null) System.clearProperty(key); else System.setProperty(key, before);
+            if (before == null) System.clearProperty(key);
+            else System.setProperty(key, before);
         }
     }
 
@@ -44,7 +44,9 @@ final class CpuVariants {
      */
     record Variant(CpuBackend be) {
         @Override
-        public String toString() { return label(be); }
+        public String toString() {
+            return label(be);
+        }
     }
 
     /** Both kernel paths, for {@code @MethodSource}. */
@@ -57,8 +59,10 @@ final class CpuVariants {
      * VECTOR) and oneMKL's SGEMM (where it loads), for GEMM tests.
      */
     static Stream<Variant> gemmTiles() {
-        return Stream.of(VECTOR, VECTOR_4_ROWS, VECTOR_12_ROWS, SCALAR, MKL).filter(java.util.Objects::nonNull)
-                .filter(b -> b == VECTOR || !label(b).equals(label(VECTOR))).map(Variant::new);
+        return Stream.of(VECTOR, VECTOR_4_ROWS, VECTOR_12_ROWS, SCALAR, MKL)
+                .filter(java.util.Objects::nonNull)
+                .filter(b -> b == VECTOR || !label(b).equals(label(VECTOR)))
+                .map(Variant::new);
     }
 
     static List<CpuBackend> all() {

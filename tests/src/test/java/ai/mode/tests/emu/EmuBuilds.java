@@ -1,5 +1,7 @@
 package ai.mode.tests.emu;
 
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
@@ -11,8 +13,6 @@ import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * Builds the emulator from the repository's sources for tests that need a variant of it: a shared library
@@ -49,17 +49,20 @@ final class EmuBuilds {
     static Path sanitizerProgram(String sanitizer) {
         Path root = repoRoot();
         List<String> args = new ArrayList<>(COMMON);
-        args.addAll(List.of("-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=" + sanitizer, "-DMODE_EMU_OS_THREADS"));
-        return build("emu_" + sanitizer, args, root,
-                root.resolve("kernels/src/test/cuda/sanitizer_main.cpp"));
+        args.addAll(
+                List.of("-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=" + sanitizer, "-DMODE_EMU_OS_THREADS"));
+        return build("emu_" + sanitizer, args, root, root.resolve("kernels/src/test/cuda/sanitizer_main.cpp"));
     }
 
     private static Path build(String output, List<String> flags, Path root, Path... extra) {
         assumeCompiler();
         Path emu = root.resolve("kernels/src/main/emu");
         Path include = root.resolve("kernels/src/main/cuda/include");
-        List<Path> inputs = new ArrayList<>(List.of(root.resolve("kernels/src/test/cuda/emu_checks.cu"),
-                emu.resolve("cuda_emu_runtime.cpp"), emu.resolve("cuda_emu.h"), include.resolve("mode_common.cuh")));
+        List<Path> inputs = new ArrayList<>(List.of(
+                root.resolve("kernels/src/test/cuda/emu_checks.cu"),
+                emu.resolve("cuda_emu_runtime.cpp"),
+                emu.resolve("cuda_emu.h"),
+                include.resolve("mode_common.cuh")));
         inputs.addAll(List.of(extra));
         Path dir = Path.of(System.getProperty("java.io.tmpdir"), "mode-emu-tests", hash(inputs, flags));
         Path out = dir.resolve(output);
@@ -72,19 +75,30 @@ final class EmuBuilds {
         Path tmp = dir.resolve(output + ".tmp" + ProcessHandle.current().pid());
         List<String> cmd = new ArrayList<>(List.of("g++"));
         cmd.addAll(flags);
-        cmd.addAll(List.of("-I" + emu, "-I" + include, "-x", "c++", root.resolve("kernels/src/test/cuda/emu_checks.cu").toString(),
+        cmd.addAll(List.of(
+                "-I" + emu,
+                "-I" + include,
+                "-x",
+                "c++",
+                root.resolve("kernels/src/test/cuda/emu_checks.cu").toString(),
                 emu.resolve("cuda_emu_runtime.cpp").toString()));
         for (Path p : extra) cmd.add(p.toString());
         cmd.addAll(List.of("-o", tmp.toString()));
         Result r = run(cmd, 600);
         if (r.exitCode() != 0) {
-            boolean noRuntime = r.output().contains("-ltsan") || r.output().contains("-lasan")
-                    || r.output().contains("libtsan") || r.output().contains("libasan");
+            boolean noRuntime = r.output().contains("-ltsan")
+                    || r.output().contains("-lasan")
+                    || r.output().contains("libtsan")
+                    || r.output().contains("libasan");
             assumeTrue(!noRuntime, "sanitizer runtime not installed: " + r.output());
             throw new IllegalStateException("g++ failed (" + r.exitCode() + "): " + r.output());
         }
         try {
-            Files.move(tmp, out, java.nio.file.StandardCopyOption.ATOMIC_MOVE, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            Files.move(
+                    tmp,
+                    out,
+                    java.nio.file.StandardCopyOption.ATOMIC_MOVE,
+                    java.nio.file.StandardCopyOption.REPLACE_EXISTING);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }

@@ -1,20 +1,19 @@
 package ai.mode.tests.emu;
 
-import ai.mode.runtime.device.DeviceException;
-import ai.mode.runtime.device.KernelArgs;
-import ai.mode.runtime.device.KernelFunction;
-import ai.mode.runtime.emu.EmuDevice;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Test;
-
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.mode.runtime.device.DeviceException;
+import ai.mode.runtime.device.KernelArgs;
+import ai.mode.runtime.device.KernelFunction;
+import ai.mode.runtime.emu.EmuDevice;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
 
 /**
  * CUDA semantics of the emulator's default (fiber) engine, on test-only kernels
@@ -58,7 +57,9 @@ class EmulatorSemanticsTest {
                         for (int tz = 0; tz < 2; tz++)
                             for (int ty = 0; ty < 3; ty++)
                                 for (int tx = 0; tx < 4; tx++, i++) {
-                                    assertArrayEquals(new int[] {tx, ty, tz, bx, by, bz}, java.util.Arrays.copyOfRange(got, i * 6, i * 6 + 6),
+                                    assertArrayEquals(
+                                            new int[] {tx, ty, tz, bx, by, bz},
+                                            java.util.Arrays.copyOfRange(got, i * 6, i * 6 + 6),
                                             "thread " + i);
                                 }
         }
@@ -69,7 +70,11 @@ class EmulatorSemanticsTest {
         int n = 64;
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment out = ints(arena, n * 8);
-            launch("emu_test_shuffles", new int[] {1, 1, 1}, new int[] {n, 1, 1}, new KernelArgs(arena, 1).ptr(out.address()));
+            launch(
+                    "emu_test_shuffles",
+                    new int[] {1, 1, 1},
+                    new int[] {n, 1, 1},
+                    new KernelArgs(arena, 1).ptr(out.address()));
             int[] got = out.toArray(ValueLayout.JAVA_INT);
             for (int t = 0; t < n; t++) {
                 int lane = t % 32, warp = t - lane;
@@ -93,7 +98,11 @@ class EmulatorSemanticsTest {
         int n = 64, live = 45;
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment out = ints(arena, n * 4);
-            launch("emu_test_votes", new int[] {1, 1, 1}, new int[] {n, 1, 1}, new KernelArgs(arena, 2).ptr(out.address()).i32(live));
+            launch(
+                    "emu_test_votes",
+                    new int[] {1, 1, 1},
+                    new int[] {n, 1, 1},
+                    new KernelArgs(arena, 2).ptr(out.address()).i32(live));
             int[] got = out.toArray(ValueLayout.JAVA_INT);
             int count = 0;
             for (int t = 0; t < live; t++) if (t % 3 == 0) count++;
@@ -101,7 +110,10 @@ class EmulatorSemanticsTest {
                 int warp = t / 32 * 32, ballot = 0;
                 for (int l = 0; l < 32 && warp + l < live; l++) if ((warp + l) % 3 == 0) ballot |= 1 << l;
                 int any = warp == 32 ? 1 : 0;
-                assertArrayEquals(new int[] {ballot, any, 1, count}, java.util.Arrays.copyOfRange(got, t * 4, t * 4 + 4), "thread " + t);
+                assertArrayEquals(
+                        new int[] {ballot, any, 1, count},
+                        java.util.Arrays.copyOfRange(got, t * 4, t * 4 + 4),
+                        "thread " + t);
             }
             for (int t = live; t < n; t++) assertEquals(0, got[t * 4 + 3], "exited thread " + t + " wrote nothing");
         }
@@ -113,7 +125,10 @@ class EmulatorSemanticsTest {
             MemorySegment counter = ints(arena, 2);
             MemorySegment sum = arena.allocate(ValueLayout.JAVA_LONG);
             sum.set(ValueLayout.JAVA_LONG, 0, 0);
-            launch("emu_test_atomics", new int[] {5, 1, 1}, new int[] {96, 1, 1},
+            launch(
+                    "emu_test_atomics",
+                    new int[] {5, 1, 1},
+                    new int[] {96, 1, 1},
                     new KernelArgs(arena, 2).ptr(counter.address()).ptr(sum.address()));
             assertEquals(480, counter.get(ValueLayout.JAVA_INT, 0));
             assertEquals(95, counter.get(ValueLayout.JAVA_INT, 4));
@@ -125,8 +140,13 @@ class EmulatorSemanticsTest {
     void sharedMemoryIsPoisonedBeforeEveryBlock() {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment out = ints(arena, 3 * 64);
-            launch("emu_test_shared_poison", new int[] {3, 1, 1}, new int[] {64, 1, 1}, new KernelArgs(arena, 1).ptr(out.address()));
-            for (int v : out.toArray(ValueLayout.JAVA_INT)) assertEquals(0xFFFFFFFF, v, "uninitialised shared memory reads the poison");
+            launch(
+                    "emu_test_shared_poison",
+                    new int[] {3, 1, 1},
+                    new int[] {64, 1, 1},
+                    new KernelArgs(arena, 1).ptr(out.address()));
+            for (int v : out.toArray(ValueLayout.JAVA_INT))
+                assertEquals(0xFFFFFFFF, v, "uninitialised shared memory reads the poison");
         }
     }
 
@@ -134,20 +154,38 @@ class EmulatorSemanticsTest {
     void missingSyncthreadsShowsUpAsPoison() {
         int n = 64, blocks = 2;
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment in = arena.allocate(ValueLayout.JAVA_FLOAT, n * blocks), out = arena.allocate(ValueLayout.JAVA_FLOAT, n * blocks);
+            MemorySegment in = arena.allocate(ValueLayout.JAVA_FLOAT, n * blocks),
+                    out = arena.allocate(ValueLayout.JAVA_FLOAT, n * blocks);
             for (int i = 0; i < n * blocks; i++) in.setAtIndex(ValueLayout.JAVA_FLOAT, i, i);
-            launch("emu_test_rotate", new int[] {blocks, 1, 1}, new int[] {n, 1, 1},
-                    new KernelArgs(arena, 3).ptr(in.address()).ptr(out.address()).i32(1));
+            launch(
+                    "emu_test_rotate",
+                    new int[] {blocks, 1, 1},
+                    new int[] {n, 1, 1},
+                    new KernelArgs(arena, 3)
+                            .ptr(in.address())
+                            .ptr(out.address())
+                            .i32(1));
             for (int b = 0; b < blocks; b++) {
                 for (int t = 0; t < n; t++) {
-                    assertEquals(b * n + (t + 1) % n, out.getAtIndex(ValueLayout.JAVA_FLOAT, b * n + t), "with __syncthreads");
+                    assertEquals(
+                            b * n + (t + 1) % n,
+                            out.getAtIndex(ValueLayout.JAVA_FLOAT, b * n + t),
+                            "with __syncthreads");
                 }
             }
-            launch("emu_test_rotate", new int[] {blocks, 1, 1}, new int[] {n, 1, 1},
-                    new KernelArgs(arena, 3).ptr(in.address()).ptr(out.address()).i32(0));
+            launch(
+                    "emu_test_rotate",
+                    new int[] {blocks, 1, 1},
+                    new int[] {n, 1, 1},
+                    new KernelArgs(arena, 3)
+                            .ptr(in.address())
+                            .ptr(out.address())
+                            .i32(0));
             int poisoned = 0;
             for (int i = 0; i < n * blocks; i++) if (Float.isNaN(out.getAtIndex(ValueLayout.JAVA_FLOAT, i))) poisoned++;
-            assertTrue(poisoned >= blocks * (n - 1), "without __syncthreads reads of not-yet-written shared memory give NaN: " + poisoned);
+            assertTrue(
+                    poisoned >= blocks * (n - 1),
+                    "without __syncthreads reads of not-yet-written shared memory give NaN: " + poisoned);
         }
     }
 
@@ -155,13 +193,24 @@ class EmulatorSemanticsTest {
     void divergentBarrierFailsTheLaunchInsteadOfHanging() {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment out = ints(arena, 32);
-            DeviceException e = assertThrows(DeviceException.class, () -> launch("emu_test_divergent_barrier",
-                    new int[] {1, 1, 1}, new int[] {32, 1, 1}, new KernelArgs(arena, 1).ptr(out.address())));
-            assertTrue(e.getMessage().contains("EMU_ERROR_LAUNCH_FAILED") && e.getMessage().contains("deadlocked"), e.getMessage());
+            DeviceException e = assertThrows(
+                    DeviceException.class,
+                    () -> launch(
+                            "emu_test_divergent_barrier",
+                            new int[] {1, 1, 1},
+                            new int[] {32, 1, 1},
+                            new KernelArgs(arena, 1).ptr(out.address())));
+            assertTrue(
+                    e.getMessage().contains("EMU_ERROR_LAUNCH_FAILED")
+                            && e.getMessage().contains("deadlocked"),
+                    e.getMessage());
             // the emulator recovers: the next launch runs normally
             MemorySegment counter = ints(arena, 2);
             MemorySegment sum = arena.allocate(ValueLayout.JAVA_LONG);
-            launch("emu_test_atomics", new int[] {1, 1, 1}, new int[] {32, 1, 1},
+            launch(
+                    "emu_test_atomics",
+                    new int[] {1, 1, 1},
+                    new int[] {32, 1, 1},
                     new KernelArgs(arena, 2).ptr(counter.address()).ptr(sum.address()));
             assertEquals(32, counter.get(ValueLayout.JAVA_INT, 0));
         }
@@ -171,13 +220,23 @@ class EmulatorSemanticsTest {
     void launchLimitsAndUnknownKernelsAreErrors() {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment out = ints(arena, 8);
-            DeviceException big = assertThrows(DeviceException.class, () -> launch("emu_test_indices",
-                    new int[] {1, 1, 1}, new int[] {1025, 1, 1}, new KernelArgs(arena, 1).ptr(out.address())));
+            DeviceException big = assertThrows(
+                    DeviceException.class,
+                    () -> launch(
+                            "emu_test_indices",
+                            new int[] {1, 1, 1},
+                            new int[] {1025, 1, 1},
+                            new KernelArgs(arena, 1).ptr(out.address())));
             assertTrue(big.getMessage().contains("exceeds the CUDA limits"), big.getMessage());
             DeviceException missing = assertThrows(DeviceException.class, () -> device.function("no_such_kernel"));
             assertTrue(missing.getMessage().contains("EMU_ERROR_NOT_FOUND"), missing.getMessage());
-            DeviceException wrongArgs = assertThrows(DeviceException.class, () -> launch("emu_test_votes",
-                    new int[] {1, 1, 1}, new int[] {32, 1, 1}, new KernelArgs(arena, 2).ptr(out.address()).f32(1f)));
+            DeviceException wrongArgs = assertThrows(
+                    DeviceException.class,
+                    () -> launch(
+                            "emu_test_votes",
+                            new int[] {1, 1, 1},
+                            new int[] {32, 1, 1},
+                            new KernelArgs(arena, 2).ptr(out.address()).f32(1f)));
             assertTrue(wrongArgs.getMessage().contains("takes parameters (pi)"), wrongArgs.getMessage());
         }
     }

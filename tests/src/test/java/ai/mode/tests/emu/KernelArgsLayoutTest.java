@@ -1,5 +1,10 @@
 package ai.mode.tests.emu;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
 import ai.mode.kernels.KernelResources;
 import ai.mode.runtime.AdamWStep;
 import ai.mode.runtime.DType;
@@ -9,8 +14,6 @@ import ai.mode.runtime.device.DeviceBackend;
 import ai.mode.runtime.device.KernelArgs;
 import ai.mode.runtime.device.KernelFunction;
 import ai.mode.runtime.emu.EmuDevice;
-import org.junit.jupiter.api.Test;
-
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -19,11 +22,7 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
-
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
+import org.junit.jupiter.api.Test;
 
 /**
  * The Java side's kernel parameters match the C side. Kernels take scalars only (no structs), so this
@@ -43,8 +42,14 @@ class KernelArgsLayoutTest {
     void scalarSizesAndAlignmentsMatchJava() {
         int[][] layout = device().library().scalarLayout();
         // order: pointer, int, unsigned, long long, float, double
-        ValueLayout[] java = {ValueLayout.ADDRESS, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG,
-                ValueLayout.JAVA_FLOAT, ValueLayout.JAVA_DOUBLE};
+        ValueLayout[] java = {
+            ValueLayout.ADDRESS,
+            ValueLayout.JAVA_INT,
+            ValueLayout.JAVA_INT,
+            ValueLayout.JAVA_LONG,
+            ValueLayout.JAVA_FLOAT,
+            ValueLayout.JAVA_DOUBLE
+        };
         assertEquals(java.length, layout[0].length);
         for (int i = 0; i < java.length; i++) {
             assertEquals(java[i].byteSize(), layout[0][i], "sizeof of parameter type " + i);
@@ -57,7 +62,8 @@ class KernelArgsLayoutTest {
     void probeEchoesEveryScalarTypeAndTheGeometry() {
         EmuDevice dev = device();
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment out = arena.allocate(ValueLayout.JAVA_LONG, 12), counter = arena.allocate(ValueLayout.JAVA_INT);
+            MemorySegment out = arena.allocate(ValueLayout.JAVA_LONG, 12),
+                    counter = arena.allocate(ValueLayout.JAVA_INT);
             counter.set(ValueLayout.JAVA_INT, 0, 0);
             MemorySegment marker = arena.allocate(16);
             int i = -123456789;
@@ -65,8 +71,15 @@ class KernelArgsLayoutTest {
             float f = -0.0f;
             double d = Math.PI;
             int u = 0xFFFFFFFE;
-            KernelArgs args = new KernelArgs(arena, 8).i32(i).i64(l).f32(f).f64(d).u32(u).ptr(marker.address())
-                    .ptr(out.address()).ptr(counter.address());
+            KernelArgs args = new KernelArgs(arena, 8)
+                    .i32(i)
+                    .i64(l)
+                    .f32(f)
+                    .f64(d)
+                    .u32(u)
+                    .ptr(marker.address())
+                    .ptr(out.address())
+                    .ptr(counter.address());
             KernelFunction fn = dev.function("mode_probe_params_fwd_f32");
             dev.verifyParameters(fn, args.signature());
             dev.launch(fn, 2, 3, 1, 4, 2, 2, 0, args.build());
@@ -86,7 +99,8 @@ class KernelArgsLayoutTest {
     void everyKernelIsLaunchedWithItsCSignature() {
         EmuDevice emu = device();
         Recording rec = new Recording(emu);
-        try (DeviceBackend tc = new DeviceBackend(rec, "emu", true); DeviceBackend tiled = new DeviceBackend(rec, "emu", false)) {
+        try (DeviceBackend tc = new DeviceBackend(rec, "emu", true);
+                DeviceBackend tiled = new DeviceBackend(rec, "emu", false)) {
             for (DType dt : new DType[] {DType.F32, DType.BF16}) {
                 exerciseAllOps(tc, dt);
                 gemm(tc, dt, dt);
@@ -96,13 +110,20 @@ class KernelArgsLayoutTest {
             }
         }
         Set<String> indexed = new TreeSet<>(KernelResources.entryPoints().keySet());
-        indexed.remove("mode_probe_params_fwd_f32");  // diagnostics only, checked above
+        indexed.remove("mode_probe_params_fwd_f32"); // diagnostics only, checked above
         assertEquals(indexed, new TreeSet<>(rec.signatures.keySet()), "DeviceBackend launches every indexed kernel");
         Set<String> inLibrary = new TreeSet<>();
-        for (int k = 0; k < emu.library().kernelCount(); k++) inLibrary.add(emu.library().kernelName(k));
-        assertEquals(new TreeSet<>(KernelResources.entryPoints().keySet()), inLibrary, "the emulator library holds exactly the indexed kernels");
+        for (int k = 0; k < emu.library().kernelCount(); k++)
+            inLibrary.add(emu.library().kernelName(k));
+        assertEquals(
+                new TreeSet<>(KernelResources.entryPoints().keySet()),
+                inLibrary,
+                "the emulator library holds exactly the indexed kernels");
         for (Map.Entry<String, String> e : rec.signatures.entrySet()) {
-            assertEquals(emu.library().kernelSignature(e.getKey()).orElseThrow(), e.getValue(), "parameters of " + e.getKey());
+            assertEquals(
+                    emu.library().kernelSignature(e.getKey()).orElseThrow(),
+                    e.getValue(),
+                    "parameters of " + e.getKey());
         }
     }
 
@@ -132,13 +153,26 @@ class KernelArgsLayoutTest {
             Tensor q = be.allocate(dt, 1, 3, 2, hd), k = be.allocate(dt, 1, 3, 1, hd), v = be.allocate(dt, 1, 3, 1, hd);
             Tensor out = be.allocate(dt, 1, 3, 2, hd), lse = be.zeros(1, 2, 3);
             be.attentionForward(q, k, v, out, lse);
-            be.attentionBackward(out, q, k, v, out, lse, be.allocate(dt, 1, 3, 2, hd), be.allocate(dt, 1, 3, 1, hd),
+            be.attentionBackward(
+                    out,
+                    q,
+                    k,
+                    v,
+                    out,
+                    lse,
+                    be.allocate(dt, 1, 3, 2, hd),
+                    be.allocate(dt, 1, 3, 1, hd),
                     be.allocate(dt, 1, 3, 1, hd));
         }
         be.swiGluForward(x, y, o);
         be.swiGluBackward(o, x, y, be.allocate(dt, n, d), be.allocate(dt, n, d));
         be.crossEntropy(x, be.fromHost(new int[] {0, 5, -100, 2}, n), o, 1f);
-        be.adamW(be.zeros(5), be.zeros(5), be.zeros(5), be.zeros(5), new AdamWStep(1e-3f, 0.9f, 0.99f, 1e-8f, 0f, 1, 1f));
+        be.adamW(
+                be.zeros(5),
+                be.zeros(5),
+                be.zeros(5),
+                be.zeros(5),
+                new AdamWStep(1e-3f, 0.9f, 0.99f, 1e-8f, 0f, 1, 1f));
         Tensor p = be.allocate(dt, n, 3);
         be.softmaxForward(p, p);
         be.softmaxBackward(p, p, p);
@@ -155,20 +189,67 @@ class KernelArgsLayoutTest {
         final Map<String, String> signatures = new TreeMap<>();
         private final Device inner;
 
-        Recording(Device inner) { this.inner = inner; }
+        Recording(Device inner) {
+            this.inner = inner;
+        }
 
-        @Override public String name() { return inner.name(); }
-        @Override public int computeCapability() { return inner.computeCapability(); }
-        @Override public long malloc(long bytes) { return inner.malloc(bytes); }
-        @Override public void free(long ptr) { inner.free(ptr); }
-        @Override public void memset(long ptr, int byteValue, long bytes) { inner.memset(ptr, byteValue, bytes); }
-        @Override public void copyHostToDevice(MemorySegment src, long dst, long bytes) { inner.copyHostToDevice(src, dst, bytes); }
-        @Override public void copyDeviceToHost(long src, MemorySegment dst, long bytes) { inner.copyDeviceToHost(src, dst, bytes); }
-        @Override public void copyDeviceToDevice(long src, long dst, long bytes) { inner.copyDeviceToDevice(src, dst, bytes); }
-        @Override public KernelFunction function(String entryPoint) { return inner.function(entryPoint); }
-        @Override public void synchronize() { inner.synchronize(); }
-        @Override public Optional<ai.mode.runtime.device.Gemm> vendorGemm() { return inner.vendorGemm(); }
-        @Override public void close() {}
+        @Override
+        public String name() {
+            return inner.name();
+        }
+
+        @Override
+        public int computeCapability() {
+            return inner.computeCapability();
+        }
+
+        @Override
+        public long malloc(long bytes) {
+            return inner.malloc(bytes);
+        }
+
+        @Override
+        public void free(long ptr) {
+            inner.free(ptr);
+        }
+
+        @Override
+        public void memset(long ptr, int byteValue, long bytes) {
+            inner.memset(ptr, byteValue, bytes);
+        }
+
+        @Override
+        public void copyHostToDevice(MemorySegment src, long dst, long bytes) {
+            inner.copyHostToDevice(src, dst, bytes);
+        }
+
+        @Override
+        public void copyDeviceToHost(long src, MemorySegment dst, long bytes) {
+            inner.copyDeviceToHost(src, dst, bytes);
+        }
+
+        @Override
+        public void copyDeviceToDevice(long src, long dst, long bytes) {
+            inner.copyDeviceToDevice(src, dst, bytes);
+        }
+
+        @Override
+        public KernelFunction function(String entryPoint) {
+            return inner.function(entryPoint);
+        }
+
+        @Override
+        public void synchronize() {
+            inner.synchronize();
+        }
+
+        @Override
+        public Optional<ai.mode.runtime.device.Gemm> vendorGemm() {
+            return inner.vendorGemm();
+        }
+
+        @Override
+        public void close() {}
 
         @Override
         public void verifyParameters(KernelFunction f, String signature) {
@@ -178,7 +259,16 @@ class KernelArgsLayoutTest {
         }
 
         @Override
-        public void launch(KernelFunction f, int gx, int gy, int gz, int bx, int by, int bz, int sharedBytes, MemorySegment params) {
+        public void launch(
+                KernelFunction f,
+                int gx,
+                int gy,
+                int gz,
+                int bx,
+                int by,
+                int bz,
+                int sharedBytes,
+                MemorySegment params) {
             inner.launch(f, gx, gy, gz, bx, by, bz, sharedBytes, params);
         }
     }

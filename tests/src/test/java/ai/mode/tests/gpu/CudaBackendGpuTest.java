@@ -1,5 +1,9 @@
 package ai.mode.tests.gpu;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
 import ai.mode.runtime.AdamWStep;
 import ai.mode.runtime.Backend;
 import ai.mode.runtime.Backends;
@@ -9,16 +13,11 @@ import ai.mode.runtime.Tensor;
 import ai.mode.runtime.cuda.CudaDevice;
 import ai.mode.runtime.device.DeviceBackend;
 import ai.mode.tests.reference.TestData;
+import java.util.function.Consumer;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
-
-import java.util.function.Consumer;
-
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Every {@link Backend} op on the {@code cuda} backend against the {@code cpu} backend, on shapes larger than
@@ -181,7 +180,12 @@ class CudaBackendGpuTest {
         both(x -> x.ropeBackward(rq.on(x), 10000f, 3, back.on(x)));
         check("rope bwd", back, 1e-5);
 
-        P gate = f(25, N, F), up = f(26, N, F), act = zeros(N, F), dAct = f(27, N, F), dg = zeros(N, F), du = zeros(N, F);
+        P gate = f(25, N, F),
+                up = f(26, N, F),
+                act = zeros(N, F),
+                dAct = f(27, N, F),
+                dg = zeros(N, F),
+                du = zeros(N, F);
         both(x -> x.swiGluForward(gate.on(x), up.on(x), act.on(x)));
         check("swiglu fwd", act, 1e-5);
         both(x -> x.swiGluBackward(dAct.on(x), gate.on(x), up.on(x), dg.on(x), du.on(x)));
@@ -197,7 +201,8 @@ class CudaBackendGpuTest {
         check("attention out", out, 1e-4);
         check("attention lse", lse, 1e-5);
         P dOut = f(33, B, T, H, HD), dq = zeros(B, T, H, HD), dk = zeros(B, T, HKV, HD), dv = zeros(B, T, HKV, HD);
-        both(x -> x.attentionBackward(dOut.on(x), q.on(x), k.on(x), v.on(x), out.on(x), lse.on(x), dq.on(x), dk.on(x), dv.on(x)));
+        both(x -> x.attentionBackward(
+                dOut.on(x), q.on(x), k.on(x), v.on(x), out.on(x), lse.on(x), dq.on(x), dk.on(x), dv.on(x)));
         check("attention dq", dq, 1e-4);
         check("attention dk", dk, 1e-4);
         check("attention dv", dv, 1e-4);
@@ -231,7 +236,11 @@ class CudaBackendGpuTest {
         both(x -> x.softmaxBackward(dProbs.on(x), probs.on(x), dgl.on(x)));
         check("softmax bwd", dgl, 1e-6);
 
-        P branches = f(46, E, N, D), merged = zeros(N, D), dMerged = f(47, N, D), dBranches = zeros(E, N, D), dp = zeros(N, E);
+        P branches = f(46, E, N, D),
+                merged = zeros(N, D),
+                dMerged = f(47, N, D),
+                dBranches = zeros(E, N, D),
+                dp = zeros(N, E);
         both(x -> x.weightedMergeForward(branches.on(x), probs.on(x), merged.on(x)));
         check("merge fwd", merged, 1e-5);
         both(x -> x.weightedMergeBackward(dMerged.on(x), branches.on(x), probs.on(x), dBranches.on(x), dp.on(x)));
@@ -253,7 +262,8 @@ class CudaBackendGpuTest {
 
     @Test
     void bf16ActivationsTrackFloat32() {
-        P x = bf16(50, N, D), w = new P(cpu.fromHost(TestData.normal(51, D), D), cuda.fromHost(TestData.normal(51, D), D));
+        P x = bf16(50, N, D),
+                w = new P(cpu.fromHost(TestData.normal(51, D), D), cuda.fromHost(TestData.normal(51, D), D));
         P out = zerosBf16(N, D), rstd = zeros(N);
         both(b -> b.rmsNormForward(x.on(b), w.on(b), 1e-5f, out.on(b), rstd.on(b)));
         check("rmsnorm bf16", out, 2e-2);
@@ -297,15 +307,26 @@ class CudaBackendGpuTest {
                 }
                 assertTrue(maxErr <= 1e-4 * (1 + maxRef), t + " kernel vs vendor GEMM: max error " + maxErr);
                 float kernelMs = ((CudaDevice) kernelOnly.device()).timeMillis(() -> {
-                    for (int i = 0; i < 10; i++) kernelOnly.gemm(false, true, 1f, kt[0], kt[1], 0f, kt[2]);
-                }) / 10;
+                            for (int i = 0; i < 10; i++) kernelOnly.gemm(false, true, 1f, kt[0], kt[1], 0f, kt[2]);
+                        })
+                        / 10;
                 float vendorMs = vendorDev.timeMillis(() -> {
-                    for (int i = 0; i < 10; i++) cuda.gemm(false, true, 1f, vt[0], vt[1], 0f, vt[2]);
-                }) / 10;
+                            for (int i = 0; i < 10; i++) cuda.gemm(false, true, 1f, vt[0], vt[1], 0f, vt[2]);
+                        })
+                        / 10;
                 double flop = 2.0 * m * n * k;
-                System.out.printf("GEMM %dx%dx%d %s on %s: kernel %.3f ms (%.1f TFLOP/s), %s %.3f ms (%.1f TFLOP/s)%n",
-                        m, n, k, t, vendorDev.name(), kernelMs, flop / kernelMs / 1e9,
-                        haveCublas ? "cuBLASLt" : "kernel (no cuBLASLt)", vendorMs, flop / vendorMs / 1e9);
+                System.out.printf(
+                        "GEMM %dx%dx%d %s on %s: kernel %.3f ms (%.1f TFLOP/s), %s %.3f ms (%.1f TFLOP/s)%n",
+                        m,
+                        n,
+                        k,
+                        t,
+                        vendorDev.name(),
+                        kernelMs,
+                        flop / kernelMs / 1e9,
+                        haveCublas ? "cuBLASLt" : "kernel (no cuBLASLt)",
+                        vendorMs,
+                        flop / vendorMs / 1e9);
                 for (Tensor x : kt) x.close();
                 for (Tensor x : vt) x.close();
             }

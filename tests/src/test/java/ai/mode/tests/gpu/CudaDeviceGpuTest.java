@@ -1,24 +1,23 @@
 package ai.mode.tests.gpu;
 
-import ai.mode.kernels.KernelResources;
-import ai.mode.runtime.cuda.CudaDevice;
-import ai.mode.runtime.device.DeviceException;
-import ai.mode.runtime.device.KernelFunction;
-import ai.mode.tests.reference.TestData;
-import org.junit.jupiter.api.Tag;
-import org.junit.jupiter.api.Test;
-
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.util.Map;
-
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeFalse;
+
+import ai.mode.kernels.KernelResources;
+import ai.mode.runtime.cuda.CudaDevice;
+import ai.mode.runtime.device.DeviceException;
+import ai.mode.runtime.device.KernelFunction;
+import ai.mode.tests.reference.TestData;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Map;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
 
 /** The cuda Device on a real GPU: pool reuse, copies, kernel modules from fatbins and through NVRTC, errors. */
 @Tag("gpu")

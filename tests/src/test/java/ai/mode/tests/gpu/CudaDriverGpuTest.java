@@ -1,5 +1,12 @@
 package ai.mode.tests.gpu;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
 import ai.mode.bindings.CudaContext;
 import ai.mode.bindings.CudaDriver;
 import ai.mode.bindings.CudaErrors;
@@ -12,24 +19,16 @@ import ai.mode.bindings.DeviceMemory;
 import ai.mode.bindings.Nvrtc;
 import ai.mode.runtime.cuda.NvrtcKernelCompiler;
 import ai.mode.tests.reference.TestData;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
-import org.junit.jupiter.api.Tag;
-import org.junit.jupiter.api.Test;
-
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.Map;
-
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
 
 /** The CUDA driver bindings on a real GPU: devices, memory, copies, memsets, modules, launches, events, errors. */
 @Tag("gpu")
@@ -73,9 +72,9 @@ class CudaDriverGpuTest {
         int n = 1 << 18;
         float[] data = TestData.normal(1, n);
         try (Arena arena = Arena.ofConfined();
-             DeviceMemory a = DeviceMemory.allocate(driver, 4L * n);
-             DeviceMemory b = DeviceMemory.allocate(driver, 4L * n);
-             CudaStream stream = driver.streamCreate(0)) {
+                DeviceMemory a = DeviceMemory.allocate(driver, 4L * n);
+                DeviceMemory b = DeviceMemory.allocate(driver, 4L * n);
+                CudaStream stream = driver.streamCreate(0)) {
             MemorySegment host = arena.allocateFrom(ValueLayout.JAVA_FLOAT, data);
             driver.memcpyHtoD(a.address(), host, 4L * n);
             driver.memcpyDtoD(b.address(), a.address(), 4L * n);
@@ -97,20 +96,24 @@ class CudaDriverGpuTest {
     void outOfMemoryNamesTheRequest() {
         CudaException e = assertThrows(CudaException.class, () -> driver.memAlloc(1L << 50));
         assertEquals(CudaErrors.OUT_OF_MEMORY, e.code());
-        assertTrue(e.getMessage().startsWith("cuMemAlloc(bytes=1125899906842624) failed: CUDA_ERROR_OUT_OF_MEMORY (2)"),
+        assertTrue(
+                e.getMessage().startsWith("cuMemAlloc(bytes=1125899906842624) failed: CUDA_ERROR_OUT_OF_MEMORY (2)"),
                 e.getMessage());
     }
 
     @Test
     void garbageModuleIsRejectedWithItsName() {
-        CudaException e = assertThrows(CudaException.class,
+        CudaException e = assertThrows(
+                CudaException.class,
                 () -> driver.moduleLoadData("not a module".getBytes(StandardCharsets.UTF_8), "garbage"));
         assertTrue(e.getMessage().startsWith("cuModuleLoadDataEx(module=garbage"), e.getMessage());
     }
 
     @Test
     void nvrtcKernelLaunchesAndIsTimed() {
-        assumeTrue(Nvrtc.unavailableReason().isEmpty(), () -> "NVRTC not available: " + Nvrtc.unavailableReason().orElse(""));
+        assumeTrue(
+                Nvrtc.unavailableReason().isEmpty(),
+                () -> "NVRTC not available: " + Nvrtc.unavailableReason().orElse(""));
         Nvrtc nvrtc = Nvrtc.get();
         int cc = driver.computeCapability(driver.device(0));
         String target = NvrtcKernelCompiler.target(cc, nvrtc.supportedArchs());
@@ -127,12 +130,12 @@ class CudaDriverGpuTest {
         float[] x = TestData.normal(2, n);
         float[] y = TestData.normal(3, n);
         try (CudaModule module = driver.moduleLoadData(image, "axpy");
-             Arena arena = Arena.ofConfined();
-             DeviceMemory dx = DeviceMemory.allocate(driver, 4L * n);
-             DeviceMemory dy = DeviceMemory.allocate(driver, 4L * n);
-             CudaStream stream = driver.streamCreate(CudaDriver.STREAM_NON_BLOCKING);
-             CudaEvent start = driver.eventCreate(CudaDriver.EVENT_DEFAULT);
-             CudaEvent end = driver.eventCreate(CudaDriver.EVENT_DEFAULT)) {
+                Arena arena = Arena.ofConfined();
+                DeviceMemory dx = DeviceMemory.allocate(driver, 4L * n);
+                DeviceMemory dy = DeviceMemory.allocate(driver, 4L * n);
+                CudaStream stream = driver.streamCreate(CudaDriver.STREAM_NON_BLOCKING);
+                CudaEvent start = driver.eventCreate(CudaDriver.EVENT_DEFAULT);
+                CudaEvent end = driver.eventCreate(CudaDriver.EVENT_DEFAULT)) {
             CudaFunction f = module.function("mode_test_axpy");
             assertTrue(driver.functionAttribute(f, CudaDriver.FUNC_ATTR_NUM_REGS) > 0);
             driver.memcpyHtoD(dx.address(), arena.allocateFrom(ValueLayout.JAVA_FLOAT, x), 4L * n);
@@ -154,9 +157,10 @@ class CudaDriverGpuTest {
             float[] got = back.toArray(ValueLayout.JAVA_FLOAT);
             for (int i = 0; i < n; i++) assertEquals(Math.fma(a, x[i], y[i]), got[i], "y[" + i + "]");
 
-            CudaException bad = assertThrows(CudaException.class,
-                    () -> driver.launchKernel(f, 1, 1, 1, 4096, 1, 1, 0, stream, params));
-            assertTrue(bad.getMessage().contains("cuLaunchKernel(mode_test_axpy, grid=[1,1,1], block=[4096,1,1]"),
+            CudaException bad = assertThrows(
+                    CudaException.class, () -> driver.launchKernel(f, 1, 1, 1, 4096, 1, 1, 0, stream, params));
+            assertTrue(
+                    bad.getMessage().contains("cuLaunchKernel(mode_test_axpy, grid=[1,1,1], block=[4096,1,1]"),
                     bad.getMessage());
         }
     }

@@ -1,14 +1,13 @@
 package ai.mode.tests.gpu;
 
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
 import ai.mode.bindings.CudaDriver;
 import ai.mode.runtime.device.Device;
-
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Optional;
-
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /** Helpers for the gpu-tagged tests: the GPU assumption, host/device copies, bf16 rounding. */
 final class Gpu {

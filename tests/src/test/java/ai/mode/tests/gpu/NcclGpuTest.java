@@ -1,19 +1,18 @@
 package ai.mode.tests.gpu;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
 import ai.mode.bindings.CudaContext;
 import ai.mode.bindings.CudaDriver;
 import ai.mode.bindings.CudaStream;
 import ai.mode.bindings.Nccl;
 import ai.mode.tests.reference.TestData;
-import org.junit.jupiter.api.Tag;
-import org.junit.jupiter.api.Test;
-
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
 
 /**
  * NCCL collectives on every visible GPU of this machine (one communicator per device, one process, driven
@@ -26,7 +25,9 @@ class NcclGpuTest {
     @Test
     void collectivesOnAllLocalDevices() {
         CudaDriver driver = Gpu.requireGpu();
-        assumeTrue(Nccl.unavailableReason().isEmpty(), () -> "NCCL not available: " + Nccl.unavailableReason().orElse(""));
+        assumeTrue(
+                Nccl.unavailableReason().isEmpty(),
+                () -> "NCCL not available: " + Nccl.unavailableReason().orElse(""));
         Nccl nccl = Nccl.get();
         int ranks = Math.min(driver.deviceCount(), 8);
         int n = 4096;
@@ -118,7 +119,8 @@ class NcclGpuTest {
         }
     }
 
-    private static float[] download(CudaDriver driver, CudaContext ctx, CudaStream stream, long ptr, int n, Arena arena) {
+    private static float[] download(
+            CudaDriver driver, CudaContext ctx, CudaStream stream, long ptr, int n, Arena arena) {
         ctx.makeCurrent();
         stream.synchronize();
         MemorySegment host = arena.allocate(4L * n);

@@ -1,12 +1,5 @@
 package ai.mode.tests.kernels;
 
-import ai.mode.runtime.Backend;
-import ai.mode.runtime.DType;
-import ai.mode.runtime.Tensor;
-import ai.mode.tests.reference.Ref;
-import ai.mode.tests.reference.TestData;
-import org.junit.jupiter.api.Test;
-
 import static ai.mode.tests.kernels.EmuOps.assertKernel;
 import static ai.mode.tests.kernels.EmuOps.assertMatchesCpu;
 import static ai.mode.tests.kernels.EmuOps.f32;
@@ -15,6 +8,13 @@ import static ai.mode.tests.kernels.EmuOps.poisoned;
 import static ai.mode.tests.kernels.EmuOps.round;
 import static ai.mode.tests.kernels.EmuOps.tensor;
 import static ai.mode.tests.reference.TestData.toDouble;
+
+import ai.mode.runtime.Backend;
+import ai.mode.runtime.DType;
+import ai.mode.runtime.Tensor;
+import ai.mode.tests.reference.Ref;
+import ai.mode.tests.reference.TestData;
+import org.junit.jupiter.api.Test;
 
 /**
  * The fused causal attention kernels on the emulator: forward (online softmax, lse) and backward (delta,
@@ -25,11 +25,11 @@ import static ai.mode.tests.reference.TestData.toDouble;
 class EmuAttentionTest {
     /** {B, T, H, Hkv, hd}. */
     private static final int[][] SHAPES = {
-        {1, 1, 1, 1, 2},     // one token
-        {2, 5, 2, 1, 8},     // GQA, tile 32 padded
-        {1, 33, 4, 2, 16},   // two query tiles of 32, two key tiles
-        {1, 17, 2, 2, 40},   // tile 64 padded
-        {1, 18, 2, 1, 72},   // tile 128 padded, backward tiles of 16
+        {1, 1, 1, 1, 2}, // one token
+        {2, 5, 2, 1, 8}, // GQA, tile 32 padded
+        {1, 33, 4, 2, 16}, // two query tiles of 32, two key tiles
+        {1, 17, 2, 2, 40}, // tile 64 padded
+        {1, 18, 2, 1, 72}, // tile 128 padded, backward tiles of 16
     };
 
     @Test
@@ -53,7 +53,9 @@ class EmuAttentionTest {
         float[] v = round(dt, TestData.normal(seed + 2, nk)), dy = round(dt, TestData.normal(seed + 3, nq));
         String what = " " + dt + " B=" + b + " T=" + t + " H=" + h + " Hkv=" + hkv + " hd=" + hd;
 
-        Tensor tq = tensor(be, dt, q, b, t, h, hd), tk = tensor(be, dt, k, b, t, hkv, hd), tv = tensor(be, dt, v, b, t, hkv, hd);
+        Tensor tq = tensor(be, dt, q, b, t, h, hd),
+                tk = tensor(be, dt, k, b, t, hkv, hd),
+                tv = tensor(be, dt, v, b, t, hkv, hd);
         Tensor out = poisoned(be, dt, b, t, h, hd), lse = poisoned(be, DType.F32, b, h, t);
         be.attentionForward(tq, tk, tv, out, lse);
         double[][] f64 = Ref.F64.attentionForward(toDouble(q), toDouble(k), toDouble(v), b, t, h, hkv, hd);
@@ -62,10 +64,14 @@ class EmuAttentionTest {
         assertKernel("attentionForward out" + what, dt, gotOut, f32[0], f64[0]);
         assertKernel("attentionForward lse" + what, DType.F32, gotLse, f32[1], f64[1]);
 
-        Tensor dq = poisoned(be, dt, b, t, h, hd), dk = poisoned(be, dt, b, t, hkv, hd), dv = poisoned(be, dt, b, t, hkv, hd);
+        Tensor dq = poisoned(be, dt, b, t, h, hd),
+                dk = poisoned(be, dt, b, t, hkv, hd),
+                dv = poisoned(be, dt, b, t, hkv, hd);
         be.attentionBackward(tensor(be, dt, dy, b, t, h, hd), tq, tk, tv, out, lse, dq, dk, dv);
-        double[][] g64 = Ref.F64.attentionBackward(toDouble(dy), toDouble(q), toDouble(k), toDouble(v), b, t, h, hkv, hd);
-        double[][] g32 = Ref.F32.attentionBackward(toDouble(dy), toDouble(q), toDouble(k), toDouble(v), b, t, h, hkv, hd);
+        double[][] g64 =
+                Ref.F64.attentionBackward(toDouble(dy), toDouble(q), toDouble(k), toDouble(v), b, t, h, hkv, hd);
+        double[][] g32 =
+                Ref.F32.attentionBackward(toDouble(dy), toDouble(q), toDouble(k), toDouble(v), b, t, h, hkv, hd);
         // bf16 keeps out itself in bf16, which the backward reads (delta): allow the naive error of that too.
         float[] gotDq = host(be, dq), gotDk = host(be, dk), gotDv = host(be, dv);
         assertKernel("attentionBackward dq" + what, dt, gotDq, g32[0], g64[0]);
@@ -78,7 +84,9 @@ class EmuAttentionTest {
             Tensor co = poisoned(cpu, dt, b, t, h, hd), cl = poisoned(cpu, DType.F32, b, h, t);
             cpu.attentionForward(cq, ck, cv, co, cl);
             assertMatchesCpu("attentionForward vs cpu" + what, gotOut, host(cpu, co), f64[0]);
-            Tensor cdq = poisoned(cpu, dt, b, t, h, hd), cdk = poisoned(cpu, dt, b, t, hkv, hd), cdv = poisoned(cpu, dt, b, t, hkv, hd);
+            Tensor cdq = poisoned(cpu, dt, b, t, h, hd),
+                    cdk = poisoned(cpu, dt, b, t, hkv, hd),
+                    cdv = poisoned(cpu, dt, b, t, hkv, hd);
             cpu.attentionBackward(f32(cpu, dy, b, t, h, hd), cq, ck, cv, co, cl, cdq, cdk, cdv);
             assertMatchesCpu("attentionBackward dq vs cpu" + what, gotDq, host(cpu, cdq), g64[0]);
             assertMatchesCpu("attentionBackward dk vs cpu" + what, gotDk, host(cpu, cdk), g64[1]);

@@ -1,13 +1,5 @@
 package ai.mode.tests.kernels;
 
-import ai.mode.runtime.AdamWStep;
-import ai.mode.runtime.Backend;
-import ai.mode.runtime.DType;
-import ai.mode.runtime.Tensor;
-import ai.mode.tests.reference.Ref;
-import ai.mode.tests.reference.TestData;
-import org.junit.jupiter.api.Test;
-
 import static ai.mode.tests.kernels.EmuOps.assertKernel;
 import static ai.mode.tests.kernels.EmuOps.assertMatchesCpu;
 import static ai.mode.tests.kernels.EmuOps.f32;
@@ -17,6 +9,14 @@ import static ai.mode.tests.kernels.EmuOps.round;
 import static ai.mode.tests.kernels.EmuOps.tensor;
 import static ai.mode.tests.reference.TestData.toDouble;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import ai.mode.runtime.AdamWStep;
+import ai.mode.runtime.Backend;
+import ai.mode.runtime.DType;
+import ai.mode.runtime.Tensor;
+import ai.mode.tests.reference.Ref;
+import ai.mode.tests.reference.TestData;
+import org.junit.jupiter.api.Test;
 
 /**
  * Elementwise kernels on the emulator (add, axpy, scale, fill, SwiGLU forward/backward, AdamW) and the
@@ -87,7 +87,8 @@ class EmuElementwiseTest {
                 double got = be.sumSquares(tensor(be, dt, x, n));
                 assertEquals(ref, got, 1e-12 * ref, "sumSquares " + dt + " n=" + n);
                 assertEquals(got, be.sumSquares(tensor(be, dt, x, n)), "sumSquares is deterministic");
-                if (dt == DType.F32) assertEquals(cpu.sumSquares(f32(cpu, x, n)), got, 1e-12 * ref, "sumSquares vs cpu n=" + n);
+                if (dt == DType.F32)
+                    assertEquals(cpu.sumSquares(f32(cpu, x, n)), got, 1e-12 * ref, "sumSquares vs cpu n=" + n);
             }
         }
     }
@@ -127,13 +128,15 @@ class EmuElementwiseTest {
         Backend be = EmuOps.emu(), cpu = EmuOps.cpu();
         for (DType dt : TYPES) {
             for (int n : SIZES) {
-                float[] g = round(dt, TestData.normal(n, n, 2)), u = round(dt, TestData.normal(n + 1, n)),
+                float[] g = round(dt, TestData.normal(n, n, 2)),
+                        u = round(dt, TestData.normal(n + 1, n)),
                         dy = round(dt, TestData.normal(n + 2, n));
                 String sz = " " + dt + " n=" + n;
                 Tensor out = poisoned(be, dt, n);
                 be.swiGluForward(tensor(be, dt, g, n), tensor(be, dt, u, n), out);
                 double[] ref = Ref.F64.swiGluForward(toDouble(g), toDouble(u));
-                assertKernel("swiGluForward" + sz, dt, host(be, out), Ref.F32.swiGluForward(toDouble(g), toDouble(u)), ref);
+                assertKernel(
+                        "swiGluForward" + sz, dt, host(be, out), Ref.F32.swiGluForward(toDouble(g), toDouble(u)), ref);
                 Tensor dg = poisoned(be, dt, n), du = poisoned(be, dt, n);
                 be.swiGluBackward(tensor(be, dt, dy, n), tensor(be, dt, g, n), tensor(be, dt, u, n), dg, du);
                 double[][] r64 = Ref.F64.swiGluBackward(toDouble(dy), toDouble(g), toDouble(u));
@@ -159,10 +162,30 @@ class EmuElementwiseTest {
                 AdamWStep s = new AdamWStep(1e-2f, 0.9f, 0.95f, 1e-8f, 0.1f, step, 0.5f);
                 Tensor tp = f32(be, p, n), tm = f32(be, m, n), tv = f32(be, v, n);
                 be.adamW(tp, f32(be, g, n), tm, tv, s);
-                double[][] r64 = Ref.F64.adamW(toDouble(p), toDouble(g), toDouble(m), toDouble(v), s.lr(), s.beta1(), s.beta2(),
-                        s.eps(), s.weightDecay(), step, s.gradScale());
-                double[][] r32 = Ref.F32.adamW(toDouble(p), toDouble(g), toDouble(m), toDouble(v), s.lr(), s.beta1(), s.beta2(),
-                        s.eps(), s.weightDecay(), step, s.gradScale());
+                double[][] r64 = Ref.F64.adamW(
+                        toDouble(p),
+                        toDouble(g),
+                        toDouble(m),
+                        toDouble(v),
+                        s.lr(),
+                        s.beta1(),
+                        s.beta2(),
+                        s.eps(),
+                        s.weightDecay(),
+                        step,
+                        s.gradScale());
+                double[][] r32 = Ref.F32.adamW(
+                        toDouble(p),
+                        toDouble(g),
+                        toDouble(m),
+                        toDouble(v),
+                        s.lr(),
+                        s.beta1(),
+                        s.beta2(),
+                        s.eps(),
+                        s.weightDecay(),
+                        step,
+                        s.gradScale());
                 String sz = " n=" + n + " step=" + step;
                 assertKernel("adamW param" + sz, DType.F32, host(be, tp), r32[0], r64[0]);
                 assertKernel("adamW m" + sz, DType.F32, host(be, tm), r32[1], r64[1]);

@@ -1,14 +1,5 @@
 package ai.mode.tests.kernels;
 
-import ai.mode.runtime.Backend;
-import ai.mode.runtime.DType;
-import ai.mode.runtime.Tensor;
-import ai.mode.tests.reference.Ref;
-import ai.mode.tests.reference.TestData;
-import org.junit.jupiter.api.Test;
-
-import java.util.Arrays;
-
 import static ai.mode.tests.kernels.EmuOps.assertKernel;
 import static ai.mode.tests.kernels.EmuOps.assertMatchesCpu;
 import static ai.mode.tests.kernels.EmuOps.f32;
@@ -23,6 +14,14 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.mode.runtime.Backend;
+import ai.mode.runtime.DType;
+import ai.mode.runtime.Tensor;
+import ai.mode.tests.reference.Ref;
+import ai.mode.tests.reference.TestData;
+import java.util.Arrays;
+import org.junit.jupiter.api.Test;
 
 /**
  * The MoDE gate (softmax forward/backward, weighted merge forward/backward) and the data-movement kernels
@@ -39,7 +38,8 @@ class EmuGateRoutingTest {
         for (DType dt : TYPES) {
             for (int[] ne : new int[][] {{1, 1}, {7, 3}, {130, 5}}) {
                 int n = ne[0], e = ne[1];
-                float[] logits = round(dt, TestData.normal(n * 10L + e, n * e, 2)), dp = round(dt, TestData.normal(n + e, n * e));
+                float[] logits = round(dt, TestData.normal(n * 10L + e, n * e, 2)),
+                        dp = round(dt, TestData.normal(n + e, n * e));
                 String what = " " + dt + " n=" + n + " e=" + e;
                 Tensor probs = poisoned(be, dt, n, e);
                 be.softmaxForward(tensor(be, dt, logits, n, e), probs);
@@ -49,8 +49,12 @@ class EmuGateRoutingTest {
                 Tensor alias = tensor(be, dt, dp, n, e);
                 be.softmaxBackward(alias, probs, alias);
                 double[] probsD = toDouble(got);
-                assertKernel("softmaxBackward in place" + what, dt, host(be, alias),
-                        Ref.F32.softmaxBackward(toDouble(dp), probsD, n, e), Ref.F64.softmaxBackward(toDouble(dp), probsD, n, e));
+                assertKernel(
+                        "softmaxBackward in place" + what,
+                        dt,
+                        host(be, alias),
+                        Ref.F32.softmaxBackward(toDouble(dp), probsD, n, e),
+                        Ref.F64.softmaxBackward(toDouble(dp), probsD, n, e));
                 if (dt == DType.F32) {
                     Tensor cp = poisoned(cpu, dt, n, e);
                     cpu.softmaxForward(f32(cpu, logits, n, e), cp);
@@ -67,21 +71,28 @@ class EmuGateRoutingTest {
             for (int[] s : new int[][] {{1, 1, 1}, {3, 5, 7}, {2, 4, 300}}) {
                 int e = s[0], n = s[1], d = s[2];
                 float[] br = round(dt, TestData.normal(e * 100L + n + d, e * n * d));
-                float[] pr = round(dt, TestData.probabilities(n + d, n, e)), dy = round(dt, TestData.normal(n * 7L + d, n * d));
+                float[] pr = round(dt, TestData.probabilities(n + d, n, e)),
+                        dy = round(dt, TestData.normal(n * 7L + d, n * d));
                 String what = " " + dt + " E=" + e + " N=" + n + " D=" + d;
                 Tensor out = poisoned(be, dt, n, d);
                 be.weightedMergeForward(tensor(be, dt, br, e, n, d), tensor(be, dt, pr, n, e), out);
                 double[] ref = Ref.F64.weightedMergeForward(toDouble(br), toDouble(pr), e, n, d);
-                assertKernel("weightedMergeForward" + what, dt, host(be, out),
-                        Ref.F32.weightedMergeForward(toDouble(br), toDouble(pr), e, n, d), ref);
+                assertKernel(
+                        "weightedMergeForward" + what,
+                        dt,
+                        host(be, out),
+                        Ref.F32.weightedMergeForward(toDouble(br), toDouble(pr), e, n, d),
+                        ref);
                 Tensor db = poisoned(be, dt, e, n, d), dp = poisoned(be, dt, n, e);
-                be.weightedMergeBackward(tensor(be, dt, dy, n, d), tensor(be, dt, br, e, n, d), tensor(be, dt, pr, n, e), db, dp);
+                be.weightedMergeBackward(
+                        tensor(be, dt, dy, n, d), tensor(be, dt, br, e, n, d), tensor(be, dt, pr, n, e), db, dp);
                 double[][] g64 = Ref.F64.weightedMergeBackward(toDouble(dy), toDouble(br), toDouble(pr), e, n, d);
                 double[][] g32 = Ref.F32.weightedMergeBackward(toDouble(dy), toDouble(br), toDouble(pr), e, n, d);
                 assertKernel("weightedMergeBackward dBranches" + what, dt, host(be, db), g32[0], g64[0]);
                 assertKernel("weightedMergeBackward dProbs" + what, dt, host(be, dp), g32[1], g64[1]);
                 Tensor dpOnly = poisoned(be, dt, n, e);
-                be.weightedMergeBackward(tensor(be, dt, dy, n, d), tensor(be, dt, br, e, n, d), tensor(be, dt, pr, n, e), null, dpOnly);
+                be.weightedMergeBackward(
+                        tensor(be, dt, dy, n, d), tensor(be, dt, br, e, n, d), tensor(be, dt, pr, n, e), null, dpOnly);
                 assertArrayEquals(host(be, dp), host(be, dpOnly), "dProbs without dBranches" + what);
                 if (dt == DType.F32) {
                     Tensor co = poisoned(cpu, dt, n, d);
@@ -100,14 +111,19 @@ class EmuGateRoutingTest {
                 int n = s[0], e = s[1], k = s[2];
                 float[] p = round(dt, TestData.probabilities(n * 3L + e, n, e));
                 if (n > 1 && e > 2) {
-                    p[e] = p[e + 2];  // row 1: a tie between columns 0 and 2
+                    p[e] = p[e + 2]; // row 1: a tie between columns 0 and 2
                 }
                 String what = " " + dt + " n=" + n + " e=" + e + " k=" + k;
                 Tensor idx = i32(be, filled(n * k, -7), n, k), w = poisoned(be, dt, n, k);
                 be.topK(tensor(be, dt, p, n, e), k, idx, w);
                 Ref.TopK ref = Ref.F64.topK(toDouble(p), n, e, k);
                 assertArrayEquals(ref.indices(), hostInts(be, idx), "topK indices" + what);
-                assertKernel("topK weights" + what, dt, host(be, w), Ref.F32.topK(toDouble(p), n, e, k).weights(), ref.weights());
+                assertKernel(
+                        "topK weights" + what,
+                        dt,
+                        host(be, w),
+                        Ref.F32.topK(toDouble(p), n, e, k).weights(),
+                        ref.weights());
                 if (dt == DType.F32) {
                     Tensor ci = i32(cpu, filled(n * k, -7), n, k), cw = poisoned(cpu, dt, n, k);
                     cpu.topK(f32(cpu, p, n, e), k, ci, cw);
@@ -129,7 +145,8 @@ class EmuGateRoutingTest {
                 Tensor out = poisoned(be, dt, m, d);
                 be.gatherRows(tensor(be, dt, src, nsrc, d), i32(be, index, m), out);
                 float[] gathered = host(be, out);
-                assertArrayEquals(TestData.toFloat(Ref.F64.gatherRows(toDouble(src), index, d)), gathered, "gatherRows" + what);
+                assertArrayEquals(
+                        TestData.toFloat(Ref.F64.gatherRows(toDouble(src), index, d)), gathered, "gatherRows" + what);
 
                 float[] base = round(dt, TestData.normal(d * 3L + m, nsrc * d));
                 Tensor acc = tensor(be, dt, base, nsrc, d);
@@ -159,14 +176,19 @@ class EmuGateRoutingTest {
             int v = 11, d = 5, n = 17;
             float[] table = round(dt, TestData.normal(v * d, v * d));
             int[] ids = TestData.ints(n, n, v);
-            ids[3] = ids[5];  // repeated ids accumulate
+            ids[3] = ids[5]; // repeated ids accumulate
             Tensor out = poisoned(be, dt, n, d);
             be.embeddingForward(tensor(be, dt, table, v, d), i32(be, ids, n), out);
-            assertArrayEquals(TestData.toFloat(Ref.F64.embeddingForward(toDouble(table), ids, d)), host(be, out), "embeddingForward " + dt);
+            assertArrayEquals(
+                    TestData.toFloat(Ref.F64.embeddingForward(toDouble(table), ids, d)),
+                    host(be, out),
+                    "embeddingForward " + dt);
             float[] dy = round(dt, TestData.normal(n * d, n * d));
             Tensor dTable = be.zeros(v, d);
             be.embeddingBackward(tensor(be, dt, dy, n, d), i32(be, ids, n), dTable);
-            assertArrayEquals(TestData.toFloat(Ref.F32.embeddingBackward(toDouble(dy), ids, v, d)), host(be, dTable),
+            assertArrayEquals(
+                    TestData.toFloat(Ref.F32.embeddingBackward(toDouble(dy), ids, v, d)),
+                    host(be, dTable),
                     "embeddingBackward " + dt + " (float32 sums in row order)");
         }
     }
@@ -185,7 +207,7 @@ class EmuGateRoutingTest {
         be.scatterAddRows(f32(be, TestData.normal(2, 3), 1, 3), i32(be, new int[] {9}, 1), table);
         e = assertThrows(IllegalArgumentException.class, be::synchronize);
         assertTrue(e.getMessage().startsWith("scatterAddRows: index 9"), e.getMessage());
-        be.synchronize();  // cleared
+        be.synchronize(); // cleared
         assertEquals(12, host(be, table).length);
     }
 

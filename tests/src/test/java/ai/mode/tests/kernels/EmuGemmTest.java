@@ -1,15 +1,5 @@
 package ai.mode.tests.kernels;
 
-import ai.mode.runtime.Backend;
-import ai.mode.runtime.DType;
-import ai.mode.runtime.Tensor;
-import ai.mode.runtime.device.DeviceBackend;
-import ai.mode.tests.reference.Ref;
-import ai.mode.tests.reference.TestData;
-import org.junit.jupiter.api.Test;
-
-import java.util.Arrays;
-
 import static ai.mode.tests.kernels.EmuOps.assertKernel;
 import static ai.mode.tests.kernels.EmuOps.assertMatchesCpu;
 import static ai.mode.tests.kernels.EmuOps.host;
@@ -17,6 +7,15 @@ import static ai.mode.tests.kernels.EmuOps.poisoned;
 import static ai.mode.tests.kernels.EmuOps.round;
 import static ai.mode.tests.kernels.EmuOps.tensor;
 import static ai.mode.tests.reference.TestData.toDouble;
+
+import ai.mode.runtime.Backend;
+import ai.mode.runtime.DType;
+import ai.mode.runtime.Tensor;
+import ai.mode.runtime.device.DeviceBackend;
+import ai.mode.tests.reference.Ref;
+import ai.mode.tests.reference.TestData;
+import java.util.Arrays;
+import org.junit.jupiter.api.Test;
 
 /**
  * The GEMM kernels on the emulator: tiled float32 ({@code mode_gemm_tiled_f32}), tiled bf16 storage
@@ -32,7 +31,8 @@ class EmuGemmTest {
     @Test
     void float32AllTransposes2d() {
         for (int[] s : SHAPES) {
-            for (int tr = 0; tr < 4; tr++) check(EmuOps.emu(), DType.F32, DType.F32, (tr & 1) != 0, (tr & 2) != 0, 0, false, s, 1.5f, 0f);
+            for (int tr = 0; tr < 4; tr++)
+                check(EmuOps.emu(), DType.F32, DType.F32, (tr & 1) != 0, (tr & 2) != 0, 0, false, s, 1.5f, 0f);
         }
     }
 
@@ -65,8 +65,17 @@ class EmuGemmTest {
      * One GEMM of op(a) [m,k] by op(b) [k,n] into c [m,n] (per batch when batch > 0; b shared when
      * broadcastB). c starts as NaN when beta == 0, random otherwise.
      */
-    private static void check(DeviceBackend be, DType ab, DType ct, boolean transA, boolean transB, int batch,
-                              boolean broadcastB, int[] mnk, float alpha, float beta) {
+    private static void check(
+            DeviceBackend be,
+            DType ab,
+            DType ct,
+            boolean transA,
+            boolean transB,
+            int batch,
+            boolean broadcastB,
+            int[] mnk,
+            float alpha,
+            float beta) {
         int m = mnk[0], n = mnk[1], k = mnk[2], bt = Math.max(1, batch);
         long seed = 31L * m + 7L * n + k + (transA ? 1000 : 0) + (transB ? 2000 : 0) + 17L * batch;
         int bCount = broadcastB ? 1 : bt;
@@ -93,11 +102,14 @@ class EmuGemmTest {
             double[] bb = toDouble(Arrays.copyOfRange(b, bi * k * n, (bi + 1) * k * n));
             double[] ci = beta == 0 ? null : toDouble(Arrays.copyOfRange(c0, i * m * n, (i + 1) * m * n));
             System.arraycopy(Ref.F64.gemm(transA, transB, m, n, k, alpha, ai, bb, beta, ci), 0, ref, i * m * n, m * n);
-            System.arraycopy(Ref.F32.gemm(transA, transB, m, n, k, alpha, ai, bb, beta, ci), 0, naive, i * m * n, m * n);
+            System.arraycopy(
+                    Ref.F32.gemm(transA, transB, m, n, k, alpha, ai, bb, beta, ci), 0, naive, i * m * n, m * n);
         }
-        String what = "gemm " + ab + "->" + ct + " " + (transA ? "T" : "N") + (transB ? "T" : "N") + " m=" + m + " n=" + n
-                + " k=" + k + " batch=" + batch + (broadcastB ? " (b broadcast)" : "") + " alpha=" + alpha + " beta=" + beta
-                + " on " + be.name();
+        String what =
+                "gemm " + ab + "->" + ct + " " + (transA ? "T" : "N") + (transB ? "T" : "N") + " m=" + m + " n=" + n
+                        + " k=" + k + " batch=" + batch + (broadcastB ? " (b broadcast)" : "") + " alpha=" + alpha
+                        + " beta=" + beta
+                        + " on " + be.name();
         assertKernel(what, ct, got, naive, ref);
         if (ab == DType.F32) {
             Backend cpu = EmuOps.cpu();

@@ -1,13 +1,5 @@
 package ai.mode.tests.kernels;
 
-import ai.mode.runtime.Backend;
-import ai.mode.runtime.DType;
-import ai.mode.runtime.LossStats;
-import ai.mode.runtime.Tensor;
-import ai.mode.tests.reference.Ref;
-import ai.mode.tests.reference.TestData;
-import org.junit.jupiter.api.Test;
-
 import static ai.mode.tests.kernels.EmuOps.assertKernel;
 import static ai.mode.tests.kernels.EmuOps.assertMatchesCpu;
 import static ai.mode.tests.kernels.EmuOps.f32;
@@ -20,6 +12,14 @@ import static ai.mode.tests.reference.TestData.toDouble;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.mode.runtime.Backend;
+import ai.mode.runtime.DType;
+import ai.mode.runtime.LossStats;
+import ai.mode.runtime.Tensor;
+import ai.mode.tests.reference.Ref;
+import ai.mode.tests.reference.TestData;
+import org.junit.jupiter.api.Test;
 
 /**
  * The fused softmax cross-entropy kernel on the emulator: loss sum, arg-max accuracy (ties to the lowest
@@ -54,14 +54,16 @@ class EmuLossTest {
                 LossStats s = be.crossEntropy(tensor(be, dt, logits, n, v), i32(be, targets, n), grad, scale);
                 assertEquals(ref.count(), s.count(), "count" + what);
                 assertEquals(ref.correct(), s.correct(), "correct" + what);
-                double lossBound = Math.max(2 * Math.abs(naive.lossSum() - ref.lossSum()), 1e-6 * Math.max(1, Math.abs(ref.lossSum())));
+                double lossBound = Math.max(
+                        2 * Math.abs(naive.lossSum() - ref.lossSum()), 1e-6 * Math.max(1, Math.abs(ref.lossSum())));
                 assertEquals(ref.lossSum(), s.lossSum(), lossBound, "lossSum" + what);
                 assertKernel("crossEntropy dLogits" + what, dt, host(be, grad), naive.dLogits(), ref.dLogits());
 
                 Tensor inPlace = tensor(be, dt, logits, n, v);
                 LossStats s2 = be.crossEntropy(inPlace, i32(be, targets, n), inPlace, scale);
                 assertEquals(s.lossSum(), s2.lossSum(), "in-place loss equals separate loss" + what);
-                assertKernel("crossEntropy dLogits in place" + what, dt, host(be, inPlace), naive.dLogits(), ref.dLogits());
+                assertKernel(
+                        "crossEntropy dLogits in place" + what, dt, host(be, inPlace), naive.dLogits(), ref.dLogits());
 
                 LossStats s3 = be.crossEntropy(tensor(be, dt, logits, n, v), i32(be, targets, n), null, scale);
                 assertEquals(s.lossSum(), s3.lossSum(), "loss without gradient" + what);
@@ -71,7 +73,11 @@ class EmuLossTest {
                     Tensor cg = poisoned(cpu, dt, n, v);
                     LossStats c = cpu.crossEntropy(f32(cpu, logits, n, v), i32(cpu, targets, n), cg, scale);
                     assertEquals(c.correct(), s.correct(), "correct vs cpu" + what);
-                    assertEquals(c.lossSum(), s.lossSum(), lossBound + Math.abs(c.lossSum() - ref.lossSum()), "loss vs cpu" + what);
+                    assertEquals(
+                            c.lossSum(),
+                            s.lossSum(),
+                            lossBound + Math.abs(c.lossSum() - ref.lossSum()),
+                            "loss vs cpu" + what);
                     assertMatchesCpu("dLogits vs cpu" + what, host(be, grad), host(cpu, cg), ref.dLogits());
                 }
             }
@@ -82,7 +88,8 @@ class EmuLossTest {
     void allRowsIgnored() {
         Backend be = EmuOps.emu();
         Tensor grad = poisoned(be, DType.F32, 2, 3);
-        LossStats s = be.crossEntropy(f32(be, TestData.normal(1, 6), 2, 3), i32(be, new int[] {-100, -100}, 2), grad, 1f);
+        LossStats s =
+                be.crossEntropy(f32(be, TestData.normal(1, 6), 2, 3), i32(be, new int[] {-100, -100}, 2), grad, 1f);
         assertEquals(0, s.count());
         assertEquals(0.0, s.lossSum());
         for (float g : host(be, grad)) assertEquals(0f, g, "ignored rows get a zero gradient");
@@ -91,10 +98,14 @@ class EmuLossTest {
     @Test
     void targetOutOfRangeIsAnError() {
         Backend be = EmuOps.emu();
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () ->
-                be.crossEntropy(f32(be, TestData.normal(1, 6), 2, 3), i32(be, new int[] {1, 3}, 2), null, 1f));
+        IllegalArgumentException e = assertThrows(
+                IllegalArgumentException.class,
+                () -> be.crossEntropy(f32(be, TestData.normal(1, 6), 2, 3), i32(be, new int[] {1, 3}, 2), null, 1f));
         assertTrue(e.getMessage().contains("target 3"), e.getMessage());
         // the error word was cleared: the next call is fine
-        assertEquals(2, be.crossEntropy(f32(be, TestData.normal(1, 6), 2, 3), i32(be, new int[] {1, 2}, 2), null, 1f).count());
+        assertEquals(
+                2,
+                be.crossEntropy(f32(be, TestData.normal(1, 6), 2, 3), i32(be, new int[] {1, 2}, 2), null, 1f)
+                        .count());
     }
 }

@@ -1,12 +1,5 @@
 package ai.mode.tests.kernels;
 
-import ai.mode.runtime.Backend;
-import ai.mode.runtime.DType;
-import ai.mode.runtime.Tensor;
-import ai.mode.tests.reference.Ref;
-import ai.mode.tests.reference.TestData;
-import org.junit.jupiter.api.Test;
-
 import static ai.mode.tests.kernels.EmuOps.assertKernel;
 import static ai.mode.tests.kernels.EmuOps.assertMatchesCpu;
 import static ai.mode.tests.kernels.EmuOps.f32;
@@ -15,6 +8,13 @@ import static ai.mode.tests.kernels.EmuOps.poisoned;
 import static ai.mode.tests.kernels.EmuOps.round;
 import static ai.mode.tests.kernels.EmuOps.tensor;
 import static ai.mode.tests.reference.TestData.toDouble;
+
+import ai.mode.runtime.Backend;
+import ai.mode.runtime.DType;
+import ai.mode.runtime.Tensor;
+import ai.mode.tests.reference.Ref;
+import ai.mode.tests.reference.TestData;
+import org.junit.jupiter.api.Test;
 
 /**
  * RMSNorm (forward, backward with accumulated weight gradient) and RoPE (forward, backward, in place,
@@ -37,8 +37,17 @@ class EmuNormRopeTest {
                 Tensor out = poisoned(be, dt, n, d), rstd = poisoned(be, DType.F32, n);
                 be.rmsNormForward(tensor(be, dt, x, n, d), f32(be, w, d), eps, out, rstd);
                 double[] ref = Ref.F64.rmsNormForward(toDouble(x), toDouble(w), n, d, eps);
-                assertKernel("rmsNormForward" + sz, dt, host(be, out), Ref.F32.rmsNormForward(toDouble(x), toDouble(w), n, d, eps), ref);
-                assertKernel("rmsNorm rstd" + sz, DType.F32, host(be, rstd), Ref.F32.rmsNormRstd(toDouble(x), n, d, eps),
+                assertKernel(
+                        "rmsNormForward" + sz,
+                        dt,
+                        host(be, out),
+                        Ref.F32.rmsNormForward(toDouble(x), toDouble(w), n, d, eps),
+                        ref);
+                assertKernel(
+                        "rmsNorm rstd" + sz,
+                        DType.F32,
+                        host(be, rstd),
+                        Ref.F32.rmsNormRstd(toDouble(x), n, d, eps),
                         Ref.F64.rmsNormRstd(toDouble(x), n, d, eps));
                 Tensor dx = poisoned(be, dt, n, d), dw = f32(be, dw0, d);
                 be.rmsNormBackward(tensor(be, dt, dy, n, d), tensor(be, dt, x, n, d), f32(be, w, d), rstd, dx, dw);
@@ -82,8 +91,12 @@ class EmuNormRopeTest {
                     Tensor inPlace = tensor(be, dt, x, b, t, h, hd);
                     be.ropeBackward(inPlace, theta, offset, inPlace);
                     double[] back = Ref.F64.ropeBackward(toDouble(x), b, t, h, hd, theta, offset);
-                    assertKernel("ropeBackward in place" + sz, dt, host(be, inPlace),
-                            Ref.F32.ropeBackward(toDouble(x), b, t, h, hd, theta, offset), back);
+                    assertKernel(
+                            "ropeBackward in place" + sz,
+                            dt,
+                            host(be, inPlace),
+                            Ref.F32.ropeBackward(toDouble(x), b, t, h, hd, theta, offset),
+                            back);
                     if (dt == DType.F32) {
                         Tensor co = poisoned(cpu, dt, b, t, h, hd);
                         cpu.ropeForward(f32(cpu, x, b, t, h, hd), theta, offset, co);

@@ -1,5 +1,9 @@
 package ai.mode.tests.kernels;
 
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
 import ai.mode.runtime.Backend;
 import ai.mode.runtime.Backends;
 import ai.mode.runtime.DType;
@@ -8,12 +12,7 @@ import ai.mode.runtime.device.Bf16;
 import ai.mode.runtime.device.DeviceBackend;
 import ai.mode.runtime.emu.EmuDevice;
 import ai.mode.tests.reference.Tolerance;
-
 import java.util.Arrays;
-
-import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * Shared fixtures of the kernel tests: one {@code emu} backend (the kernels on the CPU emulator, through
@@ -130,11 +129,13 @@ public final class EmuOps {
      */
     public static void assertMatchesCpu(String what, float[] emuOut, float[] cpuOut, double[] ref64) {
         assertTrue(emuOut.length == cpuOut.length, what + ": emu and cpu lengths differ");
-        double bound = Tolerance.maxAbsError(emuOut, ref64) + Tolerance.maxAbsError(cpuOut, ref64)
+        double bound = Tolerance.maxAbsError(emuOut, ref64)
+                + Tolerance.maxAbsError(cpuOut, ref64)
                 + Math.ulp((float) Tolerance.maxAbs(ref64));
         for (int i = 0; i < emuOut.length; i++) {
             double d = Math.abs((double) emuOut[i] - cpuOut[i]);
-            if (!(d <= bound)) fail(what + ": emu " + emuOut[i] + " vs cpu " + cpuOut[i] + " at " + i + " (bound " + bound + ")");
+            if (!(d <= bound))
+                fail(what + ": emu " + emuOut[i] + " vs cpu " + cpuOut[i] + " at " + i + " (bound " + bound + ")");
         }
     }
 }

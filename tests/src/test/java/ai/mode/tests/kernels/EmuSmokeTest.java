@@ -1,10 +1,10 @@
 package ai.mode.tests.kernels;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+
 import ai.mode.runtime.Backend;
 import ai.mode.runtime.Tensor;
 import org.junit.jupiter.api.Test;
-
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 
 /** The emu backend runs a kernel end to end: allocation, upload, launch, download. */
 class EmuSmokeTest {

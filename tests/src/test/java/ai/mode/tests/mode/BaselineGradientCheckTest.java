@@ -34,14 +34,19 @@ class BaselineGradientCheckTest {
     private static Backend be;
 
     @BeforeAll
-    static void open() { be = Backends.create("cpu", 2); }
+    static void open() {
+        be = Backends.create("cpu", 2);
+    }
 
     @AfterAll
-    static void close() { be.close(); }
+    static void close() {
+        be.close();
+    }
 
     private static void randomize(Parameter p, Random rnd, double std) {
         float[] v = new float[(int) p.numel()];
-        for (int i = 0; i < v.length; i++) v[i] = (float) (p.shape().length == 1 ? 1 + 0.3 * rnd.nextGaussian() : std * rnd.nextGaussian());
+        for (int i = 0; i < v.length; i++)
+            v[i] = (float) (p.shape().length == 1 ? 1 + 0.3 * rnd.nextGaussian() : std * rnd.nextGaussian());
         be.copyFromHost(v, p.value());
     }
 
@@ -77,7 +82,8 @@ class BaselineGradientCheckTest {
     }
 
     private static LossStats step(CausalLm m, int[] ids, int[] targets) {
-        try (Tensor it = be.fromHost(ids, B, T); Tensor tt = be.fromHost(targets, B, T)) {
+        try (Tensor it = be.fromHost(ids, B, T);
+                Tensor tt = be.fromHost(targets, B, T)) {
             m.zeroGrad();
             return m.forwardBackward(it, tt, 1f / (B * T));
         }
@@ -93,14 +99,18 @@ class BaselineGradientCheckTest {
     void loraGradientsMatchTheMergedWeightReference() {
         Random rnd = new Random(3);
         int[] ids = new int[B * T], targets = new int[B * T];
-        for (int i = 0; i < ids.length; i++) { ids[i] = rnd.nextInt(11); targets[i] = rnd.nextInt(11); }
+        for (int i = 0; i < ids.length; i++) {
+            ids[i] = rnd.nextInt(11);
+            targets[i] = rnd.nextInt(11);
+        }
         int rank = 3;
         double alpha = 6;
-        EnumSet<LayerTensor> targetsSet = EnumSet.of(LayerTensor.Q_PROJ, LayerTensor.V_PROJ, LayerTensor.O_PROJ, LayerTensor.DOWN_PROJ);
+        EnumSet<LayerTensor> targetsSet =
+                EnumSet.of(LayerTensor.Q_PROJ, LayerTensor.V_PROJ, LayerTensor.O_PROJ, LayerTensor.DOWN_PROJ);
         try (LlamaModel base = LlamaModel.create(be, CFG)) {
             for (Parameter p : base.parameters()) randomize(p, rnd, 0.4);
             try (LoraModel lora = LoraModel.create(base, new LoraModel.Config(rank, alpha, targetsSet), 9)) {
-                for (Parameter p : lora.adapterParameters()) randomize(p, rnd, 0.4);    // B != 0, so A gets gradients too
+                for (Parameter p : lora.adapterParameters()) randomize(p, rnd, 0.4); // B != 0, so A gets gradients too
                 lora.selectTrainable();
                 LossStats s = step(lora, ids, targets);
                 Map<String, double[]> params = host(lora.parameters());
@@ -109,8 +119,11 @@ class BaselineGradientCheckTest {
                 DoubleSupplier f = () -> {
                     for (int l = 0; l < CFG.numLayers(); l++) {
                         for (LayerTensor t : targetsSet) {
-                            String w = "model.layers." + l + "." + t.suffix(), stem = w.substring(0, w.length() - ".weight".length());
-                            double[] base0 = params.get(w), a = params.get(stem + ".lora_A.weight"), bm = params.get(stem + ".lora_B.weight");
+                            String w = "model.layers." + l + "." + t.suffix(),
+                                    stem = w.substring(0, w.length() - ".weight".length());
+                            double[] base0 = params.get(w),
+                                    a = params.get(stem + ".lora_A.weight"),
+                                    bm = params.get(stem + ".lora_B.weight");
                             int out = t.shape(CFG)[0], in = t.shape(CFG)[1];
                             double[] m = new double[out * in];
                             for (int o = 0; o < out; o++) {
@@ -125,15 +138,21 @@ class BaselineGradientCheckTest {
                     }
                     List<String> prefixes = new ArrayList<>();
                     for (int l = 0; l < CFG.numLayers(); l++) prefixes.add("model.layers." + l + ".");
-                    return new ModeRef64(CFG, merged, new ModeRef64.Spec(1, 1, 0, false, 0)).lossThroughLayers(prefixes, ids, targets, B, T);
+                    return new ModeRef64(CFG, merged, new ModeRef64.Spec(1, 1, 0, false, 0))
+                            .lossThroughLayers(prefixes, ids, targets, B, T);
                 };
                 double ref = f.getAsDouble();
                 assertEquals(ref, s.meanLoss(), 2e-5 * Math.max(1, ref), "loss vs merged-weight float64 reference");
                 for (Parameter p : lora.parameters()) {
-                    if (!p.trainable()) { assertNull(p.grad(), p.name()); continue; }
+                    if (!p.trainable()) {
+                        assertNull(p.grad(), p.name());
+                        continue;
+                    }
                     assertClose("d " + p.name(), be.toHostFloats(p.grad()), fd(params.get(p.name()), f), 1e-3);
                 }
-                assertEquals(CFG.numLayers() * targetsSet.size() * 2, lora.trainableParameters().size());
+                assertEquals(
+                        CFG.numLayers() * targetsSet.size() * 2,
+                        lora.trainableParameters().size());
             }
         }
     }
@@ -142,21 +161,35 @@ class BaselineGradientCheckTest {
     void blockExpansionGradientsMatchTheLayerStackReference() {
         Random rnd = new Random(4);
         int[] ids = new int[B * T], targets = new int[B * T];
-        for (int i = 0; i < ids.length; i++) { ids[i] = rnd.nextInt(11); targets[i] = rnd.nextInt(11); }
+        for (int i = 0; i < ids.length; i++) {
+            ids[i] = rnd.nextInt(11);
+            targets[i] = rnd.nextInt(11);
+        }
         try (LlamaModel base = LlamaModel.create(be, CFG)) {
             for (Parameter p : base.parameters()) randomize(p, rnd, 0.4);
             try (ExpandedModel m = ExpandedModel.create(base, 2, 1)) {
-                for (Parameter p : m.addedParameters()) randomize(p, rnd, 0.4);    // non-zero outputs: a real check
+                for (Parameter p : m.addedParameters()) randomize(p, rnd, 0.4); // non-zero outputs: a real check
                 m.selectTrainable();
                 LossStats s = step(m, ids, targets);
                 Map<String, double[]> params = host(m.parameters());
-                List<String> order = List.of("model.layers.0.", ExpandedModel.layerPrefix(0), "model.layers.1.", ExpandedModel.layerPrefix(1));
+                List<String> order = List.of(
+                        "model.layers.0.",
+                        ExpandedModel.layerPrefix(0),
+                        "model.layers.1.",
+                        ExpandedModel.layerPrefix(1));
                 ModeRef64 ref = new ModeRef64(CFG, params, new ModeRef64.Spec(1, 1, 0, false, 0));
                 DoubleSupplier f = () -> ref.lossThroughLayers(order, ids, targets, B, T);
-                assertEquals(f.getAsDouble(), s.meanLoss(), 2e-5 * Math.max(1, f.getAsDouble()), "loss vs float64 reference");
+                assertEquals(
+                        f.getAsDouble(),
+                        s.meanLoss(),
+                        2e-5 * Math.max(1, f.getAsDouble()),
+                        "loss vs float64 reference");
                 int checked = 0;
                 for (Parameter p : m.parameters()) {
-                    if (!p.trainable()) { assertNull(p.grad(), p.name()); continue; }
+                    if (!p.trainable()) {
+                        assertNull(p.grad(), p.name());
+                        continue;
+                    }
                     assertTrue(p.name().startsWith("expansion.layers."), p.name());
                     assertClose("d " + p.name(), be.toHostFloats(p.grad()), fd(params.get(p.name()), f), 1e-3);
                     checked++;

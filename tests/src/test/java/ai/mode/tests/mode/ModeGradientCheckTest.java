@@ -30,14 +30,22 @@ class ModeGradientCheckTest {
     private static Backend be;
 
     @BeforeAll
-    static void open() { be = Backends.create("cpu", 2); }
+    static void open() {
+        be = Backends.create("cpu", 2);
+    }
 
     @AfterAll
-    static void close() { be.close(); }
+    static void close() {
+        be.close();
+    }
 
     private static void randomize(Parameter p, Random rnd, double std) {
         float[] v = new float[(int) p.numel()];
-        for (int i = 0; i < v.length; i++) v[i] = (float) (p.shape().length == 1 && !p.name().endsWith("gate.bias") ? 1 + 0.3 * rnd.nextGaussian() : std * rnd.nextGaussian());
+        for (int i = 0; i < v.length; i++)
+            v[i] = (float)
+                    (p.shape().length == 1 && !p.name().endsWith("gate.bias")
+                            ? 1 + 0.3 * rnd.nextGaussian()
+                            : std * rnd.nextGaussian());
         be.copyFromHost(v, p.value());
     }
 
@@ -61,7 +69,9 @@ class ModeGradientCheckTest {
             // e.g. an expert no token was routed to, or q of an expert whose only routed token attends to itself
             double norm = 0;
             for (float v : a) norm += (double) v * v;
-            assertTrue(Math.sqrt(norm) < 1e-6, what + ": the reference gradient vanishes but this one has norm " + Math.sqrt(norm));
+            assertTrue(
+                    Math.sqrt(norm) < 1e-6,
+                    what + ": the reference gradient vanishes but this one has norm " + Math.sqrt(norm));
             return false;
         }
         double rel = Math.sqrt(num) / Math.sqrt(den);
@@ -88,26 +98,34 @@ class ModeGradientCheckTest {
         int b = 2, t = 5;
         Random rnd = new Random(17 + routing.topK() * 7L + routing.level().ordinal());
         int[] ids = new int[b * t], targets = new int[b * t];
-        for (int i = 0; i < ids.length; i++) { ids[i] = rnd.nextInt(CFG.vocabSize()); targets[i] = rnd.nextInt(CFG.vocabSize()); }
+        for (int i = 0; i < ids.length; i++) {
+            ids[i] = rnd.nextInt(CFG.vocabSize());
+            targets[i] = rnd.nextInt(CFG.vocabSize());
+        }
         List<String> domains = experts == 2 ? List.of("code", "math") : List.of("code", "math", "legal");
         ModeConfig mc = ModeConfig.of(2, 1, domains).withRouting(routing);
         try (LlamaModel base = LlamaModel.create(be, CFG)) {
             for (Parameter p : base.parameters()) randomize(p, rnd, 0.4);
             try (ModeModel model = ModeModel.create(base, mc, 5)) {
-                for (Parameter p : model.addedParameters()) randomize(p, rnd, p.name().contains("gate") ? 0.8 : 0.3);
+                for (Parameter p : model.addedParameters())
+                    randomize(p, rnd, p.name().contains("gate") ? 0.8 : 0.3);
                 model.selectTrainable(true);
-                base.embedding().table().setTrainable(true);    // checks the input gradient through every block
+                base.embedding().table().setTrainable(true); // checks the input gradient through every block
                 LossStats s;
-                try (Tensor it = be.fromHost(ids, b, t); Tensor tt = be.fromHost(targets, b, t)) {
+                try (Tensor it = be.fromHost(ids, b, t);
+                        Tensor tt = be.fromHost(targets, b, t)) {
                     model.zeroGrad();
                     s = model.forwardBackward(it, tt, 1f / (b * t));
                 }
                 Map<String, double[]> params = new HashMap<>();
                 for (Parameter p : model.parameters()) params.put(p.name(), widen(be.toHostFloats(p.value())));
-                ModeRef64 ref = new ModeRef64(CFG, params, new ModeRef64.Spec(2, 1, experts,
-                        routing.level() == Routing.Level.SEQUENCE, routing.topK()));
+                ModeRef64 ref = new ModeRef64(
+                        CFG,
+                        params,
+                        new ModeRef64.Spec(2, 1, experts, routing.level() == Routing.Level.SEQUENCE, routing.topK()));
                 double refLoss = ref.loss(ids, targets, b, t);
-                assertEquals(refLoss, s.meanLoss(), 2e-5 * Math.max(1, refLoss), routing + ": loss vs float64 reference");
+                assertEquals(
+                        refLoss, s.meanLoss(), 2e-5 * Math.max(1, refLoss), routing + ": loss vs float64 reference");
                 java.util.function.DoubleSupplier f = () -> ref.loss(ids, targets, b, t);
                 int checked = 0, trainable = 0;
                 for (Parameter p : model.parameters()) {
@@ -121,10 +139,17 @@ class ModeGradientCheckTest {
                         continue;
                     }
                     trainable++;
-                    if (assertClose(routing + " d " + p.name(), be.toHostFloats(p.grad()), finiteDifference(params.get(p.name()), f), 1e-3)) checked++;
+                    if (assertClose(
+                            routing + " d " + p.name(),
+                            be.toHostFloats(p.grad()),
+                            finiteDifference(params.get(p.name()), f),
+                            1e-3)) checked++;
                 }
                 // Sparse routing may leave an expert without tokens; most tensors must still carry a real gradient.
-                assertTrue(checked * 2 > trainable, routing + ": only " + checked + " of " + trainable + " trainable tensors had a non-zero gradient");
+                assertTrue(
+                        checked * 2 > trainable,
+                        routing + ": only " + checked + " of " + trainable
+                                + " trainable tensors had a non-zero gradient");
                 base.embedding().table().setTrainable(false);
             }
         }

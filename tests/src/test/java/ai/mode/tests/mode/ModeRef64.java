@@ -67,7 +67,8 @@ final class ModeRef64 {
         if (e == 0) {
             for (int l = i * slice; l < (i + 1) * slice; l++) h = layer("model.layers." + l + ".", h, b, t);
         } else {
-            for (int l = 0; l < spec.expertLayers(); l++) h = layer("mode.blocks." + i + ".experts." + (e - 1) + ".layers." + l + ".", h, b, t);
+            for (int l = 0; l < spec.expertLayers(); l++)
+                h = layer("mode.blocks." + i + ".experts." + (e - 1) + ".layers." + l + ".", h, b, t);
         }
         return h;
     }
@@ -79,15 +80,22 @@ final class ModeRef64 {
         double[] in = x;
         if (spec.perSequence()) {
             in = new double[b * d];
-            for (int s = 0; s < b; s++) for (int tt = 0; tt < t; tt++) for (int c = 0; c < d; c++) in[s * d + c] += x[(s * t + tt) * d + c] / t;
+            for (int s = 0; s < b; s++)
+                for (int tt = 0; tt < t; tt++) for (int c = 0; c < d; c++) in[s * d + c] += x[(s * t + tt) * d + c] / t;
         }
         double[] w = p.get("mode.blocks." + i + ".gate.weight"), bias = p.get("mode.blocks." + i + ".gate.bias");
         double[] probs = linear(in, w, rows, d, e);
         for (int r = 0; r < rows; r++) {
             double max = Double.NEGATIVE_INFINITY;
-            for (int j = 0; j < e; j++) { probs[r * e + j] += bias[j]; max = Math.max(max, probs[r * e + j]); }
+            for (int j = 0; j < e; j++) {
+                probs[r * e + j] += bias[j];
+                max = Math.max(max, probs[r * e + j]);
+            }
             double z = 0;
-            for (int j = 0; j < e; j++) { probs[r * e + j] = Math.exp(probs[r * e + j] - max); z += probs[r * e + j]; }
+            for (int j = 0; j < e; j++) {
+                probs[r * e + j] = Math.exp(probs[r * e + j] - max);
+                z += probs[r * e + j];
+            }
             for (int j = 0; j < e; j++) probs[r * e + j] /= z;
         }
         return probs;
@@ -109,13 +117,14 @@ final class ModeRef64 {
             return y;
         }
         int rows = spec.perSequence() ? b : n;
-        double[] weight = new double[rows * e];          // renormalised top-k weights, 0 where not chosen
+        double[] weight = new double[rows * e]; // renormalised top-k weights, 0 where not chosen
         for (int r = 0; r < rows; r++) {
             boolean[] taken = new boolean[e];
             double s = 0;
             for (int k = 0; k < spec.topK(); k++) {
                 int best = -1;
-                for (int j = 0; j < e; j++) if (!taken[j] && (best < 0 || probs[r * e + j] > probs[r * e + best])) best = j;
+                for (int j = 0; j < e; j++)
+                    if (!taken[j] && (best < 0 || probs[r * e + j] > probs[r * e + best])) best = j;
                 taken[best] = true;
                 s += probs[r * e + best];
             }
@@ -126,7 +135,7 @@ final class ModeRef64 {
                 List<Integer> routed = new ArrayList<>();
                 for (int tt = 0; tt < t; tt++) if (weight[routeRow(s * t + tt, t) * e + br] > 0) routed.add(s * t + tt);
                 if (routed.isEmpty()) continue;
-                double[] sub = new double[routed.size() * d];      // the routed tokens as one shorter sequence
+                double[] sub = new double[routed.size() * d]; // the routed tokens as one shorter sequence
                 for (int k = 0; k < routed.size(); k++) System.arraycopy(x, routed.get(k) * d, sub, k * d, d);
                 double[] f = branch(i, br, sub, 1, routed.size());
                 for (int k = 0; k < routed.size(); k++) {
@@ -220,14 +229,20 @@ final class ModeRef64 {
                     double max = Double.NEGATIVE_INFINITY;
                     for (int j = 0; j <= i; j++) {
                         double dot = 0;
-                        for (int c = 0; c < hd; c++) dot += q[((s * t + i) * h + head) * hd + c] * k[((s * t + j) * hkv + kh) * hd + c];
+                        for (int c = 0; c < hd; c++)
+                            dot += q[((s * t + i) * h + head) * hd + c] * k[((s * t + j) * hkv + kh) * hd + c];
                         score[j] = dot / Math.sqrt(hd);
                         max = Math.max(max, score[j]);
                     }
                     double z = 0;
-                    for (int j = 0; j <= i; j++) { score[j] = Math.exp(score[j] - max); z += score[j]; }
                     for (int j = 0; j <= i; j++) {
-                        for (int c = 0; c < hd; c++) out[((s * t + i) * h + head) * hd + c] += score[j] / z * v[((s * t + j) * hkv + kh) * hd + c];
+                        score[j] = Math.exp(score[j] - max);
+                        z += score[j];
+                    }
+                    for (int j = 0; j <= i; j++) {
+                        for (int c = 0; c < hd; c++)
+                            out[((s * t + i) * h + head) * hd + c] +=
+                                    score[j] / z * v[((s * t + j) * hkv + kh) * hd + c];
                     }
                 }
             }

@@ -34,12 +34,18 @@ class BackendParityTrainingTest {
         for (int i = 0; i < corpus.length; i++) corpus[i] = r.nextInt(8) == 0 ? r.nextInt(40) : (i * 5) % 17 + 2;
         List<Double> losses = new ArrayList<>();
         Map<String, float[]> params = new LinkedHashMap<>();
-        try (Backend be = Backends.create(backend, 2); LlamaModel m = LlamaModel.create(be, cfg).initialize(9)) {
+        try (Backend be = Backends.create(backend, 2);
+                LlamaModel m = LlamaModel.create(be, cfg).initialize(9)) {
             ParameterSelection.all().apply(m.parameters());
-            Trainer.Options opt = new Trainer.Options(4, 4, 12, 2, new LrSchedule(3e-3, 1, 4, 0.1), AdamW.Config.defaults(), 0, 0, 9);
+            Trainer.Options opt =
+                    new Trainer.Options(4, 4, 12, 2, new LrSchedule(3e-3, 1, 4, 0.1), AdamW.Config.defaults(), 0, 0, 9);
             new Trainer(m, new RandomWindowStream(corpus, 5), null, opt, null, List.of(new Trainer.Listener() {
-                @Override public void onStep(Trainer.StepMetrics s) { losses.add(s.loss()); }
-            })).run();
+                        @Override
+                        public void onStep(Trainer.StepMetrics s) {
+                            losses.add(s.loss());
+                        }
+                    }))
+                    .run();
             for (Parameter p : m.parameters()) params.put(p.name(), be.toHostFloats(p.value()));
         }
         return new Run(losses, params);
@@ -47,11 +53,17 @@ class BackendParityTrainingTest {
 
     @Test
     void cpuAndEmuTrainAlike() {
-        BackendProvider emu = Backends.providers().stream().filter(p -> p.name().equals("emu")).findFirst().orElse(null);
-        assumeTrue(emu != null && emu.available(), () -> "emu backend not available: " + (emu == null ? "no provider" : emu.unavailableReason()));
+        BackendProvider emu = Backends.providers().stream()
+                .filter(p -> p.name().equals("emu"))
+                .findFirst()
+                .orElse(null);
+        assumeTrue(
+                emu != null && emu.available(),
+                () -> "emu backend not available: " + (emu == null ? "no provider" : emu.unavailableReason()));
         Run cpu = train("cpu"), em = train("emu");
         assertEquals(4, cpu.losses().size());
-        for (int i = 0; i < 4; i++) assertEquals(cpu.losses().get(i), em.losses().get(i), 2e-4, "loss at step " + (i + 1));
+        for (int i = 0; i < 4; i++)
+            assertEquals(cpu.losses().get(i), em.losses().get(i), 2e-4, "loss at step " + (i + 1));
         assertEquals(true, cpu.losses().get(3) < cpu.losses().get(0), "loss should fall: " + cpu.losses());
         for (Map.Entry<String, float[]> e : cpu.params().entrySet()) {
             float[] a = e.getValue(), b = em.params().get(e.getKey());

@@ -35,18 +35,22 @@ import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
 
 class CliEndToEndTest {
-    private static final String SHAPE = "hidden_size=32,num_hidden_layers=2,num_attention_heads=4,num_key_value_heads=2,intermediate_size=48";
+    private static final String SHAPE =
+            "hidden_size=32,num_hidden_layers=2,num_attention_heads=4,num_key_value_heads=2,intermediate_size=48";
 
     /** Runs the CLI; returns exit code, stdout and stderr. */
     private static String[] run(String... args) {
         ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
         PrintStream oldOut = System.out;
-        try (PrintStream o = new PrintStream(out, true, StandardCharsets.UTF_8); PrintStream e = new PrintStream(err, true, StandardCharsets.UTF_8)) {
+        try (PrintStream o = new PrintStream(out, true, StandardCharsets.UTF_8);
+                PrintStream e = new PrintStream(err, true, StandardCharsets.UTF_8)) {
             System.setOut(o);
             CommandLine cl = Main.commandLine();
             cl.setErr(new java.io.PrintWriter(e, true));
             int code = cl.execute(args);
-            return new String[] {Integer.toString(code), out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8)};
+            return new String[] {
+                Integer.toString(code), out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8)
+            };
         } finally {
             System.setOut(oldOut);
         }
@@ -60,7 +64,8 @@ class CliEndToEndTest {
         for (int d = 0; d < 40; d++) {
             StringBuilder sb = new StringBuilder();
             for (int s = 0; s < 30; s++) {
-                for (int w = 0; w < 6; w++) sb.append(words[r.nextInt(words.length)]).append(' ');
+                for (int w = 0; w < 6; w++)
+                    sb.append(words[r.nextInt(words.length)]).append(' ');
                 sb.append(".\n");
             }
             Files.writeString(c.resolve("doc" + d + ".txt"), sb.toString());
@@ -71,25 +76,55 @@ class CliEndToEndTest {
     @Test
     void pretrainEvalGradsAndErrors(@TempDir Path dir) throws Exception {
         Path corpus = corpus(dir), out = dir.resolve("run");
-        String[] common = {"--out", out.toString(), "--corpus", corpus.toString(), "--vocab", "300", "--config", SHAPE,
-                "--steps", "6", "--batch", "4", "--seq", "16", "--eval-windows", "8", "--threads", "2", "-q"};
+        String[] common = {
+            "--out",
+            out.toString(),
+            "--corpus",
+            corpus.toString(),
+            "--vocab",
+            "300",
+            "--config",
+            SHAPE,
+            "--steps",
+            "6",
+            "--batch",
+            "4",
+            "--seq",
+            "16",
+            "--eval-windows",
+            "8",
+            "--threads",
+            "2",
+            "-q"
+        };
         String[] r = run(concat(new String[] {"pretrain"}, common));
         assertEquals("0", r[0], r[2]);
         assertTrue(r[1].contains("unigram baseline"), r[1]);
-        for (String f : List.of("tokenizer.json", "metrics.jsonl", "loss.png", "summary.json", "checkpoints/latest",
-                "checkpoints/step-00000006/model.safetensors", "checkpoints/step-00000006/config.json",
-                "checkpoints/step-00000006/tokenizer.json", "checkpoints/step-00000006/trainer_state.safetensors")) {
+        for (String f : List.of(
+                "tokenizer.json",
+                "metrics.jsonl",
+                "loss.png",
+                "summary.json",
+                "checkpoints/latest",
+                "checkpoints/step-00000006/model.safetensors",
+                "checkpoints/step-00000006/config.json",
+                "checkpoints/step-00000006/tokenizer.json",
+                "checkpoints/step-00000006/trainer_state.safetensors")) {
             assertTrue(Files.isRegularFile(out.resolve(f)), f);
         }
         List<String> lines = Files.readAllLines(out.resolve("metrics.jsonl"));
         assertEquals(6, lines.stream().filter(l -> l.contains("\"train\"")).count());
-        JsonObject summary = JsonParser.parseString(Files.readString(out.resolve("summary.json"))).getAsJsonObject();
+        JsonObject summary = JsonParser.parseString(Files.readString(out.resolve("summary.json")))
+                .getAsJsonObject();
         assertEquals(6, summary.get("steps").getAsInt());
 
         // again without --resume: refused; with --resume on a finished run: re-evaluates, same loss
         r = run(concat(new String[] {"pretrain"}, common));
         assertEquals("1", r[0]);
-        assertTrue(r[2].contains("already holds checkpoints") && r[2].strip().lines().count() == 1, r[2]);
+        assertTrue(
+                r[2].contains("already holds checkpoints")
+                        && r[2].strip().lines().count() == 1,
+                r[2]);
         r = run(concat(new String[] {"pretrain", "--resume"}, common));
         assertEquals("0", r[0], r[2]);
         assertTrue(r[1].contains("already trained to step 6"), r[1]);
@@ -101,18 +136,28 @@ class CliEndToEndTest {
         // grads: compare with an independent forward/backward of the saved model
         Path toks = dir.resolve("toks.txt"), g = dir.resolve("g.safetensors");
         Files.writeString(toks, "5 9 14 3 7 21 2 8 40\n1 2 3 4 5 6 7 8 9\n");
-        r = run("grads", "--checkpoint", out.toString(), "--tokens", toks.toString(), "--out", g.toString(), "--threads", "2");
+        r = run(
+                "grads",
+                "--checkpoint",
+                out.toString(),
+                "--tokens",
+                toks.toString(),
+                "--out",
+                g.toString(),
+                "--threads",
+                "2");
         assertEquals("0", r[0], r[2]);
         NamedTensors dump = SafeTensors.read(g);
         try (Backend be = Backends.create("cpu", 2);
-             LlamaModel m = SavedModels.load(be, SavedModels.resolve(out));
-             Tensor ids = be.fromHost(new int[] {5, 9, 14, 3, 7, 21, 2, 8, 1, 2, 3, 4, 5, 6, 7, 8}, 2, 8);
-             Tensor tg = be.fromHost(new int[] {9, 14, 3, 7, 21, 2, 8, 40, 2, 3, 4, 5, 6, 7, 8, 9}, 2, 8)) {
+                LlamaModel m = SavedModels.load(be, SavedModels.resolve(out));
+                Tensor ids = be.fromHost(new int[] {5, 9, 14, 3, 7, 21, 2, 8, 1, 2, 3, 4, 5, 6, 7, 8}, 2, 8);
+                Tensor tg = be.fromHost(new int[] {9, 14, 3, 7, 21, 2, 8, 40, 2, 3, 4, 5, 6, 7, 8, 9}, 2, 8)) {
             for (Parameter p : m.parameters()) p.setTrainable(true);
             LossStats s = m.forwardBackward(ids, tg, 1f / 16);
             assertEquals((float) s.meanLoss(), dump.data("loss")[0]);
             assertArrayEquals(new int[] {2, 8, m.config().vocabSize()}, dump.shape("logits"));
-            for (Parameter p : m.parameters()) assertArrayEquals(be.toHostFloats(p.grad()), dump.data("grad." + p.name()), p.name());
+            for (Parameter p : m.parameters())
+                assertArrayEquals(be.toHostFloats(p.grad()), dump.data("grad." + p.name()), p.name());
             assertEquals(m.parameters().size() + 4, dump.size());
         }
 
@@ -120,9 +165,13 @@ class CliEndToEndTest {
         Files.writeString(toks, "1 2 3\n4 5\n");
         r = run("grads", "--checkpoint", out.toString(), "--tokens", toks.toString(), "--out", g.toString());
         assertEquals("1", r[0]);
-        assertTrue(r[2].contains("sequence 2 has 2 tokens") && r[2].strip().lines().count() == 1, r[2]);
+        assertTrue(
+                r[2].contains("sequence 2 has 2 tokens") && r[2].strip().lines().count() == 1, r[2]);
         r = run("pretrain", "--out", dir.resolve("x").toString(), "--config", "hidden_size=30", "--steps", "2");
-        assertTrue(r[2].contains("divisible by num_attention_heads") && r[2].strip().lines().count() == 1, r[2]);
+        assertTrue(
+                r[2].contains("divisible by num_attention_heads")
+                        && r[2].strip().lines().count() == 1,
+                r[2]);
         r = run("pretrain", "--steps", "many");
         assertEquals("2", r[0]);
         assertTrue(r[2].contains("--steps") && r[2].strip().lines().count() == 1, r[2]);
@@ -131,8 +180,29 @@ class CliEndToEndTest {
     @Test
     void damagedOrDivergedCheckpointsAreRefused(@TempDir Path dir) throws Exception {
         Path corpus = corpus(dir), out = dir.resolve("run");
-        String[] common = {"--out", out.toString(), "--corpus", corpus.toString(), "--vocab", "300", "--config", SHAPE,
-                "--steps", "4", "--batch", "2", "--seq", "16", "--eval-windows", "4", "--checkpoint-every", "2", "--threads", "2", "-q"};
+        String[] common = {
+            "--out",
+            out.toString(),
+            "--corpus",
+            corpus.toString(),
+            "--vocab",
+            "300",
+            "--config",
+            SHAPE,
+            "--steps",
+            "4",
+            "--batch",
+            "2",
+            "--seq",
+            "16",
+            "--eval-windows",
+            "4",
+            "--checkpoint-every",
+            "2",
+            "--threads",
+            "2",
+            "-q"
+        };
         String[] r = run(concat(new String[] {"pretrain"}, common));
         assertEquals("0", r[0], r[2]);
         Path checkpoints = out.resolve("checkpoints"), latest = checkpoints.resolve("step-00000004");
@@ -143,13 +213,23 @@ class CliEndToEndTest {
         b[b.length - 3] ^= 0x10;
         Files.write(model, b);
         r = run(concat(new String[] {"pretrain", "--resume"}, common));
-        assertOneLineError(r, model + ": CRC32C ", "use the earlier checkpoint " + checkpoints.resolve("step-00000002"));
+        assertOneLineError(
+                r, model + ": CRC32C ", "use the earlier checkpoint " + checkpoints.resolve("step-00000002"));
         r = run("eval", "--checkpoint", out.toString(), "--corpus", corpus.toString(), "--seq", "16", "--threads", "2");
         assertOneLineError(r, model + ": CRC32C ", "recorded in checkpoint.json; the file is corrupted");
 
         // a truncated file fails the size check before anything is read
         Files.write(model, Arrays.copyOf(b, b.length - 5));
-        r = run("eval", "--checkpoint", latest.toString(), "--corpus", corpus.toString(), "--seq", "16", "--threads", "2");
+        r = run(
+                "eval",
+                "--checkpoint",
+                latest.toString(),
+                "--corpus",
+                corpus.toString(),
+                "--seq",
+                "16",
+                "--threads",
+                "2");
         assertOneLineError(r, "size " + (b.length - 5) + " bytes differs from the " + b.length, "step-00000002");
 
         // a NaN weight (with a manifest that matches it) is refused by name
@@ -161,8 +241,21 @@ class CliEndToEndTest {
         // finite weights whose forward pass overflows: the loss is NaN, eval exits 1 naming corpus and split
         Path huge = copyOf(good, dir.resolve("huge"));
         SplittableRandom rnd = new SplittableRandom(3);
-        rewriteModel(huge, t -> t.forEach(e -> { for (int i = 0; i < e.data().length; i++) e.data()[i] = rnd.nextBoolean() ? 1e10f : -1e10f; }));
-        r = run("eval", "--checkpoint", huge.toString(), "--corpus", corpus.toString(), "--seq", "16", "--threads", "2");
+        rewriteModel(
+                huge,
+                t -> t.forEach(e -> {
+                    for (int i = 0; i < e.data().length; i++) e.data()[i] = rnd.nextBoolean() ? 1e10f : -1e10f;
+                }));
+        r = run(
+                "eval",
+                "--checkpoint",
+                huge.toString(),
+                "--corpus",
+                corpus.toString(),
+                "--seq",
+                "16",
+                "--threads",
+                "2");
         assertOneLineError(r, "loss is NaN on corpus corpus, split validation", "evaluate an earlier checkpoint");
     }
 
@@ -181,7 +274,8 @@ class CliEndToEndTest {
     }
 
     /** Rewrites model.safetensors of a checkpoint and its manifest entry, so only the change tells; returns the first tensor's name. */
-    private static String rewriteModel(Path checkpoint, java.util.function.Consumer<NamedTensors> change) throws Exception {
+    private static String rewriteModel(Path checkpoint, java.util.function.Consumer<NamedTensors> change)
+            throws Exception {
         Path f = checkpoint.resolve("model.safetensors"), manifest = checkpoint.resolve("checkpoint.json");
         NamedTensors t = SafeTensors.read(f);
         change.accept(t);

@@ -69,14 +69,18 @@ class HfReferenceTest {
                 registered("emu"));
     }
 
-    private static Named<BackendCase> cpu(String label, boolean vector, CpuGemm gemm, Supplier<Optional<String>> unavailable) {
+    private static Named<BackendCase> cpu(
+            String label, boolean vector, CpuGemm gemm, Supplier<Optional<String>> unavailable) {
         return Named.of(label, new BackendCase(unavailable, () -> new CpuBackend(2, vector, gemm)));
     }
 
     /** A backend from {@link Backends} by name, unavailable where its provider says so (emu without g++). */
     private static Named<BackendCase> registered(String name) {
         Supplier<Optional<String>> unavailable = () -> {
-            BackendProvider p = Backends.providers().stream().filter(q -> q.name().equals(name)).findFirst().orElse(null);
+            BackendProvider p = Backends.providers().stream()
+                    .filter(q -> q.name().equals(name))
+                    .findFirst()
+                    .orElse(null);
             if (p == null) return Optional.of("no " + name + " backend provider");
             return p.available() ? Optional.empty() : Optional.of(p.unavailableReason());
         };
@@ -89,8 +93,11 @@ class HfReferenceTest {
 
     @BeforeAll
     static void readBatch() throws IOException, URISyntaxException {
-        fixture = Path.of(Objects.requireNonNull(HfReferenceTest.class.getResource("/hf-llama-reference/config.json"),
-                "fixture hf-llama-reference not on the test classpath").toURI()).getParent();
+        fixture = Path.of(Objects.requireNonNull(
+                                HfReferenceTest.class.getResource("/hf-llama-reference/config.json"),
+                                "fixture hf-llama-reference not on the test classpath")
+                        .toURI())
+                .getParent();
         try (SafeTensorsReader r = reference()) {
             long[] in = r.readLongs("input_ids"), tg = r.readLongs("targets");
             int[] shape = r.info("input_ids").shape();
@@ -101,7 +108,8 @@ class HfReferenceTest {
             for (int b = 0; b < batch; b++) {
                 for (int t = 0; t < seq; t++) {
                     windows[b * (seq + 1) + t] = Math.toIntExact(in[b * seq + t]);
-                    if (t > 0) assertEquals(in[b * seq + t], tg[b * seq + t - 1], "targets are the inputs shifted by one");
+                    if (t > 0)
+                        assertEquals(in[b * seq + t], tg[b * seq + t - 1], "targets are the inputs shifted by one");
                 }
                 windows[b * (seq + 1) + seq] = Math.toIntExact(tg[b * seq + seq - 1]);
             }
@@ -136,8 +144,9 @@ class HfReferenceTest {
         Optional<String> why = backend.unavailable().get();
         assumeTrue(why.isEmpty(), () -> "backend unavailable: " + why.orElse(""));
         Checkpoint checkpoint = SavedModels.resolve(fixture);
-        try (Backend be = backend.open().get(); LlamaModel model = SavedModels.load(be, checkpoint);
-             SafeTensorsReader ref = reference()) {
+        try (Backend be = backend.open().get();
+                LlamaModel model = SavedModels.load(be, checkpoint);
+                SafeTensorsReader ref = reference()) {
             requireNonTrivialFixture(model);
             BatchGradients got = BatchGradients.compute(model, windows, batch, seq);
 
@@ -151,7 +160,10 @@ class HfReferenceTest {
                 double error = relativeL2(got.tensors().data(name), float64(ref, name));
                 assertTrue(error <= GRAD_REL_L2, name + ": relative L2 error " + error);
             }
-            assertEquals(model.parameters().size() + 4, ref.names().size(), "batch, loss, logits and one gradient per parameter");
+            assertEquals(
+                    model.parameters().size() + 4,
+                    ref.names().size(),
+                    "batch, loss, logits and one gradient per parameter");
         }
     }
 
@@ -172,6 +184,8 @@ class HfReferenceTest {
             }
             assertTrue(min < max, p.name() + " is a constant, not random");
         }
-        assertTrue(model.parameters().stream().anyMatch(p -> p.name().equals(TensorNames.LM_HEAD)), "lm_head.weight loaded");
+        assertTrue(
+                model.parameters().stream().anyMatch(p -> p.name().equals(TensorNames.LM_HEAD)),
+                "lm_head.weight loaded");
     }
 }

@@ -29,10 +29,14 @@ class LayerGradientCheckTest {
     private static Backend be;
 
     @BeforeAll
-    static void open() { be = Backends.create("cpu", 2); }
+    static void open() {
+        be = Backends.create("cpu", 2);
+    }
 
     @AfterAll
-    static void close() { be.close(); }
+    static void close() {
+        be.close();
+    }
 
     /** Random values on a parameter (norm gains around 1, matrices ~ N(0, std)). */
     private static void randomize(Parameter p, Random rnd, double std) {
@@ -79,7 +83,7 @@ class LayerGradientCheckTest {
             den += ref[i] * ref[i];
         }
         double rel = Math.sqrt(num) / Math.max(Math.sqrt(den), 1e-6);
-        System.out.printf("%-55s relative error %.2e%n", what, rel);   // kept in the surefire output file
+        System.out.printf("%-55s relative error %.2e%n", what, rel); // kept in the surefire output file
         assertTrue(rel < tol, what + ": relative error " + rel + " (|ref| = " + Math.sqrt(den) + ")");
         assertTrue(Math.sqrt(den) > 1e-7, what + ": reference gradient is zero, the check would be vacuous");
     }
@@ -100,9 +104,15 @@ class LayerGradientCheckTest {
             DecoderLayer layer = new DecoderLayer(be, cfg, prefix, scratch);
             for (Parameter p : layer.parameters()) randomize(p, rnd, 0.3);
             double[] x = new double[b * t * d], r = new double[b * t * d];
-            for (int i = 0; i < x.length; i++) { x[i] = rnd.nextGaussian(); r[i] = rnd.nextGaussian(); }
+            for (int i = 0; i < x.length; i++) {
+                x[i] = rnd.nextGaussian();
+                r[i] = rnd.nextGaussian();
+            }
             float[] xf = new float[x.length], rf = new float[r.length];
-            for (int i = 0; i < x.length; i++) { xf[i] = (float) x[i]; rf[i] = (float) r[i]; }
+            for (int i = 0; i < x.length; i++) {
+                xf[i] = (float) x[i];
+                rf[i] = (float) r[i];
+            }
 
             for (Parameter p : layer.parameters()) p.setTrainable(true);
             Tensor xt = be.fromHost(xf, b, t, d), dy = be.fromHost(rf, b, t, d);
@@ -112,16 +122,18 @@ class LayerGradientCheckTest {
             Map<String, double[]> params = toDouble(layer.parameters());
             LlamaRef64 ref = new LlamaRef64(cfg, params);
             assertClose("forward y", y, ref.layer(prefix, x, b, t), 1e-5);
-            ToDoubleFunction<Void> f = unused -> dot(ref.layer(prefix, x, b, t), r);   // scalar loss = <y, R>
+            ToDoubleFunction<Void> f = unused -> dot(ref.layer(prefix, x, b, t), r); // scalar loss = <y, R>
             assertClose("dx", dx, finiteDifference(x, f), 3e-5);
             for (Parameter p : layer.parameters()) {
-                assertClose("d " + p.name(), be.toHostFloats(p.grad()), finiteDifference(params.get(p.name()), f), 3e-5);
+                assertClose(
+                        "d " + p.name(), be.toHostFloats(p.grad()), finiteDifference(params.get(p.name()), f), 3e-5);
             }
 
             // Frozen: no gradient buffers, the same input gradient bit for bit.
             for (Parameter p : layer.parameters()) p.setTrainable(false);
             layer.forward(xt);
-            assertArrayEquals(dx, be.toHostFloats(layer.backward(dy)), "frozen layer must give the same input gradient");
+            assertArrayEquals(
+                    dx, be.toHostFloats(layer.backward(dy)), "frozen layer must give the same input gradient");
             for (Parameter p : layer.parameters()) assertNull(p.grad());
             xt.close();
             dy.close();
@@ -133,11 +145,18 @@ class LayerGradientCheckTest {
         int b = 2, t = 6;
         Random rnd = new Random(11);
         int[] ids = new int[b * t], targets = new int[b * t];
-        for (int i = 0; i < ids.length; i++) { ids[i] = rnd.nextInt(cfg.vocabSize()); targets[i] = rnd.nextInt(cfg.vocabSize()); }
+        for (int i = 0; i < ids.length; i++) {
+            ids[i] = rnd.nextInt(cfg.vocabSize());
+            targets[i] = rnd.nextInt(cfg.vocabSize());
+        }
         try (LlamaModel model = LlamaModel.create(be, cfg)) {
-            for (Parameter p : model.parameters()) { randomize(p, rnd, 0.4); p.setTrainable(true); }
+            for (Parameter p : model.parameters()) {
+                randomize(p, rnd, 0.4);
+                p.setTrainable(true);
+            }
             LossStats s;
-            try (Tensor it = be.fromHost(ids, b, t); Tensor tt = be.fromHost(targets, b, t)) {
+            try (Tensor it = be.fromHost(ids, b, t);
+                    Tensor tt = be.fromHost(targets, b, t)) {
                 s = model.forwardBackward(it, tt, 1f / (b * t));
             }
             Map<String, double[]> params = toDouble(model.parameters());
@@ -147,7 +166,8 @@ class LayerGradientCheckTest {
             assertEquals(b * t, s.count());
             ToDoubleFunction<Void> f = unused -> ref.loss(ids, targets, b, t);
             for (Parameter p : model.parameters()) {
-                assertClose("d " + p.name(), be.toHostFloats(p.grad()), finiteDifference(params.get(p.name()), f), 3e-5);
+                assertClose(
+                        "d " + p.name(), be.toHostFloats(p.grad()), finiteDifference(params.get(p.name()), f), 3e-5);
             }
         }
     }
@@ -168,10 +188,17 @@ class LayerGradientCheckTest {
         int b = 2, t = 4;
         Random rnd = new Random(3);
         int[] ids = new int[b * t], targets = new int[b * t];
-        for (int i = 0; i < ids.length; i++) { ids[i] = rnd.nextInt(13); targets[i] = rnd.nextInt(13); }
+        for (int i = 0; i < ids.length; i++) {
+            ids[i] = rnd.nextInt(13);
+            targets[i] = rnd.nextInt(13);
+        }
         try (LlamaModel model = LlamaModel.create(be, cfg);
-             Tensor it = be.fromHost(ids, b, t); Tensor tt = be.fromHost(targets, b, t)) {
-            for (Parameter p : model.parameters()) { randomize(p, rnd, 0.4); p.setTrainable(true); }
+                Tensor it = be.fromHost(ids, b, t);
+                Tensor tt = be.fromHost(targets, b, t)) {
+            for (Parameter p : model.parameters()) {
+                randomize(p, rnd, 0.4);
+                p.setTrainable(true);
+            }
             model.forwardBackward(it, tt, 0.125f);
             List<Parameter> upper = model.layers().get(2).parameters();
             Map<String, float[]> full = new HashMap<>();

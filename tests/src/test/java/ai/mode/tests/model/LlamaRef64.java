@@ -124,7 +124,10 @@ final class LlamaRef64 {
                         max = Math.max(max, s[j]);
                     }
                     double z = 0;
-                    for (int j = 0; j <= i; j++) { s[j] = Math.exp(s[j] - max); z += s[j]; }
+                    for (int j = 0; j <= i; j++) {
+                        s[j] = Math.exp(s[j] - max);
+                        z += s[j];
+                    }
                     for (int j = 0; j <= i; j++) {
                         for (int e = 0; e < hd; e++) {
                             out[((bi * t + i) * h + hi) * hd + e] += s[j] / z * v[((bi * t + j) * hkv + kh) * hd + e];

@@ -1,5 +1,6 @@
 // The parallel runtime on emulated devices: the same device code path as cuda (DeviceBackend, kernels on the
-// CPU emulator) under MPMD (top-k dispatch) and data-parallel placements, and a mixed cpu + emu placement, against one cpu device.
+// CPU emulator) under MPMD (top-k dispatch) and data-parallel placements, and a mixed cpu + emu placement, against one
+// cpu device.
 package ai.mode.tests.parallel;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -36,7 +37,8 @@ class EmuParallelTest {
     @CsvSource({"mpmd, 'emu:0-1', top2", "data, 'emu:0-1', dense", "mpmd, 'cpu:0,emu:0', dense"})
     void gradientsMatchOneCpuDevice(String placement, String devices, String routing) {
         assumeTrue(EmuDevice.libraryAvailable(), "emu backend unavailable: " + EmuDevice.unavailableReason());
-        try (Backend be = Backends.create("cpu", 1); ModeModel ref = TinyMode.model(be, TinyMode.CFG, Routing.parse(routing), 21)) {
+        try (Backend be = Backends.create("cpu", 1);
+                ModeModel ref = TinyMode.model(be, TinyMode.CFG, Routing.parse(routing), 21)) {
             ref.selectTrainable(true);
             ModelSnapshot snap = ModelSnapshot.of(ref);
             int[] win = new int[BATCH * (SEQ + 1)];
@@ -44,20 +46,23 @@ class EmuParallelTest {
             int[] ids = Evaluator.inputs(win, BATCH, SEQ), tg = Evaluator.targets(win, BATCH, SEQ);
             float scale = 1f / (BATCH * SEQ);
             LossStats want;
-            try (Tensor i = be.fromHost(ids, BATCH, SEQ); Tensor t = be.fromHost(tg, BATCH, SEQ)) {
+            try (Tensor i = be.fromHost(ids, BATCH, SEQ);
+                    Tensor t = be.fromHost(tg, BATCH, SEQ)) {
                 want = ref.forwardBackward(i, t, scale);
             }
             List<DeviceId> ds = DeviceSpec.parse(devices);
             Placement pl = Placement.fromOption(placement, ds, 2, 3, 2, 0);
             List<Backend> backends = new ArrayList<>();
             for (DeviceId d : ds) backends.add(ParallelLaunch.open(d, 1));
-            try (ParallelModeModel pm = ParallelModeModel.inProcess(pl, backends, snap, AdamW.Config.defaults(), Duration.ofSeconds(60))) {
+            try (ParallelModeModel pm =
+                    ParallelModeModel.inProcess(pl, backends, snap, AdamW.Config.defaults(), Duration.ofSeconds(60))) {
                 LossStats got = pm.forwardBackward(ids, tg, BATCH, SEQ, scale, true, true);
                 assertEquals(want.lossSum(), got.lossSum(), 1e-4 * Math.abs(want.lossSum()));
                 NamedTensors grads = pm.gather(true);
                 for (Parameter p : ref.trainableParameters()) {
                     double err = TinyMode.relError(grads.data(p.name()), be.toHostFloats(p.grad()));
-                    assertTrue(err < 2e-3, placement + " " + devices + ": gradient of " + p.name() + " differs by " + err);
+                    assertTrue(
+                            err < 2e-3, placement + " " + devices + ": gradient of " + p.name() + " differs by " + err);
                 }
             }
         }

@@ -60,7 +60,8 @@ class HubCommunicatorTest {
                     float[] got = be.toHostFloats(t);
                     for (int i = 0; i < len; i++) {
                         float want = data(0, len, 1)[i];
-                        for (int q = 1; q < n; q++) want = op == ReduceOp.MAX ? Math.max(want, data(q, len, 1)[i]) : want + data(q, len, 1)[i];
+                        for (int q = 1; q < n; q++)
+                            want = op == ReduceOp.MAX ? Math.max(want, data(q, len, 1)[i]) : want + data(q, len, 1)[i];
                         if (op == ReduceOp.AVG) want /= n;
                         assertEquals(want, got[i], 0f, op + " element " + i);
                     }
@@ -71,7 +72,7 @@ class HubCommunicatorTest {
             for (int q = 0; q < n; q++) counts[q] = n > 1 && q == 0 ? 0 : q + 2;
             int total = Arrays.stream(counts).sum();
             try (Tensor s = be.fromHost(counts[r] == 0 ? new float[1] : data(r, counts[r], 2), Math.max(1, counts[r]));
-                 Tensor g = be.zeros(total)) {
+                    Tensor g = be.zeros(total)) {
                 c.allGather(be.slice(s, 0, counts[r]), g, counts).await();
                 float[] got = be.toHostFloats(g);
                 int pos = 0;
@@ -81,8 +82,10 @@ class HubCommunicatorTest {
                 }
             }
             // uneven reduce-scatter: rank q gets counts[q] elements of the elementwise sum
-            try (Tensor s = be.fromHost(data(r, total, 3), total); Tensor out = be.zeros(Math.max(1, counts[r]))) {
-                c.reduceScatter(s, be.slice(out, 0, counts[r]), counts, ReduceOp.SUM).await();
+            try (Tensor s = be.fromHost(data(r, total, 3), total);
+                    Tensor out = be.zeros(Math.max(1, counts[r]))) {
+                c.reduceScatter(s, be.slice(out, 0, counts[r]), counts, ReduceOp.SUM)
+                        .await();
                 float[] got = be.toHostFloats(out);
                 int from = 0;
                 for (int q = 0; q < r; q++) from += counts[q];
@@ -94,7 +97,8 @@ class HubCommunicatorTest {
             }
             // broadcast from every root, f32 and i32
             for (int root = 0; root < n; root++) {
-                try (Tensor t = be.fromHost(data(r, len, 4), len); Tensor ti = be.fromHost(new int[] {r * 10, r * 10 + 1, -r}, 3)) {
+                try (Tensor t = be.fromHost(data(r, len, 4), len);
+                        Tensor ti = be.fromHost(new int[] {r * 10, r * 10 + 1, -r}, 3)) {
                     c.broadcast(t, root).await();
                     c.broadcast(ti, root).await();
                     assertArrayEquals(data(root, len, 4), be.toHostFloats(t), "broadcast from " + root);
@@ -105,8 +109,11 @@ class HubCommunicatorTest {
             }
             // ring send/recv in one exchange, plus a self-send
             int next = (r + 1) % n, prev = (r + n - 1) % n;
-            try (Tensor s = be.fromHost(data(r, 5, 5), 5); Tensor got = be.zeros(5); Tensor self = be.zeros(5)) {
-                c.exchange(List.of(Communicator.Transfer.send(s, next), Communicator.Transfer.recv(got, prev))).await();
+            try (Tensor s = be.fromHost(data(r, 5, 5), 5);
+                    Tensor got = be.zeros(5);
+                    Tensor self = be.zeros(5)) {
+                c.exchange(List.of(Communicator.Transfer.send(s, next), Communicator.Transfer.recv(got, prev)))
+                        .await();
                 assertArrayEquals(data(prev, 5, 5), be.toHostFloats(got), "ring message from " + prev);
                 c.send(s, r);
                 c.recv(self, r).await();
@@ -121,10 +128,13 @@ class HubCommunicatorTest {
             int sn = Arrays.stream(sc).sum(), rn = Arrays.stream(rc).sum();
             float[] send = new float[Math.max(1, sn)];
             for (int q = 0, pos = 0; q < n; q++) for (int i = 0; i < sc[q]; i++) send[pos++] = 100 * r + 10 * q + i;
-            try (Tensor s = be.fromHost(send, send.length); Tensor rv = be.zeros(Math.max(1, rn))) {
+            try (Tensor s = be.fromHost(send, send.length);
+                    Tensor rv = be.zeros(Math.max(1, rn))) {
                 c.allToAll(be.slice(s, 0, sn), sc, be.slice(rv, 0, rn), rc).await();
                 float[] got = be.toHostFloats(rv);
-                for (int q = 0, pos = 0; q < n; q++) for (int i = 0; i < rc[q]; i++) assertEquals(100 * q + 10 * r + i, got[pos++], 0f, "all-to-all from " + q);
+                for (int q = 0, pos = 0; q < n; q++)
+                    for (int i = 0; i < rc[q]; i++)
+                        assertEquals(100 * q + 10 * r + i, got[pos++], 0f, "all-to-all from " + q);
             }
             // host doubles, barrier
             double[] sum = c.allReduce(new double[] {r + 0.5, 1e20, -r}, ReduceOp.SUM);
@@ -182,74 +192,93 @@ class HubCommunicatorTest {
 
     @Test
     void aFailingRankFailsTheOthersInsteadOfHanging() {
-        IllegalStateException e = assertThrows(IllegalStateException.class, () -> onRanks(4, Duration.ofSeconds(30), (r, c) -> {
-            try (Tensor t = c.backend().fromHost(new float[] {1, 2}, 2)) {
-                c.allReduce(t, ReduceOp.SUM).await();
-                if (r == 2) throw new IllegalStateException("simulated failure on rank 2");
-                c.allReduce(t, ReduceOp.SUM).await();        // the others wait here for rank 2
-                c.barrier();
-            }
-            return null;
-        }));
+        IllegalStateException e = assertThrows(
+                IllegalStateException.class,
+                () -> onRanks(4, Duration.ofSeconds(30), (r, c) -> {
+                    try (Tensor t = c.backend().fromHost(new float[] {1, 2}, 2)) {
+                        c.allReduce(t, ReduceOp.SUM).await();
+                        if (r == 2) throw new IllegalStateException("simulated failure on rank 2");
+                        c.allReduce(t, ReduceOp.SUM).await(); // the others wait here for rank 2
+                        c.barrier();
+                    }
+                    return null;
+                }));
         assertEquals("simulated failure on rank 2", e.getMessage());
         assertEquals(3, e.getSuppressed().length, "the three other ranks failed too");
-        for (Throwable s : e.getSuppressed()) {      // with rank 2's reason, not after timing out
-            assertTrue(s instanceof CommunicatorException && s.getMessage().contains("rank 2 failed: simulated failure"), s.getMessage());
+        for (Throwable s : e.getSuppressed()) { // with rank 2's reason, not after timing out
+            assertTrue(
+                    s instanceof CommunicatorException && s.getMessage().contains("rank 2 failed: simulated failure"),
+                    s.getMessage());
         }
     }
 
     @Test
     void aRankThatNeverArrivesTimesOutWithItsName() {
         CountDownLatch rank2In = new CountDownLatch(1);
-        CommunicatorException e = assertThrows(CommunicatorException.class, () -> onRanks(3, Duration.ofMillis(300), (r, c) -> {
-            if (r == 1) return null;                             // rank 1 leaves without joining the all-reduce
-            try (Tensor t = c.backend().zeros(2)) {
-                CommHandle h = c.allReduce(t, ReduceOp.SUM);     // contributes now; only rank 0 waits, once rank 2 is in
-                if (r == 2) {
-                    rank2In.countDown();
+        CommunicatorException e = assertThrows(
+                CommunicatorException.class,
+                () -> onRanks(3, Duration.ofMillis(300), (r, c) -> {
+                    if (r == 1) return null; // rank 1 leaves without joining the all-reduce
+                    try (Tensor t = c.backend().zeros(2)) {
+                        CommHandle h =
+                                c.allReduce(t, ReduceOp.SUM); // contributes now; only rank 0 waits, once rank 2 is in
+                        if (r == 2) {
+                            rank2In.countDown();
+                            return null;
+                        }
+                        assertTrue(rank2In.await(20, TimeUnit.SECONDS));
+                        h.await();
+                    }
                     return null;
-                }
-                assertTrue(rank2In.await(20, TimeUnit.SECONDS));
-                h.await();
-            }
-            return null;
-        }));
-        assertTrue(e.getMessage().contains("rank 0 timed out") && e.getMessage().contains("rank(s) [1] did not arrive"), e.getMessage());
-        CommunicatorException p2p = assertThrows(CommunicatorException.class, () -> onRanks(2, Duration.ofMillis(300), (r, c) -> {
-            if (r == 0) {
-                try (Tensor t = c.backend().zeros(3)) {
-                    c.recv(t, 1).await();
-                }
-            }
-            return null;
-        }));
+                }));
+        assertTrue(
+                e.getMessage().contains("rank 0 timed out") && e.getMessage().contains("rank(s) [1] did not arrive"),
+                e.getMessage());
+        CommunicatorException p2p = assertThrows(
+                CommunicatorException.class,
+                () -> onRanks(2, Duration.ofMillis(300), (r, c) -> {
+                    if (r == 0) {
+                        try (Tensor t = c.backend().zeros(3)) {
+                            c.recv(t, 1).await();
+                        }
+                    }
+                    return null;
+                }));
         assertTrue(p2p.getMessage().contains("rank 1 sent nothing"), p2p.getMessage());
     }
 
     @Test
     void mismatchedCallsAndSizesAreErrorsOnEveryRank() {
-        CommunicatorException e = assertThrows(CommunicatorException.class, () -> onRanks(2, Duration.ofSeconds(20), (r, c) -> {
-            try (Tensor t = c.backend().zeros(4)) {
-                if (r == 0) c.allReduce(t, ReduceOp.SUM).await();
-                else c.broadcast(t, 0).await();
-            }
-            return null;
-        }));
-        assertTrue(e.getMessage().contains("member 0 called all-reduce(SUM) but member 1 called broadcast(root 0)"), e.getMessage());
-        CommunicatorException sizes = assertThrows(CommunicatorException.class, () -> onRanks(2, Duration.ofSeconds(20), (r, c) -> {
-            try (Tensor t = c.backend().zeros(3 + r)) {
-                c.allReduce(t, ReduceOp.SUM).await();
-            }
-            return null;
-        }));
+        CommunicatorException e = assertThrows(
+                CommunicatorException.class,
+                () -> onRanks(2, Duration.ofSeconds(20), (r, c) -> {
+                    try (Tensor t = c.backend().zeros(4)) {
+                        if (r == 0) c.allReduce(t, ReduceOp.SUM).await();
+                        else c.broadcast(t, 0).await();
+                    }
+                    return null;
+                }));
+        assertTrue(
+                e.getMessage().contains("member 0 called all-reduce(SUM) but member 1 called broadcast(root 0)"),
+                e.getMessage());
+        CommunicatorException sizes = assertThrows(
+                CommunicatorException.class,
+                () -> onRanks(2, Duration.ofSeconds(20), (r, c) -> {
+                    try (Tensor t = c.backend().zeros(3 + r)) {
+                        c.allReduce(t, ReduceOp.SUM).await();
+                    }
+                    return null;
+                }));
         assertTrue(sizes.getMessage().contains("all-reduce sizes differ"), sizes.getMessage());
-        CommunicatorException recv = assertThrows(CommunicatorException.class, () -> onRanks(2, Duration.ofSeconds(20), (r, c) -> {
-            try (Tensor t = c.backend().zeros(r == 0 ? 3 : 5)) {
-                if (r == 0) c.send(t, 1).await();
-                else c.recv(t, 0).await();
-            }
-            return null;
-        }));
+        CommunicatorException recv = assertThrows(
+                CommunicatorException.class,
+                () -> onRanks(2, Duration.ofSeconds(20), (r, c) -> {
+                    try (Tensor t = c.backend().zeros(r == 0 ? 3 : 5)) {
+                        if (r == 0) c.send(t, 1).await();
+                        else c.recv(t, 0).await();
+                    }
+                    return null;
+                }));
         assertTrue(recv.getMessage().contains("sent f32[3] but rank 1 expected f32[5]"), recv.getMessage());
     }
 
@@ -257,11 +286,13 @@ class HubCommunicatorTest {
     void unsupportedTensorsAreRejectedWithTheFix() {
         onRanks(1, Duration.ofSeconds(5), (r, c) -> {
             try (Tensor i = c.backend().allocate(DType.I32, 2)) {
-                IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> c.allReduce(i, ReduceOp.SUM));
+                IllegalArgumentException e =
+                        assertThrows(IllegalArgumentException.class, () -> c.allReduce(i, ReduceOp.SUM));
                 assertTrue(e.getMessage().contains("reduces f32"), e.getMessage());
             }
             try (Tensor t = c.backend().zeros(2)) {
-                IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> c.allGather(t, t, new int[] {1}));
+                IllegalArgumentException e =
+                        assertThrows(IllegalArgumentException.class, () -> c.allGather(t, t, new int[] {1}));
                 assertTrue(e.getMessage().contains("this rank's count is 1"), e.getMessage());
                 assertThrows(IllegalArgumentException.class, () -> c.send(t, 1));
             }

@@ -62,9 +62,11 @@ class HubStrangerTest {
             if (r.getLevel() == Level.WARNING) warnings.add(new SimpleFormatter().formatMessage(r));
         }
 
-        @Override public void flush() {}
+        @Override
+        public void flush() {}
 
-        @Override public void close() {}
+        @Override
+        public void close() {}
     };
 
     @BeforeEach
@@ -103,7 +105,7 @@ class HubStrangerTest {
 
         @Override
         public CompletionStage<?> handshakeTimer(InetSocketAddress remote) {
-            return timer(remote.getPort());             // members say hello at once; only the test runs a timer out
+            return timer(remote.getPort()); // members say hello at once; only the test runs a timer out
         }
     }
 
@@ -151,10 +153,15 @@ class HubStrangerTest {
                 String why = w.drop(mine).get(20, TimeUnit.SECONDS);
                 w.drops.remove(mine);
                 assertTrue(why.contains(s.why()), s.what() + ": " + why);
-                List<String> mineWarned = warnings.stream().filter(m -> m.contains("127.0.0.1:" + mine + " ")).toList();
+                List<String> mineWarned = warnings.stream()
+                        .filter(m -> m.contains("127.0.0.1:" + mine + " "))
+                        .toList();
                 assertEquals(1, mineWarned.size(), s.what() + ": " + warnings);
-                assertTrue(mineWarned.get(0).startsWith("dropped the connection from /127.0.0.1:" + mine) && mineWarned.get(0).contains(why)
-                        && !mineWarned.get(0).contains("\n"), mineWarned.get(0));
+                assertTrue(
+                        mineWarned.get(0).startsWith("dropped the connection from /127.0.0.1:" + mine)
+                                && mineWarned.get(0).contains(why)
+                                && !mineWarned.get(0).contains("\n"),
+                        mineWarned.get(0));
             }
         }
     }
@@ -164,7 +171,9 @@ class HubStrangerTest {
     }
 
     private static String joinAndRun(int port, int rank, HubServer.Hooks hooks) {
-        try (Rendezvous.Joined j = Rendezvous.join(env(port, rank), 1, Duration.ofSeconds(20), () -> new byte[0], hooks); Backend be = Backends.create("cpu", 1)) {
+        try (Rendezvous.Joined j =
+                        Rendezvous.join(env(port, rank), 1, Duration.ofSeconds(20), () -> new byte[0], hooks);
+                Backend be = Backends.create("cpu", 1)) {
             return RendezvousProbe.run(j, be);
         }
     }
@@ -195,8 +204,10 @@ class HubStrangerTest {
         ExecutorService pool = Executors.newFixedThreadPool(1);
         try {
             Future<String> r1 = pool.submit(() -> {
-                try (Rendezvous.Joined j = Rendezvous.join(env(port, 1), 1, Duration.ofSeconds(20), () -> new byte[0]); Backend be = Backends.create("cpu", 1)) {
-                    Communicator c = new HubCommunicator(j.transport(), "during", 1, List.of(0, 1), be, Duration.ofSeconds(20));
+                try (Rendezvous.Joined j = Rendezvous.join(env(port, 1), 1, Duration.ofSeconds(20), () -> new byte[0]);
+                        Backend be = Backends.create("cpu", 1)) {
+                    Communicator c =
+                            new HubCommunicator(j.transport(), "during", 1, List.of(0, 1), be, Duration.ofSeconds(20));
                     assertTrue(strangersGone.await(40, TimeUnit.SECONDS));
                     try (Tensor t = be.fromHost(new float[] {10, 20}, 2)) {
                         c.allReduce(t, ReduceOp.SUM).await();
@@ -205,12 +216,19 @@ class HubStrangerTest {
                     return RendezvousProbe.run(j, be, "after");
                 }
             });
-            try (Rendezvous.Joined j = Rendezvous.join(env(port, 0), 1, Duration.ofSeconds(20), () -> new byte[0], w); Backend be = Backends.create("cpu", 1);
-                 Tensor t = be.fromHost(new float[] {1, 2}, 2)) {
-                Communicator c = new HubCommunicator(j.transport(), "during", 0, List.of(0, 1), be, Duration.ofSeconds(20));
-                CommHandle inFlight = c.allReduce(t, ReduceOp.SUM);    // rank 1 contributes only once the strangers are gone
+            try (Rendezvous.Joined j = Rendezvous.join(env(port, 0), 1, Duration.ofSeconds(20), () -> new byte[0], w);
+                    Backend be = Backends.create("cpu", 1);
+                    Tensor t = be.fromHost(new float[] {1, 2}, 2)) {
+                Communicator c =
+                        new HubCommunicator(j.transport(), "during", 0, List.of(0, 1), be, Duration.ofSeconds(20));
+                CommHandle inFlight =
+                        c.allReduce(t, ReduceOp.SUM); // rank 1 contributes only once the strangers are gone
                 List<Stranger> all = new ArrayList<>(strangers());
-                all.add(new Stranger("a valid HELLO after the rendezvous", hello(MAGIC, 1, 2, 1), false, "after the rendezvous was complete"));
+                all.add(new Stranger(
+                        "a valid HELLO after the rendezvous",
+                        hello(MAGIC, 1, 2, 1),
+                        false,
+                        "after the rendezvous was complete"));
                 visit(w, port, all);
                 assertFalse(inFlight.isDone(), "the all-reduce still waits for rank 1");
                 strangersGone.countDown();
@@ -231,13 +249,16 @@ class HubStrangerTest {
         ExecutorService pool = Executors.newFixedThreadPool(1);
         try {
             Future<String> r0 = pool.submit(() -> {
-                try (Rendezvous.Joined j = Rendezvous.join(env(port, 0), 1, Duration.ofSeconds(20), () -> new byte[0], w); Backend be = Backends.create("cpu", 1)) {
-                    Communicator c = new HubCommunicator(j.transport(), "world", 0, List.of(0, 1), be, Duration.ofSeconds(20));
+                try (Rendezvous.Joined j =
+                                Rendezvous.join(env(port, 0), 1, Duration.ofSeconds(20), () -> new byte[0], w);
+                        Backend be = Backends.create("cpu", 1)) {
+                    Communicator c =
+                            new HubCommunicator(j.transport(), "world", 0, List.of(0, 1), be, Duration.ofSeconds(20));
                     return assertThrows(CommunicatorException.class, c::barrier).getMessage();
                 }
             });
             w.rankZeroIn.get(20, TimeUnit.SECONDS);
-            try (Socket raw = new Socket("127.0.0.1", port)) {          // rank 1, speaking the protocol by hand
+            try (Socket raw = new Socket("127.0.0.1", port)) { // rank 1, speaking the protocol by hand
                 DataOutputStream out = new DataOutputStream(raw.getOutputStream());
                 DataInputStream in = new DataInputStream(raw.getInputStream());
                 out.write(hello(MAGIC, 1, 2, 1));
@@ -247,23 +268,27 @@ class HubStrangerTest {
                 in.readInt();
                 in.readInt();
                 in.readNBytes(in.readInt());
-                out.writeByte(2);                                       // COLLECTIVE: id, group, members, seq, member, spec, buffer
+                out.writeByte(2); // COLLECTIVE: id, group, members, seq, member, spec, buffer
                 out.writeLong(1);
                 out.writeUTF("world");
                 out.writeInt(2);
                 out.writeLong(0);
                 out.writeInt(1);
-                out.writeByte(5);                                       // barrier, no op, no root, no counts
+                out.writeByte(5); // barrier, no op, no root, no counts
                 out.writeByte(-1);
                 out.writeInt(-1);
                 out.writeInt(0);
                 out.writeInt(0);
-                out.writeByte(2);                                       // an f64 buffer of 0x20000001 elements: 4 GiB + 8 bytes
+                out.writeByte(2); // an f64 buffer of 0x20000001 elements: 4 GiB + 8 bytes
                 out.writeInt(0x20000001);
                 out.flush();
                 String msg = r0.get(40, TimeUnit.SECONDS);
-                assertTrue(msg.contains("protocol error with process rank 1") && msg.contains("field 'buffer length' is 536870913 (4294967304 bytes)")
-                        && msg.contains("frame limit") && !msg.contains("\n"), msg);
+                assertTrue(
+                        msg.contains("protocol error with process rank 1")
+                                && msg.contains("field 'buffer length' is 536870913 (4294967304 bytes)")
+                                && msg.contains("frame limit")
+                                && !msg.contains("\n"),
+                        msg);
             }
         } finally {
             pool.shutdownNow();
@@ -274,10 +299,15 @@ class HubStrangerTest {
     void rankZeroBindsExactlyMasterAddr() throws Exception {
         int port = RendezvousTest.freePort();
         // 192.0.2.1 is TEST-NET-1 (RFC 5737), never an address of this machine: binding it fails, no packet leaves
-        IllegalStateException e = assertThrows(IllegalStateException.class,
-                () -> HubServer.start("192.0.2.1", port, 2, Duration.ofSeconds(20), new byte[0], HubServer.Hooks.NONE).close());
+        IllegalStateException e = assertThrows(
+                IllegalStateException.class,
+                () -> HubServer.start("192.0.2.1", port, 2, Duration.ofSeconds(20), new byte[0], HubServer.Hooks.NONE)
+                        .close());
         String msg = e.getMessage();
-        assertTrue(msg.contains("could not listen on MASTER_ADDR:MASTER_PORT = 192.0.2.1:" + port) && msg.contains("set MASTER_ADDR")
-                && !msg.contains("\n"), msg);
+        assertTrue(
+                msg.contains("could not listen on MASTER_ADDR:MASTER_PORT = 192.0.2.1:" + port)
+                        && msg.contains("set MASTER_ADDR")
+                        && !msg.contains("\n"),
+                msg);
     }
 }

@@ -44,10 +44,14 @@ import org.junit.jupiter.api.Test;
 class NcclParallelGpuTest {
 
     private static int gpus() {
-        assumeTrue(CudaDriver.unavailableReason().isEmpty(), () -> "no CUDA driver: " + CudaDriver.unavailableReason().orElse(""));
+        assumeTrue(
+                CudaDriver.unavailableReason().isEmpty(),
+                () -> "no CUDA driver: " + CudaDriver.unavailableReason().orElse(""));
         int n = CudaDriver.get().deviceCount();
         assumeTrue(n > 0, "no GPU visible");
-        assumeTrue(Nccl.unavailableReason().isEmpty(), () -> "NCCL not available: " + Nccl.unavailableReason().orElse(""));
+        assumeTrue(
+                Nccl.unavailableReason().isEmpty(),
+                () -> "NCCL not available: " + Nccl.unavailableReason().orElse(""));
         return Math.min(n, 4);
     }
 
@@ -64,7 +68,8 @@ class NcclParallelGpuTest {
             List<Future<Communicator>> fs = new ArrayList<>();
             for (int r = 0; r < n; r++) {
                 int rank = r;
-                fs.add(pool.submit(() -> (Communicator) NcclCommunicator.initRank(bs.get(rank), id, rank, ranks, "world")));
+                fs.add(pool.submit(
+                        () -> (Communicator) NcclCommunicator.initRank(bs.get(rank), id, rank, ranks, "world")));
             }
             List<Communicator> comms = new ArrayList<>();
             for (Future<Communicator> f : fs) comms.add(f.get(120, TimeUnit.SECONDS));
@@ -83,10 +88,13 @@ class NcclParallelGpuTest {
                 int[] counts = new int[n];
                 for (int q = 0; q < n; q++) counts[q] = q + 1;
                 int total = Arrays.stream(counts).sum();
-                try (Tensor s = be.fromHost(TestData.normal(50 + r, counts[r]), counts[r]); Tensor g = be.zeros(total)) {
+                try (Tensor s = be.fromHost(TestData.normal(50 + r, counts[r]), counts[r]);
+                        Tensor g = be.zeros(total)) {
                     c.allGather(s, g, counts).await();
                     float[] got = be.toHostFloats(g);
-                    for (int q = 0, pos = 0; q < n; q++) for (int i = 0; i < counts[q]; i++) assertEquals(TestData.normal(50 + q, counts[q])[i], got[pos++]);
+                    for (int q = 0, pos = 0; q < n; q++)
+                        for (int i = 0; i < counts[q]; i++)
+                            assertEquals(TestData.normal(50 + q, counts[q])[i], got[pos++]);
                 }
                 int[] sc = new int[n], rc = new int[n];
                 for (int q = 0; q < n; q++) {
@@ -95,10 +103,12 @@ class NcclParallelGpuTest {
                 }
                 float[] send = new float[Arrays.stream(sc).sum()];
                 for (int q = 0, pos = 0; q < n; q++) for (int i = 0; i < sc[q]; i++) send[pos++] = 100 * r + 10 * q + i;
-                try (Tensor s = be.fromHost(send, send.length); Tensor rv = be.zeros(Arrays.stream(rc).sum())) {
+                try (Tensor s = be.fromHost(send, send.length);
+                        Tensor rv = be.zeros(Arrays.stream(rc).sum())) {
                     c.allToAll(s, sc, rv, rc).await();
                     float[] got = be.toHostFloats(rv);
-                    for (int q = 0, pos = 0; q < n; q++) for (int i = 0; i < rc[q]; i++) assertEquals(100 * q + 10 * r + i, got[pos++], 0f);
+                    for (int q = 0, pos = 0; q < n; q++)
+                        for (int i = 0; i < rc[q]; i++) assertEquals(100 * q + 10 * r + i, got[pos++], 0f);
                 }
                 double[] d = c.allReduce(new double[] {r, 1}, ReduceOp.SUM);
                 assertArrayEquals(new double[] {n * (n - 1) / 2.0, n}, d, 0);
@@ -122,19 +132,28 @@ class NcclParallelGpuTest {
     void mpmdOnTwoGpusMatchesOneCpuDevice() {
         assumeTrue(gpus() >= 2, "needs two GPUs");
         int batch = 4, seq = 6;
-        try (Backend be = Backends.create("cpu", 1); ModeModel ref = TinyMode.model(be, TinyMode.CFG, Routing.parse("top2"), 31)) {
+        try (Backend be = Backends.create("cpu", 1);
+                ModeModel ref = TinyMode.model(be, TinyMode.CFG, Routing.parse("top2"), 31)) {
             ref.selectTrainable(true);
             ModelSnapshot snap = ModelSnapshot.of(ref);
             int[] win = new int[batch * (seq + 1)];
             new TinyMode.Stream(2, TinyMode.CFG.vocabSize()).next(batch, seq, win);
             int[] ids = Evaluator.inputs(win, batch, seq), tg = Evaluator.targets(win, batch, seq);
-            try (Tensor i = be.fromHost(ids, batch, seq); Tensor t = be.fromHost(tg, batch, seq)) {
+            try (Tensor i = be.fromHost(ids, batch, seq);
+                    Tensor t = be.fromHost(tg, batch, seq)) {
                 ref.forwardBackward(i, t, 1f / (batch * seq));
             }
-            ParallelLaunch.Options o = new ParallelLaunch.Options(DeviceSpec.parse("cuda:0-1"), "mpmd", 2, 0, ParallelLaunch.Comm.NCCL, 1,
-                    java.time.Duration.ofSeconds(60), java.time.Duration.ofSeconds(60));
+            ParallelLaunch.Options o = new ParallelLaunch.Options(
+                    DeviceSpec.parse("cuda:0-1"),
+                    "mpmd",
+                    2,
+                    0,
+                    ParallelLaunch.Comm.NCCL,
+                    1,
+                    java.time.Duration.ofSeconds(60),
+                    java.time.Duration.ofSeconds(60));
             try (ParallelLaunch launch = ParallelLaunch.start(o, java.util.Optional.empty(), 2, 3);
-                 ParallelModeModel pm = launch.model(snap, AdamW.Config.defaults())) {
+                    ParallelModeModel pm = launch.model(snap, AdamW.Config.defaults())) {
                 assertEquals("nccl", launch.communicator());
                 pm.forwardBackward(ids, tg, batch, seq, 1f / (batch * seq), true, true);
                 NamedTensors grads = pm.gather(true);
@@ -145,5 +164,4 @@ class NcclParallelGpuTest {
             }
         }
     }
-
 }

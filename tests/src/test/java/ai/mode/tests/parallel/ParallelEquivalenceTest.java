@@ -38,33 +38,56 @@ class ParallelEquivalenceTest {
     /** (name, devices, placement from devices) */
     static Stream<Arguments> placements() {
         return Stream.of(
-                Arguments.of("single", 1, (Function<List<ai.mode.parallel.place.DeviceId>, Placement>) d -> Placement.single(d, 2, 3)),
-                Arguments.of("data x2", 2, (Function<List<ai.mode.parallel.place.DeviceId>, Placement>) d -> Placement.data(d, 2, 3)),
-                Arguments.of("mpmd 2 groups", 2, (Function<List<ai.mode.parallel.place.DeviceId>, Placement>) d -> Placement.mpmd(d, 2, 3, 2, 0)),
-                Arguments.of("data x4 (uneven shards)", 4, (Function<List<ai.mode.parallel.place.DeviceId>, Placement>) d -> Placement.data(d, 2, 3)),
-                Arguments.of("mpmd 3 groups, backbone x2", 4, (Function<List<ai.mode.parallel.place.DeviceId>, Placement>) d -> Placement.mpmd(d, 2, 3, 3, 2)),
-                Arguments.of("mpmd 2 groups, each x2", 4, (Function<List<ai.mode.parallel.place.DeviceId>, Placement>) d -> Placement.mpmd(d, 2, 3, 2, 2)),
-                Arguments.of("per-block backbones, experts x2", 4, (Function<List<ai.mode.parallel.place.DeviceId>, Placement>)
-                        d -> Placement.parse("cpu:0=backbone:0+experts:2@0;cpu:1=backbone:1;cpu:2-3=experts:0-1+experts:2@1", d, 2, 3)));
+                Arguments.of("single", 1, (Function<List<ai.mode.parallel.place.DeviceId>, Placement>)
+                        d -> Placement.single(d, 2, 3)),
+                Arguments.of("data x2", 2, (Function<List<ai.mode.parallel.place.DeviceId>, Placement>)
+                        d -> Placement.data(d, 2, 3)),
+                Arguments.of("mpmd 2 groups", 2, (Function<List<ai.mode.parallel.place.DeviceId>, Placement>)
+                        d -> Placement.mpmd(d, 2, 3, 2, 0)),
+                Arguments.of("data x4 (uneven shards)", 4, (Function<List<ai.mode.parallel.place.DeviceId>, Placement>)
+                        d -> Placement.data(d, 2, 3)),
+                Arguments.of(
+                        "mpmd 3 groups, backbone x2", 4, (Function<List<ai.mode.parallel.place.DeviceId>, Placement>)
+                                d -> Placement.mpmd(d, 2, 3, 3, 2)),
+                Arguments.of("mpmd 2 groups, each x2", 4, (Function<List<ai.mode.parallel.place.DeviceId>, Placement>)
+                        d -> Placement.mpmd(d, 2, 3, 2, 2)),
+                Arguments.of("per-block backbones, experts x2", 4, (Function<
+                                List<ai.mode.parallel.place.DeviceId>, Placement>)
+                        d -> Placement.parse(
+                                "cpu:0=backbone:0+experts:2@0;cpu:1=backbone:1;cpu:2-3=experts:0-1+experts:2@1",
+                                d,
+                                2,
+                                3)));
     }
 
     static Stream<Arguments> routedPlacements() {
         List<Arguments> out = new ArrayList<>();
-        for (Routing r : List.of(Routing.DENSE, Routing.parse("top2"), Routing.parse("sequence-dense"), Routing.parse("sequence-top1"))) {
+        for (Routing r : List.of(
+                Routing.DENSE,
+                Routing.parse("top2"),
+                Routing.parse("sequence-dense"),
+                Routing.parse("sequence-top1"))) {
             placements().forEach(a -> out.add(Arguments.of(r, a.get()[0], a.get()[1], a.get()[2])));
         }
         return out.stream();
     }
 
-    private static ParallelModeModel parallel(ModelSnapshot snap, int devices, Function<List<ai.mode.parallel.place.DeviceId>, Placement> place) {
+    private static ParallelModeModel parallel(
+            ModelSnapshot snap, int devices, Function<List<ai.mode.parallel.place.DeviceId>, Placement> place) {
         Placement pl = place.apply(DeviceSpec.parse("cpu:0-" + (devices - 1)));
-        return ParallelModeModel.inProcess(pl, TinyMode.cpus(devices), snap, AdamW.Config.defaults(), Duration.ofSeconds(20));
+        return ParallelModeModel.inProcess(
+                pl, TinyMode.cpus(devices), snap, AdamW.Config.defaults(), Duration.ofSeconds(20));
     }
 
     @ParameterizedTest(name = "{0} / {1}")
     @MethodSource("routedPlacements")
-    void gradientsMatchOneDevice(Routing routing, String name, int devices, Function<List<ai.mode.parallel.place.DeviceId>, Placement> place) {
-        try (Backend be = Backends.create("cpu", 1); ModeModel ref = TinyMode.model(be, TinyMode.CFG, routing, 7)) {
+    void gradientsMatchOneDevice(
+            Routing routing,
+            String name,
+            int devices,
+            Function<List<ai.mode.parallel.place.DeviceId>, Placement> place) {
+        try (Backend be = Backends.create("cpu", 1);
+                ModeModel ref = TinyMode.model(be, TinyMode.CFG, routing, 7)) {
             ref.selectTrainable(true);
             ModelSnapshot snap = ModelSnapshot.of(ref);
             int[] win = new int[BATCH * (SEQ + 1)];
@@ -72,7 +95,8 @@ class ParallelEquivalenceTest {
             int[] ids = Evaluator.inputs(win, BATCH, SEQ), tg = Evaluator.targets(win, BATCH, SEQ);
             float scale = 1f / (BATCH * SEQ);
             LossStats want;
-            try (Tensor i = be.fromHost(ids, BATCH, SEQ); Tensor t = be.fromHost(tg, BATCH, SEQ)) {
+            try (Tensor i = be.fromHost(ids, BATCH, SEQ);
+                    Tensor t = be.fromHost(tg, BATCH, SEQ)) {
                 want = ref.forwardBackward(i, t, scale);
             }
             try (ParallelModeModel pm = parallel(snap, devices, place)) {
@@ -98,26 +122,37 @@ class ParallelEquivalenceTest {
     /** Every parameter trainable (backbone, embedding tied to the head, final norm): backward reaches the embedding. */
     @ParameterizedTest(name = "{0}")
     @MethodSource("placements")
-    void fullFineTuningGradientsMatch(String name, int devices, Function<List<ai.mode.parallel.place.DeviceId>, Placement> place) {
+    void fullFineTuningGradientsMatch(
+            String name, int devices, Function<List<ai.mode.parallel.place.DeviceId>, Placement> place) {
         ai.mode.model.LlamaConfig tied = TinyMode.CFG.withOverrides("tie_word_embeddings=true");
-        try (Backend be = Backends.create("cpu", 1); ModeModel ref = TinyMode.model(be, tied, Routing.parse("top3"), 13)) {
+        try (Backend be = Backends.create("cpu", 1);
+                ModeModel ref = TinyMode.model(be, tied, Routing.parse("top3"), 13)) {
             for (Parameter p : ref.parameters()) p.setTrainable(true);
             ModelSnapshot snap = ModelSnapshot.of(ref);
             int[] win = new int[BATCH * (SEQ + 1)];
             new TinyMode.Stream(4, tied.vocabSize()).next(BATCH, SEQ, win);
             int[] ids = Evaluator.inputs(win, BATCH, SEQ), tg = Evaluator.targets(win, BATCH, SEQ);
             float scale = 1f / (BATCH * SEQ);
-            try (Tensor i = be.fromHost(ids, BATCH, SEQ); Tensor t = be.fromHost(tg, BATCH, SEQ)) {
+            try (Tensor i = be.fromHost(ids, BATCH, SEQ);
+                    Tensor t = be.fromHost(tg, BATCH, SEQ)) {
                 ref.forwardBackward(i, t, scale);
             }
             Placement pl = place.apply(DeviceSpec.parse("cpu:0-" + (devices - 1)));
             if (pl.stemGroup() != pl.headGroup()) {
-                IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
-                        () -> ParallelModeModel.inProcess(pl, TinyMode.cpus(devices), snap, AdamW.Config.defaults(), Duration.ofSeconds(20)).close());
+                IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(
+                        IllegalArgumentException.class,
+                        () -> ParallelModeModel.inProcess(
+                                        pl,
+                                        TinyMode.cpus(devices),
+                                        snap,
+                                        AdamW.Config.defaults(),
+                                        Duration.ofSeconds(20))
+                                .close());
                 assertTrue(e.getMessage().contains("tied embeddings"), e.getMessage());
                 return;
             }
-            try (ParallelModeModel pm = ParallelModeModel.inProcess(pl, TinyMode.cpus(devices), snap, AdamW.Config.defaults(), Duration.ofSeconds(20))) {
+            try (ParallelModeModel pm = ParallelModeModel.inProcess(
+                    pl, TinyMode.cpus(devices), snap, AdamW.Config.defaults(), Duration.ofSeconds(20))) {
                 pm.forwardBackward(ids, tg, BATCH, SEQ, scale, true, true);
                 NamedTensors grads = pm.gather(true);
                 assertEquals(ref.trainableParameters().size(), grads.size(), name + ": gathered gradients");
@@ -131,22 +166,30 @@ class ParallelEquivalenceTest {
 
     @ParameterizedTest(name = "{0}")
     @MethodSource("placements")
-    void trainingMatchesOneDevice(String name, int devices, Function<List<ai.mode.parallel.place.DeviceId>, Placement> place) {
-        Trainer.Options opt = new Trainer.Options(3, BATCH, SEQ, 2, LrSchedule.constant(3e-3), AdamW.Config.defaults(), 0, 0, 11);
-        try (Backend be = Backends.create("cpu", 1); ModeModel ref = TinyMode.model(be, TinyMode.CFG, Routing.DENSE, 9)) {
+    void trainingMatchesOneDevice(
+            String name, int devices, Function<List<ai.mode.parallel.place.DeviceId>, Placement> place) {
+        Trainer.Options opt =
+                new Trainer.Options(3, BATCH, SEQ, 2, LrSchedule.constant(3e-3), AdamW.Config.defaults(), 0, 0, 11);
+        try (Backend be = Backends.create("cpu", 1);
+                ModeModel ref = TinyMode.model(be, TinyMode.CFG, Routing.DENSE, 9)) {
             ref.selectTrainable(true);
             ModelSnapshot snap = ModelSnapshot.of(ref);
             List<Double> want = new ArrayList<>();
             Trainer.Listener rec = new Trainer.Listener() {
-                @Override public void onStep(Trainer.StepMetrics m) { want.add(m.loss()); }
+                @Override
+                public void onStep(Trainer.StepMetrics m) {
+                    want.add(m.loss());
+                }
             };
             new Trainer(ref, new TinyMode.Stream(5, TinyMode.CFG.vocabSize()), null, opt, null, List.of(rec)).run();
             try (ParallelModeModel pm = parallel(snap, devices, place)) {
-                ParallelTrainer pt = new ParallelTrainer(pm, new TinyMode.Stream(5, TinyMode.CFG.vocabSize()), null, opt, List.of());
+                ParallelTrainer pt =
+                        new ParallelTrainer(pm, new TinyMode.Stream(5, TinyMode.CFG.vocabSize()), null, opt, List.of());
                 pt.run();
                 List<Double> got = pt.losses();
                 assertEquals(want.size(), got.size());
-                for (int s = 0; s < want.size(); s++) assertEquals(want.get(s), got.get(s), 1e-5, name + ": loss of step " + (s + 1));
+                for (int s = 0; s < want.size(); s++)
+                    assertEquals(want.get(s), got.get(s), 1e-5, name + ": loss of step " + (s + 1));
                 NamedTensors values = pm.gather(false);
                 for (Parameter p : ref.parameters()) {
                     assertTrue(values.contains(p.name()), name + ": parameter " + p.name() + " not gathered");

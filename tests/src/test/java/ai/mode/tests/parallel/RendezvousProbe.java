@@ -19,7 +19,8 @@ public final class RendezvousProbe {
 
     public static void main(String[] args) throws Exception {
         LaunchEnv env = LaunchEnv.from(System.getenv()).orElseThrow();
-        try (Rendezvous.Joined j = Rendezvous.join(env, 1, Duration.ofSeconds(20), () -> new byte[0]); Backend be = Backends.create("cpu", 1)) {
+        try (Rendezvous.Joined j = Rendezvous.join(env, 1, Duration.ofSeconds(20), () -> new byte[0]);
+                Backend be = Backends.create("cpu", 1)) {
             if (args.length > 0 && args[0].equals("die")) {
                 System.out.println("joined as " + j.firstRank() + "; dying");
                 System.out.flush();
@@ -40,12 +41,19 @@ public final class RendezvousProbe {
         for (int r = 0; r < j.worldSize(); r++) ranks.add(r);
         Communicator c = new HubCommunicator(j.transport(), group, j.firstRank(), ranks, be, Duration.ofSeconds(20));
         int r = c.rank(), n = c.size();
-        try (Tensor t = be.fromHost(new float[] {r + 1f}, 1); Tensor g = be.zeros(n); Tensor ring = be.zeros(1); Tensor mine = be.fromHost(new float[] {r}, 1)) {
+        try (Tensor t = be.fromHost(new float[] {r + 1f}, 1);
+                Tensor g = be.zeros(n);
+                Tensor ring = be.zeros(1);
+                Tensor mine = be.fromHost(new float[] {r}, 1)) {
             c.allReduce(t, ReduceOp.SUM).await();
             c.allGather(be.fromHost(new float[] {10f * r}, 1), g).await();
-            c.exchange(List.of(Communicator.Transfer.send(mine, (r + 1) % n), Communicator.Transfer.recv(ring, (r + n - 1) % n))).await();
+            c.exchange(List.of(
+                            Communicator.Transfer.send(mine, (r + 1) % n),
+                            Communicator.Transfer.recv(ring, (r + n - 1) % n)))
+                    .await();
             c.barrier();
-            return "rank=" + r + " sum=" + be.toHostFloats(t)[0] + " gathered=" + java.util.Arrays.toString(be.toHostFloats(g)) + " ring=" + be.toHostFloats(ring)[0];
+            return "rank=" + r + " sum=" + be.toHostFloats(t)[0] + " gathered="
+                    + java.util.Arrays.toString(be.toHostFloats(g)) + " ring=" + be.toHostFloats(ring)[0];
         }
     }
 }

@@ -52,15 +52,29 @@ class RendezvousTest {
     @Test
     void launchVariablesParse() {
         assertTrue(LaunchEnv.from(Map.of()).isEmpty());
-        LaunchEnv e = LaunchEnv.from(Map.of("MASTER_ADDR", "node0", "MASTER_PORT", "29500", "RANK", "3", "WORLD_SIZE", "8", "LOCAL_RANK", "1")).orElseThrow();
+        LaunchEnv e = LaunchEnv.from(Map.of(
+                        "MASTER_ADDR",
+                        "node0",
+                        "MASTER_PORT",
+                        "29500",
+                        "RANK",
+                        "3",
+                        "WORLD_SIZE",
+                        "8",
+                        "LOCAL_RANK",
+                        "1"))
+                .orElseThrow();
         assertEquals(new LaunchEnv("node0", 29500, 3, 8, 1), e);
         assertEquals("node0:29500", e.master());
-        IllegalArgumentException missing = assertThrows(IllegalArgumentException.class, () -> LaunchEnv.from(Map.of("RANK", "0", "WORLD_SIZE", "2")));
+        IllegalArgumentException missing = assertThrows(
+                IllegalArgumentException.class, () -> LaunchEnv.from(Map.of("RANK", "0", "WORLD_SIZE", "2")));
         assertTrue(missing.getMessage().contains("MASTER_ADDR, MASTER_PORT are not set"), missing.getMessage());
-        IllegalArgumentException range = assertThrows(IllegalArgumentException.class,
+        IllegalArgumentException range = assertThrows(
+                IllegalArgumentException.class,
                 () -> LaunchEnv.from(Map.of("MASTER_ADDR", "h", "MASTER_PORT", "1", "RANK", "2", "WORLD_SIZE", "2")));
         assertTrue(range.getMessage().contains("RANK must be in 0..1"), range.getMessage());
-        IllegalArgumentException num = assertThrows(IllegalArgumentException.class,
+        IllegalArgumentException num = assertThrows(
+                IllegalArgumentException.class,
                 () -> LaunchEnv.from(Map.of("MASTER_ADDR", "h", "MASTER_PORT", "x", "RANK", "0", "WORLD_SIZE", "2")));
         assertTrue(num.getMessage().contains("MASTER_PORT must be an integer"), num.getMessage());
     }
@@ -73,30 +87,36 @@ class RendezvousTest {
         ExecutorService pool = Executors.newFixedThreadPool(3);
         try {
             List<Future<List<String>>> fs = new ArrayList<>();
-            for (int p = 2; p >= 0; p--) {                          // rank 0 starts last: the others retry until it listens
+            for (int p = 2; p >= 0; p--) { // rank 0 starts last: the others retry until it listens
                 int proc = p;
                 fs.add(0, pool.submit(() -> {
-                    try (Rendezvous.Joined j = Rendezvous.join(env(port, proc, 3), devices[proc], Duration.ofSeconds(20), () -> payload)) {
+                    try (Rendezvous.Joined j =
+                            Rendezvous.join(env(port, proc, 3), devices[proc], Duration.ofSeconds(20), () -> payload)) {
                         assertArrayEquals(payload, j.payload());
                         assertEquals(6, j.worldSize());
                         assertEquals(3, j.processes());
                         List<Backend> bs = TinyMode.cpus(devices[proc]);
                         List<Communicator> comms = new ArrayList<>();
                         List<Integer> all = List.of(0, 1, 2, 3, 4, 5);
-                        for (int d = 0; d < devices[proc]; d++) comms.add(new HubCommunicator(j.transport(), "world", j.firstRank() + d, all, bs.get(d), Duration.ofSeconds(20)));
+                        for (int d = 0; d < devices[proc]; d++)
+                            comms.add(new HubCommunicator(
+                                    j.transport(), "world", j.firstRank() + d, all, bs.get(d), Duration.ofSeconds(20)));
                         try {
                             return InProcessWorld.run(comms, (i, c) -> {
                                 Backend be = c.backend();
                                 int r = c.rank();
-                                try (Tensor t = be.fromHost(new float[] {r, 1}, 2); Tensor g = be.allocate(ai.mode.runtime.DType.I32, 6)) {
+                                try (Tensor t = be.fromHost(new float[] {r, 1}, 2);
+                                        Tensor g = be.allocate(ai.mode.runtime.DType.I32, 6)) {
                                     c.allReduce(t, ReduceOp.SUM).await();
-                                    c.allGather(be.fromHost(new int[] {r * r}, 1), g).await();
+                                    c.allGather(be.fromHost(new int[] {r * r}, 1), g)
+                                            .await();
                                     Communicator sub = c.split(r < 3 ? 0 : 1);
                                     sub.allReduce(t, ReduceOp.MAX).await();
                                     c.barrier();
                                     int[] gi = new int[6];
                                     be.toHost(g, gi);
-                                    return r + ":" + be.toHostFloats(t)[0] + "," + be.toHostFloats(t)[1] + ":" + java.util.Arrays.toString(gi) + ":" + sub.worldRanks();
+                                    return r + ":" + be.toHostFloats(t)[0] + "," + be.toHostFloats(t)[1] + ":"
+                                            + java.util.Arrays.toString(gi) + ":" + sub.worldRanks();
                                 }
                             });
                         } finally {
@@ -110,7 +130,10 @@ class RendezvousTest {
             assertEquals(6, lines.size());
             for (int r = 0; r < 6; r++) {
                 String line = lines.get(r);
-                assertEquals(r + ":15.0,6.0:[0, 1, 4, 9, 16, 25]:" + (r < 3 ? "[0, 1, 2]" : "[3, 4, 5]"), line, "process order gives world ranks 0-1 | 2 | 3-5");
+                assertEquals(
+                        r + ":15.0,6.0:[0, 1, 4, 9, 16, 25]:" + (r < 3 ? "[0, 1, 2]" : "[3, 4, 5]"),
+                        line,
+                        "process order gives world ranks 0-1 | 2 | 3-5");
             }
         } finally {
             pool.shutdownNow();
@@ -130,7 +153,8 @@ class RendezvousTest {
         ExecutorService pool = Executors.newFixedThreadPool(2);
         try {
             Future<?> master = pool.submit(() -> {
-                Rendezvous.join(env(port, 0, 2), 1, Duration.ofSeconds(20), () -> new byte[0], hooks).close();   // done before the other process
+                Rendezvous.join(env(port, 0, 2), 1, Duration.ofSeconds(20), () -> new byte[0], hooks)
+                        .close(); // done before the other process
                 return null;
             });
             float[] reduced;
@@ -140,7 +164,14 @@ class RendezvousTest {
                 List<Backend> bs = TinyMode.cpus(2);
                 try {
                     List<Communicator> pair = new ArrayList<>();
-                    for (int d = 0; d < 2; d++) pair.add(new HubCommunicator(j.transport(), "pair", d, List.of(j.firstRank(), j.firstRank() + 1), bs.get(d), Duration.ofSeconds(20)));
+                    for (int d = 0; d < 2; d++)
+                        pair.add(new HubCommunicator(
+                                j.transport(),
+                                "pair",
+                                d,
+                                List.of(j.firstRank(), j.firstRank() + 1),
+                                bs.get(d),
+                                Duration.ofSeconds(20)));
                     List<float[]> out = InProcessWorld.run(pair, (i, c) -> {
                         try (Tensor t = c.backend().fromHost(new float[] {c.rank() + 1, 10}, 2)) {
                             c.allReduce(t, ReduceOp.SUM).await();
@@ -154,8 +185,9 @@ class RendezvousTest {
                 }
                 assertFalse(master.isDone(), "rank 0's close returned while process 1 was still connected");
             }
-            assertArrayEquals(new float[] {3, 20}, reduced, "ranks 1 and 2 reduced through the hub while rank 0 was closing");
-            master.get(20, TimeUnit.SECONDS);                       // and it returns once process 1 has left
+            assertArrayEquals(
+                    new float[] {3, 20}, reduced, "ranks 1 and 2 reduced through the hub while rank 0 was closing");
+            master.get(20, TimeUnit.SECONDS); // and it returns once process 1 has left
         } finally {
             pool.shutdownNow();
         }
@@ -165,25 +197,28 @@ class RendezvousTest {
     void aRankThatNeverArrivesTimesOutCleanly() throws Exception {
         int port = freePort();
         CompletableFuture<Void> timeUp = new CompletableFuture<>();
-        HubServer.Hooks clock = new HubServer.Hooks() {             // the timeout passes once ranks 0 and 1 are in
-            @Override
-            public void arrived(int rank, int arrived) {
-                if (arrived == 2) timeUp.complete(null);
-            }
+        HubServer.Hooks clock = new HubServer.Hooks() { // the timeout passes once ranks 0 and 1 are in
+                    @Override
+                    public void arrived(int rank, int arrived) {
+                        if (arrived == 2) timeUp.complete(null);
+                    }
 
-            @Override
-            public CompletionStage<?> after(Duration timeout) {
-                return timeUp;
-            }
-        };
+                    @Override
+                    public CompletionStage<?> after(Duration timeout) {
+                        return timeUp;
+                    }
+                };
         ExecutorService pool = Executors.newFixedThreadPool(2);
         try {
             List<Future<String>> fs = new ArrayList<>();
             for (int p = 0; p < 2; p++) {
                 int proc = p;
                 fs.add(pool.submit(() -> {
-                    IllegalStateException e = assertThrows(IllegalStateException.class,
-                            () -> Rendezvous.join(env(port, proc, 3), 1, Duration.ofSeconds(20), () -> new byte[0], clock).close());
+                    IllegalStateException e = assertThrows(
+                            IllegalStateException.class,
+                            () -> Rendezvous.join(
+                                            env(port, proc, 3), 1, Duration.ofSeconds(20), () -> new byte[0], clock)
+                                    .close());
                     return e.getMessage();
                 }));
             }
@@ -194,9 +229,14 @@ class RendezvousTest {
         } finally {
             pool.shutdownNow();
         }
-        HubServer.Hooks.NONE.after(Duration.ofMillis(1)).toCompletableFuture().get(20, TimeUnit.SECONDS);   // the wall-clock timer does pass
-        IllegalStateException nobody = assertThrows(IllegalStateException.class,
-                () -> Rendezvous.join(env(freePort(), 1, 2), 1, Duration.ofMillis(500), () -> new byte[0]).close());
+        HubServer.Hooks.NONE
+                .after(Duration.ofMillis(1))
+                .toCompletableFuture()
+                .get(20, TimeUnit.SECONDS); // the wall-clock timer does pass
+        IllegalStateException nobody = assertThrows(
+                IllegalStateException.class,
+                () -> Rendezvous.join(env(freePort(), 1, 2), 1, Duration.ofMillis(500), () -> new byte[0])
+                        .close());
         assertTrue(nobody.getMessage().contains("could not reach the rendezvous at 127.0.0.1"), nobody.getMessage());
     }
 
@@ -205,10 +245,20 @@ class RendezvousTest {
         int port = freePort();
         ExecutorService pool = Executors.newFixedThreadPool(2);
         try {
-            Future<String> master = pool.submit(() -> assertThrows(IllegalStateException.class,
-                    () -> Rendezvous.join(env(port, 0, 2), 1, Duration.ofSeconds(10), () -> new byte[0]).close()).getMessage());
-            String other = assertThrows(IllegalStateException.class,
-                    () -> Rendezvous.join(new LaunchEnv("127.0.0.1", port, 1, 3, 1), 1, Duration.ofSeconds(10), () -> new byte[0]).close()).getMessage();
+            Future<String> master = pool.submit(() -> assertThrows(
+                            IllegalStateException.class,
+                            () -> Rendezvous.join(env(port, 0, 2), 1, Duration.ofSeconds(10), () -> new byte[0])
+                                    .close())
+                    .getMessage());
+            String other = assertThrows(
+                            IllegalStateException.class,
+                            () -> Rendezvous.join(
+                                            new LaunchEnv("127.0.0.1", port, 1, 3, 1),
+                                            1,
+                                            Duration.ofSeconds(10),
+                                            () -> new byte[0])
+                                    .close())
+                    .getMessage();
             String m0 = master.get(20, TimeUnit.SECONDS);
             assertTrue(other.contains("says WORLD_SIZE=3 but rank 0 has WORLD_SIZE=2"), other + " / master: " + m0);
             assertTrue(m0.contains("WORLD_SIZE=3"), m0);
@@ -220,10 +270,30 @@ class RendezvousTest {
     private static Process child(int port, int rank, int world, String mode) throws IOException {
         String java = ProcessHandle.current().info().command().orElse("java");
         String cp = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
-        ProcessBuilder pb = new ProcessBuilder(java, "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-cp", cp,
-                RendezvousProbe.class.getName(), mode).redirectErrorStream(true);
-        pb.environment().putAll(Map.of("MASTER_ADDR", "127.0.0.1", "MASTER_PORT", Integer.toString(port), "RANK", Integer.toString(rank),
-                "WORLD_SIZE", Integer.toString(world), "LOCAL_RANK", "0"));
+        ProcessBuilder pb = new ProcessBuilder(
+                        java,
+                        "-XX:TieredStopAtLevel=1",
+                        "-XX:+UseSerialGC",
+                        "--add-modules",
+                        "jdk.incubator.vector",
+                        "--enable-native-access=ALL-UNNAMED",
+                        "-cp",
+                        cp,
+                        RendezvousProbe.class.getName(),
+                        mode)
+                .redirectErrorStream(true);
+        pb.environment()
+                .putAll(Map.of(
+                        "MASTER_ADDR",
+                        "127.0.0.1",
+                        "MASTER_PORT",
+                        Integer.toString(port),
+                        "RANK",
+                        Integer.toString(rank),
+                        "WORLD_SIZE",
+                        Integer.toString(world),
+                        "LOCAL_RANK",
+                        "0"));
         return pb.start();
     }
 
@@ -231,7 +301,8 @@ class RendezvousTest {
     void separateJvmProcessesJoinAndAgree() throws Exception {
         int port = freePort();
         List<Process> kids = List.of(child(port, 1, 3, "run"), child(port, 2, 3, "run"));
-        try (Rendezvous.Joined j = Rendezvous.join(env(port, 0, 3), 1, Duration.ofSeconds(30), () -> new byte[0]); Backend be = Backends.create("cpu", 1)) {
+        try (Rendezvous.Joined j = Rendezvous.join(env(port, 0, 3), 1, Duration.ofSeconds(30), () -> new byte[0]);
+                Backend be = Backends.create("cpu", 1)) {
             String mine = RendezvousProbe.run(j, be);
             assertEquals("rank=0 sum=6.0 gathered=[0.0, 10.0, 20.0] ring=2.0", mine);
             for (int k = 0; k < 2; k++) {
@@ -240,7 +311,8 @@ class RendezvousTest {
                 String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
                 assertEquals(0, p.exitValue(), out);
                 int r = k + 1;
-                assertTrue(out.contains("rank=" + r + " sum=6.0 gathered=[0.0, 10.0, 20.0] ring=" + (float) (r - 1)), out);
+                assertTrue(
+                        out.contains("rank=" + r + " sum=6.0 gathered=[0.0, 10.0, 20.0] ring=" + (float) (r - 1)), out);
             }
         } finally {
             kids.forEach(Process::destroyForcibly);
@@ -251,11 +323,16 @@ class RendezvousTest {
     void aProcessThatDiesFailsTheOthersInsteadOfHanging() throws Exception {
         int port = freePort();
         Process kid = child(port, 1, 2, "die");
-        try (Rendezvous.Joined j = Rendezvous.join(env(port, 0, 2), 1, Duration.ofSeconds(30), () -> new byte[0]); Backend be = Backends.create("cpu", 1)) {
+        try (Rendezvous.Joined j = Rendezvous.join(env(port, 0, 2), 1, Duration.ofSeconds(30), () -> new byte[0]);
+                Backend be = Backends.create("cpu", 1)) {
             Communicator c = new HubCommunicator(j.transport(), "world", 0, List.of(0, 1), be, Duration.ofSeconds(30));
             CommunicatorException e = assertThrows(CommunicatorException.class, c::barrier);
             // the disconnect, not the communicator timeout, ended the wait
-            assertTrue(e.getMessage().contains("process rank 1") && e.getMessage().contains("disconnected") && !e.getMessage().contains("timed out"), e.getMessage());
+            assertTrue(
+                    e.getMessage().contains("process rank 1")
+                            && e.getMessage().contains("disconnected")
+                            && !e.getMessage().contains("timed out"),
+                    e.getMessage());
             assertTrue(kid.waitFor(20, TimeUnit.SECONDS));
             assertEquals(3, kid.exitValue());
         } finally {

@@ -31,7 +31,11 @@ final class TinyMode {
         SplittableRandom r = new SplittableRandom(seed + 2);
         for (Parameter p : m.addedParameters()) {
             float[] v = new float[(int) p.numel()];
-            for (int i = 0; i < v.length; i++) v[i] = (float) (p.shape().length == 1 && !p.name().endsWith("bias") ? 1 + 0.2 * r.nextGaussian() : 0.3 * r.nextGaussian());
+            for (int i = 0; i < v.length; i++)
+                v[i] = (float)
+                        (p.shape().length == 1 && !p.name().endsWith("bias")
+                                ? 1 + 0.2 * r.nextGaussian()
+                                : 0.3 * r.nextGaussian());
             be.copyFromHost(v, p.value());
         }
         return m;
@@ -63,7 +67,9 @@ final class TinyMode {
         }
 
         @Override
-        public JsonElement state() { return new JsonPrimitive(drawn); }
+        public JsonElement state() {
+            return new JsonPrimitive(drawn);
+        }
 
         @Override
         public void restore(JsonElement state) {

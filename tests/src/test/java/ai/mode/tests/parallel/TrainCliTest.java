@@ -26,21 +26,27 @@ import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
 
 class TrainCliTest {
-    private static final String SHAPE = "hidden_size=16,num_hidden_layers=2,num_attention_heads=2,num_key_value_heads=1,intermediate_size=24";
+    private static final String SHAPE =
+            "hidden_size=16,num_hidden_layers=2,num_attention_heads=2,num_key_value_heads=1,intermediate_size=24";
+
     @TempDir
     static Path dir;
+
     static Path corpus, backbone;
 
     static String[] run(String... args) {
         ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
         PrintStream oldOut = System.out, oldErr = System.err;
-        try (PrintStream o = new PrintStream(out, true, StandardCharsets.UTF_8); PrintStream e = new PrintStream(err, true, StandardCharsets.UTF_8)) {
+        try (PrintStream o = new PrintStream(out, true, StandardCharsets.UTF_8);
+                PrintStream e = new PrintStream(err, true, StandardCharsets.UTF_8)) {
             System.setOut(o);
             System.setErr(e);
             CommandLine cl = Main.commandLine();
             cl.setErr(new java.io.PrintWriter(e, true));
             int code = cl.execute(args);
-            return new String[] {Integer.toString(code), out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8)};
+            return new String[] {
+                Integer.toString(code), out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8)
+            };
         } finally {
             System.setOut(oldOut);
             System.setErr(oldErr);
@@ -56,22 +62,62 @@ class TrainCliTest {
         for (int d = 0; d < 16; d++) {
             StringBuilder sb = new StringBuilder();
             for (int s = 0; s < 20; s++) {
-                for (int w = 0; w < 6; w++) sb.append(words[r.nextInt(words.length)]).append(' ');
+                for (int w = 0; w < 6; w++)
+                    sb.append(words[r.nextInt(words.length)]).append(' ');
                 sb.append(".\n");
             }
             Files.writeString(corpus.resolve("doc" + d + ".txt"), sb.toString());
         }
         backbone = dir.resolve("base");
-        String[] res = run("pretrain", "--out", backbone.toString(), "--corpus", corpus.toString(), "--vocab", "280", "--config", SHAPE,
-                "--steps", "2", "--batch", "4", "--seq", "16", "--eval-windows", "4", "--threads", "1", "-q");
+        String[] res = run(
+                "pretrain",
+                "--out",
+                backbone.toString(),
+                "--corpus",
+                corpus.toString(),
+                "--vocab",
+                "280",
+                "--config",
+                SHAPE,
+                "--steps",
+                "2",
+                "--batch",
+                "4",
+                "--seq",
+                "16",
+                "--eval-windows",
+                "4",
+                "--threads",
+                "1",
+                "-q");
         assertEquals("0", res[0], res[2]);
     }
 
     /** The common options, with {@code extra} (option, value pairs) replacing or adding to them. */
     private static String[] trainArgs(Path out, String... extra) {
         java.util.LinkedHashMap<String, String> o = new java.util.LinkedHashMap<>();
-        String[] base = {"--checkpoint", backbone.toString(), "--domains", corpus.toString(), "--out", out.toString(), "--steps", "3", "--batch", "4",
-                "--seq", "12", "--expert-layers", "1", "--val-windows", "4", "--eval-windows", "4", "--threads", "1"};
+        String[] base = {
+            "--checkpoint",
+            backbone.toString(),
+            "--domains",
+            corpus.toString(),
+            "--out",
+            out.toString(),
+            "--steps",
+            "3",
+            "--batch",
+            "4",
+            "--seq",
+            "12",
+            "--expert-layers",
+            "1",
+            "--val-windows",
+            "4",
+            "--eval-windows",
+            "4",
+            "--threads",
+            "1"
+        };
         for (int i = 0; i < base.length; i += 2) o.put(base[i], base[i + 1]);
         for (int i = 0; i < extra.length; i += 2) o.put(extra[i], extra[i + 1]);
         List<String> a = new ArrayList<>(List.of("train", "-q"));
@@ -83,7 +129,8 @@ class TrainCliTest {
         List<Double> out = new ArrayList<>();
         for (String line : Files.readAllLines(metrics)) {
             JsonObject o = JsonParser.parseString(line).getAsJsonObject();
-            if (o.get("type").getAsString().equals("train")) out.add(o.get("loss").getAsDouble());
+            if (o.get("type").getAsString().equals("train"))
+                out.add(o.get("loss").getAsDouble());
         }
         return out;
     }
@@ -91,7 +138,8 @@ class TrainCliTest {
     private static void sameLosses(List<Double> want, List<Double> got) {
         assertEquals(3, want.size(), "three training steps logged");
         assertEquals(want.size(), got.size());
-        for (int i = 0; i < want.size(); i++) assertEquals(want.get(i), got.get(i), 1e-4 * Math.abs(want.get(i)), "loss of step " + (i + 1));
+        for (int i = 0; i < want.size(); i++)
+            assertEquals(want.get(i), got.get(i), 1e-4 * Math.abs(want.get(i)), "loss of step " + (i + 1));
     }
 
     @Test
@@ -101,13 +149,18 @@ class TrainCliTest {
         assertEquals("0", a[0], a[2]);
         String[] b = run(trainArgs(two, "--devices", "cpu:0-1", "--placement", "mpmd", "--groups", "2"));
         assertEquals("0", b[0], b[2]);
-        assertTrue(b[1].contains("group 1 'experts-0': cpu:1 (1 device, data parallel): block 0 experts [0], block 1 experts [0]"), b[1]);
+        assertTrue(
+                b[1].contains(
+                        "group 1 'experts-0': cpu:1 (1 device, data parallel): block 0 experts [0], block 1 experts [0]"),
+                b[1]);
         assertTrue(b[1].contains("communicator hub (in-process)"), b[1]);
         assertTrue(b[1].contains("test " + corpus), b[1]);
         sameLosses(losses(one.resolve("metrics.jsonl")), losses(two.resolve("metrics.jsonl")));
-        ExpertFile f1 = ExpertFile.read(one.resolve(ExpertFile.FILE_NAME)), f2 = ExpertFile.read(two.resolve(ExpertFile.FILE_NAME));
+        ExpertFile f1 = ExpertFile.read(one.resolve(ExpertFile.FILE_NAME)),
+                f2 = ExpertFile.read(two.resolve(ExpertFile.FILE_NAME));
         assertEquals(f1.tensors().names(), f2.tensors().names());
-        for (String n : f1.tensors().names()) assertTrue(TinyMode.relError(f2.tensors().data(n), f1.tensors().data(n)) < 1e-3, n);
+        for (String n : f1.tensors().names())
+            assertTrue(TinyMode.relError(f2.tensors().data(n), f1.tensors().data(n)) < 1e-3, n);
         assertTrue(Files.readString(two.resolve("placement.txt")).contains("experts-0"));
     }
 
@@ -121,13 +174,43 @@ class TrainCliTest {
         String cp = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
         List<Process> ps = new ArrayList<>();
         for (int rank = 0; rank < 2; rank++) {
-            List<String> cmd = new ArrayList<>(List.of(java, "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-cp", cp,
+            List<String> cmd = new ArrayList<>(List.of(
+                    java,
+                    "-XX:TieredStopAtLevel=1",
+                    "-XX:+UseSerialGC",
+                    "--add-modules",
+                    "jdk.incubator.vector",
+                    "--enable-native-access=ALL-UNNAMED",
+                    "-cp",
+                    cp,
                     Main.class.getName()));
-            cmd.addAll(List.of(trainArgs(multi, "--devices", "cpu:0", "--placement", "mpmd", "--eval-windows", "0", "--val-windows", "0", "--rendezvous-timeout", "60",
-                    "--comm-timeout", "60")));
+            cmd.addAll(List.of(trainArgs(
+                    multi,
+                    "--devices",
+                    "cpu:0",
+                    "--placement",
+                    "mpmd",
+                    "--eval-windows",
+                    "0",
+                    "--val-windows",
+                    "0",
+                    "--rendezvous-timeout",
+                    "60",
+                    "--comm-timeout",
+                    "60")));
             ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
-            pb.environment().putAll(Map.of("MASTER_ADDR", "127.0.0.1", "MASTER_PORT", Integer.toString(port), "RANK", Integer.toString(rank), "WORLD_SIZE", "2",
-                    "LOCAL_RANK", "0"));
+            pb.environment()
+                    .putAll(Map.of(
+                            "MASTER_ADDR",
+                            "127.0.0.1",
+                            "MASTER_PORT",
+                            Integer.toString(port),
+                            "RANK",
+                            Integer.toString(rank),
+                            "WORLD_SIZE",
+                            "2",
+                            "LOCAL_RANK",
+                            "0"));
             ps.add(pb.start());
         }
         List<String> outs = new ArrayList<>();
@@ -140,7 +223,10 @@ class TrainCliTest {
         } finally {
             ps.forEach(Process::destroyForcibly);
         }
-        assertTrue(outs.get(0).contains("communicator hub (tcp via rank 0)") && outs.get(0).contains("expert file:"), outs.get(0));
+        assertTrue(
+                outs.get(0).contains("communicator hub (tcp via rank 0)")
+                        && outs.get(0).contains("expert file:"),
+                outs.get(0));
         assertTrue(!outs.get(1).contains("expert file:"), "only rank 0 writes: " + outs.get(1));
         sameLosses(losses(one.resolve("metrics.jsonl")), losses(multi.resolve("metrics.jsonl")));
     }
@@ -149,7 +235,11 @@ class TrainCliTest {
     void badOptionsAreOneLineErrors() {
         String[] r = run(trainArgs(dir.resolve("bad"), "--devices", "cpu:0-1", "--placement", "mpmd", "--groups", "3"));
         assertEquals("1", r[0]);
-        assertTrue(r[2].strip().startsWith("mode train: 3 device groups need at least 3 devices but only 2 are given (cpu:0-1)"), r[2]);
+        assertTrue(
+                r[2].strip()
+                        .startsWith(
+                                "mode train: 3 device groups need at least 3 devices but only 2 are given (cpu:0-1)"),
+                r[2]);
         r = run(trainArgs(dir.resolve("bad"), "--devices", "gpu:0"));
         assertTrue(r[2].contains("unknown device kind 'gpu'"), r[2]);
         r = run(trainArgs(dir.resolve("bad"), "--devices", "cpu:0-3", "--batch", "2", "--placement", "data"));

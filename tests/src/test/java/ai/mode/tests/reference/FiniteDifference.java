@@ -1,8 +1,8 @@
 package ai.mode.tests.reference;
 
-import java.util.function.ToDoubleFunction;
-
 import static org.junit.jupiter.api.Assertions.fail;
+
+import java.util.function.ToDoubleFunction;
 
 /**
  * Central finite differences in float64, for checking analytic gradients of the {@link Ref#F64} references:
@@ -40,8 +40,8 @@ public final class FiniteDifference {
         for (int i = 0; i < numeric.length; i++) {
             double e = Math.abs(analytic[i] - numeric[i]);
             if (!(e <= tol * scale)) {
-                fail(what + ": analytic gradient " + analytic[i] + " vs finite difference " + numeric[i]
-                        + " at index " + i + " (tolerance " + tol * scale + ")");
+                fail(what + ": analytic gradient " + analytic[i] + " vs finite difference " + numeric[i] + " at index "
+                        + i + " (tolerance " + tol * scale + ")");
             }
         }
     }

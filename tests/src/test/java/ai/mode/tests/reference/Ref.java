@@ -45,8 +45,17 @@ public final class Ref {
      * {@code alpha * op(a) op(b) + beta * c} for one matrix pair. a is [M,K] ([K,M] if transA), b is [K,N]
      * ([N,K] if transB), c is [M,N] (ignored when beta == 0, may be null then). Returns the new c.
      */
-    public double[] gemm(boolean transA, boolean transB, int m, int n, int k, double alpha, double[] a, double[] b,
-                         double beta, double[] c) {
+    public double[] gemm(
+            boolean transA,
+            boolean transB,
+            int m,
+            int n,
+            int k,
+            double alpha,
+            double[] a,
+            double[] b,
+            double beta,
+            double[] c) {
         double[] out = new double[m * n];
         for (int i = 0; i < m; i++) {
             for (int j = 0; j < n; j++) {
@@ -209,8 +218,8 @@ public final class Ref {
     }
 
     /** {dq, dk, dv} of causal attention for dOut [B,T,H,hd], recomputing everything from q, k, v. */
-    public double[][] attentionBackward(double[] dOut, double[] q, double[] k, double[] v,
-                                        int b, int t, int h, int hkv, int hd) {
+    public double[][] attentionBackward(
+            double[] dOut, double[] q, double[] k, double[] v, int b, int t, int h, int hkv, int hd) {
         double[] lse = attentionForward(q, k, v, b, t, h, hkv, hd)[1];
         double scale = r(1.0 / Math.sqrt(hd));
         double[] dq = new double[q.length], dk = new double[k.length], dv = new double[v.length];
@@ -310,8 +319,18 @@ public final class Ref {
     // ------------------------------------------------------------------ AdamW
 
     /** {param, m, v} after one AdamW step (see {@code AdamWStep}). */
-    public double[][] adamW(double[] param, double[] grad, double[] m, double[] v, double lr, double beta1,
-                            double beta2, double eps, double weightDecay, int step, double gradScale) {
+    public double[][] adamW(
+            double[] param,
+            double[] grad,
+            double[] m,
+            double[] v,
+            double lr,
+            double beta1,
+            double beta2,
+            double eps,
+            double weightDecay,
+            int step,
+            double gradScale) {
         double bc1 = r(1 - Math.pow(beta1, step)), bc2 = r(1 - Math.pow(beta2, step));
         double[] p2 = new double[param.length], m2 = new double[param.length], v2 = new double[param.length];
         for (int i = 0; i < param.length; i++) {

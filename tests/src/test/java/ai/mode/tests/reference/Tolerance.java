@@ -75,7 +75,8 @@ public final class Tolerance {
      * DESIGN.md §4: asserts maxAbsError(got, ref64) <= factor * maxAbsError(naive32, ref64), with a floor of one
      * float32 ulp of max|ref64|. {@code factor} is 2 for the project's rule.
      */
-    public static void assertWithinNaiveBound(String what, float[] got, double[] naive32, double[] ref64, double factor) {
+    public static void assertWithinNaiveBound(
+            String what, float[] got, double[] naive32, double[] ref64, double factor) {
         double err = maxAbsError(got, ref64);
         double naiveErr = maxAbsError(naive32, ref64);
         double floor = Math.ulp((float) maxAbs(ref64));
