@@ -20,8 +20,6 @@ import java.util.HexFormat;
  * atomically, then fsync the directory so the rename itself is durable. A crash at any point leaves either the old file
  * or the new file, never a mixture.
  *
- * <p>Atomic, durable file writes.
- *
  * <pre>{@code
  * AtomicFiles.write(Path.of("out/model.safetensors"), channel -> channel.write(buffer));
  * AtomicFiles.writeString(Path.of("out/latest"), "step-00000100\n");

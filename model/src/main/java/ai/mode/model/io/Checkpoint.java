@@ -32,8 +32,6 @@ import java.util.zip.CRC32C;
  * CRC32C. The directory is assembled under a temporary name and renamed into place, so it either exists complete or not
  * at all.
  *
- * <p>One checkpoint directory.
- *
  * <pre>{@code
  * // write (atomic: the directory appears complete or not at all)
  * Checkpoint.builder()

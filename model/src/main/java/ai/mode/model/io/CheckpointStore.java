@@ -18,8 +18,6 @@ import java.util.regex.Pattern;
  * atomically after each save, and retention of the newest N. Because a step directory only ever appears by rename of a
  * complete temporary directory, a crash at any point leaves every earlier checkpoint intact and loadable.
  *
- * <p>Periodic checkpoints of one training run.
- *
  * <pre>{@code
  * CheckpointStore store = new CheckpointStore(Path.of("runs/base/checkpoints"), 3);   // keep the newest 3
  * store.save(step, Checkpoint.builder().config(cfg).model(weights).trainerState(state));

@@ -17,8 +17,6 @@ import java.util.Map;
  * in the order given, float32 data stored as F32, F16 or BF16. Writes go through AtomicFiles so a crash never leaves a
  * half-written file under the target name.
  *
- * <p>Reads and writes {@code .safetensors} files.
- *
  * <pre>{@code
  * NamedTensors t = new NamedTensors().put("w", new int[]{2, 3}, new float[]{1, 2, 3, 4, 5, 6});
  * SafeTensors.write(Path.of("w.safetensors"), t, Map.of("format", "pt"), SafeDType.F32);   // atomic

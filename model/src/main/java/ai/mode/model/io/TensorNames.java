@@ -9,8 +9,6 @@ import java.util.regex.Pattern;
  * Tensor names and shapes of a Hugging Face Llama checkpoint and of MoDE's expert/gate file, in one place so that the
  * model, trainer, importer and MoDE code agree. HF Linear weights are stored [out, in].
  *
- * <p>Names and shapes of checkpoint tensors.
- *
  * <p>Backbone (Hugging Face Llama): {@code model.embed_tokens.weight} [V, D];
  * {@code model.layers.{i}.<suffix>} per {@link LayerTensor}; {@code model.norm.weight} [D];
  * {@code lm_head.weight} [V, D], absent when embeddings are tied.
