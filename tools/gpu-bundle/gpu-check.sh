@@ -199,8 +199,8 @@ run gpu-tests 90
 run kernels 55
 run grads 40
 run train 70
-run gpu-bench 70
-run trainer-vs-torch 50
+run gpu-bench 60
+run trainer-vs-torch 60
 run memcheck 35
 run racecheck 35
 

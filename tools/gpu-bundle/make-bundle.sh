@@ -42,9 +42,14 @@ mkdir -p "$B/lib" "$B/kernels" "$B/fixtures"
 LEFT_OUT=()
 PROJECT_JARS=()
 
-# A jar that carries bytedeco native libraries (org/bytedeco/<project>/<platform>/lib*.so): never needed on the GPU
+IFS=':' read -r -a ENTRIES <<< "$(tr -d '\n' <<< "$CLASSPATH_LIST")"
+# Jars that carry bytedeco native libraries (org/bytedeco/<project>/<platform>/lib*.so): never needed on the GPU
 # machine, whose CUDA libraries come from the driver, the toolkit or the Python wheels.
-is_native_carrier() { LC_ALL=C grep -a -q -m1 -E 'org/bytedeco/[a-z0-9_-]+/[a-z0-9_-]+/lib[^/]*\.so' "$1"; }
+JARS=()
+for e in "${ENTRIES[@]}"; do [ -f "$e" ] && JARS+=("$e"); done
+CARRIERS="$STAGE/carriers.txt"
+"$JAVA_HOME/bin/java" "$HERE/NativeCarriers.java" "${JARS[@]}" > "$CARRIERS" || die "cannot read the classpath's jars"
+is_native_carrier() { grep -qxF "$1" "$CARRIERS"; }
 
 add_entry() {
   local entry="$1" name
@@ -68,7 +73,6 @@ add_entry() {
 }
 
 add_entry "$TEST_CLASSES"
-IFS=':' read -r -a ENTRIES <<< "$(tr -d '\n' <<< "$CLASSPATH_LIST")"
 for e in "${ENTRIES[@]}"; do
   [ -n "$e" ] && [ "$(cd "$(dirname "$e")" 2>/dev/null && pwd)/$(basename "$e")" != "$(cd "$TEST_CLASSES" && pwd)" ] \
     && add_entry "$e"

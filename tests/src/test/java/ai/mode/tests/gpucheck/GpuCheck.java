@@ -174,7 +174,7 @@ public final class GpuCheck {
         double flops = Flops.trainStep(cfg, BATCH, SEQ);
         TrainBench.Result ours = trainOn("cuda", 3, steps);
         double oursMfu = flops / ours.medianSeconds() / peak;
-        TorchPeer.Outcome torch = TorchPeer.run(python, cfg, BATCH, SEQ, 1, 3, steps, "cuda", 240);
+        TorchPeer.Outcome torch = TorchPeer.run(python, cfg, BATCH, SEQ, 1, 3, steps, "cuda", 45);
         if (torch.result().isEmpty()) {
             System.out.printf(
                     Locale.ROOT,
