@@ -111,6 +111,8 @@ class GpuBundleTest {
         env.put("PATH", bare.toString());
         env.put("HOME", Files.createDirectories(tmp.resolve("home")).toString());
         env.put("TMPDIR", tmp.toString());
+        // the step budgets are sized for the GPU machine; here they only must not cut the emulator steps short
+        env.put("MODE_GPU_CHECK_BUDGET_SCALE", "10");
         assertTrue(Stream.of("java", "mvn").noneMatch(t -> Files.exists(bare.resolve(t))), "no java or mvn on PATH");
 
         Path out = tmp.resolve("out");
