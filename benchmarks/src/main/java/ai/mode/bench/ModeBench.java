@@ -153,14 +153,7 @@ public final class ModeBench implements AutoCloseable {
                 }));
         trainer.run();
         trainer.optimizer().close();
-        double[] secs = new double[measured];
-        for (int i = 0; i < measured; i++)
-            secs[i] = opts.tokensPerStep() / steps.get(warmup + i).tokensPerSecond();
-        return new TrainBench.Result(
-                secs,
-                opts.tokensPerStep(),
-                steps.getFirst().loss(),
-                steps.getLast().loss());
+        return TrainBench.Result.of(steps, warmup, opts.tokensPerStep());
     }
 
     /** The quick suite's MoDE rows. */

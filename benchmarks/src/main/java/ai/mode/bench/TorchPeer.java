@@ -39,6 +39,20 @@ public final class TorchPeer {
      */
     public static Outcome run(
             String python, LlamaConfig c, int batch, int seq, int threads, int warmup, int steps, long timeoutSeconds) {
+        return run(python, c, batch, seq, threads, warmup, steps, "cpu", timeoutSeconds);
+    }
+
+    /** As {@link #run(String, LlamaConfig, int, int, int, int, int, long)}, on PyTorch device {@code device}. */
+    public static Outcome run(
+            String python,
+            LlamaConfig c,
+            int batch,
+            int seq,
+            int threads,
+            int warmup,
+            int steps,
+            String device,
+            long timeoutSeconds) {
         return runScript(
                 python,
                 TRAIN_SCRIPT,
@@ -68,7 +82,9 @@ public final class TorchPeer {
                         "--warmup",
                         str(warmup),
                         "--steps",
-                        str(steps)),
+                        str(steps),
+                        "--device",
+                        device),
                 threads,
                 timeoutSeconds);
     }

@@ -8,6 +8,8 @@ import ai.mode.runtime.Backend;
 import ai.mode.runtime.Backends;
 import ai.mode.runtime.DType;
 import ai.mode.runtime.Tensor;
+import ai.mode.runtime.cuda.CudaBackendProvider;
+import ai.mode.runtime.cuda.CudaDevice;
 import ai.mode.runtime.device.Bf16;
 import ai.mode.runtime.device.DeviceBackend;
 import ai.mode.runtime.emu.EmuDevice;
@@ -16,8 +18,9 @@ import java.util.Arrays;
 
 /**
  * Shared fixtures of the kernel tests: one {@code emu} backend (the kernels on the CPU emulator, through
- * the same DeviceBackend code path as {@code cuda}) and one {@code cpu} backend per JVM, host/device
- * conversions, NaN-poisoned outputs, and the tolerance rule of docs/design.md for float32 and bf16 storage.
+ * the same DeviceBackend code path as {@code cuda}; {@code cuda} itself with {@code -Dmode.kernels.backend=cuda})
+ * and one {@code cpu} backend per JVM, host/device conversions, NaN-poisoned outputs, and the tolerance rule of
+ * docs/design.md for float32 and bf16 storage.
  * Tests skip by assumption when the emulator library was not built (no g++).
  */
 public final class EmuOps {
@@ -27,18 +30,40 @@ public final class EmuOps {
     private static DeviceBackend emuTiled;
     private static Backend cpu;
 
-    /** The emu backend (tensor-core GEMM kernels on); skips the calling test if no emulator library exists. */
+    /**
+     * The device the kernel tests run on: {@code -Dmode.kernels.backend=emu} (the default, the CPU emulator) or
+     * {@code cuda} (a GPU, as {@code gpu-check.sh} runs them: the same shapes and error rule; GEMMs then go to the
+     * project's kernels only under {@code -Dmode.cuda.gemm=kernel}).
+     */
+    private static final String DEVICE = System.getProperty("mode.kernels.backend", "emu");
+
+    /** The device backend (tensor-core GEMM kernels on); skips the calling test if that device is unavailable. */
     public static synchronized DeviceBackend emu() {
-        assumeTrue(EmuDevice.libraryAvailable(), "emu backend unavailable: " + EmuDevice.unavailableReason());
-        if (emu == null) emu = new DeviceBackend(EmuDevice.open(), "emu");
+        if (emu == null) emu = open(true);
         return emu;
     }
 
-    /** An emu backend whose BF16 GEMMs use the tiled kernel instead of WMMA. */
+    /** A device backend whose BF16 GEMMs use the tiled kernel instead of WMMA. */
     public static synchronized DeviceBackend emuTiled() {
-        assumeTrue(EmuDevice.libraryAvailable(), "emu backend unavailable: " + EmuDevice.unavailableReason());
-        if (emuTiled == null) emuTiled = new DeviceBackend(EmuDevice.open(), "emu", false);
+        if (emuTiled == null) emuTiled = open(false);
         return emuTiled;
+    }
+
+    private static DeviceBackend open(boolean tensorCores) {
+        switch (DEVICE) {
+            case "emu" -> {
+                assumeTrue(EmuDevice.libraryAvailable(), "emu backend unavailable: " + EmuDevice.unavailableReason());
+                return new DeviceBackend(EmuDevice.open(), "emu", tensorCores);
+            }
+            case "cuda" -> {
+                CudaBackendProvider cuda = new CudaBackendProvider();
+                assumeTrue(cuda.available(), () -> "cuda backend unavailable: " + cuda.unavailableReason());
+                return new DeviceBackend(CudaDevice.open(CudaDevice.defaultOrdinal()), "cuda", tensorCores);
+            }
+            default ->
+                throw new IllegalArgumentException(
+                        "-Dmode.kernels.backend=" + DEVICE + " is not a device backend; use emu or cuda");
+        }
     }
 
     /** The cpu backend, two threads. */

@@ -54,9 +54,9 @@ import org.junit.jupiter.params.provider.MethodSource;
  * but puts the gradients under it up to 0.19 off (the embeddings' by 0.094).
  */
 class HfReferenceTest {
-    private static final double LOSS_ABS = 1e-6;
-    private static final double LOGITS_REL_L2 = 5e-6;
-    private static final double GRAD_REL_L2 = 1e-5;
+    static final double LOSS_ABS = 1e-6;
+    static final double LOGITS_REL_L2 = 5e-6;
+    static final double GRAD_REL_L2 = 1e-5;
 
     /** A backend to check: why it cannot run here (empty if it can) and how to make one. */
     record BackendCase(Supplier<Optional<String>> unavailable, Supplier<Backend> open) {}
@@ -121,13 +121,13 @@ class HfReferenceTest {
         return SafeTensorsReader.open(fixture.resolve("reference.safetensors"));
     }
 
-    private static double[] float64(SafeTensorsReader r, String name) throws IOException {
+    static double[] float64(SafeTensorsReader r, String name) throws IOException {
         assertEquals(SafeDType.F64, r.info(name).dtype(), name);
         return r.bytes(name).toArray(ValueLayout.JAVA_DOUBLE_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN));
     }
 
     /** ||got - ref|| / ||ref||. */
-    private static double relativeL2(float[] got, double[] ref) {
+    static double relativeL2(float[] got, double[] ref) {
         assertEquals(ref.length, got.length);
         double num = 0, den = 0;
         for (int i = 0; i < ref.length; i++) {
