@@ -68,15 +68,16 @@ template <int NT> __device__ __forceinline__ float blockMax(float v) {
 }
 
 // ---------------------------------------------------------------- device error word
-// err[0] = error code (first one wins), err[1] = the offending value, err[2] = its position.
-// The DeviceBackend reads and clears it when it synchronises.
+// One 64-bit slot per error code (slot code - 1, kErrSlots of them), all bits set when clear. A slot holds
+// (position << 32) | (unsigned) value, lowered with atomicMin: whatever the order blocks run in, a slot ends
+// at the lowest offending position (ties: the lowest value bits), so the reported error is the same on every
+// run and every backend. The DeviceBackend reads the slots and sets them back to all ones when it synchronises.
 enum ErrorCode { kErrNone = 0, kErrEmbeddingId = 1, kErrGatherIndex = 2, kErrScatterIndex = 3, kErrTarget = 4 };
+constexpr int kErrSlots = 4;
 
 __device__ __forceinline__ void raiseError(int* err, int code, int value, int position) {
-    if (atomicCAS(err, 0, code) == 0) {
-        err[1] = value;
-        err[2] = position;
-    }
+    unsigned long long packed = ((unsigned long long)(unsigned)position << 32) | (unsigned)value;
+    atomicMin(reinterpret_cast<unsigned long long*>(err) + (code - 1), packed);
 }
 
 }  // namespace mode

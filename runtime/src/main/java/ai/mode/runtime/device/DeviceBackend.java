@@ -25,7 +25,9 @@ import java.util.Optional;
  * <p>Index errors (embedding ids, gather/scatter rows, cross-entropy targets outside their range) are
  * recorded by the kernels in a device error word, which is checked, cleared and thrown as an
  * {@link IllegalArgumentException} naming the op at the next {@link #synchronize()}, host copy or
- * read-back ({@code sumSquares}, {@code crossEntropy}). Temporaries (attention delta, loss rows) are
+ * read-back ({@code sumSquares}, {@code crossEntropy}). The word keeps, per error kind, the lowest offending
+ * position ({@code atomicMin} on a packed position and value), so the message is the same on every run and
+ * names the position the cpu backend names. Temporaries (attention delta, loss rows) are
  * allocated per call, so devices should pool {@link Device#malloc}.
  */
 public class DeviceBackend implements Backend {
@@ -40,7 +42,9 @@ public class DeviceBackend implements Backend {
     private final Device device;
     private final String name;
     private final boolean tensorCores;
-    private final long errorWord; // int[4]: code, value, position, spare
+    private static final int ERROR_SLOTS = 4; // kErrSlots in mode_common.cuh
+    private static final long ERROR_BYTES = 8L * ERROR_SLOTS;
+    private final long errorWord; // u64[ERROR_SLOTS]: per code, (position << 32) | value; all ones when clear
     private final long reduceBuffer; // double[SUMSQ_MAX_PARTIALS + 4]
     private boolean closed;
 
@@ -57,8 +61,8 @@ public class DeviceBackend implements Backend {
         this.device = device;
         this.name = name;
         this.tensorCores = tensorCores;
-        this.errorWord = device.malloc(16);
-        device.memset(errorWord, 0, 16);
+        this.errorWord = device.malloc(ERROR_BYTES);
+        device.memset(errorWord, 0xFF, ERROR_BYTES);
         this.reduceBuffer = device.malloc(8L * (SUMSQ_MAX_PARTIALS + 4));
     }
 
@@ -862,15 +866,20 @@ public class DeviceBackend implements Backend {
         }
     }
 
-    /** Reads, clears and throws the device error word, if a kernel set it. */
+    /** Reads, clears and throws the device error word, if a kernel set it: the lowest code's lowest position. */
     private void checkErrors() {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment host = arena.allocate(16, 8);
-            device.copyDeviceToHost(errorWord, host, 16);
-            int code = host.get(ValueLayout.JAVA_INT, 0);
+            MemorySegment host = arena.allocate(ERROR_BYTES, 8);
+            device.copyDeviceToHost(errorWord, host, ERROR_BYTES);
+            int code = 0;
+            long packed = -1;
+            for (int slot = 0; slot < ERROR_SLOTS && code == 0; slot++) {
+                packed = host.getAtIndex(ValueLayout.JAVA_LONG, slot);
+                if (packed != -1) code = slot + 1;
+            }
             if (code == 0) return;
-            int value = host.get(ValueLayout.JAVA_INT, 4), position = host.get(ValueLayout.JAVA_INT, 8);
-            device.memset(errorWord, 0, 16);
+            int value = (int) packed, position = (int) (packed >>> 32);
+            device.memset(errorWord, 0xFF, ERROR_BYTES);
             throw new IllegalArgumentException(
                     switch (code) {
                         case 1 ->

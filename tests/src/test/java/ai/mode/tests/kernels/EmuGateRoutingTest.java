@@ -211,6 +211,42 @@ class EmuGateRoutingTest {
         assertEquals(12, host(be, table).length);
     }
 
+    /**
+     * Two bad indices where the grid-stride order reaches the higher position first: with 65535 blocks, block 0
+     * handles rows 0 and 65535, block 2 rows 2 and 65537. Every backend reports the lowest offending position
+     * (a "first error wins" word would report 65535 whenever block 0 runs before block 2).
+     */
+    @Test
+    void theLowestOffendingPositionIsReportedOnEveryBackend() {
+        int m = 65_535 + 4, d = 2, bad = 65_535;
+        int[] index = new int[m];
+        for (int i = 0; i < m; i++) index[i] = i % 3;
+        index[bad] = -7;
+        index[2] = 9;
+        for (Backend be : new Backend[] {EmuOps.emu(), EmuOps.cpu()}) {
+            Tensor table = f32(be, TestData.normal(4, 3 * d), 3, d);
+            Tensor ids = i32(be, index, m);
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> {
+                be.gatherRows(table, ids, be.zeros(m, d));
+                be.synchronize();
+            });
+            assertTrue(e.getMessage().contains(" 9 at position 2 "), be.name() + ": " + e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> {
+                be.embeddingForward(table, ids, be.zeros(m, d));
+                be.synchronize();
+            });
+            assertTrue(e.getMessage().contains("token id 9 at position 2 "), be.name() + ": " + e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> {
+                be.crossEntropy(be.zeros(m, 3), ids, null, 1f);
+                be.synchronize();
+            });
+            assertTrue(
+                    e.getMessage().contains("target 9 ") && e.getMessage().contains("row 2 "),
+                    be.name() + ": " + e.getMessage());
+            be.synchronize(); // cleared
+        }
+    }
+
     private static int[] filled(int n, int value) {
         int[] a = new int[n];
         Arrays.fill(a, value);
