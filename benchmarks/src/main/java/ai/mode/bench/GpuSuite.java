@@ -139,6 +139,8 @@ public final class GpuSuite {
                 }
             }
             rows.addAll(opRows(vendor, timer, cfg, batch, seq, 2 * l2, tc, bw));
+            rows.addAll(reductionRows(
+                    vendor, timer, REDUCTION_TOKENS, REDUCTION_WIDTH, cfg.vocabSize(), 2 * l2, bw, new Random(6)));
         }
         return rows;
     }
@@ -371,6 +373,82 @@ public final class GpuSuite {
                     be.zeros(params)
                 },
                 s -> () -> be.adamW(s[0], s[1], s[2], s[3], step)));
+        return rows;
+    }
+
+    /** Width and token count of the reduction rows: a large model's hidden size over a 64k-token batch. */
+    static final int REDUCTION_WIDTH = 4096, REDUCTION_TOKENS = 65_536;
+
+    /**
+     * The deterministic row and column reductions over {@code n} tokens of width {@code d} (the suite runs
+     * {@value #REDUCTION_TOKENS} x {@value #REDUCTION_WIDTH}), float32, in bytes/s of compulsory traffic against
+     * {@code bwPeak}: scatter-add of rows (the top-k unpermute; random destinations), embedding backward into a
+     * {@code vocab}-row table, sum of squares (gradient-norm clipping) and column sums (bias gradients; the
+     * RMSNorm weight gradient uses the same two stages).
+     */
+    static List<BenchReport.Row> reductionRows(
+            Backend be, OpTimer timer, int n, int d, int vocab, long rotateBytes, double bwPeak, Random r) {
+        double tcPeak = Double.NaN; // every row is memory-bound
+        long matrix = 4L * n * d;
+        String shape = n + "x" + d;
+        int[] rowsOut = new int[n], ids = new int[n];
+        for (int i = 0; i < n; i++) {
+            rowsOut[i] = r.nextInt(n);
+            ids[i] = r.nextInt(vocab);
+        }
+        List<BenchReport.Row> rows = new ArrayList<>();
+        rows.add(op(
+                be,
+                timer,
+                "scatter-add rows f32",
+                shape,
+                3 * matrix,
+                false,
+                tcPeak,
+                bwPeak,
+                rotateBytes,
+                2 * matrix,
+                () -> new Tensor[] {filled(be, DType.F32, r, n, d), be.fromHost(rowsOut, n), be.zeros(n, d)},
+                s -> () -> be.scatterAddRows(s[0], s[1], s[2])));
+        rows.add(op(
+                be,
+                timer,
+                "embedding bwd f32",
+                shape + " into " + vocab + " rows",
+                3 * matrix,
+                false,
+                tcPeak,
+                bwPeak,
+                rotateBytes,
+                matrix + 4L * vocab * d,
+                () -> new Tensor[] {filled(be, DType.F32, r, n, d), be.fromHost(ids, n), be.zeros(vocab, d)},
+                s -> () -> be.embeddingBackward(s[0], s[1], s[2])));
+        rows.add(op(
+                be,
+                timer,
+                "sum of squares f32",
+                shape,
+                matrix,
+                false,
+                tcPeak,
+                bwPeak,
+                rotateBytes,
+                matrix,
+                () -> new Tensor[] {filled(be, DType.F32, r, n, d)},
+                s -> () -> be.sumSquares(s[0])));
+        rows.add(op(
+                be,
+                timer,
+                "column sums f32",
+                shape,
+                matrix,
+                false,
+                tcPeak,
+                bwPeak,
+                rotateBytes,
+                matrix,
+                () -> new Tensor[] {filled(be, DType.F32, r, n, d), be.zeros(d)},
+                s -> () -> be.sumRowsAccumulate(s[0], s[1])));
         return rows;
     }
 

@@ -98,6 +98,20 @@ public interface Communicator extends AutoCloseable {
      */
     Communicator split(int color);
 
+    /**
+     * {@link #split(int)} when every member's color is known locally ({@code colors[r]} is member r's, the same
+     * array on every member, e.g. from a deterministic placement): no exchange of colors is needed first. The
+     * default uses this member's entry; the NCCL communicator creates the groups without reading anything back
+     * to the host.
+     */
+    default Communicator split(int[] colors) {
+        if (colors.length != size()) {
+            throw new IllegalArgumentException(
+                    "split: " + colors.length + " colors given for the " + size() + " members of " + name());
+        }
+        return split(colors[rank()]);
+    }
+
     /** Fails every pending and later operation of every member with {@code reason} (after a local failure). */
     void abort(String reason);
 

@@ -25,12 +25,15 @@ import java.util.Optional;
  * <p>Index errors (embedding ids, gather/scatter rows, cross-entropy targets outside their range) are
  * recorded by the kernels in a device error word, which is checked, cleared and thrown as an
  * {@link IllegalArgumentException} naming the op at the next {@link #synchronize()}, host copy or
- * read-back ({@code sumSquares}, {@code crossEntropy}). Temporaries (attention delta, loss rows) are
+ * read-back ({@code sumSquares}, {@code crossEntropy}). The word keeps, per error kind, the lowest offending
+ * position ({@code atomicMin} on a packed position and value), so the message is the same on every run and
+ * names the position the cpu backend names. Temporaries (attention delta, loss rows) are
  * allocated per call, so devices should pool {@link Device#malloc}.
  */
 public class DeviceBackend implements Backend {
     private static final int MAX_GRID = 65535;
-    private static final int SUMSQ_MAX_PARTIALS = 64;
+    /** Blocks of the sum of squares' first stage (at most; fewer for short tensors). */
+    private static final int SUMSQ_MAX_PARTIALS = 1024;
 
     /** A raw device address parameter (for null optional outputs). */
     private record Ptr(long address) {}
@@ -40,7 +43,9 @@ public class DeviceBackend implements Backend {
     private final Device device;
     private final String name;
     private final boolean tensorCores;
-    private final long errorWord; // int[4]: code, value, position, spare
+    private static final int ERROR_SLOTS = 4; // kErrSlots in mode_common.cuh
+    private static final long ERROR_BYTES = 8L * ERROR_SLOTS;
+    private final long errorWord; // u64[ERROR_SLOTS]: per code, (position << 32) | value; all ones when clear
     private final long reduceBuffer; // double[SUMSQ_MAX_PARTIALS + 4]
     private boolean closed;
 
@@ -57,8 +62,8 @@ public class DeviceBackend implements Backend {
         this.device = device;
         this.name = name;
         this.tensorCores = tensorCores;
-        this.errorWord = device.malloc(16);
-        device.memset(errorWord, 0, 16);
+        this.errorWord = device.malloc(ERROR_BYTES);
+        device.memset(errorWord, 0xFF, ERROR_BYTES);
         this.reduceBuffer = device.malloc(8L * (SUMSQ_MAX_PARTIALS + 4));
     }
 
@@ -271,8 +276,8 @@ public class DeviceBackend implements Backend {
                     "gemm: supported dtypes are a, b F32 with c F32, or a, b BF16 with c BF16 or F32;" + " got "
                             + ta.describe() + ", " + tb.describe() + ", " + tc.describe());
         }
-        if (batch > MAX_GRID) throw new IllegalArgumentException("gemm: batch " + batch + " exceeds " + MAX_GRID);
         if (batch == 0 || m == 0 || n == 0) return;
+        LaunchGeometry.Grid grid = LaunchGeometry.gemm(m, n, batch);
         long strideA = rank == 3 ? (long) m * k : 0;
         long strideB = tb.rank() == 3 ? (long) k * n : 0;
         long strideC = rank == 3 ? (long) m * n : 0;
@@ -310,9 +315,9 @@ public class DeviceBackend implements Backend {
         }
         run(
                 entry,
-                ceilDiv(n, 64),
-                ceilDiv(m, 64),
-                batch,
+                grid.x(),
+                grid.y(),
+                grid.z(),
                 threads,
                 1,
                 1,
@@ -380,7 +385,44 @@ public class DeviceBackend implements Backend {
         Shapes.requireDType("sumRowsAccumulate", "out", to, DType.F32);
         Shapes.requireNumel("sumRowsAccumulate", "out", to, cols);
         int rows = Shapes.rows(tx);
-        if (cols > 0 && rows > 0) run("mode_sumrows_fwd_" + sfx, ceilDiv(cols, 32), 1, 1, 32, 8, 1, tx, rows, cols, to);
+        if (cols > 0 && rows > 0) {
+            columnSum(
+                    rows,
+                    cols,
+                    to,
+                    (chunk, partial) -> run(
+                            "mode_sumrows_fwd_" + sfx,
+                            ceilDiv(cols, LaunchGeometry.COLUMN_SUM_COLUMNS),
+                            ceilDiv(rows, chunk),
+                            1,
+                            32,
+                            8,
+                            1,
+                            tx,
+                            rows,
+                            cols,
+                            chunk,
+                            partial));
+        }
+    }
+
+    /** The first stage of a column sum: launches a kernel writing per-chunk sums to {@code partial}. */
+    @FunctionalInterface
+    private interface ColumnSumStage {
+        void launch(int chunk, DeviceTensor partial);
+    }
+
+    /**
+     * {@code out [cols] += column sums of a [rows, cols] matrix}: {@code stage} writes partial [chunks, cols], one
+     * row of sums per chunk of rows (many blocks even for long columns), then {@code mode_colsum_finish_f32} adds
+     * them in chunk order. Chunks depend only on the shape, so the bits do too.
+     */
+    private void columnSum(int rows, int cols, DeviceTensor out, ColumnSumStage stage) {
+        int chunk = LaunchGeometry.columnSumChunk(rows, cols), chunks = ceilDiv(rows, chunk);
+        try (DeviceTensor partial = uninitialized(DType.F32, chunks, cols)) {
+            stage.launch(chunk, partial);
+            run("mode_colsum_finish_f32", grid(cols, 256), 1, 1, 256, 1, 1, partial, chunks, cols, out);
+        }
     }
 
     // ================================================================== embedding
@@ -421,7 +463,21 @@ public class DeviceBackend implements Backend {
         Shapes.requireNumel("embeddingBackward", "dOut", g, (long) n * d);
         String sfx = sameFloatType("embeddingBackward", g);
         if (n > 0 && d > 0)
-            run("mode_embedding_bwd_" + sfx, ceilDiv(d, 128), 1, 1, 128, 1, 1, g, ti, dt, n, d, v, new Ptr(errorWord));
+            run(
+                    "mode_embedding_bwd_" + sfx,
+                    ceilDiv(d, LaunchGeometry.SCATTER_COLUMNS),
+                    LaunchGeometry.scatterSlices(d, v),
+                    1,
+                    128,
+                    1,
+                    1,
+                    g,
+                    ti,
+                    dt,
+                    n,
+                    d,
+                    v,
+                    new Ptr(errorWord));
     }
 
     // ================================================================== RMSNorm
@@ -450,7 +506,25 @@ public class DeviceBackend implements Backend {
         String sfx = sameFloatType("rmsNormBackward", tx, g, tdx);
         if (n == 0 || d == 0) return;
         // dWeight first: dx may alias dOut.
-        run("mode_rmsnorm_bwdweight_" + sfx, ceilDiv(d, 32), 1, 1, 32, 8, 1, g, tx, tr, tdw, n, d);
+        columnSum(
+                n,
+                d,
+                tdw,
+                (chunk, partial) -> run(
+                        "mode_rmsnorm_bwdweight_" + sfx,
+                        ceilDiv(d, LaunchGeometry.COLUMN_SUM_COLUMNS),
+                        ceilDiv(n, chunk),
+                        1,
+                        32,
+                        8,
+                        1,
+                        g,
+                        tx,
+                        tr,
+                        partial,
+                        n,
+                        d,
+                        chunk));
         run("mode_rmsnorm_bwd_" + sfx, Math.min(n, MAX_GRID), 1, 1, 128, 1, 1, g, tx, tw, tr, tdx, n, d);
     }
 
@@ -517,8 +591,7 @@ public class DeviceBackend implements Backend {
         if (hkv == 0 || h % hkv != 0) {
             throw new IllegalArgumentException(op + ": query heads " + h + " must be a multiple of kv heads " + hkv);
         }
-        if (b > MAX_GRID || h > MAX_GRID)
-            throw new IllegalArgumentException(op + ": batch and heads must be <= " + MAX_GRID);
+        LaunchGeometry.requireAttentionGrid(op, q.describe(), h, b);
         return new AttnDims(b, t, h, hkv, hd);
     }
 
@@ -811,8 +884,8 @@ public class DeviceBackend implements Backend {
         if (m > 0 && d > 0)
             run(
                     "mode_scatter_add_fwd_" + sfx,
-                    ceilDiv(d, 128),
-                    1,
+                    ceilDiv(d, LaunchGeometry.SCATTER_COLUMNS),
+                    LaunchGeometry.scatterSlices(d, nout),
                     1,
                     128,
                     1,
@@ -862,15 +935,20 @@ public class DeviceBackend implements Backend {
         }
     }
 
-    /** Reads, clears and throws the device error word, if a kernel set it. */
+    /** Reads, clears and throws the device error word, if a kernel set it: the lowest code's lowest position. */
     private void checkErrors() {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment host = arena.allocate(16, 8);
-            device.copyDeviceToHost(errorWord, host, 16);
-            int code = host.get(ValueLayout.JAVA_INT, 0);
+            MemorySegment host = arena.allocate(ERROR_BYTES, 8);
+            device.copyDeviceToHost(errorWord, host, ERROR_BYTES);
+            int code = 0;
+            long packed = -1;
+            for (int slot = 0; slot < ERROR_SLOTS && code == 0; slot++) {
+                packed = host.getAtIndex(ValueLayout.JAVA_LONG, slot);
+                if (packed != -1) code = slot + 1;
+            }
             if (code == 0) return;
-            int value = host.get(ValueLayout.JAVA_INT, 4), position = host.get(ValueLayout.JAVA_INT, 8);
-            device.memset(errorWord, 0, 16);
+            int value = (int) packed, position = (int) (packed >>> 32);
+            device.memset(errorWord, 0xFF, ERROR_BYTES);
             throw new IllegalArgumentException(
                     switch (code) {
                         case 1 ->

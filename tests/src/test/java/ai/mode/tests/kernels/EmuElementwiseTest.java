@@ -8,6 +8,7 @@ import static ai.mode.tests.kernels.EmuOps.poisoned;
 import static ai.mode.tests.kernels.EmuOps.round;
 import static ai.mode.tests.kernels.EmuOps.tensor;
 import static ai.mode.tests.reference.TestData.toDouble;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import ai.mode.runtime.AdamWStep;
@@ -97,7 +98,8 @@ class EmuElementwiseTest {
     void sumRowsAccumulates() {
         Backend be = EmuOps.emu(), cpu = EmuOps.cpu();
         for (DType dt : TYPES) {
-            for (int[] rc : new int[][] {{1, 1}, {37, 7}, {9, 33}, {20, 130}}) {
+            // 1001 x 33 and 700 x 5: several row chunks (the last one short) of the two-stage column sum
+            for (int[] rc : new int[][] {{1, 1}, {37, 7}, {9, 33}, {20, 130}, {1001, 33}, {700, 5}}) {
                 int rows = rc[0], d = rc[1];
                 float[] x = round(dt, TestData.normal(rows * 131L + d, rows * d)), base = TestData.normal(d + 5, d);
                 double[] ref = new double[d], naive = new double[d];
@@ -114,6 +116,9 @@ class EmuElementwiseTest {
                 be.sumRowsAccumulate(tensor(be, dt, x, 1, rows, d), out);
                 String what = "sumRowsAccumulate " + dt + " rows=" + rows + " d=" + d;
                 assertKernel(what, DType.F32, host(be, out), naive, ref);
+                Tensor again = f32(be, base, d);
+                be.sumRowsAccumulate(tensor(be, dt, x, 1, rows, d), again);
+                assertArrayEquals(host(be, out), host(be, again), what + " is deterministic");
                 if (dt == DType.F32) {
                     Tensor co = f32(cpu, base, d);
                     cpu.sumRowsAccumulate(f32(cpu, x, 1, rows, d), co);

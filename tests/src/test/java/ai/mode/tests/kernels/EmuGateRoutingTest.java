@@ -137,7 +137,8 @@ class EmuGateRoutingTest {
     void gatherAndScatterAddRowsExact() {
         Backend be = EmuOps.emu(), cpu = EmuOps.cpu();
         for (DType dt : TYPES) {
-            for (int[] s : new int[][] {{1, 1, 1}, {5, 9, 3}, {40, 7, 130}}) {
+            // {37, 1000, 130}: 37 output-row slices, 8 chunks of 128 source rows (the last short), 2 column tiles
+            for (int[] s : new int[][] {{1, 1, 1}, {5, 9, 3}, {40, 7, 130}, {37, 1000, 130}}) {
                 int nsrc = s[0], m = s[1], d = s[2];
                 float[] src = round(dt, TestData.normal(nsrc * 13L + m + d, nsrc * d));
                 int[] index = TestData.ints(m + d, m, nsrc);
@@ -173,24 +174,32 @@ class EmuGateRoutingTest {
     void embeddingForwardBackwardExact() {
         Backend be = EmuOps.emu();
         for (DType dt : TYPES) {
-            int v = 11, d = 5, n = 17;
-            float[] table = round(dt, TestData.normal(v * d, v * d));
-            int[] ids = TestData.ints(n, n, v);
-            ids[3] = ids[5]; // repeated ids accumulate
-            Tensor out = poisoned(be, dt, n, d);
-            be.embeddingForward(tensor(be, dt, table, v, d), i32(be, ids, n), out);
-            assertArrayEquals(
-                    TestData.toFloat(Ref.F64.embeddingForward(toDouble(table), ids, d)),
-                    host(be, out),
-                    "embeddingForward " + dt);
-            float[] dy = round(dt, TestData.normal(n * d, n * d));
-            Tensor dTable = be.zeros(v, d);
-            be.embeddingBackward(tensor(be, dt, dy, n, d), i32(be, ids, n), dTable);
-            assertArrayEquals(
-                    TestData.toFloat(Ref.F32.embeddingBackward(toDouble(dy), ids, v, d)),
-                    host(be, dTable),
-                    "embeddingBackward " + dt + " (float32 sums in row order)");
+            embeddingRoundTrip(be, dt, 11, 5, 17);
+            embeddingRoundTrip(be, dt, 301, 129, 1111);
         }
+    }
+
+    /** Forward exact, backward equal to float32 sums in row order (twice, the same bits), at v x d with n ids. */
+    private static void embeddingRoundTrip(Backend be, DType dt, int v, int d, int n) {
+        float[] table = round(dt, TestData.normal(v * d, v * d));
+        int[] ids = TestData.ints(n, n, v);
+        ids[3] = ids[5]; // repeated ids accumulate
+        Tensor out = poisoned(be, dt, n, d);
+        be.embeddingForward(tensor(be, dt, table, v, d), i32(be, ids, n), out);
+        assertArrayEquals(
+                TestData.toFloat(Ref.F64.embeddingForward(toDouble(table), ids, d)),
+                host(be, out),
+                "embeddingForward " + dt);
+        float[] dy = round(dt, TestData.normal(n * d, n * d));
+        Tensor dTable = be.zeros(v, d);
+        be.embeddingBackward(tensor(be, dt, dy, n, d), i32(be, ids, n), dTable);
+        assertArrayEquals(
+                TestData.toFloat(Ref.F32.embeddingBackward(toDouble(dy), ids, v, d)),
+                host(be, dTable),
+                "embeddingBackward " + dt + " v=" + v + " d=" + d + " n=" + n + " (float32 sums in row order)");
+        Tensor again = be.zeros(v, d);
+        be.embeddingBackward(tensor(be, dt, dy, n, d), i32(be, ids, n), again);
+        assertArrayEquals(host(be, dTable), host(be, again), "embeddingBackward is deterministic");
     }
 
     @Test
@@ -209,6 +218,42 @@ class EmuGateRoutingTest {
         assertTrue(e.getMessage().startsWith("scatterAddRows: index 9"), e.getMessage());
         be.synchronize(); // cleared
         assertEquals(12, host(be, table).length);
+    }
+
+    /**
+     * Two bad indices where the grid-stride order reaches the higher position first: with 65535 blocks, block 0
+     * handles rows 0 and 65535, block 2 rows 2 and 65537. Every backend reports the lowest offending position
+     * (a "first error wins" word would report 65535 whenever block 0 runs before block 2).
+     */
+    @Test
+    void theLowestOffendingPositionIsReportedOnEveryBackend() {
+        int m = 65_535 + 4, d = 2, bad = 65_535;
+        int[] index = new int[m];
+        for (int i = 0; i < m; i++) index[i] = i % 3;
+        index[bad] = -7;
+        index[2] = 9;
+        for (Backend be : new Backend[] {EmuOps.emu(), EmuOps.cpu()}) {
+            Tensor table = f32(be, TestData.normal(4, 3 * d), 3, d);
+            Tensor ids = i32(be, index, m);
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> {
+                be.gatherRows(table, ids, be.zeros(m, d));
+                be.synchronize();
+            });
+            assertTrue(e.getMessage().contains(" 9 at position 2 "), be.name() + ": " + e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> {
+                be.embeddingForward(table, ids, be.zeros(m, d));
+                be.synchronize();
+            });
+            assertTrue(e.getMessage().contains("token id 9 at position 2 "), be.name() + ": " + e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> {
+                be.crossEntropy(be.zeros(m, 3), ids, null, 1f);
+                be.synchronize();
+            });
+            assertTrue(
+                    e.getMessage().contains("target 9 ") && e.getMessage().contains("row 2 "),
+                    be.name() + ": " + e.getMessage());
+            be.synchronize(); // cleared
+        }
     }
 
     private static int[] filled(int n, int value) {

@@ -7,13 +7,22 @@ import static ai.mode.tests.kernels.EmuOps.poisoned;
 import static ai.mode.tests.kernels.EmuOps.round;
 import static ai.mode.tests.kernels.EmuOps.tensor;
 import static ai.mode.tests.reference.TestData.toDouble;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.mode.runtime.Backend;
 import ai.mode.runtime.DType;
 import ai.mode.runtime.Tensor;
+import ai.mode.runtime.device.Device;
 import ai.mode.runtime.device.DeviceBackend;
+import ai.mode.runtime.device.DeviceTensor;
+import ai.mode.runtime.device.KernelArgs;
+import ai.mode.runtime.device.KernelFunction;
+import ai.mode.runtime.device.LaunchGeometry;
 import ai.mode.tests.reference.Ref;
 import ai.mode.tests.reference.TestData;
+import java.lang.foreign.Arena;
 import java.util.Arrays;
 import org.junit.jupiter.api.Test;
 
@@ -59,6 +68,58 @@ class EmuGemmTest {
         check(EmuOps.emuTiled(), DType.BF16, DType.F32, false, false, 0, false, new int[] {65, 17, 33}, 1f, 0f);
         check(EmuOps.emuTiled(), DType.BF16, DType.BF16, true, true, 2, false, new int[] {7, 70, 20}, 1f, 0.25f);
         check(EmuOps.emuTiled(), DType.BF16, DType.F32, false, true, 2, true, new int[] {9, 5, 3}, 2f, 0f);
+    }
+
+    /**
+     * The grid swap for more than 65535 row tiles, at a size the emulator runs quickly: the kernels launched
+     * directly on a swapped grid (row tiles along x) compute the same tiles, so the same bits, as on the normal
+     * grid {@link ai.mode.runtime.device.LaunchGeometry#gemm} gives for this shape.
+     */
+    @Test
+    void swappedGridComputesTheSameBits() {
+        int m = 200, n = 70, k = 33; // 4 row tiles, 2 column tiles: the kernels tell the grids apart
+        for (String entry : new String[] {"mode_gemm_tiled_f32", "mode_gemm_wmma_bf16f32", "mode_gemm_tiled_bf16"}) {
+            DeviceBackend be = EmuOps.emu();
+            DType ab = entry.contains("f32") && !entry.contains("bf16") ? DType.F32 : DType.BF16;
+            DType ct = entry.endsWith("_bf16") ? DType.BF16 : DType.F32;
+            for (int tr = 0; tr < 4; tr++) {
+                boolean transA = (tr & 1) != 0, transB = (tr & 2) != 0;
+                Tensor a = tensor(be, ab, round(ab, TestData.normal(tr + 1, m * k)), transA ? k : m, transA ? m : k);
+                Tensor b = tensor(be, ab, round(ab, TestData.normal(tr + 9, k * n)), transB ? n : k, transB ? k : n);
+                LaunchGeometry.Grid normal = LaunchGeometry.gemm(m, n, 1);
+                assertEquals(new LaunchGeometry.Grid(2, 4, 1), normal);
+                float[][] got = new float[2][];
+                for (int swapped = 0; swapped < 2; swapped++) {
+                    Tensor c = poisoned(be, ct, m, n);
+                    Device dev = be.device();
+                    KernelFunction f = dev.function(entry);
+                    try (Arena arena = Arena.ofConfined()) {
+                        KernelArgs args = new KernelArgs(arena, 13)
+                                .i32(transA ? 1 : 0)
+                                .i32(transB ? 1 : 0)
+                                .i32(m)
+                                .i32(n)
+                                .i32(k)
+                                .f32(1.25f)
+                                .ptr(((DeviceTensor) a).pointer())
+                                .i64(0)
+                                .ptr(((DeviceTensor) b).pointer())
+                                .i64(0)
+                                .f32(0f)
+                                .ptr(((DeviceTensor) c).pointer())
+                                .i64(0);
+                        dev.verifyParameters(f, args.signature());
+                        int threads = entry.contains("wmma") ? 128 : 256;
+                        if (swapped == 0) dev.launch(f, normal.x(), normal.y(), 1, threads, 1, 1, 0, args.build());
+                        else dev.launch(f, normal.y(), normal.x(), 1, threads, 1, 1, 0, args.build());
+                    }
+                    got[swapped] = host(be, c);
+                }
+                for (float v : got[1])
+                    assertTrue(Float.isFinite(v), entry + ": every tile written on the swapped grid");
+                assertArrayEquals(got[0], got[1], entry + " transA=" + transA + " transB=" + transB);
+            }
+        }
     }
 
     /**

@@ -28,7 +28,8 @@ class EmuNormRopeTest {
         Backend be = EmuOps.emu(), cpu = EmuOps.cpu();
         float eps = 1e-5f;
         for (DType dt : TYPES) {
-            for (int[] nd : new int[][] {{1, 1}, {3, 7}, {5, 130}, {2, 300}}) {
+            // 777 x 40: several row chunks of the two-stage dWeight column sum
+            for (int[] nd : new int[][] {{1, 1}, {3, 7}, {5, 130}, {2, 300}, {777, 40}}) {
                 int n = nd[0], d = nd[1];
                 long seed = 100L * n + d;
                 float[] x = round(dt, TestData.normal(seed, n * d, 2)), w = TestData.normal(seed + 1, d);
