@@ -4,7 +4,7 @@ import ai.mode.model.io.Checkpoint;
 import ai.mode.model.io.HfImport;
 import ai.mode.model.io.Llama2cImport;
 import ai.mode.model.tokenizer.HfTokenizer;
-import ai.mode.model.tokenizer.Llama2cTokenizerFile;
+import ai.mode.model.tokenizer.SentencePieceBpe;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
@@ -36,8 +36,8 @@ public final class ImportLlama2cCommand implements Callable<Integer> {
         HfImport.Model m = Llama2cImport.load(checkpoint);
         Checkpoint.Builder b = Checkpoint.builder().config(m.config()).model(m.weights());
         if (tokenizer != null) {
-            byte[] json = Llama2cTokenizerFile.toTokenizerJson(
-                    tokenizer, m.config().model().vocabSize());
+            byte[] json =
+                    SentencePieceBpe.fromLlama2c(tokenizer, m.config().model().vocabSize());
             HfTokenizer.fromJson(json, tokenizer.toString());
             b.tokenizer(json);
         }

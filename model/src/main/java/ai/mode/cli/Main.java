@@ -21,7 +21,8 @@ import picocli.CommandLine.Command;
             BaselineCommand.class,
             ModeExperimentCommand.class,
             EvalModeCommand.class,
-            ImportLlama2cCommand.class
+            ImportLlama2cCommand.class,
+            ImportGgufCommand.class
         })
 public final class Main implements Runnable {
 

@@ -11,7 +11,7 @@ import ai.mode.model.LlamaConfig;
 import ai.mode.model.io.TensorNames.LayerTensor;
 import ai.mode.model.nn.LlamaModel;
 import ai.mode.model.tokenizer.HfTokenizer;
-import ai.mode.model.tokenizer.Llama2cTokenizerFile;
+import ai.mode.model.tokenizer.SentencePieceBpe;
 import ai.mode.model.tokenizer.TokenizerFileException;
 import ai.mode.model.train.SavedModels;
 import ai.mode.runtime.Backend;
@@ -166,14 +166,14 @@ class Llama2cImportTest {
         LlamaConfig c = m.config().model();
         assertEquals(new LlamaConfig(512, 64, 5, 8, 4, 172, 512, 10000f, 1e-5f, true), c);
         HfTokenizer tok = HfTokenizer.fromJson(
-                Llama2cTokenizerFile.toTokenizerJson(s.resolve("tok512.bin"), c.vocabSize()), "tok512.bin");
+                SentencePieceBpe.fromLlama2c(s.resolve("tok512.bin"), c.vocabSize()), "tok512.bin");
         assertEquals(512, tok.vocabSize());
 
         Path out = dir.resolve("stories260K-hf");
         Checkpoint.builder()
                 .config(m.config())
                 .model(m.weights())
-                .tokenizer(Llama2cTokenizerFile.toTokenizerJson(s.resolve("tok512.bin"), c.vocabSize()))
+                .tokenizer(SentencePieceBpe.fromLlama2c(s.resolve("tok512.bin"), c.vocabSize()))
                 .writeTo(out);
         try (Backend be = Backends.create("cpu", 1);
                 LlamaModel model = SavedModels.load(be, Checkpoint.open(out))) {
@@ -211,8 +211,7 @@ class Llama2cImportTest {
         ByteBuffer b = ByteBuffer.allocate(4 + 8 + 2).order(ByteOrder.LITTLE_ENDIAN);
         b.putInt(8).putFloat(0f).putInt(2).put((byte) 'a').put((byte) 'b');
         Files.write(f, b.array());
-        TokenizerFileException e =
-                assertThrows(TokenizerFileException.class, () -> Llama2cTokenizerFile.toTokenizerJson(f, 3));
+        TokenizerFileException e = assertThrows(TokenizerFileException.class, () -> SentencePieceBpe.fromLlama2c(f, 3));
         assertTrue(e.getMessage().contains("inside token 1 of 3"), e.getMessage());
     }
 }
