@@ -9,6 +9,7 @@ import ai.mode.bindings.CudaDriver;
 import ai.mode.model.LlamaConfig;
 import ai.mode.runtime.AdamWStep;
 import ai.mode.runtime.Backend;
+import ai.mode.runtime.BackendSpec;
 import ai.mode.runtime.DType;
 import ai.mode.runtime.Tensor;
 import ai.mode.runtime.cuda.CudaDevice;
@@ -86,7 +87,7 @@ public final class GpuSuite {
     /** Runs the GPU section on the default CUDA device. */
     public static List<BenchReport.Row> run(LlamaConfig cfg, int batch, int seq, boolean quick) {
         List<BenchReport.Row> rows = new ArrayList<>();
-        int ordinal = CudaDevice.defaultOrdinal();
+        int ordinal = BackendSpec.fromEnvironment("cuda", 0).ordinal();
         int warmup = quick ? 3 : 10, samples = quick ? 15 : 51, inner = quick ? 5 : 10;
         try (DeviceBackend vendor = new DeviceBackend(CudaDevice.open(ordinal), "cuda");
                 DeviceBackend kernelOnly = kernelGemmBackend(ordinal)) {

@@ -4,11 +4,13 @@ import ai.mode.bindings.Mkl;
 import ai.mode.bindings.NativeLibraryException;
 import ai.mode.runtime.AdamWStep;
 import ai.mode.runtime.Backend;
+import ai.mode.runtime.BackendSpec;
 import ai.mode.runtime.DType;
 import ai.mode.runtime.LossStats;
 import ai.mode.runtime.Shapes;
 import ai.mode.runtime.Tensor;
 import java.lang.System.Logger;
+import java.lang.foreign.MemorySegment;
 import java.lang.ref.Cleaner;
 import java.util.Arrays;
 import java.util.Set;
@@ -52,24 +54,35 @@ public final class CpuBackend implements Backend {
     private volatile RopeTable ropeTable;
 
     /**
-     * A backend with {@code threads} threads ({@code <= 0}: one per core), vector kernels unless disabled, and the
-     * GEMM named by {@code -Dmode.cpu.gemm} / {@code MODE_CPU_GEMM} (default {@code auto}; see {@link CpuGemm}).
+     * A backend with {@code threads} threads ({@code <= 0}: one per core) and the kernels and GEMM that
+     * {@link BackendSpec#fromEnvironment} gives ({@code -Dmode.cpu.vector}, {@code -Dmode.cpu.gemm} /
+     * {@code MODE_CPU_GEMM}; default vector kernels and {@code auto}; see {@link CpuGemm}).
      */
     public CpuBackend(int threads) {
-        this(threads, CpuKernels.vectorWantedByDefault(), CpuGemm.fromEnvironment());
+        this(BackendSpec.fromEnvironment("cpu", threads));
     }
 
     /**
      * A backend with {@code threads} threads ({@code <= 0}: one per core); {@code useVector} false forces the
-     * scalar kernels (true uses the Vector API when the {@code jdk.incubator.vector} module is present).
+     * scalar kernels (true uses the Vector API when the {@code jdk.incubator.vector} module is present); the GEMM as
+     * {@link #CpuBackend(int)} chooses it.
      */
     public CpuBackend(int threads, boolean useVector) {
-        this(threads, useVector, CpuGemm.fromEnvironment());
+        this(threads, useVector, CpuGemm.of(BackendSpec.fromEnvironment("cpu", threads)));
     }
 
-    /** A backend with {@code threads} threads, vector kernels unless disabled, whose {@code gemm} op runs {@code gemm}. */
+    /** A backend with {@code threads} threads, the kernels as {@link #CpuBackend(int)} chooses them, running {@code gemm}. */
     public CpuBackend(int threads, CpuGemm gemm) {
-        this(threads, CpuKernels.vectorWantedByDefault(), gemm);
+        this(threads, CpuKernels.vectorWanted(BackendSpec.fromEnvironment("cpu", threads)), gemm);
+    }
+
+    /**
+     * The backend {@code spec} describes: its threads and its options {@value BackendSpec#CPU_GEMM} ({@code auto},
+     * {@code vector} or {@code mkl}; default {@code auto}) and {@value BackendSpec#CPU_VECTOR} ({@code true} or
+     * {@code false}; default {@code true}). Reads no property or environment variable.
+     */
+    public CpuBackend(BackendSpec spec) {
+        this(spec.threads(), CpuKernels.vectorWanted(spec), CpuGemm.of(spec));
     }
 
     /**
@@ -244,6 +257,42 @@ public final class CpuBackend implements Backend {
                 "fromHost: " + data.length + " floats do not fill shape " + Arrays.toString(shape) + " ("
                         + Shapes.numel(shape) + " elements)");
         return new CpuTensor(this, DType.F32, shape, data.clone(), null, 0, null);
+    }
+
+    /**
+     * Zero-copy for a heap segment over a {@code float[]} (F32) or {@code int[]} (I32), e.g.
+     * {@code MemorySegment.ofArray(array)} or a slice of one: the tensor computes on that array in place, so the caller
+     * sees every write. The cpu backend computes on Java arrays (the Vector API loads from arrays), so native
+     * segments, read-only segments and BF16 are refused with a one-line error; copy those in with {@code fromHost}.
+     */
+    @Override
+    public Tensor wrap(MemorySegment memory, DType dtype, int... shape) {
+        require(memory != null, "wrap: memory must not be null");
+        long n = Shapes.numel(shape);
+        Object base = memory.heapBase().orElse(null);
+        boolean arrayOk = switch (dtype) {
+            case F32 -> base instanceof float[];
+            case I32 -> base instanceof int[];
+            case BF16 -> false;
+        };
+        if (!arrayOk) {
+            throw new IllegalArgumentException("wrap: the cpu backend computes on Java arrays and wraps only a heap "
+                    + "segment over a " + (dtype == DType.I32 ? "int[]" : "float[]") + " for " + dtype + ", got "
+                    + (memory.isReadOnly() ? "a read-only " : "a ") + (memory.isNative() ? "native" : "heap")
+                    + " segment" + (dtype == DType.BF16 ? " of BF16 (not a cpu dtype)" : "")
+                    + "; copy it in with fromHost instead");
+        }
+        require(
+                memory.byteSize() == n * dtype.bytes(),
+                "wrap: the segment holds " + memory.byteSize() + " bytes but shape " + Arrays.toString(shape) + " of "
+                        + dtype + " needs " + n * dtype.bytes());
+        require(
+                memory.address() % dtype.bytes() == 0,
+                "wrap: the segment starts at byte " + memory.address() + " of its array, not at an element");
+        int offset = Math.toIntExact(memory.address() / dtype.bytes());
+        return dtype == DType.F32
+                ? new CpuTensor(this, dtype, shape, (float[]) base, null, offset, null)
+                : new CpuTensor(this, dtype, shape, null, (int[]) base, offset, null);
     }
 
     @Override

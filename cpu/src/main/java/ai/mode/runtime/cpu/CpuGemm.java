@@ -1,12 +1,14 @@
 package ai.mode.runtime.cpu;
 
+import ai.mode.runtime.BackendSpec;
 import java.util.Locale;
 
 /**
  * Which SGEMM the cpu backend's {@code gemm} op runs: our Vector API kernel ({@link Sgemm}), Intel oneMKL's
  * ({@link MklSgemm}), or {@code auto}: oneMKL where it loads, except on non-Intel CPUs whose vectors are 512 bits
- * wide, where ours measured faster (docs/cpu-backend.md). Chosen per backend; the default comes from
- * {@code -Dmode.cpu.gemm} (or {@code MODE_CPU_GEMM}), else {@code auto}. Attention's internal products always
+ * wide, where ours measured faster (docs/cpu-backend.md). Chosen per backend by the {@code gemm} option of its
+ * {@link BackendSpec} (which {@code -Dmode.cpu.gemm} or {@code MODE_CPU_GEMM} set on the command line), else
+ * {@code auto}. Attention's internal products always
  * run our kernel (they are fused with the softmax).
  */
 public enum CpuGemm {
@@ -26,10 +28,9 @@ public enum CpuGemm {
         }
     }
 
-    /** The default: {@code -Dmode.cpu.gemm}, else the {@code MODE_CPU_GEMM} environment variable, else {@code auto}. */
-    public static CpuGemm fromEnvironment() {
-        String v = System.getProperty(PROPERTY, System.getenv("MODE_CPU_GEMM"));
-        return v == null || v.isBlank() ? AUTO : parse(v);
+    /** The {@value BackendSpec#CPU_GEMM} option of {@code spec}, else {@code auto}. */
+    public static CpuGemm of(BackendSpec spec) {
+        return spec.option(BackendSpec.CPU_GEMM).map(CpuGemm::parse).orElse(AUTO);
     }
 
     /** Lower-case name, as given on the command line. */

@@ -1,5 +1,7 @@
 package ai.mode.runtime.cpu;
 
+import ai.mode.runtime.BackendSpec;
+
 /**
  * The inner loops of the cpu backend, one row or one register tile at a time. Two implementations:
  * {@link VectorKernels} (jdk.incubator.vector, FloatVector of the preferred species) and
@@ -10,9 +12,6 @@ package ai.mode.runtime.cpu;
  * so results never depend on the thread that runs them.
  */
 abstract class CpuKernels {
-    /** System property that turns the Vector API path off ({@code -Dmode.cpu.vector=false}). */
-    static final String VECTOR_PROPERTY = "mode.cpu.vector";
-
     /** Whether the Vector API module is in the boot layer (needs {@code --add-modules jdk.incubator.vector}). */
     static boolean vectorModulePresent() {
         return ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent();
@@ -34,9 +33,13 @@ abstract class CpuKernels {
         }
     }
 
-    /** The default choice: vector unless {@code -Dmode.cpu.vector=false}. */
-    static boolean vectorWantedByDefault() {
-        return !"false".equalsIgnoreCase(System.getProperty(VECTOR_PROPERTY, "true"));
+    /** The {@value BackendSpec#CPU_VECTOR} option of {@code spec}: {@code true} (the default) or {@code false}. */
+    static boolean vectorWanted(BackendSpec spec) {
+        String v = spec.option(BackendSpec.CPU_VECTOR).orElse("true").strip();
+        if (v.equalsIgnoreCase("true")) return true;
+        if (v.equalsIgnoreCase("false")) return false;
+        throw new IllegalArgumentException(
+                "cpu option " + BackendSpec.CPU_VECTOR + "=" + v + " is not a boolean; give true or false");
     }
 
     /** True for the Vector API implementation. */

@@ -3,13 +3,15 @@ package ai.mode.runtime.cuda;
 import ai.mode.bindings.CudaDriver;
 import ai.mode.runtime.Backend;
 import ai.mode.runtime.BackendProvider;
+import ai.mode.runtime.BackendSpec;
 import ai.mode.runtime.device.DeviceBackend;
 import java.util.Optional;
+import java.util.Set;
 
 /**
  * The {@code cuda} backend: {@link DeviceBackend} (the project's kernels, cuBLASLt GEMMs) over a
  * {@link CudaDevice}. Unavailable, with one line saying why, when there is no NVIDIA driver or no GPU; the
- * {@code cpu} backend is unaffected. The device is {@link CudaDevice#defaultOrdinal()}.
+ * {@code cpu} backend is unaffected. The device is the spec's ordinal; this provider takes no options.
  */
 public final class CudaBackendProvider implements BackendProvider {
     @Override
@@ -38,9 +40,10 @@ public final class CudaBackendProvider implements BackendProvider {
         return Optional.empty();
     }
 
-    /** {@code threads} is ignored: the GPU schedules its own work. */
+    /** The GPU {@code spec.ordinal()}; {@code threads} is ignored: the GPU schedules its own work. */
     @Override
-    public Backend create(int threads) {
-        return new DeviceBackend(CudaDevice.open(CudaDevice.defaultOrdinal()), "cuda");
+    public Backend create(BackendSpec spec) {
+        spec.requireOnlyOptions(Set.of());
+        return new DeviceBackend(CudaDevice.open(spec.ordinal()), "cuda");
     }
 }

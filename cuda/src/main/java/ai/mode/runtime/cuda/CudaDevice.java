@@ -90,8 +90,9 @@ public final class CudaDevice implements Device {
         try {
             int count = driver.deviceCount();
             if (ordinal < 0 || ordinal >= count) {
-                throw new DeviceException("CUDA device " + ordinal + " does not exist: " + count + " device(s) visible"
-                        + " (check CUDA_VISIBLE_DEVICES, -Dmode.cuda.device, MODE_CUDA_DEVICE or LOCAL_RANK)");
+                throw new DeviceException(
+                        "CUDA device " + ordinal + " does not exist: " + count + " device(s) visible"
+                                + " (check CUDA_VISIBLE_DEVICES and the ordinal passed in, e.g. -Dmode.cuda.device on the command line)");
             }
             CudaDevice d = new CudaDevice(driver, ordinal);
             LOG.log(
@@ -104,25 +105,6 @@ public final class CudaDevice implements Device {
         } catch (NativeCallException e) {
             throw new DeviceException(e.getMessage(), e);
         }
-    }
-
-    /**
-     * The ordinal to open by default: {@code -Dmode.cuda.device}, else {@code MODE_CUDA_DEVICE}, else
-     * {@code LOCAL_RANK} (one process per GPU, as torchrun sets it), else 0.
-     */
-    public static int defaultOrdinal() {
-        for (String v : new String[] {
-            System.getProperty("mode.cuda.device"), System.getenv("MODE_CUDA_DEVICE"), System.getenv("LOCAL_RANK")
-        }) {
-            if (v != null && !v.isBlank()) {
-                try {
-                    return Integer.parseInt(v.strip());
-                } catch (NumberFormatException e) {
-                    throw new IllegalArgumentException("CUDA device ordinal must be an integer, got '" + v + "'");
-                }
-            }
-        }
-        return 0;
     }
 
     private DeviceException fail(NativeCallException e) {

@@ -2,7 +2,9 @@ package ai.mode.runtime.emu;
 
 import ai.mode.runtime.Backend;
 import ai.mode.runtime.BackendProvider;
+import ai.mode.runtime.BackendSpec;
 import ai.mode.runtime.device.DeviceBackend;
+import java.util.Set;
 
 /**
  * The {@code emu} backend: {@link DeviceBackend}, the same code path as {@code cuda}, over the CPU
@@ -25,9 +27,14 @@ public final class EmuBackendProvider implements BackendProvider {
         return available() ? "" : EmuDevice.unavailableReason();
     }
 
-    /** {@code threads} is ignored: the emulator runs kernels on its own thread. */
+    /** Device 0 only, no options; {@code threads} is ignored: the emulator runs kernels on its own thread. */
     @Override
-    public Backend create(int threads) {
+    public Backend create(BackendSpec spec) {
+        spec.requireOnlyOptions(Set.of());
+        if (spec.ordinal() != 0) {
+            throw new IllegalArgumentException(
+                    "the emu backend has only device 0, not " + spec.ordinal() + "; use emu:0 or the cpu backend");
+        }
         return new DeviceBackend(EmuDevice.open(), "emu");
     }
 }

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.mode.runtime.AdamWStep;
 import ai.mode.runtime.Backend;
+import ai.mode.runtime.BackendSpec;
 import ai.mode.runtime.Backends;
 import ai.mode.runtime.DType;
 import ai.mode.runtime.LossStats;
@@ -283,7 +284,8 @@ class CudaBackendGpuTest {
         System.setProperty("mode.cuda.gemm", "kernel");
         DeviceBackend kernelOnly;
         try {
-            kernelOnly = new DeviceBackend(CudaDevice.open(CudaDevice.defaultOrdinal()), "cuda");
+            kernelOnly = new DeviceBackend(
+                    CudaDevice.open(BackendSpec.fromEnvironment("cuda", 0).ordinal()), "cuda");
             kernelOnly.device().vendorGemm();
         } finally {
             if (old == null) System.clearProperty("mode.cuda.gemm");
