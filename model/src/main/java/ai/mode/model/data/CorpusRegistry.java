@@ -175,8 +175,8 @@ public final class CorpusRegistry {
                 }
             } catch (IOException | RuntimeException e) {
                 throw new CorpusException(
-                        "built-in corpus sample " + path + " is unreadable (" + e.getMessage()
-                                + "); rebuild the model module",
+                        "built-in corpus sample /" + path + " is unreadable (" + e.getMessage()
+                                + "); rebuild the mode-corpora artifact",
                         e);
             }
         }
