@@ -13,6 +13,7 @@ import ai.mode.runtime.BackendSpec;
 import ai.mode.runtime.DType;
 import ai.mode.runtime.Tensor;
 import ai.mode.runtime.cuda.CudaDevice;
+import ai.mode.runtime.cuda.CudaOptions;
 import ai.mode.runtime.device.DeviceBackend;
 import java.util.ArrayList;
 import java.util.List;
@@ -145,16 +146,7 @@ public final class GpuSuite {
 
     /** A cuda backend whose GEMMs always run the project's kernel (cuBLASLt disabled for it alone). */
     private static DeviceBackend kernelGemmBackend(int ordinal) {
-        String old = System.getProperty("mode.cuda.gemm");
-        System.setProperty("mode.cuda.gemm", "kernel");
-        try {
-            CudaDevice d = CudaDevice.open(ordinal);
-            d.vendorGemm(); // resolved (to none) while the property is set
-            return new DeviceBackend(d, "cuda");
-        } finally {
-            if (old == null) System.clearProperty("mode.cuda.gemm");
-            else System.setProperty("mode.cuda.gemm", old);
-        }
+        return new DeviceBackend(CudaDevice.open(ordinal, new CudaOptions(true, false, false)), "cuda");
     }
 
     /** Seconds per GEMM, inputs rotating through copies totalling more than {@code rotateBytes}. */

@@ -21,7 +21,8 @@ import java.util.TreeSet;
  *     backends ignore it
  * @param options backend-specific settings by name (each provider rejects names it does not know, listing its own):
  *     {@code cpu} takes {@code gemm} ({@code auto|vector|mkl}) and {@code vector} ({@code true|false});
- *     {@code cuda} and {@code emu} take none
+ *     {@code cuda} takes {@code gemm} ({@code cublaslt|kernel}), {@code kernels} ({@code fatbin|nvrtc}) and
+ *     {@code tf32} ({@code false|true}); {@code emu} takes none
  */
 public record BackendSpec(String backend, int ordinal, int threads, Map<String, String> options) {
     /** {@code cpu} option: which SGEMM the {@code gemm} op runs ({@code auto}, {@code vector} or {@code mkl}). */
@@ -88,6 +89,9 @@ public record BackendSpec(String backend, int ordinal, int threads, Map<String, 
      *   <tr><td>cpu</td><td>option {@code vector}</td><td>{@code mode.cpu.vector}</td><td></td></tr>
      *   <tr><td>cuda</td><td>ordinal</td><td>{@code mode.cuda.device}</td><td>{@code MODE_CUDA_DEVICE}, else
      *       {@code LOCAL_RANK} (one process per GPU, as torchrun starts them)</td></tr>
+     *   <tr><td>cuda</td><td>option {@code gemm}</td><td>{@code mode.cuda.gemm}</td><td></td></tr>
+     *   <tr><td>cuda</td><td>option {@code kernels}</td><td>{@code mode.cuda.kernels}</td><td></td></tr>
+     *   <tr><td>cuda</td><td>option {@code tf32}</td><td>{@code mode.cuda.tf32}</td><td></td></tr>
      * </table>
      */
     public static BackendSpec fromEnvironment(String backend, int threads) {
@@ -105,6 +109,10 @@ public record BackendSpec(String backend, int ordinal, int threads, Map<String, 
                         System.getenv("MODE_CUDA_DEVICE"),
                         System.getenv("LOCAL_RANK"));
                 if (ordinal != null) spec = spec.withOrdinal(parseOrdinal(ordinal));
+                for (String option : new String[] {"gemm", "kernels", "tf32"}) {
+                    String v = firstSet(System.getProperty("mode.cuda." + option));
+                    if (v != null) spec = spec.withOption(option, v);
+                }
             }
             default -> {}
         }

@@ -13,7 +13,7 @@ import java.util.Optional;
 
 /**
  * The cuBLASLt GEMM hook of the cuda backend ({@link Gemm}): float32 or bf16 inputs, float32 or bf16 output,
- * float32 accumulation ({@code CUBLAS_COMPUTE_32F}; {@code -Dmode.cuda.tf32=true} allows TF32 for float32
+ * float32 accumulation ({@code CUBLAS_COMPUTE_32F}; the cuda option {@code tf32=true} allows TF32 for float32
  * inputs), transposes and strided batches (stride 0 broadcasts).
  *
  * <p>Our tensors are row-major and cuBLASLt's default is column-major. A row-major {@code [r, c]} matrix is
@@ -121,15 +121,22 @@ public final class CublasLtGemm implements Gemm, AutoCloseable {
     private final MemorySegment alpha = arena.allocate(ValueLayout.JAVA_FLOAT);
     private final MemorySegment beta = arena.allocate(ValueLayout.JAVA_FLOAT);
     private final Map<Key, Plan> plans = new HashMap<>();
-    private final boolean tf32 = Boolean.getBoolean("mode.cuda.tf32");
+    private final boolean tf32;
     private boolean closed;
 
     /**
      * A hook queuing on {@code stream}; the context must be current. {@code workspace} is a device buffer of
-     * {@link #WORKSPACE_BYTES}, released through {@code freeWorkspace} on close.
+     * {@link #WORKSPACE_BYTES}, released through {@code freeWorkspace} on close; {@code tf32} lets float32 GEMMs use
+     * TF32.
      */
-    CublasLtGemm(CublasLt lt, CudaStream stream, long workspace, java.util.function.LongConsumer freeWorkspace) {
+    CublasLtGemm(
+            CublasLt lt,
+            CudaStream stream,
+            long workspace,
+            java.util.function.LongConsumer freeWorkspace,
+            boolean tf32) {
         this.lt = lt;
+        this.tf32 = tf32;
         this.stream = stream;
         this.handle = lt.create();
         this.workspace = workspace;

@@ -6,12 +6,12 @@ import ai.mode.runtime.BackendProvider;
 import ai.mode.runtime.BackendSpec;
 import ai.mode.runtime.device.DeviceBackend;
 import java.util.Optional;
-import java.util.Set;
 
 /**
  * The {@code cuda} backend: {@link DeviceBackend} (the project's kernels, cuBLASLt GEMMs) over a
  * {@link CudaDevice}. Unavailable, with one line saying why, when there is no NVIDIA driver or no GPU; the
- * {@code cpu} backend is unaffected. The device is the spec's ordinal; this provider takes no options.
+ * {@code cpu} backend is unaffected. The device is the spec's ordinal, its settings
+ * the spec's {@link CudaOptions}.
  */
 public final class CudaBackendProvider implements BackendProvider {
     @Override
@@ -40,10 +40,12 @@ public final class CudaBackendProvider implements BackendProvider {
         return Optional.empty();
     }
 
-    /** The GPU {@code spec.ordinal()}; {@code threads} is ignored: the GPU schedules its own work. */
+    /**
+     * The GPU {@code spec.ordinal()} with the {@link CudaOptions} of {@code spec}; {@code threads} is ignored: the GPU
+     * schedules its own work.
+     */
     @Override
     public Backend create(BackendSpec spec) {
-        spec.requireOnlyOptions(Set.of());
-        return new DeviceBackend(CudaDevice.open(spec.ordinal()), "cuda");
+        return new DeviceBackend(CudaDevice.open(spec.ordinal(), CudaOptions.of(spec)), "cuda");
     }
 }

@@ -27,8 +27,8 @@ import java.util.Set;
  * next synchronising call with a hint. The device may be driven from any one thread at a time: each entry
  * point makes the context current on the calling thread.
  *
- * <p>System properties: {@code mode.cuda.gemm=kernel} disables the cuBLASLt hook; {@code mode.cuda.kernels=nvrtc}
- * compiles every module with NVRTC; {@code mode.cuda.tf32=true} lets cuBLASLt use TF32 for float32 GEMMs.
+ * <p>{@link CudaOptions} (the {@code cuda} backend's options) can turn the cuBLASLt hook off, compile every module with
+ * NVRTC, and let cuBLASLt use TF32 for float32 GEMMs; the device reads no system property.
  */
 public final class CudaDevice implements Device {
     private static final System.Logger LOG = System.getLogger(CudaDevice.class.getName());
@@ -44,12 +44,14 @@ public final class CudaDevice implements Device {
     private final String name;
     private final int computeCapability;
     private final int maxSharedOptin;
+    private final CudaOptions options;
     private Optional<Gemm> gemm;
     private CublasLtGemm cublas;
     private boolean closed;
 
-    private CudaDevice(CudaDriver driver, int ordinal) {
+    private CudaDevice(CudaDriver driver, int ordinal, CudaOptions options) {
         this.driver = driver;
+        this.options = options;
         int dev = driver.device(ordinal);
         this.computeCapability = driver.computeCapability(dev);
         this.maxSharedOptin = driver.deviceAttribute(CudaDriver.ATTR_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN, dev);
@@ -68,25 +70,35 @@ public final class CudaDevice implements Device {
                 driver.memFree(ptr);
             }
         });
-        this.modules = new CudaModules(driver, computeCapability, name);
+        this.modules = new CudaModules(driver, computeCapability, name, options.nvrtcKernels());
+    }
+
+    /** {@code open(ordinal, CudaOptions.DEFAULT)}. */
+    public static CudaDevice open(int ordinal) {
+        return open(ordinal, CudaOptions.DEFAULT);
     }
 
     /**
-     * Opens device {@code ordinal}. Throws {@link DeviceException} with one line when there is no driver,
-     * no GPU, or no such ordinal.
+     * Opens device {@code ordinal} with {@code options}. Throws {@link DeviceException} with one line when there is no
+     * driver, no GPU, or no such ordinal.
      */
-    public static CudaDevice open(int ordinal) {
+    public static CudaDevice open(int ordinal, CudaOptions options) {
         CudaDriver driver;
         try {
             driver = CudaDriver.get();
         } catch (NativeLibraryException | NativeCallException e) {
             throw new DeviceException(e.getMessage(), e);
         }
-        return open(driver, ordinal);
+        return open(driver, ordinal, options);
+    }
+
+    /** Opens device {@code ordinal} through the given driver bindings, with the default options. */
+    public static CudaDevice open(CudaDriver driver, int ordinal) {
+        return open(driver, ordinal, CudaOptions.DEFAULT);
     }
 
     /** Opens device {@code ordinal} through the given driver bindings. */
-    public static CudaDevice open(CudaDriver driver, int ordinal) {
+    public static CudaDevice open(CudaDriver driver, int ordinal, CudaOptions options) {
         try {
             int count = driver.deviceCount();
             if (ordinal < 0 || ordinal >= count) {
@@ -94,7 +106,7 @@ public final class CudaDevice implements Device {
                         "CUDA device " + ordinal + " does not exist: " + count + " device(s) visible"
                                 + " (check CUDA_VISIBLE_DEVICES and the ordinal passed in, e.g. -Dmode.cuda.device on the command line)");
             }
-            CudaDevice d = new CudaDevice(driver, ordinal);
+            CudaDevice d = new CudaDevice(driver, ordinal, options);
             LOG.log(
                     System.Logger.Level.INFO,
                     "opened {0}; driver {1} from {2}",
@@ -299,14 +311,14 @@ public final class CudaDevice implements Device {
     }
 
     /**
-     * cuBLASLt when it is available and not disabled ({@code -Dmode.cuda.gemm=kernel}); created on first use.
+     * cuBLASLt when it is available and not disabled ({@link CudaOptions#kernelGemm()}); created on first use.
      * A missing cuBLASLt is logged once and the project's GEMM kernel is used.
      */
     @Override
     public Optional<Gemm> vendorGemm() {
         if (gemm == null) {
             gemm = Optional.empty();
-            if ("kernel".equals(System.getProperty("mode.cuda.gemm"))) return gemm;
+            if (options.kernelGemm()) return gemm;
             Optional<String> missing = CublasLt.unavailableReason();
             if (missing.isPresent()) {
                 LOG.log(
@@ -318,7 +330,7 @@ public final class CudaDevice implements Device {
             enter();
             try {
                 long workspace = pool.allocate(CublasLtGemm.WORKSPACE_BYTES);
-                cublas = new CublasLtGemm(CublasLt.get(), stream, workspace, pool::free);
+                cublas = new CublasLtGemm(CublasLt.get(), stream, workspace, pool::free, options.tf32());
                 gemm = Optional.of(cublas);
             } catch (NativeCallException e) {
                 throw fail(e);

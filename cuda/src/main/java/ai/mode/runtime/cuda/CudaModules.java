@@ -16,7 +16,7 @@ import java.util.Set;
  * its embedded fatbin (SASS sm_80 / sm_90a and PTX compute_80); when the fatbin is missing, or the driver
  * rejects it for this GPU (no matching SASS and the PTX cannot be JIT-compiled, e.g. a PTX ISA newer than
  * the driver), the embedded {@code .cu} source is compiled with NVRTC ({@link NvrtcKernelCompiler}).
- * {@code -Dmode.cuda.kernels=nvrtc} forces NVRTC (for testing that path on any GPU).
+ * The {@code kernels=nvrtc} option ({@link CudaOptions#nvrtcKernels()}) forces NVRTC (for testing that path on any GPU).
  */
 final class CudaModules implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(CudaModules.class.getName());
@@ -38,11 +38,11 @@ final class CudaModules implements AutoCloseable {
     private final Map<String, CudaKernel> kernels = new HashMap<>();
     private NvrtcKernelCompiler compiler;
 
-    CudaModules(CudaDriver driver, int computeCapability, String deviceName) {
+    CudaModules(CudaDriver driver, int computeCapability, String deviceName, boolean forceNvrtc) {
         this.driver = driver;
         this.computeCapability = computeCapability;
         this.deviceName = deviceName;
-        this.forceNvrtc = "nvrtc".equals(System.getProperty("mode.cuda.kernels"));
+        this.forceNvrtc = forceNvrtc;
     }
 
     /** The kernel {@code entryPoint}, loading its module on first use. */
@@ -73,7 +73,7 @@ final class CudaModules implements AutoCloseable {
                 why = "the fatbin does not load on " + deviceName + " (" + e.errorName() + ")";
             }
         } else {
-            why = forceNvrtc ? "-Dmode.cuda.kernels=nvrtc" : "no fatbin was built (nvcc was absent at build time)";
+            why = forceNvrtc ? "the cuda option kernels=nvrtc" : "no fatbin was built (nvcc was absent at build time)";
         }
         LOG.log(System.Logger.Level.INFO, "kernel module {0}: {1}; compiling it with NVRTC", module, why);
         NvrtcKernelCompiler.Image image;
