@@ -16,7 +16,7 @@ import java.util.TreeSet;
  * @param backend the provider's name: {@code cpu}, {@code cuda}, {@code emu}, or an outside backend's
  * @param ordinal the device index: for {@code cuda} the GPU as the driver numbers them (after
  *     {@code CUDA_VISIBLE_DEVICES}); for {@code cpu} it only names a logical device of a multi-device placement (all
- *     share the machine); {@code emu} has only device 0
+ *     share the machine); for {@code emu} each ordinal is its own emulator instance
  * @param threads worker threads of the {@code cpu} backend, {@code <= 0} for one per available core; device
  *     backends ignore it
  * @param options backend-specific settings by name (each provider rejects names it does not know, listing its own):

@@ -27,14 +27,13 @@ public final class EmuBackendProvider implements BackendProvider {
         return available() ? "" : EmuDevice.unavailableReason();
     }
 
-    /** Device 0 only, no options; {@code threads} is ignored: the emulator runs kernels on its own thread. */
+    /**
+     * A new emulator instance; no options. Every ordinal is its own instance (placements such as {@code emu:0-1} open
+     * several), and {@code threads} is ignored: the emulator runs kernels on its own thread.
+     */
     @Override
     public Backend create(BackendSpec spec) {
         spec.requireOnlyOptions(Set.of());
-        if (spec.ordinal() != 0) {
-            throw new IllegalArgumentException(
-                    "the emu backend has only device 0, not " + spec.ordinal() + "; use emu:0 or the cpu backend");
-        }
         return new DeviceBackend(EmuDevice.open(), "emu");
     }
 }

@@ -192,15 +192,12 @@ public final class ParallelLaunch implements AutoCloseable {
 
     /**
      * A backend on one device: cpu (with {@code threads}), emu, or the cuda GPU of that ordinal, opened by name through
-     * {@link Backends} with the device's ordinal in its {@link BackendSpec}.
+     * {@link Backends} with the device's ordinal in its {@link BackendSpec} (cpu options and a cuda device's settings
+     * as the command line's properties give them).
      */
     public static Backend open(DeviceId d, int threads) {
-        return switch (d.kind()) {
-            case "cpu" -> Backends.create(BackendSpec.fromEnvironment("cpu", threads));
-            case "emu" -> Backends.create(BackendSpec.of("emu", 0));
-            case "cuda" -> Backends.create(BackendSpec.of("cuda", 0).withOrdinal(d.ordinal()));
-            default -> throw new IllegalArgumentException("unknown device kind " + d.kind());
-        };
+        if (!DeviceId.KINDS.contains(d.kind())) throw new IllegalArgumentException("unknown device kind " + d.kind());
+        return Backends.create(BackendSpec.fromEnvironment(d.kind(), threads).withOrdinal(d.ordinal()));
     }
 
     @Override
