@@ -1,4 +1,3 @@
-// PNG loss curves from metrics.jsonl through a ChartWriter (train loss, validation loss, optional baselines).
 package ai.mode.model.train;
 
 import com.google.gson.JsonObject;
@@ -13,7 +12,10 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 
-/** Renders loss curves through the registered {@link ChartWriter}; without one the PNG is skipped. */
+/**
+ * PNG loss curves from metrics.jsonl (train loss, validation loss, optional baselines), drawn by the registered
+ * {@link ChartWriter}; without one the PNG is skipped.
+ */
 public final class LossPlot {
     private static final System.Logger LOG = System.getLogger(LossPlot.class.getName());
 
