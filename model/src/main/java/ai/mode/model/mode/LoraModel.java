@@ -1,5 +1,5 @@
 // The LoRA baseline: the frozen backbone with low-rank adapters on chosen projections of every layer. Each
-// layer is a BatchedDecoderLayer with E = 1 over the backbone's own weights, carrying the adapters.
+// layer is a DecoderLayer over a StackedLayout with E = 1 on the backbone's own weights, carrying the adapters.
 package ai.mode.model.mode;
 
 import ai.mode.model.LlamaConfig;
@@ -84,7 +84,7 @@ public final class LoraModel extends CausalLm implements AutoCloseable {
             Backend backend,
             LlamaConfig cfg,
             Embedding embedding,
-            List<BatchedDecoderLayer> layers,
+            List<DecoderLayer> layers,
             RMSNorm norm,
             LmHead head,
             BufferPool scratch,
@@ -98,7 +98,7 @@ public final class LoraModel extends CausalLm implements AutoCloseable {
         Backend be = backbone.backend();
         LlamaConfig cfg = backbone.config();
         BufferPool scratch = new BufferPool(be);
-        List<BatchedDecoderLayer> layers = new ArrayList<>();
+        List<DecoderLayer> layers = new ArrayList<>();
         List<LoraAdapter> adapters = new ArrayList<>();
         for (DecoderLayer l : backbone.layers()) {
             StackedLayerWeights w = StackedLayerWeights.wrap(be, l.parameters());
@@ -108,7 +108,7 @@ public final class LoraModel extends CausalLm implements AutoCloseable {
                 ad.put(t, a);
                 adapters.add(a);
             }
-            layers.add(new BatchedDecoderLayer(be, cfg, w, ad, scratch));
+            layers.add(StackedLayout.layer(be, cfg, w, ad, scratch));
         }
         return new LoraModel(
                 be,
