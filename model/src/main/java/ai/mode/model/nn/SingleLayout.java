@@ -1,5 +1,6 @@
 package ai.mode.model.nn;
 
+import ai.mode.model.LlamaConfig;
 import ai.mode.model.io.TensorNames.LayerTensor;
 import ai.mode.runtime.Backend;
 import ai.mode.runtime.Tensor;
@@ -18,7 +19,7 @@ public final class SingleLayout implements WeightLayout {
     private final List<Parameter> params;
 
     /** @param params the layer's nine parameters in {@link LayerTensor} order, checked against {@code cfg} */
-    public SingleLayout(Backend backend, ai.mode.model.LlamaConfig cfg, List<Parameter> params, BufferPool scratch) {
+    public SingleLayout(Backend backend, LlamaConfig cfg, List<Parameter> params, BufferPool scratch) {
         this.backend = backend;
         this.eps = cfg.rmsNormEps();
         this.scratch = scratch;
@@ -35,7 +36,7 @@ public final class SingleLayout implements WeightLayout {
     }
 
     /** New zero-filled, frozen parameters named {@code prefix + suffix}, in {@link LayerTensor} order. */
-    public static List<Parameter> newParameters(Backend b, ai.mode.model.LlamaConfig cfg, String prefix) {
+    public static List<Parameter> newParameters(Backend b, LlamaConfig cfg, String prefix) {
         return Arrays.stream(LayerTensor.values())
                 .map(t -> Parameter.zeros(b, prefix + t.suffix(), t.shape(cfg)))
                 .toList();

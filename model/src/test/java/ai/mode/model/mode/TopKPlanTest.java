@@ -7,6 +7,9 @@ import ai.mode.model.nn.BufferPool;
 import ai.mode.runtime.Backend;
 import ai.mode.runtime.Backends;
 import ai.mode.runtime.Tensor;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -45,7 +48,7 @@ class TopKPlanTest {
     private static int[] topK(float[] p, int i, int e, int k) {
         Integer[] idx = new Integer[e];
         for (int j = 0; j < e; j++) idx[j] = j;
-        java.util.Arrays.sort(idx, (a, b) -> Float.compare(p[i * e + b], p[i * e + a]));
+        Arrays.sort(idx, (a, b) -> Float.compare(p[i * e + b], p[i * e + a]));
         int[] out = new int[k];
         for (int j = 0; j < k; j++) out[j] = idx[j];
         return out;
@@ -97,7 +100,7 @@ class TopKPlanTest {
 
     @Test
     void packingPutsEachSequenceInARowPaddedWithItsFirstItem() {
-        java.util.List<Tensor> made = new java.util.ArrayList<>();
+        List<Tensor> made = new ArrayList<>();
         int[] items = {3, 4, 9, 11, 12, 13};
         int[] perSeq = {2, 0, 1, 3};
         TopKPlan.Packed pk = TopKPlan.Packed.of(items, perSeq, v -> {
