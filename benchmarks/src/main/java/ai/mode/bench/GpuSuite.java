@@ -1,8 +1,3 @@
-// GPU benchmarks for `mode bench` on any CUDA machine. Every op of our cuda backend at the model's shapes, in
-// float32 and bf16 storage, timed with CUDA events on the backend's stream (warm-up, then the median of many
-// samples), with inputs rotating through enough copies to exceed twice the L2 cache so no sample reads a warm
-// cache. Our GEMM kernel runs beside cuBLASLt on the same problems; the ceilings are measured on the device:
-// device-to-device copy bandwidth and cuBLASLt's rate on a large bf16 GEMM.
 package ai.mode.bench;
 
 import ai.mode.bindings.CudaDriver;
@@ -21,7 +16,13 @@ import java.util.Random;
 import java.util.function.Function;
 import java.util.function.IntConsumer;
 
-/** The GPU section of the benchmark report. */
+/**
+ * GPU benchmarks for {@code mode bench} on any CUDA machine. Every op of our cuda backend at the model's shapes, in
+ * float32 and bf16 storage, timed with CUDA events on the backend's stream (warm-up, then the median of many samples),
+ * with inputs rotating through enough copies to exceed twice the L2 cache so no sample reads a warm cache. Our GEMM
+ * kernel runs beside cuBLASLt on the same problems; the ceilings are measured on the device: device-to-device copy
+ * bandwidth and cuBLASLt's rate on a large bf16 GEMM.
+ */
 public final class GpuSuite {
 
     private GpuSuite() {}

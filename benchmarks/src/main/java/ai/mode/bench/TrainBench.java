@@ -1,5 +1,3 @@
-// End-to-end training throughput of our trainer: the real Trainer loop (forward, backward, clipping, AdamW)
-// on random tokens, the same model, batch, sequence and threads as the PyTorch peer script.
 package ai.mode.bench;
 
 import ai.mode.model.LlamaConfig;
@@ -14,7 +12,11 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
 
-/** Runs warm-up + measured optimizer steps and reports the median step's tokens/s. */
+/**
+ * End-to-end training throughput of our trainer: the real Trainer loop (forward, backward, clipping, AdamW) on random
+ * tokens, the same model, batch, sequence and threads as the PyTorch peer script. Runs warm-up + measured optimizer
+ * steps and reports the median step's tokens/s.
+ */
 public final class TrainBench {
 
     /**

@@ -1,7 +1,3 @@
-// One MoDE block (DESIGN §1): a frozen backbone slice, N experts of k layers and a gate, merged as
-// y = α_bb f_bb(x) + Σ_j α_j f_e^j(x). Dense soft routing runs every branch on every token; top-k sparse
-// routing runs each branch only on the tokens (or sequences) routed to it. The routing itself (GateRouter,
-// DenseMerge, TopKPlan) is shared with the multi-device scheduler, which places the same parts apart.
 package ai.mode.model.mode;
 
 import ai.mode.model.LlamaConfig;
@@ -15,7 +11,12 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * A MoDE block as a {@link Layer}: {@code x [B,T,D] → y [B,T,D]}.
+ * One MoDE block (docs/design.md, "The method"): a frozen backbone slice, N experts of k layers and a gate, merged
+ * as y = α_bb f_bb(x) + Σ_j α_j f_e^j(x). Dense soft routing runs every branch on every token; top-k sparse routing runs
+ * each branch only on the tokens (or sequences) routed to it. The routing itself ({@link GateRouter},
+ * {@link DenseMerge}, {@link TopKPlan}) is shared with the multi-device scheduler, which places the same parts apart.
+ *
+ * <p>A MoDE block as a {@link Layer}: {@code x [B,T,D] → y [B,T,D]}.
  *
  * <p>The gate ({@link GateRouter}), the backbone slice and the experts are independent given x. <b>Dense
  * routing</b> (default) combines them with a {@link DenseMerge} over the stacked branches {@code [N+1, B·T, D]};

@@ -1,7 +1,3 @@
-// Training a model on one device: the shared TrainingLoop (micro-batches with gradient accumulation, the
-// warm-up + cosine schedule, periodic validation and checkpoints, a clean stop on non-finite values) driving a
-// CausalLm with AdamW and clipping, plus exact resume from its checkpoints (a checkpoint with non-finite weights
-// or moments is never written, so "last good checkpoint" is always usable).
 package ai.mode.model.train;
 
 import ai.mode.model.nn.CausalLm;
@@ -15,7 +11,12 @@ import java.util.Optional;
 import java.util.function.Supplier;
 
 /**
- * Trains the trainable parameters of a {@link CausalLm} (select them beforehand with a
+ * Training a model on one device: the shared {@link TrainingLoop} (micro-batches with gradient accumulation, the
+ * warm-up + cosine schedule, periodic validation and checkpoints, a clean stop on non-finite values) driving a
+ * {@link CausalLm} with AdamW and clipping, plus exact resume from its checkpoints (a checkpoint with non-finite weights
+ * or moments is never written, so "last good checkpoint" is always usable).
+ *
+ * <p>Trains the trainable parameters of a {@link CausalLm} (select them beforehand with a
  * {@link ParameterSelection}). One optimizer step = {@code accumulation} micro-batches of
  * {@code batch × seqLen} tokens; the loss is the mean over all tokens of the step.
  *

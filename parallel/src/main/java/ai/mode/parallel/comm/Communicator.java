@@ -1,5 +1,3 @@
-// The collective-communication contract of the parallel runtime: one object per rank and group, backed by
-// NCCL on GPUs or by an exchange hub (in-process threads, or TCP between processes) for cpu/emu devices.
 package ai.mode.parallel.comm;
 
 import ai.mode.runtime.Backend;
@@ -7,7 +5,10 @@ import ai.mode.runtime.Tensor;
 import java.util.List;
 
 /**
- * One rank's view of a group of ranks. Every member calls the same collectives in the same order (SPMD);
+ * The collective-communication contract of the parallel runtime: one object per rank and group, backed by NCCL on GPUs
+ * or by an exchange hub (in-process threads, or TCP between processes) for cpu/emu devices.
+ *
+ * <p>One rank's view of a group of ranks. Every member calls the same collectives in the same order (SPMD);
  * point-to-point messages between two members are delivered in the order they were sent.
  *
  * <p>Every operation is asynchronous: it returns a {@link CommHandle} at once and its outputs hold the result

@@ -1,5 +1,3 @@
-// Communicator over NCCL (through the project's FFM bindings) for cuda devices: one ncclComm per rank and
-// group, collectives queued on the device's stream so they are ordered with the compute around them.
 package ai.mode.parallel.comm;
 
 import ai.mode.bindings.CudaStream;
@@ -19,7 +17,10 @@ import java.util.Arrays;
 import java.util.List;
 
 /**
- * A {@link Communicator} for a {@code cuda} backend. Every operation is queued on the device's single stream
+ * Communicator over NCCL (through the project's FFM bindings) for cuda devices: one ncclComm per rank and group,
+ * collectives queued on the device's stream so they are ordered with the compute around them.
+ *
+ * <p>A {@link Communicator} for a {@code cuda} backend. Every operation is queued on the device's single stream
  * (the one its kernels run on), so later kernels see the result without a host wait and
  * {@link CommHandle#await()} returns at once; host reads of the output synchronise the stream as usual. Groups
  * of point-to-point operations, uneven all-gathers (one broadcast per rank) and all-to-all (paired send/recv)

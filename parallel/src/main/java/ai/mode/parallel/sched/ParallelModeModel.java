@@ -1,6 +1,3 @@
-// A MoDE model spread over the devices of a placement, as seen by one process: one RankShard per local device,
-// each driven by its own lane thread, plus the communicators. The process-level calls (forward/backward, step,
-// gather) run every local rank's side of the SPMD program; with several processes each calls the same sequence.
 package ai.mode.parallel.sched;
 
 import ai.mode.model.io.NamedTensors;
@@ -23,7 +20,11 @@ import java.util.Set;
 import java.util.function.BiFunction;
 
 /**
- * The local ranks of a parallel MoDE model. Create with {@link #inProcess} (every rank a thread of this JVM) or
+ * A MoDE model spread over the devices of a placement, as seen by one process: one RankShard per local device, each
+ * driven by its own lane thread, plus the communicators. The process-level calls (forward/backward, step, gather) run
+ * every local rank's side of the SPMD program; with several processes each calls the same sequence.
+ *
+ * <p>The local ranks of a parallel MoDE model. Create with {@link #inProcess} (every rank a thread of this JVM) or
  * {@link #create} (this process hosts a contiguous range of world ranks; the others live in other processes).
  * Not thread-safe: one driver thread calls it.
  */

@@ -1,7 +1,3 @@
-// One rank's part of a MoDE model placed on several devices, and the SPMD program every rank runs for a
-// micro-batch: activations travel between device groups at block boundaries, the merge group combines the
-// backbone and expert outputs, and backward mirrors it. Every rank walks the same sequence of blocks and
-// phases and takes part in the transfers that concern its group, so point-to-point messages pair up in order.
 package ai.mode.parallel.sched;
 
 import ai.mode.model.LlamaConfig;
@@ -23,8 +19,14 @@ import java.util.List;
 import java.util.Set;
 
 /**
- * The parts of a MoDE model that one world rank holds under a {@link Placement} ({@link ShardParameters}), and the
- * rank's side of forward, backward, gradient reduction and the optimizer step.
+ * One rank's part of a MoDE model placed on several devices, and the SPMD program every rank runs for a micro-batch:
+ * activations travel between device groups at block boundaries, the merge group combines the backbone and expert
+ * outputs, and backward mirrors it. Every rank walks the same sequence of blocks and phases and takes part in the
+ * transfers that concern its group, so point-to-point messages pair up in order.
+ *
+ * <p>The parts of a MoDE model that one world rank holds under a {@link Placement}, with their own copies of the
+ * parameters on this rank's backend, and the rank's side of forward, backward, gradient reduction and the
+ * optimizer step.
  *
  * <p>Per block i with producer group P (block i-1's merge group) and merge group M, P sends the block input to M
  * and, under dense routing, to every expert group G (row ranges re-split when group sizes differ, by

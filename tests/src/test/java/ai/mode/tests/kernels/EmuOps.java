@@ -17,7 +17,7 @@ import java.util.Arrays;
 /**
  * Shared fixtures of the kernel tests: one {@code emu} backend (the kernels on the CPU emulator, through
  * the same DeviceBackend code path as {@code cuda}) and one {@code cpu} backend per JVM, host/device
- * conversions, NaN-poisoned outputs, and the comparison rule of DESIGN.md §4 for float32 and bf16 storage.
+ * conversions, NaN-poisoned outputs, and the tolerance rule of docs/design.md for float32 and bf16 storage.
  * Tests skip by assumption when the emulator library was not built (no g++).
  */
 public final class EmuOps {
@@ -93,9 +93,10 @@ public final class EmuOps {
     }
 
     /**
-     * DESIGN.md §4 for an op's output: {@code got} within twice the naive float32 error against float64,
-     * plus, for BF16 storage, the rounding of the output to bfloat16 (half a bf16 ulp, 2^-9 relative, of
-     * each reference value, doubled). Every element must be finite (the output was poisoned with NaN).
+     * The tolerance rule (docs/design.md, "Verification") for an op's output: {@code got} within twice the naive
+     * float32 error against float64, plus, for BF16 storage, the rounding of the output to bfloat16 (half a bf16 ulp,
+     * 2^-9 relative, of each reference value, doubled). Every element must be finite (the output was poisoned with
+     * NaN).
      */
     public static void assertKernel(String what, DType dtype, float[] got, double[] naive32, double[] ref64) {
         for (int i = 0; i < got.length; i++) {

@@ -1,5 +1,3 @@
-// An outside reference: loss, logits and every parameter gradient of a tiny GQA Llama, computed in float64 by
-// Hugging Face transformers (tools/hf_reference), matched by the model loaded through our HF import on each backend.
 package ai.mode.tests.model;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -38,7 +36,10 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * The fixture (tests/src/test/resources/hf-llama-reference) is a Hugging Face checkpoint, config.json +
+ * An outside reference: loss, logits and every parameter gradient of a tiny GQA Llama, computed in float64 by Hugging
+ * Face transformers (tools/hf_reference), matched by the model loaded through our HF import on each backend.
+ *
+ * <p>The fixture (tests/src/test/resources/hf-llama-reference) is a Hugging Face checkpoint, config.json +
  * model.safetensors (float32 weights), and reference.safetensors: the batch, the mean token loss, the logits and
  * the gradient of that loss for every parameter, all float64, from {@code LlamaForCausalLM} run in float64 on the
  * same (exactly widened) weights. Each backend loads the checkpoint as {@code mode grads} does and must reproduce
