@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Regenerate the compressed corpus samples shipped in model/src/main/resources/corpora/.
+"""Regenerate the compressed corpus samples shipped in corpora/src/main/resources/corpora/.
 
 Not run by the build: the samples are committed. Run this only to rebuild or re-cut them.
 Each output is a gzip'd JSON-lines file, one document per line: {"id": ..., "group": ..., "text": ...}.
@@ -346,7 +346,7 @@ def spdx(package_dir):
 
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
-    default_out = os.path.normpath(os.path.join(here, "../../model/src/main/resources/corpora"))
+    default_out = os.path.normpath(os.path.join(here, "../../corpora/src/main/resources/corpora"))
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=default_out)
     ap.add_argument("--spdx", default="/tmp/spdx/package", help="unpacked npm package spdx-license-list")

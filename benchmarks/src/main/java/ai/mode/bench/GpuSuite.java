@@ -4,9 +4,11 @@ import ai.mode.bindings.CudaDriver;
 import ai.mode.model.LlamaConfig;
 import ai.mode.runtime.AdamWStep;
 import ai.mode.runtime.Backend;
+import ai.mode.runtime.BackendSpec;
 import ai.mode.runtime.DType;
 import ai.mode.runtime.Tensor;
 import ai.mode.runtime.cuda.CudaDevice;
+import ai.mode.runtime.cuda.CudaOptions;
 import ai.mode.runtime.device.DeviceBackend;
 import java.util.ArrayList;
 import java.util.List;
@@ -87,7 +89,7 @@ public final class GpuSuite {
     /** Runs the GPU section on the default CUDA device. */
     public static List<BenchReport.Row> run(LlamaConfig cfg, int batch, int seq, boolean quick) {
         List<BenchReport.Row> rows = new ArrayList<>();
-        int ordinal = CudaDevice.defaultOrdinal();
+        int ordinal = BackendSpec.fromEnvironment("cuda", 0).ordinal();
         int warmup = quick ? 3 : 10, samples = quick ? 15 : 51, inner = quick ? 5 : 10;
         try (DeviceBackend vendor = new DeviceBackend(CudaDevice.open(ordinal), "cuda");
                 DeviceBackend kernelOnly = kernelGemmBackend(ordinal)) {
@@ -147,16 +149,7 @@ public final class GpuSuite {
 
     /** A cuda backend whose GEMMs always run the project's kernel (cuBLASLt disabled for it alone). */
     private static DeviceBackend kernelGemmBackend(int ordinal) {
-        String old = System.getProperty("mode.cuda.gemm");
-        System.setProperty("mode.cuda.gemm", "kernel");
-        try {
-            CudaDevice d = CudaDevice.open(ordinal);
-            d.vendorGemm(); // resolved (to none) while the property is set
-            return new DeviceBackend(d, "cuda");
-        } finally {
-            if (old == null) System.clearProperty("mode.cuda.gemm");
-            else System.setProperty("mode.cuda.gemm", old);
-        }
+        return new DeviceBackend(CudaDevice.open(ordinal, new CudaOptions(true, false, false)), "cuda");
     }
 
     /** Seconds per GEMM, inputs rotating through copies totalling more than {@code rotateBytes}. */

@@ -1,5 +1,7 @@
 package ai.mode.runtime;
 
+import java.lang.foreign.MemorySegment;
+
 /**
  * The compute contract every backend ({@code cpu}, {@code cuda}, {@code emu}) implements.
  *
@@ -44,6 +46,19 @@ public interface Backend extends AutoCloseable {
 
     /** A new I32 tensor holding a copy of {@code data}. */
     Tensor fromHost(int[] data, int... shape);
+
+    /**
+     * A tensor over the caller's memory {@code memory} (exactly {@code numel * dtype.bytes()} bytes, row-major), without
+     * a copy: ops read and write that memory in place. The caller keeps it alive (its arena open, its array
+     * reachable) while the tensor is in use; closing the tensor does not free it. Which memory a backend can use in
+     * place is its own: {@code cpu} wraps heap segments over a {@code float[]} (F32) or {@code int[]} (I32); a backend
+     * that cannot use {@code memory} throws {@link IllegalArgumentException} saying why (copy with {@code fromHost}
+     * then), and one that wraps nothing throws {@link UnsupportedOperationException}, as this default does.
+     */
+    default Tensor wrap(MemorySegment memory, DType dtype, int... shape) {
+        throw new UnsupportedOperationException(
+                "backend '" + name() + "' cannot wrap caller memory; copy it in with fromHost instead");
+    }
 
     /** Copies an F32 (or BF16, widened) tensor into {@code dst}, whose length must equal numel. */
     void toHost(Tensor src, float[] dst);

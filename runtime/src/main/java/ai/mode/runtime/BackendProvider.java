@@ -1,8 +1,10 @@
 package ai.mode.runtime;
 
 /**
- * Service-provider hook: each backend module registers one in
- * {@code META-INF/services/ai.mode.runtime.BackendProvider}, so {@link Backends#create} finds it by name.
+ * Service-provider hook: each backend artifact registers one in
+ * {@code META-INF/services/ai.mode.runtime.BackendProvider} (or a {@code provides} clause of its module), so
+ * {@link Backends#create} finds it by name. A provider reads no system property or environment variable: everything it
+ * needs comes in the {@link BackendSpec}.
  */
 public interface BackendProvider {
     /** The name users pass, e.g. {@code cpu}. */
@@ -16,6 +18,9 @@ public interface BackendProvider {
         return "";
     }
 
-    /** A new backend; {@code threads <= 0} means one per available core. */
-    Backend create(int threads);
+    /**
+     * A new backend on the device and with the settings {@code spec} names ({@code spec.backend()} is this provider's
+     * name). Throws {@link IllegalArgumentException} naming the problem for an option or ordinal it cannot take.
+     */
+    Backend create(BackendSpec spec);
 }

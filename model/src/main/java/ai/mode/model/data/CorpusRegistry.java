@@ -23,7 +23,8 @@ import java.util.zip.ZipEntry;
 import java.util.zip.ZipFile;
 
 /**
- * The built-in corpora: compressed samples shipped as classpath resources under {@code /corpora/} (see the README
+ * The built-in corpora: compressed samples shipped as classpath resources under {@code /corpora/} in the {@code mode-corpora}
+ * artifact (see the README
  * there for sources and licences), the procedural math problems, and the JDK's own sources read at run time.
  *
  * <table>
@@ -154,11 +155,12 @@ public final class CorpusRegistry {
     static List<Document> resources(String... names) {
         List<Document> docs = new ArrayList<>();
         for (String n : names) {
-            String path = "/corpora/" + n + ".jsonl.gz";
-            InputStream raw = CorpusRegistry.class.getResourceAsStream(path);
+            String path = "corpora/" + n + ".jsonl.gz";
+            // the class loader, not the class: on the module path the samples are another module's resources
+            InputStream raw = CorpusRegistry.class.getClassLoader().getResourceAsStream(path);
             if (raw == null) {
-                throw new CorpusException("built-in corpus sample " + path + " is missing from the classpath; rebuild "
-                        + "the model module (the samples live in model/src/main/resources/corpora)");
+                throw new CorpusException("built-in corpus sample /" + path + " is missing from the classpath; add "
+                        + "the ai.mode:mode-corpora artifact (the samples live in corpora/src/main/resources/corpora)");
             }
             try (BufferedReader r =
                     new BufferedReader(new InputStreamReader(new GZIPInputStream(raw), StandardCharsets.UTF_8))) {
@@ -173,8 +175,8 @@ public final class CorpusRegistry {
                 }
             } catch (IOException | RuntimeException e) {
                 throw new CorpusException(
-                        "built-in corpus sample " + path + " is unreadable (" + e.getMessage()
-                                + "); rebuild the model module",
+                        "built-in corpus sample /" + path + " is unreadable (" + e.getMessage()
+                                + "); rebuild the mode-corpora artifact",
                         e);
             }
         }

@@ -1,6 +1,7 @@
 package ai.mode.model.mode;
 
 import ai.mode.model.io.AtomicFiles;
+import ai.mode.model.train.ChartWriter;
 import ai.mode.runtime.LossStats;
 import com.google.gson.GsonBuilder;
 import com.google.gson.JsonArray;
@@ -14,18 +15,13 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import org.knowm.xchart.BitmapEncoder;
-import org.knowm.xchart.CategoryChart;
-import org.knowm.xchart.CategoryChartBuilder;
-import org.knowm.xchart.XYChart;
-import org.knowm.xchart.XYChartBuilder;
-import org.knowm.xchart.XYSeries;
-import org.knowm.xchart.style.markers.SeriesMarkers;
+import java.util.Optional;
 
 /**
  * The experiment's outputs: the table in the paper's form (method, params, Math, Code, English, Avg) as Markdown and
  * JSON, test losses, per-domain gate weights, what each method trained on, stage timings, and PNG plots (training-loss
- * curves, gate weights per domain) drawn with XChart. Writers for {@link ModeExperiment.Report}.
+ * curves, gate weights per domain) drawn by the registered {@link ai.mode.model.train.ChartWriter}. Writers for
+ * {@link ModeExperiment.Report}.
  */
 public final class ExperimentReport {
     /** File names inside the run folder. */
@@ -271,7 +267,10 @@ public final class ExperimentReport {
         return o;
     }
 
-    /** Writes results.md, results.json, loss-curves.png and gate-weights-&lt;id&gt;.png into the run folder. */
+    /**
+     * Writes results.md, results.json and, where a {@link ChartWriter} is registered, loss-curves.png and
+     * gate-weights-&lt;id&gt;.png into the run folder; returns the files written.
+     */
     public static List<Path> write(ModeExperiment.Report r, String provenance) throws IOException {
         Path out = r.settings().out();
         List<Path> written = new ArrayList<>();
@@ -281,24 +280,25 @@ public final class ExperimentReport {
                 out.resolve(JSON),
                 new GsonBuilder().setPrettyPrinting().create().toJson(json(r)) + "\n");
         written.add(out.resolve(JSON));
-        written.add(lossPlot(r, out.resolve(LOSS_PNG)));
+        Optional<ChartWriter> charts = ChartWriter.find();
+        if (charts.isEmpty()) return written;
+        if (lossPlot(charts.get(), r, out.resolve(LOSS_PNG))) written.add(out.resolve(LOSS_PNG));
         for (MethodResult m : r.results()) {
-            if (!m.gateWeights().isEmpty() && !m.id().startsWith("expert-"))
-                written.add(gatePlot(r, m, out.resolve("gate-weights-" + m.id() + ".png")));
+            if (!m.gateWeights().isEmpty() && !m.id().startsWith("expert-")) {
+                Path png = out.resolve("gate-weights-" + m.id() + ".png");
+                gatePlot(charts.get(), r, m, png);
+                written.add(png);
+            }
         }
         return written;
     }
 
-    /** Training loss (moving average over 10 steps) of every run; stage-2 runs start after the stage-1 steps. */
-    static Path lossPlot(ModeExperiment.Report r, Path png) throws IOException {
-        System.setProperty("java.awt.headless", "true");
-        XYChart chart = new XYChartBuilder()
-                .width(1000)
-                .height(600)
-                .title("training loss (moving average of 10 steps)")
-                .xAxisTitle("step of the method's budget")
-                .yAxisTitle("loss (nats/token)")
-                .build();
+    /**
+     * Training loss (moving average over 10 steps) of every run; stage-2 runs start after the stage-1 steps. False
+     * when no run has a training step to draw.
+     */
+    static boolean lossPlot(ChartWriter charts, ModeExperiment.Report r, Path png) throws IOException {
+        List<ChartWriter.Line> lines = new ArrayList<>();
         List<String> seen = new ArrayList<>();
         int offset = r.targets().size() * r.settings().stage1Steps();
         for (MethodResult m : r.results()) {
@@ -309,42 +309,46 @@ public final class ExperimentReport {
                 if (curve[0].length == 0) continue;
                 boolean stage2 = run.id().startsWith("mode-") && !run.id().equals("mode-1x");
                 if (stage2) for (int i = 0; i < curve[0].length; i++) curve[0][i] += offset;
-                XYSeries ser = chart.addSeries(
+                lines.add(new ChartWriter.Line(
                         run.id() + (run.id().startsWith("expert-") ? " (own domain)" : ""),
                         curve[0],
-                        smooth(curve[1], 10));
-                ser.setMarker(SeriesMarkers.NONE);
+                        smooth(curve[1], 10),
+                        false));
             }
         }
-        if (chart.getSeriesMap().isEmpty()) return png;
-        BitmapEncoder.saveBitmap(chart, png.toString(), BitmapEncoder.BitmapFormat.PNG);
-        return png;
+        if (lines.isEmpty()) return false;
+        charts.lines(
+                png,
+                new ChartWriter.Size(1000, 600),
+                "training loss (moving average of 10 steps)",
+                "step of the method's budget",
+                "loss (nats/token)",
+                lines);
+        return true;
     }
 
     /** Stacked bars: for each block and test domain, the mean weight of each branch. */
-    static Path gatePlot(ModeExperiment.Report r, MethodResult m, Path png) throws IOException {
-        System.setProperty("java.awt.headless", "true");
-        CategoryChart chart = new CategoryChartBuilder()
-                .width(1000)
-                .height(550)
-                .title("mean gate weights per test domain: " + m.label())
-                .xAxisTitle("block / test domain")
-                .yAxisTitle("mean weight")
-                .build();
-        chart.getStyler().setStacked(true);
-        chart.getStyler().setYAxisMax(1.0);
+    static void gatePlot(ChartWriter charts, ModeExperiment.Report r, MethodResult m, Path png) throws IOException {
         List<String> categories = new ArrayList<>();
         int blocks = m.gateWeights().values().iterator().next().length;
         for (int b = 0; b < blocks; b++)
             for (String d : m.gateWeights().keySet()) categories.add("block " + b + " " + title(d));
         List<String> branches = branchNames(m, r);
+        List<ChartWriter.Bars> series = new ArrayList<>();
         for (int br = 0; br < branches.size(); br++) {
             List<Double> values = new ArrayList<>();
             for (int b = 0; b < blocks; b++) for (double[][] w : m.gateWeights().values()) values.add(w[b][br]);
-            chart.addSeries(branches.get(br), categories, values);
+            series.add(new ChartWriter.Bars(branches.get(br), values));
         }
-        BitmapEncoder.saveBitmap(chart, png.toString(), BitmapEncoder.BitmapFormat.PNG);
-        return png;
+        charts.stackedBars(
+                png,
+                new ChartWriter.Size(1000, 550),
+                "mean gate weights per test domain: " + m.label(),
+                "block / test domain",
+                "mean weight",
+                categories,
+                series,
+                1.0);
     }
 
     private static double[][] readLoss(Path metrics) throws IOException {

@@ -2,6 +2,7 @@ package ai.mode.model.mode;
 
 import ai.mode.model.LlamaConfig;
 import ai.mode.model.nn.BufferPool;
+import ai.mode.model.nn.DecoderLayer;
 import ai.mode.model.nn.Parameter;
 import ai.mode.runtime.Backend;
 import ai.mode.runtime.Tensor;
@@ -14,13 +15,13 @@ import java.util.Map;
  * input. The dense path runs all N experts as one stack; sparse routing and multi-device placement run sub-ranges (one
  * expert, or the experts on one device) as separate stacks sharing the weights.
  *
- * <p>{@code x [B,T,D] → y [E, B·T, D]}: x is broadcast to the E experts, which run k {@link BatchedDecoderLayer}s;
+ * <p>{@code x [B,T,D] → y [E, B·T, D]}: x is broadcast to the E experts, which run k {@link DecoderLayer}s over a {@link StackedLayout};
  * backward sums the E input gradients into {@code dx [B,T,D]}. Owns its activation buffers, not its weights.
  */
 public final class ExpertStack {
     private final Backend backend;
     private final LlamaConfig cfg;
-    private final List<BatchedDecoderLayer> layers;
+    private final List<DecoderLayer> layers;
     private final int count;
     private final BufferPool own;
     private int batch, seq;
@@ -31,12 +32,12 @@ public final class ExpertStack {
         this.backend = backend;
         this.cfg = cfg;
         this.count = depthWeights.get(0).count();
-        List<BatchedDecoderLayer> ls = new ArrayList<>();
+        List<DecoderLayer> ls = new ArrayList<>();
         for (StackedLayerWeights w : depthWeights) {
             if (w.count() != count)
                 throw new IllegalArgumentException(
                         "every depth of an expert stack needs " + count + " experts, got " + w.count());
-            ls.add(new BatchedDecoderLayer(backend, cfg, w, Map.of(), scratch));
+            ls.add(StackedLayout.layer(backend, cfg, w, Map.of(), scratch));
         }
         this.layers = List.copyOf(ls);
         this.own = new BufferPool(backend);
@@ -54,7 +55,7 @@ public final class ExpertStack {
 
     public List<Parameter> parameters() {
         List<Parameter> out = new ArrayList<>();
-        for (BatchedDecoderLayer l : layers) out.addAll(l.parameters());
+        for (DecoderLayer l : layers) out.addAll(l.parameters());
         return out;
     }
 
@@ -70,7 +71,7 @@ public final class ExpertStack {
         Tensor x2 = backend.view(x, m, d), xs2 = backend.view(xs, count * m, d);
         for (int e = 0; e < count; e++) backend.copy(x2, backend.slice(xs2, e * m, m));
         Tensor h = xs;
-        for (BatchedDecoderLayer l : layers) h = l.forward(h);
+        for (DecoderLayer l : layers) h = l.forward(h);
         return backend.view(h, count, m, d);
     }
 
@@ -92,6 +93,6 @@ public final class ExpertStack {
 
     public void releaseBuffers() {
         own.release();
-        for (BatchedDecoderLayer l : layers) l.releaseBuffers();
+        for (DecoderLayer l : layers) l.releaseBuffers();
     }
 }

@@ -21,7 +21,8 @@ import java.util.Set;
 
 /**
  * The LoRA baseline: the frozen backbone with low-rank adapters on chosen projections of every layer. Each layer is a
- * BatchedDecoderLayer with E = 1 over the backbone's own weights, carrying the adapters.
+ * {@link ai.mode.model.nn.DecoderLayer} over a {@link StackedLayout} with E = 1 on the backbone's own weights, carrying
+ * the adapters.
  *
  * <p>A backbone with {@link LoraAdapter}s ({@code model.layers.{i}.self_attn.q_proj.lora_A.weight} etc.). Owns the
  * adapters, shares the backbone's parameters.
@@ -85,7 +86,7 @@ public final class LoraModel extends CausalLm implements AutoCloseable {
             Backend backend,
             LlamaConfig cfg,
             Embedding embedding,
-            List<BatchedDecoderLayer> layers,
+            List<DecoderLayer> layers,
             RMSNorm norm,
             LmHead head,
             BufferPool scratch,
@@ -99,7 +100,7 @@ public final class LoraModel extends CausalLm implements AutoCloseable {
         Backend be = backbone.backend();
         LlamaConfig cfg = backbone.config();
         BufferPool scratch = new BufferPool(be);
-        List<BatchedDecoderLayer> layers = new ArrayList<>();
+        List<DecoderLayer> layers = new ArrayList<>();
         List<LoraAdapter> adapters = new ArrayList<>();
         for (DecoderLayer l : backbone.layers()) {
             StackedLayerWeights w = StackedLayerWeights.wrap(be, l.parameters());
@@ -109,7 +110,7 @@ public final class LoraModel extends CausalLm implements AutoCloseable {
                 ad.put(t, a);
                 adapters.add(a);
             }
-            layers.add(new BatchedDecoderLayer(be, cfg, w, ad, scratch));
+            layers.add(StackedLayout.layer(be, cfg, w, ad, scratch));
         }
         return new LoraModel(
                 be,

@@ -6,27 +6,24 @@ import ai.mode.model.nn.DecoderLayer;
 import ai.mode.model.nn.Layer;
 import ai.mode.model.nn.Parameter;
 import ai.mode.runtime.Backend;
-import ai.mode.runtime.DType;
 import ai.mode.runtime.Tensor;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 
 /**
  * One MoDE block (docs/design.md, "The method"): a frozen backbone slice, N experts of k layers and a gate, merged
  * as y = α_bb f_bb(x) + Σ_j α_j f_e^j(x). Dense soft routing runs every branch on every token; top-k sparse routing runs
- * each branch only on the tokens (or sequences) routed to it. The dense forward and backward are exposed in their
- * independent parts (backbone / experts / gate / merge) so a scheduler can place them apart.
+ * each branch only on the tokens (or sequences) routed to it. The routing itself ({@link GateRouter},
+ * {@link DenseMerge}, {@link TopKPlan}) is shared with the multi-device scheduler, which places the same parts apart.
  *
  * <p>A MoDE block as a {@link Layer}: {@code x [B,T,D] → y [B,T,D]}.
  *
- * <p><b>Dense routing</b> (default): {@link #forwardGate}, {@link #forwardBackbone}, {@link #forwardExperts} are
- * independent given x; {@link #merge} combines them with {@code weightedMergeForward} on the stacked branches
- * {@code [N+1, B·T, D]}. Backward mirrors it: {@link #backwardMerge} gives the branch and gate-probability
- * gradients, then {@link #backwardBackbone}, {@link #backwardExperts} and {@link #backwardGate} are independent
- * and their input gradients add up.
+ * <p>The gate ({@link GateRouter}), the backbone slice and the experts are independent given x. <b>Dense
+ * routing</b> (default) combines them with a {@link DenseMerge} over the stacked branches {@code [N+1, B·T, D]};
+ * backward mirrors it: the merge gives the branch and gate-probability gradients, then backbone, experts and gate
+ * run backward independently and their input gradients add up (backbone, experts, gate, in this order).
  *
- * <p><b>Top-k sparse routing</b>: the gate's top-k branches per routing row get weights renormalised to 1; for
+ * <p><b>Top-k sparse routing</b> follows a {@link TopKPlan}: the gate's top-k branches per routing row get weights renormalised to 1; for
  * each branch the tokens routed to it are gathered per sequence, in order, into a packed batch (rows padded at
  * the end by repeating a routed token; causal attention keeps padding from affecting routed tokens, and its
  * outputs are dropped), the branch runs on the packed batch, and the weighted outputs are scatter-added back. A
@@ -45,6 +42,8 @@ public final class ModeBlock implements Layer {
     private final List<StackedLayerWeights> expertWeights; // k depths, each N experts
     private final ExpertStack experts;
     private final Gate gate;
+    private final GateRouter router;
+    private final DenseMerge dense;
     private final Routing routing;
     private final BufferPool own;
     private final BufferPool scratch;
@@ -53,15 +52,13 @@ public final class ModeBlock implements Layer {
     private boolean inputGradient = true;
     private Tensor x;
     private int batch, seq;
-    // sparse routing state of the last forward
-    private BranchPlan[] plans;
-    private float[] routedProbs;
-    private int[] routedIndex;
-    private final List<Tensor> stepTensors = new ArrayList<>();
+    // sparse routing state of the last forward: the plan, and per branch its selection and packed batch
+    private TopKPlan plan;
+    private TopKPlan.Branch[] routed;
+    private TopKPlan.Packed[] packed;
     // gate statistics
     private boolean collectStats;
     private long statTokens;
-    private Tensor mergeProbs;
 
     /**
      * @param backbone      this block's backbone slice (frozen parameters, shared with the backbone model)
@@ -93,6 +90,8 @@ public final class ModeBlock implements Layer {
         }
         this.experts = new ExpertStack(backend, cfg, expertWeights, scratch);
         this.gate = gate;
+        this.router = new GateRouter(backend, gate, routing.level());
+        this.dense = new DenseMerge(backend, numExperts + 1);
         this.routing = routing;
         this.own = new BufferPool(backend);
         this.scratch = scratch;
@@ -162,8 +161,8 @@ public final class ModeBlock implements Layer {
         this.x = x;
         batch = x.dim(0);
         seq = x.dim(1);
-        Tensor probs = forwardGate(x);
-        Tensor y = routing.dense() ? merge(forwardBackbone(x), forwardExperts(x), probs) : sparseForward(probs);
+        Tensor probs = router.forward(x); // [B·T, N+1]
+        Tensor y = routing.dense() ? denseForward(probs) : sparseForward(probs);
         if (collectStats) {
             backend.sumRowsAccumulate(probs, own.get("stats", numExperts + 1));
             statTokens += (long) batch * seq;
@@ -178,12 +177,33 @@ public final class ModeBlock implements Layer {
         if (dy.numel() != (long) m * d)
             throw new IllegalArgumentException("MoDE block " + index + ": output gradient " + dy.describe()
                     + " does not match [" + batch + ", " + seq + ", " + d + "]");
-        if (!routing.dense()) return sparseBackward(dy);
-        Tensor dBranches = backwardMerge(dy);
+        return routing.dense() ? denseBackward(dy) : sparseBackward(dy);
+    }
+
+    // ================================================================= dense routing
+
+    /** y [B,T,D] = α_bb · backbone(x) + Σ_j α_j · expert_j(x), probs [B·T, N+1]. */
+    private Tensor denseForward(Tensor probs) {
+        int m = batch * seq, d = cfg.hiddenSize();
+        Tensor backboneOut = runBackbone(x);
+        Tensor expertsOut = experts.forward(x); // [N, B·T, D]
+        Tensor branches = dense.branches(m, d);
+        backend.copy(backboneOut, backend.slice(branches, 0, 1));
+        backend.copy(expertsOut, backend.slice(branches, 1, numExperts));
+        Tensor y = own.get("y", batch, seq, d);
+        dense.forward(probs, backend.view(y, m, d));
+        return y;
+    }
+
+    private Tensor denseBackward(Tensor dy) {
+        int m = batch * seq, d = cfg.hiddenSize();
+        Tensor dBranches = dense.backward(backend.view(dy, m, d)); // [N+1, B·T, D]
         Tensor dx = inputGradient ? own.get("dx", batch, seq, d) : null;
-        Tensor dxB = backwardBackbone(backend.slice(dBranches, 0, 1));
-        Tensor dxE = backwardExperts(backend.slice(dBranches, 1, numExperts));
-        Tensor dxG = backwardGate(own.get("dprobs", m, numExperts + 1));
+        Tensor dxB = inputGradient || anyTrainable(backbone)
+                ? backboneBackward(backend.view(backend.slice(dBranches, 0, 1), batch, seq, d))
+                : null;
+        Tensor dxE = experts.backward(backend.slice(dBranches, 1, numExperts), inputGradient);
+        Tensor dxG = router.backward(dense.probabilityGradient(), inputGradient);
         if (dx == null) return null;
         Tensor dx2 = backend.view(dx, m, d);
         backend.copy(dxB, dx);
@@ -192,81 +212,14 @@ public final class ModeBlock implements Layer {
         return dx;
     }
 
-    // ================================================================= dense parts
-
-    /** Gate probabilities per token [B·T, N+1] (owned buffer). */
-    public Tensor forwardGate(Tensor x) {
-        int m = x.dim(0) * x.dim(1), d = cfg.hiddenSize();
-        if (routing.level() == Routing.Level.TOKEN) return gate.forward(backend.view(x, m, d));
-        Tensor probsSeq = gate.forward(sequenceMean(x));
-        Tensor probs = own.get("probs_tok", m, numExperts + 1);
-        backend.gatherRows(probsSeq, sequenceIndex(x.dim(0), x.dim(1)), probs); // every token gets its sequence's row
-        return probs;
-    }
-
-    /** The backbone slice on x: [B,T,D] (a buffer of the slice's last layer). */
-    public Tensor forwardBackbone(Tensor x) {
-        Tensor h = x;
+    private Tensor runBackbone(Tensor h) {
         for (DecoderLayer l : backbone) h = l.forward(h);
         return h;
     }
 
-    /** All N experts on x, as one batched stack: [N, B·T, D]. */
-    public Tensor forwardExperts(Tensor x) {
-        return experts.forward(x);
-    }
-
-    /** y [B,T,D] = α_bb · backboneOut + Σ_j α_j · expertsOut[j]; probs [B·T, N+1] per token (owned buffer). */
-    public Tensor merge(Tensor backboneOut, Tensor expertsOut, Tensor probs) {
-        int m = batch * seq, d = cfg.hiddenSize();
-        Tensor branches = own.get("branches", numExperts + 1, m, d);
-        backend.copy(backboneOut, backend.slice(branches, 0, 1));
-        backend.copy(expertsOut, backend.slice(branches, 1, numExperts));
-        Tensor y = own.get("y", batch, seq, d);
-        backend.weightedMergeForward(branches, probs, backend.view(y, m, d));
-        this.mergeProbs = probs;
-        return y;
-    }
-
-    /** Gradients of {@link #merge}: returns dBranches [N+1, B·T, D]; the probability gradient goes to an owned buffer used by {@link #backwardGate}. */
-    public Tensor backwardMerge(Tensor dy) {
-        int m = batch * seq, d = cfg.hiddenSize(), e = numExperts + 1;
-        Tensor dBranches = own.get("dbranches", e, m, d);
-        Tensor dProbs = own.get("dprobs", m, e);
-        backend.weightedMergeBackward(
-                backend.view(dy, m, d), own.get("branches", e, m, d), mergeProbs, dBranches, dProbs);
-        return dBranches;
-    }
-
-    /** Backward through the backbone slice: dBranch [1, B·T, D] → dx [B,T,D], or null when no input gradient is needed and the slice is frozen. */
-    public Tensor backwardBackbone(Tensor dBranch) {
-        if (!inputGradient && !anyTrainable(backbone)) return null;
-        Tensor g = backend.view(dBranch, batch, seq, cfg.hiddenSize());
+    private Tensor backboneBackward(Tensor g) {
         for (int i = backbone.size() - 1; i >= 0; i--) g = backbone.get(i).backward(g);
         return g;
-    }
-
-    /** Backward through the experts: dBranches [N, B·T, D] → dx [B,T,D] summed over experts (null without input gradient). */
-    public Tensor backwardExperts(Tensor dBranches) {
-        return experts.backward(dBranches, inputGradient);
-    }
-
-    /** Backward through the gate from the per-token probability gradient [B·T, N+1]: dx [B·T, D] (null without input gradient). */
-    public Tensor backwardGate(Tensor dProbsTokens) {
-        int m = batch * seq, d = cfg.hiddenSize();
-        if (routing.level() == Routing.Level.TOKEN) {
-            Tensor dxr = gate.backward(dProbsTokens);
-            return inputGradient ? dxr : null;
-        }
-        Tensor dProbsSeq = scratch.get("block.dprobs_seq", batch, numExperts + 1);
-        backend.fill(dProbsSeq, 0f);
-        backend.scatterAddRows(dProbsTokens, sequenceIndex(batch, seq), dProbsSeq);
-        Tensor dMean = gate.backward(dProbsSeq);
-        if (!inputGradient) return null;
-        Tensor dx = own.get("dx_gate", m, d);
-        backend.gatherRows(dMean, sequenceIndex(batch, seq), dx);
-        backend.scale(dx, 1f / seq);
-        return dx;
     }
 
     private static boolean anyTrainable(List<? extends Layer> layers) {
@@ -274,143 +227,28 @@ public final class ModeBlock implements Layer {
         return false;
     }
 
-    // ================================================================= sequence-level helpers
-
-    /** I32 [B·T]: token n → its sequence n / T (cached per shape). */
-    private Tensor sequenceIndex(int b, int t) {
-        Tensor idx = own.get("seq_index", DType.I32, b * t);
-        if (seqIndexShape[0] != b || seqIndexShape[1] != t) {
-            int[] v = new int[b * t];
-            for (int i = 0; i < v.length; i++) v[i] = i / t;
-            try (Tensor host = backend.fromHost(v, b * t)) {
-                backend.copy(host, idx);
-            }
-            seqIndexShape[0] = b;
-            seqIndexShape[1] = t;
-        }
-        return idx;
-    }
-
-    private final int[] seqIndexShape = {-1, -1};
-
-    /** [B,D]: the mean over T of x [B,T,D]. */
-    private Tensor sequenceMean(Tensor x) {
-        int b = x.dim(0), t = x.dim(1), d = cfg.hiddenSize();
-        Tensor mean = own.get("seq_mean", b, d);
-        backend.fill(mean, 0f);
-        backend.scatterAddRows(backend.view(x, b * t, d), sequenceIndex(b, t), mean);
-        backend.scale(mean, 1f / t);
-        return mean;
-    }
-
     // ================================================================= sparse routing
 
-    /** Which tokens one branch processes in the last forward, and where they sit in its packed batch. */
-    private record BranchPlan(
-            int rows, int len, int selected, Tensor gather, Tensor slot, Tensor token, Tensor weightIndex) {}
-
     private Tensor sparseForward(Tensor probsTok) {
-        int m = batch * seq, d = cfg.hiddenSize(), e = numExperts + 1, k = routing.topK();
-        boolean perSeq = routing.level() == Routing.Level.SEQUENCE;
-        closeStepTensors();
-        Tensor routedProbsDev = perSeq ? gate.probs() : probsTok; // [R,E]
-        int r = routedProbsDev.dim(0);
-        Tensor idx = own.get("topk_index", DType.I32, r, k), w = own.get("topk_weight", r, k);
-        backend.topK(routedProbsDev, k, idx, w);
-        routedIndex = new int[r * k];
-        backend.toHost(idx, routedIndex);
-        routedProbs = backend.toHostFloats(routedProbsDev);
-        Tensor wFlat = backend.view(w, r * k, 1);
-        plans = new BranchPlan[e];
+        int m = batch * seq, d = cfg.hiddenSize(), e = numExperts + 1;
+        closePlan();
+        plan = new TopKPlan(backend, router.routingRows(probsTok), routing, batch, seq, own, "topk");
+        routed = new TopKPlan.Branch[e];
+        packed = new TopKPlan.Packed[e];
         Tensor y = own.get("y", batch, seq, d);
         Tensor y2 = backend.view(y, m, d);
         backend.fill(y2, 0f);
         for (int br = 0; br < e; br++) {
-            BranchPlan p = plan(br, perSeq, k);
-            plans[br] = p;
-            if (p == null) continue;
-            Tensor xe = own.get("sparse.x." + br, p.rows(), p.len(), d);
-            backend.gatherRows(backend.view(x, m, d), p.gather(), backend.view(xe, p.rows() * p.len(), d));
-            Tensor ye = runBranch(br, xe);
-            Tensor ysel = own.get("sparse.ysel." + br, 1, p.selected(), d);
-            backend.gatherRows(backend.view(ye, p.rows() * p.len(), d), p.slot(), backend.view(ysel, p.selected(), d));
-            Tensor wsel = own.get("sparse.w." + br, p.selected(), 1);
-            backend.gatherRows(wFlat, p.weightIndex(), wsel);
-            Tensor contrib = scratch.get("block.sparse.contrib", p.selected(), d);
-            backend.weightedMergeForward(ysel, wsel, contrib); // w_n · f(x)_n
-            backend.scatterAddRows(contrib, p.token(), y2);
+            TopKPlan.Selection s = plan.select(br);
+            if (s.size() == 0) continue;
+            TopKPlan.Packed p = packed[br] = plan.pack(s.tokens(), s.perSequence());
+            TopKPlan.Branch r = routed[br] = plan.branch(s, "sparse." + br);
+            Tensor xe = p.gatherInput(backend, backend.view(x, m, d), own.get("sparse.x." + br, p.rows(), p.len(), d));
+            Tensor ye = br == 0 ? runBackbone(xe) : singleExpert(br - 1).forward(xe);
+            p.selectOutputs(backend, ye, backend.view(r.outputs(own, d), r.selected(), d));
+            r.mergeForward(backend, own, scratch, plan.weights(), y2);
         }
         return y;
-    }
-
-    /** Builds branch br's plan from the host copy of the top-k indices; null when no token is routed to it. */
-    private BranchPlan plan(int br, boolean perSeq, int k) {
-        int[] count = new int[batch];
-        int selected = 0;
-        for (int b = 0; b < batch; b++) {
-            for (int t = 0; t < seq; t++) {
-                if (slotOf(perSeq ? b : b * seq + t, br, k) >= 0) {
-                    count[b]++;
-                    selected++;
-                }
-            }
-        }
-        if (selected == 0) return null;
-        int rows = 0, len = 0;
-        for (int c : count)
-            if (c > 0) {
-                rows++;
-                len = Math.max(len, c);
-            }
-        int[] gather = new int[rows * len],
-                slot = new int[selected],
-                token = new int[selected],
-                widx = new int[selected];
-        int row = 0, i = 0;
-        for (int b = 0; b < batch; b++) {
-            if (count[b] == 0) continue;
-            int s = 0, first = -1;
-            for (int t = 0; t < seq; t++) {
-                int routeRow = perSeq ? b : b * seq + t;
-                int kpos = slotOf(routeRow, br, k);
-                if (kpos < 0) continue;
-                int tok = b * seq + t;
-                if (first < 0) first = tok;
-                gather[row * len + s] = tok;
-                slot[i] = row * len + s;
-                token[i] = tok;
-                widx[i] = routeRow * k + kpos;
-                s++;
-                i++;
-            }
-            for (; s < len; s++) gather[row * len + s] = first; // padding after the routed tokens
-            row++;
-        }
-        return new BranchPlan(
-                rows, len, selected, stepTensor(gather), stepTensor(slot), stepTensor(token), stepTensor(widx));
-    }
-
-    /** Position of branch br among routing row r's top-k, or -1. */
-    private int slotOf(int r, int br, int k) {
-        for (int j = 0; j < k; j++) if (routedIndex[r * k + j] == br) return j;
-        return -1;
-    }
-
-    private Tensor stepTensor(int[] v) {
-        Tensor t = backend.fromHost(v, v.length);
-        stepTensors.add(t);
-        return t;
-    }
-
-    private void closeStepTensors() {
-        for (Tensor t : stepTensors) t.close();
-        stepTensors.clear();
-    }
-
-    /** Branch br (0 = backbone, j+1 = expert j) on a packed batch xe [rows, len, D]. */
-    private Tensor runBranch(int br, Tensor xe) {
-        if (br == 0) return forwardBackbone(xe);
-        return singleExpert(br - 1).forward(xe);
     }
 
     private ExpertStack singleExpert(int j) {
@@ -424,65 +262,43 @@ public final class ModeBlock implements Layer {
     }
 
     private Tensor sparseBackward(Tensor dy) {
-        int m = batch * seq, d = cfg.hiddenSize(), e = numExperts + 1, k = routing.topK();
-        boolean perSeq = routing.level() == Routing.Level.SEQUENCE;
-        int r = routedProbs.length / e;
+        int m = batch * seq, d = cfg.hiddenSize(), e = numExperts + 1;
         Tensor dy2 = backend.view(dy, m, d);
         Tensor dx = own.get("dx", batch, seq, d);
         Tensor dx2 = backend.view(dx, m, d);
         backend.fill(dx2, 0f);
-        Tensor dw = own.get("sparse.dw", r * k, 1);
+        Tensor dw = own.get("sparse.dw", plan.routingRows() * routing.topK(), 1);
         backend.fill(dw, 0f);
         for (int br = 0; br < e; br++) {
-            BranchPlan p = plans[br];
-            if (p == null) continue;
-            Tensor dContrib = scratch.get("block.sparse.dcontrib", p.selected(), d);
-            backend.gatherRows(dy2, p.token(), dContrib);
-            Tensor ysel = own.get("sparse.ysel." + br, 1, p.selected(), d);
-            Tensor dysel = scratch.get("block.sparse.dysel", 1, p.selected(), d);
-            Tensor dwsel = scratch.get("block.sparse.dwsel", p.selected(), 1);
-            backend.weightedMergeBackward(dContrib, ysel, own.get("sparse.w." + br, p.selected(), 1), dysel, dwsel);
-            backend.scatterAddRows(dwsel, p.weightIndex(), dw);
-            boolean needBranch = inputGradient || (br == 0 ? anyTrainable(backbone) : true);
+            TopKPlan.Branch r = routed[br];
+            if (r == null) continue;
+            Tensor dysel = r.mergeBackward(backend, own, scratch, dy2, dw);
+            boolean needBranch = inputGradient || br > 0 || anyTrainable(backbone);
             if (!needBranch) continue;
-            Tensor dye = scratch.get("block.sparse.dye", p.rows() * p.len(), d);
-            backend.fill(dye, 0f);
-            backend.scatterAddRows(backend.view(dysel, p.selected(), d), p.slot(), dye);
-            Tensor dye3 = backend.view(dye, p.rows(), p.len(), d);
-            Tensor dxe;
-            if (br == 0) {
-                dxe = dye3;
-                for (int i = backbone.size() - 1; i >= 0; i--)
-                    dxe = backbone.get(i).backward(dxe);
-            } else {
-                dxe = singleExpert(br - 1).backward(backend.view(dye3, 1, p.rows() * p.len(), d), true);
-            }
+            TopKPlan.Packed p = packed[br];
+            Tensor dye3 = p.scatterGradient(
+                    backend,
+                    backend.view(dysel, r.selected(), d),
+                    scratch.get("block.sparse.dye", p.rows() * p.len(), d));
+            Tensor dxe = br == 0
+                    ? backboneBackward(dye3)
+                    : singleExpert(br - 1).backward(backend.view(dye3, 1, p.rows() * p.len(), d), true);
             if (!inputGradient) continue;
-            Tensor dxsel = scratch.get("block.sparse.dxsel", p.selected(), d);
-            backend.gatherRows(backend.view(dxe, p.rows() * p.len(), d), p.slot(), dxsel);
-            backend.scatterAddRows(dxsel, p.token(), dx2);
+            Tensor dxsel = scratch.get("block.sparse.dxsel", r.selected(), d);
+            p.selectOutputs(backend, dxe, dxsel);
+            r.addInputGradient(backend, dxsel, dx2);
         }
-        // Renormalisation w_i = p_i / S (S = sum of the chosen p) on the host: dp_i = (g_i - Σ_j g_j w_j) / S.
-        float[] g = backend.toHostFloats(dw);
-        float[] dP = new float[r * e];
-        for (int row = 0; row < r; row++) {
-            double s = 0, dot = 0;
-            for (int j = 0; j < k; j++) s += routedProbs[row * e + routedIndex[row * k + j]];
-            for (int j = 0; j < k; j++) dot += g[row * k + j] * (routedProbs[row * e + routedIndex[row * k + j]] / s);
-            for (int j = 0; j < k; j++) dP[row * e + routedIndex[row * k + j]] = (float) ((g[row * k + j] - dot) / s);
-        }
-        Tensor dProbs = own.get("sparse.dprobs", r, e);
-        backend.copyFromHost(dP, dProbs);
-        Tensor dxr = gate.backward(dProbs);
-        if (!inputGradient) return null;
-        if (perSeq) {
-            Tensor spread = scratch.get("block.sparse.dmean", m, d);
-            backend.gatherRows(dxr, sequenceIndex(batch, seq), spread);
-            backend.axpy(1f / seq, spread, dx2);
-        } else {
-            backend.add(dx2, dxr, dx2);
-        }
-        return dx;
+        Tensor dProbs = own.get("sparse.dprobs", plan.routingRows(), e);
+        backend.copyFromHost(plan.probabilityGradient(backend.toHostFloats(dw)), dProbs);
+        router.backwardRows(dProbs, dx2, inputGradient);
+        return inputGradient ? dx : null;
+    }
+
+    private void closePlan() {
+        if (plan != null) plan.close();
+        plan = null;
+        routed = null;
+        packed = null;
     }
 
     // ================================================================= gate statistics
@@ -510,14 +326,12 @@ public final class ModeBlock implements Layer {
         float[] stats = keepStats ? backend.toHostFloats(own.get("stats", numExperts + 1)) : null;
         own.release();
         if (keepStats) backend.copyFromHost(stats, own.get("stats", numExperts + 1));
-        Arrays.fill(seqIndexShape, -1);
-        closeStepTensors();
+        closePlan();
         for (DecoderLayer l : backbone) l.releaseBuffers();
         experts.releaseBuffers();
         if (singleExperts != null) for (ExpertStack s : singleExperts) if (s != null) s.releaseBuffers();
-        gate.releaseBuffers();
+        router.releaseBuffers();
+        dense.releaseBuffers();
         x = null;
-        mergeProbs = null;
-        plans = null;
     }
 }

@@ -10,17 +10,15 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import org.knowm.xchart.BitmapEncoder;
-import org.knowm.xchart.XYChart;
-import org.knowm.xchart.XYChartBuilder;
-import org.knowm.xchart.XYSeries;
-import org.knowm.xchart.style.markers.SeriesMarkers;
+import java.util.Optional;
 
 /**
- * PNG loss curves from metrics.jsonl with XChart (train loss, validation loss, optional baselines). Renders loss curves
- * (headless).
+ * PNG loss curves from metrics.jsonl (train loss, validation loss, optional baselines), drawn by the registered
+ * {@link ChartWriter}; without one the PNG is skipped.
  */
 public final class LossPlot {
+    private static final System.Logger LOG = System.getLogger(LossPlot.class.getName());
+
     private LossPlot() {}
 
     /**
@@ -29,7 +27,6 @@ public final class LossPlot {
      */
     public static void write(Path metricsJsonl, Path png, String title, Map<String, Double> baselines)
             throws IOException {
-        System.setProperty("java.awt.headless", "true");
         List<Double> ts = new ArrayList<>(), tl = new ArrayList<>(), vs = new ArrayList<>(), vl = new ArrayList<>();
         for (String line : Files.readAllLines(metricsJsonl, StandardCharsets.UTF_8)) {
             if (line.isBlank()) continue;
@@ -44,27 +41,23 @@ public final class LossPlot {
             }
         }
         if (ts.isEmpty()) throw new IOException(metricsJsonl + " holds no training steps to plot");
-        XYChart chart = new XYChartBuilder()
-                .width(900)
-                .height(520)
-                .title(title)
-                .xAxisTitle("step")
-                .yAxisTitle("loss (nats/token)")
-                .build();
-        chart.getStyler().setMarkerSize(6);
-        XYSeries train = chart.addSeries("train loss", ts, tl);
-        train.setMarker(SeriesMarkers.NONE);
-        if (!vs.isEmpty()) {
-            XYSeries val = chart.addSeries("validation loss", vs, vl);
-            val.setMarker(SeriesMarkers.CIRCLE);
+        Optional<ChartWriter> writer = ChartWriter.find();
+        if (writer.isEmpty()) {
+            LOG.log(System.Logger.Level.DEBUG, "no ChartWriter on the classpath; {0} not drawn", png);
+            return;
         }
+        List<ChartWriter.Line> lines = new ArrayList<>();
+        lines.add(new ChartWriter.Line("train loss", doubles(ts), doubles(tl), false));
+        if (!vs.isEmpty()) lines.add(new ChartWriter.Line("validation loss", doubles(vs), doubles(vl), true));
         double first = ts.get(0), last = ts.get(ts.size() - 1);
         for (Map.Entry<String, Double> b : new LinkedHashMap<>(baselines).entrySet()) {
-            XYSeries s =
-                    chart.addSeries(b.getKey(), new double[] {first, last}, new double[] {b.getValue(), b.getValue()});
-            s.setMarker(SeriesMarkers.NONE);
+            lines.add(new ChartWriter.Line(
+                    b.getKey(), new double[] {first, last}, new double[] {b.getValue(), b.getValue()}, false));
         }
-        if (png.getParent() != null) Files.createDirectories(png.getParent());
-        BitmapEncoder.saveBitmap(chart, png.toString(), BitmapEncoder.BitmapFormat.PNG);
+        writer.get().lines(png, new ChartWriter.Size(900, 520), title, "step", "loss (nats/token)", lines);
+    }
+
+    private static double[] doubles(List<Double> v) {
+        return v.stream().mapToDouble(Double::doubleValue).toArray();
     }
 }

@@ -1,22 +1,20 @@
 package ai.mode.model.train;
 
-import ai.mode.model.io.NonFiniteTensorException;
 import ai.mode.model.nn.CausalLm;
-import ai.mode.model.nn.Parameter;
 import ai.mode.runtime.Backend;
 import ai.mode.runtime.LossStats;
 import ai.mode.runtime.Tensor;
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Optional;
 import java.util.function.Supplier;
 
 /**
- * The training loop: micro-batches with gradient accumulation, AdamW with clipping on a warm-up + cosine schedule,
- * periodic validation and checkpoints, exact resume, and a clean stop on non-finite values (a checkpoint with
- * non-finite weights or moments is never written, so "last good checkpoint" is always usable).
+ * Training a model on one device: the shared {@link TrainingLoop} (micro-batches with gradient accumulation, the
+ * warm-up + cosine schedule, periodic validation and checkpoints, a clean stop on non-finite values) driving a
+ * {@link CausalLm} with AdamW and clipping, plus exact resume from its checkpoints (a checkpoint with non-finite weights
+ * or moments is never written, so "last good checkpoint" is always usable).
  *
  * <p>Trains the trainable parameters of a {@link CausalLm} (select them beforehand with a
  * {@link ParameterSelection}). One optimizer step = {@code accumulation} micro-batches of
@@ -106,15 +104,10 @@ public final class Trainer {
     }
 
     private final CausalLm model;
-    private final TokenStream train;
-    private final Supplier<Iterable<int[]>> validation;
     private final Options options;
     private final Checkpointing checkpoints;
-    private final List<Listener> listeners;
     private final AdamW optimizer;
-    private int step;
-    private long tokensSeen;
-    private double lastValLoss = Double.NaN;
+    private final TrainingLoop loop;
 
     /**
      * @param validation  windows of seqLen+1 tokens, re-iterated at each validation; null = none
@@ -128,11 +121,8 @@ public final class Trainer {
             Checkpointing checkpoints,
             List<Listener> listeners) {
         this.model = model;
-        this.train = train;
-        this.validation = validation;
         this.options = options;
         this.checkpoints = checkpoints;
-        this.listeners = List.copyOf(listeners);
         this.optimizer = new AdamW(model.backend(), options.adamw());
         if (model.trainableParameters().isEmpty()) {
             throw new IllegalArgumentException(
@@ -143,6 +133,43 @@ public final class Trainer {
                     "--seq " + options.seqLen() + " exceeds the model's max_position_embeddings "
                             + model.config().maxSeqLen());
         }
+        TrainingLoop.Checkpoints saves = checkpoints == null
+                ? null
+                : new TrainingLoop.Checkpoints() {
+                    @Override
+                    public Path save(TrainProgress progress) throws IOException {
+                        return checkpoints.save(model, optimizer, progress);
+                    }
+
+                    @Override
+                    public Optional<Path> latest() {
+                        return checkpoints.latest();
+                    }
+
+                    @Override
+                    public String numerics() {
+                        return model.backend().numerics();
+                    }
+                };
+        TrainingLoop.Target target = new TrainingLoop.Target(
+                model::zeroGrad,
+                this::microBatch,
+                lr -> {
+                    double norm =
+                            optimizer.update(model.trainableParameters(), lr).gradNorm();
+                    model.backend().synchronize();
+                    return norm;
+                },
+                (windows, batch) -> Evaluator.evaluate(model, windows, batch));
+        this.loop = new TrainingLoop(target, train, validation, options, saves, listeners);
+    }
+
+    private LossStats microBatch(int[] ids, int[] targets, int batch, int seq, float gradScale, boolean lastOfStep) {
+        Backend be = model.backend();
+        try (Tensor i = be.fromHost(ids, batch, seq);
+                Tensor t = be.fromHost(targets, batch, seq)) {
+            return model.forwardBackward(i, t, gradScale);
+        }
     }
 
     public AdamW optimizer() {
@@ -151,7 +178,7 @@ public final class Trainer {
 
     /** Steps completed so far. */
     public int step() {
-        return step;
+        return loop.step();
     }
 
     /** Restores the latest checkpoint, if any; returns whether one was found. */
@@ -173,10 +200,7 @@ public final class Trainer {
                             + "], now ["
                             + now + "]; later checkpoints record the new ones");
         }
-        step = st.step();
-        tokensSeen = st.tokensSeen();
-        lastValLoss = st.lastValLoss();
-        train.restore(st.data());
+        loop.restore(st);
         return true;
     }
 
@@ -191,104 +215,11 @@ public final class Trainer {
      * A checkpoint is written at the stop step when checkpoints are on.
      */
     public Result run(int untilStep) {
-        int stop = Math.min(untilStep, options.steps());
-        List<Parameter> params = model.trainableParameters();
-        Backend be = model.backend();
-        int b = options.batch(), t = options.seqLen(), accum = options.accumulation();
-        int[][] windows = new int[accum][b * (t + 1)];
-        for (Listener l : listeners) l.onStart(step + 1, options.steps(), options);
-        long start = System.nanoTime();
-        double lastLoss = Double.NaN, trainSeconds = 0;
-        LossStats lastVal = null;
-        while (step < stop) {
-            long t0 = System.nanoTime();
-            int current = step + 1;
-            long counted = 0;
-            for (int m = 0; m < accum; m++) {
-                train.next(b, t, windows[m]);
-                for (int v : Evaluator.targets(windows[m], b, t)) if (v != Backend.IGNORE_INDEX) counted++;
-            }
-            if (counted == 0) throw new IllegalStateException("step " + current + ": the batch has no target tokens");
-            float gradScale = (float) (1.0 / counted);
-            model.zeroGrad();
-            LossStats stats = LossStats.ZERO;
-            for (int m = 0; m < accum; m++) {
-                try (Tensor ids = be.fromHost(Evaluator.inputs(windows[m], b, t), b, t);
-                        Tensor tg = be.fromHost(Evaluator.targets(windows[m], b, t), b, t)) {
-                    stats = stats.plus(model.forwardBackward(ids, tg, gradScale));
-                }
-            }
-            double loss = stats.meanLoss();
-            if (!Double.isFinite(loss)) throw diverged(current, "loss is " + loss);
-            double lr = options.schedule().at(current);
-            AdamW.StepInfo info = optimizer.update(params, lr);
-            if (!Double.isFinite(info.gradNorm())) throw diverged(current, "gradient norm is " + info.gradNorm());
-            be.synchronize();
-            step = current;
-            tokensSeen += options.tokensPerStep();
-            lastLoss = loss;
-            double secs = (System.nanoTime() - t0) / 1e9;
-            trainSeconds += secs;
-            StepMetrics sm = new StepMetrics(
-                    step,
-                    loss,
-                    stats.accuracy(),
-                    lr,
-                    info.gradNorm(),
-                    options.tokensPerStep() / secs,
-                    tokensSeen,
-                    (System.nanoTime() - start) / 1e9);
-            for (Listener l : listeners) l.onStep(sm);
-            boolean last = step == stop;
-            if (validation != null && ((options.evalEvery() > 0 && step % options.evalEvery() == 0) || last)) {
-                lastVal = validate();
-            }
-            if (checkpoints != null
-                    && ((options.checkpointEvery() > 0 && step % options.checkpointEvery() == 0) || last)) {
-                saveCheckpoint();
-            }
-        }
-        for (Listener l : listeners) l.onEnd(step);
-        return new Result(step, lastLoss, lastVal, (System.nanoTime() - start) / 1e9, trainSeconds, tokensSeen);
+        return loop.run(untilStep);
     }
 
     /** Runs validation now and notifies listeners. */
     public LossStats validate() {
-        LossStats v = Evaluator.evaluate(model, validation.get(), options.batch());
-        lastValLoss = v.meanLoss();
-        for (Listener l : listeners) l.onValidation(step, v);
-        return v;
-    }
-
-    private void saveCheckpoint() {
-        try {
-            Path where = checkpoints.save(
-                    model,
-                    optimizer,
-                    new TrainProgress(
-                            step,
-                            options.seed(),
-                            train.state(),
-                            tokensSeen,
-                            lastValLoss,
-                            model.backend().numerics()));
-            for (Listener l : listeners) l.onCheckpoint(step, where);
-        } catch (NonFiniteTensorException e) {
-            throw diverged(step, "the checkpoint was not written because its " + e.detail());
-        } catch (IOException e) {
-            throw new UncheckedIOException("could not write the checkpoint at step " + step + ": " + e.getMessage(), e);
-        }
-    }
-
-    private TrainingDivergedException diverged(int at, String what) {
-        String last = checkpoints == null
-                ? null
-                : checkpoints.latest().map(Path::toString).orElse(null);
-        return new TrainingDivergedException(
-                at,
-                "training diverged: " + what + " at step " + at + "; "
-                        + (last == null
-                                ? "no checkpoint was saved yet"
-                                : "last good checkpoint: " + last + " (lower --lr and resume with --resume)"));
+        return loop.validate();
     }
 }

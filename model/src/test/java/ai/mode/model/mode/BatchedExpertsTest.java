@@ -54,7 +54,7 @@ class BatchedExpertsTest {
                 ModeTestSupport.randomize(be, p, rnd, 0.3);
                 p.setTrainable(true);
             }
-            BatchedDecoderLayer batched = new BatchedDecoderLayer(be, cfg, w, Map.of(), scratch);
+            DecoderLayer batched = StackedLayout.layer(be, cfg, w, Map.of(), scratch);
             float[] xs = new float[e * m * d], dys = new float[e * m * d];
             for (int i = 0; i < xs.length; i++) {
                 xs[i] = (float) rnd.nextGaussian();
@@ -123,7 +123,7 @@ class BatchedExpertsTest {
                     ModeTestSupport.randomize(cb, p, rnd, 0.3);
                     p.setTrainable(true);
                 }
-                BatchedDecoderLayer layer = new BatchedDecoderLayer(cb, cfg, w, Map.of(), scratch);
+                DecoderLayer layer = StackedLayout.layer(cb, cfg, w, Map.of(), scratch);
                 try (Tensor x = cb.fromHost(new float[e * 2 * 3 * cfg.hiddenSize()], e * 2, 3, cfg.hiddenSize())) {
                     gemms.set(0);
                     Tensor y = layer.forward(x);

@@ -126,6 +126,8 @@ class ModeExperimentTest {
         assertEquals(9, json.getAsJsonArray("results").size());
         assertEquals(7, json.getAsJsonObject("settings").get("total_steps").getAsInt());
         assertTrue(Files.isRegularFile(dir.resolve("gate-weights-mode-2x.png")));
+        String lossChart = Files.readString(dir.resolve(ExperimentReport.LOSS_PNG));
+        assertTrue(lossChart.contains("expert-code (own domain)") && lossChart.contains("mode-2x"), lossChart);
         assertTrue(Files.isRegularFile(dir.resolve("expert-code").resolve(ExpertFile.FILE_NAME)));
         for (Map.Entry<String, Double> e : r.stageSeconds().entrySet()) assertTrue(e.getValue() >= 0, e.getKey());
     }

@@ -11,9 +11,8 @@ import ai.mode.parallel.place.DeviceId;
 import ai.mode.parallel.place.DeviceSpec;
 import ai.mode.parallel.place.Placement;
 import ai.mode.runtime.Backend;
+import ai.mode.runtime.BackendSpec;
 import ai.mode.runtime.Backends;
-import ai.mode.runtime.cuda.CudaDevice;
-import ai.mode.runtime.device.DeviceBackend;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -193,22 +192,14 @@ public final class ParallelLaunch implements AutoCloseable {
                 adamw);
     }
 
-    /** A backend on one device: cpu (with {@code threads}), emu, or the cuda GPU of that ordinal. */
+    /**
+     * A backend on one device: cpu (with {@code threads}), emu, or the cuda GPU of that ordinal, opened by name through
+     * {@link Backends} with the device's ordinal in its {@link BackendSpec} (cpu options and a cuda device's settings
+     * as the command line's properties give them).
+     */
     public static Backend open(DeviceId d, int threads) {
-        return switch (d.kind()) {
-            case "cpu" -> Backends.create("cpu", threads);
-            case "emu" -> Backends.create("emu", 0);
-            case "cuda" -> {
-                Backends.providers().stream()
-                        .filter(p -> p.name().equals("cuda") && !p.available())
-                        .findFirst()
-                        .ifPresent(p -> {
-                            throw new IllegalStateException("device " + d + " is not usable: " + p.unavailableReason());
-                        });
-                yield new DeviceBackend(CudaDevice.open(d.ordinal()), "cuda");
-            }
-            default -> throw new IllegalArgumentException("unknown device kind " + d.kind());
-        };
+        if (!DeviceId.KINDS.contains(d.kind())) throw new IllegalArgumentException("unknown device kind " + d.kind());
+        return Backends.create(BackendSpec.fromEnvironment(d.kind(), threads).withOrdinal(d.ordinal()));
     }
 
     @Override

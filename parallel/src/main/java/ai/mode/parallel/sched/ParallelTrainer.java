@@ -3,16 +3,15 @@ package ai.mode.parallel.sched;
 import ai.mode.model.train.Evaluator;
 import ai.mode.model.train.TokenStream;
 import ai.mode.model.train.Trainer;
-import ai.mode.model.train.TrainingDivergedException;
-import ai.mode.runtime.Backend;
+import ai.mode.model.train.TrainingLoop;
 import ai.mode.runtime.LossStats;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Supplier;
 
 /**
- * The training loop of a parallel MoDE model: the single-device Trainer's schedule, accumulation, clipping, validation
- * and listeners, with each step's micro-batches run by every rank of the placement.
+ * The training loop of a parallel MoDE model: the shared {@link TrainingLoop} (the single-device {@link Trainer}'s
+ * schedule, accumulation, clipping, validation and listeners), with each step's micro-batches run by every rank.
  *
  * <p>Trains a {@link ParallelModeModel} with {@link Trainer.Options} semantics: per step, {@code accumulation}
  * micro-batches of {@code batch × seqLen} tokens (gradients reduced over each group after the last one), loss
@@ -22,13 +21,9 @@ import java.util.function.Supplier;
  */
 public final class ParallelTrainer {
     private final ParallelModeModel model;
-    private final TokenStream train;
-    private final Supplier<Iterable<int[]>> validation;
     private final Trainer.Options options;
-    private final List<Trainer.Listener> listeners;
     private final List<Double> losses = new ArrayList<>();
-    private int step;
-    private long tokensSeen;
+    private final TrainingLoop loop;
 
     /** @param validation windows of seqLen+1 tokens re-iterated at each validation; null = none */
     public ParallelTrainer(
@@ -38,10 +33,21 @@ public final class ParallelTrainer {
             Trainer.Options options,
             List<Trainer.Listener> listeners) {
         this.model = model;
-        this.train = train;
-        this.validation = validation;
         this.options = options;
-        this.listeners = List.copyOf(listeners);
+        List<Trainer.Listener> all = new ArrayList<>();
+        all.add(new Trainer.Listener() {
+            @Override
+            public void onStep(Trainer.StepMetrics m) {
+                losses.add(m.loss());
+            }
+        });
+        all.addAll(listeners);
+        TrainingLoop.Target ranks = new TrainingLoop.Target(
+                model::zeroGrad,
+                (ids, targets, b, t, scale, last) -> model.forwardBackward(ids, targets, b, t, scale, true, last),
+                lr -> model.step(lr, options.adamw().maxGradNorm()),
+                this::evaluate);
+        this.loop = new TrainingLoop(ranks, train, validation, options, null, all);
     }
 
     /** Training loss of every step run so far. */
@@ -50,72 +56,12 @@ public final class ParallelTrainer {
     }
 
     public int step() {
-        return step;
+        return loop.step();
     }
 
     /** Trains up to {@code options.steps()}. */
     public Trainer.Result run() {
-        int b = options.batch(), t = options.seqLen(), accum = options.accumulation();
-        int[][] windows = new int[accum][b * (t + 1)];
-        for (Trainer.Listener l : listeners) l.onStart(step + 1, options.steps(), options);
-        long start = System.nanoTime();
-        double lastLoss = Double.NaN, trainSeconds = 0;
-        LossStats lastVal = null;
-        while (step < options.steps()) {
-            long t0 = System.nanoTime();
-            int current = step + 1;
-            long counted = 0;
-            for (int m = 0; m < accum; m++) {
-                train.next(b, t, windows[m]);
-                for (int v : Evaluator.targets(windows[m], b, t)) if (v != Backend.IGNORE_INDEX) counted++;
-            }
-            if (counted == 0) throw new IllegalStateException("step " + current + ": the batch has no target tokens");
-            float gradScale = (float) (1.0 / counted);
-            model.zeroGrad();
-            LossStats stats = LossStats.ZERO;
-            for (int m = 0; m < accum; m++) {
-                stats = stats.plus(model.forwardBackward(
-                        Evaluator.inputs(windows[m], b, t),
-                        Evaluator.targets(windows[m], b, t),
-                        b,
-                        t,
-                        gradScale,
-                        true,
-                        m == accum - 1));
-            }
-            double loss = stats.meanLoss();
-            if (!Double.isFinite(loss))
-                throw new TrainingDivergedException(
-                        current, "training diverged: loss is " + loss + " at step " + current);
-            double lr = options.schedule().at(current);
-            double norm = model.step(lr, options.adamw().maxGradNorm());
-            if (!Double.isFinite(norm))
-                throw new TrainingDivergedException(
-                        current, "training diverged: gradient norm is " + norm + " at step " + current);
-            step = current;
-            tokensSeen += options.tokensPerStep();
-            lastLoss = loss;
-            losses.add(loss);
-            double secs = (System.nanoTime() - t0) / 1e9;
-            trainSeconds += secs;
-            Trainer.StepMetrics sm = new Trainer.StepMetrics(
-                    step,
-                    loss,
-                    stats.accuracy(),
-                    lr,
-                    norm,
-                    options.tokensPerStep() / secs,
-                    tokensSeen,
-                    (System.nanoTime() - start) / 1e9);
-            for (Trainer.Listener l : listeners) l.onStep(sm);
-            boolean last = step == options.steps();
-            if (validation != null && ((options.evalEvery() > 0 && step % options.evalEvery() == 0) || last)) {
-                lastVal = evaluate(validation.get(), b);
-                for (Trainer.Listener l : listeners) l.onValidation(step, lastVal);
-            }
-        }
-        for (Trainer.Listener l : listeners) l.onEnd(step);
-        return new Trainer.Result(step, lastLoss, lastVal, (System.nanoTime() - start) / 1e9, trainSeconds, tokensSeen);
+        return loop.run(options.steps());
     }
 
     /**

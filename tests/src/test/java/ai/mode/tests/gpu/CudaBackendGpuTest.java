@@ -6,11 +6,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.mode.runtime.AdamWStep;
 import ai.mode.runtime.Backend;
+import ai.mode.runtime.BackendSpec;
 import ai.mode.runtime.Backends;
 import ai.mode.runtime.DType;
 import ai.mode.runtime.LossStats;
 import ai.mode.runtime.Tensor;
 import ai.mode.runtime.cuda.CudaDevice;
+import ai.mode.runtime.cuda.CudaOptions;
 import ai.mode.runtime.device.DeviceBackend;
 import ai.mode.tests.reference.TestData;
 import java.util.function.Consumer;
@@ -279,16 +281,9 @@ class CudaBackendGpuTest {
 
     @Test
     void kernelGemmAgreesWithCublasLtAndIsTimed() {
-        String old = System.getProperty("mode.cuda.gemm");
-        System.setProperty("mode.cuda.gemm", "kernel");
-        DeviceBackend kernelOnly;
-        try {
-            kernelOnly = new DeviceBackend(CudaDevice.open(CudaDevice.defaultOrdinal()), "cuda");
-            kernelOnly.device().vendorGemm();
-        } finally {
-            if (old == null) System.clearProperty("mode.cuda.gemm");
-            else System.setProperty("mode.cuda.gemm", old);
-        }
+        int ordinal = BackendSpec.fromEnvironment("cuda", 0).ordinal();
+        DeviceBackend kernelOnly =
+                new DeviceBackend(CudaDevice.open(ordinal, new CudaOptions(true, false, false)), "cuda");
         try (kernelOnly) {
             CudaDevice vendorDev = (CudaDevice) ((DeviceBackend) cuda).device();
             boolean haveCublas = vendorDev.vendorGemm().isPresent();

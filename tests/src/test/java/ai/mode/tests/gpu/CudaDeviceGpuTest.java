@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
 import ai.mode.kernels.KernelResources;
 import ai.mode.runtime.cuda.CudaDevice;
+import ai.mode.runtime.cuda.CudaOptions;
 import ai.mode.runtime.device.DeviceException;
 import ai.mode.runtime.device.KernelFunction;
 import ai.mode.tests.reference.TestData;
@@ -59,12 +60,10 @@ class CudaDeviceGpuTest {
         assertTrue(e.getMessage().startsWith("CUDA device 99 does not exist"), e.getMessage());
     }
 
-    private static void loadEveryModule(String kernelsMode) {
+    private static void loadEveryModule(boolean nvrtc) {
         Map<String, String> entries = KernelResources.entryPoints();
         assumeFalse(entries.isEmpty(), "no kernel resources on the classpath");
-        String old = System.getProperty("mode.cuda.kernels");
-        if (kernelsMode != null) System.setProperty("mode.cuda.kernels", kernelsMode);
-        try (CudaDevice dev = CudaDevice.open(0)) {
+        try (CudaDevice dev = CudaDevice.open(0, new CudaOptions(false, nvrtc, false))) {
             for (String entry : entries.keySet()) {
                 KernelFunction f = dev.function(entry);
                 assertNotNull(f);
@@ -72,22 +71,19 @@ class CudaDeviceGpuTest {
             }
             DeviceException e = assertThrows(DeviceException.class, () -> dev.function("mode_no_such_kernel"));
             assertTrue(e.getMessage().contains("mode_no_such_kernel"), e.getMessage());
-        } finally {
-            if (old == null) System.clearProperty("mode.cuda.kernels");
-            else System.setProperty("mode.cuda.kernels", old);
         }
     }
 
     @Test
     void everyKernelLoadsFromTheShippedModules() {
         Gpu.requireGpu();
-        loadEveryModule(null);
+        loadEveryModule(false);
     }
 
     @Test
     void everyKernelLoadsThroughNvrtc() {
         Gpu.requireGpu();
         assumeFalse(ai.mode.bindings.Nvrtc.unavailableReason().isPresent(), "NVRTC not available");
-        loadEveryModule("nvrtc");
+        loadEveryModule(true);
     }
 }

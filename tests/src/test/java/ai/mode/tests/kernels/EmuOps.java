@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import ai.mode.runtime.Backend;
+import ai.mode.runtime.BackendSpec;
 import ai.mode.runtime.Backends;
 import ai.mode.runtime.DType;
 import ai.mode.runtime.Tensor;
@@ -58,7 +59,8 @@ public final class EmuOps {
             case "cuda" -> {
                 CudaBackendProvider cuda = new CudaBackendProvider();
                 assumeTrue(cuda.available(), () -> "cuda backend unavailable: " + cuda.unavailableReason());
-                return new DeviceBackend(CudaDevice.open(CudaDevice.defaultOrdinal()), "cuda", tensorCores);
+                return new DeviceBackend(
+                        CudaDevice.open(BackendSpec.fromEnvironment("cuda", 1).ordinal()), "cuda", tensorCores);
             }
             default ->
                 throw new IllegalArgumentException(

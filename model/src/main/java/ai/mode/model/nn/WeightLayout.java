@@ -1,0 +1,38 @@
+package ai.mode.model.nn;
+
+import ai.mode.model.io.TensorNames.LayerTensor;
+import ai.mode.runtime.Tensor;
+import java.util.List;
+
+/**
+ * How the weights of a {@link DecoderLayer} are laid out, and so how its projections and norms run: one layer's
+ * own parameters ({@link SingleLayout}: plain GEMMs), or E same-shaped layers stacked {@code [E, out, in]} and
+ * computed together (the MoDE experts: one batched GEMM per projection). The layer graph is written once, in
+ * {@link DecoderLayer}; the layout supplies its weighted operations over rows {@code [E·M, ·]}, where rows
+ * {@code [e·M, (e+1)·M)} belong to layer e.
+ */
+public interface WeightLayout {
+    /** E, the number of layers computed together. */
+    int count();
+
+    /** The layers' parameters (and any adapters'), in a fixed order. */
+    List<Parameter> parameters();
+
+    /** out = RMSNorm(x2)·gain per layer; x2, out {@code [E·M, D]}, rstd {@code [E·M]}. */
+    void normForward(LayerTensor t, Tensor x2, Tensor out, Tensor rstd);
+
+    /** Backward of {@link #normForward}: dx {@code [E·M, D]} (overwritten); the gains' gradients accumulate when trainable. */
+    void normBackward(LayerTensor t, Tensor dOut, Tensor x2, Tensor rstd, Tensor dx);
+
+    /** y2 {@code [E·M, out]} (= or += with {@code accumulate}) x2 {@code [E·M, in]} W^T per layer. */
+    void project(LayerTensor t, Tensor x2, Tensor y2, boolean accumulate);
+
+    /**
+     * Backward of {@link #project}: {@code dx2 (=|+=) dy2 W} when dx2 is not null, and the weight gradients
+     * {@code += dy2^T x2} of trainable layers.
+     */
+    void projectBackward(LayerTensor t, Tensor dy2, Tensor x2, Tensor dx2, boolean accumulate);
+
+    /** Frees buffers the layout keeps between forward and backward (re-allocated on next use). */
+    default void releaseBuffers() {}
+}
