@@ -14,6 +14,7 @@ import ai.mode.runtime.Backends;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -29,23 +30,8 @@ import picocli.CommandLine.Option;
             "AutoModelForCausalLM.from_pretrained(OUT, trust_remote_code=True)."
         })
 public final class ExportHfCommand implements Callable<Integer> {
-    @Option(names = "--checkpoint", required = true, description = "Backbone checkpoint directory or run folder.")
-    Path checkpoint;
-
-    @Option(
-            names = "--experts",
-            required = true,
-            description = "Expert file, a run folder holding one, or a domain name (RUNS/expert-NAME).")
-    String experts;
-
-    @Option(
-            names = "--runs",
-            defaultValue = "runs",
-            description = "Where bare expert names are looked up (default: ${DEFAULT-VALUE}).")
-    Path runs;
-
-    @Option(names = "--routing", description = "Routing of the exported model (default: the one stored in the file).")
-    String routing;
+    @Mixin
+    ModeCliOptions.Saved saved;
 
     @Option(names = "--out", required = true, description = "Output folder (must not exist unless --force).")
     Path out;
@@ -55,9 +41,9 @@ public final class ExportHfCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        ExpertFile f = ExpertFile.read(ModeCliSupport.expertFile(experts, runs));
-        Routing r = routing == null ? f.config().routing() : Routing.parse(routing);
-        Checkpoint c = SavedModels.resolve(checkpoint);
+        ExpertFile f = saved.expertFile();
+        Routing r = saved.routing(f);
+        Checkpoint c = SavedModels.resolve(saved.checkpoint);
         byte[] tokenizer = c.has(Checkpoint.TOKENIZER) ? c.readTokenizer().orElseThrow() : null;
         try (Backend be = Backends.create("cpu", 0);
                 LlamaModel base = SavedModels.load(be, c);

@@ -7,7 +7,6 @@ import com.google.gson.JsonObject;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
@@ -74,26 +73,17 @@ public final class HfModeExport {
         if (Files.exists(target, LinkOption.NOFOLLOW_LINKS) && !Files.isDirectory(target, LinkOption.NOFOLLOW_LINKS))
             throw new FileAlreadyExistsException(
                     target.toString(), null, "exists and is not a folder; choose another output folder");
-        Path parent = AtomicFiles.parentOf(target);
-        Files.createDirectories(parent);
+        Files.createDirectories(AtomicFiles.parentOf(target));
         Path temp = AtomicFiles.tempSibling(target);
         Files.createDirectory(temp);
         boolean done = false;
         try {
-            Files.writeString(temp.resolve(Checkpoint.CONFIG), configJson(backbone, mode), StandardCharsets.UTF_8);
+            AtomicFiles.writeString(temp.resolve(Checkpoint.CONFIG), configJson(backbone, mode));
             SafeTensors.write(temp.resolve(Checkpoint.MODEL), tensors, Map.of("format", "pt"), SafeDType.F32);
-            if (tokenizer != null) Files.write(temp.resolve(Checkpoint.TOKENIZER), tokenizer);
-            for (String f : CODE_FILES) Files.write(temp.resolve(f), resource(f));
+            if (tokenizer != null) AtomicFiles.writeBytes(temp.resolve(Checkpoint.TOKENIZER), tokenizer);
+            for (String f : CODE_FILES) AtomicFiles.writeBytes(temp.resolve(f), resource(f));
             AtomicFiles.fsyncDirectory(temp);
-            if (Files.exists(target, LinkOption.NOFOLLOW_LINKS)) {
-                Path old = AtomicFiles.tempSibling(target);
-                AtomicFiles.moveAtomically(target, old);
-                AtomicFiles.moveAtomically(temp, target);
-                AtomicFiles.deleteRecursively(old);
-            } else {
-                AtomicFiles.moveAtomically(temp, target);
-            }
-            AtomicFiles.fsyncDirectory(parent);
+            AtomicFiles.replaceDirectory(temp, target);
             done = true;
             return target;
         } finally {
