@@ -50,6 +50,7 @@ import picocli.CommandLine.Option;
             "Placements: single, data (every device holds everything and a share of the batch), mpmd (backbone on one group,",
             "experts spread over the others, each group data parallel), or a custom spec such as 'cuda:0-3=backbone;cuda:4-7=experts'.",
             "Several processes (nodes): set MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE (and LOCAL_RANK) as torchrun does;",
+            "and one job secret for all: export MODE_JOB_SECRET=$(openssl rand -hex 32) (or MODE_JOB_SECRET_FILE, chmod 600);",
             "each process passes its own --devices; world ranks then number the devices of all processes in RANK order.",
             "Writes OUT/metrics.jsonl, OUT/experts.safetensors and OUT/placement.txt (on RANK 0)."
         })

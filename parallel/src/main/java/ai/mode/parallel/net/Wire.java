@@ -17,13 +17,13 @@ import java.nio.ByteOrder;
 final class Wire {
     private Wire() {}
 
-    /** Protocol magic and version, the first int of a HELLO. */
-    static final int MAGIC = 0x4D6F4445; // "MoDE"
+    /** Protocol magic and version, the first int of a HELLO: "MoD" and version 2 (the authenticated hello). */
+    static final int MAGIC = 0x4D6F4402;
 
     // client -> server
-    static final byte HELLO = 1, COLLECTIVE = 2, SEND = 3, RECV = 4, MISSING = 5, ABORT = 6, BYE = 7;
+    static final byte HELLO = 1, COLLECTIVE = 2, SEND = 3, RECV = 4, MISSING = 5, ABORT = 6, BYE = 7, AUTH = 8;
     // server -> client
-    static final byte WELCOME = 20, REFUSED = 21, RESULT = 22, FAILED = 23, MISSING_RESULT = 24;
+    static final byte WELCOME = 20, REFUSED = 21, RESULT = 22, FAILED = 23, MISSING_RESULT = 24, CHALLENGE = 25;
 
     /**
      * The frame limit: the most bytes one array of a frame (a host buffer, a count list) may hold, 1 GiB. Every

@@ -210,7 +210,9 @@ class TrainCliTest {
                             "WORLD_SIZE",
                             "2",
                             "LOCAL_RANK",
-                            "0"));
+                            "0",
+                            "MODE_JOB_SECRET",
+                            RendezvousTest.SECRET_TEXT));
             ps.add(pb.start());
         }
         List<String> outs = new ArrayList<>();
