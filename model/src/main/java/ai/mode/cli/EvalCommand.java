@@ -7,6 +7,7 @@ import ai.mode.model.io.Checkpoint;
 import ai.mode.model.nn.LlamaModel;
 import ai.mode.model.tokenizer.BpeTokenizer;
 import ai.mode.model.train.CorpusEvaluation;
+import ai.mode.model.train.MemoryEstimate;
 import ai.mode.model.train.SavedModels;
 import ai.mode.runtime.Backend;
 import com.google.gson.GsonBuilder;
@@ -78,13 +79,15 @@ public final class EvalCommand implements Callable<Integer> {
         BpeTokenizer tok = BpeTokenizer.load(tokFile);
         List<Split> sp = new ArrayList<>();
         for (String s : splits) sp.add(Split.parse(s));
+        int t = seq > 0 ? seq : Math.min(128, c.config().maxSeqLen());
+        if (t > c.config().maxSeqLen()) {
+            throw new IllegalArgumentException("--seq " + t + " exceeds the model's max_position_embeddings "
+                    + c.config().maxSeqLen());
+        }
+        MemoryEstimate.evaluation(c.config(), c.config().parameterCount(), batch, t)
+                .require("evaluating " + c.dir());
         try (Backend be = common.openBackend();
                 LlamaModel model = SavedModels.load(be, c)) {
-            int t = seq > 0 ? seq : Math.min(128, model.config().maxSeqLen());
-            if (t > model.config().maxSeqLen()) {
-                throw new IllegalArgumentException("--seq " + t + " exceeds the model's max_position_embeddings "
-                        + model.config().maxSeqLen());
-            }
             List<CorpusEvaluation.Row> rows = CorpusEvaluation.evaluate(
                     model, tok, corpora == null ? DEFAULT_CORPORA : corpora, sp, t, batch, maxWindows);
             System.out.println("checkpoint " + c.dir());

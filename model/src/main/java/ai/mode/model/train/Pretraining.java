@@ -115,6 +115,9 @@ public final class Pretraining {
             Path tokenizerJson,
             List<Trainer.Listener> listeners)
             throws IOException {
+        LlamaConfig c = s.config();
+        MemoryEstimate.training(c, c.numLayers(), c.parameterCount(), c.parameterCount(), s.batch(), s.seqLen())
+                .require("pretraining");
         Files.createDirectories(s.out());
         int warm = Math.min(s.warmupSteps(), s.steps());
         Trainer.Options opt = new Trainer.Options(

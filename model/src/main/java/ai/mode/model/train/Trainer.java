@@ -142,6 +142,7 @@ public final class Trainer {
                     "--seq " + options.seqLen() + " exceeds the model's max_position_embeddings "
                             + model.config().maxSeqLen());
         }
+        MemoryEstimate.training(model, options.batch(), options.seqLen()).require("training");
     }
 
     public AdamW optimizer() {

@@ -347,6 +347,15 @@ class RendezvousTest {
      */
     @Test
     void aFrozenProcessEndsTheRunWithinTheCommunicationTimeoutNamingIt() throws Exception {
+        String msg = frozenPeer();
+        assertTrue(msg.contains("timed out") && msg.contains("rank(s) [1] did not arrive"), msg);
+    }
+
+    /**
+     * Rank 1 joins and freezes; rank 0's barrier fails at a 0.5 s communication timeout and rank 0 closes while
+     * rank 1 is still frozen (checked). Returns rank 0's error.
+     */
+    static String frozenPeer() throws Exception {
         int port = freePort();
         CountDownLatch thaw = new CountDownLatch(1);
         CompletableFuture<Void> frozen = new CompletableFuture<>();
@@ -370,10 +379,10 @@ class RendezvousTest {
                 } // the close: returns without waiting for the frozen process
             });
             String msg = master.get(60, TimeUnit.SECONDS);
-            assertTrue(msg.contains("timed out") && msg.contains("rank(s) [1] did not arrive"), msg);
             assertFalse(peer.isDone(), "the peer is still frozen while rank 0 has finished");
             thaw.countDown();
             peer.get(20, TimeUnit.SECONDS);
+            return msg;
         } finally {
             thaw.countDown();
             pool.shutdownNow();
