@@ -1,4 +1,4 @@
-// Options shared by the training and evaluation commands: backend, threads, seed, quiet.
+// Options shared by the training and evaluation commands: backend, threads, seed, force, quiet.
 package ai.mode.cli;
 
 import ai.mode.runtime.Backend;
@@ -24,6 +24,12 @@ public final class CommonOptions {
             defaultValue = "1234",
             description = "Seed for initialisation and data order (default: ${DEFAULT-VALUE}).")
     public long seed;
+
+    @Option(
+            names = "--force",
+            description = "Write over an existing output file, or into an output folder another command wrote"
+                    + " (never over this command's inputs).")
+    public boolean force;
 
     @Option(
             names = {"-q", "--quiet"},

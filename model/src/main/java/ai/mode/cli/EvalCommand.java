@@ -4,6 +4,7 @@ package ai.mode.cli;
 import ai.mode.model.data.Split;
 import ai.mode.model.io.AtomicFiles;
 import ai.mode.model.io.Checkpoint;
+import ai.mode.model.io.OutputGuard;
 import ai.mode.model.nn.LlamaModel;
 import ai.mode.model.tokenizer.BpeTokenizer;
 import ai.mode.model.train.CorpusEvaluation;
@@ -71,6 +72,7 @@ public final class EvalCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         Checkpoint c = SavedModels.resolve(checkpoint);
+        if (json != null) OutputGuard.file(json, "--json", common.force, ModeCliSupport.existing(c.dir(), corpora));
         Path tokFile = c.dir().resolve(Checkpoint.TOKENIZER);
         if (!Files.isRegularFile(tokFile)) {
             throw new IllegalArgumentException(

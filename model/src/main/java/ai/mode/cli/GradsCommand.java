@@ -2,6 +2,7 @@
 package ai.mode.cli;
 
 import ai.mode.model.io.Checkpoint;
+import ai.mode.model.io.OutputGuard;
 import ai.mode.model.io.SafeDType;
 import ai.mode.model.io.SafeTensors;
 import ai.mode.model.nn.LlamaModel;
@@ -54,6 +55,7 @@ public final class GradsCommand implements Callable<Integer> {
         int[] flat = new int[b * (t + 1)];
         for (int i = 0; i < b; i++) System.arraycopy(rows[i], 0, flat, i * (t + 1), t + 1);
         Checkpoint c = SavedModels.resolve(checkpoint);
+        OutputGuard.file(out, "--out", common.force, ModeCliSupport.existing(c.dir(), tokens));
         try (Backend be = common.openBackend();
                 LlamaModel model = SavedModels.load(be, c)) {
             int v = model.config().vocabSize();

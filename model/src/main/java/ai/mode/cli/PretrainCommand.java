@@ -7,6 +7,7 @@ import ai.mode.model.data.Corpus;
 import ai.mode.model.data.Split;
 import ai.mode.model.data.TokenCache;
 import ai.mode.model.io.HfConfig;
+import ai.mode.model.io.OutputGuard;
 import ai.mode.model.tokenizer.BpeTokenizer;
 import ai.mode.model.tokenizer.BpeTrainer;
 import ai.mode.model.train.Pretraining;
@@ -69,6 +70,7 @@ public final class PretrainCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
+        OutputGuard.folder(out, "pretrain", common.force || resume, ModeCliSupport.existing(corpus, tokenizer));
         try (Backend be = common.openBackend()) {
             Pretraining.Result r =
                     run(be, out, corpus, vocab, tokenizer, config, training, resume, common, System.out, System.err);

@@ -59,6 +59,7 @@ class FaultTableTest {
         String[] res = TrainCliTest.run(cli("mode pretrain --out RUN --corpus CORPUS --vocab 280 --config " + SHAPE
                 + " --steps 2 --batch 2 --seq 16 --eval-windows 2 --threads 1 -q"));
         assertEquals("0", res[0], res[2]);
+        Files.writeString(dir.resolve("toks.txt"), "1 2 3 4\n");
     }
 
     /** The command as the table shows it, with RUN, CORPUS and DIR for the test's folders. */
@@ -107,6 +108,18 @@ class FaultTableTest {
                 mode("usage: an option that is not a number", "mode pretrain --steps many"),
                 mode("usage: an impossible model shape", "mode pretrain --out DIR/c --config hidden_size=30 --steps 2"),
                 mode("outputs: a run folder that holds checkpoints", "mode pretrain --out RUN" + tiny),
+                mode(
+                        "outputs: an output inside an input (the checkpoint's weights)",
+                        "mode grads --checkpoint RUN --tokens DIR/toks.txt --out RUN/checkpoints/step-00000002/model.safetensors"),
+                mode(
+                        "outputs: an output inside an input (the checkpoint's config)",
+                        "mode eval --checkpoint RUN --corpus CORPUS --json RUN/checkpoints/step-00000002/config.json"),
+                mode(
+                        "outputs: an existing file the command did not write",
+                        "mode eval --checkpoint RUN --corpus CORPUS --json DIR/toks.txt"),
+                mode(
+                        "outputs: another command's run folder",
+                        "mode expert --checkpoint RUN --domain CORPUS --name c --out RUN"),
                 new Fault(
                         "launch: several processes without a job secret",
                         "`MASTER_ADDR=127.0.0.1 MASTER_PORT=29500 RANK=0 WORLD_SIZE=2 mode train ...` (no"
