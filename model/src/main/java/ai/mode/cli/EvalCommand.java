@@ -71,6 +71,11 @@ public final class EvalCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
+        if (batch < 1) throw new IllegalArgumentException("--batch must be >= 1 (got " + batch + ")");
+        if (maxWindows < 0)
+            throw new IllegalArgumentException(
+                    "--max-windows must be >= 0 (got " + maxWindows + "); 0 evaluates the whole split");
+        if (seq < 0) throw new IllegalArgumentException("--seq must be >= 0 (got " + seq + "); 0 means 128");
         Checkpoint c = SavedModels.resolve(checkpoint);
         if (json != null) OutputGuard.file(json, "--json", common.force, ModeCliSupport.existing(c.dir(), corpora));
         Path tokFile = c.dir().resolve(Checkpoint.TOKENIZER);

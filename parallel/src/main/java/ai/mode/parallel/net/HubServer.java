@@ -258,7 +258,8 @@ public final class HubServer implements AutoCloseable {
             if (handshake(c)) requests(c);
         } catch (EOFException | SocketException e) {
             if (!c.bye && !closed)
-                abort(c.who() + " disconnected (" + e.getMessage() + "); the run cannot continue without it");
+                abort(c.who() + " disconnected (" + (e.getMessage() == null ? "its connection closed" : e.getMessage())
+                        + "); the run cannot continue without it: look for its own error, or restart the run");
         } catch (IOException | RuntimeException e) {
             if (!closed) abort("protocol error with " + c.who() + ": " + e.getMessage());
         } finally {

@@ -56,10 +56,12 @@ class FaultTableTest {
             Files.writeString(corpus.resolve("doc" + d + ".txt"), sb.toString());
         }
         run = dir.resolve("run");
-        String[] res = TrainCliTest.run(cli("mode pretrain --out RUN --corpus CORPUS --vocab 280 --config " + SHAPE
+        String[] res = TrainCliTest.run(cli("mode pretrain --out RUN --corpus CORPUS --vocab 270 --config " + SHAPE
                 + " --steps 2 --batch 2 --seq 16 --eval-windows 2 --threads 1 -q"));
         assertEquals("0", res[0], res[2]);
         Files.writeString(dir.resolve("toks.txt"), "1 2 3 4\n");
+        Files.writeString(dir.resolve("frac.txt"), "1 2.5 3 4\n");
+        Files.writeString(dir.resolve("bad.json"), "{\"model\": }");
     }
 
     /** The command as the table shows it, with RUN, CORPUS and DIR for the test's folders. */
@@ -91,14 +93,14 @@ class FaultTableTest {
     }
 
     private static List<Fault> faults() {
-        String tiny = " --corpus CORPUS --vocab 280 --config " + SHAPE + " --steps 2 --seq 16 --threads 1 -q";
+        String tiny = " --corpus CORPUS --vocab 270 --config " + SHAPE + " --steps 2 --seq 16 --threads 1 -q";
         return List.of(
                 mode(
                         "resources: a batch too large for the heap",
                         "mode pretrain --out DIR/a --batch 2000000000" + tiny),
                 mode(
                         "resources: a model too large for the heap",
-                        "mode pretrain --out DIR/b --corpus CORPUS --vocab 280 --config hidden_size=8192,"
+                        "mode pretrain --out DIR/b --corpus CORPUS --vocab 270 --config hidden_size=8192,"
                                 + "num_hidden_layers=64,num_attention_heads=64,num_key_value_heads=64,"
                                 + "intermediate_size=32768 --steps 2 --seq 16 --threads 1 -q"),
                 mode(
@@ -108,6 +110,21 @@ class FaultTableTest {
                 mode("usage: an option that is not a number", "mode pretrain --steps many"),
                 mode("usage: an impossible model shape", "mode pretrain --out DIR/c --config hidden_size=30 --steps 2"),
                 mode("outputs: a run folder that holds checkpoints", "mode pretrain --out RUN" + tiny),
+                mode("options: a negative warm-up", "mode pretrain --out DIR/d --warmup -5" + tiny),
+                mode("options: a zero checkpoint interval", "mode pretrain --out DIR/e --checkpoint-every 0" + tiny),
+                mode("options: a negative number of checkpoints to keep", "mode pretrain --out DIR/f --keep -1" + tiny),
+                mode(
+                        "options: a negative number of evaluation windows",
+                        "mode eval --checkpoint RUN --corpus CORPUS --max-windows -1"),
+                mode(
+                        "inputs: a folder given as the tokenizer file",
+                        "mode pretrain --out DIR/g --tokenizer CORPUS" + tiny),
+                mode(
+                        "inputs: a tokenizer.json that is not JSON",
+                        "mode pretrain --out DIR/h --tokenizer DIR/bad.json" + tiny),
+                mode(
+                        "inputs: a fractional token id",
+                        "mode grads --checkpoint RUN --tokens DIR/frac.txt --out DIR/g.safetensors"),
                 mode(
                         "outputs: an output inside an input (the checkpoint's weights)",
                         "mode grads --checkpoint RUN --tokens DIR/toks.txt --out RUN/checkpoints/step-00000002/model.safetensors"),
@@ -227,6 +244,17 @@ class FaultTableTest {
             re.append(Pattern.quote(part));
         }
         return Pattern.compile(re.toString(), Pattern.DOTALL).matcher(actual).matches();
+    }
+
+    /** `--help` of every command prints its usage and no picocli warning (a stray % in a description did). */
+    @Test
+    void helpPrintsNoWarnings() {
+        for (String command : Main.commandLine().getSubcommands().keySet()) {
+            String[] r = TrainCliTest.run(command, "--help");
+            assertEquals("0", r[0], command);
+            assertTrue(r[1].contains("Usage: mode " + command), command + ": " + r[1]);
+            assertFalse(r[1].contains("WARN") || r[2].contains("WARN"), command + ": " + r[1] + r[2]);
+        }
     }
 
     @Test
