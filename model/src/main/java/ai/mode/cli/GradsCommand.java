@@ -99,7 +99,13 @@ public final class GradsCommand implements Callable<Integer> {
 
     static int[][] readTokens(Path file) throws IOException {
         if (!Files.isRegularFile(file)) throw new IllegalArgumentException("tokens file not found: " + file);
-        String text = Files.readString(file, StandardCharsets.UTF_8).strip();
+        String text;
+        try {
+            text = Files.readString(file, StandardCharsets.UTF_8).strip();
+        } catch (java.nio.charset.CharacterCodingException e) {
+            throw new IllegalArgumentException(
+                    file + ": not UTF-8 text; a token file holds integers as text, one sequence per line");
+        }
         List<int[]> rows = new ArrayList<>();
         try {
             if (text.startsWith("[")) {

@@ -8,6 +8,7 @@ import ai.mode.parallel.comm.HostBuffer;
 import ai.mode.parallel.comm.ReduceOp;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
+import java.io.EOFException;
 import java.io.IOException;
 import java.net.ProtocolException;
 import java.nio.ByteBuffer;
@@ -88,9 +89,8 @@ final class Wire {
         HostBuffer.Kind kind = HostBuffer.Kind.values()[k];
         int width = width(kind);
         int n = checkLength("buffer length", in.readInt(), width, MAX_FRAME_BYTES);
-        byte[] raw = new byte[n * width]; // within the frame limit, so no int overflow
-        in.readFully(raw);
-        ByteBuffer bb = ByteBuffer.wrap(raw).order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer bb = ByteBuffer.wrap(received(in, n * width)) // within the frame limit, so no int overflow
+                .order(ByteOrder.LITTLE_ENDIAN);
         return switch (kind) {
             case F32 -> {
                 float[] a = new float[n];
@@ -117,9 +117,21 @@ final class Wire {
 
     static int[] readInts(DataInputStream in) throws IOException {
         int n = checkLength("int list length", in.readInt(), 4, MAX_FRAME_BYTES);
+        ByteBuffer bb = ByteBuffer.wrap(received(in, n * 4)); // big-endian, as DataOutput wrote them
         int[] v = new int[n];
-        for (int i = 0; i < n; i++) v[i] = in.readInt();
+        bb.asIntBuffer().get(v);
         return v;
+    }
+
+    /**
+     * Exactly {@code bytes} bytes from {@code in}, read in chunks so that memory grows with what really arrives, not
+     * with what a corrupt length field claims; an EOFException when the stream ends first.
+     */
+    private static byte[] received(DataInputStream in, int bytes) throws IOException {
+        byte[] b = in.readNBytes(bytes);
+        if (b.length != bytes)
+            throw new EOFException("the frame ended after " + b.length + " of its " + bytes + " declared bytes");
+        return b;
     }
 
     static void writeSpec(DataOutputStream out, CollectiveSpec s) throws IOException {
