@@ -30,9 +30,7 @@ class TokenFileFuzzTest {
         Path f = Files.createTempFile("mode-fuzz", ".tokens");
         try {
             Files.write(f, bytes);
-            GradsCommand.readTokens(f);
-        } catch (Throwable e) {
-            ParserFuzzTest.ownOneLine(e, IllegalArgumentException.class);
+            ParserFuzzTest.parsesOrFails(() -> GradsCommand.readTokens(f), IllegalArgumentException.class);
         } finally {
             Files.delete(f);
         }

@@ -99,7 +99,7 @@ public class ParserFuzzTest {
     }
 
     /** Fails unless {@code e} is one of {@code allowed} with a one-line message. */
-    public static void ownOneLine(Throwable e, Class<?>... allowed) {
+    static void ownOneLine(Throwable e, Class<?>... allowed) {
         for (Class<?> a : allowed) {
             if (a.isInstance(e)) {
                 String m = e.getMessage();
@@ -110,41 +110,41 @@ public class ParserFuzzTest {
         fail("unexpected " + e, e);
     }
 
+    @FunctionalInterface
+    public interface Parse {
+        void parse() throws Exception;
+    }
+
+    /** Runs {@code parse}: it may succeed, or fail with one of {@code allowed} in one line; nothing else. */
+    public static void parsesOrFails(Parse parse, Class<?>... allowed) {
+        try {
+            parse.parse();
+        } catch (Throwable e) {
+            ownOneLine(e, allowed);
+        }
+    }
+
     @Property(seed = "20261207")
     void configJson(@ForAll("configs") byte[] bytes) {
-        try {
-            HfConfig.parse(new String(bytes, StandardCharsets.UTF_8), Path.of("config.json"));
-        } catch (Throwable e) {
-            ownOneLine(e, CheckpointFormatException.class);
-        }
+        parsesOrFails(
+                () -> HfConfig.parse(new String(bytes, StandardCharsets.UTF_8), Path.of("config.json")),
+                CheckpointFormatException.class);
     }
 
     @Property(seed = "20261207")
     void safetensorsFile(@ForAll("safetensorsFiles") byte[] bytes) throws IOException {
         Path f = Files.write(dir.resolve("fuzz.safetensors"), bytes);
-        try {
-            SafeTensors.read(f);
-        } catch (Throwable e) {
-            ownOneLine(e, CheckpointFormatException.class);
-        }
+        parsesOrFails(() -> SafeTensors.read(f), CheckpointFormatException.class);
     }
 
     @Property(seed = "20261207")
     void tokenizerJson(@ForAll("tokenizers") byte[] bytes) {
-        try {
-            BpeTokenizer.fromJson(bytes, "tokenizer.json");
-        } catch (Throwable e) {
-            ownOneLine(e, TokenizerFileException.class);
-        }
+        parsesOrFails(() -> BpeTokenizer.fromJson(bytes, "tokenizer.json"), TokenizerFileException.class);
     }
 
     @Property(seed = "20261207")
     void jsonlCorpus(@ForAll("corpora") byte[] bytes) throws IOException {
         Path f = Files.write(dir.resolve("fuzz.jsonl"), bytes);
-        try {
-            UserCorpus.read(f);
-        } catch (Throwable e) {
-            ownOneLine(e, CorpusException.class);
-        }
+        parsesOrFails(() -> UserCorpus.read(f), CorpusException.class);
     }
 }

@@ -158,23 +158,8 @@ class FaultTableTest {
 
     /** `mode train` in a child JVM with the launch variables but no secret: its one line on stderr. */
     private static String withoutSecret() throws Exception {
-        String java = ProcessHandle.current().info().command().orElse("java");
-        String cp = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
-        ProcessBuilder pb = new ProcessBuilder(
-                java,
-                "-XX:TieredStopAtLevel=1",
-                "-XX:+UseSerialGC",
-                "--add-modules",
-                "jdk.incubator.vector",
-                "--enable-native-access=ALL-UNNAMED",
-                "-cp",
-                cp,
-                Main.class.getName(),
-                "train",
-                "--checkpoint",
-                run.toString(),
-                "--domains",
-                corpus.toString());
+        ProcessBuilder pb = new ProcessBuilder(RendezvousTest.childJvm(
+                Main.class.getName(), "train", "--checkpoint", run.toString(), "--domains", corpus.toString()));
         pb.environment().keySet().removeIf(k -> k.startsWith("MODE_JOB_SECRET"));
         pb.environment()
                 .putAll(Map.of("MASTER_ADDR", "127.0.0.1", "MASTER_PORT", "29500", "RANK", "0", "WORLD_SIZE", "2"));

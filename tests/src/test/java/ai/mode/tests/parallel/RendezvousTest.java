@@ -286,21 +286,27 @@ class RendezvousTest {
         }
     }
 
-    private static Process child(int port, int rank, int world, String mode) throws IOException {
+    /** A child JVM on this test's class path that runs {@code mainClass} with {@code args} (a fast-starting one). */
+    static List<String> childJvm(String mainClass, String... args) {
         String java = ProcessHandle.current().info().command().orElse("java");
         String cp = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
-        ProcessBuilder pb = new ProcessBuilder(
-                        java,
-                        "-XX:TieredStopAtLevel=1",
-                        "-XX:+UseSerialGC",
-                        "--add-modules",
-                        "jdk.incubator.vector",
-                        "--enable-native-access=ALL-UNNAMED",
-                        "-cp",
-                        cp,
-                        RendezvousProbe.class.getName(),
-                        mode)
-                .redirectErrorStream(true);
+        List<String> cmd = new ArrayList<>(List.of(
+                java,
+                "-XX:TieredStopAtLevel=1",
+                "-XX:+UseSerialGC",
+                "--add-modules",
+                "jdk.incubator.vector",
+                "--enable-native-access=ALL-UNNAMED",
+                "-cp",
+                cp,
+                mainClass));
+        cmd.addAll(List.of(args));
+        return cmd;
+    }
+
+    private static Process child(int port, int rank, int world, String mode) throws IOException {
+        ProcessBuilder pb =
+                new ProcessBuilder(childJvm(RendezvousProbe.class.getName(), mode)).redirectErrorStream(true);
         pb.environment()
                 .putAll(Map.of(
                         "MASTER_ADDR",
