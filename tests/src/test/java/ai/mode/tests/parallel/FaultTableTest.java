@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.mode.cli.Main;
+import ai.mode.model.io.StoreLock;
 import ai.mode.parallel.net.HubServer;
 import java.io.ByteArrayOutputStream;
 import java.io.DataOutputStream;
@@ -110,6 +111,16 @@ class FaultTableTest {
                 mode("usage: an option that is not a number", "mode pretrain --steps many"),
                 mode("usage: an impossible model shape", "mode pretrain --out DIR/c --config hidden_size=30 --steps 2"),
                 mode("outputs: a run folder that holds checkpoints", "mode pretrain --out RUN" + tiny),
+                new Fault(
+                        "concurrency: a second writer on a checkpoint store",
+                        "`mode pretrain --out RUN --resume ...` while another run holds RUN's checkpoint store",
+                        () -> {
+                            try (StoreLock held = StoreLock.acquire(run.resolve("checkpoints"))) {
+                                return mode("", "mode pretrain --out RUN --resume" + tiny)
+                                        .message()
+                                        .message();
+                            }
+                        }),
                 mode("options: a negative warm-up", "mode pretrain --out DIR/d --warmup -5" + tiny),
                 mode("options: a zero checkpoint interval", "mode pretrain --out DIR/e --checkpoint-every 0" + tiny),
                 mode("options: a negative number of checkpoints to keep", "mode pretrain --out DIR/f --keep -1" + tiny),
