@@ -2,10 +2,10 @@
 package ai.mode.cli;
 
 import ai.mode.model.io.Checkpoint;
-import ai.mode.model.io.JsonMessages;
 import ai.mode.model.io.OutputGuard;
 import ai.mode.model.io.SafeDType;
 import ai.mode.model.io.SafeTensors;
+import ai.mode.model.json.JsonMessages;
 import ai.mode.model.nn.LlamaModel;
 import ai.mode.model.train.BatchGradients;
 import ai.mode.model.train.SavedModels;

@@ -1,6 +1,6 @@
 package ai.mode.model.data;
 
-import ai.mode.model.io.JsonMessages;
+import ai.mode.model.json.JsonMessages;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParseException;

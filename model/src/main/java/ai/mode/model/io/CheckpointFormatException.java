@@ -2,6 +2,7 @@
 // that names the file and the tensor, field or byte offset at fault, so the CLI can print it as is.
 package ai.mode.model.io;
 
+import ai.mode.model.json.JsonMessages;
 import java.io.IOException;
 import java.nio.file.Path;
 

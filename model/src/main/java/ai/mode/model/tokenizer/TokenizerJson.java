@@ -1,6 +1,6 @@
 package ai.mode.model.tokenizer;
 
-import ai.mode.model.io.JsonMessages;
+import ai.mode.model.json.JsonMessages;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;

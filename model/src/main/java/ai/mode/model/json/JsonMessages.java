@@ -1,4 +1,4 @@
-package ai.mode.model.io;
+package ai.mode.model.json;
 
 import com.google.gson.JsonParseException;
 
@@ -6,7 +6,8 @@ import com.google.gson.JsonParseException;
  * Gson's parse errors as one line for a user (issue 14): the cause of a wrapping {@link JsonParseException},
  * whitespace collapsed, without Gson's advice to parse leniently (which a user cannot follow and which would
  * accept malformed files) and without its troubleshooting link; what is left names the problem and its position,
- * e.g. {@code malformed JSON at line 1 column 5 path $}. Every reader of outside JSON words its errors with it.
+ * e.g. {@code malformed JSON at line 1 column 5 path $}. Every reader of outside JSON words its errors with it; a
+ * package of its own, which depends on nothing of the project, so that io, tokenizer and data can all use it.
  */
 public final class JsonMessages {
     private JsonMessages() {}
