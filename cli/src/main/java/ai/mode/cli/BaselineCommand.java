@@ -4,6 +4,7 @@
 package ai.mode.cli;
 
 import ai.mode.model.io.Checkpoint;
+import ai.mode.model.io.OutputGuard;
 import ai.mode.model.mode.Composer;
 import ai.mode.model.mode.DomainTokens;
 import ai.mode.model.mode.LoraModel;
@@ -95,6 +96,7 @@ public final class BaselineCommand implements Callable<Integer> {
         Set<ModeExperiment.Method> m = ModeExperiment.Method.parse(method);
         if (m.size() != 1) throw new IllegalArgumentException("--method takes one method, got " + method);
         Checkpoint c = SavedModels.resolve(checkpoint);
+        OutputGuard.folder(out, "baseline", common.force, ModeCliSupport.existing(c.dir(), domains));
         BpeTokenizer tok = ModeCliSupport.tokenizer(c);
         List<DomainTokens> targets = ModeCliSupport.domains(domains, tok);
         List<DomainTokens> evalData = ModeCliSupport.domains(ModeCliSupport.evalDomains(eval, domains), tok);

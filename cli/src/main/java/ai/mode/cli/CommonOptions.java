@@ -5,7 +5,7 @@ import ai.mode.runtime.Backends;
 import picocli.CommandLine.Option;
 
 /**
- * Options shared by the training and evaluation commands (backend, threads, seed, quiet), as a picocli mixin.
+ * Options shared by the training and evaluation commands (backend, threads, seed, force, quiet), as a picocli mixin.
  */
 public final class CommonOptions {
     @Option(
@@ -25,6 +25,12 @@ public final class CommonOptions {
             defaultValue = "1234",
             description = "Seed for initialisation and data order (default: ${DEFAULT-VALUE}).")
     public long seed;
+
+    @Option(
+            names = "--force",
+            description = "Write over an existing output file, or into an output folder another command wrote"
+                    + " (never over this command's inputs).")
+    public boolean force;
 
     @Option(
             names = {"-q", "--quiet"},

@@ -3,6 +3,7 @@
 package ai.mode.cli;
 
 import ai.mode.model.io.Checkpoint;
+import ai.mode.model.io.OutputGuard;
 import ai.mode.model.mode.Composer;
 import ai.mode.model.mode.DomainTokens;
 import ai.mode.model.mode.ExpertFile;
@@ -101,8 +102,10 @@ public final class ComposeCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         List<ExpertFile> files = new ArrayList<>();
         List<String> expertDomains = new ArrayList<>();
+        List<Path> inputs = new ArrayList<>();
         for (String e : experts) {
-            ExpertFile f = ExpertFile.read(ModeCliSupport.expertFile(e, runs));
+            inputs.add(ModeCliSupport.expertFile(e, runs));
+            ExpertFile f = ExpertFile.read(inputs.getLast());
             files.add(f);
             expertDomains.addAll(f.config().domains());
         }
@@ -111,6 +114,7 @@ public final class ComposeCommand implements Callable<Integer> {
                 ? out
                 : Path.of("runs", "mode-" + expertDomains.size() + "x" + (freezeExperts ? "-frozen" : ""));
         Checkpoint c = SavedModels.resolve(checkpoint);
+        OutputGuard.folder(dir, "compose", common.force, ModeCliSupport.existing(c.dir(), inputs, mix));
         BpeTokenizer tok = ModeCliSupport.tokenizer(c);
         List<DomainTokens> mixData = ModeCliSupport.domains(mix, tok);
         List<DomainTokens> evalData = ModeCliSupport.domains(ModeCliSupport.evalDomains(eval, mix), tok);

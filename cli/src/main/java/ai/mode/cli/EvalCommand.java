@@ -4,9 +4,11 @@ package ai.mode.cli;
 import ai.mode.model.data.Split;
 import ai.mode.model.io.AtomicFiles;
 import ai.mode.model.io.Checkpoint;
+import ai.mode.model.io.OutputGuard;
 import ai.mode.model.nn.LlamaModel;
 import ai.mode.model.tokenizer.BpeTokenizer;
 import ai.mode.model.train.CorpusEvaluation;
+import ai.mode.model.train.MemoryEstimate;
 import ai.mode.model.train.SavedModels;
 import ai.mode.runtime.Backend;
 import com.google.gson.GsonBuilder;
@@ -69,7 +71,13 @@ public final class EvalCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
+        if (batch < 1) throw new IllegalArgumentException("--batch must be >= 1 (got " + batch + ")");
+        if (maxWindows < 0)
+            throw new IllegalArgumentException(
+                    "--max-windows must be >= 0 (got " + maxWindows + "); 0 evaluates the whole split");
+        if (seq < 0) throw new IllegalArgumentException("--seq must be >= 0 (got " + seq + "); 0 means 128");
         Checkpoint c = SavedModels.resolve(checkpoint);
+        if (json != null) OutputGuard.file(json, "--json", common.force, ModeCliSupport.existing(c.dir(), corpora));
         Path tokFile = c.dir().resolve(Checkpoint.TOKENIZER);
         if (!Files.isRegularFile(tokFile)) {
             throw new IllegalArgumentException(
@@ -78,13 +86,15 @@ public final class EvalCommand implements Callable<Integer> {
         BpeTokenizer tok = BpeTokenizer.load(tokFile);
         List<Split> sp = new ArrayList<>();
         for (String s : splits) sp.add(Split.parse(s));
+        int t = seq > 0 ? seq : Math.min(128, c.config().maxSeqLen());
+        if (t > c.config().maxSeqLen()) {
+            throw new IllegalArgumentException("--seq " + t + " exceeds the model's max_position_embeddings "
+                    + c.config().maxSeqLen());
+        }
+        MemoryEstimate.evaluation(c.config(), c.config().parameterCount(), batch, t)
+                .require("evaluating " + c.dir());
         try (Backend be = common.openBackend();
                 LlamaModel model = SavedModels.load(be, c)) {
-            int t = seq > 0 ? seq : Math.min(128, model.config().maxSeqLen());
-            if (t > model.config().maxSeqLen()) {
-                throw new IllegalArgumentException("--seq " + t + " exceeds the model's max_position_embeddings "
-                        + model.config().maxSeqLen());
-            }
             List<CorpusEvaluation.Row> rows = CorpusEvaluation.evaluate(
                     model, tok, corpora == null ? DEFAULT_CORPORA : corpora, sp, t, batch, maxWindows);
             System.out.println("checkpoint " + c.dir());

@@ -3,6 +3,7 @@
 package ai.mode.cli;
 
 import ai.mode.model.io.Checkpoint;
+import ai.mode.model.io.OutputGuard;
 import ai.mode.model.mode.DomainTokens;
 import ai.mode.model.mode.ExpertFile;
 import ai.mode.model.mode.ModeModel;
@@ -74,6 +75,7 @@ public final class ExpertCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--domain is a path; give the expert a --name");
         Path dir = out != null ? out : Path.of("runs", "expert-" + expertName);
         Checkpoint c = SavedModels.resolve(checkpoint);
+        OutputGuard.folder(dir, "expert", common.force, ModeCliSupport.existing(c.dir(), domain));
         BpeTokenizer tok = ModeCliSupport.tokenizer(c);
         DomainTokens data = DomainTokens.load(domain, tok);
         List<DomainTokens> evalData = ModeCliSupport.domains(ModeCliSupport.evalDomains(eval, List.of(domain)), tok);

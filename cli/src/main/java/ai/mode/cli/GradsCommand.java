@@ -2,8 +2,10 @@
 package ai.mode.cli;
 
 import ai.mode.model.io.Checkpoint;
+import ai.mode.model.io.OutputGuard;
 import ai.mode.model.io.SafeDType;
 import ai.mode.model.io.SafeTensors;
+import ai.mode.model.json.JsonMessages;
 import ai.mode.model.nn.LlamaModel;
 import ai.mode.model.train.BatchGradients;
 import ai.mode.model.train.SavedModels;
@@ -54,6 +56,7 @@ public final class GradsCommand implements Callable<Integer> {
         int[] flat = new int[b * (t + 1)];
         for (int i = 0; i < b; i++) System.arraycopy(rows[i], 0, flat, i * (t + 1), t + 1);
         Checkpoint c = SavedModels.resolve(checkpoint);
+        OutputGuard.file(out, "--out", common.force, ModeCliSupport.existing(c.dir(), tokens));
         try (Backend be = common.openBackend();
                 LlamaModel model = SavedModels.load(be, c)) {
             int v = model.config().vocabSize();
@@ -83,16 +86,33 @@ public final class GradsCommand implements Callable<Integer> {
     }
 
     /** Rows of token ids from a text or JSON file; all rows must have the same length >= 2. */
+    /** A token id written as a plain integer; anything else ({@code 1.5}, {@code 1e3}, {@code "7"}) is an error. */
+    private static int tokenId(String s) {
+        if (!s.matches("-?[0-9]+"))
+            throw new IllegalArgumentException("'" + s + "' is not a token id (a whole number)");
+        try {
+            return Integer.parseInt(s);
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("token id " + s + " is out of range");
+        }
+    }
+
     static int[][] readTokens(Path file) throws IOException {
         if (!Files.isRegularFile(file)) throw new IllegalArgumentException("tokens file not found: " + file);
-        String text = Files.readString(file, StandardCharsets.UTF_8).strip();
+        String text;
+        try {
+            text = Files.readString(file, StandardCharsets.UTF_8).strip();
+        } catch (java.nio.charset.CharacterCodingException e) {
+            throw new IllegalArgumentException(
+                    file + ": not UTF-8 text; a token file holds integers as text, one sequence per line");
+        }
         List<int[]> rows = new ArrayList<>();
         try {
             if (text.startsWith("[")) {
                 for (JsonElement row : JsonParser.parseString(text).getAsJsonArray()) {
                     JsonArray a = row.getAsJsonArray();
                     int[] r = new int[a.size()];
-                    for (int i = 0; i < r.length; i++) r[i] = a.get(i).getAsInt();
+                    for (int i = 0; i < r.length; i++) r[i] = tokenId(a.get(i).toString());
                     rows.add(r);
                 }
             } else {
@@ -100,14 +120,14 @@ public final class GradsCommand implements Callable<Integer> {
                     if (line.isBlank()) continue;
                     String[] parts = line.strip().split("\\s+");
                     int[] r = new int[parts.length];
-                    for (int i = 0; i < r.length; i++) r[i] = Integer.parseInt(parts[i]);
+                    for (int i = 0; i < r.length; i++) r[i] = tokenId(parts[i]);
                     rows.add(r);
                 }
             }
         } catch (RuntimeException e) {
             throw new IllegalArgumentException(
                     file + ": not a token file (one sequence of integers per line, or a JSON array of arrays): "
-                            + e.getMessage());
+                            + JsonMessages.of(e));
         }
         if (rows.isEmpty()) throw new IllegalArgumentException(file + ": holds no token sequences");
         int len = rows.get(0).length;

@@ -44,7 +44,10 @@ public final class Main implements Runnable {
             return 2;
         });
         cl.setExecutionExceptionHandler((ex, cmd, parseResult) -> {
-            cmd.getErr().println("mode " + cmd.getCommandName() + ": " + oneLine(ex));
+            OutOfMemoryError oom = outOfMemory(ex);
+            cmd.getErr()
+                    .println(
+                            "mode " + cmd.getCommandName() + ": " + (oom != null ? outOfMemoryLine(oom) : oneLine(ex)));
             if (System.getenv("MODE_DEBUG") != null) ex.printStackTrace(cmd.getErr());
             return 1;
         });
@@ -57,6 +60,24 @@ public final class Main implements Runnable {
                 : qualifiedName(cmd.getParent()) + " " + cmd.getCommandName();
     }
 
+    /** The OutOfMemoryError in the causes of {@code ex} (an error of a worker thread arrives wrapped), or null. */
+    private static OutOfMemoryError outOfMemory(Throwable ex) {
+        for (Throwable t = ex; t != null; t = t.getCause()) if (t instanceof OutOfMemoryError oom) return oom;
+        return null;
+    }
+
+    /** What the user reads when the JVM ran out of memory despite the estimate before allocation. */
+    static String outOfMemoryLine(OutOfMemoryError e) {
+        Runtime rt = Runtime.getRuntime();
+        return String.format(
+                java.util.Locale.ROOT,
+                "out of memory (%s) with a heap of at most %.1f GiB; use a smaller --batch (or --seq), or give the JVM "
+                        + "more heap, e.g. MODE_JAVA_OPTS=-Xmx%dg",
+                e.getMessage() == null ? "OutOfMemoryError" : e.getMessage(),
+                rt.maxMemory() / (double) (1L << 30),
+                Math.max(2, 2 * (rt.maxMemory() >> 30)));
+    }
+
     static String oneLine(Throwable ex) {
         String msg = ex.getMessage();
         return msg == null ? ex.getClass().getSimpleName() : msg.replace('\n', ' ');
@@ -67,6 +88,24 @@ public final class Main implements Runnable {
         if (System.getProperty("java.util.logging.SimpleFormatter.format") == null) {
             System.setProperty("java.util.logging.SimpleFormatter.format", "%4$s: %5$s%6$s%n");
         }
-        System.exit(commandLine().execute(args));
+        // the last resort: an OutOfMemoryError that escapes a command, or ends another thread, is one line, no trace
+        Thread.setDefaultUncaughtExceptionHandler((t, e) -> {
+            OutOfMemoryError oom = outOfMemory(e);
+            if (oom == null) { // what the JVM prints without a handler
+                System.err.print("Exception in thread \"" + t.getName() + "\" ");
+                e.printStackTrace();
+                return;
+            }
+            System.err.println("mode: " + outOfMemoryLine(oom));
+            Runtime.getRuntime().halt(1);
+        });
+        int code;
+        try {
+            code = commandLine().execute(args);
+        } catch (OutOfMemoryError e) {
+            System.err.println("mode: " + outOfMemoryLine(e));
+            code = 1;
+        }
+        System.exit(code);
     }
 }

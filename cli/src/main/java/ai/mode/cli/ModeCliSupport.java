@@ -27,6 +27,24 @@ final class ModeCliSupport {
 
     private ModeCliSupport() {}
 
+    /**
+     * The inputs among {@code args} that name files or folders (a corpus may also be a built-in name, an expert a
+     * run name): what an output must not write over.
+     */
+    static List<Path> existing(Object... args) {
+        List<Path> out = new ArrayList<>();
+        for (Object a : args) {
+            if (a instanceof Path p) { // before Iterable: a Path is an Iterable of its names
+                if (Files.exists(p)) out.add(p);
+            } else if (a instanceof Iterable<?> many) {
+                for (Object x : many) out.addAll(existing(x));
+            } else if (a != null && Files.exists(Path.of(a.toString()))) {
+                out.add(Path.of(a.toString()));
+            }
+        }
+        return out;
+    }
+
     static BpeTokenizer tokenizer(Checkpoint c) throws IOException {
         Path f = c.dir().resolve(Checkpoint.TOKENIZER);
         if (!Files.isRegularFile(f))

@@ -4,6 +4,7 @@
 package ai.mode.cli;
 
 import ai.mode.model.io.Checkpoint;
+import ai.mode.model.io.OutputGuard;
 import ai.mode.model.mode.BackboneFingerprint;
 import ai.mode.model.mode.Composer;
 import ai.mode.model.mode.DomainTokens;
@@ -140,8 +141,10 @@ public final class ModeExperimentCommand implements Callable<Integer> {
                 new LoraModel.Config(loraRank, loraAlpha, LoraModel.Config.parseTargets(loraTargets)),
                 run.evalWindows,
                 ModeExperiment.Method.parse(methods));
+        Checkpoint c = SavedModels.resolve(checkpoint);
+        OutputGuard.folder(out, "experiment", common.force, ModeCliSupport.existing(c.dir(), targets, evalDomains));
         run(
-                SavedModels.resolve(checkpoint),
+                c,
                 targets,
                 evalDomains,
                 s,

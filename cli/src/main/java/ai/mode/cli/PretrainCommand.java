@@ -7,6 +7,7 @@ import ai.mode.model.data.Corpus;
 import ai.mode.model.data.Split;
 import ai.mode.model.data.TokenCache;
 import ai.mode.model.io.HfConfig;
+import ai.mode.model.io.OutputGuard;
 import ai.mode.model.tokenizer.BpeTokenizer;
 import ai.mode.model.tokenizer.BpeTrainer;
 import ai.mode.model.train.Pretraining;
@@ -69,6 +70,7 @@ public final class PretrainCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
+        OutputGuard.folder(out, "pretrain", common.force || resume, ModeCliSupport.existing(corpus, tokenizer));
         try (Backend be = common.openBackend()) {
             Pretraining.Result r =
                     run(be, out, corpus, vocab, tokenizer, config, training, resume, common, System.out, System.err);
@@ -130,6 +132,14 @@ public final class PretrainCommand implements Callable<Integer> {
     static BpeTokenizer ensureTokenizer(
             Corpus corpus, Path given, Path target, int vocab, boolean quiet, PrintStream err) throws IOException {
         if (given != null) {
+            if (Files.isDirectory(given))
+                throw new IllegalArgumentException("--tokenizer " + given + " is a folder; give the tokenizer.json file"
+                        + (Files.isRegularFile(given.resolve("tokenizer.json"))
+                                ? " in it: --tokenizer " + given.resolve("tokenizer.json")
+                                : " itself"));
+            if (!Files.isRegularFile(given))
+                throw new IllegalArgumentException(
+                        "--tokenizer " + given + " does not exist; give the path of a tokenizer.json file");
             BpeTokenizer tok = BpeTokenizer.load(given);
             if (!given.toAbsolutePath().equals(target.toAbsolutePath())) tok.save(target);
             return tok;
@@ -138,6 +148,11 @@ public final class PretrainCommand implements Callable<Integer> {
         long t0 = System.nanoTime();
         BpeTokenizer tok = BpeTrainer.train(corpus.utf8(Split.TRAIN), vocab);
         tok.save(target);
+        if (tok.vocabSize() < vocab) // not silently: the model gets the smaller vocabulary
+        err.printf(
+                    "WARNING: --vocab %d asks for more ids than corpus '%s' gives: the tokenizer has %d (every pair"
+                            + " that occurs was merged); the model's vocab_size is %d%n",
+                    vocab, corpus.name(), tok.vocabSize(), tok.vocabSize());
         if (!quiet)
             err.printf(
                     "tokenizer: trained %d-token byte-level BPE on '%s' in %.1fs -> %s%n",

@@ -31,13 +31,13 @@ public final class TrainingOptions {
     @Option(names = "--lr", defaultValue = "2e-3", description = "Peak learning rate (default: ${DEFAULT-VALUE}).")
     public double lr;
 
-    @Option(names = "--warmup", defaultValue = "-1", description = "Warm-up steps (default: 5% of --steps).")
+    @Option(names = "--warmup", defaultValue = "-1", description = "Warm-up steps (default: 5%% of --steps).")
     public int warmup;
 
     @Option(
             names = "--eval-every",
             defaultValue = "-1",
-            description = "Validate every N steps (default: 10 times per run).")
+            description = "Validate every N steps (0 = only at the end; default: 10 times per run).")
     public int evalEvery;
 
     @Option(
@@ -58,6 +58,11 @@ public final class TrainingOptions {
             description = "Checkpoints to keep (0 = all; default: ${DEFAULT-VALUE}).")
     public int keep;
 
+    private static void atLeast(String option, int value, int min, String hint) {
+        if (value < min)
+            throw new IllegalArgumentException(option + " must be >= " + min + " (got " + value + "); " + hint);
+    }
+
     /** Options whose --steps default is {@code steps}. */
     public static TrainingOptions withSteps(int steps) {
         TrainingOptions t = new TrainingOptions();
@@ -65,7 +70,21 @@ public final class TrainingOptions {
         return t;
     }
 
+    /**
+     * The settings, after checking every option by its name: -1 is the default of {@code --warmup},
+     * {@code --eval-every} and {@code --checkpoint-every}; other negative values, a zero checkpoint interval and
+     * non-positive sizes are one-line errors instead of being ignored.
+     */
     public Pretraining.Settings settings(Path out, LlamaConfig cfg, long seed, boolean resume) {
+        atLeast("--batch", batch, 1, "sequences per micro-batch");
+        atLeast("--seq", seq, 1, "tokens per sequence");
+        atLeast("--accum", accum, 1, "micro-batches per optimizer step");
+        atLeast("--eval-windows", evalWindows, 0, "0 evaluates the whole validation split");
+        atLeast("--keep", keep, 0, "0 keeps every checkpoint");
+        if (warmup != -1) atLeast("--warmup", warmup, 0, "leave it out for 5% of --steps");
+        if (evalEvery != -1) atLeast("--eval-every", evalEvery, 0, "0 validates only at the end");
+        if (checkpointEvery != -1)
+            atLeast("--checkpoint-every", checkpointEvery, 1, "a checkpoint is written at the end in any case");
         int warm = warmup >= 0 ? warmup : Math.max(1, steps / 20);
         int every = evalEvery >= 0 ? evalEvery : Math.max(1, steps / 10);
         int ckpt = checkpointEvery >= 0 ? checkpointEvery : Math.max(1, steps / 5);

@@ -70,9 +70,14 @@ public record LlamaConfig(
 
     /** Parameter count of the whole model (embedding counted once when tied). */
     public long parameterCount() {
-        long d = hiddenSize, f = intermediateSize, v = vocabSize;
-        long perLayer = d * d * 2 + d * kvDim() * 2 + 3 * d * f + 2 * d;
-        return v * d * (tieEmbeddings ? 1 : 2) + numLayers * perLayer + d;
+        long d = hiddenSize, v = vocabSize;
+        return v * d * (tieEmbeddings ? 1 : 2) + numLayers * layerParameterCount() + d;
+    }
+
+    /** Parameter count of one decoder layer (attention, SwiGLU MLP and the two norm gains). */
+    public long layerParameterCount() {
+        long d = hiddenSize, f = intermediateSize;
+        return d * d * 2 + d * kvDim() * 2 + 3 * d * f + 2 * d;
     }
 
     /** Keys accepted by {@link #withOverrides} (Hugging Face config.json names). */

@@ -6,6 +6,7 @@ package ai.mode.parallel.cli;
 import ai.mode.cli.ModeCliOptions;
 import ai.mode.model.io.Checkpoint;
 import ai.mode.model.io.NamedTensors;
+import ai.mode.model.io.OutputGuard;
 import ai.mode.model.mode.DomainTokens;
 import ai.mode.model.mode.ExpertFile;
 import ai.mode.model.mode.ModeConfig;
@@ -50,6 +51,7 @@ import picocli.CommandLine.Option;
             "Placements: single, data (every device holds everything and a share of the batch), mpmd (backbone on one group,",
             "experts spread over the others, each group data parallel), or a custom spec such as 'cuda:0-3=backbone;cuda:4-7=experts'.",
             "Several processes (nodes): set MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE (and LOCAL_RANK) as torchrun does;",
+            "and one job secret for all: export MODE_JOB_SECRET=$(openssl rand -hex 32) (or MODE_JOB_SECRET_FILE, chmod 600);",
             "each process passes its own --devices; world ranks then number the devices of all processes in RANK order.",
             "Writes OUT/metrics.jsonl, OUT/experts.safetensors and OUT/placement.txt (on RANK 0)."
         })
@@ -66,6 +68,11 @@ public final class TrainCommand implements Callable<Integer> {
 
     @Option(names = "--out", description = "Output folder (default: runs/train-DOMAINS).")
     Path out;
+
+    @Option(
+            names = "--force",
+            description = "Write into an output folder another command wrote (never over this command's inputs).")
+    boolean force;
 
     @Option(names = "--steps", defaultValue = "50", description = "Optimizer steps (default: ${DEFAULT-VALUE}).")
     int steps;
@@ -151,6 +158,11 @@ public final class TrainCommand implements Callable<Integer> {
                 ? out
                 : Path.of("runs", "train-" + String.join("-", domains).replaceAll("[^A-Za-z0-9_.+-]", "_"));
         Checkpoint c = SavedModels.resolve(checkpoint);
+        if (env.isEmpty() || env.get().rank() == 0) { // rank 0 writes the outputs
+            List<Path> inputs = new ArrayList<>(List.of(c.dir()));
+            for (String d : domains) if (Files.exists(Path.of(d))) inputs.add(Path.of(d));
+            OutputGuard.folder(dir, "train", force, inputs);
+        }
         Path tokFile = c.dir().resolve(Checkpoint.TOKENIZER);
         if (!Files.isRegularFile(tokFile))
             throw new IllegalArgumentException(

@@ -86,11 +86,22 @@ public final class CpuBackend implements Backend {
     }
 
     /**
+     * The most threads per core a backend accepts: more only slow the run down (every op splits its work over all
+     * of them), and a mistyped count must not start a hundred thousand threads.
+     */
+    public static final int MAX_THREADS_PER_CORE = 4;
+
+    /**
      * A backend as {@link #CpuBackend(int, boolean)} whose {@code gemm} op runs {@code gemm}: {@code mkl} fails
      * with a one-line reason when oneMKL does not load, {@code auto} then falls back to ours.
      */
     public CpuBackend(int threads, boolean useVector, CpuGemm gemm) {
-        int n = threads <= 0 ? Runtime.getRuntime().availableProcessors() : threads;
+        int cores = Runtime.getRuntime().availableProcessors();
+        if (threads > MAX_THREADS_PER_CORE * cores)
+            throw new IllegalArgumentException("--threads " + threads + " is more than " + MAX_THREADS_PER_CORE
+                    + " per core of this machine's " + cores + " (at most " + MAX_THREADS_PER_CORE * cores
+                    + "); use --threads 0 for one per core");
+        int n = threads <= 0 ? cores : threads;
         this.kern = CpuKernels.select(useVector);
         Mkl vendor = vendorLibrary(gemm, kern.vectorLength());
         this.threads = new CpuThreads(n);

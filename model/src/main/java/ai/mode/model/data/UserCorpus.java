@@ -1,5 +1,6 @@
 package ai.mode.model.data;
 
+import ai.mode.model.json.JsonMessages;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParseException;
@@ -104,10 +105,8 @@ public final class UserCorpus {
             try {
                 e = JsonParser.parseString(line);
             } catch (JsonParseException ex) {
-                Throwable cause = ex.getCause() != null ? ex.getCause() : ex;
-                throw new CorpusException(
-                        file + " line " + lineNo + ": not valid JSON (" + firstSentence(cause.getMessage())
-                                + "); each line must be one object like {\"text\": \"...\"}");
+                throw new CorpusException(file + " line " + lineNo + ": not valid JSON (" + JsonMessages.of(ex)
+                        + "); each line must be one object like {\"text\": \"...\"}");
             }
             if (!e.isJsonObject()) {
                 throw new CorpusException(
@@ -176,12 +175,5 @@ public final class UserCorpus {
 
     private static String relative(Path root, Path p) {
         return root.relativize(p).toString().replace('\\', '/');
-    }
-
-    private static String firstSentence(String s) {
-        if (s == null) return "unexpected content";
-        s = s.replaceAll("\\s+", " ").trim();
-        int see = s.indexOf(" See https://");
-        return see > 0 ? s.substring(0, see) : s;
     }
 }

@@ -1,5 +1,6 @@
 package ai.mode.model.io;
 
+import ai.mode.model.json.JsonMessages;
 import java.io.IOException;
 import java.nio.file.Path;
 
@@ -32,9 +33,6 @@ public class CheckpointFormatException extends IOException {
 
     /** First line of an exception message from a parser (Gson appends a troubleshooting URL on a second line). */
     static String firstLine(Throwable t) {
-        String m = t.getMessage();
-        if (m == null || m.isBlank()) return t.getClass().getSimpleName();
-        int nl = m.indexOf('\n');
-        return nl < 0 ? m : m.substring(0, nl);
+        return JsonMessages.of(t);
     }
 }

@@ -71,7 +71,8 @@ public record ModeConfig(
         if (routing == null) errors.add("routing must be given");
         else if (routing.topK() > domains.size() + 1) {
             errors.add("top-k " + routing.topK() + " exceeds the " + (domains.size() + 1) + " branches (backbone + "
-                    + domains.size() + " experts); use --top-k 1.." + (domains.size() + 1));
+                    + domains.size() + " experts); use --routing topK with K in 1.." + (domains.size() + 1)
+                    + " (e.g. --routing top1), or --routing dense");
         }
         if (!errors.isEmpty()) throw new IllegalArgumentException("invalid MoDE config: " + String.join("; ", errors));
     }

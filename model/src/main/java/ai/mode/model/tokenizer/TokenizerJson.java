@@ -1,5 +1,6 @@
 package ai.mode.model.tokenizer;
 
+import ai.mode.model.json.JsonMessages;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
@@ -302,8 +303,7 @@ final class TokenizerJson {
         try (Reader r = new StringReader(text)) {
             root = JsonParser.parseReader(r);
         } catch (JsonParseException | IllegalStateException | IOException e) {
-            Throwable cause = e.getCause() != null ? e.getCause() : e;
-            throw fail(file, "not valid JSON (" + oneLine(cause.getMessage()) + ")");
+            throw fail(file, "not valid JSON (" + JsonMessages.of(e) + ")");
         }
         if (!root.isJsonObject()) throw fail(file, "top level must be a JSON object");
         return root.getAsJsonObject();
@@ -382,13 +382,6 @@ final class TokenizerJson {
             return "'" + (t.isJsonPrimitive() ? t.getAsString() : t.toString()) + "'";
         }
         return e instanceof JsonPrimitive p ? p.toString() : "of this form";
-    }
-
-    private static String oneLine(String s) {
-        if (s == null) return "unexpected content";
-        s = s.replaceAll("\\s+", " ").trim();
-        return s.replace("See https://github.com/google/gson/blob/main/Troubleshooting.md#malformed-json", "")
-                .trim();
     }
 
     static TokenizerFileException fail(String file, String message) {

@@ -4,6 +4,7 @@ import ai.mode.model.LlamaConfig;
 import ai.mode.model.data.DataLoader;
 import ai.mode.model.data.EvalBatches;
 import ai.mode.model.io.AtomicFiles;
+import ai.mode.model.io.StoreLock;
 import ai.mode.model.nn.LlamaModel;
 import ai.mode.runtime.Backend;
 import ai.mode.runtime.LossStats;
@@ -116,6 +117,9 @@ public final class Pretraining {
             Path tokenizerJson,
             List<Trainer.Listener> listeners)
             throws IOException {
+        LlamaConfig c = s.config();
+        MemoryEstimate.training(c, c.numLayers(), c.parameterCount(), c.parameterCount(), s.batch(), s.seqLen())
+                .require("pretraining");
         Files.createDirectories(s.out());
         int warm = Math.min(s.warmupSteps(), s.steps());
         Trainer.Options opt = new Trainer.Options(
@@ -137,7 +141,8 @@ public final class Pretraining {
                     + " already holds checkpoints; pass --resume to continue that run, or choose another --out");
         }
         List<Trainer.Listener> all = new ArrayList<>();
-        try (LlamaModel model = LlamaModel.create(backend, s.config()).initialize(s.seed());
+        try (StoreLock lock = StoreLock.acquire(s.checkpointDir()); // one writer per run folder
+                LlamaModel model = LlamaModel.create(backend, s.config()).initialize(s.seed());
                 MetricsLog metrics = new MetricsLog(s.metricsFile())) {
             ParameterSelection.all().apply(model.parameters());
             all.add(metrics);

@@ -161,6 +161,7 @@ public final class Trainer {
                     return norm;
                 },
                 (windows, batch) -> Evaluator.evaluate(model, windows, batch));
+        MemoryEstimate.training(model, options.batch(), options.seqLen()).require("training");
         this.loop = new TrainingLoop(target, train, validation, options, saves, listeners);
     }
 

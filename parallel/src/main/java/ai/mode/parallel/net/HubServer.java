@@ -32,7 +32,8 @@ import java.util.concurrent.TimeUnit;
  * (rank, device count, host), gets its first world rank and the shared payload (e.g. the NCCL unique id) once all have
  * arrived, and then sends its collectives and messages through the same connection to one LocalHub. A process that does
  * not arrive in time, or that disconnects, aborts the run with a message naming it; a connection that never completes a
- * valid hello (a port scan, a health probe, garbage) is logged and dropped. Hooks report its events and supply the
+ * valid hello (a port scan, a health probe, garbage) is logged and dropped, and so is one that cannot prove it knows
+ * the job secret (a forged HELLO; see JobSecret for the challenge-response). Hooks report its events and supply the
  * timers of the rendezvous and the hello, so tests act on events, not on time. The master's server. Thread-safe; one
  * handler thread per connected process.
  */
@@ -49,6 +50,7 @@ public final class HubServer implements AutoCloseable {
     private final int worldSize;
     private final Duration timeout;
     private final byte[] payload;
+    private final JobSecret secret;
     private final Hooks hooks;
     private final LocalHub hub = new LocalHub();
     private final TreeMap<Integer, Conn> joined = new TreeMap<>();
@@ -125,16 +127,17 @@ public final class HubServer implements AutoCloseable {
         }
 
         void write(IoWriter w) {
+            IOException lost = null;
             synchronized (out) {
                 try {
                     w.write(out);
                     out.flush();
                 } catch (IOException e) {
-                    if (member)
-                        hub.abort("lost the connection to " + who() + ": "
-                                + e.getMessage()); // a stranger's loss is no loss
+                    lost = e;
                 }
             }
+            // a stranger's loss is no loss; the abort takes the lock, so not while holding out
+            if (lost != null && member) abort("lost the connection to " + who() + ": " + lost.getMessage());
         }
     }
 
@@ -143,11 +146,13 @@ public final class HubServer implements AutoCloseable {
         void write(DataOutputStream out) throws IOException;
     }
 
-    private HubServer(ServerSocket server, int worldSize, Duration timeout, byte[] payload, Hooks hooks) {
+    private HubServer(
+            ServerSocket server, int worldSize, Duration timeout, byte[] payload, JobSecret secret, Hooks hooks) {
         this.server = server;
         this.worldSize = worldSize;
         this.timeout = timeout;
         this.payload = payload.clone();
+        this.secret = secret;
         this.hooks = hooks;
         Thread acceptor = new Thread(this::acceptLoop, "mode-hub-accept");
         acceptor.setDaemon(true);
@@ -157,12 +162,15 @@ public final class HubServer implements AutoCloseable {
 
     /**
      * Listens on exactly {@code addr:port} (no wildcard fallback) for {@code worldSize} processes; they must all say
-     * hello within {@code timeout}. Port 0 picks a free port (see {@link #port()}).
+     * hello within {@code timeout}, proving that they know {@code secret}. Port 0 picks a free port (see
+     * {@link #port()}).
      *
      * @param payload bytes handed to every process with its welcome (e.g. the NCCL unique id; may be empty)
+     * @param secret  the job secret every process must prove it knows
      * @param hooks   the events' observer and the timer ({@link Hooks#NONE}: none, the wall clock)
      */
-    public static HubServer start(String addr, int port, int worldSize, Duration timeout, byte[] payload, Hooks hooks) {
+    public static HubServer start(
+            String addr, int port, int worldSize, Duration timeout, byte[] payload, JobSecret secret, Hooks hooks) {
         ServerSocket s = null;
         try {
             InetAddress a = InetAddress.getByName(addr);
@@ -178,7 +186,7 @@ public final class HubServer implements AutoCloseable {
                             + "to an address of rank 0's node that the other processes reach (127.0.0.1 on one machine) and MASTER_PORT to a free port",
                     e);
         }
-        return new HubServer(s, worldSize, timeout, payload, hooks);
+        return new HubServer(s, worldSize, timeout, payload, secret, hooks);
     }
 
     /** The port listened on. */
@@ -192,7 +200,7 @@ public final class HubServer implements AutoCloseable {
             try {
                 s = server.accept();
             } catch (IOException e) {
-                if (!closed) hub.abort("the rendezvous server stopped accepting: " + e.getMessage());
+                if (!closed) abort("the rendezvous server stopped accepting: " + e.getMessage());
                 return;
             }
             Thread t = new Thread(() -> serve(s), "mode-hub-conn");
@@ -226,7 +234,7 @@ public final class HubServer implements AutoCloseable {
             if (refused == null) refused = reason;
             arrived = new ArrayList<>(joined.values());
         }
-        hub.abort(reason);
+        abort(reason);
         for (Conn c : arrived) {
             c.write(o -> {
                 o.writeByte(Wire.REFUSED);
@@ -252,9 +260,10 @@ public final class HubServer implements AutoCloseable {
             if (handshake(c)) requests(c);
         } catch (EOFException | SocketException e) {
             if (!c.bye && !closed)
-                hub.abort(c.who() + " disconnected (" + e.getMessage() + "); the run cannot continue without it");
+                abort(c.who() + " disconnected (" + (e.getMessage() == null ? "its connection closed" : e.getMessage())
+                        + "); the run cannot continue without it: look for its own error, or restart the run");
         } catch (IOException | RuntimeException e) {
-            if (!closed) hub.abort("protocol error with " + c.who() + ": " + e.getMessage());
+            if (!closed) abort("protocol error with " + c.who() + ": " + e.getMessage());
         } finally {
             closeQuietly(s);
             synchronized (lock) {
@@ -262,6 +271,14 @@ public final class HubServer implements AutoCloseable {
                 if (!c.member) all.remove(c); // strangers do not pile up over a long run
                 lock.notifyAll();
             }
+        }
+    }
+
+    /** Ends the run for every process with {@code reason}, and wakes a {@link #close()} that waits for them. */
+    private void abort(String reason) {
+        hub.abort(reason);
+        synchronized (lock) {
+            lock.notifyAll();
         }
     }
 
@@ -283,7 +300,7 @@ public final class HubServer implements AutoCloseable {
         try {
             why = hello(c);
         } catch (EOFException e) {
-            why = "it closed the connection in the middle of its HELLO (a partial frame)";
+            why = "it closed the connection in the middle of its HELLO or AUTH (a partial frame)";
         } catch (IOException | RuntimeException e) {
             why = e.getMessage() == null ? e.toString() : e.getMessage();
         }
@@ -331,6 +348,8 @@ public final class HubServer implements AutoCloseable {
             return "its HELLO has RANK=" + rank + ", WORLD_SIZE=" + world + " (RANK must be in 0..WORLD_SIZE-1)";
         if (devices < 1 || devices > Wire.MAX_DEVICES)
             return "its HELLO has devices=" + devices + " (must be 1.." + Wire.MAX_DEVICES + ")";
+        String forged = authenticate(c, rank, world, devices);
+        if (forged != null) return forged;
         String problem = null, late = null;
         int arrived = 0;
         synchronized (lock) {
@@ -364,6 +383,33 @@ public final class HubServer implements AutoCloseable {
             return "";
         }
         hooks.arrived(rank, arrived);
+        return null;
+    }
+
+    /**
+     * The challenge-response of {@link JobSecret}, after the HELLO's fields: reads the client's nonce, sends this
+     * server's nonce with the server's proof, and checks the client's proof. Null when it holds, else why not.
+     */
+    private String authenticate(Conn c, int rank, int world, int devices) throws IOException {
+        byte[] clientNonce = new byte[JobSecret.NONCE_BYTES];
+        c.in.readFully(clientNonce);
+        byte[] serverNonce = JobSecret.nonce();
+        byte[] serverProof = secret.proof("server", clientNonce, serverNonce, rank, world, devices);
+        c.write(o -> {
+            o.writeByte(Wire.CHALLENGE);
+            o.write(serverNonce);
+            o.write(serverProof);
+        });
+        int type = c.in.read();
+        if (type < 0)
+            return "it closed the connection instead of answering the challenge to its HELLO for RANK " + rank;
+        if (type != Wire.AUTH)
+            return "it answered the challenge to its HELLO with frame type " + type + ", not AUTH (" + Wire.AUTH + ")";
+        byte[] claimed = new byte[JobSecret.PROOF_BYTES];
+        c.in.readFully(claimed);
+        if (!secret.verify(claimed, "client", serverNonce, clientNonce, rank, world, devices))
+            return "its proof of the job secret is wrong: a forged HELLO for RANK " + rank + ", or a process started"
+                    + " with another " + JobSecret.VARIABLE;
         return null;
     }
 
@@ -435,7 +481,7 @@ public final class HubServer implements AutoCloseable {
                         Wire.writeInts(o, m);
                     });
                 }
-                case Wire.ABORT -> hub.abort(in.readUTF());
+                case Wire.ABORT -> abort(in.readUTF());
                 case Wire.BYE -> {
                     c.bye = true;
                     return;
@@ -481,18 +527,24 @@ public final class HubServer implements AutoCloseable {
      * Once the rendezvous is complete, waits until every process has said goodbye or disconnected (at most the
      * rendezvous timeout), then stops listening and closes every connection. Rank 0's process closes its server
      * after its own transport and may get there first: the hub keeps serving the others (replies still being
-     * written to them, collectives among their own ranks) until they leave.
+     * written to them, collectives among their own ranks) until they leave. A run that has failed (a peer that
+     * froze past the communication timeout, a lost process, any abort) has nothing left to deliver: then close
+     * does not wait, and stops waiting as soon as the run fails, so a frozen peer never holds rank 0 longer than
+     * the communication timeout that found it.
      */
     @Override
     public void close() {
         long deadline = System.nanoTime() + timeout.toNanos();
         List<Integer> waits = new ArrayList<>();
         synchronized (lock) {
-            if (welcomed && !closed) for (Conn c : stillConnected()) waits.add(c.rank);
+            if (welcomed && !closed && hub.abortReason() == null) for (Conn c : stillConnected()) waits.add(c.rank);
         }
         if (!waits.isEmpty()) hooks.closeWaits(waits);
         synchronized (lock) {
-            while (welcomed && !closed && !stillConnected().isEmpty()) {
+            while (welcomed
+                    && !closed
+                    && hub.abortReason() == null
+                    && !stillConnected().isEmpty()) {
                 long left = deadline - System.nanoTime();
                 if (left <= 0) {
                     LOG.log(

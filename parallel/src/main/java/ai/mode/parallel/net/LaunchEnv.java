@@ -14,8 +14,9 @@ import java.util.Optional;
  * @param rank       this process, 0..worldSize-1
  * @param worldSize  number of processes
  * @param localRank  this process's index on its node (picks its GPU by default)
+ * @param secret     the job secret every process proves it knows at the rendezvous ({@link JobSecret})
  */
-public record LaunchEnv(String masterAddr, int masterPort, int rank, int worldSize, int localRank) {
+public record LaunchEnv(String masterAddr, int masterPort, int rank, int worldSize, int localRank, JobSecret secret) {
     /** The variables, as torchrun sets them. */
     public static final List<String> VARIABLES =
             List.of("MASTER_ADDR", "MASTER_PORT", "RANK", "WORLD_SIZE", "LOCAL_RANK");
@@ -30,11 +31,13 @@ public record LaunchEnv(String masterAddr, int masterPort, int rank, int worldSi
             throw new IllegalArgumentException(
                     "RANK must be in 0.." + (worldSize - 1) + " for WORLD_SIZE=" + worldSize + ", got " + rank);
         if (localRank < 0) throw new IllegalArgumentException("LOCAL_RANK must be >= 0, got " + localRank);
+        if (secret == null) throw new IllegalArgumentException("a multi-process run needs a job secret");
     }
 
     /**
      * The launch from environment variables: empty when none of RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT is set
-     * (a single-process run); an error naming the missing ones when only some are. LOCAL_RANK defaults to 0.
+     * (a single-process run); an error naming the missing ones when only some are. LOCAL_RANK defaults to 0. The
+     * job secret comes from {@link JobSecret#from}: a launch without one is a one-line error saying how to make one.
      */
     public static Optional<LaunchEnv> from(Map<String, String> env) {
         List<String> required = List.of("MASTER_ADDR", "MASTER_PORT", "RANK", "WORLD_SIZE");
@@ -56,7 +59,8 @@ public record LaunchEnv(String masterAddr, int masterPort, int rank, int worldSi
                 number(env, "MASTER_PORT"),
                 number(env, "RANK"),
                 number(env, "WORLD_SIZE"),
-                env.containsKey("LOCAL_RANK") && !env.get("LOCAL_RANK").isBlank() ? number(env, "LOCAL_RANK") : 0));
+                env.containsKey("LOCAL_RANK") && !env.get("LOCAL_RANK").isBlank() ? number(env, "LOCAL_RANK") : 0,
+                JobSecret.from(env)));
     }
 
     private static int number(Map<String, String> env, String key) {

@@ -19,7 +19,8 @@ import java.util.function.Supplier;
 /**
  * Joining a multi-process run: rank 0 starts the HubServer, every process (rank 0 too) connects to
  * MASTER_ADDR:MASTER_PORT, says how many devices it brings, and learns its first world rank, the world size in devices
- * and the shared payload (the NCCL unique id). The connection then carries the hub traffic. Static entry points of the
+ * and the shared payload (the NCCL unique id), after both sides have proved they know the job secret (JobSecret). The
+ * connection then carries the hub traffic. Static entry points of the
  * rendezvous.
  */
 public final class Rendezvous {
@@ -60,7 +61,14 @@ public final class Rendezvous {
     public static Joined join(
             LaunchEnv env, int devices, Duration timeout, Supplier<byte[]> payload, HubServer.Hooks hooks) {
         HubServer server = env.rank() == 0
-                ? HubServer.start(env.masterAddr(), env.masterPort(), env.worldSize(), timeout, payload.get(), hooks)
+                ? HubServer.start(
+                        env.masterAddr(),
+                        env.masterPort(),
+                        env.worldSize(),
+                        timeout,
+                        payload.get(),
+                        env.secret(),
+                        hooks)
                 : null;
         try {
             return connect(env, devices, timeout, server);
@@ -113,12 +121,18 @@ public final class Rendezvous {
             out.writeInt(env.worldSize());
             out.writeInt(devices);
             out.writeUTF(hostName());
+            byte[] clientNonce = JobSecret.nonce();
+            out.write(clientNonce);
             out.flush();
             long left = Math.max(1, (deadline - System.nanoTime()) / 1_000_000);
             s.setSoTimeout((int) Math.min(Integer.MAX_VALUE, left));
             byte type;
             try {
                 type = in.readByte();
+                if (type == Wire.CHALLENGE) {
+                    prove(env, devices, in, out, clientNonce, where);
+                    type = in.readByte();
+                }
             } catch (SocketTimeoutException e) {
                 closeQuietly(s);
                 throw new IllegalStateException(String.format(
@@ -142,7 +156,38 @@ public final class Rendezvous {
         } catch (IOException e) {
             closeQuietly(s);
             throw new IllegalStateException("rendezvous at " + where + " broke off: " + e.getMessage(), e);
+        } catch (RuntimeException e) {
+            closeQuietly(s);
+            throw e;
         }
+    }
+
+    /**
+     * Answers the server's challenge: checks the server's proof of the job secret (a program in rank 0's place
+     * that does not know it learns nothing), then sends this process's proof.
+     */
+    private static void prove(
+            LaunchEnv env, int devices, DataInputStream in, DataOutputStream out, byte[] clientNonce, String where)
+            throws IOException {
+        byte[] serverNonce = in.readNBytes(JobSecret.NONCE_BYTES);
+        byte[] serverProof = in.readNBytes(JobSecret.PROOF_BYTES);
+        if (serverProof.length != JobSecret.PROOF_BYTES
+                || !env.secret()
+                        .verify(
+                                serverProof,
+                                "server",
+                                clientNonce,
+                                serverNonce,
+                                env.rank(),
+                                env.worldSize(),
+                                devices)) {
+            throw new IllegalStateException("the rendezvous at " + where + " did not prove that it knows the job "
+                    + "secret; give every process the same " + JobSecret.VARIABLE + " (or " + JobSecret.FILE_VARIABLE
+                    + "), and check that MASTER_ADDR:MASTER_PORT is rank 0 of this run");
+        }
+        out.writeByte(Wire.AUTH);
+        out.write(env.secret().proof("client", serverNonce, clientNonce, env.rank(), env.worldSize(), devices));
+        out.flush();
     }
 
     private static String hostName() {

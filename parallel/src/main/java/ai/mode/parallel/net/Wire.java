@@ -6,6 +6,7 @@ import ai.mode.parallel.comm.HostBuffer;
 import ai.mode.parallel.comm.ReduceOp;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
+import java.io.EOFException;
 import java.io.IOException;
 import java.net.ProtocolException;
 import java.nio.ByteBuffer;
@@ -19,13 +20,13 @@ import java.nio.ByteOrder;
 final class Wire {
     private Wire() {}
 
-    /** Protocol magic and version, the first int of a HELLO. */
-    static final int MAGIC = 0x4D6F4445; // "MoDE"
+    /** Protocol magic and version, the first int of a HELLO: "MoD" and version 2 (the authenticated hello). */
+    static final int MAGIC = 0x4D6F4402;
 
     // client -> server
-    static final byte HELLO = 1, COLLECTIVE = 2, SEND = 3, RECV = 4, MISSING = 5, ABORT = 6, BYE = 7;
+    static final byte HELLO = 1, COLLECTIVE = 2, SEND = 3, RECV = 4, MISSING = 5, ABORT = 6, BYE = 7, AUTH = 8;
     // server -> client
-    static final byte WELCOME = 20, REFUSED = 21, RESULT = 22, FAILED = 23, MISSING_RESULT = 24;
+    static final byte WELCOME = 20, REFUSED = 21, RESULT = 22, FAILED = 23, MISSING_RESULT = 24, CHALLENGE = 25;
 
     /**
      * The frame limit: the most bytes one array of a frame (a host buffer, a count list) may hold, 1 GiB. Every
@@ -90,9 +91,8 @@ final class Wire {
         HostBuffer.Kind kind = HostBuffer.Kind.values()[k];
         int width = width(kind);
         int n = checkLength("buffer length", in.readInt(), width, MAX_FRAME_BYTES);
-        byte[] raw = new byte[n * width]; // within the frame limit, so no int overflow
-        in.readFully(raw);
-        ByteBuffer bb = ByteBuffer.wrap(raw).order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer bb = ByteBuffer.wrap(received(in, n * width)) // within the frame limit, so no int overflow
+                .order(ByteOrder.LITTLE_ENDIAN);
         return switch (kind) {
             case F32 -> {
                 float[] a = new float[n];
@@ -119,9 +119,21 @@ final class Wire {
 
     static int[] readInts(DataInputStream in) throws IOException {
         int n = checkLength("int list length", in.readInt(), 4, MAX_FRAME_BYTES);
+        ByteBuffer bb = ByteBuffer.wrap(received(in, n * 4)); // big-endian, as DataOutput wrote them
         int[] v = new int[n];
-        for (int i = 0; i < n; i++) v[i] = in.readInt();
+        bb.asIntBuffer().get(v);
         return v;
+    }
+
+    /**
+     * Exactly {@code bytes} bytes from {@code in}, read in chunks so that memory grows with what really arrives, not
+     * with what a corrupt length field claims; an EOFException when the stream ends first.
+     */
+    private static byte[] received(DataInputStream in, int bytes) throws IOException {
+        byte[] b = in.readNBytes(bytes);
+        if (b.length != bytes)
+            throw new EOFException("the frame ended after " + b.length + " of its " + bytes + " declared bytes");
+        return b;
     }
 
     static void writeSpec(DataOutputStream out, CollectiveSpec s) throws IOException {

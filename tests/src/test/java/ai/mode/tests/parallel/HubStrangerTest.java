@@ -1,8 +1,3 @@
-// Strangers at the rendezvous port (issue 14): an empty connection, a single 0x01 byte, random garbage, partial and
-// malformed HELLOs, silent clients and a late HELLO are each logged with one warning and dropped, while a pending
-// rendezvous and a running 2-process job (a collective in flight) go on and get correct results; a member's frame
-// declaring a huge length is a one-line protocol error; rank 0 binds exactly MASTER_ADDR. Ordering comes from
-// HubServer.Hooks (drops, arrivals, the strangers' handshake timers run out by the test), never from sleeps.
 package ai.mode.tests.parallel;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -17,6 +12,7 @@ import ai.mode.parallel.comm.CommunicatorException;
 import ai.mode.parallel.comm.HubCommunicator;
 import ai.mode.parallel.comm.ReduceOp;
 import ai.mode.parallel.net.HubServer;
+import ai.mode.parallel.net.JobSecret;
 import ai.mode.parallel.net.LaunchEnv;
 import ai.mode.parallel.net.Rendezvous;
 import ai.mode.runtime.Backend;
@@ -28,6 +24,8 @@ import java.io.DataOutputStream;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.Socket;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -47,12 +45,24 @@ import java.util.logging.Level;
 import java.util.logging.LogRecord;
 import java.util.logging.Logger;
 import java.util.logging.SimpleFormatter;
+import javax.crypto.Mac;
+import javax.crypto.spec.SecretKeySpec;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
+/**
+ * Strangers at the rendezvous port (issue 14): an empty connection, a single 0x01 byte, random garbage, partial and
+ * malformed HELLOs, silent clients, HELLOs that cannot answer the job-secret challenge (forgers claiming rank 1
+ * before the real rank 1 arrives and while the job runs) are each logged with one warning and dropped, while a
+ * pending rendezvous and a running 2-process job (a collective in flight) go on and get correct results; a member's
+ * frame declaring a huge length is a one-line protocol error; rank 0 binds exactly MASTER_ADDR. Ordering comes from
+ * HubServer.Hooks (drops, arrivals, the strangers' handshake timers run out by the test), never from sleeps.
+ */
 class HubStrangerTest {
-    private static final int MAGIC = 0x4D6F4445;
+    private static final int MAGIC = 0x4D6F4402;
+    private static final String SECRET_TEXT = RendezvousTest.SECRET_TEXT;
+    static final JobSecret SECRET = JobSecret.of(SECRET_TEXT, "test");
 
     private final Logger hubLog = Logger.getLogger(HubServer.class.getName());
     private final List<String> warnings = new CopyOnWriteArrayList<>();
@@ -121,7 +131,57 @@ class HubStrangerTest {
         o.writeInt(world);
         o.writeInt(devices);
         o.writeUTF("stranger");
+        o.write(new byte[32]); // the client nonce
         return b.toByteArray();
+    }
+
+    /** A HELLO for {@code rank} answered at once with a proof made up without the secret. */
+    private static byte[] forged(int rank) throws IOException {
+        ByteArrayOutputStream b = new ByteArrayOutputStream();
+        b.write(hello(MAGIC, rank, 2, 1));
+        b.write(8); // AUTH
+        byte[] proof = new byte[32];
+        new Random(rank).nextBytes(proof);
+        b.write(proof);
+        return b.toByteArray();
+    }
+
+    /**
+     * HMAC-SHA256 of the documented proof (docs/parallel.md): key = the secret's UTF-8 bytes; data = "mode-j
+     * rendezvous " + role, the checker's nonce, the prover's nonce, rank, WORLD_SIZE and devices as big-endian ints.
+     */
+    private static byte[] proof(String role, byte[] checker, byte[] prover, int rank, int world, int devices)
+            throws Exception {
+        Mac mac = Mac.getInstance("HmacSHA256");
+        mac.init(new SecretKeySpec(SECRET_TEXT.getBytes(StandardCharsets.UTF_8), "HmacSHA256"));
+        mac.update(("mode-j rendezvous " + role).getBytes(StandardCharsets.US_ASCII));
+        mac.update(checker);
+        mac.update(prover);
+        mac.update(ByteBuffer.allocate(12)
+                .putInt(rank)
+                .putInt(world)
+                .putInt(devices)
+                .array());
+        return mac.doFinal();
+    }
+
+    /**
+     * A HELLO for {@code rank} of 2 with one device and the challenge-response done by hand from the documented
+     * format: checks the server's proof, then answers with the client's. The server's verdict comes next.
+     */
+    private static void authenticHello(DataOutputStream out, DataInputStream in, int rank) throws Exception {
+        byte[] clientNonce = new byte[32];
+        new Random(rank + 100).nextBytes(clientNonce);
+        byte[] h = hello(MAGIC, rank, 2, 1);
+        System.arraycopy(clientNonce, 0, h, h.length - 32, 32);
+        out.write(h);
+        out.flush();
+        assertEquals(25, in.readByte(), "CHALLENGE");
+        byte[] serverNonce = in.readNBytes(32), serverProof = in.readNBytes(32);
+        assertArrayEquals(proof("server", clientNonce, serverNonce, rank, 2, 1), serverProof, "the server's proof");
+        out.writeByte(8); // AUTH
+        out.write(proof("client", serverNonce, clientNonce, rank, 2, 1));
+        out.flush();
     }
 
     private static List<Stranger> strangers() throws IOException {
@@ -138,7 +198,20 @@ class HubStrangerTest {
                 new Stranger("a HELLO offering no devices", hello(MAGIC, 1, 2, 0), false, "devices=0"),
                 new Stranger("a HELLO with a negative rank", hello(MAGIC, -1, 2, 1), false, "RANK=-1"),
                 new Stranger("a silent connection", new byte[0], true, "no complete HELLO"),
-                new Stranger("a partial HELLO, then silence", partial, true, "no complete HELLO"));
+                new Stranger("a partial HELLO, then silence", partial, true, "no complete HELLO"),
+                new Stranger(
+                        "a HELLO that ignores the challenge", hello(MAGIC, 1, 2, 1), false, "instead of answering"),
+                new Stranger("a HELLO, then silence at the challenge", hello(MAGIC, 1, 2, 1), true, "no complete"),
+                new Stranger(
+                        "a forged HELLO for RANK 1",
+                        forged(1),
+                        false,
+                        "proof of the job secret is wrong: a forged HELLO"),
+                new Stranger(
+                        "a forged HELLO for RANK 0",
+                        forged(0),
+                        false,
+                        "proof of the job secret is wrong: a forged HELLO"));
     }
 
     /** Each stranger in turn connects; waits until the hub has dropped it and checks the reason and the warning. */
@@ -167,7 +240,7 @@ class HubStrangerTest {
     }
 
     private static LaunchEnv env(int port, int rank) {
-        return new LaunchEnv("127.0.0.1", port, rank, 2, rank);
+        return new LaunchEnv("127.0.0.1", port, rank, 2, rank, SECRET);
     }
 
     private static String joinAndRun(int port, int rank, HubServer.Hooks hooks) {
@@ -225,11 +298,22 @@ class HubStrangerTest {
                         c.allReduce(t, ReduceOp.SUM); // rank 1 contributes only once the strangers are gone
                 List<Stranger> all = new ArrayList<>(strangers());
                 all.add(new Stranger(
-                        "a valid HELLO after the rendezvous",
-                        hello(MAGIC, 1, 2, 1),
+                        "a forged HELLO for a member's rank while the job runs",
+                        forged(1),
                         false,
-                        "after the rendezvous was complete"));
+                        "a forged HELLO for RANK 1"));
                 visit(w, port, all);
+                try (Socket late = new Socket("127.0.0.1", port)) { // knows the secret, but the run is complete
+                    authenticHello(
+                            new DataOutputStream(late.getOutputStream()),
+                            new DataInputStream(late.getInputStream()),
+                            1);
+                    DataInputStream in = new DataInputStream(late.getInputStream());
+                    assertEquals(21, in.readByte(), "REFUSED");
+                    assertTrue(in.readUTF().contains("after the rendezvous was complete"));
+                    String why = w.drop(late.getLocalPort()).get(20, TimeUnit.SECONDS);
+                    assertTrue(why.contains("said hello after the rendezvous was complete"), why);
+                }
                 assertFalse(inFlight.isDone(), "the all-reduce still waits for rank 1");
                 strangersGone.countDown();
                 inFlight.await();
@@ -261,8 +345,7 @@ class HubStrangerTest {
             try (Socket raw = new Socket("127.0.0.1", port)) { // rank 1, speaking the protocol by hand
                 DataOutputStream out = new DataOutputStream(raw.getOutputStream());
                 DataInputStream in = new DataInputStream(raw.getInputStream());
-                out.write(hello(MAGIC, 1, 2, 1));
-                out.flush();
+                authenticHello(out, in, 1);
                 assertEquals(20, in.readByte(), "WELCOME");
                 in.readInt();
                 in.readInt();
@@ -301,7 +384,8 @@ class HubStrangerTest {
         // 192.0.2.1 is TEST-NET-1 (RFC 5737), never an address of this machine: binding it fails, no packet leaves
         IllegalStateException e = assertThrows(
                 IllegalStateException.class,
-                () -> HubServer.start("192.0.2.1", port, 2, Duration.ofSeconds(20), new byte[0], HubServer.Hooks.NONE)
+                () -> HubServer.start(
+                                "192.0.2.1", port, 2, Duration.ofSeconds(20), new byte[0], SECRET, HubServer.Hooks.NONE)
                         .close());
         String msg = e.getMessage();
         assertTrue(

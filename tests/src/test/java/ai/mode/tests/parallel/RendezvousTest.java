@@ -31,6 +31,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -45,8 +46,11 @@ class RendezvousTest {
         }
     }
 
+    /** The job secret of the tests' multi-process runs (what {@code openssl rand -hex 32} would make). */
+    static final String SECRET_TEXT = "0123456789abcdef0123456789abcdef-test-job";
+
     private static LaunchEnv env(int port, int rank, int world) {
-        return new LaunchEnv("127.0.0.1", port, rank, world, rank);
+        return new LaunchEnv("127.0.0.1", port, rank, world, rank, HubStrangerTest.SECRET);
     }
 
     @Test
@@ -62,16 +66,31 @@ class RendezvousTest {
                         "WORLD_SIZE",
                         "8",
                         "LOCAL_RANK",
-                        "1"))
+                        "1",
+                        "MODE_JOB_SECRET",
+                        SECRET_TEXT))
                 .orElseThrow();
-        assertEquals(new LaunchEnv("node0", 29500, 3, 8, 1), e);
+        assertEquals(
+                List.of("node0", 29500, 3, 8, 1),
+                List.of(e.masterAddr(), e.masterPort(), e.rank(), e.worldSize(), e.localRank()));
+        assertFalse(e.toString().contains(SECRET_TEXT), e.toString());
         assertEquals("node0:29500", e.master());
         IllegalArgumentException missing = assertThrows(
                 IllegalArgumentException.class, () -> LaunchEnv.from(Map.of("RANK", "0", "WORLD_SIZE", "2")));
         assertTrue(missing.getMessage().contains("MASTER_ADDR, MASTER_PORT are not set"), missing.getMessage());
         IllegalArgumentException range = assertThrows(
                 IllegalArgumentException.class,
-                () -> LaunchEnv.from(Map.of("MASTER_ADDR", "h", "MASTER_PORT", "1", "RANK", "2", "WORLD_SIZE", "2")));
+                () -> LaunchEnv.from(Map.of(
+                        "MASTER_ADDR",
+                        "h",
+                        "MASTER_PORT",
+                        "1",
+                        "RANK",
+                        "2",
+                        "WORLD_SIZE",
+                        "2",
+                        "MODE_JOB_SECRET",
+                        SECRET_TEXT)));
         assertTrue(range.getMessage().contains("RANK must be in 0..1"), range.getMessage());
         IllegalArgumentException num = assertThrows(
                 IllegalArgumentException.class,
@@ -253,7 +272,7 @@ class RendezvousTest {
             String other = assertThrows(
                             IllegalStateException.class,
                             () -> Rendezvous.join(
-                                            new LaunchEnv("127.0.0.1", port, 1, 3, 1),
+                                            new LaunchEnv("127.0.0.1", port, 1, 3, 1, HubStrangerTest.SECRET),
                                             1,
                                             Duration.ofSeconds(10),
                                             () -> new byte[0])
@@ -267,21 +286,27 @@ class RendezvousTest {
         }
     }
 
-    private static Process child(int port, int rank, int world, String mode) throws IOException {
+    /** A child JVM on this test's class path that runs {@code mainClass} with {@code args} (a fast-starting one). */
+    static List<String> childJvm(String mainClass, String... args) {
         String java = ProcessHandle.current().info().command().orElse("java");
         String cp = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
-        ProcessBuilder pb = new ProcessBuilder(
-                        java,
-                        "-XX:TieredStopAtLevel=1",
-                        "-XX:+UseSerialGC",
-                        "--add-modules",
-                        "jdk.incubator.vector",
-                        "--enable-native-access=ALL-UNNAMED",
-                        "-cp",
-                        cp,
-                        RendezvousProbe.class.getName(),
-                        mode)
-                .redirectErrorStream(true);
+        List<String> cmd = new ArrayList<>(List.of(
+                java,
+                "-XX:TieredStopAtLevel=1",
+                "-XX:+UseSerialGC",
+                "--add-modules",
+                "jdk.incubator.vector",
+                "--enable-native-access=ALL-UNNAMED",
+                "-cp",
+                cp,
+                mainClass));
+        cmd.addAll(List.of(args));
+        return cmd;
+    }
+
+    private static Process child(int port, int rank, int world, String mode) throws IOException {
+        ProcessBuilder pb =
+                new ProcessBuilder(childJvm(RendezvousProbe.class.getName(), mode)).redirectErrorStream(true);
         pb.environment()
                 .putAll(Map.of(
                         "MASTER_ADDR",
@@ -293,7 +318,9 @@ class RendezvousTest {
                         "WORLD_SIZE",
                         Integer.toString(world),
                         "LOCAL_RANK",
-                        "0"));
+                        "0",
+                        "MODE_JOB_SECRET",
+                        SECRET_TEXT));
         return pb.start();
     }
 
@@ -316,6 +343,55 @@ class RendezvousTest {
             }
         } finally {
             kids.forEach(Process::destroyForcibly);
+        }
+    }
+
+    /**
+     * A frozen process (SIGSTOP: connected, silent): rank 0's collective fails after the communication timeout naming
+     * it, and rank 0's close then returns instead of waiting the rendezvous timeout (an hour here) for the frozen
+     * process to say goodbye.
+     */
+    @Test
+    void aFrozenProcessEndsTheRunWithinTheCommunicationTimeoutNamingIt() throws Exception {
+        String msg = frozenPeer();
+        assertTrue(msg.contains("timed out") && msg.contains("rank(s) [1] did not arrive"), msg);
+    }
+
+    /**
+     * Rank 1 joins and freezes; rank 0's barrier fails at a 0.5 s communication timeout and rank 0 closes while
+     * rank 1 is still frozen (checked). Returns rank 0's error.
+     */
+    static String frozenPeer() throws Exception {
+        int port = freePort();
+        CountDownLatch thaw = new CountDownLatch(1);
+        CompletableFuture<Void> frozen = new CompletableFuture<>();
+        ExecutorService pool = Executors.newFixedThreadPool(2);
+        try {
+            Future<?> peer = pool.submit(() -> {
+                try (Rendezvous.Joined j =
+                        Rendezvous.join(env(port, 1, 2), 1, Duration.ofHours(1), () -> new byte[0])) {
+                    frozen.complete(null);
+                    thaw.await(); // frozen: connected, never joins the collective, never says goodbye
+                }
+                return null;
+            });
+            Future<String> master = pool.submit(() -> {
+                try (Rendezvous.Joined j = Rendezvous.join(env(port, 0, 2), 1, Duration.ofHours(1), () -> new byte[0]);
+                        Backend be = Backends.create("cpu", 1)) {
+                    frozen.get(20, TimeUnit.SECONDS);
+                    Communicator c =
+                            new HubCommunicator(j.transport(), "world", 0, List.of(0, 1), be, Duration.ofMillis(500));
+                    return assertThrows(CommunicatorException.class, c::barrier).getMessage();
+                } // the close: returns without waiting for the frozen process
+            });
+            String msg = master.get(60, TimeUnit.SECONDS);
+            assertFalse(peer.isDone(), "the peer is still frozen while rank 0 has finished");
+            thaw.countDown();
+            peer.get(20, TimeUnit.SECONDS);
+            return msg;
+        } finally {
+            thaw.countDown();
+            pool.shutdownNow();
         }
     }
 

@@ -170,20 +170,9 @@ class TrainCliTest {
         String[] a = run(trainArgs(one, "--devices", "cpu:0", "--eval-windows", "0", "--val-windows", "0"));
         assertEquals("0", a[0], a[2]);
         int port = RendezvousTest.freePort();
-        String java = ProcessHandle.current().info().command().orElse("java");
-        String cp = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
         List<Process> ps = new ArrayList<>();
         for (int rank = 0; rank < 2; rank++) {
-            List<String> cmd = new ArrayList<>(List.of(
-                    java,
-                    "-XX:TieredStopAtLevel=1",
-                    "-XX:+UseSerialGC",
-                    "--add-modules",
-                    "jdk.incubator.vector",
-                    "--enable-native-access=ALL-UNNAMED",
-                    "-cp",
-                    cp,
-                    Main.class.getName()));
+            List<String> cmd = RendezvousTest.childJvm(Main.class.getName());
             cmd.addAll(List.of(trainArgs(
                     multi,
                     "--devices",
@@ -210,7 +199,9 @@ class TrainCliTest {
                             "WORLD_SIZE",
                             "2",
                             "LOCAL_RANK",
-                            "0"));
+                            "0",
+                            "MODE_JOB_SECRET",
+                            RendezvousTest.SECRET_TEXT));
             ps.add(pb.start());
         }
         List<String> outs = new ArrayList<>();
