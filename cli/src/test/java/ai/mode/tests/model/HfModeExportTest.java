@@ -48,7 +48,8 @@ import org.junit.jupiter.api.io.TempDir;
  *
  * <p>Needs a Python with torch and transformers: {@code MODE_HF_PYTHON}, or the venvs /tmp/hfref-venv and /tmp/hfref;
  * the test is skipped with the reason where there is none. Also checked without Python: bad input (not a MoDE model,
- * an existing output folder without {@code --force}) fails in one line and leaves nothing behind.
+ * another command's folder without {@code --force}, an output folder that is or holds an input) fails in one line and
+ * leaves nothing behind; export-hf rewrites its own folder.
  */
 class HfModeExportTest {
     static final double LOGITS_ABS = 1e-4;
@@ -205,23 +206,35 @@ class HfModeExportTest {
                         backbone.readModel(),
                         new HfModeExport.Settings(2, 1, List.of("d0", "d1"), "dense"),
                         null,
-                        false));
+                        null));
         assertTrue(plain.getMessage().contains("tensor mode.blocks.0.experts.0.layers.0."), plain.getMessage());
         assertFalse(Files.exists(tmp.resolve("y")));
 
         Path out = tmp.resolve("out");
         Files.createDirectories(out);
         Files.writeString(out.resolve("keep.txt"), "mine");
-        String[] exists = export(tmp, "dense", out);
-        assertEquals("1", exists[0]);
-        assertTrue(exists[2].contains("exists; pass --force"), exists[2]);
-        assertEquals(1, exists[2].strip().lines().count(), exists[2]);
+        String[] foreign = export(tmp, "dense", out);
+        assertEquals("1", foreign[0]);
+        assertTrue(foreign[2].contains("already holds files that `mode export-hf` did not write"), foreign[2]);
+        assertEquals(1, foreign[2].strip().lines().count(), foreign[2]);
         assertEquals("mine", Files.readString(out.resolve("keep.txt")));
 
         String[] forced = export(tmp, "dense", out, "--force");
         assertEquals("0", forced[0], forced[2]);
-        assertFalse(Files.exists(out.resolve("keep.txt")));
+        assertFalse(Files.exists(out.resolve("keep.txt")), "the folder is replaced whole");
         assertTrue(Files.isRegularFile(out.resolve("modeling_mode.py")));
+        String[] again = export(tmp, "top1", out);
+        assertEquals("0", again[0], "export-hf may rewrite its own folder without --force: " + again[2]);
+        assertTrue(Files.readString(out.resolve("config.json")).contains("\"mode_routing\": \"top1\""));
+
+        for (Path bad : List.of(tmp, tmp.resolve("backbone").resolve("hf"))) {
+            String[] res = export(tmp, "dense", bad, "--force");
+            assertEquals("1", res[0], bad + ": " + res[1]);
+            assertTrue(res[2].contains("an input of this command"), res[2]);
+            assertEquals(1, res[2].strip().lines().count(), res[2]);
+        }
+        assertTrue(Files.isRegularFile(tmp.resolve(ExpertFile.FILE_NAME)), "inputs untouched");
+        assertFalse(Files.exists(tmp.resolve("backbone").resolve("hf")));
         try (var s = Files.list(tmp)) {
             assertTrue(s.noneMatch(f -> f.getFileName().toString().startsWith(".tmp-")), "temporary folder left");
         }

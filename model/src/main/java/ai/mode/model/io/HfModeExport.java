@@ -27,8 +27,8 @@ import java.util.Map;
  * {@code mode_layers_per_expert}, {@code mode_num_experts}, {@code mode_domains}, {@code mode_routing}),
  * {@code model.safetensors} (float32: the backbone under plain Llama names, the experts under
  * {@code mode.blocks.{i}.experts.{j}.layers.{l}.*}, the gates under {@code mode.blocks.{i}.gate.*}), the two Python
- * files and, when given, {@code tokenizer.json}. It is assembled in a temporary sibling folder and renamed into place,
- * so the target is either complete or untouched.
+ * files and, when given, {@code tokenizer.json} (and the {@link OutputGuard#MARKER} of the command that wrote it). It is
+ * assembled in a temporary sibling folder and renamed into place, so the target is either complete or untouched.
  */
 public final class HfModeExport {
     private HfModeExport() {}
@@ -54,22 +54,20 @@ public final class HfModeExport {
     }
 
     /**
-     * Writes the folder {@code out}.
+     * Writes the folder {@code out}, replacing whatever is there (the caller decides whether it may: see
+     * {@link OutputGuard#checkFolder}).
      *
      * @param backbone  the backbone's config (its extra fields, e.g. token ids, are kept)
      * @param tensors   every backbone, expert and gate tensor, by name, nothing else
      * @param tokenizer {@code tokenizer.json} content, or null
-     * @param replace   replace an existing {@code out}; without it an existing path is an error
+     * @param owner     the command written into the folder's {@link OutputGuard#MARKER}, or null for none
      * @return the absolute folder written
      */
     public static Path write(
-            Path out, HfConfig backbone, NamedTensors tensors, Settings mode, byte[] tokenizer, boolean replace)
+            Path out, HfConfig backbone, NamedTensors tensors, Settings mode, byte[] tokenizer, String owner)
             throws IOException {
         checkTensors(backbone.model(), tensors, mode);
         Path target = out.toAbsolutePath().normalize();
-        if (Files.exists(target, LinkOption.NOFOLLOW_LINKS) && !replace)
-            throw new FileAlreadyExistsException(
-                    target.toString(), null, "exists; pass --force to replace it or choose another output folder");
         if (Files.exists(target, LinkOption.NOFOLLOW_LINKS) && !Files.isDirectory(target, LinkOption.NOFOLLOW_LINKS))
             throw new FileAlreadyExistsException(
                     target.toString(), null, "exists and is not a folder; choose another output folder");
@@ -82,6 +80,7 @@ public final class HfModeExport {
             SafeTensors.write(temp.resolve(Checkpoint.MODEL), tensors, Map.of("format", "pt"), SafeDType.F32);
             if (tokenizer != null) AtomicFiles.writeBytes(temp.resolve(Checkpoint.TOKENIZER), tokenizer);
             for (String f : CODE_FILES) AtomicFiles.writeBytes(temp.resolve(f), resource(f));
+            if (owner != null) AtomicFiles.writeString(temp.resolve(OutputGuard.MARKER), owner + "\n");
             AtomicFiles.fsyncDirectory(temp);
             AtomicFiles.replaceDirectory(temp, target);
             done = true;
