@@ -3,6 +3,8 @@
 // Compiles under nvcc, NVRTC and g++ with the CPU emulator (MODE_EMU, see kernels/src/main/emu/cuda_emu.h).
 #pragma once
 
+#include "mode_launch.cuh"
+
 #ifdef MODE_EMU
 #include "cuda_emu.h"
 #else
@@ -12,9 +14,6 @@
 typedef __nv_bfloat16 bf16;
 
 namespace mode {
-
-// Launch geometry limit for grid-stride kernels (the DeviceBackend never asks for more blocks).
-constexpr int kMaxGridBlocks = 65535;
 
 __device__ __forceinline__ float infinity() { return __int_as_float(0x7f800000); }
 __device__ __forceinline__ float quietNaN() { return __int_as_float(0x7fc00000); }
@@ -83,20 +82,21 @@ __device__ __forceinline__ void raiseError(int* err, int code, int value, int po
 
 namespace mode {
 
-// out[j] += sum over r < rows of f(r, j), for j < cols. Block (32, 8), grid ceil(cols / 32): thread
-// (x, y) sums rows y, y+8, ... of column blockIdx.x*32 + x, and row y == 0 adds the 8 partials in order.
+// out[j] += sum over r < rows of f(r, j), for j < cols. Block (X, Y) = (32, 8), grid ceil(cols / X): thread
+// (x, y) sums rows y, y+Y, ... of column blockIdx.x*X + x, and row y == 0 adds the Y partials in order.
 template <class F> __device__ __forceinline__ void columnSumAccumulate(int rows, int cols, F f, float* out) {
-    __shared__ float partial[8][33];
-    int j = blockIdx.x * 32 + threadIdx.x;
+    constexpr int X = kLaunchColumnBlockX, Y = kLaunchColumnBlockY;
+    __shared__ float partial[Y][X + 1];
+    int j = blockIdx.x * X + threadIdx.x;
     float s = 0.0f;
     if (j < cols) {
-        for (int r = threadIdx.y; r < rows; r += 8) s += f(r, j);
+        for (int r = threadIdx.y; r < rows; r += Y) s += f(r, j);
     }
     partial[threadIdx.y][threadIdx.x] = s;
     __syncthreads();
     if (threadIdx.y == 0 && j < cols) {
         float t = 0.0f;
-        for (int y = 0; y < 8; y++) t += partial[y][threadIdx.x];
+        for (int y = 0; y < Y; y++) t += partial[y][threadIdx.x];
         out[j] += t;
     }
 }
