@@ -350,7 +350,7 @@ public abstract class BackendConformance {
                 double[] dwRef = new double[d], dwNaive = new double[d];
                 for (int j = 0; j < d; j++) {
                     dwRef[j] = dw0[j] + r64[1][j];
-                    dwNaive[j] = (float) (dw0[j] + (float) r32[1][j]);
+                    dwNaive[j] = dw0[j] + (float) r32[1][j];
                 }
                 near("rmsNormBackward dWeight (accumulated)" + sz, DType.F32, host(dw), dwNaive, dwRef);
             }
