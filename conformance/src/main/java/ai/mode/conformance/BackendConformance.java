@@ -77,6 +77,15 @@ public abstract class BackendConformance {
         return Map.of();
     }
 
+    /**
+     * Whether each op check also runs one case at the sizes of a small model (batch 2 x 128 tokens, width 256, SwiGLU
+     * 704, vocabulary 4096, 8 query heads over 2 key/value heads of 32): for backends where that is cheap (the
+     * default is no: the edge sizes are what find bugs, and the emulator is slow at model sizes).
+     */
+    protected boolean modelSizes() {
+        return false;
+    }
+
     /** The backend under test (for subclasses adding checks of their own). */
     protected final Backend backend() {
         return be;
@@ -122,7 +131,7 @@ public abstract class BackendConformance {
     @Test
     void elementwise() {
         for (DType dt : floatTypes()) {
-            for (int n : new int[] {1, 7, 17, 257, 1000, 40_000}) {
+            for (int n : sizes(new int[] {1, 7, 17, 257, 1000, 40_000}, 256 * 256)) {
                 float[] a = stored(dt, TestData.normal(n, n)), b = stored(dt, TestData.normal(n + 1, n));
                 double[] sum = new double[n], axpy = new double[n], scaled = new double[n];
                 double[] sum32 = new double[n], axpy32 = new double[n], scaled32 = new double[n];
@@ -169,7 +178,7 @@ public abstract class BackendConformance {
     @Test
     void sumRowsAccumulates() {
         for (DType dt : floatTypes()) {
-            for (int[] rc : new int[][] {{1, 1}, {37, 7}, {9, 33}, {20, 130}, {37, 301}, {70, 16}}) {
+            for (int[] rc : cases(new int[][] {{1, 1}, {37, 7}, {9, 33}, {20, 130}, {37, 301}, {70, 16}}, 256, 256)) {
                 int rows = rc[0], d = rc[1];
                 float[] x = stored(dt, TestData.normal(rows * 131L + d, rows * d)), base = TestData.normal(d + 5, d);
                 double[] ref = new double[d], naive = new double[d];
@@ -198,7 +207,7 @@ public abstract class BackendConformance {
 
     @Test
     void gemmAllTransposes() {
-        for (int[] s : GEMM_SHAPES) {
+        for (int[] s : cases(GEMM_SHAPES, 190, 130, 257)) {
             for (int tr = 0; tr < 4; tr++)
                 gemm(DType.F32, DType.F32, (tr & 1) != 0, (tr & 2) != 0, 0, false, s, 1f, 0f);
         }
@@ -292,7 +301,7 @@ public abstract class BackendConformance {
     @Test
     void embedding() {
         for (DType dt : floatTypes()) {
-            for (int d : WIDTHS) {
+            for (int d : sizes(WIDTHS, 256)) {
                 int vocab = 11, n = 29;
                 float[] table = stored(dt, TestData.normal(d, vocab * d));
                 int[] ids = TestData.ints(d + 1, n, vocab);
@@ -321,7 +330,8 @@ public abstract class BackendConformance {
     void rmsNorm() {
         float eps = 1e-5f;
         for (DType dt : floatTypes()) {
-            for (int[] nd : new int[][] {{1, 1}, {3, 7}, {70, 15}, {70, 17}, {70, 33}, {5, 130}, {70, 301}}) {
+            for (int[] nd :
+                    cases(new int[][] {{1, 1}, {3, 7}, {70, 15}, {70, 17}, {70, 33}, {5, 130}, {70, 301}}, 256, 256)) {
                 int rows = nd[0], d = nd[1]; // 70 rows: more than one 32-row partial of the weight gradient
                 long seed = 100L * rows + d;
                 float[] x = stored(dt, TestData.normal(seed, rows * d, 2)), w = TestData.normal(seed + 1, d);
@@ -361,36 +371,36 @@ public abstract class BackendConformance {
     void rope() {
         float theta = 10000f;
         for (DType dt : floatTypes()) {
-            for (int[] s : new int[][] {{1, 1, 1, 2}, {2, 5, 3, 8}, {1, 9, 2, 34}, {1, 9, 2, 64}, {2, 3, 1, 64}}) {
+            for (int[] s : cases(
+                    new int[][] {{1, 1, 1, 2}, {2, 5, 3, 8}, {1, 9, 2, 34}, {1, 9, 2, 64}, {2, 3, 1, 64}},
+                    2,
+                    128,
+                    8,
+                    32)) {
                 int b = s[0], t = s[1], h = s[2], hd = s[3], n = b * t * h * hd;
                 for (int offset : new int[] {0, 17, 4093}) {
                     float[] x = stored(dt, TestData.normal(n + offset, n));
                     String what = " " + dt + " " + Arrays.toString(s) + " offset " + offset;
-                    Tensor out = poisoned(dt, b, t, h, hd);
-                    be.ropeForward(tensor(dt, x, b, t, h, hd), theta, offset, out);
-                    near(
-                            "ropeForward" + what,
-                            dt,
-                            host(out),
-                            Ref.F32.ropeForward(toDouble(x), b, t, h, hd, theta, offset),
-                            Ref.F64.ropeForward(toDouble(x), b, t, h, hd, theta, offset));
-                    Tensor dx = poisoned(dt, b, t, h, hd);
-                    be.ropeBackward(tensor(dt, x, b, t, h, hd), theta, offset, dx);
-                    near(
-                            "ropeBackward" + what,
-                            dt,
-                            host(dx),
-                            Ref.F32.ropeBackward(toDouble(x), b, t, h, hd, theta, offset),
-                            Ref.F64.ropeBackward(toDouble(x), b, t, h, hd, theta, offset));
-                    Tensor inPlace = tensor(dt, x, b, t, h, hd);
-                    be.ropeForward(inPlace, theta, offset, inPlace);
-                    assertArrayEquals(host(out), host(inPlace), "ropeForward in place" + what);
-                    Tensor backInPlace = tensor(dt, x, b, t, h, hd);
-                    be.ropeBackward(backInPlace, theta, offset, backInPlace);
-                    assertArrayEquals(host(dx), host(backInPlace), "ropeBackward in place" + what);
+                    for (boolean forward : new boolean[] {true, false}) {
+                        String op = forward ? "ropeForward" : "ropeBackward";
+                        Tensor out = poisoned(dt, b, t, h, hd), inPlace = tensor(dt, x, b, t, h, hd);
+                        rope(forward, tensor(dt, x, b, t, h, hd), theta, offset, out);
+                        rope(forward, inPlace, theta, offset, inPlace);
+                        double[] xd = toDouble(x);
+                        Function<Ref, double[]> reference = r -> forward
+                                ? r.ropeForward(xd, b, t, h, hd, theta, offset)
+                                : r.ropeBackward(xd, b, t, h, hd, theta, offset);
+                        near(op + what, dt, host(out), reference.apply(Ref.F32), reference.apply(Ref.F64));
+                        assertArrayEquals(host(out), host(inPlace), op + " in place" + what);
+                    }
                 }
             }
         }
+    }
+
+    private void rope(boolean forward, Tensor in, float theta, int offset, Tensor out) {
+        if (forward) be.ropeForward(in, theta, offset, out);
+        else be.ropeBackward(in, theta, offset, out);
     }
 
     // ================================================================== attention
@@ -411,7 +421,7 @@ public abstract class BackendConformance {
     @Test
     void attention() {
         for (DType dt : floatTypes()) {
-            for (int[] s : ATTENTION_SHAPES) attention(dt, s, 1.0);
+            for (int[] s : cases(ATTENTION_SHAPES, 2, 128, 8, 2, 32)) attention(dt, s, 1.0);
         }
     }
 
@@ -451,7 +461,7 @@ public abstract class BackendConformance {
     @Test
     void swiGlu() {
         for (DType dt : floatTypes()) {
-            for (int n : new int[] {1, 7, 17, 257, 301, 40_000}) {
+            for (int n : sizes(new int[] {1, 7, 17, 257, 301, 40_000}, 256 * 704)) {
                 float[] g = stored(dt, TestData.normal(n, n, 2)),
                         u = stored(dt, TestData.normal(n + 1, n)),
                         dy = stored(dt, TestData.normal(n + 2, n));
@@ -477,7 +487,7 @@ public abstract class BackendConformance {
     @Test
     void crossEntropy() {
         for (DType dt : floatTypes()) {
-            for (int[] nv : new int[][] {{1, 1}, {5, 7}, {45, 2}, {45, 17}, {9, 300}, {45, 1001}}) {
+            for (int[] nv : cases(new int[][] {{1, 1}, {5, 7}, {45, 2}, {45, 17}, {9, 300}, {45, 1001}}, 256, 4096)) {
                 int rows = nv[0], vocab = nv[1];
                 float[] logits = stored(dt, TestData.normal(17L * rows + vocab, rows * vocab, 3));
                 int[] targets = TestData.ints(rows + vocab, rows, vocab);
@@ -527,7 +537,7 @@ public abstract class BackendConformance {
 
     @Test
     void adamW() {
-        for (int n : new int[] {1, 7, 17, 257, 50_001}) {
+        for (int n : sizes(new int[] {1, 7, 17, 257, 50_001}, 1000 * 37)) {
             for (int step : new int[] {1, 7, 10}) {
                 float[] p = TestData.normal(n, n), g = TestData.normal(n + 1, n), m = TestData.normal(n + 2, n, 0.1);
                 float[] v = TestData.uniform(n + 3, n, 0.001, 0.5);
@@ -560,7 +570,7 @@ public abstract class BackendConformance {
     @Test
     void softmax() {
         for (DType dt : floatTypes()) {
-            for (int[] ne : new int[][] {{1, 1}, {23, 2}, {7, 3}, {23, 17}, {23, 40}, {130, 5}}) {
+            for (int[] ne : cases(new int[][] {{1, 1}, {23, 2}, {7, 3}, {23, 17}, {23, 40}, {130, 5}}, 256, 3)) {
                 int n = ne[0], e = ne[1];
                 float[] logits = stored(dt, TestData.normal(n * 10L + e, n * e, 2)),
                         dp = stored(dt, TestData.normal(n + e, n * e));
@@ -595,7 +605,11 @@ public abstract class BackendConformance {
     @Test
     void weightedMerge() {
         for (DType dt : floatTypes()) {
-            for (int[] s : new int[][] {{1, 1, 1}, {3, 5, 7}, {3, 13, 16}, {3, 13, 33}, {2, 4, 300}, {3, 13, 301}}) {
+            for (int[] s : cases(
+                    new int[][] {{1, 1, 1}, {3, 5, 7}, {3, 13, 16}, {3, 13, 33}, {2, 4, 300}, {3, 13, 301}},
+                    3,
+                    256,
+                    256)) {
                 int e = s[0], n = s[1], d = s[2];
                 float[] br = stored(dt, TestData.normal(e * 100L + n + d, e * n * d));
                 float[] pr = stored(dt, TestData.probabilities(n + d, n, e)),
@@ -628,7 +642,8 @@ public abstract class BackendConformance {
     @Test
     void topKExactWithTies() {
         for (DType dt : floatTypes()) {
-            for (int[] s : new int[][] {{1, 1, 1}, {9, 4, 2}, {33, 8, 3}, {19, 6, 1}, {19, 6, 4}, {19, 6, 6}}) {
+            for (int[] s : cases(
+                    new int[][] {{1, 1, 1}, {9, 4, 2}, {33, 8, 3}, {19, 6, 1}, {19, 6, 4}, {19, 6, 6}}, 256, 3, 2)) {
                 int n = s[0], e = s[1], k = s[2];
                 float[] raw = TestData.probabilities(n * 3L + e, n, e);
                 if (n == 19) raw[2 * e + 1] = raw[2 * e + 4] = 0.9f; // row 2: index 1 must come before 4
@@ -654,7 +669,11 @@ public abstract class BackendConformance {
     @Test
     void gatherAndScatterAddRowsExact() {
         for (DType dt : floatTypes()) {
-            for (int[] s : new int[][] {{1, 1, 1}, {5, 9, 3}, {9, 14, 17}, {9, 14, 33}, {40, 7, 130}, {9, 14, 301}}) {
+            for (int[] s : cases(
+                    new int[][] {{1, 1, 1}, {5, 9, 3}, {9, 14, 17}, {9, 14, 33}, {40, 7, 130}, {9, 14, 301}},
+                    256,
+                    300,
+                    256)) {
                 int nsrc = s[0], m = s[1], d = s[2];
                 float[] src = stored(dt, TestData.normal(nsrc * 13L + m + d, nsrc * d));
                 int[] index = TestData.ints(m + d, m, nsrc);
@@ -856,6 +875,22 @@ public abstract class BackendConformance {
     protected final int[] hostInts(Tensor t) {
         int[] out = new int[Math.toIntExact(t.numel())];
         be.toHost(t, out);
+        return out;
+    }
+
+    /** The edge cases, plus the model-size case when {@link #modelSizes()}. */
+    private int[][] cases(int[][] edge, int... modelCase) {
+        if (!modelSizes()) return edge;
+        int[][] out = Arrays.copyOf(edge, edge.length + 1);
+        out[edge.length] = modelCase;
+        return out;
+    }
+
+    /** The edge sizes, plus the model size when {@link #modelSizes()}. */
+    private int[] sizes(int[] edge, int modelSize) {
+        if (!modelSizes()) return edge;
+        int[] out = Arrays.copyOf(edge, edge.length + 1);
+        out[edge.length] = modelSize;
         return out;
     }
 

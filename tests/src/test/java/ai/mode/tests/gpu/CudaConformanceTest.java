@@ -7,7 +7,10 @@ import ai.mode.runtime.DType;
 import java.util.List;
 import org.junit.jupiter.api.Tag;
 
-/** The backend conformance suite on the {@code cuda} backend, float32 and bf16 storage; skips without a GPU. */
+/**
+ * The backend conformance suite on the {@code cuda} backend, float32 and bf16 storage, with the model-size cases
+ * (B=2, T=128, D=256, F=704, V=4096, 8 heads over 2); skips without a GPU.
+ */
 @Tag("gpu")
 class CudaConformanceTest extends BackendConformance {
     @Override
@@ -19,5 +22,10 @@ class CudaConformanceTest extends BackendConformance {
     @Override
     protected List<DType> floatTypes() {
         return List.of(DType.F32, DType.BF16);
+    }
+
+    @Override
+    protected boolean modelSizes() {
+        return true;
     }
 }
