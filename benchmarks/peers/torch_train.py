@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""PyTorch peer of `mode bench`: training tokens/s of the same Llama-style model on the CPU.
+"""PyTorch peer of `mode bench`: training tokens/s of the same Llama-style model on the CPU (or a GPU).
 
 Same architecture as MoDE-J's LlamaModel (RMSNorm, RoPE with rotate_half, causal attention through
 scaled_dot_product_attention, SwiGLU FFN, tied embeddings, no biases), float32, full-parameter training
 with AdamW and global-norm gradient clipping on random tokens. Prints one JSON object on stdout.
 
     python3 benchmarks/peers/torch_train.py --threads 2 --batch 8 --seq 256
+    python3 benchmarks/peers/torch_train.py --device cuda      # gpu-check.sh: beside our cuda trainer
 """
 import argparse
 import json
@@ -36,6 +37,7 @@ def parse_args():
     p.add_argument("--adamw", choices=["auto", "fused", "foreach", "single"], default="auto",
                    help="AdamW implementation; auto = fused when this PyTorch supports it on CPU")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (slow to start)")
+    p.add_argument("--device", default="cpu", help="torch device: cpu (default) or cuda[:N]")
     return p.parse_args()
 
 
@@ -47,6 +49,9 @@ def main():
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        sys.exit("torch_train.py: --device cuda but this PyTorch sees no CUDA device; use --device cpu")
     hd = args.dim // args.heads
     if args.dim % args.heads or args.heads % args.kv_heads or hd % 2:
         sys.exit("torch_train.py: dim must divide by heads, heads by kv-heads, and the head dim must be even")
@@ -66,7 +71,7 @@ def main():
     inv_freq = 1.0 / (args.rope_theta ** (torch.arange(0, hd, 2, dtype=torch.float32) / hd))
     freqs = torch.outer(torch.arange(args.seq, dtype=torch.float32), inv_freq)  # [T, hd/2]
     emb = torch.cat((freqs, freqs), dim=-1)                                      # [T, hd]
-    cos, sin = emb.cos()[None, None], emb.sin()[None, None]                      # [1,1,T,hd]
+    cos, sin = emb.cos()[None, None].to(device), emb.sin()[None, None].to(device)  # [1,1,T,hd]
 
     class Layer(nn.Module):
         def __init__(self):
@@ -113,7 +118,7 @@ def main():
             logits = F.linear(self.norm(x), self.embed_tokens.weight)  # tied LM head, [B,T,V]
             return F.cross_entropy(logits.view(-1, args.vocab), targets.reshape(-1))
 
-    model = Model()
+    model = Model().to(device)
     for name, p in model.named_parameters():
         if p.dim() == 2:
             nn.init.normal_(p, std=0.02)
@@ -138,13 +143,17 @@ def main():
     times, losses = [], []
     for i in range(args.warmup + args.steps):
         window = torch.randint(0, args.vocab, (args.batch, args.seq + 1), generator=gen)
-        ids, targets = window[:, :-1].contiguous(), window[:, 1:].contiguous()
+        ids, targets = window[:, :-1].contiguous().to(device), window[:, 1:].contiguous().to(device)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         loss = step_fn(ids, targets)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
         lv = loss.item()
         dt = time.perf_counter() - t0
         losses.append(lv)
@@ -161,6 +170,8 @@ def main():
         "blas": "mkl" if torch.backends.mkl.is_available() else "other",
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "threads": torch.get_num_threads(),
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor(),
         "batch": args.batch, "seq": args.seq, "vocab": args.vocab, "dim": args.dim, "layers": args.layers,
         "heads": args.heads, "kv_heads": args.kv_heads, "ffn": args.ffn, "parameters": params,
         "adamw": impl, "compiled": args.compile,

@@ -1,6 +1,6 @@
 // elementwise.cu: fill, add, axpy, scale (grid-stride loops), the float64 sum of squares used for
 // gradient-norm clipping (fixed per-block partials, then one block adds them in order: deterministic),
-// and the column sum behind sumRowsAccumulate.
+// and the two-stage column sums behind sumRowsAccumulate and the RMSNorm weight gradient.
 #include "mode_common.cuh"
 
 namespace {
@@ -30,9 +30,9 @@ template <class T> __device__ void sumSquaresPartial(const T* x, long long n, do
     if (threadIdx.x == 0) partials[blockIdx.x] = s;
 }
 
-// x [rows, cols] -> out [cols] accumulated.
-template <class T> __device__ void sumRows(const T* x, int rows, int cols, float* out) {
-    columnSumAccumulate(rows, cols, [&](int r, int j) { return load(x, (long long)r * cols + j); }, out);
+// x [rows, cols] -> partial [chunks, cols]: stage 1 of the column sum (columnSumPartial).
+template <class T> __device__ void sumRows(const T* x, int rows, int cols, int chunk, float* partial) {
+    columnSumPartial(rows, cols, chunk, [&](int r, int j) { return load(x, (long long)r * cols + j); }, partial);
 }
 
 }  // namespace
@@ -61,5 +61,16 @@ extern "C" __global__ void __launch_bounds__(256) mode_sumsquares_final_f64(cons
     if (threadIdx.x == 0) out[0] = s;
 }
 
-extern "C" __global__ void __launch_bounds__(256) mode_sumrows_fwd_f32(const float* x, int rows, int cols, float* out) { sumRows(x, rows, cols, out); }
-extern "C" __global__ void __launch_bounds__(256) mode_sumrows_fwd_bf16(const bf16* x, int rows, int cols, float* out) { sumRows(x, rows, cols, out); }
+// block (32, 8), grid (ceil(cols / 32), ceil(rows / chunk))
+extern "C" __global__ void __launch_bounds__(256) mode_sumrows_fwd_f32(const float* x, int rows, int cols, int chunk, float* partial) { sumRows(x, rows, cols, chunk, partial); }
+extern "C" __global__ void __launch_bounds__(256) mode_sumrows_fwd_bf16(const bf16* x, int rows, int cols, int chunk, float* partial) { sumRows(x, rows, cols, chunk, partial); }
+
+// Stage 2 of every column sum: out[j] += partial[0, j] + ... + partial[chunks - 1, j], in that order.
+// Grid-stride over columns, block 256.
+extern "C" __global__ void __launch_bounds__(256) mode_colsum_finish_f32(const float* partial, int chunks, int cols, float* out) {
+    for (long long j = globalThread(); j < cols; j += globalStride()) {
+        float t = 0.0f;
+        for (int c = 0; c < chunks; c++) t += partial[c * (long long)cols + j];
+        out[j] += t;
+    }
+}

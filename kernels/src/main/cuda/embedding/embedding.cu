@@ -12,7 +12,7 @@ extern "C" __global__ void __launch_bounds__(128) mode_embedding_fwd_bf16(const 
     gatherRows(table, ids, out, n, d, v, err, kErrEmbeddingId);
 }
 
-// dTable [v, d] float32 += rows of dOut [n, d]; block 128, grid ceil(d / 128).
+// dTable [v, d] float32 += rows of dOut [n, d]; block 128, grid (ceil(d / 128), slices) (see scatterAddRows).
 extern "C" __global__ void __launch_bounds__(128) mode_embedding_bwd_f32(const float* dOut, const int* ids, float* dTable, int n, int d, int v, int* err) {
     scatterAddRows(dOut, ids, dTable, n, d, v, err, kErrEmbeddingId);
 }

@@ -32,7 +32,14 @@ __device__ __forceinline__ void storeC(TC* c, long long o, float alpha, float ac
     store(c, o, r);
 }
 
-// grid (ceil(N / 64), ceil(M / 64), batch), block 256.
+// The grid is (column tiles, row tiles, batch), or (row tiles, column tiles, batch) when there are more than 65535
+// row tiles (gridDim.y's limit; the host swaps the grid then, see LaunchGeometry.gemm). The kernel recognises the
+// swap by gridDim.x differing from the column-tile count, which the host makes impossible otherwise.
+__device__ __forceinline__ bool swappedGrid(int N, int BN) { return gridDim.x != (unsigned)((N + BN - 1) / BN); }
+__device__ __forceinline__ int rowTile(int N, int BN) { return swappedGrid(N, BN) ? blockIdx.x : blockIdx.y; }
+__device__ __forceinline__ int colTile(int N, int BN) { return swappedGrid(N, BN) ? blockIdx.y : blockIdx.x; }
+
+// grid (ceil(N / 64), ceil(M / 64), batch) or swapped, block 256.
 template <class TA, class TC>
 __device__ void gemmTiled(int transA, int transB, int M, int N, int K, float alpha, const TA* a, long long strideA,
                           const TA* b, long long strideB, float beta, TC* c, long long strideC) {
@@ -42,7 +49,7 @@ __device__ void gemmTiled(int transA, int transB, int M, int N, int K, float alp
     a += blockIdx.z * strideA;
     b += blockIdx.z * strideB;
     c += blockIdx.z * strideC;
-    const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+    const int m0 = rowTile(N, BN) * BM, n0 = colTile(N, BN) * BN;
     const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
     float acc[4][4];
 #pragma unroll
@@ -87,7 +94,7 @@ __device__ void gemmTiled(int transA, int transB, int M, int N, int K, float alp
     }
 }
 
-// grid (ceil(N / 64), ceil(M / 64), batch), block 128 (4 warps, each a 32x32 quadrant of 2x2 fragments).
+// grid (ceil(N / 64), ceil(M / 64), batch) or swapped, block 128 (4 warps, each a 32x32 quadrant of 2x2 fragments).
 template <class TC>
 __device__ void gemmWmma(int transA, int transB, int M, int N, int K, float alpha, const bf16* a, long long strideA,
                          const bf16* b, long long strideB, float beta, TC* c, long long strideC) {
@@ -100,7 +107,7 @@ __device__ void gemmWmma(int transA, int transB, int M, int N, int K, float alph
     a += blockIdx.z * strideA;
     b += blockIdx.z * strideB;
     c += blockIdx.z * strideC;
-    const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+    const int m0 = rowTile(N, BN) * BM, n0 = colTile(N, BN) * BN;
     const int warp = threadIdx.x / 32, wm = warp / 2, wn = warp % 2;
     const bf16 zero = __float2bfloat16(0.0f);
     wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[2][2];

@@ -67,37 +67,42 @@ template <int NT> __device__ __forceinline__ float blockMax(float v) {
 }
 
 // ---------------------------------------------------------------- device error word
-// err[0] = error code (first one wins), err[1] = the offending value, err[2] = its position.
-// The DeviceBackend reads and clears it when it synchronises.
+// One 64-bit slot per error code (slot code - 1, kErrSlots of them), all bits set when clear. A slot holds
+// (position << 32) | (unsigned) value, lowered with atomicMin: whatever the order blocks run in, a slot ends
+// at the lowest offending position (ties: the lowest value bits), so the reported error is the same on every
+// run and every backend. The DeviceBackend reads the slots and sets them back to all ones when it synchronises.
 enum ErrorCode { kErrNone = 0, kErrEmbeddingId = 1, kErrGatherIndex = 2, kErrScatterIndex = 3, kErrTarget = 4 };
+constexpr int kErrSlots = 4;
 
 __device__ __forceinline__ void raiseError(int* err, int code, int value, int position) {
-    if (atomicCAS(err, 0, code) == 0) {
-        err[1] = value;
-        err[2] = position;
-    }
+    unsigned long long packed = ((unsigned long long)(unsigned)position << 32) | (unsigned)value;
+    atomicMin(reinterpret_cast<unsigned long long*>(err) + (code - 1), packed);
 }
 
 }  // namespace mode
 
 namespace mode {
 
-// out[j] += sum over r < rows of f(r, j), for j < cols. Block (X, Y) = (32, 8), grid ceil(cols / X): thread
-// (x, y) sums rows y, y+Y, ... of column blockIdx.x*X + x, and row y == 0 adds the Y partials in order.
-template <class F> __device__ __forceinline__ void columnSumAccumulate(int rows, int cols, F f, float* out) {
+// Column sums in two fixed-order stages, so that long columns are spread over many blocks:
+// columnSumPartial: grid (ceil(cols / X), chunks), block (X, Y) = (kLaunchColumnBlockX, kLaunchColumnBlockY).
+// Block (x, y) sums rows [y * chunk, min(rows, (y + 1) * chunk)) of columns X*x .. X*x + X - 1: thread (tx, ty)
+// takes rows ty, ty + Y, ... of the chunk, and row ty == 0 adds the Y partials in order into partial[y * cols + j].
+// mode_colsum_finish_f32 (elementwise.cu) then adds out[j] += partial[0, j] + partial[1, j] + ... in order.
+template <class F> __device__ __forceinline__ void columnSumPartial(int rows, int cols, int chunk, F f, float* partial) {
     constexpr int X = kLaunchColumnBlockX, Y = kLaunchColumnBlockY;
-    __shared__ float partial[Y][X + 1];
-    int j = blockIdx.x * X + threadIdx.x;
+    __shared__ float part[Y][X + 1];
+    const int j = blockIdx.x * X + threadIdx.x;
+    const int r0 = blockIdx.y * chunk, r1 = rows - r0 < chunk ? rows : r0 + chunk;
     float s = 0.0f;
     if (j < cols) {
-        for (int r = threadIdx.y; r < rows; r += Y) s += f(r, j);
+        for (int r = r0 + threadIdx.y; r < r1; r += Y) s += f(r, j);
     }
-    partial[threadIdx.y][threadIdx.x] = s;
+    part[threadIdx.y][threadIdx.x] = s;
     __syncthreads();
     if (threadIdx.y == 0 && j < cols) {
         float t = 0.0f;
-        for (int y = 0; y < Y; y++) t += partial[y][threadIdx.x];
-        out[j] += t;
+        for (int y = 0; y < Y; y++) t += part[y][threadIdx.x];
+        partial[(long long)blockIdx.y * cols + j] = t;
     }
 }
 

@@ -10,7 +10,7 @@ namespace mode {
 // Blocks of an x-dimension grid the host asks for at most (grid-stride and one-block-per-row kernels).
 constexpr int kLaunchMaxGridBlocks = 65535;
 
-// columnSumAccumulate (sumRowsAccumulate, RMSNorm dWeight): block (X, Y), grid ceil(cols / X); each x owns
+// columnSumPartial (sumRowsAccumulate, RMSNorm dWeight): block (X, Y), grid (ceil(cols / X), chunks); each x owns
 // one column and each y every Y-th row.
 constexpr int kLaunchColumnBlockX = 32;
 constexpr int kLaunchColumnBlockY = 8;

@@ -42,12 +42,12 @@ __device__ void rmsNormBwd(const T* dOut, const T* x, const float* w, const floa
     }
 }
 
-// dWeight[j] += sum over rows of dOut * x * rstd.
+// dWeight[j] += sum over rows of dOut * x * rstd, stage 1: per-chunk column sums into partial (columnSumPartial).
 template <class T>
-__device__ void rmsNormBwdWeight(const T* dOut, const T* x, const float* rstd, float* dWeight, int n, int d) {
-    columnSumAccumulate(
-        n, d, [&](int r, int j) { return load(dOut, (long long)r * d + j) * load(x, (long long)r * d + j) * rstd[r]; },
-        dWeight);
+__device__ void rmsNormBwdWeight(const T* dOut, const T* x, const float* rstd, float* partial, int n, int d, int chunk) {
+    columnSumPartial(
+        n, d, chunk, [&](int r, int j) { return load(dOut, (long long)r * d + j) * load(x, (long long)r * d + j) * rstd[r]; },
+        partial);
 }
 
 }  // namespace
@@ -57,6 +57,6 @@ extern "C" __global__ void __launch_bounds__(128) mode_rmsnorm_fwd_f32(const flo
 extern "C" __global__ void __launch_bounds__(128) mode_rmsnorm_fwd_bf16(const bf16* x, const float* w, float eps, bf16* out, float* rstd, int n, int d) { rmsNormFwd(x, w, eps, out, rstd, n, d); }
 extern "C" __global__ void __launch_bounds__(128) mode_rmsnorm_bwd_f32(const float* dOut, const float* x, const float* w, const float* rstd, float* dx, int n, int d) { rmsNormBwd(dOut, x, w, rstd, dx, n, d); }
 extern "C" __global__ void __launch_bounds__(128) mode_rmsnorm_bwd_bf16(const bf16* dOut, const bf16* x, const float* w, const float* rstd, bf16* dx, int n, int d) { rmsNormBwd(dOut, x, w, rstd, dx, n, d); }
-// block (32, 8), grid ceil(d / 32)
-extern "C" __global__ void __launch_bounds__(256) mode_rmsnorm_bwdweight_f32(const float* dOut, const float* x, const float* rstd, float* dWeight, int n, int d) { rmsNormBwdWeight(dOut, x, rstd, dWeight, n, d); }
-extern "C" __global__ void __launch_bounds__(256) mode_rmsnorm_bwdweight_bf16(const bf16* dOut, const bf16* x, const float* rstd, float* dWeight, int n, int d) { rmsNormBwdWeight(dOut, x, rstd, dWeight, n, d); }
+// Stage 1 of the dWeight column sum into partial [ceil(n / chunk), d]; block (32, 8), grid (ceil(d / 32), ceil(n / chunk))
+extern "C" __global__ void __launch_bounds__(256) mode_rmsnorm_bwdweight_f32(const float* dOut, const float* x, const float* rstd, float* partial, int n, int d, int chunk) { rmsNormBwdWeight(dOut, x, rstd, partial, n, d, chunk); }
+extern "C" __global__ void __launch_bounds__(256) mode_rmsnorm_bwdweight_bf16(const bf16* dOut, const bf16* x, const float* rstd, float* partial, int n, int d, int chunk) { rmsNormBwdWeight(dOut, x, rstd, partial, n, d, chunk); }

@@ -52,7 +52,7 @@ extern "C" __global__ void __launch_bounds__(128) mode_gather_fwd_bf16(const bf1
     gatherRows(src, index, out, m, d, nsrc, err, kErrGatherIndex);
 }
 
-// src [m, d], index [m], out [nout, d] accumulated; block 128, grid ceil(d / 128).
+// src [m, d], index [m], out [nout, d] accumulated; block 128, grid (ceil(d / 128), slices) (see scatterAddRows).
 extern "C" __global__ void __launch_bounds__(128) mode_scatter_add_fwd_f32(const float* src, const int* index, float* out, int m, int d, int nout, int* err) {
     scatterAddRows(src, index, out, m, d, nout, err, kErrScatterIndex);
 }

@@ -1,9 +1,11 @@
-// Registers `mode bench` with the CLI (ai.mode.cli.Main finds it through ServiceLoader).
 package ai.mode.bench;
 
 import ai.mode.cli.CommandProvider;
 
-/** Service provider for the {@code bench} subcommand. */
+/**
+ * Registers {@code mode bench} with the CLI: the service provider that {@code ai.mode.cli.Main} finds through
+ * ServiceLoader.
+ */
 public final class BenchCommandProvider implements CommandProvider {
     @Override
     public String name() {

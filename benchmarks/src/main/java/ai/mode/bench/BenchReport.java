@@ -1,5 +1,3 @@
-// The result of one `mode bench` run: machine facts, the measured ceilings and one row per benchmark,
-// printed as one aligned text table and written as JSON (the same content) for later comparison.
 package ai.mode.bench;
 
 import com.google.gson.GsonBuilder;
@@ -15,7 +13,10 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 
-/** Rows of measurements plus run metadata; {@link #table()} and {@link #toJson()} render them. */
+/**
+ * The result of one {@code mode bench} run: machine facts, the measured ceilings and one row per benchmark, rendered as
+ * one aligned text table ({@link #table()}) and as JSON with the same content ({@link #toJson()}) for later comparison.
+ */
 public final class BenchReport {
 
     /**

@@ -1,5 +1,3 @@
-// CPU benchmarks of the quick suite: SGEMM of our backend beside OpenBLAS on identical problems and thread
-// counts (results cross-checked), and the throughput of every other training op at the model's shapes.
 package ai.mode.bench;
 
 import ai.mode.model.LlamaConfig;
@@ -13,7 +11,11 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
 
-/** SGEMM-versus-OpenBLAS and per-op rows for a {@link BenchReport}. */
+/**
+ * CPU benchmarks of the quick suite, as rows of a {@link BenchReport}: SGEMM of our backend beside OpenBLAS on
+ * identical problems and thread counts (results cross-checked), and the throughput of every other training op at the
+ * model's shapes.
+ */
 public final class CpuSuite {
     /** Pause between two implementations, so spinning worker threads of the previous one have gone to sleep. */
     private static final long SETTLE_MILLIS = 300;

@@ -1,11 +1,12 @@
-// Work counts (floating-point operations and minimum bytes moved) of each benchmarked op, so timings become
-// GFLOP/s or GB/s. Conventions: a multiply-add is 2 FLOPs; bytes are the compulsory float32 traffic
-// (each input read once, each output written once), the floor a memory-bound op cannot beat.
 package ai.mode.bench;
 
 import ai.mode.model.LlamaConfig;
 
-/** FLOP and byte counts of ops at given shapes. */
+/**
+ * Work counts (floating-point operations and minimum bytes moved) of each benchmarked op, so timings become GFLOP/s or
+ * GB/s. Conventions: a multiply-add is 2 FLOPs; bytes are the compulsory float32 traffic (each input read once, each
+ * output written once), the floor a memory-bound op cannot beat.
+ */
 public final class Flops {
     private Flops() {}
 

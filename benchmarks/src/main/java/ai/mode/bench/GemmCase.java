@@ -1,5 +1,3 @@
-// The GEMM problems the model actually runs (forward, input-gradient and weight-gradient products of every
-// projection and of the chunked LM head), plus square sizes, so SGEMM results map onto training time.
 package ai.mode.bench;
 
 import ai.mode.model.LlamaConfig;
@@ -9,7 +7,9 @@ import java.util.List;
 import java.util.Locale;
 
 /**
- * One SGEMM problem: {@code C[m,n] = op(A)[m,k] op(B)[k,n]}, A stored [k,m] when transA, B stored [n,k] when transB.
+ * The GEMM problems the model actually runs (forward, input-gradient and weight-gradient products of every projection
+ * and of the chunked LM head), plus square sizes, so SGEMM results map onto training time. One SGEMM problem:
+ * {@code C[m,n] = op(A)[m,k] op(B)[k,n]}, A stored [k,m] when transA, B stored [n,k] when transB.
  *
  * @param label where the model runs it, e.g. {@code ffn up fwd}
  */

@@ -1,8 +1,3 @@
-// GPU benchmarks for `mode bench` on any CUDA machine. Every op of our cuda backend at the model's shapes, in
-// float32 and bf16 storage, timed with CUDA events on the backend's stream (warm-up, then the median of many
-// samples), with inputs rotating through enough copies to exceed twice the L2 cache so no sample reads a warm
-// cache. Our GEMM kernel runs beside cuBLASLt on the same problems; the ceilings are measured on the device:
-// device-to-device copy bandwidth and cuBLASLt's rate on a large bf16 GEMM.
 package ai.mode.bench;
 
 import ai.mode.bindings.CudaDriver;
@@ -21,7 +16,13 @@ import java.util.Random;
 import java.util.function.Function;
 import java.util.function.IntConsumer;
 
-/** The GPU section of the benchmark report. */
+/**
+ * GPU benchmarks for {@code mode bench} on any CUDA machine. Every op of our cuda backend at the model's shapes, in
+ * float32 and bf16 storage, timed with CUDA events on the backend's stream (warm-up, then the median of many samples),
+ * with inputs rotating through enough copies to exceed twice the L2 cache so no sample reads a warm cache. Our GEMM
+ * kernel runs beside cuBLASLt on the same problems; the ceilings are measured on the device: device-to-device copy
+ * bandwidth and cuBLASLt's rate on a large bf16 GEMM.
+ */
 public final class GpuSuite {
 
     private GpuSuite() {}
@@ -138,6 +139,8 @@ public final class GpuSuite {
                 }
             }
             rows.addAll(opRows(vendor, timer, cfg, batch, seq, 2 * l2, tc, bw));
+            rows.addAll(reductionRows(
+                    vendor, timer, REDUCTION_TOKENS, REDUCTION_WIDTH, cfg.vocabSize(), 2 * l2, bw, new Random(6)));
         }
         return rows;
     }
@@ -370,6 +373,82 @@ public final class GpuSuite {
                     be.zeros(params)
                 },
                 s -> () -> be.adamW(s[0], s[1], s[2], s[3], step)));
+        return rows;
+    }
+
+    /** Width and token count of the reduction rows: a large model's hidden size over a 64k-token batch. */
+    static final int REDUCTION_WIDTH = 4096, REDUCTION_TOKENS = 65_536;
+
+    /**
+     * The deterministic row and column reductions over {@code n} tokens of width {@code d} (the suite runs
+     * {@value #REDUCTION_TOKENS} x {@value #REDUCTION_WIDTH}), float32, in bytes/s of compulsory traffic against
+     * {@code bwPeak}: scatter-add of rows (the top-k unpermute; random destinations), embedding backward into a
+     * {@code vocab}-row table, sum of squares (gradient-norm clipping) and column sums (bias gradients; the
+     * RMSNorm weight gradient uses the same two stages).
+     */
+    static List<BenchReport.Row> reductionRows(
+            Backend be, OpTimer timer, int n, int d, int vocab, long rotateBytes, double bwPeak, Random r) {
+        double tcPeak = Double.NaN; // every row is memory-bound
+        long matrix = 4L * n * d;
+        String shape = n + "x" + d;
+        int[] rowsOut = new int[n], ids = new int[n];
+        for (int i = 0; i < n; i++) {
+            rowsOut[i] = r.nextInt(n);
+            ids[i] = r.nextInt(vocab);
+        }
+        List<BenchReport.Row> rows = new ArrayList<>();
+        rows.add(op(
+                be,
+                timer,
+                "scatter-add rows f32",
+                shape,
+                3 * matrix,
+                false,
+                tcPeak,
+                bwPeak,
+                rotateBytes,
+                2 * matrix,
+                () -> new Tensor[] {filled(be, DType.F32, r, n, d), be.fromHost(rowsOut, n), be.zeros(n, d)},
+                s -> () -> be.scatterAddRows(s[0], s[1], s[2])));
+        rows.add(op(
+                be,
+                timer,
+                "embedding bwd f32",
+                shape + " into " + vocab + " rows",
+                3 * matrix,
+                false,
+                tcPeak,
+                bwPeak,
+                rotateBytes,
+                matrix + 4L * vocab * d,
+                () -> new Tensor[] {filled(be, DType.F32, r, n, d), be.fromHost(ids, n), be.zeros(vocab, d)},
+                s -> () -> be.embeddingBackward(s[0], s[1], s[2])));
+        rows.add(op(
+                be,
+                timer,
+                "sum of squares f32",
+                shape,
+                matrix,
+                false,
+                tcPeak,
+                bwPeak,
+                rotateBytes,
+                matrix,
+                () -> new Tensor[] {filled(be, DType.F32, r, n, d)},
+                s -> () -> be.sumSquares(s[0])));
+        rows.add(op(
+                be,
+                timer,
+                "column sums f32",
+                shape,
+                matrix,
+                false,
+                tcPeak,
+                bwPeak,
+                rotateBytes,
+                matrix,
+                () -> new Tensor[] {filled(be, DType.F32, r, n, d), be.zeros(d)},
+                s -> () -> be.sumRowsAccumulate(s[0], s[1])));
         return rows;
     }
 

@@ -1,5 +1,3 @@
-// Runs the JMH suite in-process for `mode bench --jmh [JMH args]`, then prints each result as a throughput
-// (GFLOP/s, GB/s or ns per call) using the work counts of the benchmark, next to JMH's own report.
 package ai.mode.bench;
 
 import java.io.PrintWriter;
@@ -13,7 +11,10 @@ import org.openjdk.jmh.runner.RunnerException;
 import org.openjdk.jmh.runner.options.CommandLineOptionException;
 import org.openjdk.jmh.runner.options.CommandLineOptions;
 
-/** Entry point of the JMH suite. */
+/**
+ * Entry point of the JMH suite: runs it in-process for {@code mode bench --jmh [JMH args]}, then prints each result as
+ * a throughput (GFLOP/s, GB/s or ns per call) using the work counts of the benchmark, next to JMH's own report.
+ */
 public final class JmhLauncher {
     private JmhLauncher() {}
 

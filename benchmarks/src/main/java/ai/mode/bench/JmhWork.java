@@ -1,5 +1,3 @@
-// Work per operation of each JMH benchmark (FLOPs, bytes or one call), so `mode bench --jmh` can turn JMH's
-// time per operation into GFLOP/s, GB/s or ns per call.
 package ai.mode.bench;
 
 import ai.mode.bench.jmh.OpsBench;
@@ -8,7 +6,10 @@ import ai.mode.model.LlamaConfig;
 import java.util.OptionalDouble;
 import java.util.function.Function;
 
-/** Maps a JMH benchmark and its parameters to the work one operation does. */
+/**
+ * Work per operation of each JMH benchmark (FLOPs, bytes or one call), so {@code mode bench --jmh} can turn JMH's time
+ * per operation into GFLOP/s, GB/s or ns per call.
+ */
 public final class JmhWork {
     private JmhWork() {}
 

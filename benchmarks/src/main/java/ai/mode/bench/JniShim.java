@@ -1,5 +1,3 @@
-// JNI leg of the native-call overhead comparison: a tiny C shim (resource jni_shim.c) compiled with the
-// system C compiler at first use, which calls a function pointer obtained through FFM.
 package ai.mode.bench;
 
 import java.io.IOException;
@@ -10,7 +8,11 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
-/** Native methods implemented by {@code jni_shim.c}; call {@link #load()} first. */
+/**
+ * JNI leg of the native-call overhead comparison: a tiny C shim (resource jni_shim.c) compiled with the system C
+ * compiler at first use, which calls a function pointer obtained through FFM. Native methods implemented by
+ * {@code jni_shim.c}; call {@link #load()} first.
+ */
 public final class JniShim {
     private static volatile boolean loaded;
 

@@ -1,5 +1,3 @@
-// Facts about the machine and software a benchmark ran on, recorded with every result so numbers from
-// different machines or builds are never compared by accident.
 package ai.mode.bench;
 
 import ai.mode.runtime.cpu.CpuIdentity;
@@ -14,7 +12,11 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 
-/** Reads CPU model, memory, OS, JDK and load from the running system (Linux /proc where present). */
+/**
+ * Facts about the machine and software a benchmark ran on, recorded with every result so numbers from different
+ * machines or builds are never compared by accident. Reads CPU model, memory, OS, JDK and load from the running system
+ * (Linux /proc where present).
+ */
 public final class MachineInfo {
     private MachineInfo() {}
 

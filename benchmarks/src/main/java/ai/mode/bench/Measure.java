@@ -1,10 +1,12 @@
-// Wall-clock timing harness of the quick suite (`mode bench`): warm-up, then repeated timed runs, median.
-// JMH is the rigorous harness (see ai.mode.bench.jmh); this one trades rigour for a suite that fits in minutes.
 package ai.mode.bench;
 
 import java.util.Arrays;
 
-/** Times a piece of work: warm-up runs, then timed runs until both a minimum count and a minimum time are reached. */
+/**
+ * Wall-clock timing harness of the quick suite ({@code mode bench}): warm-up, then repeated timed runs, median. JMH is
+ * the rigorous harness (see ai.mode.bench.jmh); this one trades rigour for a suite that fits in minutes. Times a piece
+ * of work: warm-up runs, then timed runs until both a minimum count and a minimum time are reached.
+ */
 public final class Measure {
 
     /**

@@ -1,6 +1,3 @@
-// MoDE benchmarks: one MoDE block forward + backward, the experts of a block run as one batched stack versus
-// one stack per expert (the claim that batching the experts' same-shape GEMMs pays), and training tokens/s of
-// a MoDE model (experts and gates trained, backbone frozen) with our trainer.
 package ai.mode.bench;
 
 import ai.mode.model.LlamaConfig;
@@ -26,7 +23,12 @@ import java.util.Random;
 import java.util.SplittableRandom;
 import java.util.stream.IntStream;
 
-/** A MoDE model over a random backbone, and timed passes over one of its blocks. */
+/**
+ * MoDE benchmarks: one MoDE block forward + backward, the experts of a block run as one batched stack versus one stack
+ * per expert (the claim that batching the experts' same-shape GEMMs pays), and training tokens/s of a MoDE model
+ * (experts and gates trained, backbone frozen) with our trainer. A MoDE model over a random backbone, and timed passes
+ * over one of its blocks.
+ */
 public final class ModeBench implements AutoCloseable {
     private final Backend be;
     private final LlamaConfig cfg;
@@ -151,14 +153,7 @@ public final class ModeBench implements AutoCloseable {
                 }));
         trainer.run();
         trainer.optimizer().close();
-        double[] secs = new double[measured];
-        for (int i = 0; i < measured; i++)
-            secs[i] = opts.tokensPerStep() / steps.get(warmup + i).tokensPerSecond();
-        return new TrainBench.Result(
-                secs,
-                opts.tokensPerStep(),
-                steps.getFirst().loss(),
-                steps.getLast().loss());
+        return TrainBench.Result.of(steps, warmup, opts.tokensPerStep());
     }
 
     /** The quick suite's MoDE rows. */

@@ -1,7 +1,3 @@
-// FFM binding to OpenBLAS, the SGEMM peer of our cpu backend and the target of the native-call overhead
-// benchmark. The library comes from bytedeco's Maven jar (a carrier of libopenblas.so, always on our classpath,
-// so anyone who can build the project can reproduce the comparison) or from a system install (Debian's
-// libopenblas0-pthread), or from an explicit path.
 package ai.mode.bench;
 
 import java.lang.foreign.Arena;
@@ -17,7 +13,12 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * One loaded OpenBLAS: {@code cblas_sgemm}, {@code cblas_sdot} and the thread controls, through FFM.
+ * FFM binding to OpenBLAS, the SGEMM peer of our cpu backend and the target of the native-call overhead benchmark. The
+ * library comes from bytedeco's Maven jar (a carrier of libopenblas.so, always on our classpath, so anyone who can
+ * build the project can reproduce the comparison) or from a system install (Debian's libopenblas0-pthread), or from an
+ * explicit path.
+ *
+ * <p>One loaded OpenBLAS: {@code cblas_sgemm}, {@code cblas_sdot} and the thread controls, through FFM.
  * Row-major SGEMM on native memory segments. Close it to release the library lookup's arena.
  */
 public final class OpenBlas implements AutoCloseable {

@@ -1,5 +1,3 @@
-// Machine ceilings measured before the benchmarks, so every throughput is reported next to what this
-// machine can actually do: a Vector API FMA loop (float32 GFLOP/s) and a large array copy (GB/s).
 package ai.mode.bench;
 
 import java.util.concurrent.BrokenBarrierException;
@@ -7,7 +5,11 @@ import java.util.concurrent.CyclicBarrier;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
-/** The FMA-throughput and memory-copy probes, each run on {@code threads} threads at once. */
+/**
+ * Machine ceilings measured before the benchmarks, so every throughput is reported next to what this machine can
+ * actually do: a Vector API FMA loop (float32 GFLOP/s) and a large array copy (GB/s). The FMA-throughput and
+ * memory-copy probes, each run on {@code threads} threads at once.
+ */
 public final class PeakProbes {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     /** Independent accumulator chains: enough to cover FMA latency x ports (4 cycles x 2 ports) with margin. */

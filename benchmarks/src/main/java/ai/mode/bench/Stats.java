@@ -1,9 +1,11 @@
-// Robust summary statistics for repeated timings (median, median absolute deviation).
 package ai.mode.bench;
 
 import java.util.Arrays;
 
-/** Median and median absolute deviation of a sample; the inputs are not modified. */
+/**
+ * Robust summary statistics for repeated timings: median and median absolute deviation of a sample (the inputs are not
+ * modified).
+ */
 public final class Stats {
     private Stats() {}
 

@@ -1,7 +1,3 @@
-// The performance targets, checked against a report's rows: SGEMM at the model's shapes at least 0.9x
-// OpenBLAS as a geometric mean with no shape below 0.75x, training at least 1.25x PyTorch. States the ratios whatever
-// they are, and
-// the SGEMM ratio against any other peer (PyTorch's MKL) as a reference line.
 package ai.mode.bench;
 
 import java.util.ArrayList;
@@ -10,7 +6,11 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 
-/** Summary lines comparing measured ratios with the targets. */
+/**
+ * Summary lines comparing measured ratios with the performance targets: SGEMM at the model's shapes at least 0.9x
+ * OpenBLAS as a geometric mean with no shape below 0.75x, and training at least 1.25x PyTorch. The lines state the
+ * ratios whatever they are, and the SGEMM ratio against any other peer (PyTorch's MKL) as a reference line.
+ */
 public final class Targets {
     public static final double SGEMM_TARGET = 0.9;
     /** No single shape may fall below this ratio. */

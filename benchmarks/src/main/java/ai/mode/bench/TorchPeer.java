@@ -1,6 +1,3 @@
-// Runs the PyTorch peer scripts with our settings and reads back their one-line JSON results:
-// benchmarks/peers/torch_train.py (same model, batch, sequence and threads as our trainer) and
-// benchmarks/peers/torch_gemm.py (PyTorch's CPU BLAS, MKL in the official wheels, at our GEMM shapes).
 package ai.mode.bench;
 
 import ai.mode.model.LlamaConfig;
@@ -16,7 +13,12 @@ import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 
-/** Finds a Python with PyTorch and runs a peer script; every failure becomes a one-line reason. */
+/**
+ * Runs the PyTorch peer scripts with our settings and reads back their one-line JSON results:
+ * benchmarks/peers/torch_train.py (same model, batch, sequence and threads as our trainer) and
+ * benchmarks/peers/torch_gemm.py (PyTorch's CPU BLAS, MKL in the official wheels, at our GEMM shapes). Finds a Python
+ * with PyTorch and runs a peer script; every failure becomes a one-line reason.
+ */
 public final class TorchPeer {
     /** The training peer (benchmarks/peers; a classpath copy is used outside a checkout). */
     static final String TRAIN_SCRIPT = "torch_train.py";
@@ -37,6 +39,20 @@ public final class TorchPeer {
      */
     public static Outcome run(
             String python, LlamaConfig c, int batch, int seq, int threads, int warmup, int steps, long timeoutSeconds) {
+        return run(python, c, batch, seq, threads, warmup, steps, "cpu", timeoutSeconds);
+    }
+
+    /** As {@link #run(String, LlamaConfig, int, int, int, int, int, long)}, on PyTorch device {@code device}. */
+    public static Outcome run(
+            String python,
+            LlamaConfig c,
+            int batch,
+            int seq,
+            int threads,
+            int warmup,
+            int steps,
+            String device,
+            long timeoutSeconds) {
         return runScript(
                 python,
                 TRAIN_SCRIPT,
@@ -66,7 +82,9 @@ public final class TorchPeer {
                         "--warmup",
                         str(warmup),
                         "--steps",
-                        str(steps)),
+                        str(steps),
+                        "--device",
+                        device),
                 threads,
                 timeoutSeconds);
     }

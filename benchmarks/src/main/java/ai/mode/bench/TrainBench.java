@@ -1,5 +1,3 @@
-// End-to-end training throughput of our trainer: the real Trainer loop (forward, backward, clipping, AdamW)
-// on random tokens, the same model, batch, sequence and threads as the PyTorch peer script.
 package ai.mode.bench;
 
 import ai.mode.model.LlamaConfig;
@@ -14,7 +12,11 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
 
-/** Runs warm-up + measured optimizer steps and reports the median step's tokens/s. */
+/**
+ * End-to-end training throughput of our trainer: the real Trainer loop (forward, backward, clipping, AdamW) on random
+ * tokens, the same model, batch, sequence and threads as the PyTorch peer script. Runs warm-up + measured optimizer
+ * steps and reports the median step's tokens/s.
+ */
 public final class TrainBench {
 
     /**
@@ -24,14 +26,28 @@ public final class TrainBench {
      * @param tokensPerStep batch x seq
      * @param firstLoss loss of the first step (sanity: near ln V for a fresh model)
      * @param lastLoss loss of the last step
+     * @param losses loss of every step, warm-up included, in order (for comparing backends step by step)
      */
-    public record Result(double[] stepSeconds, long tokensPerStep, double firstLoss, double lastLoss) {
+    public record Result(double[] stepSeconds, long tokensPerStep, double firstLoss, double lastLoss, double[] losses) {
         public double medianSeconds() {
             return Stats.median(stepSeconds);
         }
 
         public double tokensPerSecond() {
             return tokensPerStep / medianSeconds();
+        }
+
+        /** The result of a trainer's {@code steps}, of which the first {@code warmup} are not measured. */
+        static Result of(List<Trainer.StepMetrics> steps, int warmup, long tokensPerStep) {
+            double[] secs = new double[steps.size() - warmup];
+            for (int i = 0; i < secs.length; i++)
+                secs[i] = tokensPerStep / steps.get(warmup + i).tokensPerSecond();
+            return new Result(
+                    secs,
+                    tokensPerStep,
+                    steps.getFirst().loss(),
+                    steps.getLast().loss(),
+                    steps.stream().mapToDouble(Trainer.StepMetrics::loss).toArray());
         }
     }
 
@@ -64,16 +80,7 @@ public final class TrainBench {
                     new Trainer(model, new RandomWindowStream(corpus, seed), null, opts, null, List.of(collect));
             trainer.run();
             trainer.optimizer().close();
-            double[] secs = new double[measured];
-            for (int i = 0; i < measured; i++) {
-                Trainer.StepMetrics m = steps.get(warmup + i);
-                secs[i] = opts.tokensPerStep() / m.tokensPerSecond();
-            }
-            return new Result(
-                    secs,
-                    opts.tokensPerStep(),
-                    steps.getFirst().loss(),
-                    steps.getLast().loss());
+            return Result.of(steps, warmup, opts.tokensPerStep());
         }
     }
 }

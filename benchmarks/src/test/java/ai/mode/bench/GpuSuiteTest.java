@@ -50,6 +50,11 @@ class GpuSuiteTest {
             for (BenchReport.Row r : rows) {
                 assertTrue(r.value() > 0 && r.note().isEmpty(), r.name() + ": " + r.note());
             }
+            List<BenchReport.Row> reductions = GpuSuite.reductionRows(be, timer, 300, 130, 37, 0, 1e12, new Random(2));
+            assertEquals(4, reductions.size());
+            for (BenchReport.Row r : reductions) {
+                assertTrue(r.value() > 0 && r.note().isEmpty(), r.name() + ": " + r.note());
+            }
             GemmCase g = new GemmCase("t", false, true, 8, 24, 16);
             assertTrue(GpuSuite.gemmSeconds(be, timer, g, DType.BF16, 0, new Random(1)) > 0);
         }

@@ -178,7 +178,11 @@ public abstract class BackendConformance {
     @Test
     void sumRowsAccumulates() {
         for (DType dt : floatTypes()) {
-            for (int[] rc : cases(new int[][] {{1, 1}, {37, 7}, {9, 33}, {20, 130}, {37, 301}, {70, 16}}, 256, 256)) {
+            // 1001 x 33 and 700 x 5: long columns (on devices, several row chunks of a two-stage sum, the last short)
+            for (int[] rc : cases(
+                    new int[][] {{1, 1}, {37, 7}, {9, 33}, {20, 130}, {37, 301}, {70, 16}, {1001, 33}, {700, 5}},
+                    256,
+                    256)) {
                 int rows = rc[0], d = rc[1];
                 float[] x = stored(dt, TestData.normal(rows * 131L + d, rows * d)), base = TestData.normal(d + 5, d);
                 double[] ref = new double[d], naive = new double[d];
@@ -191,9 +195,12 @@ public abstract class BackendConformance {
                     }
                     naive[j] = s;
                 }
-                Tensor out = f32(base, d);
+                Tensor out = f32(base, d), again = f32(base, d);
+                String what = "sumRowsAccumulate " + dt + " rows=" + rows + " d=" + d;
                 be.sumRowsAccumulate(tensor(dt, x, 1, rows, d), out);
-                near("sumRowsAccumulate " + dt + " rows=" + rows + " d=" + d, DType.F32, host(out), naive, ref);
+                near(what, DType.F32, host(out), naive, ref);
+                be.sumRowsAccumulate(tensor(dt, x, 1, rows, d), again);
+                assertArrayEquals(host(out), host(again), what + " twice: the same bits");
             }
         }
     }
@@ -301,27 +308,33 @@ public abstract class BackendConformance {
     @Test
     void embedding() {
         for (DType dt : floatTypes()) {
-            for (int d : sizes(WIDTHS, 256)) {
-                int vocab = 11, n = 29;
-                float[] table = stored(dt, TestData.normal(d, vocab * d));
-                int[] ids = TestData.ints(d + 1, n, vocab);
-                ids[0] = ids[n - 1]; // a repeated id accumulates
-                String what = " " + dt + " d=" + d;
-                Tensor out = poisoned(dt, 1, n, d);
-                be.embeddingForward(tensor(dt, table, vocab, d), be.fromHost(ids, 1, n), out);
-                assertArrayEquals(
-                        TestData.toFloat(Ref.F64.embeddingForward(toDouble(table), ids, d)),
-                        host(out),
-                        "embeddingForward (exact)" + what);
-                float[] dOut = stored(dt, TestData.normal(d + 2, n * d)), base = TestData.normal(d + 3, vocab * d);
-                Tensor dTable = f32(base, vocab, d);
-                be.embeddingBackward(tensor(dt, dOut, n, d), be.fromHost(ids, n), dTable);
-                assertArrayEquals(
-                        rowOrderScatterAdd(dOut, ids, base, d, DType.F32),
-                        host(dTable),
-                        "embeddingBackward (float32 sums in row order)" + what);
-            }
+            for (int d : sizes(WIDTHS, 256)) embedding(dt, 11, d, 29);
+            embedding(dt, 301, 129, 1111); // many ids per row and more vocabulary rows than one slice of blocks
         }
+    }
+
+    /** Forward exact, backward (twice: the same bits) equal to float32 sums in row order, for n ids of vocab x d. */
+    private void embedding(DType dt, int vocab, int d, int n) {
+        float[] table = stored(dt, TestData.normal(d, vocab * d));
+        int[] ids = TestData.ints(d + 1, n, vocab);
+        ids[0] = ids[n - 1]; // a repeated id accumulates
+        String what = " " + dt + " vocab=" + vocab + " d=" + d + " n=" + n;
+        Tensor out = poisoned(dt, 1, n, d);
+        be.embeddingForward(tensor(dt, table, vocab, d), be.fromHost(ids, 1, n), out);
+        assertArrayEquals(
+                TestData.toFloat(Ref.F64.embeddingForward(toDouble(table), ids, d)),
+                host(out),
+                "embeddingForward (exact)" + what);
+        float[] dOut = stored(dt, TestData.normal(d + 2, n * d)), base = TestData.normal(d + 3, vocab * d);
+        Tensor dTable = f32(base, vocab, d);
+        be.embeddingBackward(tensor(dt, dOut, n, d), be.fromHost(ids, n), dTable);
+        assertArrayEquals(
+                rowOrderScatterAdd(dOut, ids, base, d, DType.F32),
+                host(dTable),
+                "embeddingBackward (float32 sums in row order)" + what);
+        Tensor again = f32(base, vocab, d);
+        be.embeddingBackward(tensor(dt, dOut, n, d), be.fromHost(ids, n), again);
+        assertArrayEquals(host(dTable), host(again), "embeddingBackward twice: the same bits" + what);
     }
 
     // ================================================================== RMSNorm and RoPE
@@ -330,9 +343,12 @@ public abstract class BackendConformance {
     void rmsNorm() {
         float eps = 1e-5f;
         for (DType dt : floatTypes()) {
-            for (int[] nd :
-                    cases(new int[][] {{1, 1}, {3, 7}, {70, 15}, {70, 17}, {70, 33}, {5, 130}, {70, 301}}, 256, 256)) {
-                int rows = nd[0], d = nd[1]; // 70 rows: more than one 32-row partial of the weight gradient
+            for (int[] nd : cases(
+                    new int[][] {{1, 1}, {3, 7}, {70, 15}, {70, 17}, {70, 33}, {5, 130}, {70, 301}, {777, 40}},
+                    256,
+                    256)) {
+                // 70 rows: more than one 32-row partial of the weight gradient; 777: several row chunks on devices
+                int rows = nd[0], d = nd[1];
                 long seed = 100L * rows + d;
                 float[] x = stored(dt, TestData.normal(seed, rows * d, 2)), w = TestData.normal(seed + 1, d);
                 float[] dy = stored(dt, TestData.normal(seed + 2, rows * d)), dw0 = TestData.normal(seed + 3, d);
@@ -670,7 +686,10 @@ public abstract class BackendConformance {
     void gatherAndScatterAddRowsExact() {
         for (DType dt : floatTypes()) {
             for (int[] s : cases(
-                    new int[][] {{1, 1, 1}, {5, 9, 3}, {9, 14, 17}, {9, 14, 33}, {40, 7, 130}, {9, 14, 301}},
+                    // {37, 1000, 130}: on devices 37 output-row slices, 8 chunks of 128 source rows, 2 column tiles
+                    new int[][] {
+                        {1, 1, 1}, {5, 9, 3}, {9, 14, 17}, {9, 14, 33}, {40, 7, 130}, {9, 14, 301}, {37, 1000, 130}
+                    },
                     256,
                     300,
                     256)) {
@@ -720,6 +739,30 @@ public abstract class BackendConformance {
                 be.crossEntropy(f32(TestData.normal(1, 6), 2, 3), be.fromHost(new int[] {1, 2}, 2), null, 1f)
                         .count());
         assertEquals(12, host(table).length);
+    }
+
+    /**
+     * Two bad indices where a grid-stride order reaches the higher position first (with 65535 blocks, block 0 takes
+     * rows 0 and 65535, block 2 rows 2 and 65537): every backend reports the lowest offending position, so the
+     * message is the same on every run and every backend.
+     */
+    @Test
+    void indexErrorsNameTheLowestOffendingPosition() {
+        int m = 65_535 + 4, d = 2;
+        int[] index = new int[m];
+        for (int i = 0; i < m; i++) index[i] = i % 3;
+        index[65_535] = -7;
+        index[2] = 9;
+        Tensor table = f32(TestData.normal(4, 3 * d), 3, d);
+        Tensor ids = be.fromHost(index, m);
+        rejectsAtCallOrSync("gatherRows: row index 9 at position 2 ", () -> be.gatherRows(table, ids, be.zeros(m, d)));
+        rejectsAtCallOrSync("token id 9 at position 2 ", () -> be.embeddingForward(table, ids, be.zeros(m, d)));
+        rejectsAtCallOrSync(
+                "scatterAddRows: row index 9 at position 2 ",
+                () -> be.scatterAddRows(be.zeros(m, d), ids, be.zeros(3, d)));
+        rejectsAtCallOrSync(
+                "crossEntropy: target 9 at position 2 ", () -> be.crossEntropy(be.zeros(m, 3), ids, null, 1f));
+        be.synchronize(); // cleared
     }
 
     // ================================================================== the op contract's rejections

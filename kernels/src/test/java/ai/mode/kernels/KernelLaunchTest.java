@@ -86,6 +86,12 @@ class KernelLaunchTest {
         }) {
             assertEquals(columnBlock, KernelLaunch.threads(entry), entry + " runs one column block");
         }
+        // scatterAddRows (mode_rows.cuh) is one kernel body behind all four: the host sizes its grid from one.
+        int scatterBlock = KernelLaunch.threads("mode_scatter_add_fwd_f32");
+        for (String entry :
+                new String[] {"mode_scatter_add_fwd_bf16", "mode_embedding_bwd_f32", "mode_embedding_bwd_bf16"}) {
+            assertEquals(scatterBlock, KernelLaunch.threads(entry), entry + " runs the scatter-add block");
+        }
     }
 
     @Test

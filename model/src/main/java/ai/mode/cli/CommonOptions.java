@@ -1,11 +1,12 @@
-// Options shared by the training and evaluation commands: backend, threads, seed, quiet.
 package ai.mode.cli;
 
 import ai.mode.runtime.Backend;
 import ai.mode.runtime.Backends;
 import picocli.CommandLine.Option;
 
-/** A picocli mixin. */
+/**
+ * Options shared by the training and evaluation commands (backend, threads, seed, quiet), as a picocli mixin.
+ */
 public final class CommonOptions {
     @Option(
             names = "--backend",

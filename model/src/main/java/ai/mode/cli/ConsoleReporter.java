@@ -1,5 +1,3 @@
-// Human-facing training progress on stderr: a progress bar with loss and tokens/s on a terminal, otherwise
-// (logs, CI) a plain line every so often; nothing with --quiet.
 package ai.mode.cli;
 
 import ai.mode.model.train.Trainer;
@@ -11,7 +9,10 @@ import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
 
-/** Trainer listener that draws a progress bar (terminal) or prints periodic lines (not a terminal). */
+/**
+ * Trainer listener that shows training progress to a person on stderr: a progress bar with loss and tokens/s on a
+ * terminal, otherwise (logs, CI) a plain line every so often; nothing with {@code --quiet}.
+ */
 final class ConsoleReporter implements Trainer.Listener, AutoCloseable {
     private final String task;
     private final boolean quiet;

@@ -1,5 +1,3 @@
-// Extension point of `mode demo`: later stages (MoDE experts, baselines, the paper's table) plug in here
-// and run after the base model is pretrained and evaluated.
 package ai.mode.cli;
 
 import java.io.PrintStream;
@@ -7,7 +5,10 @@ import java.nio.file.Path;
 import java.util.Map;
 
 /**
- * A stage of the demo, found with {@link java.util.ServiceLoader} (register in
+ * Extension point of {@code mode demo}: later stages (MoDE experts, baselines, the paper's table) plug in here and run
+ * after the base model is pretrained and evaluated.
+ *
+ * <p>A stage of the demo, found with {@link java.util.ServiceLoader} (register in
  * {@code META-INF/services/ai.mode.cli.DemoStage}); stages run in {@link #order()} after pretraining.
  */
 public interface DemoStage {

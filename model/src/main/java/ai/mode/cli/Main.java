@@ -20,7 +20,9 @@ import picocli.CommandLine.Command;
             ComposeCommand.class,
             BaselineCommand.class,
             ModeExperimentCommand.class,
-            EvalModeCommand.class
+            EvalModeCommand.class,
+            ImportLlama2cCommand.class,
+            ImportGgufCommand.class
         })
 public final class Main implements Runnable {
 

@@ -1,5 +1,3 @@
-// Options of the MoDE commands (expert, compose, baseline, experiment): the MoDE architecture choices and the
-// training/evaluation settings every method shares.
 package ai.mode.cli;
 
 import ai.mode.model.mode.ModeConfig;
@@ -8,7 +6,10 @@ import ai.mode.model.mode.Routing;
 import java.util.List;
 import picocli.CommandLine.Option;
 
-/** Picocli mixins. */
+/**
+ * Picocli mixins with the options of the MoDE commands (expert, compose, baseline, experiment): the MoDE architecture
+ * choices and the training/evaluation settings every method shares.
+ */
 public final class ModeCliOptions {
     private ModeCliOptions() {}
 

@@ -1,5 +1,3 @@
-// The MoDE part of `mode demo`: after the base model is pretrained, the paper's experiment in miniature with
-// the demo defaults (ModeExperimentCommand's), its table printed and saved under runs/demo/mode.
 package ai.mode.cli;
 
 import ai.mode.model.io.CheckpointStore;
@@ -12,7 +10,11 @@ import ai.mode.model.mode.Routing;
 import java.util.EnumSet;
 import java.util.List;
 
-/** Registered in {@code META-INF/services/ai.mode.cli.DemoStage}. */
+/**
+ * The MoDE part of {@code mode demo}: after the base model is pretrained, the paper's experiment in miniature with the
+ * demo defaults (ModeExperimentCommand's), its table printed and saved under runs/demo/mode. Registered in
+ * {@code META-INF/services/ai.mode.cli.DemoStage}.
+ */
 public final class ModeDemoStage implements DemoStage {
     /** Demo settings: B = 2 blocks, k = 1 layer per expert per block, batch 8 x 128 tokens, LR 1e-3 (the paper's). */
     static ModeExperiment.Settings settings(java.nio.file.Path out, long seed) {

@@ -1,4 +1,3 @@
-// Training-loop options shared by commands that train (steps, batch, sequence, accumulation, LR, intervals).
 package ai.mode.cli;
 
 import ai.mode.model.LlamaConfig;
@@ -6,7 +5,10 @@ import ai.mode.model.train.Pretraining;
 import java.nio.file.Path;
 import picocli.CommandLine.Option;
 
-/** A picocli mixin; defaults are the embedded base model's. */
+/**
+ * Training-loop options shared by commands that train (steps, batch, sequence, accumulation, LR, intervals). A picocli
+ * mixin; defaults are the embedded base model's.
+ */
 public final class TrainingOptions {
     @Option(names = "--steps", description = "Optimizer steps (default: ${DEFAULT-VALUE}).")
     public int steps;

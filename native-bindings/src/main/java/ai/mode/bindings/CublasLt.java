@@ -148,6 +148,14 @@ public final class CublasLt {
         return INSTANCE.get();
     }
 
+    /**
+     * Bindings over an explicitly loaded library (e.g. one found by a custom {@link NativeLibraries}); not
+     * cached. {@link #get()} is the normal entry point.
+     */
+    public static CublasLt bind(NativeLibraries.Loaded library) {
+        return new CublasLt(library);
+    }
+
     /** Empty when cuBLASLt loads, else the one-line reason. */
     public static Optional<String> unavailableReason() {
         return NativeLibraries.system().problem(NativeLibraries.Library.CUBLASLT);
@@ -497,6 +505,8 @@ public final class CublasLt {
             CudaStream stream,
             String label) {
         int rc;
+        // a local, not a conditional expression in the call: invokeExact would see the conditional as Object
+        MemorySegment algoSegment = algo == null ? MemorySegment.NULL : algo.algo();
         try {
             rc = (int) matmul.invokeExact(
                     h.handle(),
@@ -511,7 +521,7 @@ public final class CublasLt {
                     cDesc.handle(),
                     MemorySegment.ofAddress(d),
                     dDesc.handle(),
-                    algo == null ? MemorySegment.NULL : algo.algo(),
+                    algoSegment,
                     MemorySegment.ofAddress(workspace),
                     workspaceBytes,
                     stream.handle());

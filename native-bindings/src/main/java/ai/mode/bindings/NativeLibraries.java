@@ -18,6 +18,7 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.EnumMap;
 import java.util.Enumeration;
+import java.util.HashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
@@ -35,8 +36,10 @@ import java.util.jar.JarFile;
  *   <li>the system: directories from {@code -Dmode.native.path} / {@code MODE_NATIVE_PATH},
  *       {@code LD_LIBRARY_PATH}, {@code CUDA_HOME}/{@code CUDA_PATH}, {@code /usr/local/cuda*}
  *       ({@code lib64} and {@code targets/*}{@code /lib}), NCCL installs ({@code NCCL_HOME},
- *       {@code /usr/local/nccl*}, {@code /opt/nccl*}), {@code MKLROOT} and the distribution's library directories
- *       ({@code stubs} directories are skipped: the driver stub cannot run anything);</li>
+ *       {@code /usr/local/nccl*}, {@code /opt/nccl*}), {@code MKLROOT}, the distribution's library directories,
+ *       then the {@code site-packages/nvidia/*}{@code /lib} folders of NVIDIA's Python wheels (see
+ *       {@link #pythonWheelLibraryDirs}) ({@code stubs} directories are skipped: the driver stub cannot run
+ *       anything);</li>
  *   <li>the system loader ({@code dlopen} by soname, which also reads the {@code ld.so} cache);</li>
  *   <li>bytedeco carrier jars on the classpath ({@code org/bytedeco/cuda|mkl/<platform>/<soname>}): the
  *       {@code .so} files are extracted to a cache directory and loaded from there. bytedeco's Java classes
@@ -427,8 +430,73 @@ public final class NativeLibraries {
         dirs.add(Path.of("/usr/lib"));
         dirs.add(Path.of("/usr/local/nvidia/lib64"));
         dirs.add(Path.of("/usr/lib/wsl/lib"));
+        Map<String, String> env = new HashMap<>(System.getenv());
+        String site = System.getProperty("mode.python.site");
+        if (site != null && !site.isBlank()) env.merge("MODE_PYTHON_SITE", site, (a, b) -> b + ":" + a);
+        dirs.addAll(pythonWheelLibraryDirs(env, Path.of(System.getProperty("user.home"))));
         dirs.removeIf(d -> d.getFileName() != null && d.getFileName().toString().equals("stubs"));
         return List.copyOf(dirs);
+    }
+
+    /**
+     * The library folders of NVIDIA's Python wheels ({@code nvidia-cublas}, {@code nvidia-nccl-cu13},
+     * {@code nvidia-cuda-nvrtc}, ...), which install their {@code .so} files as {@code
+     * site-packages/nvidia/<package>/lib} (CUDA 12 wheels) or {@code site-packages/nvidia/cu13/lib} (CUDA 13): every
+     * existing {@code nvidia/*}{@code /lib} below the site-packages folders found from {@code env}, in this order:
+     * {@code MODE_PYTHON_SITE} (colon-separated site-packages folders), {@code PYTHONPATH}, the active virtual
+     * environment ({@code VIRTUAL_ENV}), the environment of each {@code python3} or {@code python} on {@code PATH}
+     * ({@code <bin>/../lib/python3.*}{@code /site-packages}, the link itself not followed, so a virtual
+     * environment's own packages are found), the user's ({@code home/.local/lib/python3.*}), and the system's
+     * ({@code /usr/local/lib/python3.*}, {@code /usr/lib/python3.*}, {@code /usr/lib/python3/dist-packages}); under
+     * each {@code lib/python3.*} both {@code site-packages} and {@code dist-packages} are looked at. Folders of one
+     * site-packages are in name order; {@code stubs} folders are never included.
+     */
+    public static List<Path> pythonWheelLibraryDirs(Map<String, String> env, Path home) {
+        LinkedHashSet<Path> sites = new LinkedHashSet<>();
+        addPathList(sites, env.get("MODE_PYTHON_SITE"));
+        addPathList(sites, env.get("PYTHONPATH"));
+        String venv = env.get("VIRTUAL_ENV");
+        if (venv != null && !venv.isBlank()) addPythonPrefix(sites, Path.of(venv));
+        String path = env.get("PATH");
+        if (path != null) {
+            for (String dir : path.split(":")) {
+                if (dir.isBlank()) continue;
+                for (String exe : List.of("python3", "python")) {
+                    Path p = Path.of(dir, exe);
+                    if (Files.isExecutable(p))
+                        addPythonPrefix(sites, Path.of(dir).toAbsolutePath().getParent());
+                }
+            }
+        }
+        if (home != null) addPythonPrefix(sites, home.resolve(".local"));
+        addPythonPrefix(sites, Path.of("/usr/local"));
+        addPythonPrefix(sites, Path.of("/usr"));
+        sites.add(Path.of("/usr/lib/python3/dist-packages"));
+        List<Path> out = new ArrayList<>();
+        for (Path site : sites) {
+            List<Path> packages = new ArrayList<>();
+            try (DirectoryStream<Path> ds = Files.newDirectoryStream(site.resolve("nvidia"))) {
+                for (Path p : ds) {
+                    if (Files.isDirectory(p.resolve("lib"))) packages.add(p.resolve("lib"));
+                }
+            } catch (IOException e) {
+                continue;
+            }
+            packages.sort(Comparator.comparing(p -> p.getParent().getFileName().toString()));
+            out.addAll(packages);
+        }
+        return out;
+    }
+
+    /** {@code prefix/lib[64]/python3.*}{@code /site-packages} and {@code dist-packages}, highest version first. */
+    private static void addPythonPrefix(LinkedHashSet<Path> sites, Path prefix) {
+        if (prefix == null) return;
+        for (String lib : List.of("lib", "lib64")) {
+            for (Path p : versionedSiblings(prefix.resolve(lib), "python3")) {
+                sites.add(p.resolve("site-packages"));
+                sites.add(p.resolve("dist-packages"));
+            }
+        }
     }
 
     private static void addPathList(LinkedHashSet<Path> dirs, String list) {

@@ -19,7 +19,7 @@ import java.util.Optional;
 
 /**
  * FFM bindings for NCCL: version, unique ids, communicator creation ({@code ncclCommInitRank},
- * {@code ncclCommInitAll}), the collectives MoDE-J uses (all-reduce, all-gather, reduce-scatter, broadcast,
+ * {@code ncclCommInitAll}, {@code ncclCommSplit} from NCCL 2.18 on), the collectives MoDE-J uses (all-reduce, all-gather, reduce-scatter, broadcast,
  * send/recv), group calls and error strings. {@link #version()} and {@link #uniqueId()} need no GPU.
  * Buffers are device addresses; every collective is queued on a {@link CudaStream}.
  */
@@ -44,6 +44,9 @@ public final class Nccl {
     public static final int MIN = 3;
     public static final int AVG = 4;
 
+    /** {@code NCCL_SPLIT_NOCOLOR}: the color of a rank that joins no communicator in {@link Comm#split}. */
+    public static final int SPLIT_NOCOLOR = -1;
+
     /** Size of {@code ncclUniqueId} ({@code char internal[128]}). */
     public static final int UNIQUE_ID_BYTES = 128;
 
@@ -67,6 +70,7 @@ public final class Nccl {
     private final MethodHandle getVersion, getUniqueId, getErrorString, getLastError;
     private final MethodHandle commInitRank, commInitAll, commDestroy, commAbort, commCount, commCuDevice, commUserRank;
     private final MethodHandle allReduce, allGather, reduceScatter, broadcast, send, recv, groupStart, groupEnd;
+    private final Optional<MethodHandle> commSplit;
 
     private Nccl(NativeLibraries.Loaded lib) {
         this.origin = lib.origin();
@@ -117,6 +121,8 @@ public final class Nccl {
                 "ncclRecv");
         groupStart = Native.function(l, n, FunctionDescriptor.of(JAVA_INT), "ncclGroupStart");
         groupEnd = Native.function(l, n, FunctionDescriptor.of(JAVA_INT), "ncclGroupEnd");
+        commSplit = Native.optionalFunction(
+                l, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS), "ncclCommSplit");
     }
 
     /** NCCL, loaded once per JVM; throws {@link NativeLibraryException} (one line) when it is missing. */
@@ -156,9 +162,10 @@ public final class Nccl {
     private void check(int rc, String call, MemorySegment comm) {
         if (rc == 0) return;
         String desc = errorString(rc);
+        // a local, not a conditional expression in the call: invokeExact would see the conditional as Object
+        MemorySegment handle = comm == null ? MemorySegment.NULL : comm;
         try {
-            String last =
-                    Native.string((MemorySegment) getLastError.invokeExact(comm == null ? MemorySegment.NULL : comm));
+            String last = Native.string((MemorySegment) getLastError.invokeExact(handle));
             if (last != null && !last.isBlank()) desc = desc + "; last error: " + last.strip();
         } catch (Throwable t) {
             throw Native.rethrow(t);
@@ -268,6 +275,11 @@ public final class Nccl {
         } catch (Throwable t) {
             throw Native.rethrow(t);
         }
+    }
+
+    /** Whether this NCCL exports {@code ncclCommSplit} (2.18 and newer). */
+    public boolean canSplit() {
+        return commSplit.isPresent();
     }
 
     /** {@code ncclGroupStart}: batches the following calls (needed for send/recv pairs and multi-device loops). */
@@ -396,6 +408,28 @@ public final class Nccl {
                         (int) recv.invokeExact(buffer, count, dataType, peer, handle, stream.handle()),
                         "ncclRecv(" + label + ", count=" + count + ", type=" + dataType + ", peer=" + peer + ")",
                         handle);
+            } catch (Throwable t) {
+                throw Native.rethrow(t);
+            }
+        }
+
+        /**
+         * {@code ncclCommSplit} (default config): collective over this communicator's ranks; ranks with the same
+         * {@code color} form a new communicator, ordered by {@code key}. {@link #SPLIT_NOCOLOR} joins none and
+         * returns null. No unique id is exchanged and nothing is read back to the host.
+         */
+        public Comm split(int color, int key) {
+            MethodHandle h = commSplit.orElseThrow(() -> new NativeLibraryException("ncclCommSplit not found in "
+                    + origin + " (NCCL " + versionString(version()) + "): splitting needs NCCL 2.18 or newer; "
+                    + "install a newer NCCL"));
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment out = arena.allocate(ADDRESS);
+                check(
+                        (int) h.invokeExact(handle, color, key, out, MemorySegment.NULL),
+                        "ncclCommSplit(" + label + ", color=" + color + ", key=" + key + ")",
+                        handle);
+                MemorySegment comm = out.get(ADDRESS, 0);
+                return comm.equals(MemorySegment.NULL) ? null : new Comm(comm, "split of " + label + " color " + color);
             } catch (Throwable t) {
                 throw Native.rethrow(t);
             }

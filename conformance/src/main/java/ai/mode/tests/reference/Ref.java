@@ -7,11 +7,11 @@ import java.util.function.DoubleUnaryOperator;
  * {@code double[]} arrays with explicit shape arguments. They materialise everything (attention builds the
  * full score matrix) and make no attempt at speed.
  *
- * <p>Two instances: {@link #F64} computes in float64 (the ground truth of DESIGN.md §4) and {@link #F32}
- * runs the very same loops with every arithmetic result rounded to float32 (the "naive same-precision
- * implementation" that fast paths are compared against, see {@link Tolerance#assertWithinNaiveBound}).
- * Results are fresh arrays; inputs are never modified. Shapes: B batch, T sequence, H heads, Hkv kv heads,
- * hd head dim, N rows, D width, V vocabulary, E branches.
+ * <p>Two instances: {@link #F64} computes in float64 (the ground truth of the tolerance rule, docs/design.md) and
+ * {@link #F32} runs the very same loops with every arithmetic result rounded to float32 (the "naive same-precision
+ * implementation" that fast paths are compared against, see {@link Tolerance#assertWithinNaiveBound}). Results are
+ * fresh arrays; inputs are never modified. Shapes: B batch, T sequence, H heads, Hkv kv heads, hd head dim, N rows, D
+ * width, V vocabulary, E branches.
  */
 public final class Ref {
     /** Float64 arithmetic: the reference. */

@@ -7,10 +7,10 @@ import ai.mode.runtime.DType;
 /**
  * Error measures and assertions against float64 references.
  *
- * <p>DESIGN.md §4 rule ({@link #assertWithinNaiveBound}): a fast path passes when its largest absolute
- * error against the float64 reference is at most twice that of a naive float32 implementation
- * (see {@link Ref#F32}) on the same inputs. Because a naive implementation can be exact (copies, tiny
- * reductions), the bound has a floor of one float32 ulp of the largest reference magnitude.
+ * <p>The tolerance rule of docs/design.md ({@link #assertWithinNaiveBound}): a fast path passes when its largest
+ * absolute error against the float64 reference is at most twice that of a naive float32 implementation (see
+ * {@link Ref#F32}) on the same inputs. Because a naive implementation can be exact (copies, tiny reductions), the bound
+ * has a floor of one float32 ulp of the largest reference magnitude.
  */
 public final class Tolerance {
     private Tolerance() {}
@@ -74,8 +74,8 @@ public final class Tolerance {
     }
 
     /**
-     * DESIGN.md §4: asserts maxAbsError(got, ref64) <= factor * maxAbsError(naive32, ref64), with a floor of one
-     * float32 ulp of max|ref64|. {@code factor} is 2 for the project's rule.
+     * The tolerance rule of docs/design.md: asserts maxAbsError(got, ref64) <= factor * maxAbsError(naive32, ref64),
+     * with a floor of one float32 ulp of max|ref64|. {@code factor} is 2 for the project's rule.
      */
     public static void assertWithinNaiveBound(
             String what, float[] got, double[] naive32, double[] ref64, double factor) {

@@ -1,6 +1,3 @@
-// Crash-safe file replacement: write to a temp file in the same directory, force it to disk, rename it over the
-// target atomically, then fsync the directory so the rename itself is durable. A crash at any point leaves either
-// the old file or the new file, never a mixture.
 package ai.mode.model.io;
 
 import java.io.IOException;
@@ -19,7 +16,9 @@ import java.security.SecureRandom;
 import java.util.HexFormat;
 
 /**
- * Atomic, durable file writes.
+ * Crash-safe file replacement: write to a temp file in the same directory, force it to disk, rename it over the target
+ * atomically, then fsync the directory so the rename itself is durable. A crash at any point leaves either the old file
+ * or the new file, never a mixture.
  *
  * <pre>{@code
  * AtomicFiles.write(Path.of("out/model.safetensors"), channel -> channel.write(buffer));

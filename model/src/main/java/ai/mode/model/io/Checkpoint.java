@@ -1,7 +1,3 @@
-// A checkpoint directory: Hugging Face-compatible backbone (config.json, model.safetensors, tokenizer.json) plus
-// our own files (trainer_state.safetensors, experts.safetensors, extras) and a manifest recording every file's size
-// and CRC32C. The directory is assembled under a temporary name and renamed into place, so it either exists
-// complete or not at all.
 package ai.mode.model.io;
 
 import ai.mode.model.LlamaConfig;
@@ -31,7 +27,10 @@ import java.util.stream.Stream;
 import java.util.zip.CRC32C;
 
 /**
- * One checkpoint directory.
+ * A checkpoint directory: Hugging Face-compatible backbone (config.json, model.safetensors, tokenizer.json) plus our
+ * own files (trainer_state.safetensors, experts.safetensors, extras) and a manifest recording every file's size and
+ * CRC32C. The directory is assembled under a temporary name and renamed into place, so it either exists complete or not
+ * at all.
  *
  * <pre>{@code
  * // write (atomic: the directory appears complete or not at all)

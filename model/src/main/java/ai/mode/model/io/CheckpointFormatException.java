@@ -1,12 +1,13 @@
-// The one error type for malformed, truncated or inconsistent checkpoint files: its message is a single line
-// that names the file and the tensor, field or byte offset at fault, so the CLI can print it as is.
 package ai.mode.model.io;
 
 import java.io.IOException;
 import java.nio.file.Path;
 
 /**
- * A checkpoint file (safetensors, {@code config.json}, index, manifest, trainer state) is malformed, truncated or does
+ * The one error type for malformed, truncated or inconsistent checkpoint files: its message is a single line that names
+ * the file and the tensor, field or byte offset at fault, so the CLI can print it as is.
+ *
+ * <p>A checkpoint file (safetensors, {@code config.json}, index, manifest, trainer state) is malformed, truncated or does
  * not match what it should hold. The message is one line of the form {@code <file>: <what is wrong>}.
  */
 public class CheckpointFormatException extends IOException {

@@ -1,6 +1,3 @@
-// A run's checkpoint folder: step-NNNNNNNN directories written atomically, a `latest` pointer file replaced
-// atomically after each save, and retention of the newest N. Because a step directory only ever appears by rename
-// of a complete temporary directory, a crash at any point leaves every earlier checkpoint intact and loadable.
 package ai.mode.model.io;
 
 import java.io.IOException;
@@ -17,7 +14,9 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * Periodic checkpoints of one training run.
+ * A run's checkpoint folder: step-NNNNNNNN directories written atomically, a {@code latest} pointer file replaced
+ * atomically after each save, and retention of the newest N. Because a step directory only ever appears by rename of a
+ * complete temporary directory, a crash at any point leaves every earlier checkpoint intact and loadable.
  *
  * <pre>{@code
  * CheckpointStore store = new CheckpointStore(Path.of("runs/base/checkpoints"), 3);   // keep the newest 3

@@ -1,7 +1,9 @@
-// Conversions between float32 and the 16-bit storage formats (IEEE binary16 and bfloat16), round to nearest even.
 package ai.mode.model.io;
 
-/** float32 <-> float16 / bfloat16 bit conversions used by the safetensors reader and writer. */
+/**
+ * Conversions between float32 and the 16-bit storage formats (IEEE binary16 and bfloat16), rounding to nearest even,
+ * used by the safetensors reader and writer.
+ */
 public final class FloatFormats {
     private FloatFormats() {}
 

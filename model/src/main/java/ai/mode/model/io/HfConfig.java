@@ -1,6 +1,3 @@
-// Hugging Face Llama config.json <-> LlamaConfig: reads the fields our decoder needs, rejects features it does not
-// implement (rope_scaling, biases, other activations, non-llama model types) with one-line messages, and keeps
-// every other field so that a read-then-written config loses nothing (bos/eos ids, generation hints, ...).
 package ai.mode.model.io;
 
 import ai.mode.model.LlamaConfig;
@@ -23,7 +20,12 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * A Hugging Face {@code config.json} for {@code LlamaForCausalLM}: the {@link LlamaConfig} it describes, the storage
+ * Hugging Face Llama {@code config.json} to and from {@link LlamaConfig}: reads the fields our decoder needs, rejects
+ * features it does not implement (rope_scaling, biases, other activations, non-llama model types) with one-line
+ * messages, and keeps every other field so that a read-then-written config loses nothing (bos/eos ids, generation
+ * hints, ...).
+ *
+ * <p>A Hugging Face {@code config.json} for {@code LlamaForCausalLM}: the {@link LlamaConfig} it describes, the storage
  * {@code torch_dtype}, and every field this class does not interpret ({@link #extra()}), preserved on write.
  *
  * <pre>{@code

@@ -1,6 +1,3 @@
-// Import of Hugging Face Llama-architecture checkpoints: config.json plus safetensors weights, single-file or
-// sharded (model.safetensors.index.json), in F32/F16/BF16. Every expected tensor is checked for presence, dtype and
-// shape against config.json before any data is converted, with one-line messages naming the tensor.
 package ai.mode.model.io;
 
 import ai.mode.model.LlamaConfig;
@@ -17,7 +14,11 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Loads a Hugging Face Llama checkpoint directory as float32 host tensors under HF names (see {@link TensorNames}).
+ * Import of Hugging Face Llama-architecture checkpoints: config.json plus safetensors weights, single-file or sharded
+ * (model.safetensors.index.json), in F32/F16/BF16. Every expected tensor is checked for presence, dtype and shape
+ * against config.json before any data is converted, with one-line messages naming the tensor.
+ *
+ * <p>Loads a Hugging Face Llama checkpoint directory as float32 host tensors under HF names (see {@link TensorNames}).
  *
  * <pre>{@code
  * HfImport.Model m = HfImport.load(Path.of("TinyLlama-1.1B"));   // config.json + *.safetensors

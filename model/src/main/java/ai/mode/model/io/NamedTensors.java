@@ -1,5 +1,3 @@
-// An ordered collection of named float32 host tensors (shape + flat row-major data): the backend-independent
-// currency of every checkpoint file in this package.
 package ai.mode.model.io;
 
 import java.util.ArrayList;
@@ -12,7 +10,10 @@ import java.util.Map;
 import java.util.Optional;
 
 /**
- * Ordered map from tensor name to a float32 array with its shape, in insertion order. Data arrays are stored by
+ * An ordered collection of named float32 host tensors (shape + flat row-major data): the backend-independent currency
+ * of every checkpoint file in this package.
+ *
+ * <p>Ordered map from tensor name to a float32 array with its shape, in insertion order. Data arrays are stored by
  * reference (not copied): the caller must not resize them, and mutations are visible through this object.
  *
  * <pre>{@code

@@ -1,8 +1,10 @@
-// Refusal to write a checkpoint file holding a NaN or infinite value: such a checkpoint is never written, so the
-// newest checkpoint of a run is always one that training or evaluation can use.
 package ai.mode.model.io;
 
-/** A tensor about to be written to a checkpoint is not finite; the message is one line. */
+/**
+ * Refusal to write a checkpoint file holding a NaN or infinite value: such a checkpoint is never written, so the newest
+ * checkpoint of a run is always one that training or evaluation can use. A tensor about to be written to a checkpoint
+ * is not finite; the message is one line.
+ */
 public final class NonFiniteTensorException extends IllegalArgumentException {
     private final String detail;
 

@@ -1,11 +1,13 @@
-// Element types of the safetensors format, by their header names, with byte sizes; which ones convert to float32.
 package ai.mode.model.io;
 
 import java.util.Arrays;
 import java.util.Optional;
 import java.util.stream.Collectors;
 
-/** Element types a safetensors header may name ({@code "dtype"} field). Only whole-byte types are supported. */
+/**
+ * Element types a safetensors header may name (its {@code "dtype"} field), with byte sizes, and which ones convert to
+ * float32. Only whole-byte types are supported.
+ */
 public enum SafeDType {
     BOOL(1),
     U8(1),

@@ -1,6 +1,3 @@
-// Writer of the safetensors format (and entry point for reading): JSON header with 8-byte-aligned data, tensors
-// packed in the order given, float32 data stored as F32, F16 or BF16. Writes go through AtomicFiles so a crash
-// never leaves a half-written file under the target name.
 package ai.mode.model.io;
 
 import com.google.gson.stream.JsonWriter;
@@ -16,7 +13,9 @@ import java.nio.file.Path;
 import java.util.Map;
 
 /**
- * Reads and writes {@code .safetensors} files.
+ * Writer of the safetensors format (and entry point for reading): JSON header with 8-byte-aligned data, tensors packed
+ * in the order given, float32 data stored as F32, F16 or BF16. Writes go through AtomicFiles so a crash never leaves a
+ * half-written file under the target name.
  *
  * <pre>{@code
  * NamedTensors t = new NamedTensors().put("w", new int[]{2, 3}, new float[]{1, 2, 3, 4, 5, 6});

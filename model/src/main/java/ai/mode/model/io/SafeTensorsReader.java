@@ -1,7 +1,3 @@
-// Memory-mapped, validating reader of the safetensors format: 8-byte little-endian header length, a JSON header
-// (dtype / shape / data_offsets per tensor, optional __metadata__ string map), then the packed data section.
-// The whole file is mapped once in a shared Arena, so tensors are converted straight from the page cache into
-// float arrays without an intermediate copy; close() unmaps it.
 package ai.mode.model.io;
 
 import com.google.gson.stream.JsonReader;
@@ -30,7 +26,12 @@ import java.util.Map;
 import java.util.stream.IntStream;
 
 /**
- * Reads one {@code .safetensors} file. Opening validates the whole header against the file: header length,
+ * Memory-mapped, validating reader of the safetensors format: 8-byte little-endian header length, a JSON header (dtype
+ * / shape / data_offsets per tensor, optional __metadata__ string map), then the packed data section. The whole file is
+ * mapped once in a shared Arena, so tensors are converted straight from the page cache into float arrays without an
+ * intermediate copy; close() unmaps it.
+ *
+ * <p>Reads one {@code .safetensors} file. Opening validates the whole header against the file: header length,
  * JSON syntax, known dtypes, shapes, and that the tensors' byte ranges tile the data section exactly (no overlap,
  * gap, truncation or trailing bytes). Every problem is a {@link CheckpointFormatException} with a one-line message
  * naming the file and the tensor or byte offset.

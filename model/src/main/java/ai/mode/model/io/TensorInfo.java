@@ -1,10 +1,10 @@
-// One tensor entry of a safetensors header: name, element type, shape and byte range in the data section.
 package ai.mode.model.io;
 
 import java.util.Arrays;
 
 /**
- * A validated safetensors header entry.
+ * One tensor entry of a safetensors header: name, element type, shape and byte range in the data section. A validated
+ * safetensors header entry.
  *
  * @param name  tensor name
  * @param dtype element type

@@ -1,5 +1,3 @@
-// Tensor names and shapes of a Hugging Face Llama checkpoint and of MoDE's expert/gate file, in one place so that
-// the model, trainer, importer and MoDE code agree. HF Linear weights are stored [out, in].
 package ai.mode.model.io;
 
 import ai.mode.model.LlamaConfig;
@@ -8,7 +6,8 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * Names and shapes of checkpoint tensors.
+ * Tensor names and shapes of a Hugging Face Llama checkpoint and of MoDE's expert/gate file, in one place so that the
+ * model, trainer, importer and MoDE code agree. HF Linear weights are stored [out, in].
  *
  * <p>Backbone (Hugging Face Llama): {@code model.embed_tokens.weight} [V, D];
  * {@code model.layers.{i}.<suffix>} per {@link LayerTensor}; {@code model.norm.weight} [D];

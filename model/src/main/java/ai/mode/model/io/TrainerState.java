@@ -1,6 +1,3 @@
-// Everything beyond the weights that exact (bitwise) resume needs: the step, AdamW first and second moments per
-// trainable parameter (float32, stored bit-exactly), and the trainer's own state (RNG, data position, schedule)
-// as a JSON object that this package stores verbatim and does not interpret.
 package ai.mode.model.io;
 
 import com.google.gson.JsonElement;
@@ -13,7 +10,11 @@ import java.util.Map;
 import java.util.Optional;
 
 /**
- * Optimizer and trainer state, saved as {@code trainer_state.safetensors}: tensors {@code optimizer.m.<param>} and
+ * Everything beyond the weights that exact (bitwise) resume needs: the step, AdamW first and second moments per
+ * trainable parameter (float32, stored bit-exactly), and the trainer's own state (RNG, data position, schedule) as a
+ * JSON object that this package stores verbatim and does not interpret.
+ *
+ * <p>Optimizer and trainer state, saved as {@code trainer_state.safetensors}: tensors {@code optimizer.m.<param>} and
  * {@code optimizer.v.<param>} (F32) and {@code __metadata__} {@code format=mode-trainer-state}, {@code version=1},
  * {@code step}, {@code state} (the JSON text).
  *

@@ -1,5 +1,3 @@
-// Identifies a backbone so that expert files trained on one backbone are rejected on another: a SHA-256 of
-// the model shape and one of the weights' exact bits.
 package ai.mode.model.mode;
 
 import ai.mode.model.LlamaConfig;
@@ -14,6 +12,9 @@ import java.util.HexFormat;
 import java.util.List;
 
 /**
+ * Identifies a backbone so that expert files trained on one backbone are rejected on another: a SHA-256 of the model
+ * shape and one of the weights' exact bits.
+ *
  * @param configHash  SHA-256 (hex) of the backbone's shape: vocab, width, layers, heads, kv heads, ffn, max seq,
  *                    rope theta, norm eps, tied embeddings
  * @param weightsHash SHA-256 (hex) of every backbone parameter's name, shape and float32 bits, in model order

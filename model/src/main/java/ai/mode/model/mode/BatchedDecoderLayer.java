@@ -1,7 +1,3 @@
-// E same-shaped Llama decoder layers (the experts of one MoDE block at one depth) computed together: every
-// projection of all E layers is ONE batched GEMM over stacked weights [E,out,in], attention and RoPE run on
-// the experts folded into the batch dimension, and only the per-expert RMSNorm gains are applied slice by
-// slice. With E = 1 over a backbone layer's own weights it is a plain decoder layer that can carry LoRA adapters.
 package ai.mode.model.mode;
 
 import ai.mode.model.LlamaConfig;
@@ -17,7 +13,12 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * The math of {@link ai.mode.model.nn.DecoderLayer}, for E layers at once:
+ * E same-shaped Llama decoder layers (the experts of one MoDE block at one depth) computed together: every projection
+ * of all E layers is ONE batched GEMM over stacked weights [E,out,in], attention and RoPE run on the experts folded
+ * into the batch dimension, and only the per-expert RMSNorm gains are applied slice by slice. With E = 1 over a
+ * backbone layer's own weights it is a plain decoder layer that can carry LoRA adapters.
+ *
+ * <p>The math of {@link ai.mode.model.nn.DecoderLayer}, for E layers at once:
  * <pre>
  *   input  x [E·B, T, D]: rows [e·B, (e+1)·B) are layer e's batch
  *   h = x + o_proj_e( Attn( RoPE(q_proj_e(n1)), RoPE(k_proj_e(n1)), v_proj_e(n1) ) ),  n1 = RMSNorm_e(x)

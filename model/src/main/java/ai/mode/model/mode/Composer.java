@@ -1,5 +1,3 @@
-// Stage 2 assembly: experts from one or more expert files (separate stage-1 runs) put side by side under one
-// (N+1)-way gate per block, after checking that every file belongs to this backbone and configuration.
 package ai.mode.model.mode;
 
 import ai.mode.model.io.NamedTensors;
@@ -9,7 +7,11 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 
-/** Builds composed {@link ModeModel}s from {@link ExpertFile}s. */
+/**
+ * Stage 2 assembly: experts from one or more expert files (separate stage-1 runs) put side by side under one (N+1)-way
+ * gate per block, after checking that every file belongs to this backbone and configuration. Builds composed
+ * {@link ModeModel}s from {@link ExpertFile}s.
+ */
 public final class Composer {
     private Composer() {}
 

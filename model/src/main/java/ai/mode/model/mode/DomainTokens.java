@@ -1,5 +1,3 @@
-// A domain's tokenized splits (train / validation / test), loaded once per experiment from the data package's
-// corpora and token cache; the retention corpus has no train split.
 package ai.mode.model.mode;
 
 import ai.mode.model.data.Corpus;
@@ -8,6 +6,9 @@ import ai.mode.model.data.TokenCache;
 import ai.mode.model.tokenizer.BpeTokenizer;
 
 /**
+ * A domain's tokenized splits (train / validation / test), loaded once per experiment from the data package's corpora
+ * and token cache; the retention corpus has no train split.
+ *
  * @param name       corpus name (built-in such as {@code code}, or a user corpus path)
  * @param train      training tokens (empty when the corpus has no train split)
  * @param validation validation tokens (may be empty)

@@ -1,5 +1,3 @@
-// The serial block-expansion baseline (LLaMA-Pro style, the parameter-matched control reviewers asked for):
-// new decoder layers inserted in series into the frozen backbone, each starting as the identity.
 package ai.mode.model.mode;
 
 import ai.mode.model.LlamaConfig;
@@ -17,7 +15,10 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * The backbone cut into {@code groups} slices of L/groups layers, with {@code perGroup} new layers
+ * The serial block-expansion baseline (LLaMA-Pro style, the parameter-matched control reviewers asked for): new decoder
+ * layers inserted in series into the frozen backbone, each starting as the identity.
+ *
+ * <p>The backbone cut into {@code groups} slices of L/groups layers, with {@code perGroup} new layers
  * ({@code expansion.layers.{m}.*}, m counting from 0 bottom-up) inserted after each slice. A new layer starts
  * as a copy of the backbone layer just before it with {@code o_proj} and {@code down_proj} zeroed (LLaMA-Pro),
  * so it computes the identity and the expanded model starts equal to the backbone. Only new layers train.

@@ -1,6 +1,3 @@
-// The experiment's outputs: the table in the paper's form (method, params, Math, Code, English, Avg) as
-// Markdown and JSON, test losses, per-domain gate weights, what each method trained on, stage timings, and
-// PNG plots (training-loss curves, gate weights per domain) drawn with XChart.
 package ai.mode.model.mode;
 
 import ai.mode.model.io.AtomicFiles;
@@ -25,7 +22,11 @@ import org.knowm.xchart.XYChartBuilder;
 import org.knowm.xchart.XYSeries;
 import org.knowm.xchart.style.markers.SeriesMarkers;
 
-/** Writers for {@link ModeExperiment.Report}. */
+/**
+ * The experiment's outputs: the table in the paper's form (method, params, Math, Code, English, Avg) as Markdown and
+ * JSON, test losses, per-domain gate weights, what each method trained on, stage timings, and PNG plots (training-loss
+ * curves, gate weights per domain) drawn with XChart. Writers for {@link ModeExperiment.Report}.
+ */
 public final class ExperimentReport {
     /** File names inside the run folder. */
     public static final String MARKDOWN = "results.md", JSON = "results.json", LOSS_PNG = "loss-curves.png";

@@ -1,6 +1,3 @@
-// The MoDE expert file: experts and gates of one run in their own safetensors file beside an untouched
-// Hugging Face backbone, with metadata (config, domains, backbone fingerprint) so that files from separate
-// runs can be checked against the backbone and composed.
 package ai.mode.model.mode;
 
 import ai.mode.model.LlamaConfig;
@@ -23,7 +20,11 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * {@code experts.safetensors}: tensors {@code mode.blocks.{i}.experts.{j}.layers.{l}.<llama layer suffix>} and
+ * The MoDE expert file: experts and gates of one run in their own safetensors file beside an untouched Hugging Face
+ * backbone, with metadata (config, domains, backbone fingerprint) so that files from separate runs can be checked
+ * against the backbone and composed.
+ *
+ * <p>{@code experts.safetensors}: tensors {@code mode.blocks.{i}.experts.{j}.layers.{l}.<llama layer suffix>} and
  * {@code mode.blocks.{i}.gate.weight} [N+1, D] / {@code .bias} [N+1], float32, plus {@code __metadata__}:
  * <ul>
  *   <li>{@code format} = {@value #FORMAT}</li>

@@ -1,6 +1,3 @@
-// A runnable group of experts of one MoDE block: k batched decoder layers over E experts that all read the
-// same block input. The dense path runs all N experts as one stack; sparse routing and multi-device
-// placement run sub-ranges (one expert, or the experts on one device) as separate stacks sharing the weights.
 package ai.mode.model.mode;
 
 import ai.mode.model.LlamaConfig;
@@ -13,7 +10,11 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * {@code x [B,T,D] → y [E, B·T, D]}: x is broadcast to the E experts, which run k {@link BatchedDecoderLayer}s;
+ * A runnable group of experts of one MoDE block: k batched decoder layers over E experts that all read the same block
+ * input. The dense path runs all N experts as one stack; sparse routing and multi-device placement run sub-ranges (one
+ * expert, or the experts on one device) as separate stacks sharing the weights.
+ *
+ * <p>{@code x [B,T,D] → y [E, B·T, D]}: x is broadcast to the E experts, which run k {@link BatchedDecoderLayer}s;
  * backward sums the E input gradients into {@code dx [B,T,D]}. Owns its activation buffers, not its weights.
  */
 public final class ExpertStack {

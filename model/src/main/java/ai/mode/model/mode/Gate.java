@@ -1,6 +1,3 @@
-// The per-block MoDE gate g(x) = softmax(W_g x + b_g) over the N+1 branches (row 0 = backbone), with its
-// hand-written backward. It works on "routing rows": tokens for token-level routing, sequence means for
-// sequence-level routing; the block maps between rows and tokens.
 package ai.mode.model.mode;
 
 import ai.mode.model.io.TensorNames;
@@ -11,7 +8,11 @@ import ai.mode.runtime.Tensor;
 import java.util.List;
 
 /**
- * Gate of block i: {@code mode.blocks.{i}.gate.weight} [E, D] and {@code mode.blocks.{i}.gate.bias} [E], E = N+1.
+ * The per-block MoDE gate g(x) = softmax(W_g x + b_g) over the N+1 branches (row 0 = backbone), with its hand-written
+ * backward. It works on "routing rows": tokens for token-level routing, sequence means for sequence-level routing; the
+ * block maps between rows and tokens.
+ *
+ * <p>Gate of block i: {@code mode.blocks.{i}.gate.weight} [E, D] and {@code mode.blocks.{i}.gate.bias} [E], E = N+1.
  * {@code probs [R,E] = softmax(x [R,D] @ W^T + b)}.
  */
 public final class Gate implements AutoCloseable {

@@ -1,5 +1,3 @@
-// A LoRA adapter on one projection matrix: W x becomes W x + (alpha/r) B A x with A [r,in] random and
-// B [out,r] zero, so an adapted model starts exactly at its base; only A and B train.
 package ai.mode.model.mode;
 
 import ai.mode.model.nn.Init;
@@ -8,7 +6,10 @@ import ai.mode.runtime.Backend;
 import java.util.List;
 
 /**
- * LoRA (Hu et al. 2021) factors for a weight {@code W [out,in]} named {@code <base>.weight}: parameters
+ * A LoRA adapter on one projection matrix: W x becomes W x + (alpha/r) B A x with A [r,in] random and B [out,r] zero,
+ * so an adapted model starts exactly at its base; only A and B train.
+ *
+ * <p>LoRA (Hu et al. 2021) factors for a weight {@code W [out,in]} named {@code <base>.weight}: parameters
  * {@code <base>.lora_A.weight} [r, in] (normal with std 1/sqrt(3·in) at init, the variance of PEFT's
  * Kaiming-uniform default) and
  * {@code <base>.lora_B.weight} [out, r] (zero at init); the update is {@code scale = alpha / r} times {@code B A}.

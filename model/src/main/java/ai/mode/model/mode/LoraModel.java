@@ -1,5 +1,3 @@
-// The LoRA baseline: the frozen backbone with low-rank adapters on chosen projections of every layer. Each
-// layer is a BatchedDecoderLayer with E = 1 over the backbone's own weights, carrying the adapters.
 package ai.mode.model.mode;
 
 import ai.mode.model.LlamaConfig;
@@ -22,7 +20,10 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * A backbone with {@link LoraAdapter}s ({@code model.layers.{i}.self_attn.q_proj.lora_A.weight} etc.). Owns the
+ * The LoRA baseline: the frozen backbone with low-rank adapters on chosen projections of every layer. Each layer is a
+ * BatchedDecoderLayer with E = 1 over the backbone's own weights, carrying the adapters.
+ *
+ * <p>A backbone with {@link LoraAdapter}s ({@code model.layers.{i}.self_attn.q_proj.lora_A.weight} etc.). Owns the
  * adapters, shares the backbone's parameters.
  */
 public final class LoraModel extends CausalLm implements AutoCloseable {

@@ -1,5 +1,3 @@
-// One row of the experiment's table: what a method trained on, its parameter counts, its per-domain test
-// scores and (for MoDE) per-domain gate weights, plus the runs it consisted of.
 package ai.mode.model.mode;
 
 import ai.mode.runtime.LossStats;
@@ -7,6 +5,9 @@ import java.util.List;
 import java.util.Map;
 
 /**
+ * One row of the experiment's table: what a method trained on, its parameter counts, its per-domain test scores and
+ * (for MoDE) per-domain gate weights, plus the runs it consisted of.
+ *
  * @param id        short id ({@code base}, {@code full-ft}, {@code lora}, {@code expansion}, {@code mode-1x},
  *                  {@code expert-code}, {@code mode-2x-frozen}, {@code mode-2x}, ...)
  * @param label     the table's method column

@@ -1,7 +1,3 @@
-// One MoDE block (DESIGN §1): a frozen backbone slice, N experts of k layers and a gate, merged as
-// y = α_bb f_bb(x) + Σ_j α_j f_e^j(x). Dense soft routing runs every branch on every token; top-k sparse
-// routing runs each branch only on the tokens (or sequences) routed to it. The dense forward and backward are
-// exposed in their independent parts (backbone / experts / gate / merge) so a scheduler can place them apart.
 package ai.mode.model.mode;
 
 import ai.mode.model.LlamaConfig;
@@ -17,7 +13,12 @@ import java.util.Arrays;
 import java.util.List;
 
 /**
- * A MoDE block as a {@link Layer}: {@code x [B,T,D] → y [B,T,D]}.
+ * One MoDE block (docs/design.md, "The method"): a frozen backbone slice, N experts of k layers and a gate, merged
+ * as y = α_bb f_bb(x) + Σ_j α_j f_e^j(x). Dense soft routing runs every branch on every token; top-k sparse routing runs
+ * each branch only on the tokens (or sequences) routed to it. The dense forward and backward are exposed in their
+ * independent parts (backbone / experts / gate / merge) so a scheduler can place them apart.
+ *
+ * <p>A MoDE block as a {@link Layer}: {@code x [B,T,D] → y [B,T,D]}.
  *
  * <p><b>Dense routing</b> (default): {@link #forwardGate}, {@link #forwardBackbone}, {@link #forwardExperts} are
  * independent given x; {@link #merge} combines them with {@code weightedMergeForward} on the stacked branches

@@ -1,5 +1,3 @@
-// The shape and the open choices of a MoDE model (DESIGN §1): blocks, experts, expert and gate
-// initialisation, routing. Validated against the backbone with one-line errors naming the fix.
 package ai.mode.model.mode;
 
 import ai.mode.model.LlamaConfig;
@@ -10,7 +8,9 @@ import java.util.List;
 import java.util.Locale;
 
 /**
- * A MoDE model over a frozen Llama backbone of L layers.
+ * The shape and the open choices of a MoDE model (docs/design.md): blocks, experts, expert and gate initialisation,
+ * routing. Validated against the backbone with one-line errors naming the fix. A MoDE model over a frozen Llama
+ * backbone of L layers.
  *
  * @param numBlocks        B: the backbone is cut into B contiguous slices of L/B layers (B must divide L)
  * @param layersPerExpert  k: decoder layers per expert per block (same width and layer type as the backbone)

@@ -1,7 +1,3 @@
-// The paper's experiment (Table 1) in miniature: over one frozen base model, stage-1 experts per target
-// domain, their composition (gate only / gate + experts), a single expert on the mix, and the baselines (full
-// fine-tuning, LoRA, serial block expansion, the base model), all with the same trainer, data and step budget,
-// evaluated on each domain's held-out test split.
 package ai.mode.model.mode;
 
 import ai.mode.model.io.SafeDType;
@@ -25,7 +21,12 @@ import java.util.Set;
 import java.util.function.Supplier;
 
 /**
- * Runs the selected {@link Method}s and returns their results. Step budgets: each stage-1 expert trains
+ * The paper's experiment (Table 1) in miniature: over one frozen base model, stage-1 experts per target domain, their
+ * composition (gate only / gate + experts), a single expert on the mix, and the baselines (full fine-tuning, LoRA,
+ * serial block expansion, the base model), all with the same trainer, data and step budget, evaluated on each domain's
+ * held-out test split.
+ *
+ * <p>Runs the selected {@link Method}s and returns their results. Step budgets: each stage-1 expert trains
  * {@code stage1Steps} on its own domain and the composed model {@code stage2Steps} on the equal mix, so a
  * two-stage MoDE model costs {@code N·stage1Steps + stage2Steps} steps; every single-stage method (full
  * fine-tuning, LoRA, block expansion, MoDE 1×) gets that same total on the equal mix ({@link Settings#totalSteps()}).

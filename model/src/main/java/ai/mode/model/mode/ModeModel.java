@@ -1,6 +1,3 @@
-// A MoDE language model: the backbone's frozen embedding, final norm and head around B MoDE blocks, each
-// holding a slice of the backbone's layers, N experts and a gate. Owns the experts and gates, shares (never
-// frees or modifies) the backbone's parameters.
 package ai.mode.model.mode;
 
 import ai.mode.model.LlamaConfig;
@@ -24,7 +21,11 @@ import java.util.Arrays;
 import java.util.List;
 
 /**
- * {@code ids → embedding → ModeBlock 0..B-1 → final norm → head}. Block i runs backbone layers
+ * A MoDE language model: the backbone's frozen embedding, final norm and head around B MoDE blocks, each holding a
+ * slice of the backbone's layers, N experts and a gate. Owns the experts and gates, shares (never frees or modifies)
+ * the backbone's parameters.
+ *
+ * <p>{@code ids → embedding → ModeBlock 0..B-1 → final norm → head}. Block i runs backbone layers
  * {@code [i·L/B, (i+1)·L/B)} (the backbone's own {@link Parameter}s), experts
  * {@code mode.blocks.{i}.experts.{j}.layers.{l}.*} and gate {@code mode.blocks.{i}.gate.*}.
  *

@@ -1,5 +1,3 @@
-// The pieces every MoDE-side training run shares (stage 1, stage 2, each baseline): the same trainer, data
-// loader, schedule and optimizer, metrics file and evaluation, so methods differ only in what trains.
 package ai.mode.model.mode;
 
 import ai.mode.model.data.DataLoader;
@@ -26,7 +24,11 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
-/** Static helpers: train one run, evaluate per domain, count parameters. */
+/**
+ * The pieces every MoDE-side training run shares (stage 1, stage 2, each baseline): the same trainer, data loader,
+ * schedule and optimizer, metrics file and evaluation, so methods differ only in what trains. Static helpers: train one
+ * run, evaluate per domain, count parameters.
+ */
 public final class ModeTraining {
     private ModeTraining() {}
 

@@ -1,10 +1,11 @@
-// How a MoDE gate routes: dense soft mixing of all N+1 branches (the paper), or top-k sparse routing where
-// only the chosen branches run; decided per token (the paper) or per sequence (gate on the mean input).
 package ai.mode.model.mode;
 
 import java.util.Locale;
 
 /**
+ * How a MoDE gate routes: dense soft mixing of all N+1 branches (the paper), or top-k sparse routing where only the
+ * chosen branches run; decided per token (the paper) or per sequence (gate on the mean input).
+ *
  * @param level per token or per sequence
  * @param topK  0 = dense (every branch runs, weights = softmax); 1..N+1 = only the k most probable branches run
  *              for a token (or sequence), with their weights renormalised to sum to 1

@@ -1,6 +1,3 @@
-// The nine weight tensors of E decoder layers that share one shape, stored stacked ([E, out, in] per matrix)
-// so that all E layers' projections run as one batched GEMM; each layer's slice is also a named Parameter
-// (a view into the stack), which is what the optimizer, checkpoints and parameter selection see.
 package ai.mode.model.mode;
 
 import ai.mode.model.LlamaConfig;
@@ -13,7 +10,11 @@ import java.util.Arrays;
 import java.util.List;
 
 /**
- * Weights of E same-shaped decoder layers. For every {@link LayerTensor} t, {@link #stacked(LayerTensor)} is one
+ * The nine weight tensors of E decoder layers that share one shape, stored stacked ([E, out, in] per matrix) so that
+ * all E layers' projections run as one batched GEMM; each layer's slice is also a named Parameter (a view into the
+ * stack), which is what the optimizer, checkpoints and parameter selection see.
+ *
+ * <p>Weights of E same-shaped decoder layers. For every {@link LayerTensor} t, {@link #stacked(LayerTensor)} is one
  * contiguous tensor {@code [E, ...t.shape]}; {@link #parameter(int, LayerTensor)} is layer e's slice of it as a
  * {@link Parameter} named {@code prefix_e + t.suffix()} (its gradient buffer is its own, allocated by
  * {@link Parameter#setTrainable}).

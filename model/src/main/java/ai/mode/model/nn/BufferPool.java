@@ -1,7 +1,3 @@
-// Named reusable tensors: the activation-buffer strategy of the layers. Each name keeps one flat
-// allocation that only ever grows, and hands out a view of the requested shape, so steady-state training
-// allocates nothing per step, and changing shapes (a smaller last evaluation batch, a variable number of
-// tokens routed to an expert) reuse the same memory instead of reallocating.
 package ai.mode.model.nn;
 
 import ai.mode.runtime.Backend;
@@ -13,7 +9,12 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
- * Reusable tensors keyed by name. {@link #get} returns a tensor of exactly the requested shape backed by the
+ * Named reusable tensors: the activation-buffer strategy of the layers. Each name keeps one flat allocation that only
+ * ever grows, and hands out a view of the requested shape, so steady-state training allocates nothing per step, and
+ * changing shapes (a smaller last evaluation batch, a variable number of tokens routed to an expert) reuse the same
+ * memory instead of reallocating.
+ *
+ * <p>Reusable tensors keyed by name. {@link #get} returns a tensor of exactly the requested shape backed by the
  * key's flat buffer; asking again with the same shape returns the same tensor object. A larger request grows
  * the buffer (by at least half, so a slowly growing shape reallocates rarely); a smaller one reuses it.
  * Contents are whatever was last written (zeros on first allocation).

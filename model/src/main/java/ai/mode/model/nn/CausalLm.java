@@ -1,5 +1,3 @@
-// A causal language model assembled from parts: embedding, a stack of Layers, final norm, LM head. The
-// Llama backbone is one instance; a MoDE model is another over the same embedding/norm/head parameters.
 package ai.mode.model.nn;
 
 import ai.mode.model.LlamaConfig;
@@ -16,7 +14,10 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * {@code ids [B,T] → Embedding → blocks[0..] → RMSNorm → LmHead → next-token cross-entropy}.
+ * A causal language model assembled from parts: embedding, a stack of Layers, final norm, LM head. The Llama backbone
+ * is one instance; a MoDE model is another over the same embedding/norm/head parameters.
+ *
+ * <p>{@code ids [B,T] → Embedding → blocks[0..] → RMSNorm → LmHead → next-token cross-entropy}.
  *
  * <p>{@link #forwardBackward} runs one micro-batch: forward, fused loss and head backward, then the
  * backward through the blocks in reverse. Backward stops early below the lowest part that has a trainable

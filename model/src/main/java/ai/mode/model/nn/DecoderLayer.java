@@ -1,5 +1,3 @@
-// One pre-norm Llama decoder layer with a hand-written backward: the building block of the backbone and
-// of MoDE experts (which are stacks of these under another name prefix).
 package ai.mode.model.nn;
 
 import ai.mode.model.LlamaConfig;
@@ -8,7 +6,10 @@ import ai.mode.runtime.Tensor;
 import java.util.List;
 
 /**
- * Llama decoder layer:
+ * One pre-norm Llama decoder layer with a hand-written backward: the building block of the backbone and of MoDE experts
+ * (which are stacks of these under another name prefix).
+ *
+ * <p>Llama decoder layer:
  * <pre>
  *   h = x + o_proj( Attn( RoPE(q_proj(n1)), RoPE(k_proj(n1)), v_proj(n1) ) ),  n1 = RMSNorm_in(x)
  *   y = h + down_proj( silu(gate_proj(n2)) * up_proj(n2) ),                   n2 = RMSNorm_post(h)

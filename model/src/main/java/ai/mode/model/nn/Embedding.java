@@ -1,4 +1,3 @@
-// Token embedding lookup (forward) and scatter-add of gradients into the table (backward).
 package ai.mode.model.nn;
 
 import ai.mode.runtime.Backend;
@@ -6,7 +5,11 @@ import ai.mode.runtime.DType;
 import ai.mode.runtime.Tensor;
 import java.util.List;
 
-/** {@code x[b,t,:] = table[ids[b,t],:]}; table [V,D] ({@code model.embed_tokens.weight}). */
+/**
+ * Token embedding lookup (forward) and scatter-add of gradients into the table (backward).
+ *
+ * <p>{@code x[b,t,:] = table[ids[b,t],:]}; table [V,D] ({@code model.embed_tokens.weight}).
+ */
 public final class Embedding {
     private final Backend backend;
     private final Parameter table;

@@ -1,12 +1,14 @@
-// Deterministic parameter initialisation: each parameter's random stream is derived from the run seed and
-// the parameter's name, so results do not depend on creation order and new parameters (MoDE experts, LoRA)
-// never shift the values of existing ones.
 package ai.mode.model.nn;
 
 import java.util.List;
 import java.util.SplittableRandom;
 
-/** Seeded initialisers. GPT-2/Llama style: normal(0, 0.02), output projections scaled by 1/sqrt(2L), norm gains 1. */
+/**
+ * Deterministic parameter initialisation: each parameter's random stream is derived from the run seed and the
+ * parameter's name, so results do not depend on creation order and new parameters (MoDE experts, LoRA) never shift the
+ * values of existing ones. Seeded initialisers. GPT-2/Llama style: normal(0, 0.02), output projections scaled by
+ * 1/sqrt(2L), norm gains 1.
+ */
 public final class Init {
     /** Standard deviation of projection and embedding weights. */
     public static final double STD = 0.02;

@@ -1,12 +1,13 @@
-// The contract of a sequence-to-sequence layer with explicit forward and backward passes (no autograd
-// tape): decoder layers, MoDE blocks and norms all implement it, so models compose them freely.
 package ai.mode.model.nn;
 
 import ai.mode.runtime.Tensor;
 import java.util.List;
 
 /**
- * A layer mapping hidden states {@code x [B,T,D]} to {@code y [B,T,D']} with a hand-written backward.
+ * The contract of a sequence-to-sequence layer with explicit forward and backward passes (no autograd tape): decoder
+ * layers, MoDE blocks and norms all implement it, so models compose them freely.
+ *
+ * <p>A layer mapping hidden states {@code x [B,T,D]} to {@code y [B,T,D']} with a hand-written backward.
  *
  * <p>Protocol, per training micro-batch: {@code y = forward(x)}, later {@code dx = backward(dy)}.
  * <ul>

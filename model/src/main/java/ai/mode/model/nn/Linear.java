@@ -1,11 +1,12 @@
-// Bias-free linear map with HF [out,in] weights, as GEMMs with transB; shared by every projection so the
-// forward/backward GEMM conventions live in one place.
 package ai.mode.model.nn;
 
 import ai.mode.runtime.Backend;
 import ai.mode.runtime.Tensor;
 
-/** Static helpers for {@code y = x @ W^T} with {@code W [out,in]}. */
+/**
+ * Bias-free linear map with HF [out,in] weights, as GEMMs with transB; shared by every projection so the
+ * forward/backward GEMM conventions live in one place. Static helpers for {@code y = x @ W^T} with {@code W [out,in]}.
+ */
 public final class Linear {
     private Linear() {}
 

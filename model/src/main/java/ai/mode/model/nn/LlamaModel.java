@@ -1,4 +1,3 @@
-// The Llama backbone: creates and owns its parameters (HF names) and assembles them into a CausalLm.
 package ai.mode.model.nn;
 
 import ai.mode.model.LlamaConfig;
@@ -7,7 +6,9 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * A Llama-architecture causal LM whose parameters are named exactly as in Hugging Face checkpoints:
+ * The Llama backbone: creates and owns its parameters (HF names) and assembles them into a CausalLm.
+ *
+ * <p>A Llama-architecture causal LM whose parameters are named exactly as in Hugging Face checkpoints:
  * {@code model.embed_tokens.weight} [V,D], {@code model.layers.{i}.…} (see {@link DecoderLayer}),
  * {@code model.norm.weight} [D] and, unless tied, {@code lm_head.weight} [V,D].
  *

@@ -1,5 +1,3 @@
-// Output projection to vocabulary logits fused with softmax cross-entropy and its backward, computed in
-// row chunks so the full [N,V] logits matrix never has to exist during training.
 package ai.mode.model.nn;
 
 import ai.mode.runtime.Backend;
@@ -9,7 +7,10 @@ import ai.mode.runtime.Tensor;
 import java.util.List;
 
 /**
- * {@code logits = h @ W^T}, W [V,D] ({@code lm_head.weight}, or the embedding table when tied).
+ * Output projection to vocabulary logits fused with softmax cross-entropy and its backward, computed in row chunks so
+ * the full [N,V] logits matrix never has to exist during training.
+ *
+ * <p>{@code logits = h @ W^T}, W [V,D] ({@code lm_head.weight}, or the embedding table when tied).
  * Training runs forward, loss and backward chunk by chunk of rows (at most {@link #CHUNK_ELEMENTS} logits
  * at a time): per chunk one GEMM for the logits, the fused cross-entropy writing its gradient in place, one
  * GEMM for the input gradient and one for the weight gradient.

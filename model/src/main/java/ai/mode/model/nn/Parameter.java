@@ -1,5 +1,3 @@
-// A named model weight with its optional gradient buffer; the unit the optimizer, checkpoints and
-// trainable-parameter selection work on. Names follow Hugging Face Llama tensor names.
 package ai.mode.model.nn;
 
 import ai.mode.runtime.Backend;
@@ -7,7 +5,10 @@ import ai.mode.runtime.Tensor;
 import java.util.Arrays;
 
 /**
- * One named weight tensor (float32) plus, while trainable, a float32 gradient buffer of the same shape.
+ * A named model weight with its optional gradient buffer; the unit the optimizer, checkpoints and trainable-parameter
+ * selection work on. Names follow Hugging Face Llama tensor names.
+ *
+ * <p>One named weight tensor (float32) plus, while trainable, a float32 gradient buffer of the same shape.
  *
  * <p>Names are the Hugging Face Llama tensor names ({@code model.layers.0.self_attn.q_proj.weight},
  * {@code model.embed_tokens.weight}, ...) or, for MoDE parameters, the {@code mode.blocks...} names of the

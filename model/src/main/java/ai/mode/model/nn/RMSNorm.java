@@ -1,11 +1,14 @@
-// Root-mean-square normalisation over the last dimension as a Layer (used for the model's final norm).
 package ai.mode.model.nn;
 
 import ai.mode.runtime.Backend;
 import ai.mode.runtime.Tensor;
 import java.util.List;
 
-/** {@code y = x / sqrt(mean(x^2) + eps) * weight}; weight [D] (HF name e.g. {@code model.norm.weight}). */
+/**
+ * Root-mean-square normalisation over the last dimension as a Layer (used for the model's final norm).
+ *
+ * <p>{@code y = x / sqrt(mean(x^2) + eps) * weight}; weight [D] (HF name e.g. {@code model.norm.weight}).
+ */
 public final class RMSNorm implements Layer {
     private final Backend backend;
     private final Parameter weight;

@@ -306,42 +306,9 @@ public final class BpeTokenizer {
             Integer whole = wordIds.get(k);
             if (whole != null) return new int[] {whole};
         }
-        int n = e - s;
-        int[] sym = new int[n], next = new int[n], prev = new int[n];
-        for (int i = 0; i < n; i++) {
-            sym[i] = byteToId[t[s + i] & 0xFF];
-            prev[i] = i - 1;
-            next[i] = i + 1 < n ? i + 1 : -1;
-        }
-        LongPairHeap heap = new LongPairHeap();
-        for (int i = 0; i + 1 < n; i++) {
-            long r = pairRank.get(pairKey(sym[i], sym[i + 1]), -1);
-            if (r >= 0) heap.push(r, i);
-        }
-        int alive = n;
-        while (!heap.isEmpty()) {
-            long r = heap.peekPrimary();
-            int i = (int) heap.peekSecondary();
-            heap.pop();
-            int j = next[i];
-            if (sym[i] < 0 || j < 0 || pairRank.get(pairKey(sym[i], sym[j]), -1) != r) continue;
-            sym[i] = mergeResult[(int) r];
-            sym[j] = -1;
-            next[i] = next[j];
-            if (next[j] >= 0) prev[next[j]] = i;
-            alive--;
-            if (prev[i] >= 0) {
-                long rp = pairRank.get(pairKey(sym[prev[i]], sym[i]), -1);
-                if (rp >= 0) heap.push(rp, prev[i]);
-            }
-            if (next[i] >= 0) {
-                long rn = pairRank.get(pairKey(sym[i], sym[next[i]]), -1);
-                if (rn >= 0) heap.push(rn, i);
-            }
-        }
-        int[] out = new int[alive];
-        for (int i = 0, o = 0; i >= 0; i = next[i]) out[o++] = sym[i];
-        return out;
+        int[] sym = new int[e - s];
+        for (int i = 0; i < sym.length; i++) sym[i] = byteToId[t[s + i] & 0xFF];
+        return BpeMerges.apply(sym, pairRank, mergeResult);
     }
 
     private void checkId(int id) {

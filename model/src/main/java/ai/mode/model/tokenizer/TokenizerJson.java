@@ -126,13 +126,16 @@ final class TokenizerJson {
     }
 
     static BpeTokenizer read(Path file) throws IOException {
-        byte[] bytes;
+        return parse(readBytes(file), file.toString());
+    }
+
+    /** The file's content; a missing file is a one-line {@link TokenizerFileException}. */
+    static byte[] readBytes(Path file) throws IOException {
         try {
-            bytes = Files.readAllBytes(file);
+            return Files.readAllBytes(file);
         } catch (NoSuchFileException e) {
             throw new TokenizerFileException("tokenizer file not found: " + file);
         }
-        return parse(bytes, file.toString());
     }
 
     /** Serialised form, exactly what {@link #write} puts in the file. */
@@ -148,27 +151,7 @@ final class TokenizerJson {
 
     /** Parses and validates {@code tokenizer.json} content; {@code file} names it in error messages. */
     static BpeTokenizer parse(byte[] bytes, String file) throws TokenizerFileException {
-        CharsetDecoder dec = StandardCharsets.UTF_8
-                .newDecoder()
-                .onMalformedInput(CodingErrorAction.REPORT)
-                .onUnmappableCharacter(CodingErrorAction.REPORT);
-        ByteBuffer in = ByteBuffer.wrap(bytes);
-        String text;
-        try {
-            text = dec.decode(in).toString();
-        } catch (java.nio.charset.CharacterCodingException e) {
-            int offset = in.position();
-            throw fail(file, "not valid UTF-8 (at byte offset " + offset + ")");
-        }
-        JsonElement root;
-        try (Reader r = new StringReader(text)) {
-            root = JsonParser.parseReader(r);
-        } catch (JsonParseException | IllegalStateException | IOException e) {
-            Throwable cause = e.getCause() != null ? e.getCause() : e;
-            throw fail(file, "not valid JSON (" + oneLine(cause.getMessage()) + ")");
-        }
-        if (!root.isJsonObject()) throw fail(file, "top level must be a JSON object");
-        JsonObject o = root.getAsJsonObject();
+        JsonObject o = parseRoot(bytes, file);
         if (isPresent(o, "normalizer")) {
             throw fail(
                     file,
@@ -301,6 +284,31 @@ final class TokenizerJson {
         }
     }
 
+    /** The top-level object of {@code tokenizer.json} content, checked to be UTF-8 JSON. */
+    static JsonObject parseRoot(byte[] bytes, String file) throws TokenizerFileException {
+        CharsetDecoder dec = StandardCharsets.UTF_8
+                .newDecoder()
+                .onMalformedInput(CodingErrorAction.REPORT)
+                .onUnmappableCharacter(CodingErrorAction.REPORT);
+        ByteBuffer in = ByteBuffer.wrap(bytes);
+        String text;
+        try {
+            text = dec.decode(in).toString();
+        } catch (java.nio.charset.CharacterCodingException e) {
+            int offset = in.position();
+            throw fail(file, "not valid UTF-8 (at byte offset " + offset + ")");
+        }
+        JsonElement root;
+        try (Reader r = new StringReader(text)) {
+            root = JsonParser.parseReader(r);
+        } catch (JsonParseException | IllegalStateException | IOException e) {
+            Throwable cause = e.getCause() != null ? e.getCause() : e;
+            throw fail(file, "not valid JSON (" + oneLine(cause.getMessage()) + ")");
+        }
+        if (!root.isJsonObject()) throw fail(file, "top level must be a JSON object");
+        return root.getAsJsonObject();
+    }
+
     private static void checkByteLevel(String file, JsonObject o, String field, boolean required)
             throws TokenizerFileException {
         if (!isPresent(o, field)) {
@@ -325,40 +333,40 @@ final class TokenizerJson {
         }
     }
 
-    private static boolean isPresent(JsonObject o, String field) {
+    static boolean isPresent(JsonObject o, String field) {
         return o.has(field) && !o.get(field).isJsonNull();
     }
 
-    private static boolean isTrue(JsonObject o, String field) {
+    static boolean isTrue(JsonObject o, String field) {
         JsonElement e = o.get(field);
         return e != null && e.isJsonPrimitive() && e.getAsJsonPrimitive().isBoolean() && e.getAsBoolean();
     }
 
-    private static JsonObject object(String file, JsonObject o, String field) throws TokenizerFileException {
+    static JsonObject object(String file, JsonObject o, String field) throws TokenizerFileException {
         JsonElement e = o.get(field);
         if (e == null || e.isJsonNull()) throw fail(file, "'" + field + "' is missing");
         if (!e.isJsonObject()) throw fail(file, "'" + field + "' must be a JSON object");
         return e.getAsJsonObject();
     }
 
-    private static JsonArray array(String file, JsonElement e, String what) throws TokenizerFileException {
+    static JsonArray array(String file, JsonElement e, String what) throws TokenizerFileException {
         if (!e.isJsonArray()) throw fail(file, what + " must be a JSON array");
         return e.getAsJsonArray();
     }
 
-    private static String string(String file, JsonElement e, String what) throws TokenizerFileException {
+    static String string(String file, JsonElement e, String what) throws TokenizerFileException {
         if (e == null || !e.isJsonPrimitive() || !e.getAsJsonPrimitive().isString()) {
             throw fail(file, what + " must be a string");
         }
         return e.getAsString();
     }
 
-    private static BigDecimal number(String file, JsonElement e, String what) throws TokenizerFileException {
+    static BigDecimal number(String file, JsonElement e, String what) throws TokenizerFileException {
         if (!e.isJsonPrimitive() || !e.getAsJsonPrimitive().isNumber()) throw fail(file, what + " must be a number");
         return e.getAsBigDecimal();
     }
 
-    private static int nonNegativeInt(String file, JsonElement e, String what) throws TokenizerFileException {
+    static int nonNegativeInt(String file, JsonElement e, String what) throws TokenizerFileException {
         BigDecimal v = number(file, e, what);
         if (v.signum() < 0
                 || v.stripTrailingZeros().scale() > 0
@@ -368,7 +376,7 @@ final class TokenizerJson {
         return v.intValueExact();
     }
 
-    private static String describe(JsonElement e) {
+    static String describe(JsonElement e) {
         if (e.isJsonObject() && e.getAsJsonObject().has("type")) {
             JsonElement t = e.getAsJsonObject().get("type");
             return "'" + (t.isJsonPrimitive() ? t.getAsString() : t.toString()) + "'";
@@ -383,7 +391,7 @@ final class TokenizerJson {
                 .trim();
     }
 
-    private static TokenizerFileException fail(String file, String message) {
+    static TokenizerFileException fail(String file, String message) {
         return new TokenizerFileException(file + ": " + message);
     }
 }

@@ -1,5 +1,3 @@
-// AdamW over the trainable parameters with global-norm gradient clipping; the moment buffers are part of
-// the checkpoint so a resumed run continues bit for bit.
 package ai.mode.model.train;
 
 import ai.mode.model.nn.Parameter;
@@ -11,7 +9,10 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Decoupled-weight-decay Adam. Per step: global gradient norm over all trainable parameters
+ * AdamW over the trainable parameters with global-norm gradient clipping; the moment buffers are part of the checkpoint
+ * so a resumed run continues bit for bit.
+ *
+ * <p>Decoupled-weight-decay Adam. Per step: global gradient norm over all trainable parameters
  * ({@link Backend#sumSquares}, float64), clip factor {@code min(1, maxNorm/norm)} passed to
  * {@link Backend#adamW} as the gradient scale; weight decay only where {@link Parameter#decay()}.
  * Moments are created lazily per parameter name (zero), so parameters added later start fresh.

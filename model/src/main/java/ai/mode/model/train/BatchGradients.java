@@ -1,4 +1,3 @@
-// Loss, logits and every parameter gradient of one token batch: what `mode grads` writes for cross-framework checks.
 package ai.mode.model.train;
 
 import ai.mode.model.io.NamedTensors;
@@ -9,7 +8,10 @@ import ai.mode.runtime.LossStats;
 import ai.mode.runtime.Tensor;
 
 /**
- * The result of {@link #compute}: the mean token loss in full precision and the tensors {@code mode grads} stores:
+ * Loss, logits and every parameter gradient of one token batch: what {@code mode grads} writes for cross-framework
+ * checks.
+ *
+ * <p>The result of {@link #compute}: the mean token loss in full precision and the tensors {@code mode grads} stores:
  * {@code loss} [1], {@code logits} [B,T,V], {@code input_ids} and {@code targets} [B,T] (as float32) and
  * {@code grad.<parameter name>} for every parameter.
  */

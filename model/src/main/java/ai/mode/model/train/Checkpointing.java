@@ -1,4 +1,3 @@
-// Pluggable checkpoint writer/reader for the trainer (backbone checkpoints, MoDE expert files, ...).
 package ai.mode.model.train;
 
 import ai.mode.model.nn.CausalLm;
@@ -6,7 +5,10 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Optional;
 
-/** Saves and restores a training run (model tensors, optimizer moments, {@link TrainProgress}). */
+/**
+ * Pluggable checkpoint writer/reader for the trainer (backbone checkpoints, MoDE expert files, ...). Saves and restores
+ * a training run (model tensors, optimizer moments, {@link TrainProgress}).
+ */
 public interface Checkpointing {
 
     /** Writes a checkpoint of the current state atomically; returns its location. */

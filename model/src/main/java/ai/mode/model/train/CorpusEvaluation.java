@@ -1,5 +1,3 @@
-// Loss, perplexity and next-token accuracy of a model on corpus splits (the `mode eval` table and the
-// demo's evaluation).
 package ai.mode.model.train;
 
 import ai.mode.model.data.Corpus;
@@ -15,7 +13,10 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
-/** Evaluates a model on named corpora, split by split. */
+/**
+ * Loss, perplexity and next-token accuracy of a model on corpus splits (the {@code mode eval} table and the demo's
+ * evaluation). Evaluates a model on named corpora, split by split.
+ */
 public final class CorpusEvaluation {
     private CorpusEvaluation() {}
 

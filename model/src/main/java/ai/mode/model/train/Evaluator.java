@@ -1,4 +1,3 @@
-// Loss, perplexity and next-token accuracy of a model over a set of fixed token windows.
 package ai.mode.model.train;
 
 import ai.mode.model.nn.CausalLm;
@@ -8,7 +7,10 @@ import ai.mode.runtime.Tensor;
 import java.util.ArrayList;
 import java.util.List;
 
-/** Evaluates next-token prediction on windows of {@code T+1} tokens, in batches. */
+/**
+ * Loss, perplexity and next-token accuracy of a model over a set of fixed token windows. Evaluates next-token
+ * prediction on windows of {@code T+1} tokens, in batches.
+ */
 public final class Evaluator {
     private Evaluator() {}
 

@@ -1,4 +1,3 @@
-// Adapts the data package's resumable DataLoader (single corpus or a domain mix) to the trainer's TokenStream.
 package ai.mode.model.train;
 
 import ai.mode.model.data.Batch;
@@ -9,7 +8,10 @@ import com.google.gson.JsonParser;
 import java.util.ArrayList;
 import java.util.List;
 
-/** A {@link TokenStream} over a {@link DataLoader}; the loader's batch size and sequence length must match the trainer's. */
+/**
+ * Adapts the data package's resumable DataLoader (single corpus or a domain mix) to the trainer's TokenStream. A
+ * {@link TokenStream} over a {@link DataLoader}; the loader's batch size and sequence length must match the trainer's.
+ */
 public final class LoaderStream implements TokenStream {
     private final DataLoader loader;
 

@@ -1,4 +1,3 @@
-// PNG loss curves from metrics.jsonl with XChart (train loss, validation loss, optional baselines).
 package ai.mode.model.train;
 
 import com.google.gson.JsonObject;
@@ -17,7 +16,10 @@ import org.knowm.xchart.XYChartBuilder;
 import org.knowm.xchart.XYSeries;
 import org.knowm.xchart.style.markers.SeriesMarkers;
 
-/** Renders loss curves (headless). */
+/**
+ * PNG loss curves from metrics.jsonl with XChart (train loss, validation loss, optional baselines). Renders loss curves
+ * (headless).
+ */
 public final class LossPlot {
     private LossPlot() {}
 

@@ -1,9 +1,10 @@
-// Learning-rate schedule: linear warm-up then cosine decay to a floor, a pure function of the step so a
-// resumed run follows exactly the same curve.
 package ai.mode.model.train;
 
 /**
- * {@code lr(step)} for 1-based optimizer steps: {@code peak·step/warmup} during warm-up, then cosine from
+ * Learning-rate schedule: linear warm-up then cosine decay to a floor, a pure function of the step so a resumed run
+ * follows exactly the same curve.
+ *
+ * <p>{@code lr(step)} for 1-based optimizer steps: {@code peak·step/warmup} during warm-up, then cosine from
  * {@code peak} down to {@code peak·minRatio} at {@code totalSteps}; constant at the floor afterwards.
  */
 public record LrSchedule(double peak, int warmupSteps, int totalSteps, double minRatio) {

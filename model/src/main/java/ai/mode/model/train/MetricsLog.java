@@ -1,4 +1,3 @@
-// Training metrics as JSON lines (one object per step / validation), the input of plots and reports.
 package ai.mode.model.train;
 
 import ai.mode.runtime.LossStats;
@@ -15,7 +14,9 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Appends one JSON object per line to {@code metrics.jsonl}:
+ * Training metrics as JSON lines (one object per step / validation), the input of plots and reports.
+ *
+ * <p>Appends one JSON object per line to {@code metrics.jsonl}:
  * <pre>
  * {"type":"train","step":12,"loss":5.43,"acc":0.11,"lr":0.0006,"grad_norm":0.93,"tokens_per_s":2011.5,"tokens":49152,"time_s":24.4}
  * {"type":"val","step":50,"val_loss":4.98,"val_ppl":145.5,"val_acc":0.17,"val_tokens":16384}

@@ -1,5 +1,3 @@
-// Checkpoints of a whole model (backbone pretraining or full fine-tuning) in the io helper's format:
-// HF-compatible config/model/tokenizer plus trainer_state.safetensors, under a CheckpointStore.
 package ai.mode.model.train;
 
 import ai.mode.model.io.Checkpoint;
@@ -17,7 +15,10 @@ import java.util.List;
 import java.util.Optional;
 
 /**
- * Saves every model parameter ({@code model.safetensors}), {@code config.json}, the tokenizer and the
+ * Checkpoints of a whole model (backbone pretraining or full fine-tuning) in the io helper's format: HF-compatible
+ * config/model/tokenizer plus trainer_state.safetensors, under a CheckpointStore.
+ *
+ * <p>Saves every model parameter ({@code model.safetensors}), {@code config.json}, the tokenizer and the
  * optimizer moments + {@link TrainProgress} ({@code trainer_state.safetensors}) into
  * {@code root/step-NNNNNNNN/}, keeping the newest {@code keepLast}.
  */

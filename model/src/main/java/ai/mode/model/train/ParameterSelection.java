@@ -1,12 +1,14 @@
-// Pluggable choice of which parameters train: full training, MoDE (experts + gates only), LoRA (adapters
-// only), or anything else expressible as a predicate over parameters.
 package ai.mode.model.train;
 
 import ai.mode.model.nn.Parameter;
 import java.util.List;
 import java.util.function.Predicate;
 
-/** Decides per parameter whether it trains; {@link #apply} sets the flags (allocating or freeing gradients). */
+/**
+ * Pluggable choice of which parameters train: full training, MoDE (experts + gates only), LoRA (adapters only), or
+ * anything else expressible as a predicate over parameters. Decides per parameter whether it trains; {@link #apply}
+ * sets the flags (allocating or freeing gradients).
+ */
 @FunctionalInterface
 public interface ParameterSelection {
 

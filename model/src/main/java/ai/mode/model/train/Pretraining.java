@@ -1,5 +1,3 @@
-// Pretraining of a Llama base model on tokenized text: the reusable core of `mode pretrain` and of the
-// demo (which the MoDE demo extends). Writes checkpoints, metrics.jsonl, loss.png and summary.json.
 package ai.mode.model.train;
 
 import ai.mode.model.LlamaConfig;
@@ -19,7 +17,10 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Run folder layout ({@code out}): {@code checkpoints/step-NNNNNNNN/} (HF config + model + tokenizer +
+ * Pretraining of a Llama base model on tokenized text: the reusable core of {@code mode pretrain} and of the demo
+ * (which the MoDE demo extends). Writes checkpoints, metrics.jsonl, loss.png and summary.json.
+ *
+ * <p>Run folder layout ({@code out}): {@code checkpoints/step-NNNNNNNN/} (HF config + model + tokenizer +
  * trainer state), {@code metrics.jsonl}, {@code loss.png}, {@code summary.json}.
  */
 public final class Pretraining {

@@ -1,5 +1,3 @@
-// A simple resumable TokenStream over one in-memory token array: windows at seeded random offsets.
-// Used by tests and as the fallback when a corpus is given as a plain token array.
 package ai.mode.model.train;
 
 import com.google.gson.JsonElement;
@@ -7,7 +5,10 @@ import com.google.gson.JsonObject;
 import java.util.SplittableRandom;
 
 /**
- * Draws each row's start offset uniformly from {@code [0, tokens.length - seqLen - 1]} with a
+ * A simple resumable TokenStream over one in-memory token array: windows at seeded random offsets. Used by tests and as
+ * the fallback when a corpus is given as a plain token array.
+ *
+ * <p>Draws each row's start offset uniformly from {@code [0, tokens.length - seqLen - 1]} with a
  * SplittableRandom seeded once; the state is the number of rows drawn, so restoring re-seeds and skips.
  */
 public final class RandomWindowStream implements TokenStream {

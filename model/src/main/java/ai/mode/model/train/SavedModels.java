@@ -1,5 +1,3 @@
-// Locating and loading saved models: a checkpoint directory, a folder of step-N checkpoints, or a run
-// folder that holds one under checkpoints/.
 package ai.mode.model.train;
 
 import ai.mode.model.io.Checkpoint;
@@ -10,7 +8,10 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
-/** Static helpers for commands that take {@code --checkpoint DIR}. */
+/**
+ * Locating and loading saved models: a checkpoint directory, a folder of step-N checkpoints, or a run folder that holds
+ * one under checkpoints/. Static helpers for commands that take {@code --checkpoint DIR}.
+ */
 public final class SavedModels {
     /** Sub-folder of a run directory that holds its checkpoints. */
     public static final String CHECKPOINTS = "checkpoints";

@@ -1,9 +1,11 @@
-// Source of training micro-batches with a resumable position: the trainer's only view of the data.
 package ai.mode.model.train;
 
 import com.google.gson.JsonElement;
 
-/** An endless stream of token windows whose position can be saved and restored exactly. */
+/**
+ * Source of training micro-batches with a resumable position: the trainer's only view of the data. An endless stream of
+ * token windows whose position can be saved and restored exactly.
+ */
 public interface TokenStream {
 
     /**

@@ -1,9 +1,10 @@
-// Everything besides tensors that a checkpoint must hold to resume training exactly.
 package ai.mode.model.train;
 
 import com.google.gson.JsonElement;
 
 /**
+ * Everything besides tensors that a checkpoint must hold to resume training exactly.
+ *
  * @param step          optimizer steps completed
  * @param seed          the run's seed
  * @param data          the training stream's position ({@link TokenStream#state()})

@@ -1,6 +1,3 @@
-// The training loop: micro-batches with gradient accumulation, AdamW with clipping on a warm-up + cosine
-// schedule, periodic validation and checkpoints, exact resume, and a clean stop on non-finite values (a
-// checkpoint with non-finite weights or moments is never written, so "last good checkpoint" is always usable).
 package ai.mode.model.train;
 
 import ai.mode.model.io.NonFiniteTensorException;
@@ -17,7 +14,11 @@ import java.util.Optional;
 import java.util.function.Supplier;
 
 /**
- * Trains the trainable parameters of a {@link CausalLm} (select them beforehand with a
+ * The training loop: micro-batches with gradient accumulation, AdamW with clipping on a warm-up + cosine schedule,
+ * periodic validation and checkpoints, exact resume, and a clean stop on non-finite values (a checkpoint with
+ * non-finite weights or moments is never written, so "last good checkpoint" is always usable).
+ *
+ * <p>Trains the trainable parameters of a {@link CausalLm} (select them beforehand with a
  * {@link ParameterSelection}). One optimizer step = {@code accumulation} micro-batches of
  * {@code batch × seqLen} tokens; the loss is the mean over all tokens of the step.
  *

@@ -1,7 +1,9 @@
-// Raised when the loss or gradient norm stops being finite; its message is the one line the user sees.
 package ai.mode.model.train;
 
-/** Training hit a NaN/infinite loss or gradient; the message names the step and the last good checkpoint. */
+/**
+ * Raised when the loss or gradient norm stops being finite; its message is the one line the user sees. Training hit a
+ * NaN/infinite loss or gradient; the message names the step and the last good checkpoint.
+ */
 public final class TrainingDivergedException extends RuntimeException {
     private final int step;
 

@@ -1,10 +1,12 @@
-// The unigram baseline a language model must beat: token frequencies of the training set (add-one
-// smoothed), scored on the same target tokens as the model.
 package ai.mode.model.train;
 
 import ai.mode.runtime.LossStats;
 
-/** Cross-entropy and accuracy of predicting every token from training-set unigram frequencies alone. */
+/**
+ * The unigram baseline a language model must beat: token frequencies of the training set (add-one smoothed), scored on
+ * the same target tokens as the model. Cross-entropy and accuracy of predicting every token from training-set unigram
+ * frequencies alone.
+ */
 public final class UnigramBaseline {
     private final double[] logProb;
     private final int argmax;

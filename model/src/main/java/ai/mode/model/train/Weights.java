@@ -1,4 +1,3 @@
-// Copies parameters between device tensors and host NamedTensors (the io helper's checkpoint format).
 package ai.mode.model.train;
 
 import ai.mode.model.io.NamedTensors;
@@ -10,7 +9,10 @@ import java.util.Collection;
 import java.util.List;
 import java.util.Map;
 
-/** Export and import of parameter values by name. */
+/**
+ * Copies parameters between device tensors and host NamedTensors (the io helper's checkpoint format). Export and import
+ * of parameter values by name.
+ */
 public final class Weights {
     private Weights() {}
 

@@ -1,9 +1,11 @@
-// Registers the parallel module's CLI subcommands (`mode train`, `mode costmodel`) with the mode CLI.
 package ai.mode.parallel.cli;
 
 import ai.mode.cli.CommandProvider;
 
-/** Service providers of {@link ai.mode.cli.CommandProvider}. */
+/**
+ * Registers the parallel module's CLI subcommands ({@code mode train}, {@code mode costmodel}) with the mode CLI.
+ * Service providers of {@link ai.mode.cli.CommandProvider}.
+ */
 public final class ParallelCommands {
     private ParallelCommands() {}
 

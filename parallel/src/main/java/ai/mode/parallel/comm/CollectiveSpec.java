@@ -1,10 +1,10 @@
-// What one member asked a collective to do; the hub checks that all members asked for the same thing.
 package ai.mode.parallel.comm;
 
 import java.util.Arrays;
 
 /**
- * One member's description of a collective call.
+ * What one member asked a collective to do; the hub checks that all members asked for the same thing. One member's
+ * description of a collective call.
  *
  * @param kind       the collective
  * @param op         the reduction (all-reduce, reduce-scatter), else null

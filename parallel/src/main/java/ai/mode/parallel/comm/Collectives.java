@@ -1,11 +1,13 @@
-// The semantics of every collective as a pure function of all members' contributions: the single place the
-// hub transports (in-process and TCP) compute results, so both give the same bits. Reductions run in member
-// order, which makes results reproducible and identical on every member.
 package ai.mode.parallel.comm;
 
 import java.util.Arrays;
 
-/** Combines the contributions of all members of one collective into each member's result. */
+/**
+ * The semantics of every collective as a pure function of all members' contributions: the single place the hub
+ * transports (in-process and TCP) compute results, so both give the same bits. Reductions run in member order, which
+ * makes results reproducible and identical on every member. Combines the contributions of all members of one collective
+ * into each member's result.
+ */
 public final class Collectives {
     private Collectives() {}
 

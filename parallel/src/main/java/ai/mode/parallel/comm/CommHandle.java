@@ -1,10 +1,11 @@
-// The future of an asynchronous collective: issue now, overlap compute, await before using the result.
 package ai.mode.parallel.comm;
 
 import java.util.List;
 
 /**
- * An operation in flight. {@link #await()} blocks until it is complete and its output tensors hold the
+ * The future of an asynchronous collective: issue now, overlap compute, await before using the result.
+ *
+ * <p>An operation in flight. {@link #await()} blocks until it is complete and its output tensors hold the
  * result; it must be called on the thread that issued the operation (backends are driven by one thread),
  * and before the output is read or an input is modified. Awaiting twice is harmless.
  */

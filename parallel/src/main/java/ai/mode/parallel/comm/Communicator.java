@@ -1,5 +1,3 @@
-// The collective-communication contract of the parallel runtime: one object per rank and group, backed by
-// NCCL on GPUs or by an exchange hub (in-process threads, or TCP between processes) for cpu/emu devices.
 package ai.mode.parallel.comm;
 
 import ai.mode.runtime.Backend;
@@ -7,7 +5,10 @@ import ai.mode.runtime.Tensor;
 import java.util.List;
 
 /**
- * One rank's view of a group of ranks. Every member calls the same collectives in the same order (SPMD);
+ * The collective-communication contract of the parallel runtime: one object per rank and group, backed by NCCL on GPUs
+ * or by an exchange hub (in-process threads, or TCP between processes) for cpu/emu devices.
+ *
+ * <p>One rank's view of a group of ranks. Every member calls the same collectives in the same order (SPMD);
  * point-to-point messages between two members are delivered in the order they were sent.
  *
  * <p>Every operation is asynchronous: it returns a {@link CommHandle} at once and its outputs hold the result
@@ -96,6 +97,20 @@ public interface Communicator extends AutoCloseable {
      * ordered by their rank here; a negative color returns null.
      */
     Communicator split(int color);
+
+    /**
+     * {@link #split(int)} when every member's color is known locally ({@code colors[r]} is member r's, the same
+     * array on every member, e.g. from a deterministic placement): no exchange of colors is needed first. The
+     * default uses this member's entry; the NCCL communicator creates the groups without reading anything back
+     * to the host.
+     */
+    default Communicator split(int[] colors) {
+        if (colors.length != size()) {
+            throw new IllegalArgumentException(
+                    "split: " + colors.length + " colors given for the " + size() + " members of " + name());
+        }
+        return split(colors[rank()]);
+    }
 
     /** Fails every pending and later operation of every member with {@code reason} (after a local failure). */
     void abort(String reason);

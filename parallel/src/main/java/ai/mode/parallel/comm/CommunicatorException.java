@@ -1,8 +1,9 @@
-// The one error type of the communicators: a failed or aborted collective, a timeout, a mismatched call.
 package ai.mode.parallel.comm;
 
 /**
- * A collective or point-to-point operation failed: a peer rank failed or disconnected (the communicator is
+ * The one error type of the communicators: a failed or aborted collective, a timeout, a mismatched call.
+ *
+ * <p>A collective or point-to-point operation failed: a peer rank failed or disconnected (the communicator is
  * aborted and every later operation fails with the same reason), an operation timed out (the message names
  * the ranks that did not arrive), the ranks called mismatching operations, or a native call failed.
  */

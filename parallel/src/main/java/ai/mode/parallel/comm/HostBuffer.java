@@ -1,10 +1,11 @@
-// Host-side payload of the hub transports: a float32, int32 or float64 array. Immutable once handed to a
-// transport (results may be shared by several ranks, which only read them).
 package ai.mode.parallel.comm;
 
 import java.util.Arrays;
 
-/** A typed host array. */
+/**
+ * A typed host array, the payload of the hub transports: float32, int32 or float64. Immutable once handed to a
+ * transport (results may be shared by several ranks, which only read them).
+ */
 public final class HostBuffer {
     /** Element type. */
     public enum Kind {

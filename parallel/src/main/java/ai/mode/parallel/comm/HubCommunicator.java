@@ -1,6 +1,3 @@
-// Communicator over a Transport (exchange hub): copies tensors to host arrays when an operation is issued and
-// writes results back when it is awaited, so the issuing thread keeps computing while peers catch up. The
-// same class serves threads in one JVM (LocalHub) and processes on several nodes (TcpTransport).
 package ai.mode.parallel.comm;
 
 import ai.mode.runtime.Backend;
@@ -18,7 +15,11 @@ import java.util.concurrent.TimeoutException;
 import java.util.function.Consumer;
 
 /**
- * A {@link Communicator} whose data passes through host memory and a {@link Transport}. Inputs are copied
+ * Communicator over a Transport (exchange hub): copies tensors to host arrays when an operation is issued and writes
+ * results back when it is awaited, so the issuing thread keeps computing while peers catch up. The same class serves
+ * threads in one JVM (LocalHub) and processes on several nodes (TcpTransport).
+ *
+ * <p>A {@link Communicator} whose data passes through host memory and a {@link Transport}. Inputs are copied
  * when an operation is issued (so they may be modified right after); outputs are written by
  * {@link CommHandle#await()} on the issuing thread. Reductions are computed once for all members in member
  * order (see {@link Collectives}): every member gets the same bits, and runs are reproducible.

@@ -1,5 +1,3 @@
-// Threads as ranks: one communicator per device of this JVM over a shared LocalHub, and a runner that gives
-// each rank its own thread, aborts the world when one rank fails, and rethrows the failure that started it.
 package ai.mode.parallel.comm;
 
 import ai.mode.runtime.Backend;
@@ -8,7 +6,11 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicReference;
 
-/** Factory of in-process communicators and the rank-thread runner. */
+/**
+ * Threads as ranks: one communicator per device of this JVM over a shared LocalHub, and a runner that gives each rank
+ * its own thread, aborts the world when one rank fails, and rethrows the failure that started it. Factory of in-process
+ * communicators and the rank-thread runner.
+ */
 public final class InProcessWorld {
     private InProcessWorld() {}
 

@@ -1,6 +1,3 @@
-// The in-memory exchange hub: collective slots filled by the members' contributions and combined by the last
-// to arrive, FIFO mailboxes for point-to-point messages, and an abort that fails everything pending. Used
-// directly by threads-as-ranks and, behind the TCP server, by ranks in other processes.
 package ai.mode.parallel.comm;
 
 import java.util.ArrayDeque;
@@ -10,7 +7,12 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 
-/** A thread-safe {@link Transport} in this JVM. */
+/**
+ * The in-memory exchange hub: collective slots filled by the members' contributions and combined by the last to arrive,
+ * FIFO mailboxes for point-to-point messages, and an abort that fails everything pending. Used directly by
+ * threads-as-ranks and, behind the TCP server, by ranks in other processes. A thread-safe {@link Transport} in this
+ * JVM.
+ */
 public final class LocalHub implements Transport {
     private final Object lock = new Object();
     private final Map<String, Slot> slots = new HashMap<>();

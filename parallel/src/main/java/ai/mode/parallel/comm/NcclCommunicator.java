@@ -1,5 +1,3 @@
-// Communicator over NCCL (through the project's FFM bindings) for cuda devices: one ncclComm per rank and
-// group, collectives queued on the device's stream so they are ordered with the compute around them.
 package ai.mode.parallel.comm;
 
 import ai.mode.bindings.CudaStream;
@@ -11,7 +9,6 @@ import ai.mode.runtime.Tensor;
 import ai.mode.runtime.cuda.CudaDevice;
 import ai.mode.runtime.device.DeviceBackend;
 import ai.mode.runtime.device.DeviceTensor;
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
@@ -19,7 +16,10 @@ import java.util.Arrays;
 import java.util.List;
 
 /**
- * A {@link Communicator} for a {@code cuda} backend. Every operation is queued on the device's single stream
+ * Communicator over NCCL (through the project's FFM bindings) for cuda devices: one ncclComm per rank and group,
+ * collectives queued on the device's stream so they are ordered with the compute around them.
+ *
+ * <p>A {@link Communicator} for a {@code cuda} backend. Every operation is queued on the device's single stream
  * (the one its kernels run on), so later kernels see the result without a host wait and
  * {@link CommHandle#await()} returns at once; host reads of the output synchronise the stream as usual. Groups
  * of point-to-point operations, uneven all-gathers (one broadcast per rank) and all-to-all (paired send/recv)
@@ -27,7 +27,13 @@ import java.util.List;
  * communicators the bits may depend on the number of ranks.
  *
  * <p>Communication does not overlap compute on one GPU: both share the device's stream. Creation
- * ({@link #initRank}) blocks until every member has joined; call it from each rank's own thread.
+ * ({@link #initRank}) blocks until every member has joined; call it from each rank's own thread. Several ranks in
+ * one process must all have returned from {@link #initRank} before any of them calls a collective or a split
+ * (the parallel model holds its lanes at a barrier there): a collective's kernel waiting for a sibling still
+ * inside {@code ncclCommInitRank} can hang both. {@link #split(int[])} uses {@code ncclCommSplit}: no unique id is
+ * exchanged and nothing is read back. Every NCCL call runs through {@link CudaDevice#withContext}; the small
+ * reads back to the host ({@link #allReduce(double[], ReduceOp)}, the colors of {@link #split(int)}) go through
+ * page-locked memory.
  */
 public final class NcclCommunicator implements Communicator {
     private final Nccl nccl;
@@ -38,7 +44,7 @@ public final class NcclCommunicator implements Communicator {
     private final int rank;
     private final List<Integer> worldRanks;
     private final String name;
-    private int splits;
+    private MemorySegment pinned = MemorySegment.NULL;
 
     private NcclCommunicator(
             Nccl nccl, Nccl.Comm comm, DeviceBackend backend, int rank, List<Integer> worldRanks, String name) {
@@ -67,9 +73,9 @@ public final class NcclCommunicator implements Communicator {
             Backend backend, Nccl.UniqueId id, int rank, List<Integer> worldRanks, String name) {
         DeviceBackend db = cudaBackend(backend);
         Nccl nccl = Nccl.get();
-        ((CudaDevice) db.device()).context().makeCurrent();
         try {
-            return new NcclCommunicator(nccl, nccl.initRank(worldRanks.size(), id, rank), db, rank, worldRanks, name);
+            Nccl.Comm comm = ((CudaDevice) db.device()).withContext(() -> nccl.initRank(worldRanks.size(), id, rank));
+            return new NcclCommunicator(nccl, comm, db, rank, worldRanks, name);
         } catch (NativeCallException e) {
             throw new CommunicatorException(
                     "could not create NCCL communicator " + name + " (rank " + rank + " of " + worldRanks.size() + "): "
@@ -136,9 +142,8 @@ public final class NcclCommunicator implements Communicator {
     }
 
     private <T> T call(String what, java.util.function.Supplier<T> body) {
-        device.context().makeCurrent();
         try {
-            return body.get();
+            return device.withContext(body);
         } catch (NativeCallException e) {
             throw new CommunicatorException(what + " on " + name + " failed: " + e.getMessage(), e);
         }
@@ -275,12 +280,22 @@ public final class NcclCommunicator implements Communicator {
         }
     }
 
+    /** Page-locked host scratch of at least {@code bytes}, kept for the communicator's life. */
+    private MemorySegment pinned(long bytes) {
+        if (pinned.byteSize() < bytes) {
+            if (pinned.byteSize() > 0) device.freePinned(pinned);
+            pinned = MemorySegment.NULL;
+            pinned = device.allocatePinned(Math.max(4096, bytes));
+        }
+        return pinned;
+    }
+
     @Override
     public double[] allReduce(double[] values, ReduceOp op) {
         long bytes = 8L * values.length;
-        try (Tensor buf = backend.zeros(Math.max(1, values.length * 2));
-                Arena arena = Arena.ofConfined()) {
-            MemorySegment host = arena.allocate(Math.max(8, bytes));
+        if (values.length == 0) return values.clone();
+        try (Tensor buf = backend.allocate(DType.F32, values.length * 2)) {
+            MemorySegment host = pinned(bytes);
             MemorySegment.copy(values, 0, host, ValueLayout.JAVA_DOUBLE, 0, values.length);
             device.copyHostToDevice(host, ptr(buf), bytes);
             call("all-reduce of host values", () -> {
@@ -292,58 +307,69 @@ public final class NcclCommunicator implements Communicator {
         }
     }
 
+    /** Gathers every member's color (an all-gather read back through page-locked memory), then splits. */
     @Override
     public Communicator split(int color) {
-        int n = size();
-        int[] colors = gatherInts(new int[] {color});
-        int index = splits++;
+        try (Tensor mine = backend.fromHost(new int[] {color}, 1);
+                Tensor all = backend.allocate(DType.I32, size())) {
+            allGather(mine, all);
+            MemorySegment host = pinned(4L * size());
+            device.copyDeviceToHost(ptr(all), host, 4L * size());
+            return split(host.asSlice(0, 4L * size()).toArray(ValueLayout.JAVA_INT));
+        }
+    }
+
+    /**
+     * {@code ncclCommSplit} with this member's color (a negative one joins none and gets null) and its rank as
+     * the key, so the new group is ordered by rank here; the members' world ranks come from {@code colors}.
+     */
+    @Override
+    public Communicator split(int[] colors) {
+        if (colors.length != size()) {
+            throw new IllegalArgumentException(
+                    "split: " + colors.length + " colors given for the " + size() + " members of " + name);
+        }
+        int color = colors[rank];
         List<Integer> members = new ArrayList<>();
-        int myIndex = -1, leader = -1;
-        for (int r = 0; r < n; r++) {
-            if (colors[r] != color) continue;
-            if (leader < 0) leader = r;
+        int myIndex = -1;
+        for (int r = 0; r < colors.length; r++) {
+            if (color < 0 || colors[r] != color) continue;
             if (r == rank) myIndex = members.size();
             members.add(worldRanks.get(r));
         }
-        // every group's leader publishes a fresh unique id; the others publish zeros
-        int words = Nccl.UNIQUE_ID_BYTES / 4;
-        int[] mine = new int[words];
-        if (color >= 0 && leader == rank) {
-            java.nio.ByteBuffer.wrap(nccl.uniqueId().bytes())
-                    .order(java.nio.ByteOrder.LITTLE_ENDIAN)
-                    .asIntBuffer()
-                    .get(mine);
+        Nccl.Comm sub = call("split", () -> comm.split(color < 0 ? Nccl.SPLIT_NOCOLOR : color, rank));
+        if (sub == null) return null;
+        String groupName = name + "/split" + members;
+        int index = myIndex;
+        int reported = call("split", sub::rank);
+        if (reported != index) {
+            device.withContext(() -> {
+                sub.close();
+                return null;
+            });
+            throw new CommunicatorException("split " + groupName + ": NCCL placed rank " + rank + " at " + reported
+                    + " but the colors " + Arrays.toString(colors) + " place it at " + index
+                    + "; every member must pass the same colors");
         }
-        int[] ids = gatherInts(mine);
-        if (color < 0) return null;
-        byte[] id = new byte[Nccl.UNIQUE_ID_BYTES];
-        java.nio.ByteBuffer.wrap(id)
-                .order(java.nio.ByteOrder.LITTLE_ENDIAN)
-                .asIntBuffer()
-                .put(ids, leader * words, words);
-        return initRank(backend, new Nccl.UniqueId(id), myIndex, members, name + "/" + index + "." + color);
-    }
-
-    private int[] gatherInts(int[] mine) {
-        try (Tensor s = backend.fromHost(mine, mine.length);
-                Tensor r = backend.allocate(DType.I32, mine.length * size())) {
-            allGather(s, r);
-            int[] out = new int[mine.length * size()];
-            backend.toHost(r, out);
-            return out;
-        }
+        return new NcclCommunicator(nccl, sub, backend, index, members, groupName);
     }
 
     @Override
     public void abort(String reason) {
-        device.context().makeCurrent();
-        comm.abort();
+        device.withContext(() -> {
+            comm.abort();
+            return null;
+        });
     }
 
     @Override
     public void close() {
-        device.context().makeCurrent();
-        comm.close();
+        device.withContext(() -> {
+            comm.close();
+            return null;
+        });
+        if (pinned.byteSize() > 0) device.freePinned(pinned);
+        pinned = MemorySegment.NULL;
     }
 
     @Override

@@ -1,7 +1,9 @@
-// Reduction operators of the collectives (the subset NCCL and the hub transports both implement).
 package ai.mode.parallel.comm;
 
-/** How {@link Communicator#allReduce} and {@link Communicator#reduceScatter} combine the ranks' values. */
+/**
+ * Reduction operators of the collectives (the subset NCCL and the hub transports both implement). How
+ * {@link Communicator#allReduce} and {@link Communicator#reduceScatter} combine the ranks' values.
+ */
 public enum ReduceOp {
     /** Elementwise sum, accumulated in rank order. */
     SUM,

@@ -1,12 +1,13 @@
-// The exchange service behind HubCommunicator: in-process (LocalHub, threads as ranks) or remote (a TCP
-// connection to the LocalHub that the master process serves). Pure host arrays; no tensors.
 package ai.mode.parallel.comm;
 
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 
 /**
- * Matches the members' contributions to collectives (by group and sequence number) and delivers
+ * The exchange service behind HubCommunicator: in-process (LocalHub, threads as ranks) or remote (a TCP connection to
+ * the LocalHub that the master process serves). Pure host arrays; no tensors.
+ *
+ * <p>Matches the members' contributions to collectives (by group and sequence number) and delivers
  * point-to-point messages (FIFO per group, source and destination). A transport is shared by all ranks that
  * talk through it and is thread-safe.
  */

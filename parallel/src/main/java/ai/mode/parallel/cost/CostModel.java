@@ -1,6 +1,3 @@
-// A step-latency model of MoDE training under a placement: per-layer compute times, link bandwidth and latency,
-// and how each group parallelises internally (tensor-parallel mesh, as in the paper's one-mesh baseline, or data
-// parallel, as our scheduler does). Groups run concurrently between merges; each merge is a synchronisation point.
 package ai.mode.parallel.cost;
 
 import ai.mode.parallel.place.Placement;
@@ -9,7 +6,11 @@ import java.util.List;
 import java.util.Locale;
 
 /**
- * Predicts one training step's latency (forward + backward, optimizer excluded) of a MoDE model.
+ * A step-latency model of MoDE training under a placement: per-layer compute times, link bandwidth and latency, and how
+ * each group parallelises internally (tensor-parallel mesh, as in the paper's one-mesh baseline, or data parallel, as
+ * our scheduler does). Groups run concurrently between merges; each merge is a synchronisation point.
+ *
+ * <p>Predicts one training step's latency (forward + backward, optimizer excluded) of a MoDE model.
  *
  * <p>Per block, every group does its work in sequence (its backbone slice, gate and merge if it is the block's
  * merge group, then its experts as one batch); groups work concurrently. Forward: the block input travels from

@@ -1,6 +1,3 @@
-// The paper's systems experiment (DESIGN §1: 8 TPU v5e, 4 experts, 2 blocks; one mesh 329 ms vs MPMD 204 ms)
-// through the cost model: layer times from FLOPs and assumed hardware figures, one unknown (tokens per step)
-// calibrated so the one-mesh prediction meets the paper's 329 ms, then the MPMD layouts predicted from it.
 package ai.mode.parallel.cost;
 
 import ai.mode.parallel.place.DeviceId;
@@ -9,7 +6,12 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 
-/** Builds cost-model inputs from a model shape and hardware figures, and runs the 1/3/5-group comparison. */
+/**
+ * The paper's systems experiment (docs/design.md, "The method": 8 TPU v5e, 4 experts, 2 blocks; one mesh 329 ms vs MPMD
+ * 204 ms) through the cost model: layer times from FLOPs and assumed hardware figures, one unknown (tokens per step)
+ * calibrated so the one-mesh prediction meets the paper's 329 ms, then the MPMD layouts predicted from it. Builds
+ * cost-model inputs from a model shape and hardware figures, and runs the 1/3/5-group comparison.
+ */
 public final class PaperComparison {
     private PaperComparison() {}
 

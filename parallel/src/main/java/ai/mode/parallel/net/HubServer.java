@@ -1,9 +1,3 @@
-// The rendezvous and exchange hub that rank 0's process serves on MASTER_ADDR:MASTER_PORT: every process
-// says hello (rank, device count, host), gets its first world rank and the shared payload (e.g. the NCCL unique
-// id) once all have arrived, and then sends its collectives and messages through the same connection to one
-// LocalHub. A process that does not arrive in time, or that disconnects, aborts the run with a message naming it;
-// a connection that never completes a valid hello (a port scan, a health probe, garbage) is logged and dropped.
-// Hooks report its events and supply the timers of the rendezvous and the hello, so tests act on events, not on time.
 package ai.mode.parallel.net;
 
 import ai.mode.parallel.comm.CollectiveSpec;
@@ -33,7 +27,15 @@ import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.TimeUnit;
 
-/** The master's server. Thread-safe; one handler thread per connected process. */
+/**
+ * The rendezvous and exchange hub that rank 0's process serves on MASTER_ADDR:MASTER_PORT: every process says hello
+ * (rank, device count, host), gets its first world rank and the shared payload (e.g. the NCCL unique id) once all have
+ * arrived, and then sends its collectives and messages through the same connection to one LocalHub. A process that does
+ * not arrive in time, or that disconnects, aborts the run with a message naming it; a connection that never completes a
+ * valid hello (a port scan, a health probe, garbage) is logged and dropped. Hooks report its events and supply the
+ * timers of the rendezvous and the hello, so tests act on events, not on time. The master's server. Thread-safe; one
+ * handler thread per connected process.
+ */
 public final class HubServer implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(HubServer.class.getName());
 

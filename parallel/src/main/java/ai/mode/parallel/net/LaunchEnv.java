@@ -1,5 +1,3 @@
-// The torchrun launch conventions: MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE, LOCAL_RANK. One process per
-// RANK; rank 0 hosts the rendezvous (and the exchange hub) on MASTER_ADDR:MASTER_PORT.
 package ai.mode.parallel.net;
 
 import java.util.ArrayList;
@@ -8,6 +6,9 @@ import java.util.Map;
 import java.util.Optional;
 
 /**
+ * The torchrun launch conventions: MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE, LOCAL_RANK. One process per RANK; rank 0
+ * hosts the rendezvous (and the exchange hub) on MASTER_ADDR:MASTER_PORT.
+ *
  * @param masterAddr where rank 0 listens (a host name or address every process can reach)
  * @param masterPort the rendezvous port
  * @param rank       this process, 0..worldSize-1

@@ -1,6 +1,3 @@
-// Joining a multi-process run: rank 0 starts the HubServer, every process (rank 0 too) connects to
-// MASTER_ADDR:MASTER_PORT, says how many devices it brings, and learns its first world rank, the world size in
-// devices and the shared payload (the NCCL unique id). The connection then carries the hub traffic.
 package ai.mode.parallel.net;
 
 import java.io.BufferedInputStream;
@@ -19,7 +16,12 @@ import java.time.Duration;
 import java.util.Locale;
 import java.util.function.Supplier;
 
-/** Static entry points of the rendezvous. */
+/**
+ * Joining a multi-process run: rank 0 starts the HubServer, every process (rank 0 too) connects to
+ * MASTER_ADDR:MASTER_PORT, says how many devices it brings, and learns its first world rank, the world size in devices
+ * and the shared payload (the NCCL unique id). The connection then carries the hub traffic. Static entry points of the
+ * rendezvous.
+ */
 public final class Rendezvous {
     private Rendezvous() {}
 

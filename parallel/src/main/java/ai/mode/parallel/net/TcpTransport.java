@@ -1,5 +1,3 @@
-// The client side of the hub protocol: a Transport whose collectives and messages go to the master's HubServer
-// over one TCP connection per process, shared by its local ranks; replies are matched to requests by id.
 package ai.mode.parallel.net;
 
 import ai.mode.parallel.comm.CollectiveSpec;
@@ -18,7 +16,11 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 
-/** A {@link Transport} to a remote {@link HubServer}. Thread-safe. */
+/**
+ * The client side of the hub protocol: a Transport whose collectives and messages go to the master's HubServer over one
+ * TCP connection per process, shared by its local ranks; replies are matched to requests by id. A {@link Transport} to
+ * a remote {@link HubServer}. Thread-safe.
+ */
 public final class TcpTransport implements Transport {
     private final Socket socket;
     private final DataInputStream in;

@@ -1,5 +1,3 @@
-// The binary frames of the rendezvous and hub protocol: messages, host buffers and collective specs over a
-// DataInput/DataOutput (big-endian headers, bulk little-endian array payloads).
 package ai.mode.parallel.net;
 
 import ai.mode.parallel.comm.CollectiveSpec;
@@ -13,7 +11,11 @@ import java.net.ProtocolException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 
-/** Frame types and (de)serialisation helpers. */
+/**
+ * The binary frames of the rendezvous and hub protocol: messages, host buffers and collective specs over a
+ * DataInput/DataOutput (big-endian headers, bulk little-endian array payloads). Frame types and (de)serialisation
+ * helpers.
+ */
 final class Wire {
     private Wire() {}
 

@@ -1,9 +1,10 @@
-// One device of a parallel run, as users write it: kind and ordinal, e.g. cuda:3.
 package ai.mode.parallel.place;
 
 import java.util.Locale;
 
 /**
+ * One device of a parallel run, as users write it: kind and ordinal, e.g. cuda:3.
+ *
  * @param kind    {@code cpu}, {@code emu} or {@code cuda}
  * @param ordinal the device number: the GPU ordinal for cuda; a label for cpu and emu devices (each is a
  *                separate backend instance in this process)

@@ -1,5 +1,3 @@
-// Parsing of device lists as users type them on the command line: cpu:0-3, emu:0-1, cuda:0-7, cuda:0,2,4-5,
-// or several kinds at once (cpu:0-1,emu:0).
 package ai.mode.parallel.place;
 
 import java.util.ArrayList;
@@ -7,7 +5,10 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
 
-/** Static parser of device lists. */
+/**
+ * Parsing of device lists as users type them on the command line: cpu:0-3, emu:0-1, cuda:0-7, cuda:0,2,4-5, or several
+ * kinds at once (cpu:0-1,emu:0). Static parser of device lists.
+ */
 public final class DeviceSpec {
     private DeviceSpec() {}
 

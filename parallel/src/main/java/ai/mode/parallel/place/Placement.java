@@ -1,7 +1,3 @@
-// Where each part of a MoDE model runs: devices are partitioned into groups; each block's backbone slice (with
-// its gate and the merge) and each of its experts is assigned to a group; the devices of a group hold copies of
-// its parts and split the batch between them (data parallel). Presets for the usual layouts and a textual
-// form for custom ones; every inconsistency is a one-line error naming the fix.
 package ai.mode.parallel.place;
 
 import java.util.ArrayList;
@@ -13,7 +9,12 @@ import java.util.Map;
 import java.util.TreeSet;
 
 /**
- * A placement of a MoDE model with B blocks and N experts per block on a list of devices (world ranks, in
+ * Where each part of a MoDE model runs: devices are partitioned into groups; each block's backbone slice (with its gate
+ * and the merge) and each of its experts is assigned to a group; the devices of a group hold copies of its parts and
+ * split the batch between them (data parallel). Presets for the usual layouts and a textual form for custom ones; every
+ * inconsistency is a one-line error naming the fix.
+ *
+ * <p>A placement of a MoDE model with B blocks and N experts per block on a list of devices (world ranks, in
  * order). Block i's <em>merge group</em> is the group of its backbone slice: it runs the gate and the weighted
  * merge, and its output is block i+1's input. The embedding runs on block 0's backbone group, the final norm,
  * LM head and loss on the last block's.

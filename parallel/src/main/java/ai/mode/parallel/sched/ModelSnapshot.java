@@ -1,5 +1,3 @@
-// Everything a rank needs to build its part of a MoDE model: shapes, MoDE options, every parameter's values
-// (host copies) and which parameters train. Taken once from a single-device ModeModel before ranks start.
 package ai.mode.parallel.sched;
 
 import ai.mode.model.LlamaConfig;
@@ -11,6 +9,9 @@ import java.util.LinkedHashSet;
 import java.util.Set;
 
 /**
+ * Everything a rank needs to build its part of a MoDE model: shapes, MoDE options, every parameter's values (host
+ * copies) and which parameters train. Taken once from a single-device ModeModel before ranks start.
+ *
  * @param config    the backbone's shape
  * @param mode      blocks, experts, routing
  * @param values    every parameter of the model by name (embedding, backbone layers, final norm, head, experts, gates)

@@ -1,6 +1,3 @@
-// Everything between command-line options and a running ParallelModeModel: the local devices and their
-// backends, the multi-process rendezvous (torchrun variables) when present, the world's device list, the
-// placement, and the communicator (NCCL for cuda devices when available, else the exchange hub).
 package ai.mode.parallel.sched;
 
 import ai.mode.bindings.Nccl;
@@ -23,7 +20,12 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
 
-/** One process's share of a parallel run. Close after the model. */
+/**
+ * Everything between command-line options and a running ParallelModeModel: the local devices and their backends, the
+ * multi-process rendezvous (torchrun variables) when present, the world's device list, the placement, and the
+ * communicator (NCCL for cuda devices when available, else the exchange hub). One process's share of a parallel run.
+ * Close after the model.
+ */
 public final class ParallelLaunch implements AutoCloseable {
     /** Which communicator carries the traffic. */
     public enum Comm {

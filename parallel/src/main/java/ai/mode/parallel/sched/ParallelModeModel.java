@@ -1,6 +1,3 @@
-// A MoDE model spread over the devices of a placement, as seen by one process: one RankShard per local device,
-// each driven by its own lane thread, plus the communicators. The process-level calls (forward/backward, step,
-// gather) run every local rank's side of the SPMD program; with several processes each calls the same sequence.
 package ai.mode.parallel.sched;
 
 import ai.mode.model.io.NamedTensors;
@@ -20,10 +17,15 @@ import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.Phaser;
 import java.util.function.BiFunction;
 
 /**
- * The local ranks of a parallel MoDE model. Create with {@link #inProcess} (every rank a thread of this JVM) or
+ * A MoDE model spread over the devices of a placement, as seen by one process: one RankShard per local device, each
+ * driven by its own lane thread, plus the communicators. The process-level calls (forward/backward, step, gather) run
+ * every local rank's side of the SPMD program; with several processes each calls the same sequence.
+ *
+ * <p>The local ranks of a parallel MoDE model. Create with {@link #inProcess} (every rank a thread of this JVM) or
  * {@link #create} (this process hosts a contiguous range of world ranks; the others live in other processes).
  * Not thread-safe: one driver thread calls it.
  */
@@ -36,6 +38,8 @@ public final class ParallelModeModel implements AutoCloseable {
     private final List<RankShard> shards;
     private final RankLanes lanes;
     private final boolean ownBackends;
+    /** Holds the local lanes together while communicators are created; terminated when a lane fails. */
+    private final Phaser creation;
 
     private ParallelModeModel(
             Placement placement,
@@ -58,6 +62,9 @@ public final class ParallelModeModel implements AutoCloseable {
         for (int i = 0; i < n; i++) names.add("mode-rank-" + (firstRank + i));
         Communicator[] w = new Communicator[n], g = new Communicator[n];
         RankShard[] s = new RankShard[n];
+        int[] colors = new int[placement.worldSize()];
+        for (int r = 0; r < colors.length; r++) colors[r] = placement.groupOf(r);
+        this.creation = new Phaser(n);
         this.lanes = new RankLanes(names, this::abortAll);
         this.worlds = java.util.Arrays.asList(w);
         this.groups = java.util.Arrays.asList(g);
@@ -69,7 +76,12 @@ public final class ParallelModeModel implements AutoCloseable {
                     throw new IllegalStateException("world communicator of rank " + rank + " reports rank "
                             + w[i].rank() + " of " + w[i].size());
                 }
-                Communicator grp = w[i].split(placement.groupOf(rank));
+                // every local lane has finished creating its communicator before any lane runs a collective or a
+                // split on it (with NCCL, a collective racing a sibling's ncclCommInitRank can hang both); the
+                // group colors come from the placement, the same on every rank, so nothing is exchanged for them
+                awaitLocalLanes();
+                Communicator grp = w[i].split(colors);
+                awaitLocalLanes();
                 if (placement.groupSize(placement.groupOf(rank)) > 1) g[i] = grp;
                 else grp.close();
                 s[i] = new RankShard(placement, rank, backends.get(i), w[i], g[i], snap, adamw);
@@ -116,7 +128,14 @@ public final class ParallelModeModel implements AutoCloseable {
         return new ParallelModeModel(placement, firstRank, backends, true, worldComm, snap, adamw);
     }
 
+    private void awaitLocalLanes() {
+        if (creation.arriveAndAwaitAdvance() < 0) {
+            throw new IllegalStateException("another local rank failed while the communicators were created");
+        }
+    }
+
     private void abortAll(String reason) {
+        creation.forceTermination();
         for (Communicator c : worlds) {
             if (c == null) continue;
             try {

@@ -1,5 +1,3 @@
-// The training loop of a parallel MoDE model: the single-device Trainer's schedule, accumulation, clipping,
-// validation and listeners, with each step's micro-batches run by every rank of the placement.
 package ai.mode.parallel.sched;
 
 import ai.mode.model.train.Evaluator;
@@ -13,7 +11,10 @@ import java.util.List;
 import java.util.function.Supplier;
 
 /**
- * Trains a {@link ParallelModeModel} with {@link Trainer.Options} semantics: per step, {@code accumulation}
+ * The training loop of a parallel MoDE model: the single-device Trainer's schedule, accumulation, clipping, validation
+ * and listeners, with each step's micro-batches run by every rank of the placement.
+ *
+ * <p>Trains a {@link ParallelModeModel} with {@link Trainer.Options} semantics: per step, {@code accumulation}
  * micro-batches of {@code batch × seqLen} tokens (gradients reduced over each group after the last one), loss
  * = mean over the step's tokens, the global gradient norm clipped, AdamW at the scheduled rate. Every process
  * of a multi-process run constructs the same stream and calls {@link #run()}; listeners are called in every

@@ -1,6 +1,3 @@
-// One long-lived thread per local rank ("lane"): every rank's backend is driven by the same thread for the whole
-// run (CUDA contexts, thread-confined buffers), and a failure on one lane aborts the communicators so that the
-// other lanes fail fast instead of waiting for a peer that will never come.
 package ai.mode.parallel.sched;
 
 import ai.mode.parallel.comm.CommunicatorException;
@@ -12,7 +9,12 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.function.Consumer;
 
-/** Runs one task per lane concurrently and waits for all of them. */
+/**
+ * One long-lived thread per local rank ("lane"): every rank's backend is driven by the same thread for the whole run
+ * (CUDA contexts, thread-confined buffers), and a failure on one lane aborts the communicators so that the other lanes
+ * fail fast instead of waiting for a peer that will never come. Runs one task per lane concurrently and waits for all
+ * of them.
+ */
 final class RankLanes implements AutoCloseable {
     /** The work of one lane. */
     @FunctionalInterface

@@ -1,7 +1,3 @@
-// One rank's part of a MoDE model placed on several devices, and the SPMD program every rank runs for a
-// micro-batch: activations travel between device groups at block boundaries, the merge group combines the
-// backbone and expert outputs, and backward mirrors it. Every rank walks the same sequence of blocks and
-// phases and takes part in the transfers that concern its group, so point-to-point messages pair up in order.
 package ai.mode.parallel.sched;
 
 import ai.mode.model.LlamaConfig;
@@ -39,7 +35,12 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * The parts of a MoDE model that one world rank holds under a {@link Placement}, with their own copies of the
+ * One rank's part of a MoDE model placed on several devices, and the SPMD program every rank runs for a micro-batch:
+ * activations travel between device groups at block boundaries, the merge group combines the backbone and expert
+ * outputs, and backward mirrors it. Every rank walks the same sequence of blocks and phases and takes part in the
+ * transfers that concern its group, so point-to-point messages pair up in order.
+ *
+ * <p>The parts of a MoDE model that one world rank holds under a {@link Placement}, with their own copies of the
  * parameters on this rank's backend, and the rank's side of forward, backward, gradient reduction and the
  * optimizer step.
  *

@@ -15,6 +15,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.Optional;
 import java.util.Set;
+import java.util.function.Supplier;
 
 /**
  * One NVIDIA GPU as a {@link Device}: the primary context, one stream on which everything is queued, a
@@ -25,7 +26,9 @@ import java.util.Set;
  * return complete. Every failure is a {@link DeviceException} whose message names the driver call, the
  * error and the arguments; errors of earlier asynchronous work (an illegal address in a kernel) surface at the
  * next synchronising call with a hint. The device may be driven from any one thread at a time: each entry
- * point makes the context current on the calling thread.
+ * point makes the context current on the calling thread, and every call into a vendor library (cuBLASLt
+ * here, NCCL in the parallel runtime) goes through {@link #withContext}, so a library call from a thread that
+ * did not open the device runs in the device's context too.
  *
  * <p>System properties: {@code mode.cuda.gemm=kernel} disables the cuBLASLt hook; {@code mode.cuda.kernels=nvrtc}
  * compiles every module with NVRTC; {@code mode.cuda.tf32=true} lets cuBLASLt use TF32 for float32 GEMMs.
@@ -44,12 +47,14 @@ public final class CudaDevice implements Device {
     private final String name;
     private final int computeCapability;
     private final int maxSharedOptin;
+    private final Supplier<Optional<CublasLt>> blasLt;
     private Optional<Gemm> gemm;
     private CublasLtGemm cublas;
     private boolean closed;
 
-    private CudaDevice(CudaDriver driver, int ordinal) {
+    private CudaDevice(CudaDriver driver, int ordinal, Supplier<Optional<CublasLt>> blasLt) {
         this.driver = driver;
+        this.blasLt = blasLt;
         int dev = driver.device(ordinal);
         this.computeCapability = driver.computeCapability(dev);
         this.maxSharedOptin = driver.deviceAttribute(CudaDriver.ATTR_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN, dev);
@@ -66,6 +71,11 @@ public final class CudaDevice implements Device {
             @Override
             public void free(long ptr) {
                 driver.memFree(ptr);
+            }
+
+            @Override
+            public void awaitIdle() {
+                stream.synchronize();
             }
         });
         this.modules = new CudaModules(driver, computeCapability, name);
@@ -85,15 +95,36 @@ public final class CudaDevice implements Device {
         return open(driver, ordinal);
     }
 
-    /** Opens device {@code ordinal} through the given driver bindings. */
+    /** Opens device {@code ordinal} through the given driver bindings; cuBLASLt from the system when present. */
     public static CudaDevice open(CudaDriver driver, int ordinal) {
+        return open(driver, ordinal, CudaDevice::systemCublasLt);
+    }
+
+    /** Opens device {@code ordinal} through the given driver and cuBLASLt bindings (tests bind fakes of both). */
+    public static CudaDevice open(CudaDriver driver, int ordinal, CublasLt blasLt) {
+        return open(driver, ordinal, () -> Optional.of(blasLt));
+    }
+
+    private static Optional<CublasLt> systemCublasLt() {
+        Optional<String> missing = CublasLt.unavailableReason();
+        if (missing.isPresent()) {
+            LOG.log(
+                    System.Logger.Level.INFO,
+                    "cuBLASLt not available ({0}); GEMMs use the project''s kernel",
+                    missing.get());
+            return Optional.empty();
+        }
+        return Optional.of(CublasLt.get());
+    }
+
+    private static CudaDevice open(CudaDriver driver, int ordinal, Supplier<Optional<CublasLt>> blasLt) {
         try {
             int count = driver.deviceCount();
             if (ordinal < 0 || ordinal >= count) {
                 throw new DeviceException("CUDA device " + ordinal + " does not exist: " + count + " device(s) visible"
                         + " (check CUDA_VISIBLE_DEVICES, -Dmode.cuda.device, MODE_CUDA_DEVICE or LOCAL_RANK)");
             }
-            CudaDevice d = new CudaDevice(driver, ordinal);
+            CudaDevice d = new CudaDevice(driver, ordinal, blasLt);
             LOG.log(
                     System.Logger.Level.INFO,
                     "opened {0}; driver {1} from {2}",
@@ -139,6 +170,17 @@ public final class CudaDevice implements Device {
         context.makeCurrent();
     }
 
+    /**
+     * Runs {@code call} with this device's context current on the calling thread: the one way into a vendor
+     * library (cuBLASLt, NCCL) that acts on the current context. A library call made without it, from a thread
+     * that did not open the device, would act on another device's context or on none (invalid handle or
+     * execution failure). Exceptions of {@code call} pass through unchanged.
+     */
+    public <T> T withContext(Supplier<T> call) {
+        enter();
+        return call.get();
+    }
+
     @Override
     public String name() {
         return name;
@@ -157,6 +199,29 @@ public final class CudaDevice implements Device {
     /** The primary context (make it current before calling the driver directly). */
     public CudaContext context() {
         return context;
+    }
+
+    /**
+     * {@code bytes} of page-locked host memory ({@code cuMemAllocHost}), for small reads back from the device
+     * that must not stage through pageable memory (collectives' host results); free with {@link #freePinned}.
+     */
+    public MemorySegment allocatePinned(long bytes) {
+        enter();
+        try {
+            return driver.memAllocHost(bytes);
+        } catch (NativeCallException e) {
+            throw fail(e);
+        }
+    }
+
+    /** Frees memory from {@link #allocatePinned}. */
+    public void freePinned(MemorySegment host) {
+        enter();
+        try {
+            driver.memFreeHost(host);
+        } catch (NativeCallException e) {
+            throw fail(e);
+        }
     }
 
     /** The memory pool, for statistics. */
@@ -318,29 +383,32 @@ public final class CudaDevice implements Device {
 
     /**
      * cuBLASLt when it is available and not disabled ({@code -Dmode.cuda.gemm=kernel}); created on first use.
-     * A missing cuBLASLt is logged once and the project's GEMM kernel is used.
+     * A missing cuBLASLt is logged once and the project's GEMM kernel is used. Every call of the hook runs
+     * through {@link #withContext}, on whichever thread calls it.
      */
     @Override
     public Optional<Gemm> vendorGemm() {
         if (gemm == null) {
             gemm = Optional.empty();
             if ("kernel".equals(System.getProperty("mode.cuda.gemm"))) return gemm;
-            Optional<String> missing = CublasLt.unavailableReason();
-            if (missing.isPresent()) {
-                LOG.log(
-                        System.Logger.Level.INFO,
-                        "cuBLASLt not available ({0}); GEMMs use the project''s kernel",
-                        missing.get());
-                return gemm;
-            }
-            enter();
+            Optional<CublasLt> lt = blasLt.get();
+            if (lt.isEmpty()) return gemm;
             try {
-                long workspace = pool.allocate(CublasLtGemm.WORKSPACE_BYTES);
-                cublas = new CublasLtGemm(CublasLt.get(), stream, workspace, pool::free);
-                gemm = Optional.of(cublas);
+                cublas = withContext(() -> {
+                    long workspace = pool.allocate(CublasLtGemm.WORKSPACE_BYTES);
+                    return new CublasLtGemm(lt.get(), stream, workspace, pool::free);
+                });
             } catch (NativeCallException e) {
                 throw fail(e);
             }
+            CublasLtGemm hook = cublas;
+            gemm = Optional.of(p -> {
+                try {
+                    return withContext(() -> hook.run(p));
+                } catch (NativeCallException e) {
+                    throw fail(e);
+                }
+            });
         }
         return gemm;
     }

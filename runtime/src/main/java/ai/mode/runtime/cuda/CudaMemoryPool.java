@@ -13,6 +13,12 @@ import java.util.TreeMap;
  * per size class and handed out again. Sizes round up to 512 bytes, then to a quarter of their power of two
  * (at most 25% waste). When the device is out of memory the cache is released and the allocation retried once.
  *
+ * <p>Releasing the cache calls {@code cuMemFree}, which synchronises the device. With collectives queued (an
+ * NCCL kernel waiting for a peer that has not launched its half yet), a device-synchronising call can block
+ * the peer's launch and hang both, so the pool first waits for its stream to drain
+ * ({@link RawAllocator#awaitIdle}, a stream synchronisation that blocks no other thread) and frees only when
+ * nothing is queued.
+ *
  * <p>Reuse is safe because every user of the pool orders its work on one stream: a block freed after a
  * kernel was queued is only reused by work queued after it. Not thread-safe (one thread drives one device).
  */
@@ -22,6 +28,9 @@ public final class CudaMemoryPool implements AutoCloseable {
         long allocate(long bytes);
 
         void free(long ptr);
+
+        /** Waits until no queued work (kernels, collectives) can still use a block; before frees that synchronise. */
+        default void awaitIdle() {}
     }
 
     private static final System.Logger LOG = System.getLogger(CudaMemoryPool.class.getName());
@@ -75,6 +84,7 @@ public final class CudaMemoryPool implements AutoCloseable {
                     "out of device memory for {0} bytes; releasing {1} cached bytes and retrying",
                     size,
                     bytesCached);
+            raw.awaitIdle();
             trim();
             return raw.allocate(size);
         }

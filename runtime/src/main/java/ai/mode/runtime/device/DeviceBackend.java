@@ -26,7 +26,9 @@ import java.util.Optional;
  * <p>Index errors (embedding ids, gather/scatter rows, cross-entropy targets outside their range) are
  * recorded by the kernels in a device error word, which is checked, cleared and thrown as an
  * {@link IllegalArgumentException} naming the op at the next {@link #synchronize()}, host copy or
- * read-back ({@code sumSquares}, {@code crossEntropy}). Temporaries (attention delta, loss rows) are
+ * read-back ({@code sumSquares}, {@code crossEntropy}). The word keeps, per error kind, the lowest offending
+ * position ({@code atomicMin} on a packed position and value), so the message is the same on every run and
+ * names the position the cpu backend names. Temporaries (attention delta, loss rows) are
  * allocated per call, so devices should pool {@link Device#malloc}.
  */
 public class DeviceBackend implements Backend {
@@ -34,8 +36,6 @@ public class DeviceBackend implements Backend {
     private static final int MAX_GRID = KernelLaunch.constant("kLaunchMaxGridBlocks");
     private static final int COLUMN_BLOCK_X = KernelLaunch.constant("kLaunchColumnBlockX");
     private static final int COLUMN_BLOCK_Y = KernelLaunch.constant("kLaunchColumnBlockY");
-    private static final int GEMM_TILE_M = KernelLaunch.constant("kLaunchGemmTileM");
-    private static final int GEMM_TILE_N = KernelLaunch.constant("kLaunchGemmTileN");
     private static final int ATTENTION_FORWARD_ROWS = KernelLaunch.constant("kLaunchAttentionForwardRows");
     /** Head-dimension tiles with attention kernels, ascending. */
     private static final int[] ATTENTION_HEAD_TILES = {
@@ -43,8 +43,8 @@ public class DeviceBackend implements Backend {
         KernelLaunch.constant("kLaunchAttentionHeadTileMedium"),
         KernelLaunch.constant("kLaunchAttentionHeadTileLarge")
     };
-    /** Most float64 partials of {@link #sumSquares} (a host choice: the final kernel adds any count). */
-    private static final int SUMSQ_MAX_PARTIALS = 64;
+    /** Blocks of the sum of squares' first stage (at most; fewer for short tensors; the final kernel adds any count). */
+    private static final int SUMSQ_MAX_PARTIALS = 1024;
 
     /** A raw device address parameter (for null optional outputs). */
     private record Ptr(long address) {}
@@ -54,7 +54,9 @@ public class DeviceBackend implements Backend {
     private final Device device;
     private final String name;
     private final boolean tensorCores;
-    private final long errorWord; // int[4]: code, value, position, spare
+    private static final int ERROR_SLOTS = 4; // kErrSlots in mode_common.cuh
+    private static final long ERROR_BYTES = 8L * ERROR_SLOTS;
+    private final long errorWord; // u64[ERROR_SLOTS]: per code, (position << 32) | value; all ones when clear
     private final long reduceBuffer; // double[SUMSQ_MAX_PARTIALS + 4]
     private boolean closed;
 
@@ -71,8 +73,8 @@ public class DeviceBackend implements Backend {
         this.device = device;
         this.name = name;
         this.tensorCores = tensorCores;
-        this.errorWord = device.malloc(16);
-        device.memset(errorWord, 0, 16);
+        this.errorWord = device.malloc(ERROR_BYTES);
+        device.memset(errorWord, 0xFF, ERROR_BYTES);
         this.reduceBuffer = device.malloc(8L * (SUMSQ_MAX_PARTIALS + 4));
     }
 
@@ -233,8 +235,8 @@ public class DeviceBackend implements Backend {
         DeviceTensor ta = dev(a), tb = dev(b), tc = dev(c);
         OpShapes.MatmulDims dims = OpShapes.gemm(transA, transB, ta, tb, tc);
         int batch = dims.batch(), m = dims.m(), n = dims.n(), k = dims.k();
-        if (batch > MAX_GRID) throw new IllegalArgumentException("gemm: batch " + batch + " exceeds " + MAX_GRID);
         if (batch == 0 || m == 0 || n == 0) return;
+        LaunchGeometry.Grid grid = LaunchGeometry.gemm(m, n, batch);
         long strideA = tc.rank() == 3 ? (long) m * k : 0;
         long strideB = tc.rank() == 3 && !dims.broadcastB() ? (long) k * n : 0;
         long strideC = tc.rank() == 3 ? (long) m * n : 0;
@@ -269,9 +271,9 @@ public class DeviceBackend implements Backend {
         }
         run(
                 entry,
-                ceilDiv(n, GEMM_TILE_N),
-                ceilDiv(m, GEMM_TILE_M),
-                batch,
+                grid.x(),
+                grid.y(),
+                grid.z(),
                 transA ? 1 : 0,
                 transB ? 1 : 0,
                 m,
@@ -337,7 +339,33 @@ public class DeviceBackend implements Backend {
         OpShapes.RowDims dims = OpShapes.sumRowsAccumulate(tx, to);
         String sfx = suffix(dims.dtype());
         int cols = dims.cols(), rows = dims.rows();
-        if (cols > 0 && rows > 0) runColumns("mode_sumrows_fwd_" + sfx, cols, tx, rows, cols, to);
+        if (cols > 0 && rows > 0) {
+            columnSum(
+                    rows,
+                    cols,
+                    to,
+                    (chunk, partial) -> runColumns(
+                            "mode_sumrows_fwd_" + sfx, cols, ceilDiv(rows, chunk), tx, rows, cols, chunk, partial));
+        }
+    }
+
+    /** The first stage of a column sum: launches a kernel writing per-chunk sums to {@code partial}. */
+    @FunctionalInterface
+    private interface ColumnSumStage {
+        void launch(int chunk, DeviceTensor partial);
+    }
+
+    /**
+     * {@code out [cols] += column sums of a [rows, cols] matrix}: {@code stage} writes partial [chunks, cols], one
+     * row of sums per chunk of rows (many blocks even for long columns), then {@code mode_colsum_finish_f32} adds
+     * them in chunk order. Chunks depend only on the shape, so the bits do too.
+     */
+    private void columnSum(int rows, int cols, DeviceTensor out, ColumnSumStage stage) {
+        int chunk = LaunchGeometry.columnSumChunk(rows, cols), chunks = ceilDiv(rows, chunk);
+        try (DeviceTensor partial = uninitialized(DType.F32, chunks, cols)) {
+            stage.launch(chunk, partial);
+            runStride("mode_colsum_finish_f32", cols, partial, chunks, cols, out);
+        }
     }
 
     // ================================================================== embedding
@@ -357,7 +385,7 @@ public class DeviceBackend implements Backend {
         OpShapes.EmbeddingDims dims = OpShapes.embeddingBackward(g, ti, dt);
         int v = dims.vocab(), d = dims.dim(), n = dims.tokens();
         String sfx = suffix(dims.dtype());
-        if (n > 0 && d > 0) runColumnThreads("mode_embedding_bwd_" + sfx, d, g, ti, dt, n, d, v, new Ptr(errorWord));
+        if (n > 0 && d > 0) runScatter("mode_embedding_bwd_" + sfx, d, v, g, ti, dt, n, d, v, new Ptr(errorWord));
     }
 
     // ================================================================== RMSNorm
@@ -379,7 +407,12 @@ public class DeviceBackend implements Backend {
         String sfx = suffix(dims.dtype());
         if (n == 0 || d == 0) return;
         // dWeight first: dx may alias dOut.
-        runColumns("mode_rmsnorm_bwdweight_" + sfx, d, g, tx, tr, tdw, n, d);
+        columnSum(
+                n,
+                d,
+                tdw,
+                (chunk, partial) -> runColumns(
+                        "mode_rmsnorm_bwdweight_" + sfx, d, ceilDiv(n, chunk), g, tx, tr, partial, n, d, chunk));
         runRows("mode_rmsnorm_bwd_" + sfx, n, g, tx, tw, tr, tdx, n, d);
     }
 
@@ -416,18 +449,11 @@ public class DeviceBackend implements Backend {
         return tile;
     }
 
-    /** Rejects what the attention kernels cannot launch: batch and heads index grid dimensions. */
-    private static void requireAttentionGrid(String op, OpShapes.AttentionDims a) {
-        if (a.batch() > MAX_GRID || a.heads() > MAX_GRID)
-            throw new IllegalArgumentException(op + ": batch " + a.batch() + " and heads " + a.heads()
-                    + " must each be <= " + MAX_GRID + " (the grid limit); split the batch");
-    }
-
     @Override
     public void attentionForward(Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse) {
         DeviceTensor tq = dev(q), tk = dev(k), tv = dev(v), to = dev(out), tl = dev(lse);
         OpShapes.AttentionDims a = OpShapes.attentionForward(tq, tk, tv, to, tl);
-        requireAttentionGrid("attentionForward", a);
+        LaunchGeometry.requireAttentionGrid("attentionForward", tq.describe(), a.heads(), a.batch());
         String sfx = suffix(a.dtype());
         int tile = headTile("attentionForward", a.headDim());
         if (a.batch() == 0 || a.seq() == 0 || a.heads() == 0) return;
@@ -454,7 +480,7 @@ public class DeviceBackend implements Backend {
         DeviceTensor g = dev(dOut), tq = dev(q), tk = dev(k), tv = dev(v), to = dev(out), tl = dev(lse);
         DeviceTensor tdq = dev(dq), tdk = dev(dk), tdv = dev(dv);
         OpShapes.AttentionDims a = OpShapes.attentionBackward(g, tq, tk, tv, to, tl, tdq, tdk, tdv);
-        requireAttentionGrid("attentionBackward", a);
+        LaunchGeometry.requireAttentionGrid("attentionBackward", tq.describe(), a.heads(), a.batch());
         String sfx = suffix(a.dtype());
         int tile = headTile("attentionBackward", a.headDim());
         if (a.batch() == 0 || a.seq() == 0 || a.heads() == 0) return;
@@ -649,7 +675,7 @@ public class DeviceBackend implements Backend {
         int d = dims.width(), nout = dims.tableRows(), m = dims.moved();
         String sfx = suffix(dims.dtype());
         if (m > 0 && d > 0)
-            runColumnThreads("mode_scatter_add_fwd_" + sfx, d, ts, ti, to, m, d, nout, new Ptr(errorWord));
+            runScatter("mode_scatter_add_fwd_" + sfx, d, nout, ts, ti, to, m, d, nout, new Ptr(errorWord));
     }
 
     // ================================================================== launch plumbing
@@ -673,20 +699,26 @@ public class DeviceBackend implements Backend {
         launch(entry, Math.min(rows, MAX_GRID), 1, 1, KernelLaunch.threads(entry), 1, params);
     }
 
-    /** One thread per column for {@code cols} columns. */
-    private void runColumnThreads(String entry, int cols, Object... params) {
+    /**
+     * A row scatter-add of {@code cols} columns into {@code outRows} rows: one thread per column in x, and the
+     * output rows sliced over y ({@link LaunchGeometry#scatterSlices}).
+     */
+    private void runScatter(String entry, int cols, int outRows, Object... params) {
         int threads = KernelLaunch.threads(entry);
-        launch(entry, ceilDiv(cols, threads), 1, 1, threads, 1, params);
+        launch(entry, ceilDiv(cols, threads), LaunchGeometry.scatterSlices(cols, outRows), 1, threads, 1, params);
     }
 
-    /** A column-sum kernel: blocks of (column block X, Y) threads, one column per x. */
-    private void runColumns(String entry, int cols, Object... params) {
+    /**
+     * Stage 1 of a column sum: blocks of (column block X, Y) threads, one column per x, and {@code chunks} row
+     * chunks over y.
+     */
+    private void runColumns(String entry, int cols, int chunks, Object... params) {
         int threads = KernelLaunch.threads(entry);
         if (threads != COLUMN_BLOCK_X * COLUMN_BLOCK_Y) {
             throw new IllegalStateException(entry + " is built for " + threads + " threads but the column block is "
                     + COLUMN_BLOCK_X + " x " + COLUMN_BLOCK_Y + "; make its __launch_bounds__ match mode_launch.cuh");
         }
-        launch(entry, ceilDiv(cols, COLUMN_BLOCK_X), 1, 1, COLUMN_BLOCK_X, COLUMN_BLOCK_Y, params);
+        launch(entry, ceilDiv(cols, COLUMN_BLOCK_X), chunks, 1, COLUMN_BLOCK_X, COLUMN_BLOCK_Y, params);
     }
 
     private void launch(String entry, int gx, int gy, int gz, int bx, int by, Object... params) {
@@ -719,15 +751,20 @@ public class DeviceBackend implements Backend {
         }
     }
 
-    /** Reads, clears and throws the device error word, if a kernel set it. */
+    /** Reads, clears and throws the device error word, if a kernel set it: the lowest code's lowest position. */
     private void checkErrors() {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment host = arena.allocate(16, 8);
-            device.copyDeviceToHost(errorWord, host, 16);
-            int code = host.get(ValueLayout.JAVA_INT, 0);
+            MemorySegment host = arena.allocate(ERROR_BYTES, 8);
+            device.copyDeviceToHost(errorWord, host, ERROR_BYTES);
+            int code = 0;
+            long packed = -1;
+            for (int slot = 0; slot < ERROR_SLOTS && code == 0; slot++) {
+                packed = host.getAtIndex(ValueLayout.JAVA_LONG, slot);
+                if (packed != -1) code = slot + 1;
+            }
             if (code == 0) return;
-            int value = host.get(ValueLayout.JAVA_INT, 4), position = host.get(ValueLayout.JAVA_INT, 8);
-            device.memset(errorWord, 0, 16);
+            int value = (int) packed, position = (int) (packed >>> 32);
+            device.memset(errorWord, 0xFF, ERROR_BYTES);
             throw new IllegalArgumentException(
                     switch (code) {
                         case 1 ->

@@ -8,8 +8,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import ai.mode.bindings.CudaErrors;
 import ai.mode.bindings.CudaException;
 import ai.mode.runtime.cuda.CudaMemoryPool;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
+import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import java.util.Set;
@@ -26,6 +28,7 @@ class CudaMemoryPoolTest {
         long next = 0x7f0000000000L;
         int allocations;
         int frees;
+        final List<String> calls = new ArrayList<>();
 
         FakeDevice(long capacity) {
             this.capacity = capacity;
@@ -45,6 +48,7 @@ class CudaMemoryPoolTest {
             live.put(p, bytes);
             used += bytes;
             allocations++;
+            calls.add("allocate");
             return p;
         }
 
@@ -54,6 +58,12 @@ class CudaMemoryPoolTest {
             if (b == null) throw new AssertionError("fake device: bad free " + ptr);
             used -= b;
             frees++;
+            calls.add("free");
+        }
+
+        @Override
+        public void awaitIdle() {
+            calls.add("awaitIdle");
         }
     }
 
@@ -118,8 +128,13 @@ class CudaMemoryPoolTest {
         pool.free(a);
         pool.free(b);
         assertEquals(8192, pool.bytesCached());
+        dev.calls.clear();
         long c = pool.allocate(6000);
         assertTrue(dev.live.containsKey(c));
+        assertEquals(
+                List.of("awaitIdle", "free", "free", "allocate"),
+                dev.calls,
+                "the stream drains before the device-synchronising frees");
         assertEquals(0, pool.bytesCached(), "the cache was released to make room");
         CudaException e = assertThrows(CudaException.class, () -> pool.allocate(9000));
         assertEquals(CudaErrors.OUT_OF_MEMORY, e.code(), "nothing cached: the device error propagates");

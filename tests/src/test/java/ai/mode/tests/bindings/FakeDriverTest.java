@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeFalse;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import ai.mode.bindings.CublasLt;
 import ai.mode.bindings.CudaContext;
 import ai.mode.bindings.CudaDriver;
 import ai.mode.bindings.CudaEvent;
@@ -17,8 +18,10 @@ import ai.mode.bindings.CudaStream;
 import ai.mode.bindings.NativeLibraries;
 import ai.mode.bindings.Nvrtc;
 import ai.mode.kernels.KernelResources;
+import ai.mode.runtime.DType;
 import ai.mode.runtime.cuda.CudaDevice;
 import ai.mode.runtime.device.DeviceException;
+import ai.mode.runtime.device.Gemm;
 import ai.mode.runtime.device.KernelArgs;
 import ai.mode.runtime.device.KernelFunction;
 import ai.mode.tests.reference.TestData;
@@ -36,6 +39,9 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -66,7 +72,8 @@ class FakeDriverTest {
             struct Function { std::string name; Module* module; int maxDynamicShared; };
             struct Event { long long seq; };
             char context;
-            CUcontext current = nullptr;
+            thread_local CUcontext current = nullptr;  // per thread, as in the real driver
+            int blasMatmuls = 0;
             int retains = 0;
             CUresult sticky = CUDA_SUCCESS;
             long long clock = 0;
@@ -89,6 +96,8 @@ class FakeDriverTest {
             extern "C" {
             int fake_cuda_live_allocations() { return (int) live.size(); }
             int fake_cuda_primary_retains() { return retains; }
+            void* fake_cuda_current() { return current; }
+            int fake_cublaslt_matmuls() { return blasMatmuls; }
             const char* fake_cuda_last_launch(int* dims) { memcpy(dims, lastDims, sizeof lastDims); return lastName; }
 
             CUresult CUDAAPI cuGetErrorName(CUresult e, const char** s) {
@@ -243,6 +252,36 @@ class FakeDriverTest {
                 *ms = 0.5f * (float) (((Event*) e)->seq - ((Event*) s)->seq);
                 return CUDA_SUCCESS;
             }
+
+            // A fake cuBLASLt in the same library: like the real one, it acts on the calling thread's current
+            // context and fails without it (13 = CUBLAS_STATUS_EXECUTION_FAILED, 1 = NOT_INITIALIZED).
+            static int blasStatus(int failure) { return current == (CUcontext) &context ? 0 : failure; }
+            static int blasObject(void** out) { *out = malloc(8); return 0; }
+            size_t cublasLtGetVersion() { return 120603; }
+            const char* cublasLtGetStatusName(int s) { return s == 0 ? "CUBLAS_STATUS_SUCCESS" : "CUBLAS_STATUS_EXECUTION_FAILED"; }
+            const char* cublasLtGetStatusString(int s) { return s == 0 ? "success" : "the fake has no current context"; }
+            int cublasLtCreate(void** h) { if (int r = blasStatus(1)) return r; return blasObject(h); }
+            int cublasLtDestroy(void* h) { free(h); return 0; }
+            int cublasLtMatmulDescCreate(void** d, int, int) { return blasObject(d); }
+            int cublasLtMatmulDescDestroy(void* d) { free(d); return 0; }
+            int cublasLtMatmulDescSetAttribute(void*, int, const void*, size_t) { return 0; }
+            int cublasLtMatrixLayoutCreate(void** l, int, uint64_t, uint64_t, int64_t) { return blasObject(l); }
+            int cublasLtMatrixLayoutDestroy(void* l) { free(l); return 0; }
+            int cublasLtMatrixLayoutSetAttribute(void*, int, const void*, size_t) { return 0; }
+            int cublasLtMatmulPreferenceCreate(void** p) { return blasObject(p); }
+            int cublasLtMatmulPreferenceDestroy(void* p) { free(p); return 0; }
+            int cublasLtMatmulPreferenceSetAttribute(void*, int, const void*, size_t) { return 0; }
+            int cublasLtMatmulAlgoGetHeuristic(void*, void*, void*, void*, void*, void*, void*, int, void* result, int* count) {
+                memset(result, 0, 96);  // algo 0, workspace 0, state 0
+                *count = 1;
+                return 0;
+            }
+            int cublasLtMatmul(void*, void*, const void*, const void*, void*, const void*, void*, const void*, const void*,
+                               void*, void*, void*, const void*, void*, size_t, CUstream) {
+                if (int r = blasStatus(13)) return r;
+                blasMatmuls++;
+                return 0;
+            }
             }
             """;
 
@@ -251,6 +290,9 @@ class FakeDriverTest {
     private static MethodHandle liveAllocations;
     private static MethodHandle primaryRetains;
     private static MethodHandle lastLaunch;
+    private static MethodHandle currentContext;
+    private static MethodHandle blasMatmuls;
+    private static CublasLt blasLt;
 
     @BeforeEach
     void buildFakeDriver() throws Exception {
@@ -296,8 +338,13 @@ class FakeDriverTest {
         lastLaunch = linker.downcallHandle(
                 l.find("fake_cuda_last_launch").orElseThrow(),
                 FunctionDescriptor.of(ValueLayout.ADDRESS, ValueLayout.ADDRESS));
+        currentContext = linker.downcallHandle(
+                l.find("fake_cuda_current").orElseThrow(), FunctionDescriptor.of(ValueLayout.ADDRESS));
+        blasMatmuls = linker.downcallHandle(
+                l.find("fake_cublaslt_matmuls").orElseThrow(), FunctionDescriptor.of(ValueLayout.JAVA_INT));
         fakeDir = dir;
         driver = CudaDriver.bind(lib);
+        blasLt = CublasLt.bind(lib);
     }
 
     private static int live() throws Throwable {
@@ -306,6 +353,15 @@ class FakeDriverTest {
 
     private static int retains() throws Throwable {
         return (int) primaryRetains.invokeExact();
+    }
+
+    /** The calling thread's current context in the fake driver. */
+    private static MemorySegment current() {
+        try {
+            return (MemorySegment) currentContext.invokeExact();
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
     }
 
     /** The last launch: entry name and {gx, gy, gz, bx, by, bz, sharedBytes}. */
@@ -479,5 +535,39 @@ class FakeDriverTest {
         }
         assertEquals(retained, retains(), "closing the device releases its context");
         assertEquals(before, live(), "closing the device frees its pool");
+    }
+
+    @Test
+    void vendorCallsEnterTheDeviceContextOnAnyThread() throws Throwable {
+        int before = (int) blasMatmuls.invokeExact();
+        try (CudaDevice dev = CudaDevice.open(driver, 0, blasLt);
+                ExecutorService other = Executors.newSingleThreadExecutor()) {
+            Gemm gemm = dev.vendorGemm().orElseThrow();
+            long a = dev.malloc(4 * 6), b = dev.malloc(4 * 12), c = dev.malloc(4 * 8);
+            Gemm.Problem p = new Gemm.Problem(false, false, 2, 4, 3, 1f, a, 0, b, 0, DType.F32, 0f, c, 0, DType.F32, 1);
+            // a thread that never touched the device: its current context is none until a vendor call enters it
+            assertEquals(
+                    MemorySegment.NULL, other.submit(FakeDriverTest::current).get());
+            assertTrue(other.submit(() -> gemm.run(p)).get(), "cublasLtMatmul ran on the second thread");
+            assertEquals(before + 1, (int) blasMatmuls.invokeExact());
+            assertEquals(
+                    dev.context().handle(),
+                    other.submit(FakeDriverTest::current).get());
+            MemorySegment seen =
+                    other.submit(() -> dev.withContext(FakeDriverTest::current)).get();
+            assertEquals(dev.context().handle(), seen, "withContext makes the device's context current");
+            // the fake really refuses a cuBLASLt call on a thread without a current context (what the hook did)
+            try (ExecutorService fresh = Executors.newSingleThreadExecutor()) {
+                ExecutionException refused = assertThrows(
+                        ExecutionException.class,
+                        () -> fresh.submit(blasLt::create).get());
+                assertTrue(
+                        refused.getCause().getMessage().startsWith("cublasLtCreate() failed"),
+                        refused.getCause().getMessage());
+            }
+            dev.free(a);
+            dev.free(b);
+            dev.free(c);
+        }
     }
 }

@@ -17,6 +17,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.FileTime;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.jar.JarEntry;
 import java.util.jar.JarOutputStream;
@@ -230,5 +231,64 @@ class NativeLibrariesTest {
         assertTrue(
                 dirs.indexOf(Path.of("/usr/local/cuda/lib64")) < dirs.indexOf(Path.of("/usr/lib64")),
                 "CUDA installs are searched before the distribution's directories");
+    }
+
+    /** A fake wheel install: {@code site/nvidia/<pkg>/lib/<file>} holding a copy of {@code lib}. */
+    private static Path wheelFile(Path site, String pkg, String file, Path lib) throws IOException {
+        Path dir = Files.createDirectories(site.resolve("nvidia").resolve(pkg).resolve("lib"));
+        return Files.copy(lib, dir.resolve(file));
+    }
+
+    @Test
+    void pythonWheelLayoutOfTheVirtualEnvironmentOnPathIsSearched() throws IOException {
+        Path venv = tmp.resolve("wheels-venv");
+        Path bin = Files.createDirectories(venv.resolve("bin"));
+        Path python = Files.writeString(bin.resolve("python3"), "#!/bin/sh\n");
+        assertTrue(python.toFile().setExecutable(true));
+        Path site = venv.resolve("lib").resolve("python3.12").resolve("site-packages");
+        Path cublasLt = wheelFile(site, "cublas", "libcublasLt.so.13", fakeA);
+        Path nccl = wheelFile(site, "nccl", "libnccl.so.2", fakeB);
+        Path nvrtc = wheelFile(site, "cu13", "libnvrtc.so.13", fakeA);
+        wheelFile(site, "cu13", "libnvrtc-builtins.so.13.0", fakeB);
+        Files.createDirectories(site.resolve("nvidia/cuda_runtime/lib/stubs"));
+
+        List<Path> dirs =
+                NativeLibraries.pythonWheelLibraryDirs(Map.of("PATH", tmp.resolve("no-such-bin") + ":" + bin), null);
+        assertTrue(dirs.contains(cublasLt.getParent()) && dirs.contains(nccl.getParent()), dirs.toString());
+        assertTrue(dirs.stream().noneMatch(p -> p.endsWith("stubs")), dirs.toString());
+
+        NativeLibraries d = discovery(dirs, null, tmp.resolve("cache-wheels"));
+        assertEquals(cublasLt.toString(), d.load(Library.CUBLASLT).origin());
+        assertTrue(d.load(Library.CUBLASLT).lookup().find("mode_fake_marker_a").isPresent());
+        assertEquals(nccl.toString(), d.load(Library.NCCL).origin());
+        assertEquals(nvrtc.toString(), d.load(Library.NVRTC).origin());
+        NativeLibraryException e = assertThrows(NativeLibraryException.class, () -> d.load(Library.CUDA_DRIVER));
+        assertTrue(e.getMessage().startsWith("libcuda.so.1 / libcuda.so not found"), e.getMessage());
+    }
+
+    @Test
+    void explicitSitePackagesComeFirstAndReachTheDefaultSearch() throws IOException {
+        Path first = tmp.resolve("site-first");
+        Path second = tmp.resolve("site-second");
+        Path winner = wheelFile(first, "nccl", "libnccl.so.2", fakeA);
+        wheelFile(second, "nccl", "libnccl.so.2", fakeB);
+        List<Path> dirs = NativeLibraries.pythonWheelLibraryDirs(
+                Map.of("MODE_PYTHON_SITE", first.toString(), "PYTHONPATH", second.toString()), null);
+        assertEquals(List.of(winner.getParent(), second.resolve("nvidia/nccl/lib")), dirs.subList(0, 2));
+        NativeLibraries.Loaded l =
+                discovery(dirs, null, tmp.resolve("cache-site")).load(Library.NCCL);
+        assertTrue(l.lookup().find("mode_fake_marker_a").isPresent(), l.origin());
+
+        String before = System.getProperty("mode.python.site");
+        System.setProperty("mode.python.site", first.toString());
+        try {
+            List<Path> all = NativeLibraries.defaultSearchDirs();
+            assertTrue(
+                    all.indexOf(Path.of("/usr/lib64")) < all.indexOf(winner.getParent()),
+                    "wheels come after the system's directories: " + all);
+        } finally {
+            if (before == null) System.clearProperty("mode.python.site");
+            else System.setProperty("mode.python.site", before);
+        }
     }
 }

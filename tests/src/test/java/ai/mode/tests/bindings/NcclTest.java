@@ -8,14 +8,15 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import ai.mode.bindings.Nccl;
+import ai.mode.bindings.NcclException;
 import java.util.Map;
 import java.util.Optional;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * NCCL through FFM, for real (no GPU needed): version, unique ids, and the result-code table checked
- * against the library's own error strings. Skips when NCCL is absent (build with -Pcuda-libs).
+ * NCCL through FFM, for real (no GPU needed): version, unique ids, the result-code table checked
+ * against the library's own error strings, a refused call's message and the split entry point. Skips when NCCL is absent (build with -Pcuda-libs).
  */
 class NcclTest {
     private static Nccl nccl;
@@ -33,6 +34,14 @@ class NcclTest {
         assertEquals(2, v / 10000, "NCCL 2.x, got code " + v);
         assertTrue(v / 100 % 100 >= 18, "NCCL >= 2.18 (bf16, ncclGetLastError): " + Nccl.versionString(v));
         assertEquals("2.23.4", Nccl.versionString(22304));
+    }
+
+    @Test
+    void splitIsBoundAndAFailedCallIsReportedWithNcclsLastError() {
+        assertTrue(nccl.canSplit(), "ncclCommSplit is exported from NCCL 2.18 on: " + nccl.origin());
+        // rank 5 of 2 is refused before any device is touched; the error path reads ncclGetLastError
+        NcclException e = assertThrows(NcclException.class, () -> nccl.initRank(2, nccl.uniqueId(), 5));
+        assertTrue(e.getMessage().startsWith("ncclCommInitRank(nranks=2, rank=5) failed: nccl"), e.getMessage());
     }
 
     @Test

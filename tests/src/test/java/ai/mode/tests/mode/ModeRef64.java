@@ -1,6 +1,3 @@
-// Naive float64 reference of a MoDE model written straight from DESIGN §1 (backbone slices, experts, gate,
-// weighted merge; top-k and sequence-level routing as documented in ModeBlock). Shares no code with the
-// float32 implementation it checks: its decoder layer is a direct transcription of the Llama formulas.
 package ai.mode.tests.mode;
 
 import ai.mode.model.LlamaConfig;
@@ -8,7 +5,12 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
-/** Parameters by name (linear weights [out,in]); activations row-major [B*T*D]. */
+/**
+ * Naive float64 reference of a MoDE model written straight from docs/design.md (backbone slices, experts, gate,
+ * weighted merge; top-k and sequence-level routing as documented in ModeBlock). Shares no code with the float32
+ * implementation it checks: its decoder layer is a direct transcription of the Llama formulas. Parameters by name
+ * (linear weights [out,in]); activations row-major [B*T*D].
+ */
 final class ModeRef64 {
     /** Routing of the reference: topK 0 = dense. */
     record Spec(int blocks, int expertLayers, int experts, boolean perSequence, int topK) {}

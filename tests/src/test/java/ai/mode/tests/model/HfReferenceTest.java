@@ -1,5 +1,3 @@
-// An outside reference: loss, logits and every parameter gradient of a tiny GQA Llama, computed in float64 by
-// Hugging Face transformers (tools/hf_reference), matched by the model loaded through our HF import on each backend.
 package ai.mode.tests.model;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -38,7 +36,10 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * The fixture (tests/src/test/resources/hf-llama-reference) is a Hugging Face checkpoint, config.json +
+ * An outside reference: loss, logits and every parameter gradient of a tiny GQA Llama, computed in float64 by Hugging
+ * Face transformers (tools/hf_reference), matched by the model loaded through our HF import on each backend.
+ *
+ * <p>The fixture (tests/src/test/resources/hf-llama-reference) is a Hugging Face checkpoint, config.json +
  * model.safetensors (float32 weights), and reference.safetensors: the batch, the mean token loss, the logits and
  * the gradient of that loss for every parameter, all float64, from {@code LlamaForCausalLM} run in float64 on the
  * same (exactly widened) weights. Each backend loads the checkpoint as {@code mode grads} does and must reproduce
@@ -53,9 +54,9 @@ import org.junit.jupiter.params.provider.MethodSource;
  * but puts the gradients under it up to 0.19 off (the embeddings' by 0.094).
  */
 class HfReferenceTest {
-    private static final double LOSS_ABS = 1e-6;
-    private static final double LOGITS_REL_L2 = 5e-6;
-    private static final double GRAD_REL_L2 = 1e-5;
+    static final double LOSS_ABS = 1e-6;
+    static final double LOGITS_REL_L2 = 5e-6;
+    static final double GRAD_REL_L2 = 1e-5;
 
     /** A backend to check: why it cannot run here (empty if it can) and how to make one. */
     record BackendCase(Supplier<Optional<String>> unavailable, Supplier<Backend> open) {}
@@ -120,13 +121,13 @@ class HfReferenceTest {
         return SafeTensorsReader.open(fixture.resolve("reference.safetensors"));
     }
 
-    private static double[] float64(SafeTensorsReader r, String name) throws IOException {
+    static double[] float64(SafeTensorsReader r, String name) throws IOException {
         assertEquals(SafeDType.F64, r.info(name).dtype(), name);
         return r.bytes(name).toArray(ValueLayout.JAVA_DOUBLE_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN));
     }
 
     /** ||got - ref|| / ||ref||. */
-    private static double relativeL2(float[] got, double[] ref) {
+    static double relativeL2(float[] got, double[] ref) {
         assertEquals(ref.length, got.length);
         double num = 0, den = 0;
         for (int i = 0; i < ref.length; i++) {

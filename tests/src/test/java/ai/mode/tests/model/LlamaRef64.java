@@ -1,11 +1,13 @@
-// Naive float64 reference of the Llama forward pass (decoder layer, embedding, final norm, head, loss),
-// written directly from the formulas so it shares no code with the float32 layers it checks.
 package ai.mode.tests.model;
 
 import ai.mode.model.LlamaConfig;
 import java.util.Map;
 
-/** Straight-line float64 implementation; parameters by HF name, linear weights [out,in]. */
+/**
+ * Naive float64 reference of the Llama forward pass (decoder layer, embedding, final norm, head, loss), written
+ * directly from the formulas so it shares no code with the float32 layers it checks. Straight-line float64
+ * implementation; parameters by HF name, linear weights [out,in].
+ */
 final class LlamaRef64 {
     private final LlamaConfig cfg;
     private final Map<String, double[]> p;

@@ -33,6 +33,7 @@ import ai.mode.tests.reference.TestData;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.concurrent.CyclicBarrier;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -122,6 +123,59 @@ class NcclParallelGpuTest {
                 c.close();
                 return null;
             });
+        } finally {
+            pool.shutdownNow();
+            bs.forEach(Backend::close);
+        }
+    }
+
+    /**
+     * Communicator creation repeated: each round every local GPU joins a fresh world on its own thread, the threads
+     * meet at a barrier (no collective before every sibling's ncclCommInitRank returned), then split it by locally
+     * known colors ({@code ncclCommSplit}, odd rounds) or by exchanged colors (even rounds), reduce over the group
+     * and destroy both. A hang here is the deadlock the barrier and the split prevent.
+     */
+    @Test
+    void createAndSplitCommunicatorsTwentyTimes() throws Exception {
+        int n = gpus();
+        List<Integer> ranks = new ArrayList<>();
+        for (int r = 0; r < n; r++) ranks.add(r);
+        int[] colors = new int[n];
+        for (int r = 0; r < n; r++) colors[r] = r % 2;
+        List<Backend> bs = new ArrayList<>();
+        for (int r = 0; r < n; r++) bs.add(ParallelLaunch.open(new DeviceId("cuda", r), 1));
+        ExecutorService pool = Executors.newFixedThreadPool(n);
+        try {
+            for (int round = 0; round < 20; round++) {
+                Nccl.UniqueId id = Nccl.get().uniqueId();
+                CyclicBarrier joined = new CyclicBarrier(n);
+                boolean local = round % 2 == 1;
+                String world = "world" + round;
+                List<Future<Float>> fs = new ArrayList<>();
+                for (int r = 0; r < n; r++) {
+                    int rank = r;
+                    fs.add(pool.submit(() -> {
+                        try (Communicator c = NcclCommunicator.initRank(bs.get(rank), id, rank, ranks, world)) {
+                            joined.await(120, TimeUnit.SECONDS);
+                            try (Communicator g = local ? c.split(colors) : c.split(colors[rank]);
+                                    Tensor t = bs.get(rank).fromHost(new float[] {rank + 1}, 1)) {
+                                assertEquals(
+                                        ranks.stream()
+                                                .filter(q -> q % 2 == rank % 2)
+                                                .toList(),
+                                        g.worldRanks());
+                                g.allReduce(t, ReduceOp.SUM).await();
+                                return bs.get(rank).toHostFloats(t)[0];
+                            }
+                        }
+                    }));
+                }
+                for (int r = 0; r < n; r++) {
+                    float want = 0;
+                    for (int q = r % 2; q < n; q += 2) want += q + 1;
+                    assertEquals(want, fs.get(r).get(120, TimeUnit.SECONDS), "round " + round + ", rank " + r);
+                }
+            }
         } finally {
             pool.shutdownNow();
             bs.forEach(Backend::close);

@@ -1,0 +1,245 @@
+#!/usr/bin/env bash
+# gpu-check.sh OUTDIR: the one-call verification of MoDE-J on a GPU machine, run from the GPU bundle that
+# `./mode gpu-bundle` writes (docs/gpu-check.md). Needs nothing of the machine but bash, tar, gzip and coreutils: the
+# Java runtime, the jars, the kernels and the fixture are in the bundle. Each step runs under its own time budget
+# and is skipped, with the reason, when it runs over; without a GPU the steps that need one are skipped and the
+# kernel and grads steps run in their emulator form. Writes OUTDIR/summary.md, results.json and gpu-check.log
+# (plus bench.json and bench.md from the GPU benchmarks) and ends with the line "N passed, N failed, N skipped".
+#
+# Environment: MODE_GPU_CHECK_STEPS (space-separated step names) runs only those, for a rerun after a fix (facts
+# always runs); MODE_GPU_CHECK_TOTAL_S (default 480) caps the whole run; MODE_GPU_CHECK_BUDGET_SCALE (a whole number,
+# default 1) multiplies every budget, for slow or loaded machines (GpuBundleTest); MODE_GPU_CHECK_TRAIN_TOL (default 0.01
+# nats) is the per-step loss tolerance of the cuda-vs-cpu training comparison; PYTHON (default python3) runs the
+# PyTorch peer.
+set -uo pipefail
+
+BUNDLE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+JVM_FLAGS=(--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xss4m -XX:+UseParallelGC
+  -XX:+UseCountedLoopSafepoints -XX:LoopStripMiningIter=1000)
+FIXTURE="$BUNDLE/fixtures/hf-llama-reference"
+TRAIN_STEPS=100
+TRAIN_TOL="${MODE_GPU_CHECK_TRAIN_TOL:-0.01}"
+PY="${PYTHON:-python3}"
+
+# ---------------------------------------------------------------- one step, run as `gpu-check.sh --step NAME`
+# Exit status: 0 passed, 1 failed, 3 skipped (the last line says why).
+java_cmd() { "$MODE_GPU_JAVA" "${JVM_FLAGS[@]}" -cp "$MODE_GPU_CP" "$@"; }
+
+junit() { # junit [JVM -D options...] -- [launcher selectors...]
+  local props=()
+  while [ "$#" -gt 0 ] && [ "$1" != "--" ]; do props+=("$1"); shift; done
+  shift
+  "$MODE_GPU_JAVA" "${JVM_FLAGS[@]}" "${props[@]}" -cp "$MODE_GPU_CP" org.junit.platform.console.ConsoleLauncher \
+    execute --disable-banner --details=tree --disable-ansi-colors "$@"
+}
+
+# The launcher's counts as one line: "N tests successful, N failed, N aborted (skipped by assumption)".
+junit_counts() {
+  local out="$1" ok failed aborted
+  ok=$(sed -n 's/.*\[ *\([0-9]*\) tests successful.*/\1/p' "$out" | tail -1)
+  failed=$(sed -n 's/.*\[ *\([0-9]*\) tests failed.*/\1/p' "$out" | tail -1)
+  aborted=$(sed -n 's/.*\[ *\([0-9]*\) tests aborted.*/\1/p' "$out" | tail -1)
+  echo "${ok:-0} tests successful, ${failed:-0} failed, ${aborted:-0} aborted (skipped by assumption)"
+}
+
+# Runs a JUnit selection; passes when nothing failed and something ran, skips when every test was aborted.
+junit_step() {
+  local name="$1" out="$MODE_GPU_WORK/$1.junit.txt" rc
+  shift
+  junit "$@" 2>&1 | tee "$out"
+  rc=${PIPESTATUS[0]}
+  local counts
+  counts="$(junit_counts "$out")"
+  if [ "$rc" -eq 0 ] && [ "${counts%% *}" -eq 0 ]; then echo "$counts: nothing ran ($MODE_GPU_REASON)"; return 3; fi
+  echo "$counts"
+  [ "$rc" -eq 0 ]
+}
+
+step() {
+  case "$1" in
+    facts)
+      command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm \
+        --format=csv,noheader 2>&1 | sed 's/^/nvidia-smi: /'
+      command -v nvcc >/dev/null && echo "nvcc: $(nvcc --version | tail -2 | head -1)"
+      "$PY" -c 'import torch; print("python torch", torch.__version__, "CUDA runtime", torch.version.cuda)' 2>/dev/null
+      # the libraries, their versions, the devices; its last line is "no GPU: <reason>" where none can be used
+      java_cmd ai.mode.tests.gpucheck.GpuCheck facts
+      local rc=$?
+      [ "$rc" -eq 3 ] && return 0
+      return "$rc"
+      ;;
+    gpu-tests)
+      [ "$MODE_GPU_HAVE" = 1 ] || { echo "no GPU: the gpu-tagged tests need one"; return 3; }
+      junit_step gpu-tests -- --scan-classpath "$MODE_GPU_TESTS_JAR" --include-tag gpu
+      ;;
+    kernels)
+      if [ "$MODE_GPU_HAVE" = 1 ]; then
+        # the backend conformance suite on cuda with the project's own GEMM kernels, not cuBLASLt (which the
+        # gpu-tests step's run of the same suite uses)
+        junit_step kernels -Dmode.cuda.gemm=kernel -- --select-class ai.mode.tests.gpu.CudaConformanceTest
+      else
+        echo "no GPU: the kernel tests run on the CPU emulator (emu) instead"
+        junit_step kernels -- --select-class ai.mode.tests.kernels.EmuConformanceTest
+      fi
+      ;;
+    grads)
+      local dev=cuda files=()
+      [ "$MODE_GPU_HAVE" = 1 ] || { dev=emu; echo "no GPU: mode grads runs on the CPU emulator (emu) instead"; }
+      for be in "$dev" cpu; do
+        java_cmd ai.mode.cli.Main grads --backend "$be" --checkpoint "$FIXTURE" --tokens "$FIXTURE/tokens.txt" \
+          --out "$MODE_GPU_WORK/grads-$be.safetensors" || return 1
+        files+=("$MODE_GPU_WORK/grads-$be.safetensors")
+      done
+      java_cmd ai.mode.tests.model.HfGradsCheck "$FIXTURE" "${files[@]}"
+      ;;
+    train)
+      [ "$MODE_GPU_HAVE" = 1 ] || { echo "no GPU: $TRAIN_STEPS training steps on the emulator would take hours"; return 3; }
+      java_cmd ai.mode.tests.gpucheck.GpuCheck train "$TRAIN_STEPS" "$TRAIN_TOL"
+      ;;
+    gpu-bench)
+      [ "$MODE_GPU_HAVE" = 1 ] || { echo "no GPU: nothing to benchmark"; return 3; }
+      java_cmd ai.mode.cli.Main bench --quick --only gpu --out "$MODE_GPU_OUT/bench.json" \
+        --markdown "$MODE_GPU_OUT/bench.md" && echo "GPU benchmarks: table in bench.md, figures in bench.json"
+      ;;
+    trainer-vs-torch)
+      [ "$MODE_GPU_HAVE" = 1 ] || { echo "no GPU: nothing to compare"; return 3; }
+      "$PY" -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null \
+        || { echo "no PyTorch with CUDA behind '$PY': only our side would run"; return 3; }
+      java_cmd ai.mode.tests.gpucheck.GpuCheck trainer-vs-torch "$PY" 20
+      ;;
+    memcheck | racecheck)
+      [ "$MODE_GPU_HAVE" = 1 ] || { echo "no GPU: compute-sanitizer needs one"; return 3; }
+      local cs
+      cs="$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1)"
+      [ -n "$cs" ] || { echo "compute-sanitizer not found (PATH, /usr/local/cuda*/bin)"; return 3; }
+      "$cs" --tool "$1" --error-exitcode 86 --target-processes all "$MODE_GPU_JAVA" "${JVM_FLAGS[@]}" \
+        -Dmode.cuda.gemm=kernel -cp "$MODE_GPU_CP" \
+        org.junit.platform.console.ConsoleLauncher execute --disable-banner --details=summary \
+        --disable-ansi-colors --select-class ai.mode.tests.gpu.CudaConformanceTest
+      local rc=$?
+      [ "$rc" -eq 86 ] && { echo "$1: compute-sanitizer reported errors (above)"; return 1; }
+      [ "$rc" -eq 0 ] && echo "$1: no errors over the kernel tests"
+      return "$rc"
+      ;;
+    *) echo "unknown step $1"; return 1 ;;
+  esac
+}
+
+if [ "${1:-}" = "--step" ]; then
+  step "$2"
+  exit $?
+fi
+
+# ---------------------------------------------------------------- the run
+OUT="${1:?usage: gpu-check.sh OUTDIR}"
+mkdir -p "$OUT" || { echo "gpu-check: cannot create $OUT" >&2; exit 2; }
+OUT="$(cd "$OUT" && pwd)"
+LOG="$OUT/gpu-check.log"
+: > "$LOG"
+exec > >(tee -a "$LOG") 2>&1
+TEE_PID=$!
+START=$SECONDS
+SCALE="${MODE_GPU_CHECK_BUDGET_SCALE:-1}"
+TOTAL_S="${MODE_GPU_CHECK_TOTAL_S:-$((480 * SCALE))}"
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/mode-gpu-check.XXXXXX")"
+echo "gpu-check: bundle $BUNDLE, output $OUT, work $WORK, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+sed -n 1p "$BUNDLE/BUNDLE.txt"
+
+# The bundle's own Java runtime, unpacked once per bundle content outside the bundle (so the folder stays small).
+RT_KEY="$(cksum < "$BUNDLE/runtime.tgz" | cut -d' ' -f1)"
+RT="${TMPDIR:-/tmp}/mode-gpu-runtime-$RT_KEY"
+if [ ! -x "$RT/runtime/bin/java" ]; then
+  mkdir -p "$RT.part" && tar -xzf "$BUNDLE/runtime.tgz" -C "$RT.part" && rm -rf "$RT" && mv "$RT.part" "$RT" \
+    || { echo "gpu-check: cannot unpack $BUNDLE/runtime.tgz into $RT"; exit 2; }
+fi
+export MODE_GPU_JAVA="$RT/runtime/bin/java"
+echo "java: $MODE_GPU_JAVA ($("$MODE_GPU_JAVA" -version 2>&1 | head -1))"
+export MODE_GPU_CP="$(sed "s|^|$BUNDLE/lib/|" "$BUNDLE/lib/classpath.txt" | paste -sd:)"
+export MODE_GPU_TESTS_JAR="$BUNDLE/lib/$(head -1 "$BUNDLE/lib/classpath.txt")"
+export MODE_GPU_WORK="$WORK" MODE_GPU_OUT="$OUT"
+# caches (extracted libraries, NVRTC output) stay in the work folder; the wheels' site-packages are searched too
+export XDG_CACHE_HOME="$WORK/cache"
+if SITE="$("$PY" -c 'import site; print(":".join(site.getsitepackages()))' 2>/dev/null)"; then
+  export MODE_PYTHON_SITE="$SITE${MODE_PYTHON_SITE:+:$MODE_PYTHON_SITE}"
+fi
+
+NAMES=() STATUS=() SECS=() DETAIL=()
+run() { # run NAME BUDGET_S
+  local name="$1" budget=$(($2 * SCALE)) left rc t0 detail status
+  left=$((TOTAL_S - (SECONDS - START)))
+  [ "$budget" -gt "$left" ] && budget="$left"
+  echo
+  echo "=== $name (budget ${budget} s)"
+  t0=$SECONDS
+  if [ -n "${MODE_GPU_CHECK_STEPS:-}" ] && [ "$name" != facts ] && [[ " $MODE_GPU_CHECK_STEPS " != *" $name "* ]]; then
+    rc=3 detail="not selected (MODE_GPU_CHECK_STEPS=$MODE_GPU_CHECK_STEPS)"
+  elif [ "$budget" -lt 5 ]; then
+    rc=3 detail="not started: the whole check's ${TOTAL_S} s were spent"
+  else
+    timeout -k 10 "$budget" bash "$BUNDLE/gpu-check.sh" --step "$name" > "$WORK/$name.out" 2>&1 &
+    local pid=$!
+    tail -n +1 -f --pid="$pid" "$WORK/$name.out" 2>/dev/null
+    wait "$pid"
+    rc=$?
+    detail="$(sed '/^[[:space:]]*$/d' "$WORK/$name.out" | tail -1)"
+  fi
+  case "$rc" in
+    0) status=passed ;;
+    3) status=skipped ;;
+    124 | 137) status=skipped detail="ran over its budget of ${budget} s (last line: ${detail:-none})" ;;
+    *) status=failed ;;
+  esac
+  NAMES+=("$name") STATUS+=("$status") SECS+=($((SECONDS - t0))) DETAIL+=("${detail:-exit status $rc}")
+  echo "=== $name: $status in $((SECONDS - t0)) s: ${detail:-exit status $rc}"
+}
+
+export MODE_GPU_HAVE=0 MODE_GPU_REASON="no GPU"
+run facts 30
+grep -q '^GPU 0:' "$WORK/facts.out" && MODE_GPU_HAVE=1 MODE_GPU_REASON="every test skipped by assumption"
+run gpu-tests 90
+run kernels 55
+run grads 40
+run train 70
+run gpu-bench 60
+run trainer-vs-torch 60
+run memcheck 35
+run racecheck 35
+
+# ---------------------------------------------------------------- summary.md, results.json, the closing line
+P=0 F=0 S=0
+for s in "${STATUS[@]}"; do case "$s" in passed) P=$((P + 1)) ;; failed) F=$((F + 1)) ;; *) S=$((S + 1)) ;; esac; done
+json_str() { local s="${1//\\/\\\\}"; s="${s//\"/\\\"}"; s="${s//$'\t'/ }"; printf '"%s"' "${s//$'\r'/}"; }
+GPU_LINE="$(grep -m1 -E '^(GPU 0:|no GPU:)' "$WORK/facts.out" || echo "unknown")"
+{
+  echo "# gpu-check"
+  echo
+  echo "$(sed -n 1p "$BUNDLE/BUNDLE.txt")  "
+  echo "$GPU_LINE  "
+  echo "run $(date -u +%Y-%m-%dT%H:%M:%SZ), $((SECONDS - START)) s in all"
+  echo
+  echo "| step | status | seconds | detail |"
+  echo "|---|---|---:|---|"
+  for i in "${!NAMES[@]}"; do
+    echo "| ${NAMES[$i]} | ${STATUS[$i]} | ${SECS[$i]} | ${DETAIL[$i]//|/\\|} |"
+  done
+  echo
+  grep -E '^(library |NVRTC|cuBLASLt|NCCL|GPU [0-9]|nvidia-smi|nvcc|python torch)' "$WORK/facts.out" | sed 's/$/  /'
+  echo
+  echo "$P passed, $F failed, $S skipped"
+} > "$OUT/summary.md"
+{
+  printf '{\n  "bundle": %s,\n  "gpu": %s,\n  "seconds": %d,\n  "steps": [\n' \
+    "$(json_str "$(sed -n 1p "$BUNDLE/BUNDLE.txt")")" "$(json_str "$GPU_LINE")" "$((SECONDS - START))"
+  for i in "${!NAMES[@]}"; do
+    [ "$i" -gt 0 ] && printf ',\n'
+    printf '    {"name": %s, "status": "%s", "seconds": %d, "detail": %s}' \
+      "$(json_str "${NAMES[$i]}")" "${STATUS[$i]}" "${SECS[$i]}" "$(json_str "${DETAIL[$i]}")"
+  done
+  printf '\n  ],\n  "passed": %d,\n  "failed": %d,\n  "skipped": %d\n}\n' "$P" "$F" "$S"
+} > "$OUT/results.json"
+rm -rf "$WORK"
+echo
+echo "$P passed, $F failed, $S skipped"
+exec >&- 2>&-
+wait "$TEE_PID" 2>/dev/null
+[ "$F" -eq 0 ]
