@@ -150,6 +150,25 @@ public final class ModeBlock implements Layer {
         return out;
     }
 
+    /**
+     * Domain opt-out: routes only to the backbone and the experts with {@code keptExperts[j]} true; the gate is
+     * renormalised over those branches and, for top-k, k shrinks to the kept branches when it exceeds them. Null
+     * (or all true) restores every expert, with today's forward bit for bit.
+     */
+    public void keepExperts(boolean[] keptExperts) {
+        if (keptExperts == null) {
+            router.keepBranches(null);
+            return;
+        }
+        if (keptExperts.length != numExperts)
+            throw new IllegalArgumentException("block " + index + ": expert mask has " + keptExperts.length
+                    + " entries but the block has " + numExperts + " experts");
+        boolean[] branches = new boolean[numExperts + 1];
+        branches[0] = true; // the backbone always stays
+        System.arraycopy(keptExperts, 0, branches, 1, numExperts);
+        router.keepBranches(branches);
+    }
+
     // ================================================================= Layer
 
     @Override
@@ -232,13 +251,14 @@ public final class ModeBlock implements Layer {
     private Tensor sparseForward(Tensor probsTok) {
         int m = batch * seq, d = cfg.hiddenSize(), e = numExperts + 1;
         closePlan();
-        plan = new TopKPlan(backend, router.routingRows(probsTok), routing, batch, seq, own, "topk");
+        plan = new TopKPlan(backend, router.routingRows(probsTok), router.effective(routing), batch, seq, own, "topk");
         routed = new TopKPlan.Branch[e];
         packed = new TopKPlan.Packed[e];
         Tensor y = own.get("y", batch, seq, d);
         Tensor y2 = backend.view(y, m, d);
         backend.fill(y2, 0f);
         for (int br = 0; br < e; br++) {
+            if (!router.kept(br)) continue; // an opted-out branch has weight 0 and never runs
             TopKPlan.Selection s = plan.select(br);
             if (s.size() == 0) continue;
             TopKPlan.Packed p = packed[br] = plan.pack(s.tokens(), s.perSequence());
@@ -267,7 +287,7 @@ public final class ModeBlock implements Layer {
         Tensor dx = own.get("dx", batch, seq, d);
         Tensor dx2 = backend.view(dx, m, d);
         backend.fill(dx2, 0f);
-        Tensor dw = own.get("sparse.dw", plan.routingRows() * routing.topK(), 1);
+        Tensor dw = own.get("sparse.dw", plan.routingRows() * plan.k(), 1);
         backend.fill(dw, 0f);
         for (int br = 0; br < e; br++) {
             TopKPlan.Branch r = routed[br];
