@@ -137,6 +137,8 @@ public final class ModeExperiment {
      * @param evalDomains  evaluated domains, in table order
      * @param results      one per method, in table order
      * @param stageSeconds wall time per stage
+     * @param optOut       for each composed MoDE method (by id, table order): its evaluation with each expert
+     *                     removed, keyed by the removed expert (domain opt-out)
      */
     public record Report(
             Settings settings,
@@ -144,11 +146,13 @@ public final class ModeExperiment {
             List<String> evalDomains,
             List<MethodResult> results,
             Map<String, Double> stageSeconds,
-            BackboneFingerprint backbone) {}
+            BackboneFingerprint backbone,
+            Map<String, Map<String, ModeTraining.Evaluation>> optOut) {}
 
     private final Settings s;
     private final Progress progress;
     private final Map<String, Double> seconds = new LinkedHashMap<>();
+    private final Map<String, Map<String, ModeTraining.Evaluation>> optOut = new LinkedHashMap<>();
 
     private ModeExperiment(Settings s, Progress progress) {
         this.s = s;
@@ -258,6 +262,13 @@ public final class ModeExperiment {
                                     ExpertFile.write(s.out().resolve(id).resolve(ExpertFile.FILE_NAME), m);
                                     List<ModeTraining.Run> runs = new ArrayList<>(stage1);
                                     runs.add(r);
+                                    Map<String, ModeTraining.Evaluation> without = ModeTraining.withoutEachExpert(
+                                            m,
+                                            evalDomains,
+                                            s.hyper().seqLen(),
+                                            s.hyper().batch(),
+                                            s.evalWindows());
+                                    if (!without.isEmpty()) optOut.put(id, without);
                                     return evaluated(
                                             id,
                                             label,
@@ -277,7 +288,10 @@ public final class ModeExperiment {
                 throw new IllegalStateException("the shared backbone changed during the experiment; this is a bug");
         }
         List<String> evalNames = evalDomains.stream().map(DomainTokens::name).toList();
-        return new Report(s, names, evalNames, order(results), new LinkedHashMap<>(seconds), before);
+        Map<String, Map<String, ModeTraining.Evaluation>> optOutInOrder = new LinkedHashMap<>();
+        for (MethodResult m : order(results))
+            if (optOut.containsKey(m.id())) optOutInOrder.put(m.id(), optOut.get(m.id()));
+        return new Report(s, names, evalNames, order(results), new LinkedHashMap<>(seconds), before, optOutInOrder);
     }
 
     /**

@@ -156,6 +156,27 @@ public final class ModeTraining {
     }
 
     /**
+     * Domain opt-out: the evaluation of {@code model} with each of its experts removed in turn (gates renormalised
+     * over the others, see {@link ModeModel#useExperts}), keyed by the removed expert; the model is left with every
+     * expert. Empty for a model with one expert (removing it leaves no expert set).
+     */
+    public static Map<String, Evaluation> withoutEachExpert(
+            ModeModel model, List<DomainTokens> domains, int seqLen, int batch, int windows) {
+        Map<String, Evaluation> out = new LinkedHashMap<>();
+        List<String> experts = model.modeConfig().domains();
+        if (experts.size() < 2) return out;
+        try {
+            for (String removed : experts) {
+                model.useExperts(model.expertsWithout(List.of(removed)));
+                out.put(removed, evaluate(model, domains, seqLen, batch, windows));
+            }
+        } finally {
+            model.useExperts(experts);
+        }
+        return out;
+    }
+
+    /**
      * @param total     every parameter of the model (shared ones once)
      * @param trainable parameters updated by the method
      * @param added     parameters not in the backbone

@@ -116,14 +116,30 @@ class ModeExperimentTest {
         assertEquals(2, gates.length);
         assertEquals(1.0, gates[0][0] + gates[0][1] + gates[0][2], 1e-5);
 
+        assertEquals(
+                List.of("mode-2x-frozen", "mode-2x"), List.copyOf(r.optOut().keySet()));
+        for (Map<String, ModeTraining.Evaluation> byRemoved : r.optOut().values()) {
+            assertEquals(List.of("code", "math"), List.copyOf(byRemoved.keySet()));
+            for (ModeTraining.Evaluation e : byRemoved.values()) {
+                assertEquals(3, e.scores().size());
+                for (double[][] g : e.gateWeights().values())
+                    for (double[] blk : g) assertEquals(1.0, blk[0] + blk[1] + blk[2], 1e-5);
+            }
+            assertEquals(0.0, byRemoved.get("code").gateWeights().get("math")[0][1], "code's branch removed");
+            assertEquals(0.0, byRemoved.get("math").gateWeights().get("code")[1][2], "math's branch removed");
+        }
+
         List<Path> files = ExperimentReport.write(r, "test run");
         for (Path f : files) assertTrue(Files.size(f) > 0, f.toString());
         String md = Files.readString(dir.resolve(ExperimentReport.MARKDOWN));
         assertTrue(md.contains("| method | params | added | trainable | Math | Code | English | Avg |"), md);
         assertTrue(md.contains("MoDE 2× experts (gate + experts)"), md);
+        assertTrue(md.contains("| method | expert removed | Math | Code | English | Avg |"), md);
+        assertTrue(md.contains("| MoDE 2× experts (gate + experts) | math |"), md);
         JsonObject json = JsonParser.parseString(Files.readString(dir.resolve(ExperimentReport.JSON)))
                 .getAsJsonObject();
         assertEquals(9, json.getAsJsonArray("results").size());
+        assertEquals(4, json.getAsJsonArray("opt_out").size(), "2 composed methods x 2 experts removed");
         assertEquals(7, json.getAsJsonObject("settings").get("total_steps").getAsInt());
         assertTrue(Files.isRegularFile(dir.resolve("gate-weights-mode-2x.png")));
         String lossChart = Files.readString(dir.resolve(ExperimentReport.LOSS_PNG));
