@@ -58,7 +58,7 @@ public final class ModeBlock implements Layer {
     private TopKPlan.Packed[] packed;
     // gate statistics
     private boolean collectStats;
-    private long statTokens;
+    private final RouterStatistics stats;
 
     /**
      * @param backbone      this block's backbone slice (frozen parameters, shared with the backbone model)
@@ -95,6 +95,7 @@ public final class ModeBlock implements Layer {
         this.routing = routing;
         this.own = new BufferPool(backend);
         this.scratch = scratch;
+        this.stats = new RouterStatistics(numExperts + 1);
     }
 
     public int index() {
@@ -181,12 +182,8 @@ public final class ModeBlock implements Layer {
         batch = x.dim(0);
         seq = x.dim(1);
         Tensor probs = router.forward(x); // [B·T, N+1]
-        Tensor y = routing.dense() ? denseForward(probs) : sparseForward(probs);
-        if (collectStats) {
-            backend.sumRowsAccumulate(probs, own.get("stats", numExperts + 1));
-            statTokens += (long) batch * seq;
-        }
-        return y;
+        if (collectStats) stats.addProbabilities(backend.toHostFloats(probs));
+        return routing.dense() ? denseForward(probs) : sparseForward(probs);
     }
 
     @Override
@@ -260,6 +257,7 @@ public final class ModeBlock implements Layer {
         for (int br = 0; br < e; br++) {
             if (!router.kept(br)) continue; // an opted-out branch has weight 0 and never runs
             TopKPlan.Selection s = plan.select(br);
+            if (collectStats) stats.addRouted(br, s.size(), plan.k());
             if (s.size() == 0) continue;
             TopKPlan.Packed p = packed[br] = plan.pack(s.tokens(), s.perSequence());
             TopKPlan.Branch r = routed[br] = plan.branch(s, "sparse." + br);
@@ -323,29 +321,25 @@ public final class ModeBlock implements Layer {
 
     // ================================================================= gate statistics
 
-    /** Starts (true, clearing previous sums) or stops accumulating mean gate weights over forward passes. */
+    /** Starts (true, clearing previous sums) or stops accumulating gate statistics over forward passes. */
     public void collectGateStatistics(boolean on) {
         collectStats = on;
-        if (on) {
-            backend.fill(own.get("stats", numExperts + 1), 0f);
-            statTokens = 0;
-        }
+        if (on) stats.reset();
     }
 
     /** Mean gate weight per branch [α_bb, α_1..α_N] over the tokens seen since statistics were switched on. */
     public double[] gateStatistics() {
-        float[] s = backend.toHostFloats(own.get("stats", numExperts + 1));
-        double[] out = new double[s.length];
-        for (int i = 0; i < s.length; i++) out[i] = statTokens == 0 ? Double.NaN : s[i] / (double) statTokens;
-        return out;
+        return stats.summary().meanWeight();
+    }
+
+    /** Mean weights, entropy and (top-k) load over the tokens seen since statistics were switched on. */
+    public RouterStatistics.Summary routerStatistics() {
+        return stats.summary();
     }
 
     @Override
     public void releaseBuffers() {
-        boolean keepStats = collectStats;
-        float[] stats = keepStats ? backend.toHostFloats(own.get("stats", numExperts + 1)) : null;
         own.release();
-        if (keepStats) backend.copyFromHost(stats, own.get("stats", numExperts + 1));
         closePlan();
         for (DecoderLayer l : backbone) l.releaseBuffers();
         experts.releaseBuffers();

@@ -153,10 +153,12 @@ public final class ModeExperiment {
     private final Progress progress;
     private final Map<String, Double> seconds = new LinkedHashMap<>();
     private final Map<String, Map<String, ModeTraining.Evaluation>> optOut = new LinkedHashMap<>();
+    private final Map<String, List<int[]>> probe; // router statistics windows of every target domain
 
-    private ModeExperiment(Settings s, Progress progress) {
+    private ModeExperiment(Settings s, Progress progress, List<DomainTokens> targets) {
         this.s = s;
         this.progress = progress;
+        this.probe = ModeTraining.probeWindows(targets, s.hyper());
     }
 
     /**
@@ -174,7 +176,7 @@ public final class ModeExperiment {
             Progress progress)
             throws IOException {
         if (targets.isEmpty()) throw new IllegalArgumentException("the experiment needs at least one target domain");
-        return new ModeExperiment(settings, progress).go(loadBackbone, targets, evalDomains);
+        return new ModeExperiment(settings, progress, targets).go(loadBackbone, targets, evalDomains);
     }
 
     private Report go(Supplier<LlamaModel> loadBackbone, List<DomainTokens> targets, List<DomainTokens> evalDomains)
@@ -313,7 +315,7 @@ public final class ModeExperiment {
                     "two-stage MoDE runs through 'mode expert' and 'mode compose', not as a single-stage method");
         }
         Files.createDirectories(settings.out());
-        ModeExperiment e = new ModeExperiment(settings, progress);
+        ModeExperiment e = new ModeExperiment(settings, progress, targets);
         try (LlamaModel backbone = loadBackbone.get()) {
             return e.singleStage(
                     method,
@@ -487,7 +489,7 @@ public final class ModeExperiment {
 
     private ModeTraining.Run train(String id, CausalLm model, TokenStream stream, List<int[]> val, int steps) {
         return ModeTraining.train(
-                id, model, stream, val, steps, s.hyper(), s.out().resolve(id), progress.listeners(id, steps));
+                id, model, stream, val, probe, steps, s.hyper(), s.out().resolve(id), progress.listeners(id, steps));
     }
 
     private MethodResult evaluated(

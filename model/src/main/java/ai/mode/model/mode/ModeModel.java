@@ -275,6 +275,11 @@ public final class ModeModel extends CausalLm implements AutoCloseable {
         for (ModeBlock b : modeBlocks) b.collectGateStatistics(on);
     }
 
+    /** Router statistics per block (mean weights, entropy, top-k load) since statistics were switched on. */
+    public List<RouterStatistics.Summary> routerStatistics() {
+        return modeBlocks.stream().map(ModeBlock::routerStatistics).toList();
+    }
+
     /** Mean gate weights [block][branch] since statistics were switched on. */
     public double[][] gateStatistics() {
         double[][] out = new double[modeBlocks.size()][];
