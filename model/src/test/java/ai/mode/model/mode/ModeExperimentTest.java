@@ -143,7 +143,8 @@ class ModeExperimentTest {
         assertEquals(7, json.getAsJsonObject("settings").get("total_steps").getAsInt());
         assertTrue(Files.isRegularFile(dir.resolve("gate-weights-mode-2x.png")));
         assertTrue(Files.isRegularFile(dir.resolve("mode-2x").resolve(RouterProbe.WEIGHTS_PNG)));
-        assertTrue(Files.readString(dir.resolve("mode-2x").resolve("metrics.jsonl")).contains("\"type\":\"router\""));
+        assertTrue(Files.readString(dir.resolve("mode-2x").resolve("metrics.jsonl"))
+                .contains("\"type\":\"router\""));
         String lossChart = Files.readString(dir.resolve(ExperimentReport.LOSS_PNG));
         assertTrue(lossChart.contains("expert-code (own domain)") && lossChart.contains("mode-2x"), lossChart);
         assertTrue(Files.isRegularFile(dir.resolve("expert-code").resolve(ExpertFile.FILE_NAME)));
