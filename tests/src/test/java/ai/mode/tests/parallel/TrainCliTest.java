@@ -25,7 +25,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
 
-class TrainCliTest {
+public class TrainCliTest {
     private static final String SHAPE =
             "hidden_size=16,num_hidden_layers=2,num_attention_heads=2,num_key_value_heads=1,intermediate_size=24";
 
@@ -34,7 +34,8 @@ class TrainCliTest {
 
     static Path corpus, backbone;
 
-    static String[] run(String... args) {
+    /** Runs the CLI in this JVM: {exit code, stdout, stderr}. */
+    public static String[] run(String... args) {
         ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
         PrintStream oldOut = System.out, oldErr = System.err;
         try (PrintStream o = new PrintStream(out, true, StandardCharsets.UTF_8);
