@@ -78,7 +78,7 @@ class ExpertOptOutTest {
     void removingAnExpertEqualsTheModelComposedWithoutIt() {
         int b = 2, t = 9;
         int[] ids = ModeTestSupport.tokens(8, b * t, CFG.vocabSize());
-        try (LlamaModel base = backbone(1)) {
+        try (LlamaModel base = ModeTestSupport.backbone(be, 1)) {
             for (Routing r : List.of(
                     Routing.DENSE,
                     new Routing(Routing.Level.TOKEN, 1),
@@ -104,7 +104,7 @@ class ExpertOptOutTest {
         try (ModeModel all = ModeModel.create(base, ModeConfig.of(2, 1, DOMAINS).withRouting(full), 7);
                 ModeModel without =
                         ModeModel.create(base, ModeConfig.of(2, 1, kept).withRouting(reduced), 7)) {
-            randomizeAdded(all, 11);
+            ModeTestSupport.randomizeAdded(be, all, 11);
             int[] rows = new int[kept.size() + 1]; // gate rows of the reduced model: backbone, then the kept experts
             for (int j = 0; j < kept.size(); j++) {
                 int src = DOMAINS.indexOf(kept.get(j));
@@ -116,12 +116,13 @@ class ExpertOptOutTest {
 
             all.useExperts(kept);
             assertEquals(kept, all.activeExperts());
-            float[] expected = logits(without, ids, b, t), got = logits(all, ids, b, t);
+            float[] expected = ModeTestSupport.logits(be, without, ids, b, t),
+                    got = ModeTestSupport.logits(be, all, ids, b, t);
             for (int i = 0; i < expected.length; i++)
                 assertEquals(expected[i], got[i], 2e-5, full + " without " + DOMAINS + " - " + kept + ": logit " + i);
 
             all.collectGateStatistics(true);
-            logits(all, ids, b, t);
+            ModeTestSupport.logits(be, all, ids, b, t);
             double[][] stats = all.gateStatistics();
             all.collectGateStatistics(false);
             for (double[] block : stats)
@@ -135,19 +136,21 @@ class ExpertOptOutTest {
     void keepingEveryExpertIsBitwiseTheFullModel() {
         int b = 2, t = 7;
         int[] ids = ModeTestSupport.tokens(9, b * t, CFG.vocabSize());
-        try (LlamaModel base = backbone(2)) {
+        try (LlamaModel base = ModeTestSupport.backbone(be, 2)) {
             for (Routing r : List.of(
                     Routing.DENSE, new Routing(Routing.Level.TOKEN, 2), new Routing(Routing.Level.SEQUENCE, 1))) {
                 try (ModeModel m =
                         ModeModel.create(base, ModeConfig.of(2, 1, DOMAINS).withRouting(r), 7)) {
-                    randomizeAdded(m, 12);
-                    float[] today = logits(m, ids, b, t);
+                    ModeTestSupport.randomizeAdded(be, m, 12);
+                    float[] today = ModeTestSupport.logits(be, m, ids, b, t);
                     m.useExperts(DOMAINS);
-                    assertArrayEquals(today, logits(m, ids, b, t), r + ": all experts kept");
+                    assertArrayEquals(today, ModeTestSupport.logits(be, m, ids, b, t), r + ": all experts kept");
                     m.useExperts(m.expertsWithout(List.of("math")));
-                    assertFalse(Arrays.equals(today, logits(m, ids, b, t)), r + ": removing an expert changes logits");
+                    assertFalse(
+                            Arrays.equals(today, ModeTestSupport.logits(be, m, ids, b, t)),
+                            r + ": removing an expert changes logits");
                     m.useExperts(List.of("law", "code", "math"));
-                    assertArrayEquals(today, logits(m, ids, b, t), r + ": every expert restored");
+                    assertArrayEquals(today, ModeTestSupport.logits(be, m, ids, b, t), r + ": every expert restored");
                 }
             }
         }
@@ -155,7 +158,7 @@ class ExpertOptOutTest {
 
     @Test
     void badExpertSetsFailWithOneLineNamingTheFix() {
-        try (LlamaModel base = backbone(3);
+        try (LlamaModel base = ModeTestSupport.backbone(be, 3);
                 ModeModel m = ModeModel.create(base, ModeConfig.of(2, 1, DOMAINS), 7)) {
             var empty = assertThrows(IllegalArgumentException.class, () -> m.useExperts(List.of()));
             assertTrue(
@@ -168,27 +171,6 @@ class ExpertOptOutTest {
             for (var ex : List.of(empty, unknown, without))
                 assertFalse(ex.getMessage().contains("\n"));
             assertEquals(DOMAINS, m.activeExperts(), "a rejected set leaves the model unchanged");
-        }
-    }
-
-    private static LlamaModel backbone(long seed) {
-        LlamaModel m = LlamaModel.create(be, CFG);
-        Random rnd = new Random(seed);
-        for (Parameter p : m.parameters()) ModeTestSupport.randomize(be, p, rnd, 0.3);
-        return m;
-    }
-
-    private static void randomizeAdded(ModeModel m, long seed) {
-        Random rnd = new Random(seed);
-        for (Parameter p : m.addedParameters())
-            ModeTestSupport.randomize(be, p, rnd, p.name().contains("gate") ? 0.8 : 0.3);
-    }
-
-    private static float[] logits(ModeModel model, int[] ids, int b, int t) {
-        try (Tensor it = be.fromHost(ids, b, t);
-                Tensor out = be.zeros(b * t, CFG.vocabSize())) {
-            model.logits(it, out);
-            return be.toHostFloats(out);
         }
     }
 

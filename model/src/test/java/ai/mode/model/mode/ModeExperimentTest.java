@@ -37,17 +37,6 @@ class ModeExperimentTest {
     }
 
     /** A domain whose tokens come mostly from its own slice of the vocabulary. */
-    private static DomainTokens domain(String name, int lo, int hi, long seed) {
-        Random r = new Random(seed);
-        int[][] splits = new int[3][];
-        for (int s = 0; s < 3; s++) {
-            splits[s] = new int[s == 0 ? 600 : 200];
-            for (int i = 0; i < splits[s].length; i++)
-                splits[s][i] = r.nextInt(5) == 0 ? r.nextInt(13) : lo + r.nextInt(hi - lo);
-        }
-        return new DomainTokens(name, splits[0], splits[1], splits[2]);
-    }
-
     @Test
     void everyMethodRunsWithTheSameBudgetAndTheReportIsWritten(@TempDir Path dir) throws Exception {
         Supplier<LlamaModel> load = () -> {
@@ -56,9 +45,9 @@ class ModeExperimentTest {
             for (Parameter p : m.parameters()) ModeTestSupport.randomize(be, p, rnd, 0.3);
             return m;
         };
-        DomainTokens code = domain("code", 0, 6, 1),
-                math = domain("math", 6, 12, 2),
-                english = domain("english-retention", 3, 9, 3);
+        DomainTokens code = ModeTestSupport.domain("code", 0, 6, 1),
+                math = ModeTestSupport.domain("math", 6, 12, 2),
+                english = ModeTestSupport.domain("english-retention", 3, 9, 3);
         ModeExperiment.Settings s = new ModeExperiment.Settings(
                 dir,
                 2,

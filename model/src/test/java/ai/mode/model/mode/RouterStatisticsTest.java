@@ -18,7 +18,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.Random;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -63,7 +62,7 @@ class RouterStatisticsTest {
     @Test
     void gatesForcedOntoOneExpertHaveZeroEntropyAndAllTheLoad() {
         int b = 2, t = 6, tokens = b * t;
-        try (LlamaModel base = backbone();
+        try (LlamaModel base = ModeTestSupport.backbone(be, 5);
                 ModeModel m = ModeModel.create(
                         base,
                         ModeConfig.of(2, 1, List.of("code", "math")).withRouting(new Routing(Routing.Level.TOKEN, 1)),
@@ -86,7 +85,8 @@ class RouterStatisticsTest {
     @Test
     void trainingProbeWritesRouterLinesDrawsThemAndLeavesTrainingUnchanged(@TempDir Path dir) throws Exception {
         ModeTraining.Hyper h = new ModeTraining.Hyper(2, 8, 1e-2, 0.0, 0, 0, 7);
-        List<DomainTokens> domains = List.of(domain("code", 0, 6, 1), domain("math", 6, 12, 2));
+        List<DomainTokens> domains =
+                List.of(ModeTestSupport.domain("code", 0, 6, 1), ModeTestSupport.domain("math", 6, 12, 2));
         Map<String, List<int[]>> probe = ModeTraining.probeWindows(domains, h);
         assertEquals(List.of("code", "math"), List.copyOf(probe.keySet()));
         int steps = 45; // probe every 45 / 20 = 2 steps, and at step 45
@@ -131,7 +131,7 @@ class RouterStatisticsTest {
 
     private static List<float[]> train(
             Path dir, List<DomainTokens> domains, Map<String, List<int[]>> probe, ModeTraining.Hyper h, int steps) {
-        try (LlamaModel base = backbone();
+        try (LlamaModel base = ModeTestSupport.backbone(be, 5);
                 ModeModel m = ModeModel.create(base, ModeConfig.of(2, 1, List.of("code", "math")), 5)) {
             m.selectTrainable(true);
             ModeTraining.train("run", m, ModeTraining.mix(domains, h, 3), List.of(), probe, steps, h, dir, List.of());
@@ -139,22 +139,5 @@ class RouterStatisticsTest {
             for (Parameter p : m.addedParameters()) out.add(be.toHostFloats(p.value()));
             return out;
         }
-    }
-
-    private static LlamaModel backbone() {
-        LlamaModel m = LlamaModel.create(be, ModeTestSupport.TINY);
-        Random rnd = new Random(5);
-        for (Parameter p : m.parameters()) ModeTestSupport.randomize(be, p, rnd, 0.3);
-        return m;
-    }
-
-    private static DomainTokens domain(String name, int lo, int hi, long seed) {
-        Random r = new Random(seed);
-        int[][] splits = new int[3][];
-        for (int s = 0; s < 3; s++) {
-            splits[s] = new int[s == 0 ? 600 : 200];
-            for (int i = 0; i < splits[s].length; i++) splits[s][i] = lo + r.nextInt(hi - lo);
-        }
-        return new DomainTokens(name, splits[0], splits[1], splits[2]);
     }
 }
