@@ -7,11 +7,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.mode.model.mode.ExpertFile;
 import ai.mode.tests.parallel.TrainCliTest;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.SplittableRandom;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -23,9 +21,6 @@ import org.junit.jupiter.api.io.TempDir;
  * statistics are printed per domain and block; bad expert sets are one-line errors naming the fix.
  */
 class EvalModeOptOutCliTest {
-    private static final String SHAPE =
-            "hidden_size=16,num_hidden_layers=2,num_attention_heads=2,num_key_value_heads=1,intermediate_size=24";
-
     @TempDir
     static Path dir;
 
@@ -34,31 +29,11 @@ class EvalModeOptOutCliTest {
 
     @BeforeAll
     static void trainTinyModel() throws Exception {
-        alpha = corpus("alpha", new String[] {"the", "cat", "sat", "on", "a", "mat", "and"}, 1);
-        beta = corpus("beta", new String[] {"dog", "ran", "to", "park", "with", "ball", "and"}, 2);
-        backbone = dir.resolve("base");
-        String[] p = run(
-                "pretrain",
-                "--out",
-                backbone.toString(),
-                "--corpus",
-                alpha.toString(),
-                "--vocab",
-                "280",
-                "--config",
-                SHAPE,
-                "--steps",
-                "2",
-                "--batch",
-                "4",
-                "--seq",
-                "16",
-                "--eval-windows",
-                "4",
-                "--threads",
-                "1",
-                "-q");
-        assertEquals("0", p[0], p[2]);
+        alpha = TrainCliTest.writeCorpus(
+                dir.resolve("alpha"), new String[] {"the", "cat", "sat", "on", "a", "mat", "and"}, 12, 1);
+        beta = TrainCliTest.writeCorpus(
+                dir.resolve("beta"), new String[] {"dog", "ran", "to", "park", "with", "ball", "and"}, 12, 2);
+        backbone = TrainCliTest.pretrainTiny(dir.resolve("base"), alpha);
         Path out = dir.resolve("mode");
         String[] t = run(
                 "train",
@@ -89,22 +64,6 @@ class EvalModeOptOutCliTest {
         experts = out.resolve(ExpertFile.FILE_NAME);
         domains = ExpertFile.read(experts).config().domains();
         assertEquals(2, domains.size());
-    }
-
-    private static Path corpus(String name, String[] words, long seed) throws Exception {
-        Path c = dir.resolve(name);
-        Files.createDirectories(c);
-        SplittableRandom r = new SplittableRandom(seed);
-        for (int d = 0; d < 12; d++) {
-            StringBuilder sb = new StringBuilder();
-            for (int s = 0; s < 20; s++) {
-                for (int w = 0; w < 6; w++)
-                    sb.append(words[r.nextInt(words.length)]).append(' ');
-                sb.append(".\n");
-            }
-            Files.writeString(c.resolve("doc" + d + ".txt"), sb.toString());
-        }
-        return c;
     }
 
     private static String[] evalMode(String... extra) {
