@@ -74,11 +74,12 @@ step() {
       ;;
     kernels)
       if [ "$MODE_GPU_HAVE" = 1 ]; then
-        # the project's own GEMM kernels, not cuBLASLt (which the gpu-tagged tests check)
-        junit_step kernels -Dmode.kernels.backend=cuda -Dmode.cuda.gemm=kernel -- --select-package ai.mode.tests.kernels
+        # the backend conformance suite on cuda with the project's own GEMM kernels, not cuBLASLt (which the
+        # gpu-tests step's run of the same suite uses)
+        junit_step kernels -Dmode.cuda.gemm=kernel -- --select-class ai.mode.tests.gpu.CudaConformanceTest
       else
         echo "no GPU: the kernel tests run on the CPU emulator (emu) instead"
-        junit_step kernels -Dmode.kernels.backend=emu -- --select-package ai.mode.tests.kernels
+        junit_step kernels -- --select-class ai.mode.tests.kernels.EmuConformanceTest
       fi
       ;;
     grads)
@@ -112,9 +113,9 @@ step() {
       cs="$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1)"
       [ -n "$cs" ] || { echo "compute-sanitizer not found (PATH, /usr/local/cuda*/bin)"; return 3; }
       "$cs" --tool "$1" --error-exitcode 86 --target-processes all "$MODE_GPU_JAVA" "${JVM_FLAGS[@]}" \
-        -Dmode.kernels.backend=cuda -Dmode.cuda.gemm=kernel -cp "$MODE_GPU_CP" \
+        -Dmode.cuda.gemm=kernel -cp "$MODE_GPU_CP" \
         org.junit.platform.console.ConsoleLauncher execute --disable-banner --details=summary \
-        --disable-ansi-colors --select-package ai.mode.tests.kernels
+        --disable-ansi-colors --select-class ai.mode.tests.gpu.CudaConformanceTest
       local rc=$?
       [ "$rc" -eq 86 ] && { echo "$1: compute-sanitizer reported errors (above)"; return 1; }
       [ "$rc" -eq 0 ] && echo "$1: no errors over the kernel tests"

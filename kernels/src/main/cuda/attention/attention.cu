@@ -16,7 +16,8 @@ constexpr int kThreads = 128;
 
 template <int HD>
 struct Tiles {
-    static constexpr int rows = HD >= 128 ? 16 : 32;  // tile rows for the tiles that share the budget
+    // tile rows for the tiles that share the budget
+    static constexpr int rows = HD >= kLaunchAttentionHeadTileLarge ? kLaunchAttentionTileRowsLarge : kLaunchAttentionTileRows;
 };
 
 // tile[r][c] = element (t = row0 + r, head, c) of a [T, heads, hd] sequence, zero outside T and hd.
@@ -53,7 +54,7 @@ __device__ __forceinline__ float groupSum(float v) {
 // sub + 4 i of its query row and key columns sub + 4 j of each score tile.
 template <class T, int HD>
 __device__ void attentionFwd(const T* q, const T* k, const T* v, T* out, float* lse, int B, int Tn, int H, int Hkv, int hd) {
-    constexpr int BQ = 32, BK = Tiles<HD>::rows, TPR = kThreads / BQ, CPT = BK / TPR, DPT = HD / TPR;
+    constexpr int BQ = kLaunchAttentionForwardRows, BK = Tiles<HD>::rows, TPR = kThreads / BQ, CPT = BK / TPR, DPT = HD / TPR;
     __shared__ float Qs[BQ][HD + 1];
     __shared__ float Ks[BK][HD + 1];
     __shared__ float Vs[BK][HD + 1];

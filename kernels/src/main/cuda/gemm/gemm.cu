@@ -43,7 +43,7 @@ __device__ __forceinline__ int colTile(int N, int BN) { return swappedGrid(N, BN
 template <class TA, class TC>
 __device__ void gemmTiled(int transA, int transB, int M, int N, int K, float alpha, const TA* a, long long strideA,
                           const TA* b, long long strideB, float beta, TC* c, long long strideC) {
-    constexpr int BM = 64, BN = 64, BK = 16, NT = 256;
+    constexpr int BM = kLaunchGemmTileM, BN = kLaunchGemmTileN, BK = 16, NT = 256;
     __shared__ float As[BK][BM + 4];
     __shared__ float Bs[BK][BN + 4];
     a += blockIdx.z * strideA;
@@ -99,7 +99,7 @@ template <class TC>
 __device__ void gemmWmma(int transA, int transB, int M, int N, int K, float alpha, const bf16* a, long long strideA,
                          const bf16* b, long long strideB, float beta, TC* c, long long strideC) {
     using namespace nvcuda;
-    constexpr int BM = 64, BN = 64, BK = 32, NT = 128;
+    constexpr int BM = kLaunchGemmTileM, BN = kLaunchGemmTileN, BK = 32, NT = 128;
     constexpr int LDA = BK + 8, LDB = BN + 8, LDC = BN + 4;  // padded; multiples of 8 (bf16) and 4 (float)
     __shared__ __align__(32) bf16 As[BM * LDA];
     __shared__ __align__(32) bf16 Bs[BK * LDB];

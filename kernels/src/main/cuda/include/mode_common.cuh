@@ -3,6 +3,8 @@
 // Compiles under nvcc, NVRTC and g++ with the CPU emulator (MODE_EMU, see kernels/src/main/emu/cuda_emu.h).
 #pragma once
 
+#include "mode_launch.cuh"
+
 #ifdef MODE_EMU
 #include "cuda_emu.h"
 #else
@@ -12,9 +14,6 @@
 typedef __nv_bfloat16 bf16;
 
 namespace mode {
-
-// Launch geometry limit for grid-stride kernels (the DeviceBackend never asks for more blocks).
-constexpr int kMaxGridBlocks = 65535;
 
 __device__ __forceinline__ float infinity() { return __int_as_float(0x7f800000); }
 __device__ __forceinline__ float quietNaN() { return __int_as_float(0x7fc00000); }
@@ -85,23 +84,24 @@ __device__ __forceinline__ void raiseError(int* err, int code, int value, int po
 namespace mode {
 
 // Column sums in two fixed-order stages, so that long columns are spread over many blocks:
-// columnSumPartial: grid (ceil(cols / 32), chunks), block (32, 8). Block (x, y) sums rows
-// [y * chunk, min(rows, (y + 1) * chunk)) of columns 32x .. 32x + 31: thread (tx, ty) takes rows ty, ty + 8, ...
-// of the chunk, and row ty == 0 adds the 8 partials in order into partial[y * cols + j].
+// columnSumPartial: grid (ceil(cols / X), chunks), block (X, Y) = (kLaunchColumnBlockX, kLaunchColumnBlockY).
+// Block (x, y) sums rows [y * chunk, min(rows, (y + 1) * chunk)) of columns X*x .. X*x + X - 1: thread (tx, ty)
+// takes rows ty, ty + Y, ... of the chunk, and row ty == 0 adds the Y partials in order into partial[y * cols + j].
 // mode_colsum_finish_f32 (elementwise.cu) then adds out[j] += partial[0, j] + partial[1, j] + ... in order.
 template <class F> __device__ __forceinline__ void columnSumPartial(int rows, int cols, int chunk, F f, float* partial) {
-    __shared__ float part[8][33];
-    const int j = blockIdx.x * 32 + threadIdx.x;
+    constexpr int X = kLaunchColumnBlockX, Y = kLaunchColumnBlockY;
+    __shared__ float part[Y][X + 1];
+    const int j = blockIdx.x * X + threadIdx.x;
     const int r0 = blockIdx.y * chunk, r1 = rows - r0 < chunk ? rows : r0 + chunk;
     float s = 0.0f;
     if (j < cols) {
-        for (int r = r0 + threadIdx.y; r < r1; r += 8) s += f(r, j);
+        for (int r = r0 + threadIdx.y; r < r1; r += Y) s += f(r, j);
     }
     part[threadIdx.y][threadIdx.x] = s;
     __syncthreads();
     if (threadIdx.y == 0 && j < cols) {
         float t = 0.0f;
-        for (int y = 0; y < 8; y++) t += part[y][threadIdx.x];
+        for (int y = 0; y < Y; y++) t += part[y][threadIdx.x];
         partial[(long long)blockIdx.y * cols + j] = t;
     }
 }

@@ -137,6 +137,7 @@ public final class ComposeCommand implements Callable<Integer> {
                     m,
                     ModeTraining.mix(mixData, h, h.seed()),
                     ModeTraining.validationWindows(mixData, h),
+                    ModeTraining.probeWindows(mixData, h),
                     steps,
                     h,
                     dir,

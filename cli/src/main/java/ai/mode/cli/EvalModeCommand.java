@@ -28,6 +28,18 @@ public final class EvalModeCommand implements Callable<Integer> {
     ModeCliOptions.Saved saved;
 
     @Option(
+            names = "--keep",
+            split = ",",
+            description = "Domain opt-out: route only to these experts (and the backbone), e.g. --keep code,math.")
+    List<String> keep;
+
+    @Option(
+            names = "--without",
+            split = ",",
+            description = "Domain opt-out: route to every expert except these, e.g. --without math.")
+    List<String> without;
+
+    @Option(
             names = "--eval",
             split = ",",
             description =
@@ -51,6 +63,8 @@ public final class EvalModeCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        if (keep != null && without != null)
+            throw new IllegalArgumentException("--keep and --without both given; use one of them");
         ExpertFile f = saved.expertFile();
         List<String> trained =
                 f.config().domains().stream().filter(d -> !d.equals("mixed")).toList();
@@ -61,9 +75,14 @@ public final class EvalModeCommand implements Callable<Integer> {
         try (Backend be = common.openBackend();
                 LlamaModel base = SavedModels.load(be, c);
                 ModeModel m = Composer.load(base, f, r)) {
+            if (keep != null)
+                m.useExperts(keep.stream().filter(s -> !s.isBlank()).toList());
+            if (without != null) m.useExperts(m.expertsWithout(without));
             System.out.printf(
                     "MoDE model: %s over %s, experts %s, routing %s%n",
                     f.source(), c.dir(), f.config().domains(), r);
+            if (!m.activeExperts().equals(f.config().domains()))
+                System.out.printf("experts used: %s (gates renormalised over them)%n", m.activeExperts());
             ModeTraining.Evaluation e = ModeTraining.evaluate(m, data, seq, batch, windows);
             ModeCliSupport.printEvaluation(System.out, e, ModeTraining.count(m, base.parameters(), 0));
         }

@@ -93,6 +93,7 @@ public final class ExpertCommand implements Callable<Integer> {
                     m,
                     ModeTraining.mix(List.of(data), h, h.seed()),
                     ModeTraining.validationWindows(List.of(data), h),
+                    ModeTraining.probeWindows(List.of(data), h),
                     steps,
                     h,
                     dir,

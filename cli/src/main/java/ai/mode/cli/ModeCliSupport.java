@@ -8,6 +8,7 @@ import ai.mode.model.mode.ExperimentReport;
 import ai.mode.model.mode.ExpertFile;
 import ai.mode.model.mode.ModeExperiment;
 import ai.mode.model.mode.ModeTraining;
+import ai.mode.model.mode.RouterStatistics;
 import ai.mode.model.tokenizer.BpeTokenizer;
 import ai.mode.model.train.Trainer;
 import ai.mode.runtime.LossStats;
@@ -103,7 +104,14 @@ final class ModeCliSupport {
         };
     }
 
-    /** Per-domain test scores and parameter counts of one model. */
+    /** [0.812 0.094 0.094] */
+    private static String fixed(double[] v) {
+        StringBuilder b = new StringBuilder("[");
+        for (int j = 0; j < v.length; j++) b.append(j == 0 ? "" : " ").append(String.format(Locale.ROOT, "%.3f", v[j]));
+        return b.append(']').toString();
+    }
+
+    /** Per-domain test scores, parameter counts and (MoDE) router statistics of one model. */
     static void printEvaluation(PrintStream out, ModeTraining.Evaluation e, ModeTraining.ParamCounts counts) {
         out.printf(
                 Locale.ROOT,
@@ -125,15 +133,19 @@ final class ModeCliSupport {
         }
         int n = e.scores().size();
         out.printf(Locale.ROOT, "%-20s %9.2f%% %10.4f%n", "mean", 100 * acc / n, loss / n);
-        for (Map.Entry<String, double[][]> g : e.gateWeights().entrySet()) {
-            StringBuilder b = new StringBuilder();
-            for (int blk = 0; blk < g.getValue().length; blk++) {
-                b.append(" block ").append(blk).append(" [");
-                for (int j = 0; j < g.getValue()[blk].length; j++)
-                    b.append(j == 0 ? "" : " ").append(String.format(Locale.ROOT, "%.3f", g.getValue()[blk][j]));
-                b.append(']');
+        for (Map.Entry<String, List<RouterStatistics.Summary>> g : e.router().entrySet()) {
+            out.printf("router on %s (weights and load: backbone first):%n", g.getKey());
+            for (int blk = 0; blk < g.getValue().size(); blk++) {
+                RouterStatistics.Summary st = g.getValue().get(blk);
+                StringBuilder b = new StringBuilder(String.format(
+                        Locale.ROOT, "  block %d weights %s entropy %.3f", blk, fixed(st.meanWeight()), st.entropy()));
+                if (st.load() != null)
+                    b.append(" load ")
+                            .append(fixed(st.load()))
+                            .append(" over capacity ")
+                            .append(st.overCapacity());
+                out.println(b);
             }
-            out.printf("gate weights on %s (backbone first):%s%n", g.getKey(), b);
         }
     }
 }

@@ -17,6 +17,8 @@ import java.util.Optional;
  * <ul>
  *   <li>{@code entrypoints.txt}: one line per kernel, {@code <entry point> <module>}, always present;</li>
  *   <li>{@code src/<module>.cu} and {@code src/include/*.cuh}: the CUDA sources (for NVRTC), always present;</li>
+ *   <li>{@code launch.properties}: each entry point's block size and the launch constants, always present
+ *       (read by {@link KernelLaunch});</li>
  *   <li>{@code fatbin/<module>.fatbin}: SASS sm_80 + sm_90a and PTX compute_80, present when nvcc built them;</li>
  *   <li>{@code kernels.json}: per-kernel registers, shared memory and spills per architecture (nvcc builds only);</li>
  *   <li>{@code emu/libmode_emu.so}: the kernels compiled for the CPU emulator, present when g++ built it.</li>

@@ -7,6 +7,7 @@ import ai.mode.runtime.Backend;
 import ai.mode.runtime.BackendSpec;
 import ai.mode.runtime.DType;
 import ai.mode.runtime.LossStats;
+import ai.mode.runtime.OpShapes;
 import ai.mode.runtime.Shapes;
 import ai.mode.runtime.Tensor;
 import java.lang.System.Logger;
@@ -218,28 +219,8 @@ public final class CpuBackend implements Backend {
         return ct;
     }
 
-    private static CpuTensor f32(String op, String name, Tensor t) {
-        CpuTensor c = cpu(op, name, t);
-        Shapes.requireDType(op, name, c, DType.F32);
-        return c;
-    }
-
-    private static CpuTensor i32(String op, String name, Tensor t) {
-        CpuTensor c = cpu(op, name, t);
-        Shapes.requireDType(op, name, c, DType.I32);
-        return c;
-    }
-
     private static void require(boolean ok, String message) {
         if (!ok) throw new IllegalArgumentException(message);
-    }
-
-    /** Row count of t read as [rows, lastDim], checking the last dimension. */
-    private static int rowsWithLast(String op, String name, CpuTensor t, int last) {
-        require(
-                t.rank() >= 1 && t.dim(-1) == last,
-                op + ": " + name + " must have last dimension " + last + " but is " + t.describe());
-        return Shapes.rows(t);
     }
 
     // ================================================================= memory
@@ -263,10 +244,7 @@ public final class CpuBackend implements Backend {
     @Override
     public Tensor fromHost(float[] data, int... shape) {
         require(data != null, "fromHost: data must not be null");
-        require(
-                Shapes.numel(shape) == data.length,
-                "fromHost: " + data.length + " floats do not fill shape " + Arrays.toString(shape) + " ("
-                        + Shapes.numel(shape) + " elements)");
+        OpShapes.fromHost(shape, data.length, "floats");
         return new CpuTensor(this, DType.F32, shape, data.clone(), null, 0, null);
     }
 
@@ -309,40 +287,31 @@ public final class CpuBackend implements Backend {
     @Override
     public Tensor fromHost(int[] data, int... shape) {
         require(data != null, "fromHost: data must not be null");
-        require(
-                Shapes.numel(shape) == data.length,
-                "fromHost: " + data.length + " ints do not fill shape " + Arrays.toString(shape) + " ("
-                        + Shapes.numel(shape) + " elements)");
+        OpShapes.fromHost(shape, data.length, "ints");
         return new CpuTensor(this, DType.I32, shape, null, data.clone(), 0, null);
     }
 
     @Override
     public void toHost(Tensor src, float[] dst) {
-        CpuTensor s = f32("toHost", "src", src);
-        require(
-                dst != null && dst.length == s.size(),
-                "toHost: destination length " + (dst == null ? "null" : dst.length)
-                        + " must equal the element count of " + s.describe());
+        CpuTensor s = cpu("toHost", "src", src);
+        require(dst != null, "toHost: dst must not be null");
+        OpShapes.hostFloats("toHost", "src", s, dst.length);
         System.arraycopy(s.floats(), s.offset(), dst, 0, s.size());
     }
 
     @Override
     public void toHost(Tensor src, int[] dst) {
-        CpuTensor s = i32("toHost", "src", src);
-        require(
-                dst != null && dst.length == s.size(),
-                "toHost: destination length " + (dst == null ? "null" : dst.length)
-                        + " must equal the element count of " + s.describe());
+        CpuTensor s = cpu("toHost", "src", src);
+        require(dst != null, "toHost: dst must not be null");
+        OpShapes.hostInts("toHost", "src", s, dst.length);
         System.arraycopy(s.ints(), s.offset(), dst, 0, s.size());
     }
 
     @Override
     public void copyFromHost(float[] src, Tensor dst) {
-        CpuTensor d = f32("copyFromHost", "dst", dst);
-        require(
-                src != null && src.length == d.size(),
-                "copyFromHost: source length " + (src == null ? "null" : src.length)
-                        + " must equal the element count of " + d.describe());
+        CpuTensor d = cpu("copyFromHost", "dst", dst);
+        require(src != null, "copyFromHost: src must not be null");
+        OpShapes.hostFloats("copyFromHost", "dst", d, src.length);
         System.arraycopy(src, 0, d.floats(), d.offset(), d.size());
     }
 
@@ -350,8 +319,7 @@ public final class CpuBackend implements Backend {
     public void copy(Tensor src, Tensor dst) {
         CpuTensor s = cpu("copy", "src", src);
         CpuTensor d = cpu("copy", "dst", dst);
-        require(s.dtype() == d.dtype(), "copy: dtype mismatch " + s.describe() + " -> " + d.describe());
-        require(s.size() == d.size(), "copy: element count mismatch " + s.describe() + " -> " + d.describe());
+        OpShapes.copy(s, d);
         if (s.dtype() == DType.F32) {
             System.arraycopy(s.floats(), s.offset(), d.floats(), d.offset(), s.size());
         } else {
@@ -361,17 +329,15 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void fill(Tensor t, float value) {
-        CpuTensor c = f32("fill", "t", t);
+        CpuTensor c = cpu("fill", "t", t);
+        OpShapes.fill(c);
         Arrays.fill(c.floats(), c.offset(), c.offset() + c.size(), value);
     }
 
     @Override
     public Tensor view(Tensor t, int... shape) {
         CpuTensor c = cpu("view", "t", t);
-        require(
-                Shapes.numel(shape) == c.numel(),
-                "view: cannot view " + c.describe() + " as " + Arrays.toString(shape) + " (" + Shapes.numel(shape)
-                        + " elements)");
+        OpShapes.view(c, shape);
         return new CpuTensor(
                 this,
                 c.dtype(),
@@ -385,14 +351,9 @@ public final class CpuBackend implements Backend {
     @Override
     public Tensor slice(Tensor t, int start, int length) {
         CpuTensor c = cpu("slice", "t", t);
-        require(c.rank() >= 1, "slice: cannot slice a rank-0 tensor " + c.describe());
-        require(
-                start >= 0 && length >= 0 && (long) start + length <= c.dim(0),
-                "slice: rows [" + start + ", " + ((long) start + length) + ") are outside dimension 0 of "
-                        + c.describe());
+        int rowSize = (int) OpShapes.slice(c, start, length);
         int[] shape = c.shape().clone();
         shape[0] = length;
-        int rowSize = c.dim(0) == 0 ? 0 : c.size() / c.dim(0);
         return new CpuTensor(
                 this,
                 c.dtype(),
@@ -408,38 +369,13 @@ public final class CpuBackend implements Backend {
     @Override
     public void gemm(boolean transA, boolean transB, float alpha, Tensor a, Tensor b, float beta, Tensor c) {
         String op = "gemm";
-        CpuTensor ta = f32(op, "a", a), tb = f32(op, "b", b), tc = f32(op, "c", c);
-        int rank = ta.rank();
-        require(rank == 2 || rank == 3, "gemm: a must be 2-D or 3-D but is " + ta.describe());
-        require(tc.rank() == rank, "gemm: c must have the rank of a (" + rank + ") but is " + tc.describe());
-        require(
-                tb.rank() == 2 || tb.rank() == rank,
-                "gemm: b must be 2-D or have the rank of a but is " + tb.describe());
-        int batch = rank == 3 ? ta.dim(0) : 1;
-        if (rank == 3) {
-            require(tc.dim(0) == batch, "gemm: batch of c " + tc.describe() + " differs from a " + ta.describe());
-            require(
-                    tb.rank() == 2 || tb.dim(0) == batch,
-                    "gemm: batch of b " + tb.describe() + " differs from a " + ta.describe());
-        }
-        int m = transA ? ta.dim(-1) : ta.dim(-2);
-        int k = transA ? ta.dim(-2) : ta.dim(-1);
-        int kb = transB ? tb.dim(-1) : tb.dim(-2);
-        int n = transB ? tb.dim(-2) : tb.dim(-1);
-        require(
-                k == kb,
-                "gemm: inner dimensions differ: op(a) of " + ta.describe() + " (transA=" + transA + ") has K=" + k
-                        + " but op(b) of " + tb.describe() + " (transB=" + transB + ") has K=" + kb);
-        require(
-                tc.dim(-2) == m && tc.dim(-1) == n,
-                "gemm: c must be [" + (rank == 3 ? batch + ", " : "") + m + ", " + n
-                        + "] for a " + ta.describe() + " (transA=" + transA + ") and b " + tb.describe() + " (transB="
-                        + transB
-                        + ") but is " + tc.describe());
+        CpuTensor ta = cpu(op, "a", a), tb = cpu(op, "b", b), tc = cpu(op, "c", c);
+        OpShapes.MatmulDims dims = OpShapes.gemm(transA, transB, ta, tb, tc);
+        int m = dims.m(), n = dims.n(), k = dims.k(), batch = dims.batch();
         require(
                 !overlaps(tc, ta) && !overlaps(tc, tb),
                 "gemm: c " + tc.describe() + " overlaps an input; use a separate output");
-        boolean broadcastB = rank == 3 && tb.rank() == 2;
+        boolean broadcastB = dims.broadcastB();
         // A single GEMM when batch is 1; a broadcast B with row-major A folds the batch into M.
         boolean fold = batch == 1 || (broadcastB && !transA);
         int items = fold ? 1 : batch, rows = fold ? m * batch : m, bStride = broadcastB ? 0 : k * n;
@@ -491,9 +427,8 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void add(Tensor a, Tensor b, Tensor out) {
-        CpuTensor ta = f32("add", "a", a), tb = f32("add", "b", b), to = f32("add", "out", out);
-        Shapes.requireSameShape("add", ta, tb);
-        Shapes.requireSameShape("add", ta, to);
+        CpuTensor ta = cpu("add", "a", a), tb = cpu("add", "b", b), to = cpu("add", "out", out);
+        OpShapes.add(ta, tb, to);
         float[] av = ta.floats(), bv = tb.floats(), ov = to.floats();
         int ao = ta.offset(), bo = tb.offset(), oo = to.offset();
         threads.parallelRanges(ta.size(), ELEMENT_GRAIN, (s, e) -> kern.add(av, ao + s, bv, bo + s, ov, oo + s, e - s));
@@ -501,8 +436,8 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void axpy(float alpha, Tensor x, Tensor y) {
-        CpuTensor tx = f32("axpy", "x", x), ty = f32("axpy", "y", y);
-        Shapes.requireSameShape("axpy", tx, ty);
+        CpuTensor tx = cpu("axpy", "x", x), ty = cpu("axpy", "y", y);
+        OpShapes.axpy(tx, ty);
         float[] xv = tx.floats(), yv = ty.floats();
         int xo = tx.offset(), yo = ty.offset();
         threads.parallelRanges(tx.size(), ELEMENT_GRAIN, (s, e) -> kern.axpy(alpha, xv, xo + s, yv, yo + s, e - s));
@@ -510,7 +445,8 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void scale(Tensor x, float s) {
-        CpuTensor tx = f32("scale", "x", x);
+        CpuTensor tx = cpu("scale", "x", x);
+        OpShapes.scale(tx);
         float[] xv = tx.floats();
         int xo = tx.offset();
         threads.parallelRanges(tx.size(), ELEMENT_GRAIN, (st, e) -> kern.scale(xv, xo + st, e - st, s));
@@ -518,7 +454,8 @@ public final class CpuBackend implements Backend {
 
     @Override
     public double sumSquares(Tensor x) {
-        CpuTensor tx = f32("sumSquares", "x", x);
+        CpuTensor tx = cpu("sumSquares", "x", x);
+        OpShapes.sumSquares(tx);
         float[] xv = tx.floats();
         int xo = tx.offset(), n = tx.size();
         int chunks = (n + SUMSQ_CHUNK - 1) / SUMSQ_CHUNK;
@@ -539,11 +476,9 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void sumRowsAccumulate(Tensor x, Tensor out) {
-        CpuTensor tx = f32("sumRowsAccumulate", "x", x), to = f32("sumRowsAccumulate", "out", out);
-        require(tx.rank() >= 1, "sumRowsAccumulate: x must have rank >= 1 but is " + tx.describe());
-        int d = tx.dim(-1);
-        Shapes.requireNumel("sumRowsAccumulate", "out", to, d);
-        int rows = Shapes.rows(tx);
+        CpuTensor tx = cpu("sumRowsAccumulate", "x", x), to = cpu("sumRowsAccumulate", "out", out);
+        OpShapes.RowDims dims = OpShapes.sumRowsAccumulate(tx, to);
+        int d = dims.cols(), rows = dims.rows();
         float[] xv = tx.floats(), ov = to.floats();
         int xo = tx.offset(), oo = to.offset();
         threads.parallelRanges(d, COLUMN_GRAIN, (c0, c1) -> {
@@ -557,8 +492,7 @@ public final class CpuBackend implements Backend {
         for (int i = 0; i < n; i++) {
             int id = ids[off + i];
             if (id < 0 || id >= limit) {
-                throw new IllegalArgumentException(
-                        op + ": " + what + " " + id + " at position " + i + " is outside [0, " + limit + ")");
+                throw new IllegalArgumentException(OpShapes.indexOutOfRange(op, what, id, i, "[0, " + limit + ")"));
             }
         }
     }
@@ -566,11 +500,9 @@ public final class CpuBackend implements Backend {
     @Override
     public void embeddingForward(Tensor table, Tensor ids, Tensor out) {
         String op = "embeddingForward";
-        CpuTensor tt = f32(op, "table", table), ti = i32(op, "ids", ids), to = f32(op, "out", out);
-        Shapes.requireRank(op, "table", tt, 2);
-        int vocab = tt.dim(0), d = tt.dim(1), n = ti.size();
-        Shapes.requireNumel(op, "out", to, (long) n * d);
-        rowsWithLast(op, "out", to, d);
+        CpuTensor tt = cpu(op, "table", table), ti = cpu(op, "ids", ids), to = cpu(op, "out", out);
+        OpShapes.EmbeddingDims dims = OpShapes.embeddingForward(tt, ti, to);
+        int vocab = dims.vocab(), d = dims.dim(), n = dims.tokens();
         int[] iv = ti.ints();
         int io = ti.offset();
         checkIds(op, iv, io, n, vocab, "token id");
@@ -584,11 +516,9 @@ public final class CpuBackend implements Backend {
     @Override
     public void embeddingBackward(Tensor dOut, Tensor ids, Tensor dTable) {
         String op = "embeddingBackward";
-        CpuTensor tg = f32(op, "dOut", dOut), ti = i32(op, "ids", ids), tt = f32(op, "dTable", dTable);
-        Shapes.requireRank(op, "dTable", tt, 2);
-        int vocab = tt.dim(0), d = tt.dim(1), n = ti.size();
-        Shapes.requireNumel(op, "dOut", tg, (long) n * d);
-        rowsWithLast(op, "dOut", tg, d);
+        CpuTensor tg = cpu(op, "dOut", dOut), ti = cpu(op, "ids", ids), tt = cpu(op, "dTable", dTable);
+        OpShapes.EmbeddingDims dims = OpShapes.embeddingBackward(tg, ti, tt);
+        int vocab = dims.vocab(), d = dims.dim(), n = dims.tokens();
         int[] iv = ti.ints();
         int io = ti.offset();
         checkIds(op, iv, io, n, vocab, "token id");
@@ -610,16 +540,12 @@ public final class CpuBackend implements Backend {
     @Override
     public void rmsNormForward(Tensor x, Tensor weight, float eps, Tensor out, Tensor rstd) {
         String op = "rmsNormForward";
-        CpuTensor tx = f32(op, "x", x),
-                tw = f32(op, "weight", weight),
-                to = f32(op, "out", out),
-                tr = f32(op, "rstd", rstd);
-        require(tx.rank() >= 1, op + ": x must have rank >= 1 but is " + tx.describe());
-        int d = tx.dim(-1), rows = Shapes.rows(tx);
-        Shapes.requireNumel(op, "weight", tw, d);
-        Shapes.requireSameShape(op, tx, to);
-        Shapes.requireNumel(op, "rstd", tr, rows);
-        require(eps >= 0 && Float.isFinite(eps), op + ": eps must be a finite non-negative number, got " + eps);
+        CpuTensor tx = cpu(op, "x", x),
+                tw = cpu(op, "weight", weight),
+                to = cpu(op, "out", out),
+                tr = cpu(op, "rstd", rstd);
+        OpShapes.RowDims dims = OpShapes.rmsNormForward(tx, tw, eps, to, tr);
+        int d = dims.cols(), rows = dims.rows();
         float[] xv = tx.floats(), wv = tw.floats(), ov = to.floats(), rv = tr.floats();
         int xo = tx.offset(), wo = tw.offset(), oo = to.offset(), ro = tr.offset();
         threads.parallelRanges(rows, Math.max(1, ELEMENT_GRAIN / Math.max(1, d)), (s, e) -> {
@@ -637,19 +563,14 @@ public final class CpuBackend implements Backend {
     @Override
     public void rmsNormBackward(Tensor dOut, Tensor x, Tensor weight, Tensor rstd, Tensor dx, Tensor dWeight) {
         String op = "rmsNormBackward";
-        CpuTensor tg = f32(op, "dOut", dOut),
-                tx = f32(op, "x", x),
-                tw = f32(op, "weight", weight),
-                tr = f32(op, "rstd", rstd),
-                tdx = f32(op, "dx", dx),
-                tdw = f32(op, "dWeight", dWeight);
-        require(tx.rank() >= 1, op + ": x must have rank >= 1 but is " + tx.describe());
-        int d = tx.dim(-1), rows = Shapes.rows(tx);
-        Shapes.requireSameShape(op, tx, tg);
-        Shapes.requireSameShape(op, tx, tdx);
-        Shapes.requireNumel(op, "weight", tw, d);
-        Shapes.requireNumel(op, "dWeight", tdw, d);
-        Shapes.requireNumel(op, "rstd", tr, rows);
+        CpuTensor tg = cpu(op, "dOut", dOut),
+                tx = cpu(op, "x", x),
+                tw = cpu(op, "weight", weight),
+                tr = cpu(op, "rstd", rstd),
+                tdx = cpu(op, "dx", dx),
+                tdw = cpu(op, "dWeight", dWeight);
+        OpShapes.RowDims dims = OpShapes.rmsNormBackward(tg, tx, tw, tr, tdx, tdw);
+        int d = dims.cols(), rows = dims.rows();
         float[] gv = tg.floats(),
                 xv = tx.floats(),
                 wv = tw.floats(),
@@ -704,13 +625,9 @@ public final class CpuBackend implements Backend {
 
     /** Rotates each (i, i + hd/2) pair by +angle (direction 1) or -angle (direction -1). */
     private void rope(String op, Tensor in, float theta, int positionOffset, Tensor out, float direction) {
-        CpuTensor ti = f32(op, "input", in), to = f32(op, "output", out);
-        Shapes.requireRank(op, "input", ti, 4);
-        Shapes.requireSameShape(op, ti, to);
-        int b = ti.dim(0), t = ti.dim(1), h = ti.dim(2), hd = ti.dim(3);
-        require(hd % 2 == 0, op + ": head dimension " + hd + " of " + ti.describe() + " must be even");
-        require(theta > 0 && Float.isFinite(theta), op + ": theta must be a positive finite number, got " + theta);
-        require(positionOffset >= 0, op + ": positionOffset must be >= 0, got " + positionOffset);
+        CpuTensor ti = cpu(op, "input", in), to = cpu(op, "output", out);
+        OpShapes.RopeDims dims = OpShapes.rope(op, ti, theta, positionOffset, to);
+        int b = dims.batch(), t = dims.seq(), h = dims.heads(), hd = dims.headDim();
         if (ti.size() == 0) return;
         RopeTable table = ropeTable(theta, hd, positionOffset + t);
         int half = hd / 2;
@@ -734,15 +651,13 @@ public final class CpuBackend implements Backend {
     @Override
     public void attentionForward(Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse) {
         String op = "attentionForward";
-        CpuTensor tq = f32(op, "q", q),
-                tk = f32(op, "k", k),
-                tv = f32(op, "v", v),
-                to = f32(op, "out", out),
-                tl = f32(op, "lse", lse);
-        int[] dims = checkAttention(op, tq, tk, tv);
-        int b = dims[0], t = dims[1], h = dims[2], hkv = dims[3], hd = dims[4];
-        Shapes.requireSameShape(op, tq, to);
-        Shapes.requireShape(op, "lse", tl, b, h, t);
+        CpuTensor tq = cpu(op, "q", q),
+                tk = cpu(op, "k", k),
+                tv = cpu(op, "v", v),
+                to = cpu(op, "out", out),
+                tl = cpu(op, "lse", lse);
+        OpShapes.AttentionDims dims = OpShapes.attentionForward(tq, tk, tv, to, tl);
+        int b = dims.batch(), t = dims.seq(), h = dims.heads(), hkv = dims.kvHeads(), hd = dims.headDim();
         if (tq.size() == 0) return;
         attention.forward(
                 b,
@@ -766,23 +681,17 @@ public final class CpuBackend implements Backend {
     public void attentionBackward(
             Tensor dOut, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, Tensor dq, Tensor dk, Tensor dv) {
         String op = "attentionBackward";
-        CpuTensor tg = f32(op, "dOut", dOut),
-                tq = f32(op, "q", q),
-                tk = f32(op, "k", k),
-                tv = f32(op, "v", v),
-                to = f32(op, "out", out),
-                tl = f32(op, "lse", lse),
-                tdq = f32(op, "dq", dq),
-                tdk = f32(op, "dk", dk),
-                tdv = f32(op, "dv", dv);
-        int[] dims = checkAttention(op, tq, tk, tv);
-        int b = dims[0], t = dims[1], h = dims[2], hkv = dims[3], hd = dims[4];
-        Shapes.requireSameShape(op, tq, tg);
-        Shapes.requireSameShape(op, tq, to);
-        Shapes.requireSameShape(op, tq, tdq);
-        Shapes.requireSameShape(op, tk, tdk);
-        Shapes.requireSameShape(op, tk, tdv);
-        Shapes.requireShape(op, "lse", tl, b, h, t);
+        CpuTensor tg = cpu(op, "dOut", dOut),
+                tq = cpu(op, "q", q),
+                tk = cpu(op, "k", k),
+                tv = cpu(op, "v", v),
+                to = cpu(op, "out", out),
+                tl = cpu(op, "lse", lse),
+                tdq = cpu(op, "dq", dq),
+                tdk = cpu(op, "dk", dk),
+                tdv = cpu(op, "dv", dv);
+        OpShapes.AttentionDims dims = OpShapes.attentionBackward(tg, tq, tk, tv, to, tl, tdq, tdk, tdv);
+        int b = dims.batch(), t = dims.seq(), h = dims.heads(), hkv = dims.kvHeads(), hd = dims.headDim();
         if (tq.size() == 0) return;
         attention.backward(
                 b,
@@ -810,28 +719,13 @@ public final class CpuBackend implements Backend {
                 tdv.offset());
     }
 
-    /** Checks q [B,T,H,hd], k and v [B,T,Hkv,hd] with H % Hkv == 0; returns {B, T, H, Hkv, hd}. */
-    private static int[] checkAttention(String op, CpuTensor q, CpuTensor k, CpuTensor v) {
-        Shapes.requireRank(op, "q", q, 4);
-        Shapes.requireRank(op, "k", k, 4);
-        Shapes.requireSameShape(op, k, v);
-        int b = q.dim(0), t = q.dim(1), h = q.dim(2), hd = q.dim(3), hkv = k.dim(2);
-        require(
-                k.dim(0) == b && k.dim(1) == t && k.dim(3) == hd,
-                op + ": k " + k.describe() + " must be [" + b + ", " + t + ", Hkv, " + hd + "] to match q "
-                        + q.describe());
-        require(hkv > 0 && h % hkv == 0, op + ": query heads " + h + " must be a multiple of key/value heads " + hkv);
-        return new int[] {b, t, h, hkv, hd};
-    }
-
     // ================================================================= SwiGLU
 
     @Override
     public void swiGluForward(Tensor gate, Tensor up, Tensor out) {
         String op = "swiGluForward";
-        CpuTensor tg = f32(op, "gate", gate), tu = f32(op, "up", up), to = f32(op, "out", out);
-        Shapes.requireSameShape(op, tg, tu);
-        Shapes.requireSameShape(op, tg, to);
+        CpuTensor tg = cpu(op, "gate", gate), tu = cpu(op, "up", up), to = cpu(op, "out", out);
+        OpShapes.swiGluForward(tg, tu, to);
         float[] gv = tg.floats(), uv = tu.floats(), ov = to.floats();
         int go = tg.offset(), uo = tu.offset(), oo = to.offset();
         threads.parallelRanges(
@@ -841,15 +735,12 @@ public final class CpuBackend implements Backend {
     @Override
     public void swiGluBackward(Tensor dOut, Tensor gate, Tensor up, Tensor dGate, Tensor dUp) {
         String op = "swiGluBackward";
-        CpuTensor td = f32(op, "dOut", dOut),
-                tg = f32(op, "gate", gate),
-                tu = f32(op, "up", up),
-                tdg = f32(op, "dGate", dGate),
-                tdu = f32(op, "dUp", dUp);
-        Shapes.requireSameShape(op, tg, td);
-        Shapes.requireSameShape(op, tg, tu);
-        Shapes.requireSameShape(op, tg, tdg);
-        Shapes.requireSameShape(op, tg, tdu);
+        CpuTensor td = cpu(op, "dOut", dOut),
+                tg = cpu(op, "gate", gate),
+                tu = cpu(op, "up", up),
+                tdg = cpu(op, "dGate", dGate),
+                tdu = cpu(op, "dUp", dUp);
+        OpShapes.swiGluBackward(td, tg, tu, tdg, tdu);
         float[] dv = td.floats(), gv = tg.floats(), uv = tu.floats(), dgv = tdg.floats(), duv = tdu.floats();
         int dOff = td.offset(), go = tg.offset(), uo = tu.offset(), dgo = tdg.offset(), duo = tdu.offset();
         threads.parallelRanges(
@@ -863,20 +754,17 @@ public final class CpuBackend implements Backend {
     @Override
     public LossStats crossEntropy(Tensor logits, Tensor targets, Tensor dLogits, float gradScale) {
         String op = "crossEntropy";
-        CpuTensor tl = f32(op, "logits", logits), tt = i32(op, "targets", targets);
-        CpuTensor tdl = dLogits == null ? null : f32(op, "dLogits", dLogits);
-        require(tl.rank() >= 1, op + ": logits must have rank >= 1 but is " + tl.describe());
-        int vocab = tl.dim(-1), rows = Shapes.rows(tl);
-        require(vocab >= 1, op + ": logits " + tl.describe() + " has an empty last dimension");
-        Shapes.requireNumel(op, "targets", tt, rows);
-        if (tdl != null) Shapes.requireSameShape(op, tl, tdl);
+        CpuTensor tl = cpu(op, "logits", logits), tt = cpu(op, "targets", targets);
+        CpuTensor tdl = dLogits == null ? null : cpu(op, "dLogits", dLogits);
+        OpShapes.RowDims dims = OpShapes.crossEntropy(tl, tt, tdl);
+        int vocab = dims.cols(), rows = dims.rows();
         int[] tv = tt.ints();
         int tOff = tt.offset();
         for (int r = 0; r < rows; r++) {
             int y = tv[tOff + r];
             if (y != IGNORE_INDEX && (y < 0 || y >= vocab)) {
-                throw new IllegalArgumentException(op + ": target " + y + " at row " + r + " is outside [0, " + vocab
-                        + ") and is not IGNORE_INDEX (" + IGNORE_INDEX + ")");
+                throw new IllegalArgumentException(OpShapes.indexOutOfRange(
+                        op, "target", y, r, "[0, " + vocab + ") and is not IGNORE_INDEX (" + IGNORE_INDEX + ")"));
             }
         }
         float[] lv = tl.floats();
@@ -933,11 +821,8 @@ public final class CpuBackend implements Backend {
     @Override
     public void adamW(Tensor param, Tensor grad, Tensor m, Tensor v, AdamWStep step) {
         String op = "adamW";
-        CpuTensor tp = f32(op, "param", param), tg = f32(op, "grad", grad), tm = f32(op, "m", m), tv = f32(op, "v", v);
-        require(step != null, op + ": step must not be null");
-        Shapes.requireSameShape(op, tp, tg);
-        Shapes.requireSameShape(op, tp, tm);
-        Shapes.requireSameShape(op, tp, tv);
+        CpuTensor tp = cpu(op, "param", param), tg = cpu(op, "grad", grad), tm = cpu(op, "m", m), tv = cpu(op, "v", v);
+        OpShapes.adamW(tp, tg, tm, tv, step);
         float bc1 = (float) (1.0 - StrictMath.pow(step.beta1(), step.step()));
         float bc2 = (float) (1.0 - StrictMath.pow(step.beta2(), step.step()));
         float[] pv = tp.floats(), gv = tg.floats(), mv = tm.floats(), vv = tv.floats();
@@ -970,12 +855,9 @@ public final class CpuBackend implements Backend {
     @Override
     public void softmaxForward(Tensor logits, Tensor probs) {
         String op = "softmaxForward";
-        CpuTensor tl = f32(op, "logits", logits), tp = f32(op, "probs", probs);
-        Shapes.requireSameShape(op, tl, tp);
-        require(
-                tl.rank() >= 1 && tl.dim(-1) >= 1,
-                op + ": logits " + tl.describe() + " needs a non-empty last dimension");
-        int e = tl.dim(-1), rows = Shapes.rows(tl);
+        CpuTensor tl = cpu(op, "logits", logits), tp = cpu(op, "probs", probs);
+        OpShapes.RowDims dims = OpShapes.softmaxForward(tl, tp);
+        int e = dims.cols(), rows = dims.rows();
         float[] lv = tl.floats(), pv = tp.floats();
         int lo = tl.offset(), po = tp.offset();
         threads.parallelRanges(rows, Math.max(1, ELEMENT_GRAIN / e), (s, end) -> {
@@ -990,11 +872,9 @@ public final class CpuBackend implements Backend {
     @Override
     public void softmaxBackward(Tensor dProbs, Tensor probs, Tensor dLogits) {
         String op = "softmaxBackward";
-        CpuTensor tg = f32(op, "dProbs", dProbs), tp = f32(op, "probs", probs), td = f32(op, "dLogits", dLogits);
-        Shapes.requireSameShape(op, tp, tg);
-        Shapes.requireSameShape(op, tp, td);
-        require(tp.rank() >= 1, op + ": probs must have rank >= 1 but is " + tp.describe());
-        int e = tp.dim(-1), rows = Shapes.rows(tp);
+        CpuTensor tg = cpu(op, "dProbs", dProbs), tp = cpu(op, "probs", probs), td = cpu(op, "dLogits", dLogits);
+        OpShapes.RowDims dims = OpShapes.softmaxBackward(tg, tp, td);
+        int e = dims.cols(), rows = dims.rows();
         float[] gv = tg.floats(), pv = tp.floats(), dv = td.floats();
         int go = tg.offset(), po = tp.offset(), dOff = td.offset();
         threads.parallelRanges(rows, Math.max(1, ELEMENT_GRAIN / Math.max(1, e)), (s, end) -> {
@@ -1007,27 +887,12 @@ public final class CpuBackend implements Backend {
         });
     }
 
-    /** Checks branches [E,N,D], probs [N,E] (read by rows) and a [N,D] tensor; returns {E, N, D}. */
-    private static int[] checkMerge(String op, CpuTensor branches, CpuTensor probs, CpuTensor rowsND, String rowsName) {
-        Shapes.requireRank(op, "branches", branches, 3);
-        int e = branches.dim(0), n = branches.dim(1), d = branches.dim(2);
-        require(
-                probs.rank() >= 1 && probs.dim(-1) == e && Shapes.rows(probs) == n,
-                op + ": probs must be [" + n + ", " + e + "] to match branches " + branches.describe() + " but is "
-                        + probs.describe());
-        require(
-                rowsND.rank() >= 1 && rowsND.dim(-1) == d && Shapes.rows(rowsND) == n,
-                op + ": " + rowsName + " must be [" + n + ", " + d + "] to match branches " + branches.describe()
-                        + " but is " + rowsND.describe());
-        return new int[] {e, n, d};
-    }
-
     @Override
     public void weightedMergeForward(Tensor branches, Tensor probs, Tensor out) {
         String op = "weightedMergeForward";
-        CpuTensor tb = f32(op, "branches", branches), tp = f32(op, "probs", probs), to = f32(op, "out", out);
-        int[] dims = checkMerge(op, tb, tp, to, "out");
-        int e = dims[0], n = dims[1], d = dims[2];
+        CpuTensor tb = cpu(op, "branches", branches), tp = cpu(op, "probs", probs), to = cpu(op, "out", out);
+        OpShapes.MergeDims dims = OpShapes.weightedMergeForward(tb, tp, to);
+        int e = dims.branches(), n = dims.rows(), d = dims.width();
         float[] bv = tb.floats(), pv = tp.floats(), ov = to.floats();
         int bo = tb.offset(), po = tp.offset(), oo = to.offset();
         threads.parallelRanges(n, Math.max(1, ELEMENT_GRAIN / Math.max(1, d * Math.max(1, e))), (s, end) -> {
@@ -1041,15 +906,13 @@ public final class CpuBackend implements Backend {
     @Override
     public void weightedMergeBackward(Tensor dOut, Tensor branches, Tensor probs, Tensor dBranches, Tensor dProbs) {
         String op = "weightedMergeBackward";
-        CpuTensor tg = f32(op, "dOut", dOut),
-                tb = f32(op, "branches", branches),
-                tp = f32(op, "probs", probs),
-                tdp = f32(op, "dProbs", dProbs);
-        CpuTensor tdb = dBranches == null ? null : f32(op, "dBranches", dBranches);
-        int[] dims = checkMerge(op, tb, tp, tg, "dOut");
-        int e = dims[0], n = dims[1], d = dims[2];
-        Shapes.requireSameShape(op, tp, tdp);
-        if (tdb != null) Shapes.requireSameShape(op, tb, tdb);
+        CpuTensor tg = cpu(op, "dOut", dOut),
+                tb = cpu(op, "branches", branches),
+                tp = cpu(op, "probs", probs),
+                tdp = cpu(op, "dProbs", dProbs);
+        CpuTensor tdb = dBranches == null ? null : cpu(op, "dBranches", dBranches);
+        OpShapes.MergeDims dims = OpShapes.weightedMergeBackward(tg, tb, tp, tdb, tdp);
+        int e = dims.branches(), n = dims.rows(), d = dims.width();
         float[] gv = tg.floats(), bv = tb.floats(), pv = tp.floats(), dpv = tdp.floats();
         float[] dbv = tdb == null ? null : tdb.floats();
         int go = tg.offset(),
@@ -1079,16 +942,9 @@ public final class CpuBackend implements Backend {
     @Override
     public void topK(Tensor probs, int k, Tensor indices, Tensor weights) {
         String op = "topK";
-        CpuTensor tp = f32(op, "probs", probs), ti = i32(op, "indices", indices), tw = f32(op, "weights", weights);
-        require(tp.rank() >= 1, op + ": probs must have rank >= 1 but is " + tp.describe());
-        int e = tp.dim(-1), rows = Shapes.rows(tp);
-        require(k >= 1 && k <= e, op + ": k must be in [1, " + e + "] for probs " + tp.describe() + ", got " + k);
-        require(
-                ti.rank() >= 1 && ti.dim(-1) == k && Shapes.rows(ti) == rows,
-                op + ": indices must be [" + rows + ", " + k + "] but is " + ti.describe());
-        require(
-                tw.rank() >= 1 && tw.dim(-1) == k && Shapes.rows(tw) == rows,
-                op + ": weights must be [" + rows + ", " + k + "] but is " + tw.describe());
+        CpuTensor tp = cpu(op, "probs", probs), ti = cpu(op, "indices", indices), tw = cpu(op, "weights", weights);
+        OpShapes.TopKDims dims = OpShapes.topK(tp, k, ti, tw);
+        int e = dims.experts(), rows = dims.rows();
         float[] pv = tp.floats(), wv = tw.floats();
         int[] iv = ti.ints();
         int po = tp.offset(), io = ti.offset(), wo = tw.offset();
@@ -1122,12 +978,9 @@ public final class CpuBackend implements Backend {
     @Override
     public void gatherRows(Tensor src, Tensor index, Tensor out) {
         String op = "gatherRows";
-        CpuTensor ts = f32(op, "src", src), ti = i32(op, "index", index), to = f32(op, "out", out);
-        require(ts.rank() >= 1, op + ": src must have rank >= 1 but is " + ts.describe());
-        int d = ts.dim(-1), n = Shapes.rows(ts), m = ti.size();
-        require(
-                to.rank() >= 1 && to.dim(-1) == d && Shapes.rows(to) == m,
-                op + ": out must be [" + m + ", " + d + "] but is " + to.describe());
+        CpuTensor ts = cpu(op, "src", src), ti = cpu(op, "index", index), to = cpu(op, "out", out);
+        OpShapes.RowMoveDims dims = OpShapes.gatherRows(ts, ti, to);
+        int d = dims.width(), n = dims.tableRows(), m = dims.moved();
         int[] iv = ti.ints();
         int io = ti.offset();
         checkIds(op, iv, io, m, n, "row index");
@@ -1141,12 +994,9 @@ public final class CpuBackend implements Backend {
     @Override
     public void scatterAddRows(Tensor src, Tensor index, Tensor out) {
         String op = "scatterAddRows";
-        CpuTensor ts = f32(op, "src", src), ti = i32(op, "index", index), to = f32(op, "out", out);
-        require(to.rank() >= 1, op + ": out must have rank >= 1 but is " + to.describe());
-        int d = to.dim(-1), n = Shapes.rows(to), m = ti.size();
-        require(
-                ts.rank() >= 1 && ts.dim(-1) == d && Shapes.rows(ts) == m,
-                op + ": src must be [" + m + ", " + d + "] but is " + ts.describe());
+        CpuTensor ts = cpu(op, "src", src), ti = cpu(op, "index", index), to = cpu(op, "out", out);
+        OpShapes.RowMoveDims dims = OpShapes.scatterAddRows(ts, ti, to);
+        int d = dims.width(), n = dims.tableRows(), m = dims.moved();
         int[] iv = ti.ints();
         int io = ti.offset();
         checkIds(op, iv, io, m, n, "row index");

@@ -1,15 +1,16 @@
 package ai.mode.runtime.device;
 
+import ai.mode.kernels.KernelLaunch;
 import ai.mode.runtime.AdamWStep;
 import ai.mode.runtime.Backend;
 import ai.mode.runtime.DType;
 import ai.mode.runtime.LossStats;
+import ai.mode.runtime.OpShapes;
 import ai.mode.runtime.Shapes;
 import ai.mode.runtime.Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.util.Arrays;
 import java.util.Optional;
 
 /**
@@ -31,8 +32,18 @@ import java.util.Optional;
  * allocated per call, so devices should pool {@link Device#malloc}.
  */
 public class DeviceBackend implements Backend {
-    private static final int MAX_GRID = 65535;
-    /** Blocks of the sum of squares' first stage (at most; fewer for short tensors). */
+    // Launch geometry, generated from the kernels' sources (kernels/src/main/cuda/include/mode_launch.cuh).
+    private static final int MAX_GRID = KernelLaunch.constant("kLaunchMaxGridBlocks");
+    private static final int COLUMN_BLOCK_X = KernelLaunch.constant("kLaunchColumnBlockX");
+    private static final int COLUMN_BLOCK_Y = KernelLaunch.constant("kLaunchColumnBlockY");
+    private static final int ATTENTION_FORWARD_ROWS = KernelLaunch.constant("kLaunchAttentionForwardRows");
+    /** Head-dimension tiles with attention kernels, ascending. */
+    private static final int[] ATTENTION_HEAD_TILES = {
+        KernelLaunch.constant("kLaunchAttentionHeadTileSmall"),
+        KernelLaunch.constant("kLaunchAttentionHeadTileMedium"),
+        KernelLaunch.constant("kLaunchAttentionHeadTileLarge")
+    };
+    /** Blocks of the sum of squares' first stage (at most; fewer for short tensors; the final kernel adds any count). */
     private static final int SUMSQ_MAX_PARTIALS = 1024;
 
     /** A raw device address parameter (for null optional outputs). */
@@ -98,7 +109,7 @@ public class DeviceBackend implements Backend {
 
     @Override
     public Tensor fromHost(float[] data, int... shape) {
-        requireHostShape(shape, data.length);
+        OpShapes.fromHost(shape, data.length, "floats");
         DeviceTensor t = uninitialized(DType.F32, shape);
         upload(MemorySegment.ofArray(data), t);
         return t;
@@ -106,17 +117,10 @@ public class DeviceBackend implements Backend {
 
     @Override
     public Tensor fromHost(int[] data, int... shape) {
-        requireHostShape(shape, data.length);
+        OpShapes.fromHost(shape, data.length, "ints");
         DeviceTensor t = uninitialized(DType.I32, shape);
         upload(MemorySegment.ofArray(data), t);
         return t;
-    }
-
-    private static void requireHostShape(int[] shape, int length) {
-        if (Shapes.numel(shape) != length) {
-            throw new IllegalArgumentException(
-                    "fromHost: " + length + " values do not fill shape " + Arrays.toString(shape));
-        }
     }
 
     private void upload(MemorySegment heap, DeviceTensor dst) {
@@ -132,7 +136,7 @@ public class DeviceBackend implements Backend {
     @Override
     public void toHost(Tensor src, float[] dst) {
         DeviceTensor s = dev(src);
-        requireHostLength("toHost", s, dst.length);
+        OpShapes.hostFloats("toHost", "src", s, dst.length);
         checkErrors();
         if (s.numel() == 0) return;
         try (Arena arena = Arena.ofConfined()) {
@@ -144,9 +148,7 @@ public class DeviceBackend implements Backend {
                     for (int i = 0; i < dst.length; i++)
                         dst[i] = Bf16.toFloat(staging.getAtIndex(ValueLayout.JAVA_SHORT, i));
                 }
-                case I32 ->
-                    throw new IllegalArgumentException(
-                            "toHost: " + s.describe() + " is I32; use toHost(Tensor, int[])");
+                case I32 -> throw new IllegalStateException("unreachable: OpShapes.hostFloats rejects I32");
             }
         }
     }
@@ -154,8 +156,7 @@ public class DeviceBackend implements Backend {
     @Override
     public void toHost(Tensor src, int[] dst) {
         DeviceTensor s = dev(src);
-        Shapes.requireDType("toHost", "src", s, DType.I32);
-        requireHostLength("toHost", s, dst.length);
+        OpShapes.hostInts("toHost", "src", s, dst.length);
         checkErrors();
         if (s.numel() == 0) return;
         try (Arena arena = Arena.ofConfined()) {
@@ -168,33 +169,21 @@ public class DeviceBackend implements Backend {
     @Override
     public void copyFromHost(float[] src, Tensor dst) {
         DeviceTensor d = dev(dst);
-        requireHostLength("copyFromHost", d, src.length);
-        switch (d.dtype()) {
+        switch (OpShapes.hostFloats("copyFromHost", "dst", d, src.length)) {
             case F32 -> upload(MemorySegment.ofArray(src), d);
             case BF16 -> {
                 short[] bits = new short[src.length];
                 for (int i = 0; i < src.length; i++) bits[i] = Bf16.fromFloat(src[i]);
                 upload(MemorySegment.ofArray(bits), d);
             }
-            case I32 ->
-                throw new IllegalArgumentException("copyFromHost: " + d.describe() + " is I32, not a float tensor");
-        }
-    }
-
-    private static void requireHostLength(String op, Tensor t, int length) {
-        if (t.numel() != length) {
-            throw new IllegalArgumentException(
-                    op + ": host array has " + length + " elements but " + t.describe() + " has " + t.numel());
+            case I32 -> throw new IllegalStateException("unreachable: OpShapes.hostFloats rejects I32");
         }
     }
 
     @Override
     public void copy(Tensor src, Tensor dst) {
         DeviceTensor s = dev(src), d = dev(dst);
-        if (s.dtype() != d.dtype() || s.numel() != d.numel()) {
-            throw new IllegalArgumentException(
-                    "copy: " + s.describe() + " and " + d.describe() + " differ in dtype or element count");
-        }
+        OpShapes.copy(s, d);
         if (s.numel() > 0 && s.pointer() != d.pointer())
             device.copyDeviceToDevice(s.pointer(), d.pointer(), s.byteSize());
     }
@@ -202,30 +191,23 @@ public class DeviceBackend implements Backend {
     @Override
     public void fill(Tensor t, float value) {
         DeviceTensor x = dev(t);
-        Shapes.requireDType("fill", "t", x, DType.F32);
-        long n = x.numel();
-        if (n > 0) run("mode_fill_fwd_f32", grid(n, 256), 1, 1, 256, 1, 1, x, n, value);
+        long n = OpShapes.fill(x);
+        if (n > 0) runStride("mode_fill_fwd_f32", n, x, n, value);
     }
 
     @Override
     public Tensor view(Tensor t, int... shape) {
         DeviceTensor x = dev(t);
-        if (Shapes.numel(shape) != x.numel()) {
-            throw new IllegalArgumentException("view: cannot view " + x.describe() + " as " + Arrays.toString(shape));
-        }
+        OpShapes.view(x, shape);
         return new DeviceTensor(this, x.pointer(), shape, x.dtype(), false);
     }
 
     @Override
     public Tensor slice(Tensor t, int start, int length) {
         DeviceTensor x = dev(t);
-        if (x.rank() == 0 || start < 0 || length < 0 || start + length > x.dim(0)) {
-            throw new IllegalArgumentException(
-                    "slice: rows [" + start + ", " + (start + length) + ") outside " + x.describe());
-        }
+        long rowBytes = OpShapes.slice(x, start, length) * x.dtype().bytes();
         int[] shape = x.shape().clone();
         shape[0] = length;
-        long rowBytes = x.dim(0) == 0 ? 0 : x.byteSize() / x.dim(0);
         return new DeviceTensor(this, x.pointer() + start * rowBytes, shape, x.dtype(), false);
     }
 
@@ -251,36 +233,13 @@ public class DeviceBackend implements Backend {
     @Override
     public void gemm(boolean transA, boolean transB, float alpha, Tensor a, Tensor b, float beta, Tensor c) {
         DeviceTensor ta = dev(a), tb = dev(b), tc = dev(c);
-        int rank = tc.rank();
-        if ((rank != 2 && rank != 3) || ta.rank() != rank || (tb.rank() != rank && !(rank == 3 && tb.rank() == 2))) {
-            throw new IllegalArgumentException("gemm: ranks must be 2-D, or 3-D with b 2-D or 3-D; got a "
-                    + ta.describe() + ", b " + tb.describe() + ", c " + tc.describe());
-        }
-        int batch = rank == 3 ? tc.dim(0) : 1;
-        int m = tc.dim(-2), n = tc.dim(-1);
-        int k = transA ? ta.dim(-2) : ta.dim(-1);
-        int am = transA ? ta.dim(-1) : ta.dim(-2);
-        int bk = transB ? tb.dim(-1) : tb.dim(-2);
-        int bn = transB ? tb.dim(-2) : tb.dim(-1);
-        boolean batchOk = rank == 2 || (ta.dim(0) == batch && (tb.rank() == 2 || tb.dim(0) == batch));
-        if (am != m || bk != k || bn != n || !batchOk) {
-            throw new IllegalArgumentException(
-                    "gemm: shapes do not match: op(a) of " + ta.describe() + (transA ? "^T" : "") + ", op(b) of "
-                            + tb.describe() + (transB ? "^T" : "") + ", c " + tc.describe());
-        }
-        if (ta.dtype() != tb.dtype()
-                || ta.dtype() == DType.I32
-                || tc.dtype() == DType.I32
-                || (ta.dtype() == DType.F32 && tc.dtype() != DType.F32)) {
-            throw new IllegalArgumentException(
-                    "gemm: supported dtypes are a, b F32 with c F32, or a, b BF16 with c BF16 or F32;" + " got "
-                            + ta.describe() + ", " + tb.describe() + ", " + tc.describe());
-        }
+        OpShapes.MatmulDims dims = OpShapes.gemm(transA, transB, ta, tb, tc);
+        int batch = dims.batch(), m = dims.m(), n = dims.n(), k = dims.k();
         if (batch == 0 || m == 0 || n == 0) return;
         LaunchGeometry.Grid grid = LaunchGeometry.gemm(m, n, batch);
-        long strideA = rank == 3 ? (long) m * k : 0;
-        long strideB = tb.rank() == 3 ? (long) k * n : 0;
-        long strideC = rank == 3 ? (long) m * n : 0;
+        long strideA = tc.rank() == 3 ? (long) m * k : 0;
+        long strideB = tc.rank() == 3 && !dims.broadcastB() ? (long) k * n : 0;
+        long strideC = tc.rank() == 3 ? (long) m * n : 0;
         Optional<Gemm> vendor = device.vendorGemm();
         if (vendor.isPresent()
                 && vendor.get()
@@ -304,23 +263,17 @@ public class DeviceBackend implements Backend {
             return;
         }
         String entry;
-        int threads;
         if (ta.dtype() == DType.BF16) {
             boolean wmma = tensorCores && device.computeCapability() >= 80;
             entry = (wmma ? "mode_gemm_wmma_" : "mode_gemm_tiled_") + (tc.dtype() == DType.BF16 ? "bf16" : "bf16f32");
-            threads = wmma ? 128 : 256;
         } else {
             entry = "mode_gemm_tiled_f32";
-            threads = 256;
         }
         run(
                 entry,
                 grid.x(),
                 grid.y(),
                 grid.z(),
-                threads,
-                1,
-                1,
                 transA ? 1 : 0,
                 transB ? 1 : 0,
                 m,
@@ -339,70 +292,60 @@ public class DeviceBackend implements Backend {
     @Override
     public void add(Tensor a, Tensor b, Tensor out) {
         DeviceTensor x = dev(a), y = dev(b), o = dev(out);
-        Shapes.requireSameShape("add", x, y);
-        Shapes.requireSameShape("add", x, o);
-        String sfx = sameFloatType("add", x, y, o);
-        long n = x.numel();
-        if (n > 0) run("mode_add_fwd_" + sfx, grid(n, 256), 1, 1, 256, 1, 1, x, y, o, n);
+        OpShapes.ElementwiseDims dims = OpShapes.add(x, y, o);
+        String sfx = suffix(dims.dtype());
+        long n = dims.count();
+        if (n > 0) runStride("mode_add_fwd_" + sfx, n, x, y, o, n);
     }
 
     @Override
     public void axpy(float alpha, Tensor x, Tensor y) {
         DeviceTensor tx = dev(x), ty = dev(y);
-        Shapes.requireSameShape("axpy", tx, ty);
-        String sfx = sameFloatType("axpy", tx, ty);
-        long n = tx.numel();
-        if (n > 0) run("mode_axpy_fwd_" + sfx, grid(n, 256), 1, 1, 256, 1, 1, alpha, tx, ty, n);
+        OpShapes.ElementwiseDims dims = OpShapes.axpy(tx, ty);
+        String sfx = suffix(dims.dtype());
+        long n = dims.count();
+        if (n > 0) runStride("mode_axpy_fwd_" + sfx, n, alpha, tx, ty, n);
     }
 
     @Override
     public void scale(Tensor x, float s) {
         DeviceTensor tx = dev(x);
-        String sfx = sameFloatType("scale", tx);
-        long n = tx.numel();
-        if (n > 0) run("mode_scale_fwd_" + sfx, grid(n, 256), 1, 1, 256, 1, 1, tx, s, n);
+        OpShapes.ElementwiseDims dims = OpShapes.scale(tx);
+        String sfx = suffix(dims.dtype());
+        long n = dims.count();
+        if (n > 0) runStride("mode_scale_fwd_" + sfx, n, tx, s, n);
     }
 
     @Override
     public double sumSquares(Tensor x) {
         DeviceTensor tx = dev(x);
-        String sfx = sameFloatType("sumSquares", tx);
-        long n = tx.numel();
+        OpShapes.ElementwiseDims dims = OpShapes.sumSquares(tx);
+        String sfx = suffix(dims.dtype());
+        long n = dims.count();
         if (n == 0) return 0.0;
         // The partial count depends only on n, so the summation order is the same on every device.
-        int partials = (int) Math.min(SUMSQ_MAX_PARTIALS, Math.max(1, (n + 255) / 256));
+        String partialEntry = "mode_sumsquares_partial_" + sfx;
+        int perBlock = KernelLaunch.threads(partialEntry);
+        int partials = (int) Math.min(SUMSQ_MAX_PARTIALS, Math.max(1, (n + perBlock - 1) / perBlock));
         long result = reduceBuffer + 8L * SUMSQ_MAX_PARTIALS;
-        run("mode_sumsquares_partial_" + sfx, partials, 1, 1, 256, 1, 1, tx, n, new Ptr(reduceBuffer));
-        run("mode_sumsquares_final_f64", 1, 1, 1, 256, 1, 1, new Ptr(reduceBuffer), partials, new Ptr(result));
+        run(partialEntry, partials, 1, 1, tx, n, new Ptr(reduceBuffer));
+        run("mode_sumsquares_final_f64", 1, 1, 1, new Ptr(reduceBuffer), partials, new Ptr(result));
         return readDoubles(result, 1)[0];
     }
 
     @Override
     public void sumRowsAccumulate(Tensor x, Tensor out) {
         DeviceTensor tx = dev(x), to = dev(out);
-        String sfx = sameFloatType("sumRowsAccumulate", tx);
-        int cols = tx.rank() == 0 ? 1 : tx.dim(-1);
-        Shapes.requireDType("sumRowsAccumulate", "out", to, DType.F32);
-        Shapes.requireNumel("sumRowsAccumulate", "out", to, cols);
-        int rows = Shapes.rows(tx);
+        OpShapes.RowDims dims = OpShapes.sumRowsAccumulate(tx, to);
+        String sfx = suffix(dims.dtype());
+        int cols = dims.cols(), rows = dims.rows();
         if (cols > 0 && rows > 0) {
             columnSum(
                     rows,
                     cols,
                     to,
-                    (chunk, partial) -> run(
-                            "mode_sumrows_fwd_" + sfx,
-                            ceilDiv(cols, LaunchGeometry.COLUMN_SUM_COLUMNS),
-                            ceilDiv(rows, chunk),
-                            1,
-                            32,
-                            8,
-                            1,
-                            tx,
-                            rows,
-                            cols,
-                            chunk,
-                            partial));
+                    (chunk, partial) -> runColumns(
+                            "mode_sumrows_fwd_" + sfx, cols, ceilDiv(rows, chunk), tx, rows, cols, chunk, partial));
         }
     }
 
@@ -421,7 +364,7 @@ public class DeviceBackend implements Backend {
         int chunk = LaunchGeometry.columnSumChunk(rows, cols), chunks = ceilDiv(rows, chunk);
         try (DeviceTensor partial = uninitialized(DType.F32, chunks, cols)) {
             stage.launch(chunk, partial);
-            run("mode_colsum_finish_f32", grid(cols, 256), 1, 1, 256, 1, 1, partial, chunks, cols, out);
+            runStride("mode_colsum_finish_f32", cols, partial, chunks, cols, out);
         }
     }
 
@@ -430,54 +373,19 @@ public class DeviceBackend implements Backend {
     @Override
     public void embeddingForward(Tensor table, Tensor ids, Tensor out) {
         DeviceTensor tt = dev(table), ti = dev(ids), to = dev(out);
-        Shapes.requireRank("embeddingForward", "table", tt, 2);
-        Shapes.requireDType("embeddingForward", "ids", ti, DType.I32);
-        int v = tt.dim(0), d = tt.dim(1), n = Math.toIntExact(ti.numel());
-        Shapes.requireNumel("embeddingForward", "out", to, (long) n * d);
-        String sfx = sameFloatType("embeddingForward", tt, to);
-        if (n > 0 && d > 0)
-            run(
-                    "mode_embedding_fwd_" + sfx,
-                    Math.min(n, MAX_GRID),
-                    1,
-                    1,
-                    128,
-                    1,
-                    1,
-                    tt,
-                    ti,
-                    to,
-                    n,
-                    d,
-                    v,
-                    new Ptr(errorWord));
+        OpShapes.EmbeddingDims dims = OpShapes.embeddingForward(tt, ti, to);
+        int v = dims.vocab(), d = dims.dim(), n = dims.tokens();
+        String sfx = suffix(dims.dtype());
+        if (n > 0 && d > 0) runRows("mode_embedding_fwd_" + sfx, n, tt, ti, to, n, d, v, new Ptr(errorWord));
     }
 
     @Override
     public void embeddingBackward(Tensor dOut, Tensor ids, Tensor dTable) {
         DeviceTensor g = dev(dOut), ti = dev(ids), dt = dev(dTable);
-        Shapes.requireRank("embeddingBackward", "dTable", dt, 2);
-        Shapes.requireDType("embeddingBackward", "ids", ti, DType.I32);
-        Shapes.requireDType("embeddingBackward", "dTable", dt, DType.F32);
-        int v = dt.dim(0), d = dt.dim(1), n = Math.toIntExact(ti.numel());
-        Shapes.requireNumel("embeddingBackward", "dOut", g, (long) n * d);
-        String sfx = sameFloatType("embeddingBackward", g);
-        if (n > 0 && d > 0)
-            run(
-                    "mode_embedding_bwd_" + sfx,
-                    ceilDiv(d, LaunchGeometry.SCATTER_COLUMNS),
-                    LaunchGeometry.scatterSlices(d, v),
-                    1,
-                    128,
-                    1,
-                    1,
-                    g,
-                    ti,
-                    dt,
-                    n,
-                    d,
-                    v,
-                    new Ptr(errorWord));
+        OpShapes.EmbeddingDims dims = OpShapes.embeddingBackward(g, ti, dt);
+        int v = dims.vocab(), d = dims.dim(), n = dims.tokens();
+        String sfx = suffix(dims.dtype());
+        if (n > 0 && d > 0) runScatter("mode_embedding_bwd_" + sfx, d, v, g, ti, dt, n, d, v, new Ptr(errorWord));
     }
 
     // ================================================================== RMSNorm
@@ -485,47 +393,27 @@ public class DeviceBackend implements Backend {
     @Override
     public void rmsNormForward(Tensor x, Tensor weight, float eps, Tensor out, Tensor rstd) {
         DeviceTensor tx = dev(x), tw = dev(weight), to = dev(out), tr = dev(rstd);
-        int d = tx.dim(-1), n = Shapes.rows(tx);
-        Shapes.requireSameShape("rmsNormForward", tx, to);
-        requireF32Vector("rmsNormForward", "weight", tw, d);
-        requireF32Vector("rmsNormForward", "rstd", tr, n);
-        String sfx = sameFloatType("rmsNormForward", tx, to);
-        if (n > 0 && d > 0)
-            run("mode_rmsnorm_fwd_" + sfx, Math.min(n, MAX_GRID), 1, 1, 128, 1, 1, tx, tw, eps, to, tr, n, d);
+        OpShapes.RowDims dims = OpShapes.rmsNormForward(tx, tw, eps, to, tr);
+        int d = dims.cols(), n = dims.rows();
+        String sfx = suffix(dims.dtype());
+        if (n > 0 && d > 0) runRows("mode_rmsnorm_fwd_" + sfx, n, tx, tw, eps, to, tr, n, d);
     }
 
     @Override
     public void rmsNormBackward(Tensor dOut, Tensor x, Tensor weight, Tensor rstd, Tensor dx, Tensor dWeight) {
         DeviceTensor g = dev(dOut), tx = dev(x), tw = dev(weight), tr = dev(rstd), tdx = dev(dx), tdw = dev(dWeight);
-        int d = tx.dim(-1), n = Shapes.rows(tx);
-        Shapes.requireSameShape("rmsNormBackward", tx, g);
-        Shapes.requireSameShape("rmsNormBackward", tx, tdx);
-        requireF32Vector("rmsNormBackward", "weight", tw, d);
-        requireF32Vector("rmsNormBackward", "rstd", tr, n);
-        requireF32Vector("rmsNormBackward", "dWeight", tdw, d);
-        String sfx = sameFloatType("rmsNormBackward", tx, g, tdx);
+        OpShapes.RowDims dims = OpShapes.rmsNormBackward(g, tx, tw, tr, tdx, tdw);
+        int d = dims.cols(), n = dims.rows();
+        String sfx = suffix(dims.dtype());
         if (n == 0 || d == 0) return;
         // dWeight first: dx may alias dOut.
         columnSum(
                 n,
                 d,
                 tdw,
-                (chunk, partial) -> run(
-                        "mode_rmsnorm_bwdweight_" + sfx,
-                        ceilDiv(d, LaunchGeometry.COLUMN_SUM_COLUMNS),
-                        ceilDiv(n, chunk),
-                        1,
-                        32,
-                        8,
-                        1,
-                        g,
-                        tx,
-                        tr,
-                        partial,
-                        n,
-                        d,
-                        chunk));
-        run("mode_rmsnorm_bwd_" + sfx, Math.min(n, MAX_GRID), 1, 1, 128, 1, 1, g, tx, tw, tr, tdx, n, d);
+                (chunk, partial) -> runColumns(
+                        "mode_rmsnorm_bwdweight_" + sfx, d, ceilDiv(n, chunk), g, tx, tr, partial, n, d, chunk));
+        runRows("mode_rmsnorm_bwd_" + sfx, n, g, tx, tw, tr, tdx, n, d);
     }
 
     // ================================================================== RoPE
@@ -542,84 +430,48 @@ public class DeviceBackend implements Backend {
 
     private void rope(String op, String pass, Tensor x, float theta, int positionOffset, Tensor out) {
         DeviceTensor tx = dev(x), to = dev(out);
-        Shapes.requireRank(op, "x", tx, 4);
-        Shapes.requireSameShape(op, tx, to);
-        int b = tx.dim(0), t = tx.dim(1), h = tx.dim(2), hd = tx.dim(3);
-        if (hd % 2 != 0) throw new IllegalArgumentException(op + ": head dimension must be even, got " + tx.describe());
-        String sfx = sameFloatType(op, tx, to);
+        OpShapes.RopeDims dims = OpShapes.rope(op, tx, theta, positionOffset, to);
+        int b = dims.batch(), t = dims.seq(), h = dims.heads(), hd = dims.headDim();
+        String sfx = suffix(dims.dtype());
         long pairs = tx.numel() / 2;
-        if (pairs > 0)
-            run(
-                    "mode_rope_" + pass + "_" + sfx,
-                    grid(pairs, 256),
-                    1,
-                    1,
-                    256,
-                    1,
-                    1,
-                    tx,
-                    to,
-                    b,
-                    t,
-                    h,
-                    hd,
-                    theta,
-                    positionOffset);
+        if (pairs > 0) runStride("mode_rope_" + pass + "_" + sfx, pairs, tx, to, b, t, h, hd, theta, positionOffset);
     }
 
     // ================================================================== attention
 
-    /** Head-dimension tile of the attention kernels for head dimension {@code hd}. */
+    /** Head-dimension tile of the attention kernels for head dimension {@code hd}: the smallest that holds it. */
     private static int headTile(String op, int hd) {
-        if (hd <= 0 || hd > 128)
-            throw new IllegalArgumentException(op + ": head dimension " + hd + " not supported (1..128)");
-        return hd <= 32 ? 32 : hd <= 64 ? 64 : 128;
-    }
-
-    private record AttnDims(int b, int t, int h, int hkv, int hd) {}
-
-    private static AttnDims attentionDims(
-            String op, DeviceTensor q, DeviceTensor k, DeviceTensor v, DeviceTensor out, DeviceTensor lse) {
-        Shapes.requireRank(op, "q", q, 4);
-        Shapes.requireRank(op, "k", k, 4);
-        int b = q.dim(0), t = q.dim(1), h = q.dim(2), hd = q.dim(3), hkv = k.dim(2);
-        Shapes.requireShape(op, "k", k, b, t, hkv, hd);
-        Shapes.requireShape(op, "v", v, b, t, hkv, hd);
-        Shapes.requireSameShape(op, q, out);
-        Shapes.requireShape(op, "lse", lse, b, h, t);
-        Shapes.requireDType(op, "lse", lse, DType.F32);
-        if (hkv == 0 || h % hkv != 0) {
-            throw new IllegalArgumentException(op + ": query heads " + h + " must be a multiple of kv heads " + hkv);
-        }
-        LaunchGeometry.requireAttentionGrid(op, q.describe(), h, b);
-        return new AttnDims(b, t, h, hkv, hd);
+        if (hd <= 0 || hd > ATTENTION_HEAD_TILES[ATTENTION_HEAD_TILES.length - 1])
+            throw new IllegalArgumentException(op + ": head dimension " + hd + " not supported by the attention"
+                    + " kernels (1.." + ATTENTION_HEAD_TILES[ATTENTION_HEAD_TILES.length - 1] + ")");
+        int tile = ATTENTION_HEAD_TILES[0];
+        for (int i = 1; hd > tile; i++) tile = ATTENTION_HEAD_TILES[i];
+        return tile;
     }
 
     @Override
     public void attentionForward(Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse) {
         DeviceTensor tq = dev(q), tk = dev(k), tv = dev(v), to = dev(out), tl = dev(lse);
-        AttnDims a = attentionDims("attentionForward", tq, tk, tv, to, tl);
-        String sfx = sameFloatType("attentionForward", tq, tk, tv, to);
-        int tile = headTile("attentionForward", a.hd());
-        if (a.b() == 0 || a.t() == 0 || a.h() == 0) return;
+        OpShapes.AttentionDims a = OpShapes.attentionForward(tq, tk, tv, to, tl);
+        LaunchGeometry.requireAttentionGrid("attentionForward", tq.describe(), a.heads(), a.batch());
+        String sfx = suffix(a.dtype());
+        int tile = headTile("attentionForward", a.headDim());
+        if (a.batch() == 0 || a.seq() == 0 || a.heads() == 0) return;
         run(
                 "mode_attention" + tile + "_fwd_" + sfx,
-                ceilDiv(a.t(), 32),
-                a.h(),
-                a.b(),
-                128,
-                1,
-                1,
+                ceilDiv(a.seq(), ATTENTION_FORWARD_ROWS),
+                a.heads(),
+                a.batch(),
                 tq,
                 tk,
                 tv,
                 to,
                 tl,
-                a.b(),
-                a.t(),
-                a.h(),
-                a.hkv(),
-                a.hd());
+                a.batch(),
+                a.seq(),
+                a.heads(),
+                a.kvHeads(),
+                a.headDim());
     }
 
     @Override
@@ -627,25 +479,21 @@ public class DeviceBackend implements Backend {
             Tensor dOut, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, Tensor dq, Tensor dk, Tensor dv) {
         DeviceTensor g = dev(dOut), tq = dev(q), tk = dev(k), tv = dev(v), to = dev(out), tl = dev(lse);
         DeviceTensor tdq = dev(dq), tdk = dev(dk), tdv = dev(dv);
-        AttnDims a = attentionDims("attentionBackward", tq, tk, tv, to, tl);
-        Shapes.requireSameShape("attentionBackward", tq, g);
-        Shapes.requireSameShape("attentionBackward", tq, tdq);
-        Shapes.requireSameShape("attentionBackward", tk, tdk);
-        Shapes.requireSameShape("attentionBackward", tv, tdv);
-        String sfx = sameFloatType("attentionBackward", g, tq, tk, tv, to, tdq, tdk, tdv);
-        int tile = headTile("attentionBackward", a.hd());
-        if (a.b() == 0 || a.t() == 0 || a.h() == 0) return;
-        int rows = tile >= 128 ? 16 : 32;
+        OpShapes.AttentionDims a = OpShapes.attentionBackward(g, tq, tk, tv, to, tl, tdq, tdk, tdv);
+        LaunchGeometry.requireAttentionGrid("attentionBackward", tq.describe(), a.heads(), a.batch());
+        String sfx = suffix(a.dtype());
+        int tile = headTile("attentionBackward", a.headDim());
+        if (a.batch() == 0 || a.seq() == 0 || a.heads() == 0) return;
+        int rows = tile >= ATTENTION_HEAD_TILES[ATTENTION_HEAD_TILES.length - 1]
+                ? KernelLaunch.constant("kLaunchAttentionTileRowsLarge")
+                : KernelLaunch.constant("kLaunchAttentionTileRows");
         // The dq kernel also writes delta = rowsum(P * dP), which the dk/dv kernel reads.
-        try (DeviceTensor delta = uninitialized(DType.F32, a.b(), a.h(), a.t())) {
+        try (DeviceTensor delta = uninitialized(DType.F32, a.batch(), a.heads(), a.seq())) {
             run(
                     "mode_attention" + tile + "_bwddq_" + sfx,
-                    ceilDiv(a.t(), rows),
-                    a.h(),
-                    a.b(),
-                    128,
-                    1,
-                    1,
+                    ceilDiv(a.seq(), rows),
+                    a.heads(),
+                    a.batch(),
                     g,
                     tq,
                     tk,
@@ -653,19 +501,16 @@ public class DeviceBackend implements Backend {
                     tl,
                     delta,
                     tdq,
-                    a.b(),
-                    a.t(),
-                    a.h(),
-                    a.hkv(),
-                    a.hd());
+                    a.batch(),
+                    a.seq(),
+                    a.heads(),
+                    a.kvHeads(),
+                    a.headDim());
             run(
                     "mode_attention" + tile + "_bwddkv_" + sfx,
-                    ceilDiv(a.t(), rows),
-                    a.hkv(),
-                    a.b(),
-                    128,
-                    1,
-                    1,
+                    ceilDiv(a.seq(), rows),
+                    a.kvHeads(),
+                    a.batch(),
                     g,
                     tq,
                     tk,
@@ -674,11 +519,11 @@ public class DeviceBackend implements Backend {
                     delta,
                     tdk,
                     tdv,
-                    a.b(),
-                    a.t(),
-                    a.h(),
-                    a.hkv(),
-                    a.hd());
+                    a.batch(),
+                    a.seq(),
+                    a.heads(),
+                    a.kvHeads(),
+                    a.headDim());
         }
     }
 
@@ -687,20 +532,19 @@ public class DeviceBackend implements Backend {
     @Override
     public void swiGluForward(Tensor gate, Tensor up, Tensor out) {
         DeviceTensor tg = dev(gate), tu = dev(up), to = dev(out);
-        Shapes.requireSameShape("swiGluForward", tg, tu);
-        Shapes.requireSameShape("swiGluForward", tg, to);
-        String sfx = sameFloatType("swiGluForward", tg, tu, to);
-        long n = tg.numel();
-        if (n > 0) run("mode_swiglu_fwd_" + sfx, grid(n, 256), 1, 1, 256, 1, 1, tg, tu, to, n);
+        OpShapes.ElementwiseDims dims = OpShapes.swiGluForward(tg, tu, to);
+        String sfx = suffix(dims.dtype());
+        long n = dims.count();
+        if (n > 0) runStride("mode_swiglu_fwd_" + sfx, n, tg, tu, to, n);
     }
 
     @Override
     public void swiGluBackward(Tensor dOut, Tensor gate, Tensor up, Tensor dGate, Tensor dUp) {
         DeviceTensor g = dev(dOut), tg = dev(gate), tu = dev(up), dg = dev(dGate), du = dev(dUp);
-        for (DeviceTensor t : new DeviceTensor[] {g, tu, dg, du}) Shapes.requireSameShape("swiGluBackward", tg, t);
-        String sfx = sameFloatType("swiGluBackward", g, tg, tu, dg, du);
-        long n = tg.numel();
-        if (n > 0) run("mode_swiglu_bwd_" + sfx, grid(n, 256), 1, 1, 256, 1, 1, g, tg, tu, dg, du, n);
+        OpShapes.ElementwiseDims dims = OpShapes.swiGluBackward(g, tg, tu, dg, du);
+        String sfx = suffix(dims.dtype());
+        long n = dims.count();
+        if (n > 0) runStride("mode_swiglu_bwd_" + sfx, n, g, tg, tu, dg, du, n);
     }
 
     // ================================================================== loss
@@ -708,30 +552,18 @@ public class DeviceBackend implements Backend {
     @Override
     public LossStats crossEntropy(Tensor logits, Tensor targets, Tensor dLogits, float gradScale) {
         DeviceTensor tl = dev(logits), tt = dev(targets);
-        int v = tl.dim(-1), n = Shapes.rows(tl);
-        Shapes.requireDType("crossEntropy", "targets", tt, DType.I32);
-        Shapes.requireNumel("crossEntropy", "targets", tt, n);
-        Object grad = NULL;
-        if (dLogits != null) {
-            DeviceTensor tg = dev(dLogits);
-            Shapes.requireSameShape("crossEntropy", tl, tg);
-            sameFloatType("crossEntropy", tl, tg);
-            grad = tg;
-        }
-        String sfx = sameFloatType("crossEntropy", tl);
+        DeviceTensor tg = dLogits == null ? null : dev(dLogits);
+        OpShapes.RowDims dims = OpShapes.crossEntropy(tl, tt, tg);
+        int v = dims.cols(), n = dims.rows();
+        Object grad = tg == null ? NULL : tg;
+        String sfx = suffix(dims.dtype());
         if (n == 0) return LossStats.ZERO;
-        if (v == 0) throw new IllegalArgumentException("crossEntropy: empty vocabulary in " + tl.describe());
         long stats = reduceBuffer + 8L * SUMSQ_MAX_PARTIALS;
         try (DeviceTensor rowLoss = uninitialized(DType.F32, n);
                 DeviceTensor rowFlag = uninitialized(DType.I32, n)) {
-            run(
+            runRows(
                     "mode_crossentropy_fwd_" + sfx,
-                    Math.min(n, MAX_GRID),
-                    1,
-                    1,
-                    256,
-                    1,
-                    1,
+                    n,
                     tl,
                     tt,
                     grad,
@@ -741,7 +573,7 @@ public class DeviceBackend implements Backend {
                     rowLoss,
                     rowFlag,
                     new Ptr(errorWord));
-            run("mode_crossentropy_reduce_f32", 1, 1, 1, 256, 1, 1, rowLoss, rowFlag, n, new Ptr(stats));
+            run("mode_crossentropy_reduce_f32", 1, 1, 1, rowLoss, rowFlag, n, new Ptr(stats));
             double[] s = readDoubles(stats, 3);
             return new LossStats(s[0], (long) s[1], (long) s[2]);
         }
@@ -752,21 +584,13 @@ public class DeviceBackend implements Backend {
     @Override
     public void adamW(Tensor param, Tensor grad, Tensor m, Tensor v, AdamWStep step) {
         DeviceTensor p = dev(param), g = dev(grad), tm = dev(m), tv = dev(v);
-        for (DeviceTensor t : new DeviceTensor[] {g, tm, tv}) Shapes.requireSameShape("adamW", p, t);
-        for (DeviceTensor t : new DeviceTensor[] {p, g, tm, tv})
-            Shapes.requireDType("adamW", "param/grad/m/v", t, DType.F32);
-        long n = p.numel();
+        long n = OpShapes.adamW(p, g, tm, tv, step);
         float bc1 = (float) (1.0 - Math.pow(step.beta1(), step.step()));
         float bc2 = (float) (1.0 - Math.pow(step.beta2(), step.step()));
         if (n > 0) {
-            run(
+            runStride(
                     "mode_adamw_step_f32",
-                    grid(n, 256),
-                    1,
-                    1,
-                    256,
-                    1,
-                    1,
+                    n,
                     p,
                     g,
                     tm,
@@ -788,51 +612,40 @@ public class DeviceBackend implements Backend {
     @Override
     public void softmaxForward(Tensor logits, Tensor probs) {
         DeviceTensor tl = dev(logits), tp = dev(probs);
-        Shapes.requireSameShape("softmaxForward", tl, tp);
-        String sfx = sameFloatType("softmaxForward", tl, tp);
-        int e = tl.dim(-1), n = Shapes.rows(tl);
-        if (n > 0 && e > 0) run("mode_softmax_fwd_" + sfx, grid(n, 128), 1, 1, 128, 1, 1, tl, tp, n, e);
+        OpShapes.RowDims dims = OpShapes.softmaxForward(tl, tp);
+        String sfx = suffix(dims.dtype());
+        int e = dims.cols(), n = dims.rows();
+        if (n > 0 && e > 0) runStride("mode_softmax_fwd_" + sfx, n, tl, tp, n, e);
     }
 
     @Override
     public void softmaxBackward(Tensor dProbs, Tensor probs, Tensor dLogits) {
         DeviceTensor g = dev(dProbs), tp = dev(probs), dl = dev(dLogits);
-        Shapes.requireSameShape("softmaxBackward", tp, g);
-        Shapes.requireSameShape("softmaxBackward", tp, dl);
-        String sfx = sameFloatType("softmaxBackward", g, tp, dl);
-        int e = tp.dim(-1), n = Shapes.rows(tp);
-        if (n > 0 && e > 0) run("mode_softmax_bwd_" + sfx, grid(n, 128), 1, 1, 128, 1, 1, g, tp, dl, n, e);
+        OpShapes.RowDims dims = OpShapes.softmaxBackward(g, tp, dl);
+        String sfx = suffix(dims.dtype());
+        int e = dims.cols(), n = dims.rows();
+        if (n > 0 && e > 0) runStride("mode_softmax_bwd_" + sfx, n, g, tp, dl, n, e);
     }
 
     @Override
     public void weightedMergeForward(Tensor branches, Tensor probs, Tensor out) {
         DeviceTensor tb = dev(branches), tp = dev(probs), to = dev(out);
-        Shapes.requireRank("weightedMergeForward", "branches", tb, 3);
-        int e = tb.dim(0), n = tb.dim(1), d = tb.dim(2);
-        Shapes.requireShape("weightedMergeForward", "probs", tp, n, e);
-        Shapes.requireShape("weightedMergeForward", "out", to, n, d);
-        String sfx = sameFloatType("weightedMergeForward", tb, tp, to);
+        OpShapes.MergeDims dims = OpShapes.weightedMergeForward(tb, tp, to);
+        int e = dims.branches(), n = dims.rows(), d = dims.width();
+        String sfx = suffix(dims.dtype());
         long total = (long) n * d;
-        if (total > 0) run("mode_merge_fwd_" + sfx, grid(total, 256), 1, 1, 256, 1, 1, tb, tp, to, e, n, d);
+        if (total > 0) runStride("mode_merge_fwd_" + sfx, total, tb, tp, to, e, n, d);
     }
 
     @Override
     public void weightedMergeBackward(Tensor dOut, Tensor branches, Tensor probs, Tensor dBranches, Tensor dProbs) {
         DeviceTensor g = dev(dOut), tb = dev(branches), tp = dev(probs), dp = dev(dProbs);
-        Shapes.requireRank("weightedMergeBackward", "branches", tb, 3);
-        int e = tb.dim(0), n = tb.dim(1), d = tb.dim(2);
-        Shapes.requireShape("weightedMergeBackward", "probs", tp, n, e);
-        Shapes.requireShape("weightedMergeBackward", "dProbs", dp, n, e);
-        Shapes.requireShape("weightedMergeBackward", "dOut", g, n, d);
-        Object db = NULL;
-        if (dBranches != null) {
-            DeviceTensor tdb = dev(dBranches);
-            Shapes.requireSameShape("weightedMergeBackward", tb, tdb);
-            sameFloatType("weightedMergeBackward", tb, tdb);
-            db = tdb;
-        }
-        String sfx = sameFloatType("weightedMergeBackward", g, tb, tp, dp);
-        if (n > 0) run("mode_merge_bwd_" + sfx, Math.min(n, MAX_GRID), 1, 1, 128, 1, 1, g, tb, tp, db, dp, e, n, d);
+        DeviceTensor tdb = dBranches == null ? null : dev(dBranches);
+        OpShapes.MergeDims dims = OpShapes.weightedMergeBackward(g, tb, tp, tdb, dp);
+        int e = dims.branches(), n = dims.rows(), d = dims.width();
+        Object db = tdb == null ? NULL : tdb;
+        String sfx = suffix(dims.dtype());
+        if (n > 0) runRows("mode_merge_bwd_" + sfx, n, g, tb, tp, db, dp, e, n, d);
     }
 
     // ================================================================== sparse routing
@@ -840,63 +653,29 @@ public class DeviceBackend implements Backend {
     @Override
     public void topK(Tensor probs, int k, Tensor indices, Tensor weights) {
         DeviceTensor tp = dev(probs), ti = dev(indices), tw = dev(weights);
-        int e = tp.dim(-1), n = Shapes.rows(tp);
-        if (k < 1 || k > e) throw new IllegalArgumentException("topK: k must be in [1, " + e + "], got " + k);
-        Shapes.requireDType("topK", "indices", ti, DType.I32);
-        Shapes.requireNumel("topK", "indices", ti, (long) n * k);
-        Shapes.requireNumel("topK", "weights", tw, (long) n * k);
-        String sfx = sameFloatType("topK", tp, tw);
-        if (n > 0) run("mode_topk_fwd_" + sfx, grid(n, 128), 1, 1, 128, 1, 1, tp, n, e, k, ti, tw);
+        OpShapes.TopKDims dims = OpShapes.topK(tp, k, ti, tw);
+        int e = dims.experts(), n = dims.rows();
+        String sfx = suffix(dims.dtype());
+        if (n > 0) runStride("mode_topk_fwd_" + sfx, n, tp, n, e, k, ti, tw);
     }
 
     @Override
     public void gatherRows(Tensor src, Tensor index, Tensor out) {
         DeviceTensor ts = dev(src), ti = dev(index), to = dev(out);
-        Shapes.requireDType("gatherRows", "index", ti, DType.I32);
-        int d = ts.dim(-1), nsrc = Shapes.rows(ts), m = Math.toIntExact(ti.numel());
-        Shapes.requireNumel("gatherRows", "out", to, (long) m * d);
-        String sfx = sameFloatType("gatherRows", ts, to);
-        if (m > 0 && d > 0)
-            run(
-                    "mode_gather_fwd_" + sfx,
-                    Math.min(m, MAX_GRID),
-                    1,
-                    1,
-                    128,
-                    1,
-                    1,
-                    ts,
-                    ti,
-                    to,
-                    m,
-                    d,
-                    nsrc,
-                    new Ptr(errorWord));
+        OpShapes.RowMoveDims dims = OpShapes.gatherRows(ts, ti, to);
+        int d = dims.width(), nsrc = dims.tableRows(), m = dims.moved();
+        String sfx = suffix(dims.dtype());
+        if (m > 0 && d > 0) runRows("mode_gather_fwd_" + sfx, m, ts, ti, to, m, d, nsrc, new Ptr(errorWord));
     }
 
     @Override
     public void scatterAddRows(Tensor src, Tensor index, Tensor out) {
         DeviceTensor ts = dev(src), ti = dev(index), to = dev(out);
-        Shapes.requireDType("scatterAddRows", "index", ti, DType.I32);
-        int d = to.dim(-1), nout = Shapes.rows(to), m = Math.toIntExact(ti.numel());
-        Shapes.requireNumel("scatterAddRows", "src", ts, (long) m * d);
-        String sfx = sameFloatType("scatterAddRows", ts, to);
+        OpShapes.RowMoveDims dims = OpShapes.scatterAddRows(ts, ti, to);
+        int d = dims.width(), nout = dims.tableRows(), m = dims.moved();
+        String sfx = suffix(dims.dtype());
         if (m > 0 && d > 0)
-            run(
-                    "mode_scatter_add_fwd_" + sfx,
-                    ceilDiv(d, LaunchGeometry.SCATTER_COLUMNS),
-                    LaunchGeometry.scatterSlices(d, nout),
-                    1,
-                    128,
-                    1,
-                    1,
-                    ts,
-                    ti,
-                    to,
-                    m,
-                    d,
-                    nout,
-                    new Ptr(errorWord));
+            runScatter("mode_scatter_add_fwd_" + sfx, d, nout, ts, ti, to, m, d, nout, new Ptr(errorWord));
     }
 
     // ================================================================== launch plumbing
@@ -905,7 +684,44 @@ public class DeviceBackend implements Backend {
      * Marshals {@code params} (a {@link DeviceTensor} or {@link Ptr} as a pointer, Integer as int, Long as
      * long long, Float as float, Double as double) and launches {@code entry}.
      */
-    private void run(String entry, int gx, int gy, int gz, int bx, int by, int bz, Object... params) {
+    private void run(String entry, int gx, int gy, int gz, Object... params) {
+        launch(entry, gx, gy, gz, KernelLaunch.threads(entry), 1, params);
+    }
+
+    /** A grid-stride kernel over {@code n} items, one per thread per pass: at most the grid limit of blocks. */
+    private void runStride(String entry, long n, Object... params) {
+        int threads = KernelLaunch.threads(entry);
+        launch(entry, grid(n, threads), 1, 1, threads, 1, params);
+    }
+
+    /** One block per row for {@code rows} rows (a row-striding kernel past the grid limit). */
+    private void runRows(String entry, int rows, Object... params) {
+        launch(entry, Math.min(rows, MAX_GRID), 1, 1, KernelLaunch.threads(entry), 1, params);
+    }
+
+    /**
+     * A row scatter-add of {@code cols} columns into {@code outRows} rows: one thread per column in x, and the
+     * output rows sliced over y ({@link LaunchGeometry#scatterSlices}).
+     */
+    private void runScatter(String entry, int cols, int outRows, Object... params) {
+        int threads = KernelLaunch.threads(entry);
+        launch(entry, ceilDiv(cols, threads), LaunchGeometry.scatterSlices(cols, outRows), 1, threads, 1, params);
+    }
+
+    /**
+     * Stage 1 of a column sum: blocks of (column block X, Y) threads, one column per x, and {@code chunks} row
+     * chunks over y.
+     */
+    private void runColumns(String entry, int cols, int chunks, Object... params) {
+        int threads = KernelLaunch.threads(entry);
+        if (threads != COLUMN_BLOCK_X * COLUMN_BLOCK_Y) {
+            throw new IllegalStateException(entry + " is built for " + threads + " threads but the column block is "
+                    + COLUMN_BLOCK_X + " x " + COLUMN_BLOCK_Y + "; make its __launch_bounds__ match mode_launch.cuh");
+        }
+        launch(entry, ceilDiv(cols, COLUMN_BLOCK_X), chunks, 1, COLUMN_BLOCK_X, COLUMN_BLOCK_Y, params);
+    }
+
+    private void launch(String entry, int gx, int gy, int gz, int bx, int by, Object... params) {
         if (closed) throw new IllegalStateException(name + " backend is closed");
         KernelFunction f = device.function(entry);
         try (Arena arena = Arena.ofConfined()) {
@@ -922,7 +738,7 @@ public class DeviceBackend implements Backend {
                 }
             }
             device.verifyParameters(f, args.signature());
-            device.launch(f, gx, gy, gz, bx, by, bz, 0, args.build());
+            device.launch(f, gx, gy, gz, bx, by, 1, 0, args.build());
         }
     }
 
@@ -952,16 +768,18 @@ public class DeviceBackend implements Backend {
             throw new IllegalArgumentException(
                     switch (code) {
                         case 1 ->
-                            "embedding: token id " + value + " at position " + position
-                                    + " is outside the vocabulary [0, V)";
-                        case 2 ->
-                            "gatherRows: index " + value + " at position " + position + " is outside the source rows";
+                            OpShapes.indexOutOfRange(
+                                    "embedding", "token id", value, position, "[0, V), the table's rows");
+                        case 2 -> OpShapes.indexOutOfRange("gatherRows", "row index", value, position, "src's rows");
                         case 3 ->
-                            "scatterAddRows: index " + value + " at position " + position
-                                    + " is outside the output rows";
+                            OpShapes.indexOutOfRange("scatterAddRows", "row index", value, position, "out's rows");
                         case 4 ->
-                            "crossEntropy: target " + value + " in row " + position
-                                    + " is outside [0, V) and not IGNORE_INDEX (" + IGNORE_INDEX + ")";
+                            OpShapes.indexOutOfRange(
+                                    "crossEntropy",
+                                    "target",
+                                    value,
+                                    position,
+                                    "[0, V) and is not IGNORE_INDEX (" + IGNORE_INDEX + ")");
                         default ->
                             "device kernel error code " + code + " (value " + value + ", position " + position + ")";
                     });
@@ -974,25 +792,9 @@ public class DeviceBackend implements Backend {
                 "tensor " + (t == null ? "null" : t.describe()) + " does not belong to the " + name + " backend");
     }
 
-    /** The kernel suffix of float tensors that must all share one dtype (F32 or BF16). */
-    private static String sameFloatType(String op, Tensor... ts) {
-        DType dt = ts[0].dtype();
-        for (Tensor t : ts) {
-            if (t.dtype() != dt) {
-                throw new IllegalArgumentException(
-                        op + ": tensors must share one dtype, got " + ts[0].describe() + " and " + t.describe());
-            }
-        }
-        return switch (dt) {
-            case F32 -> "f32";
-            case BF16 -> "bf16";
-            case I32 -> throw new IllegalArgumentException(op + ": " + ts[0].describe() + " must be F32 or BF16");
-        };
-    }
-
-    private static void requireF32Vector(String op, String name, Tensor t, int length) {
-        Shapes.requireDType(op, name, t, DType.F32);
-        Shapes.requireNumel(op, name, t, length);
+    /** The kernel name suffix of a float dtype the contract has checked. */
+    private static String suffix(DType dtype) {
+        return dtype == DType.BF16 ? "bf16" : "f32";
     }
 
     private static int ceilDiv(long a, int b) {

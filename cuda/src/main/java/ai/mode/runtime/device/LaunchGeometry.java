@@ -1,5 +1,7 @@
 package ai.mode.runtime.device;
 
+import ai.mode.kernels.KernelLaunch;
+
 /**
  * The launch grids of the kernels whose grid depends on a shape in more than one dimension, computed on the host
  * so that the limits are tested without a GPU. CUDA allows {@value #MAX_GRID_X} blocks along x but only
@@ -10,6 +12,10 @@ package ai.mode.runtime.device;
  * <p>The reductions ({@link #scatterSlices}, {@link #columnSumChunk}) aim for {@value #TARGET_BLOCKS} blocks, more
  * than twice the SMs of current GPUs (132 on an H100 SXM), from the shape alone: their summation order, and so
  * their bits, never depend on the device.
+ *
+ * <p>The kernels' own tile and block sizes come from their generated launch table ({@link KernelLaunch}, written
+ * from {@code kernels/src/main/cuda/include/mode_launch.cuh} and the entry points' {@code __launch_bounds__}); the
+ * grid limits here are CUDA's.
  */
 public final class LaunchGeometry {
     /** Largest {@code gridDim.x}. */
@@ -21,14 +27,19 @@ public final class LaunchGeometry {
     /** Blocks a reduction is spread over when its shape allows. */
     public static final int TARGET_BLOCKS = 512;
 
-    /** Output tile edge of the GEMM kernels ({@code BM = BN = 64} in gemm.cu). */
-    public static final int GEMM_TILE = 64;
+    /** Output tile rows of the GEMM kernels ({@code kLaunchGemmTileM}). */
+    public static final int GEMM_TILE_M = KernelLaunch.constant("kLaunchGemmTileM");
 
-    /** Columns per block of the row scatter-add ({@code NT} in mode_rows.cuh). */
-    public static final int SCATTER_COLUMNS = 128;
+    /** Output tile columns of the GEMM kernels ({@code kLaunchGemmTileN}). */
+    public static final int GEMM_TILE_N = KernelLaunch.constant("kLaunchGemmTileN");
 
-    /** Columns per block of the column sums ({@code columnSumPartial} in mode_common.cuh). */
-    public static final int COLUMN_SUM_COLUMNS = 32;
+    /**
+     * Columns per block of the row scatter-add ({@code NT} in mode_rows.cuh): the block size of its entry points.
+     */
+    public static final int SCATTER_COLUMNS = KernelLaunch.threads("mode_scatter_add_fwd_f32");
+
+    /** Columns per block of the column sums ({@code kLaunchColumnBlockX}, used by {@code columnSumPartial}). */
+    public static final int COLUMN_SUM_COLUMNS = KernelLaunch.constant("kLaunchColumnBlockX");
 
     /** Smallest row chunk of a column sum: below it a chunk's blocks would do too little work. */
     public static final int MIN_COLUMN_SUM_CHUNK = 64;
@@ -40,11 +51,11 @@ public final class LaunchGeometry {
 
     /**
      * The GEMM grid for {@code C [batch, m, n]}: (column tiles, row tiles, batch), or (row tiles, column tiles,
-     * batch) when there are more than {@value #MAX_GRID_YZ} row tiles (above 4,194,240 rows); the kernel tells the
+     * batch) when there are more than {@value #MAX_GRID_YZ} row tiles (above 4,194,240 rows with 64-row tiles); the kernel tells the
      * two apart by {@code gridDim.x}, which equals the column-tile count only in the first.
      */
     public static Grid gemm(int m, int n, int batch) {
-        int rowTiles = tiles(m, GEMM_TILE), colTiles = tiles(n, GEMM_TILE);
+        int rowTiles = tiles(m, GEMM_TILE_M), colTiles = tiles(n, GEMM_TILE_N);
         if (batch > MAX_GRID_YZ) {
             throw new IllegalArgumentException("gemm: batch " + batch + " of [" + m + ", " + n
                     + "] outputs exceeds the " + MAX_GRID_YZ + " the launch grid allows; split the batch");
@@ -52,8 +63,9 @@ public final class LaunchGeometry {
         if (rowTiles <= MAX_GRID_YZ) return new Grid(colTiles, rowTiles, batch);
         if (colTiles <= MAX_GRID_YZ) return new Grid(rowTiles, colTiles, batch);
         throw new IllegalArgumentException("gemm: output [" + m + ", " + n + "] needs " + rowTiles + " x " + colTiles
-                + " tiles of " + GEMM_TILE + "; one side must have at most " + MAX_GRID_YZ + " tiles ("
-                + (long) MAX_GRID_YZ * GEMM_TILE + " rows or columns); split the problem");
+                + " tiles of " + GEMM_TILE_M + " x " + GEMM_TILE_N + "; one side must have at most " + MAX_GRID_YZ
+                + " tiles (" + (long) MAX_GRID_YZ * GEMM_TILE_M + " rows or " + (long) MAX_GRID_YZ * GEMM_TILE_N
+                + " columns); split the problem");
     }
 
     /**

@@ -19,7 +19,7 @@ import java.util.Optional;
 
 /**
  * The experiment's outputs: the table in the paper's form (method, params, Math, Code, English, Avg) as Markdown and
- * JSON, test losses, per-domain gate weights, what each method trained on, stage timings, and PNG plots (training-loss
+ * JSON, test losses, every domain's accuracy with each expert removed (domain opt-out), per-domain gate weights, what each method trained on, stage timings, and PNG plots (training-loss
  * curves, gate weights per domain) drawn by the registered {@link ai.mode.model.train.ChartWriter}. Writers for
  * {@link ModeExperiment.Report}.
  */
@@ -84,6 +84,39 @@ public final class ExperimentReport {
         return b.toString();
     }
 
+    /**
+     * Domain opt-out: for every composed MoDE method, the test accuracy (%) on every domain with all its experts
+     * ("none" removed) and with each expert removed in turn (gates renormalised over the rest). Empty when no
+     * method was evaluated that way.
+     */
+    public static String optOutTable(ModeExperiment.Report r) {
+        if (r.optOut().isEmpty()) return "";
+        StringBuilder b = new StringBuilder("| method | expert removed |");
+        for (String d : r.evalDomains()) b.append(' ').append(title(d)).append(" |");
+        b.append(" Avg |\n|---|---|")
+                .append("---:|".repeat(r.evalDomains().size() + 1))
+                .append('\n');
+        for (MethodResult m : r.results()) {
+            Map<String, ModeTraining.Evaluation> rows = r.optOut().get(m.id());
+            if (rows == null) continue;
+            optOutRow(b, m.label(), "none", m.eval(), r.evalDomains());
+            rows.forEach((removed, e) -> optOutRow(b, m.label(), removed, e, r.evalDomains()));
+        }
+        return b.toString();
+    }
+
+    private static void optOutRow(
+            StringBuilder b, String label, String removed, ModeTraining.Evaluation e, List<String> domains) {
+        b.append("| ").append(label).append(" | ").append(removed).append(" |");
+        double sum = 0;
+        for (String d : domains) {
+            double acc = e.scores().get(d).accuracy();
+            sum += acc;
+            b.append(String.format(Locale.ROOT, " %.2f |", 100 * acc));
+        }
+        b.append(String.format(Locale.ROOT, " %.2f |%n", 100 * sum / domains.size()));
+    }
+
     /** Mean gate weights per domain and block for every MoDE row with more than one expert. */
     public static String gateTable(ModeExperiment.Report r) {
         StringBuilder b = new StringBuilder();
@@ -132,6 +165,11 @@ public final class ExperimentReport {
                 .append(s.hyper().seqLen())
                 .append(" tokens per domain); Avg is the unweighted mean.\n\n");
         b.append(accuracyTable(r)).append("\nTest loss (nats/token):\n\n").append(lossTable(r));
+        String optOut = optOutTable(r);
+        if (!optOut.isEmpty())
+            b.append("\nDomain opt-out: accuracy (%) with each expert removed at inference (the gates renormalised")
+                    .append(" over the remaining branches; no retraining):\n\n")
+                    .append(optOut);
         String gates = gateTable(r);
         if (!gates.isEmpty())
             b.append("\nMean gate weights on each test domain (backbone first):\n")
@@ -261,6 +299,22 @@ public final class ExperimentReport {
             rows.add(row);
         }
         o.add("results", rows);
+        JsonArray optOut = new JsonArray();
+        r.optOut()
+                .forEach((id, byRemoved) -> byRemoved.forEach((removed, e) -> {
+                    JsonObject row = new JsonObject();
+                    row.addProperty("id", id);
+                    row.addProperty("removed", removed);
+                    JsonObject acc = new JsonObject(), loss = new JsonObject();
+                    for (String d : r.evalDomains()) {
+                        acc.addProperty(d, e.scores().get(d).accuracy());
+                        loss.addProperty(d, e.scores().get(d).meanLoss());
+                    }
+                    row.add("accuracy", acc);
+                    row.add("loss", loss);
+                    optOut.add(row);
+                }));
+        o.add("opt_out", optOut);
         JsonObject secs = new JsonObject();
         r.stageSeconds().forEach(secs::addProperty);
         o.add("stage_seconds", secs);

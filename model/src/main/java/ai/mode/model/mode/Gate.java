@@ -22,6 +22,7 @@ public final class Gate implements AutoCloseable {
     private final BufferPool own;
     private final BufferPool scratch;
     private Tensor x;
+    private Tensor logitMask; // [E]: 0 for kept branches, MASKED for removed ones; null = every branch kept
 
     /** A gate with zero-filled, frozen parameters for {@code branches} = N+1 outputs over width d. */
     public Gate(Backend backend, int block, int branches, int d, BufferPool scratch) {
@@ -71,6 +72,33 @@ public final class Gate implements AutoCloseable {
         backend.copyFromHost(b, bias.value());
     }
 
+    /** The logit offset of a removed branch: softmax gives it exactly 0 in float32 (e^-1e30 underflows). */
+    static final float MASKED = -1e30f;
+
+    /**
+     * Restricts the softmax to the branches with {@code kept[b]} true (domain opt-out): their probabilities are
+     * renormalised to sum to 1 and the others are exactly 0, as if the removed rows were not in the gate. All
+     * true (or null) restores the full gate, whose forward is then the unmasked one, bit for bit.
+     */
+    public void keepBranches(boolean[] kept) {
+        if (logitMask != null) logitMask.close();
+        logitMask = null;
+        if (kept == null) return;
+        if (kept.length != branches())
+            throw new IllegalArgumentException("gate " + weight.name() + ": branch mask has " + kept.length
+                    + " entries but the gate has " + branches() + " branches");
+        float[] offsets = new float[kept.length];
+        boolean any = false, all = true;
+        for (int b = 0; b < kept.length; b++) {
+            offsets[b] = kept[b] ? 0f : MASKED;
+            any |= kept[b];
+            all &= kept[b];
+        }
+        if (!any) throw new IllegalArgumentException("gate " + weight.name() + ": keep at least one branch");
+        if (all) return;
+        logitMask = backend.fromHost(offsets, offsets.length);
+    }
+
     /** probs [R,E] = softmax(x W^T + b) for x [R,D] (owned buffer; x must stay unchanged until backward). */
     public Tensor forward(Tensor xRows) {
         int e = branches(), d = weight.shape()[1];
@@ -84,6 +112,7 @@ public final class Gate implements AutoCloseable {
         Tensor ones = own.get("ones", r, 1);
         backend.fill(ones, 1f);
         backend.gemm(false, false, 1f, ones, backend.view(bias.value(), 1, e), 1f, logits); // + b on every row
+        if (logitMask != null) backend.gemm(false, false, 1f, ones, backend.view(logitMask, 1, e), 1f, logits);
         Tensor probs = own.get("probs", r, e);
         backend.softmaxForward(logits, probs);
         return probs;
@@ -119,6 +148,7 @@ public final class Gate implements AutoCloseable {
     @Override
     public void close() {
         releaseBuffers();
+        keepBranches(null);
         weight.close();
         bias.close();
     }

@@ -22,6 +22,7 @@ public final class GateRouter {
     private final BufferPool own;
     private final int[] seqIndexShape = {-1, -1};
     private int batch, seq;
+    private boolean[] kept; // branches the gate may route to (domain opt-out); null = all
 
     /** @param gate the block's gate (not owned) */
     public GateRouter(Backend backend, Gate gate, Routing.Level level) {
@@ -33,6 +34,31 @@ public final class GateRouter {
 
     public Gate gate() {
         return gate;
+    }
+
+    /**
+     * Routes only to the branches with {@code kept[b]} true: the gate's softmax is renormalised over them and the
+     * others get weight exactly 0 (see {@link Gate#keepBranches}); null or all true is the full gate.
+     */
+    public void keepBranches(boolean[] kept) {
+        gate.keepBranches(kept);
+        this.kept = kept == null ? null : kept.clone();
+    }
+
+    /** Whether branch b may be routed to. */
+    public boolean kept(int branch) {
+        return kept == null || kept[branch];
+    }
+
+    /**
+     * The routing this router can carry out: {@code routing} itself, or for top-k with fewer kept branches than k,
+     * top-(kept branches), so no removed branch is ever chosen.
+     */
+    public Routing effective(Routing routing) {
+        if (kept == null || routing.dense()) return routing;
+        int n = 0;
+        for (boolean b : kept) if (b) n++;
+        return n >= routing.topK() ? routing : new Routing(routing.level(), n);
     }
 
     /** Gate probabilities per token {@code [B·T, N+1]} for x {@code [B,T,D]} (a buffer of the gate or of this router). */

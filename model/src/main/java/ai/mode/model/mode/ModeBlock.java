@@ -58,7 +58,7 @@ public final class ModeBlock implements Layer {
     private TopKPlan.Packed[] packed;
     // gate statistics
     private boolean collectStats;
-    private long statTokens;
+    private final RouterStatistics stats;
 
     /**
      * @param backbone      this block's backbone slice (frozen parameters, shared with the backbone model)
@@ -95,6 +95,7 @@ public final class ModeBlock implements Layer {
         this.routing = routing;
         this.own = new BufferPool(backend);
         this.scratch = scratch;
+        this.stats = new RouterStatistics(numExperts + 1);
     }
 
     public int index() {
@@ -150,6 +151,25 @@ public final class ModeBlock implements Layer {
         return out;
     }
 
+    /**
+     * Domain opt-out: routes only to the backbone and the experts with {@code keptExperts[j]} true; the gate is
+     * renormalised over those branches and, for top-k, k shrinks to the kept branches when it exceeds them. Null
+     * (or all true) restores every expert, with today's forward bit for bit.
+     */
+    public void keepExperts(boolean[] keptExperts) {
+        if (keptExperts == null) {
+            router.keepBranches(null);
+            return;
+        }
+        if (keptExperts.length != numExperts)
+            throw new IllegalArgumentException("block " + index + ": expert mask has " + keptExperts.length
+                    + " entries but the block has " + numExperts + " experts");
+        boolean[] branches = new boolean[numExperts + 1];
+        branches[0] = true; // the backbone always stays
+        System.arraycopy(keptExperts, 0, branches, 1, numExperts);
+        router.keepBranches(branches);
+    }
+
     // ================================================================= Layer
 
     @Override
@@ -162,12 +182,8 @@ public final class ModeBlock implements Layer {
         batch = x.dim(0);
         seq = x.dim(1);
         Tensor probs = router.forward(x); // [B·T, N+1]
-        Tensor y = routing.dense() ? denseForward(probs) : sparseForward(probs);
-        if (collectStats) {
-            backend.sumRowsAccumulate(probs, own.get("stats", numExperts + 1));
-            statTokens += (long) batch * seq;
-        }
-        return y;
+        if (collectStats) stats.addProbabilities(backend.toHostFloats(probs));
+        return routing.dense() ? denseForward(probs) : sparseForward(probs);
     }
 
     @Override
@@ -232,14 +248,16 @@ public final class ModeBlock implements Layer {
     private Tensor sparseForward(Tensor probsTok) {
         int m = batch * seq, d = cfg.hiddenSize(), e = numExperts + 1;
         closePlan();
-        plan = new TopKPlan(backend, router.routingRows(probsTok), routing, batch, seq, own, "topk");
+        plan = new TopKPlan(backend, router.routingRows(probsTok), router.effective(routing), batch, seq, own, "topk");
         routed = new TopKPlan.Branch[e];
         packed = new TopKPlan.Packed[e];
         Tensor y = own.get("y", batch, seq, d);
         Tensor y2 = backend.view(y, m, d);
         backend.fill(y2, 0f);
         for (int br = 0; br < e; br++) {
+            if (!router.kept(br)) continue; // an opted-out branch has weight 0 and never runs
             TopKPlan.Selection s = plan.select(br);
+            if (collectStats) stats.addRouted(br, s.size(), plan.k());
             if (s.size() == 0) continue;
             TopKPlan.Packed p = packed[br] = plan.pack(s.tokens(), s.perSequence());
             TopKPlan.Branch r = routed[br] = plan.branch(s, "sparse." + br);
@@ -267,7 +285,7 @@ public final class ModeBlock implements Layer {
         Tensor dx = own.get("dx", batch, seq, d);
         Tensor dx2 = backend.view(dx, m, d);
         backend.fill(dx2, 0f);
-        Tensor dw = own.get("sparse.dw", plan.routingRows() * routing.topK(), 1);
+        Tensor dw = own.get("sparse.dw", plan.routingRows() * plan.k(), 1);
         backend.fill(dw, 0f);
         for (int br = 0; br < e; br++) {
             TopKPlan.Branch r = routed[br];
@@ -303,29 +321,25 @@ public final class ModeBlock implements Layer {
 
     // ================================================================= gate statistics
 
-    /** Starts (true, clearing previous sums) or stops accumulating mean gate weights over forward passes. */
+    /** Starts (true, clearing previous sums) or stops accumulating gate statistics over forward passes. */
     public void collectGateStatistics(boolean on) {
         collectStats = on;
-        if (on) {
-            backend.fill(own.get("stats", numExperts + 1), 0f);
-            statTokens = 0;
-        }
+        if (on) stats.reset();
     }
 
     /** Mean gate weight per branch [α_bb, α_1..α_N] over the tokens seen since statistics were switched on. */
     public double[] gateStatistics() {
-        float[] s = backend.toHostFloats(own.get("stats", numExperts + 1));
-        double[] out = new double[s.length];
-        for (int i = 0; i < s.length; i++) out[i] = statTokens == 0 ? Double.NaN : s[i] / (double) statTokens;
-        return out;
+        return stats.summary().meanWeight();
+    }
+
+    /** Mean weights, entropy and (top-k) load over the tokens seen since statistics were switched on. */
+    public RouterStatistics.Summary routerStatistics() {
+        return stats.summary();
     }
 
     @Override
     public void releaseBuffers() {
-        boolean keepStats = collectStats;
-        float[] stats = keepStats ? backend.toHostFloats(own.get("stats", numExperts + 1)) : null;
         own.release();
-        if (keepStats) backend.copyFromHost(stats, own.get("stats", numExperts + 1));
         closePlan();
         for (DecoderLayer l : backbone) l.releaseBuffers();
         experts.releaseBuffers();

@@ -137,6 +137,8 @@ public final class ModeExperiment {
      * @param evalDomains  evaluated domains, in table order
      * @param results      one per method, in table order
      * @param stageSeconds wall time per stage
+     * @param optOut       for each composed MoDE method (by id, table order): its evaluation with each expert
+     *                     removed, keyed by the removed expert (domain opt-out)
      */
     public record Report(
             Settings settings,
@@ -144,15 +146,19 @@ public final class ModeExperiment {
             List<String> evalDomains,
             List<MethodResult> results,
             Map<String, Double> stageSeconds,
-            BackboneFingerprint backbone) {}
+            BackboneFingerprint backbone,
+            Map<String, Map<String, ModeTraining.Evaluation>> optOut) {}
 
     private final Settings s;
     private final Progress progress;
     private final Map<String, Double> seconds = new LinkedHashMap<>();
+    private final Map<String, Map<String, ModeTraining.Evaluation>> optOut = new LinkedHashMap<>();
+    private final Map<String, List<int[]>> probe; // router statistics windows of every target domain
 
-    private ModeExperiment(Settings s, Progress progress) {
+    private ModeExperiment(Settings s, Progress progress, List<DomainTokens> targets) {
         this.s = s;
         this.progress = progress;
+        this.probe = ModeTraining.probeWindows(targets, s.hyper());
     }
 
     /**
@@ -170,7 +176,7 @@ public final class ModeExperiment {
             Progress progress)
             throws IOException {
         if (targets.isEmpty()) throw new IllegalArgumentException("the experiment needs at least one target domain");
-        return new ModeExperiment(settings, progress).go(loadBackbone, targets, evalDomains);
+        return new ModeExperiment(settings, progress, targets).go(loadBackbone, targets, evalDomains);
     }
 
     private Report go(Supplier<LlamaModel> loadBackbone, List<DomainTokens> targets, List<DomainTokens> evalDomains)
@@ -258,6 +264,13 @@ public final class ModeExperiment {
                                     ExpertFile.write(s.out().resolve(id).resolve(ExpertFile.FILE_NAME), m);
                                     List<ModeTraining.Run> runs = new ArrayList<>(stage1);
                                     runs.add(r);
+                                    Map<String, ModeTraining.Evaluation> without = ModeTraining.withoutEachExpert(
+                                            m,
+                                            evalDomains,
+                                            s.hyper().seqLen(),
+                                            s.hyper().batch(),
+                                            s.evalWindows());
+                                    if (!without.isEmpty()) optOut.put(id, without);
                                     return evaluated(
                                             id,
                                             label,
@@ -277,7 +290,10 @@ public final class ModeExperiment {
                 throw new IllegalStateException("the shared backbone changed during the experiment; this is a bug");
         }
         List<String> evalNames = evalDomains.stream().map(DomainTokens::name).toList();
-        return new Report(s, names, evalNames, order(results), new LinkedHashMap<>(seconds), before);
+        Map<String, Map<String, ModeTraining.Evaluation>> optOutInOrder = new LinkedHashMap<>();
+        for (MethodResult m : order(results))
+            if (optOut.containsKey(m.id())) optOutInOrder.put(m.id(), optOut.get(m.id()));
+        return new Report(s, names, evalNames, order(results), new LinkedHashMap<>(seconds), before, optOutInOrder);
     }
 
     /**
@@ -299,7 +315,7 @@ public final class ModeExperiment {
                     "two-stage MoDE runs through 'mode expert' and 'mode compose', not as a single-stage method");
         }
         Files.createDirectories(settings.out());
-        ModeExperiment e = new ModeExperiment(settings, progress);
+        ModeExperiment e = new ModeExperiment(settings, progress, targets);
         try (LlamaModel backbone = loadBackbone.get()) {
             return e.singleStage(
                     method,
@@ -473,7 +489,7 @@ public final class ModeExperiment {
 
     private ModeTraining.Run train(String id, CausalLm model, TokenStream stream, List<int[]> val, int steps) {
         return ModeTraining.train(
-                id, model, stream, val, steps, s.hyper(), s.out().resolve(id), progress.listeners(id, steps));
+                id, model, stream, val, probe, steps, s.hyper(), s.out().resolve(id), progress.listeners(id, steps));
     }
 
     private MethodResult evaluated(

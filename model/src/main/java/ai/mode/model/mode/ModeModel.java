@@ -18,6 +18,7 @@ import ai.mode.runtime.LossStats;
 import ai.mode.runtime.Tensor;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collection;
 import java.util.List;
 
 /**
@@ -40,6 +41,7 @@ public final class ModeModel extends CausalLm implements AutoCloseable {
     private final List<Gate> gates;
     private final List<Parameter> backboneParameters;
     private final BackboneFingerprint fingerprint;
+    private List<String> activeExperts;
 
     private ModeModel(
             Backend backend,
@@ -61,6 +63,7 @@ public final class ModeModel extends CausalLm implements AutoCloseable {
         this.gates = List.copyOf(gates);
         this.backboneParameters = List.copyOf(backboneParameters);
         this.fingerprint = fingerprint;
+        this.activeExperts = mode.domains();
     }
 
     /**
@@ -218,6 +221,49 @@ public final class ModeModel extends CausalLm implements AutoCloseable {
         for (Gate g : gates) g.forceBranch(branch);
     }
 
+    /**
+     * Domain opt-out at inference: every block routes only to the backbone and the experts named in
+     * {@code experts} (domain names of {@link ModeConfig#domains()}), with each gate renormalised over those
+     * branches. All the model's experts restores the full model, bit for bit.
+     *
+     * @throws IllegalArgumentException for an empty set or a name that is not one of the model's experts
+     */
+    public void useExperts(Collection<String> experts) {
+        List<String> domains = mode.domains();
+        if (experts.isEmpty())
+            throw new IllegalArgumentException("the expert set is empty; keep at least one of " + domains
+                    + " (the backbone always stays; to drop them all, evaluate the base model with 'mode eval')");
+        boolean[] kept = new boolean[domains.size()];
+        for (String e : experts) {
+            int j = domains.indexOf(e);
+            if (j < 0)
+                throw new IllegalArgumentException(
+                        "expert '" + e + "' is not in this model; use names from its experts " + domains);
+            kept[j] = true;
+        }
+        boolean all = true;
+        for (boolean k : kept) all &= k;
+        for (ModeBlock b : modeBlocks) b.keepExperts(all ? null : kept);
+        List<String> active = new ArrayList<>();
+        for (int j = 0; j < kept.length; j++) if (kept[j]) active.add(domains.get(j));
+        activeExperts = List.copyOf(active);
+    }
+
+    /** The model's experts except {@code removed} (each must be one of them), for {@link #useExperts}. */
+    public List<String> expertsWithout(Collection<String> removed) {
+        List<String> domains = mode.domains();
+        for (String r : removed)
+            if (!domains.contains(r))
+                throw new IllegalArgumentException(
+                        "expert '" + r + "' is not in this model; use names from its experts " + domains);
+        return domains.stream().filter(d -> !removed.contains(d)).toList();
+    }
+
+    /** The experts the gates route to (all of the model's, unless {@link #useExperts} narrowed them). */
+    public List<String> activeExperts() {
+        return activeExperts;
+    }
+
     @Override
     public LossStats forwardBackward(Tensor ids, Tensor targets, float gradScale) {
         modeBlocks.get(0).setInputGradient(embedding.table().trainable());
@@ -227,6 +273,11 @@ public final class ModeModel extends CausalLm implements AutoCloseable {
     /** Starts or stops collecting mean gate weights in every block (see {@link ModeBlock#collectGateStatistics}). */
     public void collectGateStatistics(boolean on) {
         for (ModeBlock b : modeBlocks) b.collectGateStatistics(on);
+    }
+
+    /** Router statistics per block (mean weights, entropy, top-k load) since statistics were switched on. */
+    public List<RouterStatistics.Summary> routerStatistics() {
+        return modeBlocks.stream().map(ModeBlock::routerStatistics).toList();
     }
 
     /** Mean gate weights [block][branch] since statistics were switched on. */

@@ -82,15 +82,38 @@ public final class ModeTraining {
         return out;
     }
 
+    /** Router statistics lines per MoDE run (see {@link RouterProbe}), besides the last step's. */
+    public static final int ROUTER_POINTS = 20;
+
+    /**
+     * The router probe windows of each domain: one batch of evenly spread windows of its validation split (none for
+     * a domain whose split is shorter than a window).
+     */
+    public static Map<String, List<int[]>> probeWindows(List<DomainTokens> domains, Hyper h) {
+        Map<String, List<int[]>> out = new LinkedHashMap<>();
+        for (DomainTokens d : domains) {
+            if (d.validation().length > h.seqLen())
+                out.put(
+                        d.name(),
+                        LoaderStream.windows(new EvalBatches(d.validation(), h.batch(), h.seqLen(), h.batch())));
+        }
+        return out;
+    }
+
     /**
      * Trains the model's trainable parameters for {@code steps} steps on {@code stream}; writes
-     * {@code dir/metrics.jsonl} (training loss per step, validation loss at a few points).
+     * {@code dir/metrics.jsonl} (training loss per step, validation loss at a few points) and, for a MoDE model with
+     * probe windows, router statistics at {@link #ROUTER_POINTS} steps and their PNGs ({@link RouterProbe}).
+     *
+     * @param probe per domain, the windows the router statistics are measured on ({@link #probeWindows}); empty for
+     *              none
      */
     public static Run train(
             String id,
             CausalLm model,
             TokenStream stream,
             List<int[]> validation,
+            Map<String, List<int[]>> probe,
             int steps,
             Hyper h,
             Path dir,
@@ -113,6 +136,8 @@ public final class ModeTraining {
             try (MetricsLog log = new MetricsLog(metrics)) {
                 List<Trainer.Listener> all = new ArrayList<>();
                 all.add(log);
+                if (model instanceof ModeModel m && !probe.isEmpty())
+                    all.add(new RouterProbe(m, probe, h.batch(), Math.max(1, steps / ROUTER_POINTS), log));
                 all.addAll(listeners);
                 Trainer t = new Trainer(model, stream, validation.isEmpty() ? null : () -> validation, opt, null, all);
                 Trainer.Result r = t.run();
@@ -136,23 +161,50 @@ public final class ModeTraining {
      *
      * @param scores      loss and next-token accuracy per domain
      * @param gateWeights for MoDE models: mean gate weights [block][branch] per domain; empty otherwise
+     * @param router      for MoDE models: router statistics per domain, one per block; empty otherwise
      */
-    public record Evaluation(Map<String, LossStats> scores, Map<String, double[][]> gateWeights) {}
+    public record Evaluation(
+            Map<String, LossStats> scores,
+            Map<String, double[][]> gateWeights,
+            Map<String, List<RouterStatistics.Summary>> router) {}
 
     /** Next-token loss/accuracy on up to {@code windows} windows of each domain's test split (and gate statistics for MoDE). */
     public static Evaluation evaluate(CausalLm model, List<DomainTokens> domains, int seqLen, int batch, int windows) {
         Map<String, LossStats> scores = new LinkedHashMap<>();
         Map<String, double[][]> gates = new LinkedHashMap<>();
+        Map<String, List<RouterStatistics.Summary>> router = new LinkedHashMap<>();
         for (DomainTokens d : domains) {
             List<int[]> w = LoaderStream.windows(new EvalBatches(d.test(), batch, seqLen, windows));
             if (model instanceof ModeModel m) m.collectGateStatistics(true);
             scores.put(d.name(), Evaluator.evaluate(model, w, batch));
             if (model instanceof ModeModel m) {
                 gates.put(d.name(), m.gateStatistics());
+                router.put(d.name(), m.routerStatistics());
                 m.collectGateStatistics(false);
             }
         }
-        return new Evaluation(scores, gates);
+        return new Evaluation(scores, gates, router);
+    }
+
+    /**
+     * Domain opt-out: the evaluation of {@code model} with each of its experts removed in turn (gates renormalised
+     * over the others, see {@link ModeModel#useExperts}), keyed by the removed expert; the model is left with every
+     * expert. Empty for a model with one expert (removing it leaves no expert set).
+     */
+    public static Map<String, Evaluation> withoutEachExpert(
+            ModeModel model, List<DomainTokens> domains, int seqLen, int batch, int windows) {
+        Map<String, Evaluation> out = new LinkedHashMap<>();
+        List<String> experts = model.modeConfig().domains();
+        if (experts.size() < 2) return out;
+        try {
+            for (String removed : experts) {
+                model.useExperts(model.expertsWithout(List.of(removed)));
+                out.put(removed, evaluate(model, domains, seqLen, batch, windows));
+            }
+        } finally {
+            model.useExperts(experts);
+        }
+        return out;
     }
 
     /**

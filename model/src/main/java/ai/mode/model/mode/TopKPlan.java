@@ -220,6 +220,11 @@ public final class TopKPlan implements AutoCloseable {
         return dP;
     }
 
+    /** k, the branches chosen per routing row. */
+    public int k() {
+        return k;
+    }
+
     /** R, the routing rows (tokens, or sequences at sequence level). */
     public int routingRows() {
         return index.length / k;

@@ -32,10 +32,11 @@ public final class LossPlot {
             if (line.isBlank()) continue;
             JsonObject o = JsonParser.parseString(line).getAsJsonObject();
             double step = o.get("step").getAsDouble();
-            if ("val".equals(o.get("type").getAsString())) {
+            String type = o.get("type").getAsString();
+            if ("val".equals(type)) {
                 vs.add(step);
                 vl.add(o.get("val_loss").getAsDouble());
-            } else {
+            } else if ("train".equals(type)) {
                 ts.add(step);
                 tl.add(o.get("loss").getAsDouble());
             }

@@ -21,6 +21,8 @@ import java.util.List;
  * {"type":"train","step":12,"loss":5.43,"acc":0.11,"lr":0.0006,"grad_norm":0.93,"tokens_per_s":2011.5,"tokens":49152,"time_s":24.4}
  * {"type":"val","step":50,"val_loss":4.98,"val_ppl":145.5,"val_acc":0.17,"val_tokens":16384}
  * </pre>
+ * Other listeners add their own lines through {@link #append} (MoDE runs: {@code "type":"router"}); readers skip
+ * types they do not know.
  * On resume the file is first cut back to the resumed step, so it never holds steps twice.
  */
 public final class MetricsLog implements Trainer.Listener, AutoCloseable {
@@ -93,6 +95,13 @@ public final class MetricsLog implements Trainer.Listener, AutoCloseable {
         o.addProperty("val_acc", s.accuracy());
         o.addProperty("val_tokens", s.count());
         write(o);
+    }
+
+    /** Appends a line of another listener; it must carry {@code "type"} and {@code "step"}. */
+    public void append(JsonObject line) {
+        if (!line.has("type") || !line.has("step"))
+            throw new IllegalArgumentException("a metrics line needs \"type\" and \"step\": " + line);
+        write(line);
     }
 
     private void write(JsonObject o) {

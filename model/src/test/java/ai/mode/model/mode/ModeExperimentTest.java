@@ -37,17 +37,6 @@ class ModeExperimentTest {
     }
 
     /** A domain whose tokens come mostly from its own slice of the vocabulary. */
-    private static DomainTokens domain(String name, int lo, int hi, long seed) {
-        Random r = new Random(seed);
-        int[][] splits = new int[3][];
-        for (int s = 0; s < 3; s++) {
-            splits[s] = new int[s == 0 ? 600 : 200];
-            for (int i = 0; i < splits[s].length; i++)
-                splits[s][i] = r.nextInt(5) == 0 ? r.nextInt(13) : lo + r.nextInt(hi - lo);
-        }
-        return new DomainTokens(name, splits[0], splits[1], splits[2]);
-    }
-
     @Test
     void everyMethodRunsWithTheSameBudgetAndTheReportIsWritten(@TempDir Path dir) throws Exception {
         Supplier<LlamaModel> load = () -> {
@@ -56,9 +45,9 @@ class ModeExperimentTest {
             for (Parameter p : m.parameters()) ModeTestSupport.randomize(be, p, rnd, 0.3);
             return m;
         };
-        DomainTokens code = domain("code", 0, 6, 1),
-                math = domain("math", 6, 12, 2),
-                english = domain("english-retention", 3, 9, 3);
+        DomainTokens code = ModeTestSupport.domain("code", 0, 6, 1),
+                math = ModeTestSupport.domain("math", 6, 12, 2),
+                english = ModeTestSupport.domain("english-retention", 3, 9, 3);
         ModeExperiment.Settings s = new ModeExperiment.Settings(
                 dir,
                 2,
@@ -116,16 +105,35 @@ class ModeExperimentTest {
         assertEquals(2, gates.length);
         assertEquals(1.0, gates[0][0] + gates[0][1] + gates[0][2], 1e-5);
 
+        assertEquals(
+                List.of("mode-2x-frozen", "mode-2x"), List.copyOf(r.optOut().keySet()));
+        for (Map<String, ModeTraining.Evaluation> byRemoved : r.optOut().values()) {
+            assertEquals(List.of("code", "math"), List.copyOf(byRemoved.keySet()));
+            for (ModeTraining.Evaluation e : byRemoved.values()) {
+                assertEquals(3, e.scores().size());
+                for (double[][] g : e.gateWeights().values())
+                    for (double[] blk : g) assertEquals(1.0, blk[0] + blk[1] + blk[2], 1e-5);
+            }
+            assertEquals(0.0, byRemoved.get("code").gateWeights().get("math")[0][1], "code's branch removed");
+            assertEquals(0.0, byRemoved.get("math").gateWeights().get("code")[1][2], "math's branch removed");
+        }
+
         List<Path> files = ExperimentReport.write(r, "test run");
         for (Path f : files) assertTrue(Files.size(f) > 0, f.toString());
         String md = Files.readString(dir.resolve(ExperimentReport.MARKDOWN));
         assertTrue(md.contains("| method | params | added | trainable | Math | Code | English | Avg |"), md);
         assertTrue(md.contains("MoDE 2× experts (gate + experts)"), md);
+        assertTrue(md.contains("| method | expert removed | Math | Code | English | Avg |"), md);
+        assertTrue(md.contains("| MoDE 2× experts (gate + experts) | math |"), md);
         JsonObject json = JsonParser.parseString(Files.readString(dir.resolve(ExperimentReport.JSON)))
                 .getAsJsonObject();
         assertEquals(9, json.getAsJsonArray("results").size());
+        assertEquals(4, json.getAsJsonArray("opt_out").size(), "2 composed methods x 2 experts removed");
         assertEquals(7, json.getAsJsonObject("settings").get("total_steps").getAsInt());
         assertTrue(Files.isRegularFile(dir.resolve("gate-weights-mode-2x.png")));
+        assertTrue(Files.isRegularFile(dir.resolve("mode-2x").resolve(RouterProbe.WEIGHTS_PNG)));
+        assertTrue(Files.readString(dir.resolve("mode-2x").resolve("metrics.jsonl"))
+                .contains("\"type\":\"router\""));
         String lossChart = Files.readString(dir.resolve(ExperimentReport.LOSS_PNG));
         assertTrue(lossChart.contains("expert-code (own domain)") && lossChart.contains("mode-2x"), lossChart);
         assertTrue(Files.isRegularFile(dir.resolve("expert-code").resolve(ExpertFile.FILE_NAME)));

@@ -22,7 +22,6 @@ import ai.mode.runtime.Tensor;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Random;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -42,24 +41,15 @@ class ModeModelTest {
     }
 
     private static LlamaModel backbone(long seed) {
-        LlamaModel m = LlamaModel.create(be, CFG);
-        Random rnd = new Random(seed);
-        for (Parameter p : m.parameters()) ModeTestSupport.randomize(be, p, rnd, 0.3);
-        return m;
+        return ModeTestSupport.backbone(be, seed);
     }
 
     private static float[] logits(CausalLm model, int[] ids, int b, int t) {
-        try (Tensor it = be.fromHost(ids, b, t);
-                Tensor out = be.zeros(b * t, CFG.vocabSize())) {
-            model.logits(it, out);
-            return be.toHostFloats(out);
-        }
+        return ModeTestSupport.logits(be, model, ids, b, t);
     }
 
     private static void randomizeAdded(ModeModel m, long seed) {
-        Random rnd = new Random(seed);
-        for (Parameter p : m.addedParameters())
-            ModeTestSupport.randomize(be, p, rnd, p.name().contains("gate") ? 0.8 : 0.3);
+        ModeTestSupport.randomizeAdded(be, m, seed);
     }
 
     @Test

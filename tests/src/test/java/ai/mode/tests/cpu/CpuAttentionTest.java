@@ -4,15 +4,12 @@ import static ai.mode.tests.cpu.CpuVariants.host;
 import static ai.mode.tests.cpu.CpuVariants.poisoned;
 import static ai.mode.tests.cpu.CpuVariants.t;
 import static ai.mode.tests.reference.TestData.toDouble;
-import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.mode.runtime.Tensor;
 import ai.mode.runtime.cpu.CpuBackend;
 import ai.mode.tests.reference.Ref;
 import ai.mode.tests.reference.TestData;
 import ai.mode.tests.reference.Tolerance;
-import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
@@ -20,20 +17,13 @@ import org.junit.jupiter.params.provider.MethodSource;
 class CpuAttentionTest {
 
     /**
-     * {B, T, H, Hkv, hd}: size 1, odd head dims, T across several query blocks, GQA groups 2, 3 and 4; T and
-     * H x hd of exactly 256 (score blocks and dO read in place by the GEMMs); T past 256 (V and K packed per block
-     * instead of once per head) and past 1024 (the online softmax across key chunks).
+     * {B, T, H, Hkv, hd} past the cpu attention's blocking (small shapes, GQA, padding, large scores and bad shapes
+     * are the conformance suite's, {@link CpuConformanceTest}): odd head dims with GQA group 3, T and H x hd of
+     * exactly 256 (score blocks and dO read in place by the GEMMs), T past 256 (V and K packed per block instead
+     * of once per head) and past 1024 (the online softmax across key chunks).
      */
     private static final int[][] SHAPES = {
-        {1, 1, 1, 1, 1},
-        {2, 5, 4, 2, 8},
-        {1, 70, 2, 1, 16},
-        {1, 130, 3, 3, 17},
-        {2, 33, 4, 1, 64},
-        {1, 65, 6, 2, 20},
-        {2, 256, 4, 2, 64},
-        {1, 300, 2, 1, 16},
-        {1, 1100, 1, 1, 8},
+        {1, 130, 3, 3, 17}, {2, 33, 4, 1, 64}, {2, 256, 4, 2, 64}, {1, 300, 2, 1, 16}, {1, 1100, 1, 1, 8},
     };
 
     @ParameterizedTest
@@ -64,39 +54,5 @@ class CpuAttentionTest {
             Tolerance.assertWithinNaiveBound(what + " dk", host(be, dk), gNaive[1], gRef[1]);
             Tolerance.assertWithinNaiveBound(what + " dv", host(be, dv), gNaive[2], gRef[2]);
         }
-    }
-
-    @Test
-    void largeScoresStayFinite() {
-        // Scores of several hundred: the online softmax must rescale instead of overflowing exp.
-        CpuBackend be = CpuVariants.VECTOR;
-        int b = 1, t = 80, h = 1, hd = 16;
-        float[] q = TestData.normal(7, t * hd, 30), k = TestData.normal(8, t * hd, 30), v = TestData.normal(9, t * hd);
-        Tensor out = poisoned(be, b, t, h, hd), lse = poisoned(be, b, h, t);
-        be.attentionForward(t(be, q, b, t, h, hd), t(be, k, b, t, h, hd), t(be, v, b, t, h, hd), out, lse);
-        double[][] ref = Ref.F64.attentionForward(toDouble(q), toDouble(k), toDouble(v), b, t, h, h, hd);
-        double[][] naive = Ref.F32.attentionForward(toDouble(q), toDouble(k), toDouble(v), b, t, h, h, hd);
-        Tolerance.assertWithinNaiveBound("large-score out", host(be, out), naive[0], ref[0]);
-        Tolerance.assertWithinNaiveBound("large-score lse", host(be, lse), naive[1], ref[1]);
-    }
-
-    @Test
-    void badShapesAreRejected() {
-        CpuBackend be = CpuVariants.VECTOR;
-        Tensor q = be.zeros(1, 4, 3, 8), k = be.zeros(1, 4, 2, 8), v = be.zeros(1, 4, 2, 8);
-        IllegalArgumentException e = assertThrows(
-                IllegalArgumentException.class,
-                () -> be.attentionForward(q, k, v, be.zeros(1, 4, 3, 8), be.zeros(1, 3, 4)));
-        assertTrue(e.getMessage().contains("multiple of key/value heads"), e.getMessage());
-        Tensor k2 = be.zeros(1, 4, 1, 8);
-        e = assertThrows(
-                IllegalArgumentException.class,
-                () -> be.attentionForward(q, k2, k2, be.zeros(1, 4, 3, 8), be.zeros(1, 4, 3)));
-        assertTrue(e.getMessage().contains("lse must be [1, 3, 4]"), e.getMessage());
-        e = assertThrows(
-                IllegalArgumentException.class,
-                () -> be.attentionForward(
-                        q, be.zeros(1, 5, 1, 8), be.zeros(1, 5, 1, 8), be.zeros(1, 4, 3, 8), be.zeros(1, 3, 4)));
-        assertTrue(e.getMessage().contains("to match q"), e.getMessage());
     }
 }

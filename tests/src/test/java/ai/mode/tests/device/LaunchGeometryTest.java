@@ -19,7 +19,7 @@ class LaunchGeometryTest {
 
     @Test
     void gemmSwapsTheGridPastTheRowLimit() {
-        int lastRows = LaunchGeometry.MAX_GRID_YZ * LaunchGeometry.GEMM_TILE; // 4,194,240
+        int lastRows = LaunchGeometry.MAX_GRID_YZ * LaunchGeometry.GEMM_TILE_M; // 4,194,240
         assertEquals(new Grid(64, 65_535, 1), LaunchGeometry.gemm(lastRows, 4096, 1), "the last unswapped shape");
         assertEquals(new Grid(65_536, 64, 1), LaunchGeometry.gemm(lastRows + 1, 4096, 1), "one row more: swapped");
         assertEquals(new Grid(33_554_432, 1, 7), LaunchGeometry.gemm(Integer.MAX_VALUE, 3, 7), "2^31 - 1 rows");
@@ -27,10 +27,16 @@ class LaunchGeometryTest {
         for (int m : new int[] {1, 63, 64, 65, lastRows - 1, lastRows, lastRows + 1, 1 << 30}) {
             for (int n : new int[] {1, 64, 65, 32_000, lastRows}) {
                 Grid g = LaunchGeometry.gemm(m, n, 1);
-                boolean swapped = g.x() != LaunchGeometry.tiles(n, 64);
+                boolean swapped = g.x() != LaunchGeometry.tiles(n, LaunchGeometry.GEMM_TILE_N);
                 // what the kernel does with the grid: every tile once
-                assertEquals(LaunchGeometry.tiles(m, 64), swapped ? g.x() : g.y(), "row tiles m=" + m + " n=" + n);
-                assertEquals(LaunchGeometry.tiles(n, 64), swapped ? g.y() : g.x(), "column tiles m=" + m + " n=" + n);
+                assertEquals(
+                        LaunchGeometry.tiles(m, LaunchGeometry.GEMM_TILE_M),
+                        swapped ? g.x() : g.y(),
+                        "row tiles m=" + m + " n=" + n);
+                assertEquals(
+                        LaunchGeometry.tiles(n, LaunchGeometry.GEMM_TILE_N),
+                        swapped ? g.y() : g.x(),
+                        "column tiles m=" + m + " n=" + n);
                 assertTrue(g.y() <= LaunchGeometry.MAX_GRID_YZ && g.z() <= LaunchGeometry.MAX_GRID_YZ, g.toString());
             }
         }
@@ -38,12 +44,12 @@ class LaunchGeometryTest {
 
     @Test
     void shapesThatCannotRunGetOneLineNamingTheOpAndShape() {
-        int rows = LaunchGeometry.MAX_GRID_YZ * LaunchGeometry.GEMM_TILE + 1;
+        int rows = LaunchGeometry.MAX_GRID_YZ * LaunchGeometry.GEMM_TILE_M + 1;
         IllegalArgumentException both =
                 assertThrows(IllegalArgumentException.class, () -> LaunchGeometry.gemm(rows, rows, 1));
         assertEquals(
-                "gemm: output [4194241, 4194241] needs 65536 x 65536 tiles of 64; one side must have at most 65535"
-                        + " tiles (4194240 rows or columns); split the problem",
+                "gemm: output [4194241, 4194241] needs 65536 x 65536 tiles of 64 x 64; one side must have at most 65535"
+                        + " tiles (4194240 rows or 4194240 columns); split the problem",
                 both.getMessage());
         IllegalArgumentException batch =
                 assertThrows(IllegalArgumentException.class, () -> LaunchGeometry.gemm(8, 8, 65_536));

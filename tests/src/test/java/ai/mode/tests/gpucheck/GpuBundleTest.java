@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import ai.mode.conformance.BackendConformance;
 import ai.mode.runtime.emu.EmuDevice;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
@@ -28,7 +29,7 @@ import org.junit.jupiter.api.io.TempDir;
  * The GPU bundle, proven without a GPU: tools/gpu-bundle/make-bundle.sh assembles it from this module's test
  * classpath as Maven resolved it (the file tests/pom.xml writes, as {@code ./mode gpu-bundle} does), then its
  * {@code gpu-check.sh} runs with an environment whose PATH holds only basic shell tools, no {@code java} and no
- * {@code mvn}. It must run on the bundle's own Java runtime, say "no GPU" in one line, run the kernel tests and
+ * {@code mvn}. It must run on the bundle's own Java runtime, say "no GPU" in one line, run the conformance suite and
  * {@code mode grads} in their emulator form (and pass them), skip the GPU-only steps with a reason, and leave
  * summary.md, results.json and the log. The bundle must stay within 48 MiB and carry no native carrier jar.
  * Needs bash, tar, gzip and g++ (the emulator library); skips without the emulator.
@@ -129,11 +130,15 @@ class GpuBundleTest {
         assertTrue(
                 noGpu.stream().anyMatch(l -> l.contains("libcuda.so.1")),
                 "one line says there is no GPU and why:\n" + log);
+        // the conformance suite on emu, once with each GEMM kernel (EmuConformanceTest's two nested classes)
+        long suiteTests = Stream.of(BackendConformance.class.getDeclaredMethods())
+                .filter(m -> m.isAnnotationPresent(Test.class))
+                .count();
         assertTrue(
                 lines.stream()
-                        .anyMatch(l ->
-                                Pattern.matches("=== kernels: passed .*: [1-9][0-9]* tests successful, 0 failed.*", l)),
-                "the kernel tests ran on the emulator and passed:\n" + log);
+                        .anyMatch(l -> Pattern.matches(
+                                "=== kernels: passed .*: " + 2 * suiteTests + " tests successful, 0 failed.*", l)),
+                "the conformance suite (" + 2 * suiteTests + " tests) ran on the emulator and passed:\n" + log);
         assertTrue(lines.contains("no GPU: the kernel tests run on the CPU emulator (emu) instead"), log);
         assertTrue(
                 lines.stream().anyMatch(l -> l.startsWith("=== grads: passed") && l.contains("2 of 2 files")),
@@ -182,15 +187,17 @@ class GpuBundleTest {
         List<String> jars = Files.readAllLines(bundle.resolve("lib/classpath.txt"));
         assertFalse(jars.isEmpty());
         Pattern nativeLib = Pattern.compile("org/bytedeco/[^/]+/[^/]+/lib[^/]*\\.so.*");
-        boolean kernelSources = false;
+        boolean kernelSources = false, conformance = false;
         for (String jar : jars) {
             try (JarFile j = new JarFile(bundle.resolve("lib").resolve(jar).toFile())) {
                 assertTrue(
                         j.stream().noneMatch(e -> nativeLib.matcher(e.getName()).matches()),
                         jar + " carries native libraries");
                 kernelSources |= j.getEntry("ai/mode/kernels/entrypoints.txt") != null;
+                conformance |= j.getEntry("ai/mode/conformance/BackendConformance.class") != null;
             }
         }
+        assertTrue(conformance, "the conformance suite's jar (the kernels step runs it) is in the bundle");
         assertTrue(kernelSources, "the kernels jar (fatbins, sources, emulator) is in the bundle");
         try (Stream<Path> cu = Files.walk(bundle.resolve("kernels/src"))) {
             assertTrue(cu.anyMatch(p -> p.toString().endsWith(".cu")), "the .cu sources are in kernels/src");

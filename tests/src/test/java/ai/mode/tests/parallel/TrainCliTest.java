@@ -25,7 +25,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
 
-class TrainCliTest {
+public class TrainCliTest {
     private static final String SHAPE =
             "hidden_size=16,num_hidden_layers=2,num_attention_heads=2,num_key_value_heads=1,intermediate_size=24";
 
@@ -34,7 +34,8 @@ class TrainCliTest {
 
     static Path corpus, backbone;
 
-    static String[] run(String... args) {
+    /** Runs the CLI in this JVM: {exit code, stdout, stderr}. */
+    public static String[] run(String... args) {
         ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
         PrintStream oldOut = System.out, oldErr = System.err;
         try (PrintStream o = new PrintStream(out, true, StandardCharsets.UTF_8);
@@ -55,24 +56,33 @@ class TrainCliTest {
 
     @BeforeAll
     static void backbone() throws Exception {
-        corpus = dir.resolve("stories");
-        Files.createDirectories(corpus);
-        SplittableRandom r = new SplittableRandom(3);
         String[] words = {"the", "cat", "sat", "on", "a", "mat", "and", "dog", "ran", "to", "park", "with", "ball"};
-        for (int d = 0; d < 16; d++) {
+        corpus = writeCorpus(dir.resolve("stories"), words, 16, 3);
+        backbone = pretrainTiny(dir.resolve("base"), corpus);
+    }
+
+    /** A folder of {@code docs} text files of 20 six-word sentences drawn from {@code words}. */
+    public static Path writeCorpus(Path folder, String[] words, int docs, long seed) throws Exception {
+        Files.createDirectories(folder);
+        SplittableRandom r = new SplittableRandom(seed);
+        for (int d = 0; d < docs; d++) {
             StringBuilder sb = new StringBuilder();
             for (int s = 0; s < 20; s++) {
                 for (int w = 0; w < 6; w++)
                     sb.append(words[r.nextInt(words.length)]).append(' ');
                 sb.append(".\n");
             }
-            Files.writeString(corpus.resolve("doc" + d + ".txt"), sb.toString());
+            Files.writeString(folder.resolve("doc" + d + ".txt"), sb.toString());
         }
-        backbone = dir.resolve("base");
+        return folder;
+    }
+
+    /** A tiny backbone ({@link #SHAPE}, 280-token vocabulary) pretrained for 2 steps on {@code corpus}, in {@code out}. */
+    public static Path pretrainTiny(Path out, Path corpus) {
         String[] res = run(
                 "pretrain",
                 "--out",
-                backbone.toString(),
+                out.toString(),
                 "--corpus",
                 corpus.toString(),
                 "--vocab",
@@ -91,6 +101,7 @@ class TrainCliTest {
                 "1",
                 "-q");
         assertEquals("0", res[0], res[2]);
+        return out;
     }
 
     /** The common options, with {@code extra} (option, value pairs) replacing or adding to them. */

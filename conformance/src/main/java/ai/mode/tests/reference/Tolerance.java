@@ -2,6 +2,8 @@ package ai.mode.tests.reference;
 
 import static org.junit.jupiter.api.Assertions.fail;
 
+import ai.mode.runtime.DType;
+
 /**
  * Error measures and assertions against float64 references.
  *
@@ -90,5 +92,45 @@ public final class Tolerance {
     /** {@link #assertWithinNaiveBound} with the project's factor 2. */
     public static void assertWithinNaiveBound(String what, float[] got, double[] naive32, double[] ref64) {
         assertWithinNaiveBound(what, got, naive32, ref64, 2.0);
+    }
+
+    /**
+     * The rule for an op's output held in {@code storage}: every element finite (outputs start as NaN, so an
+     * element never written fails), then for F32 {@link #assertWithinNaiveBound}; for BF16 storage the same bound
+     * plus the rounding of the output to bfloat16 (half a bf16 ulp, 2^-9 relative, of each reference value,
+     * doubled).
+     */
+    public static void assertWithinNaiveBound(
+            String what, DType storage, float[] got, double[] naive32, double[] ref64) {
+        assertWithinNaiveBound(what, storage, got, naive32, ref64, 2.0);
+    }
+
+    /** {@link #assertWithinNaiveBound(String, DType, float[], double[], double[])} with another factor than 2. */
+    public static void assertWithinNaiveBound(
+            String what, DType storage, float[] got, double[] naive32, double[] ref64, double factor) {
+        for (int i = 0; i < got.length; i++) {
+            if (!Float.isFinite(got[i])) fail(what + ": element " + i + " is " + got[i] + " (not written or overflow)");
+        }
+        if (storage != DType.BF16) {
+            assertWithinNaiveBound(what, got, naive32, ref64, factor);
+            return;
+        }
+        if (got.length != ref64.length) fail(what + ": length " + got.length + " != reference length " + ref64.length);
+        double naiveErr = maxAbsError(naive32, ref64);
+        double floor = Math.ulp((float) maxAbs(ref64));
+        int worst = -1;
+        double worstExcess = 0;
+        for (int i = 0; i < got.length; i++) {
+            double allowed = Math.max(factor * naiveErr, floor) + 2 * Math.abs(ref64[i]) * 0x1p-9;
+            double e = Math.abs(got[i] - ref64[i]);
+            if (e > allowed && (worst < 0 || e - allowed > worstExcess)) {
+                worst = i;
+                worstExcess = e - allowed;
+            }
+        }
+        if (worst >= 0) {
+            fail(what + " (bf16): element " + worst + " is " + got[worst] + " but float64 gives " + ref64[worst]
+                    + " (naive float32 error " + naiveErr + ")");
+        }
     }
 }

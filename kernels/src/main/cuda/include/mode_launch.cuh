@@ -1,0 +1,32 @@
+// mode_launch.cuh: the launch geometry that the host side must match, one constant per fact, written only here.
+// kernels/build-kernels.sh copies every "constexpr int kLaunch<Name> = <value>;" line of this file into the
+// generated resource launch.properties (with each entry point's __launch_bounds__ as its block size), and the
+// Java DeviceBackend launches from that resource (ai.mode.kernels.KernelLaunch), so the two cannot drift.
+// Keep one constant per line in exactly that form.
+#pragma once
+
+namespace mode {
+
+// Blocks of an x-dimension grid the host asks for at most (grid-stride and one-block-per-row kernels).
+constexpr int kLaunchMaxGridBlocks = 65535;
+
+// columnSumPartial (sumRowsAccumulate, RMSNorm dWeight): block (X, Y), grid (ceil(cols / X), chunks); each x owns
+// one column and each y every Y-th row.
+constexpr int kLaunchColumnBlockX = 32;
+constexpr int kLaunchColumnBlockY = 8;
+
+// GEMM (tiled and WMMA kernels): the output tile of one block, rows x columns; grid (ceil(N / N-tile),
+// ceil(M / M-tile), batch).
+constexpr int kLaunchGemmTileM = 64;
+constexpr int kLaunchGemmTileN = 64;
+
+// Attention: head-dimension tiles compiled (one entry point each), the query rows of a forward block, and the
+// tile rows of the backward kernels (fewer for the widest head tile, which shares the shared-memory budget).
+constexpr int kLaunchAttentionHeadTileSmall = 32;
+constexpr int kLaunchAttentionHeadTileMedium = 64;
+constexpr int kLaunchAttentionHeadTileLarge = 128;
+constexpr int kLaunchAttentionForwardRows = 32;
+constexpr int kLaunchAttentionTileRows = 32;
+constexpr int kLaunchAttentionTileRowsLarge = 16;
+
+}  // namespace mode
