@@ -12,7 +12,6 @@ import ai.mode.model.nn.LlamaModel;
 import ai.mode.model.tokenizer.BpeTokenizer;
 import ai.mode.model.train.SavedModels;
 import ai.mode.runtime.Backend;
-import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -25,23 +24,8 @@ import picocli.CommandLine.Option;
         description =
                 "Evaluate a MoDE model (backbone + expert file): test accuracy and loss per domain, parameter counts, mean gate weights.")
 public final class EvalModeCommand implements Callable<Integer> {
-    @Option(names = "--checkpoint", required = true, description = "Backbone checkpoint directory or run folder.")
-    Path checkpoint;
-
-    @Option(
-            names = "--experts",
-            required = true,
-            description = "Expert file, a run folder holding one, or a domain name (RUNS/expert-NAME).")
-    String experts;
-
-    @Option(
-            names = "--runs",
-            defaultValue = "runs",
-            description = "Where bare expert names are looked up (default: ${DEFAULT-VALUE}).")
-    Path runs;
-
-    @Option(names = "--routing", description = "Routing at evaluation (default: the one stored in the file).")
-    String routing;
+    @Mixin
+    ModeCliOptions.Saved saved;
 
     @Option(
             names = "--keep",
@@ -81,13 +65,13 @@ public final class EvalModeCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         if (keep != null && without != null)
             throw new IllegalArgumentException("--keep and --without both given; use one of them");
-        ExpertFile f = ExpertFile.read(ModeCliSupport.expertFile(experts, runs));
+        ExpertFile f = saved.expertFile();
         List<String> trained =
                 f.config().domains().stream().filter(d -> !d.equals("mixed")).toList();
-        Checkpoint c = SavedModels.resolve(checkpoint);
+        Checkpoint c = SavedModels.resolve(saved.checkpoint);
         BpeTokenizer tok = ModeCliSupport.tokenizer(c);
         var data = ModeCliSupport.domains(ModeCliSupport.evalDomains(eval, trained), tok);
-        Routing r = routing == null ? f.config().routing() : Routing.parse(routing);
+        Routing r = saved.routing(f);
         try (Backend be = common.openBackend();
                 LlamaModel base = SavedModels.load(be, c);
                 ModeModel m = Composer.load(base, f, r)) {

@@ -22,7 +22,8 @@ import picocli.CommandLine.Command;
             ModeExperimentCommand.class,
             EvalModeCommand.class,
             ImportLlama2cCommand.class,
-            ImportGgufCommand.class
+            ImportGgufCommand.class,
+            ExportHfCommand.class
         })
 public final class Main implements Runnable {
 

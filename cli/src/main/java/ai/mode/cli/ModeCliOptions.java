@@ -1,14 +1,17 @@
 package ai.mode.cli;
 
+import ai.mode.model.mode.ExpertFile;
 import ai.mode.model.mode.ModeConfig;
 import ai.mode.model.mode.ModeTraining;
 import ai.mode.model.mode.Routing;
+import java.io.IOException;
+import java.nio.file.Path;
 import java.util.List;
 import picocli.CommandLine.Option;
 
 /**
- * Picocli mixins with the options of the MoDE commands (expert, compose, baseline, experiment): the MoDE architecture
- * choices and the training/evaluation settings every method shares.
+ * Picocli mixins with the options of the MoDE commands (expert, compose, baseline, experiment, eval-mode, export-hf):
+ * the MoDE architecture choices, the training/evaluation settings every method shares, and a saved model's files.
  */
 public final class ModeCliOptions {
     private ModeCliOptions() {}
@@ -94,6 +97,37 @@ public final class ModeCliOptions {
 
         public ModeTraining.Hyper hyper(long seed) {
             return new ModeTraining.Hyper(batch, seq, lr, warmupFrac, valWindows, 4, seed);
+        }
+    }
+
+    /** A saved MoDE model: the backbone checkpoint and an expert file (eval-mode, export-hf). */
+    public static final class Saved {
+        @Option(names = "--checkpoint", required = true, description = "Backbone checkpoint directory or run folder.")
+        public Path checkpoint;
+
+        @Option(
+                names = "--experts",
+                required = true,
+                description = "Expert file, a run folder holding one, or a domain name (RUNS/expert-NAME).")
+        public String experts;
+
+        @Option(
+                names = "--runs",
+                defaultValue = "runs",
+                description = "Where bare expert names are looked up (default: ${DEFAULT-VALUE}).")
+        public Path runs;
+
+        @Option(names = "--routing", description = "Routing to run with (default: the one stored in the expert file).")
+        public String routing;
+
+        /** The expert file, read and validated. */
+        public ExpertFile expertFile() throws IOException {
+            return ExpertFile.read(ModeCliSupport.expertFile(experts, runs));
+        }
+
+        /** {@code --routing}, or the file's. */
+        public Routing routing(ExpertFile f) {
+            return routing == null ? f.config().routing() : Routing.parse(routing);
         }
     }
 }

@@ -39,7 +39,7 @@ class CliEndToEndTest {
             "hidden_size=32,num_hidden_layers=2,num_attention_heads=4,num_key_value_heads=2,intermediate_size=48";
 
     /** Runs the CLI; returns exit code, stdout and stderr. */
-    private static String[] run(String... args) {
+    static String[] run(String... args) {
         ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
         PrintStream oldOut = System.out;
         try (PrintStream o = new PrintStream(out, true, StandardCharsets.UTF_8);

@@ -101,6 +101,25 @@ public final class AtomicFiles {
     }
 
     /**
+     * Puts the complete directory {@code temp} (a {@link #tempSibling} of {@code target}, already forced to disk) in
+     * place of {@code target}: an existing {@code target} is renamed aside first and deleted after, so the name holds
+     * either the old or the new directory at every moment; then the parent directory is forced to disk.
+     */
+    public static void replaceDirectory(Path temp, Path target) throws IOException {
+        Path parent = parentOf(target);
+        if (Files.exists(target, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+            Path old = tempSibling(target);
+            moveAtomically(target, old);
+            moveAtomically(temp, target);
+            fsyncDirectory(parent);
+            deleteRecursively(old);
+        } else {
+            moveAtomically(temp, target);
+        }
+        fsyncDirectory(parent);
+    }
+
+    /**
      * Forces a directory's entries (creations, renames) to disk where the platform allows opening a directory;
      * silently does nothing where it does not (e.g. Windows).
      */

@@ -228,16 +228,7 @@ public final class Checkpoint {
                         manifestJson(manifestStep, records).getBytes(StandardCharsets.UTF_8));
                 hook.afterFile(MANIFEST);
                 AtomicFiles.fsyncDirectory(temp);
-                if (Files.exists(target, LinkOption.NOFOLLOW_LINKS)) {
-                    Path old = AtomicFiles.tempSibling(target);
-                    AtomicFiles.moveAtomically(target, old);
-                    AtomicFiles.moveAtomically(temp, target);
-                    AtomicFiles.fsyncDirectory(parent);
-                    AtomicFiles.deleteRecursively(old);
-                } else {
-                    AtomicFiles.moveAtomically(temp, target);
-                }
-                AtomicFiles.fsyncDirectory(parent);
+                AtomicFiles.replaceDirectory(temp, target);
                 done = true;
                 return target;
             } finally {

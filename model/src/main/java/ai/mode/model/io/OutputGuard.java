@@ -43,12 +43,28 @@ public final class OutputGuard {
      * creates it and marks it as {@code command}'s.
      */
     public static void folder(Path dir, String command, boolean force, List<Path> inputs) {
+        String owner = checkFolder(dir, command, force, inputs);
+        try {
+            Files.createDirectories(dir);
+            if (!command.equals(owner)) AtomicFiles.writeString(dir.resolve(MARKER), command + "\n");
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot prepare the output folder " + dir + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * The checks of {@link #folder} without creating or marking anything, for a command that assembles its folder
+     * elsewhere and renames it into place (it writes the marker itself).
+     *
+     * @return the command named by the folder's marker, or null
+     */
+    public static String checkFolder(Path dir, String command, boolean force, List<Path> inputs) {
         notAnInput(dir, "--out", inputs);
         Path marker = dir.resolve(MARKER);
         try {
             if (Files.exists(dir) && !Files.isDirectory(dir))
                 throw new IllegalArgumentException(
-                        "--out " + dir + " is a file, not a folder; choose another --out for the run folder");
+                        "--out " + dir + " is a file, not a folder; choose another --out for the output folder");
             String owner = Files.isRegularFile(marker)
                     ? Files.readString(marker, StandardCharsets.UTF_8).strip()
                     : null;
@@ -57,10 +73,9 @@ public final class OutputGuard {
                         + "` did not write" + (owner == null ? "" : " (it is the output of `mode " + owner + "`)")
                         + "; choose another --out, or pass --force to write over them");
             }
-            Files.createDirectories(dir);
-            if (!command.equals(owner)) AtomicFiles.writeString(marker, command + "\n");
+            return owner;
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot prepare the output folder " + dir + ": " + e.getMessage(), e);
+            throw new UncheckedIOException("cannot read the output folder " + dir + ": " + e.getMessage(), e);
         }
     }
 
