@@ -1,18 +1,13 @@
 package ai.mode.model.data;
 
 import ai.mode.model.json.JsonMessages;
+import ai.mode.model.text.StrictUtf8;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParseException;
 import com.google.gson.JsonParser;
 import java.io.IOException;
 import java.io.InputStream;
-import java.nio.ByteBuffer;
-import java.nio.CharBuffer;
-import java.nio.charset.CharsetDecoder;
-import java.nio.charset.CoderResult;
-import java.nio.charset.CodingErrorAction;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -146,16 +141,11 @@ public final class UserCorpus {
      * @throws CorpusException giving the byte offset and line of the first malformed sequence
      */
     static String decodeUtf8(Path file, byte[] bytes) {
-        CharsetDecoder dec = StandardCharsets.UTF_8
-                .newDecoder()
-                .onMalformedInput(CodingErrorAction.REPORT)
-                .onUnmappableCharacter(CodingErrorAction.REPORT);
-        ByteBuffer in = ByteBuffer.wrap(bytes);
-        CharBuffer out = CharBuffer.allocate(bytes.length);
-        CoderResult r = dec.decode(in, out, true);
-        if (r.isUnderflow()) r = dec.flush(out);
-        if (r.isError()) {
-            int offset = in.position();
+        String s;
+        try {
+            s = StrictUtf8.decode(bytes);
+        } catch (StrictUtf8.InvalidException e) {
+            int offset = e.offset();
             int line = 1;
             for (int i = 0; i < offset; i++) if (bytes[i] == '\n') line++;
             throw new CorpusException(String.format(
@@ -163,8 +153,6 @@ public final class UserCorpus {
                             + "convert the file to UTF-8, e.g. iconv -f latin1 -t utf-8",
                     file, offset, line, bytes[offset] & 0xFF));
         }
-        out.flip();
-        String s = out.toString();
         return s.startsWith("\uFEFF") ? s.substring(1) : s;
     }
 

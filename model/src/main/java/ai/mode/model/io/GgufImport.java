@@ -2,6 +2,7 @@ package ai.mode.model.io;
 
 import ai.mode.model.LlamaConfig;
 import ai.mode.model.io.TensorNames.LayerTensor;
+import ai.mode.model.text.StrictUtf8;
 import ai.mode.model.tokenizer.SentencePieceBpe;
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -9,9 +10,6 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
-import java.nio.charset.CharacterCodingException;
-import java.nio.charset.CodingErrorAction;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -128,13 +126,8 @@ public final class GgufImport {
             byte[] b = seg.asSlice(pos, len).toArray(ValueLayout.JAVA_BYTE);
             pos += len;
             try {
-                return StandardCharsets.UTF_8
-                        .newDecoder()
-                        .onMalformedInput(CodingErrorAction.REPORT)
-                        .onUnmappableCharacter(CodingErrorAction.REPORT)
-                        .decode(java.nio.ByteBuffer.wrap(b))
-                        .toString();
-            } catch (CharacterCodingException e) {
+                return StrictUtf8.decode(b);
+            } catch (StrictUtf8.InvalidException e) {
                 throw fail("offset " + at + ": " + what + " is not valid UTF-8");
             }
         }

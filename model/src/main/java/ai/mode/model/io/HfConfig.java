@@ -1,6 +1,7 @@
 package ai.mode.model.io;
 
 import ai.mode.model.LlamaConfig;
+import ai.mode.model.text.StrictUtf8;
 import com.google.gson.Gson;
 import com.google.gson.GsonBuilder;
 import com.google.gson.JsonArray;
@@ -9,10 +10,6 @@ import com.google.gson.JsonObject;
 import com.google.gson.JsonPrimitive;
 import java.io.IOException;
 import java.math.BigDecimal;
-import java.nio.ByteBuffer;
-import java.nio.charset.CharacterCodingException;
-import java.nio.charset.CodingErrorAction;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
@@ -115,13 +112,8 @@ public record HfConfig(LlamaConfig model, String torchDtype, JsonObject extra) {
         }
         String text;
         try {
-            text = StandardCharsets.UTF_8
-                    .newDecoder()
-                    .onMalformedInput(CodingErrorAction.REPORT)
-                    .onUnmappableCharacter(CodingErrorAction.REPORT)
-                    .decode(ByteBuffer.wrap(bytes))
-                    .toString();
-        } catch (CharacterCodingException e) {
+            text = StrictUtf8.decode(bytes);
+        } catch (StrictUtf8.InvalidException e) {
             throw new CheckpointFormatException(file, "not valid UTF-8", e);
         }
         return parse(text, file);

@@ -1,17 +1,14 @@
 package ai.mode.model.io;
 
+import ai.mode.model.text.StrictUtf8;
 import com.google.gson.stream.JsonReader;
 import com.google.gson.stream.JsonToken;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
-import java.nio.charset.CharacterCodingException;
-import java.nio.charset.CodingErrorAction;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
@@ -290,13 +287,8 @@ public final class SafeTensorsReader implements AutoCloseable {
 
     private static String decodeUtf8(Path path, byte[] bytes) throws CheckpointFormatException {
         try {
-            return StandardCharsets.UTF_8
-                    .newDecoder()
-                    .onMalformedInput(CodingErrorAction.REPORT)
-                    .onUnmappableCharacter(CodingErrorAction.REPORT)
-                    .decode(ByteBuffer.wrap(bytes))
-                    .toString();
-        } catch (CharacterCodingException e) {
+            return StrictUtf8.decode(bytes);
+        } catch (StrictUtf8.InvalidException e) {
             throw new CheckpointFormatException(
                     path, "header (bytes 8-" + (8 + bytes.length) + ") is not valid UTF-8", e);
         }

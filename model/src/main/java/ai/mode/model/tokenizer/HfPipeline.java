@@ -1,9 +1,7 @@
 package ai.mode.model.tokenizer;
 
+import ai.mode.model.text.StrictUtf8;
 import java.io.ByteArrayOutputStream;
-import java.nio.ByteBuffer;
-import java.nio.charset.CharacterCodingException;
-import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
@@ -234,13 +232,8 @@ final class HfPipeline {
     /** {@code bytes} as UTF-8 text, or null when they are not valid UTF-8. */
     static String decodeStrict(byte[] bytes) {
         try {
-            return StandardCharsets.UTF_8
-                    .newDecoder()
-                    .onMalformedInput(CodingErrorAction.REPORT)
-                    .onUnmappableCharacter(CodingErrorAction.REPORT)
-                    .decode(ByteBuffer.wrap(bytes))
-                    .toString();
-        } catch (CharacterCodingException e) {
+            return StrictUtf8.decode(bytes);
+        } catch (StrictUtf8.InvalidException e) {
             return null;
         }
     }

@@ -1,6 +1,7 @@
 package ai.mode.model.tokenizer;
 
 import ai.mode.model.json.JsonMessages;
+import ai.mode.model.text.StrictUtf8;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
@@ -13,10 +14,7 @@ import java.io.Reader;
 import java.io.StringReader;
 import java.io.Writer;
 import java.math.BigDecimal;
-import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
-import java.nio.charset.CharsetDecoder;
-import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
@@ -287,17 +285,11 @@ final class TokenizerJson {
 
     /** The top-level object of {@code tokenizer.json} content, checked to be UTF-8 JSON. */
     static JsonObject parseRoot(byte[] bytes, String file) throws TokenizerFileException {
-        CharsetDecoder dec = StandardCharsets.UTF_8
-                .newDecoder()
-                .onMalformedInput(CodingErrorAction.REPORT)
-                .onUnmappableCharacter(CodingErrorAction.REPORT);
-        ByteBuffer in = ByteBuffer.wrap(bytes);
         String text;
         try {
-            text = dec.decode(in).toString();
-        } catch (java.nio.charset.CharacterCodingException e) {
-            int offset = in.position();
-            throw fail(file, "not valid UTF-8 (at byte offset " + offset + ")");
+            text = StrictUtf8.decode(bytes);
+        } catch (StrictUtf8.InvalidException e) {
+            throw fail(file, "not valid UTF-8 (at byte offset " + e.offset() + ")");
         }
         JsonElement root;
         try (Reader r = new StringReader(text)) {
