@@ -64,6 +64,33 @@ public final class AtomicFiles {
         fsyncDirectory(dir);
     }
 
+    /** Fills a fresh temporary directory with a directory's files. */
+    @FunctionalInterface
+    public interface DirectoryWriter {
+        void write(Path dir) throws IOException;
+    }
+
+    /**
+     * Replaces the directory {@code target} atomically with what {@code writer} puts into a temporary sibling
+     * directory: the files are forced to disk and the directory takes {@code target}'s name ({@link
+     * #replaceDirectory}). If the writer throws, the temporary directory is deleted, {@code target} is untouched and
+     * the exception propagates.
+     */
+    public static void writeDirectory(Path target, DirectoryWriter writer) throws IOException {
+        Files.createDirectories(parentOf(target));
+        Path temp = tempSibling(target);
+        Files.createDirectory(temp);
+        boolean done = false;
+        try {
+            writer.write(temp);
+            fsyncDirectory(temp);
+            replaceDirectory(temp, target);
+            done = true;
+        } finally {
+            if (!done) deleteRecursively(temp);
+        }
+    }
+
     /** Replaces {@code target} atomically with {@code bytes}. */
     public static void writeBytes(Path target, byte[] bytes) throws IOException {
         write(target, ch -> writeFully(ch, ByteBuffer.wrap(bytes)));
@@ -105,7 +132,7 @@ public final class AtomicFiles {
      * place of {@code target}: an existing {@code target} is renamed aside first and deleted after, so the name holds
      * either the old or the new directory at every moment; then the parent directory is forced to disk.
      */
-    public static void replaceDirectory(Path temp, Path target) throws IOException {
+    private static void replaceDirectory(Path temp, Path target) throws IOException {
         Path parent = parentOf(target);
         if (Files.exists(target, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
             Path old = tempSibling(target);

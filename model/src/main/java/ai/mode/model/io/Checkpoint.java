@@ -194,12 +194,7 @@ public final class Checkpoint {
             validate();
             Path target = dir.toAbsolutePath().normalize();
             requireReplaceable(target);
-            Path parent = AtomicFiles.parentOf(target);
-            Files.createDirectories(parent);
-            Path temp = AtomicFiles.tempSibling(target);
-            Files.createDirectory(temp);
-            boolean done = false;
-            try {
+            AtomicFiles.writeDirectory(target, temp -> {
                 LinkedHashMap<String, FileRecord> records = new LinkedHashMap<>();
                 if (config != null) {
                     HfConfig c = model != null ? config.withTorchDtype(modelDType.torchName()) : config;
@@ -227,13 +222,8 @@ public final class Checkpoint {
                         temp.resolve(MANIFEST),
                         manifestJson(manifestStep, records).getBytes(StandardCharsets.UTF_8));
                 hook.afterFile(MANIFEST);
-                AtomicFiles.fsyncDirectory(temp);
-                AtomicFiles.replaceDirectory(temp, target);
-                done = true;
-                return target;
-            } finally {
-                if (!done) AtomicFiles.deleteRecursively(temp);
-            }
+            });
+            return target;
         }
 
         /** Refuses to replace anything but a checkpoint this package wrote (or an empty directory). */

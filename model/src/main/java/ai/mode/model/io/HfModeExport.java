@@ -71,23 +71,14 @@ public final class HfModeExport {
         if (Files.exists(target, LinkOption.NOFOLLOW_LINKS) && !Files.isDirectory(target, LinkOption.NOFOLLOW_LINKS))
             throw new FileAlreadyExistsException(
                     target.toString(), null, "exists and is not a folder; choose another output folder");
-        Files.createDirectories(AtomicFiles.parentOf(target));
-        Path temp = AtomicFiles.tempSibling(target);
-        Files.createDirectory(temp);
-        boolean done = false;
-        try {
+        AtomicFiles.writeDirectory(target, temp -> {
             AtomicFiles.writeString(temp.resolve(Checkpoint.CONFIG), configJson(backbone, mode));
             SafeTensors.write(temp.resolve(Checkpoint.MODEL), tensors, Map.of("format", "pt"), SafeDType.F32);
             if (tokenizer != null) AtomicFiles.writeBytes(temp.resolve(Checkpoint.TOKENIZER), tokenizer);
             for (String f : CODE_FILES) AtomicFiles.writeBytes(temp.resolve(f), resource(f));
             if (owner != null) AtomicFiles.writeString(temp.resolve(OutputGuard.MARKER), owner + "\n");
-            AtomicFiles.fsyncDirectory(temp);
-            AtomicFiles.replaceDirectory(temp, target);
-            done = true;
-            return target;
-        } finally {
-            if (!done) AtomicFiles.deleteRecursively(temp);
-        }
+        });
+        return target;
     }
 
     /** The exported {@code config.json}: the backbone's fields, then the remote-code entries and MoDE settings. */
