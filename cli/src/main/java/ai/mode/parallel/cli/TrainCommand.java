@@ -169,7 +169,7 @@ public final class TrainCommand implements Callable<Integer> {
             OutputGuard.folder(dir, "train", force, inputs);
         }
         // one writer per run folder, as for pretrain: rank 0 holds the lock until its outputs are written
-        try (StoreLock lock = writer ? StoreLock.acquire(dir) : null) {
+        try (StoreLock lock = writer ? StoreLock.acquire(dir, "run folder") : null) {
             return train(c, env, dir, writer);
         }
     }
