@@ -11,6 +11,7 @@ import ai.mode.model.mode.LoraModel;
 import ai.mode.model.mode.MethodResult;
 import ai.mode.model.mode.ModeConfig;
 import ai.mode.model.mode.ModeExperiment;
+import ai.mode.model.mode.ModeTraining;
 import ai.mode.model.nn.LlamaModel;
 import ai.mode.model.tokenizer.BpeTokenizer;
 import ai.mode.model.train.SavedModels;
@@ -32,7 +33,8 @@ import picocli.CommandLine.Option;
         description = {
             "Train and evaluate one baseline on the equal mix of the target domains: full-ft, lora, expansion",
             "(LLaMA-Pro style: N*k new layers after each of the B backbone slices), mode-1x (one MoDE expert on the mix),",
-            "or base (no training). Writes OUT/METHOD/ (metrics.jsonl, trained weights)."
+            "or base (no training). Writes OUT/METHOD/ (metrics.jsonl, trained weights, checkpoints/step-N/ that --resume",
+            "continues from)."
         })
 public final class BaselineCommand implements Callable<Integer> {
     @Option(names = "--method", required = true, description = "full-ft, lora, expansion, mode-1x or base.")
@@ -89,18 +91,26 @@ public final class BaselineCommand implements Callable<Integer> {
     ModeCliOptions.Run run;
 
     @Mixin
+    ModeCliOptions.Checkpoints checkpoints;
+
+    @Mixin
+    ResumeOptions resume;
+
+    @Mixin
     CommonOptions common;
 
     @Override
     public Integer call() throws Exception {
         Set<ModeExperiment.Method> m = ModeExperiment.Method.parse(method);
         if (m.size() != 1) throw new IllegalArgumentException("--method takes one method, got " + method);
+        ModeTraining.Checkpoints ck = checkpoints.of(steps, resume, common.force);
         Checkpoint c = SavedModels.resolve(checkpoint);
         OutputGuard.folder(out, "baseline", common.force, ModeCliSupport.existing(c.dir(), domains));
         BpeTokenizer tok = ModeCliSupport.tokenizer(c);
         List<DomainTokens> targets = ModeCliSupport.domains(domains, tok);
         List<DomainTokens> evalData = ModeCliSupport.domains(ModeCliSupport.evalDomains(eval, domains), tok);
-        ModeConfig mc = arch.config(domains);
+        ModeConfig mc = arch.config(
+                domains.stream().map(d -> Path.of(d).getFileName().toString()).toList());
         ModeExperiment.Settings s = new ModeExperiment.Settings(
                 out,
                 1,
@@ -130,7 +140,8 @@ public final class BaselineCommand implements Callable<Integer> {
                     targets,
                     evalData,
                     s,
-                    ModeCliSupport.progress(common.quiet, System.out, System.err));
+                    ModeCliSupport.progress(common.quiet, System.out, System.err),
+                    ck);
             System.out.println(r.label() + ": " + r.trainedOn());
             ModeCliSupport.printEvaluation(System.out, r.eval(), r.params());
         }

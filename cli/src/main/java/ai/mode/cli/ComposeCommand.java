@@ -13,6 +13,7 @@ import ai.mode.model.mode.Routing;
 import ai.mode.model.nn.LlamaModel;
 import ai.mode.model.tokenizer.BpeTokenizer;
 import ai.mode.model.train.LossPlot;
+import ai.mode.model.train.RunSettings;
 import ai.mode.model.train.SavedModels;
 import ai.mode.runtime.Backend;
 import java.nio.file.Path;
@@ -29,8 +30,9 @@ import picocli.CommandLine.Option;
         mixinStandardHelpOptions = true,
         description = {
             "MoDE stage 2: compose stage-1 experts under a new gate and train on an equal mix of their domains.",
-            "Writes OUT/experts.safetensors (all experts + the new gates), metrics.jsonl and loss.png, then reports",
-            "test accuracy, loss and mean gate weights per domain."
+            "Writes OUT/experts.safetensors (all experts + the new gates), metrics.jsonl, loss.png and",
+            "OUT/checkpoints/step-N/ (--resume continues from the latest), then reports test accuracy, loss and mean",
+            "gate weights per domain."
         })
 public final class ComposeCommand implements Callable<Integer> {
     @Option(
@@ -96,6 +98,12 @@ public final class ComposeCommand implements Callable<Integer> {
     ModeCliOptions.Run run;
 
     @Mixin
+    ModeCliOptions.Checkpoints checkpoints;
+
+    @Mixin
+    ResumeOptions resume;
+
+    @Mixin
     CommonOptions common;
 
     @Override
@@ -114,6 +122,7 @@ public final class ComposeCommand implements Callable<Integer> {
                 ? out
                 : Path.of("runs", "mode-" + expertDomains.size() + "x" + (freezeExperts ? "-frozen" : ""));
         Checkpoint c = SavedModels.resolve(checkpoint);
+        ModeTraining.Checkpoints ck = checkpoints.of(steps, resume, common.force);
         OutputGuard.folder(dir, "compose", common.force, ModeCliSupport.existing(c.dir(), inputs, mix));
         BpeTokenizer tok = ModeCliSupport.tokenizer(c);
         List<DomainTokens> mixData = ModeCliSupport.domains(mix, tok);
@@ -135,13 +144,19 @@ public final class ComposeCommand implements Callable<Integer> {
             ModeTraining.train(
                     dir.getFileName().toString(),
                     m,
-                    ModeTraining.mix(mixData, h, h.seed()),
+                    mixData,
+                    h.seed(),
                     ModeTraining.validationWindows(mixData, h),
                     ModeTraining.probeWindows(mixData, h),
                     steps,
                     h,
                     dir,
-                    List.of(new ConsoleReporter("compose", common.quiet, System.err)));
+                    List.of(new ConsoleReporter("compose", common.quiet, System.err)),
+                    ck,
+                    ModeTraining.modeSettings(m)
+                            .add("--experts", ModeTraining.expertFilesSetting(files), RunSettings.OnChange.FIXED)
+                            .add("--freeze-experts", freezeExperts, RunSettings.OnChange.FIXED)
+                            .add("--gate-construction", gateConstruction, RunSettings.OnChange.FIXED));
             Path file = dir.resolve(ExpertFile.FILE_NAME);
             ExpertFile.write(file, m);
             LossPlot.write(

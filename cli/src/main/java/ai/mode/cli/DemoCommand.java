@@ -70,10 +70,14 @@ public final class DemoCommand implements Callable<Integer> {
         t.evalWindows = 64;
         t.checkpointEvery = -1;
         t.keep = 2;
+        ResumeOptions resume = new ResumeOptions(); // a demo run continues where an earlier one stopped
+        resume.resume = true;
+        resume.allowChanged = List.of("all");
         long t0 = System.nanoTime();
         try (Backend be = common.openBackend()) {
             System.out.printf("== stage 1: tokenizer + pretraining (%s backend) -> %s%n", be.name(), baseDir);
-            r = PretrainCommand.run(be, baseDir, "english", 4096, null, null, t, true, common, System.out, System.err);
+            r = PretrainCommand.run(
+                    be, baseDir, "english", 4096, null, null, t, resume, common, System.out, System.err);
             seconds.put("pretrain", (System.nanoTime() - t0) / 1e9);
             PretrainCommand.printSummary(r, System.out);
 

@@ -26,8 +26,8 @@ import picocli.CommandLine.Option;
         mixinStandardHelpOptions = true,
         description = {
             "MoDE stage 1: train one domain expert (and the gates) over a frozen backbone.",
-            "Writes OUT/experts.safetensors (default OUT: runs/expert-DOMAIN), metrics.jsonl and loss.png,",
-            "then reports test accuracy and loss per domain."
+            "Writes OUT/experts.safetensors (default OUT: runs/expert-DOMAIN), metrics.jsonl, loss.png and",
+            "OUT/checkpoints/step-N/ (--resume continues from the latest), then reports test accuracy and loss per domain."
         })
 public final class ExpertCommand implements Callable<Integer> {
     @Option(
@@ -66,6 +66,12 @@ public final class ExpertCommand implements Callable<Integer> {
     ModeCliOptions.Run run;
 
     @Mixin
+    ModeCliOptions.Checkpoints checkpoints;
+
+    @Mixin
+    ResumeOptions resume;
+
+    @Mixin
     CommonOptions common;
 
     @Override
@@ -75,6 +81,7 @@ public final class ExpertCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--domain is a path; give the expert a --name");
         Path dir = out != null ? out : Path.of("runs", "expert-" + expertName);
         Checkpoint c = SavedModels.resolve(checkpoint);
+        ModeTraining.Checkpoints ck = checkpoints.of(steps, resume, common.force);
         OutputGuard.folder(dir, "expert", common.force, ModeCliSupport.existing(c.dir(), domain));
         BpeTokenizer tok = ModeCliSupport.tokenizer(c);
         DomainTokens data = DomainTokens.load(domain, tok);
@@ -91,13 +98,16 @@ public final class ExpertCommand implements Callable<Integer> {
             ModeTraining.train(
                     "expert-" + expertName,
                     m,
-                    ModeTraining.mix(List.of(data), h, h.seed()),
+                    List.of(data),
+                    h.seed(),
                     ModeTraining.validationWindows(List.of(data), h),
                     ModeTraining.probeWindows(List.of(data), h),
                     steps,
                     h,
                     dir,
-                    List.of(new ConsoleReporter("expert-" + expertName, common.quiet, System.err)));
+                    List.of(new ConsoleReporter("expert-" + expertName, common.quiet, System.err)),
+                    ck,
+                    ModeTraining.modeSettings(m));
             Path file = dir.resolve(ExpertFile.FILE_NAME);
             ExpertFile.write(file, m);
             LossPlot.write(

@@ -100,6 +100,31 @@ public final class ModeCliOptions {
         }
     }
 
+    /** Checkpoints of a stage run (expert, compose, baseline): how often and how many are kept. */
+    public static final class Checkpoints {
+        @Option(
+                names = "--checkpoint-every",
+                defaultValue = "-1",
+                description = "Checkpoint every N steps into OUT/checkpoints (default: 5 times per run).")
+        public int checkpointEvery;
+
+        @Option(
+                names = "--keep",
+                defaultValue = "2",
+                description = "Checkpoints to keep (0 = all; default: ${DEFAULT-VALUE}).")
+        public int keep;
+
+        /** The stage's checkpoint settings for a run of {@code steps} steps, every option checked by name. */
+        public ModeTraining.Checkpoints of(int steps, ResumeOptions resume, boolean force) {
+            if (checkpointEvery != -1)
+                TrainingOptions.atLeast(
+                        "--checkpoint-every", checkpointEvery, 1, "a checkpoint is written at the end in any case");
+            TrainingOptions.atLeast("--keep", keep, 0, "0 keeps every checkpoint");
+            int every = checkpointEvery > 0 ? checkpointEvery : Math.max(1, steps / 5);
+            return new ModeTraining.Checkpoints(every, keep, resume.resume, resume.allowChanged(), force);
+        }
+    }
+
     /** A saved MoDE model: the backbone checkpoint and an expert file (eval-mode, export-hf). */
     public static final class Saved {
         @Option(names = "--checkpoint", required = true, description = "Backbone checkpoint directory or run folder.")

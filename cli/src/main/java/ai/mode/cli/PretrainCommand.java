@@ -62,15 +62,15 @@ public final class PretrainCommand implements Callable<Integer> {
     @Mixin
     TrainingOptions training = TrainingOptions.withSteps(DEFAULT_STEPS);
 
-    @Option(names = "--resume", description = "Continue from the latest checkpoint in OUT (exactly where it stopped).")
-    boolean resume;
+    @Mixin
+    ResumeOptions resume;
 
     @Mixin
     CommonOptions common;
 
     @Override
     public Integer call() throws IOException {
-        OutputGuard.folder(out, "pretrain", common.force || resume, ModeCliSupport.existing(corpus, tokenizer));
+        OutputGuard.folder(out, "pretrain", common.force || resume.resume, ModeCliSupport.existing(corpus, tokenizer));
         try (Backend be = common.openBackend()) {
             Pretraining.Result r =
                     run(be, out, corpus, vocab, tokenizer, config, training, resume, common, System.out, System.err);
@@ -88,7 +88,7 @@ public final class PretrainCommand implements Callable<Integer> {
             Path tokenizerFile,
             String configSpec,
             TrainingOptions t,
-            boolean resume,
+            ResumeOptions resume,
             CommonOptions common,
             PrintStream stdout,
             PrintStream err)
@@ -108,7 +108,7 @@ public final class PretrainCommand implements Callable<Integer> {
                     corpus.name(), train.length, val.length, (System.nanoTime() - t0) / 1e9);
         }
         LlamaConfig cfg = modelConfig(configSpec, tok.vocabSize(), t.seq);
-        Pretraining.Settings s = t.settings(out, cfg, common.seed, resume);
+        Pretraining.Settings s = t.settings(out, cfg, common.seed, resume, common.force);
         if (!common.quiet) {
             err.printf(
                     "model: %,d parameters (d=%d, layers=%d, heads=%d/%d, ffn=%d, vocab=%d, tied=%b); %d steps x %d tokens%n",

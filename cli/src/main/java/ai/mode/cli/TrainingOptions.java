@@ -58,7 +58,7 @@ public final class TrainingOptions {
             description = "Checkpoints to keep (0 = all; default: ${DEFAULT-VALUE}).")
     public int keep;
 
-    private static void atLeast(String option, int value, int min, String hint) {
+    static void atLeast(String option, int value, int min, String hint) {
         if (value < min)
             throw new IllegalArgumentException(option + " must be >= " + min + " (got " + value + "); " + hint);
     }
@@ -75,7 +75,7 @@ public final class TrainingOptions {
      * {@code --eval-every} and {@code --checkpoint-every}; other negative values, a zero checkpoint interval and
      * non-positive sizes are one-line errors instead of being ignored.
      */
-    public Pretraining.Settings settings(Path out, LlamaConfig cfg, long seed, boolean resume) {
+    public Pretraining.Settings settings(Path out, LlamaConfig cfg, long seed, ResumeOptions resume, boolean force) {
         atLeast("--batch", batch, 1, "sequences per micro-batch");
         atLeast("--seq", seq, 1, "tokens per sequence");
         atLeast("--accum", accum, 1, "micro-batches per optimizer step");
@@ -89,6 +89,21 @@ public final class TrainingOptions {
         int every = evalEvery >= 0 ? evalEvery : Math.max(1, steps / 10);
         int ckpt = checkpointEvery >= 0 ? checkpointEvery : Math.max(1, steps / 5);
         return new Pretraining.Settings(
-                out, cfg, steps, batch, seq, accum, lr, warm, every, evalWindows, ckpt, keep, seed, resume);
+                out,
+                cfg,
+                steps,
+                batch,
+                seq,
+                accum,
+                lr,
+                warm,
+                every,
+                evalWindows,
+                ckpt,
+                keep,
+                seed,
+                resume.resume,
+                resume.allowChanged(),
+                force);
     }
 }

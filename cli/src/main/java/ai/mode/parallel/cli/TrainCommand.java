@@ -4,9 +4,11 @@
 package ai.mode.parallel.cli;
 
 import ai.mode.cli.ModeCliOptions;
+import ai.mode.model.LlamaConfig;
 import ai.mode.model.io.Checkpoint;
 import ai.mode.model.io.NamedTensors;
 import ai.mode.model.io.OutputGuard;
+import ai.mode.model.io.StoreLock;
 import ai.mode.model.mode.DomainTokens;
 import ai.mode.model.mode.ExpertFile;
 import ai.mode.model.mode.ModeConfig;
@@ -17,7 +19,9 @@ import ai.mode.model.nn.Parameter;
 import ai.mode.model.tokenizer.BpeTokenizer;
 import ai.mode.model.train.AdamW;
 import ai.mode.model.train.LrSchedule;
+import ai.mode.model.train.MemoryEstimate;
 import ai.mode.model.train.MetricsLog;
+import ai.mode.model.train.RunFolder;
 import ai.mode.model.train.SavedModels;
 import ai.mode.model.train.Trainer;
 import ai.mode.parallel.net.LaunchEnv;
@@ -158,11 +162,20 @@ public final class TrainCommand implements Callable<Integer> {
                 ? out
                 : Path.of("runs", "train-" + String.join("-", domains).replaceAll("[^A-Za-z0-9_.+-]", "_"));
         Checkpoint c = SavedModels.resolve(checkpoint);
-        if (env.isEmpty() || env.get().rank() == 0) { // rank 0 writes the outputs
+        boolean writer = env.isEmpty() || env.get().rank() == 0; // rank 0 writes the outputs
+        if (writer) {
             List<Path> inputs = new ArrayList<>(List.of(c.dir()));
             for (String d : domains) if (Files.exists(Path.of(d))) inputs.add(Path.of(d));
             OutputGuard.folder(dir, "train", force, inputs);
         }
+        // one writer per run folder, as for pretrain: rank 0 holds the lock until its outputs are written
+        try (StoreLock lock = writer ? StoreLock.acquire(dir, "run folder") : null) {
+            return train(c, env, dir, writer);
+        }
+    }
+
+    private int train(Checkpoint c, Optional<LaunchEnv> env, Path dir, boolean writer) throws Exception {
+        if (writer) RunFolder.requireNoMetrics(dir, dir.resolve("metrics.jsonl"), force);
         Path tokFile = c.dir().resolve(Checkpoint.TOKENIZER);
         if (!Files.isRegularFile(tokFile))
             throw new IllegalArgumentException(
@@ -186,6 +199,18 @@ public final class TrainCommand implements Callable<Integer> {
                 Duration.ofMillis((long) (commTimeout * 1000)),
                 Duration.ofMillis((long) (rendezvousTimeout * 1000)));
         PrintStream o = System.out;
+        // the same floor as pretrain's, before anything is allocated: this process holds the backbone, the experts,
+        // their gradients and moments, and the activations of its batch
+        LlamaConfig bc = c.config();
+        long added = mc.addedParameterCount(bc);
+        MemoryEstimate.training(
+                        bc,
+                        bc.numLayers() + (double) mc.numBlocks() * mc.numExperts() * mc.layersPerExpert(),
+                        bc.parameterCount() + added,
+                        added,
+                        h.batch(),
+                        h.seqLen())
+                .require("MoDE training");
         try (Backend host = Backends.create("cpu", threads);
                 LlamaModel base = SavedModels.load(host, c);
                 ModeModel m = ModeModel.create(base, mc, seed)) {

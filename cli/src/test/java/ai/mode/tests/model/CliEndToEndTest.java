@@ -11,6 +11,7 @@ import ai.mode.cli.Main;
 import ai.mode.model.io.NamedTensors;
 import ai.mode.model.io.SafeDType;
 import ai.mode.model.io.SafeTensors;
+import ai.mode.model.io.TrainerState;
 import ai.mode.model.nn.LlamaModel;
 import ai.mode.model.nn.Parameter;
 import ai.mode.model.train.SavedModels;
@@ -175,6 +176,36 @@ class CliEndToEndTest {
         r = run("pretrain", "--steps", "many");
         assertEquals("2", r[0]);
         assertTrue(r[2].contains("--steps") && r[2].strip().lines().count() == 1, r[2]);
+
+        // resuming with more --steps trains on (warned, and recorded in the checkpoints that follow); a changed
+        // --accum is refused with its fix, and goes through with --allow-changed accum
+        String[] more = common.clone();
+        more[Arrays.asList(more).indexOf("--steps") + 1] = "8";
+        r = run(concat(new String[] {"pretrain", "--resume"}, more));
+        assertEquals("0", r[0], r[2]);
+        assertEquals(
+                8,
+                Files.readAllLines(out.resolve("metrics.jsonl")).stream()
+                        .filter(l -> l.contains("\"train\""))
+                        .count());
+        JsonObject settings = TrainerState.read(
+                        out.resolve("checkpoints/step-00000008").resolve(TrainerState.FILE))
+                .state()
+                .getAsJsonObject("settings");
+        assertEquals("8", settings.getAsJsonObject("values").get("--steps").getAsString());
+        assertEquals(
+                "{\"step\":6,\"setting\":\"--steps\",\"from\":\"6\",\"to\":\"8\"}",
+                settings.getAsJsonArray("changes").get(0).toString());
+        r = run(concat(new String[] {"pretrain", "--resume", "--accum", "2"}, more));
+        assertEquals("1", r[0]);
+        assertEquals(
+                "mode pretrain: cannot resume at step 8: --accum is 2 but the run was trained with 1, so every"
+                        + " remaining step would differ from the uninterrupted run's; resume with --accum 1, or pass"
+                        + " --allow-changed accum to continue with 2 (recorded in the checkpoints)",
+                r[2].strip());
+        r = run(concat(new String[] {"pretrain", "--resume", "--accum", "2", "--allow-changed", "accum"}, more));
+        assertEquals("0", r[0], r[2]);
+        assertTrue(r[1].contains("already trained to step 8"), r[1]);
     }
 
     @Test

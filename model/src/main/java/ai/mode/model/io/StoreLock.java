@@ -34,6 +34,14 @@ public final class StoreLock implements AutoCloseable {
 
     /** Takes the lock of the store at {@code root} (created if missing), or fails naming the run that holds it. */
     public static StoreLock acquire(Path root) {
+        return acquire(root, "checkpoint store");
+    }
+
+    /**
+     * The same lock on any folder a run writes alone (a run folder without checkpoints), called {@code what} in the
+     * message.
+     */
+    public static StoreLock acquire(Path root, String what) {
         Path file = root.resolve(FILE);
         FileChannel ch = null;
         try {
@@ -47,7 +55,7 @@ public final class StoreLock implements AutoCloseable {
             }
             if (l == null) {
                 String holder = Files.readString(file, StandardCharsets.UTF_8).strip();
-                throw new IllegalStateException("checkpoint store " + root + " is in use by another run ("
+                throw new IllegalStateException(what + " " + root + " is in use by another run ("
                         + (holder.isEmpty() ? "holder unknown" : holder)
                         + "); wait for it to finish or stop it, or give this run another --out");
             }
@@ -57,7 +65,7 @@ public final class StoreLock implements AutoCloseable {
             return new StoreLock(ch, l);
         } catch (IOException e) {
             closeQuietly(ch);
-            throw new UncheckedIOException("cannot lock the checkpoint store " + root + ": " + e.getMessage(), e);
+            throw new UncheckedIOException("cannot lock the " + what + " " + root + ": " + e.getMessage(), e);
         } catch (RuntimeException e) {
             closeQuietly(ch);
             throw e;

@@ -98,6 +98,15 @@ public record ModeConfig(
         return domains.size() + 1;
     }
 
+    /**
+     * Parameters a model of this configuration adds to {@code backbone}: every expert's layers in every block and the
+     * gates' weights and biases.
+     */
+    public long addedParameterCount(LlamaConfig backbone) {
+        long experts = (long) numBlocks * numExperts() * layersPerExpert * backbone.layerParameterCount();
+        return experts + (long) numBlocks * numBranches() * (backbone.hiddenSize() + 1L);
+    }
+
     public ModeConfig withDomains(List<String> newDomains) {
         return new ModeConfig(numBlocks, layersPerExpert, newDomains, expertInit, gateInitBackbone, routing);
     }

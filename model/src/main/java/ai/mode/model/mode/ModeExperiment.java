@@ -5,7 +5,7 @@ import ai.mode.model.io.SafeTensors;
 import ai.mode.model.nn.CausalLm;
 import ai.mode.model.nn.LlamaModel;
 import ai.mode.model.nn.Parameter;
-import ai.mode.model.train.TokenStream;
+import ai.mode.model.train.RunSettings;
 import ai.mode.model.train.Trainer;
 import ai.mode.model.train.Weights;
 import java.io.IOException;
@@ -154,6 +154,7 @@ public final class ModeExperiment {
     private final Map<String, Double> seconds = new LinkedHashMap<>();
     private final Map<String, Map<String, ModeTraining.Evaluation>> optOut = new LinkedHashMap<>();
     private final Map<String, List<int[]>> probe; // router statistics windows of every target domain
+    private ModeTraining.Checkpoints checkpoints = ModeTraining.Checkpoints.NONE; // mode baseline's
 
     private ModeExperiment(Settings s, Progress progress, List<DomainTokens> targets) {
         this.s = s;
@@ -211,14 +212,14 @@ public final class ModeExperiment {
                                         s.hyper().seed())) {
                                     m.selectTrainable(true);
                                     long tr = ModeTraining.trainableCount(m);
-                                    TokenStream stream = ModeTraining.mix(
-                                            List.of(d), s.hyper(), s.hyper().seed());
                                     ModeTraining.Run r = train(
                                             id,
                                             m,
-                                            stream,
+                                            List.of(d),
+                                            s.hyper().seed(),
                                             ModeTraining.validationWindows(List.of(d), s.hyper()),
-                                            s.stage1Steps());
+                                            s.stage1Steps(),
+                                            () -> ModeTraining.modeSettings(m));
                                     Path file = s.out().resolve(id).resolve(ExpertFile.FILE_NAME);
                                     ExpertFile.write(file, m);
                                     files.add(ExpertFile.read(file));
@@ -255,12 +256,11 @@ public final class ModeExperiment {
                                     ModeTraining.Run r = train(
                                             id,
                                             m,
-                                            ModeTraining.mix(
-                                                    targets,
-                                                    s.hyper(),
-                                                    s.hyper().seed() + 1),
+                                            targets,
+                                            s.hyper().seed() + 1,
                                             val,
-                                            s.stage2Steps());
+                                            s.stage2Steps(),
+                                            () -> ModeTraining.modeSettings(m));
                                     ExpertFile.write(s.out().resolve(id).resolve(ExpertFile.FILE_NAME), m);
                                     List<ModeTraining.Run> runs = new ArrayList<>(stage1);
                                     runs.add(r);
@@ -299,7 +299,7 @@ public final class ModeExperiment {
     /**
      * Trains and evaluates one single-stage method ({@link Method#BASE}, {@link Method#FULL_FT}, {@link Method#LORA},
      * {@link Method#EXPANSION} or {@link Method#MODE_1X}) for {@code steps} steps on the equal mix of {@code targets}:
-     * what {@code mode baseline} runs.
+     * what {@code mode baseline} runs, with its checkpoints in {@code out/<method>/checkpoints}.
      */
     public static MethodResult runSingle(
             Method method,
@@ -308,7 +308,8 @@ public final class ModeExperiment {
             List<DomainTokens> targets,
             List<DomainTokens> evalDomains,
             Settings settings,
-            Progress progress)
+            Progress progress,
+            ModeTraining.Checkpoints checkpoints)
             throws IOException {
         if (method == Method.MODE || method == Method.MODE_FROZEN) {
             throw new IllegalArgumentException(
@@ -316,6 +317,7 @@ public final class ModeExperiment {
         }
         Files.createDirectories(settings.out());
         ModeExperiment e = new ModeExperiment(settings, progress, targets);
+        e.checkpoints = checkpoints;
         try (LlamaModel backbone = loadBackbone.get()) {
             return e.singleStage(
                     method,
@@ -338,6 +340,7 @@ public final class ModeExperiment {
             List<DomainTokens> evalDomains)
             throws IOException {
         List<Parameter> base = backbone.parameters();
+        Supplier<BackboneFingerprint> fingerprint = () -> BackboneFingerprint.of(backbone.config(), base);
         String mixWords = "equal mix of "
                 + String.join(" + ", targets.stream().map(DomainTokens::name).toList());
         int n = targets.size();
@@ -363,9 +366,11 @@ public final class ModeExperiment {
                         ModeTraining.Run r = train(
                                 "full-ft",
                                 ft,
-                                ModeTraining.mix(targets, s.hyper(), s.hyper().seed()),
+                                targets,
+                                s.hyper().seed(),
                                 val,
-                                total);
+                                total,
+                                () -> methodSettings(Method.FULL_FT, fingerprint));
                         SafeTensors.write(
                                 s.out().resolve("full-ft").resolve("model.safetensors"),
                                 Weights.export(ft.parameters()),
@@ -392,9 +397,11 @@ public final class ModeExperiment {
                         ModeTraining.Run r = train(
                                 "lora",
                                 m,
-                                ModeTraining.mix(targets, s.hyper(), s.hyper().seed()),
+                                targets,
+                                s.hyper().seed(),
                                 val,
-                                total);
+                                total,
+                                () -> methodSettings(Method.LORA, fingerprint));
                         SafeTensors.write(
                                 s.out().resolve("lora").resolve("adapters.safetensors"),
                                 Weights.export(m.adapterParameters()),
@@ -422,9 +429,11 @@ public final class ModeExperiment {
                         ModeTraining.Run r = train(
                                 "expansion",
                                 m,
-                                ModeTraining.mix(targets, s.hyper(), s.hyper().seed()),
+                                targets,
+                                s.hyper().seed(),
                                 val,
-                                total);
+                                total,
+                                () -> methodSettings(Method.EXPANSION, fingerprint));
                         SafeTensors.write(
                                 s.out().resolve("expansion").resolve("added-layers.safetensors"),
                                 Weights.export(m.addedParameters()),
@@ -451,9 +460,12 @@ public final class ModeExperiment {
                         ModeTraining.Run r = train(
                                 "mode-1x",
                                 m,
-                                ModeTraining.mix(targets, s.hyper(), s.hyper().seed()),
+                                targets,
+                                s.hyper().seed(),
                                 val,
-                                total);
+                                total,
+                                () -> methodSettings(Method.MODE_1X, fingerprint)
+                                        .addAll(ModeTraining.modeSettings(m)));
                         ExpertFile.write(s.out().resolve("mode-1x").resolve(ExpertFile.FILE_NAME), m);
                         return evaluated(
                                 "mode-1x",
@@ -487,9 +499,50 @@ public final class ModeExperiment {
                         .toList());
     }
 
-    private ModeTraining.Run train(String id, CausalLm model, TokenStream stream, List<int[]> val, int steps) {
+    /**
+     * One run of the experiment (or of {@code mode baseline}) on the equal mix of {@code data}; {@code settings}
+     * (what trains, over what) is asked for only when the run keeps checkpoints.
+     */
+    private ModeTraining.Run train(
+            String id,
+            CausalLm model,
+            List<DomainTokens> data,
+            long dataSeed,
+            List<int[]> val,
+            int steps,
+            Supplier<RunSettings> settings) {
         return ModeTraining.train(
-                id, model, stream, val, probe, steps, s.hyper(), s.out().resolve(id), progress.listeners(id, steps));
+                id,
+                model,
+                data,
+                dataSeed,
+                val,
+                probe,
+                steps,
+                s.hyper(),
+                s.out().resolve(id),
+                progress.listeners(id, steps),
+                checkpoints,
+                checkpoints.every() > 0 ? settings.get() : new RunSettings());
+    }
+
+    /**
+     * The settings of a single-stage method's run that fix what trains: the method, its own options and the
+     * backbone's identity (computed once per backbone, before any run changes a copy of it).
+     */
+    private RunSettings methodSettings(Method method, Supplier<BackboneFingerprint> backbone) {
+        RunSettings r = new RunSettings().add("--method", method.id(), RunSettings.OnChange.FIXED);
+        switch (method) {
+            case LORA ->
+                r.add("--lora-rank", s.lora().rank(), RunSettings.OnChange.FIXED)
+                        .add("--lora-alpha", s.lora().alpha(), RunSettings.OnChange.FIXED)
+                        .add("--lora-targets", targetsLabel(s.lora()), RunSettings.OnChange.FIXED);
+            case EXPANSION ->
+                r.add("--blocks", s.blocks(), RunSettings.OnChange.FIXED)
+                        .add("--expert-layers", s.expertLayers(), RunSettings.OnChange.FIXED);
+            default -> {}
+        }
+        return r.add("backbone", ModeTraining.backboneSetting(backbone.get()), RunSettings.OnChange.FIXED);
     }
 
     private MethodResult evaluated(

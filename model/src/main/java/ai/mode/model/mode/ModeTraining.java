@@ -2,6 +2,9 @@ package ai.mode.model.mode;
 
 import ai.mode.model.data.DataLoader;
 import ai.mode.model.data.EvalBatches;
+import ai.mode.model.io.CheckpointFormatException;
+import ai.mode.model.io.NamedTensors;
+import ai.mode.model.io.StoreLock;
 import ai.mode.model.nn.CausalLm;
 import ai.mode.model.nn.Parameter;
 import ai.mode.model.train.AdamW;
@@ -9,20 +12,29 @@ import ai.mode.model.train.Evaluator;
 import ai.mode.model.train.LoaderStream;
 import ai.mode.model.train.LrSchedule;
 import ai.mode.model.train.MetricsLog;
+import ai.mode.model.train.ModelCheckpointing;
+import ai.mode.model.train.RunFolder;
+import ai.mode.model.train.RunSettings;
+import ai.mode.model.train.SavedModels;
 import ai.mode.model.train.TokenStream;
 import ai.mode.model.train.Trainer;
 import ai.mode.runtime.LossStats;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.HexFormat;
 import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.zip.CRC32C;
 
 /**
  * The pieces every MoDE-side training run shares (stage 1, stage 2, each baseline): the same trainer, data loader,
@@ -101,9 +113,39 @@ public final class ModeTraining {
     }
 
     /**
-     * Trains the model's trainable parameters for {@code steps} steps on {@code stream}; writes
-     * {@code dir/metrics.jsonl} (training loss per step, validation loss at a few points) and, for a MoDE model with
-     * probe windows, router statistics at {@link #ROUTER_POINTS} steps and their PNGs ({@link RouterProbe}).
+     * Checkpoints of a stage run: {@code OUT/checkpoints/step-N/} with the trainable parameters, the optimizer
+     * state, the data position and the run's settings ({@link ModelCheckpointing#trainableOnly}), so that
+     * {@code --resume} continues the run bit for bit. {@link #NONE} trains without them (the experiment's runs).
+     *
+     * @param every        a checkpoint every this many steps (and at the end); 0 for none at all
+     * @param keep         checkpoints kept (0 = all)
+     * @param resume       continue the run in the folder from its latest checkpoint
+     * @param allowChanged settings whose refused change the user accepts on resume ({@code --allow-changed})
+     * @param force        start again in a folder where an earlier run left metrics but no checkpoint
+     */
+    public record Checkpoints(int every, int keep, boolean resume, Set<String> allowChanged, boolean force) {
+        /** No checkpoints, no resume. */
+        public static final Checkpoints NONE = new Checkpoints(0, 0, false, Set.of(), false);
+
+        public Checkpoints {
+            if (every < 0) throw new IllegalArgumentException("--checkpoint-every must be >= 1 (got " + every + ")");
+            if (keep < 0) throw new IllegalArgumentException("--keep must be >= 0 (got " + keep + ")");
+            allowChanged = Set.copyOf(allowChanged);
+        }
+
+        boolean on() {
+            return every > 0;
+        }
+    }
+
+    /**
+     * Trains the model's trainable parameters for {@code steps} steps on the equal mix of {@code data} (seeded with
+     * {@code dataSeed}); writes {@code dir/metrics.jsonl} (training loss per step, validation loss at a few points)
+     * and, for a MoDE model with probe windows, router statistics at {@link #ROUTER_POINTS} steps and their PNGs
+     * ({@link RouterProbe}). With checkpoints on, the run holds {@code dir/checkpoints}' {@link StoreLock}, refuses a
+     * folder that holds another run unless resumed ({@link RunFolder}), and records and compares its settings on
+     * resume: the shared ones of {@link #settings} and the caller's {@code model} settings (what trains, and over
+     * what).
      *
      * @param probe per domain, the windows the router statistics are measured on ({@link #probeWindows}); empty for
      *              none
@@ -111,13 +153,137 @@ public final class ModeTraining {
     public static Run train(
             String id,
             CausalLm model,
-            TokenStream stream,
+            List<DomainTokens> data,
+            long dataSeed,
             List<int[]> validation,
             Map<String, List<int[]>> probe,
             int steps,
             Hyper h,
             Path dir,
-            List<Trainer.Listener> listeners) {
+            List<Trainer.Listener> listeners,
+            Checkpoints checkpoints,
+            RunSettings modelSettings) {
+        try {
+            Files.createDirectories(dir);
+            Path metrics = dir.resolve("metrics.jsonl");
+            if (!checkpoints.on())
+                return train(
+                        id,
+                        model,
+                        data,
+                        dataSeed,
+                        validation,
+                        probe,
+                        steps,
+                        h,
+                        metrics,
+                        listeners,
+                        checkpoints,
+                        null,
+                        null);
+            Path store = dir.resolve(SavedModels.CHECKPOINTS);
+            try (StoreLock lock = StoreLock.acquire(store)) {
+                ModelCheckpointing ck = ModelCheckpointing.trainableOnly(store, checkpoints.keep());
+                RunFolder.requireNewOrResumed(dir, ck.store(), metrics, checkpoints.resume(), checkpoints.force());
+                RunSettings settings = settings(data, steps, h).addAll(modelSettings);
+                return train(
+                        id,
+                        model,
+                        data,
+                        dataSeed,
+                        validation,
+                        probe,
+                        steps,
+                        h,
+                        metrics,
+                        listeners,
+                        checkpoints,
+                        ck,
+                        settings);
+            }
+        } catch (CheckpointFormatException e) { // a damaged checkpoint on resume: its own one line names it
+            throw new UncheckedIOException(e.getMessage(), e);
+        } catch (IOException e) {
+            throw new UncheckedIOException(
+                    "could not write the run " + id + " under " + dir + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * The settings every stage run records and compares on resume (docs/checkpoints.md): {@code --steps} (warned:
+     * more steps continue training), {@code --batch}, {@code --seq} and the data (fixed), {@code --lr} and
+     * {@code --warmup-frac} (refused unless allowed), {@code --val-windows} (warned).
+     */
+    static RunSettings settings(List<DomainTokens> data, int steps, Hyper h) {
+        Map<String, int[]> sources = new LinkedHashMap<>();
+        for (DomainTokens d : data) sources.put(d.name(), d.requireTrain());
+        return new RunSettings()
+                .add("--steps", steps, RunSettings.OnChange.WARN)
+                .add("--batch", h.batch(), RunSettings.OnChange.FIXED)
+                .add("--seq", h.seqLen(), RunSettings.OnChange.FIXED)
+                .add("--lr", h.lr(), RunSettings.OnChange.REFUSE)
+                .add("--warmup-frac", h.warmupFrac(), RunSettings.OnChange.REFUSE)
+                .add("--val-windows", h.valWindows(), RunSettings.OnChange.WARN)
+                .add("data", RunSettings.dataFingerprint(sources), RunSettings.OnChange.FIXED);
+    }
+
+    /**
+     * The settings of a MoDE model a stage run trains (fixed: they define what trains): blocks, layers per expert,
+     * expert and gate initialisation, routing, and the backbone's identity.
+     */
+    public static RunSettings modeSettings(ModeModel m) {
+        ModeConfig c = m.modeConfig();
+        return new RunSettings()
+                .add("--blocks", c.numBlocks(), RunSettings.OnChange.FIXED)
+                .add("--expert-layers", c.layersPerExpert(), RunSettings.OnChange.FIXED)
+                .add("--expert-init", c.expertInit().cliName(), RunSettings.OnChange.FIXED)
+                .add("--gate-init", c.gateInitBackbone(), RunSettings.OnChange.FIXED)
+                .add("--routing", c.routing(), RunSettings.OnChange.FIXED)
+                .add("backbone", backboneSetting(m.fingerprint()), RunSettings.OnChange.FIXED);
+    }
+
+    /**
+     * The expert files a composition starts from, as a setting value: per file its domains and the CRC32C of its
+     * tensors' bits, so that a file rewritten since (another stage-1 run) is noticed.
+     */
+    public static String expertFilesSetting(List<ExpertFile> files) {
+        List<String> parts = new ArrayList<>();
+        for (ExpertFile f : files) {
+            CRC32C crc = new CRC32C();
+            for (NamedTensors.Entry e : f.tensors()) {
+                crc.update(e.name().getBytes(StandardCharsets.UTF_8));
+                ByteBuffer b = ByteBuffer.allocate(e.data().length * 4).order(ByteOrder.LITTLE_ENDIAN);
+                b.asFloatBuffer().put(e.data());
+                crc.update(b);
+            }
+            parts.add(String.join("+", f.config().domains()) + " crc32c "
+                    + HexFormat.of().toHexDigits((int) crc.getValue()));
+        }
+        return String.join(", ", parts);
+    }
+
+    /** The backbone's identity as a setting value: its config and weights hashes, shortened. */
+    static String backboneSetting(BackboneFingerprint f) {
+        return "config " + BackboneFingerprint.shortHash(f.configHash()) + ", weights "
+                + BackboneFingerprint.shortHash(f.weightsHash());
+    }
+
+    /** Trains with the given checkpoints ({@code ck} and {@code settings} null for none). */
+    private static Run train(
+            String id,
+            CausalLm model,
+            List<DomainTokens> data,
+            long dataSeed,
+            List<int[]> validation,
+            Map<String, List<int[]>> probe,
+            int steps,
+            Hyper h,
+            Path metrics,
+            List<Trainer.Listener> listeners,
+            Checkpoints checkpoints,
+            ModelCheckpointing ck,
+            RunSettings settings)
+            throws IOException {
         int warm = (int) Math.round(steps * h.warmupFrac());
         int evalEvery = validation.isEmpty() || h.valPoints() <= 0 ? 0 : Math.max(1, steps / h.valPoints());
         Trainer.Options opt = new Trainer.Options(
@@ -128,31 +294,30 @@ public final class ModeTraining {
                 new LrSchedule(h.lr(), warm, steps, 0.1),
                 AdamW.Config.defaults(),
                 evalEvery,
-                0,
+                checkpoints.every(),
                 h.seed());
-        try {
-            Files.createDirectories(dir);
-            Path metrics = dir.resolve("metrics.jsonl");
-            try (MetricsLog log = new MetricsLog(metrics)) {
-                List<Trainer.Listener> all = new ArrayList<>();
-                all.add(log);
-                if (model instanceof ModeModel m && !probe.isEmpty())
-                    all.add(new RouterProbe(m, probe, h.batch(), Math.max(1, steps / ROUTER_POINTS), log));
-                all.addAll(listeners);
-                Trainer t = new Trainer(model, stream, validation.isEmpty() ? null : () -> validation, opt, null, all);
-                Trainer.Result r = t.run();
-                return new Run(
-                        id,
-                        r.steps(),
-                        r.seconds(),
-                        r.lastLoss(),
-                        r.lastValidation(),
-                        r.tokensPerSecond(opt.tokensPerStep(), r.steps()),
-                        metrics);
+        try (MetricsLog log = new MetricsLog(metrics)) {
+            List<Trainer.Listener> all = new ArrayList<>();
+            all.add(log);
+            if (model instanceof ModeModel m && !probe.isEmpty())
+                all.add(new RouterProbe(m, probe, h.batch(), Math.max(1, steps / ROUTER_POINTS), log));
+            all.addAll(listeners);
+            Trainer t = new Trainer(
+                    model, mix(data, h, dataSeed), validation.isEmpty() ? null : () -> validation, opt, ck, all);
+            if (ck != null) {
+                t.settings(settings, checkpoints.allowChanged());
+                if (checkpoints.resume()) t.resume();
             }
-        } catch (IOException e) {
-            throw new UncheckedIOException(
-                    "could not write the metrics of run " + id + " under " + dir + ": " + e.getMessage(), e);
+            int start = t.step();
+            Trainer.Result r = t.run();
+            return new Run(
+                    id,
+                    r.steps(),
+                    r.seconds(),
+                    r.lastLoss(),
+                    r.lastValidation(),
+                    r.tokensPerSecond(opt.tokensPerStep(), r.steps() - start),
+                    metrics);
         }
     }
 

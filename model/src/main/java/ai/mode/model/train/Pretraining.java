@@ -16,6 +16,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * Pretraining of a Llama base model on tokenized text: the reusable core of {@code mode pretrain} and of the demo
@@ -42,8 +43,11 @@ public final class Pretraining {
             int checkpointEvery,
             int keepCheckpoints,
             long seed,
-            boolean resume) {
+            boolean resume,
+            Set<String> allowChanged,
+            boolean force) {
         public Settings {
+            allowChanged = Set.copyOf(allowChanged);
             if (steps < 1) throw new IllegalArgumentException("--steps must be >= 1 (got " + steps + ")");
             if (!(lr > 0) || Double.isInfinite(lr))
                 throw new IllegalArgumentException("--lr must be a positive number (got " + lr + ")");
@@ -68,6 +72,26 @@ public final class Pretraining {
 
         public Path summaryFile() {
             return out.resolve("summary.json");
+        }
+
+        /**
+         * What a resume of this run compares (docs/checkpoints.md): the warm-up as resolved (5% of {@code --steps}
+         * unless given), so that raising {@code --steps} alone shows that it moves the warm-up too.
+         */
+        RunSettings runSettings(int[] trainTokens) {
+            return new RunSettings()
+                    .add("--steps", steps, RunSettings.OnChange.WARN)
+                    .add("--batch", batch, RunSettings.OnChange.FIXED)
+                    .add("--seq", seqLen, RunSettings.OnChange.FIXED)
+                    .add("--accum", accumulation, RunSettings.OnChange.REFUSE)
+                    .add("--lr", lr, RunSettings.OnChange.REFUSE)
+                    .add("--warmup", Math.min(warmupSteps, steps), RunSettings.OnChange.REFUSE)
+                    .add("--eval-every", evalEvery, RunSettings.OnChange.WARN)
+                    .add("--eval-windows", evalWindows, RunSettings.OnChange.WARN)
+                    .add(
+                            "data",
+                            RunSettings.dataFingerprint(Map.of("train split", trainTokens)),
+                            RunSettings.OnChange.FIXED);
         }
     }
 
@@ -136,13 +160,24 @@ public final class Pretraining {
                 LoaderStream.windows(new EvalBatches(valTokens, s.batch(), s.seqLen(), s.evalWindows()));
         LossStats unigram = new UnigramBaseline(trainTokens, s.config().vocabSize()).evaluate(valWindows);
         ModelCheckpointing ckpt = new ModelCheckpointing(s.checkpointDir(), s.keepCheckpoints(), tokenizerJson);
-        if (!s.resume() && !ckpt.store().list().isEmpty()) {
-            throw new IllegalArgumentException(s.out()
-                    + " already holds checkpoints; pass --resume to continue that run, or choose another --out");
+        try (StoreLock lock = StoreLock.acquire(s.checkpointDir())) { // one writer per run folder
+            RunFolder.requireNewOrResumed(s.out(), ckpt.store(), s.metricsFile(), s.resume(), s.force());
+            return train(backend, s, trainTokens, listeners, opt, valWindows, unigram, ckpt);
         }
+    }
+
+    private static Result train(
+            Backend backend,
+            Settings s,
+            int[] trainTokens,
+            List<Trainer.Listener> listeners,
+            Trainer.Options opt,
+            List<int[]> valWindows,
+            LossStats unigram,
+            ModelCheckpointing ckpt)
+            throws IOException {
         List<Trainer.Listener> all = new ArrayList<>();
-        try (StoreLock lock = StoreLock.acquire(s.checkpointDir()); // one writer per run folder
-                LlamaModel model = LlamaModel.create(backend, s.config()).initialize(s.seed());
+        try (LlamaModel model = LlamaModel.create(backend, s.config()).initialize(s.seed());
                 MetricsLog metrics = new MetricsLog(s.metricsFile())) {
             ParameterSelection.all().apply(model.parameters());
             all.add(metrics);
@@ -154,6 +189,7 @@ public final class Pretraining {
                     opt,
                     ckpt,
                     all);
+            t.settings(s.runSettings(trainTokens), s.allowChanged());
             boolean resumed = s.resume() && t.resume();
             boolean done = t.step() >= s.steps();
             int startStep = t.step();

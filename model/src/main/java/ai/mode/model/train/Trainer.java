@@ -4,10 +4,12 @@ import ai.mode.model.nn.CausalLm;
 import ai.mode.runtime.Backend;
 import ai.mode.runtime.LossStats;
 import ai.mode.runtime.Tensor;
+import com.google.gson.JsonObject;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Optional;
+import java.util.Set;
 import java.util.function.Supplier;
 
 /**
@@ -25,8 +27,6 @@ import java.util.function.Supplier;
  * because the schedule is a function of the step and the data stream restores its position.
  */
 public final class Trainer {
-    private static final System.Logger LOG = System.getLogger(Trainer.class.getName());
-
     /**
      * @param steps           total optimizer steps
      * @param batch           sequences per micro-batch
@@ -108,6 +108,8 @@ public final class Trainer {
     private final Checkpointing checkpoints;
     private final AdamW optimizer;
     private final TrainingLoop loop;
+    private RunSettings settings;
+    private Set<String> allowChanged = Set.of();
 
     /**
      * @param validation  windows of seqLen+1 tokens, re-iterated at each validation; null = none
@@ -150,6 +152,11 @@ public final class Trainer {
                     public String numerics() {
                         return model.backend().numerics();
                     }
+
+                    @Override
+                    public JsonObject settings() {
+                        return settings.toJson();
+                    }
                 };
         TrainingLoop.Target target = new TrainingLoop.Target(
                 model::zeroGrad,
@@ -161,6 +168,7 @@ public final class Trainer {
                     return norm;
                 },
                 (windows, batch) -> Evaluator.evaluate(model, windows, batch));
+        settings(new RunSettings(), Set.of());
         MemoryEstimate.training(model, options.batch(), options.seqLen()).require("training");
         this.loop = new TrainingLoop(target, train, validation, options, saves, listeners);
     }
@@ -182,27 +190,44 @@ public final class Trainer {
         return loop.step();
     }
 
-    /** Restores the latest checkpoint, if any; returns whether one was found. */
+    /**
+     * The settings this run records in its checkpoints and compares with theirs on {@link #resume} (see
+     * {@link RunSettings}); the trainer adds {@code --seed} (fixed) and the backend's {@code numerics} (warned).
+     *
+     * @param allowChanged settings whose refused change the user accepts ({@code --allow-changed})
+     */
+    public Trainer settings(RunSettings runSettings, Set<String> allowChanged) {
+        this.settings = new RunSettings()
+                .addAll(runSettings)
+                .add("--seed", options.seed(), RunSettings.OnChange.FIXED)
+                .add("numerics", model.backend().numerics(), RunSettings.OnChange.WARN);
+        this.allowChanged = Set.copyOf(allowChanged);
+        return this;
+    }
+
+    /**
+     * Restores the latest checkpoint, if any; returns whether one was found. Its recorded settings are compared
+     * with this run's first ({@link #settings(RunSettings, Set)}): a refused change ends the resume with one line naming the setting,
+     * both values and the fix, before anything is loaded.
+     */
     public boolean resume() throws IOException {
         if (checkpoints == null) return false;
-        Optional<TrainProgress> s = checkpoints.restoreLatest(model, optimizer);
+        Optional<TrainProgress> s = checkpoints.restoreLatest(
+                model, optimizer, p -> settings.resumeFrom(recorded(p), p.step(), allowChanged));
         if (s.isEmpty()) return false;
-        TrainProgress st = s.get();
-        if (st.seed() != options.seed()) {
-            throw new IllegalArgumentException("checkpoint was trained with seed " + st.seed() + " but --seed is "
-                    + options.seed() + "; use the same seed to resume");
-        }
-        String now = model.backend().numerics();
-        if (st.numerics() != null && !st.numerics().equals(now)) {
-            LOG.log(
-                    System.Logger.Level.WARNING,
-                    "resuming at step " + st.step() + " on other numerics than the checkpoint's, so the run"
-                            + " continues correctly but not bit for bit as it would have: saved with [" + st.numerics()
-                            + "], now ["
-                            + now + "]; later checkpoints record the new ones");
-        }
-        loop.restore(st);
+        loop.restore(s.get());
         return true;
+    }
+
+    /** A checkpoint's settings record; for one written before records existed, its seed and numerics. */
+    private static JsonObject recorded(TrainProgress p) {
+        if (p.settings() != null) return p.settings();
+        JsonObject values = new JsonObject();
+        values.addProperty("--seed", Long.toString(p.seed()));
+        if (p.numerics() != null) values.addProperty("numerics", p.numerics());
+        JsonObject o = new JsonObject();
+        o.add("values", values);
+        return o;
     }
 
     /** Trains from the current step up to {@code options.steps}. */

@@ -3,6 +3,7 @@ package ai.mode.model.train;
 import ai.mode.model.io.NonFiniteTensorException;
 import ai.mode.runtime.Backend;
 import ai.mode.runtime.LossStats;
+import com.google.gson.JsonObject;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
@@ -60,6 +61,11 @@ public final class TrainingLoop {
 
         /** What computes the numbers ({@link Backend#numerics()}), recorded in each checkpoint. */
         String numerics();
+
+        /** The run's settings and their changes ({@link RunSettings#toJson()}), recorded in each checkpoint. */
+        default JsonObject settings() {
+            return null;
+        }
     }
 
     private final Target target;
@@ -182,7 +188,13 @@ public final class TrainingLoop {
     private void saveCheckpoint() {
         try {
             Path where = checkpoints.save(new TrainProgress(
-                    step, options.seed(), train.state(), tokensSeen, lastValLoss, checkpoints.numerics()));
+                    step,
+                    options.seed(),
+                    train.state(),
+                    tokensSeen,
+                    lastValLoss,
+                    checkpoints.numerics(),
+                    checkpoints.settings()));
             for (Trainer.Listener l : listeners) l.onCheckpoint(step, where);
         } catch (NonFiniteTensorException e) {
             throw diverged(step, "the checkpoint was not written because its " + e.detail());

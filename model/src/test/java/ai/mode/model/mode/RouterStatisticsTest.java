@@ -134,7 +134,19 @@ class RouterStatisticsTest {
         try (LlamaModel base = ModeTestSupport.backbone(be, 5);
                 ModeModel m = ModeModel.create(base, ModeConfig.of(2, 1, List.of("code", "math")), 5)) {
             m.selectTrainable(true);
-            ModeTraining.train("run", m, ModeTraining.mix(domains, h, 3), List.of(), probe, steps, h, dir, List.of());
+            ModeTraining.train(
+                    "run",
+                    m,
+                    domains,
+                    3,
+                    List.of(),
+                    probe,
+                    steps,
+                    h,
+                    dir,
+                    List.of(),
+                    ModeTraining.Checkpoints.NONE,
+                    new ai.mode.model.train.RunSettings());
             List<float[]> out = new ArrayList<>();
             for (Parameter p : m.addedParameters()) out.add(be.toHostFloats(p.value()));
             return out;

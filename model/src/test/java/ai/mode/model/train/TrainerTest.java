@@ -136,7 +136,7 @@ class TrainerTest {
      */
     @Test
     void resumeOnOtherNumericsWarnsAndRecordsThem(@TempDir Path dir) throws Exception {
-        java.util.logging.Logger jul = java.util.logging.Logger.getLogger(Trainer.class.getName());
+        java.util.logging.Logger jul = java.util.logging.Logger.getLogger(RunSettings.class.getName());
         List<java.util.logging.LogRecord> records = new java.util.concurrent.CopyOnWriteArrayList<>();
         java.util.logging.Handler capture = new java.util.logging.Handler() {
             @Override

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.mode.cli.Main;
+import ai.mode.model.io.OutputGuard;
 import ai.mode.model.io.StoreLock;
 import ai.mode.parallel.net.HubServer;
 import java.io.ByteArrayOutputStream;
@@ -44,6 +45,10 @@ class FaultTableTest {
 
     static Path corpus, run;
 
+    /** The options of the small expert run in DIR/expert, after its --out. */
+    private static final String STAGE = " --checkpoint RUN --domain CORPUS --name c --steps 2 --batch 2 --seq 16"
+            + " --val-windows 2 --eval-windows 2 --threads 1 -q";
+
     @BeforeAll
     static void smallRun() throws Exception {
         corpus = dir.resolve("corpus");
@@ -60,6 +65,11 @@ class FaultTableTest {
         String[] res = TrainCliTest.run(cli("mode pretrain --out RUN --corpus CORPUS --vocab 270 --config " + SHAPE
                 + " --steps 2 --batch 2 --seq 16 --eval-windows 2 --threads 1 -q"));
         assertEquals("0", res[0], res[2]);
+        res = TrainCliTest.run(cli("mode expert --out DIR/expert" + STAGE));
+        assertEquals("0", res[0], res[2]);
+        Files.createDirectories(dir.resolve("m")); // an expert run that left metrics and no checkpoint
+        Files.writeString(dir.resolve("m").resolve(OutputGuard.MARKER), "expert\n");
+        Files.writeString(dir.resolve("m").resolve("metrics.jsonl"), "{\"type\":\"train\",\"step\":1}\n");
         Files.writeString(dir.resolve("toks.txt"), "1 2 3 4\n");
         Files.writeString(dir.resolve("frac.txt"), "1 2.5 3 4\n");
         Files.writeString(dir.resolve("bad.json"), "{\"model\": }");
@@ -117,6 +127,52 @@ class FaultTableTest {
                         () -> {
                             try (StoreLock held = StoreLock.acquire(run.resolve("checkpoints"))) {
                                 return mode("", "mode pretrain --out RUN --resume" + tiny)
+                                        .message()
+                                        .message();
+                            }
+                        }),
+                mode(
+                        "resume: a changed learning rate",
+                        "mode pretrain --out RUN --resume --lr 0.01 --corpus CORPUS --vocab 270 --config " + SHAPE
+                                + " --steps 2 --batch 2 --seq 16 --eval-windows 2 --threads 1 -q"),
+                mode("outputs: a stage's run folder that holds checkpoints", "mode expert --out DIR/expert" + STAGE),
+                mode(
+                        "outputs: a stage's run folder with an earlier run's metrics and no checkpoint",
+                        "mode expert --out DIR/m" + STAGE),
+                mode(
+                        "resume: a stage with a changed learning rate",
+                        "mode expert --out DIR/expert --resume --lr 0.01" + STAGE),
+                mode(
+                        "resume: a stage with a changed batch",
+                        "mode expert --out DIR/expert --resume" + STAGE.replace("--batch 2", "--batch 4")),
+                mode(
+                        "resume: a setting that --allow-changed cannot let through",
+                        "mode expert --out DIR/expert --resume --allow-changed batch" + STAGE),
+                mode(
+                        "resume: --allow-changed without --resume",
+                        "mode expert --out DIR/expert --allow-changed lr" + STAGE),
+                new Fault(
+                        "concurrency: a second writer on a stage's checkpoint store",
+                        "`mode expert --out DIR/expert --resume ...` while another run holds its checkpoint store",
+                        () -> {
+                            try (StoreLock held =
+                                    StoreLock.acquire(dir.resolve("expert").resolve("checkpoints"))) {
+                                return mode("", "mode expert --out DIR/expert --resume" + STAGE)
+                                        .message()
+                                        .message();
+                            }
+                        }),
+                mode(
+                        "resources: a parallel run's batch too large for the heap",
+                        "mode train --checkpoint RUN --domains CORPUS --out DIR/t --batch 2000000000 --threads 1 -q"),
+                new Fault(
+                        "concurrency: a second writer on a parallel run's folder",
+                        "`mode train --out DIR/t ...` while another run holds that folder",
+                        () -> {
+                            try (StoreLock held = StoreLock.acquire(dir.resolve("t"))) {
+                                return mode(
+                                                "",
+                                                "mode train --checkpoint RUN --domains CORPUS --out DIR/t --threads 1 -q")
                                         .message()
                                         .message();
                             }

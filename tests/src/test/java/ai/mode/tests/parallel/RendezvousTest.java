@@ -38,7 +38,7 @@ import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
-class RendezvousTest {
+public class RendezvousTest {
 
     static int freePort() throws IOException {
         try (ServerSocket s = new ServerSocket(0)) {
@@ -287,7 +287,7 @@ class RendezvousTest {
     }
 
     /** A child JVM on this test's class path that runs {@code mainClass} with {@code args} (a fast-starting one). */
-    static List<String> childJvm(String mainClass, String... args) {
+    public static List<String> childJvm(String mainClass, String... args) {
         String java = ProcessHandle.current().info().command().orElse("java");
         String cp = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
         List<String> cmd = new ArrayList<>(List.of(
