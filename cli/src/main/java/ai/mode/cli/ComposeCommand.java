@@ -13,6 +13,7 @@ import ai.mode.model.mode.ModeModel;
 import ai.mode.model.mode.ModeTraining;
 import ai.mode.model.mode.Routing;
 import ai.mode.model.nn.LlamaModel;
+import ai.mode.model.nn.Parameter;
 import ai.mode.model.tokenizer.BpeTokenizer;
 import ai.mode.model.train.LossPlot;
 import ai.mode.model.train.SavedModels;
@@ -213,12 +214,15 @@ public final class ComposeCommand implements Callable<Integer> {
                 ModeModel m = adding
                         ? Composer.addExperts(base, composed, files, r, gates, router)
                         : Composer.compose(base, files, r, gateInit, gates, router)) {
-            if (adding && !wholeGate) m.selectGateRows(composed.numExperts());
+            if (steps == 0) for (Parameter p : m.parameters()) p.setTrainable(false);
+            else if (adding && !wholeGate) m.selectGateRows(composed.numExperts());
             else m.selectTrainable(!frozen);
             long trainable = ModeTraining.trainableCount(m);
-            String what = adding
-                    ? (wholeGate ? "the whole gate" : "the new gate rows only") + " (experts frozen)"
-                    : frozen ? "gate only" : "gate + experts";
+            String what = steps == 0
+                    ? "no training"
+                    : adding
+                            ? (wholeGate ? "the whole gate" : "the new gate rows only") + " (experts frozen)"
+                            : frozen ? "gate only" : "gate + experts";
             if (adding)
                 System.out.printf(
                         "adding %s to %s (experts %s): %s gate, %s, %d steps on the equal mix of %s%n",

@@ -1,6 +1,7 @@
 // Adding a stage-1 expert to a composed model later: the old experts (and, training new rows only, the old gate
-// rows) stay bitwise as they were through training and the file round trip; the new row starts from its stage-1
-// gate relative to the backbone; other backbones, widths and vocabularies are refused in one line.
+// rows) stay bitwise as they were through training and the file round trip, and opting the new expert out gives
+// back the composed model; the new row starts from its stage-1 gate relative to the backbone; other backbones,
+// widths and vocabularies are refused in one line.
 package ai.mode.model.mode;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -144,6 +145,14 @@ class AddExpertTest {
                 assertEquals(2L * (d + 1), ModeTraining.trainableCount(m), "one new row of W and b per block");
                 train(m, 15, 3);
                 ExpertFile.write(out, m);
+                // opting the new expert out gives back the composed model: its rows and experts are untouched
+                int b = 2, t = 6;
+                int[] ids = ModeTestSupport.tokens(21, b * t, CFG.vocabSize());
+                m.useExperts(List.of("code", "math"));
+                float[] without = ModeTestSupport.logits(be, m, ids, b, t);
+                try (ModeModel old = Composer.load(base, two, two.config().routing())) {
+                    assertArrayEquals(ModeTestSupport.logits(be, old, ids, b, t), without, 1e-6f);
+                }
             }
             NamedTensors after = ExpertFile.read(out).tensors();
             sameExpert(two.tensors(), 0, after, 0);
