@@ -2,6 +2,7 @@ package ai.mode.cli;
 
 import ai.mode.model.io.CheckpointStore;
 import ai.mode.model.mode.Composer;
+import ai.mode.model.mode.DomainRouter;
 import ai.mode.model.mode.LoraModel;
 import ai.mode.model.mode.ModeConfig;
 import ai.mode.model.mode.ModeExperiment;
@@ -56,6 +57,7 @@ public final class ModeDemoStage implements DemoStage {
                 CheckpointStore.resolve(ctx.baseCheckpoint()),
                 targets,
                 ModeExperimentCommand.defaultEval(targets),
+                DomainRouter.DEFAULT_BACKBONE_DOMAIN,
                 settings(ctx.runDir().resolve("mode"), ctx.seed()),
                 common,
                 "mode demo",

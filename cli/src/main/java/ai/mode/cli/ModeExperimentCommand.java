@@ -7,6 +7,7 @@ import ai.mode.model.io.Checkpoint;
 import ai.mode.model.io.OutputGuard;
 import ai.mode.model.mode.BackboneFingerprint;
 import ai.mode.model.mode.Composer;
+import ai.mode.model.mode.DomainRouter;
 import ai.mode.model.mode.DomainTokens;
 import ai.mode.model.mode.ExperimentReport;
 import ai.mode.model.mode.LoraModel;
@@ -93,8 +94,22 @@ public final class ModeExperimentCommand implements Callable<Integer> {
     @Option(
             names = "--gate-construction",
             defaultValue = "fresh",
-            description = "Composed gate: fresh or stacked (default: ${DEFAULT-VALUE}).")
+            description = "Composed gate: fresh, stacked or domain-embeddings (default: ${DEFAULT-VALUE}).")
     String gateConstruction;
+
+    @Option(
+            names = "--router-temperature",
+            defaultValue = "" + DomainRouter.DEFAULT_TEMPERATURE,
+            description =
+                    "τ of the domain-embedding router compared with the trained gate (default: ${DEFAULT-VALUE}).")
+    double routerTemperature;
+
+    @Option(
+            names = "--backbone-domain",
+            defaultValue = DomainRouter.DEFAULT_BACKBONE_DOMAIN,
+            description =
+                    "The backbone's general corpus: the backbone row of the domain-embedding router (default: ${DEFAULT-VALUE}).")
+    String backboneDomain;
 
     @Option(names = "--lora-rank", defaultValue = "16", description = "LoRA rank (default: ${DEFAULT-VALUE}).")
     int loraRank;
@@ -140,13 +155,19 @@ public final class ModeExperimentCommand implements Callable<Integer> {
                 mc.routing(),
                 new LoraModel.Config(loraRank, loraAlpha, LoraModel.Config.parseTargets(loraTargets)),
                 run.evalWindows,
-                ModeExperiment.Method.parse(methods));
+                ModeExperiment.Method.parse(methods),
+                routerTemperature);
         Checkpoint c = SavedModels.resolve(checkpoint);
-        OutputGuard.folder(out, "experiment", common.force, ModeCliSupport.existing(c.dir(), targets, evalDomains));
+        OutputGuard.folder(
+                out,
+                "experiment",
+                common.force,
+                ModeCliSupport.existing(c.dir(), targets, evalDomains, backboneDomain));
         run(
                 c,
                 targets,
                 evalDomains,
+                backboneDomain,
                 s,
                 common,
                 "mode experiment --checkpoint " + checkpoint,
@@ -197,6 +218,7 @@ public final class ModeExperimentCommand implements Callable<Integer> {
             Checkpoint c,
             List<String> targets,
             List<String> evalDomains,
+            String backboneDomain,
             ModeExperiment.Settings s,
             CommonOptions common,
             String command,
@@ -215,6 +237,7 @@ public final class ModeExperimentCommand implements Callable<Integer> {
         long t0 = System.nanoTime();
         List<DomainTokens> targetData = ModeCliSupport.domains(targets, tok);
         List<DomainTokens> evalData = ModeCliSupport.domains(evalDomains, tok);
+        DomainTokens general = DomainTokens.load(backboneDomain, tok);
         double dataSeconds = (System.nanoTime() - t0) / 1e9;
         ModeExperiment.Report r;
         String device;
@@ -236,7 +259,8 @@ public final class ModeExperimentCommand implements Callable<Integer> {
                     s.totalSteps(targets.size()),
                     s.hyper().batch(),
                     s.hyper().seqLen());
-            r = ModeExperiment.run(load, targetData, evalData, s, ModeCliSupport.progress(common.quiet, out, err));
+            r = ModeExperiment.run(
+                    load, targetData, evalData, general, s, ModeCliSupport.progress(common.quiet, out, err));
         }
         r.stageSeconds().put("data", dataSeconds);
         double total = 0;
@@ -257,6 +281,16 @@ public final class ModeExperimentCommand implements Callable<Integer> {
         out.println(ExperimentReport.accuracyTable(r));
         out.println("test loss:");
         out.println(ExperimentReport.lossTable(r));
+        String optOut = ExperimentReport.optOutTable(r);
+        if (!optOut.isEmpty()) {
+            out.println("domain opt-out: accuracy (%) with each expert removed at inference:");
+            out.println(optOut);
+        }
+        String routers = ExperimentReport.routerTable(r);
+        if (!routers.isEmpty()) {
+            out.println("routers without joint training vs the trained gate (accuracy %, own-expert share):");
+            out.println(routers);
+        }
         String gates = ExperimentReport.gateTable(r);
         if (!gates.isEmpty()) out.println("mean gate weights per test domain (backbone first):" + gates);
         out.println("written: " + files);

@@ -19,7 +19,8 @@ import java.util.Optional;
 
 /**
  * The experiment's outputs: the table in the paper's form (method, params, Math, Code, English, Avg) as Markdown and
- * JSON, test losses, every domain's accuracy with each expert removed (domain opt-out), per-domain gate weights, what each method trained on, stage timings, and PNG plots (training-loss
+ * JSON, test losses, every domain's accuracy with each expert removed (domain opt-out), routers built without joint
+ * training against the trained gate, per-domain gate weights, what each method trained on, stage timings, and PNG plots (training-loss
  * curves, gate weights per domain) drawn by the registered {@link ai.mode.model.train.ChartWriter}. Writers for
  * {@link ModeExperiment.Report}.
  */
@@ -117,6 +118,69 @@ public final class ExperimentReport {
         b.append(String.format(Locale.ROOT, " %.2f |%n", 100 * sum / domains.size()));
     }
 
+    /**
+     * Routers without stage-2 training against the trained gate: test accuracy (%) of the stage-1 experts (frozen)
+     * under each router built with no stage-2 step, then under the gate trained for S2 steps (MoDE N× frozen experts;
+     * and, for reference, gate + experts), and the share of the expert weight that each target domain's tokens give
+     * its own expert (mean over blocks of α_own / Σ_j α_j). Empty when the experiment composed no experts.
+     */
+    public static String routerTable(ModeExperiment.Report r) {
+        if (r.routers().isEmpty()) return "";
+        List<String> own =
+                r.evalDomains().stream().filter(r.targets()::contains).toList();
+        StringBuilder b = new StringBuilder("| router | stage-2 steps |");
+        for (String d : r.evalDomains()) b.append(' ').append(title(d)).append(" |");
+        b.append(" Avg |");
+        for (String d : own) b.append(" own expert on ").append(title(d)).append(" |");
+        b.append("\n|---|---:|")
+                .append("---:|".repeat(r.evalDomains().size() + 1 + own.size()))
+                .append('\n');
+        for (ModeExperiment.RouterResult rr : r.routers()) routerRow(b, rr.label(), 0, rr.eval(), r, own);
+        for (MethodResult m : r.results())
+            if (m.runs().size() > 1) // two-stage: the stage-1 runs and stage 2
+            routerRow(b, "trained: " + m.label(), r.settings().stage2Steps(), m.eval(), r, own);
+        return b.toString();
+    }
+
+    private static void routerRow(
+            StringBuilder b,
+            String label,
+            int steps,
+            ModeTraining.Evaluation e,
+            ModeExperiment.Report r,
+            List<String> own) {
+        b.append("| ").append(label).append(" | ").append(steps).append(" |");
+        double sum = 0;
+        for (String d : r.evalDomains()) {
+            double acc = e.scores().get(d).accuracy();
+            sum += acc;
+            b.append(String.format(Locale.ROOT, " %.2f |", 100 * acc));
+        }
+        b.append(String.format(
+                Locale.ROOT, " %.2f |", 100 * sum / r.evalDomains().size()));
+        for (String d : own)
+            b.append(String.format(
+                    Locale.ROOT,
+                    " %.1f%% |",
+                    100 * ownExpertShare(e, d, r.targets().indexOf(d))));
+        b.append('\n');
+    }
+
+    /**
+     * On domain {@code domain}'s test tokens, the mean over blocks of expert {@code expert}'s weight divided by the
+     * weight of all experts (the backbone left out): 1 when the experts' share goes wholly to the own expert.
+     */
+    public static double ownExpertShare(ModeTraining.Evaluation e, String domain, int expert) {
+        double[][] w = e.gateWeights().get(domain);
+        double share = 0;
+        for (double[] blk : w) {
+            double experts = 0;
+            for (int j = 1; j < blk.length; j++) experts += blk[j];
+            share += blk[1 + expert] / experts;
+        }
+        return share / w.length;
+    }
+
     /** Mean gate weights per domain and block for every MoDE row with more than one expert. */
     public static String gateTable(ModeExperiment.Report r) {
         StringBuilder b = new StringBuilder();
@@ -170,6 +234,12 @@ public final class ExperimentReport {
             b.append("\nDomain opt-out: accuracy (%) with each expert removed at inference (the gates renormalised")
                     .append(" over the remaining branches; no retraining):\n\n")
                     .append(optOut);
+        String routers = routerTable(r);
+        if (!routers.isEmpty())
+            b.append("\nRouters without joint training: accuracy (%) of the stage-1 experts under a gate that had no")
+                    .append(" stage-2 step, against the gate trained in stage 2; \"own expert\" is the share of the")
+                    .append(" experts' weight that a domain's tokens give their own expert (mean over blocks):\n\n")
+                    .append(routers);
         String gates = gateTable(r);
         if (!gates.isEmpty())
             b.append("\nMean gate weights on each test domain (backbone first):\n")
@@ -193,7 +263,7 @@ public final class ExperimentReport {
                 s.expertLayers(),
                 s.expertInit().cliName(),
                 s.gateInit(),
-                s.gates().name().toLowerCase(Locale.ROOT),
+                s.gates().cliName(),
                 s.routing()));
         b.append("\nStage timings:\n\n| stage | seconds |\n|---|---:|\n");
         r.stageSeconds().forEach((k, v) -> b.append(String.format(Locale.ROOT, "| %s | %.1f |%n", k, v)));
@@ -215,7 +285,8 @@ public final class ExperimentReport {
         st.addProperty("layers_per_expert", s.expertLayers());
         st.addProperty("expert_init", s.expertInit().cliName());
         st.addProperty("gate_init_backbone", s.gateInit());
-        st.addProperty("gate_construction", s.gates().name().toLowerCase(Locale.ROOT));
+        st.addProperty("gate_construction", s.gates().cliName());
+        st.addProperty("router_temperature", s.routerTemperature());
         st.addProperty("routing", s.routing().toString());
         st.addProperty("lora_rank", s.lora().rank());
         st.addProperty("lora_alpha", s.lora().alpha());
@@ -315,6 +386,25 @@ public final class ExperimentReport {
                     optOut.add(row);
                 }));
         o.add("opt_out", optOut);
+        JsonArray routers = new JsonArray();
+        for (ModeExperiment.RouterResult rr : r.routers()) {
+            JsonObject row = new JsonObject();
+            row.addProperty("id", rr.id());
+            row.addProperty("router", rr.label());
+            row.addProperty("stage2_steps", 0);
+            JsonObject acc = new JsonObject(), loss = new JsonObject(), own = new JsonObject();
+            for (String d : r.evalDomains()) {
+                acc.addProperty(d, rr.eval().scores().get(d).accuracy());
+                loss.addProperty(d, rr.eval().scores().get(d).meanLoss());
+                int j = r.targets().indexOf(d);
+                if (j >= 0) own.addProperty(d, ownExpertShare(rr.eval(), d, j));
+            }
+            row.add("accuracy", acc);
+            row.add("loss", loss);
+            row.add("own_expert_share", own);
+            routers.add(row);
+        }
+        o.add("routers", routers);
         JsonObject secs = new JsonObject();
         r.stageSeconds().forEach(secs::addProperty);
         o.add("stage_seconds", secs);

@@ -30,6 +30,10 @@ import java.util.function.Supplier;
  * {@code stage1Steps} on its own domain and the composed model {@code stage2Steps} on the equal mix, so a
  * two-stage MoDE model costs {@code N·stage1Steps + stage2Steps} steps; every single-stage method (full
  * fine-tuning, LoRA, block expansion, MoDE 1×) gets that same total on the equal mix ({@link Settings#totalSteps()}).
+ *
+ * <p>Beyond the paper, at the cost of evaluations only: each composed model is evaluated with each expert removed
+ * (domain opt-out), and the stage-1 experts are evaluated under gates with no stage-2 step (fresh, stacked stage-1
+ * gates, the domain-embedding router of {@link DomainRouter}) to compare with the trained gate.
  */
 public final class ModeExperiment {
     private static final System.Logger LOG = System.getLogger(ModeExperiment.class.getName());
@@ -88,6 +92,7 @@ public final class ModeExperiment {
      * @param lora         LoRA baseline settings
      * @param evalWindows  test windows per domain
      * @param methods      which methods to run
+     * @param routerTemperature τ of the domain-embedding router ({@link DomainRouter})
      */
     public record Settings(
             Path out,
@@ -102,14 +107,50 @@ public final class ModeExperiment {
             Routing routing,
             LoraModel.Config lora,
             int evalWindows,
-            Set<Method> methods) {
+            Set<Method> methods,
+            double routerTemperature) {
         public Settings {
             if (stage1Steps < 1 || stage2Steps < 1)
                 throw new IllegalArgumentException(
                         "stage steps must be >= 1 (got " + stage1Steps + ", " + stage2Steps + ")");
             if (evalWindows < 1)
                 throw new IllegalArgumentException("--eval-windows must be >= 1 (got " + evalWindows + ")");
+            if (!(routerTemperature > 0) || Double.isInfinite(routerTemperature))
+                throw new IllegalArgumentException(
+                        "--router-temperature must be a positive number (got " + routerTemperature + ")");
             methods = Set.copyOf(methods);
+        }
+
+        /** Settings with the domain-embedding router at its default temperature. */
+        public Settings(
+                Path out,
+                int stage1Steps,
+                int stage2Steps,
+                ModeTraining.Hyper hyper,
+                int blocks,
+                int expertLayers,
+                ModeConfig.ExpertInit expertInit,
+                double gateInit,
+                Composer.GateConstruction gates,
+                Routing routing,
+                LoraModel.Config lora,
+                int evalWindows,
+                Set<Method> methods) {
+            this(
+                    out,
+                    stage1Steps,
+                    stage2Steps,
+                    hyper,
+                    blocks,
+                    expertLayers,
+                    expertInit,
+                    gateInit,
+                    gates,
+                    routing,
+                    lora,
+                    evalWindows,
+                    methods,
+                    DomainRouter.DEFAULT_TEMPERATURE);
         }
 
         /** Total steps of every method: N·stage1 + stage2 (N = number of target domains). */
@@ -139,6 +180,8 @@ public final class ModeExperiment {
      * @param stageSeconds wall time per stage
      * @param optOut       for each composed MoDE method (by id, table order): its evaluation with each expert
      *                     removed, keyed by the removed expert (domain opt-out)
+     * @param routers      the stage-1 experts composed under gates that had no stage-2 step (fresh, stacked
+     *                     stage-1 gates, domain-embedding router), to compare with the trained gate
      */
     public record Report(
             Settings settings,
@@ -147,7 +190,16 @@ public final class ModeExperiment {
             List<MethodResult> results,
             Map<String, Double> stageSeconds,
             BackboneFingerprint backbone,
-            Map<String, Map<String, ModeTraining.Evaluation>> optOut) {}
+            Map<String, Map<String, ModeTraining.Evaluation>> optOut,
+            List<RouterResult> routers) {}
+
+    /**
+     * The composed stage-1 experts (frozen) under a gate built without stage-2 training.
+     *
+     * @param id    {@code router-fresh}, {@code router-stacked} or {@code router-domain}
+     * @param label the table's row
+     */
+    public record RouterResult(String id, String label, ModeTraining.Evaluation eval) {}
 
     private final Settings s;
     private final Progress progress;
@@ -155,10 +207,13 @@ public final class ModeExperiment {
     private final Map<String, Map<String, ModeTraining.Evaluation>> optOut = new LinkedHashMap<>();
     private final Map<String, List<int[]>> probe; // router statistics windows of every target domain
     private ModeTraining.Checkpoints checkpoints = ModeTraining.Checkpoints.NONE; // mode baseline's
+    private final List<RouterResult> routers = new ArrayList<>();
+    private final DomainTokens general; // the backbone's general corpus for the domain-embedding router; null = none
 
-    private ModeExperiment(Settings s, Progress progress, List<DomainTokens> targets) {
+    private ModeExperiment(Settings s, Progress progress, List<DomainTokens> targets, DomainTokens general) {
         this.s = s;
         this.progress = progress;
+        this.general = general;
         this.probe = ModeTraining.probeWindows(targets, s.hyper());
     }
 
@@ -176,8 +231,27 @@ public final class ModeExperiment {
             Settings settings,
             Progress progress)
             throws IOException {
+        return run(loadBackbone, targets, evalDomains, null, settings, progress);
+    }
+
+    /**
+     * Runs the experiment; with {@code general} (the backbone's general corpus, e.g. {@code english}) the router
+     * comparison also has the domain-embedding router ({@link DomainRouter}), and
+     * {@link Composer.GateConstruction#DOMAIN_EMBEDDINGS} can start the composed gate.
+     */
+    public static Report run(
+            Supplier<LlamaModel> loadBackbone,
+            List<DomainTokens> targets,
+            List<DomainTokens> evalDomains,
+            DomainTokens general,
+            Settings settings,
+            Progress progress)
+            throws IOException {
         if (targets.isEmpty()) throw new IllegalArgumentException("the experiment needs at least one target domain");
-        return new ModeExperiment(settings, progress, targets).go(loadBackbone, targets, evalDomains);
+        if (general == null && settings.gates() == Composer.GateConstruction.DOMAIN_EMBEDDINGS)
+            throw new IllegalArgumentException("the domain-embeddings gate construction needs the backbone's general"
+                    + " corpus for its backbone row; give it (e.g. english) or use --gate-construction fresh");
+        return new ModeExperiment(settings, progress, targets, general).go(loadBackbone, targets, evalDomains);
     }
 
     private Report go(Supplier<LlamaModel> loadBackbone, List<DomainTokens> targets, List<DomainTokens> evalDomains)
@@ -236,6 +310,7 @@ public final class ModeExperiment {
                                 }
                             }));
                 }
+                compareRouters(backbone, files, targets, evalDomains);
                 String stage1Words = String.join(
                         ", ",
                         names.stream()
@@ -249,8 +324,13 @@ public final class ModeExperiment {
                             + (trainExperts ? "gate + experts" : "frozen experts, gate only") + ")";
                     results.add(timed(
                             id, "stage 2: " + label + ", " + s.stage2Steps() + " steps on the " + mixWords, () -> {
-                                try (ModeModel m =
-                                        Composer.compose(backbone, files, s.routing(), s.gateInit(), s.gates())) {
+                                try (ModeModel m = Composer.compose(
+                                        backbone,
+                                        files,
+                                        s.routing(),
+                                        s.gateInit(),
+                                        s.gates(),
+                                        routerSettings(targets))) {
                                     m.selectTrainable(trainExperts);
                                     long tr = ModeTraining.trainableCount(m);
                                     ModeTraining.Run r = train(
@@ -293,7 +373,69 @@ public final class ModeExperiment {
         Map<String, Map<String, ModeTraining.Evaluation>> optOutInOrder = new LinkedHashMap<>();
         for (MethodResult m : order(results))
             if (optOut.containsKey(m.id())) optOutInOrder.put(m.id(), optOut.get(m.id()));
-        return new Report(s, names, evalNames, order(results), new LinkedHashMap<>(seconds), before, optOutInOrder);
+        return new Report(
+                s,
+                names,
+                evalNames,
+                order(results),
+                new LinkedHashMap<>(seconds),
+                before,
+                optOutInOrder,
+                List.copyOf(routers));
+    }
+
+    /** The domain-embedding router's data: the general corpus and each target's train split; null without one. */
+    private DomainRouter.Settings routerSettings(List<DomainTokens> targets) {
+        if (general == null) return null;
+        return new DomainRouter.Settings(
+                general,
+                targets,
+                s.hyper().seqLen(),
+                s.hyper().batch(),
+                DomainRouter.DEFAULT_WINDOWS,
+                s.routerTemperature());
+    }
+
+    /**
+     * The stage-1 experts composed under gates that had no stage-2 step, evaluated (no training): a fresh gate, the
+     * stacked stage-1 gates and, with a general corpus, the domain-embedding router. Their table sits beside the
+     * trained gate (MoDE N× frozen experts) in the report.
+     */
+    private void compareRouters(
+            LlamaModel backbone, List<ExpertFile> files, List<DomainTokens> targets, List<DomainTokens> evalDomains) {
+        List<Composer.GateConstruction> kinds =
+                new ArrayList<>(List.of(Composer.GateConstruction.FRESH, Composer.GateConstruction.STACKED));
+        if (general != null) kinds.add(Composer.GateConstruction.DOMAIN_EMBEDDINGS);
+        for (Composer.GateConstruction g : kinds) {
+            String id = switch (g) {
+                case FRESH -> "router-fresh";
+                case STACKED -> "router-stacked";
+                case DOMAIN_EMBEDDINGS -> "router-domain";
+            };
+            String label = switch (g) {
+                case FRESH -> "fresh gate (α_bb " + s.gateInit() + ")";
+                case STACKED -> "stacked stage-1 gates";
+                case DOMAIN_EMBEDDINGS ->
+                    String.format(
+                            Locale.ROOT,
+                            "domain-embedding router (τ %s, backbone row from %s)",
+                            s.routerTemperature(),
+                            general.name());
+            };
+            progress.stageStarted(id, label + " over the stage-1 experts, no stage-2 step");
+            long t0 = System.nanoTime();
+            ModeTraining.Evaluation e;
+            try (ModeModel m =
+                    Composer.compose(backbone, files, s.routing(), s.gateInit(), g, routerSettings(targets))) {
+                e = ModeTraining.evaluate(
+                        m, evalDomains, s.hyper().seqLen(), s.hyper().batch(), s.evalWindows());
+                m.releaseBuffers();
+            }
+            double secs = (System.nanoTime() - t0) / 1e9;
+            seconds.put(id, secs);
+            routers.add(new RouterResult(id, label, e));
+            progress.stageFinished(id, secs, summary(e));
+        }
     }
 
     /**
@@ -316,7 +458,7 @@ public final class ModeExperiment {
                     "two-stage MoDE runs through 'mode expert' and 'mode compose', not as a single-stage method");
         }
         Files.createDirectories(settings.out());
-        ModeExperiment e = new ModeExperiment(settings, progress, targets);
+        ModeExperiment e = new ModeExperiment(settings, progress, targets, null);
         e.checkpoints = checkpoints;
         try (LlamaModel backbone = loadBackbone.get()) {
             return e.singleStage(
@@ -579,9 +721,12 @@ public final class ModeExperiment {
     }
 
     private static String summary(MethodResult r) {
+        return summary(r.eval());
+    }
+
+    private static String summary(ModeTraining.Evaluation e) {
         StringBuilder b = new StringBuilder();
-        r.eval()
-                .scores()
+        e.scores()
                 .forEach((d, st) -> b.append(String.format(
                         Locale.ROOT, "%s acc %.2f%% loss %.3f  ", d, 100 * st.accuracy(), st.meanLoss())));
         return b.toString().strip();

@@ -216,6 +216,20 @@ public final class ModeModel extends CausalLm implements AutoCloseable {
         if (experts) for (Parameter p : expertParameters()) p.setTrainable(true);
     }
 
+    /**
+     * Freezes everything, then makes trainable only the gate rows of experts {@code firstExpert..N-1} (weight rows
+     * and biases; see {@link Parameter#trainOnlyRows}): what adding experts to a composed model trains, leaving every
+     * expert and the other gate rows bitwise unchanged.
+     */
+    public void selectGateRows(int firstExpert) {
+        if (firstExpert < 0 || firstExpert >= mode.numExperts())
+            throw new IllegalArgumentException(
+                    "first new expert " + firstExpert + " outside the model's " + mode.numExperts() + " experts");
+        for (Parameter p : parameters()) p.setTrainable(false);
+        int rows = mode.numExperts() - firstExpert;
+        for (Parameter p : gateParameters()) p.trainOnlyRows(1 + firstExpert, rows);
+    }
+
     /** Sets every block's gate to route everything to one branch (0 = backbone); see {@link Gate#forceBranch}. */
     public void forceGates(int branch) {
         for (Gate g : gates) g.forceBranch(branch);

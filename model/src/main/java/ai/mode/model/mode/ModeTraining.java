@@ -391,10 +391,11 @@ public final class ModeTraining {
         return new ParamCounts(total, trainable, added);
     }
 
-    /** Elements of the currently trainable parameters. */
+    /** Elements of the currently trainable parameters (only the trained rows of a row-restricted one). */
     public static long trainableCount(CausalLm model) {
         long n = 0;
-        for (Parameter p : model.trainableParameters()) n += p.numel();
+        for (Parameter p : model.trainableParameters())
+            n += p.trained(p.value()).numel();
         return n;
     }
 }

@@ -21,12 +21,17 @@ import java.util.Arrays;
  *
  * <p>The creator of a parameter owns it and closes it; models that share parameters (tied embeddings,
  * MoDE over a backbone) do not close the shared ones.
+ *
+ * <p>A trainable parameter may train only some of its rows ({@link #trainOnlyRows}): the optimizer then reads the
+ * gradient of, and updates, only rows {@code [from, from+count)} of dimension 0, and the other rows keep their bits
+ * (MoDE adds an expert by training only its new gate rows).
  */
 public final class Parameter implements AutoCloseable {
     private final String name;
     private final Tensor value;
     private final boolean decay;
     private Tensor grad;
+    private int rowFrom, rowCount = -1; // rows of dimension 0 that train; -1 = all
 
     /** A frozen parameter wrapping {@code value}; {@code decay} is whether weight decay applies. */
     public Parameter(String name, Tensor value, boolean decay) {
@@ -71,7 +76,10 @@ public final class Parameter implements AutoCloseable {
         return value.numel();
     }
 
-    /** Makes the parameter trainable (allocating a zeroed gradient buffer) or frozen (freeing it). */
+    /**
+     * Makes the parameter trainable (allocating a zeroed gradient buffer) or frozen (freeing it, and lifting any
+     * {@link #trainOnlyRows} restriction).
+     */
     public Parameter setTrainable(boolean on) {
         if (on && grad == null) {
             grad = value.backend().zeros(value.shape());
@@ -79,7 +87,31 @@ public final class Parameter implements AutoCloseable {
             grad.close();
             grad = null;
         }
+        if (!on) rowCount = -1;
         return this;
+    }
+
+    /**
+     * Makes the parameter trainable in rows {@code [from, from+count)} of dimension 0 only: {@link #trained} gives
+     * the optimizer those rows of the value, gradient and moments, so the other rows never change.
+     */
+    public Parameter trainOnlyRows(int from, int count) {
+        int rows = value.shape()[0];
+        if (from < 0 || count < 1 || from + count > rows)
+            throw new IllegalArgumentException(
+                    name + ": rows [" + from + ", " + (from + count) + ") outside its " + rows + " rows");
+        setTrainable(true);
+        rowFrom = from;
+        rowCount = count;
+        return this;
+    }
+
+    /**
+     * The part of {@code full} (this parameter's value, gradient or an optimizer moment of its shape) that training
+     * updates: all of it, or the rows of {@link #trainOnlyRows} as a view.
+     */
+    public Tensor trained(Tensor full) {
+        return rowCount < 0 ? full : full.backend().slice(full, rowFrom, rowCount);
     }
 
     /** Clears the gradient buffer (no-op when frozen). */

@@ -15,7 +15,8 @@ import java.util.Map;
  * <p>Decoupled-weight-decay Adam. Per step: global gradient norm over all trainable parameters
  * ({@link Backend#sumSquares}, float64), clip factor {@code min(1, maxNorm/norm)} passed to
  * {@link Backend#adamW} as the gradient scale; weight decay only where {@link Parameter#decay()}.
- * Moments are created lazily per parameter name (zero), so parameters added later start fresh.
+ * Moments are created lazily per parameter name (zero), so parameters added later start fresh. A parameter that
+ * trains only some rows ({@link Parameter#trainOnlyRows}) has its norm and update taken over those rows alone.
  */
 public final class AdamW implements AutoCloseable {
     /** Hyper-parameters. {@code maxGradNorm <= 0} disables clipping. */
@@ -58,7 +59,7 @@ public final class AdamW implements AutoCloseable {
     /** The global L2 norm of the gradients of {@code params} (trainable ones). */
     public double gradNorm(List<Parameter> params) {
         double ss = 0;
-        for (Parameter p : params) if (p.trainable()) ss += backend.sumSquares(p.grad());
+        for (Parameter p : params) if (p.trainable()) ss += backend.sumSquares(p.trained(p.grad()));
         return Math.sqrt(ss);
     }
 
@@ -82,7 +83,7 @@ public final class AdamW implements AutoCloseable {
                     p.decay() ? (float) config.weightDecay() : 0f,
                     step,
                     (float) clip);
-            backend.adamW(p.value(), p.grad(), mv[0], mv[1], s);
+            backend.adamW(p.trained(p.value()), p.trained(p.grad()), p.trained(mv[0]), p.trained(mv[1]), s);
         }
         return new StepInfo(norm, clip);
     }

@@ -62,8 +62,9 @@ class ModeExperimentTest {
                 new LoraModel.Config(4, 8, LoraModel.Config.ATTENTION),
                 3,
                 EnumSet.allOf(ModeExperiment.Method.class));
+        DomainTokens general = ModeTestSupport.domain("general", 0, 13, 4);
         ModeExperiment.Report r = ModeExperiment.run(
-                load, List.of(code, math), List.of(math, code, english), s, new ModeExperiment.Progress() {});
+                load, List.of(code, math), List.of(math, code, english), general, s, new ModeExperiment.Progress() {});
         List<String> ids = r.results().stream().map(MethodResult::id).toList();
         assertEquals(
                 List.of(
@@ -118,6 +119,18 @@ class ModeExperimentTest {
             assertEquals(0.0, byRemoved.get("math").gateWeights().get("code")[1][2], "math's branch removed");
         }
 
+        assertEquals(
+                List.of("router-fresh", "router-stacked", "router-domain"),
+                r.routers().stream().map(ModeExperiment.RouterResult::id).toList());
+        for (double[] blk : r.routers().get(0).eval().gateWeights().get("code"))
+            assertEquals(s.gateInit(), blk[0], 1e-6, "a fresh gate gives the backbone exactly α_bb");
+        for (ModeExperiment.RouterResult rr : r.routers()) {
+            assertEquals(3, rr.eval().scores().size(), rr.id());
+            double share = ExperimentReport.ownExpertShare(rr.eval(), "code", 0);
+            assertTrue(share >= 0 && share <= 1, rr.id() + " " + share);
+        }
+        assertEquals(0.5, ExperimentReport.ownExpertShare(r.routers().get(0).eval(), "math", 1), 1e-6);
+
         List<Path> files = ExperimentReport.write(r, "test run");
         for (Path f : files) assertTrue(Files.size(f) > 0, f.toString());
         String md = Files.readString(dir.resolve(ExperimentReport.MARKDOWN));
@@ -129,6 +142,10 @@ class ModeExperimentTest {
                 .getAsJsonObject();
         assertEquals(9, json.getAsJsonArray("results").size());
         assertEquals(4, json.getAsJsonArray("opt_out").size(), "2 composed methods x 2 experts removed");
+        assertEquals(3, json.getAsJsonArray("routers").size());
+        assertTrue(md.contains("| router | stage-2 steps | Math | Code | English | Avg | own expert on Math |"), md);
+        assertTrue(md.contains("| trained: MoDE 2× experts (frozen experts, gate only) | 3 |"), md);
+        assertTrue(md.contains("| domain-embedding router (τ 1.0, backbone row from general) | 0 |"), md);
         assertEquals(7, json.getAsJsonObject("settings").get("total_steps").getAsInt());
         assertTrue(Files.isRegularFile(dir.resolve("gate-weights-mode-2x.png")));
         assertTrue(Files.isRegularFile(dir.resolve("mode-2x").resolve(RouterProbe.WEIGHTS_PNG)));

@@ -70,9 +70,34 @@ class FaultTableTest {
         Files.createDirectories(dir.resolve("m")); // an expert run that left metrics and no checkpoint
         Files.writeString(dir.resolve("m").resolve(OutputGuard.MARKER), "expert\n");
         Files.writeString(dir.resolve("m").resolve("metrics.jsonl"), "{\"type\":\"train\",\"step\":1}\n");
+        modeModels();
         Files.writeString(dir.resolve("toks.txt"), "1 2 3 4\n");
         Files.writeString(dir.resolve("frac.txt"), "1 2.5 3 4\n");
         Files.writeString(dir.resolve("bad.json"), "{\"model\": }");
+    }
+
+    /**
+     * For the MoDE rows: stage-1 experts a and b over RUN and their composition DIR/m2; experts over backbones of
+     * another width (DIR/ew), vocabulary (DIR/ev) and weights (DIR/eo); a corpus of one short document (DIR/tiny).
+     */
+    private static void modeModels() throws Exception {
+        String small = " --steps 1 --batch 2 --seq 16 --val-windows 0 --eval-windows 1 --eval CORPUS --threads 1 -q";
+        String tiny = " --corpus CORPUS --steps 2 --seq 16 --eval-windows 2 --threads 1 -q --config ";
+        for (String c : List.of(
+                "mode pretrain --out DIR/wide --vocab 270" + tiny + SHAPE.replace("hidden_size=16", "hidden_size=24"),
+                "mode pretrain --out DIR/vocab --vocab 260" + tiny + SHAPE,
+                "mode pretrain --out DIR/other --vocab 270 --seed 99" + tiny + SHAPE,
+                "mode expert --checkpoint RUN --domain CORPUS --name a --out DIR/ea" + small,
+                "mode expert --checkpoint RUN --domain CORPUS --name b --out DIR/eb" + small,
+                "mode expert --checkpoint DIR/wide --domain CORPUS --name w --out DIR/ew" + small,
+                "mode expert --checkpoint DIR/vocab --domain CORPUS --name v --out DIR/ev" + small,
+                "mode expert --checkpoint DIR/other --domain CORPUS --name o --out DIR/eo" + small,
+                "mode compose --checkpoint RUN --experts DIR/ea,DIR/eb --domains CORPUS --out DIR/m2" + small)) {
+            String[] res = TrainCliTest.run(cli(c));
+            assertEquals("0", res[0], c + ": " + res[2]);
+        }
+        Files.createDirectories(dir.resolve("tiny"));
+        Files.writeString(dir.resolve("tiny").resolve("only.txt"), "a cat sat.\n");
     }
 
     /** The command as the table shows it, with RUN, CORPUS and DIR for the test's folders. */
@@ -204,6 +229,26 @@ class FaultTableTest {
                 mode(
                         "outputs: another command's run folder",
                         "mode expert --checkpoint RUN --domain CORPUS --name c --out RUN"),
+                mode(
+                        "MoDE: an expert name that is not in the model",
+                        "mode eval-mode --checkpoint RUN --experts DIR/m2 --without poetry --eval CORPUS"),
+                mode(
+                        "MoDE: adding an expert trained on a backbone of another width",
+                        "mode compose --checkpoint RUN --from DIR/m2 --add DIR/ew --domains CORPUS --eval CORPUS"
+                                + " --out DIR/m3"),
+                mode(
+                        "MoDE: adding an expert trained on a backbone with another vocabulary",
+                        "mode compose --checkpoint RUN --from DIR/m2 --add DIR/ev --domains CORPUS --eval CORPUS"
+                                + " --out DIR/m3"),
+                mode(
+                        "MoDE: adding an expert trained on other backbone weights",
+                        "mode compose --checkpoint RUN --from DIR/m2 --add DIR/eo --domains CORPUS --eval CORPUS"
+                                + " --out DIR/m3"),
+                mode(
+                        "MoDE: no data for a domain of the domain-embeddings router",
+                        "mode compose --checkpoint RUN --experts DIR/ea,DIR/eb --gate-construction domain-embeddings"
+                                + " --steps 0 --seq 16 --domains CORPUS,DIR/tiny --backbone-domain CORPUS --eval CORPUS"
+                                + " --out DIR/r0"),
                 new Fault(
                         "launch: several processes without a job secret",
                         "`MASTER_ADDR=127.0.0.1 MASTER_PORT=29500 RANK=0 WORLD_SIZE=2 mode train ...` (no"
