@@ -10,8 +10,8 @@ import java.util.function.IntPredicate;
 /**
  * Autoregressive generation from any {@link CausalLm} (a Llama backbone, a stage-1 expert or a composed MoDE model):
  * the prompt runs through the model in one pass (prefill), then each new token costs one position with a
- * {@link KvCache}. Models whose blocks have no cache (MoDE top-k or sequence-level routing, baselines other than
- * LoRA) are run by recomputing the whole sequence for every token instead, which gives the same tokens.
+ * {@link KvCache}. Models whose blocks have no cache (MoDE top-k or sequence-level routing, where a token's output
+ * depends on more than the tokens before it) are run by recomputing the whole sequence for every token instead.
  *
  * <p>Stops at {@code maxTokens}, at the end of the model's context, at a token the caller's {@code endOfText} test
  * accepts (not included in the result), or when the {@link Listener} asks to. Nothing is written anywhere: the

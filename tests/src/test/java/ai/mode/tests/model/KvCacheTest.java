@@ -25,6 +25,7 @@ import ai.mode.runtime.Tensor;
 import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -117,6 +118,31 @@ class KvCacheTest {
                 }
             });
             assertTrue(full.getMessage().contains("exceed the model's max_position_embeddings 24"), full.getMessage());
+        }
+    }
+
+    @Test
+    void routingWithoutACacheRecomputesTheSequence() {
+        try (Backend be = open("cpu");
+                LlamaModel base = base(be);
+                ModeModel top1 = ModeModel.create(
+                        base,
+                        new ModeConfig(
+                                2,
+                                1,
+                                List.of("a", "b"),
+                                ModeConfig.ExpertInit.COPY,
+                                0.5,
+                                new Routing(Routing.Level.TOKEN, 1)),
+                        3)) {
+            assertTrue(!top1.supportsCache());
+            Generator g = new Generator(top1);
+            assertTrue(!g.cached());
+            Generator.Result r = g.generate(new int[] {3, 17}, 5, Sampling.GREEDY, null, id -> true);
+            assertEquals(5, r.tokens().length);
+            assertTrue(!r.cached());
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new Generator(top1, true));
+            assertTrue(e.getMessage().contains("without a key/value cache"), e.getMessage());
         }
     }
 
