@@ -3,6 +3,7 @@ package ai.mode.tests.mode;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import ai.mode.model.mode.ExpertFile;
 import ai.mode.tests.parallel.TrainCliTest;
@@ -188,6 +189,35 @@ class GenerateCliTest {
             assertEquals(1, r[2].strip().lines().count(), r[2]);
             assertEquals("", r[1], "nothing generated for: " + c[0]);
         }
+    }
+
+    @Test
+    void anImportedLlama2cModelTellsItsStory() {
+        Path root = Path.of("").toAbsolutePath();
+        while (root != null && !Files.exists(root.resolve("mode"))) root = root.getParent();
+        Path s = root == null
+                ? null
+                : root.resolveSibling("shared").resolve("fixtures").resolve("stories260K");
+        assumeTrue(
+                s != null && Files.isRegularFile(s.resolve("stories260K.bin")),
+                "../shared/fixtures/stories260K is absent: the real llama2.c model cannot be checked here");
+        Path hf = dir.resolve("stories260K-hf");
+        String[] imp = TrainCliTest.run(
+                "import-llama2c",
+                "--checkpoint",
+                s.resolve("stories260K.bin").toString(),
+                "--tokenizer",
+                s.resolve("tok512.bin").toString(),
+                "--out",
+                hf.toString());
+        assertEquals("0", imp[0], imp[2]);
+        String[] r = TrainCliTest.run(
+                "generate", "--checkpoint", hf.toString(), "--prompt", "", "--max-tokens", "40", "--threads", "1");
+        assertEquals("0", r[0], r[2]);
+        assertTrue(
+                r[1].startsWith("Once upon a time, there was a little girl named Lily. She loved to play outside in the"
+                        + " park."),
+                r[1]);
     }
 
     /** Every file under a folder with its size and modification time. */
