@@ -4,8 +4,9 @@
 // Backward recomputes the probabilities from lse: one kernel per query tile for dq (which also saves
 // delta = rowsum(P * dP)), then one per key tile for dk/dv (looping over the query heads of its kv group),
 // so every gradient element is written by exactly one thread: deterministic, no atomics.
-// Layouts: q, out, dq [B, T, H, hd]; k, v, dk, dv [B, T, Hkv, hd]; lse, delta [B, H, T]. hd <= HD, the
-// compiled head-dimension tile (32, 64 or 128), padded with zeros.
+// Cached forward (generation): t new queries over a key/value cache of capacity C, one block per query row.
+// Layouts: q, out, dq [B, T, H, hd]; k, v, dk, dv [B, T, Hkv, hd]; lse, delta [B, H, T]; cache [B, C, Hkv, hd].
+// hd <= HD, the compiled head-dimension tile (32, 64 or 128), padded with zeros.
 #include "mode_common.cuh"
 
 namespace {
@@ -262,10 +263,77 @@ __device__ void attentionBwdDkv(const T* dOut, const T* q, const T* k, const T* 
     }
 }
 
+// Queries of positions [length - Tn, length) over the first rows of a key/value cache kc, vc [B, cap, Hkv, hd].
+// grid (Tn, H, B), block 128 = 4 warps: the block owns query row i of head h. Warp w takes the keys w, w + 4, ...
+// in ascending order with an online softmax; per key its 32 lanes each multiply the dims lane + 32 j, a warp sum
+// gives the score, and lane l keeps the running output of its dims. The four warps' (max, sum, output) are then
+// merged in warp order, so the result does not depend on scheduling.
+constexpr int kCachedWarps = kThreads / 32;
+
+template <class T, int HD>
+__device__ void attentionCachedFwd(const T* q, const T* kc, const T* vc, T* out, int B, int Tn, int H, int Hkv, int hd,
+                                   int cap, int length) {
+    constexpr int DPL = HD / 32;
+    __shared__ float mS[kCachedWarps];
+    __shared__ float lS[kCachedWarps];
+    __shared__ float oS[kCachedWarps][HD];
+    const int i = blockIdx.x, h = blockIdx.y, b = blockIdx.z, hk = h / (H / Hkv);
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, keys = length - Tn + i + 1;
+    const float scale = rsqrtf((float)hd);
+    const long long qBase = (((long long)b * Tn + i) * H + h) * hd;
+    float qr[DPL], o[DPL];
+#pragma unroll
+    for (int j = 0; j < DPL; j++) {
+        int d = lane + 32 * j;
+        qr[j] = d < hd ? load(q, qBase + d) : 0.0f;
+        o[j] = 0.0f;
+    }
+    float m = -infinity(), l = 0.0f;
+    for (int key = warp; key < keys; key += kCachedWarps) {
+        const long long kBase = (((long long)b * cap + key) * Hkv + hk) * hd;
+        float part = 0.0f;
+#pragma unroll
+        for (int j = 0; j < DPL; j++) {
+            int d = lane + 32 * j;
+            if (d < hd) part = fmaf(qr[j], load(kc, kBase + d), part);
+        }
+        const float s = warpSum(part) * scale;
+        const float mNew = fmaxf(m, s);
+        const float corr = m == -infinity() ? 0.0f : expf(m - mNew);
+        const float p = expf(s - mNew);
+        l = l * corr + p;
+#pragma unroll
+        for (int j = 0; j < DPL; j++) {
+            int d = lane + 32 * j;
+            o[j] = o[j] * corr + (d < hd ? p * load(vc, kBase + d) : 0.0f);
+        }
+        m = mNew;
+    }
+    if (lane == 0) {
+        mS[warp] = m;
+        lS[warp] = l;
+    }
+#pragma unroll
+    for (int j = 0; j < DPL; j++) oS[warp][lane + 32 * j] = o[j];
+    __syncthreads();
+    float mAll = mS[0];
+    for (int w = 1; w < kCachedWarps; w++) mAll = fmaxf(mAll, mS[w]);
+    float lAll = 0.0f;
+    for (int w = 0; w < kCachedWarps; w++) lAll += mS[w] == -infinity() ? 0.0f : lS[w] * expf(mS[w] - mAll);
+    const float inv = 1.0f / lAll;
+    for (int d = threadIdx.x; d < hd; d += kThreads) {
+        float acc = 0.0f;
+        for (int w = 0; w < kCachedWarps; w++)
+            if (mS[w] != -infinity()) acc = fmaf(oS[w][d], expf(mS[w] - mAll), acc);
+        store(out, qBase + d, acc * inv);
+    }
+}
+
 }  // namespace
 
 // Entry points, one per head-dimension tile and storage type. fwd and bwddq: grid (ceil(T / rows), H, B);
-// bwddkv: grid (ceil(T / rows), Hkv, B); rows = 32 (fwd) or Tiles<HD>::rows (backward); block 128.
+// bwddkv: grid (ceil(T / rows), Hkv, B); rows = 32 (fwd) or Tiles<HD>::rows (backward); cachedfwd: grid (t, H, B);
+// block 128.
 extern "C" __global__ void __launch_bounds__(128) mode_attention32_fwd_f32(const float* q, const float* k, const float* v, float* out, float* lse, int B, int Tn, int H, int Hkv, int hd) { attentionFwd<float, 32>(q, k, v, out, lse, B, Tn, H, Hkv, hd); }
 extern "C" __global__ void __launch_bounds__(128) mode_attention32_bwddq_f32(const float* dOut, const float* q, const float* k, const float* v, const float* lse, float* delta, float* dq, int B, int Tn, int H, int Hkv, int hd) { attentionBwdDq<float, 32>(dOut, q, k, v, lse, delta, dq, B, Tn, H, Hkv, hd); }
 extern "C" __global__ void __launch_bounds__(128) mode_attention32_bwddkv_f32(const float* dOut, const float* q, const float* k, const float* v, const float* lse, const float* delta, float* dk, float* dv, int B, int Tn, int H, int Hkv, int hd) { attentionBwdDkv<float, 32>(dOut, q, k, v, lse, delta, dk, dv, B, Tn, H, Hkv, hd); }
@@ -284,3 +352,9 @@ extern "C" __global__ void __launch_bounds__(128) mode_attention64_bwddkv_bf16(c
 extern "C" __global__ void __launch_bounds__(128) mode_attention128_fwd_bf16(const bf16* q, const bf16* k, const bf16* v, bf16* out, float* lse, int B, int Tn, int H, int Hkv, int hd) { attentionFwd<bf16, 128>(q, k, v, out, lse, B, Tn, H, Hkv, hd); }
 extern "C" __global__ void __launch_bounds__(128) mode_attention128_bwddq_bf16(const bf16* dOut, const bf16* q, const bf16* k, const bf16* v, const float* lse, float* delta, bf16* dq, int B, int Tn, int H, int Hkv, int hd) { attentionBwdDq<bf16, 128>(dOut, q, k, v, lse, delta, dq, B, Tn, H, Hkv, hd); }
 extern "C" __global__ void __launch_bounds__(128) mode_attention128_bwddkv_bf16(const bf16* dOut, const bf16* q, const bf16* k, const bf16* v, const float* lse, const float* delta, bf16* dk, bf16* dv, int B, int Tn, int H, int Hkv, int hd) { attentionBwdDkv<bf16, 128>(dOut, q, k, v, lse, delta, dk, dv, B, Tn, H, Hkv, hd); }
+extern "C" __global__ void __launch_bounds__(128) mode_attention32_cachedfwd_f32(const float* q, const float* kc, const float* vc, float* out, int B, int Tn, int H, int Hkv, int hd, int cap, int length) { attentionCachedFwd<float, 32>(q, kc, vc, out, B, Tn, H, Hkv, hd, cap, length); }
+extern "C" __global__ void __launch_bounds__(128) mode_attention64_cachedfwd_f32(const float* q, const float* kc, const float* vc, float* out, int B, int Tn, int H, int Hkv, int hd, int cap, int length) { attentionCachedFwd<float, 64>(q, kc, vc, out, B, Tn, H, Hkv, hd, cap, length); }
+extern "C" __global__ void __launch_bounds__(128) mode_attention128_cachedfwd_f32(const float* q, const float* kc, const float* vc, float* out, int B, int Tn, int H, int Hkv, int hd, int cap, int length) { attentionCachedFwd<float, 128>(q, kc, vc, out, B, Tn, H, Hkv, hd, cap, length); }
+extern "C" __global__ void __launch_bounds__(128) mode_attention32_cachedfwd_bf16(const bf16* q, const bf16* kc, const bf16* vc, bf16* out, int B, int Tn, int H, int Hkv, int hd, int cap, int length) { attentionCachedFwd<bf16, 32>(q, kc, vc, out, B, Tn, H, Hkv, hd, cap, length); }
+extern "C" __global__ void __launch_bounds__(128) mode_attention64_cachedfwd_bf16(const bf16* q, const bf16* kc, const bf16* vc, bf16* out, int B, int Tn, int H, int Hkv, int hd, int cap, int length) { attentionCachedFwd<bf16, 64>(q, kc, vc, out, B, Tn, H, Hkv, hd, cap, length); }
+extern "C" __global__ void __launch_bounds__(128) mode_attention128_cachedfwd_bf16(const bf16* q, const bf16* kc, const bf16* vc, bf16* out, int B, int Tn, int H, int Hkv, int hd, int cap, int length) { attentionCachedFwd<bf16, 128>(q, kc, vc, out, B, Tn, H, Hkv, hd, cap, length); }

@@ -75,7 +75,8 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(
             names = "--only",
             split = ",",
-            description = "Sections to run, from: probes, sgemm, ops, train, torch, mode, gpu (default: all).")
+            description =
+                    "Sections to run, from: probes, sgemm, ops, train, torch, mode, generate, gpu (default: all).")
     List<String> only;
 
     @Option(
@@ -115,6 +116,14 @@ public final class BenchCommand implements Callable<Integer> {
     @Unmatched
     List<String> unmatched = new ArrayList<>();
 
+    /** The sections of a run, in order. */
+    static final List<String> SECTIONS = List.of("probes", "sgemm", "ops", "train", "torch", "mode", "generate", "gpu");
+
+    /** Prompt and generated tokens of the generation row (half the context each, as its default 128 + 128). */
+    private int generatePrompt() {
+        return Math.max(1, seq / 2);
+    }
+
     @Override
     public Integer call() throws IOException {
         PrintWriter o = spec.commandLine().getOut();
@@ -135,13 +144,11 @@ public final class BenchCommand implements Callable<Integer> {
         }
         if (threads < 1) throw new IllegalArgumentException("--threads must be >= 1 (got " + threads + ")");
         if (repeat < 1) throw new IllegalArgumentException("--repeat must be >= 1 (got " + repeat + ")");
-        List<String> sections =
-                only == null ? List.of("probes", "sgemm", "ops", "train", "torch", "mode", "gpu") : only;
+        List<String> sections = only == null ? SECTIONS : only;
         for (String s : sections) {
-            if (!List.of("probes", "sgemm", "ops", "train", "torch", "mode", "gpu")
-                    .contains(s)) {
+            if (!SECTIONS.contains(s)) {
                 throw new IllegalArgumentException(
-                        "--only: unknown section '" + s + "'; use probes, sgemm, ops, train, torch, mode, gpu");
+                        "--only: unknown section '" + s + "'; use " + String.join(", ", SECTIONS));
             }
         }
         LlamaConfig cfg = new LlamaConfig(vocab, dim, layers, heads, heads, ffn, Math.max(seq, 1), 10000f, 1e-5f, true);
@@ -413,6 +420,7 @@ public final class BenchCommand implements Callable<Integer> {
                 ModeBench.rows(be, cfg, batch, seq, budget, warmupSteps, measuredSteps)
                         .forEach(report::add);
             }
+            if (sections.contains("generate")) generateRow(report, o, be, cfg, sections.contains("torch"));
         }
 
         if (sections.contains("gpu")) {
@@ -424,6 +432,50 @@ public final class BenchCommand implements Callable<Integer> {
                 GpuSuite.run(cfg, batch, seq, quick).forEach(report::add);
             }
         }
+    }
+
+    /**
+     * The generation row: greedy decode tokens/s of {@link GenerateBench} on {@code be}, beside transformers'
+     * LlamaForCausalLM.generate with its KV cache on the CPU (same model, prompt, new tokens and threads), into
+     * {@code report} (with a skipped row naming the reason when the peer cannot run).
+     */
+    private void generateRow(BenchReport report, PrintWriter o, Backend be, LlamaConfig cfg, boolean withTorch) {
+        int prompt = generatePrompt(), fresh = Math.max(2, seq - prompt), repeats = quick ? 2 : 5;
+        String shape = prompt + "+" + fresh + " tokens";
+        Optional<JsonObject> torch = withTorch
+                ? torchPeer(
+                        report,
+                        o,
+                        "generate",
+                        "PyTorch peer",
+                        "transformers generate, " + shape,
+                        py -> TorchPeer.generate(py, cfg, prompt, fresh, threads, repeats, quick ? 300 : 900))
+                : Optional.empty();
+        progress(o, "generate: our Generator with its key/value cache, " + shape);
+        GenerateBench.Result r = GenerateBench.run(be, cfg, prompt, fresh, repeats, 42);
+        BenchReport.Row row = BenchReport.Row.of(
+                        "generate",
+                        "greedy decode, KV cache",
+                        shape,
+                        1 / r.decodeTokensPerSecond(),
+                        r.decodeTokensPerSecond(),
+                        "tokens/s",
+                        Double.NaN)
+                .withNote(String.format(
+                        Locale.ROOT,
+                        "prefill %.0f tokens/s%s",
+                        r.prefillTokensPerSecond(),
+                        torch.map(j -> String.format(
+                                        Locale.ROOT,
+                                        "; PyTorch prefill %.0f tokens/s (transformers %s)",
+                                        j.get("prefill_tokens_per_second").getAsDouble(),
+                                        j.get("transformers_version").getAsString()))
+                                .orElse("")));
+        if (torch.isPresent())
+            row = row.withPeer(
+                    "PyTorch " + torch.get().get("torch_version").getAsString(),
+                    torch.get().get("decode_tokens_per_second").getAsDouble());
+        report.add(row);
     }
 
     /** One training row: our trainer on {@code be}, beside the PyTorch peer when it ran. */

@@ -16,7 +16,8 @@ import java.util.concurrent.TimeUnit;
 /**
  * Runs the PyTorch peer scripts with our settings and reads back their one-line JSON results:
  * benchmarks/peers/torch_train.py (same model, batch, sequence and threads as our trainer) and
- * benchmarks/peers/torch_gemm.py (PyTorch's CPU BLAS, MKL in the official wheels, at our GEMM shapes). Finds a Python
+ * benchmarks/peers/torch_gemm.py (PyTorch's CPU BLAS, MKL in the official wheels, at our GEMM shapes) and
+ * benchmarks/peers/torch_generate.py (greedy decoding with transformers' KV cache, the same model). Finds a Python
  * with PyTorch and runs a peer script; every failure becomes a one-line reason.
  */
 public final class TorchPeer {
@@ -24,6 +25,8 @@ public final class TorchPeer {
     static final String TRAIN_SCRIPT = "torch_train.py";
     /** The SGEMM peer. */
     static final String GEMM_SCRIPT = "torch_gemm.py";
+    /** The generation peer (transformers' LlamaForCausalLM.generate with its KV cache). */
+    static final String GENERATE_SCRIPT = "torch_generate.py";
 
     private TorchPeer() {}
 
@@ -85,6 +88,53 @@ public final class TorchPeer {
                         str(steps),
                         "--device",
                         device),
+                threads,
+                timeoutSeconds);
+    }
+
+    /**
+     * Greedy generation of {@code newTokens} after a random prompt of {@code promptTokens} with transformers'
+     * LlamaForCausalLM and its KV cache, the same model shape and threads; the result holds
+     * {@code prefill_tokens_per_second} and {@code decode_tokens_per_second} (medians over {@code repeats}).
+     */
+    public static Outcome generate(
+            String python,
+            LlamaConfig c,
+            int promptTokens,
+            int newTokens,
+            int threads,
+            int repeats,
+            long timeoutSeconds) {
+        return runScript(
+                python,
+                GENERATE_SCRIPT,
+                List.of(
+                        "--vocab",
+                        str(c.vocabSize()),
+                        "--dim",
+                        str(c.hiddenSize()),
+                        "--layers",
+                        str(c.numLayers()),
+                        "--heads",
+                        str(c.numHeads()),
+                        "--kv-heads",
+                        str(c.numKvHeads()),
+                        "--ffn",
+                        str(c.intermediateSize()),
+                        "--context",
+                        str(Math.max(c.maxSeqLen(), promptTokens + newTokens)),
+                        "--rope-theta",
+                        String.valueOf(c.ropeTheta()),
+                        "--eps",
+                        String.valueOf(c.rmsNormEps()),
+                        "--prompt",
+                        str(promptTokens),
+                        "--new",
+                        str(newTokens),
+                        "--threads",
+                        str(threads),
+                        "--repeats",
+                        str(repeats)),
                 threads,
                 timeoutSeconds);
     }

@@ -11,8 +11,8 @@ import org.junit.jupiter.api.Test;
 class TorchPeerTest {
 
     @Test
-    void bothPeerScriptsAreFound() throws Exception {
-        for (String name : List.of(TorchPeer.TRAIN_SCRIPT, TorchPeer.GEMM_SCRIPT)) {
+    void everyPeerScriptIsFound() throws Exception {
+        for (String name : List.of(TorchPeer.TRAIN_SCRIPT, TorchPeer.GEMM_SCRIPT, TorchPeer.GENERATE_SCRIPT)) {
             Path p = TorchPeer.scriptPath(name);
             assertTrue(Files.isRegularFile(p), p.toString());
             assertTrue(Files.readString(p).contains("def main"), name);

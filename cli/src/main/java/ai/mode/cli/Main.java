@@ -23,7 +23,8 @@ import picocli.CommandLine.Command;
             EvalModeCommand.class,
             ImportLlama2cCommand.class,
             ImportGgufCommand.class,
-            ExportHfCommand.class
+            ExportHfCommand.class,
+            GenerateCommand.class
         })
 public final class Main implements Runnable {
 

@@ -472,6 +472,44 @@ public abstract class BackendConformance {
         near("attentionBackward dv" + what, dt, host(dv), g32[2], g64[2]);
     }
 
+    /** {B, t, cap, length, H, Hkv, hd}: one decode step, a prefill, a chunk after a prefix, GQA, padded head dims. */
+    private static final int[][] CACHED_ATTENTION_SHAPES = {
+        {1, 1, 1, 1, 1, 1, 1},
+        {1, 1, 9, 5, 2, 1, 8},
+        {2, 1, 40, 33, 4, 2, 16},
+        {1, 3, 12, 7, 2, 2, 40},
+        {2, 6, 6, 6, 6, 2, 20},
+        {1, 1, 70, 70, 2, 1, 72},
+        {1, 2, 140, 131, 2, 1, 128},
+    };
+
+    @Test
+    void attentionCached() {
+        for (DType dt : floatTypes()) for (int[] s : CACHED_ATTENTION_SHAPES) attentionCached(dt, s);
+    }
+
+    private void attentionCached(DType dt, int[] s) {
+        int b = s[0], t = s[1], cap = s[2], len = s[3], h = s[4], hkv = s[5], hd = s[6];
+        long seed = 7000L * t + 31L * len + hd;
+        float[] q = stored(dt, TestData.normal(seed, b * t * h * hd));
+        float[] k = stored(dt, TestData.normal(seed + 1, b * cap * hkv * hd));
+        float[] v = stored(dt, TestData.normal(seed + 2, b * cap * hkv * hd));
+        for (int bi = 0; bi < b; bi++) // rows past the cached length are never read
+        Arrays.fill(k, (bi * cap + len) * hkv * hd, (bi + 1) * cap * hkv * hd, Float.NaN);
+        String what =
+                " " + dt + " B=" + b + " t=" + t + " C=" + cap + " L=" + len + " H=" + h + " Hkv=" + hkv + " hd=" + hd;
+        Tensor out = poisoned(dt, b, t, h, hd);
+        be.attentionCachedForward(
+                tensor(dt, q, b, t, h, hd), tensor(dt, k, b, cap, hkv, hd), tensor(dt, v, b, cap, hkv, hd), len, out);
+        double[] qd = toDouble(q), kd = toDouble(k), vd = toDouble(v);
+        near(
+                "attentionCachedForward out" + what,
+                dt,
+                host(out),
+                Ref.F32.attentionCached(qd, kd, vd, b, t, cap, len, h, hkv, hd),
+                Ref.F64.attentionCached(qd, kd, vd, b, t, cap, len, h, hkv, hd));
+    }
+
     // ================================================================== SwiGLU, loss, optimizer
 
     @Test
@@ -824,6 +862,10 @@ public abstract class BackendConformance {
         rejects("toHost: src must be I32", () -> be.toHost(a, new int[12]));
         rejects("fill: t must be F32", () -> be.fill(ids, 1f));
         Tensor q = be.zeros(1, 4, 3, 8), k = be.zeros(1, 4, 2, 8), k1 = be.zeros(1, 4, 1, 8);
+        rejects(
+                "attentionCachedForward: cached length 5 must be at least the 4 new queries and at most the cache"
+                        + " capacity 4",
+                () -> be.attentionCachedForward(q, k1, k1, 5, be.zeros(1, 4, 3, 8)));
         rejects(
                 "attentionForward: query heads 3 must be a multiple of key/value heads 2",
                 () -> be.attentionForward(q, k, k, be.zeros(1, 4, 3, 8), be.zeros(1, 3, 4)));

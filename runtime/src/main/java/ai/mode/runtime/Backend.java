@@ -160,6 +160,15 @@ public interface Backend extends AutoCloseable {
     void attentionBackward(
             Tensor dOut, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, Tensor dq, Tensor dk, Tensor dv);
 
+    /**
+     * Attention of new queries over a key/value cache, for generation: q [B,t,H,hd] holds the queries of positions
+     * {@code [length - t, length)}, kCache and vCache [B,C,Hkv,hd] (C >= length, the cache capacity) hold the keys
+     * and values of positions {@code [0, length)} in their first rows (later rows are not read); query i attends the
+     * keys {@code [0, length - t + i]}. out [B,t,H,hd]. Scale 1/sqrt(hd), grouped-query as {@link #attentionForward};
+     * no lse (inference only). With {@code length == t} it equals {@link #attentionForward} on the first t rows.
+     */
+    void attentionCachedForward(Tensor q, Tensor kCache, Tensor vCache, int length, Tensor out);
+
     // ---------------------------------------------------------------- SwiGLU
 
     /** out = silu(gate) * up, all [N,F]. */

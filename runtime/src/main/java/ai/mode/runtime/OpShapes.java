@@ -296,6 +296,30 @@ public final class OpShapes {
         return a;
     }
 
+    /**
+     * {@link Backend#attentionCachedForward}: q and out [B, t, H, hd], kCache and vCache [B, C, Hkv, hd] with
+     * {@code t <= length <= C}; the returned seq is t.
+     */
+    public static AttentionDims attentionCachedForward(Tensor q, Tensor kCache, Tensor vCache, int length, Tensor out) {
+        String op = "attentionCachedForward";
+        requireRank(op, "q", q, 4);
+        requireRank(op, "kCache", kCache, 4);
+        int b = q.dim(0), t = q.dim(1), h = q.dim(2), hd = q.dim(3), cap = kCache.dim(1), hkv = kCache.dim(2);
+        if (kCache.dim(0) != b || kCache.dim(3) != hd)
+            throw new IllegalArgumentException(op + ": kCache " + kCache.describe() + " must be [" + b + ", C, Hkv, "
+                    + hd + "] to match q " + q.describe());
+        requireSameShape(op, kCache, vCache);
+        requireSameShape(op, q, out);
+        if (length < t || length > cap)
+            throw new IllegalArgumentException(op + ": cached length " + length + " must be at least the " + t
+                    + " new queries and at most the cache capacity " + cap + " (kCache " + kCache.describe() + ")");
+        if (hkv <= 0 || h % hkv != 0)
+            throw new IllegalArgumentException(op + ": query heads " + h + " must be a multiple of key/value heads "
+                    + hkv + " (q " + q.describe() + ", kCache " + kCache.describe() + ")");
+        sameFloat(op, new String[] {"q", "kCache", "vCache", "out"}, q, kCache, vCache, out);
+        return new AttentionDims(b, t, h, hkv, hd, q.dtype());
+    }
+
     private static AttentionDims attention(String op, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse) {
         requireRank(op, "q", q, 4);
         requireRank(op, "k", k, 4);

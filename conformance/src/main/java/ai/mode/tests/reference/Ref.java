@@ -217,6 +217,26 @@ public final class Ref {
         return new double[][] {out, lse};
     }
 
+    /**
+     * Attention of t queries at positions [len - t, len) over the first len rows of a key/value cache [B,cap,Hkv,hd]:
+     * the rows of {@link #attentionForward} over a sequence of len positions whose last t queries are q [B,t,H,hd].
+     */
+    public double[] attentionCached(
+            double[] q, double[] kCache, double[] vCache, int b, int t, int cap, int len, int h, int hkv, int hd) {
+        int qRow = h * hd, kRow = hkv * hd;
+        double[] qFull = new double[b * len * qRow], k = new double[b * len * kRow], v = new double[b * len * kRow];
+        for (int bi = 0; bi < b; bi++) {
+            System.arraycopy(q, bi * t * qRow, qFull, (bi * len + len - t) * qRow, t * qRow);
+            System.arraycopy(kCache, bi * cap * kRow, k, bi * len * kRow, len * kRow);
+            System.arraycopy(vCache, bi * cap * kRow, v, bi * len * kRow, len * kRow);
+        }
+        double[] full = attentionForward(qFull, k, v, b, len, h, hkv, hd)[0];
+        double[] out = new double[b * t * qRow];
+        for (int bi = 0; bi < b; bi++)
+            System.arraycopy(full, (bi * len + len - t) * qRow, out, bi * t * qRow, t * qRow);
+        return out;
+    }
+
     /** {dq, dk, dv} of causal attention for dOut [B,T,H,hd], recomputing everything from q, k, v. */
     public double[][] attentionBackward(
             double[] dOut, double[] q, double[] k, double[] v, int b, int t, int h, int hkv, int hd) {

@@ -21,7 +21,11 @@ import java.util.Arrays;
  * attention the per-head dK/dV are summed over the group's heads in head order afterwards: no two tasks write
  * the same memory and every sum has a fixed order, so the result is deterministic.
  *
- * <p>Layouts: q, out, dq [B,T,H,hd]; k, v, dk, dv [B,T,Hkv,hd]; lse [B,H,T].
+ * <p>Cached forward (generation, {@link #cached}): t new queries over a key/value cache, one task per (batch, head),
+ * scores, one softmax and the value sum per query row; with t = 1 this is a matrix-vector product, for which the
+ * packed GEMMs above would cost more than they save.
+ *
+ * <p>Layouts: q, out, dq [B,T,H,hd]; k, v, dk, dv [B,T,Hkv,hd]; lse [B,H,T]; caches [B,C,Hkv,hd].
  */
 final class CpuAttention {
     /** Queries per block: a multiple of both GEMM tile heights, small enough that the causal diagonal wastes little. */
@@ -193,6 +197,53 @@ final class CpuAttention {
                             1f / l[r]);
                     lse[lseOff + (bi * h + hi) * t + t0 + r] = m[r] + (float) StrictMath.log(l[r]);
                 }
+            }
+        });
+    }
+
+    /** Per-thread buffers of {@link #cached}: the scores of one query row and its output accumulator. */
+    private final ThreadLocal<float[][]> cachedScratch = ThreadLocal.withInitial(() -> new float[2][0]);
+
+    /**
+     * Queries of positions [length - t, length) over a key/value cache of capacity {@code cap} (rows [0, length)
+     * used): one task per (batch, head); per query row the scores against every key it sees, one softmax with a
+     * single exponential per score, and the weighted sum of the value rows in key order. q, out [B,t,H,hd];
+     * kc, vc [B,cap,Hkv,hd].
+     */
+    void cached(
+            int b,
+            int t,
+            int h,
+            int hkv,
+            int hd,
+            int cap,
+            int length,
+            float[] q,
+            int qOff,
+            float[] kc,
+            int kOff,
+            float[] vc,
+            int vOff,
+            float[] out,
+            int outOff) {
+        int group = h / hkv;
+        float scale = (float) (1.0 / Math.sqrt(hd));
+        int qRow = h * hd, kRow = hkv * hd;
+        threads.parallelFor(b * h, task -> {
+            int bi = task / h, hi = task % h, hk = hi / group;
+            float[][] sc = cachedScratch.get();
+            if (sc[0].length < length) sc[0] = new float[length];
+            if (sc[1].length < hd) sc[1] = new float[hd];
+            float[] s = sc[0], acc = sc[1];
+            int kBase = kOff + (bi * cap * hkv + hk) * hd, vBase = vOff + (bi * cap * hkv + hk) * hd;
+            for (int i = 0; i < t; i++) {
+                int keys = length - t + i + 1; // causal: keys [0, keys)
+                int qo = qOff + (bi * t + i) * qRow + hi * hd;
+                for (int j = 0; j < keys; j++) s[j] = scale * kern.dot(q, qo, kc, kBase + j * kRow, hd);
+                float sum = kern.expShifted(s, 0, s, 0, keys, kern.max(s, 0, keys));
+                Arrays.fill(acc, 0, hd, 0f);
+                for (int j = 0; j < keys; j++) kern.axpy(s[j], vc, vBase + j * kRow, acc, 0, hd);
+                kern.copyScaled(acc, 0, hd, out, outOff + (bi * t + i) * qRow + hi * hd, hd, 1, hd, 1f / sum);
             }
         });
     }

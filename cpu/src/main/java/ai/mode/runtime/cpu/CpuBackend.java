@@ -678,6 +678,31 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
+    public void attentionCachedForward(Tensor q, Tensor kCache, Tensor vCache, int length, Tensor out) {
+        String op = "attentionCachedForward";
+        CpuTensor tq = cpu(op, "q", q), tk = cpu(op, "kCache", kCache), tv = cpu(op, "vCache", vCache);
+        CpuTensor to = cpu(op, "out", out);
+        OpShapes.AttentionDims dims = OpShapes.attentionCachedForward(tq, tk, tv, length, to);
+        if (tq.size() == 0) return;
+        attention.cached(
+                dims.batch(),
+                dims.seq(),
+                dims.heads(),
+                dims.kvHeads(),
+                dims.headDim(),
+                tk.dim(1),
+                length,
+                tq.floats(),
+                tq.offset(),
+                tk.floats(),
+                tk.offset(),
+                tv.floats(),
+                tv.offset(),
+                to.floats(),
+                to.offset());
+    }
+
+    @Override
     public void attentionBackward(
             Tensor dOut, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, Tensor dq, Tensor dk, Tensor dv) {
         String op = "attentionBackward";

@@ -475,6 +475,31 @@ public class DeviceBackend implements Backend {
     }
 
     @Override
+    public void attentionCachedForward(Tensor q, Tensor kCache, Tensor vCache, int length, Tensor out) {
+        DeviceTensor tq = dev(q), tk = dev(kCache), tv = dev(vCache), to = dev(out);
+        OpShapes.AttentionDims a = OpShapes.attentionCachedForward(tq, tk, tv, length, to);
+        LaunchGeometry.requireAttentionGrid("attentionCachedForward", tq.describe(), a.heads(), a.batch());
+        int tile = headTile("attentionCachedForward", a.headDim());
+        if (a.batch() == 0 || a.seq() == 0 || a.heads() == 0) return;
+        run(
+                "mode_attention" + tile + "_cachedfwd_" + suffix(a.dtype()),
+                a.seq(),
+                a.heads(),
+                a.batch(),
+                tq,
+                tk,
+                tv,
+                to,
+                a.batch(),
+                a.seq(),
+                a.heads(),
+                a.kvHeads(),
+                a.headDim(),
+                tk.dim(1),
+                length);
+    }
+
+    @Override
     public void attentionBackward(
             Tensor dOut, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, Tensor dq, Tensor dk, Tensor dv) {
         DeviceTensor g = dev(dOut), tq = dev(q), tk = dev(k), tv = dev(v), to = dev(out), tl = dev(lse);

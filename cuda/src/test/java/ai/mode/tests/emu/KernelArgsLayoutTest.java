@@ -163,6 +163,7 @@ class KernelArgsLayoutTest {
                     be.allocate(dt, 1, 3, 2, hd),
                     be.allocate(dt, 1, 3, 1, hd),
                     be.allocate(dt, 1, 3, 1, hd));
+            be.attentionCachedForward(be.allocate(dt, 1, 1, 2, hd), k, v, 2, be.allocate(dt, 1, 1, 2, hd));
         }
         be.swiGluForward(x, y, o);
         be.swiGluBackward(o, x, y, be.allocate(dt, n, d), be.allocate(dt, n, d));

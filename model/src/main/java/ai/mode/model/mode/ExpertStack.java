@@ -3,6 +3,7 @@ package ai.mode.model.mode;
 import ai.mode.model.LlamaConfig;
 import ai.mode.model.nn.BufferPool;
 import ai.mode.model.nn.DecoderLayer;
+import ai.mode.model.nn.KvCache;
 import ai.mode.model.nn.Parameter;
 import ai.mode.runtime.Backend;
 import ai.mode.runtime.Tensor;
@@ -61,6 +62,18 @@ public final class ExpertStack {
 
     /** x [B,T,D] → y [E, B·T, D] (a buffer of the last layer, valid until the next forward). */
     public Tensor forward(Tensor x) {
+        return run(x, null);
+    }
+
+    /**
+     * Generation: x [B,t,D] new positions → y [E, B·t, D], every expert layer appending its keys and values to
+     * {@code cache} (see {@link DecoderLayer#forwardCached}).
+     */
+    public Tensor forwardCached(Tensor x, KvCache cache) {
+        return run(x, cache);
+    }
+
+    private Tensor run(Tensor x, KvCache cache) {
         int d = cfg.hiddenSize();
         if (x.rank() != 3 || x.dim(2) != d)
             throw new IllegalArgumentException("experts: input must be f32[B, T, " + d + "] but is " + x.describe());
@@ -71,7 +84,7 @@ public final class ExpertStack {
         Tensor x2 = backend.view(x, m, d), xs2 = backend.view(xs, count * m, d);
         for (int e = 0; e < count; e++) backend.copy(x2, backend.slice(xs2, e * m, m));
         Tensor h = xs;
-        for (DecoderLayer l : layers) h = l.forward(h);
+        for (DecoderLayer l : layers) h = cache == null ? l.forward(h) : l.forwardCached(h, cache);
         return backend.view(h, count, m, d);
     }
 

@@ -3,6 +3,7 @@ package ai.mode.model.mode;
 import ai.mode.model.LlamaConfig;
 import ai.mode.model.nn.BufferPool;
 import ai.mode.model.nn.DecoderLayer;
+import ai.mode.model.nn.KvCache;
 import ai.mode.model.nn.Layer;
 import ai.mode.model.nn.Parameter;
 import ai.mode.runtime.Backend;
@@ -186,6 +187,35 @@ public final class ModeBlock implements Layer {
         return routing.dense() ? denseForward(probs) : sparseForward(probs);
     }
 
+    /** Dense token-level routing only: every other routing makes a token's output depend on more than its past. */
+    @Override
+    public boolean supportsCache() {
+        return routing.dense() && routing.level() == Routing.Level.TOKEN;
+    }
+
+    /**
+     * Generation: the gate on the t new positions, the backbone slice and the N experts each on them with their own
+     * key/value caches, merged as in {@link #forward}. Dense token-level routing only ({@link #supportsCache()}).
+     */
+    @Override
+    public Tensor forwardCached(Tensor x, KvCache cache) {
+        if (!supportsCache())
+            throw new UnsupportedOperationException("MoDE block " + index + ": routing " + routing
+                    + " has no key/value cache (only dense token-level routing does)");
+        int d = cfg.hiddenSize();
+        if (x.rank() != 3 || x.dim(2) != d)
+            throw new IllegalArgumentException(
+                    "MoDE block " + index + ": input must be f32[B, T, " + d + "] but is " + x.describe());
+        this.x = null; // no backward after a cached forward
+        batch = x.dim(0);
+        seq = x.dim(1);
+        Tensor probs = router.forward(x); // [B·t, N+1]
+        if (collectStats) stats.addProbabilities(backend.toHostFloats(probs));
+        Tensor h = x;
+        for (DecoderLayer l : backbone) h = l.forwardCached(h, cache);
+        return merge(probs, h, experts.forwardCached(x, cache));
+    }
+
     @Override
     public Tensor backward(Tensor dy) {
         if (x == null) throw new IllegalStateException("MoDE block " + index + ": backward before forward");
@@ -200,9 +230,13 @@ public final class ModeBlock implements Layer {
 
     /** y [B,T,D] = α_bb · backbone(x) + Σ_j α_j · expert_j(x), probs [B·T, N+1]. */
     private Tensor denseForward(Tensor probs) {
-        int m = batch * seq, d = cfg.hiddenSize();
         Tensor backboneOut = runBackbone(x);
-        Tensor expertsOut = experts.forward(x); // [N, B·T, D]
+        return merge(probs, backboneOut, experts.forward(x));
+    }
+
+    /** y [B,T,D] = Σ_e probs[:, e] · branch_e from the backbone's [B,T,D] and the experts' [N, B·T, D] outputs. */
+    private Tensor merge(Tensor probs, Tensor backboneOut, Tensor expertsOut) {
+        int m = batch * seq, d = cfg.hiddenSize();
         Tensor branches = dense.branches(m, d);
         backend.copy(backboneOut, backend.slice(branches, 0, 1));
         backend.copy(expertsOut, backend.slice(branches, 1, numExperts));

@@ -151,7 +151,34 @@ public class CausalLm {
         head.logits(forwardHidden(ids), out);
     }
 
+    /** Whether every block supports {@link #forwardCached} (else generation recomputes the whole sequence per token). */
+    public boolean supportsCache() {
+        return blocks.stream().allMatch(Layer::supportsCache);
+    }
+
     /**
+     * Generation with a key/value cache: appends ids I32 [1, t] after the {@code cache.length()} cached positions,
+     * writes the logits of the last new position into {@code logits} [1, V] and advances the cache by t. The
+     * logits equal, up to float32 rounding, the last row of {@link #logits} over the whole sequence.
+     */
+    public void forwardCached(Tensor ids, KvCache cache, Tensor logits) {
+        checkIds(ids);
+        if (ids.dim(0) != 1)
+            throw new IllegalArgumentException(
+                    "cached generation runs one sequence, ids must be i32[1, t] but are " + ids.describe());
+        int t = ids.dim(1), d = config.hiddenSize();
+        if (cache.length() + t > config.maxSeqLen())
+            throw new IllegalArgumentException(cache.length() + t + " positions exceed the model's"
+                    + " max_position_embeddings " + config.maxSeqLen());
+        Tensor x = embedding.forward(ids);
+        for (Layer l : blocks) x = l.forwardCached(x, cache);
+        Tensor last = backend.view(backend.slice(backend.view(x, t, d), t - 1, 1), 1, 1, d);
+        head.logits(finalNorm.forward(last), logits);
+        cache.advance(t);
+    }
+
+    /**
+     * Where backward must reach:    /**
      * Where backward must reach: -1 when the embedding trains; else the lowest block index with a trainable
      * parameter; blocks.size() when only the final norm trains; blocks.size()+1 when only the head weight
      * trains; blocks.size()+2 when nothing trains.

@@ -105,20 +105,72 @@ public final class DecoderLayer implements Layer {
     /** x [E·B, T, D] → y [E·B, T, D] (owned buffer). */
     @Override
     public Tensor forward(Tensor x) {
-        if (x.rank() != 3 || x.dim(2) != d || x.dim(0) % count != 0) {
-            throw new IllegalArgumentException("decoder layer " + prefix + ": input must be f32["
-                    + (count == 1 ? "B" : count + "·B") + ", T, " + d + "] but is " + x.describe());
-        }
-        if (x.dim(1) > cfg.maxSeqLen()) {
-            throw new IllegalArgumentException("decoder layer " + prefix + ": sequence length " + x.dim(1)
-                    + " exceeds max_position_embeddings " + cfg.maxSeqLen());
-        }
+        checkInput(x, 0);
         this.x = x;
         rows = x.dim(0);
         seq = x.dim(1);
         int n = rows * seq;
         Tensor x2 = backend.view(x, n, d);
-        // attention block
+        Tensor[] qkv = queryKeyValue(x2, 0);
+        Tensor att = own.get("att", n, d);
+        backend.attentionForward(
+                qkv[0], qkv[1], qkv[2], backend.view(att, rows, seq, h, hd), own.get("lse", rows, h, seq));
+        return outputAndFeedForward(x2, att);
+    }
+
+    @Override
+    public boolean supportsCache() {
+        return true;
+    }
+
+    /**
+     * Generation: x [E·B, t, D] holds t new positions after the {@code cache.length()} cached ones. Their keys and
+     * values (roped at their positions) are written into this layer's cache rows, and their queries attend every
+     * cached key: the first call (an empty cache, the prompt) with the fused causal attention, later ones with
+     * {@link Backend#attentionCachedForward}. Returns y [E·B, t, D]; leaves nothing for {@link #backward}.
+     */
+    @Override
+    public Tensor forwardCached(Tensor x, KvCache cache) {
+        int pos = cache.length();
+        checkInput(x, pos);
+        int t = x.dim(1);
+        cache.requireRoom("decoder layer " + prefix, t);
+        this.x = null; // no backward after a cached forward
+        rows = x.dim(0);
+        seq = t;
+        int n = rows * t;
+        Tensor x2 = backend.view(x, n, d);
+        Tensor[] qkv = queryKeyValue(x2, pos);
+        Tensor[] kv = cache.buffers(this, rows, hkv, hd); // [E·B, C, Hkv, hd] each
+        int cap = cache.capacity();
+        for (int c = 0; c < 2; c++) {
+            Tensor src = backend.view(qkv[c + 1], n, kvd), dst = backend.view(kv[c], rows * cap, kvd);
+            for (int r = 0; r < rows; r++)
+                backend.copy(backend.slice(src, r * t, t), backend.slice(dst, r * cap + pos, t));
+        }
+        Tensor att = own.get("att", n, d);
+        Tensor att4 = backend.view(att, rows, t, h, hd);
+        if (pos == 0) backend.attentionForward(qkv[0], qkv[1], qkv[2], att4, own.get("lse", rows, h, t));
+        else backend.attentionCachedForward(qkv[0], kv[0], kv[1], pos + t, att4);
+        return outputAndFeedForward(x2, att);
+    }
+
+    /** x must be [E·B, T, D], and its T positions after {@code before} earlier ones must fit the model's context. */
+    private void checkInput(Tensor x, int before) {
+        if (x.rank() != 3 || x.dim(2) != d || x.dim(0) % count != 0) {
+            throw new IllegalArgumentException("decoder layer " + prefix + ": input must be f32["
+                    + (count == 1 ? "B" : count + "·B") + ", T, " + d + "] but is " + x.describe());
+        }
+        int positions = before + x.dim(1);
+        if (positions > cfg.maxSeqLen()) {
+            throw new IllegalArgumentException("decoder layer " + prefix + ": sequence length " + positions
+                    + " exceeds max_position_embeddings " + cfg.maxSeqLen());
+        }
+    }
+
+    /** n1 = RMSNorm_in(x) and the roped q [E·B,T,H,hd], roped k and v [E·B,T,Hkv,hd] of positions offset.. . */
+    private Tensor[] queryKeyValue(Tensor x2, int positionOffset) {
+        int n = rows * seq;
         Tensor n1 = own.get("n1", n, d), rstd1 = own.get("rstd1", n);
         w.normForward(LayerTensor.INPUT_NORM, x2, n1, rstd1);
         Tensor qt = own.get("q", n, d), kt = own.get("k", n, kvd), vt = own.get("v", n, kvd);
@@ -126,19 +178,17 @@ public final class DecoderLayer implements Layer {
         w.project(LayerTensor.K_PROJ, n1, kt, false); // [N,Hkv*hd]
         w.project(LayerTensor.V_PROJ, n1, vt, false);
         Tensor q4 = backend.view(qt, rows, seq, h, hd), k4 = backend.view(kt, rows, seq, hkv, hd);
-        backend.ropeForward(q4, cfg.ropeTheta(), 0, q4);
-        backend.ropeForward(k4, cfg.ropeTheta(), 0, k4);
-        Tensor att = own.get("att", n, d);
-        backend.attentionForward(
-                q4,
-                k4,
-                backend.view(vt, rows, seq, hkv, hd),
-                backend.view(att, rows, seq, h, hd),
-                own.get("lse", rows, h, seq));
+        backend.ropeForward(q4, cfg.ropeTheta(), positionOffset, q4);
+        backend.ropeForward(k4, cfg.ropeTheta(), positionOffset, k4);
+        return new Tensor[] {q4, k4, backend.view(vt, rows, seq, hkv, hd)};
+    }
+
+    /** h = x + att @ Wo^T, then y = h + down(silu(gate(n2)) * up(n2)), n2 = RMSNorm_post(h); y [E·B,T,D] owned. */
+    private Tensor outputAndFeedForward(Tensor x2, Tensor att) {
+        int n = rows * seq;
         Tensor hs = own.get("h", n, d);
         backend.copy(x2, hs);
         w.project(LayerTensor.O_PROJ, att, hs, true); // h = x + att @ Wo^T
-        // feed-forward block
         Tensor n2 = own.get("n2", n, d), rstd2 = own.get("rstd2", n);
         w.normForward(LayerTensor.POST_ATTENTION_NORM, hs, n2, rstd2);
         Tensor g = own.get("g", n, f), u = own.get("u", n, f), a = own.get("a", n, f);

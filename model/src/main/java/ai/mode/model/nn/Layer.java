@@ -30,6 +30,22 @@ public interface Layer {
     /** Backward pass of the last forward; dy [B,T,D'] → dx [B,T,D]; accumulates trainable parameter grads. */
     Tensor backward(Tensor dy);
 
+    /** Whether {@link #forwardCached} works for this layer (its output at a position depends only on earlier ones). */
+    default boolean supportsCache() {
+        return false;
+    }
+
+    /**
+     * Generation with a key/value cache: x [B,t,D] are t new positions after the {@code cache.length()} positions
+     * already cached; the layer appends what it needs of them to {@code cache} and returns y [B,t,D], equal (up to
+     * float32 rounding) to the last t rows of {@link #forward} over the whole sequence. Leaves no state for
+     * {@link #backward}. Layers without {@link #supportsCache()} throw.
+     */
+    default Tensor forwardCached(Tensor x, KvCache cache) {
+        throw new UnsupportedOperationException(
+                getClass().getSimpleName() + " has no key/value cache; generate by recomputing the sequence");
+    }
+
     /** This layer's parameters (including frozen ones), in a fixed order. */
     List<Parameter> parameters();
 

@@ -8,6 +8,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import ai.mode.model.LlamaConfig;
+import ai.mode.model.generate.Generator;
+import ai.mode.model.generate.Sampling;
 import ai.mode.model.io.TensorNames.LayerTensor;
 import ai.mode.model.nn.LlamaModel;
 import ai.mode.model.tokenizer.HfTokenizer;
@@ -182,6 +184,11 @@ class Llama2cImportTest {
             assertTrue(text.startsWith(STORY), text);
             int[] story = tok.encode(STORY, true);
             assertArrayEquals(story, Arrays.copyOf(ids, story.length), "the story's tokens as the tokenizer writes it");
+            // mode generate's path: prefill of BOS, then one cached position per token
+            Generator.Result g = new Generator(model).generate(new int[] {1}, 34, Sampling.GREEDY, null, id -> true);
+            assertTrue(g.cached());
+            assertArrayEquals(Arrays.copyOfRange(ids, 1, ids.length), g.tokens(), "cached greedy = recomputed greedy");
+            assertTrue(tok.decode(g.tokens(), true).startsWith(STORY), tok.decode(g.tokens(), true));
         }
     }
 

@@ -133,6 +133,9 @@ public final class OpHashes {
         Tensor gv = be.allocate(act, B, T, HKV, HD);
         be.attentionBackward(q, qr, k, v, o, lse, gq, gk, gv);
         record("attention fwd, bwd", o, lse, gq, gk, gv);
+        Tensor oc = be.allocate(act, B, 1, H, HD);
+        be.attentionCachedForward(input(40, act, B, 1, H, HD), k, v, T, oc); // one new query over a full cache
+        record("attention cached fwd", oc);
 
         Tensor gate = input(13, act, N, F), up = input(14, act, N, F), act1 = be.allocate(act, N, F);
         be.swiGluForward(gate, up, act1);

@@ -8,7 +8,15 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import ai.mode.cli.Main;
 import ai.mode.model.io.OutputGuard;
 import ai.mode.model.io.StoreLock;
+import ai.mode.model.mode.ExpertFile;
+import ai.mode.model.mode.ModeConfig;
+import ai.mode.model.mode.ModeModel;
+import ai.mode.model.mode.Routing;
+import ai.mode.model.nn.LlamaModel;
+import ai.mode.model.train.SavedModels;
 import ai.mode.parallel.net.HubServer;
+import ai.mode.runtime.Backend;
+import ai.mode.runtime.Backends;
 import java.io.ByteArrayOutputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
@@ -74,6 +82,16 @@ class FaultTableTest {
         Files.writeString(dir.resolve("toks.txt"), "1 2 3 4\n");
         Files.writeString(dir.resolve("frac.txt"), "1 2.5 3 4\n");
         Files.writeString(dir.resolve("bad.json"), "{\"model\": }");
+        Files.writeString(dir.resolve("long.txt"), "the cat sat on the mat. ".repeat(2000));
+        // a one-expert MoDE model "c" over RUN, for the expert-set rows of mode generate
+        try (Backend be = Backends.create("cpu", 1);
+                LlamaModel base = SavedModels.load(be, SavedModels.resolve(run));
+                ModeModel m = ModeModel.create(
+                        base,
+                        new ModeConfig(1, 1, List.of("c"), ModeConfig.ExpertInit.RANDOM_ZERO_OUT, 0.9, Routing.DENSE),
+                        1)) {
+            ExpertFile.write(dir.resolve("expert.safetensors"), m);
+        }
     }
 
     /**
@@ -214,6 +232,20 @@ class FaultTableTest {
                 mode(
                         "inputs: a tokenizer.json that is not JSON",
                         "mode pretrain --out DIR/h --tokenizer DIR/bad.json" + tiny),
+                mode(
+                        "options: a sampling temperature that is not a finite number",
+                        "mode generate --checkpoint RUN --prompt the --temperature NaN"),
+                mode("options: top-p outside (0, 1]", "mode generate --checkpoint RUN --prompt the --top-p 1.5"),
+                mode("options: a negative top-k", "mode generate --checkpoint RUN --prompt the --top-k -1"),
+                mode(
+                        "inputs: a prompt longer than the model's context",
+                        "mode generate --checkpoint RUN --prompt-file DIR/long.txt"),
+                mode(
+                        "inputs: an expert name the MoDE model does not have",
+                        "mode generate --checkpoint RUN --experts DIR/expert.safetensors --keep poetry --prompt the"),
+                mode(
+                        "inputs: an empty expert set",
+                        "mode generate --checkpoint RUN --experts DIR/expert.safetensors --without c --prompt the"),
                 mode(
                         "inputs: a fractional token id",
                         "mode grads --checkpoint RUN --tokens DIR/frac.txt --out DIR/g.safetensors"),

@@ -1,0 +1,58 @@
+package ai.mode.bench;
+
+import ai.mode.model.LlamaConfig;
+import ai.mode.model.generate.Generator;
+import ai.mode.model.generate.Sampling;
+import ai.mode.model.nn.LlamaModel;
+import ai.mode.runtime.Backend;
+import java.util.SplittableRandom;
+
+/**
+ * Generation throughput of {@link Generator} with its key/value cache: greedy decoding of {@code newTokens} tokens
+ * after a random prompt of {@code promptTokens}, on the benchmark's model with random weights, as the PyTorch peer
+ * (benchmarks/peers/torch_generate.py) does with transformers. One untimed run first, then {@code repeats} runs; the
+ * medians of prompt (prefill) and decode tokens/s.
+ */
+public final class GenerateBench {
+
+    /** Median prefill and decode tokens/s over the measured runs. */
+    public record Result(double prefillTokensPerSecond, double decodeTokensPerSecond, double[] decodeRuns) {}
+
+    private GenerateBench() {}
+
+    /** The benchmark's model with a context of {@code promptTokens + newTokens} (at least the config's). */
+    static LlamaConfig withContext(LlamaConfig c, int context) {
+        return new LlamaConfig(
+                c.vocabSize(),
+                c.hiddenSize(),
+                c.numLayers(),
+                c.numHeads(),
+                c.numKvHeads(),
+                c.intermediateSize(),
+                Math.max(c.maxSeqLen(), context),
+                c.ropeTheta(),
+                c.rmsNormEps(),
+                c.tieEmbeddings());
+    }
+
+    public static Result run(
+            Backend backend, LlamaConfig cfg, int promptTokens, int newTokens, int repeats, long seed) {
+        if (newTokens < 2 || promptTokens < 1 || repeats < 1)
+            throw new IllegalArgumentException("generate bench: need >= 2 new tokens, a prompt and a run");
+        SplittableRandom r = new SplittableRandom(seed);
+        int[] prompt = new int[promptTokens];
+        for (int i = 0; i < promptTokens; i++) prompt[i] = r.nextInt(cfg.vocabSize());
+        try (LlamaModel model = LlamaModel.create(backend, withContext(cfg, promptTokens + newTokens))
+                .initialize(seed)) {
+            Generator g = new Generator(model);
+            g.generate(prompt, newTokens, Sampling.GREEDY, null, id -> true); // warm-up
+            double[] prefill = new double[repeats], decode = new double[repeats];
+            for (int i = 0; i < repeats; i++) {
+                Generator.Result res = g.generate(prompt, newTokens, Sampling.GREEDY, null, id -> true);
+                prefill[i] = res.promptTokensPerSecond();
+                decode[i] = res.decodeTokensPerSecond();
+            }
+            return new Result(Stats.median(prefill), Stats.median(decode), decode);
+        }
+    }
+}
