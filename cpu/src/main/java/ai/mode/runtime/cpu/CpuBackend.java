@@ -379,7 +379,7 @@ public final class CpuBackend implements Backend {
         // A single GEMM when batch is 1; a broadcast B with row-major A folds the batch into M.
         boolean fold = batch == 1 || (broadcastB && !transA);
         int items = fold ? 1 : batch, rows = fold ? m * batch : m, bStride = broadcastB ? 0 : k * n;
-        if (vendorGemm != null) {
+        if (vendorGemm != null && MklSgemm.takes(rows, n, k)) {
             vendorGemm.gemm(
                     transA,
                     transB,
