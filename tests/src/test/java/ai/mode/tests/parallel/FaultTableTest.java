@@ -63,6 +63,14 @@ class FaultTableTest {
         Files.writeString(dir.resolve("toks.txt"), "1 2 3 4\n");
         Files.writeString(dir.resolve("frac.txt"), "1 2.5 3 4\n");
         Files.writeString(dir.resolve("bad.json"), "{\"model\": }");
+        // a Hugging Face folder (no manifest) of the run's model whose config asks for YaRN rope scaling
+        Path step = run.resolve("checkpoints").resolve("step-00000002"), yarn = dir.resolve("yarn");
+        Files.createDirectories(yarn);
+        for (String f : List.of("model.safetensors", "tokenizer.json")) Files.copy(step.resolve(f), yarn.resolve(f));
+        Files.writeString(
+                yarn.resolve("config.json"),
+                Files.readString(step.resolve("config.json"))
+                        .replaceFirst("\\{", "{\"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4.0},"));
     }
 
     /** The command as the table shows it, with RUN, CORPUS and DIR for the test's folders. */
@@ -133,6 +141,9 @@ class FaultTableTest {
                 mode(
                         "inputs: a tokenizer.json that is not JSON",
                         "mode pretrain --out DIR/h --tokenizer DIR/bad.json" + tiny),
+                mode(
+                        "inputs: a checkpoint whose rope_scaling type is not supported",
+                        "mode eval --checkpoint DIR/yarn --corpus CORPUS"),
                 mode(
                         "inputs: a fractional token id",
                         "mode grads --checkpoint RUN --tokens DIR/frac.txt --out DIR/g.safetensors"),
