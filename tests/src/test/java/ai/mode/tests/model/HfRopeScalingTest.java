@@ -109,6 +109,8 @@ class HfRopeScalingTest {
             assertTrue(error <= HfReferenceTest.LOGITS_REL_L2, item + ": logits relative L2 error " + error);
             double unscaled = relativeL2(logits(be, c.withRopeScaling(RopeScaling.NONE), m, ids, b, t), want);
             assertTrue(unscaled > 1000 * HfReferenceTest.LOGITS_REL_L2, "plain RoPE is only " + unscaled + " off");
+            System.out.printf(
+                    "%s: %s, logits relative L2 %.3g (unscaled: %.3g)%n", item, c.ropeScaling(), error, unscaled);
         }
     }
 
