@@ -10,6 +10,8 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.math.BigDecimal;
+import java.math.MathContext;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
 import java.nio.file.NoSuchFileException;
@@ -405,8 +407,9 @@ public final class GgufImport {
          * llama.cpp's converter computes them from Hugging Face's llama3 rope_scaling. The divisors depend on the
          * parameters only through the factor (the largest divisor) and the two wavelength bounds
          * {@code context / low_freq_factor} and {@code context / high_freq_factor}: Meta's values (low 1, high 4) are
-         * tried first, then the bounds solved from the two outermost blended pairs; the first that reproduces every
-         * divisor to 1e-5 is taken, written with {@code original_max_position_embeddings} {@code context}.
+         * tried first, then the bounds solved from the two outermost blended pairs (rounded to 6 digits, then as
+         * solved); the first that reproduces every divisor to 1e-5 is taken, written with
+         * {@code original_max_position_embeddings} {@code context}.
          */
         RopeScaling llama3FromFactors(float theta, int headDim, float[] factors, int context)
                 throws CheckpointFormatException {
@@ -438,8 +441,10 @@ public final class GgufImport {
                 }
                 double det = -sv[1] / w[0] + sv[0] / w[1];
                 double u = (-sv[1] + sv[0]) / det, v = (1 / w[0] - 1 / w[1]) / det;
-                double highW = u / (v + 1);
-                candidates.add(new double[] {context / u, context / highW});
+                double highW = u / (v + 1), low = context / u, high = context / highW;
+                // the divisors are float32: the solve is as exact as they are, so try its values at 6 digits first
+                candidates.add(new double[] {sixDigits(low), sixDigits(high)});
+                candidates.add(new double[] {low, high});
             }
             for (double[] lowHigh : candidates) {
                 RopeScaling.Llama3 s;
@@ -456,6 +461,10 @@ public final class GgufImport {
             }
             throw fail("tensor rope_freqs.weight holds per-frequency RoPE factors that no llama3 rope scaling with"
                     + " factor " + factor + " reproduces; only llama3 scaling is supported in this form");
+        }
+
+        private static double sixDigits(double x) {
+            return new BigDecimal(x).round(new MathContext(6)).doubleValue();
         }
 
         NamedTensors weights(LlamaConfig c, Map<String, TensorEntry> tensors, long dataStart)

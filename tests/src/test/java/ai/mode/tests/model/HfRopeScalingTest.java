@@ -3,7 +3,6 @@ package ai.mode.tests.model;
 import static ai.mode.tests.model.HfReferenceTest.float64;
 import static ai.mode.tests.model.HfReferenceTest.relativeL2;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -85,12 +84,13 @@ class HfRopeScalingTest {
         String ref = item.startsWith("llama3") ? "llama3" : "linear";
         HfImport.Model m = load(item);
         LlamaConfig c = m.config().model();
-        if (item.equals("llama3")) assertEquals(new RopeScaling.Llama3(8, 1, 4, 32), c.ropeScaling());
-        else if (item.equals("llama3.gguf")) // the file keeps divisors only: other parameters, the same frequencies
-        assertEquals(
-                    8,
-                    assertInstanceOf(RopeScaling.Llama3.class, c.ropeScaling()).factor());
-        else assertEquals(new RopeScaling.Linear(4), c.ropeScaling());
+        RopeScaling want = switch (item) {
+            case "llama3" -> new RopeScaling.Llama3(8, 1, 4, 32);
+            // the GGUF divisors fix only the factor, C/low and C/high; the import takes Meta's C = 8192
+            case "llama3.gguf" -> new RopeScaling.Llama3(8, 256, 1024, 8192);
+            default -> new RopeScaling.Linear(4);
+        };
+        assertEquals(want, c.ropeScaling(), item + ": the scaling read");
         try (SafeTensorsReader r = SafeTensorsReader.open(out.resolve("reference.safetensors"));
                 Backend be = backend.open().get()) {
             long[] ids = r.readLongs("input_ids");
