@@ -84,13 +84,13 @@ class HfRopeScalingTest {
         String ref = item.startsWith("llama3") ? "llama3" : "linear";
         HfImport.Model m = load(item);
         LlamaConfig c = m.config().model();
-        RopeScaling want = switch (item) {
+        RopeScaling scaling = switch (item) {
             case "llama3" -> new RopeScaling.Llama3(8, 1, 4, 32);
             // the GGUF divisors fix only the factor, C/low and C/high; the import takes Meta's C = 8192
             case "llama3.gguf" -> new RopeScaling.Llama3(8, 256, 1024, 8192);
             default -> new RopeScaling.Linear(4);
         };
-        assertEquals(want, c.ropeScaling(), item + ": the scaling read");
+        assertEquals(scaling, c.ropeScaling(), item + ": the scaling read");
         try (SafeTensorsReader r = SafeTensorsReader.open(out.resolve("reference.safetensors"));
                 Backend be = backend.open().get()) {
             long[] ids = r.readLongs("input_ids");
