@@ -12,6 +12,7 @@ import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
@@ -25,6 +26,7 @@ import java.util.stream.Stream;
  *
  * <pre>{@code
  * Path python = HfPython.require();        // skips the calling test when there is none
+ * Optional<String> why = HfPython.unavailable();   // in a @BeforeAll: the tests then assume why.isEmpty()
  * }</pre>
  */
 public final class HfPython {
@@ -40,9 +42,20 @@ public final class HfPython {
 
     /** The Python, or skips the calling test (a JUnit assumption) with why there is none. */
     public static Path require() {
+        Optional<String> why = unavailable();
+        assumeTrue(why.isEmpty(), () -> why.orElseThrow());
+        return find().python();
+    }
+
+    /**
+     * Why there is no such Python here (empty when there is one): for a {@code @BeforeAll} that must not abort, since
+     * a skip there does not reach the test report with its reason; its tests then skip with it.
+     */
+    public static Optional<String> unavailable() {
         Result r = find();
-        assumeTrue(r.python() != null, () -> "no Python with " + String.join(", ", PACKAGES) + ": " + r.reason());
-        return r.python();
+        return r.python() != null
+                ? Optional.empty()
+                : Optional.of("no Python with " + String.join(", ", PACKAGES) + ": " + r.reason());
     }
 
     private static synchronized Result find() {
