@@ -75,7 +75,28 @@ def build_model(vocab_size):
     return model
 
 
-def write_gguf(path, model, qtype, tokens, scores, types):
+def llama3_rope_factors(theta, head_dim, scaling):
+    """What llama.cpp's converter stores as rope_freqs for Hugging Face's llama3 rope_scaling: one divisor of the plain
+    frequency per rotated pair (1 for short wavelengths, the factor for long ones, a blend between), float32."""
+    freqs = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim))
+    factor, low, high = scaling["factor"], scaling["low_freq_factor"], scaling["high_freq_factor"]
+    context = scaling["original_max_position_embeddings"]
+    out = []
+    for f in freqs.tolist():
+        wavelen = 2 * math.pi / f
+        if wavelen < context / high:
+            out.append(1.0)
+        elif wavelen > context / low:
+            out.append(factor)
+        else:
+            smooth = (context / wavelen - low) / (high - low)
+            out.append(1 / ((1 - smooth) / factor + smooth))
+    return np.array(out, dtype=np.float32)
+
+
+def write_gguf(path, model, qtype, tokens, scores, types, rope_theta=CONFIG["rope_theta"], rope_scaling=None):
+    """rope_scaling: None, or Hugging Face's linear or llama3 rope_scaling dict, written as llama.cpp's converter
+    writes it (linear: llama.rope.scaling.type and .factor; llama3: a rope_freqs tensor, the parameters not recorded)."""
     c = model.config
     w = gguf.GGUFWriter(str(path), "llama")
     w.add_name("mode-j tiny test llama")
@@ -85,7 +106,14 @@ def write_gguf(path, model, qtype, tokens, scores, types):
     w.add_feed_forward_length(c.intermediate_size)
     w.add_head_count(c.num_attention_heads)
     w.add_head_count_kv(c.num_key_value_heads)
-    w.add_rope_freq_base(CONFIG["rope_theta"])
+    w.add_rope_freq_base(rope_theta)
+    if rope_scaling is not None and rope_scaling["rope_type"] == "linear":
+        w.add_rope_scaling_type(gguf.RopeScalingType.LINEAR)
+        w.add_rope_scaling_factor(rope_scaling["factor"])
+    elif rope_scaling is not None:
+        assert rope_scaling["rope_type"] == "llama3", rope_scaling
+        head_dim = c.hidden_size // c.num_attention_heads
+        w.add_tensor("rope_freqs.weight", llama3_rope_factors(rope_theta, head_dim, rope_scaling))
     w.add_layer_norm_rms_eps(c.rms_norm_eps)
     w.add_rope_dimension_count(c.hidden_size // c.num_attention_heads)
     w.add_vocab_size(c.vocab_size)

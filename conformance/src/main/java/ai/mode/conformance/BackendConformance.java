@@ -10,6 +10,7 @@ import ai.mode.runtime.AdamWStep;
 import ai.mode.runtime.Backend;
 import ai.mode.runtime.DType;
 import ai.mode.runtime.LossStats;
+import ai.mode.runtime.RopeFrequencies;
 import ai.mode.runtime.Tensor;
 import ai.mode.tests.reference.Ref;
 import ai.mode.tests.reference.TestData;
@@ -17,6 +18,7 @@ import ai.mode.tests.reference.Tolerance;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.Random;
 import java.util.function.Function;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -383,9 +385,13 @@ public abstract class BackendConformance {
         }
     }
 
+    /**
+     * RoPE against the float64 reference with two frequency tables per head dimension: plain theta 10000, and a
+     * non-uniform one (inverse frequencies 10^-4u for random u, in no order, as scaled RoPE makes tables that are
+     * no power series), so a kernel that recomputes frequencies instead of reading the table fails.
+     */
     @Test
     void rope() {
-        float theta = 10000f;
         for (DType dt : floatTypes()) {
             for (int[] s : cases(
                     new int[][] {{1, 1, 1, 2}, {2, 5, 3, 8}, {1, 9, 2, 34}, {1, 9, 2, 64}, {2, 3, 1, 64}},
@@ -394,29 +400,39 @@ public abstract class BackendConformance {
                     8,
                     32)) {
                 int b = s[0], t = s[1], h = s[2], hd = s[3], n = b * t * h * hd;
-                for (int offset : new int[] {0, 17, 4093}) {
-                    float[] x = stored(dt, TestData.normal(n + offset, n));
-                    String what = " " + dt + " " + Arrays.toString(s) + " offset " + offset;
-                    for (boolean forward : new boolean[] {true, false}) {
-                        String op = forward ? "ropeForward" : "ropeBackward";
-                        Tensor out = poisoned(dt, b, t, h, hd), inPlace = tensor(dt, x, b, t, h, hd);
-                        rope(forward, tensor(dt, x, b, t, h, hd), theta, offset, out);
-                        rope(forward, inPlace, theta, offset, inPlace);
-                        double[] xd = toDouble(x);
-                        Function<Ref, double[]> reference = r -> forward
-                                ? r.ropeForward(xd, b, t, h, hd, theta, offset)
-                                : r.ropeBackward(xd, b, t, h, hd, theta, offset);
-                        near(op + what, dt, host(out), reference.apply(Ref.F32), reference.apply(Ref.F64));
-                        assertArrayEquals(host(out), host(inPlace), op + " in place" + what);
+                Random rnd = new Random(hd);
+                double[] scattered = new double[hd / 2];
+                for (int i = 0; i < scattered.length; i++) scattered[i] = Math.pow(10, -4 * rnd.nextDouble());
+                double[][] references = {Ref.plainRopeFrequencies(10000, hd), scattered};
+                RopeFrequencies[] tables = {RopeFrequencies.plain(10000f, hd), RopeFrequencies.of(scattered)};
+                for (int table = 0; table < tables.length; table++) {
+                    RopeFrequencies frequencies = tables[table];
+                    double[] invFreq = references[table];
+                    for (int offset : new int[] {0, 17, 4093}) {
+                        float[] x = stored(dt, TestData.normal(n + offset, n));
+                        String what = " " + dt + " " + Arrays.toString(s) + " offset " + offset + " "
+                                + (table == 0 ? "plain" : "scattered") + " frequencies";
+                        for (boolean forward : new boolean[] {true, false}) {
+                            String op = forward ? "ropeForward" : "ropeBackward";
+                            Tensor out = poisoned(dt, b, t, h, hd), inPlace = tensor(dt, x, b, t, h, hd);
+                            rope(forward, tensor(dt, x, b, t, h, hd), frequencies, offset, out);
+                            rope(forward, inPlace, frequencies, offset, inPlace);
+                            double[] xd = toDouble(x);
+                            Function<Ref, double[]> reference = r -> forward
+                                    ? r.ropeForward(xd, b, t, h, hd, invFreq, offset)
+                                    : r.ropeBackward(xd, b, t, h, hd, invFreq, offset);
+                            near(op + what, dt, host(out), reference.apply(Ref.F32), reference.apply(Ref.F64));
+                            assertArrayEquals(host(out), host(inPlace), op + " in place" + what);
+                        }
                     }
                 }
             }
         }
     }
 
-    private void rope(boolean forward, Tensor in, float theta, int offset, Tensor out) {
-        if (forward) be.ropeForward(in, theta, offset, out);
-        else be.ropeBackward(in, theta, offset, out);
+    private void rope(boolean forward, Tensor in, RopeFrequencies frequencies, int offset, Tensor out) {
+        if (forward) be.ropeForward(in, frequencies, offset, out);
+        else be.ropeBackward(in, frequencies, offset, out);
     }
 
     // ================================================================== attention
@@ -825,11 +841,15 @@ public abstract class BackendConformance {
         rejects(
                 "rmsNormBackward: rstd must have 3 elements",
                 () -> be.rmsNormBackward(a, a, be.zeros(4), be.zeros(2), be.zeros(3, 4), be.zeros(4)));
-        rejects("ropeForward: input must have rank 4", () -> be.ropeForward(a, 1e4f, 0, a));
-        rejects("head dimension 3", () -> be.ropeForward(be.zeros(1, 2, 1, 3), 1e4f, 0, be.zeros(1, 2, 1, 3)));
+        RopeFrequencies plain4 = RopeFrequencies.plain(1e4f, 4);
+        rejects("ropeForward: input must have rank 4", () -> be.ropeForward(a, plain4, 0, a));
+        rejects("head dimension 3", () -> be.ropeForward(be.zeros(1, 2, 1, 3), plain4, 0, be.zeros(1, 2, 1, 3)));
+        rejects(
+                "ropeForward: the RoPE frequency table has 2 pairs but head dimension 6",
+                () -> be.ropeForward(be.zeros(1, 2, 1, 6), plain4, 0, be.zeros(1, 2, 1, 6)));
         rejects(
                 "ropeBackward: positionOffset must be >= 0",
-                () -> be.ropeBackward(be.zeros(1, 2, 1, 4), 1e4f, -1, be.zeros(1, 2, 1, 4)));
+                () -> be.ropeBackward(be.zeros(1, 2, 1, 4), plain4, -1, be.zeros(1, 2, 1, 4)));
         rejects("swiGluForward: shape mismatch", () -> be.swiGluForward(a, b, a));
         rejects(
                 "crossEntropy: targets must have 3 elements",

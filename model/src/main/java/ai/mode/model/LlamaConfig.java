@@ -1,5 +1,6 @@
 package ai.mode.model;
 
+import ai.mode.runtime.RopeFrequencies;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -18,6 +19,7 @@ import java.util.Map;
  * @param ropeTheta         RoPE base
  * @param rmsNormEps        RMSNorm epsilon
  * @param tieEmbeddings     whether the LM head shares the embedding matrix
+ * @param ropeScaling       how RoPE's frequencies are scaled ({@link RopeScaling#NONE} for plain RoPE; null means none)
  */
 public record LlamaConfig(
         int vocabSize,
@@ -29,9 +31,37 @@ public record LlamaConfig(
         int maxSeqLen,
         float ropeTheta,
         float rmsNormEps,
-        boolean tieEmbeddings) {
+        boolean tieEmbeddings,
+        RopeScaling ropeScaling) {
+
+    /** A config with plain RoPE. */
+    public LlamaConfig(
+            int vocabSize,
+            int hiddenSize,
+            int numLayers,
+            int numHeads,
+            int numKvHeads,
+            int intermediateSize,
+            int maxSeqLen,
+            float ropeTheta,
+            float rmsNormEps,
+            boolean tieEmbeddings) {
+        this(
+                vocabSize,
+                hiddenSize,
+                numLayers,
+                numHeads,
+                numKvHeads,
+                intermediateSize,
+                maxSeqLen,
+                ropeTheta,
+                rmsNormEps,
+                tieEmbeddings,
+                RopeScaling.NONE);
+    }
 
     public LlamaConfig {
+        if (ropeScaling == null) ropeScaling = RopeScaling.NONE;
         List<String> errors = new ArrayList<>();
         if (vocabSize < 2) errors.add("vocab_size must be >= 2 (got " + vocabSize + ")");
         if (hiddenSize < 1) errors.add("hidden_size must be >= 1 (got " + hiddenSize + ")");
@@ -61,6 +91,27 @@ public record LlamaConfig(
     /** Per-head width hd = D / H. */
     public int headDim() {
         return hiddenSize / numHeads;
+    }
+
+    /** The RoPE frequency table of this config (theta, head dimension and scaling): what every layer rotates by. */
+    public RopeFrequencies ropeFrequencies() {
+        return ropeScaling.frequencies(ropeTheta, headDim());
+    }
+
+    /** The same config with another RoPE scaling. */
+    public LlamaConfig withRopeScaling(RopeScaling scaling) {
+        return new LlamaConfig(
+                vocabSize,
+                hiddenSize,
+                numLayers,
+                numHeads,
+                numKvHeads,
+                intermediateSize,
+                maxSeqLen,
+                ropeTheta,
+                rmsNormEps,
+                tieEmbeddings,
+                scaling);
     }
 
     /** Width of the key/value projections, Hkv * hd. */
@@ -125,7 +176,8 @@ public record LlamaConfig(
                     intOr(kv, "max_position_embeddings", maxSeqLen),
                     kv.containsKey("rope_theta") ? Float.parseFloat(kv.get("rope_theta")) : ropeTheta,
                     kv.containsKey("rms_norm_eps") ? Float.parseFloat(kv.get("rms_norm_eps")) : rmsNormEps,
-                    kv.containsKey("tie_word_embeddings") ? parseBool(kv.get("tie_word_embeddings")) : tieEmbeddings);
+                    kv.containsKey("tie_word_embeddings") ? parseBool(kv.get("tie_word_embeddings")) : tieEmbeddings,
+                    ropeScaling);
         } catch (NumberFormatException e) {
             throw new IllegalArgumentException("model override has a malformed number: " + e.getMessage());
         }

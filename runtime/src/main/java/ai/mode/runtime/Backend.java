@@ -139,13 +139,14 @@ public interface Backend extends AutoCloseable {
 
     /**
      * Rotary embedding, Hugging Face Llama convention (rotate_half: element i pairs with i + hd/2).
-     * x, out [B,T,H,hd] (out may alias x); position of token t is {@code positionOffset + t};
-     * frequency of pair i is theta^(-2i/hd).
+     * x, out [B,T,H,hd] (out may alias x); position of token t is {@code positionOffset + t}; pair i turns by
+     * {@code position * frequencies.inverse(i)} radians (frequencies has hd/2 pairs: plain RoPE is
+     * {@link RopeFrequencies#plain}, scaled variants come from the model's config).
      */
-    void ropeForward(Tensor x, float theta, int positionOffset, Tensor out);
+    void ropeForward(Tensor x, RopeFrequencies frequencies, int positionOffset, Tensor out);
 
     /** Gradient of {@link #ropeForward}: the inverse rotation applied to dOut (dx may alias dOut). */
-    void ropeBackward(Tensor dOut, float theta, int positionOffset, Tensor dx);
+    void ropeBackward(Tensor dOut, RopeFrequencies frequencies, int positionOffset, Tensor dx);
 
     // ---------------------------------------------------------------- attention
 

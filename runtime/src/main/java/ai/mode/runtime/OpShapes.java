@@ -256,17 +256,20 @@ public final class OpShapes {
 
     /**
      * {@link Backend#ropeForward} and {@link Backend#ropeBackward} ({@code op} names which): input and output
-     * [B, T, H, hd] with an even hd; theta positive and finite; positionOffset >= 0.
+     * [B, T, H, hd] with an even hd; a frequency table of hd/2 pairs; positionOffset >= 0.
      */
-    public static RopeDims rope(String op, Tensor input, float theta, int positionOffset, Tensor output) {
+    public static RopeDims rope(
+            String op, Tensor input, RopeFrequencies frequencies, int positionOffset, Tensor output) {
         requireRank(op, "input", input, 4);
         requireSameShape(op, input, output);
         int hd = input.dim(3);
         if (hd % 2 != 0)
             throw new IllegalArgumentException(
                     op + ": head dimension " + hd + " of " + input.describe() + " must be even (RoPE rotates pairs)");
-        if (!(theta > 0 && Float.isFinite(theta)))
-            throw new IllegalArgumentException(op + ": theta must be a positive finite number, got " + theta);
+        if (frequencies == null) throw new IllegalArgumentException(op + ": the RoPE frequency table must be non-null");
+        if (frequencies.headDim() != hd)
+            throw new IllegalArgumentException(op + ": the RoPE frequency table has " + frequencies.pairs()
+                    + " pairs but head dimension " + hd + " of " + input.describe() + " needs " + hd / 2);
         if (positionOffset < 0)
             throw new IllegalArgumentException(op + ": positionOffset must be >= 0, got " + positionOffset);
         DType dt = sameFloat(op, new String[] {"input", "output"}, input, output);

@@ -128,11 +128,15 @@ class OpShapesTest {
         rejects("slice: cannot slice a rank-0 tensor", () -> OpShapes.slice(f32(), 0, 0));
         rejects("fromHost: 5 ints do not fill shape [2, 3]", () -> OpShapes.fromHost(new int[] {2, 3}, 5, "ints"));
         rejects(
-                "ropeForward: theta must be a positive finite number",
-                () -> OpShapes.rope("ropeForward", f32(1, 1, 1, 2), Float.NaN, 0, f32(1, 1, 1, 2)));
+                "ropeForward: the RoPE frequency table has 2 pairs but head dimension 2 of",
+                () -> OpShapes.rope(
+                        "ropeForward", f32(1, 1, 1, 2), RopeFrequencies.plain(1e4f, 4), 0, f32(1, 1, 1, 2)));
+        rejects(
+                "ropeForward: the RoPE frequency table must be non-null",
+                () -> OpShapes.rope("ropeForward", f32(1, 1, 1, 2), null, 0, f32(1, 1, 1, 2)));
         assertEquals(
                 new OpShapes.RopeDims(1, 3, 2, 4, DType.BF16),
-                OpShapes.rope("ropeBackward", bf16(1, 3, 2, 4), 1e4f, 7, bf16(1, 3, 2, 4)));
+                OpShapes.rope("ropeBackward", bf16(1, 3, 2, 4), RopeFrequencies.of(0.5, 1e-3), 7, bf16(1, 3, 2, 4)));
         assertEquals(
                 "gatherRows: row index 9 at position 2 is outside [0, 4)",
                 OpShapes.indexOutOfRange("gatherRows", "row index", 9, 2, "[0, 4)"));

@@ -4,9 +4,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import ai.mode.model.LlamaConfig;
+import ai.mode.model.RopeScaling;
 import ai.mode.model.io.Checkpoint;
 import ai.mode.model.io.HfModeExport;
 import ai.mode.model.mode.Composer;
@@ -21,6 +21,7 @@ import ai.mode.model.train.Weights;
 import ai.mode.runtime.Backend;
 import ai.mode.runtime.Backends;
 import ai.mode.runtime.Tensor;
+import ai.mode.tests.reference.HfPython;
 import java.io.IOException;
 import java.net.URISyntaxException;
 import java.nio.ByteBuffer;
@@ -31,7 +32,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
-import java.util.Optional;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
@@ -41,27 +41,32 @@ import org.junit.jupiter.api.io.TempDir;
  * {@code mode export-hf} against its outside reference: random composed MoDE models are exported through the CLI, Hugging
  * Face transformers loads each folder with {@code AutoModelForCausalLM.from_pretrained(dir, trust_remote_code=True)}
  * (tests/src/test/resources/hf-mode-export/run_exported.py) and its logits must equal ours within 1e-4. The cases
- * cover a tied and an untied backbone with grouped key/value heads, B = 2 blocks, dense, top-k and sequence routing.
+ * cover a tied and an untied backbone with grouped key/value heads, B = 2 blocks, dense, top-k and sequence routing,
+ * and backbones with rope_scaling llama3 and linear (written back into config.json for transformers to apply).
  * Random gates (not the near-uniform initial ones) route tokens differently, so a wrong weight renormalisation,
  * packed-position rule or sequence gate input moves the logits by 3.8 to 5.7 (measured by mutating
  * modeling_mode.py), against at most 7.6e-6 when correct.
  *
- * <p>Needs a Python with torch and transformers: {@code MODE_HF_PYTHON}, or the venvs /tmp/hfref-venv and /tmp/hfref;
- * the test is skipped with the reason where there is none. Also checked without Python: bad input (not a MoDE model,
- * another command's folder without {@code --force}, an output folder that is or holds an input) fails in one line and
- * leaves nothing behind; export-hf rewrites its own folder.
+ * <p>Needs a Python with torch and transformers: {@code MODE_HF_PYTHON}, else the virtual environment {@link HfPython}
+ * builds once from the configured package index; the test is skipped with the reason where there is none. Also
+ * checked without Python: bad input (not a MoDE model, another command's folder without {@code --force}, an output
+ * folder that is or holds an input) fails in one line and leaves nothing behind; export-hf rewrites its own folder.
  */
 class HfModeExportTest {
     static final double LOGITS_ABS = 1e-4;
     private static final int BATCH = 2, SEQ = 7;
 
     /** A backbone configuration: 4 layers, 4 heads on 2 key/value heads. */
-    private static LlamaConfig config(boolean tied) {
-        return new LlamaConfig(40, 16, 4, 4, 2, 24, 32, 5000f, 1e-5f, tied);
+    private static LlamaConfig config(boolean tied, RopeScaling rope) {
+        return new LlamaConfig(40, 16, 4, 4, 2, 24, 32, 5000f, 1e-5f, tied, rope);
     }
 
     /** One export: the backbone's tie flag, the experts' count and layers per expert, the routing exported. */
-    private record Case(String name, boolean tied, int experts, int layersPerExpert, String routing) {}
+    private record Case(String name, boolean tied, int experts, int layersPerExpert, String routing, RopeScaling rope) {
+        Case(String name, boolean tied, int experts, int layersPerExpert, String routing) {
+            this(name, tied, experts, layersPerExpert, routing, RopeScaling.NONE);
+        }
+    }
 
     private static final List<Case> CASES = List.of(
             new Case("tied-dense", true, 2, 1, "dense"),
@@ -69,7 +74,10 @@ class HfModeExportTest {
             new Case("tied-top1", true, 2, 1, "top1"),
             new Case("untied-dense-k2", false, 3, 2, "dense"),
             new Case("untied-sequence-top2", false, 3, 2, "sequence-top2"),
-            new Case("untied-sequence-dense", false, 3, 2, "sequence-dense"));
+            new Case("untied-sequence-dense", false, 3, 2, "sequence-dense"),
+            // rope_scaling written back into config.json: transformers must rotate as we do (original context 4 < 7)
+            new Case("untied-llama3-dense", false, 2, 1, "dense", new RopeScaling.Llama3(8, 1, 4, 4)),
+            new Case("tied-linear-top2", true, 2, 1, "top2", new RopeScaling.Linear(4)));
 
     private static void randomize(Backend be, List<Parameter> params, Random rnd) {
         for (Parameter p : params) {
@@ -84,7 +92,7 @@ class HfModeExportTest {
     /** Writes a random backbone checkpoint and a random expert file for it into {@code dir}. */
     private static void writeModel(Backend be, Case c, Path dir) throws IOException {
         Random rnd = new Random(c.name().hashCode());
-        try (LlamaModel base = LlamaModel.create(be, config(c.tied()))) {
+        try (LlamaModel base = LlamaModel.create(be, config(c.tied(), c.rope()))) {
             randomize(be, base.parameters(), rnd);
             Checkpoint.builder()
                     .config(base.config())
@@ -129,16 +137,13 @@ class HfModeExportTest {
 
     @Test
     void transformersLoadsTheExportAndItsLogitsMatchOurs(@TempDir Path tmp) throws Exception {
-        Optional<Path> python = python();
-        assumeTrue(
-                python.isPresent(),
-                "no Python with torch and transformers (set MODE_HF_PYTHON, or: python3 -m venv /tmp/hfref-venv && "
-                        + "/tmp/hfref-venv/bin/pip install torch transformers safetensors numpy)");
+        Path python = HfPython.require();
         int[] ids = new int[BATCH * SEQ];
         Random r = new Random(11);
-        for (int i = 0; i < ids.length; i++) ids[i] = r.nextInt(config(true).vocabSize());
+        for (int i = 0; i < ids.length; i++)
+            ids[i] = r.nextInt(config(true, RopeScaling.NONE).vocabSize());
         List<String> command = new ArrayList<>(List.of(
-                python.get().toString(),
+                python.toString(),
                 script().toString(),
                 writeIds(tmp.resolve("ids.i32"), ids).toString(),
                 Integer.toString(BATCH),
@@ -238,28 +243,6 @@ class HfModeExportTest {
         try (var s = Files.list(tmp)) {
             assertTrue(s.noneMatch(f -> f.getFileName().toString().startsWith(".tmp-")), "temporary folder left");
         }
-    }
-
-    /** A Python that imports torch and transformers, if there is one. */
-    static Optional<Path> python() {
-        List<String> candidates = new ArrayList<>();
-        String env = System.getenv("MODE_HF_PYTHON");
-        if (env != null && !env.isBlank()) candidates.add(env);
-        candidates.addAll(List.of("/tmp/hfref-venv/bin/python", "/tmp/hfref/bin/python"));
-        for (String c : candidates) {
-            Path p = Path.of(c);
-            if (!Files.isExecutable(p)) continue;
-            try {
-                Process pr = new ProcessBuilder(c, "-c", "import torch, transformers, numpy")
-                        .redirectErrorStream(true)
-                        .start();
-                pr.getInputStream().readAllBytes();
-                if (pr.waitFor(5, TimeUnit.MINUTES) && pr.exitValue() == 0) return Optional.of(p);
-            } catch (IOException | InterruptedException e) {
-                // not usable: try the next candidate
-            }
-        }
-        return Optional.empty();
     }
 
     private static Path script() throws URISyntaxException {

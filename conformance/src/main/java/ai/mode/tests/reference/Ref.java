@@ -135,8 +135,13 @@ public final class Ref {
 
     // ------------------------------------------------------------------ RoPE
 
-    /** Rotary embedding of x [B,T,H,hd] (rotate_half pairing i with i + hd/2); sign -1 applies the inverse. */
-    private double[] rope(double[] x, int b, int t, int h, int hd, double theta, int offset, int sign) {
+    /**
+     * Rotary embedding of x [B,T,H,hd] (rotate_half pairing i with i + hd/2), pair i turning by position * invFreq[i]
+     * radians (invFreq [hd/2]); sign -1 applies the inverse.
+     */
+    private double[] rope(double[] x, int b, int t, int h, int hd, double[] invFreq, int offset, int sign) {
+        if (invFreq.length != hd / 2)
+            throw new IllegalArgumentException(invFreq.length + " frequencies for head dimension " + hd);
         double[] out = new double[x.length];
         int half = hd / 2;
         for (int bi = 0; bi < b; bi++) {
@@ -144,7 +149,7 @@ public final class Ref {
                 for (int hi = 0; hi < h; hi++) {
                     int base = ((bi * t + ti) * h + hi) * hd;
                     for (int i = 0; i < half; i++) {
-                        double angle = (offset + ti) * Math.pow(theta, -2.0 * i / hd);
+                        double angle = (offset + ti) * invFreq[i];
                         double c = r(Math.cos(angle)), s = r(sign * Math.sin(angle));
                         double x1 = x[base + i], x2 = x[base + i + half];
                         out[base + i] = r(r(x1 * c) - r(x2 * s));
@@ -156,13 +161,20 @@ public final class Ref {
         return out;
     }
 
-    public double[] ropeForward(double[] x, int b, int t, int h, int hd, double theta, int offset) {
-        return rope(x, b, t, h, hd, theta, offset, 1);
+    public double[] ropeForward(double[] x, int b, int t, int h, int hd, double[] invFreq, int offset) {
+        return rope(x, b, t, h, hd, invFreq, offset, 1);
     }
 
     /** The gradient of {@link #ropeForward}: the inverse rotation of dOut. */
-    public double[] ropeBackward(double[] dOut, int b, int t, int h, int hd, double theta, int offset) {
-        return rope(dOut, b, t, h, hd, theta, offset, -1);
+    public double[] ropeBackward(double[] dOut, int b, int t, int h, int hd, double[] invFreq, int offset) {
+        return rope(dOut, b, t, h, hd, invFreq, offset, -1);
+    }
+
+    /** Plain RoPE's inverse frequencies theta^(-2i/hd), i in [0, hd/2), computed independently of the runtime's. */
+    public static double[] plainRopeFrequencies(double theta, int hd) {
+        double[] inv = new double[hd / 2];
+        for (int i = 0; i < inv.length; i++) inv[i] = 1.0 / Math.pow(theta, 2.0 * i / hd);
+        return inv;
     }
 
     // ------------------------------------------------------------------ attention

@@ -8,6 +8,7 @@ import ai.mode.runtime.BackendSpec;
 import ai.mode.runtime.DType;
 import ai.mode.runtime.LossStats;
 import ai.mode.runtime.OpShapes;
+import ai.mode.runtime.RopeFrequencies;
 import ai.mode.runtime.Shapes;
 import ai.mode.runtime.Tensor;
 import java.lang.System.Logger;
@@ -602,34 +603,35 @@ public final class CpuBackend implements Backend {
 
     // ================================================================= RoPE
 
-    private RopeTable ropeTable(float theta, int hd, int positionsNeeded) {
+    private RopeTable ropeTable(RopeFrequencies frequencies, int positionsNeeded) {
         RopeTable t = ropeTable;
-        if (t == null || !t.covers(theta, hd, positionsNeeded)) {
+        if (t == null || !t.covers(frequencies, positionsNeeded)) {
             int positions =
-                    Math.max(positionsNeeded, t != null && t.theta() == theta && t.hd() == hd ? t.positions() : 0);
-            t = RopeTable.build(theta, hd, positions);
+                    Math.max(positionsNeeded, t != null && t.frequencies().equals(frequencies) ? t.positions() : 0);
+            t = RopeTable.build(frequencies, positions);
             ropeTable = t;
         }
         return t;
     }
 
     @Override
-    public void ropeForward(Tensor x, float theta, int positionOffset, Tensor out) {
-        rope("ropeForward", x, theta, positionOffset, out, 1f);
+    public void ropeForward(Tensor x, RopeFrequencies frequencies, int positionOffset, Tensor out) {
+        rope("ropeForward", x, frequencies, positionOffset, out, 1f);
     }
 
     @Override
-    public void ropeBackward(Tensor dOut, float theta, int positionOffset, Tensor dx) {
-        rope("ropeBackward", dOut, theta, positionOffset, dx, -1f);
+    public void ropeBackward(Tensor dOut, RopeFrequencies frequencies, int positionOffset, Tensor dx) {
+        rope("ropeBackward", dOut, frequencies, positionOffset, dx, -1f);
     }
 
     /** Rotates each (i, i + hd/2) pair by +angle (direction 1) or -angle (direction -1). */
-    private void rope(String op, Tensor in, float theta, int positionOffset, Tensor out, float direction) {
+    private void rope(
+            String op, Tensor in, RopeFrequencies frequencies, int positionOffset, Tensor out, float direction) {
         CpuTensor ti = cpu(op, "input", in), to = cpu(op, "output", out);
-        OpShapes.RopeDims dims = OpShapes.rope(op, ti, theta, positionOffset, to);
+        OpShapes.RopeDims dims = OpShapes.rope(op, ti, frequencies, positionOffset, to);
         int b = dims.batch(), t = dims.seq(), h = dims.heads(), hd = dims.headDim();
         if (ti.size() == 0) return;
-        RopeTable table = ropeTable(theta, hd, positionOffset + t);
+        RopeTable table = ropeTable(frequencies, positionOffset + t);
         int half = hd / 2;
         float[] iv = ti.floats(), ov = to.floats(), cos = table.cos(), sin = table.sin();
         int io = ti.offset(), oo = to.offset();

@@ -6,11 +6,13 @@ import ai.mode.runtime.Backend;
 import ai.mode.runtime.DType;
 import ai.mode.runtime.LossStats;
 import ai.mode.runtime.OpShapes;
+import ai.mode.runtime.RopeFrequencies;
 import ai.mode.runtime.Shapes;
 import ai.mode.runtime.Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.LinkedHashMap;
 import java.util.Optional;
 
 /**
@@ -45,6 +47,8 @@ public class DeviceBackend implements Backend {
     };
     /** Blocks of the sum of squares' first stage (at most; fewer for short tensors; the final kernel adds any count). */
     private static final int SUMSQ_MAX_PARTIALS = 1024;
+    /** Most RoPE frequency tables kept on the device at once. */
+    private static final int ROPE_TABLES = 8;
 
     /** A raw device address parameter (for null optional outputs). */
     private record Ptr(long address) {}
@@ -58,6 +62,7 @@ public class DeviceBackend implements Backend {
     private static final long ERROR_BYTES = 8L * ERROR_SLOTS;
     private final long errorWord; // u64[ERROR_SLOTS]: per code, (position << 32) | value; all ones when clear
     private final long reduceBuffer; // double[SUMSQ_MAX_PARTIALS + 4]
+    private final LinkedHashMap<RopeFrequencies, Long> ropeTables = new LinkedHashMap<>(); // table -> double[hd/2]
     private boolean closed;
 
     /** A backend named after the device, using tensor-core kernels where the device supports them. */
@@ -223,6 +228,10 @@ public class DeviceBackend implements Backend {
             device.synchronize();
             device.free(errorWord);
             device.free(reduceBuffer);
+            synchronized (this) {
+                for (long table : ropeTables.values()) device.free(table);
+                ropeTables.clear();
+            }
             closed = true;
             device.close();
         }
@@ -419,22 +428,60 @@ public class DeviceBackend implements Backend {
     // ================================================================== RoPE
 
     @Override
-    public void ropeForward(Tensor x, float theta, int positionOffset, Tensor out) {
-        rope("ropeForward", "fwd", x, theta, positionOffset, out);
+    public void ropeForward(Tensor x, RopeFrequencies frequencies, int positionOffset, Tensor out) {
+        rope("ropeForward", "fwd", x, frequencies, positionOffset, out);
     }
 
     @Override
-    public void ropeBackward(Tensor dOut, float theta, int positionOffset, Tensor dx) {
-        rope("ropeBackward", "bwd", dOut, theta, positionOffset, dx);
+    public void ropeBackward(Tensor dOut, RopeFrequencies frequencies, int positionOffset, Tensor dx) {
+        rope("ropeBackward", "bwd", dOut, frequencies, positionOffset, dx);
     }
 
-    private void rope(String op, String pass, Tensor x, float theta, int positionOffset, Tensor out) {
+    private void rope(String op, String pass, Tensor x, RopeFrequencies frequencies, int positionOffset, Tensor out) {
         DeviceTensor tx = dev(x), to = dev(out);
-        OpShapes.RopeDims dims = OpShapes.rope(op, tx, theta, positionOffset, to);
+        OpShapes.RopeDims dims = OpShapes.rope(op, tx, frequencies, positionOffset, to);
         int b = dims.batch(), t = dims.seq(), h = dims.heads(), hd = dims.headDim();
         String sfx = suffix(dims.dtype());
         long pairs = tx.numel() / 2;
-        if (pairs > 0) runStride("mode_rope_" + pass + "_" + sfx, pairs, tx, to, b, t, h, hd, theta, positionOffset);
+        if (pairs > 0)
+            runStride(
+                    "mode_rope_" + pass + "_" + sfx,
+                    pairs,
+                    tx,
+                    to,
+                    new Ptr(ropeTable(frequencies)),
+                    b,
+                    t,
+                    h,
+                    hd,
+                    positionOffset);
+    }
+
+    /**
+     * The device copy (float64 [hd/2]) of a frequency table, uploaded on first use and kept until close: a model
+     * uses one table, so the cache holds at most {@link #ROPE_TABLES} and frees the oldest beyond that (launches
+     * are ordered on the device's stream, so a later free cannot overtake a launch that reads it).
+     */
+    private synchronized long ropeTable(RopeFrequencies frequencies) {
+        Long cached = ropeTables.get(frequencies);
+        if (cached != null) return cached;
+        long bytes = 8L * frequencies.pairs();
+        long ptr = device.malloc(bytes);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment staging = arena.allocate(bytes, 8);
+            MemorySegment.copy(frequencies.toArray(), 0, staging, ValueLayout.JAVA_DOUBLE, 0, frequencies.pairs());
+            device.copyHostToDevice(staging, ptr, bytes);
+        } catch (RuntimeException e) {
+            device.free(ptr);
+            throw e;
+        }
+        if (ropeTables.size() == ROPE_TABLES) {
+            var oldest = ropeTables.entrySet().iterator();
+            device.free(oldest.next().getValue());
+            oldest.remove();
+        }
+        ropeTables.put(frequencies, ptr);
+        return ptr;
     }
 
     // ================================================================== attention

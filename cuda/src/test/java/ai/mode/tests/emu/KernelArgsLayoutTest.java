@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import ai.mode.kernels.KernelResources;
 import ai.mode.runtime.AdamWStep;
 import ai.mode.runtime.DType;
+import ai.mode.runtime.RopeFrequencies;
 import ai.mode.runtime.Tensor;
 import ai.mode.runtime.device.Device;
 import ai.mode.runtime.device.DeviceBackend;
@@ -147,8 +148,8 @@ class KernelArgsLayoutTest {
         be.rmsNormForward(x, be.zeros(d), 1e-5f, o, be.zeros(n));
         be.rmsNormBackward(o, x, be.zeros(d), be.zeros(n), y, be.zeros(d));
         Tensor r = be.allocate(dt, 1, 2, 2, 4);
-        be.ropeForward(r, 10000f, 0, r);
-        be.ropeBackward(r, 10000f, 3, r);
+        be.ropeForward(r, RopeFrequencies.plain(10000f, 4), 0, r);
+        be.ropeBackward(r, RopeFrequencies.of(0.5, 0.25), 3, r);
         for (int hd : new int[] {8, 40, 72}) {
             Tensor q = be.allocate(dt, 1, 3, 2, hd), k = be.allocate(dt, 1, 3, 1, hd), v = be.allocate(dt, 1, 3, 1, hd);
             Tensor out = be.allocate(dt, 1, 3, 2, hd), lse = be.zeros(1, 2, 3);

@@ -1,13 +1,17 @@
 package ai.mode.model.io;
 
 import ai.mode.model.LlamaConfig;
+import ai.mode.model.RopeScaling;
 import ai.mode.model.io.TensorNames.LayerTensor;
 import ai.mode.model.text.StrictUtf8;
 import ai.mode.model.tokenizer.SentencePieceBpe;
+import ai.mode.runtime.RopeFrequencies;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.math.BigDecimal;
+import java.math.MathContext;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
 import java.nio.file.NoSuchFileException;
@@ -72,6 +76,9 @@ public final class GgufImport {
     };
 
     private record TensorEntry(String name, long[] ne, int type, long offset, long infoAt) {}
+
+    /** The original context of Meta's Llama 3.1/3.2, for llama3 scaling from a file that does not record it. */
+    private static final int LLAMA3_CONTEXT = 8192;
 
     /** Reads {@code file}. */
     public static Result load(Path file) throws IOException {
@@ -268,7 +275,7 @@ public final class GgufImport {
                             + " or damaged");
                 }
             }
-            LlamaConfig config = config(meta, byName);
+            LlamaConfig config = config(meta, byName, dataStart);
             NamedTensors weights = weights(config, byName, dataStart);
             byte[] tok = null;
             String note;
@@ -306,7 +313,7 @@ public final class GgufImport {
             throw fail("metadata " + key + " must be a number");
         }
 
-        LlamaConfig config(Map<String, Object> meta, Map<String, TensorEntry> tensors)
+        LlamaConfig config(Map<String, Object> meta, Map<String, TensorEntry> tensors, long dataStart)
                 throws CheckpointFormatException {
             Object arch = meta.get("general.architecture");
             if (!"llama".equals(arch)) {
@@ -316,13 +323,6 @@ public final class GgufImport {
             if (meta.containsKey("llama.expert_count") && number(meta, "llama.expert_count") > 0) {
                 throw fail("llama.expert_count " + meta.get("llama.expert_count")
                         + ": mixture-of-experts GGUF models are not supported");
-            }
-            Object scaling = meta.get("llama.rope.scaling.type");
-            if (scaling != null && !"none".equals(scaling)) {
-                throw fail("llama.rope.scaling.type '" + scaling + "' is not supported (only plain RoPE is)");
-            }
-            if (tensors.containsKey("rope_freqs.weight")) {
-                throw fail("tensor rope_freqs.weight (Llama 3.1 rope scaling) is not supported (only plain RoPE is)");
             }
             int dim = integer(meta, "llama.embedding_length");
             int heads = integer(meta, "llama.attention.head_count");
@@ -347,6 +347,10 @@ public final class GgufImport {
                         + " tensors but the file lists " + tensors.size());
             }
             int maxPos = meta.containsKey("llama.context_length") ? integer(meta, "llama.context_length") : 2048;
+            float theta = (float) real(meta, "llama.rope.freq_base", 10000);
+            RopeScaling scaling = heads > 0 && dim % heads == 0 && (dim / heads) % 2 == 0 && theta > 0
+                    ? ropeScaling(meta, tensors, dataStart, theta, dim / heads)
+                    : RopeScaling.NONE; // the config's own check names the bad shape or theta
             try {
                 return new LlamaConfig(
                         vocab,
@@ -356,12 +360,111 @@ public final class GgufImport {
                         kv,
                         integer(meta, "llama.feed_forward_length"),
                         maxPos,
-                        (float) real(meta, "llama.rope.freq_base", 10000),
+                        theta,
                         (float) real(meta, "llama.attention.layer_norm_rms_epsilon", 1e-5),
-                        !tensors.containsKey("output.weight"));
+                        !tensors.containsKey("output.weight"),
+                        scaling);
             } catch (IllegalArgumentException | ArithmeticException e) {
                 throw fail("metadata does not describe a valid Llama model: " + e.getMessage());
             }
+        }
+
+        /**
+         * The RoPE scaling as llama.cpp's converter writes Hugging Face's: {@code llama.rope.scaling.type} linear with
+         * {@code llama.rope.scaling.factor}, or llama3 as a {@code rope_freqs} tensor of per-pair divisors
+         * ({@link #llama3FromFactors}); none when neither is there; other types are refused.
+         */
+        RopeScaling ropeScaling(
+                Map<String, Object> meta, Map<String, TensorEntry> tensors, long dataStart, float theta, int headDim)
+                throws CheckpointFormatException {
+            TensorEntry freqs = tensors.get("rope_freqs.weight");
+            if (freqs != null) {
+                if (freqs.ne().length != 1 || freqs.ne()[0] != headDim / 2 || freqs.type() != GgmlType.F32.id)
+                    throw fail("tensor rope_freqs.weight must be F32 [" + headDim / 2 + "] (one factor per rotated"
+                            + " pair of head dimension " + headDim + "), found type " + freqs.type() + " "
+                            + Arrays.toString(freqs.ne()));
+                int context = meta.containsKey("llama.rope.scaling.original_context_length")
+                        ? integer(meta, "llama.rope.scaling.original_context_length")
+                        : LLAMA3_CONTEXT;
+                return llama3FromFactors(theta, headDim, dequantize(freqs, dataStart), context);
+            }
+            Object type = meta.get("llama.rope.scaling.type");
+            if (type == null || "none".equals(type)) return RopeScaling.NONE;
+            if (!"linear".equals(type))
+                throw fail("llama.rope.scaling.type '" + type + "' is not supported (supported: none, linear);"
+                        + " use a model with one of those");
+            if (!meta.containsKey("llama.rope.scaling.factor"))
+                throw fail("metadata llama.rope.scaling.factor is missing (llama.rope.scaling.type is linear)");
+            try {
+                return new RopeScaling.Linear(real(meta, "llama.rope.scaling.factor", 1));
+            } catch (IllegalArgumentException e) {
+                throw fail("metadata llama.rope.scaling.factor: " + e.getMessage());
+            }
+        }
+
+        /**
+         * The llama3 scaling whose per-pair divisors (plain frequency / scaled frequency) are {@code factors}, as
+         * llama.cpp's converter computes them from Hugging Face's llama3 rope_scaling. The divisors depend on the
+         * parameters only through the factor (the largest divisor) and the two wavelength bounds
+         * {@code context / low_freq_factor} and {@code context / high_freq_factor}: Meta's values (low 1, high 4) are
+         * tried first, then the bounds solved from the two outermost blended pairs (rounded to 6 digits, then as
+         * solved); the first that reproduces every divisor to 1e-5 is taken, written with
+         * {@code original_max_position_embeddings} {@code context}.
+         */
+        RopeScaling llama3FromFactors(float theta, int headDim, float[] factors, int context)
+                throws CheckpointFormatException {
+            double[] plain = RopeFrequencies.plain(theta, headDim).toArray();
+            double factor = 1;
+            for (float f : factors) {
+                if (!(f >= 1) || Float.isInfinite(f))
+                    throw fail("tensor rope_freqs.weight holds " + f + "; llama3 rope factors are finite and >= 1");
+                factor = Math.max(factor, f);
+            }
+            if (factor == 1) return RopeScaling.NONE;
+            List<double[]> candidates = new ArrayList<>();
+            candidates.add(new double[] {1, 4});
+            int first = -1, last = -1; // the outermost blended pairs: 1 < divisor < factor
+            for (int i = 0; i < factors.length; i++) {
+                if (factors[i] > 1 + 1e-5 && factors[i] < factor * (1 - 1e-5)) {
+                    if (first < 0) first = i;
+                    last = i;
+                }
+            }
+            if (first >= 0 && last > first) {
+                // blend s = (1/d - 1/F) / (1 - 1/F) = (lowW / w - 1) / (lowW / highW - 1): linear in u = lowW and
+                // v = lowW / highW - 1 as u / w - s v = 1, for the two pairs
+                double[] w = new double[2], sv = new double[2];
+                int[] at = {first, last};
+                for (int k = 0; k < 2; k++) {
+                    w[k] = 2 * Math.PI / plain[at[k]];
+                    sv[k] = (1 / factors[at[k]] - 1 / factor) / (1 - 1 / factor);
+                }
+                double det = -sv[1] / w[0] + sv[0] / w[1];
+                double u = (-sv[1] + sv[0]) / det, v = (1 / w[0] - 1 / w[1]) / det;
+                double highW = u / (v + 1), low = context / u, high = context / highW;
+                // the divisors are float32: the solve is as exact as they are, so try its values at 6 digits first
+                candidates.add(new double[] {sixDigits(low), sixDigits(high)});
+                candidates.add(new double[] {low, high});
+            }
+            for (double[] lowHigh : candidates) {
+                RopeScaling.Llama3 s;
+                try {
+                    s = new RopeScaling.Llama3(factor, lowHigh[0], lowHigh[1], context);
+                } catch (IllegalArgumentException e) {
+                    continue;
+                }
+                RopeFrequencies scaled = s.frequencies(theta, headDim);
+                boolean same = true;
+                for (int i = 0; i < factors.length && same; i++)
+                    same = Math.abs(plain[i] / scaled.inverse(i) - factors[i]) <= 1e-5 * factors[i];
+                if (same) return s;
+            }
+            throw fail("tensor rope_freqs.weight holds per-frequency RoPE factors that no llama3 rope scaling with"
+                    + " factor " + factor + " reproduces; only llama3 scaling is supported in this form");
+        }
+
+        private static double sixDigits(double x) {
+            return new BigDecimal(x).round(new MathContext(6)).doubleValue();
         }
 
         NamedTensors weights(LlamaConfig c, Map<String, TensorEntry> tensors, long dataStart)
@@ -390,7 +493,7 @@ public final class GgufImport {
             hfOf.put("output_norm.weight", TensorNames.FINAL_NORM);
             if (!c.tieEmbeddings()) hfOf.put("output.weight", TensorNames.LM_HEAD);
             for (String name : tensors.keySet()) {
-                if (!hfOf.containsKey(name)) {
+                if (!hfOf.containsKey(name) && !name.equals("rope_freqs.weight")) { // rope_freqs: read by config()
                     throw fail("unexpected tensor " + name + ": the file is not a plain Llama model with "
                             + c.numLayers() + " layers");
                 }

@@ -1,6 +1,7 @@
 package ai.mode.model.io;
 
 import ai.mode.model.LlamaConfig;
+import ai.mode.model.RopeScaling;
 import ai.mode.model.text.StrictUtf8;
 import com.google.gson.Gson;
 import com.google.gson.GsonBuilder;
@@ -17,10 +18,10 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * Hugging Face Llama {@code config.json} to and from {@link LlamaConfig}: reads the fields our decoder needs, rejects
- * features it does not implement (rope_scaling, biases, other activations, non-llama model types) with one-line
- * messages, and keeps every other field so that a read-then-written config loses nothing (bos/eos ids, generation
- * hints, ...).
+ * Hugging Face Llama {@code config.json} to and from {@link LlamaConfig}: reads the fields our decoder needs (with
+ * {@code rope_scaling} of types linear and llama3), rejects features it does not implement (other rope scaling types,
+ * biases, other activations, non-llama model types) with one-line messages, and keeps every other field so that a
+ * read-then-written config loses nothing (bos/eos ids, generation hints, ...).
  *
  * <p>A Hugging Face {@code config.json} for {@code LlamaForCausalLM}: the {@link LlamaConfig} it describes, the storage
  * {@code torch_dtype}, and every field this class does not interpret ({@link #extra()}), preserved on write.
@@ -135,19 +136,6 @@ public record HfConfig(LlamaConfig model, String torchDtype, JsonObject extra) {
         f.requireAbsentOrEqual("hidden_act", "silu", "only SwiGLU with silu is implemented");
         f.requireFalseIfPresent("attention_bias", "attention projections with bias are not implemented");
         f.requireFalseIfPresent("mlp_bias", "MLP projections with bias are not implemented");
-        if (o.has("rope_scaling") && !o.get("rope_scaling").isJsonNull()) {
-            JsonElement s = o.get("rope_scaling");
-            String type = s.isJsonObject() && s.getAsJsonObject().has("rope_type")
-                    ? s.getAsJsonObject().get("rope_type").toString()
-                    : s.isJsonObject() && s.getAsJsonObject().has("type")
-                            ? s.getAsJsonObject().get("type").toString()
-                            : s.toString();
-            throw new CheckpointFormatException(
-                    source,
-                    "rope_scaling " + type
-                            + " is not supported (only plain RoPE is implemented); use a model without rope_scaling");
-        }
-
         int vocab = f.requiredInt("vocab_size");
         int hidden = f.requiredInt("hidden_size");
         int layers = f.requiredInt("num_hidden_layers");
@@ -156,6 +144,7 @@ public record HfConfig(LlamaConfig model, String torchDtype, JsonObject extra) {
         int kvHeads = f.optionalInt("num_key_value_heads", heads);
         int maxPos = f.optionalInt("max_position_embeddings", 2048);
         float theta = ropeTheta(o, f, source);
+        RopeScaling scaling = ropeScaling(o, source, maxPos);
         float eps = f.optionalFloat("rms_norm_eps", 1e-6f);
         boolean tied = f.optionalBoolean("tie_word_embeddings", false);
         if (o.has("head_dim") && !o.get("head_dim").isJsonNull() && heads > 0 && hidden % heads == 0) {
@@ -172,7 +161,7 @@ public record HfConfig(LlamaConfig model, String torchDtype, JsonObject extra) {
                 : o.has("dtype") && !o.get("dtype").isJsonNull() ? f.string("dtype") : "float32";
         LlamaConfig model;
         try {
-            model = new LlamaConfig(vocab, hidden, layers, heads, kvHeads, ffn, maxPos, theta, eps, tied);
+            model = new LlamaConfig(vocab, hidden, layers, heads, kvHeads, ffn, maxPos, theta, eps, tied, scaling);
         } catch (IllegalArgumentException e) {
             throw new CheckpointFormatException(source, e.getMessage(), e);
         }
@@ -181,7 +170,7 @@ public record HfConfig(LlamaConfig model, String torchDtype, JsonObject extra) {
 
     /**
      * rope_theta from the top level (transformers 4.x) or from {@code rope_parameters} (transformers 5.x, which also
-     * carries the RoPE variant: only {@code "default"} is implemented).
+     * carries the RoPE variant, read by {@link #ropeScaling}).
      */
     private static float ropeTheta(JsonObject o, Fields f, Path source) throws CheckpointFormatException {
         float theta = f.optionalFloat("rope_theta", 10000f);
@@ -190,13 +179,6 @@ public record HfConfig(LlamaConfig model, String torchDtype, JsonObject extra) {
         if (!rp.isJsonObject())
             throw new CheckpointFormatException(source, "field rope_parameters must be an object, found " + rp);
         Fields p = new Fields(rp.getAsJsonObject(), source);
-        String type = rp.getAsJsonObject().has("rope_type") ? p.string("rope_type") : "default";
-        if (!type.equals("default")) {
-            throw new CheckpointFormatException(
-                    source,
-                    "rope_parameters rope_type \"" + type
-                            + "\" is not supported (only plain RoPE is implemented); use a model without RoPE scaling");
-        }
         float partial = p.optionalFloat("partial_rotary_factor", 1f);
         if (partial != 1f) {
             throw new CheckpointFormatException(
@@ -209,6 +191,61 @@ public record HfConfig(LlamaConfig model, String torchDtype, JsonObject extra) {
                     source, "rope_theta " + theta + " and rope_parameters.rope_theta " + nested + " disagree");
         }
         return nested;
+    }
+
+    /**
+     * The RoPE scaling of {@code rope_scaling} (transformers 4.x: {@code rope_type}, or the older {@code type}) and of
+     * {@code rope_parameters} (transformers 5.x); where both name a scaling they must agree. Types {@code linear} and
+     * {@code llama3} are read, {@code default} is plain RoPE, any other is refused naming the type.
+     */
+    private static RopeScaling ropeScaling(JsonObject o, Path source, int maxPositions)
+            throws CheckpointFormatException {
+        RopeScaling scaling = RopeScaling.NONE;
+        for (String key : new String[] {"rope_scaling", "rope_parameters"}) {
+            JsonElement e = o.get(key);
+            if (e == null || e.isJsonNull()) continue;
+            if (!e.isJsonObject())
+                throw new CheckpointFormatException(source, "field " + key + " must be an object, found " + e);
+            RopeScaling s = ropeScaling(key, e.getAsJsonObject(), source, maxPositions);
+            if (s.equals(RopeScaling.NONE)) continue;
+            if (!scaling.equals(RopeScaling.NONE) && !scaling.equals(s))
+                throw new CheckpointFormatException(
+                        source,
+                        "rope_scaling " + scaling + " and rope_parameters " + s + " disagree; keep one of them");
+            scaling = s;
+        }
+        return scaling;
+    }
+
+    private static RopeScaling ropeScaling(String key, JsonObject s, Path source, int maxPositions)
+            throws CheckpointFormatException {
+        Fields p = new Fields(s, source);
+        String type = s.has("rope_type") && !s.get("rope_type").isJsonNull()
+                ? p.string("rope_type")
+                : s.has("type") && !s.get("type").isJsonNull() ? p.string("type") : "default";
+        try {
+            return switch (type) {
+                case "default" -> RopeScaling.NONE;
+                case "linear" -> new RopeScaling.Linear(p.requiredDouble("factor", key));
+                case "llama3" ->
+                    new RopeScaling.Llama3(
+                            p.requiredDouble("factor", key),
+                            p.requiredDouble("low_freq_factor", key),
+                            p.requiredDouble("high_freq_factor", key),
+                            s.has("original_max_position_embeddings")
+                                            && !s.get("original_max_position_embeddings")
+                                                    .isJsonNull()
+                                    ? p.requiredInt("original_max_position_embeddings")
+                                    : maxPositions);
+                default ->
+                    throw new CheckpointFormatException(
+                            source,
+                            key + " type \"" + type + "\" is not supported (supported: " + RopeScaling.SUPPORTED
+                                    + "); use a model with one of those or without " + key);
+            };
+        } catch (IllegalArgumentException e) {
+            throw new CheckpointFormatException(source, e.getMessage(), e);
+        }
     }
 
     private static void checkArchitecture(JsonObject o, Fields f, Path source) throws CheckpointFormatException {
@@ -277,6 +314,19 @@ public record HfConfig(LlamaConfig model, String torchDtype, JsonObject extra) {
             return o.has(key) && !o.get(key).isJsonNull() ? requiredInt(key) : fallback;
         }
 
+        /** A finite number field of the object {@code where} names (for messages). */
+        double requiredDouble(String key, String where) throws CheckpointFormatException {
+            JsonElement e = o.get(key);
+            if (e == null || e.isJsonNull())
+                throw new CheckpointFormatException(source, "missing required field " + where + "." + key);
+            if (e.isJsonPrimitive() && e.getAsJsonPrimitive().isNumber()) {
+                double v = e.getAsBigDecimal().doubleValue();
+                if (Double.isFinite(v)) return v;
+            }
+            throw new CheckpointFormatException(
+                    source, "field " + where + "." + key + " must be a finite number, found " + e);
+        }
+
         float optionalFloat(String key, float fallback) throws CheckpointFormatException {
             if (!o.has(key) || o.get(key).isJsonNull()) return fallback;
             JsonPrimitive p = primitive(key);
@@ -333,6 +383,7 @@ public record HfConfig(LlamaConfig model, String torchDtype, JsonObject extra) {
         o.addProperty("num_key_value_heads", model.numKvHeads());
         o.addProperty("max_position_embeddings", model.maxSeqLen());
         o.add("rope_theta", shortestFloat(model.ropeTheta()));
+        if (!model.ropeScaling().equals(RopeScaling.NONE)) o.add("rope_scaling", ropeScalingJson(model.ropeScaling()));
         o.add("rms_norm_eps", shortestFloat(model.rmsNormEps()));
         o.addProperty("tie_word_embeddings", model.tieEmbeddings());
         o.addProperty("hidden_act", "silu");
@@ -342,6 +393,23 @@ public record HfConfig(LlamaConfig model, String torchDtype, JsonObject extra) {
         for (Map.Entry<String, JsonElement> e : extra.entrySet())
             o.add(e.getKey(), e.getValue().deepCopy());
         return o;
+    }
+
+    /** Hugging Face's {@code rope_scaling} object of a scaling other than none. */
+    private static JsonObject ropeScalingJson(RopeScaling scaling) {
+        JsonObject s = new JsonObject();
+        s.addProperty("rope_type", scaling.type());
+        switch (scaling) {
+            case RopeScaling.Linear l -> s.addProperty("factor", l.factor());
+            case RopeScaling.Llama3 l -> {
+                s.addProperty("factor", l.factor());
+                s.addProperty("low_freq_factor", l.lowFreqFactor());
+                s.addProperty("high_freq_factor", l.highFreqFactor());
+                s.addProperty("original_max_position_embeddings", l.originalMaxPositions());
+            }
+            case RopeScaling.None n -> throw new IllegalArgumentException("plain RoPE has no rope_scaling object");
+        }
+        return s;
     }
 
     /** Pretty-printed JSON text with a trailing newline. */

@@ -1,6 +1,7 @@
 package ai.mode.model.mode;
 
 import ai.mode.model.LlamaConfig;
+import ai.mode.model.RopeScaling;
 import ai.mode.model.nn.Parameter;
 import ai.mode.runtime.Backend;
 import java.nio.ByteBuffer;
@@ -41,8 +42,21 @@ public record BackboneFingerprint(String configHash, String weightsHash) {
         String canon = "llama vocab=" + c.vocabSize() + " hidden=" + c.hiddenSize() + " layers=" + c.numLayers()
                 + " heads=" + c.numHeads() + " kv_heads=" + c.numKvHeads() + " ffn=" + c.intermediateSize()
                 + " max_seq=" + c.maxSeqLen() + " rope_theta=" + Float.floatToIntBits(c.ropeTheta())
-                + " eps=" + Float.floatToIntBits(c.rmsNormEps()) + " tied=" + c.tieEmbeddings();
+                + " eps=" + Float.floatToIntBits(c.rmsNormEps()) + " tied=" + c.tieEmbeddings()
+                + ropeScaling(c.ropeScaling());
         return HexFormat.of().formatHex(sha256().digest(canon.getBytes(StandardCharsets.UTF_8)));
+    }
+
+    /** The scaling's part of the canonical shape: empty for plain RoPE, so hashes of unscaled backbones stay as they were. */
+    private static String ropeScaling(RopeScaling s) {
+        return switch (s) {
+            case RopeScaling.None n -> "";
+            case RopeScaling.Linear l -> " rope_scaling=linear factor=" + Double.doubleToLongBits(l.factor());
+            case RopeScaling.Llama3 l ->
+                " rope_scaling=llama3 factor=" + Double.doubleToLongBits(l.factor()) + " low="
+                        + Double.doubleToLongBits(l.lowFreqFactor()) + " high="
+                        + Double.doubleToLongBits(l.highFreqFactor()) + " original=" + l.originalMaxPositions();
+        };
     }
 
     /** The first 12 hex digits, for messages. */

@@ -3,6 +3,7 @@ package ai.mode.model.nn;
 import ai.mode.model.LlamaConfig;
 import ai.mode.model.io.TensorNames.LayerTensor;
 import ai.mode.runtime.Backend;
+import ai.mode.runtime.RopeFrequencies;
 import ai.mode.runtime.Tensor;
 import java.util.Arrays;
 import java.util.List;
@@ -40,6 +41,7 @@ public final class DecoderLayer implements Layer {
     private final BufferPool own;
     private final BufferPool scratch;
     private final int d, kvd, f, h, hkv, hd; // width, key/value width, FFN width, heads, kv heads, head dim
+    private final RopeFrequencies rope; // [hd/2], from the config once
     private Tensor x;
     private int rows, seq; // rows = E·B
 
@@ -73,6 +75,7 @@ public final class DecoderLayer implements Layer {
         this.h = cfg.numHeads();
         this.hkv = cfg.numKvHeads();
         this.hd = cfg.headDim();
+        this.rope = cfg.ropeFrequencies();
     }
 
     /** The HF names of a layer's parameters under {@code prefix}, in {@link #parameters()} order. */
@@ -178,8 +181,8 @@ public final class DecoderLayer implements Layer {
         w.project(LayerTensor.K_PROJ, n1, kt, false); // [N,Hkv*hd]
         w.project(LayerTensor.V_PROJ, n1, vt, false);
         Tensor q4 = backend.view(qt, rows, seq, h, hd), k4 = backend.view(kt, rows, seq, hkv, hd);
-        backend.ropeForward(q4, cfg.ropeTheta(), positionOffset, q4);
-        backend.ropeForward(k4, cfg.ropeTheta(), positionOffset, k4);
+        backend.ropeForward(q4, rope, positionOffset, q4);
+        backend.ropeForward(k4, rope, positionOffset, k4);
         return new Tensor[] {q4, k4, backend.view(vt, rows, seq, hkv, hd)};
     }
 
@@ -242,8 +245,8 @@ public final class DecoderLayer implements Layer {
                 dq4,
                 dk4,
                 backend.view(dv, rows, seq, hkv, hd));
-        backend.ropeBackward(dq4, cfg.ropeTheta(), 0, dq4);
-        backend.ropeBackward(dk4, cfg.ropeTheta(), 0, dk4);
+        backend.ropeBackward(dq4, rope, 0, dq4);
+        backend.ropeBackward(dk4, rope, 0, dk4);
         Tensor n1 = own.get("n1", n, d);
         w.projectBackward(LayerTensor.Q_PROJ, dq, n1, dN, false);
         w.projectBackward(LayerTensor.K_PROJ, dk, n1, dN, true);

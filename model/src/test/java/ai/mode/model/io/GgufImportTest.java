@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.mode.model.LlamaConfig;
+import ai.mode.model.RopeScaling;
 import ai.mode.model.nn.LlamaModel;
 import ai.mode.model.tokenizer.HfTokenizer;
 import ai.mode.model.train.Weights;
@@ -140,6 +141,69 @@ class GgufImportTest {
             b[at] = (byte) rnd.nextInt(256);
             fuzz(b);
         }
+    }
+
+    @Test
+    void ropeScalingMetadata() throws IOException {
+        byte[] good = Files.readAllBytes(resource("tiny-f32.gguf"));
+        GgufImport.Result linear = GgufImport.load(write(
+                withMetadata(good, Map.of("llama.rope.scaling.type", "linear", "llama.rope.scaling.factor", 2.5f))));
+        assertEquals(
+                new RopeScaling.Linear(2.5), linear.model().config().model().ropeScaling());
+        assertTrue(linear.model().config().toJsonString().contains("\"rope_scaling\""), "written back by checkpoints");
+        assertEquals(
+                RopeScaling.NONE,
+                GgufImport.load(write(withMetadata(good, Map.of("llama.rope.scaling.type", "none"))))
+                        .model()
+                        .config()
+                        .model()
+                        .ropeScaling());
+        expect(
+                write(withMetadata(good, Map.of("llama.rope.scaling.type", "yarn", "llama.rope.scaling.factor", 4f))),
+                "llama.rope.scaling.type 'yarn' is not supported (supported: none, linear)");
+        expect(
+                write(withMetadata(good, Map.of("llama.rope.scaling.type", "linear"))),
+                "metadata llama.rope.scaling.factor is missing");
+        expect(
+                write(withMetadata(
+                        good, Map.of("llama.rope.scaling.type", "linear", "llama.rope.scaling.factor", -1f))),
+                "rope_scaling linear: factor must be a positive finite number");
+    }
+
+    /**
+     * {@code good} with metadata entries (String or Float values) added after the others, and a padding entry so the
+     * inserted bytes are a multiple of 32: the data section, aligned after the tensor infos, moves by that much and
+     * every tensor offset (relative to it) stays right.
+     */
+    static byte[] withMetadata(byte[] good, Map<String, Object> entries) {
+        ByteBuffer kv = ByteBuffer.allocate(4096).order(ByteOrder.LITTLE_ENDIAN);
+        for (Map.Entry<String, Object> e : entries.entrySet()) putEntry(kv, e.getKey(), e.getValue());
+        int padEntry = 8 + "x.pad".length() + 4 + 8;
+        putEntry(kv, "x.pad", "_".repeat((32 - (kv.position() + padEntry) % 32) % 32));
+        int at = firstTensorInfo(good);
+        ByteBuffer out = ByteBuffer.allocate(good.length + kv.position()).order(ByteOrder.LITTLE_ENDIAN);
+        out.put(good, 0, at).put(kv.array(), 0, kv.position()).put(good, at, good.length - at);
+        out.putLong(16, out.getLong(16) + entries.size() + 1);
+        return out.array();
+    }
+
+    private static void putEntry(ByteBuffer b, String key, Object value) {
+        byte[] k = key.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        b.putLong(k.length).put(k);
+        switch (value) {
+            case String str -> {
+                byte[] v = str.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+                b.putInt(8).putLong(v.length).put(v);
+            }
+            case Float f -> b.putInt(6).putFloat(f);
+            default -> throw new IllegalArgumentException("value " + value);
+        }
+    }
+
+    private Path write(byte[] content) throws IOException {
+        Path p = Files.createTempFile(dir, "meta", ".gguf");
+        Files.write(p, content);
+        return p;
     }
 
     /** Byte offset of the first tensor info: after the header and every metadata entry. */

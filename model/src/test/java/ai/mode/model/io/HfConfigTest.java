@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.mode.model.LlamaConfig;
+import ai.mode.model.RopeScaling;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import com.google.gson.JsonPrimitive;
@@ -144,9 +145,10 @@ class HfConfigTest {
     @Test
     void unsupportedFeatures() {
         expect(with("model_type", "\"gpt2\""), "model_type \"gpt2\" is not supported");
-        expect(
-                with("rope_scaling", "{\"rope_type\":\"llama3\",\"factor\":8.0}"),
-                "rope_scaling \"llama3\" is not supported");
+        for (String type : new String[] {"dynamic", "yarn", "longrope"})
+            expect(
+                    with("rope_scaling", "{\"rope_type\":\"" + type + "\",\"factor\":8.0}"),
+                    "rope_scaling type \"" + type + "\" is not supported (supported: linear, llama3 (or none))");
         expect(with("attention_bias", "true"), "attention_bias true is not supported");
         expect(with("mlp_bias", "true"), "mlp_bias true is not supported");
         expect(with("hidden_act", "\"gelu\""), "hidden_act \"gelu\" is not supported");
@@ -175,7 +177,7 @@ class HfConfigTest {
                         "\"vocab_size\"",
                         "\"rope_parameters\":{\"rope_theta\":500000.0,\"rope_type\":\"default\"},\"vocab_size\"");
         assertEquals(500000f, HfConfig.parse(v5, SRC).model().ropeTheta());
-        expect(v5.replace("\"default\"", "\"llama3\""), "rope_parameters rope_type \"llama3\" is not supported");
+        expect(v5.replace("\"default\"", "\"yarn\""), "rope_parameters type \"yarn\" is not supported");
         expect(
                 with("rope_theta", "10000.0")
                         .replace("\"vocab_size\"", "\"rope_parameters\":{\"rope_theta\":500000.0},\"vocab_size\""),
@@ -184,6 +186,70 @@ class HfConfigTest {
                 with("rope_parameters", "{\"rope_type\":\"default\",\"partial_rotary_factor\":0.5}"),
                 "partial_rotary_factor 0.5 is not supported");
         expect(with("rope_parameters", "[1]"), "field rope_parameters must be an object");
+    }
+
+    /** Llama 3.1's rope_scaling, as its config.json writes it (values of Meta-Llama-3.1-8B). */
+    private static final String LLAMA31_SCALING = "{\"factor\":8.0,\"low_freq_factor\":1.0,\"high_freq_factor\":4.0,"
+            + "\"original_max_position_embeddings\":8192,\"rope_type\":\"llama3\"}";
+
+    @Test
+    void ropeScalingLinearAndLlama3ReadAndWrittenBack() throws IOException {
+        RopeScaling llama3 = HfConfig.parse(with("rope_scaling", LLAMA31_SCALING), SRC)
+                .model()
+                .ropeScaling();
+        assertEquals(new RopeScaling.Llama3(8, 1, 4, 8192), llama3);
+        // transformers 4.x's older key "type", and transformers 5.x's rope_parameters
+        assertEquals(
+                new RopeScaling.Linear(2.5),
+                HfConfig.parse(with("rope_scaling", "{\"type\":\"linear\",\"factor\":2.5}"), SRC)
+                        .model()
+                        .ropeScaling());
+        String v5 = with("rope_theta", null)
+                .replace(
+                        "\"vocab_size\"",
+                        "\"rope_parameters\":{\"rope_theta\":500000.0,\"rope_type\":\"llama3\",\"factor\":32.0,"
+                                + "\"low_freq_factor\":1.0,\"high_freq_factor\":4.0},\"vocab_size\"");
+        LlamaConfig fromV5 = HfConfig.parse(v5, SRC).model();
+        assertEquals(new RopeScaling.Llama3(32, 1, 4, fromV5.maxSeqLen()), fromV5.ropeScaling(), "default original");
+        assertEquals(
+                RopeScaling.NONE,
+                HfConfig.parse(with("rope_scaling", "{\"rope_type\":\"default\"}"), SRC)
+                        .model()
+                        .ropeScaling());
+
+        for (RopeScaling scaling : new RopeScaling[] {llama3, new RopeScaling.Linear(2.5), fromV5.ropeScaling()}) {
+            LlamaConfig model = HfConfig.parse(TINYLLAMA_LIKE, SRC).model().withRopeScaling(scaling);
+            String written = HfConfig.of(model).toJsonString();
+            assertTrue(written.contains("\"rope_scaling\""), written);
+            assertEquals(model, HfConfig.parse(written, SRC).model(), "round trip of " + scaling);
+        }
+        assertTrue(!HfConfig.of(HfConfig.parse(TINYLLAMA_LIKE, SRC).model())
+                .toJsonString()
+                .contains("rope_scaling"));
+    }
+
+    @Test
+    void ropeScalingErrorsNameTheField() {
+        expect(
+                with("rope_scaling", "{\"rope_type\":\"llama3\",\"factor\":8.0}"),
+                "missing required field rope_scaling.low_freq_factor");
+        expect(with("rope_scaling", "{\"rope_type\":\"linear\"}"), "missing required field rope_scaling.factor");
+        expect(
+                with("rope_scaling", "{\"rope_type\":\"linear\",\"factor\":\"2\"}"),
+                "field rope_scaling.factor must be a finite number");
+        expect(
+                with("rope_scaling", "{\"rope_type\":\"linear\",\"factor\":-2}"),
+                "rope_scaling linear: factor must be a positive finite number");
+        expect(
+                with("rope_scaling", LLAMA31_SCALING.replace("\"high_freq_factor\":4.0", "\"high_freq_factor\":0.5")),
+                "high_freq_factor 0.5 must be greater than low_freq_factor 1.0");
+        expect(with("rope_scaling", "[1]"), "field rope_scaling must be an object");
+        expect(
+                with("rope_scaling", LLAMA31_SCALING)
+                        .replace(
+                                "\"vocab_size\"",
+                                "\"rope_parameters\":{\"rope_type\":\"linear\",\"factor\":2.0},\"vocab_size\""),
+                "disagree");
     }
 
     @Test

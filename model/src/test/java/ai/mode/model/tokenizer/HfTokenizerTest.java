@@ -76,7 +76,7 @@ class HfTokenizerTest {
         checkAgainstFixture(tok, expected(name), name + " (string merges)");
     }
 
-    private static void checkAgainstFixture(HfTokenizer tok, JsonObject expected, String name) {
+    static void checkAgainstFixture(HfTokenizer tok, JsonObject expected, String name) {
         int checked = 0;
         for (JsonElement c : expected.getAsJsonArray("encodings")) {
             JsonObject e = c.getAsJsonObject();

@@ -12,6 +12,7 @@ import ai.mode.model.nn.DecoderLayer;
 import ai.mode.model.nn.Parameter;
 import ai.mode.runtime.AdamWStep;
 import ai.mode.runtime.LossStats;
+import ai.mode.runtime.RopeFrequencies;
 import ai.mode.runtime.Tensor;
 import ai.mode.runtime.cpu.CpuBackend;
 import ai.mode.runtime.cpu.CpuGemm;
@@ -50,8 +51,8 @@ class CpuDeterminismTest {
             System.arraycopy(qkvHost, r * (d + 2 * hkv * hd) + d + hkv * hd, vh, r * hkv * hd, hkv * hd);
         }
         Tensor q = t(be, qh, b, t, h, hd), k = t(be, kh, b, t, hkv, hd), v = t(be, vh, b, t, hkv, hd);
-        be.ropeForward(q, 10000f, 3, q);
-        be.ropeForward(k, 10000f, 3, k);
+        be.ropeForward(q, RopeFrequencies.plain(10000f, hd), 3, q);
+        be.ropeForward(k, RopeFrequencies.plain(10000f, hd), 3, k);
         Tensor att = be.zeros(b, t, h, hd), lse = be.zeros(b, h, t);
         be.attentionForward(q, k, v, att, lse);
         Tensor gate = t(be, TestData.normal(5, n * f), n, f),

@@ -5,6 +5,7 @@ import static ai.mode.tests.cpu.CpuVariants.poisoned;
 import static ai.mode.tests.cpu.CpuVariants.t;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 
+import ai.mode.runtime.RopeFrequencies;
 import ai.mode.runtime.Tensor;
 import ai.mode.tests.reference.TestData;
 import java.util.Arrays;
@@ -24,10 +25,11 @@ class CpuOpsTest {
             for (int offset : new int[] {0, 17}) {
                 float[] x = TestData.normal(n + offset, n);
                 String what = "rope " + Arrays.toString(s) + " offset " + offset;
+                RopeFrequencies f = RopeFrequencies.plain(10000f, hd);
                 Tensor vector = poisoned(CpuVariants.VECTOR, b, t, h, hd);
-                CpuVariants.VECTOR.ropeForward(t(CpuVariants.VECTOR, x, b, t, h, hd), 10000f, offset, vector);
+                CpuVariants.VECTOR.ropeForward(t(CpuVariants.VECTOR, x, b, t, h, hd), f, offset, vector);
                 Tensor scalar = poisoned(CpuVariants.SCALAR, b, t, h, hd);
-                CpuVariants.SCALAR.ropeForward(t(CpuVariants.SCALAR, x, b, t, h, hd), 10000f, offset, scalar);
+                CpuVariants.SCALAR.ropeForward(t(CpuVariants.SCALAR, x, b, t, h, hd), f, offset, scalar);
                 assertArrayEquals(host(CpuVariants.SCALAR, scalar), host(CpuVariants.VECTOR, vector), what);
             }
         }

@@ -4,6 +4,7 @@ import ai.mode.runtime.AdamWStep;
 import ai.mode.runtime.Backend;
 import ai.mode.runtime.DType;
 import ai.mode.runtime.LossStats;
+import ai.mode.runtime.RopeFrequencies;
 import ai.mode.runtime.Tensor;
 import ai.mode.tests.reference.TestData;
 import java.nio.ByteBuffer;
@@ -124,8 +125,8 @@ public final class OpHashes {
 
         Tensor q = input(10, act, B, T, H, HD), k = input(11, act, B, T, HKV, HD), v = input(12, act, B, T, HKV, HD);
         Tensor qr = be.allocate(act, B, T, H, HD), dq = be.allocate(act, B, T, H, HD);
-        be.ropeForward(q, 10000f, 3, qr);
-        be.ropeBackward(qr, 10000f, 3, dq);
+        be.ropeForward(q, RopeFrequencies.plain(10000f, HD), 3, qr);
+        be.ropeBackward(qr, RopeFrequencies.plain(10000f, HD), 3, dq);
         record("rope fwd, bwd", qr, dq);
         Tensor o = be.allocate(act, B, T, H, HD), lse = be.allocate(DType.F32, B, H, T);
         be.attentionForward(qr, k, v, o, lse);

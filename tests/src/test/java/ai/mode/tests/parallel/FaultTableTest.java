@@ -116,6 +116,14 @@ class FaultTableTest {
         }
         Files.createDirectories(dir.resolve("tiny"));
         Files.writeString(dir.resolve("tiny").resolve("only.txt"), "a cat sat.\n");
+        // a Hugging Face folder (no manifest) of the run's model whose config asks for YaRN rope scaling
+        Path step = run.resolve("checkpoints").resolve("step-00000002"), yarn = dir.resolve("yarn");
+        Files.createDirectories(yarn);
+        for (String f : List.of("model.safetensors", "tokenizer.json")) Files.copy(step.resolve(f), yarn.resolve(f));
+        Files.writeString(
+                yarn.resolve("config.json"),
+                Files.readString(step.resolve("config.json"))
+                        .replaceFirst("\\{", "{\"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4.0},"));
     }
 
     /** The command as the table shows it, with RUN, CORPUS and DIR for the test's folders. */
@@ -246,6 +254,9 @@ class FaultTableTest {
                 mode(
                         "inputs: an empty expert set",
                         "mode generate --checkpoint RUN --experts DIR/expert.safetensors --without c --prompt the"),
+                mode(
+                        "inputs: a checkpoint whose rope_scaling type is not supported",
+                        "mode eval --checkpoint DIR/yarn --corpus CORPUS"),
                 mode(
                         "inputs: a fractional token id",
                         "mode grads --checkpoint RUN --tokens DIR/frac.txt --out DIR/g.safetensors"),
