@@ -3,11 +3,11 @@
 // fallback (float32 tensors, devices below sm_80). Every warp owns 16 rows of its block's tile:
 //  - forward: one query tile per block, 16 query rows per warp; key/value tiles stream through shared memory;
 //    online softmax in float32 (running max and sum per row), saves lse = max + log(sum);
-//  - dq: the same split (query rows per warp, keys streamed), P = exp(S - lse) recomputed; it first writes
-//    delta = rowsum(dOut * out) for its rows (FlashAttention-2's preprocessing), which the dk/dv kernel reads;
+//  - dq: the same split (query rows per warp, keys streamed), P = exp(S - lse) recomputed; a first pass computes
+//    delta = rowsum(P * dP) from the same P and dP (saved: the dk/dv kernel reads it), a second one dq;
 //  - dk/dv: key/value tiles outer (16 key rows per warp), query tiles streamed, looping over the query heads of
 //    the kv group (GQA). dq gets its own kernel instead of atomics: every gradient element is written once, in a
-//    fixed order (deterministic), at the cost of recomputing S and dP there (7 products instead of 5).
+//    fixed order (deterministic), at the cost of recomputing S and dP there (9 products instead of 5 with delta).
 // Operands of every product are bf16 (q, k, v, dOut as stored; P and dS rounded to bf16), sums and softmax
 // statistics float32. Key tiles after the last query row of a warp, and 16-column fragments of them, are skipped
 // (causal), as are rows past the sequence end (ragged tails read zeros). head dim hd <= HD, the compiled tile
@@ -192,42 +192,52 @@ __device__ void attentionWmmaFwd(const bf16* q, const bf16* k, const bf16* v, bf
 }
 
 // ---------------------------------------------------------------- backward: dq (and delta)
-// dq = scale * sum_k dS K with dS = P (dP - delta), P = exp(S * scale - lse), dP = dOut V^T.
-// grid (ceil(T / 64), H, B), block 128 (4 warps x 16 query rows).
+// S and dP of one 16 x 16 fragment (rows qw0.., keys of fragment j of the K/V tile): P = exp(S * scale - lse).
+template <int KF, int LD>
+__device__ __forceinline__ void scoresAndDp(FragC& s, FragC& dp, const FragA (&qf)[KF], const FragA (&df)[KF],
+                                            const bf16* Ks, const bf16* Vs, int j) {
+    wmma::fill_fragment(s, 0.0f);
+    wmma::fill_fragment(dp, 0.0f);
+#pragma unroll
+    for (int kk = 0; kk < KF; kk++) {
+        FragBt kf, vf;
+        wmma::load_matrix_sync(kf, Ks + j * 16 * LD + kk * 16, LD);
+        wmma::mma_sync(s, qf[kk], kf, s);
+        wmma::load_matrix_sync(vf, Vs + j * 16 * LD + kk * 16, LD);
+        wmma::mma_sync(dp, df[kk], vf, dp);
+    }
+}
+
+// dq = scale * sum_k dS K with dS = P (dP - delta), P = exp(S * scale - lse), dP = dOut V^T. A first pass over the
+// keys computes delta = sum_k P dP from the same P and dP as dS (consistent: each row of dS sums to ~0; the usual
+// rowsum(dOut * out) reads the bf16-rounded output and measured up to 3.4x the naive-bf16 error on dq) and saves it
+// for the dk/dv kernel, at the cost of S and dP twice (5 products here). grid (ceil(T / 64), H, B), block 128 (4
+// warps x 16 query rows).
 template <int HD>
-__device__ void attentionWmmaBwdDq(const bf16* dOut, const bf16* q, const bf16* k, const bf16* v, const bf16* out,
-                                   const float* lse, float* delta, bf16* dq, int B, int Tn, int H, int Hkv, int hd) {
-    constexpr int WARPS = 4, NT = WARPS * 32, BQ = WARPS * kRows, BK = 32, LD = HD + 8, LDP = BK + 8;
+__device__ void attentionWmmaBwdDq(const bf16* dOut, const bf16* q, const bf16* k, const bf16* v, const float* lse,
+                                   float* delta, bf16* dq, int B, int Tn, int H, int Hkv, int hd) {
+    constexpr int WARPS = 4, NT = WARPS * 32, BQ = WARPS * kRows, BK = 32, LD = HD + 8, LDP = BK + 8, LDR = kRows + 1;
     constexpr int KF = HD / 16, JF = BK / 16;
-    static_assert(BQ <= 2 * BK && NT == 2 * BQ, "staging and delta layout");
-    __shared__ __align__(32) bf16 KVs[2 * BK * LD];  // K tile, then V tile (Q, then dOut, before the key loop)
+    static_assert(BQ <= 2 * BK && NT == 2 * BQ, "staging and statistics layout");
+    __shared__ __align__(32) bf16 KVs[2 * BK * LD];  // K tile, then V tile (Q, then dOut, before the key loops)
     __shared__ __align__(32) bf16 dSs[WARPS][kRows * LDP];
+    __shared__ float rowParts[WARPS][kRows * LDR];  // P dP of one fragment, summed per row for delta
     __shared__ __align__(32) float positions[kRows * kRows];
     __shared__ float lseW[WARPS][kRows], deltaW[WARPS][kRows];
     bf16* Ks = KVs;
     bf16* Vs = KVs + BK * LD;
-    const int warp = threadIdx.x / 32;
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int b = blockIdx.z, h = blockIdx.y, hk = h / (H / Hkv), q0 = blockIdx.x * BQ, qw0 = q0 + warp * kRows;
     const long long qOff = (long long)b * Tn * H * hd, kOff = (long long)b * Tn * Hkv * hd;
     const float scale = rsqrtf((float)hd);
     bf16* dS = dSs[warp];
+    float* parts = rowParts[warp];
+    const int prow = lane >> 1, phalf = lane & 1;  // lanes 2r, 2r + 1: columns 0-7, 8-15 of row r (delta)
     const bool active = qw0 < Tn;
 
-    // delta = rowsum(dOut * out): threads 2r and 2r + 1 take the even / odd columns of row r of the tile.
-    {
-        const int r = threadIdx.x >> 1, half = threadIdx.x & 1, t = q0 + r;
-        float s = 0.0f;
-        if (t < Tn) {
-            const long long base = qOff + ((long long)t * H + h) * hd;
-            for (int c = half; c < hd; c += 2) s = fmaf(load(dOut, base + c), load(out, base + c), s);
-        }
-        s += __shfl_xor_sync(0xffffffffu, s, 1);
-        const long long stat = ((long long)b * H + h) * Tn + t;
-        if (half == 0) {
-            deltaW[r / kRows][r % kRows] = t < Tn ? s : 0.0f;
-            lseW[r / kRows][r % kRows] = t < Tn ? lse[stat] : 0.0f;
-            if (t < Tn) delta[stat] = s;
-        }
+    if ((threadIdx.x & 1) == 0) {  // thread 2r (in row r's warp) loads row r's lse
+        const int r = threadIdx.x >> 1, t = q0 + r;
+        lseW[r / kRows][r % kRows] = t < Tn ? lse[((long long)b * H + h) * Tn + t] : 0.0f;
     }
     fillPositions<NT>(positions);
     FragA qf[KF], df[KF];
@@ -240,13 +250,12 @@ __device__ void attentionWmmaBwdDq(const bf16* dOut, const bf16* q, const bf16* 
     __syncthreads();
 #pragma unroll
     for (int kk = 0; kk < KF; kk++) wmma::load_matrix_sync(df[kk], KVs + warp * kRows * LD + kk * 16, LD);
-    FragC pos, acc[KF];
+    FragC pos;
     wmma::load_matrix_sync(pos, positions, kRows, wmma::mem_row_major);
-#pragma unroll
-    for (int f = 0; f < KF; f++) wmma::fill_fragment(acc[f], 0.0f);
 
     const int kEnd = min(Tn, q0 + BQ);
-    for (int k0 = 0; k0 < kEnd; k0 += BK) {
+    float part = 0.0f;
+    for (int k0 = 0; k0 < kEnd; k0 += BK) {  // pass 1: delta
         __syncthreads();  // staging consumed; the previous K/V tile consumed
         loadTile<BK, HD, NT>(Ks, k + kOff, k0, Tn, Hkv, hk, hd);
         loadTile<BK, HD, NT>(Vs, v + kOff, k0, Tn, Hkv, hk, hd);
@@ -256,16 +265,41 @@ __device__ void attentionWmmaBwdDq(const bf16* dOut, const bf16* q, const bf16* 
         for (int j = 0; j < JF; j++) {
             if (k0 + 16 * j > qw0 + kRows - 1) continue;
             FragC s, dp;
-            wmma::fill_fragment(s, 0.0f);
-            wmma::fill_fragment(dp, 0.0f);
+            scoresAndDp<KF, LD>(s, dp, qf, df, Ks, Vs, j);
 #pragma unroll
-            for (int kk = 0; kk < KF; kk++) {
-                FragBt kf, vf;
-                wmma::load_matrix_sync(kf, Ks + j * 16 * LD + kk * 16, LD);
-                wmma::mma_sync(s, qf[kk], kf, s);
-                wmma::load_matrix_sync(vf, Vs + j * 16 * LD + kk * 16, LD);
-                wmma::mma_sync(dp, df[kk], vf, dp);
+            for (int i = 0; i < pos.num_elements; i++) {
+                int r = rowOf(pos.x[i]), c = colOf(pos.x[i]), t = qw0 + r, kc = k0 + 16 * j + c;
+                float p = (t < Tn && kc <= t && kc < Tn) ? expf(s.x[i] * scale - lseW[warp][r]) : 0.0f;
+                parts[r * LDR + c] = p * dp.x[i];
             }
+            __syncwarp();
+#pragma unroll
+            for (int c = 0; c < 8; c++) part += parts[prow * LDR + phalf * 8 + c];
+            __syncwarp();  // parts is rewritten by the next fragment
+        }
+    }
+    part += __shfl_xor_sync(0xffffffffu, part, 1);
+    if (phalf == 0) {
+        const int t = qw0 + prow;
+        deltaW[warp][prow] = t < Tn ? part : 0.0f;
+        if (t < Tn) delta[((long long)b * H + h) * Tn + t] = part;
+    }
+    __syncwarp();
+
+    FragC acc[KF];
+#pragma unroll
+    for (int f = 0; f < KF; f++) wmma::fill_fragment(acc[f], 0.0f);
+    for (int k0 = 0; k0 < kEnd; k0 += BK) {  // pass 2: dq
+        __syncthreads();
+        loadTile<BK, HD, NT>(Ks, k + kOff, k0, Tn, Hkv, hk, hd);
+        loadTile<BK, HD, NT>(Vs, v + kOff, k0, Tn, Hkv, hk, hd);
+        __syncthreads();
+        if (!active || k0 > qw0 + kRows - 1) continue;
+#pragma unroll
+        for (int j = 0; j < JF; j++) {
+            if (k0 + 16 * j > qw0 + kRows - 1) continue;
+            FragC s, dp;
+            scoresAndDp<KF, LD>(s, dp, qf, df, Ks, Vs, j);
 #pragma unroll
             for (int i = 0; i < pos.num_elements; i++) {
                 int r = rowOf(pos.x[i]), c = colOf(pos.x[i]), t = qw0 + r, kc = k0 + 16 * j + c;
@@ -404,11 +438,11 @@ __device__ void attentionWmmaBwdDkv(const bf16* dOut, const bf16* q, const bf16*
 // (ceil(T / 64), H, B), block 128; bwddkv: grid (ceil(T / (16 x warps)), Hkv, B), block 32 x warps. The host derives
 // the rows of a block from its threads: 16 per warp.
 extern "C" __global__ void __launch_bounds__(128) mode_attention_wmma32_fwd_bf16(const bf16* q, const bf16* k, const bf16* v, bf16* out, float* lse, int B, int Tn, int H, int Hkv, int hd) { attentionWmmaFwd<32>(q, k, v, out, lse, B, Tn, H, Hkv, hd); }
-extern "C" __global__ void __launch_bounds__(128) mode_attention_wmma32_bwddq_bf16(const bf16* dOut, const bf16* q, const bf16* k, const bf16* v, const bf16* out, const float* lse, float* delta, bf16* dq, int B, int Tn, int H, int Hkv, int hd) { attentionWmmaBwdDq<32>(dOut, q, k, v, out, lse, delta, dq, B, Tn, H, Hkv, hd); }
+extern "C" __global__ void __launch_bounds__(128) mode_attention_wmma32_bwddq_bf16(const bf16* dOut, const bf16* q, const bf16* k, const bf16* v, const float* lse, float* delta, bf16* dq, int B, int Tn, int H, int Hkv, int hd) { attentionWmmaBwdDq<32>(dOut, q, k, v, lse, delta, dq, B, Tn, H, Hkv, hd); }
 extern "C" __global__ void __launch_bounds__(128) mode_attention_wmma32_bwddkv_bf16(const bf16* dOut, const bf16* q, const bf16* k, const bf16* v, const float* lse, const float* delta, bf16* dk, bf16* dv, int B, int Tn, int H, int Hkv, int hd) { attentionWmmaBwdDkv<32>(dOut, q, k, v, lse, delta, dk, dv, B, Tn, H, Hkv, hd); }
 extern "C" __global__ void __launch_bounds__(128) mode_attention_wmma64_fwd_bf16(const bf16* q, const bf16* k, const bf16* v, bf16* out, float* lse, int B, int Tn, int H, int Hkv, int hd) { attentionWmmaFwd<64>(q, k, v, out, lse, B, Tn, H, Hkv, hd); }
-extern "C" __global__ void __launch_bounds__(128) mode_attention_wmma64_bwddq_bf16(const bf16* dOut, const bf16* q, const bf16* k, const bf16* v, const bf16* out, const float* lse, float* delta, bf16* dq, int B, int Tn, int H, int Hkv, int hd) { attentionWmmaBwdDq<64>(dOut, q, k, v, out, lse, delta, dq, B, Tn, H, Hkv, hd); }
+extern "C" __global__ void __launch_bounds__(128) mode_attention_wmma64_bwddq_bf16(const bf16* dOut, const bf16* q, const bf16* k, const bf16* v, const float* lse, float* delta, bf16* dq, int B, int Tn, int H, int Hkv, int hd) { attentionWmmaBwdDq<64>(dOut, q, k, v, lse, delta, dq, B, Tn, H, Hkv, hd); }
 extern "C" __global__ void __launch_bounds__(128) mode_attention_wmma64_bwddkv_bf16(const bf16* dOut, const bf16* q, const bf16* k, const bf16* v, const float* lse, const float* delta, bf16* dk, bf16* dv, int B, int Tn, int H, int Hkv, int hd) { attentionWmmaBwdDkv<64>(dOut, q, k, v, lse, delta, dk, dv, B, Tn, H, Hkv, hd); }
 extern "C" __global__ void __launch_bounds__(128) mode_attention_wmma128_fwd_bf16(const bf16* q, const bf16* k, const bf16* v, bf16* out, float* lse, int B, int Tn, int H, int Hkv, int hd) { attentionWmmaFwd<128>(q, k, v, out, lse, B, Tn, H, Hkv, hd); }
-extern "C" __global__ void __launch_bounds__(128) mode_attention_wmma128_bwddq_bf16(const bf16* dOut, const bf16* q, const bf16* k, const bf16* v, const bf16* out, const float* lse, float* delta, bf16* dq, int B, int Tn, int H, int Hkv, int hd) { attentionWmmaBwdDq<128>(dOut, q, k, v, out, lse, delta, dq, B, Tn, H, Hkv, hd); }
+extern "C" __global__ void __launch_bounds__(128) mode_attention_wmma128_bwddq_bf16(const bf16* dOut, const bf16* q, const bf16* k, const bf16* v, const float* lse, float* delta, bf16* dq, int B, int Tn, int H, int Hkv, int hd) { attentionWmmaBwdDq<128>(dOut, q, k, v, lse, delta, dq, B, Tn, H, Hkv, hd); }
 extern "C" __global__ void __launch_bounds__(64) mode_attention_wmma128_bwddkv_bf16(const bf16* dOut, const bf16* q, const bf16* k, const bf16* v, const float* lse, const float* delta, bf16* dk, bf16* dv, int B, int Tn, int H, int Hkv, int hd) { attentionWmmaBwdDkv<128>(dOut, q, k, v, lse, delta, dk, dv, B, Tn, H, Hkv, hd); }

@@ -528,56 +528,20 @@ public class DeviceBackend implements Backend {
         String sfx = suffix(a.dtype());
         int tile = headTile("attentionBackward", a.headDim());
         if (a.batch() == 0 || a.seq() == 0 || a.heads() == 0) return;
-        // The dq kernel also writes delta (the CUDA-core one rowsum(P * dP), the tensor-core one rowsum(dOut * out)),
-        // which the dk/dv kernel reads.
+        // Both families take the same parameters; the dq kernel also writes delta = rowsum(P * dP), which the dk/dv
+        // kernel reads.
+        boolean wmma = wmmaAttention("attentionBackward", a.dtype());
+        String prefix = (wmma ? "mode_attention_wmma" : "mode_attention") + tile;
+        String dqEntry = prefix + "_bwddq_" + sfx, dkvEntry = prefix + "_bwddkv_" + sfx;
+        int cudaCoreRows = tile >= ATTENTION_HEAD_TILES[ATTENTION_HEAD_TILES.length - 1]
+                ? KernelLaunch.constant("kLaunchAttentionTileRowsLarge")
+                : KernelLaunch.constant("kLaunchAttentionTileRows");
+        int dqRows = wmma ? wmmaAttentionRows(dqEntry) : cudaCoreRows;
+        int dkvRows = wmma ? wmmaAttentionRows(dkvEntry) : cudaCoreRows;
         try (DeviceTensor delta = uninitialized(DType.F32, a.batch(), a.heads(), a.seq())) {
-            if (wmmaAttention("attentionBackward", a.dtype())) {
-                String dqEntry = "mode_attention_wmma" + tile + "_bwddq_" + sfx;
-                String dkvEntry = "mode_attention_wmma" + tile + "_bwddkv_" + sfx;
-                run(
-                        dqEntry,
-                        ceilDiv(a.seq(), wmmaAttentionRows(dqEntry)),
-                        a.heads(),
-                        a.batch(),
-                        g,
-                        tq,
-                        tk,
-                        tv,
-                        to,
-                        tl,
-                        delta,
-                        tdq,
-                        a.batch(),
-                        a.seq(),
-                        a.heads(),
-                        a.kvHeads(),
-                        a.headDim());
-                run(
-                        dkvEntry,
-                        ceilDiv(a.seq(), wmmaAttentionRows(dkvEntry)),
-                        a.kvHeads(),
-                        a.batch(),
-                        g,
-                        tq,
-                        tk,
-                        tv,
-                        tl,
-                        delta,
-                        tdk,
-                        tdv,
-                        a.batch(),
-                        a.seq(),
-                        a.heads(),
-                        a.kvHeads(),
-                        a.headDim());
-                return;
-            }
-            int rows = tile >= ATTENTION_HEAD_TILES[ATTENTION_HEAD_TILES.length - 1]
-                    ? KernelLaunch.constant("kLaunchAttentionTileRowsLarge")
-                    : KernelLaunch.constant("kLaunchAttentionTileRows");
             run(
-                    "mode_attention" + tile + "_bwddq_" + sfx,
-                    ceilDiv(a.seq(), rows),
+                    dqEntry,
+                    ceilDiv(a.seq(), dqRows),
                     a.heads(),
                     a.batch(),
                     g,
@@ -593,8 +557,8 @@ public class DeviceBackend implements Backend {
                     a.kvHeads(),
                     a.headDim());
             run(
-                    "mode_attention" + tile + "_bwddkv_" + sfx,
-                    ceilDiv(a.seq(), rows),
+                    dkvEntry,
+                    ceilDiv(a.seq(), dkvRows),
                     a.kvHeads(),
                     a.batch(),
                     g,
