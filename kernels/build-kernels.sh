@@ -12,7 +12,8 @@
 # copied to DOCS_TABLE when given and changed).
 # With g++: the CPU emulator library OUT_DIR/emu/libmode_emu.so (the same sources, cuda_emu.h).
 #
-# Environment: MODE_NVCC=skip / MODE_EMU=skip turn a part off; MODE_KERNEL_JOBS parallel jobs (default 2);
+# Environment: MODE_NVCC=skip / MODE_EMU=skip turn a part off; MODE_KERNEL_LINEINFO=1 adds -lineinfo (source lines
+# for profilers and compute-sanitizer); MODE_KERNEL_JOBS parallel jobs (default 2);
 # MODE_KERNEL_CACHE the content-addressed cache directory (default ~/.cache/mode-kernels).
 set -euo pipefail
 
@@ -25,7 +26,10 @@ DOCS_TABLE="${3:-}"
 JOBS="${MODE_KERNEL_JOBS:-2}"
 CACHE="${MODE_KERNEL_CACHE:-${HOME:-/tmp}/.cache/mode-kernels}"
 ARCH_FLAGS=(-gencode arch=compute_80,code=sm_80 -gencode arch=compute_90a,code=sm_90a -gencode arch=compute_80,code=compute_80)
-NVCC_FLAGS=(-std=c++17 -O3 -lineinfo -Xptxas -v,-warn-spills,-warn-lmem-usage)
+NVCC_FLAGS=(-std=c++17 -O3 -Xptxas -v,-warn-spills,-warn-lmem-usage)
+# Source-line tables double the fatbins (the GPU bundle that carries them is at its 48 MiB limit): on request only,
+# for profiler and compute-sanitizer builds.
+[ "${MODE_KERNEL_LINEINFO:-0}" = 1 ] && NVCC_FLAGS+=(-lineinfo)
 CXX="${CXX:-g++}"
 EMU_FLAGS=(-std=c++20 -O2 -fPIC -pthread -DMODE_EMU)
 

@@ -121,6 +121,23 @@ step() {
       [ "$rc" -eq 0 ] && echo "$1: no errors over the kernel tests"
       return "$rc"
       ;;
+    sass)
+      # The tensor-core kernels' SASS: every entry point of attention_wmma.cu, compiled for sm_90a as the build does,
+      # must hold HMMA (tensor-core) instructions. Needs nvcc and cuobjdump (not a GPU).
+      local cuobjdump
+      cuobjdump="$(command -v cuobjdump || ls /usr/local/cuda*/bin/cuobjdump 2>/dev/null | head -1)"
+      { command -v nvcc >/dev/null && [ -n "$cuobjdump" ]; } || { echo "nvcc or cuobjdump not found: no SASS to read"; return 3; }
+      local cubin="$MODE_GPU_WORK/attention_wmma.sm_90a.cubin" sass="$MODE_GPU_WORK/attention_wmma.sass" entry n bad=0
+      nvcc -cubin -arch=sm_90a -std=c++17 -O3 -I"$BUNDLE/kernels/src/include" -o "$cubin" \
+        "$BUNDLE/kernels/src/attention_wmma/attention_wmma.cu" || return 1
+      "$cuobjdump" -sass "$cubin" > "$sass" || return 1
+      for entry in $(grep -oE 'mode_attention_wmma[0-9]+_[a-z]+_bf16' "$BUNDLE/kernels/entrypoints.txt" | sort -u); do
+        n=$(awk -v e="$entry" '/Function : / { f = ($3 == e) } f && /HMMA/ { c++ } END { print c + 0 }' "$sass")
+        echo "$entry: $n HMMA instructions (sm_90a)"
+        [ "$n" -gt 0 ] || bad=1
+      done
+      [ "$bad" = 0 ]
+      ;;
     *) echo "unknown step $1"; return 1 ;;
   esac
 }
@@ -196,11 +213,12 @@ run() { # run NAME BUDGET_S
 export MODE_GPU_HAVE=0 MODE_GPU_REASON="no GPU"
 run facts 30
 grep -q '^GPU 0:' "$WORK/facts.out" && MODE_GPU_HAVE=1 MODE_GPU_REASON="every test skipped by assumption"
+run sass 45
 run gpu-tests 90
 run kernels 55
 run grads 40
 run train 70
-run gpu-bench 60
+run gpu-bench 90
 run trainer-vs-torch 60
 run memcheck 35
 run racecheck 35

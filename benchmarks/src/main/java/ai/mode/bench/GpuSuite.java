@@ -141,6 +141,11 @@ public final class GpuSuite {
                 }
             }
             rows.addAll(opRows(vendor, timer, cfg, batch, seq, 2 * l2, tc, bw));
+            try (DeviceBackend cudaCores = new DeviceBackend(CudaDevice.open(ordinal), "cuda", false)) {
+                OpTimer cudaCoreTimer = eventTimer((CudaDevice) cudaCores.device(), warmup, samples, inner);
+                rows.addAll(flashAttentionRows(
+                        vendor, cudaCores, timer, cudaCoreTimer, FLASH_ATTENTION_SHAPES, 2 * l2, tc, bw));
+            }
             rows.addAll(reductionRows(
                     vendor, timer, REDUCTION_TOKENS, REDUCTION_WIDTH, cfg.vocabSize(), 2 * l2, bw, new Random(6)));
         }
@@ -212,55 +217,7 @@ public final class GpuSuite {
         for (DType t : new DType[] {DType.F32, DType.BF16}) {
             String ty = " " + t.name().toLowerCase(Locale.ROOT);
             long e = t.bytes();
-            rows.add(op(
-                    be,
-                    timer,
-                    "attention fwd" + ty,
-                    att,
-                    Flops.attentionForward(batch, seq, h, hd),
-                    true,
-                    tcPeak,
-                    bwPeak,
-                    rotateBytes,
-                    e * 4L * n * hd * h,
-                    () -> new Tensor[] {
-                        filled(be, t, r, batch, seq, h, hd),
-                        filled(be, t, r, batch, seq, hkv, hd),
-                        filled(be, t, r, batch, seq, hkv, hd),
-                        be.allocate(t, batch, seq, h, hd),
-                        be.zeros(batch, h, seq)
-                    },
-                    s -> () -> be.attentionForward(s[0], s[1], s[2], s[3], s[4])));
-            rows.add(op(
-                    be,
-                    timer,
-                    "attention bwd" + ty,
-                    att,
-                    Flops.attentionBackward(batch, seq, h, hd),
-                    true,
-                    tcPeak,
-                    bwPeak,
-                    rotateBytes,
-                    e * 8L * n * hd * h,
-                    () -> {
-                        Tensor q = filled(be, t, r, batch, seq, h, hd),
-                                k = filled(be, t, r, batch, seq, hkv, hd),
-                                vv = filled(be, t, r, batch, seq, hkv, hd);
-                        Tensor o = be.allocate(t, batch, seq, h, hd), lse = be.zeros(batch, h, seq);
-                        be.attentionForward(q, k, vv, o, lse);
-                        return new Tensor[] {
-                            filled(be, t, r, batch, seq, h, hd),
-                            q,
-                            k,
-                            vv,
-                            o,
-                            lse,
-                            be.allocate(t, batch, seq, h, hd),
-                            be.allocate(t, batch, seq, hkv, hd),
-                            be.allocate(t, batch, seq, hkv, hd)
-                        };
-                    },
-                    s -> () -> be.attentionBackward(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8])));
+            rows.addAll(attentionRows(be, timer, t, batch, seq, h, hkv, hd, rotateBytes, tcPeak, bwPeak));
             rows.add(op(
                     be,
                     timer,
@@ -442,6 +399,143 @@ public final class GpuSuite {
                 matrix,
                 () -> new Tensor[] {filled(be, DType.F32, r, n, d), be.zeros(d)},
                 s -> () -> be.sumRowsAccumulate(s[0], s[1])));
+        return rows;
+    }
+
+    /**
+     * {batch, T, H, Hkv, hd} of the flash-attention rows: the FlashAttention-2/3 papers' causal setting (16k tokens,
+     * hidden 2048) at head dims 64 and 128, and head dim 32 with GQA (4 query heads per kv head).
+     */
+    static final int[][] FLASH_ATTENTION_SHAPES = {{8, 2048, 32, 32, 64}, {8, 2048, 16, 16, 128}, {8, 2048, 64, 16, 32}
+    };
+
+    /**
+     * Attention forward and backward rows ({@code attention fwd <dtype>}, {@code attention bwd <dtype>}) on {@code be}
+     * for q [batch, seq, h, hd] over hkv key/value heads, causal; FLOP rates against {@code tcPeak}.
+     */
+    static List<BenchReport.Row> attentionRows(
+            Backend be,
+            OpTimer timer,
+            DType t,
+            int batch,
+            int seq,
+            int h,
+            int hkv,
+            int hd,
+            long rotateBytes,
+            double tcPeak,
+            double bwPeak) {
+        String ty = " " + t.name().toLowerCase(Locale.ROOT);
+        String att = batch + "x" + seq + "x" + h + "x" + hd;
+        long n = (long) batch * seq, e = t.bytes();
+        Random r = new Random(7);
+        List<BenchReport.Row> rows = new ArrayList<>();
+        rows.add(op(
+                be,
+                timer,
+                "attention fwd" + ty,
+                att,
+                Flops.attentionForward(batch, seq, h, hd),
+                true,
+                tcPeak,
+                bwPeak,
+                rotateBytes,
+                e * 4L * n * hd * h,
+                () -> new Tensor[] {
+                    filled(be, t, r, batch, seq, h, hd),
+                    filled(be, t, r, batch, seq, hkv, hd),
+                    filled(be, t, r, batch, seq, hkv, hd),
+                    be.allocate(t, batch, seq, h, hd),
+                    be.zeros(batch, h, seq)
+                },
+                s -> () -> be.attentionForward(s[0], s[1], s[2], s[3], s[4])));
+        rows.add(op(
+                be,
+                timer,
+                "attention bwd" + ty,
+                att,
+                Flops.attentionBackward(batch, seq, h, hd),
+                true,
+                tcPeak,
+                bwPeak,
+                rotateBytes,
+                e * 8L * n * hd * h,
+                () -> {
+                    Tensor q = filled(be, t, r, batch, seq, h, hd),
+                            k = filled(be, t, r, batch, seq, hkv, hd),
+                            vv = filled(be, t, r, batch, seq, hkv, hd);
+                    Tensor o = be.allocate(t, batch, seq, h, hd), lse = be.zeros(batch, h, seq);
+                    be.attentionForward(q, k, vv, o, lse);
+                    return new Tensor[] {
+                        filled(be, t, r, batch, seq, h, hd),
+                        q,
+                        k,
+                        vv,
+                        o,
+                        lse,
+                        be.allocate(t, batch, seq, h, hd),
+                        be.allocate(t, batch, seq, hkv, hd),
+                        be.allocate(t, batch, seq, hkv, hd)
+                    };
+                },
+                s -> () -> be.attentionBackward(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8])));
+        return rows;
+    }
+
+    /**
+     * The bf16 tensor-core attention kernels ({@code tensorCores}) beside the CUDA-core ones ({@code cudaCores}) on
+     * the same device, at {@code shapes} ({batch, T, H, Hkv, hd}, e.g. {@link #FLASH_ATTENTION_SHAPES}). The rows are {@code flash attention ...}, the CUDA-core kernel as the peer; the hd 128
+     * rows' note gives FlashAttention-3's published figures (another kernel on an H100 SXM5, not measured here).
+     */
+    static List<BenchReport.Row> flashAttentionRows(
+            Backend tensorCores,
+            Backend cudaCores,
+            OpTimer timer,
+            OpTimer cudaCoreTimer,
+            int[][] shapes,
+            long rotateBytes,
+            double tcPeak,
+            double bwPeak) {
+        List<BenchReport.Row> rows = new ArrayList<>();
+        for (int[] sh : shapes) {
+            List<BenchReport.Row> ours = attentionRows(
+                    tensorCores, timer, DType.BF16, sh[0], sh[1], sh[2], sh[3], sh[4], rotateBytes, tcPeak, bwPeak);
+            List<BenchReport.Row> peer = attentionRows(
+                    cudaCores,
+                    cudaCoreTimer,
+                    DType.BF16,
+                    sh[0],
+                    sh[1],
+                    sh[2],
+                    sh[3],
+                    sh[4],
+                    rotateBytes,
+                    tcPeak,
+                    bwPeak);
+            for (int i = 0; i < ours.size(); i++) {
+                BenchReport.Row o = ours.get(i);
+                boolean fwd = i == 0;
+                String published = sh[4] != 128
+                        ? ""
+                        : "published (not measured here; H100 SXM5, head dim 128, long sequences): FlashAttention-3 about "
+                                + (fwd ? "620" : "561") + " TFLOP/s, FlashAttention-2 about 35% of the bf16 peak";
+                BenchReport.Row row = new BenchReport.Row(
+                        o.group(),
+                        "flash " + o.name(),
+                        o.shape() + (sh[3] != sh[2] ? " kv" + sh[3] : ""),
+                        o.seconds(),
+                        o.value(),
+                        o.unit(),
+                        o.ofPeak(),
+                        "",
+                        Double.NaN,
+                        o.note(),
+                        o.runRatio());
+                if (!Double.isNaN(peer.get(i).value()))
+                    row = row.withPeer("CUDA-core kernel", peer.get(i).value());
+                rows.add(published.isEmpty() ? row : row.withNote(published));
+            }
+        }
         return rows;
     }
 

@@ -1,5 +1,6 @@
 // The GPU section's op list, run through the emulated device backend (same DeviceBackend code path as cuda)
-// on a tiny model, so the benchmark's calls, shapes and dtypes are checked without a GPU; plus the no-device path.
+// on a tiny model, so the benchmark's calls, shapes and dtypes are checked without a GPU (the flash-attention rows
+// with the tensor-core and the CUDA-core emulated backends side by side); plus the no-device path.
 package ai.mode.bench;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -11,6 +12,8 @@ import ai.mode.runtime.Backend;
 import ai.mode.runtime.BackendProvider;
 import ai.mode.runtime.Backends;
 import ai.mode.runtime.DType;
+import ai.mode.runtime.device.DeviceBackend;
+import ai.mode.runtime.emu.EmuDevice;
 import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
@@ -54,6 +57,17 @@ class GpuSuiteTest {
             assertEquals(4, reductions.size());
             for (BenchReport.Row r : reductions) {
                 assertTrue(r.value() > 0 && r.note().isEmpty(), r.name() + ": " + r.note());
+            }
+            try (DeviceBackend cudaCores = new DeviceBackend(EmuDevice.open(), "emu", false)) {
+                List<BenchReport.Row> flash = GpuSuite.flashAttentionRows(
+                        be, cudaCores, timer, timer, new int[][] {{1, 20, 2, 1, 128}}, 0, 1e12, 1e12);
+                assertEquals(
+                        List.of("flash attention fwd bf16", "flash attention bwd bf16"),
+                        flash.stream().map(BenchReport.Row::name).toList());
+                for (BenchReport.Row r : flash) {
+                    assertTrue(r.value() > 0 && r.peerValue() > 0, r.name() + ": " + r.note());
+                    assertTrue(r.note().contains("FlashAttention-3"), r.note());
+                }
             }
             GemmCase g = new GemmCase("t", false, true, 8, 24, 16);
             assertTrue(GpuSuite.gemmSeconds(be, timer, g, DType.BF16, 0, new Random(1)) > 0);

@@ -79,6 +79,12 @@ class KernelLaunchTest {
                     assertTrue(KernelResources.entryPoints().containsKey(entry), entry + " for head tile " + tile);
                 }
             }
+            // The tensor-core kernels (bf16 only): the host derives a block's rows as 16 per warp of its threads.
+            for (String pass : new String[] {"fwd", "bwddq", "bwddkv"}) {
+                String entry = "mode_attention_wmma" + tile + "_" + pass + "_bf16";
+                assertTrue(KernelResources.entryPoints().containsKey(entry), entry + " for head tile " + tile);
+                assertEquals(0, KernelLaunch.threads(entry) % 32, entry + " runs whole warps");
+            }
         }
         int columnBlock = KernelLaunch.constant("kLaunchColumnBlockX") * KernelLaunch.constant("kLaunchColumnBlockY");
         for (String entry : new String[] {

@@ -7,25 +7,46 @@ import java.util.function.DoubleUnaryOperator;
  * {@code double[]} arrays with explicit shape arguments. They materialise everything (attention builds the
  * full score matrix) and make no attempt at speed.
  *
- * <p>Two instances: {@link #F64} computes in float64 (the ground truth of the tolerance rule, docs/design.md) and
+ * <p>Three instances: {@link #F64} computes in float64 (the ground truth of the tolerance rule, docs/design.md),
  * {@link #F32} runs the very same loops with every arithmetic result rounded to float32 (the "naive same-precision
- * implementation" that fast paths are compared against, see {@link Tolerance#assertWithinNaiveBound}). Results are
+ * implementation" that fast paths are compared against, see {@link Tolerance#assertWithinNaiveBound}), and
+ * {@link #BF16} is F32 with the operands of every matrix product rounded to bfloat16 first (the naive mixed-precision
+ * implementation that bf16 tensor-core kernels are compared against: the naive-bf16 rule). Results are
  * fresh arrays; inputs are never modified. Shapes: B batch, T sequence, H heads, Hkv kv heads, hd head dim, N rows, D
  * width, V vocabulary, E branches.
  */
 public final class Ref {
     /** Float64 arithmetic: the reference. */
-    public static final Ref F64 = new Ref(DoubleUnaryOperator.identity());
+    public static final Ref F64 = new Ref(DoubleUnaryOperator.identity(), DoubleUnaryOperator.identity());
     /** Float32 arithmetic (each operation rounded to float): a naive same-precision implementation. */
-    public static final Ref F32 = new Ref(x -> (float) x);
+    public static final Ref F32 = new Ref(x -> (float) x, DoubleUnaryOperator.identity());
+    /**
+     * Float32 arithmetic with bfloat16 product operands (GEMM operands; in attention q, k, v, dOut, the probabilities
+     * P before P V and P^T dOut, and dS before dS K and dS^T Q): a naive bf16 tensor-core implementation.
+     */
+    public static final Ref BF16 = new Ref(x -> (float) x, Ref::bf16);
 
     /** Target id that cross-entropy skips (mirrors {@code Backend.IGNORE_INDEX}). */
     public static final int IGNORE_INDEX = -100;
 
     private final DoubleUnaryOperator round;
+    private final DoubleUnaryOperator operand;
 
-    private Ref(DoubleUnaryOperator round) {
+    private Ref(DoubleUnaryOperator round, DoubleUnaryOperator operand) {
         this.round = round;
+        this.operand = operand;
+    }
+
+    /** x as a float rounded to bfloat16 (to nearest, ties to even; x is finite). */
+    private static double bf16(double x) {
+        int bits = Float.floatToRawIntBits((float) x);
+        bits += 0x7fff + ((bits >>> 16) & 1);
+        return Float.intBitsToFloat(bits & 0xffff0000);
+    }
+
+    /** One operand of a matrix product, in this instance's operand precision. */
+    private double op(double x) {
+        return operand.applyAsDouble(x);
     }
 
     /** Rounds one result to this instance's precision. */
@@ -61,8 +82,8 @@ public final class Ref {
             for (int j = 0; j < n; j++) {
                 double s = 0;
                 for (int p = 0; p < k; p++) {
-                    double av = transA ? a[p * m + i] : a[i * k + p];
-                    double bv = transB ? b[j * k + p] : b[p * n + j];
+                    double av = op(transA ? a[p * m + i] : a[i * k + p]);
+                    double bv = op(transB ? b[j * k + p] : b[p * n + j]);
                     s = r(s + r(av * bv));
                 }
                 double v = r(alpha * s);
@@ -192,7 +213,8 @@ public final class Ref {
                 }
                 double dot = 0;
                 for (int d = 0; d < hd; d++) {
-                    dot = r(dot + r(q[((bi * t + i) * h + hi) * hd + d] * k[((bi * t + j) * hkv + hk) * hd + d]));
+                    dot = r(dot
+                            + r(op(q[((bi * t + i) * h + hi) * hd + d]) * op(k[((bi * t + j) * hkv + hk) * hd + d])));
                 }
                 s[i][j] = r(dot * scale);
             }
@@ -219,7 +241,8 @@ public final class Ref {
                     }
                     for (int d = 0; d < hd; d++) {
                         double acc = 0;
-                        for (int j = 0; j <= i; j++) acc = r(acc + r(p[j] * v[((bi * t + j) * hkv + hk) * hd + d]));
+                        for (int j = 0; j <= i; j++)
+                            acc = r(acc + r(op(p[j]) * op(v[((bi * t + j) * hkv + hk) * hd + d])));
                         out[((bi * t + i) * h + hi) * hd + d] = r(acc / l);
                     }
                     lse[(bi * h + hi) * t + i] = r(m + r(Math.log(l)));
@@ -267,17 +290,17 @@ public final class Ref {
                         int vj = ((bi * t + j) * hkv + hk) * hd;
                         p[j] = r(Math.exp(r(s[i][j] - lse[(bi * h + hi) * t + i])));
                         double dot = 0;
-                        for (int d = 0; d < hd; d++) dot = r(dot + r(dOut[qi + d] * v[vj + d]));
+                        for (int d = 0; d < hd; d++) dot = r(dot + r(op(dOut[qi + d]) * op(v[vj + d])));
                         dp[j] = dot;
                         delta = r(delta + r(p[j] * dp[j]));
                     }
                     for (int j = 0; j <= i; j++) {
                         int kj = ((bi * t + j) * hkv + hk) * hd;
-                        double ds = r(r(p[j] * r(dp[j] - delta)) * scale);
+                        double ds = op(r(r(p[j] * r(dp[j] - delta)) * scale)), pj = op(p[j]);
                         for (int d = 0; d < hd; d++) {
-                            dq[qi + d] = r(dq[qi + d] + r(ds * k[kj + d]));
-                            dk[kj + d] = r(dk[kj + d] + r(ds * q[qi + d]));
-                            dv[kj + d] = r(dv[kj + d] + r(p[j] * dOut[qi + d]));
+                            dq[qi + d] = r(dq[qi + d] + r(ds * op(k[kj + d])));
+                            dk[kj + d] = r(dk[kj + d] + r(ds * op(q[qi + d])));
+                            dv[kj + d] = r(dv[kj + d] + r(pj * op(dOut[qi + d])));
                         }
                     }
                 }

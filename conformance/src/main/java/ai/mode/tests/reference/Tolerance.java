@@ -10,7 +10,9 @@ import ai.mode.runtime.DType;
  * <p>The tolerance rule of docs/design.md ({@link #assertWithinNaiveBound}): a fast path passes when its largest
  * absolute error against the float64 reference is at most twice that of a naive float32 implementation (see
  * {@link Ref#F32}) on the same inputs. Because a naive implementation can be exact (copies, tiny reductions), the bound
- * has a floor of one float32 ulp of the largest reference magnitude.
+ * has a floor of one float32 ulp of the largest reference magnitude. The naive-bf16 rule, for kernels that round the
+ * operands of their matrix products to bfloat16 (tensor cores), is the same bound with {@link Ref#BF16} as the naive
+ * implementation: twice its error, with the same operands in bf16 and float32 arithmetic.
  */
 public final class Tolerance {
     private Tolerance() {}

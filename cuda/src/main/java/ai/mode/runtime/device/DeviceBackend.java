@@ -14,6 +14,8 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.LinkedHashMap;
 import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * Every {@link Backend} op implemented by launching the project's CUDA kernels ({@code mode-kernels}) on a
@@ -24,6 +26,8 @@ import java.util.Optional;
  * saved statistics (RMSNorm weight and rstd, attention lse, embedding-table gradient, sumRows output).
  * GEMM: a device's vendor GEMM ({@link Device#vendorGemm()}) is tried first, then the WMMA tensor-core
  * kernel for BF16 operands on compute capability 8.0+ (unless disabled), else the tiled float32-math kernel.
+ * Attention on BF16 tensors runs the tensor-core flash-attention kernels ({@code mode_attention_wmma*}) under the
+ * same condition, else (and always for F32) the CUDA-core kernels, with one debug log line per fallback reason.
  *
  * <p>Index errors (embedding ids, gather/scatter rows, cross-entropy targets outside their range) are
  * recorded by the kernels in a device error word, which is checked, cleared and thrown as an
@@ -45,6 +49,10 @@ public class DeviceBackend implements Backend {
         KernelLaunch.constant("kLaunchAttentionHeadTileMedium"),
         KernelLaunch.constant("kLaunchAttentionHeadTileLarge")
     };
+    /** Rows of one WMMA fragment (m16n16k16): each warp of the tensor-core attention kernels owns this many rows. */
+    private static final int WMMA_FRAGMENT_ROWS = 16;
+
+    private static final System.Logger LOG = System.getLogger(DeviceBackend.class.getName());
     /** Blocks of the sum of squares' first stage (at most; fewer for short tensors; the final kernel adds any count). */
     private static final int SUMSQ_MAX_PARTIALS = 1024;
     /** Most RoPE frequency tables kept on the device at once. */
@@ -58,6 +66,9 @@ public class DeviceBackend implements Backend {
     private final Device device;
     private final String name;
     private final boolean tensorCores;
+    /** Reasons for running CUDA-core attention already logged (each once per backend). */
+    private final Set<String> attentionFallbacksLogged = ConcurrentHashMap.newKeySet();
+
     private static final int ERROR_SLOTS = 4; // kErrSlots in mode_common.cuh
     private static final long ERROR_BYTES = 8L * ERROR_SLOTS;
     private final long errorWord; // u64[ERROR_SLOTS]: per code, (position << 32) | value; all ones when clear
@@ -71,8 +82,9 @@ public class DeviceBackend implements Backend {
     }
 
     /**
-     * @param tensorCores whether BF16 GEMMs may use the WMMA kernel (on compute capability 8.0+); false
-     *                    forces the tiled kernel (tests use both)
+     * @param tensorCores whether BF16 GEMMs and BF16 attention may use the WMMA tensor-core kernels (on compute
+     *                    capability 8.0+); false forces the tiled GEMM and the CUDA-core attention kernels (tests use
+     *                    both)
      */
     public DeviceBackend(Device device, String name, boolean tensorCores) {
         this.device = device;
@@ -496,6 +508,34 @@ public class DeviceBackend implements Backend {
         return tile;
     }
 
+    /**
+     * Why the tensor-core attention kernels ({@code mode_attention_wmma*}, bf16 operands, float32 accumulation) do not
+     * apply to attention in {@code dtype}, or null when they do: bf16 tensors on a device with bf16 tensor cores
+     * (compute capability 8.0+) unless tensor cores were disabled. Every head dimension the CUDA-core kernels take
+     * (1..128) has a tensor-core tile.
+     */
+    private String wmmaAttentionRefusal(DType dtype) {
+        if (dtype != DType.BF16) return "float32 tensors (the tensor-core kernels take bf16)";
+        if (!tensorCores) return "tensor-core kernels disabled for this backend";
+        if (device.computeCapability() < 80)
+            return "compute capability " + device.computeCapability() + " has no bf16 tensor cores (8.0+)";
+        return null;
+    }
+
+    /** True when attention in {@code dtype} runs the tensor-core kernels; logs each fallback reason once. */
+    private boolean wmmaAttention(String op, DType dtype) {
+        String why = wmmaAttentionRefusal(dtype);
+        if (why == null) return true;
+        if (attentionFallbacksLogged.add(why))
+            LOG.log(System.Logger.Level.DEBUG, "{0} on {1}: CUDA-core attention kernels ({2})", op, name, why);
+        return false;
+    }
+
+    /** Rows of one block of a tensor-core attention kernel: one WMMA fragment (16 rows) per warp. */
+    private static int wmmaAttentionRows(String entry) {
+        return KernelLaunch.threads(entry) / 32 * WMMA_FRAGMENT_ROWS;
+    }
+
     @Override
     public void attentionForward(Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse) {
         DeviceTensor tq = dev(q), tk = dev(k), tv = dev(v), to = dev(out), tl = dev(lse);
@@ -504,9 +544,13 @@ public class DeviceBackend implements Backend {
         String sfx = suffix(a.dtype());
         int tile = headTile("attentionForward", a.headDim());
         if (a.batch() == 0 || a.seq() == 0 || a.heads() == 0) return;
+        String entry = wmmaAttention("attentionForward", a.dtype())
+                ? "mode_attention_wmma" + tile + "_fwd_" + sfx
+                : "mode_attention" + tile + "_fwd_" + sfx;
+        int rows = entry.startsWith("mode_attention_wmma") ? wmmaAttentionRows(entry) : ATTENTION_FORWARD_ROWS;
         run(
-                "mode_attention" + tile + "_fwd_" + sfx,
-                ceilDiv(a.seq(), ATTENTION_FORWARD_ROWS),
+                entry,
+                ceilDiv(a.seq(), rows),
                 a.heads(),
                 a.batch(),
                 tq,
@@ -556,14 +600,20 @@ public class DeviceBackend implements Backend {
         String sfx = suffix(a.dtype());
         int tile = headTile("attentionBackward", a.headDim());
         if (a.batch() == 0 || a.seq() == 0 || a.heads() == 0) return;
-        int rows = tile >= ATTENTION_HEAD_TILES[ATTENTION_HEAD_TILES.length - 1]
+        // Both families take the same parameters; the dq kernel also writes delta = rowsum(P * dP), which the dk/dv
+        // kernel reads.
+        boolean wmma = wmmaAttention("attentionBackward", a.dtype());
+        String prefix = (wmma ? "mode_attention_wmma" : "mode_attention") + tile;
+        String dqEntry = prefix + "_bwddq_" + sfx, dkvEntry = prefix + "_bwddkv_" + sfx;
+        int cudaCoreRows = tile >= ATTENTION_HEAD_TILES[ATTENTION_HEAD_TILES.length - 1]
                 ? KernelLaunch.constant("kLaunchAttentionTileRowsLarge")
                 : KernelLaunch.constant("kLaunchAttentionTileRows");
-        // The dq kernel also writes delta = rowsum(P * dP), which the dk/dv kernel reads.
+        int dqRows = wmma ? wmmaAttentionRows(dqEntry) : cudaCoreRows;
+        int dkvRows = wmma ? wmmaAttentionRows(dkvEntry) : cudaCoreRows;
         try (DeviceTensor delta = uninitialized(DType.F32, a.batch(), a.heads(), a.seq())) {
             run(
-                    "mode_attention" + tile + "_bwddq_" + sfx,
-                    ceilDiv(a.seq(), rows),
+                    dqEntry,
+                    ceilDiv(a.seq(), dqRows),
                     a.heads(),
                     a.batch(),
                     g,
@@ -579,8 +629,8 @@ public class DeviceBackend implements Backend {
                     a.kvHeads(),
                     a.headDim());
             run(
-                    "mode_attention" + tile + "_bwddkv_" + sfx,
-                    ceilDiv(a.seq(), rows),
+                    dkvEntry,
+                    ceilDiv(a.seq(), dkvRows),
                     a.kvHeads(),
                     a.batch(),
                     g,

@@ -18,6 +18,8 @@ import ai.mode.runtime.emu.EmuDevice;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
@@ -104,6 +106,7 @@ class KernelArgsLayoutTest {
                 DeviceBackend tiled = new DeviceBackend(rec, "emu", false)) {
             for (DType dt : new DType[] {DType.F32, DType.BF16}) {
                 exerciseAllOps(tc, dt);
+                attention(tiled, dt); // BF16: the CUDA-core kernels (tc runs the tensor-core ones)
                 gemm(tc, dt, dt);
                 gemm(tiled, dt, dt);
                 gemm(tc, DType.BF16, DType.F32);
@@ -150,22 +153,7 @@ class KernelArgsLayoutTest {
         Tensor r = be.allocate(dt, 1, 2, 2, 4);
         be.ropeForward(r, RopeFrequencies.plain(10000f, 4), 0, r);
         be.ropeBackward(r, RopeFrequencies.of(0.5, 0.25), 3, r);
-        for (int hd : new int[] {8, 40, 72}) {
-            Tensor q = be.allocate(dt, 1, 3, 2, hd), k = be.allocate(dt, 1, 3, 1, hd), v = be.allocate(dt, 1, 3, 1, hd);
-            Tensor out = be.allocate(dt, 1, 3, 2, hd), lse = be.zeros(1, 2, 3);
-            be.attentionForward(q, k, v, out, lse);
-            be.attentionBackward(
-                    out,
-                    q,
-                    k,
-                    v,
-                    out,
-                    lse,
-                    be.allocate(dt, 1, 3, 2, hd),
-                    be.allocate(dt, 1, 3, 1, hd),
-                    be.allocate(dt, 1, 3, 1, hd));
-            be.attentionCachedForward(be.allocate(dt, 1, 1, 2, hd), k, v, 2, be.allocate(dt, 1, 1, 2, hd));
-        }
+        attention(be, dt);
         be.swiGluForward(x, y, o);
         be.swiGluBackward(o, x, y, be.allocate(dt, n, d), be.allocate(dt, n, d));
         be.crossEntropy(x, be.fromHost(new int[] {0, 5, -100, 2}, n), o, 1f);
@@ -186,13 +174,43 @@ class KernelArgsLayoutTest {
         be.synchronize();
     }
 
-    /** A device that records the marshalled parameter types of every kernel, delegating everything to the emulator. */
-    private static final class Recording implements Device {
+    /** Attention forward, backward and cached forward at a head dimension of each tile (8, 40, 72), tiny shapes. */
+    private static void attention(DeviceBackend be, DType dt) {
+        for (int hd : new int[] {8, 40, 72}) {
+            Tensor q = be.allocate(dt, 1, 3, 2, hd), k = be.allocate(dt, 1, 3, 1, hd), v = be.allocate(dt, 1, 3, 1, hd);
+            Tensor out = be.allocate(dt, 1, 3, 2, hd), lse = be.zeros(1, 2, 3);
+            be.attentionForward(q, k, v, out, lse);
+            be.attentionBackward(
+                    out,
+                    q,
+                    k,
+                    v,
+                    out,
+                    lse,
+                    be.allocate(dt, 1, 3, 2, hd),
+                    be.allocate(dt, 1, 3, 1, hd),
+                    be.allocate(dt, 1, 3, 1, hd));
+            be.attentionCachedForward(be.allocate(dt, 1, 1, 2, hd), k, v, 2, be.allocate(dt, 1, 1, 2, hd));
+        }
+    }
+
+    /**
+     * A device that records the marshalled parameter types of every kernel and the entry points launched, in order,
+     * delegating everything to the emulator; it may claim another compute capability than the emulator's.
+     */
+    static final class Recording implements Device {
         final Map<String, String> signatures = new TreeMap<>();
+        final List<String> launched = new ArrayList<>();
         private final Device inner;
+        private final int computeCapability;
 
         Recording(Device inner) {
+            this(inner, inner.computeCapability());
+        }
+
+        Recording(Device inner, int computeCapability) {
             this.inner = inner;
+            this.computeCapability = computeCapability;
         }
 
         @Override
@@ -202,7 +220,7 @@ class KernelArgsLayoutTest {
 
         @Override
         public int computeCapability() {
-            return inner.computeCapability();
+            return computeCapability;
         }
 
         @Override
@@ -271,6 +289,7 @@ class KernelArgsLayoutTest {
                 int bz,
                 int sharedBytes,
                 MemorySegment params) {
+            launched.add(f.entryPoint());
             inner.launch(f, gx, gy, gz, bx, by, bz, sharedBytes, params);
         }
     }

@@ -13,9 +13,9 @@ import org.junit.jupiter.api.Nested;
 
 /**
  * The backend conformance suite on the {@code emu} backend (the CUDA kernels compiled for the CPU emulator, through
- * the same DeviceBackend code as {@code cuda}), float32 and bf16 storage: once with the WMMA tensor-core GEMM for
- * bf16 operands (plus the model-size cases, {@link BackendConformance#modelSizes()}, so the kernels the
- * {@code cuda} backend runs are checked at those sizes on every machine) and once with the tiled GEMM kernel. Skips
+ * the same DeviceBackend code as {@code cuda}), float32 and bf16 storage: once with the WMMA tensor-core kernels for
+ * bf16 operands (GEMM and flash attention, the latter under the naive-bf16 rule) (plus the model-size cases, {@link BackendConformance#modelSizes()}, so the kernels the
+ * {@code cuda} backend runs are checked at those sizes on every machine) and once with the tiled GEMM and the CUDA-core attention kernels. Skips
  * where the emulator library was not built (no g++).
  *
  * <p>The known deviation (3x instead of 2x the naive float32 error, {@link BackendConformance#knownDeviations()}):
@@ -49,6 +49,11 @@ class EmuConformanceTest {
 
         @Override
         protected boolean modelSizes() {
+            return tensorCores;
+        }
+
+        @Override
+        protected boolean bf16TensorCoreAttention() {
             return tensorCores;
         }
     }
