@@ -8,7 +8,6 @@ import ai.mode.runtime.DType;
 import ai.mode.runtime.device.DeviceBackend;
 import ai.mode.runtime.emu.EmuDevice;
 import java.util.List;
-import java.util.Map;
 import org.junit.jupiter.api.Nested;
 
 /**
@@ -16,11 +15,7 @@ import org.junit.jupiter.api.Nested;
  * the same DeviceBackend code as {@code cuda}), float32 and bf16 storage: once with the WMMA tensor-core GEMM for
  * bf16 operands (plus the model-size cases, {@link BackendConformance#modelSizes()}, so the kernels the
  * {@code cuda} backend runs are checked at those sizes on every machine) and once with the tiled GEMM kernel. Skips
- * where the emulator library was not built (no g++).
- *
- * <p>The known deviation (3x instead of 2x the naive float32 error, {@link BackendConformance#knownDeviations()}):
- * the tiled GEMM kernel is 1.3 ulps off on one transposed 5 x 1 x 9 product where the naive sum is 0.5 ulp off,
- * like the cpu backend's vector SGEMM.
+ * where the emulator library was not built (no g++). Both meet the 2x-naive-float32 rule on every check.
  */
 class EmuConformanceTest {
     /** The emulator with or without the tensor-core GEMM. */
@@ -40,11 +35,6 @@ class EmuConformanceTest {
         @Override
         protected List<DType> floatTypes() {
             return List.of(DType.F32, DType.BF16);
-        }
-
-        @Override
-        protected Map<String, String> knownDeviations() {
-            return Map.of("gemm F32->F32 TN m=5 n=1 k=9 ", "1.3 ulps at K = 9 where the naive sum is 0.5 ulp off");
         }
 
         @Override
