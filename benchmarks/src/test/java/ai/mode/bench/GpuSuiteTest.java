@@ -25,6 +25,12 @@ class GpuSuiteTest {
     }
 
     @Test
+    void reductionRowsRunAtTheIssuesSize() {
+        // a large model's width over a 64k-token batch: what the GPU section's reduction rows measure
+        assertEquals("65536x4096", GpuSuite.reductionShape());
+    }
+
+    @Test
     void noDeviceIsReportedAsAReasonNotAnError() {
         if (GpuSuite.unavailableReason().isPresent()) {
             assertTrue(!GpuSuite.unavailableReason().get().isBlank());
@@ -51,9 +57,12 @@ class GpuSuiteTest {
                 assertTrue(r.value() > 0 && r.note().isEmpty(), r.name() + ": " + r.note());
             }
             List<BenchReport.Row> reductions = GpuSuite.reductionRows(be, timer, 300, 130, 37, 0, 1e12, new Random(2));
-            assertEquals(4, reductions.size());
+            assertEquals(
+                    GpuSuite.REDUCTION_ROWS,
+                    reductions.stream().map(BenchReport.Row::name).toList());
             for (BenchReport.Row r : reductions) {
                 assertTrue(r.value() > 0 && r.note().isEmpty(), r.name() + ": " + r.note());
+                assertTrue(r.shape().startsWith("300x130"), r.name() + " at " + r.shape());
             }
             GemmCase g = new GemmCase("t", false, true, 8, 24, 16);
             assertTrue(GpuSuite.gemmSeconds(be, timer, g, DType.BF16, 0, new Random(1)) > 0);
