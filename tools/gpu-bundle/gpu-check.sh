@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # gpu-check.sh OUTDIR: the one-call verification of MoDE-J on a GPU machine, run from the GPU bundle that
 # `./mode gpu-bundle` writes (docs/gpu-check.md). Needs nothing of the machine but bash, tar, gzip and coreutils: the
-# Java runtime, the jars, the kernels and the fixture are in the bundle. Each step runs under its own time budget
-# and is skipped, with the reason, when it runs over; without a GPU the steps that need one are skipped and the
-# kernel and grads steps run in their emulator form. Writes OUTDIR/summary.md, results.json and gpu-check.log
-# (plus bench.json and bench.md from the GPU benchmarks) and ends with the line "N passed, N failed, N skipped".
+# Java runtime, the jars, the kernels and the fixture are in the bundle. The steps run in the order of PLAN: first
+# what a first GPU run must establish (arguments reach the kernels through the real driver, modules come from the
+# sm_90a image, compute-sanitizer finds nothing on attention and the WMMA GEMM, cuBLASLt handles every layout, a
+# device-side error leaves the context usable), then the suites, training and benchmarks. Each step runs under its
+# own time budget and is skipped, with the reason, when it runs over; without a GPU the JUnit steps still resolve
+# their test selection (every test then skips by assumption) and the kernel and grads steps run in their emulator
+# form. Writes OUTDIR/summary.md, results.json and gpu-check.log (plus bench.json and bench.md from the GPU
+# benchmarks) and ends with the line "N passed, N failed, N skipped".
 #
 # Environment: MODE_GPU_CHECK_STEPS (space-separated step names) runs only those, for a rerun after a fix (facts
-# always runs); MODE_GPU_CHECK_TOTAL_S (default 480) caps the whole run; MODE_GPU_CHECK_BUDGET_SCALE (a whole number,
-# default 1) multiplies every budget, for slow or loaded machines (GpuBundleTest); MODE_GPU_CHECK_TRAIN_TOL (default 0.01
-# nats) is the per-step loss tolerance of the cuda-vs-cpu training comparison; PYTHON (default python3) runs the
-# PyTorch peer.
+# always runs); MODE_GPU_CHECK_TOTAL_S (default 480, the sum of the budgets) caps the whole run;
+# MODE_GPU_CHECK_BUDGET_SCALE (a whole number, default 1) multiplies every budget, for slow or loaded machines
+# (GpuBundleTest); MODE_GPU_CHECK_TRAIN_TOL (default 0.01 nats) is the per-step loss tolerance of the cuda-vs-cpu
+# training comparison; PYTHON (default python3) runs the PyTorch peer.
 set -uo pipefail
 
 BUNDLE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -25,24 +29,29 @@ PY="${PYTHON:-python3}"
 # Exit status: 0 passed, 1 failed, 3 skipped (the last line says why).
 java_cmd() { "$MODE_GPU_JAVA" "${JVM_FLAGS[@]}" -cp "$MODE_GPU_CP" "$@"; }
 
+# What runs the JVM of a JUnit step: nothing, or compute-sanitizer with its options (the sanitizer steps).
+JUNIT_PREFIX=()
+
 junit() { # junit [JVM -D options...] -- [launcher selectors...]
   local props=()
   while [ "$#" -gt 0 ] && [ "$1" != "--" ]; do props+=("$1"); shift; done
   shift
-  "$MODE_GPU_JAVA" "${JVM_FLAGS[@]}" "${props[@]}" -cp "$MODE_GPU_CP" org.junit.platform.console.ConsoleLauncher \
-    execute --disable-banner --details=tree --disable-ansi-colors "$@"
+  "${JUNIT_PREFIX[@]}" "$MODE_GPU_JAVA" "${JVM_FLAGS[@]}" "${props[@]}" -cp "$MODE_GPU_CP" \
+    org.junit.platform.console.ConsoleLauncher execute --disable-banner --details=tree --disable-ansi-colors "$@"
 }
 
-# The launcher's counts as one line: "N tests successful, N failed, N aborted (skipped by assumption)".
+# The launcher's counts as one line: "N tests successful, N failed, N aborted (skipped by assumption), N found".
 junit_counts() {
-  local out="$1" ok failed aborted
+  local out="$1" ok failed aborted found
   ok=$(sed -n 's/.*\[ *\([0-9]*\) tests successful.*/\1/p' "$out" | tail -1)
   failed=$(sed -n 's/.*\[ *\([0-9]*\) tests failed.*/\1/p' "$out" | tail -1)
   aborted=$(sed -n 's/.*\[ *\([0-9]*\) tests aborted.*/\1/p' "$out" | tail -1)
-  echo "${ok:-0} tests successful, ${failed:-0} failed, ${aborted:-0} aborted (skipped by assumption)"
+  found=$(sed -n 's/.*\[ *\([0-9]*\) tests found.*/\1/p' "$out" | tail -1)
+  echo "${ok:-0} tests successful, ${failed:-0} failed, ${aborted:-0} aborted (skipped by assumption), ${found:-0} found"
 }
 
-# Runs a JUnit selection; passes when nothing failed and something ran, skips when every test was aborted.
+# Runs a JUnit selection; passes when nothing failed and something ran, skips when nothing ran (no GPU: every test
+# skips by assumption, and the count of tests found shows that the selection resolved).
 junit_step() {
   local name="$1" out="$MODE_GPU_WORK/$1.junit.txt" rc
   shift
@@ -54,6 +63,13 @@ junit_step() {
   echo "$counts"
   [ "$rc" -eq 0 ]
 }
+
+CONFORMANCE=ai.mode.tests.gpu.CudaConformanceTest
+FIRST_RUN=ai.mode.tests.gpu.CudaFirstRunGpuTest
+# compute-sanitizer's target: attention forward and backward at the suite's odd sizes (T 1 to 70, head dims 1 to 72,
+# grouped heads) and at model size, and the bf16 GEMMs, which with the project's kernels run the WMMA tensor-core
+# GEMM, every transpose, tile edges in every dimension
+SANITIZE=(-Dmode.cuda.gemm=kernel -- --select-method "$CONFORMANCE#attention" --select-method "$CONFORMANCE#gemmBf16Operands")
 
 step() {
   case "$1" in
@@ -68,15 +84,48 @@ step() {
       [ "$rc" -eq 3 ] && return 0
       return "$rc"
       ;;
+    marshalling)
+      # the probe kernel echoes one parameter of every type and the launch geometry through cuLaunchKernel, and
+      # every kernel's parameter sizes (cuFuncGetParamInfo) equal the C signature the emulator recorded
+      junit_step marshalling -- --select-method "$FIRST_RUN#probeEchoesEveryParameterTypeThroughTheDriver" \
+        --select-method "$FIRST_RUN#everyKernelTakesTheParameterSizesOfItsCSignature"
+      ;;
+    modules)
+      junit_step modules -- --select-method "$FIRST_RUN#everyKernelComesFromTheFatbinsImageForThisGpu"
+      ;;
+    memcheck | racecheck | synccheck | initcheck)
+      if [ "$MODE_GPU_HAVE" = 1 ]; then
+        local cs
+        cs="$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1)"
+        [ -n "$cs" ] || { echo "compute-sanitizer not found (PATH, /usr/local/cuda*/bin)"; return 3; }
+        JUNIT_PREFIX=("$cs" --tool "$1" --error-exitcode 86 --target-processes all)
+      fi
+      junit_step "$1" "${SANITIZE[@]}"
+      local rc=$?
+      # compute-sanitizer's own verdict ("ERROR SUMMARY: N errors", racecheck's "RACECHECK SUMMARY: ...") last
+      [ "$MODE_GPU_HAVE" = 1 ] && grep -E '^========= (ERROR|RACECHECK) SUMMARY' "$MODE_GPU_WORK/$1.junit.txt" | tail -1
+      return "$rc"
+      ;;
+    cublaslt)
+      junit_step cublaslt -- --select-class ai.mode.tests.gpu.CublasLtGemmGpuTest
+      ;;
+    error-word)
+      # device-side index checks report the lowest offending position through the error word; afterwards the
+      # context still runs a GEMM that matches float64
+      junit_step error-word -- --select-method "$CONFORMANCE#indexErrorsNameTheOpAndValueThenClear" \
+        --select-method "$CONFORMANCE#indexErrorsNameTheLowestOffendingPosition"
+      ;;
     gpu-tests)
       [ "$MODE_GPU_HAVE" = 1 ] || { echo "no GPU: the gpu-tagged tests need one"; return 3; }
-      junit_step gpu-tests -- --scan-classpath "$MODE_GPU_TESTS_JAR" --include-tag gpu
+      # every other gpu-tagged test (the classes the first steps ran in full are left out)
+      junit_step gpu-tests -- --scan-classpath "$MODE_GPU_TESTS_JAR" --include-tag gpu \
+        --exclude-classname '.*\.(CudaFirstRunGpuTest|CublasLtGemmGpuTest)'
       ;;
     kernels)
       if [ "$MODE_GPU_HAVE" = 1 ]; then
         # the backend conformance suite on cuda with the project's own GEMM kernels, not cuBLASLt (which the
         # gpu-tests step's run of the same suite uses)
-        junit_step kernels -Dmode.cuda.gemm=kernel -- --select-class ai.mode.tests.gpu.CudaConformanceTest
+        junit_step kernels -Dmode.cuda.gemm=kernel -- --select-class "$CONFORMANCE"
       else
         echo "no GPU: the kernel tests run on the CPU emulator (emu) instead"
         junit_step kernels -- --select-class ai.mode.tests.kernels.EmuConformanceTest
@@ -99,27 +148,15 @@ step() {
     gpu-bench)
       [ "$MODE_GPU_HAVE" = 1 ] || { echo "no GPU: nothing to benchmark"; return 3; }
       java_cmd ai.mode.cli.Main bench --quick --only gpu --out "$MODE_GPU_OUT/bench.json" \
-        --markdown "$MODE_GPU_OUT/bench.md" && echo "GPU benchmarks: table in bench.md, figures in bench.json"
+        --markdown "$MODE_GPU_OUT/bench.md" || return 1
+      # the deterministic reductions at d=4096 over 64k tokens must be among the rows, measured
+      java_cmd ai.mode.tests.gpucheck.GpuCheck bench-rows "$MODE_GPU_OUT/bench.json"
       ;;
     trainer-vs-torch)
       [ "$MODE_GPU_HAVE" = 1 ] || { echo "no GPU: nothing to compare"; return 3; }
       "$PY" -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null \
         || { echo "no PyTorch with CUDA behind '$PY': only our side would run"; return 3; }
       java_cmd ai.mode.tests.gpucheck.GpuCheck trainer-vs-torch "$PY" 20
-      ;;
-    memcheck | racecheck)
-      [ "$MODE_GPU_HAVE" = 1 ] || { echo "no GPU: compute-sanitizer needs one"; return 3; }
-      local cs
-      cs="$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1)"
-      [ -n "$cs" ] || { echo "compute-sanitizer not found (PATH, /usr/local/cuda*/bin)"; return 3; }
-      "$cs" --tool "$1" --error-exitcode 86 --target-processes all "$MODE_GPU_JAVA" "${JVM_FLAGS[@]}" \
-        -Dmode.cuda.gemm=kernel -cp "$MODE_GPU_CP" \
-        org.junit.platform.console.ConsoleLauncher execute --disable-banner --details=summary \
-        --disable-ansi-colors --select-class ai.mode.tests.gpu.CudaConformanceTest
-      local rc=$?
-      [ "$rc" -eq 86 ] && { echo "$1: compute-sanitizer reported errors (above)"; return 1; }
-      [ "$rc" -eq 0 ] && echo "$1: no errors over the kernel tests"
-      return "$rc"
       ;;
     sass)
       # The tensor-core kernels' SASS: every entry point of attention_wmma.cu, compiled for sm_90a as the build does,
@@ -210,18 +247,21 @@ run() { # run NAME BUDGET_S
   echo "=== $name: $status in $((SECONDS - t0)) s: ${detail:-exit status $rc}"
 }
 
+# The steps in order, with their budgets in seconds (at scale 1 they sum to the default total, 480 s): first what
+# a first GPU run must establish, then the suites, training and the benchmarks (docs/gpu-check.md has the table).
+PLAN=(facts:30 marshalling:20 modules:15 memcheck:30 racecheck:30 synccheck:20 initcheck:25 cublaslt:25
+  error-word:15 sass:20 gpu-tests:45 kernels:55 grads:30 train:35 gpu-bench:60 trainer-vs-torch:25)
+PLAN_S=0
+for p in "${PLAN[@]}"; do PLAN_S=$((PLAN_S + ${p#*:} * SCALE)); done
+echo "plan: ${PLAN[*]} (seconds, times $SCALE): $PLAN_S s of the ${TOTAL_S} s total"
+
 export MODE_GPU_HAVE=0 MODE_GPU_REASON="no GPU"
-run facts 30
-grep -q '^GPU 0:' "$WORK/facts.out" && MODE_GPU_HAVE=1 MODE_GPU_REASON="every test skipped by assumption"
-run sass 45
-run gpu-tests 90
-run kernels 55
-run grads 40
-run train 70
-run gpu-bench 90
-run trainer-vs-torch 60
-run memcheck 35
-run racecheck 35
+for p in "${PLAN[@]}"; do
+  run "${p%%:*}" "${p#*:}"
+  if [ "${p%%:*}" = facts ] && grep -q '^GPU 0:' "$WORK/facts.out"; then
+    MODE_GPU_HAVE=1 MODE_GPU_REASON="every test skipped by assumption"
+  fi
+done
 
 # ---------------------------------------------------------------- summary.md, results.json, the closing line
 P=0 F=0 S=0

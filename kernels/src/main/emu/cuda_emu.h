@@ -194,6 +194,9 @@ inline float __cosf(float x) { return cosf(x); }
 inline float __fdividef(float a, float b) { return a / b; }
 inline float __frcp_rn(float x) { return 1.0f / x; }
 inline float __fsqrt_rn(float x) { return sqrtf(x); }
+// 1/sqrt(x) correctly rounded: float64's sqrt and division, then one rounding to float, give the nearest float for
+// every float x (checked exhaustively over [1, 4), which covers all since rsqrt(4x) = rsqrt(x) / 2)
+inline float __frsqrt_rn(float x) { return (float)(1.0 / sqrt((double)x)); }
 inline float __fmaf_rn(float a, float b, float c) { return fmaf(a, b, c); }
 inline void sincospi(double x, double* s, double* c) {
     *s = sin(M_PI * x);

@@ -63,7 +63,7 @@ __device__ void attentionFwd(const T* q, const T* k, const T* v, T* out, float* 
     const int b = blockIdx.z, h = blockIdx.y, hk = h / (H / Hkv), q0 = blockIdx.x * BQ;
     const int row = threadIdx.x / TPR, sub = threadIdx.x % TPR, qrow = q0 + row;
     const long long qOff = (long long)b * Tn * H * hd, kOff = (long long)b * Tn * Hkv * hd;
-    const float scale = rsqrtf((float)hd);
+    const float scale = __frsqrt_rn((float)hd);
     loadTile<BQ, HD>(Qs, q + qOff, q0, Tn, H, h, hd);
     float m = -infinity(), l = 0.0f, o[DPT];
 #pragma unroll
@@ -131,7 +131,7 @@ __device__ void attentionBwdDq(const T* dOut, const T* q, const T* k, const T* v
     const int b = blockIdx.z, h = blockIdx.y, hk = h / (H / Hkv), q0 = blockIdx.x * BQ;
     const int row = threadIdx.x / TPR, sub = threadIdx.x % TPR, qrow = q0 + row;
     const long long qOff = (long long)b * Tn * H * hd, kOff = (long long)b * Tn * Hkv * hd;
-    const float scale = rsqrtf((float)hd);
+    const float scale = __frsqrt_rn((float)hd);
     loadTile<BQ, HD>(Qs, q + qOff, q0, Tn, H, h, hd);
     loadTile<BQ, HD>(dOs, dOut + qOff, q0, Tn, H, h, hd);
     const long long statRow = ((long long)b * H + h) * Tn + qrow;
@@ -207,7 +207,7 @@ __device__ void attentionBwdDkv(const T* dOut, const T* q, const T* k, const T* 
     const int b = blockIdx.z, hk = blockIdx.y, k0 = blockIdx.x * BKV, group = H / Hkv;
     const int krow = threadIdx.x / TPR, sub = threadIdx.x % TPR, kc = k0 + krow;
     const long long qOff = (long long)b * Tn * H * hd, kOff = (long long)b * Tn * Hkv * hd;
-    const float scale = rsqrtf((float)hd);
+    const float scale = __frsqrt_rn((float)hd);
     loadTile<BKV, HD>(Ks, k + kOff, k0, Tn, Hkv, hk, hd);
     loadTile<BKV, HD>(Vs, v + kOff, k0, Tn, Hkv, hk, hd);
     float accK[DPT], accV[DPT];
@@ -279,7 +279,7 @@ __device__ void attentionCachedFwd(const T* q, const T* kc, const T* vc, T* out,
     __shared__ float oS[kCachedWarps][HD];
     const int i = blockIdx.x, h = blockIdx.y, b = blockIdx.z, hk = h / (H / Hkv);
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, keys = length - Tn + i + 1;
-    const float scale = rsqrtf((float)hd);
+    const float scale = __frsqrt_rn((float)hd);
     const long long qBase = (((long long)b * Tn + i) * H + h) * hd;
     float qr[DPL], o[DPL];
 #pragma unroll

@@ -2,7 +2,8 @@
 // combination, with per-operand batch strides (0 broadcasts one matrix over the batch, as for the shared
 // weights of a block's experts). Two kernels:
 //  - tiled: 64x64 output tile per block of 256 threads, 4x4 outputs per thread, float32 math for f32 or
-//    bf16 storage (the path every device can run, and the reference path in tests);
+//    bf16 storage (the path every device can run, and the reference path in tests); a GEMM of at most
+//    kLaunchGemmSmallWork multiply-adds sums in float64 instead (the op contract's small GEMM);
 //  - wmma: bf16 tensor cores (sm_80+) with float32 accumulation, 64x64 tile, four warps of 32x32.
 // With beta == 0, C is not read (NaN in C does not propagate).
 #include "mode_common.cuh"
@@ -39,6 +40,27 @@ __device__ __forceinline__ bool swappedGrid(int N, int BN) { return gridDim.x !=
 __device__ __forceinline__ int rowTile(int N, int BN) { return swappedGrid(N, BN) ? blockIdx.x : blockIdx.y; }
 __device__ __forceinline__ int colTile(int N, int BN) { return swappedGrid(N, BN) ? blockIdx.y : blockIdx.x; }
 
+// A small GEMM (at most kLaunchGemmSmallWork multiply-adds): each of the thread's outputs is the float64 sum of its
+// products in k order (each product exact, so a contracted multiply-add gives the same bits), alpha times it, plus
+// beta c in one fused step, rounded once: the op contract's small GEMM, the same bits as the cpu backend.
+template <class TA, class TC>
+__device__ void gemmSmallFloat64(int transA, int transB, int M, int N, int K, float alpha, const TA* a, const TA* b,
+                                 float beta, TC* c, int m0, int n0, int tx, int ty) {
+    for (int i = 0; i < 4; i++) {
+        for (int j = 0; j < 4; j++) {
+            int gm = m0 + ty + 16 * i, gn = n0 + tx + 16 * j;
+            if (gm >= M || gn >= N) continue;
+            double acc = 0.0;
+            for (int kk = 0; kk < K; kk++)
+                acc += (double)loadOpA(a, transA, M, K, gm, kk) * (double)loadOpB(b, transB, N, K, kk, gn);
+            long long o = (long long)gm * N + gn;
+            double r = (double)alpha * acc;
+            if (beta != 0.0f) r = fma((double)beta, (double)load(c, o), r);
+            store(c, o, (float)r);
+        }
+    }
+}
+
 // grid (ceil(N / 64), ceil(M / 64), batch) or swapped, block 256.
 template <class TA, class TC>
 __device__ void gemmTiled(int transA, int transB, int M, int N, int K, float alpha, const TA* a, long long strideA,
@@ -51,6 +73,10 @@ __device__ void gemmTiled(int transA, int transB, int M, int N, int K, float alp
     c += blockIdx.z * strideC;
     const int m0 = rowTile(N, BN) * BM, n0 = colTile(N, BN) * BN;
     const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+    if (K > 0 && (long long)M * N * K <= kLaunchGemmSmallWork) {  // the same for the whole block: no barrier skipped
+        gemmSmallFloat64(transA, transB, M, N, K, alpha, a, b, beta, c, m0, n0, tx, ty);
+        return;
+    }
     float acc[4][4];
 #pragma unroll
     for (int i = 0; i < 4; i++)

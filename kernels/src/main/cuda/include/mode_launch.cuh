@@ -19,6 +19,9 @@ constexpr int kLaunchColumnBlockY = 8;
 // ceil(M / M-tile), batch).
 constexpr int kLaunchGemmTileM = 64;
 constexpr int kLaunchGemmTileN = 64;
+// GEMMs of at most this many multiply-adds per matrix sum each output in float64 (the op contract's small GEMMs,
+// ai.mode.runtime.OpShapes.SMALL_GEMM_WORK on the host, which routes them to the tiled kernel on every device).
+constexpr int kLaunchGemmSmallWork = 4096;
 
 // Attention: head-dimension tiles compiled (one entry point each), the query rows of a forward block, and the
 // tile rows of the backward kernels (fewer for the widest head tile, which shares the shared-memory budget).

@@ -20,7 +20,7 @@ __device__ void rmsNormFwd(const T* x, const float* w, float eps, T* out, float*
             ss = fmaf(v, v, ss);
         }
         ss = blockSum<kThreads>(ss);
-        float r = rsqrtf(ss / (float)d + eps);
+        float r = __frsqrt_rn(ss / (float)d + eps);
         for (int j = threadIdx.x; j < d; j += kThreads) store(out, base + j, load(x, base + j) * r * w[j]);
         if (threadIdx.x == 0) rstd[row] = r;
     }

@@ -327,7 +327,16 @@ public final class GpuSuite {
     }
 
     /** Width and token count of the reduction rows: a large model's hidden size over a 64k-token batch. */
-    static final int REDUCTION_WIDTH = 4096, REDUCTION_TOKENS = 65_536;
+    public static final int REDUCTION_WIDTH = 4096, REDUCTION_TOKENS = 65_536;
+
+    /** The names of the reduction rows, in the order {@link #reductionRows} adds them (gpu-check looks for them). */
+    public static final List<String> REDUCTION_ROWS =
+            List.of("scatter-add rows f32", "embedding bwd f32", "sum of squares f32", "column sums f32");
+
+    /** The shape every reduction row starts with: {@value #REDUCTION_TOKENS} x {@value #REDUCTION_WIDTH}. */
+    public static String reductionShape() {
+        return REDUCTION_TOKENS + "x" + REDUCTION_WIDTH;
+    }
 
     /**
      * The deterministic row and column reductions over {@code n} tokens of width {@code d} (the suite runs
@@ -336,7 +345,7 @@ public final class GpuSuite {
      * {@code vocab}-row table, sum of squares (gradient-norm clipping) and column sums (bias gradients; the
      * RMSNorm weight gradient uses the same two stages).
      */
-    static List<BenchReport.Row> reductionRows(
+    public static List<BenchReport.Row> reductionRows(
             Backend be, OpTimer timer, int n, int d, int vocab, long rotateBytes, double bwPeak, Random r) {
         double tcPeak = Double.NaN; // every row is memory-bound
         long matrix = 4L * n * d;
@@ -350,7 +359,7 @@ public final class GpuSuite {
         rows.add(op(
                 be,
                 timer,
-                "scatter-add rows f32",
+                REDUCTION_ROWS.get(0),
                 shape,
                 3 * matrix,
                 false,
@@ -363,7 +372,7 @@ public final class GpuSuite {
         rows.add(op(
                 be,
                 timer,
-                "embedding bwd f32",
+                REDUCTION_ROWS.get(1),
                 shape + " into " + vocab + " rows",
                 3 * matrix,
                 false,
@@ -376,7 +385,7 @@ public final class GpuSuite {
         rows.add(op(
                 be,
                 timer,
-                "sum of squares f32",
+                REDUCTION_ROWS.get(2),
                 shape,
                 matrix,
                 false,
@@ -389,7 +398,7 @@ public final class GpuSuite {
         rows.add(op(
                 be,
                 timer,
-                "column sums f32",
+                REDUCTION_ROWS.get(3),
                 shape,
                 matrix,
                 false,

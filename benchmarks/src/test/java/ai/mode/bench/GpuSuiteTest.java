@@ -28,6 +28,12 @@ class GpuSuiteTest {
     }
 
     @Test
+    void reductionRowsRunAtTheIssuesSize() {
+        // a large model's width over a 64k-token batch: what the GPU section's reduction rows measure
+        assertEquals("65536x4096", GpuSuite.reductionShape());
+    }
+
+    @Test
     void noDeviceIsReportedAsAReasonNotAnError() {
         if (GpuSuite.unavailableReason().isPresent()) {
             assertTrue(!GpuSuite.unavailableReason().get().isBlank());
@@ -54,9 +60,12 @@ class GpuSuiteTest {
                 assertTrue(r.value() > 0 && r.note().isEmpty(), r.name() + ": " + r.note());
             }
             List<BenchReport.Row> reductions = GpuSuite.reductionRows(be, timer, 300, 130, 37, 0, 1e12, new Random(2));
-            assertEquals(4, reductions.size());
+            assertEquals(
+                    GpuSuite.REDUCTION_ROWS,
+                    reductions.stream().map(BenchReport.Row::name).toList());
             for (BenchReport.Row r : reductions) {
                 assertTrue(r.value() > 0 && r.note().isEmpty(), r.name() + ": " + r.note());
+                assertTrue(r.shape().startsWith("300x130"), r.name() + " at " + r.shape());
             }
             try (DeviceBackend cudaCores = new DeviceBackend(EmuDevice.open(), "emu", false)) {
                 List<BenchReport.Row> flash = GpuSuite.flashAttentionRows(

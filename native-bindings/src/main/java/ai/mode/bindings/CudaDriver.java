@@ -48,6 +48,10 @@ public final class CudaDriver {
     public static final int FUNC_ATTR_LOCAL_SIZE_BYTES = 3;
     public static final int FUNC_ATTR_NUM_REGS = 4;
     public static final int FUNC_ATTR_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8;
+    /** The virtual architecture the function's code was compiled from (major * 10 + minor, e.g. 90). */
+    public static final int FUNC_ATTR_PTX_VERSION = 5;
+    /** The architecture of the function's binary code (major * 10 + minor). */
+    public static final int FUNC_ATTR_BINARY_VERSION = 6;
 
     /** Stream and event flags. */
     public static final int STREAM_NON_BLOCKING = 0x1;
@@ -71,6 +75,9 @@ public final class CudaDriver {
     private final MethodHandle cuMemsetD8, cuMemsetD32, cuMemsetD8Async, cuMemsetD32Async;
     private final MethodHandle cuModuleLoadDataEx, cuModuleUnload, cuModuleGetFunction;
     private final MethodHandle cuFuncGetAttribute, cuFuncSetAttribute, cuLaunchKernel;
+    /** Drivers of CUDA 12.4 and later. */
+    private final Optional<MethodHandle> cuFuncGetParamInfo;
+
     private final MethodHandle cuStreamCreate, cuStreamDestroy, cuStreamSynchronize, cuStreamQuery, cuStreamWaitEvent;
     private final MethodHandle cuEventCreate, cuEventDestroy, cuEventRecord, cuEventSynchronize, cuEventElapsedTime;
 
@@ -165,6 +172,8 @@ public final class CudaDriver {
                 l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, ADDRESS), "cuFuncGetAttribute");
         cuFuncSetAttribute = Native.function(
                 l, n, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT), "cuFuncSetAttribute");
+        cuFuncGetParamInfo = Native.optionalFunction(
+                l, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS), "cuFuncGetParamInfo");
         cuLaunchKernel = Native.function(
                 l,
                 n,
@@ -649,6 +658,30 @@ public final class CudaDriver {
                     (int) cuFuncGetAttribute.invokeExact(out, attribute, f.handle()),
                     "cuFuncGetAttribute(function=" + f.name() + ", attribute=" + attribute + ")");
             return out.get(JAVA_INT, 0);
+        } catch (Throwable t) {
+            throw Native.rethrow(t);
+        }
+    }
+
+    /** Whether this driver has {@code cuFuncGetParamInfo} (CUDA 12.4 and later) for {@link #functionParameter}. */
+    public boolean hasParameterInfo() {
+        return cuFuncGetParamInfo.isPresent();
+    }
+
+    /**
+     * {@code cuFuncGetParamInfo}: {offset, size} in bytes of parameter {@code index} of {@code f} in the device-side
+     * parameter layout, or empty when {@code f} takes fewer parameters (the driver answers
+     * CUDA_ERROR_INVALID_VALUE). Throws {@link IllegalStateException} when the driver lacks the call.
+     */
+    public Optional<long[]> functionParameter(CudaFunction f, int index) {
+        MethodHandle h = cuFuncGetParamInfo.orElseThrow(() -> new IllegalStateException(
+                "cuFuncGetParamInfo is missing from " + origin + " (it needs a CUDA 12.4 or newer driver)"));
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment offset = arena.allocate(JAVA_LONG), size = arena.allocate(JAVA_LONG);
+            int r = (int) h.invokeExact(f.handle(), (long) index, offset, size);
+            if (r == CudaErrors.INVALID_VALUE) return Optional.empty();
+            check(r, "cuFuncGetParamInfo(function=" + f.name() + ", index=" + index + ")");
+            return Optional.of(new long[] {offset.get(JAVA_LONG, 0), size.get(JAVA_LONG, 0)});
         } catch (Throwable t) {
             throw Native.rethrow(t);
         }

@@ -11,6 +11,7 @@ public final class CudaErrors {
     private CudaErrors() {}
 
     public static final int SUCCESS = 0;
+    public static final int INVALID_VALUE = 1;
     public static final int OUT_OF_MEMORY = 2;
     public static final int NOT_INITIALIZED = 3;
     public static final int STUB_LIBRARY = 34;

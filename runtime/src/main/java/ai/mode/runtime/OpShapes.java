@@ -125,6 +125,22 @@ public final class OpShapes {
 
     // ================================================================== dense linear algebra
 
+    /**
+     * Most multiply-adds (m n k, per matrix of a batch) of a GEMM that every backend computes with float64 sums: each
+     * output is the sum of its k products in k order in float64 (each product exact), then {@code alpha * sum}, then
+     * {@code + beta * c} in one fused step, rounded once to the output type. With so few outputs the largest error
+     * is over a handful of values, where a float32 FMA chain misses 2x the naive float32 error by chance in about
+     * 4% of random 5 x 1 x 9 products (and still 0.3% at 130 outputs); one rounding never does. Such a GEMM costs
+     * a few microseconds whatever the method, and every backend gives the same bits for it. The kernels module
+     * states the same number as {@code kLaunchGemmSmallWork} (include/mode_launch.cuh).
+     */
+    public static final int SMALL_GEMM_WORK = 4096;
+
+    /** Whether a GEMM of m x n outputs over k is computed with float64 sums ({@link #SMALL_GEMM_WORK}); k > 0. */
+    public static boolean smallGemm(int m, int n, int k) {
+        return k > 0 && (long) m * n * k <= SMALL_GEMM_WORK;
+    }
+
     /** {@link Backend#gemm}: ranks, the inner and outer dimensions, the batch and the dtype combination. */
     public static MatmulDims gemm(boolean transA, boolean transB, Tensor a, Tensor b, Tensor c) {
         int rank = a.rank();

@@ -8,7 +8,9 @@ import java.util.Arrays;
  *
  * <p>Forward: one task per (batch, head); Kᵀ of the head is packed once, and so is V up to {@link Sgemm#KC}
  * keys (blocks multiply by its first rows; longer sequences pack V per chunk). For each block of QB queries and
- * each chunk of up to {@link #KV_CHUNK} keys it sees: S = scale Q Kᵀ as one GEMM, the causal mask, online
+ * each chunk of up to {@link #KV_CHUNK} keys it sees: S = scale (Q Kᵀ), the GEMM's dot products scaled after the
+ * sum (folding the scale into Q would round every product twice: at head dim 72 the log-sum-exp was then 2 ulps
+ * off where a naive float32 loop is 0.9), the causal mask, online
  * softmax (running max m, running sum l, the output accumulator rescaled by exp(m_old - m_new)), O += P V.
  * Up to KV_CHUNK keys this is one pass with one exponential per score; only a QB x KV_CHUNK score block
  * exists at a time; lse [B,H,T] = m + log l is saved for the backward pass.
@@ -145,24 +147,10 @@ final class CpuAttention {
                 Arrays.fill(acc, 0, rows * hd, 0f);
                 for (int c0 = 0; c0 < keys; c0 += KV_CHUNK) {
                     int cLen = Math.min(KV_CHUNK, keys - c0);
-                    // S[rows, cLen] = scale * Q Kᵀ[:, c0 ..] (columns of the packed Kᵀ; KV_CHUNK is a multiple of nr)
+                    // S[rows, cLen] = Q Kᵀ[:, c0 ..] (columns of the packed Kᵀ; KV_CHUNK is a multiple of nr), scaled
+                    // below
                     gemm.gemmPacked(
-                            false,
-                            rows,
-                            cLen,
-                            hd,
-                            scale,
-                            q,
-                            qHead + t0 * qRow,
-                            qRow,
-                            sc.packKt,
-                            hd,
-                            t,
-                            c0,
-                            0f,
-                            s,
-                            0,
-                            ldS);
+                            false, rows, cLen, hd, 1f, q, qHead + t0 * qRow, qRow, sc.packKt, hd, t, c0, 0f, s, 0, ldS);
                     for (int r = 0; r < rows; r++) {
                         int valid = Math.min(cLen, t0 + r + 1 - c0);
                         int so = r * ldS;
@@ -170,6 +158,7 @@ final class CpuAttention {
                             Arrays.fill(s, so, so + cLen, 0f);
                             continue;
                         }
+                        kern.scale(s, so, valid, scale);
                         float mNew = Math.max(m[r], kern.max(s, so, valid));
                         boolean first = m[r] == Float.NEGATIVE_INFINITY; // l and acc are still 0
                         float corr = first ? 0f : CpuMath.exp(m[r] - mNew);
@@ -299,14 +288,14 @@ final class CpuAttention {
             for (int q0 = 0; q0 < t; q0 += QB) {
                 int n = Math.min(QB, t - q0);
                 int keys = q0 + n; // causal: this block sees keys [0, keys)
-                gemm.gemmPacked(
-                        false, n, keys, hd, scale, q, qBase + q0 * qRow, qRow, sc.packKt, hd, t, 0, 0f, p, 0, t);
+                gemm.gemmPacked(false, n, keys, hd, 1f, q, qBase + q0 * qRow, qRow, sc.packKt, hd, t, 0, 0f, p, 0, t);
                 gemm.gemmPacked(
                         false, n, keys, hd, 1f, dOut, dOBase + q0 * qRow, qRow, sc.packVt, hd, t, 0, 0f, ds, 0, t);
                 for (int r = 0; r < n; r++) {
                     int ti = q0 + r;
                     int valid = ti + 1;
                     int o = r * t;
+                    kern.scale(p, o, valid, scale); // S, rounded as in the forward pass
                     kern.expShiftedScaled(p, o, p, o, valid, lse[lseBase + ti], 1f); // P = exp(S - lse)
                     // delta = sum_j P dP over the same P and dP, so the cancellation in dP - delta is exact-ish.
                     float dlt = (float) kern.dotF64(p, o, ds, o, valid);

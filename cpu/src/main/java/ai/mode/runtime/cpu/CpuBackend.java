@@ -377,10 +377,31 @@ public final class CpuBackend implements Backend {
                 !overlaps(tc, ta) && !overlaps(tc, tb),
                 "gemm: c " + tc.describe() + " overlaps an input; use a separate output");
         boolean broadcastB = dims.broadcastB();
+        if (OpShapes.smallGemm(m, n, k)) { // every provider: float64 sums, the same bits as every backend
+            Sgemm.smallFloat64(
+                    transA,
+                    transB,
+                    batch,
+                    m,
+                    n,
+                    k,
+                    alpha,
+                    ta.floats(),
+                    ta.offset(),
+                    m * k,
+                    tb.floats(),
+                    tb.offset(),
+                    broadcastB ? 0 : k * n,
+                    beta,
+                    tc.floats(),
+                    tc.offset(),
+                    m * n);
+            return;
+        }
         // A single GEMM when batch is 1; a broadcast B with row-major A folds the batch into M.
         boolean fold = batch == 1 || (broadcastB && !transA);
         int items = fold ? 1 : batch, rows = fold ? m * batch : m, bStride = broadcastB ? 0 : k * n;
-        if (vendorGemm != null && MklSgemm.takes(rows, n, k)) {
+        if (vendorGemm != null) {
             vendorGemm.gemm(
                     transA,
                     transB,

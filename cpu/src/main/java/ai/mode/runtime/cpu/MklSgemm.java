@@ -31,13 +31,6 @@ final class MklSgemm {
      */
     static final long PIECE_WORK = 1L << 30;
 
-    /**
-     * Below this many multiply-adds per GEMM the backend runs our kernel instead ({@link #takes}): on an Intel Xeon
-     * with AVX-512 (2026-12-07) oneMKL's result for a 5 x 1 x 9 transposed product broke the error rule of
-     * docs/design.md (1.5e-7 against a bound of 1.2e-7), and no shape of the model's training step is this small.
-     */
-    static final long OWN_KERNEL_WORK = 4096;
-
     private final Mkl mkl;
     private final CpuThreads threads;
 
@@ -49,11 +42,6 @@ final class MklSgemm {
     /** E.g. {@code mkl (Intel(R) oneAPI Math Kernel Library Version 2025.3 ..., cnr AUTO)}. */
     String describe() {
         return "mkl (" + mkl.version() + ", " + mkl.reproducibility() + ")";
-    }
-
-    /** Whether oneMKL runs a GEMM of batch x m x n x k: not when each item has fewer than {@link #OWN_KERNEL_WORK}. */
-    static boolean takes(int m, int n, int k) {
-        return (long) m * n * k >= OWN_KERNEL_WORK;
     }
 
     /**

@@ -443,6 +443,47 @@ final class Sgemm {
     }
 
     /**
+     * The op contract's small GEMM ({@link ai.mode.runtime.OpShapes#SMALL_GEMM_WORK}), arguments as {@link #gemm}: each
+     * output is the float64 sum of its k products in k order (each product exact), times alpha, plus beta c in one
+     * fused step, rounded once; c is not read when beta is 0. The same operations as the device kernels' small GEMM
+     * (gemm.cu), so every backend gives the same bits.
+     */
+    static void smallFloat64(
+            boolean transA,
+            boolean transB,
+            int batch,
+            int m,
+            int n,
+            int k,
+            float alpha,
+            float[] a,
+            int aOff,
+            int aStride,
+            float[] b,
+            int bOff,
+            int bStride,
+            float beta,
+            float[] c,
+            int cOff,
+            int cStride) {
+        for (int e = 0; e < batch; e++) {
+            int ae = aOff + e * aStride, bE = bOff + e * bStride, ce = cOff + e * cStride;
+            for (int i = 0; i < m; i++) {
+                for (int j = 0; j < n; j++) {
+                    double acc = 0;
+                    for (int p = 0; p < k; p++) {
+                        double av = a[ae + (transA ? p * m + i : i * k + p)];
+                        acc += av * b[bE + (transB ? j * k + p : p * n + j)];
+                    }
+                    double r = (double) alpha * acc;
+                    if (beta != 0f) r = Math.fma(beta, c[ce + i * n + j], r);
+                    c[ce + i * n + j] = (float) r;
+                }
+            }
+        }
+    }
+
+    /**
      * Whether op(A) already is row-by-row panels: row-major with rows {@link #KC} apart (the panel row stride),
      * K within one block, alpha 1. The tile then reads A in place, with no packing.
      */

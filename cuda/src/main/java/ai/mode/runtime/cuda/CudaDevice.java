@@ -13,6 +13,8 @@ import ai.mode.runtime.device.Gemm;
 import ai.mode.runtime.device.KernelFunction;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Optional;
 import java.util.Set;
 import java.util.function.Supplier;
@@ -314,6 +316,49 @@ public final class CudaDevice implements Device {
             throw fail(e);
         } catch (IllegalArgumentException | IllegalStateException e) {
             throw new DeviceException(e.getMessage() + " (on " + name + ")", e);
+        }
+    }
+
+    /**
+     * Where a loaded kernel's code came from: {@code origin} is {@code fatbin} or {@code nvrtc <target>}; the driver's
+     * {@code ptxVersion} (the virtual architecture the code was compiled from) and {@code binaryVersion} (the
+     * architecture of the code that runs), each major * 10 + minor. The sm_90a image on an H100 gives
+     * {@code fatbin, 90, 90}; the compute_80 PTX JIT-compiled there would give {@code fatbin, 80, 90}.
+     */
+    public record KernelImage(String origin, int ptxVersion, int binaryVersion) {}
+
+    /** The {@link KernelImage} of {@code entryPoint}, loading its module if needed. */
+    public KernelImage kernelImage(String entryPoint) {
+        CudaKernel k = (CudaKernel) function(entryPoint);
+        enter();
+        try {
+            return new KernelImage(
+                    k.origin(),
+                    driver.functionAttribute(k.function(), CudaDriver.FUNC_ATTR_PTX_VERSION),
+                    driver.functionAttribute(k.function(), CudaDriver.FUNC_ATTR_BINARY_VERSION));
+        } catch (NativeCallException e) {
+            throw fail(e);
+        }
+    }
+
+    /**
+     * The byte sizes of {@code entryPoint}'s parameters as the driver lays them out ({@code cuFuncGetParamInfo}), or
+     * empty when the driver is older than CUDA 12.4 and cannot say.
+     */
+    public Optional<long[]> parameterSizes(String entryPoint) {
+        CudaKernel k = (CudaKernel) function(entryPoint);
+        if (!driver.hasParameterInfo()) return Optional.empty();
+        enter();
+        try {
+            List<Long> sizes = new ArrayList<>();
+            while (true) {
+                Optional<long[]> p = driver.functionParameter(k.function(), sizes.size());
+                if (p.isEmpty())
+                    return Optional.of(sizes.stream().mapToLong(Long::longValue).toArray());
+                sizes.add(p.get()[1]);
+            }
+        } catch (NativeCallException e) {
+            throw fail(e);
         }
     }
 

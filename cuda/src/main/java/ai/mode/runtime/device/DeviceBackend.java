@@ -261,7 +261,9 @@ public class DeviceBackend implements Backend {
         long strideA = tc.rank() == 3 ? (long) m * k : 0;
         long strideB = tc.rank() == 3 && !dims.broadcastB() ? (long) k * n : 0;
         long strideC = tc.rank() == 3 ? (long) m * n : 0;
-        Optional<Gemm> vendor = device.vendorGemm();
+        // a small GEMM runs the tiled kernel's float64 sums on every device (the op contract, OpShapes.smallGemm)
+        boolean small = OpShapes.smallGemm(m, n, k);
+        Optional<Gemm> vendor = small ? Optional.empty() : device.vendorGemm();
         if (vendor.isPresent()
                 && vendor.get()
                         .run(new Gemm.Problem(
@@ -285,7 +287,7 @@ public class DeviceBackend implements Backend {
         }
         String entry;
         if (ta.dtype() == DType.BF16) {
-            boolean wmma = tensorCores && device.computeCapability() >= 80;
+            boolean wmma = tensorCores && !small && device.computeCapability() >= 80;
             entry = (wmma ? "mode_gemm_wmma_" : "mode_gemm_tiled_") + (tc.dtype() == DType.BF16 ? "bf16" : "bf16f32");
         } else {
             entry = "mode_gemm_tiled_f32";

@@ -34,6 +34,12 @@ public final class LaunchGeometry {
     public static final int GEMM_TILE_N = KernelLaunch.constant("kLaunchGemmTileN");
 
     /**
+     * Most multiply-adds of a GEMM the tiled kernel sums in float64 ({@code kLaunchGemmSmallWork}); the host's
+     * {@link ai.mode.runtime.OpShapes#SMALL_GEMM_WORK} must be the same number.
+     */
+    public static final int GEMM_SMALL_WORK = KernelLaunch.constant("kLaunchGemmSmallWork");
+
+    /**
      * Columns per block of the row scatter-add ({@code NT} in mode_rows.cuh): the block size of its entry points.
      */
     public static final int SCATTER_COLUMNS = KernelLaunch.threads("mode_scatter_add_fwd_f32");

@@ -131,8 +131,9 @@ class KernelArgsLayoutTest {
         }
     }
 
+    /** One GEMM above the op contract's small size (which always runs the tiled kernel), so WMMA runs too. */
     private static void gemm(DeviceBackend be, DType ab, DType c) {
-        be.gemm(false, true, 1f, be.allocate(ab, 3, 4), be.allocate(ab, 5, 4), 0f, be.allocate(c, 3, 5));
+        be.gemm(false, true, 1f, be.allocate(ab, 17, 16), be.allocate(ab, 17, 16), 0f, be.allocate(c, 17, 17));
     }
 
     /** Calls every Backend op once on tiny tensors of {@code dt} (values do not matter here). */

@@ -214,7 +214,16 @@ class FakeDriverTest {
             CUresult CUDAAPI cuFuncGetAttribute(int* v, CUfunction_attribute a, CUfunction f) {
                 if (a == CU_FUNC_ATTRIBUTE_NUM_REGS) { *v = 32; return CUDA_SUCCESS; }
                 if (a == CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES) { *v = ((Function*) f)->maxDynamicShared; return CUDA_SUCCESS; }
+                if (a == CU_FUNC_ATTRIBUTE_PTX_VERSION || a == CU_FUNC_ATTRIBUTE_BINARY_VERSION) { *v = 90; return CUDA_SUCCESS; }
                 return CUDA_ERROR_INVALID_VALUE;
+            }
+            // fake_axpy(float a, const float* x, float* y, int n): the device-side layout of its four parameters
+            CUresult CUDAAPI cuFuncGetParamInfo(CUfunction f, size_t index, size_t* offset, size_t* size) {
+                static const size_t offsets[4] = {0, 8, 16, 24}, sizes[4] = {4, 8, 8, 4};
+                if (((Function*) f)->name != "fake_axpy" || index >= 4) return CUDA_ERROR_INVALID_VALUE;
+                *offset = offsets[index];
+                if (size) *size = sizes[index];
+                return CUDA_SUCCESS;
             }
             CUresult CUDAAPI cuFuncSetAttribute(CUfunction f, CUfunction_attribute a, int v) {
                 if (a != CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES || v > 232448) return CUDA_ERROR_INVALID_VALUE;
@@ -409,6 +418,13 @@ class FakeDriverTest {
                 try (CudaModule m = driver.moduleLoadData(image, "fake")) {
                     CudaFunction f = m.function("fake_axpy");
                     assertEquals(32, driver.functionAttribute(f, CudaDriver.FUNC_ATTR_NUM_REGS));
+                    assertTrue(driver.hasParameterInfo());
+                    long[][] layout = {{0, 4}, {8, 8}, {16, 8}, {24, 4}};
+                    for (int i = 0; i < 4; i++) {
+                        assertArrayEquals(
+                                layout[i], driver.functionParameter(f, i).orElseThrow(), "parameter " + i);
+                    }
+                    assertTrue(driver.functionParameter(f, 4).isEmpty(), "fake_axpy takes four parameters");
                     driver.setFunctionAttribute(f, CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_SIZE_BYTES, 65536);
                     assertEquals(
                             65536, driver.functionAttribute(f, CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_SIZE_BYTES));
@@ -515,6 +531,8 @@ class FakeDriverTest {
             KernelFunction f = dev.function(entry);
             assertEquals(entry, f.entryPoint());
             assertTrue(f.toString().contains("nvrtc sm_90"), f.toString());
+            assertEquals(new CudaDevice.KernelImage("nvrtc sm_90", 90, 90), dev.kernelImage(entry));
+            assertArrayEquals(new long[0], dev.parameterSizes(entry).orElseThrow(), "the fake knows only fake_axpy");
             assertTrue(f == dev.function(entry), "functions are cached");
             try (Arena arena = Arena.ofConfined()) {
                 MemorySegment params =

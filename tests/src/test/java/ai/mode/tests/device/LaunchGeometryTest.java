@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ai.mode.runtime.OpShapes;
 import ai.mode.runtime.device.LaunchGeometry;
 import ai.mode.runtime.device.LaunchGeometry.Grid;
 import org.junit.jupiter.api.Test;
@@ -16,6 +17,14 @@ import org.junit.jupiter.api.Test;
  */
 class LaunchGeometryTest {
     private static final int H100_SMS = 132;
+
+    @Test
+    void smallGemmsAreTheSameOnHostAndKernel() {
+        // DeviceBackend routes what OpShapes calls small to the tiled kernel, which decides by its own constant
+        assertEquals(OpShapes.SMALL_GEMM_WORK, LaunchGeometry.GEMM_SMALL_WORK);
+        assertTrue(OpShapes.smallGemm(5, 1, 9) && OpShapes.smallGemm(16, 16, 16) && !OpShapes.smallGemm(16, 16, 17));
+        assertTrue(!OpShapes.smallGemm(4, 5, 0), "K = 0 is c = beta c, not a sum");
+    }
 
     @Test
     void gemmSwapsTheGridPastTheRowLimit() {

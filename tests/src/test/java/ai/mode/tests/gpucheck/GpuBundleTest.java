@@ -16,10 +16,12 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.jar.JarFile;
+import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
@@ -30,8 +32,10 @@ import org.junit.jupiter.api.io.TempDir;
  * classpath as Maven resolved it (the file tests/pom.xml writes, as {@code ./mode gpu-bundle} does), then its
  * {@code gpu-check.sh} runs with an environment whose PATH holds only basic shell tools, no {@code java} and no
  * {@code mvn}. It must run on the bundle's own Java runtime, say "no GPU" in one line, run the conformance suite and
- * {@code mode grads} in their emulator form (and pass them), skip the GPU-only steps with a reason, and leave
- * summary.md, results.json and the log. The bundle must stay within 48 MiB and carry no native carrier jar.
+ * {@code mode grads} in their emulator form (and pass them), skip the GPU-only steps with a reason (the first-run
+ * steps after resolving their JUnit selections to the tests they name), run the steps in the plan's order within
+ * 480 s of budgets as docs/gpu-check.md tabulates them, and leave summary.md, results.json and the log. The bundle
+ * must stay within 48 MiB and carry no native carrier jar.
  * Needs bash, tar, gzip and g++ (the emulator library); skips without the emulator.
  */
 class GpuBundleTest {
@@ -64,6 +68,24 @@ class GpuBundleTest {
             "sort",
             "tr",
             "env");
+
+    /**
+     * The steps that run first after facts, in order (marshalling, modules, compute-sanitizer, cuBLASLt, the error
+     * word), with how many tests each one's JUnit selection holds.
+     */
+    private static final Map<String, Integer> FIRST_RUN_TESTS = firstRunTests();
+
+    private static Map<String, Integer> firstRunTests() {
+        Map<String, Integer> m = new LinkedHashMap<>();
+        m.put("marshalling", 2);
+        m.put("modules", 1);
+        for (String tool : List.of("memcheck", "racecheck", "synccheck", "initcheck")) {
+            m.put(tool, 2); // attention and the bf16 (WMMA) GEMMs of the conformance suite
+        }
+        m.put("cublaslt", 3); // every test of CublasLtGemmGpuTest
+        m.put("error-word", 2);
+        return m;
+    }
 
     @TempDir
     static Path tmp;
@@ -113,7 +135,7 @@ class GpuBundleTest {
         env.put("HOME", Files.createDirectories(tmp.resolve("home")).toString());
         env.put("TMPDIR", tmp.toString());
         // the step budgets are sized for the GPU machine; here they only must not cut the emulator steps short
-        env.put("MODE_GPU_CHECK_BUDGET_SCALE", "10");
+        env.put("MODE_GPU_CHECK_BUDGET_SCALE", "15");
         assertTrue(Stream.of("java", "mvn").noneMatch(t -> Files.exists(bare.resolve(t))), "no java or mvn on PATH");
 
         Path out = tmp.resolve("out");
@@ -154,22 +176,65 @@ class GpuBundleTest {
         }
         JsonObject results = JsonParser.parseString(Files.readString(out.resolve("results.json")))
                 .getAsJsonObject();
-        Map<String, String> status = new HashMap<>();
+        Map<String, String> status = new LinkedHashMap<>(), detail = new HashMap<>();
         for (JsonElement s : results.getAsJsonArray("steps")) {
-            status.put(
-                    s.getAsJsonObject().get("name").getAsString(),
-                    s.getAsJsonObject().get("status").getAsString());
+            String name = s.getAsJsonObject().get("name").getAsString();
+            status.put(name, s.getAsJsonObject().get("status").getAsString());
+            detail.put(name, s.getAsJsonObject().get("detail").getAsString());
         }
         assertEquals("passed", status.get("facts"));
         assertEquals("passed", status.get("kernels"));
         assertEquals("passed", status.get("grads"));
-        for (String gpuOnly : List.of("gpu-tests", "train", "gpu-bench", "trainer-vs-torch", "memcheck", "racecheck")) {
+        for (String gpuOnly : List.of("gpu-tests", "train", "gpu-bench", "trainer-vs-torch")) {
             assertEquals("skipped", status.get(gpuOnly), gpuOnly);
         }
+        // the first-run steps resolve their JUnit selections here too: every selected test is found, none runs
+        for (Map.Entry<String, Integer> first : FIRST_RUN_TESTS.entrySet()) {
+            assertEquals("skipped", status.get(first.getKey()), first.getKey());
+            assertTrue(
+                    Pattern.compile("0 tests successful, 0 failed, [0-9]+ aborted \\(skipped by assumption\\), "
+                                    + first.getValue() + " found: nothing ran \\(no GPU\\)")
+                            .matcher(detail.get(first.getKey()))
+                            .matches(),
+                    first.getKey() + " should find " + first.getValue() + " tests: " + detail.get(first.getKey()));
+        }
+        assertPlan(root, lines, List.copyOf(status.keySet()), log);
         assertEquals(0, results.get("failed").getAsInt());
         assertTrue(results.get("gpu").getAsString().startsWith("no GPU: "), results.toString());
         String summary = Files.readString(out.resolve("summary.md"));
         assertTrue(summary.strip().endsWith(lines.getLast()), summary);
+    }
+
+    /**
+     * The steps ran in the plan's order, which starts with what a first GPU run must establish, in the issue's order;
+     * the budgets sum to at most 480 s at scale 1 (what docs/gpu-check.md promises of the device time) and
+     * docs/gpu-check.md's table lists the same steps, in the same order, with the same budgets.
+     */
+    private static void assertPlan(Path root, List<String> lines, List<String> ran, String log) throws IOException {
+        String planLine = lines.stream()
+                .filter(l -> l.startsWith("plan: "))
+                .findFirst()
+                .orElseThrow(() -> new AssertionError("no plan line:\n" + log));
+        Matcher m = Pattern.compile("plan: (.*) \\(seconds, times ([0-9]+)\\): ([0-9]+) s of the ([0-9]+) s total")
+                .matcher(planLine);
+        assertTrue(m.matches(), planLine);
+        Map<String, Integer> plan = new LinkedHashMap<>();
+        for (String p : m.group(1).split(" ")) plan.put(p.split(":")[0], Integer.parseInt(p.split(":")[1]));
+        int scale = Integer.parseInt(m.group(2));
+        int sum = plan.values().stream().mapToInt(Integer::intValue).sum();
+        assertEquals(sum * scale, Integer.parseInt(m.group(3)), planLine);
+        assertTrue(sum <= 480, "the budgets sum to " + sum + " s, over the 480 s the check may take");
+        assertTrue(sum * scale <= Integer.parseInt(m.group(4)), planLine);
+        assertEquals(List.copyOf(plan.keySet()), ran, "steps run in the plan's order");
+        List<String> first = new ArrayList<>(List.of("facts"));
+        first.addAll(FIRST_RUN_TESTS.keySet());
+        assertEquals(first, ran.subList(0, first.size()), "what a first GPU run must check comes first");
+
+        Map<String, Integer> documented = new LinkedHashMap<>();
+        Matcher row = Pattern.compile("(?m)^\\| `([a-z-]+)` \\| ([0-9]+) s \\|")
+                .matcher(Files.readString(root.resolve("docs/gpu-check.md")));
+        while (row.find()) documented.put(row.group(1), Integer.parseInt(row.group(2)));
+        assertEquals(plan, documented, "docs/gpu-check.md's step table");
     }
 
     /** Within the size limit; no jar carries bytedeco native libraries; the runtime and the check are there. */

@@ -1,6 +1,8 @@
 package ai.mode.tests.gpucheck;
 
+import ai.mode.bench.BenchReport;
 import ai.mode.bench.Flops;
+import ai.mode.bench.GpuSuite;
 import ai.mode.bench.TorchPeer;
 import ai.mode.bench.TrainBench;
 import ai.mode.bindings.CublasLt;
@@ -14,7 +16,11 @@ import ai.mode.runtime.Backend;
 import ai.mode.runtime.Backends;
 import ai.mode.runtime.cuda.CudaBackendProvider;
 import com.google.gson.JsonObject;
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
@@ -32,7 +38,9 @@ import java.util.stream.Collectors;
  *       any step's losses differ by more than TOL nats or one is not finite;</li>
  *   <li>{@code trainer-vs-torch PYTHON STEPS}: our trainer on {@code cuda} beside {@code
  *       benchmarks/peers/torch_train.py --device cuda} on the same GPU and model: tokens/s and model FLOP
- *       utilisation against the card's float32 CUDA-core peak (both train in float32).</li>
+ *       utilisation against the card's float32 CUDA-core peak (both train in float32);</li>
+ *   <li>{@code bench-rows BENCH_JSON}: the GPU benchmark's report holds every reduction row
+ *       ({@link GpuSuite#REDUCTION_ROWS}) at {@link GpuSuite#reductionShape()}, measured (not skipped).</li>
  * </ul>
  * Each prints its result as the last line of its output.
  */
@@ -49,9 +57,10 @@ public final class GpuCheck {
             case "facts" -> facts();
             case "train" -> train(Integer.parseInt(arg(args, 1)), Double.parseDouble(arg(args, 2)));
             case "trainer-vs-torch" -> trainerVsTorch(arg(args, 1), Integer.parseInt(arg(args, 2)));
+            case "bench-rows" -> benchRows(Path.of(arg(args, 1)));
             default ->
-                throw new IllegalArgumentException(
-                        "unknown step '" + cmd + "'; use facts, train STEPS TOL or trainer-vs-torch PYTHON STEPS");
+                throw new IllegalArgumentException("unknown step '" + cmd
+                        + "'; use facts, train STEPS TOL, trainer-vs-torch PYTHON STEPS or bench-rows BENCH_JSON");
         };
         System.exit(status);
     }
@@ -200,5 +209,52 @@ public final class GpuCheck {
                 100 * flops / torchSeconds / peak,
                 ours.tokensPerSecond() / t.get("tokens_per_second").getAsDouble());
         return 0;
+    }
+
+    private static int benchRows(Path benchJson) {
+        BenchReport report;
+        try {
+            report = BenchReport.fromJson(Files.readString(benchJson));
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read the GPU benchmark's report " + benchJson, e);
+        }
+        List<String> problems = reductionRowProblems(report, GpuSuite.reductionShape());
+        if (!problems.isEmpty()) {
+            System.out.println("reduction rows: " + String.join("; ", problems));
+            return 1;
+        }
+        System.out.println("reduction rows at " + GpuSuite.reductionShape() + ": "
+                + report.rows().stream()
+                        .filter(r -> r.group().equals("gpu") && GpuSuite.REDUCTION_ROWS.contains(r.name()))
+                        .map(r -> String.format(
+                                Locale.ROOT,
+                                "%s %.2f %s (%.0f%% of copy bandwidth)",
+                                r.name(),
+                                r.value(),
+                                r.unit(),
+                                100 * r.ofPeak()))
+                        .collect(Collectors.joining(", ")));
+        return 0;
+    }
+
+    /**
+     * What is wrong with the reduction rows of a GPU benchmark report: each of {@link GpuSuite#REDUCTION_ROWS} must be
+     * a {@code gpu} row whose shape starts with {@code shape}, with a positive rate; empty when all are there.
+     */
+    static List<String> reductionRowProblems(BenchReport report, String shape) {
+        List<String> problems = new ArrayList<>();
+        for (String name : GpuSuite.REDUCTION_ROWS) {
+            Optional<BenchReport.Row> row = report.rows().stream()
+                    .filter(r -> r.group().equals("gpu") && r.name().equals(name))
+                    .findFirst();
+            if (row.isEmpty()) {
+                problems.add("'" + name + "' is missing");
+            } else if (!(row.get().value() > 0)) {
+                problems.add("'" + name + "' did not run: " + row.get().note());
+            } else if (!row.get().shape().startsWith(shape)) {
+                problems.add("'" + name + "' ran at " + row.get().shape() + ", not " + shape);
+            }
+        }
+        return problems;
     }
 }

@@ -8,19 +8,15 @@ import ai.mode.runtime.DType;
 import ai.mode.runtime.device.DeviceBackend;
 import ai.mode.runtime.emu.EmuDevice;
 import java.util.List;
-import java.util.Map;
 import org.junit.jupiter.api.Nested;
 
 /**
  * The backend conformance suite on the {@code emu} backend (the CUDA kernels compiled for the CPU emulator, through
  * the same DeviceBackend code as {@code cuda}), float32 and bf16 storage: once with the WMMA tensor-core kernels for
- * bf16 operands (GEMM and flash attention, the latter under the naive-bf16 rule) (plus the model-size cases, {@link BackendConformance#modelSizes()}, so the kernels the
- * {@code cuda} backend runs are checked at those sizes on every machine) and once with the tiled GEMM and the CUDA-core attention kernels. Skips
- * where the emulator library was not built (no g++).
- *
- * <p>The known deviation (3x instead of 2x the naive float32 error, {@link BackendConformance#knownDeviations()}):
- * the tiled GEMM kernel is 1.3 ulps off on one transposed 5 x 1 x 9 product where the naive sum is 0.5 ulp off,
- * like the cpu backend's vector SGEMM.
+ * bf16 operands (GEMM and flash attention, the latter under the naive-bf16 rule) (plus the model-size cases,
+ * {@link BackendConformance#modelSizes()}, so the kernels the {@code cuda} backend runs are checked at those sizes on
+ * every machine) and once with the tiled GEMM and the CUDA-core attention kernels. Skips where the emulator library
+ * was not built (no g++). Both meet the 2x-naive-float32 rule on every check.
  */
 class EmuConformanceTest {
     /** The emulator with or without the tensor-core GEMM. */
@@ -40,11 +36,6 @@ class EmuConformanceTest {
         @Override
         protected List<DType> floatTypes() {
             return List.of(DType.F32, DType.BF16);
-        }
-
-        @Override
-        protected Map<String, String> knownDeviations() {
-            return Map.of("gemm F32->F32 TN m=5 n=1 k=9 ", "1.3 ulps at K = 9 where the naive sum is 0.5 ulp off");
         }
 
         @Override
