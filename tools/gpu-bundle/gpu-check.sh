@@ -96,6 +96,10 @@ step() {
       [ "$MODE_GPU_HAVE" = 1 ] || { echo "no GPU: $TRAIN_STEPS training steps on the emulator would take hours"; return 3; }
       java_cmd ai.mode.tests.gpucheck.GpuCheck train "$TRAIN_STEPS" "$TRAIN_TOL"
       ;;
+    sass)
+      # every tensor-core kernel (WMMA GEMM, grouped expert GEMM) has HMMA instructions in the SASS of its fatbin
+      java_cmd ai.mode.tests.gpucheck.GpuCheck sass
+      ;;
     gpu-bench)
       [ "$MODE_GPU_HAVE" = 1 ] || { echo "no GPU: nothing to benchmark"; return 3; }
       java_cmd ai.mode.cli.Main bench --quick --only gpu --out "$MODE_GPU_OUT/bench.json" \
@@ -200,6 +204,7 @@ run gpu-tests 90
 run kernels 55
 run grads 40
 run train 70
+run sass 30
 run gpu-bench 60
 run trainer-vs-torch 60
 run memcheck 35

@@ -4,6 +4,7 @@ import ai.mode.kernels.KernelLaunch;
 import ai.mode.runtime.AdamWStep;
 import ai.mode.runtime.Backend;
 import ai.mode.runtime.DType;
+import ai.mode.runtime.GroupedGemms;
 import ai.mode.runtime.LossStats;
 import ai.mode.runtime.OpShapes;
 import ai.mode.runtime.Shapes;
@@ -54,7 +55,7 @@ public class DeviceBackend implements Backend {
     private final Device device;
     private final String name;
     private final boolean tensorCores;
-    private static final int ERROR_SLOTS = 4; // kErrSlots in mode_common.cuh
+    private static final int ERROR_SLOTS = 6; // kErrSlots in mode_common.cuh
     private static final long ERROR_BYTES = 8L * ERROR_SLOTS;
     private final long errorWord; // u64[ERROR_SLOTS]: per code, (position << 32) | value; all ones when clear
     private final long reduceBuffer; // double[SUMSQ_MAX_PARTIALS + 4]
@@ -287,6 +288,149 @@ public class DeviceBackend implements Backend {
                 beta,
                 tc,
                 strideC);
+    }
+
+    // ================================================================== grouped expert GEMM
+
+    /** Whether the grouped GEMM runs its bf16 tensor-core kernels (else {@link GroupedGemms} over the other ops). */
+    private boolean groupedKernels() {
+        return tensorCores && device.computeCapability() >= 80;
+    }
+
+    /** {@code ptr} of an optional tensor, or the null pointer. */
+    private Object optional(Tensor t) {
+        return t == null ? NULL : dev(t);
+    }
+
+    @Override
+    public void groupedGemmForward(Tensor x, Tensor rows, Tensor w, Tensor offsets, float beta, Tensor y) {
+        if (!groupedKernels()) {
+            GroupedGemms.forward(this, x, rows, w, offsets, beta, y);
+            return;
+        }
+        OpShapes.GroupedDims g =
+                OpShapes.groupedGemmForward(dev(x), optionalDev(rows), dev(w), optionalDev(offsets), dev(y));
+        if (g.rows() == 0 || g.n() == 0) return;
+        String entry = "mode_groupedgemm_fwd_" + suffix(g.dtype());
+        LaunchGeometry.Grid grid = LaunchGeometry.groupedRows(g.rows(), g.groups(), g.uniform(), g.n());
+        run(
+                entry,
+                grid.x(),
+                grid.y(),
+                1,
+                x,
+                optional(rows),
+                g.sourceRows(),
+                w,
+                optional(offsets),
+                g.groups(),
+                g.rows(),
+                g.n(),
+                g.k(),
+                beta,
+                y,
+                new Ptr(errorWord));
+    }
+
+    @Override
+    public void groupedSwiGluForward(
+            Tensor x, Tensor rows, Tensor wGate, Tensor wUp, Tensor offsets, Tensor gate, Tensor up, Tensor out) {
+        if (!groupedKernels()) {
+            GroupedGemms.swiGluForward(this, x, rows, wGate, wUp, offsets, gate, up, out);
+            return;
+        }
+        OpShapes.GroupedDims g = OpShapes.groupedSwiGluForward(
+                dev(x),
+                optionalDev(rows),
+                dev(wGate),
+                dev(wUp),
+                optionalDev(offsets),
+                optionalDev(gate),
+                optionalDev(up),
+                dev(out));
+        if (g.rows() == 0 || g.n() == 0) return;
+        String entry = "mode_groupedgemm_swiglufwd_" + suffix(g.dtype());
+        LaunchGeometry.Grid grid = LaunchGeometry.groupedRows(g.rows(), g.groups(), g.uniform(), g.n());
+        run(
+                entry,
+                grid.x(),
+                grid.y(),
+                1,
+                x,
+                optional(rows),
+                g.sourceRows(),
+                wGate,
+                wUp,
+                optional(offsets),
+                g.groups(),
+                g.rows(),
+                g.n(),
+                g.k(),
+                optional(gate),
+                optional(up),
+                out,
+                new Ptr(errorWord));
+    }
+
+    @Override
+    public void groupedGemmBackwardData(Tensor dy, Tensor w, Tensor offsets, float beta, Tensor dx) {
+        if (!groupedKernels()) {
+            GroupedGemms.backwardData(this, dy, w, offsets, beta, dx);
+            return;
+        }
+        OpShapes.GroupedDims g = OpShapes.groupedGemmBackwardData(dev(dy), dev(w), optionalDev(offsets), dev(dx));
+        if (g.rows() == 0 || g.k() == 0) return;
+        String entry = "mode_groupedgemm_bwddx_" + suffix(g.dtype());
+        LaunchGeometry.Grid grid = LaunchGeometry.groupedRows(g.rows(), g.groups(), g.uniform(), g.k());
+        run(
+                entry,
+                grid.x(),
+                grid.y(),
+                1,
+                dy,
+                w,
+                optional(offsets),
+                g.groups(),
+                g.rows(),
+                g.n(),
+                g.k(),
+                beta,
+                dx,
+                new Ptr(errorWord));
+    }
+
+    @Override
+    public void groupedGemmBackwardWeight(Tensor dy, Tensor x, Tensor rows, Tensor offsets, float beta, Tensor dw) {
+        if (!groupedKernels()) {
+            GroupedGemms.backwardWeight(this, dy, x, rows, offsets, beta, dw);
+            return;
+        }
+        OpShapes.GroupedDims g =
+                OpShapes.groupedGemmBackwardWeight(dev(dy), dev(x), optionalDev(rows), optionalDev(offsets), dev(dw));
+        if (g.n() == 0 || g.k() == 0) return;
+        String entry = "mode_groupedgemm_bwddw_" + suffix(g.dtype());
+        LaunchGeometry.Grid grid = LaunchGeometry.groupedWeights(g.n(), g.k(), g.groups());
+        run(
+                entry,
+                grid.x(),
+                grid.y(),
+                grid.z(),
+                dy,
+                x,
+                optional(rows),
+                g.sourceRows(),
+                optional(offsets),
+                g.groups(),
+                g.rows(),
+                g.n(),
+                g.k(),
+                beta,
+                dw,
+                new Ptr(errorWord));
+    }
+
+    private DeviceTensor optionalDev(Tensor t) {
+        return t == null ? null : dev(t);
     }
 
     @Override
@@ -780,6 +924,9 @@ public class DeviceBackend implements Backend {
                                     value,
                                     position,
                                     "[0, V) and is not IGNORE_INDEX (" + IGNORE_INDEX + ")");
+                        case 5 ->
+                            OpShapes.indexOutOfRange(OpShapes.GROUPED_OP, "row index", value, position, "x's rows");
+                        case 6 -> OpShapes.groupOffsetError(value, position);
                         default ->
                             "device kernel error code " + code + " (value " + value + ", position " + position + ")";
                     });
