@@ -60,6 +60,8 @@ public class DeviceBackend implements Backend {
     private final long errorWord; // u64[ERROR_SLOTS]: per code, (position << 32) | value; all ones when clear
     private final long reduceBuffer; // double[SUMSQ_MAX_PARTIALS + 4]
     private boolean closed;
+    private boolean groupedFallbackLogged;
+    private static final System.Logger LOG = System.getLogger(DeviceBackend.class.getName());
 
     /** A backend named after the device, using tensor-core kernels where the device supports them. */
     public DeviceBackend(Device device, String name) {
@@ -292,9 +294,23 @@ public class DeviceBackend implements Backend {
 
     // ================================================================== grouped expert GEMM
 
-    /** Whether the grouped GEMM runs its bf16 tensor-core kernels (else {@link GroupedGemms} over the other ops). */
+    /**
+     * Whether the grouped GEMM runs its bf16 tensor-core kernels; else it is composed from the other ops ({@link
+     * GroupedGemms}), said once in a debug log line.
+     */
     private boolean groupedKernels() {
-        return tensorCores && device.computeCapability() >= 80;
+        boolean kernels = tensorCores && device.computeCapability() >= 80;
+        if (!kernels && !groupedFallbackLogged) {
+            groupedFallbackLogged = true;
+            LOG.log(
+                    System.Logger.Level.DEBUG,
+                    "{0}: grouped expert GEMM composed from gemm calls: {1}",
+                    name,
+                    tensorCores
+                            ? "compute capability " + device.computeCapability() + " has no bf16 tensor cores (8.0+)"
+                            : "tensor cores are off for this backend");
+        }
+        return kernels;
     }
 
     /** {@code ptr} of an optional tensor, or the null pointer. */

@@ -32,6 +32,8 @@ public final class StackedLayout implements WeightLayout {
     private final BufferPool own; // LoRA's low-rank activations, saved for backward
     private final BufferPool scratch;
     private final int count;
+    /** Whether the base weights' products run as grouped expert GEMMs (no LoRA adapters: the experts). */
+    private final boolean grouped;
 
     /**
      * @param weights the E layers' stacked weights (not owned)
@@ -49,6 +51,7 @@ public final class StackedLayout implements WeightLayout {
         this.w = weights;
         this.count = weights.count();
         this.lora = lora.isEmpty() ? Map.of() : new EnumMap<>(lora);
+        this.grouped = lora.isEmpty();
         this.own = new BufferPool(backend);
         this.scratch = scratch;
         if (!lora.isEmpty() && count != 1)
@@ -150,7 +153,7 @@ public final class StackedLayout implements WeightLayout {
     @Override
     public void project(LayerTensor t, Tensor x2, Tensor y2, boolean accumulate) {
         Tensor x3 = per(x2), y3 = per(y2);
-        if (lora.isEmpty()) backend.groupedGemmForward(x2, null, w.stacked(t), null, accumulate ? 1f : 0f, y2);
+        if (grouped) backend.groupedGemmForward(x2, null, w.stacked(t), null, accumulate ? 1f : 0f, y2);
         else backend.gemm(false, true, 1f, x3, w.stacked(t), accumulate ? 1f : 0f, y3); // [E,M,out]
         LoraAdapter ad = lora.get(t);
         if (ad != null) {
@@ -163,20 +166,19 @@ public final class StackedLayout implements WeightLayout {
 
     @Override
     public void projectGateUp(Tensor x2, Tensor gate, Tensor up, Tensor out) {
-        if (!lora.isEmpty()) {
+        if (grouped) {
+            backend.groupedSwiGluForward(
+                    x2, null, w.stacked(LayerTensor.GATE_PROJ), w.stacked(LayerTensor.UP_PROJ), null, gate, up, out);
+        } else {
             project(LayerTensor.GATE_PROJ, x2, gate, false);
             project(LayerTensor.UP_PROJ, x2, up, false);
             backend.swiGluForward(gate, up, out);
-        } else {
-            backend.groupedSwiGluForward(
-                    x2, null, w.stacked(LayerTensor.GATE_PROJ), w.stacked(LayerTensor.UP_PROJ), null, gate, up, out);
         }
     }
 
     @Override
     public void projectBackward(LayerTensor t, Tensor dy2, Tensor x2, Tensor dx2, boolean accumulate) {
         Tensor dy3 = per(dy2), x3 = per(x2);
-        boolean grouped = lora.isEmpty();
         float beta = accumulate ? 1f : 0f;
         if (dx2 != null) {
             if (grouped) backend.groupedGemmBackwardData(dy2, w.stacked(t), null, beta, dx2);

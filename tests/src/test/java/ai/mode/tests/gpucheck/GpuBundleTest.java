@@ -31,11 +31,11 @@ import org.junit.jupiter.api.io.TempDir;
  * {@code gpu-check.sh} runs with an environment whose PATH holds only basic shell tools, no {@code java} and no
  * {@code mvn}. It must run on the bundle's own Java runtime, say "no GPU" in one line, run the conformance suite and
  * {@code mode grads} in their emulator form (and pass them), skip the GPU-only steps with a reason, and leave
- * summary.md, results.json and the log. The bundle must stay within 48 MiB and carry no native carrier jar.
+ * summary.md, results.json and the log. The bundle must stay within 52 MiB and carry no native carrier jar.
  * Needs bash, tar, gzip and g++ (the emulator library); skips without the emulator.
  */
 class GpuBundleTest {
-    private static final long LIMIT_BYTES = 48L << 20;
+    private static final long LIMIT_BYTES = 52L << 20;
     /** What gpu-check.sh and make-bundle.sh may call; nothing else is on the bare PATH. */
     private static final List<String> SHELL_TOOLS = List.of(
             "bash",
@@ -180,7 +180,7 @@ class GpuBundleTest {
                     .mapToLong(p -> p.toFile().length())
                     .sum();
         }
-        assertTrue(size <= LIMIT_BYTES, "bundle is " + size + " bytes, over 48 MiB");
+        assertTrue(size <= LIMIT_BYTES, "bundle is " + size + " bytes, over 52 MiB");
         assertTrue(Files.isRegularFile(bundle.resolve("runtime.tgz")));
         assertTrue(Files.isExecutable(bundle.resolve("gpu-check.sh")));
         assertTrue(Files.isRegularFile(bundle.resolve("fixtures/hf-llama-reference/reference.safetensors")));
