@@ -145,6 +145,10 @@ step() {
       [ "$MODE_GPU_HAVE" = 1 ] || { echo "no GPU: $TRAIN_STEPS training steps on the emulator would take hours"; return 3; }
       java_cmd ai.mode.tests.gpucheck.GpuCheck train "$TRAIN_STEPS" "$TRAIN_TOL"
       ;;
+    sass)
+      # every tensor-core kernel (WMMA GEMM, grouped expert GEMM, flash attention) has HMMA instructions in the SASS of its fatbin
+      java_cmd ai.mode.tests.gpucheck.GpuCheck sass
+      ;;
     gpu-bench)
       [ "$MODE_GPU_HAVE" = 1 ] || { echo "no GPU: nothing to benchmark"; return 3; }
       java_cmd ai.mode.cli.Main bench --quick --only gpu --out "$MODE_GPU_OUT/bench.json" \
@@ -157,23 +161,6 @@ step() {
       "$PY" -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null \
         || { echo "no PyTorch with CUDA behind '$PY': only our side would run"; return 3; }
       java_cmd ai.mode.tests.gpucheck.GpuCheck trainer-vs-torch "$PY" 20
-      ;;
-    sass)
-      # The tensor-core kernels' SASS: every entry point of attention_wmma.cu, compiled for sm_90a as the build does,
-      # must hold HMMA (tensor-core) instructions. Needs nvcc and cuobjdump (not a GPU).
-      local cuobjdump
-      cuobjdump="$(command -v cuobjdump || ls /usr/local/cuda*/bin/cuobjdump 2>/dev/null | head -1)"
-      { command -v nvcc >/dev/null && [ -n "$cuobjdump" ]; } || { echo "nvcc or cuobjdump not found: no SASS to read"; return 3; }
-      local cubin="$MODE_GPU_WORK/attention_wmma.sm_90a.cubin" sass="$MODE_GPU_WORK/attention_wmma.sass" entry n bad=0
-      nvcc -cubin -arch=sm_90a -std=c++17 -O3 -I"$BUNDLE/kernels/src/include" -o "$cubin" \
-        "$BUNDLE/kernels/src/attention_wmma/attention_wmma.cu" || return 1
-      "$cuobjdump" -sass "$cubin" > "$sass" || return 1
-      for entry in $(grep -oE 'mode_attention_wmma[0-9]+_[a-z]+_bf16' "$BUNDLE/kernels/entrypoints.txt" | sort -u); do
-        n=$(awk -v e="$entry" '/Function : / { f = ($3 == e) } f && /HMMA/ { c++ } END { print c + 0 }' "$sass")
-        echo "$entry: $n HMMA instructions (sm_90a)"
-        [ "$n" -gt 0 ] || bad=1
-      done
-      [ "$bad" = 0 ]
       ;;
     *) echo "unknown step $1"; return 1 ;;
   esac

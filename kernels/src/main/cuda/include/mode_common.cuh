@@ -17,6 +17,7 @@ namespace mode {
 
 __device__ __forceinline__ float infinity() { return __int_as_float(0x7f800000); }
 __device__ __forceinline__ float quietNaN() { return __int_as_float(0x7fc00000); }
+__device__ __forceinline__ float sigmoid(float g) { return 1.0f / (1.0f + expf(-g)); }
 
 // ---------------------------------------------------------------- storage <-> float32
 template <class T> __device__ __forceinline__ float load(const T* p, long long i);
@@ -71,8 +72,16 @@ template <int NT> __device__ __forceinline__ float blockMax(float v) {
 // (position << 32) | (unsigned) value, lowered with atomicMin: whatever the order blocks run in, a slot ends
 // at the lowest offending position (ties: the lowest value bits), so the reported error is the same on every
 // run and every backend. The DeviceBackend reads the slots and sets them back to all ones when it synchronises.
-enum ErrorCode { kErrNone = 0, kErrEmbeddingId = 1, kErrGatherIndex = 2, kErrScatterIndex = 3, kErrTarget = 4 };
-constexpr int kErrSlots = 4;
+enum ErrorCode {
+    kErrNone = 0,
+    kErrEmbeddingId = 1,
+    kErrGatherIndex = 2,
+    kErrScatterIndex = 3,
+    kErrTarget = 4,
+    kErrGroupedRow = 5,
+    kErrGroupOffsets = 6
+};
+constexpr int kErrSlots = 6;
 
 __device__ __forceinline__ void raiseError(int* err, int code, int value, int position) {
     unsigned long long packed = ((unsigned long long)(unsigned)position << 32) | (unsigned)value;

@@ -23,6 +23,11 @@ constexpr int kLaunchGemmTileN = 64;
 // ai.mode.runtime.OpShapes.SMALL_GEMM_WORK on the host, which routes them to the tiled kernel on every device).
 constexpr int kLaunchGemmSmallWork = 4096;
 
+// Grouped expert GEMM (grouped.cu): the output tile of one block. Forward and input-gradient grids are (row tiles
+// of every group, ceil(N / N-tile)); the weight-gradient grid is (ceil(K / N-tile), ceil(N / M-tile), groups).
+constexpr int kLaunchGroupedTileM = 64;
+constexpr int kLaunchGroupedTileN = 64;
+
 // Attention: head-dimension tiles compiled (one entry point each), the query rows of a forward block, and the
 // tile rows of the backward kernels (fewer for the widest head tile, which shares the shared-memory budget).
 constexpr int kLaunchAttentionHeadTileSmall = 32;

@@ -5,8 +5,6 @@ namespace {
 
 using namespace mode;
 
-__device__ __forceinline__ float sigmoid(float g) { return 1.0f / (1.0f + expf(-g)); }
-
 template <class T>
 __device__ void swiGluFwd(const T* gate, const T* up, T* out, long long n) {
     for (long long i = globalThread(); i < n; i += globalStride()) {

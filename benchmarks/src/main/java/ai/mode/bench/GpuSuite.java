@@ -148,6 +148,8 @@ public final class GpuSuite {
             }
             rows.addAll(reductionRows(
                     vendor, timer, REDUCTION_TOKENS, REDUCTION_WIDTH, cfg.vocabSize(), 2 * l2, bw, new Random(6)));
+            for (int[] e : new int[][] {{4, batch * seq, cfg.hiddenSize(), cfg.intermediateSize()}, GROUPED_LARGE})
+                rows.addAll(groupedRows(vendor, timer, e[0], e[1], e[2], e[3], 2 * l2, tc, new Random(7)));
         }
         return rows;
     }
@@ -546,6 +548,191 @@ public final class GpuSuite {
             }
         }
         return rows;
+    }
+
+    /**
+     * The larger grouped case: 8 experts x 512 tokens each, width 1024, FFN 2816 (23.6 GFLOP per forward product;
+     * docs/kernels.md's performance model predicts it).
+     */
+    static final int[] GROUPED_LARGE = {8, 512, 1024, 2816};
+
+    /**
+     * The grouped expert GEMM ({@link Backend#groupedGemmForward} and the rest: one tensor-core launch for all
+     * {@code experts}) at {@code tokens} rows per expert, width {@code d} and FFN width {@code f}, float32 and bf16
+     * storage, in FLOP/s against {@code tcPeak}, each beside its peer made of the ops it replaces: the batched {@code
+     * gemm} (cuBLASLt when present), two of them plus {@code swiGluForward} for the fused SwiGLU, and for top-k routing
+     * (ragged groups of random sizes over a token list) {@code gatherRows} plus one {@code gemm} per expert.
+     */
+    static List<BenchReport.Row> groupedRows(
+            Backend be,
+            OpTimer timer,
+            int experts,
+            int tokens,
+            int d,
+            int f,
+            long rotateBytes,
+            double tcPeak,
+            Random r) {
+        List<BenchReport.Row> rows = new ArrayList<>();
+        int m = experts * tokens;
+        long flops = 2L * m * f * d;
+        String shape = experts + "x[" + tokens + "x" + d + "]x[" + f + "x" + d + "]^T";
+        int[] counts = new int[experts], off = new int[experts + 1], tokenList = new int[m];
+        for (int i = 0; i < m; i++) counts[r.nextInt(experts)]++;
+        for (int e = 0; e < experts; e++) off[e + 1] = off[e] + counts[e];
+        for (int i = 0; i < m; i++) tokenList[i] = r.nextInt(m);
+        for (DType t : new DType[] {DType.F32, DType.BF16}) {
+            String dt = " " + t.name().toLowerCase(Locale.ROOT);
+            long setBytes = (long) t.bytes() * m * (2L * d + 3L * f) + (8L + 2L * t.bytes()) * experts * f * d;
+            java.util.function.Supplier<Tensor[]> set = () -> new Tensor[] {
+                filled(be, t, r, m, d),
+                filled(be, DType.F32, r, experts, f, d),
+                filled(be, DType.F32, r, experts, f, d),
+                be.allocate(t, m, f),
+                be.allocate(t, m, f),
+                be.allocate(t, m, f),
+                be.fromHost(tokenList, m),
+                be.fromHost(off, experts + 1),
+                be.allocate(t, m, d),
+                filled(be, t, r, experts, f, d), // the weights in the activations' dtype, for the gemm peers
+                filled(be, t, r, experts, f, d)
+            };
+            BenchReport.Row fwd = op(
+                    be,
+                    timer,
+                    "grouped fwd" + dt,
+                    shape,
+                    flops,
+                    true,
+                    tcPeak,
+                    0,
+                    rotateBytes,
+                    setBytes,
+                    set,
+                    s -> () -> be.groupedGemmForward(s[0], null, s[1], null, 0f, s[3]));
+            BenchReport.Row fwdPeer = op(
+                    be,
+                    timer,
+                    "batched gemm" + dt,
+                    shape,
+                    flops,
+                    true,
+                    tcPeak,
+                    0,
+                    rotateBytes,
+                    setBytes,
+                    set,
+                    s -> () -> batchedGemm(be, s[0], s[9], s[3], experts, tokens));
+            rows.add(withPeer(fwd, "batched gemm", fwdPeer));
+            BenchReport.Row glu = op(
+                    be,
+                    timer,
+                    "grouped swiglu fwd" + dt,
+                    shape + " x2",
+                    2 * flops,
+                    true,
+                    tcPeak,
+                    0,
+                    rotateBytes,
+                    setBytes,
+                    set,
+                    s -> () -> be.groupedSwiGluForward(s[0], null, s[1], s[2], null, s[3], s[4], s[5]));
+            BenchReport.Row gluPeer = op(
+                    be,
+                    timer,
+                    "2 gemm + swiglu" + dt,
+                    shape + " x2",
+                    2 * flops,
+                    true,
+                    tcPeak,
+                    0,
+                    rotateBytes,
+                    setBytes,
+                    set,
+                    s -> () -> {
+                        batchedGemm(be, s[0], s[9], s[3], experts, tokens);
+                        batchedGemm(be, s[0], s[10], s[4], experts, tokens);
+                        be.swiGluForward(s[3], s[4], s[5]);
+                    });
+            rows.add(withPeer(glu, "2 gemm + swiglu", gluPeer));
+            rows.add(op(
+                    be,
+                    timer,
+                    "grouped bwd dx" + dt,
+                    shape,
+                    flops,
+                    true,
+                    tcPeak,
+                    0,
+                    rotateBytes,
+                    setBytes,
+                    set,
+                    s -> () -> be.groupedGemmBackwardData(s[3], s[1], null, 0f, s[8])));
+            rows.add(op(
+                    be,
+                    timer,
+                    "grouped bwd dw" + dt,
+                    shape,
+                    flops,
+                    true,
+                    tcPeak,
+                    0,
+                    rotateBytes,
+                    setBytes,
+                    set,
+                    s -> () -> be.groupedGemmBackwardWeight(s[3], s[0], null, null, 0f, s[1])));
+            BenchReport.Row topk = op(
+                    be,
+                    timer,
+                    "grouped top-k fwd" + dt,
+                    shape + " ragged, gathered",
+                    flops,
+                    true,
+                    tcPeak,
+                    0,
+                    rotateBytes,
+                    setBytes,
+                    set,
+                    s -> () -> be.groupedGemmForward(s[0], s[6], s[1], s[7], 0f, s[3]));
+            BenchReport.Row topkPeer = op(
+                    be,
+                    timer,
+                    "gather + gemm per expert" + dt,
+                    shape + " ragged",
+                    flops,
+                    true,
+                    tcPeak,
+                    0,
+                    rotateBytes,
+                    setBytes,
+                    set,
+                    s -> () -> {
+                        be.gatherRows(s[0], s[6], s[8]);
+                        for (int e = 0; e < experts; e++) {
+                            if (counts[e] == 0) continue;
+                            be.gemm(
+                                    false,
+                                    true,
+                                    1f,
+                                    be.slice(s[8], off[e], counts[e]),
+                                    be.view(be.slice(s[9], e, 1), f, d),
+                                    0f,
+                                    be.slice(s[3], off[e], counts[e]));
+                        }
+                    });
+            rows.add(withPeer(topk, "gather + gemm per expert", topkPeer));
+        }
+        return rows;
+    }
+
+    /** y [E·M, F] = x [E·M, D] times each expert's w [E, F, D] transposed, as one batched gemm. */
+    private static void batchedGemm(Backend be, Tensor x, Tensor w, Tensor y, int experts, int tokens) {
+        be.gemm(false, true, 1f, be.view(x, experts, tokens, x.dim(1)), w, 0f, be.view(y, experts, tokens, w.dim(1)));
+    }
+
+    /** {@code row} with the rate of {@code peer} beside it (or the peer's skip reason in the note). */
+    private static BenchReport.Row withPeer(BenchReport.Row row, String peerName, BenchReport.Row peer) {
+        return peer.value() > 0 ? row.withPeer(peerName, peer.value()) : row;
     }
 
     /**

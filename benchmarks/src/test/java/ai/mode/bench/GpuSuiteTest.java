@@ -78,6 +78,12 @@ class GpuSuiteTest {
                     assertTrue(r.note().contains("FlashAttention-3"), r.note());
                 }
             }
+            List<BenchReport.Row> grouped = GpuSuite.groupedRows(be, timer, 2, 5, 16, 24, 0, 1e12, new Random(3));
+            assertEquals(2 * 5, grouped.size());
+            for (BenchReport.Row r : grouped) {
+                assertTrue(r.value() > 0 && r.note().isEmpty(), r.name() + ": " + r.note());
+                if (r.name().contains("fwd")) assertTrue(r.peerValue() > 0, r.name() + " has its peer beside it");
+            }
             GemmCase g = new GemmCase("t", false, true, 8, 24, 16);
             assertTrue(GpuSuite.gemmSeconds(be, timer, g, DType.BF16, 0, new Random(1)) > 0);
         }

@@ -307,6 +307,140 @@ public abstract class BackendConformance {
         near(what, ct, host(tc), naive, ref);
     }
 
+    // ================================================================== grouped expert GEMM
+
+    /**
+     * The grouped expert GEMM ops against per-group float64 products, under the naive-bf16 rule (a backend may round
+     * the operands to bf16 for tensor cores: the bound is twice the error of a naive product of bf16-rounded operands
+     * accumulated in float32). Equal groups (dense routing) and ragged ones with an empty group, a group over one row
+     * tile and a token list (top-k gather), at sizes that are not multiples of the 16 x 16 fragments or 64 x 64 tiles;
+     * outputs start as NaN unless accumulated into.
+     */
+    @Test
+    void groupedGemm() {
+        for (DType dt : floatTypes()) {
+            // G, source rows S, per-group rows (null: equal groups of S / G, no token list), N, K
+            grouped(dt, 3, 15, null, 17, 20);
+            grouped(dt, 4, 23, new int[] {0, 7, 1, 70}, 9, 33);
+            grouped(dt, 2, 5, new int[] {3, 0}, 66, 7);
+        }
+    }
+
+    private void grouped(DType dt, int groups, int sources, int[] counts, int n, int k) {
+        boolean ragged = counts != null;
+        int[] off = new int[groups + 1];
+        for (int g = 0; g < groups; g++) off[g + 1] = off[g] + (ragged ? counts[g] : sources / groups);
+        int r = off[groups];
+        long seed = 101L * groups + 13L * sources + 7L * n + k;
+        int[] rows = ragged ? TestData.ints(seed, r, sources) : null;
+        float[] x = stored(dt, TestData.normal(seed + 1, sources * k));
+        float[] w = TestData.normal(seed + 2, groups * n * k), wUp = TestData.normal(seed + 3, groups * n * k);
+        float[] dy = stored(dt, TestData.normal(seed + 4, r * n));
+        float[] y0 = stored(dt, TestData.normal(seed + 5, r * n)), dx0 = stored(dt, TestData.normal(seed + 6, r * k));
+        float[] dw0 = TestData.normal(seed + 7, groups * n * k);
+        float[] xr = new float[r * k]; // operand rows: x read through the token list
+        for (int i = 0; i < r; i++) System.arraycopy(x, (ragged ? rows[i] : i) * k, xr, i * k, k);
+        Tensor tx = tensor(dt, x, sources, k), tw = f32(w, groups, n, k), twUp = f32(wUp, groups, n, k);
+        Tensor tRows = ragged ? be.fromHost(rows, r) : null, tOff = ragged ? be.fromHost(off, groups + 1) : null;
+        String what = " " + dt + " G=" + groups + " rows=" + Arrays.toString(Arrays.copyOf(off, groups + 1)) + " N=" + n
+                + " K=" + k;
+        // per-group references: [0] float64, [1] naive bf16 operands with float32 accumulation
+        double[][] fwd = groupedRef(false, xr, w, off, n, k, 0.5, y0);
+        Tensor y = tensor(dt, y0, r, n);
+        be.groupedGemmForward(tx, tRows, tw, tOff, 0.5f, y);
+        near("groupedGemmForward beta=0.5" + what, dt, host(y), fwd[1], fwd[0]);
+        double[][] gate = groupedRef(false, xr, w, off, n, k, 0, null),
+                up = groupedRef(false, xr, wUp, off, n, k, 0, null);
+        Tensor tg = poisoned(dt, r, n), tu = poisoned(dt, r, n), out = poisoned(dt, r, n), out2 = poisoned(dt, r, n);
+        be.groupedSwiGluForward(tx, tRows, tw, twUp, tOff, tg, tu, out);
+        near("groupedSwiGluForward gate" + what, dt, host(tg), gate[1], gate[0]);
+        near("groupedSwiGluForward up" + what, dt, host(tu), up[1], up[0]);
+        double[] act32 = Ref.F32.swiGluForward(gate[1], up[1]), act64 = Ref.F64.swiGluForward(gate[0], up[0]);
+        near("groupedSwiGluForward out" + what, dt, host(out), act32, act64);
+        Tensor yNew = poisoned(dt, r, n);
+        be.groupedGemmForward(tx, tRows, tw, tOff, 0f, yNew);
+        near("groupedGemmForward beta=0" + what, dt, host(yNew), gate[1], gate[0]);
+        be.groupedSwiGluForward(tx, tRows, tw, twUp, tOff, null, null, out2);
+        assertArrayEquals(host(out), host(out2), "groupedSwiGluForward without saving gate and up" + what);
+        Tensor dx = tensor(dt, dx0, r, k);
+        be.groupedGemmBackwardData(tensor(dt, dy, r, n), tw, tOff, 1f, dx);
+        double[][] bwd = groupedRef(true, dy, w, off, k, n, 1, dx0);
+        near("groupedGemmBackwardData beta=1" + what, dt, host(dx), bwd[1], bwd[0]);
+        for (float beta : new float[] {0f, 1f}) {
+            Tensor dw = beta == 0 ? poisoned(DType.F32, groups, n, k) : f32(dw0, groups, n, k);
+            be.groupedGemmBackwardWeight(tensor(dt, dy, r, n), tx, tRows, tOff, beta, dw);
+            double[] ref = new double[groups * n * k], naive = new double[groups * n * k];
+            for (int g = 0; g < groups; g++) {
+                int s = off[g], m = off[g + 1] - s;
+                double[] c = beta == 0 ? null : toDouble(Arrays.copyOfRange(dw0, g * n * k, (g + 1) * n * k));
+                float[] dyg = Arrays.copyOfRange(dy, s * n, (s + m) * n),
+                        xg = Arrays.copyOfRange(xr, s * k, (s + m) * k);
+                System.arraycopy(
+                        Ref.F64.gemm(true, false, n, k, m, 1, toDouble(dyg), toDouble(xg), beta, c),
+                        0,
+                        ref,
+                        g * n * k,
+                        n * k);
+                System.arraycopy(
+                        Ref.F32.gemm(
+                                true,
+                                false,
+                                n,
+                                k,
+                                m,
+                                1,
+                                toDouble(TestData.bf16(dyg)),
+                                toDouble(TestData.bf16(xg)),
+                                beta,
+                                c),
+                        0,
+                        naive,
+                        g * n * k,
+                        n * k);
+            }
+            near("groupedGemmBackwardWeight beta=" + beta + what, DType.F32, host(dw), naive, ref);
+        }
+    }
+
+    /**
+     * Per group g (rows off[g]..off[g+1] of a [R, inner]): {@code a_g @ w_g^T} (w [G, cols, inner]), or {@code a_g @
+     * w_g} when {@code data} (w [G, inner, cols]), plus beta * c; returns {float64, naive bf16-operand float32}.
+     */
+    private static double[][] groupedRef(
+            boolean data, float[] a, float[] w, int[] off, int cols, int inner, double beta, float[] c) {
+        int groups = off.length - 1, r = off[groups];
+        double[][] out = {new double[r * cols], new double[r * cols]};
+        for (int g = 0; g < groups; g++) {
+            int s = off[g], m = off[g + 1] - s;
+            float[] ag = Arrays.copyOfRange(a, s * inner, (s + m) * inner);
+            float[] wg = Arrays.copyOfRange(w, g * cols * inner, (g + 1) * cols * inner);
+            double[] cg = c == null ? null : toDouble(Arrays.copyOfRange(c, s * cols, (s + m) * cols));
+            System.arraycopy(
+                    Ref.F64.gemm(false, !data, m, cols, inner, 1, toDouble(ag), toDouble(wg), beta, cg),
+                    0,
+                    out[0],
+                    s * cols,
+                    m * cols);
+            System.arraycopy(
+                    Ref.F32.gemm(
+                            false,
+                            !data,
+                            m,
+                            cols,
+                            inner,
+                            1,
+                            toDouble(TestData.bf16(ag)),
+                            toDouble(TestData.bf16(wg)),
+                            beta,
+                            cg),
+                    0,
+                    out[1],
+                    s * cols,
+                    m * cols);
+        }
+        return out;
+    }
+
     // ================================================================== embedding
 
     @Test
@@ -798,6 +932,15 @@ public abstract class BackendConformance {
         rejectsAtCallOrSync(
                 "crossEntropy: target 3 at position 1",
                 () -> be.crossEntropy(f32(TestData.normal(1, 6), 2, 3), be.fromHost(new int[] {1, 3}, 2), null, 1f));
+        Tensor w = f32(TestData.normal(3, 2 * 5 * 3), 2, 5, 3), offsets = be.fromHost(new int[] {0, 2, 4}, 3);
+        rejectsAtCallOrSync(
+                "groupedGemm: row index 4 at position 2",
+                () -> be.groupedGemmForward(
+                        table, be.fromHost(new int[] {0, 3, 4, -1}, 4), w, offsets, 0f, poisoned(DType.F32, 4, 5)));
+        rejectsAtCallOrSync(
+                "groupedGemm: group offset 5 at position 1",
+                () -> be.groupedGemmBackwardData(
+                        be.zeros(4, 5), w, be.fromHost(new int[] {0, 5, 4}, 3), 0f, poisoned(DType.F32, 4, 3)));
         be.synchronize(); // the errors were cleared: the next calls are fine
         assertEquals(
                 2,
@@ -917,6 +1060,27 @@ public abstract class BackendConformance {
                 "gemm: batch of c",
                 () -> be.gemm(false, false, 1f, be.zeros(2, 4, 5), be.zeros(2, 5, 7), 0f, be.zeros(3, 4, 7)));
         rejects("gemm: a must be 2-D or 3-D", () -> be.gemm(false, false, 1f, be.zeros(4), gb2, 0f, gc));
+        Tensor gw = be.zeros(2, 5, 4);
+        rejects(
+                "groupedGemmForward: w must have rank 3",
+                () -> be.groupedGemmForward(ga, null, gb, null, 0f, be.zeros(4, 7)));
+        rejects(
+                "groupedGemmForward: x f32[4, 5] must have 4 columns",
+                () -> be.groupedGemmForward(ga, null, gw, null, 0f, be.zeros(4, 5)));
+        rejects(
+                "groupedGemmForward: 3 rows do not split into 2 equal groups",
+                () -> be.groupedGemmForward(a, null, gw, null, 0f, be.zeros(3, 5)));
+        rejects(
+                "groupedGemmForward: offsets must have 3 elements",
+                () -> be.groupedGemmForward(a, null, gw, be.allocate(DType.I32, 2), 0f, be.zeros(3, 5)));
+        rejects(
+                "groupedSwiGluForward: up must be [3, 5]",
+                () -> be.groupedSwiGluForward(
+                        a, ids, be.zeros(1, 5, 4), be.zeros(1, 5, 4), null, null, be.zeros(3, 4), be.zeros(3, 5)));
+        rejects(
+                "groupedGemmBackwardWeight: dw must be F32",
+                () -> be.groupedGemmBackwardWeight(
+                        be.zeros(4, 5), a, be.allocate(DType.I32, 4), null, 0f, be.allocate(DType.I32, 2, 5, 4)));
     }
 
     // ================================================================== helpers

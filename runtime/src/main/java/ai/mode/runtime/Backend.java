@@ -210,6 +210,54 @@ public interface Backend extends AutoCloseable {
      */
     void weightedMergeBackward(Tensor dOut, Tensor branches, Tensor probs, Tensor dBranches, Tensor dProbs);
 
+    // ---------------------------------------------------------------- grouped expert GEMM
+
+    /*
+     * One call computes a projection for every expert (group) of a block. The R operand rows form G contiguous
+     * groups: group g is rows [offsets[g], offsets[g+1]) (offsets I32 [G+1]: 0, non-decreasing, R) and uses weight
+     * w[g] (F32 [G, N, K], torch.nn.Linear's [out, in] layout); offsets null means G equal groups of R/G rows (dense
+     * routing). rows (I32 [R] or null) is a token list: operand row r is x's row rows[r] (the top-k gather, read in
+     * place; no permuted copy), or x's row r when null. Bad offsets or row indices are an error ("groupedGemm: ...").
+     * Precision: devices with tensor cores round the operands to bf16 and accumulate in float32 (cpu computes in
+     * float32), so results agree with a float64 reference within the naive-bf16 error rule. The defaults compose the
+     * other ops (GroupedGemms); backends override them with one launch.
+     */
+
+    /**
+     * {@code y[r,:] = x[rows[r],:] @ w[g]^T + beta * y[r,:]} for the rows r of each group g. x [S,K], y [R,N] of one
+     * float dtype; with beta == 0, y is not read.
+     */
+    default void groupedGemmForward(Tensor x, Tensor rows, Tensor w, Tensor offsets, float beta, Tensor y) {
+        GroupedGemms.forward(this, x, rows, w, offsets, beta, y);
+    }
+
+    /**
+     * The gate and up projections of a SwiGLU FFN with the activation fused: {@code out = silu(x_r @ wGate[g]^T) *
+     * (x_r @ wUp[g]^T)} with x_r as in {@link #groupedGemmForward}; the two products are also written to gate and up
+     * (each [R,F], or null when not needed). wGate, wUp F32 [G,F,K]; out [R,F].
+     */
+    default void groupedSwiGluForward(
+            Tensor x, Tensor rows, Tensor wGate, Tensor wUp, Tensor offsets, Tensor gate, Tensor up, Tensor out) {
+        GroupedGemms.swiGluForward(this, x, rows, wGate, wUp, offsets, gate, up, out);
+    }
+
+    /**
+     * Input gradient of {@link #groupedGemmForward}, in operand-row order: {@code dx[r,:] = dy[r,:] @ w[g] + beta *
+     * dx[r,:]}. dy [R,N], dx [R,K] of one float dtype (scatter dx back to tokens with {@link #scatterAddRows}).
+     */
+    default void groupedGemmBackwardData(Tensor dy, Tensor w, Tensor offsets, float beta, Tensor dx) {
+        GroupedGemms.backwardData(this, dy, w, offsets, beta, dx);
+    }
+
+    /**
+     * Weight gradient of {@link #groupedGemmForward}: {@code dw[g] = sum over the rows r of group g of dy[r,:]^T
+     * x[rows[r],:] + beta * dw[g]}. dy [R,N] and x [S,K] of one float dtype, dw F32 [G,N,K] (an empty group gives
+     * {@code beta * dw[g]}).
+     */
+    default void groupedGemmBackwardWeight(Tensor dy, Tensor x, Tensor rows, Tensor offsets, float beta, Tensor dw) {
+        GroupedGemms.backwardWeight(this, dy, x, rows, offsets, beta, dw);
+    }
+
     // ---------------------------------------------------------------- sparse routing and data movement
 
     /**

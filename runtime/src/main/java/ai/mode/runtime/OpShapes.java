@@ -57,6 +57,13 @@ public final class OpShapes {
      */
     public record RowMoveDims(int moved, int width, int tableRows, DType dtype) {}
 
+    /**
+     * A grouped expert GEMM: {@code rows} operand rows in {@code groups} contiguous groups ({@code uniform}: equal
+     * groups, no offsets tensor), read from {@code sourceRows} rows of x (through an index list, or x's own rows), with
+     * weights {@code [groups, n, k]}.
+     */
+    public record GroupedDims(int groups, int rows, int sourceRows, int n, int k, boolean uniform, DType dtype) {}
+
     // ================================================================== memory
 
     /** {@code fromHost}: the host array fills the shape exactly. */
@@ -503,6 +510,138 @@ public final class OpShapes {
         requireRowsOf(op, gather ? "out" : "src", moved, m, d);
         DType dt = sameFloat(op, new String[] {"src", "out"}, src, out);
         return new RowMoveDims(m, d, Shapes.rows(table), dt);
+    }
+
+    // ================================================================== grouped expert GEMM
+
+    /**
+     * {@link Backend#groupedGemmForward}: x [S, K] (read by rows), w F32 [G, N, K], y [R, N] of x's dtype; rows I32
+     * [R] or null (then S = R); offsets (see {@link #groupedOffsets}).
+     */
+    public static GroupedDims groupedGemmForward(Tensor x, Tensor rows, Tensor w, Tensor offsets, Tensor y) {
+        String op = "groupedGemmForward";
+        requireRankAtLeast1(op, "y", y);
+        GroupedDims g = groupedInput(op, x, rows, w, offsets, Shapes.rows(y));
+        requireRowsOf(op, "y", y, g.rows(), g.n());
+        sameFloat(op, new String[] {"x", "y"}, x, y);
+        return g;
+    }
+
+    /**
+     * {@link Backend#groupedSwiGluForward}: as {@link #groupedGemmForward} with wGate and wUp F32 [G, F, K]; out [R,
+     * F], and gate and up (each [R, F] or null), of x's dtype.
+     */
+    public static GroupedDims groupedSwiGluForward(
+            Tensor x, Tensor rows, Tensor wGate, Tensor wUp, Tensor offsets, Tensor gate, Tensor up, Tensor out) {
+        String op = "groupedSwiGluForward";
+        requireRankAtLeast1(op, "out", out);
+        GroupedDims g = groupedInput(op, x, rows, wGate, offsets, Shapes.rows(out), "x", "wGate");
+        requireDType(op, "wUp", wUp, DType.F32);
+        requireSameShape(op, wGate, wUp);
+        requireRowsOf(op, "out", out, g.rows(), g.n());
+        sameFloat(op, new String[] {"x", "out"}, x, out);
+        Tensor[] saved = {gate, up};
+        String[] names = {"gate", "up"};
+        for (int i = 0; i < 2; i++) {
+            if (saved[i] == null) continue;
+            requireRowsOf(op, names[i], saved[i], g.rows(), g.n());
+            sameFloat(op, new String[] {"x", names[i]}, x, saved[i]);
+        }
+        return g;
+    }
+
+    /**
+     * {@link Backend#groupedGemmBackwardData}: dy [R, N] (read by rows), w F32 [G, N, K], dx [R, K] of dy's dtype;
+     * offsets as for the forward.
+     */
+    public static GroupedDims groupedGemmBackwardData(Tensor dy, Tensor w, Tensor offsets, Tensor dx) {
+        String op = "groupedGemmBackwardData";
+        requireRankAtLeast1(op, "dy", dy);
+        int r = Shapes.rows(dy);
+        GroupedDims g = groupedInput(op, dx, null, w, offsets, r, "dx", "w");
+        requireRowsOf(op, "dy", dy, r, g.n());
+        sameFloat(op, new String[] {"dy", "dx"}, dy, dx);
+        return g;
+    }
+
+    /**
+     * {@link Backend#groupedGemmBackwardWeight}: dy [R, N] (read by rows), x [S, K] and rows as for the forward, dw F32
+     * [G, N, K].
+     */
+    public static GroupedDims groupedGemmBackwardWeight(Tensor dy, Tensor x, Tensor rows, Tensor offsets, Tensor dw) {
+        String op = "groupedGemmBackwardWeight";
+        requireRankAtLeast1(op, "dy", dy);
+        GroupedDims g = groupedInput(op, x, rows, dw, offsets, Shapes.rows(dy), "x", "dw");
+        requireRowsOf(op, "dy", dy, g.rows(), g.n());
+        sameFloat(op, new String[] {"x", "dy"}, x, dy);
+        return g;
+    }
+
+    /**
+     * The group offsets of a grouped GEMM read on the host: {@code offsets[0] = 0}, non-decreasing, {@code
+     * offsets[G] = R}; null means G equal groups. Returns the G + 1 row boundaries.
+     */
+    public static int[] groupedOffsets(int[] offsets, GroupedDims g) {
+        int[] out = new int[g.groups() + 1];
+        for (int i = 0; i <= g.groups(); i++) {
+            int v = offsets == null ? g.rows() / g.groups() * i : offsets[i];
+            int prev = i == 0 ? 0 : out[i - 1];
+            if ((i == 0 && v != 0) || v < prev || v > g.rows() || (i == g.groups() && v != g.rows()))
+                throw new IllegalArgumentException(groupOffsetError(v, i));
+            out[i] = v;
+        }
+        return out;
+    }
+
+    /**
+     * The op name in the messages about a grouped GEMM's index data (row index lists and group offsets), which a
+     * device finds while a kernel runs and reports at the next synchronisation.
+     */
+    public static final String GROUPED_OP = "groupedGemm";
+
+    /** The message for a bad group offset (value {@code v} at position {@code i}); every backend reports it. */
+    public static String groupOffsetError(int v, int i) {
+        return GROUPED_OP + ": group offset " + v + " at position " + i + " is out of order; offsets must start at 0,"
+                + " never decrease and end at the number of operand rows";
+    }
+
+    private static GroupedDims groupedInput(String op, Tensor x, Tensor rows, Tensor w, Tensor offsets, int r) {
+        return groupedInput(op, x, rows, w, offsets, r, "x", "w");
+    }
+
+    /**
+     * Checks x (named {@code xName}) [S, K], the weights (named {@code wName}) F32 [G, N, K], rows I32 [r] or null,
+     * offsets I32 [G + 1] or null.
+     */
+    private static GroupedDims groupedInput(
+            String op, Tensor x, Tensor rows, Tensor w, Tensor offsets, int r, String xName, String wName) {
+        requireRank(op, wName, w, 3);
+        requireDType(op, wName, w, DType.F32);
+        int groups = w.dim(0), n = w.dim(1), k = w.dim(2);
+        if (groups < 1)
+            throw new IllegalArgumentException(
+                    op + ": " + wName + " " + w.describe() + " has no groups; give [G >= 1, N, K]");
+        requireRankAtLeast1(op, xName, x);
+        requireFloat(op, xName, x);
+        if (x.dim(-1) != k)
+            throw new IllegalArgumentException(op + ": " + xName + " " + x.describe() + " must have " + k
+                    + " columns, the K of " + wName + " " + w.describe());
+        int s = Shapes.rows(x);
+        if (rows != null) {
+            requireDType(op, "rows", rows, DType.I32);
+            requireNumel(op, "rows", rows, r);
+        } else if (s != r) {
+            throw new IllegalArgumentException(op + ": " + xName + " " + x.describe() + " has " + s + " rows but the"
+                    + " output has " + r + "; give one row per output row or a rows index list");
+        }
+        if (offsets != null) {
+            requireDType(op, "offsets", offsets, DType.I32);
+            requireNumel(op, "offsets", offsets, groups + 1L);
+        } else if (r % groups != 0) {
+            throw new IllegalArgumentException(op + ": " + r + " rows do not split into " + groups
+                    + " equal groups; pass offsets I32 [" + (groups + 1) + "] for ragged groups");
+        }
+        return new GroupedDims(groups, r, s, n, k, offsets == null, x.dtype());
     }
 
     /**

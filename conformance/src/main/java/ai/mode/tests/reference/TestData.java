@@ -64,6 +64,20 @@ public final class TestData {
         return out;
     }
 
+    /**
+     * x rounded to bfloat16 (nearest even) and back: the operands a tensor-core product with bf16 inputs multiplies,
+     * for the naive-bf16 references (finite inputs).
+     */
+    public static float[] bf16(float[] x) {
+        float[] out = new float[x.length];
+        for (int i = 0; i < x.length; i++) {
+            int u = Float.floatToRawIntBits(x[i]);
+            u += 0x7fff + ((u >>> 16) & 1);
+            out[i] = Float.intBitsToFloat(u & 0xffff0000);
+        }
+        return out;
+    }
+
     /** A copy of x with every element NaN: "poison" for outputs that must be fully overwritten. */
     public static float[] nans(int n) {
         float[] out = new float[n];

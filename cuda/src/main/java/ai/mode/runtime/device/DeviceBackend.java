@@ -4,6 +4,7 @@ import ai.mode.kernels.KernelLaunch;
 import ai.mode.runtime.AdamWStep;
 import ai.mode.runtime.Backend;
 import ai.mode.runtime.DType;
+import ai.mode.runtime.GroupedGemms;
 import ai.mode.runtime.LossStats;
 import ai.mode.runtime.OpShapes;
 import ai.mode.runtime.RopeFrequencies;
@@ -69,12 +70,14 @@ public class DeviceBackend implements Backend {
     /** Reasons for running CUDA-core attention already logged (each once per backend). */
     private final Set<String> attentionFallbacksLogged = ConcurrentHashMap.newKeySet();
 
-    private static final int ERROR_SLOTS = 4; // kErrSlots in mode_common.cuh
+    private static final int ERROR_SLOTS = 6; // kErrSlots in mode_common.cuh
     private static final long ERROR_BYTES = 8L * ERROR_SLOTS;
     private final long errorWord; // u64[ERROR_SLOTS]: per code, (position << 32) | value; all ones when clear
     private final long reduceBuffer; // double[SUMSQ_MAX_PARTIALS + 4]
     private final LinkedHashMap<RopeFrequencies, Long> ropeTables = new LinkedHashMap<>(); // table -> double[hd/2]
     private boolean closed;
+    /** Reasons for composing the grouped GEMM from gemm calls already logged (each once per backend). */
+    private final Set<String> groupedFallbacksLogged = ConcurrentHashMap.newKeySet();
 
     /** A backend named after the device, using tensor-core kernels where the device supports them. */
     public DeviceBackend(Device device, String name) {
@@ -310,6 +313,161 @@ public class DeviceBackend implements Backend {
                 beta,
                 tc,
                 strideC);
+    }
+
+    // ================================================================== grouped expert GEMM
+
+    /**
+     * Whether the grouped GEMM runs its bf16 tensor-core kernels for activations of {@code dtype}: only bf16 ones,
+     * as for {@code gemm} and attention, so float32 models keep float32 products; else it is composed from the other
+     * ops ({@link GroupedGemms}), said once per reason in a debug log line.
+     */
+    private boolean groupedKernels(DType dtype) {
+        String why = !tensorCores
+                ? "tensor cores are off for this backend"
+                : device.computeCapability() < 80
+                        ? "compute capability " + device.computeCapability() + " has no bf16 tensor cores (8.0+)"
+                        : dtype != DType.BF16 ? dtype + " activations (the tensor-core kernels take bf16 ones)" : null;
+        if (why == null) return true;
+        if (groupedFallbacksLogged.add(why))
+            LOG.log(System.Logger.Level.DEBUG, "{0}: grouped expert GEMM composed from gemm calls: {1}", name, why);
+        return false;
+    }
+
+    /** {@code ptr} of an optional tensor, or the null pointer. */
+    private Object optional(Tensor t) {
+        return t == null ? NULL : dev(t);
+    }
+
+    @Override
+    public void groupedGemmForward(Tensor x, Tensor rows, Tensor w, Tensor offsets, float beta, Tensor y) {
+        if (!groupedKernels(x.dtype())) {
+            GroupedGemms.forward(this, x, rows, w, offsets, beta, y);
+            return;
+        }
+        OpShapes.GroupedDims g =
+                OpShapes.groupedGemmForward(dev(x), optionalDev(rows), dev(w), optionalDev(offsets), dev(y));
+        if (g.rows() == 0 || g.n() == 0) return;
+        String entry = "mode_groupedgemm_fwd_" + suffix(g.dtype());
+        LaunchGeometry.Grid grid = LaunchGeometry.groupedRows(g.rows(), g.groups(), g.uniform(), g.n());
+        run(
+                entry,
+                grid.x(),
+                grid.y(),
+                1,
+                x,
+                optional(rows),
+                g.sourceRows(),
+                w,
+                optional(offsets),
+                g.groups(),
+                g.rows(),
+                g.n(),
+                g.k(),
+                beta,
+                y,
+                new Ptr(errorWord));
+    }
+
+    @Override
+    public void groupedSwiGluForward(
+            Tensor x, Tensor rows, Tensor wGate, Tensor wUp, Tensor offsets, Tensor gate, Tensor up, Tensor out) {
+        if (!groupedKernels(x.dtype())) {
+            GroupedGemms.swiGluForward(this, x, rows, wGate, wUp, offsets, gate, up, out);
+            return;
+        }
+        OpShapes.GroupedDims g = OpShapes.groupedSwiGluForward(
+                dev(x),
+                optionalDev(rows),
+                dev(wGate),
+                dev(wUp),
+                optionalDev(offsets),
+                optionalDev(gate),
+                optionalDev(up),
+                dev(out));
+        if (g.rows() == 0 || g.n() == 0) return;
+        String entry = "mode_groupedgemm_swiglufwd_" + suffix(g.dtype());
+        LaunchGeometry.Grid grid = LaunchGeometry.groupedRows(g.rows(), g.groups(), g.uniform(), g.n());
+        run(
+                entry,
+                grid.x(),
+                grid.y(),
+                1,
+                x,
+                optional(rows),
+                g.sourceRows(),
+                wGate,
+                wUp,
+                optional(offsets),
+                g.groups(),
+                g.rows(),
+                g.n(),
+                g.k(),
+                optional(gate),
+                optional(up),
+                out,
+                new Ptr(errorWord));
+    }
+
+    @Override
+    public void groupedGemmBackwardData(Tensor dy, Tensor w, Tensor offsets, float beta, Tensor dx) {
+        if (!groupedKernels(dy.dtype())) {
+            GroupedGemms.backwardData(this, dy, w, offsets, beta, dx);
+            return;
+        }
+        OpShapes.GroupedDims g = OpShapes.groupedGemmBackwardData(dev(dy), dev(w), optionalDev(offsets), dev(dx));
+        if (g.rows() == 0 || g.k() == 0) return;
+        String entry = "mode_groupedgemm_bwddx_" + suffix(g.dtype());
+        LaunchGeometry.Grid grid = LaunchGeometry.groupedRows(g.rows(), g.groups(), g.uniform(), g.k());
+        run(
+                entry,
+                grid.x(),
+                grid.y(),
+                1,
+                dy,
+                w,
+                optional(offsets),
+                g.groups(),
+                g.rows(),
+                g.n(),
+                g.k(),
+                beta,
+                dx,
+                new Ptr(errorWord));
+    }
+
+    @Override
+    public void groupedGemmBackwardWeight(Tensor dy, Tensor x, Tensor rows, Tensor offsets, float beta, Tensor dw) {
+        if (!groupedKernels(dy.dtype())) {
+            GroupedGemms.backwardWeight(this, dy, x, rows, offsets, beta, dw);
+            return;
+        }
+        OpShapes.GroupedDims g =
+                OpShapes.groupedGemmBackwardWeight(dev(dy), dev(x), optionalDev(rows), optionalDev(offsets), dev(dw));
+        if (g.n() == 0 || g.k() == 0) return;
+        String entry = "mode_groupedgemm_bwddw_" + suffix(g.dtype());
+        LaunchGeometry.Grid grid = LaunchGeometry.groupedWeights(g.n(), g.k(), g.groups());
+        run(
+                entry,
+                grid.x(),
+                grid.y(),
+                grid.z(),
+                dy,
+                x,
+                optional(rows),
+                g.sourceRows(),
+                optional(offsets),
+                g.groups(),
+                g.rows(),
+                g.n(),
+                g.k(),
+                beta,
+                dw,
+                new Ptr(errorWord));
+    }
+
+    private DeviceTensor optionalDev(Tensor t) {
+        return t == null ? null : dev(t);
     }
 
     @Override
@@ -904,6 +1062,9 @@ public class DeviceBackend implements Backend {
                                     value,
                                     position,
                                     "[0, V) and is not IGNORE_INDEX (" + IGNORE_INDEX + ")");
+                        case 5 ->
+                            OpShapes.indexOutOfRange(OpShapes.GROUPED_OP, "row index", value, position, "x's rows");
+                        case 6 -> OpShapes.groupOffsetError(value, position);
                         default ->
                             "device kernel error code " + code + " (value " + value + ", position " + position + ")";
                     });

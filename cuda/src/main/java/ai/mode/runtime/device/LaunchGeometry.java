@@ -74,6 +74,42 @@ public final class LaunchGeometry {
                 + " columns); split the problem");
     }
 
+    /** Output tile rows of the grouped expert GEMM ({@code kLaunchGroupedTileM}). */
+    public static final int GROUPED_TILE_M = KernelLaunch.constant("kLaunchGroupedTileM");
+
+    /** Output tile columns of the grouped expert GEMM ({@code kLaunchGroupedTileN}). */
+    public static final int GROUPED_TILE_N = KernelLaunch.constant("kLaunchGroupedTileN");
+
+    /**
+     * The grid of a grouped GEMM's forward or input-gradient product over {@code rows} operand rows in {@code groups}
+     * groups and {@code cols} output columns: (row-tile slots, column tiles). Equal groups need exactly {@code groups
+     * * ceil(rows / groups / tile)} row tiles; ragged ones at most {@code ceil(rows / tile) + groups} (the kernel's
+     * spare blocks exit).
+     */
+    public static Grid groupedRows(int rows, int groups, boolean uniform, int cols) {
+        long slots = uniform
+                ? (long) groups * tiles(rows / groups, GROUPED_TILE_M)
+                : (long) tiles(rows, GROUPED_TILE_M) + groups;
+        int colTiles = tiles(cols, GROUPED_TILE_N);
+        if (colTiles > MAX_GRID_YZ || slots > MAX_GRID_X) {
+            throw new IllegalArgumentException("groupedGemm: " + rows + " rows x " + cols + " columns in " + groups
+                    + " groups need " + slots + " x " + colTiles + " tiles; at most " + MAX_GRID_YZ + " column tiles ("
+                    + (long) MAX_GRID_YZ * GROUPED_TILE_N + " columns); split the projection");
+        }
+        return new Grid((int) slots, colTiles, 1);
+    }
+
+    /** The grid of a grouped weight gradient {@code [groups, n, k]}: (column tiles of k, row tiles of n, groups). */
+    public static Grid groupedWeights(int n, int k, int groups) {
+        int rowTiles = tiles(n, GROUPED_TILE_M), colTiles = tiles(k, GROUPED_TILE_N);
+        if (rowTiles > MAX_GRID_YZ || groups > MAX_GRID_YZ) {
+            throw new IllegalArgumentException("groupedGemmBackwardWeight: " + groups + " weights of [" + n + ", " + k
+                    + "] need " + rowTiles + " row tiles and " + groups + " groups; at most " + MAX_GRID_YZ
+                    + " of each; split the groups");
+        }
+        return new Grid(colTiles, rowTiles, groups);
+    }
+
     /**
      * Checks that an attention launch of grid (query tiles, {@code heads}, {@code batch}) fits; {@code shape}
      * describes the query tensor for the message.

@@ -172,6 +172,11 @@ class KernelArgsLayoutTest {
         be.topK(p, 2, be.fromHost(new int[n * 2], n, 2), be.allocate(dt, n, 2));
         be.gatherRows(x, ids, o);
         be.scatterAddRows(o, ids, y);
+        Tensor w = be.zeros(2, 5, d), offsets = be.fromHost(new int[] {0, 1, n}, 3);
+        be.groupedGemmForward(x, ids, w, offsets, 0f, be.allocate(dt, n, 5));
+        be.groupedSwiGluForward(x, null, w, w, null, be.allocate(dt, n, 5), null, be.allocate(dt, n, 5));
+        be.groupedGemmBackwardData(be.allocate(dt, n, 5), w, offsets, 1f, be.allocate(dt, n, d));
+        be.groupedGemmBackwardWeight(be.allocate(dt, n, 5), x, ids, offsets, 0f, be.zeros(2, 5, d));
         be.synchronize();
     }
 

@@ -16,10 +16,13 @@ import java.util.Map;
 
 /**
  * The {@link WeightLayout} of E same-shaped decoder layers over {@link StackedLayerWeights}: a projection
- * {@code y_e = x_e W_e^T} for all e is one {@code gemm(x [E,M,in], W [E,out,in]^T) -> [E,M,out]} (M = B·T); weight
- * gradients likewise come from one batched GEMM (into a scratch stack when E > 1, then added to each layer's
- * gradient buffer); the per-layer RMSNorm gains are applied slice by slice. Optional {@link LoraAdapter}s (E = 1
- * only, e.g. over a backbone layer's own weights) add {@code scale · (x A^T) B^T} to a projection.
+ * {@code y_e = x_e W_e^T} for all e is one grouped expert GEMM over E equal groups of M = B·T rows ({@link
+ * Backend#groupedGemmForward}: one tensor-core launch on a GPU, the batched {@code gemm(x [E,M,in], W [E,out,in]^T)}
+ * on cpu), the gate and up projections one grouped launch with the SwiGLU activation fused; input and weight
+ * gradients likewise come from one grouped call each (weight gradients into a scratch stack when E > 1, then added to
+ * each layer's gradient buffer); the per-layer RMSNorm gains are applied slice by slice. Optional {@link
+ * LoraAdapter}s (E = 1 only, e.g. over a backbone layer's own weights) add {@code scale · (x A^T) B^T} to a
+ * projection; such a layout keeps the backbone's plain float32 {@code gemm} for its own weights.
  */
 public final class StackedLayout implements WeightLayout {
     private final Backend backend;
@@ -29,6 +32,8 @@ public final class StackedLayout implements WeightLayout {
     private final BufferPool own; // LoRA's low-rank activations, saved for backward
     private final BufferPool scratch;
     private final int count;
+    /** Whether the base weights' products run as grouped expert GEMMs (no LoRA adapters: the experts). */
+    private final boolean grouped;
 
     /**
      * @param weights the E layers' stacked weights (not owned)
@@ -46,6 +51,7 @@ public final class StackedLayout implements WeightLayout {
         this.w = weights;
         this.count = weights.count();
         this.lora = lora.isEmpty() ? Map.of() : new EnumMap<>(lora);
+        this.grouped = lora.isEmpty();
         this.own = new BufferPool(backend);
         this.scratch = scratch;
         if (!lora.isEmpty() && count != 1)
@@ -147,7 +153,8 @@ public final class StackedLayout implements WeightLayout {
     @Override
     public void project(LayerTensor t, Tensor x2, Tensor y2, boolean accumulate) {
         Tensor x3 = per(x2), y3 = per(y2);
-        backend.gemm(false, true, 1f, x3, w.stacked(t), accumulate ? 1f : 0f, y3); // [E,M,out]
+        if (grouped) backend.groupedGemmForward(x2, null, w.stacked(t), null, accumulate ? 1f : 0f, y2);
+        else backend.gemm(false, true, 1f, x3, w.stacked(t), accumulate ? 1f : 0f, y3); // [E,M,out]
         LoraAdapter ad = lora.get(t);
         if (ad != null) {
             Tensor low = own.get("lora." + t.name(), 1, x3.dim(1), ad.rank());
@@ -158,23 +165,34 @@ public final class StackedLayout implements WeightLayout {
     }
 
     @Override
+    public void projectGateUp(Tensor x2, Tensor gate, Tensor up, Tensor out) {
+        if (grouped) {
+            backend.groupedSwiGluForward(
+                    x2, null, w.stacked(LayerTensor.GATE_PROJ), w.stacked(LayerTensor.UP_PROJ), null, gate, up, out);
+        } else {
+            project(LayerTensor.GATE_PROJ, x2, gate, false);
+            project(LayerTensor.UP_PROJ, x2, up, false);
+            backend.swiGluForward(gate, up, out);
+        }
+    }
+
+    @Override
     public void projectBackward(LayerTensor t, Tensor dy2, Tensor x2, Tensor dx2, boolean accumulate) {
         Tensor dy3 = per(dy2), x3 = per(x2);
-        if (dx2 != null) backend.gemm(false, false, 1f, dy3, w.stacked(t), accumulate ? 1f : 0f, per(dx2)); // [E,M,in]
+        float beta = accumulate ? 1f : 0f;
+        if (dx2 != null) {
+            if (grouped) backend.groupedGemmBackwardData(dy2, w.stacked(t), null, beta, dx2);
+            else backend.gemm(false, false, 1f, dy3, w.stacked(t), beta, per(dx2)); // [E,M,in]
+        }
         if (w.anyTrainable(t)) {
             if (count == 1) {
                 Parameter p = w.parameter(0, t);
-                backend.gemm(
-                        true,
-                        false,
-                        1f,
-                        dy3,
-                        x3,
-                        1f,
-                        backend.view(p.grad(), w.stacked(t).shape()));
+                Tensor grad = backend.view(p.grad(), w.stacked(t).shape());
+                if (grouped) backend.groupedGemmBackwardWeight(dy2, x2, null, null, 1f, grad);
+                else backend.gemm(true, false, 1f, dy3, x3, 1f, grad);
             } else {
                 Tensor stack = scratch.get("blayer.dw." + t.name(), w.stacked(t).shape());
-                backend.gemm(true, false, 1f, dy3, x3, 0f, stack); // [E,out,in]
+                backend.groupedGemmBackwardWeight(dy2, x2, null, null, 0f, stack); // [E,out,in]
                 for (int e = 0; e < count; e++) {
                     Parameter p = w.parameter(e, t);
                     if (p.trainable()) backend.axpy(1f, backend.view(backend.slice(stack, e, 1), p.shape()), p.grad());

@@ -195,9 +195,7 @@ public final class DecoderLayer implements Layer {
         Tensor n2 = own.get("n2", n, d), rstd2 = own.get("rstd2", n);
         w.normForward(LayerTensor.POST_ATTENTION_NORM, hs, n2, rstd2);
         Tensor g = own.get("g", n, f), u = own.get("u", n, f), a = own.get("a", n, f);
-        w.project(LayerTensor.GATE_PROJ, n2, g, false);
-        w.project(LayerTensor.UP_PROJ, n2, u, false);
-        backend.swiGluForward(g, u, a); // a = silu(g) * u  [N,F]
+        w.projectGateUp(n2, g, u, a); // a = silu(g) * u  [N,F]
         Tensor y = own.get("y", rows, seq, d);
         Tensor y2 = backend.view(y, n, d);
         backend.copy(hs, y2);

@@ -74,6 +74,13 @@ public final class SingleLayout implements WeightLayout {
     }
 
     @Override
+    public void projectGateUp(Tensor x2, Tensor gate, Tensor up, Tensor out) {
+        project(LayerTensor.GATE_PROJ, x2, gate, false);
+        project(LayerTensor.UP_PROJ, x2, up, false);
+        backend.swiGluForward(gate, up, out); // [N,F]
+    }
+
+    @Override
     public void projectBackward(LayerTensor t, Tensor dy2, Tensor x2, Tensor dx2, boolean accumulate) {
         Linear.backward(backend, dy2, x2, p(t), dx2, accumulate);
     }

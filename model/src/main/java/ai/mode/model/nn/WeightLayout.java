@@ -28,6 +28,12 @@ public interface WeightLayout {
     void project(LayerTensor t, Tensor x2, Tensor y2, boolean accumulate);
 
     /**
+     * The SwiGLU FFN's first half: gate {@code [E·M, F]} and up (the gate and up projections of x2 {@code [E·M, D]},
+     * saved for backward) and out = silu(gate) · up.
+     */
+    void projectGateUp(Tensor x2, Tensor gate, Tensor up, Tensor out);
+
+    /**
      * Backward of {@link #project}: {@code dx2 (=|+=) dy2 W} when dx2 is not null, and the weight gradients
      * {@code += dy2^T x2} of trainable layers.
      */

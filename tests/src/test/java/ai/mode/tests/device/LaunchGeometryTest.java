@@ -52,6 +52,35 @@ class LaunchGeometryTest {
     }
 
     @Test
+    void groupedGridsCoverEveryTileOfEveryGroup() {
+        int tm = LaunchGeometry.GROUPED_TILE_M, tn = LaunchGeometry.GROUPED_TILE_N;
+        // equal groups: exactly G * ceil(R / G / tile) row tiles
+        assertEquals(new Grid(4 * 2, 3, 1), LaunchGeometry.groupedRows(4 * 100, 4, true, 130));
+        // ragged groups: any split of R rows into G groups needs at most floor(R / tile) + G row tiles
+        int[][] splits = {{0, 7, 1, 70}, {64, 64, 0}, {1, 1, 1, 1, 1}, {65, 63}};
+        for (int[] split : splits) {
+            int rows = 0, needed = 0;
+            for (int c : split) {
+                rows += c;
+                needed += LaunchGeometry.tiles(c, tm);
+            }
+            Grid g = LaunchGeometry.groupedRows(rows, split.length, false, 9);
+            assertTrue(g.x() >= needed, "row-tile slots " + g.x() + " for " + java.util.Arrays.toString(split));
+            assertEquals(LaunchGeometry.tiles(9, tn), g.y());
+        }
+        assertEquals(new Grid(3, 2, 5), LaunchGeometry.groupedWeights(70, 130, 5));
+        IllegalArgumentException wide = assertThrows(
+                IllegalArgumentException.class,
+                () -> LaunchGeometry.groupedRows(64, 1, true, LaunchGeometry.MAX_GRID_YZ * tn + 1));
+        assertTrue(wide.getMessage().startsWith("groupedGemm: 64 rows x "), wide.getMessage());
+        IllegalArgumentException groups =
+                assertThrows(IllegalArgumentException.class, () -> LaunchGeometry.groupedWeights(8, 8, 65_536));
+        assertTrue(
+                groups.getMessage().startsWith("groupedGemmBackwardWeight: 65536 weights of [8, 8]"),
+                groups.getMessage());
+    }
+
+    @Test
     void shapesThatCannotRunGetOneLineNamingTheOpAndShape() {
         int rows = LaunchGeometry.MAX_GRID_YZ * LaunchGeometry.GEMM_TILE_M + 1;
         IllegalArgumentException both =

@@ -35,11 +35,11 @@ import org.junit.jupiter.api.io.TempDir;
  * {@code mode grads} in their emulator form (and pass them), skip the GPU-only steps with a reason (the first-run
  * steps after resolving their JUnit selections to the tests they name), run the steps in the plan's order within
  * 480 s of budgets as docs/gpu-check.md tabulates them, and leave summary.md, results.json and the log. The bundle
- * must stay within 48 MiB and carry no native carrier jar.
+ * must stay within 52 MiB and carry no native carrier jar.
  * Needs bash, tar, gzip and g++ (the emulator library); skips without the emulator.
  */
 class GpuBundleTest {
-    private static final long LIMIT_BYTES = 48L << 20;
+    private static final long LIMIT_BYTES = 52L << 20;
     /** What gpu-check.sh and make-bundle.sh may call; nothing else is on the bare PATH. */
     private static final List<String> SHELL_TOOLS = List.of(
             "bash",
@@ -245,7 +245,7 @@ class GpuBundleTest {
                     .mapToLong(p -> p.toFile().length())
                     .sum();
         }
-        assertTrue(size <= LIMIT_BYTES, "bundle is " + size + " bytes, over 48 MiB");
+        assertTrue(size <= LIMIT_BYTES, "bundle is " + size + " bytes, over 52 MiB");
         assertTrue(Files.isRegularFile(bundle.resolve("runtime.tgz")));
         assertTrue(Files.isExecutable(bundle.resolve("gpu-check.sh")));
         assertTrue(Files.isRegularFile(bundle.resolve("fixtures/hf-llama-reference/reference.safetensors")));

@@ -11,6 +11,7 @@ import ai.mode.bindings.NativeLibraries;
 import ai.mode.bindings.NativeLibraries.Library;
 import ai.mode.bindings.Nccl;
 import ai.mode.bindings.Nvrtc;
+import ai.mode.kernels.KernelResources;
 import ai.mode.model.LlamaConfig;
 import ai.mode.runtime.Backend;
 import ai.mode.runtime.Backends;
@@ -18,13 +19,19 @@ import ai.mode.runtime.cuda.CudaBackendProvider;
 import com.google.gson.JsonObject;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Optional;
+import java.util.TreeMap;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.stream.Collectors;
+import java.util.stream.Stream;
 
 /**
  * The Java steps of {@code gpu-check.sh} (tools/gpu-bundle), run from the GPU bundle with its own runtime:
@@ -58,9 +65,11 @@ public final class GpuCheck {
             case "train" -> train(Integer.parseInt(arg(args, 1)), Double.parseDouble(arg(args, 2)));
             case "trainer-vs-torch" -> trainerVsTorch(arg(args, 1), Integer.parseInt(arg(args, 2)));
             case "bench-rows" -> benchRows(Path.of(arg(args, 1)));
+            case "sass" -> sass();
             default ->
-                throw new IllegalArgumentException("unknown step '" + cmd
-                        + "'; use facts, train STEPS TOL, trainer-vs-torch PYTHON STEPS or bench-rows BENCH_JSON");
+                throw new IllegalArgumentException(
+                        "unknown step '" + cmd
+                                + "'; use facts, train STEPS TOL, trainer-vs-torch PYTHON STEPS, bench-rows BENCH_JSON or sass");
         };
         System.exit(status);
     }
@@ -174,6 +183,86 @@ public final class GpuCheck {
                 gpu.tokensPerSecond(),
                 cpu.tokensPerSecond());
         return ok ? 0 : 1;
+    }
+
+    /** Modules with tensor-core kernels, and the entry-point prefix of those kernels. */
+    private static final Map<String, String> TENSOR_CORE_KERNELS = Map.of(
+            "gemm/gemm",
+            "mode_gemm_wmma_",
+            "grouped/grouped",
+            "mode_groupedgemm_",
+            "attention_wmma/attention_wmma",
+            "mode_attention_wmma");
+
+    /**
+     * Where cuobjdump exists (CUDA toolkits on the lent machines; not the build machine's nvcc): disassembles the
+     * embedded fatbins and checks that every tensor-core entry point's SASS, for every architecture in them, holds
+     * HMMA instructions. 3 (skipped) without cuobjdump or fatbins.
+     */
+    private static int sass() {
+        Optional<Path> tool = Stream.concat(
+                        Stream.of(System.getenv().getOrDefault("PATH", "").split(":"))
+                                .map(Path::of),
+                        Stream.of("/usr/local/cuda/bin").map(Path::of))
+                .map(dir -> dir.resolve("cuobjdump"))
+                .filter(Files::isExecutable)
+                .findFirst();
+        if (tool.isEmpty()) {
+            System.out.println("cuobjdump not found (PATH, /usr/local/cuda/bin): SASS not checked");
+            return 3;
+        }
+        boolean ok = true;
+        int checked = 0;
+        for (Map.Entry<String, String> e : TENSOR_CORE_KERNELS.entrySet()) {
+            Optional<byte[]> fatbin = KernelResources.fatbin(e.getKey());
+            if (fatbin.isEmpty()) {
+                System.out.println("no fatbin for " + e.getKey() + " (built without nvcc): SASS not checked");
+                return 3;
+            }
+            Map<String, Integer> hmma = new TreeMap<>(); // "sm_90a mode_x" -> HMMA instructions
+            try {
+                Path file = Files.createTempFile("mode-sass-", ".fatbin");
+                try {
+                    Files.write(file, fatbin.get());
+                    Process p = new ProcessBuilder(tool.get().toString(), "-sass", file.toString())
+                            .redirectErrorStream(true)
+                            .start();
+                    String arch = "?", function = null;
+                    for (String line :
+                            new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).split("\n")) {
+                        Matcher a = Pattern.compile("code for (sm_[0-9a-z]+)").matcher(line);
+                        Matcher f = Pattern.compile("Function : (\\S+)").matcher(line);
+                        if (a.find()) arch = a.group(1);
+                        if (f.find()) {
+                            function = f.group(1);
+                            if (function.startsWith(e.getValue())) hmma.putIfAbsent(arch + " " + function, 0);
+                        }
+                        if (function != null && function.startsWith(e.getValue()) && line.contains("HMMA"))
+                            hmma.merge(arch + " " + function, 1, Integer::sum);
+                    }
+                    if (p.waitFor() != 0) {
+                        System.out.println("cuobjdump failed on " + e.getKey());
+                        return 1;
+                    }
+                } finally {
+                    Files.deleteIfExists(file);
+                }
+            } catch (java.io.IOException ex) {
+                System.out.println("cuobjdump on " + e.getKey() + ": " + ex.getMessage());
+                return 1;
+            } catch (InterruptedException ex) {
+                Thread.currentThread().interrupt();
+                return 1;
+            }
+            for (Map.Entry<String, Integer> k : hmma.entrySet()) {
+                System.out.println(k.getKey() + ": " + k.getValue() + " HMMA");
+                ok &= k.getValue() > 0;
+                checked++;
+            }
+        }
+        System.out.println((ok ? "every" : "NOT every") + " tensor-core kernel has HMMA in its SASS (" + checked
+                + " kernel x architecture pairs)");
+        return ok && checked > 0 ? 0 : 1;
     }
 
     private static int trainerVsTorch(String python, int steps) {
