@@ -261,27 +261,16 @@ __device__ void groupedBackwardWeight(const T* dy, const T* x, const int* rows, 
 
 }  // namespace
 
-// Block 128 (four warps). Suffix: the activations' storage type (weights and dW are float32).
-extern "C" __global__ void __launch_bounds__(128) mode_groupedgemm_fwd_f32(const float* x, const int* rows, int S, const float* w, const int* offsets, int groups, int R, int N, int K, float beta, float* y, int* err) {
-    groupedForward<1>(x, rows, S, w, w, offsets, groups, R, N, K, beta, (float*)nullptr, (float*)nullptr, y, err);
-}
+// Block 128 (four warps). Activations bf16 (DeviceBackend keeps float32 activations on float32 GEMMs); weights and dW
+// are float32.
 extern "C" __global__ void __launch_bounds__(128) mode_groupedgemm_fwd_bf16(const bf16* x, const int* rows, int S, const float* w, const int* offsets, int groups, int R, int N, int K, float beta, bf16* y, int* err) {
     groupedForward<1>(x, rows, S, w, w, offsets, groups, R, N, K, beta, (bf16*)nullptr, (bf16*)nullptr, y, err);
-}
-extern "C" __global__ void __launch_bounds__(128) mode_groupedgemm_swiglufwd_f32(const float* x, const int* rows, int S, const float* wGate, const float* wUp, const int* offsets, int groups, int R, int N, int K, float* gate, float* up, float* out, int* err) {
-    groupedForward<2>(x, rows, S, wGate, wUp, offsets, groups, R, N, K, 0.0f, gate, up, out, err);
 }
 extern "C" __global__ void __launch_bounds__(128) mode_groupedgemm_swiglufwd_bf16(const bf16* x, const int* rows, int S, const float* wGate, const float* wUp, const int* offsets, int groups, int R, int N, int K, bf16* gate, bf16* up, bf16* out, int* err) {
     groupedForward<2>(x, rows, S, wGate, wUp, offsets, groups, R, N, K, 0.0f, gate, up, out, err);
 }
-extern "C" __global__ void __launch_bounds__(128) mode_groupedgemm_bwddx_f32(const float* dy, const float* w, const int* offsets, int groups, int R, int N, int K, float beta, float* dx, int* err) {
-    groupedBackwardData(dy, w, offsets, groups, R, N, K, beta, dx, err);
-}
 extern "C" __global__ void __launch_bounds__(128) mode_groupedgemm_bwddx_bf16(const bf16* dy, const float* w, const int* offsets, int groups, int R, int N, int K, float beta, bf16* dx, int* err) {
     groupedBackwardData(dy, w, offsets, groups, R, N, K, beta, dx, err);
-}
-extern "C" __global__ void __launch_bounds__(128) mode_groupedgemm_bwddw_f32(const float* dy, const float* x, const int* rows, int S, const int* offsets, int groups, int R, int N, int K, float beta, float* dw, int* err) {
-    groupedBackwardWeight(dy, x, rows, S, offsets, groups, R, N, K, beta, dw, err);
 }
 extern "C" __global__ void __launch_bounds__(128) mode_groupedgemm_bwddw_bf16(const bf16* dy, const bf16* x, const int* rows, int S, const int* offsets, int groups, int R, int N, int K, float beta, float* dw, int* err) {
     groupedBackwardWeight(dy, x, rows, S, offsets, groups, R, N, K, beta, dw, err);
