@@ -29,6 +29,8 @@ public final class ModeDemoStage implements DemoStage {
                 ModeConfig.DEFAULT_GATE_INIT_BACKBONE,
                 Composer.GateConstruction.FRESH,
                 Routing.DENSE,
+                ModeConfig.DEFAULT_MERGE,
+                ModeConfig.DEFAULT_GATE_INPUT,
                 LoraModel.Config.defaults(),
                 64,
                 EnumSet.allOf(ModeExperiment.Method.class));

@@ -8,6 +8,7 @@ import ai.mode.model.nn.Parameter;
 import ai.mode.model.train.TokenStream;
 import ai.mode.model.train.Trainer;
 import ai.mode.model.train.Weights;
+import ai.mode.runtime.LossStats;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -85,9 +86,13 @@ public final class ModeExperiment {
      * @param gateInit     α_bb at initialisation
      * @param gates        composed-gate construction
      * @param routing      routing of every MoDE model
+     * @param merge        how every MoDE block combines its branches
+     * @param gateInput    what every MoDE gate reads
      * @param lora         LoRA baseline settings
      * @param evalWindows  test windows per domain
      * @param methods      which methods to run
+     * @param learningRates peak learning rate per method where it is not {@code hyper.lr()} (two-stage MoDE: stage 1
+     *                     trains at {@link Method#MODE}'s rate, each stage 2 at its own)
      */
     public record Settings(
             Path out,
@@ -100,9 +105,12 @@ public final class ModeExperiment {
             double gateInit,
             Composer.GateConstruction gates,
             Routing routing,
+            ModeConfig.Merge merge,
+            ModeConfig.GateInput gateInput,
             LoraModel.Config lora,
             int evalWindows,
-            Set<Method> methods) {
+            Set<Method> methods,
+            Map<Method, Double> learningRates) {
         public Settings {
             if (stage1Steps < 1 || stage2Steps < 1)
                 throw new IllegalArgumentException(
@@ -110,6 +118,60 @@ public final class ModeExperiment {
             if (evalWindows < 1)
                 throw new IllegalArgumentException("--eval-windows must be >= 1 (got " + evalWindows + ")");
             methods = Set.copyOf(methods);
+            learningRates = Map.copyOf(learningRates);
+            for (Map.Entry<Method, Double> e : learningRates.entrySet()) {
+                if (!(e.getValue() > 0) || e.getValue().isInfinite())
+                    throw new IllegalArgumentException("learning rate of "
+                            + e.getKey().id() + " must be a positive number (got " + e.getValue() + ")");
+            }
+        }
+
+        /** Every method at {@code hyper.lr()}. */
+        public Settings(
+                Path out,
+                int stage1Steps,
+                int stage2Steps,
+                ModeTraining.Hyper hyper,
+                int blocks,
+                int expertLayers,
+                ModeConfig.ExpertInit expertInit,
+                double gateInit,
+                Composer.GateConstruction gates,
+                Routing routing,
+                ModeConfig.Merge merge,
+                ModeConfig.GateInput gateInput,
+                LoraModel.Config lora,
+                int evalWindows,
+                Set<Method> methods) {
+            this(
+                    out,
+                    stage1Steps,
+                    stage2Steps,
+                    hyper,
+                    blocks,
+                    expertLayers,
+                    expertInit,
+                    gateInit,
+                    gates,
+                    routing,
+                    merge,
+                    gateInput,
+                    lora,
+                    evalWindows,
+                    methods,
+                    Map.of());
+        }
+
+        /** The peak learning rate of a method. */
+        public double lr(Method m) {
+            return learningRates.getOrDefault(m, hyper.lr());
+        }
+
+        /** {@link #hyper()} with {@code m}'s learning rate. */
+        public ModeTraining.Hyper hyper(Method m) {
+            ModeTraining.Hyper h = hyper;
+            return new ModeTraining.Hyper(
+                    h.batch(), h.seqLen(), lr(m), h.warmupFrac(), h.valWindows(), h.valPoints(), h.seed());
         }
 
         /** Total steps of every method: N·stage1 + stage2 (N = number of target domains). */
@@ -214,6 +276,7 @@ public final class ModeExperiment {
                                     TokenStream stream = ModeTraining.mix(
                                             List.of(d), s.hyper(), s.hyper().seed());
                                     ModeTraining.Run r = train(
+                                            Method.MODE,
                                             id,
                                             m,
                                             stream,
@@ -253,6 +316,7 @@ public final class ModeExperiment {
                                     m.selectTrainable(trainExperts);
                                     long tr = ModeTraining.trainableCount(m);
                                     ModeTraining.Run r = train(
+                                            which,
                                             id,
                                             m,
                                             ModeTraining.mix(
@@ -361,6 +425,7 @@ public final class ModeExperiment {
                         for (Parameter p : ft.parameters()) p.setTrainable(true);
                         long tr = ModeTraining.trainableCount(ft);
                         ModeTraining.Run r = train(
+                                Method.FULL_FT,
                                 "full-ft",
                                 ft,
                                 ModeTraining.mix(targets, s.hyper(), s.hyper().seed()),
@@ -390,6 +455,7 @@ public final class ModeExperiment {
                         m.selectTrainable();
                         long tr = ModeTraining.trainableCount(m);
                         ModeTraining.Run r = train(
+                                Method.LORA,
                                 "lora",
                                 m,
                                 ModeTraining.mix(targets, s.hyper(), s.hyper().seed()),
@@ -420,6 +486,7 @@ public final class ModeExperiment {
                         m.selectTrainable();
                         long tr = ModeTraining.trainableCount(m);
                         ModeTraining.Run r = train(
+                                Method.EXPANSION,
                                 "expansion",
                                 m,
                                 ModeTraining.mix(targets, s.hyper(), s.hyper().seed()),
@@ -449,6 +516,7 @@ public final class ModeExperiment {
                         m.selectTrainable(true);
                         long tr = ModeTraining.trainableCount(m);
                         ModeTraining.Run r = train(
+                                Method.MODE_1X,
                                 "mode-1x",
                                 m,
                                 ModeTraining.mix(targets, s.hyper(), s.hyper().seed()),
@@ -471,7 +539,15 @@ public final class ModeExperiment {
     }
 
     private ModeConfig config(List<String> domains) {
-        return new ModeConfig(s.blocks(), s.expertLayers(), domains, s.expertInit(), s.gateInit(), s.routing());
+        return new ModeConfig(
+                s.blocks(),
+                s.expertLayers(),
+                domains,
+                s.expertInit(),
+                s.gateInit(),
+                s.routing(),
+                s.merge(),
+                s.gateInput());
     }
 
     private static String targetsLabel(LoraModel.Config lc) {
@@ -487,9 +563,18 @@ public final class ModeExperiment {
                         .toList());
     }
 
-    private ModeTraining.Run train(String id, CausalLm model, TokenStream stream, List<int[]> val, int steps) {
+    private ModeTraining.Run train(
+            Method method, String id, CausalLm model, TokenStream stream, List<int[]> val, int steps) {
         return ModeTraining.train(
-                id, model, stream, val, probe, steps, s.hyper(), s.out().resolve(id), progress.listeners(id, steps));
+                id,
+                model,
+                stream,
+                val,
+                probe,
+                steps,
+                s.hyper(method),
+                s.out().resolve(id),
+                progress.listeners(id, steps));
     }
 
     private MethodResult evaluated(
@@ -503,8 +588,10 @@ public final class ModeExperiment {
             List<DomainTokens> evalDomains) {
         ModeTraining.Evaluation e = ModeTraining.evaluate(
                 model, evalDomains, s.hyper().seqLen(), s.hyper().batch(), s.evalWindows());
+        Map<String, LossStats> val = ModeTraining.validationScores(
+                model, evalDomains, s.hyper().seqLen(), s.hyper().batch(), s.evalWindows());
         model.releaseBuffers();
-        return new MethodResult(id, label, trainedOn, steps, counts, e, runs, 0);
+        return new MethodResult(id, label, trainedOn, steps, counts, e, val, runs, 0);
     }
 
     @FunctionalInterface
@@ -519,8 +606,8 @@ public final class ModeExperiment {
         MethodResult r = stage.run();
         double secs = (System.nanoTime() - t0) / 1e9;
         seconds.put(id, secs);
-        MethodResult done =
-                new MethodResult(r.id(), r.label(), r.trainedOn(), r.steps(), r.params(), r.eval(), r.runs(), secs);
+        MethodResult done = new MethodResult(
+                r.id(), r.label(), r.trainedOn(), r.steps(), r.params(), r.eval(), r.validation(), r.runs(), secs);
         progress.stageFinished(id, secs, summary(done));
         return done;
     }

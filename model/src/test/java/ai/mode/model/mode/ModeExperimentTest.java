@@ -59,6 +59,8 @@ class ModeExperimentTest {
                 0.9,
                 Composer.GateConstruction.STACKED,
                 Routing.DENSE,
+                ModeConfig.DEFAULT_MERGE,
+                ModeConfig.DEFAULT_GATE_INPUT,
                 new LoraModel.Config(4, 8, LoraModel.Config.ATTENTION),
                 3,
                 EnumSet.allOf(ModeExperiment.Method.class));
@@ -84,6 +86,7 @@ class ModeExperimentTest {
                 default -> assertEquals(2 * 2 + 3, m.steps(), m.id() + " must get N*stage1 + stage2 steps");
             }
             assertEquals(3, m.eval().scores().size());
+            assertEquals(m.eval().scores().keySet(), m.validation().keySet(), m.id() + ": validation scores");
             for (String d : List.of("math", "code", "english-retention"))
                 assertTrue(m.accuracy(d) >= 0 && m.accuracy(d) <= 1, m.id() + " " + d);
         }
