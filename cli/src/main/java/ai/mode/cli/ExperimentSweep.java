@@ -5,6 +5,7 @@ package ai.mode.cli;
 
 import ai.mode.model.io.AtomicFiles;
 import ai.mode.model.io.Checkpoint;
+import ai.mode.model.json.JsonMessages;
 import ai.mode.model.mode.Composer;
 import ai.mode.model.mode.DomainTokens;
 import ai.mode.model.mode.ExperimentReport;
@@ -139,8 +140,7 @@ final class ExperimentSweep {
         try {
             root = JsonParser.parseString(Files.readString(file, StandardCharsets.UTF_8));
         } catch (JsonParseException e) {
-            String why = e.getCause() != null ? e.getCause().getMessage() : e.getMessage();
-            throw new IllegalArgumentException("sweep file " + file + " is not valid JSON (" + why
+            throw new IllegalArgumentException("sweep file " + file + " is not valid JSON (" + JsonMessages.of(e)
                     + "); write one grid object or {\"grids\": [...]} (docs/mode.md, \"Sweeps\")");
         }
         if (!root.isJsonObject())
