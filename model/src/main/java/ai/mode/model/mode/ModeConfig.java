@@ -17,7 +17,7 @@ import java.util.Locale;
  * @param domains          one name per expert, in expert order (N = domains.size() >= 1)
  * @param expertInit       how new experts start (default {@link ExpertInit#RANDOM_ZERO_OUT}, the paper's "uninitialised")
  * @param gateInitBackbone α_bb at initialisation: the gate bias is set so that softmax gives the backbone this
- *                         weight and the experts equal shares of the rest, with zero gate weights (default 0.9)
+ *                         weight and the experts equal shares of the rest, with zero gate weights (default 0.5)
  * @param routing          dense soft routing (default), or top-k sparse, per token or per sequence
  * @param merge            how a block combines its branches ({@link Merge}; default {@link #DEFAULT_MERGE})
  * @param gateInput        what the gate reads ({@link GateInput}; default {@link #DEFAULT_GATE_INPUT})
@@ -32,8 +32,12 @@ public record ModeConfig(
         Merge merge,
         GateInput gateInput) {
 
-    /** Default α_bb at initialisation. */
-    public static final double DEFAULT_GATE_INIT_BACKBONE = 0.9;
+    /**
+     * Default α_bb at initialisation, chosen by the tuning study (docs/mode.md); with the residual merge it does not
+     * move the starting point, only how much of each expert's update the gate passes on at first. The paper's
+     * formulation is usually run with 0.9.
+     */
+    public static final double DEFAULT_GATE_INIT_BACKBONE = 0.5;
 
     /** The default merge: the backbone plus gated expert updates, so a model starts exactly at its backbone. */
     public static final Merge DEFAULT_MERGE = Merge.RESIDUAL;
@@ -152,7 +156,7 @@ public record ModeConfig(
         if (!errors.isEmpty()) throw new IllegalArgumentException("invalid MoDE config: " + String.join("; ", errors));
     }
 
-    /** The defaults: dense routing, random zero-out experts, α_bb = 0.9, {@link #DEFAULT_MERGE}, {@link #DEFAULT_GATE_INPUT}. */
+    /** The defaults: dense routing, random zero-out experts, α_bb = {@link #DEFAULT_GATE_INIT_BACKBONE}, {@link #DEFAULT_MERGE}, {@link #DEFAULT_GATE_INPUT}. */
     public static ModeConfig of(int numBlocks, int layersPerExpert, List<String> domains) {
         return new ModeConfig(
                 numBlocks,

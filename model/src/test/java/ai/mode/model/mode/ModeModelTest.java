@@ -133,7 +133,7 @@ class ModeModelTest {
                         base, ModeConfig.of(4, 2, List.of("code")).withMerge(ModeConfig.Merge.MIXTURE), 3)) {
             // the paper's mixture with zero-output experts, which compute the identity: y = α_bb f_bb(x) + (1 - α_bb)
             // x,
-            // not the base (α_bb = 0.9)
+            // not the base
             float[] expected = logits(base, ids, b, t);
             float[] got = logits(mode, ids, b, t);
             assertFalse(java.util.Arrays.equals(expected, got));
@@ -146,7 +146,8 @@ class ModeModelTest {
             mode.collectGateStatistics(true);
             logits(mode, ids, b, t);
             stats = mode.gateStatistics();
-            for (double[] block : stats) assertEquals(0.9, block[0], 1e-6, "α_bb at initialisation");
+            for (double[] block : stats)
+                assertEquals(ModeConfig.DEFAULT_GATE_INIT_BACKBONE, block[0], 1e-6, "α_bb at initialisation");
         }
     }
 
@@ -335,11 +336,15 @@ class ModeModelTest {
         assertEquals(ModeConfig.ExpertInit.COPY, ModeConfig.ExpertInit.parse(ModeConfig.ExpertInit.COPY.cliName()));
         assertEquals(ModeConfig.ExpertInit.RANDOM_ZERO_OUT, ModeConfig.ExpertInit.parse("random"));
         assertEquals(Composer.GateConstruction.STACKED, Composer.GateConstruction.parse("stacked"));
-        ModeConfig c = ModeConfig.of(2, 1, List.of("code", "math"));
-        assertEquals(
-                0.9,
-                Math.exp(c.backboneGateBias()) / (Math.exp(c.backboneGateBias()) + 2),
-                1e-12,
-                "bias gives α_bb = 0.9 over N = 2 experts");
+        for (double p : List.of(0.9, ModeConfig.DEFAULT_GATE_INIT_BACKBONE)) {
+            ModeConfig c = ModeConfig.of(2, 1, List.of("code", "math")).withGateInitBackbone(p);
+            assertEquals(
+                    p,
+                    Math.exp(c.backboneGateBias()) / (Math.exp(c.backboneGateBias()) + 2),
+                    1e-12,
+                    "bias gives α_bb = " + p + " over N = 2 experts");
+        }
+        assertEquals(ModeConfig.Merge.RESIDUAL, ModeConfig.Merge.parse(ModeConfig.Merge.RESIDUAL.cliName()));
+        assertEquals(ModeConfig.GateInput.RMSNORM, ModeConfig.GateInput.parse("RMSNorm"));
     }
 }
