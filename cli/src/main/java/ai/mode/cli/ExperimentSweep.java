@@ -638,7 +638,10 @@ final class ExperimentSweep {
                 out);
     }
 
-    /** At the chosen rates: target and other-domain test accuracy against training tokens, per (row, options). */
+    /**
+     * At the chosen rates: target and other-domain test accuracy against training tokens, per (row, options) run at
+     * more than one budget (stage-1 expert rows, which train on one domain, are left out).
+     */
     static void curvesPlot(
             ChartWriter charts, JsonObject summary, List<String> targets, List<String> evalNames, Path png)
             throws IOException {
@@ -647,7 +650,7 @@ final class ExperimentSweep {
                 evalNames.stream().filter(d -> !targets.contains(d)).toList();
         for (JsonElement e : summary.getAsJsonArray("chosen")) {
             JsonObject r = e.getAsJsonObject();
-            if (r.get("steps").getAsInt() == 0) continue;
+            if (r.get("steps").getAsInt() == 0 || r.get("row").getAsString().startsWith("expert-")) continue;
             double x = r.get("train_tokens_seen").getAsDouble();
             lines.computeIfAbsent(series(r) + " target", k -> new ArrayList<>())
                     .add(new double[] {x, 100 * r.get("test_target_accuracy").getAsDouble()});
@@ -664,6 +667,7 @@ final class ExperimentSweep {
         }
         List<ChartWriter.Line> out = new ArrayList<>();
         lines.forEach((name, pts) -> {
+            if (pts.size() < 2) return; // one budget: no curve
             pts.sort((a, b) -> Double.compare(a[0], b[0]));
             out.add(line(name, pts));
         });

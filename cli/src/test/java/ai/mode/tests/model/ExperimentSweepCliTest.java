@@ -72,7 +72,7 @@ class ExperimentSweepCliTest {
         Files.writeString(
                 grid,
                 "{\"grids\": [{\"method\": [\"lora\", \"mode\"], \"lr\": [0.001, 0.01]},"
-                        + " {\"method\": \"lora\", \"lr\": 0.01, \"merge\": \"mixture\"}]}");
+                        + " {\"method\": \"lora\", \"lr\": 0.01, \"merge\": \"mixture\", \"scale\": [1, 2]}]}");
         Path out = dir.resolve("sweep");
         String[] args = {
             "experiment",
@@ -104,15 +104,15 @@ class ExperimentSweepCliTest {
         };
         r = CliEndToEndTest.run(args);
         assertEquals("0", r[0], r[2]);
-        // the second grid's point is the first grid's LoRA point at 0.01 (merge does not apply to LoRA): 4 points
-        assertEquals(4, count(r[1], ": running in "), r[1]);
+        // the second grid's budget-1 point is the first grid's LoRA point at 0.01 (merge does not apply to LoRA)
+        assertEquals(5, count(r[1], ": running in "), r[1]);
         for (String f : List.of("sweep.json", "sweep.md", "sweep-lr.png", "sweep-curves.png"))
             assertTrue(Files.isRegularFile(out.resolve(f)), f);
         List<Path> points;
         try (Stream<Path> s = Files.list(out.resolve("points"))) {
             points = s.sorted().toList();
         }
-        assertEquals(4, points.size());
+        assertEquals(5, points.size());
         for (Path p : points) {
             assertTrue(Files.isRegularFile(p.resolve("point.json")), p + " completion marker");
             assertTrue(Files.isRegularFile(p.resolve("results.json")), p + " results");
@@ -121,7 +121,7 @@ class ExperimentSweepCliTest {
 
         r = CliEndToEndTest.run(args);
         assertEquals("0", r[0], r[2]);
-        assertEquals(4, count(r[1], "reusing the finished run"), r[1]);
+        assertEquals(5, count(r[1], "reusing the finished run"), r[1]);
         assertEquals(0, count(r[1], ": running in "), r[1]);
         assertEquals(
                 firstSummary, Files.readString(out.resolve("sweep.json")), "a reused sweep gives the same summary");
@@ -130,7 +130,7 @@ class ExperimentSweepCliTest {
         r = CliEndToEndTest.run(args);
         assertEquals("0", r[0], r[2]);
         assertEquals(1, count(r[1], ": running in "), r[1]);
-        assertEquals(3, count(r[1], "reusing the finished run"), r[1]);
+        assertEquals(4, count(r[1], "reusing the finished run"), r[1]);
 
         JsonObject summary = JsonParser.parseString(Files.readString(out.resolve("sweep.json")))
                 .getAsJsonObject();
@@ -138,18 +138,19 @@ class ExperimentSweepCliTest {
         for (JsonElement e : summary.getAsJsonArray("grid")) {
             JsonObject g = e.getAsJsonObject();
             bestVal.merge(
-                    g.get("row").getAsString(),
+                    g.get("row").getAsString() + " x" + g.get("scale").getAsInt(),
                     g.get("mean_validation_accuracy").getAsDouble(),
                     Math::max);
         }
-        List<String> rows = List.of("lora", "expert-alpha", "expert-beta", "mode-2x");
+        List<String> rows = List.of("lora x1", "lora x2", "expert-alpha x1", "expert-beta x1", "mode-2x x1");
         assertEquals(rows.size(), summary.getAsJsonArray("chosen").size());
         for (JsonElement e : summary.getAsJsonArray("chosen")) {
             JsonObject c = e.getAsJsonObject();
-            String row = c.get("row").getAsString();
+            String row = c.get("row").getAsString() + " x" + c.get("scale").getAsInt();
             assertTrue(rows.contains(row), row);
             assertEquals(bestVal.get(row), c.get("mean_validation_accuracy").getAsDouble(), row + ": best validation");
-            assertEquals(2, c.getAsJsonArray("lrs_tried").size(), row);
+            assertEquals(
+                    row.equals("lora x2") ? 1 : 2, c.getAsJsonArray("lrs_tried").size(), row);
             assertTrue(c.getAsJsonObject("test_accuracy").has("alpha"), row + ": test scores of the chosen");
         }
         for (JsonElement e : summary.getAsJsonArray("grid"))
