@@ -122,6 +122,8 @@ public final class BaselineCommand implements Callable<Integer> {
                 mc.gateInitBackbone(),
                 Composer.GateConstruction.FRESH,
                 mc.routing(),
+                mc.merge(),
+                mc.gateInput(),
                 new LoraModel.Config(loraRank, loraAlpha, LoraModel.Config.parseTargets(loraTargets)),
                 run.evalWindows,
                 m);

@@ -9,6 +9,7 @@ import ai.mode.model.mode.Composer;
 import ai.mode.model.mode.DomainRouter;
 import ai.mode.model.mode.DomainTokens;
 import ai.mode.model.mode.ExpertFile;
+import ai.mode.model.mode.ModeConfig;
 import ai.mode.model.mode.ModeModel;
 import ai.mode.model.mode.ModeTraining;
 import ai.mode.model.mode.Routing;
@@ -99,7 +100,7 @@ public final class ComposeCommand implements Callable<Integer> {
 
     @Option(
             names = "--gate-init",
-            defaultValue = "0.9",
+            defaultValue = "" + ModeConfig.DEFAULT_GATE_INIT_BACKBONE,
             description =
                     "Backbone gate weight of a fresh gate, and the backbone prior of the domain-embeddings router (default: ${DEFAULT-VALUE}).")
     double gateInit;

@@ -63,7 +63,9 @@ public final class ExportHfCommand implements Callable<Integer> {
                     f.config().numBlocks(),
                     f.config().layersPerExpert(),
                     f.config().domains(),
-                    r.toString());
+                    r.toString(),
+                    f.config().merge().cliName(),
+                    f.config().gateInput().cliName());
             Path dir = HfModeExport.write(out, c.hfConfig(), Weights.export(m.parameters()), settings, tokenizer, NAME);
             System.out.printf(
                     "wrote %s: backbone %s, experts %s, %d blocks, routing %s%s%n",

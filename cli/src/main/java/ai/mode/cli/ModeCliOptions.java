@@ -35,7 +35,7 @@ public final class ModeCliOptions {
                 names = "--expert-init",
                 defaultValue = "random",
                 description =
-                        "Expert initialisation: random (zero output projections: starts as the identity) or copy (the backbone slice's last k layers) (default: ${DEFAULT-VALUE}).")
+                        "Expert initialisation: random (zero output projections: starts as the identity, the paper's 'uninitialised' experts) or copy (the backbone slice's last k layers) (default: ${DEFAULT-VALUE}).")
         public String expertInit;
 
         @Option(
@@ -51,13 +51,38 @@ public final class ModeCliOptions {
                         "dense (every branch, soft weights), topK (e.g. top1: only the K most probable branches run), or sequence-dense / sequence-topK (gate on the sequence mean) (default: ${DEFAULT-VALUE}).")
         public String routing;
 
+        @Option(
+                names = "--merge",
+                description =
+                        "How a block combines its branches: residual (backbone + gated expert updates; starts exactly at the base model) or mixture (the paper's α_bb·f_bb(x) + Σ α_j·f_e(x); needed for top-k routing) (default: residual for dense routing, mixture for top-k).")
+        public String merge;
+
+        @Option(
+                names = "--gate-input",
+                description =
+                        "What the gate reads: rmsnorm (the block input normalised) or raw (the paper's) (default: rmsnorm).")
+        public String gateInput;
+
         public Routing routing() {
             return Routing.parse(routing);
         }
 
+        /** {@code --merge}, or the default for the routing: residual when dense, mixture for top-k. */
+        public ModeConfig.Merge merge() {
+            if (merge != null) return ModeConfig.Merge.parse(merge);
+            return routing().dense() ? ModeConfig.DEFAULT_MERGE : ModeConfig.Merge.MIXTURE;
+        }
+
         public ModeConfig config(List<String> domains) {
             return new ModeConfig(
-                    blocks, expertLayers, domains, ModeConfig.ExpertInit.parse(expertInit), gateInit, routing());
+                    blocks,
+                    expertLayers,
+                    domains,
+                    ModeConfig.ExpertInit.parse(expertInit),
+                    gateInit,
+                    routing(),
+                    merge(),
+                    gateInput == null ? ModeConfig.DEFAULT_GATE_INPUT : ModeConfig.GateInput.parse(gateInput));
         }
     }
 

@@ -28,6 +28,7 @@ import java.time.ZonedDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.function.Supplier;
 import picocli.CommandLine.Command;
@@ -124,6 +125,12 @@ public final class ModeExperimentCommand implements Callable<Integer> {
     String loraTargets;
 
     @Option(
+            names = "--sweep",
+            description =
+                    "Run the grid of this JSON file (methods x learning rates x budget scales x options; docs/mode.md, \"Sweeps\") under OUT, one folder per point, reusing finished points; the learning rate of each method is chosen on the validation split.")
+    Path sweep;
+
+    @Option(
             names = "--reuse",
             description =
                     "If OUT holds a finished run with the same settings and base model, print its table instead of rerunning.")
@@ -141,7 +148,9 @@ public final class ModeExperimentCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         List<String> evalDomains = eval != null && !eval.isEmpty() ? eval : defaultEval(targets);
-        ModeConfig mc = arch.config(targets);
+        // the config's domain names are not used below (the experiment names its experts after the data)
+        ModeConfig mc =
+                arch.config(targets.stream().map(ExperimentSweep::domainName).toList());
         ModeExperiment.Settings s = new ModeExperiment.Settings(
                 out,
                 stage1,
@@ -153,11 +162,15 @@ public final class ModeExperimentCommand implements Callable<Integer> {
                 mc.gateInitBackbone(),
                 Composer.GateConstruction.parse(gateConstruction),
                 mc.routing(),
+                mc.merge(),
+                mc.gateInput(),
                 new LoraModel.Config(loraRank, loraAlpha, LoraModel.Config.parseTargets(loraTargets)),
                 run.evalWindows,
                 ModeExperiment.Method.parse(methods),
-                routerTemperature);
+                routerTemperature,
+                Map.of());
         Checkpoint c = SavedModels.resolve(checkpoint);
+        if (sweep != null) return sweep(c, evalDomains, s, mc);
         OutputGuard.folder(
                 out,
                 "experiment",
@@ -174,6 +187,40 @@ public final class ModeExperimentCommand implements Callable<Integer> {
                 reuse,
                 System.out,
                 System.err);
+        return 0;
+    }
+
+    private int sweep(Checkpoint c, List<String> evalDomains, ModeExperiment.Settings s, ModeConfig mc)
+            throws IOException {
+        if (!Files.isRegularFile(sweep))
+            throw new IllegalArgumentException(
+                    "--sweep " + sweep + " is not a file; give a JSON grid (docs/mode.md, \"Sweeps\")");
+        ExperimentSweep.Base base =
+                new ExperimentSweep.Base(out, stage1, stage2, s.hyper(), mc, s.gates(), s.lora(), s.evalWindows());
+        List<ExperimentSweep.Point> points = ExperimentSweep.parse(sweep, base);
+        OutputGuard.folder(
+                out, "experiment --sweep", common.force, ModeCliSupport.existing(c.dir(), sweep, targets, evalDomains));
+        BpeTokenizer tok = ModeCliSupport.tokenizer(c);
+        List<DomainTokens> targetData = ExperimentSweep.named(ModeCliSupport.domains(targets, tok));
+        List<DomainTokens> evalData = ExperimentSweep.named(ModeCliSupport.domains(evalDomains, tok));
+        String hash;
+        try (Backend be = common.openBackend();
+                LlamaModel model = SavedModels.load(be, c)) {
+            hash = BackboneFingerprint.of(model.config(), model.parameters()).weightsHash();
+        }
+        System.out.printf("sweep %s: %d points under %s%n", sweep, points.size(), out);
+        ExperimentSweep.run(
+                base,
+                points,
+                c,
+                targetData,
+                evalData,
+                hash,
+                common,
+                "mode experiment --checkpoint " + checkpoint + " --sweep " + sweep,
+                System.out,
+                System.err);
+        System.out.println(Files.readString(out.resolve(ExperimentSweep.MARKDOWN)));
         return 0;
     }
 
@@ -239,6 +286,26 @@ public final class ModeExperimentCommand implements Callable<Integer> {
         List<DomainTokens> evalData = ModeCliSupport.domains(evalDomains, tok);
         DomainTokens general = DomainTokens.load(backboneDomain, tok);
         double dataSeconds = (System.nanoTime() - t0) / 1e9;
+        return runLoaded(c, targetData, evalData, general, s, common, command, dataSeconds, out, err);
+    }
+
+    /**
+     * Runs the experiment on loaded data, prints the table and writes the report; {@code general} is the backbone's
+     * general corpus for the domain-embedding router (null: no router comparison).
+     */
+    static ModeExperiment.Report runLoaded(
+            Checkpoint c,
+            List<DomainTokens> targetData,
+            List<DomainTokens> evalData,
+            DomainTokens general,
+            ModeExperiment.Settings s,
+            CommonOptions common,
+            String command,
+            double dataSeconds,
+            PrintStream out,
+            PrintStream err)
+            throws IOException {
+        List<String> targets = targetData.stream().map(DomainTokens::name).toList();
         ModeExperiment.Report r;
         String device;
         try (Backend be = common.openBackend()) {

@@ -62,22 +62,72 @@ class HfModeExportTest {
     }
 
     /** One export: the backbone's tie flag, the experts' count and layers per expert, the routing exported. */
-    private record Case(String name, boolean tied, int experts, int layersPerExpert, String routing, RopeScaling rope) {
-        Case(String name, boolean tied, int experts, int layersPerExpert, String routing) {
-            this(name, tied, experts, layersPerExpert, routing, RopeScaling.NONE);
+    /**
+     * A model case; {@code merge} and {@code gateInput} as in ModeConfig (the residual merge is dense only), {@code rope}
+     * the backbone's rope_scaling.
+     */
+    private record Case(
+            String name,
+            boolean tied,
+            int experts,
+            int layersPerExpert,
+            String routing,
+            ModeConfig.Merge merge,
+            ModeConfig.GateInput gateInput,
+            RopeScaling rope) {
+        Case(
+                String name,
+                boolean tied,
+                int experts,
+                int layersPerExpert,
+                String routing,
+                ModeConfig.Merge merge,
+                ModeConfig.GateInput gateInput) {
+            this(name, tied, experts, layersPerExpert, routing, merge, gateInput, RopeScaling.NONE);
         }
     }
 
     private static final List<Case> CASES = List.of(
-            new Case("tied-dense", true, 2, 1, "dense"),
-            new Case("tied-top2", true, 2, 1, "top2"),
-            new Case("tied-top1", true, 2, 1, "top1"),
-            new Case("untied-dense-k2", false, 3, 2, "dense"),
-            new Case("untied-sequence-top2", false, 3, 2, "sequence-top2"),
-            new Case("untied-sequence-dense", false, 3, 2, "sequence-dense"),
+            new Case("tied-dense", true, 2, 1, "dense", ModeConfig.Merge.RESIDUAL, ModeConfig.GateInput.RMSNORM),
+            new Case("tied-dense-paper", true, 2, 1, "dense", ModeConfig.Merge.MIXTURE, ModeConfig.GateInput.RAW),
+            new Case("tied-top2", true, 2, 1, "top2", ModeConfig.Merge.MIXTURE, ModeConfig.GateInput.RMSNORM),
+            new Case("tied-top1", true, 2, 1, "top1", ModeConfig.Merge.MIXTURE, ModeConfig.GateInput.RAW),
+            new Case("untied-dense-k2", false, 3, 2, "dense", ModeConfig.Merge.RESIDUAL, ModeConfig.GateInput.RAW),
+            new Case(
+                    "untied-sequence-top2",
+                    false,
+                    3,
+                    2,
+                    "sequence-top2",
+                    ModeConfig.Merge.MIXTURE,
+                    ModeConfig.GateInput.RMSNORM),
+            new Case(
+                    "untied-sequence-dense",
+                    false,
+                    3,
+                    2,
+                    "sequence-dense",
+                    ModeConfig.Merge.RESIDUAL,
+                    ModeConfig.GateInput.RMSNORM),
             // rope_scaling written back into config.json: transformers must rotate as we do (original context 4 < 7)
-            new Case("untied-llama3-dense", false, 2, 1, "dense", new RopeScaling.Llama3(8, 1, 4, 4)),
-            new Case("tied-linear-top2", true, 2, 1, "top2", new RopeScaling.Linear(4)));
+            new Case(
+                    "untied-llama3-dense",
+                    false,
+                    2,
+                    1,
+                    "dense",
+                    ModeConfig.Merge.RESIDUAL,
+                    ModeConfig.GateInput.RMSNORM,
+                    new RopeScaling.Llama3(8, 1, 4, 4)),
+            new Case(
+                    "tied-linear-top2",
+                    true,
+                    2,
+                    1,
+                    "top2",
+                    ModeConfig.Merge.MIXTURE,
+                    ModeConfig.GateInput.RAW,
+                    new RopeScaling.Linear(4)));
 
     private static void randomize(Backend be, List<Parameter> params, Random rnd) {
         for (Parameter p : params) {
@@ -100,7 +150,10 @@ class HfModeExportTest {
                     .writeTo(dir.resolve("backbone"));
             List<String> domains = new ArrayList<>();
             for (int j = 0; j < c.experts(); j++) domains.add("d" + j);
-            ModeConfig mc = ModeConfig.of(2, c.layersPerExpert(), domains).withRouting(Routing.DENSE);
+            ModeConfig mc = ModeConfig.of(2, c.layersPerExpert(), domains)
+                    .withRouting(Routing.parse(c.routing()))
+                    .withMerge(c.merge())
+                    .withGateInput(c.gateInput());
             try (ModeModel m = ModeModel.create(base, mc, 7)) {
                 randomize(be, m.addedParameters(), rnd);
                 ExpertFile.write(dir.resolve(ExpertFile.FILE_NAME), m);
@@ -228,9 +281,15 @@ class HfModeExportTest {
         assertEquals("0", forced[0], forced[2]);
         assertFalse(Files.exists(out.resolve("keep.txt")), "the folder is replaced whole");
         assertTrue(Files.isRegularFile(out.resolve("modeling_mode.py")));
-        String[] again = export(tmp, "top1", out);
+        String[] again = export(tmp, "sequence-dense", out);
         assertEquals("0", again[0], "export-hf may rewrite its own folder without --force: " + again[2]);
-        assertTrue(Files.readString(out.resolve("config.json")).contains("\"mode_routing\": \"top1\""));
+        assertTrue(Files.readString(out.resolve("config.json")).contains("\"mode_routing\": \"sequence-dense\""));
+        // the first case's merge is the residual one, which has no top-k form: refused in one line, nothing written
+        String[] sparse = export(tmp, "top1", tmp.resolve("z"));
+        assertEquals("1", sparse[0]);
+        assertTrue(sparse[2].contains("the residual merge") && sparse[2].contains("--merge mixture"), sparse[2]);
+        assertEquals(1, sparse[2].strip().lines().count(), sparse[2]);
+        assertFalse(Files.exists(tmp.resolve("z")));
 
         for (Path bad : List.of(tmp, tmp.resolve("backbone").resolve("hf"))) {
             String[] res = export(tmp, "dense", bad, "--force");

@@ -24,7 +24,7 @@ import java.util.Map;
  *
  * <p>The folder: {@code config.json} (the backbone's Llama config with {@code model_type} {@code mode_llama},
  * {@code architectures} {@code ModeForCausalLM}, {@code auto_map} and the MoDE settings as {@code mode_num_blocks},
- * {@code mode_layers_per_expert}, {@code mode_num_experts}, {@code mode_domains}, {@code mode_routing}),
+ * {@code mode_layers_per_expert}, {@code mode_num_experts}, {@code mode_domains}, {@code mode_routing}, {@code mode_merge}, {@code mode_gate_input}),
  * {@code model.safetensors} (float32: the backbone under plain Llama names, the experts under
  * {@code mode.blocks.{i}.experts.{j}.layers.{l}.*}, the gates under {@code mode.blocks.{i}.gate.*}), the two Python
  * files and, when given, {@code tokenizer.json} (and the {@link OutputGuard#MARKER} of the command that wrote it). It is
@@ -46,10 +46,18 @@ public final class HfModeExport {
      * @param layersPerExpert k decoder layers per expert
      * @param domains         one name per expert (N = its size)
      * @param routing         {@code dense}, {@code topK}, {@code sequence-dense} or {@code sequence-topK}
+     * @param merge           {@code mixture} or {@code residual} (docs/mode.md)
+     * @param gateInput       {@code raw} or {@code rmsnorm}
      */
-    public record Settings(int numBlocks, int layersPerExpert, List<String> domains, String routing) {
+    public record Settings(
+            int numBlocks, int layersPerExpert, List<String> domains, String routing, String merge, String gateInput) {
         public Settings {
             domains = List.copyOf(domains);
+        }
+
+        /** The paper's mixture merge and raw gate input. */
+        public Settings(int numBlocks, int layersPerExpert, List<String> domains, String routing) {
+            this(numBlocks, layersPerExpert, domains, routing, "mixture", "raw");
         }
     }
 
@@ -99,6 +107,8 @@ public final class HfModeExport {
         mode.domains().forEach(domains::add);
         o.add("mode_domains", domains);
         o.addProperty("mode_routing", mode.routing());
+        o.addProperty("mode_merge", mode.merge());
+        o.addProperty("mode_gate_input", mode.gateInput());
         return new GsonBuilder()
                         .setPrettyPrinting()
                         .disableHtmlEscaping()

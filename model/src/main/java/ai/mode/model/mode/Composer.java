@@ -88,6 +88,16 @@ public final class Composer {
                         + first.config().layersPerExpert()
                         + "): experts must have the same number of blocks and layers per expert");
             }
+            if (f.config().merge() != first.config().merge()
+                    || f.config().gateInput() != first.config().gateInput()) {
+                throw new IllegalArgumentException("cannot compose " + f.source() + " (merge "
+                        + f.config().merge().cliName() + ", gate input "
+                        + f.config().gateInput().cliName()
+                        + ") with " + first.source() + " (merge "
+                        + first.config().merge().cliName()
+                        + ", gate input " + first.config().gateInput().cliName()
+                        + "): train the experts with the same --merge and --gate-input");
+            }
             for (String d : f.config().domains()) {
                 if (domains.contains(d))
                     throw new IllegalArgumentException("domain '" + d + "' appears in more than one expert file ("
@@ -101,7 +111,9 @@ public final class Composer {
                 domains,
                 first.config().expertInit(),
                 gateInitBackbone,
-                routing);
+                routing,
+                first.config().merge(),
+                first.config().gateInput());
         ModeModel model = ModeModel.create(backbone, mc, 0L);
         try {
             int slot = 0;

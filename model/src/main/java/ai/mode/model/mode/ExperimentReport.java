@@ -250,6 +250,7 @@ public final class ExperimentReport {
                 .append(s.hyper().seqLen())
                 .append(" tokens, peak LR ")
                 .append(s.hyper().lr())
+                .append(lrOverrides(s))
                 .append(", warm-up + cosine, AdamW, seed ")
                 .append(s.hyper().seed())
                 .append("):\n\n");
@@ -258,16 +259,27 @@ public final class ExperimentReport {
         b.append(String.format(
                 Locale.ROOT,
                 "%nMoDE: B=%d blocks, k=%d layer(s) per expert per block, expert init %s, α_bb at init %.2f, "
-                        + "composed gate %s, routing %s.%n",
+                        + "composed gate %s, routing %s, merge %s, gate input %s.%n",
                 s.blocks(),
                 s.expertLayers(),
                 s.expertInit().cliName(),
                 s.gateInit(),
                 s.gates().cliName(),
-                s.routing()));
+                s.routing(),
+                s.merge().cliName(),
+                s.gateInput().cliName()));
         b.append("\nStage timings:\n\n| stage | seconds |\n|---|---:|\n");
         r.stageSeconds().forEach((k, v) -> b.append(String.format(Locale.ROOT, "| %s | %.1f |%n", k, v)));
         return b.toString();
+    }
+
+    /** " (LoRA 0.003, full-ft 0.0003)": the methods whose rate is not the common one; empty when none. */
+    private static String lrOverrides(ModeExperiment.Settings s) {
+        List<String> o = new ArrayList<>();
+        for (ModeExperiment.Method m : ModeExperiment.Method.values())
+            if (s.learningRates().containsKey(m))
+                o.add(m.id() + " " + s.learningRates().get(m));
+        return o.isEmpty() ? "" : " (" + String.join(", ", o) + ")";
     }
 
     /** The settings as JSON, with the targets and evaluated domains (used to recognise a finished identical run). */
@@ -279,6 +291,13 @@ public final class ExperimentReport {
         st.addProperty("batch", s.hyper().batch());
         st.addProperty("seq_len", s.hyper().seqLen());
         st.addProperty("lr", s.hyper().lr());
+        if (!s.learningRates().isEmpty()) {
+            JsonObject lrs = new JsonObject();
+            for (ModeExperiment.Method m : ModeExperiment.Method.values())
+                if (s.learningRates().containsKey(m))
+                    lrs.addProperty(m.id(), s.learningRates().get(m));
+            st.add("lr_by_method", lrs);
+        }
         st.addProperty("warmup_frac", s.hyper().warmupFrac());
         st.addProperty("seed", s.hyper().seed());
         st.addProperty("blocks", s.blocks());
@@ -288,6 +307,8 @@ public final class ExperimentReport {
         st.addProperty("gate_construction", s.gates().cliName());
         st.addProperty("router_temperature", s.routerTemperature());
         st.addProperty("routing", s.routing().toString());
+        st.addProperty("merge", s.merge().cliName());
+        st.addProperty("gate_input", s.gateInput().cliName());
         st.addProperty("lora_rank", s.lora().rank());
         st.addProperty("lora_alpha", s.lora().alpha());
         st.addProperty(
@@ -342,6 +363,15 @@ public final class ExperimentReport {
             row.add("loss", loss);
             row.addProperty("mean_accuracy", m.meanAccuracy(r.evalDomains()));
             row.addProperty("mean_loss", m.meanLoss(r.evalDomains()));
+            JsonObject vacc = new JsonObject(), vloss = new JsonObject();
+            m.validation().forEach((d, ls) -> {
+                vacc.addProperty(d, ls.accuracy());
+                vloss.addProperty(d, ls.meanLoss());
+            });
+            row.add("validation_accuracy", vacc);
+            row.add("validation_loss", vloss);
+            if (m.validation().keySet().containsAll(r.evalDomains()))
+                row.addProperty("mean_validation_accuracy", m.meanValidationAccuracy(r.evalDomains()));
             if (!m.gateWeights().isEmpty()) {
                 JsonObject g = new JsonObject();
                 m.gateWeights().forEach((d, w) -> {

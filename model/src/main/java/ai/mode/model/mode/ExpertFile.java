@@ -89,7 +89,12 @@ public record ExpertFile(ModeConfig config, BackboneFingerprint fingerprint, Nam
                     domains,
                     ModeConfig.ExpertInit.parse(o.get("expert_init").getAsString()),
                     o.get("gate_init_backbone").getAsDouble(),
-                    Routing.parse(o.get("routing").getAsString()));
+                    Routing.parse(o.get("routing").getAsString()),
+                    // files written before these options existed used the paper's mixture and raw gate input
+                    o.has("merge") ? ModeConfig.Merge.parse(o.get("merge").getAsString()) : ModeConfig.Merge.MIXTURE,
+                    o.has("gate_input")
+                            ? ModeConfig.GateInput.parse(o.get("gate_input").getAsString())
+                            : ModeConfig.GateInput.RAW);
         } catch (JsonParseException | IllegalStateException | NullPointerException | UnsupportedOperationException e) {
             throw new IllegalArgumentException(file + ": metadata mode_config is malformed (" + e.getMessage() + ")");
         }

@@ -3,17 +3,21 @@ package ai.mode.model.mode;
 import ai.mode.model.io.TensorNames;
 import ai.mode.model.nn.BufferPool;
 import ai.mode.model.nn.Parameter;
+import ai.mode.model.nn.RMSNorm;
 import ai.mode.runtime.Backend;
+import ai.mode.runtime.DType;
 import ai.mode.runtime.Tensor;
 import java.util.List;
 
 /**
  * The per-block MoDE gate g(x) = softmax(W_g x + b_g) over the N+1 branches (row 0 = backbone), with its hand-written
- * backward. It works on "routing rows": tokens for token-level routing, sequence means for sequence-level routing; the
- * block maps between rows and tokens.
+ * backward; with {@link ModeConfig.GateInput#RMSNORM} it reads RMSNorm(x) (unit gain, not a parameter) instead of x,
+ * so its logits move at the same rate in every block whatever the scale of the block input. It works on "routing
+ * rows": tokens for token-level routing, sequence means for sequence-level routing; the block maps between rows and
+ * tokens.
  *
  * <p>Gate of block i: {@code mode.blocks.{i}.gate.weight} [E, D] and {@code mode.blocks.{i}.gate.bias} [E], E = N+1.
- * {@code probs [R,E] = softmax(x [R,D] @ W^T + b)}.
+ * {@code probs [R,E] = softmax(x [R,D] @ W^T + b)}, x replaced by {@code RMSNorm(x) [R,D]} for a normalised input.
  */
 public final class Gate implements AutoCloseable {
     private final Backend backend;
@@ -21,16 +25,43 @@ public final class Gate implements AutoCloseable {
     private final Parameter bias;
     private final BufferPool own;
     private final BufferPool scratch;
+    private final RMSNorm norm; // null: the gate reads x itself
     private Tensor x;
+    private Tensor read; // what the last forward's logits read: x, or RMSNorm(x) (the norm's buffer)
     private Tensor logitMask; // [E]: 0 for kept branches, MASKED for removed ones; null = every branch kept
 
-    /** A gate with zero-filled, frozen parameters for {@code branches} = N+1 outputs over width d. */
+    /** A gate reading x itself, with zero-filled, frozen parameters for {@code branches} = N+1 outputs over width d. */
     public Gate(Backend backend, int block, int branches, int d, BufferPool scratch) {
+        this(backend, block, branches, d, ModeConfig.GateInput.RAW, 0f, scratch);
+    }
+
+    /**
+     * A gate with zero-filled, frozen parameters for {@code branches} = N+1 outputs over width d, reading {@code input}
+     * (eps: the RMSNorm epsilon, the backbone's).
+     */
+    public Gate(
+            Backend backend,
+            int block,
+            int branches,
+            int d,
+            ModeConfig.GateInput input,
+            float eps,
+            BufferPool scratch) {
         this.backend = backend;
         this.weight = new Parameter(TensorNames.gateWeight(block), backend.zeros(branches, d), true);
         this.bias = new Parameter(TensorNames.gateBias(block), backend.zeros(branches), false);
         this.own = new BufferPool(backend);
         this.scratch = scratch;
+        this.norm = input == ModeConfig.GateInput.RMSNORM
+                ? new RMSNorm(backend, unitGain(backend, block, d), eps, scratch)
+                : null;
+    }
+
+    /** The frozen all-ones gain [D] of the input norm (not a model parameter: never trained or saved). */
+    private static Parameter unitGain(Backend backend, int block, int d) {
+        Tensor ones = backend.allocate(DType.F32, d);
+        backend.fill(ones, 1f);
+        return new Parameter("mode.blocks." + block + ".gate.input_norm", ones, false);
     }
 
     public Parameter weight() {
@@ -107,8 +138,9 @@ public final class Gate implements AutoCloseable {
                     "gate " + weight.name() + ": input must be [R, " + d + "] but is " + xRows.describe());
         this.x = xRows;
         int r = xRows.dim(0);
+        read = norm == null ? xRows : norm.forward(xRows); // [R,D]
         Tensor logits = own.get("logits", r, e);
-        backend.gemm(false, true, 1f, xRows, weight.value(), 0f, logits); // [R,E]
+        backend.gemm(false, true, 1f, read, weight.value(), 0f, logits); // [R,E]
         Tensor ones = own.get("ones", r, 1);
         backend.fill(ones, 1f);
         backend.gemm(false, false, 1f, ones, backend.view(bias.value(), 1, e), 1f, logits); // + b on every row
@@ -133,16 +165,18 @@ public final class Gate implements AutoCloseable {
         int r = x.dim(0), e = branches(), d = weight.shape()[1];
         Tensor dLogits = scratch.get("gate.dlogits", r, e);
         backend.softmaxBackward(dProbs, own.get("probs", r, e), dLogits);
-        if (weight.trainable()) backend.gemm(true, false, 1f, dLogits, x, 1f, weight.grad()); // [E,D]
+        if (weight.trainable()) backend.gemm(true, false, 1f, dLogits, read, 1f, weight.grad()); // [E,D]
         if (bias.trainable()) backend.sumRowsAccumulate(dLogits, bias.grad()); // [E]
-        Tensor dx = own.get("dx", r, d);
-        backend.gemm(false, false, 1f, dLogits, weight.value(), 0f, dx); // [R,D]
-        return dx;
+        Tensor dRead = own.get("dx", r, d);
+        backend.gemm(false, false, 1f, dLogits, weight.value(), 0f, dRead); // [R,D]
+        return norm == null ? dRead : norm.backward(dRead);
     }
 
     public void releaseBuffers() {
         own.release();
+        if (norm != null) norm.releaseBuffers();
         x = null;
+        read = null;
     }
 
     @Override
@@ -151,5 +185,6 @@ public final class Gate implements AutoCloseable {
         keepBranches(null);
         weight.close();
         bias.close();
+        if (norm != null) norm.weight().close();
     }
 }

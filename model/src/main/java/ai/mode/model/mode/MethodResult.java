@@ -15,6 +15,7 @@ import java.util.Map;
  * @param steps     optimizer steps in all (0 for the base model)
  * @param params    total / trainable / added parameter counts
  * @param eval      test scores per domain and gate weights
+ * @param validation scores per domain on the validation split (what a sweep chooses settings by; never the test split)
  * @param runs      the training runs (one, or several for two-stage MoDE)
  * @param seconds   wall time of the method's training and evaluation
  */
@@ -25,6 +26,7 @@ public record MethodResult(
         int steps,
         ModeTraining.ParamCounts params,
         ModeTraining.Evaluation eval,
+        Map<String, LossStats> validation,
         List<ModeTraining.Run> runs,
         double seconds) {
 
@@ -51,6 +53,19 @@ public record MethodResult(
     public double meanLoss(List<String> domains) {
         double s = 0;
         for (String d : domains) s += loss(d);
+        return s / domains.size();
+    }
+
+    /** Validation accuracy on a domain (NaN when not evaluated). */
+    public double validationAccuracy(String domain) {
+        LossStats s = validation.get(domain);
+        return s == null ? Double.NaN : s.accuracy();
+    }
+
+    /** Unweighted mean validation accuracy over {@code domains} (NaN when one of them has no validation score). */
+    public double meanValidationAccuracy(List<String> domains) {
+        double s = 0;
+        for (String d : domains) s += validationAccuracy(d);
         return s / domains.size();
     }
 

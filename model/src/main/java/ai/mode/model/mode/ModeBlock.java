@@ -74,6 +74,7 @@ public final class ModeBlock implements Layer {
             List<StackedLayerWeights> expertWeights,
             Gate gate,
             Routing routing,
+            ModeConfig.Merge merge,
             BufferPool scratch) {
         this.backend = backend;
         this.cfg = cfg;
@@ -92,7 +93,9 @@ public final class ModeBlock implements Layer {
         this.experts = new ExpertStack(backend, cfg, expertWeights, scratch);
         this.gate = gate;
         this.router = new GateRouter(backend, gate, routing.level());
-        this.dense = new DenseMerge(backend, numExperts + 1);
+        if (merge == ModeConfig.Merge.RESIDUAL && !routing.dense())
+            throw new IllegalArgumentException("block " + index + ": the residual merge needs dense routing");
+        this.dense = new DenseMerge(backend, numExperts + 1, merge);
         this.routing = routing;
         this.own = new BufferPool(backend);
         this.scratch = scratch;
@@ -228,7 +231,7 @@ public final class ModeBlock implements Layer {
 
     // ================================================================= dense routing
 
-    /** y [B,T,D] = α_bb · backbone(x) + Σ_j α_j · expert_j(x), probs [B·T, N+1]. */
+    /** y [B,T,D] = the {@link DenseMerge} of backbone(x) and expert_j(x) under probs [B·T, N+1]. */
     private Tensor denseForward(Tensor probs) {
         Tensor backboneOut = runBackbone(x);
         return merge(probs, backboneOut, experts.forward(x));
@@ -241,7 +244,7 @@ public final class ModeBlock implements Layer {
         backend.copy(backboneOut, backend.slice(branches, 0, 1));
         backend.copy(expertsOut, backend.slice(branches, 1, numExperts));
         Tensor y = own.get("y", batch, seq, d);
-        dense.forward(probs, backend.view(y, m, d));
+        dense.forward(probs, backend.view(x, m, d), backend.view(y, m, d));
         return y;
     }
 
@@ -259,6 +262,7 @@ public final class ModeBlock implements Layer {
         backend.copy(dxB, dx);
         backend.add(dx2, backend.view(dxE, m, d), dx2);
         backend.add(dx2, dxG, dx2);
+        dense.addInputGradient(dx2);
         return dx;
     }
 

@@ -17,8 +17,10 @@ import java.util.Locale;
  * @param domains          one name per expert, in expert order (N = domains.size() >= 1)
  * @param expertInit       how new experts start (default {@link ExpertInit#RANDOM_ZERO_OUT}, the paper's "uninitialised")
  * @param gateInitBackbone α_bb at initialisation: the gate bias is set so that softmax gives the backbone this
- *                         weight and the experts equal shares of the rest, with zero gate weights (default 0.9)
+ *                         weight and the experts equal shares of the rest, with zero gate weights (default 0.5)
  * @param routing          dense soft routing (default), or top-k sparse, per token or per sequence
+ * @param merge            how a block combines its branches ({@link Merge}; default {@link #DEFAULT_MERGE})
+ * @param gateInput        what the gate reads ({@link GateInput}; default {@link #DEFAULT_GATE_INPUT})
  */
 public record ModeConfig(
         int numBlocks,
@@ -26,10 +28,82 @@ public record ModeConfig(
         List<String> domains,
         ExpertInit expertInit,
         double gateInitBackbone,
-        Routing routing) {
+        Routing routing,
+        Merge merge,
+        GateInput gateInput) {
 
-    /** Default α_bb at initialisation. */
-    public static final double DEFAULT_GATE_INIT_BACKBONE = 0.9;
+    /**
+     * Default α_bb at initialisation, chosen by the tuning study (docs/mode.md); with the residual merge it does not
+     * move the starting point, only how much of each expert's update the gate passes on at first. The paper's
+     * formulation is usually run with 0.9.
+     */
+    public static final double DEFAULT_GATE_INIT_BACKBONE = 0.5;
+
+    /** The default merge: the backbone plus gated expert updates, so a model starts exactly at its backbone. */
+    public static final Merge DEFAULT_MERGE = Merge.RESIDUAL;
+
+    /** The default gate input (docs/mode.md, "Tuning study"). */
+    public static final GateInput DEFAULT_GATE_INPUT = GateInput.RMSNORM;
+
+    /** How a block combines the backbone slice f_bb and the experts f_e^j under the gate weights α. */
+    public enum Merge {
+        /**
+         * The paper's mixture, {@code y = α_bb f_bb(x) + Σ_j α_j f_e^j(x)}: with zero-output ("uninitialised")
+         * experts a block starts at {@code α_bb f_bb(x) + (1 - α_bb) x}, off the base model.
+         */
+        MIXTURE,
+        /**
+         * The backbone plus gated expert updates, {@code y = f_bb(x) + Σ_j α_j (f_e^j(x) - x)}: an expert that is
+         * still the identity contributes exactly nothing, so a block starts at {@code f_bb(x)} bit for bit; the gate's
+         * backbone row is the share no expert gets. Dense routing only.
+         */
+        RESIDUAL;
+
+        /** Parses {@code mixture} / {@code residual} (case-insensitive). */
+        public static Merge parse(String s) {
+            return switch (s.toLowerCase(Locale.ROOT)) {
+                case "mixture" -> MIXTURE;
+                case "residual" -> RESIDUAL;
+                default -> throw new IllegalArgumentException("unknown merge '" + s + "'; use 'residual' or 'mixture'");
+            };
+        }
+
+        public String cliName() {
+            return name().toLowerCase(Locale.ROOT);
+        }
+    }
+
+    /** What the gate reads: the block input x itself, or x normalised to unit RMS (no gain). */
+    public enum GateInput {
+        /** {@code g(x) = softmax(W x + b)} (the paper). */
+        RAW,
+        /** {@code g(x) = softmax(W RMSNorm(x) + b)}: every block's gate sees inputs of the same scale. */
+        RMSNORM;
+
+        /** Parses {@code raw} / {@code rmsnorm} (case-insensitive). */
+        public static GateInput parse(String s) {
+            return switch (s.toLowerCase(Locale.ROOT)) {
+                case "raw" -> RAW;
+                case "rmsnorm", "norm" -> RMSNORM;
+                default -> throw new IllegalArgumentException("unknown gate input '" + s + "'; use 'rmsnorm' or 'raw'");
+            };
+        }
+
+        public String cliName() {
+            return name().toLowerCase(Locale.ROOT);
+        }
+    }
+
+    /** The paper's formulation (mixture merge, raw gate input) with the given choices. */
+    public ModeConfig(
+            int numBlocks,
+            int layersPerExpert,
+            List<String> domains,
+            ExpertInit expertInit,
+            double gateInitBackbone,
+            Routing routing) {
+        this(numBlocks, layersPerExpert, domains, expertInit, gateInitBackbone, routing, Merge.MIXTURE, GateInput.RAW);
+    }
 
     /** How a new expert's layers are initialised. */
     public enum ExpertInit {
@@ -68,8 +142,13 @@ public record ModeConfig(
         if (!(gateInitBackbone > 0 && gateInitBackbone < 1)) {
             errors.add("initial backbone gate weight must be in (0, 1) (got " + gateInitBackbone + ")");
         }
+        if (merge == null) errors.add("merge must be given");
+        if (gateInput == null) errors.add("gate input must be given");
         if (routing == null) errors.add("routing must be given");
-        else if (routing.topK() > domains.size() + 1) {
+        else if (merge == Merge.RESIDUAL && !routing.dense()) {
+            errors.add("the residual merge runs the backbone on every token and has no top-k form; use --merge mixture"
+                    + " with --routing " + routing + ", or --routing dense");
+        } else if (routing.topK() > domains.size() + 1) {
             errors.add("top-k " + routing.topK() + " exceeds the " + (domains.size() + 1) + " branches (backbone + "
                     + domains.size() + " experts); use --routing topK with K in 1.." + (domains.size() + 1)
                     + " (e.g. --routing top1), or --routing dense");
@@ -77,7 +156,7 @@ public record ModeConfig(
         if (!errors.isEmpty()) throw new IllegalArgumentException("invalid MoDE config: " + String.join("; ", errors));
     }
 
-    /** Dense routing, random zero-out experts, α_bb = 0.9. */
+    /** The defaults: dense routing, random zero-out experts, α_bb = {@link #DEFAULT_GATE_INIT_BACKBONE}, {@link #DEFAULT_MERGE}, {@link #DEFAULT_GATE_INPUT}. */
     public static ModeConfig of(int numBlocks, int layersPerExpert, List<String> domains) {
         return new ModeConfig(
                 numBlocks,
@@ -85,7 +164,9 @@ public record ModeConfig(
                 domains,
                 ExpertInit.RANDOM_ZERO_OUT,
                 DEFAULT_GATE_INIT_BACKBONE,
-                Routing.DENSE);
+                Routing.DENSE,
+                DEFAULT_MERGE,
+                DEFAULT_GATE_INPUT);
     }
 
     /** N, the number of experts. */
@@ -108,19 +189,33 @@ public record ModeConfig(
     }
 
     public ModeConfig withDomains(List<String> newDomains) {
-        return new ModeConfig(numBlocks, layersPerExpert, newDomains, expertInit, gateInitBackbone, routing);
+        return new ModeConfig(
+                numBlocks, layersPerExpert, newDomains, expertInit, gateInitBackbone, routing, merge, gateInput);
     }
 
+    /**
+     * This config with routing {@code r}; a top-k routing takes the paper's mixture merge, since the residual merge
+     * has no top-k form (a dense one keeps the merge).
+     */
     public ModeConfig withRouting(Routing r) {
-        return new ModeConfig(numBlocks, layersPerExpert, domains, expertInit, gateInitBackbone, r);
+        Merge m = r != null && !r.dense() ? Merge.MIXTURE : merge;
+        return new ModeConfig(numBlocks, layersPerExpert, domains, expertInit, gateInitBackbone, r, m, gateInput);
     }
 
     public ModeConfig withExpertInit(ExpertInit init) {
-        return new ModeConfig(numBlocks, layersPerExpert, domains, init, gateInitBackbone, routing);
+        return new ModeConfig(numBlocks, layersPerExpert, domains, init, gateInitBackbone, routing, merge, gateInput);
     }
 
     public ModeConfig withGateInitBackbone(double p) {
-        return new ModeConfig(numBlocks, layersPerExpert, domains, expertInit, p, routing);
+        return new ModeConfig(numBlocks, layersPerExpert, domains, expertInit, p, routing, merge, gateInput);
+    }
+
+    public ModeConfig withMerge(Merge m) {
+        return new ModeConfig(numBlocks, layersPerExpert, domains, expertInit, gateInitBackbone, routing, m, gateInput);
+    }
+
+    public ModeConfig withGateInput(GateInput g) {
+        return new ModeConfig(numBlocks, layersPerExpert, domains, expertInit, gateInitBackbone, routing, merge, g);
     }
 
     /** Checks that this config fits {@code backbone}; throws a one-line message naming the fix. */
@@ -165,6 +260,8 @@ public record ModeConfig(
         o.addProperty("expert_init", expertInit.cliName());
         o.addProperty("gate_init_backbone", gateInitBackbone);
         o.addProperty("routing", routing.toString());
+        o.addProperty("merge", merge.cliName());
+        o.addProperty("gate_input", gateInput.cliName());
         return o;
     }
 }

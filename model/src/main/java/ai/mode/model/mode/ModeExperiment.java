@@ -8,6 +8,7 @@ import ai.mode.model.nn.Parameter;
 import ai.mode.model.train.RunSettings;
 import ai.mode.model.train.Trainer;
 import ai.mode.model.train.Weights;
+import ai.mode.runtime.LossStats;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -89,10 +90,14 @@ public final class ModeExperiment {
      * @param gateInit     α_bb at initialisation
      * @param gates        composed-gate construction
      * @param routing      routing of every MoDE model
+     * @param merge        how every MoDE block combines its branches
+     * @param gateInput    what every MoDE gate reads
      * @param lora         LoRA baseline settings
      * @param evalWindows  test windows per domain
      * @param methods      which methods to run
      * @param routerTemperature τ of the domain-embedding router ({@link DomainRouter})
+     * @param learningRates peak learning rate per method where it is not {@code hyper.lr()} (two-stage MoDE: stage 1
+     *                     trains at {@link Method#MODE}'s rate, each stage 2 at its own)
      */
     public record Settings(
             Path out,
@@ -105,10 +110,13 @@ public final class ModeExperiment {
             double gateInit,
             Composer.GateConstruction gates,
             Routing routing,
+            ModeConfig.Merge merge,
+            ModeConfig.GateInput gateInput,
             LoraModel.Config lora,
             int evalWindows,
             Set<Method> methods,
-            double routerTemperature) {
+            double routerTemperature,
+            Map<Method, Double> learningRates) {
         public Settings {
             if (stage1Steps < 1 || stage2Steps < 1)
                 throw new IllegalArgumentException(
@@ -119,9 +127,15 @@ public final class ModeExperiment {
                 throw new IllegalArgumentException(
                         "--router-temperature must be a positive number (got " + routerTemperature + ")");
             methods = Set.copyOf(methods);
+            learningRates = Map.copyOf(learningRates);
+            for (Map.Entry<Method, Double> e : learningRates.entrySet()) {
+                if (!(e.getValue() > 0) || e.getValue().isInfinite())
+                    throw new IllegalArgumentException("learning rate of "
+                            + e.getKey().id() + " must be a positive number (got " + e.getValue() + ")");
+            }
         }
 
-        /** Settings with the domain-embedding router at its default temperature. */
+        /** Every method at {@code hyper.lr()}, the domain-embedding router at its default temperature. */
         public Settings(
                 Path out,
                 int stage1Steps,
@@ -133,6 +147,8 @@ public final class ModeExperiment {
                 double gateInit,
                 Composer.GateConstruction gates,
                 Routing routing,
+                ModeConfig.Merge merge,
+                ModeConfig.GateInput gateInput,
                 LoraModel.Config lora,
                 int evalWindows,
                 Set<Method> methods) {
@@ -147,10 +163,25 @@ public final class ModeExperiment {
                     gateInit,
                     gates,
                     routing,
+                    merge,
+                    gateInput,
                     lora,
                     evalWindows,
                     methods,
-                    DomainRouter.DEFAULT_TEMPERATURE);
+                    DomainRouter.DEFAULT_TEMPERATURE,
+                    Map.of());
+        }
+
+        /** The peak learning rate of a method. */
+        public double lr(Method m) {
+            return learningRates.getOrDefault(m, hyper.lr());
+        }
+
+        /** {@link #hyper()} with {@code m}'s learning rate. */
+        public ModeTraining.Hyper hyper(Method m) {
+            ModeTraining.Hyper h = hyper;
+            return new ModeTraining.Hyper(
+                    h.batch(), h.seqLen(), lr(m), h.warmupFrac(), h.valWindows(), h.valPoints(), h.seed());
         }
 
         /** Total steps of every method: N·stage1 + stage2 (N = number of target domains). */
@@ -287,6 +318,7 @@ public final class ModeExperiment {
                                     m.selectTrainable(true);
                                     long tr = ModeTraining.trainableCount(m);
                                     ModeTraining.Run r = train(
+                                            Method.MODE,
                                             id,
                                             m,
                                             List.of(d),
@@ -334,6 +366,7 @@ public final class ModeExperiment {
                                     m.selectTrainable(trainExperts);
                                     long tr = ModeTraining.trainableCount(m);
                                     ModeTraining.Run r = train(
+                                            which,
                                             id,
                                             m,
                                             targets,
@@ -506,6 +539,7 @@ public final class ModeExperiment {
                         for (Parameter p : ft.parameters()) p.setTrainable(true);
                         long tr = ModeTraining.trainableCount(ft);
                         ModeTraining.Run r = train(
+                                Method.FULL_FT,
                                 "full-ft",
                                 ft,
                                 targets,
@@ -537,6 +571,7 @@ public final class ModeExperiment {
                         m.selectTrainable();
                         long tr = ModeTraining.trainableCount(m);
                         ModeTraining.Run r = train(
+                                Method.LORA,
                                 "lora",
                                 m,
                                 targets,
@@ -569,6 +604,7 @@ public final class ModeExperiment {
                         m.selectTrainable();
                         long tr = ModeTraining.trainableCount(m);
                         ModeTraining.Run r = train(
+                                Method.EXPANSION,
                                 "expansion",
                                 m,
                                 targets,
@@ -600,6 +636,7 @@ public final class ModeExperiment {
                         m.selectTrainable(true);
                         long tr = ModeTraining.trainableCount(m);
                         ModeTraining.Run r = train(
+                                Method.MODE_1X,
                                 "mode-1x",
                                 m,
                                 targets,
@@ -625,7 +662,15 @@ public final class ModeExperiment {
     }
 
     private ModeConfig config(List<String> domains) {
-        return new ModeConfig(s.blocks(), s.expertLayers(), domains, s.expertInit(), s.gateInit(), s.routing());
+        return new ModeConfig(
+                s.blocks(),
+                s.expertLayers(),
+                domains,
+                s.expertInit(),
+                s.gateInit(),
+                s.routing(),
+                s.merge(),
+                s.gateInput());
     }
 
     private static String targetsLabel(LoraModel.Config lc) {
@@ -646,6 +691,7 @@ public final class ModeExperiment {
      * (what trains, over what) is asked for only when the run keeps checkpoints.
      */
     private ModeTraining.Run train(
+            Method method,
             String id,
             CausalLm model,
             List<DomainTokens> data,
@@ -661,7 +707,7 @@ public final class ModeExperiment {
                 val,
                 probe,
                 steps,
-                s.hyper(),
+                s.hyper(method),
                 s.out().resolve(id),
                 progress.listeners(id, steps),
                 checkpoints,
@@ -698,8 +744,10 @@ public final class ModeExperiment {
             List<DomainTokens> evalDomains) {
         ModeTraining.Evaluation e = ModeTraining.evaluate(
                 model, evalDomains, s.hyper().seqLen(), s.hyper().batch(), s.evalWindows());
+        Map<String, LossStats> val = ModeTraining.validationScores(
+                model, evalDomains, s.hyper().seqLen(), s.hyper().batch(), s.evalWindows());
         model.releaseBuffers();
-        return new MethodResult(id, label, trainedOn, steps, counts, e, runs, 0);
+        return new MethodResult(id, label, trainedOn, steps, counts, e, val, runs, 0);
     }
 
     @FunctionalInterface
@@ -714,8 +762,8 @@ public final class ModeExperiment {
         MethodResult r = stage.run();
         double secs = (System.nanoTime() - t0) / 1e9;
         seconds.put(id, secs);
-        MethodResult done =
-                new MethodResult(r.id(), r.label(), r.trainedOn(), r.steps(), r.params(), r.eval(), r.runs(), secs);
+        MethodResult done = new MethodResult(
+                r.id(), r.label(), r.trainedOn(), r.steps(), r.params(), r.eval(), r.validation(), r.runs(), secs);
         progress.stageFinished(id, secs, summary(done));
         return done;
     }

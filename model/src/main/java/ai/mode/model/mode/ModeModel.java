@@ -100,9 +100,9 @@ public final class ModeModel extends CausalLm implements AutoCloseable {
                 depths.add(StackedLayerWeights.allocate(be, cfg, prefixes));
             }
             storage.addAll(depths);
-            Gate g = new Gate(be, i, mode.numBranches(), cfg.hiddenSize(), scratch);
+            Gate g = new Gate(be, i, mode.numBranches(), cfg.hiddenSize(), mode.gateInput(), cfg.rmsNormEps(), scratch);
             gates.add(g);
-            blocks.add(new ModeBlock(be, cfg, i, bb, depths, g, mode.routing(), scratch));
+            blocks.add(new ModeBlock(be, cfg, i, bb, depths, g, mode.routing(), mode.merge(), scratch));
         }
         Embedding emb = new Embedding(be, backbone.embedding().table());
         RMSNorm norm = new RMSNorm(be, backbone.finalNorm().weight(), cfg.rmsNormEps(), scratch);

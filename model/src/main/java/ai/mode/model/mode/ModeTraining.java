@@ -352,6 +352,21 @@ public final class ModeTraining {
     }
 
     /**
+     * Next-token loss/accuracy on up to {@code windows} windows of each domain's validation split (domains without one
+     * are left out): what hyper-parameters are chosen by, so that the test split is never looked at for choosing.
+     */
+    public static Map<String, LossStats> validationScores(
+            CausalLm model, List<DomainTokens> domains, int seqLen, int batch, int windows) {
+        Map<String, LossStats> scores = new LinkedHashMap<>();
+        for (DomainTokens d : domains) {
+            if (d.validation().length <= seqLen) continue;
+            List<int[]> w = LoaderStream.windows(new EvalBatches(d.validation(), batch, seqLen, windows));
+            scores.put(d.name(), Evaluator.evaluate(model, w, batch));
+        }
+        return scores;
+    }
+
+    /**
      * Domain opt-out: the evaluation of {@code model} with each of its experts removed in turn (gates renormalised
      * over the others, see {@link ModeModel#useExperts}), keyed by the removed expert; the model is left with every
      * expert. Empty for a model with one expert (removing it leaves no expert set).

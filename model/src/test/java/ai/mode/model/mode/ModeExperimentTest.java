@@ -59,9 +59,13 @@ class ModeExperimentTest {
                 0.9,
                 Composer.GateConstruction.STACKED,
                 Routing.DENSE,
+                ModeConfig.DEFAULT_MERGE,
+                ModeConfig.DEFAULT_GATE_INPUT,
                 new LoraModel.Config(4, 8, LoraModel.Config.ATTENTION),
                 3,
-                EnumSet.allOf(ModeExperiment.Method.class));
+                EnumSet.allOf(ModeExperiment.Method.class),
+                DomainRouter.DEFAULT_TEMPERATURE,
+                Map.of(ModeExperiment.Method.FULL_FT, 3e-3, ModeExperiment.Method.MODE, 2e-2));
         DomainTokens general = ModeTestSupport.domain("general", 0, 13, 4);
         ModeExperiment.Report r = ModeExperiment.run(
                 load, List.of(code, math), List.of(math, code, english), general, s, new ModeExperiment.Progress() {});
@@ -85,8 +89,27 @@ class ModeExperimentTest {
                 default -> assertEquals(2 * 2 + 3, m.steps(), m.id() + " must get N*stage1 + stage2 steps");
             }
             assertEquals(3, m.eval().scores().size());
+            assertEquals(m.eval().scores().keySet(), m.validation().keySet(), m.id() + ": validation scores");
             for (String d : List.of("math", "code", "english-retention"))
                 assertTrue(m.accuracy(d) >= 0 && m.accuracy(d) <= 1, m.id() + " " + d);
+        }
+        // each method trains at its own peak rate: the first step's rate in its metrics (no warm-up, cosine from the
+        // peak)
+        Map<String, double[]> peakAndSteps = Map.of(
+                "full-ft", new double[] {3e-3, 7},
+                "lora", new double[] {1e-2, 7},
+                "expert-code", new double[] {2e-2, 2},
+                "mode-2x", new double[] {2e-2, 3},
+                "mode-2x-frozen", new double[] {1e-2, 3});
+        for (Map.Entry<String, double[]> e : peakAndSteps.entrySet()) {
+            String first = Files.readAllLines(dir.resolve(e.getKey()).resolve("metrics.jsonl"))
+                    .get(0);
+            double expected = new ai.mode.model.train.LrSchedule(e.getValue()[0], 0, (int) e.getValue()[1], 0.1).at(1);
+            assertEquals(
+                    expected,
+                    JsonParser.parseString(first).getAsJsonObject().get("lr").getAsDouble(),
+                    1e-9,
+                    e.getKey() + " learning rate at step 1");
         }
         MethodResult ft = r.results().get(1),
                 mode = r.results().get(8),

@@ -79,12 +79,61 @@ class ModeModelTest {
     }
 
     @Test
+    void theDefaultModelStartsExactlyAtTheBaseModel() {
+        int b = 2, t = 7;
+        int[] ids = ModeTestSupport.tokens(8, b * t, CFG.vocabSize());
+        try (LlamaModel base = backbone(5)) {
+            float[] expected = logits(base, ids, b, t);
+            for (Routing r : List.of(Routing.DENSE, new Routing(Routing.Level.SEQUENCE, 0))) {
+                for (List<String> domains : List.of(List.of("code"), List.of("code", "math", "law"))) {
+                    for (ModeConfig.GateInput in : ModeConfig.GateInput.values()) {
+                        ModeConfig mc =
+                                ModeConfig.of(2, 2, domains).withRouting(r).withGateInput(in);
+                        assertEquals(ModeConfig.Merge.RESIDUAL, mc.merge(), "the default merge");
+                        try (ModeModel mode = ModeModel.create(base, mc, 3)) {
+                            assertArrayEquals(
+                                    expected,
+                                    logits(mode, ids, b, t),
+                                    r + ", " + domains + ", gate input " + in
+                                            + ": a new MoDE model's logits must equal the base model's bit for bit");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void copiedExpertsOfTheWholeSliceStartAtTheBaseWithinRounding() {
+        // BTX-style: each expert a copy of its whole backbone slice (k = L/B), under the paper's mixture: the block
+        // computes (Σ α) f_bb(x), the base up to float32 rounding of the merge
+        int b = 2, t = 7;
+        int[] ids = ModeTestSupport.tokens(9, b * t, CFG.vocabSize());
+        int slice = CFG.numLayers() / 2;
+        try (LlamaModel base = backbone(6);
+                ModeModel mode = ModeModel.create(
+                        base,
+                        ModeConfig.of(2, slice, List.of("code", "math"))
+                                .withMerge(ModeConfig.Merge.MIXTURE)
+                                .withExpertInit(ModeConfig.ExpertInit.COPY),
+                        3)) {
+            float[] expected = logits(base, ids, b, t), got = logits(mode, ids, b, t);
+            double worst = 0;
+            for (int i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i] - expected[i]));
+            assertTrue(worst < 1e-4, "copied slices start at the base up to rounding; worst logit difference " + worst);
+        }
+    }
+
+    @Test
     void zeroOutputExpertsStartAsIdentityAndTheGateAtItsInitialWeight() {
         int b = 1, t = 6;
         int[] ids = ModeTestSupport.tokens(4, b * t, CFG.vocabSize());
         try (LlamaModel base = backbone(2);
-                ModeModel mode = ModeModel.create(base, ModeConfig.of(4, 2, List.of("code")), 3)) {
-            // zero-output experts compute the identity: y = α_bb f_bb(x) + (1 - α_bb) x, not the base (α_bb = 0.9)
+                ModeModel mode = ModeModel.create(
+                        base, ModeConfig.of(4, 2, List.of("code")).withMerge(ModeConfig.Merge.MIXTURE), 3)) {
+            // the paper's mixture with zero-output experts, which compute the identity: y = α_bb f_bb(x) + (1 - α_bb)
+            // x,
+            // not the base
             float[] expected = logits(base, ids, b, t);
             float[] got = logits(mode, ids, b, t);
             assertFalse(java.util.Arrays.equals(expected, got));
@@ -97,7 +146,8 @@ class ModeModelTest {
             mode.collectGateStatistics(true);
             logits(mode, ids, b, t);
             stats = mode.gateStatistics();
-            for (double[] block : stats) assertEquals(0.9, block[0], 1e-6, "α_bb at initialisation");
+            for (double[] block : stats)
+                assertEquals(ModeConfig.DEFAULT_GATE_INIT_BACKBONE, block[0], 1e-6, "α_bb at initialisation");
         }
     }
 
@@ -136,7 +186,11 @@ class ModeModelTest {
         for (Routing.Level level : Routing.Level.values()) {
             try (LlamaModel base = backbone(4);
                     ModeModel dense = ModeModel.create(
-                            base, ModeConfig.of(2, 1, List.of("x", "y")).withRouting(new Routing(level, 0)), 1);
+                            base,
+                            ModeConfig.of(2, 1, List.of("x", "y"))
+                                    .withMerge(ModeConfig.Merge.MIXTURE)
+                                    .withRouting(new Routing(level, 0)),
+                            1);
                     ModeModel sparse = ModeModel.create(
                             base, ModeConfig.of(2, 1, List.of("x", "y")).withRouting(new Routing(level, 3)), 1);
                     Tensor it = be.fromHost(ids, b, t);
@@ -240,6 +294,24 @@ class ModeModelTest {
                     IllegalArgumentException.class,
                     () -> ModeConfig.of(2, 1, List.of("code")).withRouting(new Routing(Routing.Level.TOKEN, 3)));
             assertTrue(e.getMessage().contains("top-k 3 exceeds the 2 branches"), e.getMessage());
+            e = assertThrows(
+                    IllegalArgumentException.class,
+                    () -> new ModeConfig(
+                            2,
+                            1,
+                            List.of("code"),
+                            ModeConfig.ExpertInit.RANDOM_ZERO_OUT,
+                            0.9,
+                            new Routing(Routing.Level.TOKEN, 1),
+                            ModeConfig.Merge.RESIDUAL,
+                            ModeConfig.GateInput.RAW));
+            assertTrue(
+                    e.getMessage().contains("residual merge") && e.getMessage().contains("--merge mixture"),
+                    e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> ModeConfig.Merge.parse("sum"));
+            assertTrue(e.getMessage().contains("use 'residual' or 'mixture'"), e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> ModeConfig.GateInput.parse("layernorm"));
+            assertTrue(e.getMessage().contains("use 'rmsnorm' or 'raw'"), e.getMessage());
             e = assertThrows(IllegalArgumentException.class, () -> ModeConfig.of(2, 1, List.of()));
             assertTrue(e.getMessage().contains("at least one expert"), e.getMessage());
             e = assertThrows(
@@ -264,11 +336,15 @@ class ModeModelTest {
         assertEquals(ModeConfig.ExpertInit.COPY, ModeConfig.ExpertInit.parse(ModeConfig.ExpertInit.COPY.cliName()));
         assertEquals(ModeConfig.ExpertInit.RANDOM_ZERO_OUT, ModeConfig.ExpertInit.parse("random"));
         assertEquals(Composer.GateConstruction.STACKED, Composer.GateConstruction.parse("stacked"));
-        ModeConfig c = ModeConfig.of(2, 1, List.of("code", "math"));
-        assertEquals(
-                0.9,
-                Math.exp(c.backboneGateBias()) / (Math.exp(c.backboneGateBias()) + 2),
-                1e-12,
-                "bias gives α_bb = 0.9 over N = 2 experts");
+        for (double p : List.of(0.9, ModeConfig.DEFAULT_GATE_INIT_BACKBONE)) {
+            ModeConfig c = ModeConfig.of(2, 1, List.of("code", "math")).withGateInitBackbone(p);
+            assertEquals(
+                    p,
+                    Math.exp(c.backboneGateBias()) / (Math.exp(c.backboneGateBias()) + 2),
+                    1e-12,
+                    "bias gives α_bb = " + p + " over N = 2 experts");
+        }
+        assertEquals(ModeConfig.Merge.RESIDUAL, ModeConfig.Merge.parse(ModeConfig.Merge.RESIDUAL.cliName()));
+        assertEquals(ModeConfig.GateInput.RMSNORM, ModeConfig.GateInput.parse("RMSNorm"));
     }
 }

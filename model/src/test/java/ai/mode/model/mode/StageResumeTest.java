@@ -222,6 +222,8 @@ class StageResumeTest {
                 0.9,
                 Composer.GateConstruction.FRESH,
                 Routing.DENSE,
+                ModeConfig.DEFAULT_MERGE,
+                ModeConfig.DEFAULT_GATE_INPUT,
                 new LoraModel.Config(2, 4, LoraModel.Config.defaults().targets()),
                 4,
                 Set.of(method));

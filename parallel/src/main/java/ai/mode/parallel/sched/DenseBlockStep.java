@@ -63,7 +63,7 @@ final class DenseBlockStep {
                 be.copy(be.slice(p.expertOut, e, 1), be.slice(branches, p.experts[e] + 1, 1));
             CommHandle.all(recvs).await();
             y = own.get("y." + i, ex.myRows(), seq, d);
-            p.dense.forward(p.probs, be.view(y, m, d));
+            p.dense.forward(p.probs, be.view(p.x, m, d), be.view(y, m, d));
         }
         CommHandle.all(sends).await();
         return y;
@@ -128,6 +128,7 @@ final class DenseBlockStep {
                     }
                 }
                 be.add(dx2, dxG, dx2);
+                p.dense.addInputGradient(dx2);
             }
         }
         CommHandle.all(sends).await();

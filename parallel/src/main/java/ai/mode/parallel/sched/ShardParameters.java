@@ -87,12 +87,12 @@ final class ShardParameters implements AutoCloseable {
                         lp.add(param(snap, names.get(t), LayerTensor.values()[t].shape(cfg)));
                     p.backbone.add(new DecoderLayer(be, cfg, prefix, scratch, lp));
                 }
-                Gate gate = new Gate(be, i, mode.numBranches(), d, scratch);
+                Gate gate = new Gate(be, i, mode.numBranches(), d, mode.gateInput(), cfg.rmsNormEps(), scratch);
                 gates.add(gate);
                 adopt(snap, gate.weight());
                 adopt(snap, gate.bias());
                 p.router = new GateRouter(be, gate, mode.routing().level());
-                p.dense = new DenseMerge(be, mode.numBranches());
+                p.dense = new DenseMerge(be, mode.numBranches(), mode.merge());
             }
             if (p.experts.length > 0) {
                 p.weights = new ArrayList<>();

@@ -94,7 +94,12 @@ class ModeGradientCheckTest {
         return g;
     }
 
+    /** The paper's formulation (mixture merge, raw gate input): the only one with top-k routing. */
     private static void check(Routing routing, int experts) {
+        check(routing, experts, ModeConfig.Merge.MIXTURE, ModeConfig.GateInput.RAW);
+    }
+
+    private static void check(Routing routing, int experts, ModeConfig.Merge merge, ModeConfig.GateInput gateInput) {
         int b = 2, t = 5;
         Random rnd = new Random(17 + routing.topK() * 7L + routing.level().ordinal());
         int[] ids = new int[b * t], targets = new int[b * t];
@@ -103,7 +108,10 @@ class ModeGradientCheckTest {
             targets[i] = rnd.nextInt(CFG.vocabSize());
         }
         List<String> domains = experts == 2 ? List.of("code", "math") : List.of("code", "math", "legal");
-        ModeConfig mc = ModeConfig.of(2, 1, domains).withRouting(routing);
+        ModeConfig mc = ModeConfig.of(2, 1, domains)
+                .withMerge(merge)
+                .withRouting(routing)
+                .withGateInput(gateInput);
         try (LlamaModel base = LlamaModel.create(be, CFG)) {
             for (Parameter p : base.parameters()) randomize(p, rnd, 0.4);
             try (ModeModel model = ModeModel.create(base, mc, 5)) {
@@ -122,7 +130,14 @@ class ModeGradientCheckTest {
                 ModeRef64 ref = new ModeRef64(
                         CFG,
                         params,
-                        new ModeRef64.Spec(2, 1, experts, routing.level() == Routing.Level.SEQUENCE, routing.topK()));
+                        new ModeRef64.Spec(
+                                2,
+                                1,
+                                experts,
+                                routing.level() == Routing.Level.SEQUENCE,
+                                routing.topK(),
+                                merge == ModeConfig.Merge.RESIDUAL,
+                                gateInput == ModeConfig.GateInput.RMSNORM));
                 double refLoss = ref.loss(ids, targets, b, t);
                 assertEquals(
                         refLoss, s.meanLoss(), 2e-5 * Math.max(1, refLoss), routing + ": loss vs float64 reference");
@@ -158,6 +173,21 @@ class ModeGradientCheckTest {
     @Test
     void denseTokenRoutingGradientsMatchFiniteDifferences() {
         check(Routing.DENSE, 2);
+    }
+
+    @Test
+    void residualMergeWithNormalisedGateInputMatchesFiniteDifferences() {
+        check(Routing.DENSE, 3, ModeConfig.Merge.RESIDUAL, ModeConfig.GateInput.RMSNORM);
+    }
+
+    @Test
+    void residualMergePerSequenceWithRawGateInputMatchesFiniteDifferences() {
+        check(new Routing(Routing.Level.SEQUENCE, 0), 2, ModeConfig.Merge.RESIDUAL, ModeConfig.GateInput.RAW);
+    }
+
+    @Test
+    void mixtureWithNormalisedGateInputPerSequenceMatchesFiniteDifferences() {
+        check(new Routing(Routing.Level.SEQUENCE, 0), 2, ModeConfig.Merge.MIXTURE, ModeConfig.GateInput.RMSNORM);
     }
 
     @Test

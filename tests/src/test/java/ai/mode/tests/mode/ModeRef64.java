@@ -12,8 +12,23 @@ import java.util.Map;
  * (linear weights [out,in]); activations row-major [B*T*D].
  */
 final class ModeRef64 {
-    /** Routing of the reference: topK 0 = dense. */
-    record Spec(int blocks, int expertLayers, int experts, boolean perSequence, int topK) {}
+    /**
+     * Routing of the reference: topK 0 = dense. {@code residual}: y = f_bb(x) + Σ_j α_j (f_j(x) - x) (dense only)
+     * instead of the paper's Σ_e α_e f_e(x); {@code gateNorm}: the gate reads x / sqrt(mean(x²) + eps).
+     */
+    record Spec(
+            int blocks,
+            int expertLayers,
+            int experts,
+            boolean perSequence,
+            int topK,
+            boolean residual,
+            boolean gateNorm) {
+        /** The paper's mixture with a raw gate input. */
+        Spec(int blocks, int expertLayers, int experts, boolean perSequence, int topK) {
+            this(blocks, expertLayers, experts, perSequence, topK, false, false);
+        }
+    }
 
     private final LlamaConfig cfg;
     private final Map<String, double[]> p;
@@ -85,6 +100,11 @@ final class ModeRef64 {
             for (int s = 0; s < b; s++)
                 for (int tt = 0; tt < t; tt++) for (int c = 0; c < d; c++) in[s * d + c] += x[(s * t + tt) * d + c] / t;
         }
+        if (spec.gateNorm()) {
+            double[] unit = new double[d];
+            java.util.Arrays.fill(unit, 1.0);
+            in = rmsNorm(in, unit, rows);
+        }
         double[] w = p.get("mode.blocks." + i + ".gate.weight"), bias = p.get("mode.blocks." + i + ".gate.bias");
         double[] probs = linear(in, w, rows, d, e);
         for (int r = 0; r < rows; r++) {
@@ -113,11 +133,16 @@ final class ModeRef64 {
                 double[] f = branch(i, br, x, b, t);
                 for (int tok = 0; tok < n; tok++) {
                     double a = probs[routeRow(tok, t) * e + br];
-                    for (int c = 0; c < d; c++) y[tok * d + c] += a * f[tok * d + c];
+                    for (int c = 0; c < d; c++) {
+                        int at = tok * d + c;
+                        if (!spec.residual()) y[at] += a * f[at];
+                        else y[at] += br == 0 ? f[at] : a * (f[at] - x[at]);
+                    }
                 }
             }
             return y;
         }
+        if (spec.residual()) throw new IllegalArgumentException("the residual merge is dense only");
         int rows = spec.perSequence() ? b : n;
         double[] weight = new double[rows * e]; // renormalised top-k weights, 0 where not chosen
         for (int r = 0; r < rows; r++) {

@@ -270,6 +270,12 @@ class FaultTableTest {
                         "outputs: an existing file the command did not write",
                         "mode eval --checkpoint RUN --corpus CORPUS --json DIR/toks.txt"),
                 mode(
+                        "options: top-k routing with the residual merge",
+                        "mode expert --checkpoint RUN --domain CORPUS --name c --out DIR/m --routing top1 --merge residual"),
+                mode(
+                        "inputs: a sweep file that is not JSON",
+                        "mode experiment --checkpoint RUN --out DIR/s --sweep DIR/bad.json"),
+                mode(
                         "outputs: another command's run folder",
                         "mode expert --checkpoint RUN --domain CORPUS --name c --out RUN"),
                 mode(

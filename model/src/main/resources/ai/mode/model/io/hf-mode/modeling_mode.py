@@ -4,7 +4,10 @@ The backbone's L layers are cut into B contiguous blocks. Block i runs the backb
 i*L/B .. (i+1)*L/B - 1), N experts of k Llama decoder layers each, and a gate softmax(W x + b) over N+1 branches
 (branch 0 = backbone, branch j+1 = expert j), all on the block input x:
 
-    y = a_bb * backbone_slice(x) + sum_j a_j * expert_j(x)
+    y = a_bb * backbone_slice(x) + sum_j a_j * expert_j(x)          (mode_merge "mixture", the paper's)
+    y = backbone_slice(x) + sum_j a_j * (expert_j(x) - x)          (mode_merge "residual", dense routing only)
+
+With mode_gate_input "rmsnorm" the gate reads x / sqrt(mean(x^2) + eps) instead of x.
 
 Routing "dense" mixes every branch on every token. "topK" runs a branch only on the tokens whose K most probable
 branches include it, with those K weights renormalised to sum to 1; a branch sees the tokens routed to it packed in
@@ -78,6 +81,10 @@ class ModeForCausalLM(PreTrainedModel, GenerationMixin):
                 f"mode_num_blocks {config.mode_num_blocks} does not divide num_hidden_layers {config.num_hidden_layers}"
             )
         self.per_sequence, self.top_k = _parse_routing(config.mode_routing)
+        self.residual = getattr(config, "mode_merge", "mixture") == "residual"
+        self.gate_norm = getattr(config, "mode_gate_input", "raw") == "rmsnorm"
+        if self.residual and self.top_k != 0:
+            raise ValueError("mode_merge 'residual' needs dense routing; this config has " + config.mode_routing)
         self.post_init()
 
     def get_input_embeddings(self):
@@ -108,8 +115,15 @@ class ModeForCausalLM(PreTrainedModel, GenerationMixin):
     def _block(self, block, x):
         weights = self.mode.blocks[block]
         gate_in = x.mean(dim=1, keepdim=True) if self.per_sequence else x
+        if self.gate_norm:
+            gate_in = gate_in * torch.rsqrt(gate_in.pow(2).mean(-1, keepdim=True) + self.config.rms_norm_eps)
         probs = torch.softmax(weights.gate(gate_in), dim=-1).expand(x.shape[0], x.shape[1], -1)  # [B, T, N+1]
         branches = self._branches(block)
+        if self.residual:
+            y = self._layers(branches[0], x)
+            for e, layers in enumerate(branches[1:], start=1):
+                y = y + probs[..., e:e + 1] * (self._layers(layers, x) - x)
+            return y
         if self.top_k == 0:
             y = torch.zeros_like(x)
             for e, layers in enumerate(branches):
