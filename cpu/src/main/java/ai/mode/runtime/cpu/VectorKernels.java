@@ -40,9 +40,14 @@ final class VectorKernels extends CpuKernels {
     private static final VectorSpecies<Double> D = DoubleVector.SPECIES_PREFERRED;
 
     private static final int L = S.length();
-    /** Float vectors of half the width (4 lanes with AVX2), for copying rows of exactly half a vector. */
-    private static final VectorSpecies<Float> HALF =
-            VectorSpecies.of(float.class, VectorShape.forBitSize(Math.max(64, S.vectorBitSize() / 2)));
+    /**
+     * Float vectors of half the width (4 lanes with AVX2), for copying rows of exactly half a vector; S itself
+     * where half is no vector shape (its length is then never a tail).
+     */
+    private static final VectorSpecies<Float> HALF = switch (S.vectorBitSize()) {
+        case 128, 256, 512 -> VectorSpecies.of(float.class, VectorShape.forBitSize(S.vectorBitSize() / 2));
+        default -> S;
+    };
     /** System property that picks the GEMM tile height (4 or 12). */
     static final String GEMM_ROWS_PROPERTY = "mode.cpu.gemmRows";
 
@@ -448,25 +453,18 @@ final class VectorKernels extends CpuKernels {
 
     @Override
     void copyScaled(float[] x, int xo, int ldx, float[] out, int oo, int ldo, int rows, int cols, float s) {
-        int full = S.loopBound(cols);
-        if (cols - full == HALF.length()) {
-            // A half-vector tail (the 4-float slots of a k-by-k A panel with AVX2) copies with plain half-width loads
-            // and stores: no mask, which some AVX2 cores (AMD) store slowly.
-            for (int r = 0; r < rows; r++) {
-                int xi = xo + r * ldx, oi = oo + r * ldo;
-                int c = 0;
-                for (; c < full; c += L)
-                    FloatVector.fromArray(S, x, xi + c).mul(s).intoArray(out, oi + c);
-                FloatVector.fromArray(HALF, x, xi + c).mul(s).intoArray(out, oi + c);
-            }
-            return;
-        }
-        VectorMask<Float> tail = S.indexInRange(full, cols);
+        int full = S.loopBound(cols), rest = cols - full;
+        // A tail of half a vector (the 4-float slots of a k-by-k A panel with AVX2) copies with plain half-width
+        // loads and stores; other tails with a mask, which some AVX2 cores (AMD) store slowly.
+        boolean half = rest == HALF.length();
+        VectorMask<Float> tail = rest == 0 || half ? null : S.indexInRange(full, cols);
         for (int r = 0; r < rows; r++) {
             int xi = xo + r * ldx, oi = oo + r * ldo;
             int c = 0;
             for (; c < full; c += L) FloatVector.fromArray(S, x, xi + c).mul(s).intoArray(out, oi + c);
-            if (c < cols) FloatVector.fromArray(S, x, xi + c, tail).mul(s).intoArray(out, oi + c, tail);
+            if (half) FloatVector.fromArray(HALF, x, xi + c).mul(s).intoArray(out, oi + c);
+            else if (tail != null)
+                FloatVector.fromArray(S, x, xi + c, tail).mul(s).intoArray(out, oi + c, tail);
         }
     }
 
