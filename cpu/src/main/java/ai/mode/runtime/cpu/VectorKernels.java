@@ -5,6 +5,7 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -26,9 +27,11 @@ import jdk.incubator.vector.VectorSpecies;
  * needs the accumulators as named locals, so a loop over rows (a parameter) would not do. The two A panel
  * layouts of {@link CpuKernels#gemmTile} share that method: the broadcast addresses must be constant offsets
  * from one index for C2 to emit memory-operand broadcasts with no index arithmetic (a variable row stride
- * measured 25% slower), and a loop-invariant test of rowsA on each address is unswitched by C2 into one loop
- * per layout (measured as fast as a method per layout). The k-by-k layout's step from one k to the next may
- * be a runtime value: the mr broadcasts of one k stay constant offsets from one index.
+ * measured 25% slower), and loop-invariant tests on each address are unswitched by C2 into one loop per
+ * layout. The step from one k to the next is chosen inside the loop too (1, mr for a packed k-by-k panel, or
+ * the runtime kStep of a transposed A read in place), so each loop has a constant step: with one step chosen
+ * before the loop, once both layouts had run (as in every training step) both loops kept a runtime stride,
+ * range checks and stack reloads, and the 4 x 16 tile ran at 79 instead of 91 GFLOP/s (Xeon, AVX2 flags).
  * {@code -Dmode.cpu.gemmRows=4|12} overrides the choice (for tests and benchmarks).
  */
 final class VectorKernels extends CpuKernels {
@@ -37,6 +40,14 @@ final class VectorKernels extends CpuKernels {
     private static final VectorSpecies<Double> D = DoubleVector.SPECIES_PREFERRED;
 
     private static final int L = S.length();
+    /**
+     * Float vectors of half the width (4 lanes with AVX2), for copying rows of exactly half a vector; S itself
+     * where half is no vector shape (its length is then never a tail).
+     */
+    private static final VectorSpecies<Float> HALF = switch (S.vectorBitSize()) {
+        case 128, 256, 512 -> VectorSpecies.of(float.class, VectorShape.forBitSize(S.vectorBitSize() / 2));
+        default -> S;
+    };
     /** System property that picks the GEMM tile height (4 or 12). */
     static final String GEMM_ROWS_PROPERTY = "mode.cpu.gemmRows";
 
@@ -227,9 +238,10 @@ final class VectorKernels extends CpuKernels {
             cb0 = FloatVector.zero(S);
             cb1 = FloatVector.zero(S);
         }
-        int step = rowsA ? 1 : kStep;
+        // The layout tests are inside the loop, so C2 unswitches it into one loop per layout, each with a constant
+        // step (range checks hoisted); a step chosen before the loop was one runtime stride for all.
         for (int p = 0; p < kc; p++) {
-            int a = apo + p * step, b = bpo + p * NR;
+            int a = rowsA ? apo + p : kStep == 12 ? apo + 12 * p : apo + p * kStep, b = bpo + p * NR;
             FloatVector b0 = FloatVector.fromArray(S, bp, b);
             FloatVector b1 = FloatVector.fromArray(S, bp, b + L);
             FloatVector a0 = FloatVector.broadcast(S, ap[a]);
@@ -328,9 +340,10 @@ final class VectorKernels extends CpuKernels {
             c30 = FloatVector.zero(S);
             c31 = FloatVector.zero(S);
         }
-        int step = rowsA ? 1 : kStep;
+        // The layout tests are inside the loop, so C2 unswitches it into one loop per layout, each with a constant
+        // step (range checks hoisted); a step chosen before the loop was one runtime stride for all.
         for (int p = 0; p < kc; p++) {
-            int a = apo + p * step, b = bpo + p * NR;
+            int a = rowsA ? apo + p : kStep == 4 ? apo + 4 * p : apo + p * kStep, b = bpo + p * NR;
             FloatVector b0 = FloatVector.fromArray(S, bp, b);
             FloatVector b1 = FloatVector.fromArray(S, bp, b + L);
             FloatVector a0 = FloatVector.broadcast(S, ap[a]);
@@ -440,13 +453,18 @@ final class VectorKernels extends CpuKernels {
 
     @Override
     void copyScaled(float[] x, int xo, int ldx, float[] out, int oo, int ldo, int rows, int cols, float s) {
-        int full = S.loopBound(cols);
-        VectorMask<Float> tail = S.indexInRange(full, cols);
+        int full = S.loopBound(cols), rest = cols - full;
+        // A tail of half a vector (the 4-float slots of a k-by-k A panel with AVX2) copies with plain half-width
+        // loads and stores; other tails with a mask, which some AVX2 cores (AMD) store slowly.
+        boolean half = rest == HALF.length();
+        VectorMask<Float> tail = rest == 0 || half ? null : S.indexInRange(full, cols);
         for (int r = 0; r < rows; r++) {
             int xi = xo + r * ldx, oi = oo + r * ldo;
             int c = 0;
             for (; c < full; c += L) FloatVector.fromArray(S, x, xi + c).mul(s).intoArray(out, oi + c);
-            if (c < cols) FloatVector.fromArray(S, x, xi + c, tail).mul(s).intoArray(out, oi + c, tail);
+            if (half) FloatVector.fromArray(HALF, x, xi + c).mul(s).intoArray(out, oi + c);
+            else if (tail != null)
+                FloatVector.fromArray(S, x, xi + c, tail).mul(s).intoArray(out, oi + c, tail);
         }
     }
 
