@@ -398,8 +398,10 @@ public final class CpuBackend implements Backend {
                     m * n);
             return;
         }
-        // A single GEMM when batch is 1; a broadcast B with row-major A folds the batch into M.
-        boolean fold = batch == 1 || (broadcastB && !transA);
+        // A single GEMM when batch is 1; a broadcast B with row-major A folds the batch into M for our SGEMM. oneMKL
+        // gets the items one by one: it cuts each call into pieces by shape, and a folded call's pieces (and, with
+        // its AVX2 kernels, its bits) differ from those of the same item's GEMM run alone.
+        boolean fold = batch == 1 || (broadcastB && !transA && vendorGemm == null);
         int items = fold ? 1 : batch, rows = fold ? m * batch : m, bStride = broadcastB ? 0 : k * n;
         if (vendorGemm != null) {
             vendorGemm.gemm(
