@@ -1,6 +1,3 @@
-// `mode experiment --sweep FILE`: a grid of experiment runs (method x learning rate x budget x options), one folder
-// per grid point with a completion marker, so an interrupted sweep resumes and finished points are reused; the
-// learning rate of each method is chosen on the validation split and only the chosen runs' test scores are reported.
 package ai.mode.cli;
 
 import ai.mode.model.io.AtomicFiles;
@@ -41,7 +38,10 @@ import java.util.Set;
 import java.util.TreeMap;
 
 /**
- * A sweep over {@link ModeExperiment} settings. The sweep file is JSON: one grid object, or {@code {"grids": [..]}};
+ * {@code mode experiment --sweep FILE}: a grid of experiment runs (method x learning rate x budget x options), one
+ * folder per grid point with a completion marker, so an interrupted sweep resumes and finished points are reused; the
+ * learning rate of each method is chosen on the validation split and only the chosen runs' test scores are reported.
+ * The sweep file is JSON: one grid object, or {@code {"grids": [..]}};
  * every key of a grid takes a value or a list of values, and the grid is their cross product:
  *
  * <pre>{@code

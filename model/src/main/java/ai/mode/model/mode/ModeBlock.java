@@ -216,7 +216,7 @@ public final class ModeBlock implements Layer {
         if (collectStats) stats.addProbabilities(backend.toHostFloats(probs));
         Tensor h = x;
         for (DecoderLayer l : backbone) h = l.forwardCached(h, cache);
-        return merge(probs, h, experts.forwardCached(x, cache));
+        return merge(probs, x, h, experts.forwardCached(x, cache));
     }
 
     @Override
@@ -234,17 +234,20 @@ public final class ModeBlock implements Layer {
     /** y [B,T,D] = the {@link DenseMerge} of backbone(x) and expert_j(x) under probs [B·T, N+1]. */
     private Tensor denseForward(Tensor probs) {
         Tensor backboneOut = runBackbone(x);
-        return merge(probs, backboneOut, experts.forward(x));
+        return merge(probs, x, backboneOut, experts.forward(x));
     }
 
-    /** y [B,T,D] = Σ_e probs[:, e] · branch_e from the backbone's [B,T,D] and the experts' [N, B·T, D] outputs. */
-    private Tensor merge(Tensor probs, Tensor backboneOut, Tensor expertsOut) {
+    /**
+     * y [B,T,D] = the {@link DenseMerge} of the block input in [B,T,D], the backbone's [B,T,D] and the experts' [N,
+     * B·T, D] outputs under probs [B·T, N+1].
+     */
+    private Tensor merge(Tensor probs, Tensor in, Tensor backboneOut, Tensor expertsOut) {
         int m = batch * seq, d = cfg.hiddenSize();
         Tensor branches = dense.branches(m, d);
         backend.copy(backboneOut, backend.slice(branches, 0, 1));
         backend.copy(expertsOut, backend.slice(branches, 1, numExperts));
         Tensor y = own.get("y", batch, seq, d);
-        dense.forward(probs, backend.view(x, m, d), backend.view(y, m, d));
+        dense.forward(probs, backend.view(in, m, d), backend.view(y, m, d));
         return y;
     }
 
