@@ -59,23 +59,8 @@ public final class TorchPeer {
         return runScript(
                 python,
                 TRAIN_SCRIPT,
-                List.of(
-                        "--vocab",
-                        str(c.vocabSize()),
-                        "--dim",
-                        str(c.hiddenSize()),
-                        "--layers",
-                        str(c.numLayers()),
-                        "--heads",
-                        str(c.numHeads()),
-                        "--kv-heads",
-                        str(c.numKvHeads()),
-                        "--ffn",
-                        str(c.intermediateSize()),
-                        "--rope-theta",
-                        String.valueOf(c.ropeTheta()),
-                        "--eps",
-                        String.valueOf(c.rmsNormEps()),
+                withModel(
+                        c,
                         "--seq",
                         str(seq),
                         "--batch",
@@ -90,6 +75,29 @@ public final class TorchPeer {
                         device),
                 threads,
                 timeoutSeconds);
+    }
+
+    /** The model-shape arguments both peer scripts take (vocabulary, widths, heads, RoPE theta, eps), then {@code rest}. */
+    private static List<String> withModel(LlamaConfig c, String... rest) {
+        List<String> args = new ArrayList<>(List.of(
+                "--vocab",
+                str(c.vocabSize()),
+                "--dim",
+                str(c.hiddenSize()),
+                "--layers",
+                str(c.numLayers()),
+                "--heads",
+                str(c.numHeads()),
+                "--kv-heads",
+                str(c.numKvHeads()),
+                "--ffn",
+                str(c.intermediateSize()),
+                "--rope-theta",
+                String.valueOf(c.ropeTheta()),
+                "--eps",
+                String.valueOf(c.rmsNormEps())));
+        args.addAll(List.of(rest));
+        return args;
     }
 
     /**
@@ -108,25 +116,10 @@ public final class TorchPeer {
         return runScript(
                 python,
                 GENERATE_SCRIPT,
-                List.of(
-                        "--vocab",
-                        str(c.vocabSize()),
-                        "--dim",
-                        str(c.hiddenSize()),
-                        "--layers",
-                        str(c.numLayers()),
-                        "--heads",
-                        str(c.numHeads()),
-                        "--kv-heads",
-                        str(c.numKvHeads()),
-                        "--ffn",
-                        str(c.intermediateSize()),
+                withModel(
+                        c,
                         "--context",
                         str(Math.max(c.maxSeqLen(), promptTokens + newTokens)),
-                        "--rope-theta",
-                        String.valueOf(c.ropeTheta()),
-                        "--eps",
-                        String.valueOf(c.rmsNormEps()),
                         "--prompt",
                         str(promptTokens),
                         "--new",

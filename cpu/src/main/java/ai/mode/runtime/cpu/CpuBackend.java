@@ -530,10 +530,13 @@ public final class CpuBackend implements Backend {
         int[] iv = ti.ints();
         int io = ti.offset();
         checkIds(op, iv, io, n, vocab, "token id");
-        float[] tv = tt.floats(), ov = to.floats();
-        int tOff = tt.offset(), oo = to.offset();
+        gather(tt.floats(), tt.offset(), iv, io, n, d, to.floats(), to.offset());
+    }
+
+    /** out[r, :] = src[index[r], :] for r < n, rows of width d (indices already checked); parallel over rows. */
+    private void gather(float[] src, int so, int[] index, int io, int n, int d, float[] out, int oo) {
         threads.parallelRanges(n, Math.max(1, ELEMENT_GRAIN / Math.max(1, d)), (s, e) -> {
-            for (int r = s; r < e; r++) System.arraycopy(tv, tOff + iv[io + r] * d, ov, oo + r * d, d);
+            for (int r = s; r < e; r++) System.arraycopy(src, so + index[io + r] * d, out, oo + r * d, d);
         });
     }
 
@@ -1034,11 +1037,7 @@ public final class CpuBackend implements Backend {
         int[] iv = ti.ints();
         int io = ti.offset();
         checkIds(op, iv, io, m, n, "row index");
-        float[] sv = ts.floats(), ov = to.floats();
-        int so = ts.offset(), oo = to.offset();
-        threads.parallelRanges(m, Math.max(1, ELEMENT_GRAIN / Math.max(1, d)), (s, e) -> {
-            for (int r = s; r < e; r++) System.arraycopy(sv, so + iv[io + r] * d, ov, oo + r * d, d);
-        });
+        gather(ts.floats(), ts.offset(), iv, io, m, d, to.floats(), to.offset());
     }
 
     @Override
