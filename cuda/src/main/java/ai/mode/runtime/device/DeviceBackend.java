@@ -67,8 +67,8 @@ public class DeviceBackend implements Backend {
     private final Device device;
     private final String name;
     private final boolean tensorCores;
-    /** Reasons for running CUDA-core attention already logged (each once per backend). */
-    private final Set<String> attentionFallbacksLogged = ConcurrentHashMap.newKeySet();
+    /** Fallbacks from the tensor-core kernels already logged, as "fallback (reason)" (each once per backend). */
+    private final Set<String> fallbacksLogged = ConcurrentHashMap.newKeySet();
 
     private static final int ERROR_SLOTS = 6; // kErrSlots in mode_common.cuh
     private static final long ERROR_BYTES = 8L * ERROR_SLOTS;
@@ -76,8 +76,6 @@ public class DeviceBackend implements Backend {
     private final long reduceBuffer; // double[SUMSQ_MAX_PARTIALS + 4]
     private final LinkedHashMap<RopeFrequencies, Long> ropeTables = new LinkedHashMap<>(); // table -> double[hd/2]
     private boolean closed;
-    /** Reasons for composing the grouped GEMM from gemm calls already logged (each once per backend). */
-    private final Set<String> groupedFallbacksLogged = ConcurrentHashMap.newKeySet();
 
     /** A backend named after the device, using tensor-core kernels where the device supports them. */
     public DeviceBackend(Device device, String name) {
@@ -290,7 +288,7 @@ public class DeviceBackend implements Backend {
         }
         String entry;
         if (ta.dtype() == DType.BF16) {
-            boolean wmma = tensorCores && !small && device.computeCapability() >= 80;
+            boolean wmma = !small && tensorCoreRefusal(DType.BF16) == null;
             entry = (wmma ? "mode_gemm_wmma_" : "mode_gemm_tiled_") + (tc.dtype() == DType.BF16 ? "bf16" : "bf16f32");
         } else {
             entry = "mode_gemm_tiled_f32";
@@ -318,20 +316,11 @@ public class DeviceBackend implements Backend {
     // ================================================================== grouped expert GEMM
 
     /**
-     * Whether the grouped GEMM runs its bf16 tensor-core kernels for activations of {@code dtype}: only bf16 ones,
-     * as for {@code gemm} and attention, so float32 models keep float32 products; else it is composed from the other
-     * ops ({@link GroupedGemms}), said once per reason in a debug log line.
+     * Whether the grouped GEMM runs its bf16 tensor-core kernels for activations of {@code dtype} ({@link
+     * #tensorCoreKernels}); else it is composed from the other ops ({@link GroupedGemms}).
      */
-    private boolean groupedKernels(DType dtype) {
-        String why = !tensorCores
-                ? "tensor cores are off for this backend"
-                : device.computeCapability() < 80
-                        ? "compute capability " + device.computeCapability() + " has no bf16 tensor cores (8.0+)"
-                        : dtype != DType.BF16 ? dtype + " activations (the tensor-core kernels take bf16 ones)" : null;
-        if (why == null) return true;
-        if (groupedFallbacksLogged.add(why))
-            LOG.log(System.Logger.Level.DEBUG, "{0}: grouped expert GEMM composed from gemm calls: {1}", name, why);
-        return false;
+    private boolean groupedKernels(String op, DType dtype) {
+        return tensorCoreKernels(op, "grouped expert GEMM composed from gemm calls", dtype);
     }
 
     /** {@code ptr} of an optional tensor, or the null pointer. */
@@ -341,7 +330,7 @@ public class DeviceBackend implements Backend {
 
     @Override
     public void groupedGemmForward(Tensor x, Tensor rows, Tensor w, Tensor offsets, float beta, Tensor y) {
-        if (!groupedKernels(x.dtype())) {
+        if (!groupedKernels("groupedGemmForward", x.dtype())) {
             GroupedGemms.forward(this, x, rows, w, offsets, beta, y);
             return;
         }
@@ -372,7 +361,7 @@ public class DeviceBackend implements Backend {
     @Override
     public void groupedSwiGluForward(
             Tensor x, Tensor rows, Tensor wGate, Tensor wUp, Tensor offsets, Tensor gate, Tensor up, Tensor out) {
-        if (!groupedKernels(x.dtype())) {
+        if (!groupedKernels("groupedSwiGluForward", x.dtype())) {
             GroupedGemms.swiGluForward(this, x, rows, wGate, wUp, offsets, gate, up, out);
             return;
         }
@@ -411,7 +400,7 @@ public class DeviceBackend implements Backend {
 
     @Override
     public void groupedGemmBackwardData(Tensor dy, Tensor w, Tensor offsets, float beta, Tensor dx) {
-        if (!groupedKernels(dy.dtype())) {
+        if (!groupedKernels("groupedGemmBackwardData", dy.dtype())) {
             GroupedGemms.backwardData(this, dy, w, offsets, beta, dx);
             return;
         }
@@ -438,7 +427,7 @@ public class DeviceBackend implements Backend {
 
     @Override
     public void groupedGemmBackwardWeight(Tensor dy, Tensor x, Tensor rows, Tensor offsets, float beta, Tensor dw) {
-        if (!groupedKernels(dy.dtype())) {
+        if (!groupedKernels("groupedGemmBackwardWeight", dy.dtype())) {
             GroupedGemms.backwardWeight(this, dy, x, rows, offsets, beta, dw);
             return;
         }
@@ -669,12 +658,11 @@ public class DeviceBackend implements Backend {
     }
 
     /**
-     * Why the tensor-core attention kernels ({@code mode_attention_wmma*}, bf16 operands, float32 accumulation) do not
-     * apply to attention in {@code dtype}, or null when they do: bf16 tensors on a device with bf16 tensor cores
-     * (compute capability 8.0+) unless tensor cores were disabled. Every head dimension the CUDA-core kernels take
-     * (1..128) has a tensor-core tile.
+     * Why the bf16 tensor-core kernels (WMMA GEMM, flash attention, grouped expert GEMM; bf16 operands, float32
+     * accumulation) do not apply to tensors of {@code dtype}, or null when they do: bf16 tensors on a device with bf16
+     * tensor cores (compute capability 8.0+) unless tensor cores were disabled, so float32 models keep float32 products.
      */
-    private String wmmaAttentionRefusal(DType dtype) {
+    private String tensorCoreRefusal(DType dtype) {
         if (dtype != DType.BF16) return "float32 tensors (the tensor-core kernels take bf16)";
         if (!tensorCores) return "tensor-core kernels disabled for this backend";
         if (device.computeCapability() < 80)
@@ -682,13 +670,26 @@ public class DeviceBackend implements Backend {
         return null;
     }
 
+    /**
+     * True when {@code op} on tensors of {@code dtype} runs the tensor-core kernels ({@link #tensorCoreRefusal}); else
+     * logs, once per backend for each fallback and reason, one debug line naming the {@code fallback} taken.
+     */
+    private boolean tensorCoreKernels(String op, String fallback, DType dtype) {
+        String why = tensorCoreRefusal(dtype);
+        if (why == null) return true;
+        if (fallbacksLogged.add(fallback + " (" + why + ")"))
+            LOG.log(
+                    System.Logger.Level.DEBUG,
+                    "{0} on {1}: " + fallback + " ({2})",
+                    op,
+                    name,
+                    why); // fallback: no braces
+        return false;
+    }
+
     /** True when attention in {@code dtype} runs the tensor-core kernels; logs each fallback reason once. */
     private boolean wmmaAttention(String op, DType dtype) {
-        String why = wmmaAttentionRefusal(dtype);
-        if (why == null) return true;
-        if (attentionFallbacksLogged.add(why))
-            LOG.log(System.Logger.Level.DEBUG, "{0} on {1}: CUDA-core attention kernels ({2})", op, name, why);
-        return false;
+        return tensorCoreKernels(op, "CUDA-core attention kernels", dtype);
     }
 
     /** Rows of one block of a tensor-core attention kernel: one WMMA fragment (16 rows) per warp. */
