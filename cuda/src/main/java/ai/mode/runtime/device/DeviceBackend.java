@@ -323,6 +323,12 @@ public class DeviceBackend implements Backend {
         return tensorCoreKernels(op, "grouped expert GEMM composed from gemm calls", dtype);
     }
 
+    /** The tensor-core grouped kernels read a token list in place; the composed fallback gathers a copy. */
+    @Override
+    public boolean fusedGroupedGather(DType dtype) {
+        return tensorCoreRefusal(dtype) == null;
+    }
+
     /** {@code ptr} of an optional tensor, or the null pointer. */
     private Object optional(Tensor t) {
         return t == null ? NULL : dev(t);
