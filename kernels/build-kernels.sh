@@ -49,8 +49,8 @@ HEADERS=("$CUDA_SRC"/include/*.cuh)
 for m in "${MODULES[@]}"; do
   mkdir -p "$OUT/src/$(dirname "$m")"
   cp "$CUDA_SRC/$m.cu" "$OUT/src/$m.cu"
-  grep -oE 'extern "C" __global__ void (__launch_bounds__\([0-9]+\) )?mode_[A-Za-z0-9_]+' "$CUDA_SRC/$m.cu" |
-    sed -E 's/.*__launch_bounds__\(([0-9]+)\) (mode_[A-Za-z0-9_]+)$/\2 \1/; s/.* (mode_[A-Za-z0-9_]+)$/\1 0/' |
+  grep -oE 'extern "C" __global__ void (__launch_bounds__\([0-9]+(, *[0-9]+)?\) )?mode_[A-Za-z0-9_]+' "$CUDA_SRC/$m.cu" |
+    sed -E 's/.*__launch_bounds__\(([0-9]+)(, *[0-9]+)?\) (mode_[A-Za-z0-9_]+)$/\3 \1/; s/.* (mode_[A-Za-z0-9_]+)$/\1 0/' |
     while read -r entry threads; do echo "$entry $m $threads"; done >> "$OUT/entrypoints.txt.tmp"
 done
 if [ "$(cut -d' ' -f1 "$OUT/entrypoints.txt.tmp" | sort | uniq -d | wc -l)" != 0 ]; then

@@ -68,16 +68,16 @@ __device__ __forceinline__ void fillPositions(float* positions) {
 __device__ __forceinline__ int rowOf(float position) { return (int)position >> 4; }
 __device__ __forceinline__ int colOf(float position) { return (int)position & 15; }
 
-// Stores acc * rowScale[row] (times colScale) as bf16 into rows row0 + r < T, columns col0 + c < hd of a
+// Stores acc * rowScale[row] (times scale) as bf16 into rows row0 + r < T, columns col0 + 16 f + c < hd of a
 // [T, heads, hd] sequence, each element by the lane that holds it.
 template <int KF>
 __device__ __forceinline__ void storeRows(bf16* seq, const FragC (&acc)[KF], const FragC& pos, const float* rowScale,
-                                          float scale, int row0, int seqLen, int heads, int head, int hd) {
+                                          float scale, int row0, int col0, int seqLen, int heads, int head, int hd) {
 #pragma unroll
     for (int f = 0; f < KF; f++) {
 #pragma unroll
         for (int i = 0; i < pos.num_elements; i++) {
-            int r = rowOf(pos.x[i]), col = f * 16 + colOf(pos.x[i]), t = row0 + r;
+            int r = rowOf(pos.x[i]), col = col0 + f * 16 + colOf(pos.x[i]), t = row0 + r;
             if (t < seqLen && col < hd) {
                 float s = rowScale ? rowScale[r] : 1.0f;
                 seq[((long long)t * heads + head) * hd + col] = __float2bfloat16(acc[f].x[i] * s * scale);
@@ -187,186 +187,226 @@ __device__ void attentionWmmaFwd(const bf16* q, const bf16* k, const bf16* v, bf
     }
     if (half == 0) rowScale[warp][row] = qrow < Tn ? 1.0f / l : 0.0f;
     __syncwarp();
-    if (active) storeRows<KF>(out + qOff, o, pos, rowScale[warp], 1.0f, qw0, Tn, H, h, hd);
+    if (active) storeRows<KF>(out + qOff, o, pos, rowScale[warp], 1.0f, qw0, 0, Tn, H, h, hd);
     if (half == 0 && qrow < Tn) lse[((long long)b * H + h) * Tn + qrow] = m + logf(l);
 }
 
-// ---------------------------------------------------------------- backward: dq (and delta)
-// S and dP of one 16 x 16 fragment (rows qw0.., keys of fragment j of the K/V tile): P = exp(S * scale - lse).
-template <int KF, int LD>
-__device__ __forceinline__ void scoresAndDp(FragC& s, FragC& dp, const FragA (&qf)[KF], const FragA (&df)[KF],
-                                            const bf16* Ks, const bf16* Vs, int j) {
-    wmma::fill_fragment(s, 0.0f);
-    wmma::fill_fragment(dp, 0.0f);
+// ---------------------------------------------------------------- backward: the warp pairs
+// Both backward kernels give each 16-row fragment of their tile to a pair of warps (warps 2i and 2i + 1; the host
+// divides a block's warps by kLaunchAttentionWmmaBackwardWarpsPerFragment): one warp computes the scores S and the
+// other dP = dOut V^T, each with the same product code on its own operand, and they meet in shared memory, so no
+// warp holds both products' operands and accumulators (the head-128 tile's register budget).
+constexpr int kPairWarps = kLaunchAttentionWmmaBackwardWarpsPerFragment;
+
+// The a operand's fragment kk: held in registers (aFrags), or loaded from the 16 rows of a shared-memory tile.
+template <int LD>
+__device__ __forceinline__ const FragA& operandA(const FragA* aFrags, FragA&, int kk) {
+    return aFrags[kk];
+}
+template <int LD>
+__device__ __forceinline__ const FragA& operandA(const bf16* aTile, FragA& a, int kk) {
+    wmma::load_matrix_sync(a, aTile + kk * 16, LD);
+    return a;
+}
+
+// prod[j] = a (16 rows: fragments in registers, or a shared-memory tile) times (rows 16 j.. of bTile)^T for the
+// 16-column fragments j of a 16 * JF column tile that reach the pair's rows (live[j]); the others are left as they
+// are.
+template <int KF, int JF, int LD, typename ASrc>
+__device__ __forceinline__ void pairProducts(FragC (&prod)[JF], ASrc aSrc, const bf16* bTile, const bool (&live)[JF]) {
 #pragma unroll
-    for (int kk = 0; kk < KF; kk++) {
-        FragBt kf, vf;
-        wmma::load_matrix_sync(kf, Ks + j * 16 * LD + kk * 16, LD);
-        wmma::mma_sync(s, qf[kk], kf, s);
-        wmma::load_matrix_sync(vf, Vs + j * 16 * LD + kk * 16, LD);
-        wmma::mma_sync(dp, df[kk], vf, dp);
+    for (int j = 0; j < JF; j++) {
+        if (!live[j]) continue;
+        wmma::fill_fragment(prod[j], 0.0f);
+#pragma unroll
+        for (int kk = 0; kk < KF; kk++) {
+            FragA a;
+            FragBt b;
+            wmma::load_matrix_sync(b, bTile + j * 16 * LD + kk * 16, LD);
+            wmma::mma_sync(prod[j], operandA<LD>(aSrc, a, kk), b, prod[j]);
+        }
     }
 }
 
+// Pairs of warps per block: dq 2 from the 64 tile up (the register budget: its warps hold their Q or dOut rows as
+// fragments), dk/dv 2 for the 128 tile (the shared-memory budget: K and V stay in it), else 4.
+template <int HD>
+struct DqPairs {
+    static constexpr int value = HD >= 64 ? 2 : 4;
+};
+template <int HD>
+struct DkvPairs {
+    static constexpr int value = HD >= 128 ? 2 : 4;
+};
+
+// ---------------------------------------------------------------- backward: dq (and delta)
 // dq = scale * sum_k dS K with dS = P (dP - delta), P = exp(S * scale - lse), dP = dOut V^T. A first pass over the
 // keys computes delta = sum_k P dP from the same P and dP as dS (consistent: each row of dS sums to ~0; the usual
 // rowsum(dOut * out) reads the bf16-rounded output and measured up to 3.4x the naive-bf16 error on dq) and saves it
-// for the dk/dv kernel, at the cost of S and dP twice (5 products here). grid (ceil(T / 64), H, B), block 128 (4
-// warps x 16 query rows).
+// for the dk/dv kernel, at the cost of S and dP twice (5 products here). grid (ceil(T / (16 pairs)), H, B), block 64
+// x pairs (BwdPairs): a pair of warps per 16 query rows; Q and dOut stay in shared memory, key/value tiles of 32 rows
+// stream through it. Per key tile the S warp of a pair writes P (float32, masked) to shared memory,
+// the dP warp keeps dP in registers and forms P dP (pass 1, summed per row into delta) or dS (pass 2, as bf16);
+// then both warps add dS K into their half of the row's dq columns.
 template <int HD>
 __device__ void attentionWmmaBwdDq(const bf16* dOut, const bf16* q, const bf16* k, const bf16* v, const float* lse,
                                    float* delta, bf16* dq, int B, int Tn, int H, int Hkv, int hd) {
-    constexpr int WARPS = 4, NT = WARPS * 32, BQ = WARPS * kRows, BK = 32, LD = HD + 8, LDP = BK + 8, LDR = kRows + 1;
-    constexpr int KF = HD / 16, JF = BK / 16;
-    static_assert(BQ <= 2 * BK && NT == 2 * BQ, "staging and statistics layout");
+    constexpr int PAIRS = DqPairs<HD>::value, NT = PAIRS * kPairWarps * 32, BQ = PAIRS * kRows, BK = 32;
+    constexpr int LD = HD + 8, LDS = BK + 4, LDP = BK + 8, KF = HD / 16, HF = KF / 2, JF = BK / 16;
+    static_assert(BQ <= NT, "one thread per query row loads lse");
+    static_assert(BQ <= 2 * BK, "Q and dOut are staged in the key/value buffer");
     __shared__ __align__(32) bf16 KVs[2 * BK * LD];  // K tile, then V tile (Q, then dOut, before the key loops)
-    __shared__ __align__(32) bf16 dSs[WARPS][kRows * LDP];
-    __shared__ float rowParts[WARPS][kRows * LDR];  // P dP of one fragment, summed per row for delta
+    __shared__ __align__(32) float Ps[PAIRS][kRows * LDS];
+    __shared__ __align__(32) float PdPs[PAIRS][kRows * LDS];  // P dP (pass 1)
+    __shared__ __align__(32) bf16 dSs[PAIRS][kRows * LDP];
     __shared__ __align__(32) float positions[kRows * kRows];
-    __shared__ float lseW[WARPS][kRows], deltaW[WARPS][kRows];
+    __shared__ float lseW[PAIRS][kRows], deltaW[PAIRS][kRows];
     bf16* Ks = KVs;
     bf16* Vs = KVs + BK * LD;
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    const int b = blockIdx.z, h = blockIdx.y, hk = h / (H / Hkv), q0 = blockIdx.x * BQ, qw0 = q0 + warp * kRows;
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, pair = warp / kPairWarps, role = warp % kPairWarps;
+    const int b = blockIdx.z, h = blockIdx.y, hk = h / (H / Hkv), q0 = blockIdx.x * BQ, qw0 = q0 + pair * kRows;
     const long long qOff = (long long)b * Tn * H * hd, kOff = (long long)b * Tn * Hkv * hd;
     const float scale = rsqrtf((float)hd);
-    bf16* dS = dSs[warp];
-    float* parts = rowParts[warp];
-    const int prow = lane >> 1, phalf = lane & 1;  // lanes 2r, 2r + 1: columns 0-7, 8-15 of row r (delta)
+    float* P = Ps[pair];
+    float* PdP = PdPs[pair];
+    bf16* dS = dSs[pair];
+    const int prow = lane >> 1, phalf = lane & 1;  // dP warp: lanes 2r, 2r + 1 sum columns 0-7, 8-15 of row r
     const bool active = qw0 < Tn;
 
-    if ((threadIdx.x & 1) == 0) {  // thread 2r (in row r's warp) loads row r's lse
-        const int r = threadIdx.x >> 1, t = q0 + r;
-        lseW[r / kRows][r % kRows] = t < Tn ? lse[((long long)b * H + h) * Tn + t] : 0.0f;
+    if (threadIdx.x < BQ) {
+        const int t = q0 + threadIdx.x;
+        lseW[threadIdx.x / kRows][threadIdx.x % kRows] = t < Tn ? lse[((long long)b * H + h) * Tn + t] : 0.0f;
     }
     fillPositions<NT>(positions);
-    FragA qf[KF], df[KF];
-    loadTile<BQ, HD, NT>(KVs, q + qOff, q0, Tn, H, h, hd);
-    __syncthreads();
+    FragA xf[KF];  // the S warp's Q rows, the dP warp's dOut rows, held for both passes
 #pragma unroll
-    for (int kk = 0; kk < KF; kk++) wmma::load_matrix_sync(qf[kk], KVs + warp * kRows * LD + kk * 16, LD);
-    __syncthreads();
-    loadTile<BQ, HD, NT>(KVs, dOut + qOff, q0, Tn, H, h, hd);
-    __syncthreads();
+    for (int src = 0; src < kPairWarps; src++) {
+        __syncthreads();  // the previous staging consumed
+        loadTile<BQ, HD, NT>(KVs, (src == 0 ? q : dOut) + qOff, q0, Tn, H, h, hd);
+        __syncthreads();
+        if (role == src) {
 #pragma unroll
-    for (int kk = 0; kk < KF; kk++) wmma::load_matrix_sync(df[kk], KVs + warp * kRows * LD + kk * 16, LD);
-    FragC pos;
+            for (int kk = 0; kk < KF; kk++) wmma::load_matrix_sync(xf[kk], KVs + pair * kRows * LD + kk * 16, LD);
+        }
+    }
+    FragC pos, prod[JF], acc[HF];
     wmma::load_matrix_sync(pos, positions, kRows, wmma::mem_row_major);
+#pragma unroll
+    for (int f = 0; f < HF; f++) wmma::fill_fragment(acc[f], 0.0f);
 
     const int kEnd = min(Tn, q0 + BQ);
     float part = 0.0f;
-    for (int k0 = 0; k0 < kEnd; k0 += BK) {  // pass 1: delta
-        __syncthreads();  // staging consumed; the previous K/V tile consumed
-        loadTile<BK, HD, NT>(Ks, k + kOff, k0, Tn, Hkv, hk, hd);
-        loadTile<BK, HD, NT>(Vs, v + kOff, k0, Tn, Hkv, hk, hd);
-        __syncthreads();
-        if (!active || k0 > qw0 + kRows - 1) continue;
+    for (int pass = 0; pass < 2; pass++) {
+        for (int k0 = 0; k0 < kEnd; k0 += BK) {
+            __syncthreads();  // the staging, the previous K/V tile, P and dS consumed
+            loadTile<BK, HD, NT>(Ks, k + kOff, k0, Tn, Hkv, hk, hd);
+            loadTile<BK, HD, NT>(Vs, v + kOff, k0, Tn, Hkv, hk, hd);
+            __syncthreads();
+            bool live[JF];
 #pragma unroll
-        for (int j = 0; j < JF; j++) {
-            if (k0 + 16 * j > qw0 + kRows - 1) continue;
-            FragC s, dp;
-            scoresAndDp<KF, LD>(s, dp, qf, df, Ks, Vs, j);
+            for (int j = 0; j < JF; j++) live[j] = active && k0 + 16 * j <= qw0 + kRows - 1;
+            pairProducts<KF, JF, LD>(prod, static_cast<const FragA*>(xf), role == 0 ? Ks : Vs, live);
+            if (role == 0) {  // P = exp(S * scale - lse), zero where masked
 #pragma unroll
-            for (int i = 0; i < pos.num_elements; i++) {
-                int r = rowOf(pos.x[i]), c = colOf(pos.x[i]), t = qw0 + r, kc = k0 + 16 * j + c;
-                float p = (t < Tn && kc <= t && kc < Tn) ? expf(s.x[i] * scale - lseW[warp][r]) : 0.0f;
-                parts[r * LDR + c] = p * dp.x[i];
+                for (int j = 0; j < JF; j++) {
+                    if (!live[j]) continue;
+#pragma unroll
+                    for (int i = 0; i < pos.num_elements; i++) {
+                        int r = rowOf(pos.x[i]), c = colOf(pos.x[i]), t = qw0 + r, kc = k0 + 16 * j + c;
+                        P[r * LDS + 16 * j + c] = (t < Tn && kc <= t) ? expf(prod[j].x[i] * scale - lseW[pair][r]) : 0.0f;
+                    }
+                }
+            }
+            __syncthreads();
+            if (role == 1) {
+#pragma unroll
+                for (int j = 0; j < JF; j++) {
+                    if (!live[j]) continue;
+#pragma unroll
+                    for (int i = 0; i < pos.num_elements; i++) {
+                        int r = rowOf(pos.x[i]), c = 16 * j + colOf(pos.x[i]);
+                        if (pass == 0) PdP[r * LDS + c] = P[r * LDS + c] * prod[j].x[i];
+                        else dS[r * LDP + c] = __float2bfloat16(P[r * LDS + c] * (prod[j].x[i] - deltaW[pair][r]));
+                    }
+                }
+                __syncwarp();
+                if (pass == 0) {
+#pragma unroll
+                    for (int j = 0; j < JF; j++) {
+                        if (!live[j]) continue;
+#pragma unroll
+                        for (int c = 0; c < 8; c++) part += PdP[prow * LDS + 16 * j + phalf * 8 + c];
+                    }
+                }
+            }
+            if (pass == 0) continue;
+            __syncthreads();  // dS written by the dP warp, read by both
+#pragma unroll
+            for (int kk = 0; kk < JF; kk++) {
+                if (!live[kk]) continue;
+                FragA sf;
+                wmma::load_matrix_sync(sf, dS + kk * 16, LDP);
+#pragma unroll
+                for (int f = 0; f < HF; f++) {
+                    FragB kf;
+                    wmma::load_matrix_sync(kf, Ks + kk * 16 * LD + (role * HF + f) * 16, LD);
+                    wmma::mma_sync(acc[f], sf, kf, acc[f]);
+                }
+            }
+        }
+        if (pass == 0 && role == 1) {
+            part += __shfl_xor_sync(0xffffffffu, part, 1);
+            if (phalf == 0) {
+                const int t = qw0 + prow;
+                deltaW[pair][prow] = t < Tn ? part : 0.0f;
+                if (t < Tn) delta[((long long)b * H + h) * Tn + t] = part;
             }
             __syncwarp();
-#pragma unroll
-            for (int c = 0; c < 8; c++) part += parts[prow * LDR + phalf * 8 + c];
-            __syncwarp();  // parts is rewritten by the next fragment
         }
     }
-    part += __shfl_xor_sync(0xffffffffu, part, 1);
-    if (phalf == 0) {
-        const int t = qw0 + prow;
-        deltaW[warp][prow] = t < Tn ? part : 0.0f;
-        if (t < Tn) delta[((long long)b * H + h) * Tn + t] = part;
-    }
-    __syncwarp();
-
-    FragC acc[KF];
-#pragma unroll
-    for (int f = 0; f < KF; f++) wmma::fill_fragment(acc[f], 0.0f);
-    for (int k0 = 0; k0 < kEnd; k0 += BK) {  // pass 2: dq
-        __syncthreads();
-        loadTile<BK, HD, NT>(Ks, k + kOff, k0, Tn, Hkv, hk, hd);
-        loadTile<BK, HD, NT>(Vs, v + kOff, k0, Tn, Hkv, hk, hd);
-        __syncthreads();
-        if (!active || k0 > qw0 + kRows - 1) continue;
-#pragma unroll
-        for (int j = 0; j < JF; j++) {
-            if (k0 + 16 * j > qw0 + kRows - 1) continue;
-            FragC s, dp;
-            scoresAndDp<KF, LD>(s, dp, qf, df, Ks, Vs, j);
-#pragma unroll
-            for (int i = 0; i < pos.num_elements; i++) {
-                int r = rowOf(pos.x[i]), c = colOf(pos.x[i]), t = qw0 + r, kc = k0 + 16 * j + c;
-                float p = (t < Tn && kc <= t && kc < Tn) ? expf(s.x[i] * scale - lseW[warp][r]) : 0.0f;
-                dS[r * LDP + 16 * j + c] = __float2bfloat16(p * (dp.x[i] - deltaW[warp][r]));
-            }
-        }
-        __syncwarp();
-#pragma unroll
-        for (int kk = 0; kk < JF; kk++) {
-            if (k0 + 16 * kk > qw0 + kRows - 1) continue;
-            FragA sf;
-            wmma::load_matrix_sync(sf, dS + kk * 16, LDP);
-#pragma unroll
-            for (int f = 0; f < KF; f++) {
-                FragB kf;
-                wmma::load_matrix_sync(kf, Ks + kk * 16 * LD + f * 16, LD);
-                wmma::mma_sync(acc[f], sf, kf, acc[f]);
-            }
-        }
-        __syncwarp();  // dS is rewritten by the next tile
-    }
-    if (active) storeRows<KF>(dq + qOff, acc, pos, nullptr, scale, qw0, Tn, H, h, hd);
+    if (active) storeRows<HF>(dq + qOff, acc, pos, nullptr, scale, qw0, role * HF * 16, Tn, H, h, hd);
 }
 
 // ---------------------------------------------------------------- backward: dk, dv
 // dv = sum_q P^T dOut, dk = scale * sum_q dS^T Q over every query head of the kv group and every query row at or
-// after the key. grid (ceil(T / (16 WARPS)), Hkv, B), block 32 WARPS (16 key rows per warp); K and V stay in
-// shared memory, query tiles of 32 rows stream through it. 2 warps for the 128 tile (shared-memory budget).
-template <int HD>
-struct DkvWarps {
-    static constexpr int value = HD >= 128 ? 2 : 4;
-};
+// after the key. grid (ceil(T / (16 PAIRS)), Hkv, B), block 64 PAIRS: a pair of warps per 16 key rows, the dV warp
+// computing S^T = K Q^T (P^T to shared memory, float32 and bf16) and accumulating dv, the dK warp computing
+// dP^T = V dOut^T and, with P^T, dS^T, and accumulating dk. K and V stay in shared memory, query tiles of 32 rows
+// stream through it.
 
 template <int HD>
 __device__ void attentionWmmaBwdDkv(const bf16* dOut, const bf16* q, const bf16* k, const bf16* v, const float* lse,
                                     const float* delta, bf16* dk, bf16* dv, int B, int Tn, int H, int Hkv, int hd) {
-    constexpr int WARPS = DkvWarps<HD>::value, NT = WARPS * 32, BKV = WARPS * kRows, BQ = 32, LD = HD + 8;
-    constexpr int LDP = BQ + 8, KF = HD / 16, JF = BQ / 16;
+    constexpr int PAIRS = DkvPairs<HD>::value, NT = PAIRS * kPairWarps * 32, BKV = PAIRS * kRows, BQ = HD >= 128 ? 16 : 32;
+    constexpr int LD = HD + 8, LDS = BQ + 4, LDP = BQ + 8, KF = HD / 16, JF = BQ / 16;
     static_assert(BQ <= NT, "one thread per query row loads the statistics");
     __shared__ __align__(32) bf16 Ks[BKV * LD];
     __shared__ __align__(32) bf16 Vs[BKV * LD];
     __shared__ __align__(32) bf16 Qs[BQ * LD];
     __shared__ __align__(32) bf16 dOs[BQ * LD];
-    __shared__ __align__(32) bf16 PTs[WARPS][kRows * LDP];
-    __shared__ __align__(32) bf16 dSTs[WARPS][kRows * LDP];
+    __shared__ __align__(32) float PTf[PAIRS][kRows * LDS];
+    __shared__ __align__(32) bf16 PTs[PAIRS][kRows * LDP];
+    __shared__ __align__(32) bf16 dSTs[PAIRS][kRows * LDP];
     __shared__ __align__(32) float positions[kRows * kRows];
     __shared__ float lseS[BQ], deltaS[BQ];
-    const int warp = threadIdx.x / 32;
-    const int b = blockIdx.z, hk = blockIdx.y, k0 = blockIdx.x * BKV, kw0 = k0 + warp * kRows, group = H / Hkv;
+    const int warp = threadIdx.x / 32, pair = warp / kPairWarps, role = warp % kPairWarps;  // role 0: dv, 1: dk
+    const int b = blockIdx.z, hk = blockIdx.y, k0 = blockIdx.x * BKV, kw0 = k0 + pair * kRows, group = H / Hkv;
     const long long qOff = (long long)b * Tn * H * hd, kOff = (long long)b * Tn * Hkv * hd;
     const float scale = rsqrtf((float)hd);
-    bf16* PT = PTs[warp];
-    bf16* dST = dSTs[warp];
+    float* Pf = PTf[pair];
+    bf16* PT = PTs[pair];
+    bf16* dST = dSTs[pair];
     const bool active = kw0 < Tn;
 
     fillPositions<NT>(positions);
     loadTile<BKV, HD, NT>(Ks, k + kOff, k0, Tn, Hkv, hk, hd);
     loadTile<BKV, HD, NT>(Vs, v + kOff, k0, Tn, Hkv, hk, hd);
     __syncthreads();
-    FragC pos, accK[KF], accV[KF];
+    const bf16* rowsA = (role == 0 ? Ks : Vs) + pair * kRows * LD;  // the dV warp's K rows, the dK warp's V rows
+    FragC pos, prod[JF], acc[KF];
     wmma::load_matrix_sync(pos, positions, kRows, wmma::mem_row_major);
 #pragma unroll
-    for (int f = 0; f < KF; f++) {
-        wmma::fill_fragment(accK[f], 0.0f);
-        wmma::fill_fragment(accV[f], 0.0f);
-    }
+    for (int f = 0; f < KF; f++) wmma::fill_fragment(acc[f], 0.0f);
     for (int g = 0; g < group; g++) {
         const int h = hk * group + g;
         for (int q0 = (k0 / BQ) * BQ; q0 < Tn; q0 += BQ) {
@@ -380,69 +420,72 @@ __device__ void attentionWmmaBwdDkv(const bf16* dOut, const bf16* q, const bf16*
                 deltaS[threadIdx.x] = t < Tn ? delta[stat] : 0.0f;
             }
             __syncthreads();
-            if (!active || q0 + BQ - 1 < kw0) continue;  // every query of the tile precedes the warp's first key
-            // S^T = K Q^T and dP^T = V dOut^T (16 keys x 16 queries per fragment); P^T and dS^T as bf16 operands.
+            bool live[JF];  // query fragments with a query at or after the pair's first key
 #pragma unroll
-            for (int j = 0; j < JF; j++) {
-                if (q0 + 16 * j + 15 < kw0) continue;
-                FragC s, dp;
-                wmma::fill_fragment(s, 0.0f);
-                wmma::fill_fragment(dp, 0.0f);
+            for (int j = 0; j < JF; j++) live[j] = active && q0 + 16 * j + 15 >= kw0;
+            // S^T = K Q^T (dV warp) or dP^T = V dOut^T (dK warp), 16 keys x 16 queries per fragment
+            pairProducts<KF, JF, LD>(prod, rowsA, role == 0 ? Qs : dOs, live);
+            if (role == 0) {
 #pragma unroll
-                for (int kk = 0; kk < KF; kk++) {
-                    FragA kf, vf;
-                    FragBt qf, of;
-                    wmma::load_matrix_sync(kf, Ks + warp * kRows * LD + kk * 16, LD);
-                    wmma::load_matrix_sync(qf, Qs + j * 16 * LD + kk * 16, LD);
-                    wmma::mma_sync(s, kf, qf, s);
-                    wmma::load_matrix_sync(vf, Vs + warp * kRows * LD + kk * 16, LD);
-                    wmma::load_matrix_sync(of, dOs + j * 16 * LD + kk * 16, LD);
-                    wmma::mma_sync(dp, vf, of, dp);
-                }
+                for (int j = 0; j < JF; j++) {
+                    if (!live[j]) continue;
 #pragma unroll
-                for (int i = 0; i < pos.num_elements; i++) {
-                    int r = rowOf(pos.x[i]), c = 16 * j + colOf(pos.x[i]), key = kw0 + r, t = q0 + c;
-                    float p = (key < Tn && t < Tn && key <= t) ? expf(s.x[i] * scale - lseS[c]) : 0.0f;
-                    PT[r * LDP + c] = __float2bfloat16(p);
-                    dST[r * LDP + c] = __float2bfloat16(p * (dp.x[i] - deltaS[c]));
+                    for (int i = 0; i < pos.num_elements; i++) {
+                        int r = rowOf(pos.x[i]), c = 16 * j + colOf(pos.x[i]), key = kw0 + r, t = q0 + c;
+                        float p = (key < Tn && t < Tn && key <= t) ? expf(prod[j].x[i] * scale - lseS[c]) : 0.0f;
+                        Pf[r * LDS + c] = p;
+                        PT[r * LDP + c] = __float2bfloat16(p);
+                    }
                 }
             }
-            __syncwarp();
+            __syncthreads();  // P^T written by the dV warp, read by the dK warp
+            if (role == 1) {
+#pragma unroll
+                for (int j = 0; j < JF; j++) {
+                    if (!live[j]) continue;
+#pragma unroll
+                    for (int i = 0; i < pos.num_elements; i++) {
+                        int r = rowOf(pos.x[i]), c = 16 * j + colOf(pos.x[i]);
+                        dST[r * LDP + c] = __float2bfloat16(Pf[r * LDS + c] * (prod[j].x[i] - deltaS[c]));
+                    }
+                }
+                __syncwarp();
+            }
+            // dv += P^T dOut (dV warp) or dk += dS^T Q (dK warp)
+            const bf16* lhs = role == 0 ? PT : dST;
+            const bf16* rhs = role == 0 ? dOs : Qs;
 #pragma unroll
             for (int kk = 0; kk < JF; kk++) {
-                if (q0 + 16 * kk + 15 < kw0) continue;
-                FragA pf, sf;
-                wmma::load_matrix_sync(pf, PT + kk * 16, LDP);
-                wmma::load_matrix_sync(sf, dST + kk * 16, LDP);
+                if (!live[kk]) continue;
+                FragA sf;
+                wmma::load_matrix_sync(sf, lhs + kk * 16, LDP);
 #pragma unroll
                 for (int f = 0; f < KF; f++) {
-                    FragB of, qf;
-                    wmma::load_matrix_sync(of, dOs + kk * 16 * LD + f * 16, LD);
-                    wmma::mma_sync(accV[f], pf, of, accV[f]);
-                    wmma::load_matrix_sync(qf, Qs + kk * 16 * LD + f * 16, LD);
-                    wmma::mma_sync(accK[f], sf, qf, accK[f]);
+                    FragB rf;
+                    wmma::load_matrix_sync(rf, rhs + kk * 16 * LD + f * 16, LD);
+                    wmma::mma_sync(acc[f], sf, rf, acc[f]);
                 }
             }
-            __syncwarp();  // P^T and dS^T are rewritten by the next tile
         }
     }
     if (active) {
-        storeRows<KF>(dk + kOff, accK, pos, nullptr, scale, kw0, Tn, Hkv, hk, hd);
-        storeRows<KF>(dv + kOff, accV, pos, nullptr, 1.0f, kw0, Tn, Hkv, hk, hd);
+        if (role == 0) storeRows<KF>(dv + kOff, acc, pos, nullptr, 1.0f, kw0, 0, Tn, Hkv, hk, hd);
+        else storeRows<KF>(dk + kOff, acc, pos, nullptr, scale, kw0, 0, Tn, Hkv, hk, hd);
     }
 }
 
 }  // namespace
 
-// Entry points, one per head-dimension tile, bf16 storage (lse and delta float32). fwd and bwddq: grid
-// (ceil(T / 64), H, B), block 128; bwddkv: grid (ceil(T / (16 x warps)), Hkv, B), block 32 x warps. The host derives
-// the rows of a block from its threads: 16 per warp.
+// Entry points, one per head-dimension tile, bf16 storage (lse and delta float32). fwd: grid (ceil(T / 64), H, B),
+// block 128; bwddq: grid (ceil(T / (16 x pairs)), H, B), bwddkv: grid (ceil(T / (16 x pairs)), Hkv, B), both block
+// 64 x pairs (4 pairs, 2 for the 128 tile). The host derives the rows of a block from its threads: 16 per warp in the forward, 16 per pair of warps
+// (kLaunchAttentionWmmaBackwardWarpsPerFragment) in the backward.
 extern "C" __global__ void __launch_bounds__(128) mode_attention_wmma32_fwd_bf16(const bf16* q, const bf16* k, const bf16* v, bf16* out, float* lse, int B, int Tn, int H, int Hkv, int hd) { attentionWmmaFwd<32>(q, k, v, out, lse, B, Tn, H, Hkv, hd); }
-extern "C" __global__ void __launch_bounds__(128) mode_attention_wmma32_bwddq_bf16(const bf16* dOut, const bf16* q, const bf16* k, const bf16* v, const float* lse, float* delta, bf16* dq, int B, int Tn, int H, int Hkv, int hd) { attentionWmmaBwdDq<32>(dOut, q, k, v, lse, delta, dq, B, Tn, H, Hkv, hd); }
-extern "C" __global__ void __launch_bounds__(128) mode_attention_wmma32_bwddkv_bf16(const bf16* dOut, const bf16* q, const bf16* k, const bf16* v, const float* lse, const float* delta, bf16* dk, bf16* dv, int B, int Tn, int H, int Hkv, int hd) { attentionWmmaBwdDkv<32>(dOut, q, k, v, lse, delta, dk, dv, B, Tn, H, Hkv, hd); }
+extern "C" __global__ void __launch_bounds__(256) mode_attention_wmma32_bwddq_bf16(const bf16* dOut, const bf16* q, const bf16* k, const bf16* v, const float* lse, float* delta, bf16* dq, int B, int Tn, int H, int Hkv, int hd) { attentionWmmaBwdDq<32>(dOut, q, k, v, lse, delta, dq, B, Tn, H, Hkv, hd); }
+extern "C" __global__ void __launch_bounds__(256) mode_attention_wmma32_bwddkv_bf16(const bf16* dOut, const bf16* q, const bf16* k, const bf16* v, const float* lse, const float* delta, bf16* dk, bf16* dv, int B, int Tn, int H, int Hkv, int hd) { attentionWmmaBwdDkv<32>(dOut, q, k, v, lse, delta, dk, dv, B, Tn, H, Hkv, hd); }
 extern "C" __global__ void __launch_bounds__(128) mode_attention_wmma64_fwd_bf16(const bf16* q, const bf16* k, const bf16* v, bf16* out, float* lse, int B, int Tn, int H, int Hkv, int hd) { attentionWmmaFwd<64>(q, k, v, out, lse, B, Tn, H, Hkv, hd); }
-extern "C" __global__ void __launch_bounds__(128) mode_attention_wmma64_bwddq_bf16(const bf16* dOut, const bf16* q, const bf16* k, const bf16* v, const float* lse, float* delta, bf16* dq, int B, int Tn, int H, int Hkv, int hd) { attentionWmmaBwdDq<64>(dOut, q, k, v, lse, delta, dq, B, Tn, H, Hkv, hd); }
-extern "C" __global__ void __launch_bounds__(128) mode_attention_wmma64_bwddkv_bf16(const bf16* dOut, const bf16* q, const bf16* k, const bf16* v, const float* lse, const float* delta, bf16* dk, bf16* dv, int B, int Tn, int H, int Hkv, int hd) { attentionWmmaBwdDkv<64>(dOut, q, k, v, lse, delta, dk, dv, B, Tn, H, Hkv, hd); }
+extern "C" __global__ void __launch_bounds__(128, 3) mode_attention_wmma64_bwddq_bf16(const bf16* dOut, const bf16* q, const bf16* k, const bf16* v, const float* lse, float* delta, bf16* dq, int B, int Tn, int H, int Hkv, int hd) { attentionWmmaBwdDq<64>(dOut, q, k, v, lse, delta, dq, B, Tn, H, Hkv, hd); }
+extern "C" __global__ void __launch_bounds__(256) mode_attention_wmma64_bwddkv_bf16(const bf16* dOut, const bf16* q, const bf16* k, const bf16* v, const float* lse, const float* delta, bf16* dk, bf16* dv, int B, int Tn, int H, int Hkv, int hd) { attentionWmmaBwdDkv<64>(dOut, q, k, v, lse, delta, dk, dv, B, Tn, H, Hkv, hd); }
 extern "C" __global__ void __launch_bounds__(128) mode_attention_wmma128_fwd_bf16(const bf16* q, const bf16* k, const bf16* v, bf16* out, float* lse, int B, int Tn, int H, int Hkv, int hd) { attentionWmmaFwd<128>(q, k, v, out, lse, B, Tn, H, Hkv, hd); }
-extern "C" __global__ void __launch_bounds__(128) mode_attention_wmma128_bwddq_bf16(const bf16* dOut, const bf16* q, const bf16* k, const bf16* v, const float* lse, float* delta, bf16* dq, int B, int Tn, int H, int Hkv, int hd) { attentionWmmaBwdDq<128>(dOut, q, k, v, lse, delta, dq, B, Tn, H, Hkv, hd); }
-extern "C" __global__ void __launch_bounds__(64) mode_attention_wmma128_bwddkv_bf16(const bf16* dOut, const bf16* q, const bf16* k, const bf16* v, const float* lse, const float* delta, bf16* dk, bf16* dv, int B, int Tn, int H, int Hkv, int hd) { attentionWmmaBwdDkv<128>(dOut, q, k, v, lse, delta, dk, dv, B, Tn, H, Hkv, hd); }
+extern "C" __global__ void __launch_bounds__(128, 3) mode_attention_wmma128_bwddq_bf16(const bf16* dOut, const bf16* q, const bf16* k, const bf16* v, const float* lse, float* delta, bf16* dq, int B, int Tn, int H, int Hkv, int hd) { attentionWmmaBwdDq<128>(dOut, q, k, v, lse, delta, dq, B, Tn, H, Hkv, hd); }
+extern "C" __global__ void __launch_bounds__(128, 4) mode_attention_wmma128_bwddkv_bf16(const bf16* dOut, const bf16* q, const bf16* k, const bf16* v, const float* lse, const float* delta, bf16* dk, bf16* dv, int B, int Tn, int H, int Hkv, int hd) { attentionWmmaBwdDkv<128>(dOut, q, k, v, lse, delta, dk, dv, B, Tn, H, Hkv, hd); }

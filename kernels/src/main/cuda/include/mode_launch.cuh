@@ -36,5 +36,8 @@ constexpr int kLaunchAttentionHeadTileLarge = 128;
 constexpr int kLaunchAttentionForwardRows = 32;
 constexpr int kLaunchAttentionTileRows = 32;
 constexpr int kLaunchAttentionTileRowsLarge = 16;
+// Tensor-core attention backward (attention_wmma.cu): warps per 16-row fragment of a block's tile (a pair: one
+// computes S, the other dP); the forward has one warp per fragment.
+constexpr int kLaunchAttentionWmmaBackwardWarpsPerFragment = 2;
 
 }  // namespace mode

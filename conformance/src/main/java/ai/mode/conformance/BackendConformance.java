@@ -591,6 +591,7 @@ public abstract class BackendConformance {
         {1, 70, 4, 2, 32},
         {2, 37, 3, 1, 64},
         {1, 45, 2, 1, 128},
+        {2, 70, 3, 1, 128},
     };
 
     @Test

@@ -49,9 +49,10 @@ class KernelLaunchTest {
             while (e.find()) {
                 String bounds = e.group(1);
                 assertTrue(
-                        bounds != null && bounds.matches("[0-9]+"),
-                        e.group(2) + " in " + module + ".cu needs __launch_bounds__(<integer threads>), got " + bounds);
-                out.put("threads." + e.group(2), Integer.parseInt(bounds));
+                        bounds != null && bounds.matches("[0-9]+(, *[0-9]+)?"),
+                        e.group(2) + " in " + module + ".cu needs __launch_bounds__(<integer threads>[, <min blocks>]),"
+                                + " got " + bounds);
+                out.put("threads." + e.group(2), Integer.parseInt(bounds.split(",")[0]));
             }
         }
         return out;

@@ -27,8 +27,8 @@ import org.junit.jupiter.api.Test;
  */
 class KernelResourcesTest {
     private static final Path CUDA_SRC = repoRoot().resolve("kernels/src/main/cuda");
-    private static final Pattern ENTRY =
-            Pattern.compile("extern \"C\"\\s+__global__\\s+void\\s+(?:__launch_bounds__\\(\\d+\\)\\s+)?(\\w+)\\s*\\(");
+    private static final Pattern ENTRY = Pattern.compile(
+            "extern \"C\"\\s+__global__\\s+void\\s+(?:__launch_bounds__\\(\\d+(?:,\\s*\\d+)?\\)\\s+)?(\\w+)\\s*\\(");
 
     private static Path repoRoot() {
         String root = System.getProperty("mode.repo.root");

@@ -224,6 +224,16 @@ public interface Backend extends AutoCloseable {
      */
 
     /**
+     * Whether the grouped ops read a {@code rows} token list in place for activations of {@code dtype} (one fused
+     * launch, no gathered copy of x written). False (the default) where they are composed from the other ops, which
+     * gather a copy first ({@link GroupedGemms}): callers that can either pack their rows themselves or hand the
+     * grouped ops a token list take the token list only where this is true.
+     */
+    default boolean fusedGroupedGather(DType dtype) {
+        return false;
+    }
+
+    /**
      * {@code y[r,:] = x[rows[r],:] @ w[g]^T + beta * y[r,:]} for the rows r of each group g. x [S,K], y [R,N] of one
      * float dtype; with beta == 0, y is not read.
      */

@@ -323,6 +323,12 @@ public class DeviceBackend implements Backend {
         return tensorCoreKernels(op, "grouped expert GEMM composed from gemm calls", dtype);
     }
 
+    /** The tensor-core grouped kernels read a token list in place; the composed fallback gathers a copy. */
+    @Override
+    public boolean fusedGroupedGather(DType dtype) {
+        return tensorCoreRefusal(dtype) == null;
+    }
+
     /** {@code ptr} of an optional tensor, or the null pointer. */
     private Object optional(Tensor t) {
         return t == null ? NULL : dev(t);
@@ -692,9 +698,14 @@ public class DeviceBackend implements Backend {
         return tensorCoreKernels(op, "CUDA-core attention kernels", dtype);
     }
 
-    /** Rows of one block of a tensor-core attention kernel: one WMMA fragment (16 rows) per warp. */
-    private static int wmmaAttentionRows(String entry) {
-        return KernelLaunch.threads(entry) / 32 * WMMA_FRAGMENT_ROWS;
+    /**
+     * Rows of one block of a tensor-core attention kernel: one WMMA fragment (16 rows) per warp in the forward, per
+     * pair of warps in the backward kernels (one computes S, the other dP).
+     */
+    private static int wmmaAttentionRows(String entry, boolean backward) {
+        int warps = KernelLaunch.threads(entry) / 32;
+        if (backward) warps /= KernelLaunch.constant("kLaunchAttentionWmmaBackwardWarpsPerFragment");
+        return warps * WMMA_FRAGMENT_ROWS;
     }
 
     @Override
@@ -708,7 +719,7 @@ public class DeviceBackend implements Backend {
         String entry = wmmaAttention("attentionForward", a.dtype())
                 ? "mode_attention_wmma" + tile + "_fwd_" + sfx
                 : "mode_attention" + tile + "_fwd_" + sfx;
-        int rows = entry.startsWith("mode_attention_wmma") ? wmmaAttentionRows(entry) : ATTENTION_FORWARD_ROWS;
+        int rows = entry.startsWith("mode_attention_wmma") ? wmmaAttentionRows(entry, false) : ATTENTION_FORWARD_ROWS;
         run(
                 entry,
                 ceilDiv(a.seq(), rows),
@@ -769,8 +780,8 @@ public class DeviceBackend implements Backend {
         int cudaCoreRows = tile >= ATTENTION_HEAD_TILES[ATTENTION_HEAD_TILES.length - 1]
                 ? KernelLaunch.constant("kLaunchAttentionTileRowsLarge")
                 : KernelLaunch.constant("kLaunchAttentionTileRows");
-        int dqRows = wmma ? wmmaAttentionRows(dqEntry) : cudaCoreRows;
-        int dkvRows = wmma ? wmmaAttentionRows(dkvEntry) : cudaCoreRows;
+        int dqRows = wmma ? wmmaAttentionRows(dqEntry, true) : cudaCoreRows;
+        int dkvRows = wmma ? wmmaAttentionRows(dkvEntry, true) : cudaCoreRows;
         try (DeviceTensor delta = uninitialized(DType.F32, a.batch(), a.heads(), a.seq())) {
             run(
                     dqEntry,

@@ -26,6 +26,7 @@ public final class ExpertStack {
     private final int count;
     private final BufferPool own;
     private int batch, seq;
+    private int sourceRows = -1; // S of the last forward when it was gathered, else -1
 
     /** @param depthWeights the experts' weights at each depth (k entries, all with the same expert count) */
     public ExpertStack(Backend backend, LlamaConfig cfg, List<StackedLayerWeights> depthWeights, BufferPool scratch) {
@@ -73,10 +74,33 @@ public final class ExpertStack {
         return run(x, cache);
     }
 
+    /**
+     * One expert (E = 1) on the batch {@code [rows, len]} of the rows {@code tokens} (I32 [rows·len]) of src
+     * {@code [S, D]}, read in place by its first layer ({@link DecoderLayer#forwardGathered}): y {@code [1, rows·len,
+     * D]}, and {@link #backward} returns the gradient of src {@code [S, D]}. Needs {@link #readsRows()}.
+     */
+    public Tensor forwardGathered(Tensor src, Tensor tokens, int rows, int len) {
+        if (!readsRows())
+            throw new UnsupportedOperationException(
+                    "experts: a gathered forward needs one expert whose projections take token lists, got " + count);
+        batch = rows;
+        seq = len;
+        sourceRows = src.dim(0);
+        Tensor h = layers.get(0).forwardGathered(src, tokens, rows, len);
+        for (int i = 1; i < layers.size(); i++) h = layers.get(i).forward(h);
+        return backend.view(h, 1, rows * len, cfg.hiddenSize());
+    }
+
+    /** Whether {@link #forwardGathered} applies: one expert whose projections read token lists in place. */
+    public boolean readsRows() {
+        return count == 1 && layers.get(0).layout().readsRows();
+    }
+
     private Tensor run(Tensor x, KvCache cache) {
         int d = cfg.hiddenSize();
         if (x.rank() != 3 || x.dim(2) != d)
             throw new IllegalArgumentException("experts: input must be f32[B, T, " + d + "] but is " + x.describe());
+        sourceRows = -1;
         batch = x.dim(0);
         seq = x.dim(1);
         int m = batch * seq;
@@ -91,12 +115,14 @@ public final class ExpertStack {
     /**
      * dy [E, B·T, D] → dx [B,T,D] = Σ_e dx_e (owned buffer), accumulating trainable expert gradients. With
      * {@code inputGradient} false the sum is skipped and null returned (the layers still run for their weights).
+     * After {@link #forwardGathered}, dx is the gradient of its src, {@code [S, D]} (owned by the first layer).
      */
     public Tensor backward(Tensor dy, boolean inputGradient) {
         int d = cfg.hiddenSize(), m = batch * seq;
         Tensor g = backend.view(dy, count * batch, seq, d);
         for (int i = layers.size() - 1; i >= 0; i--) g = layers.get(i).backward(g);
         if (!inputGradient) return null;
+        if (sourceRows >= 0) return g; // [S, D]
         Tensor dx = own.get("dx", batch, seq, d);
         Tensor g2 = backend.view(g, count * m, d), dx2 = backend.view(dx, m, d);
         backend.copy(backend.slice(g2, 0, m), dx2);

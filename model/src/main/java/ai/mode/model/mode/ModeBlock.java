@@ -30,7 +30,10 @@ import java.util.List;
  * outputs are dropped), the branch runs on the packed batch, and the weighted outputs are scatter-added back. A
  * token routed to a branch therefore attends only to earlier tokens of its sequence routed to the same branch,
  * at packed positions (as in Mixture-of-Depths); with k = N+1 every branch sees the full sequence and the result
- * equals dense routing.
+ * equals dense routing. Where the backend's grouped GEMM reads token lists in place ({@link
+ * Backend#fusedGroupedGather}), an expert's first layer reads the block input through the packed token list instead
+ * of the packed copy ({@link ExpertStack#forwardGathered}); the backbone branch, and every branch elsewhere, runs on
+ * the copy.
  *
  * <p><b>Sequence-level routing</b>: the gate reads the mean over T of the block input, and all tokens of a
  * sequence share its weights (with top-k: whole sequences are routed).
@@ -57,6 +60,7 @@ public final class ModeBlock implements Layer {
     private TopKPlan plan;
     private TopKPlan.Branch[] routed;
     private TopKPlan.Packed[] packed;
+    private boolean[] gathered; // per branch: its expert read the block input through the token list
     // gate statistics
     private boolean collectStats;
     private final RouterStatistics stats;
@@ -292,6 +296,7 @@ public final class ModeBlock implements Layer {
         plan = new TopKPlan(backend, router.routingRows(probsTok), router.effective(routing), batch, seq, own, "topk");
         routed = new TopKPlan.Branch[e];
         packed = new TopKPlan.Packed[e];
+        gathered = new boolean[e];
         Tensor y = own.get("y", batch, seq, d);
         Tensor y2 = backend.view(y, m, d);
         backend.fill(y2, 0f);
@@ -302,12 +307,29 @@ public final class ModeBlock implements Layer {
             if (s.size() == 0) continue;
             TopKPlan.Packed p = packed[br] = plan.pack(s.tokens(), s.perSequence());
             TopKPlan.Branch r = routed[br] = plan.branch(s, "sparse." + br);
-            Tensor xe = p.gatherInput(backend, backend.view(x, m, d), own.get("sparse.x." + br, p.rows(), p.len(), d));
-            Tensor ye = br == 0 ? runBackbone(xe) : singleExpert(br - 1).forward(xe);
+            Tensor ye = br == 0 ? runBackbone(packedInput(p, br)) : expertForward(br - 1, p);
             p.selectOutputs(backend, ye, backend.view(r.outputs(own, d), r.selected(), d));
             r.mergeForward(backend, own, scratch, plan.weights(), y2);
         }
         return y;
+    }
+
+    /** The block input packed for branch br, {@code [rows, len, D]} (a copy; the fallback of the experts too). */
+    private Tensor packedInput(TopKPlan.Packed p, int br) {
+        int m = batch * seq, d = cfg.hiddenSize();
+        return p.gatherInput(backend, backend.view(x, m, d), own.get("sparse.x." + br, p.rows(), p.len(), d));
+    }
+
+    /**
+     * Expert j on its packed batch: its first layer reads the block input through the packed token list (the grouped
+     * GEMM's fused gather, no permuted copy) where the backend's grouped ops read token lists in place for the
+     * activations' dtype; else (cpu, float32 activations) on the packed copy.
+     */
+    private Tensor expertForward(int j, TopKPlan.Packed p) {
+        ExpertStack ex = singleExpert(j);
+        if (!backend.fusedGroupedGather(x.dtype()) || !ex.readsRows()) return ex.forward(packedInput(p, j + 1));
+        gathered[j + 1] = true;
+        return ex.forwardGathered(backend.view(x, batch * seq, cfg.hiddenSize()), p.gather(), p.rows(), p.len());
     }
 
     private ExpertStack singleExpert(int j) {
@@ -343,6 +365,10 @@ public final class ModeBlock implements Layer {
                     ? backboneBackward(dye3)
                     : singleExpert(br - 1).backward(backend.view(dye3, 1, p.rows() * p.len(), d), true);
             if (!inputGradient) continue;
+            if (gathered[br]) {
+                backend.add(dx2, dxe, dx2); // the expert's gradient of the block input [B·T, D]
+                continue;
+            }
             Tensor dxsel = scratch.get("block.sparse.dxsel", r.selected(), d);
             p.selectOutputs(backend, dxe, dxsel);
             r.addInputGradient(backend, dxsel, dx2);
@@ -358,6 +384,7 @@ public final class ModeBlock implements Layer {
         plan = null;
         routed = null;
         packed = null;
+        gathered = null;
     }
 
     // ================================================================= gate statistics

@@ -151,6 +151,31 @@ public final class StackedLayout implements WeightLayout {
     }
 
     @Override
+    public boolean readsRows() {
+        return grouped && count == 1;
+    }
+
+    @Override
+    public void projectRows(LayerTensor t, Tensor src, Tensor rows, Tensor y2) {
+        requireRows();
+        backend.groupedGemmForward(src, rows, w.stacked(t), null, 0f, y2); // [R,out], rows read in place
+    }
+
+    @Override
+    public void projectRowsBackward(
+            LayerTensor t, Tensor dy2, Tensor src, Tensor rows, Tensor dx2, boolean accumulate) {
+        requireRows();
+        if (dx2 != null) backend.groupedGemmBackwardData(dy2, w.stacked(t), null, accumulate ? 1f : 0f, dx2);
+        if (w.anyTrainable(t)) weightGradient(t, dy2, src, rows);
+    }
+
+    private void requireRows() {
+        if (!readsRows())
+            throw new UnsupportedOperationException("token-list projections need one layer without LoRA adapters, got "
+                    + count + " layer(s)" + (grouped ? "" : " with adapters"));
+    }
+
+    @Override
     public void project(LayerTensor t, Tensor x2, Tensor y2, boolean accumulate) {
         Tensor x3 = per(x2), y3 = per(y2);
         if (grouped) backend.groupedGemmForward(x2, null, w.stacked(t), null, accumulate ? 1f : 0f, y2);
@@ -185,19 +210,16 @@ public final class StackedLayout implements WeightLayout {
             else backend.gemm(false, false, 1f, dy3, w.stacked(t), beta, per(dx2)); // [E,M,in]
         }
         if (w.anyTrainable(t)) {
-            if (count == 1) {
-                Parameter p = w.parameter(0, t);
-                Tensor grad = backend.view(p.grad(), w.stacked(t).shape());
-                if (grouped) backend.groupedGemmBackwardWeight(dy2, x2, null, null, 1f, grad);
-                else backend.gemm(true, false, 1f, dy3, x3, 1f, grad);
-            } else {
-                Tensor stack = scratch.get("blayer.dw." + t.name(), w.stacked(t).shape());
-                backend.groupedGemmBackwardWeight(dy2, x2, null, null, 0f, stack); // [E,out,in]
-                for (int e = 0; e < count; e++) {
-                    Parameter p = w.parameter(e, t);
-                    if (p.trainable()) backend.axpy(1f, backend.view(backend.slice(stack, e, 1), p.shape()), p.grad());
-                }
-            }
+            if (grouped) weightGradient(t, dy2, x2, null);
+            else
+                backend.gemm(
+                        true,
+                        false,
+                        1f,
+                        dy3,
+                        x3,
+                        1f,
+                        backend.view(w.parameter(0, t).grad(), w.stacked(t).shape()));
         }
         LoraAdapter ad = lora.get(t);
         if (ad != null) {
@@ -219,6 +241,24 @@ public final class StackedLayout implements WeightLayout {
             if (ad.a().trainable())
                 backend.gemm(true, false, 1f, dLow, x3, 1f, backend.view(ad.a().grad(), 1, r, in));
             if (dx2 != null) backend.gemm(false, false, 1f, dLow, aMat, 1f, per(dx2));
+        }
+    }
+
+    /**
+     * The trainable layers' gradients {@code += dy2^T x} by one grouped call, x = src or its rows {@code rows}:
+     * straight into the gradient for one layer, else into a scratch stack added to each trainable layer's gradient.
+     */
+    private void weightGradient(LayerTensor t, Tensor dy2, Tensor src, Tensor rows) {
+        if (count == 1) {
+            Tensor grad = backend.view(w.parameter(0, t).grad(), w.stacked(t).shape());
+            backend.groupedGemmBackwardWeight(dy2, src, rows, null, 1f, grad);
+            return;
+        }
+        Tensor stack = scratch.get("blayer.dw." + t.name(), w.stacked(t).shape());
+        backend.groupedGemmBackwardWeight(dy2, src, rows, null, 0f, stack); // [E,out,in]
+        for (int e = 0; e < count; e++) {
+            Parameter p = w.parameter(e, t);
+            if (p.trainable()) backend.axpy(1f, backend.view(backend.slice(stack, e, 1), p.shape()), p.grad());
         }
     }
 

@@ -42,7 +42,8 @@ public final class DecoderLayer implements Layer {
     private final BufferPool scratch;
     private final int d, kvd, f, h, hkv, hd; // width, key/value width, FFN width, heads, kv heads, head dim
     private final RopeFrequencies rope; // [hd/2], from the config once
-    private Tensor x;
+    private Tensor x; // the input [E·B, T, D], or the source [S, D] of a gathered forward
+    private Tensor inputRows; // I32 [E·B·T] token list of a gathered forward (rows of x), else null
     private int rows, seq; // rows = E·B
 
     /** A layer with new zero-filled, frozen parameters named under {@code prefix}; initialise them with {@link Init}. */
@@ -109,16 +110,43 @@ public final class DecoderLayer implements Layer {
     @Override
     public Tensor forward(Tensor x) {
         checkInput(x, 0);
-        this.x = x;
-        rows = x.dim(0);
-        seq = x.dim(1);
+        return forwardRows(x, null, x.dim(0), x.dim(1));
+    }
+
+    /**
+     * {@link #forward} of the input {@code x[p] = src[tokens[p]]} at the {@code rows·seq} positions p of a batch
+     * {@code [rows, seq]}, read in place: the input RMSNorm runs on the source rows, the q/k/v projections read its
+     * output through the token list (the grouped GEMM's gather, {@link WeightLayout#projectRows}), and the residual
+     * stream starts as the gathered rows, so no gathered copy of the input is written. src {@code [S, D]}, tokens I32
+     * {@code [rows·seq]}; needs a layout that {@link WeightLayout#readsRows()}. Returns y {@code [rows, seq, D]};
+     * {@link #backward} then returns the gradient of src, {@code [S, D]}.
+     */
+    public Tensor forwardGathered(Tensor src, Tensor tokens, int rows, int seq) {
+        if (!w.readsRows())
+            throw new UnsupportedOperationException("decoder layer " + prefix
+                    + ": a gathered forward needs token-list projections (one expert layer without adapters)");
+        if (src.rank() != 2 || src.dim(1) != d || tokens.numel() != (long) rows * seq)
+            throw new IllegalArgumentException("decoder layer " + prefix + ": gathered input needs src f32[S, " + d
+                    + "] and " + rows * seq + " token indices, got " + src.describe() + " and " + tokens.describe());
+        if (seq > cfg.maxSeqLen())
+            throw new IllegalArgumentException("decoder layer " + prefix + ": sequence length " + seq
+                    + " exceeds max_position_embeddings " + cfg.maxSeqLen());
+        return forwardRows(src, tokens, rows, seq);
+    }
+
+    /** The forward pass over x [rows, seq, D], or over src [S, D] read through tokens (see forwardGathered). */
+    private Tensor forwardRows(Tensor in, Tensor tokens, int rows, int seq) {
+        this.x = in;
+        this.inputRows = tokens;
+        this.rows = rows;
+        this.seq = seq;
         int n = rows * seq;
-        Tensor x2 = backend.view(x, n, d);
-        Tensor[] qkv = queryKeyValue(x2, 0);
+        Tensor x2 = tokens == null ? backend.view(in, n, d) : in;
+        Tensor[] qkv = queryKeyValue(x2, tokens, 0);
         Tensor att = own.get("att", n, d);
         backend.attentionForward(
                 qkv[0], qkv[1], qkv[2], backend.view(att, rows, seq, h, hd), own.get("lse", rows, h, seq));
-        return outputAndFeedForward(x2, att);
+        return outputAndFeedForward(x2, tokens, att);
     }
 
     @Override
@@ -143,7 +171,7 @@ public final class DecoderLayer implements Layer {
         seq = t;
         int n = rows * t;
         Tensor x2 = backend.view(x, n, d);
-        Tensor[] qkv = queryKeyValue(x2, pos);
+        Tensor[] qkv = queryKeyValue(x2, null, pos);
         Tensor[] kv = cache.buffers(this, rows, hkv, hd); // [E·B, C, Hkv, hd] each
         int cap = cache.capacity();
         for (int c = 0; c < 2; c++) {
@@ -155,7 +183,7 @@ public final class DecoderLayer implements Layer {
         Tensor att4 = backend.view(att, rows, t, h, hd);
         if (pos == 0) backend.attentionForward(qkv[0], qkv[1], qkv[2], att4, own.get("lse", rows, h, t));
         else backend.attentionCachedForward(qkv[0], kv[0], kv[1], pos + t, att4);
-        return outputAndFeedForward(x2, att);
+        return outputAndFeedForward(x2, null, att);
     }
 
     /** x must be [E·B, T, D], and its T positions after {@code before} earlier ones must fit the model's context. */
@@ -171,26 +199,39 @@ public final class DecoderLayer implements Layer {
         }
     }
 
-    /** n1 = RMSNorm_in(x) and the roped q [E·B,T,H,hd], roped k and v [E·B,T,Hkv,hd] of positions offset.. . */
-    private Tensor[] queryKeyValue(Tensor x2, int positionOffset) {
-        int n = rows * seq;
-        Tensor n1 = own.get("n1", n, d), rstd1 = own.get("rstd1", n);
+    /**
+     * n1 = RMSNorm_in(x) and the roped q [E·B,T,H,hd], roped k and v [E·B,T,Hkv,hd] of positions offset.. ; with
+     * tokens, x2 is the source [S, D], n1 its normalised rows [S, D] and the projections read them through tokens.
+     */
+    private Tensor[] queryKeyValue(Tensor x2, Tensor tokens, int positionOffset) {
+        int n = rows * seq, normRows = x2.dim(0);
+        Tensor n1 = own.get("n1", normRows, d), rstd1 = own.get("rstd1", normRows);
         w.normForward(LayerTensor.INPUT_NORM, x2, n1, rstd1);
         Tensor qt = own.get("q", n, d), kt = own.get("k", n, kvd), vt = own.get("v", n, kvd);
-        w.project(LayerTensor.Q_PROJ, n1, qt, false); // [N,D]
-        w.project(LayerTensor.K_PROJ, n1, kt, false); // [N,Hkv*hd]
-        w.project(LayerTensor.V_PROJ, n1, vt, false);
+        project(LayerTensor.Q_PROJ, n1, tokens, qt); // [N,D]
+        project(LayerTensor.K_PROJ, n1, tokens, kt); // [N,Hkv*hd]
+        project(LayerTensor.V_PROJ, n1, tokens, vt);
         Tensor q4 = backend.view(qt, rows, seq, h, hd), k4 = backend.view(kt, rows, seq, hkv, hd);
         backend.ropeForward(q4, rope, positionOffset, q4);
         backend.ropeForward(k4, rope, positionOffset, k4);
         return new Tensor[] {q4, k4, backend.view(vt, rows, seq, hkv, hd)};
     }
 
-    /** h = x + att @ Wo^T, then y = h + down(silu(gate(n2)) * up(n2)), n2 = RMSNorm_post(h); y [E·B,T,D] owned. */
-    private Tensor outputAndFeedForward(Tensor x2, Tensor att) {
+    /** y2 = x2 W^T, x2's rows read through tokens when not null. */
+    private void project(LayerTensor t, Tensor x2, Tensor tokens, Tensor y2) {
+        if (tokens == null) w.project(t, x2, y2, false);
+        else w.projectRows(t, x2, tokens, y2);
+    }
+
+    /**
+     * h = x + att @ Wo^T, then y = h + down(silu(gate(n2)) * up(n2)), n2 = RMSNorm_post(h); y [E·B,T,D] owned. With
+     * tokens, x is x2's rows tokens (gathered straight into h).
+     */
+    private Tensor outputAndFeedForward(Tensor x2, Tensor tokens, Tensor att) {
         int n = rows * seq;
         Tensor hs = own.get("h", n, d);
-        backend.copy(x2, hs);
+        if (tokens == null) backend.copy(x2, hs);
+        else backend.gatherRows(x2, tokens, hs);
         w.project(LayerTensor.O_PROJ, att, hs, true); // h = x + att @ Wo^T
         Tensor n2 = own.get("n2", n, d), rstd2 = own.get("rstd2", n);
         w.normForward(LayerTensor.POST_ATTENTION_NORM, hs, n2, rstd2);
@@ -245,6 +286,7 @@ public final class DecoderLayer implements Layer {
                 backend.view(dv, rows, seq, hkv, hd));
         backend.ropeBackward(dq4, rope, 0, dq4);
         backend.ropeBackward(dk4, rope, 0, dk4);
+        if (inputRows != null) return gatheredInputGradient(dq, dk, dv, dN, dx2);
         Tensor n1 = own.get("n1", n, d);
         w.projectBackward(LayerTensor.Q_PROJ, dq, n1, dN, false);
         w.projectBackward(LayerTensor.K_PROJ, dk, n1, dN, true);
@@ -252,6 +294,29 @@ public final class DecoderLayer implements Layer {
         w.normBackward(LayerTensor.INPUT_NORM, dN, backend.view(x, n, d), own.get("rstd1", n), dNormIn);
         backend.add(dx2, dNormIn, dx2);
         return dx;
+    }
+
+    /**
+     * The end of {@link #backward} after a gathered forward: the q/k/v weight gradients read the normalised source
+     * rows through the token list; dN and dh (in dx2, both [N, D] in position order) are summed into source rows
+     * (scatter-add; positions that share a token add up) and the input RMSNorm runs backward on the source. Returns
+     * the source gradient [S, D] (owned).
+     */
+    private Tensor gatheredInputGradient(Tensor dq, Tensor dk, Tensor dv, Tensor dN, Tensor dx2) {
+        int s = x.dim(0);
+        Tensor n1 = own.get("n1", s, d);
+        w.projectRowsBackward(LayerTensor.Q_PROJ, dq, n1, inputRows, dN, false);
+        w.projectRowsBackward(LayerTensor.K_PROJ, dk, n1, inputRows, dN, true);
+        w.projectRowsBackward(LayerTensor.V_PROJ, dv, n1, inputRows, dN, true);
+        Tensor dNs = scratch.get("layer.dnorm_out.source", s, d), dIns = scratch.get("layer.dnorm_in.source", s, d);
+        backend.fill(dNs, 0f);
+        backend.scatterAddRows(dN, inputRows, dNs);
+        w.normBackward(LayerTensor.INPUT_NORM, dNs, x, own.get("rstd1", s), dIns);
+        Tensor dsrc = own.get("dx.source", s, d);
+        backend.fill(dsrc, 0f);
+        backend.scatterAddRows(dx2, inputRows, dsrc); // dh
+        backend.add(dsrc, dIns, dsrc);
+        return dsrc;
     }
 
     @Override

@@ -39,6 +39,34 @@ public interface WeightLayout {
      */
     void projectBackward(LayerTensor t, Tensor dy2, Tensor x2, Tensor dx2, boolean accumulate);
 
+    /**
+     * Whether {@link #projectRows} is available: one layer (E = 1) whose projections run as grouped expert GEMMs,
+     * which read their operand rows through a token list.
+     */
+    default boolean readsRows() {
+        return false;
+    }
+
+    /**
+     * {@link #project} of the gathered operand {@code src[rows[r]]}: y2 {@code [R, out]} = src {@code [S, in]} rows
+     * {@code rows} (I32 [R]) times W^T, the rows read in place (the grouped GEMM's gather). Only when {@link
+     * #readsRows()}.
+     */
+    default void projectRows(LayerTensor t, Tensor src, Tensor rows, Tensor y2) {
+        throw new UnsupportedOperationException(
+                "this weight layout has no token-list projections (readsRows() is false); use project");
+    }
+
+    /**
+     * Backward of {@link #projectRows}: {@code dx2 [R, in] (=|+=) dy2 W} in operand-row order when dx2 is not null,
+     * and the weight gradients {@code += dy2^T src[rows]} of trainable layers. Only when {@link #readsRows()}.
+     */
+    default void projectRowsBackward(
+            LayerTensor t, Tensor dy2, Tensor src, Tensor rows, Tensor dx2, boolean accumulate) {
+        throw new UnsupportedOperationException(
+                "this weight layout has no token-list projections (readsRows() is false); use projectBackward");
+    }
+
     /** Frees buffers the layout keeps between forward and backward (re-allocated on next use). */
     default void releaseBuffers() {}
 }

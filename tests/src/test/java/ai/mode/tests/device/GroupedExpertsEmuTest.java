@@ -1,6 +1,7 @@
 package ai.mode.tests.device;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -13,6 +14,7 @@ import ai.mode.model.nn.DecoderLayer;
 import ai.mode.model.nn.Parameter;
 import ai.mode.runtime.Backend;
 import ai.mode.runtime.Backends;
+import ai.mode.runtime.DType;
 import ai.mode.runtime.Tensor;
 import ai.mode.runtime.device.DeviceBackend;
 import ai.mode.runtime.emu.EmuDevice;
@@ -90,6 +92,25 @@ class GroupedExpertsEmuTest {
             // float32 products in another order than cpu's: within 1e-4 of the largest value; bf16 rounding
             // (unit roundoff 2^-9) through the layer's chain of products would give about 1e-3
             assertTrue(err < 1e-4, e.getKey() + ": emu experts differ from cpu by " + err);
+        }
+    }
+
+    /**
+     * The top-k experts read tokens through the grouped GEMM's token list only where its kernels do (bf16 on tensor
+     * cores); float32 activations, tensor cores off and cpu compose a gather, so the model keeps its packed copy.
+     */
+    @Test
+    void fusedGatherOnlyWhereTheTensorCoreKernelsRun() {
+        assumeTrue(EmuDevice.libraryAvailable(), () -> "emu backend unavailable: " + EmuDevice.unavailableReason());
+        try (Backend be = new DeviceBackend(EmuDevice.open(), "emu", true)) {
+            assertTrue(be.fusedGroupedGather(DType.BF16), "bf16 on tensor cores reads token lists in place");
+            assertFalse(be.fusedGroupedGather(DType.F32), "float32 activations compose the gather");
+        }
+        try (Backend be = new DeviceBackend(EmuDevice.open(), "emu", false)) {
+            assertFalse(be.fusedGroupedGather(DType.BF16), "tensor cores off compose the gather");
+        }
+        try (Backend be = Backends.create("cpu", 1)) {
+            assertFalse(be.fusedGroupedGather(DType.F32), "cpu composes the gather");
         }
     }
 }
