@@ -1,21 +1,28 @@
 package ai.mode.bench;
 
 import ai.mode.model.LlamaConfig;
+import ai.mode.model.io.AtomicFiles;
 import ai.mode.model.mode.ExpertStack;
 import ai.mode.model.mode.ModeBlock;
 import ai.mode.model.mode.ModeConfig;
 import ai.mode.model.mode.ModeModel;
+import ai.mode.model.mode.RouterMonitor;
 import ai.mode.model.mode.Routing;
 import ai.mode.model.mode.StackedLayerWeights;
 import ai.mode.model.nn.BufferPool;
 import ai.mode.model.nn.LlamaModel;
 import ai.mode.model.train.AdamW;
 import ai.mode.model.train.LrSchedule;
+import ai.mode.model.train.MetricsLog;
 import ai.mode.model.train.ParameterSelection;
 import ai.mode.model.train.RandomWindowStream;
 import ai.mode.model.train.Trainer;
 import ai.mode.runtime.Backend;
 import ai.mode.runtime.Tensor;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -136,7 +143,11 @@ public final class ModeBench implements AutoCloseable {
         return t;
     }
 
-    /** Training steps of the MoDE model (experts + gates trainable, backbone frozen) with our trainer. */
+    /**
+     * Training steps of the MoDE model (experts + gates trainable, backbone frozen) with our trainer, writing
+     * {@code metrics.jsonl} with router statistics at every step as a training run does ({@link RouterMonitor}), into
+     * a temporary folder deleted afterwards.
+     */
     public TrainBench.Result train(int batch, int seq, int warmup, int measured, long seed) {
         int[] corpus = new int[Math.max(1 << 16, 4 * batch * (seq + 1))];
         SplittableRandom rng = new SplittableRandom(seed);
@@ -144,16 +155,43 @@ public final class ModeBench implements AutoCloseable {
         Trainer.Options opts = new Trainer.Options(
                 warmup + measured, batch, seq, 1, LrSchedule.constant(3e-4), AdamW.Config.defaults(), 0, 0, seed);
         List<Trainer.StepMetrics> steps = new ArrayList<>();
-        Trainer trainer = new Trainer(
-                model, new RandomWindowStream(corpus, seed), null, opts, null, List.of(new Trainer.Listener() {
-                    @Override
-                    public void onStep(Trainer.StepMetrics s) {
-                        steps.add(s);
-                    }
-                }));
-        trainer.run();
-        trainer.optimizer().close();
+        Path dir = null;
+        try {
+            dir = Files.createTempDirectory("mode-bench-train");
+            try (MetricsLog log = new MetricsLog(dir.resolve("metrics.jsonl"))) {
+                Trainer trainer = new Trainer(
+                        model,
+                        new RandomWindowStream(corpus, seed),
+                        null,
+                        opts,
+                        null,
+                        List.of(
+                                log,
+                                new RouterMonitor(
+                                        model, List.of(), model.modeConfig().domains(), log),
+                                new Trainer.Listener() {
+                                    @Override
+                                    public void onStep(Trainer.StepMetrics s) {
+                                        steps.add(s);
+                                    }
+                                }));
+                trainer.run();
+                trainer.optimizer().close();
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("MoDE training benchmark: " + e.getMessage(), e);
+        } finally {
+            if (dir != null) deleteTree(dir);
+        }
         return TrainBench.Result.of(steps, warmup, opts.tokensPerStep());
+    }
+
+    private static void deleteTree(Path dir) {
+        try {
+            AtomicFiles.deleteRecursively(dir);
+        } catch (IOException e) {
+            throw new UncheckedIOException("could not delete " + dir + ": " + e.getMessage(), e);
+        }
     }
 
     /** The quick suite's MoDE rows. */

@@ -253,7 +253,6 @@ public final class ComposeCommand implements Callable<Integer> {
                         mixData,
                         h.seed(),
                         ModeTraining.validationWindows(mixData, h),
-                        ModeTraining.probeWindows(mixData, h),
                         steps,
                         h,
                         dir,

@@ -101,7 +101,6 @@ public final class ExpertCommand implements Callable<Integer> {
                     List.of(data),
                     h.seed(),
                     ModeTraining.validationWindows(List.of(data), h),
-                    ModeTraining.probeWindows(List.of(data), h),
                     steps,
                     h,
                     dir,

@@ -14,6 +14,7 @@ import ai.mode.model.mode.ExpertFile;
 import ai.mode.model.mode.ModeConfig;
 import ai.mode.model.mode.ModeModel;
 import ai.mode.model.mode.ModeTraining;
+import ai.mode.model.mode.RouterMonitor;
 import ai.mode.model.nn.LlamaModel;
 import ai.mode.model.nn.Parameter;
 import ai.mode.model.tokenizer.BpeTokenizer;
@@ -57,7 +58,8 @@ import picocli.CommandLine.Option;
             "Several processes (nodes): set MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE (and LOCAL_RANK) as torchrun does;",
             "and one job secret for all: export MODE_JOB_SECRET=$(openssl rand -hex 32) (or MODE_JOB_SECRET_FILE, chmod 600);",
             "each process passes its own --devices; world ranks then number the devices of all processes in RANK order.",
-            "Writes OUT/metrics.jsonl, OUT/experts.safetensors and OUT/placement.txt (on RANK 0)."
+            "Writes OUT/metrics.jsonl (with router statistics at every step, drawn as OUT/router-*.png),",
+            "OUT/experts.safetensors and OUT/placement.txt (on RANK 0)."
         })
 public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--checkpoint", required = true, description = "Backbone: checkpoint directory or run folder.")
@@ -252,6 +254,9 @@ public final class TrainCommand implements Callable<Integer> {
                 List<Trainer.Listener> listeners = new ArrayList<>();
                 MetricsLog log = leader ? new MetricsLog(dir.resolve("metrics.jsonl")) : null;
                 if (log != null) listeners.add(log);
+                // every process takes part in the router statistics' collective; the leader writes them
+                listeners.add(new RouterMonitor(
+                        pm, data.stream().map(DomainTokens::name).toList(), mc.domains(), log));
                 if (leader && !quiet) listeners.add(progress(System.err, steps));
                 Trainer.Result r;
                 try {

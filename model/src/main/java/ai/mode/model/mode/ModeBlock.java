@@ -61,9 +61,7 @@ public final class ModeBlock implements Layer {
     private TopKPlan.Branch[] routed;
     private TopKPlan.Packed[] packed;
     private boolean[] gathered; // per branch: its expert read the block input through the token list
-    // gate statistics
-    private boolean collectStats;
-    private final RouterStatistics stats;
+    private GateStatistics gates; // router statistics, counted while collecting; null = none
 
     /**
      * @param backbone      this block's backbone slice (frozen parameters, shared with the backbone model)
@@ -103,7 +101,6 @@ public final class ModeBlock implements Layer {
         this.routing = routing;
         this.own = new BufferPool(backend);
         this.scratch = scratch;
-        this.stats = new RouterStatistics(numExperts + 1);
     }
 
     public int index() {
@@ -190,8 +187,9 @@ public final class ModeBlock implements Layer {
         batch = x.dim(0);
         seq = x.dim(1);
         Tensor probs = router.forward(x); // [B·T, N+1]
-        if (collectStats) stats.addProbabilities(backend.toHostFloats(probs));
-        return routing.dense() ? denseForward(probs) : sparseForward(probs);
+        if (!routing.dense()) return sparseForward(probs);
+        if (gates != null) gates.observe(index, backend, probs, null, 0, seq);
+        return denseForward(probs);
     }
 
     /** Dense token-level routing only: every other routing makes a token's output depend on more than its past. */
@@ -217,7 +215,7 @@ public final class ModeBlock implements Layer {
         batch = x.dim(0);
         seq = x.dim(1);
         Tensor probs = router.forward(x); // [B·t, N+1]
-        if (collectStats) stats.addProbabilities(backend.toHostFloats(probs));
+        if (gates != null) gates.observe(index, backend, probs, null, 0, seq);
         Tensor h = x;
         for (DecoderLayer l : backbone) h = l.forwardCached(h, cache);
         return merge(probs, x, h, experts.forwardCached(x, cache));
@@ -294,6 +292,7 @@ public final class ModeBlock implements Layer {
         int m = batch * seq, d = cfg.hiddenSize(), e = numExperts + 1;
         closePlan();
         plan = new TopKPlan(backend, router.routingRows(probsTok), router.effective(routing), batch, seq, own, "topk");
+        if (gates != null) gates.observe(index, backend, probsTok, plan, 0, seq);
         routed = new TopKPlan.Branch[e];
         packed = new TopKPlan.Packed[e];
         gathered = new boolean[e];
@@ -303,7 +302,6 @@ public final class ModeBlock implements Layer {
         for (int br = 0; br < e; br++) {
             if (!router.kept(br)) continue; // an opted-out branch has weight 0 and never runs
             TopKPlan.Selection s = plan.select(br);
-            if (collectStats) stats.addRouted(br, s.size(), plan.k());
             if (s.size() == 0) continue;
             TopKPlan.Packed p = packed[br] = plan.pack(s.tokens(), s.perSequence());
             TopKPlan.Branch r = routed[br] = plan.branch(s, "sparse." + br);
@@ -387,22 +385,14 @@ public final class ModeBlock implements Layer {
         gathered = null;
     }
 
-    // ================================================================= gate statistics
+    // ================================================================= router statistics
 
-    /** Starts (true, clearing previous sums) or stops accumulating gate statistics over forward passes. */
-    public void collectGateStatistics(boolean on) {
-        collectStats = on;
-        if (on) stats.reset();
-    }
-
-    /** Mean gate weight per branch [α_bb, α_1..α_N] over the tokens seen since statistics were switched on. */
-    public double[] gateStatistics() {
-        return stats.summary().meanWeight();
-    }
-
-    /** Mean weights, entropy and (top-k) load over the tokens seen since statistics were switched on. */
-    public RouterStatistics.Summary routerStatistics() {
-        return stats.summary();
+    /**
+     * Counts what this block's gate does into {@code g} while it is collecting ({@link GateStatistics#open}), from the
+     * probabilities and top-k plan of each forward pass; null stops.
+     */
+    public void watchGates(GateStatistics g) {
+        gates = g;
     }
 
     @Override

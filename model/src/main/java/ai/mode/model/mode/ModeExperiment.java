@@ -236,16 +236,14 @@ public final class ModeExperiment {
     private final Progress progress;
     private final Map<String, Double> seconds = new LinkedHashMap<>();
     private final Map<String, Map<String, ModeTraining.Evaluation>> optOut = new LinkedHashMap<>();
-    private final Map<String, List<int[]>> probe; // router statistics windows of every target domain
     private ModeTraining.Checkpoints checkpoints = ModeTraining.Checkpoints.NONE; // mode baseline's
     private final List<RouterResult> routers = new ArrayList<>();
     private final DomainTokens general; // the backbone's general corpus for the domain-embedding router; null = none
 
-    private ModeExperiment(Settings s, Progress progress, List<DomainTokens> targets, DomainTokens general) {
+    private ModeExperiment(Settings s, Progress progress, DomainTokens general) {
         this.s = s;
         this.progress = progress;
         this.general = general;
-        this.probe = ModeTraining.probeWindows(targets, s.hyper());
     }
 
     /**
@@ -282,7 +280,7 @@ public final class ModeExperiment {
         if (general == null && settings.gates() == Composer.GateConstruction.DOMAIN_EMBEDDINGS)
             throw new IllegalArgumentException("the domain-embeddings gate construction needs the backbone's general"
                     + " corpus for its backbone row; give it (e.g. english) or use --gate-construction fresh");
-        return new ModeExperiment(settings, progress, targets, general).go(loadBackbone, targets, evalDomains);
+        return new ModeExperiment(settings, progress, general).go(loadBackbone, targets, evalDomains);
     }
 
     private Report go(Supplier<LlamaModel> loadBackbone, List<DomainTokens> targets, List<DomainTokens> evalDomains)
@@ -491,7 +489,7 @@ public final class ModeExperiment {
                     "two-stage MoDE runs through 'mode expert' and 'mode compose', not as a single-stage method");
         }
         Files.createDirectories(settings.out());
-        ModeExperiment e = new ModeExperiment(settings, progress, targets, null);
+        ModeExperiment e = new ModeExperiment(settings, progress, null);
         e.checkpoints = checkpoints;
         try (LlamaModel backbone = loadBackbone.get()) {
             return e.singleStage(
@@ -705,7 +703,6 @@ public final class ModeExperiment {
                 data,
                 dataSeed,
                 val,
-                probe,
                 steps,
                 s.hyper(method),
                 s.out().resolve(id),

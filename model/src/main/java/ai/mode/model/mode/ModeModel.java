@@ -20,6 +20,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collection;
 import java.util.List;
+import java.util.Map;
 
 /**
  * A MoDE language model: the backbone's frozen embedding, final norm and head around B MoDE blocks, each holding a
@@ -34,7 +35,7 @@ import java.util.List;
  * the backbone frozen. Backward skips the frozen backbone slice of the lowest block entirely when the
  * embedding is frozen.
  */
-public final class ModeModel extends CausalLm implements AutoCloseable {
+public final class ModeModel extends CausalLm implements AutoCloseable, GateWatch {
     private final ModeConfig mode;
     private final List<ModeBlock> modeBlocks;
     private final List<StackedLayerWeights> expertStorage;
@@ -42,6 +43,7 @@ public final class ModeModel extends CausalLm implements AutoCloseable {
     private final List<Parameter> backboneParameters;
     private final BackboneFingerprint fingerprint;
     private List<String> activeExperts;
+    private GateStatistics gateStatistics; // watched by every block; null = none
 
     private ModeModel(
             Backend backend,
@@ -284,21 +286,60 @@ public final class ModeModel extends CausalLm implements AutoCloseable {
         return super.forwardBackward(ids, targets, gradScale);
     }
 
-    /** Starts or stops collecting mean gate weights in every block (see {@link ModeBlock#collectGateStatistics}). */
+    // ================================================================= router statistics
+
+    /**
+     * Starts (true, with fresh sums) or stops counting router statistics of every forward pass in every block, all
+     * rows under {@link GateStatistics#ALL}; what was counted stays readable ({@link #routerStatistics}).
+     */
     public void collectGateStatistics(boolean on) {
-        for (ModeBlock b : modeBlocks) b.collectGateStatistics(on);
+        if (on) {
+            watchGates(List.of());
+            gateRows(null);
+        } else if (gateStatistics != null) {
+            gateStatistics.pause();
+        }
     }
 
-    /** Router statistics per block (mean weights, entropy, top-k load) since statistics were switched on. */
+    /** Router statistics per block (mean weights, entropy, top-k load) of what {@link #collectGateStatistics} counted. */
     public List<RouterStatistics.Summary> routerStatistics() {
-        return modeBlocks.stream().map(ModeBlock::routerStatistics).toList();
+        if (gateStatistics == null)
+            throw new IllegalStateException("no router statistics: call collectGateStatistics(true) first");
+        return gateStatistics.blocks(GateStatistics.ALL);
     }
 
-    /** Mean gate weights [block][branch] since statistics were switched on. */
+    /** Mean gate weights [block][branch] of what {@link #collectGateStatistics} counted. */
     public double[][] gateStatistics() {
-        double[][] out = new double[modeBlocks.size()][];
-        for (int i = 0; i < out.length; i++) out[i] = modeBlocks.get(i).gateStatistics();
+        return routerStatistics().stream()
+                .map(RouterStatistics.Summary::meanWeight)
+                .toArray(double[][]::new);
+    }
+
+    @Override
+    public void watchGates(List<String> domains) {
+        gateStatistics = new GateStatistics(modeBlocks.size(), mode.numBranches(), domains);
+        for (ModeBlock b : modeBlocks) b.watchGates(gateStatistics);
+    }
+
+    @Override
+    public void gateRows(int[] rowDomain) {
+        if (gateStatistics == null) throw new IllegalStateException("gateRows before watchGates");
+        gateStatistics.open(rowDomain);
+    }
+
+    @Override
+    public Map<String, List<RouterStatistics.Summary>> takeGateStatistics() {
+        if (gateStatistics == null) throw new IllegalStateException("takeGateStatistics before watchGates");
+        Map<String, List<RouterStatistics.Summary>> out = gateStatistics.summaries();
+        gateStatistics.reset();
+        gateStatistics.pause();
         return out;
+    }
+
+    @Override
+    public void unwatchGates() {
+        for (ModeBlock b : modeBlocks) b.watchGates(null);
+        gateStatistics = null;
     }
 
     // ================================================================= expert tensors in and out

@@ -94,24 +94,6 @@ public final class ModeTraining {
         return out;
     }
 
-    /** Router statistics lines per MoDE run (see {@link RouterProbe}), besides the last step's. */
-    public static final int ROUTER_POINTS = 20;
-
-    /**
-     * The router probe windows of each domain: one batch of evenly spread windows of its validation split (none for
-     * a domain whose split is shorter than a window).
-     */
-    public static Map<String, List<int[]>> probeWindows(List<DomainTokens> domains, Hyper h) {
-        Map<String, List<int[]>> out = new LinkedHashMap<>();
-        for (DomainTokens d : domains) {
-            if (d.validation().length > h.seqLen())
-                out.put(
-                        d.name(),
-                        LoaderStream.windows(new EvalBatches(d.validation(), h.batch(), h.seqLen(), h.batch())));
-        }
-        return out;
-    }
-
     /**
      * Checkpoints of a stage run: {@code OUT/checkpoints/step-N/} with the trainable parameters, the optimizer
      * state, the data position and the run's settings ({@link ModelCheckpointing#trainableOnly}), so that
@@ -141,14 +123,11 @@ public final class ModeTraining {
     /**
      * Trains the model's trainable parameters for {@code steps} steps on the equal mix of {@code data} (seeded with
      * {@code dataSeed}); writes {@code dir/metrics.jsonl} (training loss per step, validation loss at a few points)
-     * and, for a MoDE model with probe windows, router statistics at {@link #ROUTER_POINTS} steps and their PNGs
-     * ({@link RouterProbe}). With checkpoints on, the run holds {@code dir/checkpoints}' {@link StoreLock}, refuses a
+     * and, for a MoDE model, router statistics per domain of the batch rows at every step and their PNGs
+     * ({@link RouterMonitor}). With checkpoints on, the run holds {@code dir/checkpoints}' {@link StoreLock}, refuses a
      * folder that holds another run unless resumed ({@link RunFolder}), and records and compares its settings on
      * resume: the shared ones of {@link #settings} and the caller's {@code model} settings (what trains, and over
      * what).
-     *
-     * @param probe per domain, the windows the router statistics are measured on ({@link #probeWindows}); empty for
-     *              none
      */
     public static Run train(
             String id,
@@ -156,7 +135,6 @@ public final class ModeTraining {
             List<DomainTokens> data,
             long dataSeed,
             List<int[]> validation,
-            Map<String, List<int[]>> probe,
             int steps,
             Hyper h,
             Path dir,
@@ -168,38 +146,14 @@ public final class ModeTraining {
             Path metrics = dir.resolve("metrics.jsonl");
             if (!checkpoints.on())
                 return train(
-                        id,
-                        model,
-                        data,
-                        dataSeed,
-                        validation,
-                        probe,
-                        steps,
-                        h,
-                        metrics,
-                        listeners,
-                        checkpoints,
-                        null,
-                        null);
+                        id, model, data, dataSeed, validation, steps, h, metrics, listeners, checkpoints, null, null);
             Path store = dir.resolve(SavedModels.CHECKPOINTS);
             try (StoreLock lock = StoreLock.acquire(store)) {
                 ModelCheckpointing ck = ModelCheckpointing.trainableOnly(store, checkpoints.keep());
                 RunFolder.requireNewOrResumed(dir, ck.store(), metrics, checkpoints.resume(), checkpoints.force());
                 RunSettings settings = settings(data, steps, h).addAll(modelSettings);
                 return train(
-                        id,
-                        model,
-                        data,
-                        dataSeed,
-                        validation,
-                        probe,
-                        steps,
-                        h,
-                        metrics,
-                        listeners,
-                        checkpoints,
-                        ck,
-                        settings);
+                        id, model, data, dataSeed, validation, steps, h, metrics, listeners, checkpoints, ck, settings);
             }
         } catch (CheckpointFormatException e) { // a damaged checkpoint on resume: its own one line names it
             throw new UncheckedIOException(e.getMessage(), e);
@@ -275,7 +229,6 @@ public final class ModeTraining {
             List<DomainTokens> data,
             long dataSeed,
             List<int[]> validation,
-            Map<String, List<int[]>> probe,
             int steps,
             Hyper h,
             Path metrics,
@@ -299,8 +252,12 @@ public final class ModeTraining {
         try (MetricsLog log = new MetricsLog(metrics)) {
             List<Trainer.Listener> all = new ArrayList<>();
             all.add(log);
-            if (model instanceof ModeModel m && !probe.isEmpty())
-                all.add(new RouterProbe(m, probe, h.batch(), Math.max(1, steps / ROUTER_POINTS), log));
+            if (model instanceof ModeModel m)
+                all.add(new RouterMonitor(
+                        m,
+                        data.stream().map(DomainTokens::name).toList(),
+                        m.modeConfig().domains(),
+                        log));
             all.addAll(listeners);
             Trainer t = new Trainer(
                     model, mix(data, h, dataSeed), validation.isEmpty() ? null : () -> validation, opt, ck, all);

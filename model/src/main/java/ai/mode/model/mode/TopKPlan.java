@@ -180,6 +180,16 @@ public final class TopKPlan implements AutoCloseable {
         return new Selection(Arrays.copyOf(tokens, n), Arrays.copyOf(widx, n), perSeq);
     }
 
+    /** Tokens of each sequence routed to each branch, {@code [B, N+1]} row-major (each sequence's row sums to k·T). */
+    public int[] routedPerSequence() {
+        int[] out = new int[batch * branches];
+        for (int r = 0; r < index.length / k; r++) {
+            int b = perSequence ? r : r / seq;
+            for (int j = 0; j < k; j++) out[b * branches + index[r * k + j]] += perSequence ? seq : 1;
+        }
+        return out;
+    }
+
     /** Position of branch br among routing row r's top-k, or -1. */
     private int slotOf(int r, int br) {
         for (int j = 0; j < k; j++) if (index[r * k + j] == br) return j;

@@ -14,6 +14,7 @@ import java.util.List;
  */
 public final class LoaderStream implements TokenStream {
     private final DataLoader loader;
+    private int[] rowSources;
 
     public LoaderStream(DataLoader loader) {
         this.loader = loader;
@@ -27,6 +28,13 @@ public final class LoaderStream implements TokenStream {
         }
         Batch b = loader.next();
         System.arraycopy(b.tokens(), 0, dst, 0, dst.length);
+        rowSources = b.sources();
+    }
+
+    /** The loader's source of every row of the last batch, in the order its sources were given. */
+    @Override
+    public int[] rowSources() {
+        return rowSources == null ? null : rowSources.clone();
     }
 
     @Override

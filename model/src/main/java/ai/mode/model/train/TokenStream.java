@@ -14,6 +14,14 @@ public interface TokenStream {
      */
     void next(int batch, int seqLen, int[] dst);
 
+    /**
+     * The source (domain) of each row of the last {@link #next}, as an index in the stream's source order, or null
+     * when the stream does not know (the default).
+     */
+    default int[] rowSources() {
+        return null;
+    }
+
     /** The position after the last {@link #next}, as JSON (saved in checkpoints). */
     JsonElement state();
 

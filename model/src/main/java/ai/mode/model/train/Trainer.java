@@ -77,6 +77,12 @@ public final class Trainer {
     public interface Listener {
         default void onStart(int firstStep, int totalSteps, Options options) {}
 
+        /**
+         * Before each micro-batch of step {@code step} runs: the source (domain) of each of its rows, as an index in
+         * the stream's source order ({@link TokenStream#rowSources}), or null when the stream does not say.
+         */
+        default void onMicroBatch(int step, int[] rowSources) {}
+
         default void onStep(StepMetrics m) {}
 
         default void onValidation(int step, LossStats stats) {}

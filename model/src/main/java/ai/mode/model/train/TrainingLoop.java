@@ -118,6 +118,7 @@ public final class TrainingLoop {
         int stop = Math.min(untilStep, options.steps());
         int b = options.batch(), t = options.seqLen(), accum = options.accumulation();
         int[][] windows = new int[accum][b * (t + 1)];
+        int[][] sources = new int[accum][];
         for (Trainer.Listener l : listeners) l.onStart(step + 1, options.steps(), options);
         long start = System.nanoTime();
         double lastLoss = Double.NaN, trainSeconds = 0;
@@ -128,6 +129,7 @@ public final class TrainingLoop {
             long counted = 0;
             for (int m = 0; m < accum; m++) {
                 train.next(b, t, windows[m]);
+                sources[m] = train.rowSources();
                 for (int v : Evaluator.targets(windows[m], b, t)) if (v != Backend.IGNORE_INDEX) counted++;
             }
             if (counted == 0) throw new IllegalStateException("step " + current + ": the batch has no target tokens");
@@ -135,6 +137,7 @@ public final class TrainingLoop {
             target.zeroGrad().run();
             LossStats stats = LossStats.ZERO;
             for (int m = 0; m < accum; m++) {
+                for (Trainer.Listener l : listeners) l.onMicroBatch(current, sources[m]);
                 stats = stats.plus(target.microBatch()
                         .run(
                                 Evaluator.inputs(windows[m], b, t),

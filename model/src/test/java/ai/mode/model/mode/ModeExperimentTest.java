@@ -171,7 +171,7 @@ class ModeExperimentTest {
         assertTrue(md.contains("| domain-embedding router (τ 1.0, backbone row from general) | 0 |"), md);
         assertEquals(7, json.getAsJsonObject("settings").get("total_steps").getAsInt());
         assertTrue(Files.isRegularFile(dir.resolve("gate-weights-mode-2x.png")));
-        assertTrue(Files.isRegularFile(dir.resolve("mode-2x").resolve(RouterProbe.WEIGHTS_PNG)));
+        assertTrue(Files.isRegularFile(dir.resolve("mode-2x").resolve(RouterMonitor.WEIGHTS_PNG)));
         assertTrue(Files.readString(dir.resolve("mode-2x").resolve("metrics.jsonl"))
                 .contains("\"type\":\"router\""));
         String lossChart = Files.readString(dir.resolve(ExperimentReport.LOSS_PNG));

@@ -94,7 +94,6 @@ class StageResumeTest {
                     data,
                     h.seed(),
                     ModeTraining.validationWindows(data, h),
-                    ModeTraining.probeWindows(data, h),
                     steps,
                     h,
                     dir,

@@ -1,6 +1,9 @@
 package ai.mode.parallel.sched;
 
 import ai.mode.model.io.NamedTensors;
+import ai.mode.model.mode.GateStatistics;
+import ai.mode.model.mode.GateWatch;
+import ai.mode.model.mode.RouterStatistics;
 import ai.mode.model.nn.Parameter;
 import ai.mode.model.train.AdamW;
 import ai.mode.parallel.comm.Communicator;
@@ -16,6 +19,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.Phaser;
 import java.util.function.BiFunction;
@@ -29,7 +33,7 @@ import java.util.function.BiFunction;
  * {@link #create} (this process hosts a contiguous range of world ranks; the others live in other processes).
  * Not thread-safe: one driver thread calls it.
  */
-public final class ParallelModeModel implements AutoCloseable {
+public final class ParallelModeModel implements AutoCloseable, GateWatch {
     private final Placement placement;
     private final int firstRank;
     private final List<Backend> backends;
@@ -298,6 +302,59 @@ public final class ParallelModeModel implements AutoCloseable {
             out.add(new Object[] {n, shape});
         }
         return out;
+    }
+
+    // ================================================================== router statistics
+
+    /** Every rank starts counting the gates it holds (those of the blocks whose merge group it is in). */
+    @Override
+    public void watchGates(List<String> domains) {
+        List<String> names = List.copyOf(domains);
+        lanes.run(i -> {
+            shards.get(i).watchGates(names);
+            return null;
+        });
+    }
+
+    @Override
+    public void gateRows(int[] rowDomain) {
+        lanes.run(i -> {
+            watched(i).open(rowDomain);
+            return null;
+        });
+    }
+
+    /**
+     * Collective (every process calls it): each rank's sums, added over the world, so every process gets the
+     * statistics of the whole batch; each rank's sums are then zeroed.
+     */
+    @Override
+    public Map<String, List<RouterStatistics.Summary>> takeGateStatistics() {
+        List<Map<String, List<RouterStatistics.Summary>>> got = lanes.run(i -> {
+            GateStatistics mine = watched(i);
+            double[] total = worlds.get(i).allReduce(mine.toArray(), ReduceOp.SUM);
+            mine.reset();
+            mine.pause();
+            mine.add(total);
+            Map<String, List<RouterStatistics.Summary>> out = mine.summaries();
+            mine.reset();
+            return out;
+        });
+        return got.get(0);
+    }
+
+    @Override
+    public void unwatchGates() {
+        lanes.run(i -> {
+            shards.get(i).watchGates(null);
+            return null;
+        });
+    }
+
+    private GateStatistics watched(int lane) {
+        GateStatistics g = shards.get(lane).gates();
+        if (g == null) throw new IllegalStateException("router statistics used before watchGates");
+        return g;
     }
 
     /** Names of every parameter held in this process (for tests and reports). */

@@ -1,8 +1,10 @@
 package ai.mode.parallel.sched;
 
 import ai.mode.model.LlamaConfig;
+import ai.mode.model.mode.GateStatistics;
 import ai.mode.model.mode.ModeConfig;
 import ai.mode.model.mode.Routing;
+import ai.mode.model.mode.TopKPlan;
 import ai.mode.model.nn.BufferPool;
 import ai.mode.model.nn.Parameter;
 import ai.mode.model.train.AdamW;
@@ -53,6 +55,7 @@ final class RankShard implements AutoCloseable {
     private final SparseBlockStep sparse;
     private final AdamW optimizer;
     private Tensor idsT, targetsT;
+    private GateStatistics gates; // router statistics of the gates held here; null = not watched
 
     RankShard(
             Placement pl,
@@ -185,7 +188,12 @@ final class RankShard implements AutoCloseable {
         }
         CommHandle.all(moves).await();
         p.x = consumers.contains(ex.group) ? in : null;
-        return routing.dense() ? dense.forward(p) : sparse.forward(p);
+        Tensor y = routing.dense() ? dense.forward(p) : sparse.forward(p);
+        if (p.merge && gates != null) { // the merge group holds the gate; its rows start at rowStart
+            TopKPlan plan = routing.dense() ? null : p.sparse.plan;
+            gates.observe(i, be, p.probs, plan, ex.rowStart(ex.group, ex.replica), seq);
+        }
+        return y;
     }
 
     /**
@@ -202,6 +210,18 @@ final class RankShard implements AutoCloseable {
         Tensor to = ex.group == prod ? own.get("dy." + (i - 1), ex.myRows(), seq, d) : null;
         ex.reshard(p.merge ? dx : null, merge, to, prod, seq * d).await();
         return to;
+    }
+
+    // ================================================================== router statistics
+
+    /** Starts counting the gates held here into fresh sums (null: stops); rows labelled by these domain names. */
+    void watchGates(List<String> domains) {
+        gates = domains == null ? null : new GateStatistics(mode.numBlocks(), mode.numBranches(), domains);
+    }
+
+    /** The router statistics of the gates held here (null when not watched). */
+    GateStatistics gates() {
+        return gates;
     }
 
     // ================================================================== data parallelism and the optimizer

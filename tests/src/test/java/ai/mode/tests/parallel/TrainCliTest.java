@@ -1,6 +1,7 @@
 // `mode train` end to end on a tiny pretrained backbone: two cpu devices in one process (MPMD) and two
-// separate JVM processes joined through the torchrun variables give the single-device run's losses; the
-// leader writes the expert file, metrics and placement; bad options are one-line errors. Also `mode costmodel`.
+// separate JVM processes joined through the torchrun variables give the single-device run's losses and router
+// statistics; the leader writes the expert file, metrics, router charts and placement; bad options are one-line
+// errors. Also `mode costmodel`.
 package ai.mode.tests.parallel;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -8,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.mode.cli.Main;
 import ai.mode.model.mode.ExpertFile;
+import ai.mode.model.mode.RouterMonitor;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import java.io.ByteArrayOutputStream;
@@ -153,6 +155,47 @@ public class TrainCliTest {
             assertEquals(want.get(i), got.get(i), 1e-4 * Math.abs(want.get(i)), "loss of step " + (i + 1));
     }
 
+    /**
+     * The router lines of two runs of the same data: one per step, the same domains and per block the same tokens,
+     * and mean weights and entropy within the runs' float32 differences; the weights sum to 1.
+     */
+    private static void sameRouterStatistics(Path want, Path got) throws Exception {
+        List<JsonObject> w = routerLines(want), g = routerLines(got);
+        assertEquals(3, g.size(), "a router line at each of the 3 steps");
+        assertEquals(w.size(), g.size());
+        for (int s = 0; s < g.size(); s++) {
+            assertEquals(s + 1, g.get(s).get("step").getAsInt());
+            JsonObject gd = g.get(s).getAsJsonObject("domains"), wd = w.get(s).getAsJsonObject("domains");
+            assertEquals(wd.keySet(), gd.keySet());
+            for (String d : gd.keySet()) {
+                for (int b = 0; b < gd.getAsJsonArray(d).size(); b++) {
+                    JsonObject gb = gd.getAsJsonArray(d).get(b).getAsJsonObject(),
+                            wb = wd.getAsJsonArray(d).get(b).getAsJsonObject();
+                    assertEquals(4 * 12, gb.get("tokens").getAsLong(), "a step's 4 x 12 tokens, all of one domain");
+                    assertEquals(
+                            wb.get("entropy").getAsDouble(), gb.get("entropy").getAsDouble(), 1e-4);
+                    double sum = 0;
+                    for (int j = 0; j < gb.getAsJsonArray("weights").size(); j++) {
+                        double x = gb.getAsJsonArray("weights").get(j).getAsDouble();
+                        assertEquals(wb.getAsJsonArray("weights").get(j).getAsDouble(), x, 1e-4);
+                        sum += x;
+                    }
+                    assertEquals(1.0, sum, 1e-6);
+                }
+            }
+        }
+        assertTrue(Files.isRegularFile(got.resolve(RouterMonitor.WEIGHTS_PNG)), "the router charts");
+    }
+
+    private static List<JsonObject> routerLines(Path run) throws Exception {
+        List<JsonObject> out = new ArrayList<>();
+        for (String line : Files.readAllLines(run.resolve("metrics.jsonl"))) {
+            JsonObject o = JsonParser.parseString(line).getAsJsonObject();
+            if (o.get("type").getAsString().equals("router")) out.add(o);
+        }
+        return out;
+    }
+
     @Test
     void twoDevicesInOneProcessMatchOneDevice() throws Exception {
         Path one = dir.resolve("one"), two = dir.resolve("two");
@@ -167,6 +210,7 @@ public class TrainCliTest {
         assertTrue(b[1].contains("communicator hub (in-process)"), b[1]);
         assertTrue(b[1].contains("test " + corpus), b[1]);
         sameLosses(losses(one.resolve("metrics.jsonl")), losses(two.resolve("metrics.jsonl")));
+        sameRouterStatistics(one, two);
         ExpertFile f1 = ExpertFile.read(one.resolve(ExpertFile.FILE_NAME)),
                 f2 = ExpertFile.read(two.resolve(ExpertFile.FILE_NAME));
         assertEquals(f1.tensors().names(), f2.tensors().names());
@@ -231,6 +275,7 @@ public class TrainCliTest {
                 outs.get(0));
         assertTrue(!outs.get(1).contains("expert file:"), "only rank 0 writes: " + outs.get(1));
         sameLosses(losses(one.resolve("metrics.jsonl")), losses(multi.resolve("metrics.jsonl")));
+        sameRouterStatistics(one, multi);
     }
 
     @Test

@@ -1,7 +1,6 @@
 package ai.mode.model.mode;
 
 import ai.mode.model.train.ChartWriter;
-import ai.mode.model.train.Evaluator;
 import ai.mode.model.train.MetricsLog;
 import ai.mode.model.train.Trainer;
 import com.google.gson.JsonArray;
@@ -20,78 +19,63 @@ import java.util.Map;
 import java.util.Optional;
 
 /**
- * Router statistics while a MoDE model trains: every {@code every} steps (and at the last step) it runs the model
- * forward, without gradients, on a fixed set of windows of each domain and appends one {@code "type":"router"} line to
- * {@code metrics.jsonl} with, per domain and block, the gate's mean weight per branch, its mean entropy and, for top-k
- * routing, the load per branch and the tokens over capacity ({@link RouterStatistics}). At the end it draws the curves
+ * Router statistics while a MoDE model trains: at every step (every {@code "type":"train"} line of
+ * {@code metrics.jsonl}) one {@code "type":"router"} line with, per domain of the step's batch rows and per block, the
+ * gate's mean weight per branch, its mean entropy, the tokens counted and, for top-k routing, the load per branch and
+ * the tokens over capacity ({@link RouterStatistics}), over the step's micro-batches. At the end it draws the curves
  * as PNGs through the registered {@link ChartWriter}: {@code router-weights.png}, {@code router-entropy.png} and, for
  * top-k, {@code router-load.png}.
  *
- * <p>Training batches mix domains without labels, so the statistics come from these probe windows (the same ones at
- * every step, so the curves compare like with like). A probe only runs forward passes: the training path is
- * unchanged bit for bit.
+ * <p>The statistics come from the gate probabilities and top-k plans the training forward passes produce anyway
+ * ({@link GateWatch}: the model on one device, or the ranks of a placed model, which add their sums), labelled by the
+ * data loader's domain of each row ({@link Trainer.Listener#onMicroBatch}); rows of a stream that does not know their
+ * domain count under {@code "all"}. No extra forward pass runs and no parameter changes. Validation passes are not
+ * counted.
  *
  * <pre>
- * {"type":"router","step":20,"domains":{"code":[{"weights":[0.81,0.19],"entropy":0.48,"load":[1.0,0.0],"over_capacity":0}, ...]}}
+ * {"type":"router","step":20,"domains":{"code":[{"weights":[0.81,0.19],"entropy":0.48,"tokens":1024,"load":[1.0,0.0],"over_capacity":0}, ...]}}
  * </pre>
  */
-public final class RouterProbe implements Trainer.Listener {
-    private static final System.Logger LOG = System.getLogger(RouterProbe.class.getName());
+public final class RouterMonitor implements Trainer.Listener {
+    private static final System.Logger LOG = System.getLogger(RouterMonitor.class.getName());
 
     /** PNG file names in the run folder. */
     public static final String WEIGHTS_PNG = "router-weights.png",
             ENTROPY_PNG = "router-entropy.png",
             LOAD_PNG = "router-load.png";
 
-    private final ModeModel model;
-    private final Map<String, List<int[]>> windows;
-    private final int batch;
-    private final int every;
+    private final GateWatch gates;
+    private final List<String> domains;
+    private final List<String> experts;
     private final MetricsLog log;
-    private int totalSteps;
 
     /**
-     * @param windows per domain, the probe windows (rows of T+1 tokens); domains without windows are left out
-     * @param every   probe interval in steps (the last step is always probed)
-     * @param log     the run's metrics log (written to, not owned)
+     * @param domains the data stream's sources in order (the names its row labels index)
+     * @param experts the model's experts, for the chart legends
+     * @param log     the run's metrics log (written to, not owned); null in a process that only takes part in the
+     *                statistics' collective (a placed model's other processes)
      */
-    public RouterProbe(ModeModel model, Map<String, List<int[]>> windows, int batch, int every, MetricsLog log) {
-        if (every < 1)
-            throw new IllegalArgumentException("router statistics interval must be >= 1 (got " + every + ")");
-        this.model = model;
-        this.windows = new LinkedHashMap<>();
-        windows.forEach((d, w) -> {
-            if (!w.isEmpty()) this.windows.put(d, List.copyOf(w));
-        });
-        this.batch = batch;
-        this.every = every;
+    public RouterMonitor(GateWatch gates, List<String> domains, List<String> experts, MetricsLog log) {
+        this.gates = gates;
+        this.domains = List.copyOf(domains);
+        this.experts = List.copyOf(experts);
         this.log = log;
     }
 
     @Override
     public void onStart(int firstStep, int totalSteps, Trainer.Options options) {
-        this.totalSteps = totalSteps;
+        gates.watchGates(domains);
+    }
+
+    @Override
+    public void onMicroBatch(int step, int[] rowSources) {
+        gates.gateRows(rowSources);
     }
 
     @Override
     public void onStep(Trainer.StepMetrics m) {
-        if (windows.isEmpty() || (m.step() % every != 0 && m.step() != totalSteps)) return;
-        log.append(line(m.step(), measure()));
-    }
-
-    /** Router statistics per domain (one per block) on the probe windows, measured now. */
-    public Map<String, List<RouterStatistics.Summary>> measure() {
-        Map<String, List<RouterStatistics.Summary>> out = new LinkedHashMap<>();
-        try {
-            for (Map.Entry<String, List<int[]>> d : windows.entrySet()) {
-                model.collectGateStatistics(true);
-                Evaluator.evaluate(model, d.getValue(), batch);
-                out.put(d.getKey(), model.routerStatistics());
-            }
-        } finally {
-            model.collectGateStatistics(false);
-        }
-        return out;
+        Map<String, List<RouterStatistics.Summary>> stats = gates.takeGateStatistics();
+        if (log != null && !stats.isEmpty()) log.append(line(m.step(), stats));
     }
 
     static JsonObject line(int step, Map<String, List<RouterStatistics.Summary>> stats) {
@@ -105,6 +89,7 @@ public final class RouterProbe implements Trainer.Listener {
                 JsonObject b = new JsonObject();
                 b.add("weights", array(s.meanWeight()));
                 b.addProperty("entropy", s.entropy());
+                b.addProperty("tokens", s.tokens());
                 if (s.load() != null) {
                     b.add("load", array(s.load()));
                     b.addProperty("over_capacity", s.overCapacity());
@@ -125,14 +110,11 @@ public final class RouterProbe implements Trainer.Listener {
 
     @Override
     public void onEnd(int lastStep) {
+        gates.unwatchGates();
         Optional<ChartWriter> charts = ChartWriter.find();
-        if (charts.isEmpty() || windows.isEmpty()) return;
+        if (charts.isEmpty() || log == null) return;
         try {
-            plot(
-                    charts.get(),
-                    log.file(),
-                    log.file().toAbsolutePath().getParent(),
-                    model.modeConfig().domains());
+            plot(charts.get(), log.file(), log.file().toAbsolutePath().getParent(), experts);
         } catch (IOException e) {
             throw new UncheckedIOException(
                     "could not draw the router statistics of " + log.file() + ": " + e.getMessage(), e);
@@ -181,12 +163,18 @@ public final class RouterProbe implements Trainer.Listener {
                 charts,
                 dir.resolve(WEIGHTS_PNG),
                 size,
-                "mean gate weight of each expert (probe windows)",
+                "mean gate weight of each expert (training batches, per domain)",
                 "mean weight",
                 x,
                 weights));
         out.add(draw(
-                charts, dir.resolve(ENTROPY_PNG), size, "gate entropy (nats, probe windows)", "entropy", x, entropy));
+                charts,
+                dir.resolve(ENTROPY_PNG),
+                size,
+                "gate entropy (nats, training batches, per domain)",
+                "entropy",
+                x,
+                entropy));
         if (!load.isEmpty())
             out.add(draw(
                     charts,
