@@ -48,6 +48,11 @@ final class VectorKernels extends CpuKernels {
         case 128, 256, 512 -> VectorSpecies.of(float.class, VectorShape.forBitSize(S.vectorBitSize() / 2));
         default -> S;
     };
+    /** Float vectors of a quarter of the width (2 lanes with AVX2), where that is a vector shape; else HALF. */
+    private static final VectorSpecies<Float> QUARTER = switch (S.vectorBitSize()) {
+        case 256, 512 -> VectorSpecies.of(float.class, VectorShape.forBitSize(S.vectorBitSize() / 4));
+        default -> HALF;
+    };
     /** System property that picks the GEMM tile height (6 or 12). */
     static final String GEMM_ROWS_PROPERTY = "mode.cpu.gemmRows";
 
@@ -511,16 +516,23 @@ final class VectorKernels extends CpuKernels {
     @Override
     void copyScaled(float[] x, int xo, int ldx, float[] out, int oo, int ldo, int rows, int cols, float s) {
         int full = S.loopBound(cols), rest = cols - full;
-        // A tail of half a vector (the 4-float slots of a k-by-k A panel with AVX2) copies with plain half-width
-        // loads and stores; other tails with a mask, which some AVX2 cores (AMD) store slowly.
-        boolean half = rest == HALF.length();
+        // A tail of half a vector, or of three quarters (the 4- and 6-float slots of a k-by-k A panel with AVX2),
+        // copies with plain half- and quarter-width loads and stores; other tails with a mask, which some AVX2
+        // cores (AMD) store slowly.
+        boolean half = rest == HALF.length() || rest == HALF.length() + QUARTER.length();
+        boolean quarter = rest == HALF.length() + QUARTER.length();
         VectorMask<Float> tail = rest == 0 || half ? null : S.indexInRange(full, cols);
         for (int r = 0; r < rows; r++) {
             int xi = xo + r * ldx, oi = oo + r * ldo;
             int c = 0;
             for (; c < full; c += L) FloatVector.fromArray(S, x, xi + c).mul(s).intoArray(out, oi + c);
-            if (half) FloatVector.fromArray(HALF, x, xi + c).mul(s).intoArray(out, oi + c);
-            else if (tail != null)
+            if (half) {
+                FloatVector.fromArray(HALF, x, xi + c).mul(s).intoArray(out, oi + c);
+                if (quarter) {
+                    int q = c + HALF.length();
+                    FloatVector.fromArray(QUARTER, x, xi + q).mul(s).intoArray(out, oi + q);
+                }
+            } else if (tail != null)
                 FloatVector.fromArray(S, x, xi + c, tail).mul(s).intoArray(out, oi + c, tail);
         }
     }
