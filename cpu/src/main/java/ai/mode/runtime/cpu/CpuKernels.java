@@ -64,24 +64,13 @@ abstract class CpuKernels {
 
     /**
      * One full mr x nr tile: {@code C = Ap Bp}, or {@code C += Ap Bp} when load (C read first; otherwise never
-     * read). The A panel is either k by k, mr consecutive values per k, kStep apart ({@code ap[apo + p*kStep + r]};
-     * rowsA false; kStep is mr for a packed panel, lda for a transposed A read in place), or row by row with row
-     * stride {@link #KC} ({@code ap[apo + r*KC + p]}; rowsA true, kStep unused): whichever layout copies
+     * read). The A panel is either k by k, mr consecutive values per k ({@code ap[apo + p*mr + r]}; rowsA false),
+     * or row by row with row stride {@link #KC} ({@code ap[apo + r*KC + p]}; rowsA true): whichever layout copies
      * straight from op(A). Bp is packed with nr values per k ({@code bp[bpo + p*nr + j]}). Each element is one
      * chain of multiply-adds in k order, starting from zero or from C, whatever the layout.
      */
     abstract void gemmTile(
-            int kc,
-            float[] ap,
-            int apo,
-            boolean rowsA,
-            int kStep,
-            float[] bp,
-            int bpo,
-            float[] c,
-            int co,
-            int ldc,
-            boolean load);
+            int kc, float[] ap, int apo, boolean rowsA, float[] bp, int bpo, float[] c, int co, int ldc, boolean load);
 
     // ------------------------------------------------------------------ row primitives (n elements)
 

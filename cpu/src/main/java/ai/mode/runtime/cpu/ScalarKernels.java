@@ -31,18 +31,8 @@ final class ScalarKernels extends CpuKernels {
 
     @Override
     void gemmTile(
-            int kc,
-            float[] ap,
-            int apo,
-            boolean rowsA,
-            int kStep,
-            float[] bp,
-            int bpo,
-            float[] c,
-            int co,
-            int ldc,
-            boolean load) {
-        int rs = rowsA ? KC : 1, ks = rowsA ? 1 : kStep;
+            int kc, float[] ap, int apo, boolean rowsA, float[] bp, int bpo, float[] c, int co, int ldc, boolean load) {
+        int rs = rowsA ? KC : 1, ks = rowsA ? 1 : MR;
         float[] acc = new float[MR * NR];
         if (load) {
             for (int r = 0; r < MR; r++) System.arraycopy(c, co + r * ldc, acc, r * NR, NR);

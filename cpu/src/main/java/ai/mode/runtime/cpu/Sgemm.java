@@ -276,7 +276,6 @@ final class Sgemm {
                                         a2,
                                         aBase + kb * aStep,
                                         aPanel,
-                                        mr,
                                         kc,
                                         bp,
                                         bBase + kb * bBlockSize,
@@ -366,7 +365,6 @@ final class Sgemm {
         int panels = (n + nr - 1) / nr, packedPanels = (packedN + nr - 1) / nr;
         int kcStep = k == packedK ? kcStep(k) : k; // a prefix lies in the one packed K block
         boolean inPlace = rowPanelsInPlace(transA, k, lda, alpha);
-        boolean colsInPlace = kPanelsInPlace(transA, m, k, lda, alpha, a, aOff);
         for (int p0 = 0; p0 < k; p0 += kcStep) {
             int kc = Math.min(kcStep, k - p0);
             int panelRows = k == packedK ? kc : packedK; // rows each packed panel of this block holds
@@ -374,35 +372,12 @@ final class Sgemm {
             for (int i0 = 0; i0 < m; i0 += mc) {
                 int rows = Math.min(mc, m - i0);
                 int bBase = p0 * packedPanels * nr + j0 * panelRows;
-                if (colsInPlace) {
-                    computeTask(
-                            false,
-                            a,
-                            aOff + p0 * lda + i0,
-                            mr,
-                            lda,
-                            kc,
-                            bp,
-                            bBase,
-                            panelRows * nr,
-                            load,
-                            c,
-                            cOff + i0 * ldc,
-                            ldc,
-                            rows,
-                            0,
-                            n,
-                            0,
-                            panels);
-                    continue;
-                }
                 if (inPlace && panelsInside(a, aOff + i0 * KC, rows)) {
                     computeTask(
                             true,
                             a,
                             aOff + i0 * KC,
                             mr * KC,
-                            1,
                             kc,
                             bp,
                             bBase,
@@ -426,7 +401,6 @@ final class Sgemm {
                         ap,
                         0,
                         aPanelStride,
-                        mr,
                         kc,
                         bp,
                         bBase,
@@ -499,20 +473,6 @@ final class Sgemm {
      */
     private static boolean rowPanelsInPlace(boolean transA, int k, int lda, float alpha) {
         return !transA && lda == KC && k <= KC && alpha == 1f;
-    }
-
-    /**
-     * Whether a transposed op(A) (op(A)[i, p] at {@code a[aOff + p*lda + i]}) can be read in place as k-by-k panels
-     * (mr consecutive values per k, lda apart): alpha 1, and every panel inside the array, including a last
-     * partial one that reads up to mr values past column M of the last storage row. Used by {@link #gemmPacked},
-     * whose A is a small cache-resident block (attention's Pᵀ and dSᵀ): there it measured 9% faster than packing;
-     * for the threaded GEMM's large transposed operands (weight gradients) it measured no faster, so those pack.
-     */
-    private boolean kPanelsInPlace(boolean transA, int m, int k, int lda, float alpha, float[] a, int aOff) {
-        return transA
-                && alpha == 1f
-                && k > 0
-                && aOff + (long) (k - 1) * lda + (long) (m + mr - 1) / mr * mr <= a.length;
     }
 
     /**
@@ -718,16 +678,15 @@ final class Sgemm {
     }
 
     /**
-     * The rows panels of packed A at apBase, aPanel floats apart (row by row if rowsA, else k by k with kStep
-     * floats from one k to the next; {@code rows} rows, C's first at cOff) x B panels [jp0, jp1) at bpBase, bPanel
-     * floats apart, of one K block: C = Ap Bp, or C += Ap Bp when load.
+     * The rows panels of packed A at apBase, aPanel floats apart (row by row if rowsA, else k by k; {@code rows}
+     * rows, C's first at cOff) x B panels [jp0, jp1) at bpBase, bPanel floats apart, of one K block: C = Ap Bp, or
+     * C += Ap Bp when load.
      */
     private void computeTask(
             boolean rowsA,
             float[] ap,
             int apBase,
             int aPanel,
-            int kStep,
             int kc,
             float[] bp,
             int bpBase,
@@ -750,14 +709,14 @@ final class Sgemm {
                 int ao = apBase + (ii / mr) * aPanel;
                 int co = cOff + ii * ldc + n0 + jp * nr;
                 if (liveRows == mr && liveCols == nr) {
-                    kernels.gemmTile(kc, ap, ao, rowsA, kStep, bp, bpo, c, co, ldc, load);
+                    kernels.gemmTile(kc, ap, ao, rowsA, bp, bpo, c, co, ldc, load);
                 } else {
                     // A partial tile runs whole on a scratch tile; only its live part is read from and written to C.
                     if (edge == null) edge = buffer(edgeC, mr * nr);
                     if (load) {
                         for (int r = 0; r < liveRows; r++) System.arraycopy(c, co + r * ldc, edge, r * nr, liveCols);
                     }
-                    kernels.gemmTile(kc, ap, ao, rowsA, kStep, bp, bpo, edge, 0, nr, load);
+                    kernels.gemmTile(kc, ap, ao, rowsA, bp, bpo, edge, 0, nr, load);
                     for (int r = 0; r < liveRows; r++) System.arraycopy(edge, r * nr, c, co + r * ldc, liveCols);
                 }
             }

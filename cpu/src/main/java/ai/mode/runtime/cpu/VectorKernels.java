@@ -19,20 +19,20 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p>The GEMM register tile is mr rows x 2 vectors of a packed A panel times a packed B panel; per k it loads
  * 2 vectors of B, broadcasts mr values of A and issues 2 mr FMAs, so it needs 2 mr accumulators, 2 B vectors and
- * the live broadcasts in registers. With 512-bit vectors (AVX-512, 32 registers) mr is 12: 24 accumulators keep
- * both FMA ports busy. Elsewhere mr is 4 (8 accumulators + 2 + 4 = 14 of AVX2's 16 registers): C2 schedules the
- * broadcasts of a k ahead of their FMAs, so a 6-row tile (12 + 2 + 6) kept accumulators on the stack, reloaded
- * and stored every k, and ran at a third to a half of the 4-row one (emulated AVX2 on Zen 5, one core: 30-50
- * against 94 GFLOP/s, about the FMA peak). Each height is its own straight-line method: register allocation
- * needs the accumulators as named locals, so a loop over rows (a parameter) would not do. The two A panel
- * layouts of {@link CpuKernels#gemmTile} share that method: the broadcast addresses must be constant offsets
- * from one index for C2 to emit memory-operand broadcasts with no index arithmetic (a variable row stride
- * measured 25% slower), and loop-invariant tests on each address are unswitched by C2 into one loop per
- * layout. The step from one k to the next is chosen inside the loop too (1, mr for a packed k-by-k panel, or
- * the runtime kStep of a transposed A read in place), so each loop has a constant step: with one step chosen
- * before the loop, once both layouts had run (as in every training step) both loops kept a runtime stride,
- * range checks and stack reloads, and the 4 x 16 tile ran at 79 instead of 91 GFLOP/s (Xeon, AVX2 flags).
- * {@code -Dmode.cpu.gemmRows=4|12} overrides the choice (for tests and benchmarks).
+ * the live broadcasts in registers. With 512-bit vectors (AVX-512, 32 registers) mr is 12 (24 accumulators);
+ * elsewhere mr is 6 (12 accumulators + 2 B vectors + the broadcasts in AVX2's 16 registers): 12 independent FMA
+ * chains keep both FMA ports busy through a 4-cycle latency, where 8 (a 4-row tile) just cover it. Each height is
+ * its own straight-line method: register allocation needs the accumulators as named locals, so a loop over rows
+ * (a parameter) would not do. Each method has one k loop per A layout of {@link CpuKernels#gemmTile}, with
+ * constant broadcast offsets (so C2 emits memory-operand broadcasts with no index arithmetic; a variable row
+ * stride measured 25% slower) and a constant step, and B's index as its counter. That shape is what keeps C2's
+ * code free of spills: with the layout test inside one loop (left to C2's unswitching), or a separate k counter,
+ * C2 ran short of general registers and parked the B array or its offset in a vector register
+ * (UseFPUForSpilling: a vmovq every k), and with a third layout taking a runtime step (a transposed A read in
+ * place, until 2026-12-08) it did so in every layout once that layout had
+ * run; whole GEMMs then ran at 0.66x OpenBLAS instead of 0.86x (4 x 16 tile, emulated AVX2 on Zen 5, one
+ * thread). In that state a 6-row tile also kept accumulators on the stack, which is why AVX2 had 4 rows until
+ * then. {@code -Dmode.cpu.gemmRows=6|12} overrides the choice (for tests and benchmarks).
  */
 final class VectorKernels extends CpuKernels {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
@@ -48,7 +48,12 @@ final class VectorKernels extends CpuKernels {
         case 128, 256, 512 -> VectorSpecies.of(float.class, VectorShape.forBitSize(S.vectorBitSize() / 2));
         default -> S;
     };
-    /** System property that picks the GEMM tile height (4 or 12). */
+    /** Float vectors of a quarter of the width (2 lanes with AVX2), where that is a vector shape; else HALF. */
+    private static final VectorSpecies<Float> QUARTER = switch (S.vectorBitSize()) {
+        case 256, 512 -> VectorSpecies.of(float.class, VectorShape.forBitSize(S.vectorBitSize() / 4));
+        default -> HALF;
+    };
+    /** System property that picks the GEMM tile height (6 or 12). */
     static final String GEMM_ROWS_PROPERTY = "mode.cpu.gemmRows";
 
     private static final int NR = 2 * L;
@@ -106,7 +111,7 @@ final class VectorKernels extends CpuKernels {
         return FloatVector.broadcast(S, 1f).div(exp(x.neg()).add(1f));
     }
 
-    /** Rows of the GEMM register tile: 12 or 4. */
+    /** Rows of the GEMM register tile: 12 or 6. */
     private final int mr;
 
     VectorKernels() {
@@ -115,20 +120,20 @@ final class VectorKernels extends CpuKernels {
         String rows = System.getProperty(GEMM_ROWS_PROPERTY, Integer.toString(defaultGemmRows()));
         mr = switch (rows.trim()) {
             case "12" -> 12;
-            case "4" -> 4;
+            case "6" -> 6;
             default ->
                 throw new IllegalArgumentException(
-                        "-D" + GEMM_ROWS_PROPERTY + "=" + rows + " is not a GEMM tile height; use 4 or 12");
+                        "-D" + GEMM_ROWS_PROPERTY + "=" + rows + " is not a GEMM tile height; use 6 or 12");
         };
     }
 
     /**
      * The tile height for this machine's vector registers: 12 where vectors are 512 bits (AVX-512: 32
-     * registers), else 4 (AVX2 and SSE: 16 registers; conservative where narrower vectors have 32 registers,
+     * registers), else 6 (AVX2 and SSE: 16 registers; conservative where narrower vectors have 32 registers,
      * e.g. AVX-512 hardware run with -XX:MaxVectorSize=32, or AArch64).
      */
     static int defaultGemmRows() {
-        return L >= 16 ? 12 : 4;
+        return L >= 16 ? 12 : 6;
     }
 
     @Override
@@ -153,37 +158,17 @@ final class VectorKernels extends CpuKernels {
 
     @Override
     void gemmTile(
-            int kc,
-            float[] ap,
-            int apo,
-            boolean rowsA,
-            int kStep,
-            float[] bp,
-            int bpo,
-            float[] c,
-            int co,
-            int ldc,
-            boolean load) {
+            int kc, float[] ap, int apo, boolean rowsA, float[] bp, int bpo, float[] c, int co, int ldc, boolean load) {
         if (mr == 12) {
-            tile12(kc, ap, apo, rowsA, kStep, bp, bpo, c, co, ldc, load);
+            tile12(kc, ap, apo, rowsA, bp, bpo, c, co, ldc, load);
         } else {
-            tile4(kc, ap, apo, rowsA, kStep, bp, bpo, c, co, ldc, load);
+            tile6(kc, ap, apo, rowsA, bp, bpo, c, co, ldc, load);
         }
     }
 
     /** C = A Bp (+ C when load) for one 12 x 2L tile; the A layouts of {@link CpuKernels#gemmTile}. */
     private static void tile12(
-            int kc,
-            float[] ap,
-            int apo,
-            boolean rowsA,
-            int kStep,
-            float[] bp,
-            int bpo,
-            float[] c,
-            int co,
-            int ldc,
-            boolean load) {
+            int kc, float[] ap, int apo, boolean rowsA, float[] bp, int bpo, float[] c, int co, int ldc, boolean load) {
         FloatVector c00, c01, c10, c11, c20, c21, c30, c31;
         FloatVector c40, c41, c50, c51, c60, c61, c70, c71;
         FloatVector c80, c81, c90, c91, ca0, ca1, cb0, cb1;
@@ -238,48 +223,91 @@ final class VectorKernels extends CpuKernels {
             cb0 = FloatVector.zero(S);
             cb1 = FloatVector.zero(S);
         }
-        // The layout tests are inside the loop, so C2 unswitches it into one loop per layout, each with a constant
-        // step (range checks hoisted); a step chosen before the loop was one runtime stride for all.
-        for (int p = 0; p < kc; p++) {
-            int a = rowsA ? apo + p : kStep == 12 ? apo + 12 * p : apo + p * kStep, b = bpo + p * NR;
-            FloatVector b0 = FloatVector.fromArray(S, bp, b);
-            FloatVector b1 = FloatVector.fromArray(S, bp, b + L);
-            FloatVector a0 = FloatVector.broadcast(S, ap[a]);
-            c00 = a0.fma(b0, c00);
-            c01 = a0.fma(b1, c01);
-            FloatVector a1 = FloatVector.broadcast(S, ap[rowsA ? a + 1 * KC : a + 1]);
-            c10 = a1.fma(b0, c10);
-            c11 = a1.fma(b1, c11);
-            FloatVector a2 = FloatVector.broadcast(S, ap[rowsA ? a + 2 * KC : a + 2]);
-            c20 = a2.fma(b0, c20);
-            c21 = a2.fma(b1, c21);
-            FloatVector a3 = FloatVector.broadcast(S, ap[rowsA ? a + 3 * KC : a + 3]);
-            c30 = a3.fma(b0, c30);
-            c31 = a3.fma(b1, c31);
-            FloatVector a4 = FloatVector.broadcast(S, ap[rowsA ? a + 4 * KC : a + 4]);
-            c40 = a4.fma(b0, c40);
-            c41 = a4.fma(b1, c41);
-            FloatVector a5 = FloatVector.broadcast(S, ap[rowsA ? a + 5 * KC : a + 5]);
-            c50 = a5.fma(b0, c50);
-            c51 = a5.fma(b1, c51);
-            FloatVector a6 = FloatVector.broadcast(S, ap[rowsA ? a + 6 * KC : a + 6]);
-            c60 = a6.fma(b0, c60);
-            c61 = a6.fma(b1, c61);
-            FloatVector a7 = FloatVector.broadcast(S, ap[rowsA ? a + 7 * KC : a + 7]);
-            c70 = a7.fma(b0, c70);
-            c71 = a7.fma(b1, c71);
-            FloatVector a8 = FloatVector.broadcast(S, ap[rowsA ? a + 8 * KC : a + 8]);
-            c80 = a8.fma(b0, c80);
-            c81 = a8.fma(b1, c81);
-            FloatVector a9 = FloatVector.broadcast(S, ap[rowsA ? a + 9 * KC : a + 9]);
-            c90 = a9.fma(b0, c90);
-            c91 = a9.fma(b1, c91);
-            FloatVector aa = FloatVector.broadcast(S, ap[rowsA ? a + 10 * KC : a + 10]);
-            ca0 = aa.fma(b0, ca0);
-            ca1 = aa.fma(b1, ca1);
-            FloatVector ab = FloatVector.broadcast(S, ap[rowsA ? a + 11 * KC : a + 11]);
-            cb0 = ab.fma(b0, cb0);
-            cb1 = ab.fma(b1, cb1);
+        // One loop per layout, each with constant offsets and steps and B's index as its counter (see the class
+        // comment).
+        int bEnd = bpo + kc * NR;
+        if (rowsA) {
+            for (int b = bpo, a = apo; b < bEnd; b += NR, a += 1) {
+                FloatVector b0 = FloatVector.fromArray(S, bp, b);
+                FloatVector b1 = FloatVector.fromArray(S, bp, b + L);
+                FloatVector a0 = FloatVector.broadcast(S, ap[a]);
+                c00 = a0.fma(b0, c00);
+                c01 = a0.fma(b1, c01);
+                FloatVector a1 = FloatVector.broadcast(S, ap[a + KC]);
+                c10 = a1.fma(b0, c10);
+                c11 = a1.fma(b1, c11);
+                FloatVector a2 = FloatVector.broadcast(S, ap[a + 2 * KC]);
+                c20 = a2.fma(b0, c20);
+                c21 = a2.fma(b1, c21);
+                FloatVector a3 = FloatVector.broadcast(S, ap[a + 3 * KC]);
+                c30 = a3.fma(b0, c30);
+                c31 = a3.fma(b1, c31);
+                FloatVector a4 = FloatVector.broadcast(S, ap[a + 4 * KC]);
+                c40 = a4.fma(b0, c40);
+                c41 = a4.fma(b1, c41);
+                FloatVector a5 = FloatVector.broadcast(S, ap[a + 5 * KC]);
+                c50 = a5.fma(b0, c50);
+                c51 = a5.fma(b1, c51);
+                FloatVector a6 = FloatVector.broadcast(S, ap[a + 6 * KC]);
+                c60 = a6.fma(b0, c60);
+                c61 = a6.fma(b1, c61);
+                FloatVector a7 = FloatVector.broadcast(S, ap[a + 7 * KC]);
+                c70 = a7.fma(b0, c70);
+                c71 = a7.fma(b1, c71);
+                FloatVector a8 = FloatVector.broadcast(S, ap[a + 8 * KC]);
+                c80 = a8.fma(b0, c80);
+                c81 = a8.fma(b1, c81);
+                FloatVector a9 = FloatVector.broadcast(S, ap[a + 9 * KC]);
+                c90 = a9.fma(b0, c90);
+                c91 = a9.fma(b1, c91);
+                FloatVector aa = FloatVector.broadcast(S, ap[a + 10 * KC]);
+                ca0 = aa.fma(b0, ca0);
+                ca1 = aa.fma(b1, ca1);
+                FloatVector ab = FloatVector.broadcast(S, ap[a + 11 * KC]);
+                cb0 = ab.fma(b0, cb0);
+                cb1 = ab.fma(b1, cb1);
+            }
+        } else {
+            for (int b = bpo, a = apo; b < bEnd; b += NR, a += 12) {
+                FloatVector b0 = FloatVector.fromArray(S, bp, b);
+                FloatVector b1 = FloatVector.fromArray(S, bp, b + L);
+                FloatVector a0 = FloatVector.broadcast(S, ap[a]);
+                c00 = a0.fma(b0, c00);
+                c01 = a0.fma(b1, c01);
+                FloatVector a1 = FloatVector.broadcast(S, ap[a + 1]);
+                c10 = a1.fma(b0, c10);
+                c11 = a1.fma(b1, c11);
+                FloatVector a2 = FloatVector.broadcast(S, ap[a + 2]);
+                c20 = a2.fma(b0, c20);
+                c21 = a2.fma(b1, c21);
+                FloatVector a3 = FloatVector.broadcast(S, ap[a + 3]);
+                c30 = a3.fma(b0, c30);
+                c31 = a3.fma(b1, c31);
+                FloatVector a4 = FloatVector.broadcast(S, ap[a + 4]);
+                c40 = a4.fma(b0, c40);
+                c41 = a4.fma(b1, c41);
+                FloatVector a5 = FloatVector.broadcast(S, ap[a + 5]);
+                c50 = a5.fma(b0, c50);
+                c51 = a5.fma(b1, c51);
+                FloatVector a6 = FloatVector.broadcast(S, ap[a + 6]);
+                c60 = a6.fma(b0, c60);
+                c61 = a6.fma(b1, c61);
+                FloatVector a7 = FloatVector.broadcast(S, ap[a + 7]);
+                c70 = a7.fma(b0, c70);
+                c71 = a7.fma(b1, c71);
+                FloatVector a8 = FloatVector.broadcast(S, ap[a + 8]);
+                c80 = a8.fma(b0, c80);
+                c81 = a8.fma(b1, c81);
+                FloatVector a9 = FloatVector.broadcast(S, ap[a + 9]);
+                c90 = a9.fma(b0, c90);
+                c91 = a9.fma(b1, c91);
+                FloatVector aa = FloatVector.broadcast(S, ap[a + 10]);
+                ca0 = aa.fma(b0, ca0);
+                ca1 = aa.fma(b1, ca1);
+                FloatVector ab = FloatVector.broadcast(S, ap[a + 11]);
+                cb0 = ab.fma(b0, cb0);
+                cb1 = ab.fma(b1, cb1);
+            }
         }
         c00.intoArray(c, co + 0 * ldc);
         c01.intoArray(c, co + 0 * ldc + L);
@@ -307,20 +335,11 @@ final class VectorKernels extends CpuKernels {
         cb1.intoArray(c, co + 11 * ldc + L);
     }
 
-    /** C = A Bp (+ C when load) for one 4 x 2L tile; the A layouts of {@link CpuKernels#gemmTile}. */
-    private static void tile4(
-            int kc,
-            float[] ap,
-            int apo,
-            boolean rowsA,
-            int kStep,
-            float[] bp,
-            int bpo,
-            float[] c,
-            int co,
-            int ldc,
-            boolean load) {
+    /** C = A Bp (+ C when load) for one 6 x 2L tile; the A layouts of {@link CpuKernels#gemmTile}. */
+    private static void tile6(
+            int kc, float[] ap, int apo, boolean rowsA, float[] bp, int bpo, float[] c, int co, int ldc, boolean load) {
         FloatVector c00, c01, c10, c11, c20, c21, c30, c31;
+        FloatVector c40, c41, c50, c51;
         if (load) {
             c00 = FloatVector.fromArray(S, c, co + 0 * ldc);
             c01 = FloatVector.fromArray(S, c, co + 0 * ldc + L);
@@ -330,6 +349,10 @@ final class VectorKernels extends CpuKernels {
             c21 = FloatVector.fromArray(S, c, co + 2 * ldc + L);
             c30 = FloatVector.fromArray(S, c, co + 3 * ldc);
             c31 = FloatVector.fromArray(S, c, co + 3 * ldc + L);
+            c40 = FloatVector.fromArray(S, c, co + 4 * ldc);
+            c41 = FloatVector.fromArray(S, c, co + 4 * ldc + L);
+            c50 = FloatVector.fromArray(S, c, co + 5 * ldc);
+            c51 = FloatVector.fromArray(S, c, co + 5 * ldc + L);
         } else {
             c00 = FloatVector.zero(S);
             c01 = FloatVector.zero(S);
@@ -339,25 +362,60 @@ final class VectorKernels extends CpuKernels {
             c21 = FloatVector.zero(S);
             c30 = FloatVector.zero(S);
             c31 = FloatVector.zero(S);
+            c40 = FloatVector.zero(S);
+            c41 = FloatVector.zero(S);
+            c50 = FloatVector.zero(S);
+            c51 = FloatVector.zero(S);
         }
-        // The layout tests are inside the loop, so C2 unswitches it into one loop per layout, each with a constant
-        // step (range checks hoisted); a step chosen before the loop was one runtime stride for all.
-        for (int p = 0; p < kc; p++) {
-            int a = rowsA ? apo + p : kStep == 4 ? apo + 4 * p : apo + p * kStep, b = bpo + p * NR;
-            FloatVector b0 = FloatVector.fromArray(S, bp, b);
-            FloatVector b1 = FloatVector.fromArray(S, bp, b + L);
-            FloatVector a0 = FloatVector.broadcast(S, ap[a]);
-            c00 = a0.fma(b0, c00);
-            c01 = a0.fma(b1, c01);
-            FloatVector a1 = FloatVector.broadcast(S, ap[rowsA ? a + 1 * KC : a + 1]);
-            c10 = a1.fma(b0, c10);
-            c11 = a1.fma(b1, c11);
-            FloatVector a2 = FloatVector.broadcast(S, ap[rowsA ? a + 2 * KC : a + 2]);
-            c20 = a2.fma(b0, c20);
-            c21 = a2.fma(b1, c21);
-            FloatVector a3 = FloatVector.broadcast(S, ap[rowsA ? a + 3 * KC : a + 3]);
-            c30 = a3.fma(b0, c30);
-            c31 = a3.fma(b1, c31);
+        // One loop per layout, each with constant offsets and steps and B's index as its counter (see the class
+        // comment).
+        int bEnd = bpo + kc * NR;
+        if (rowsA) {
+            for (int b = bpo, a = apo; b < bEnd; b += NR, a += 1) {
+                FloatVector b0 = FloatVector.fromArray(S, bp, b);
+                FloatVector b1 = FloatVector.fromArray(S, bp, b + L);
+                FloatVector a0 = FloatVector.broadcast(S, ap[a]);
+                c00 = a0.fma(b0, c00);
+                c01 = a0.fma(b1, c01);
+                FloatVector a1 = FloatVector.broadcast(S, ap[a + KC]);
+                c10 = a1.fma(b0, c10);
+                c11 = a1.fma(b1, c11);
+                FloatVector a2 = FloatVector.broadcast(S, ap[a + 2 * KC]);
+                c20 = a2.fma(b0, c20);
+                c21 = a2.fma(b1, c21);
+                FloatVector a3 = FloatVector.broadcast(S, ap[a + 3 * KC]);
+                c30 = a3.fma(b0, c30);
+                c31 = a3.fma(b1, c31);
+                FloatVector a4 = FloatVector.broadcast(S, ap[a + 4 * KC]);
+                c40 = a4.fma(b0, c40);
+                c41 = a4.fma(b1, c41);
+                FloatVector a5 = FloatVector.broadcast(S, ap[a + 5 * KC]);
+                c50 = a5.fma(b0, c50);
+                c51 = a5.fma(b1, c51);
+            }
+        } else {
+            for (int b = bpo, a = apo; b < bEnd; b += NR, a += 6) {
+                FloatVector b0 = FloatVector.fromArray(S, bp, b);
+                FloatVector b1 = FloatVector.fromArray(S, bp, b + L);
+                FloatVector a0 = FloatVector.broadcast(S, ap[a]);
+                c00 = a0.fma(b0, c00);
+                c01 = a0.fma(b1, c01);
+                FloatVector a1 = FloatVector.broadcast(S, ap[a + 1]);
+                c10 = a1.fma(b0, c10);
+                c11 = a1.fma(b1, c11);
+                FloatVector a2 = FloatVector.broadcast(S, ap[a + 2]);
+                c20 = a2.fma(b0, c20);
+                c21 = a2.fma(b1, c21);
+                FloatVector a3 = FloatVector.broadcast(S, ap[a + 3]);
+                c30 = a3.fma(b0, c30);
+                c31 = a3.fma(b1, c31);
+                FloatVector a4 = FloatVector.broadcast(S, ap[a + 4]);
+                c40 = a4.fma(b0, c40);
+                c41 = a4.fma(b1, c41);
+                FloatVector a5 = FloatVector.broadcast(S, ap[a + 5]);
+                c50 = a5.fma(b0, c50);
+                c51 = a5.fma(b1, c51);
+            }
         }
         c00.intoArray(c, co + 0 * ldc);
         c01.intoArray(c, co + 0 * ldc + L);
@@ -367,6 +425,10 @@ final class VectorKernels extends CpuKernels {
         c21.intoArray(c, co + 2 * ldc + L);
         c30.intoArray(c, co + 3 * ldc);
         c31.intoArray(c, co + 3 * ldc + L);
+        c40.intoArray(c, co + 4 * ldc);
+        c41.intoArray(c, co + 4 * ldc + L);
+        c50.intoArray(c, co + 5 * ldc);
+        c51.intoArray(c, co + 5 * ldc + L);
     }
 
     @Override
@@ -454,16 +516,23 @@ final class VectorKernels extends CpuKernels {
     @Override
     void copyScaled(float[] x, int xo, int ldx, float[] out, int oo, int ldo, int rows, int cols, float s) {
         int full = S.loopBound(cols), rest = cols - full;
-        // A tail of half a vector (the 4-float slots of a k-by-k A panel with AVX2) copies with plain half-width
-        // loads and stores; other tails with a mask, which some AVX2 cores (AMD) store slowly.
-        boolean half = rest == HALF.length();
+        // A tail of half a vector, or of three quarters (the 4- and 6-float slots of a k-by-k A panel with AVX2),
+        // copies with plain half- and quarter-width loads and stores; other tails with a mask, which some AVX2
+        // cores (AMD) store slowly.
+        boolean half = rest == HALF.length() || rest == HALF.length() + QUARTER.length();
+        boolean quarter = rest == HALF.length() + QUARTER.length();
         VectorMask<Float> tail = rest == 0 || half ? null : S.indexInRange(full, cols);
         for (int r = 0; r < rows; r++) {
             int xi = xo + r * ldx, oi = oo + r * ldo;
             int c = 0;
             for (; c < full; c += L) FloatVector.fromArray(S, x, xi + c).mul(s).intoArray(out, oi + c);
-            if (half) FloatVector.fromArray(HALF, x, xi + c).mul(s).intoArray(out, oi + c);
-            else if (tail != null)
+            if (half) {
+                FloatVector.fromArray(HALF, x, xi + c).mul(s).intoArray(out, oi + c);
+                if (quarter) {
+                    int q = c + HALF.length();
+                    FloatVector.fromArray(QUARTER, x, xi + q).mul(s).intoArray(out, oi + q);
+                }
+            } else if (tail != null)
                 FloatVector.fromArray(S, x, xi + c, tail).mul(s).intoArray(out, oi + c, tail);
         }
     }

@@ -186,19 +186,19 @@ class CpuGemmTest {
     @Test
     void gemmTileHeightFollowsThePropertyAndRejectsOthers() {
         assertTrue(
-                CpuVariants.VECTOR_4_ROWS.kernelDescription().contains(" 4 x "),
-                CpuVariants.VECTOR_4_ROWS.kernelDescription());
+                CpuVariants.VECTOR_6_ROWS.kernelDescription().contains(" 6 x "),
+                CpuVariants.VECTOR_6_ROWS.kernelDescription());
         assertTrue(
                 CpuVariants.VECTOR_12_ROWS.kernelDescription().contains(" 12 x "),
                 CpuVariants.VECTOR_12_ROWS.kernelDescription());
         String before = System.getProperty("mode.cpu.gemmRows");
-        System.setProperty("mode.cpu.gemmRows", "6");
+        System.setProperty("mode.cpu.gemmRows", "4");
         try {
             IllegalArgumentException e =
                     assertThrows(IllegalArgumentException.class, () -> new CpuBackend(1, true, CpuGemm.VECTOR));
             assertTrue(
-                    e.getMessage().contains("-Dmode.cpu.gemmRows=6")
-                            && e.getMessage().contains("use 4 or 12"),
+                    e.getMessage().contains("-Dmode.cpu.gemmRows=4")
+                            && e.getMessage().contains("use 6 or 12"),
                     e.getMessage());
         } finally {
             if (before == null) System.clearProperty("mode.cpu.gemmRows");

@@ -11,7 +11,7 @@ import java.util.stream.Stream;
 /**
  * The cpu backend configurations every op test runs on: the Vector API kernels and the scalar fallback,
  * both with two threads and our own SGEMM, created once per JVM; GEMM tests also run the vector kernels with
- * each register tile height (4 rows for 16 vector registers, 12 for AVX-512's 32), whichever this machine
+ * each register tile height (6 rows for 16 vector registers, 12 for AVX-512's 32), whichever this machine
  * would pick, and oneMKL's SGEMM (on this module's
  * classpath; absent only where oneMKL cannot load, see {@code MklGemmTest}). Plus small host/tensor helpers.
  */
@@ -20,7 +20,7 @@ final class CpuVariants {
 
     static final CpuBackend VECTOR = new CpuBackend(2, true, CpuGemm.VECTOR);
     static final CpuBackend SCALAR = new CpuBackend(2, false, CpuGemm.VECTOR);
-    static final CpuBackend VECTOR_4_ROWS = withGemmRows(4);
+    static final CpuBackend VECTOR_6_ROWS = withGemmRows(6);
     static final CpuBackend VECTOR_12_ROWS = withGemmRows(12);
     /** Vector kernels with oneMKL's SGEMM for the gemm op, or null where oneMKL does not load. */
     static final CpuBackend MKL = Mkl.unavailableReason().isEmpty() ? new CpuBackend(2, true, CpuGemm.MKL) : null;
@@ -59,7 +59,7 @@ final class CpuVariants {
      * VECTOR) and oneMKL's SGEMM (where it loads), for GEMM tests.
      */
     static Stream<Variant> gemmTiles() {
-        return Stream.of(VECTOR, VECTOR_4_ROWS, VECTOR_12_ROWS, SCALAR, MKL)
+        return Stream.of(VECTOR, VECTOR_6_ROWS, VECTOR_12_ROWS, SCALAR, MKL)
                 .filter(java.util.Objects::nonNull)
                 .filter(b -> b == VECTOR || !label(b).equals(label(VECTOR)))
                 .map(Variant::new);
