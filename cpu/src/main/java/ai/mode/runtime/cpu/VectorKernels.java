@@ -455,16 +455,22 @@ final class VectorKernels extends CpuKernels {
     void copyScaled(float[] x, int xo, int ldx, float[] out, int oo, int ldo, int rows, int cols, float s) {
         int full = S.loopBound(cols), rest = cols - full;
         // A tail of half a vector (the 4-float slots of a k-by-k A panel with AVX2) copies with plain half-width
-        // loads and stores; other tails with a mask, which some AVX2 cores (AMD) store slowly.
+        // loads and stores; other tails (the 12-float slots with AVX-512) with a masked store, which some AVX2 cores
+        // (AMD) run slowly, of a whole-vector load where that lies inside x: on Zen 5 the masked load made packing
+        // a transposed A about twice as slow. Copying those slots as 8 + 4 floats (half- and quarter-width vectors)
+        // was as fast, but then the 16 x 16 transposes of packB ran several times slower (docs/cpu-backend.md).
         boolean half = rest == HALF.length();
-        VectorMask<Float> tail = rest == 0 || half ? null : S.indexInRange(full, cols);
+        VectorMask<Float> tail = rest == 0 || half ? null : S.indexInRange(0, rest);
         for (int r = 0; r < rows; r++) {
             int xi = xo + r * ldx, oi = oo + r * ldo;
             int c = 0;
             for (; c < full; c += L) FloatVector.fromArray(S, x, xi + c).mul(s).intoArray(out, oi + c);
             if (half) FloatVector.fromArray(HALF, x, xi + c).mul(s).intoArray(out, oi + c);
-            else if (tail != null)
-                FloatVector.fromArray(S, x, xi + c, tail).mul(s).intoArray(out, oi + c, tail);
+            if (tail != null) {
+                if (xi + c + L <= x.length)
+                    FloatVector.fromArray(S, x, xi + c).mul(s).intoArray(out, oi + c, tail);
+                else FloatVector.fromArray(S, x, xi + c, tail).mul(s).intoArray(out, oi + c, tail);
+            }
         }
     }
 
