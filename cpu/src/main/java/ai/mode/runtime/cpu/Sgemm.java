@@ -7,7 +7,8 @@ import java.util.Arrays;
  *
  * <p>Blocking (Goto/BLIS style): K is cut into blocks of at most {@link #KC} (the split depends only on K).
  * For each K block, op(B) is packed into nr-wide column panels ({@code kc x nr}, 32 KB with AVX-512, so one
- * panel stays in L1) for a chunk of at most {@link #N_CHUNK} columns, shared by all threads. The M rows are
+ * panel stays in L1) for a chunk of at most {@link #N_CHUNK} columns, shared by all threads (a row-major B by
+ * ranges of its storage rows, as a transposed A; a transposed B by groups of panels). The M rows are
  * cut into as few tasks of at most {@link #mc} rows as cover them, the mr-row panels shared out evenly (688 rows
  * with 4-row panels: 8 tasks of 84-88 rows; 7 of 96 and one of 16 gave two threads 384 and 304 rows),
  * times a group of B panels when there are few row blocks; a task sweeps
@@ -38,9 +39,9 @@ final class Sgemm {
     private static final int GROUP_PANELS = 24;
     /** Most floats of packed operands a batch round holds (32 MB); larger batches run in rounds. */
     private static final long BATCH_PACK_FLOATS = 1L << 23;
-    /** Register-tile panels one packing task writes. */
+    /** Register-tile panels one packing task of a transposed B writes. */
     private static final int PACK_PANELS = 8;
-    /** Storage rows (values of k) of a transposed A one packing task reads, across all its columns. */
+    /** Storage rows (values of k) of a transposed A or a row-major B one packing task reads, across all columns. */
     private static final int PACK_ROWS = 32;
     /** Below this many multiply-adds a GEMM runs on the calling thread only. */
     private static final long SERIAL_WORK = 128L * 1024;
@@ -138,7 +139,10 @@ final class Sgemm {
             for (int n0 = 0; n0 < n; n0 += N_CHUNK) {
                 int nLen = Math.min(N_CHUNK, n - n0);
                 int panels = (nLen + nr - 1) / nr;
-                int bTasksPerBlock = (panels + PACK_PANELS - 1) / PACK_PANELS;
+                // A row-major B is packed like a transposed A, by ranges of its storage rows across all panels, which
+                // reads memory sequentially; a transposed B by groups of panels (16 x 16 transposes).
+                int bTasksPerBlock =
+                        transB ? (panels + PACK_PANELS - 1) / PACK_PANELS : (kcStep + PACK_ROWS - 1) / PACK_ROWS;
                 for (int kb0 = 0; kb0 < kBlocks; kb0 += K_PASS_BLOCKS) {
                     int passBlocks = Math.min(K_PASS_BLOCKS, kBlocks - kb0);
                     int bBlockSize = kcStep * panels * nr, bItemSize = passBlocks * bBlockSize;
@@ -178,9 +182,9 @@ final class Sgemm {
                             int e = u / perItem, v = u % perItem;
                             int kb = v % passBlocks, part = v / passBlocks;
                             int p0 = (fkb0 + kb) * kcStep, kc = Math.min(kcStep, k - p0);
-                            if (isB) {
+                            if (isB && transB) {
                                 packB(
-                                        transB,
+                                        true,
                                         n,
                                         b,
                                         be0 + e * bStride,
@@ -191,7 +195,26 @@ final class Sgemm {
                                         part * PACK_PANELS,
                                         Math.min(panels, (part + 1) * PACK_PANELS),
                                         bp,
-                                        e * bItemSize + kb * bBlockSize);
+                                        e * bItemSize + kb * bBlockSize,
+                                        kc * nr);
+                            } else if (isB) {
+                                int r0 = part * PACK_ROWS, r1 = Math.min(kc, r0 + PACK_ROWS);
+                                if (r0 < r1) {
+                                    packB(
+                                            false,
+                                            n,
+                                            b,
+                                            be0 + e * bStride,
+                                            ldb,
+                                            p0 + r0,
+                                            r1 - r0,
+                                            fn0,
+                                            0,
+                                            panels,
+                                            bp,
+                                            e * bItemSize + kb * bBlockSize + r0 * nr,
+                                            kc * nr);
+                                }
                             } else if (transA) {
                                 packATransposedRows(
                                         a,
@@ -327,7 +350,8 @@ final class Sgemm {
         int panels = (n + nr - 1) / nr;
         int kcStep = kcStep(k);
         for (int p0 = 0; p0 < k; p0 += kcStep) {
-            packB(transB, n, b, bOff, ldb, p0, Math.min(kcStep, k - p0), 0, 0, panels, dst, p0 * panels * nr);
+            int kc = Math.min(kcStep, k - p0);
+            packB(transB, n, b, bOff, ldb, p0, kc, 0, 0, panels, dst, p0 * panels * nr, kc * nr);
         }
     }
 
@@ -528,8 +552,8 @@ final class Sgemm {
     }
 
     /**
-     * Packs the nr-wide panels jp0 .. jp1 of op(B)[p0 .. p0+kc, n0 + ...] (panel jp at bp[base + jp*kc*nr], kc rows of
-     * nr values), zero-padding columns past N.
+     * Packs the nr-wide panels jp0 .. jp1 of op(B)[p0 .. p0+kc, n0 + ...] (panel jp at bp[base + jp*panelStride], kc
+     * rows of nr values), zero-padding columns past N. A panel stride larger than kc*nr packs rows of taller panels.
      */
     private void packB(
             boolean transB,
@@ -543,7 +567,8 @@ final class Sgemm {
             int jp0,
             int jp1,
             float[] bp,
-            int base) {
+            int base,
+            int panelStride) {
         if (!transB) {
             // B stored [K,N]: row p of B holds nr values for each panel; one pass per row reads it sequentially.
             int fullEnd = Math.min(jp1, (n - n0) / nr);
@@ -554,15 +579,15 @@ final class Sgemm {
                             bOff + (p0 + p) * ldb + n0 + jp0 * nr,
                             nr,
                             bp,
-                            base + jp0 * kc * nr + p * nr,
-                            kc * nr,
+                            base + jp0 * panelStride + p * nr,
+                            panelStride,
                             fullEnd - jp0,
                             nr,
                             1f);
                 }
             }
             for (int jp = Math.max(jp0, fullEnd); jp < jp1; jp++) {
-                int o = base + jp * kc * nr;
+                int o = base + jp * panelStride;
                 int j0 = n0 + jp * nr;
                 int cols = Math.min(nr, n - j0);
                 kernels.copyScaled(b, bOff + p0 * ldb + j0, ldb, bp, o, nr, kc, cols, 1f);
@@ -571,7 +596,7 @@ final class Sgemm {
         } else {
             // B stored [N,K]: op(B)[p, j] = b[j*K + p]; each panel is a transposed cols x kc block.
             for (int jp = jp0; jp < jp1; jp++) {
-                int o = base + jp * kc * nr;
+                int o = base + jp * panelStride;
                 int j0 = n0 + jp * nr;
                 int cols = Math.min(nr, n - j0);
                 kernels.transpose(b, bOff + j0 * ldb + p0, ldb, bp, o, nr, cols, kc);

@@ -516,12 +516,15 @@ final class VectorKernels extends CpuKernels {
     @Override
     void copyScaled(float[] x, int xo, int ldx, float[] out, int oo, int ldo, int rows, int cols, float s) {
         int full = S.loopBound(cols), rest = cols - full;
-        // A tail of half a vector, or of three quarters (the 4- and 6-float slots of a k-by-k A panel with AVX2),
-        // copies with plain half- and quarter-width loads and stores; other tails with a mask, which some AVX2
-        // cores (AMD) store slowly.
-        boolean half = rest == HALF.length() || rest == HALF.length() + QUARTER.length();
-        boolean quarter = rest == HALF.length() + QUARTER.length();
-        VectorMask<Float> tail = rest == 0 || half ? null : S.indexInRange(full, cols);
+        // A tail of half a vector, or of three quarters on 256-bit vectors (the 4- and 6-float slots of a k-by-k A
+        // panel with AVX2), copies with plain half- and quarter-width loads and stores. Other tails (the 12-float
+        // slots with AVX-512) take a masked store, which some AVX2 cores (AMD) run slowly, of a whole-vector load
+        // where that lies inside x: on Zen 5 a masked load made packing a transposed A about twice as slow, and
+        // copying those slots as 8 + 4 floats made the 16 x 16 transposes of packB several times slower
+        // (docs/cpu-backend.md).
+        boolean quarter = L <= 8 && rest == HALF.length() + QUARTER.length();
+        boolean half = rest == HALF.length() || quarter;
+        VectorMask<Float> tail = rest == 0 || half ? null : S.indexInRange(0, rest);
         for (int r = 0; r < rows; r++) {
             int xi = xo + r * ldx, oi = oo + r * ldo;
             int c = 0;
@@ -532,8 +535,12 @@ final class VectorKernels extends CpuKernels {
                     int q = c + HALF.length();
                     FloatVector.fromArray(QUARTER, x, xi + q).mul(s).intoArray(out, oi + q);
                 }
-            } else if (tail != null)
-                FloatVector.fromArray(S, x, xi + c, tail).mul(s).intoArray(out, oi + c, tail);
+            }
+            if (tail != null) {
+                if (xi + c + L <= x.length)
+                    FloatVector.fromArray(S, x, xi + c).mul(s).intoArray(out, oi + c, tail);
+                else FloatVector.fromArray(S, x, xi + c, tail).mul(s).intoArray(out, oi + c, tail);
+            }
         }
     }
 
