@@ -72,6 +72,24 @@ abstract class CpuKernels {
     abstract void gemmTile(
             int kc, float[] ap, int apo, boolean rowsA, float[] bp, int bpo, float[] c, int co, int ldc, boolean load);
 
+    /**
+     * One row of A times one or two packed B panels (panel q at {@code bpo + q*bPanel}, nr values per k as in
+     * {@link #gemmTile}): {@code c[co + q*nr + j] = sum_p a[ao + p] * panel_q[p*nr + j]}, or {@code +=} when load,
+     * for j < nr. The tile's arithmetic for one of its rows (each element one chain of multiply-adds in k order,
+     * from zero or from C), so the bits are those the tile gives that row.
+     */
+    abstract void gemmRow(
+            int kc,
+            float[] a,
+            int ao,
+            float[] bp,
+            int bpo,
+            int bPanel,
+            boolean twoPanels,
+            float[] c,
+            int co,
+            boolean load);
+
     // ------------------------------------------------------------------ row primitives (n elements)
 
     /** sum x*y. */

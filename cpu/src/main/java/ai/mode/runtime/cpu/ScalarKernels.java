@@ -49,6 +49,28 @@ final class ScalarKernels extends CpuKernels {
     }
 
     @Override
+    void gemmRow(
+            int kc,
+            float[] a,
+            int ao,
+            float[] bp,
+            int bpo,
+            int bPanel,
+            boolean twoPanels,
+            float[] c,
+            int co,
+            boolean load) {
+        for (int q = 0; q < (twoPanels ? 2 : 1); q++) {
+            int panel = bpo + q * bPanel, out = co + q * NR;
+            for (int j = 0; j < NR; j++) {
+                float acc = load ? c[out + j] : 0f;
+                for (int p = 0; p < kc; p++) acc += a[ao + p] * bp[panel + p * NR + j];
+                c[out + j] = acc;
+            }
+        }
+    }
+
+    @Override
     float dot(float[] x, int xo, float[] y, int yo, int n) {
         float s = 0f;
         for (int i = 0; i < n; i++) s += x[xo + i] * y[yo + i];

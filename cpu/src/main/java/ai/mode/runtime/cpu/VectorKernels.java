@@ -335,6 +335,50 @@ final class VectorKernels extends CpuKernels {
         cb1.intoArray(c, co + 11 * ldc + L);
     }
 
+    @Override
+    void gemmRow(
+            int kc,
+            float[] a,
+            int ao,
+            float[] bp,
+            int bpo,
+            int bPanel,
+            boolean twoPanels,
+            float[] c,
+            int co,
+            boolean load) {
+        if (!twoPanels) {
+            FloatVector c0 = load ? FloatVector.fromArray(S, c, co) : FloatVector.zero(S);
+            FloatVector c1 = load ? FloatVector.fromArray(S, c, co + L) : FloatVector.zero(S);
+            for (int p = 0; p < kc; p++) {
+                FloatVector x = FloatVector.broadcast(S, a[ao + p]);
+                int b = bpo + p * NR;
+                c0 = x.fma(FloatVector.fromArray(S, bp, b), c0);
+                c1 = x.fma(FloatVector.fromArray(S, bp, b + L), c1);
+            }
+            c0.intoArray(c, co);
+            c1.intoArray(c, co + L);
+            return;
+        }
+        // Four independent chains (two panels) hide the multiply-add latency that two would expose.
+        FloatVector c0 = load ? FloatVector.fromArray(S, c, co) : FloatVector.zero(S);
+        FloatVector c1 = load ? FloatVector.fromArray(S, c, co + L) : FloatVector.zero(S);
+        FloatVector c2 = load ? FloatVector.fromArray(S, c, co + NR) : FloatVector.zero(S);
+        FloatVector c3 = load ? FloatVector.fromArray(S, c, co + NR + L) : FloatVector.zero(S);
+        for (int p = 0; p < kc; p++) {
+            FloatVector x = FloatVector.broadcast(S, a[ao + p]);
+            int b = bpo + p * NR, b2 = b + bPanel;
+            c0 = x.fma(FloatVector.fromArray(S, bp, b), c0);
+            c1 = x.fma(FloatVector.fromArray(S, bp, b + L), c1);
+            c2 = x.fma(FloatVector.fromArray(S, bp, b2), c2);
+            c3 = x.fma(FloatVector.fromArray(S, bp, b2 + L), c3);
+        }
+        c0.intoArray(c, co);
+        c1.intoArray(c, co + L);
+        c2.intoArray(c, co + NR);
+        c3.intoArray(c, co + NR + L);
+    }
+
     /** C = A Bp (+ C when load) for one 6 x 2L tile; the A layouts of {@link CpuKernels#gemmTile}. */
     private static void tile6(
             int kc, float[] ap, int apo, boolean rowsA, float[] bp, int bpo, float[] c, int co, int ldc, boolean load) {

@@ -41,6 +41,8 @@ class CpuGemmTest {
         {6200, 20, 7},
         {202, 70, 256},
         {12, 40, 256},
+        {1, 259, 700},
+        {4, 4100, 256},
     };
 
     private static void checkOne(
@@ -135,6 +137,59 @@ class CpuGemmTest {
                     }
                 }
             }
+    }
+
+    /**
+     * Products of at most four rows (generation's one token at a time) run row by row instead of on the register
+     * tile, with the tile's arithmetic: every such row equals, bit for bit, the same row of a many-row product, for
+     * both layouts of B, K in one and several blocks, N with a partial panel, past one task and past one packed
+     * chunk, alpha and beta not 1, batched items with their own B, on one thread and two (oneMKL, which cuts its
+     * calls by shape, is not bound by this). Every shape is past the small-GEMM rule's 4,096 multiply-adds.
+     */
+    @ParameterizedTest
+    @MethodSource("ai.mode.tests.cpu.CpuVariants#gemmTiles")
+    void fewRowsEqualTheSameRowsOfATiledProductBitwise(CpuVariants.Variant variant) {
+        CpuBackend be = variant.be();
+        assumeTrue(!be.usesMkl(), "oneMKL's rows depend on the call's shape");
+        int big = 29, batch = 2;
+        long seed = 300;
+        for (int[] nk : new int[][] {{70, 300}, {256, 256}, {45, 688}, {4100, 31}, {130, 40}})
+            for (boolean tb : new boolean[] {false, true})
+                for (float[] ab : new float[][] {{1f, 0f}, {1f, 1f}, {0.5f, 0.75f}}) {
+                    int n = nk[0], k = nk[1];
+                    float alpha = ab[0], beta = ab[1];
+                    float[] a = TestData.normal(seed++, batch * big * k);
+                    float[] b = TestData.normal(seed++, batch * k * n);
+                    float[] c0 = TestData.normal(seed++, batch * big * n);
+                    int[] bShape = tb ? new int[] {batch, n, k} : new int[] {batch, k, n};
+                    Tensor whole = t(be, c0, batch, big, n);
+                    be.gemm(false, tb, alpha, t(be, a, batch, big, k), t(be, b, bShape), beta, whole);
+                    float[] tiled = host(be, whole);
+                    for (int m = 1; m <= 4; m++) {
+                        int r0 = big - m - 3; // rows [r0, r0 + m) of every item
+                        float[] am = new float[batch * m * k], cm = new float[batch * m * n];
+                        for (int e = 0; e < batch; e++) {
+                            System.arraycopy(a, (e * big + r0) * k, am, e * m * k, m * k);
+                            System.arraycopy(c0, (e * big + r0) * n, cm, e * m * n, m * n);
+                        }
+                        for (int threads : new int[] {1, 2}) {
+                            try (CpuBackend one =
+                                    threads == 1 ? new CpuBackend(1, be.vectorized(), CpuGemm.VECTOR) : null) {
+                                CpuBackend run = one == null ? be : one;
+                                Tensor c = t(run, cm, batch, m, n);
+                                run.gemm(false, tb, alpha, t(run, am, batch, m, k), t(run, b, bShape), beta, c);
+                                float[] got = host(run, c);
+                                for (int e = 0; e < batch; e++)
+                                    assertArrayEquals(
+                                            java.util.Arrays.copyOfRange(
+                                                    tiled, (e * big + r0) * n, (e * big + r0 + m) * n),
+                                            java.util.Arrays.copyOfRange(got, e * m * n, (e + 1) * m * n),
+                                            variant + " " + m + " rows, n=" + n + " k=" + k + " tb=" + tb + " alpha="
+                                                    + alpha + " beta=" + beta + " threads=" + threads + " item " + e);
+                            }
+                        }
+                    }
+                }
     }
 
     @ParameterizedTest
