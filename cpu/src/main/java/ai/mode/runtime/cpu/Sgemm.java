@@ -387,7 +387,7 @@ final class Sgemm {
                 for (int p0 = 0; p0 < k; p0 += FEW_ROWS_KC) {
                     int kc = Math.min(FEW_ROWS_KC, k - p0);
                     // panel jp at bp[0], jp + 1 at bp[kc * nr]
-                    packB(transB, n, b, bItem, ldb, p0, kc, 0, jp, jp + (two ? 2 : 1), bp, -jp * kc * nr);
+                    packB(transB, n, b, bItem, ldb, p0, kc, 0, jp, jp + (two ? 2 : 1), bp, -jp * kc * nr, kc * nr);
                     boolean load = p0 > 0 || !overwrite;
                     for (int i = 0; i < m; i++) {
                         int ai = aItem + i * k + p0, ci = cItem + i * ldc + jp * nr;
