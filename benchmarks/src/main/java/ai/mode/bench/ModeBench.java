@@ -61,7 +61,8 @@ public final class ModeBench implements AutoCloseable {
         this.layersPerExpert = layersPerExpert;
         List<String> domains =
                 IntStream.range(0, experts).mapToObj(i -> "d" + i).toList();
-        ModeConfig mc = ModeConfig.of(blocks, layersPerExpert, domains).withRouting(routing);
+        ModeConfig mc =
+                ModeConfig.residualRandom(blocks, layersPerExpert, domains).withRouting(routing);
         this.backbone = LlamaModel.create(be, cfg).initialize(seed);
         this.model = ModeModel.create(backbone, mc, seed);
         ParameterSelection.prefixes("mode.").apply(model.parameters());

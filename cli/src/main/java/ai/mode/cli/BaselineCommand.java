@@ -110,7 +110,7 @@ public final class BaselineCommand implements Callable<Integer> {
         List<DomainTokens> targets = ModeCliSupport.domains(domains, tok);
         List<DomainTokens> evalData = ModeCliSupport.domains(ModeCliSupport.evalDomains(eval, domains), tok);
         ModeConfig mc = arch.config(
-                domains.stream().map(d -> Path.of(d).getFileName().toString()).toList());
+                domains.stream().map(d -> Path.of(d).getFileName().toString()).toList(), c.config());
         ModeExperiment.Settings s = new ModeExperiment.Settings(
                 out,
                 1,

@@ -116,7 +116,13 @@ final class ExperimentSweep {
         }
     }
 
-    /** The sweep's fixed settings: what the command line gives every point. */
+    /**
+     * The sweep's fixed settings: what the command line gives every point.
+     *
+     * @param sliceLayers the backbone's L when the command left {@code --expert-layers} at {@code slice}, so that a
+     *                    point without {@code expert_layers} takes k = L/B of its own blocks with copied experts, 1
+     *                    with random ones; 0 when the command gave k, which every such point keeps
+     */
     record Base(
             Path out,
             int stage1,
@@ -125,7 +131,8 @@ final class ExperimentSweep {
             ModeConfig arch,
             Composer.GateConstruction gates,
             LoraModel.Config lora,
-            int evalWindows) {}
+            int evalWindows,
+            int sliceLayers) {}
 
     private ExperimentSweep() {}
 
@@ -189,7 +196,9 @@ final class ExperimentSweep {
                             for (String v : values(g, opt.getKey())) {
                                 Map<String, String> n = new TreeMap<>(c);
                                 String value = canonical(file, opt.getKey(), v);
-                                if (!value.equals(baseValue(opt.getKey(), base))) n.put(opt.getKey(), value);
+                                // with k following the slice, a point's k is its own even where it equals the command's
+                                boolean sliceK = opt.getKey().equals("expert_layers") && base.sliceLayers() > 0;
+                                if (sliceK || !value.equals(baseValue(opt.getKey(), base))) n.put(opt.getKey(), value);
                                 next.add(n);
                             }
                         }
@@ -291,15 +300,23 @@ final class ExperimentSweep {
                         ? LoraModel.Config.parseTargets(o.get("lora_targets"))
                         : b.lora().targets());
         ModeTraining.Hyper h = b.hyper();
+        int blocks = o.containsKey("blocks") ? Integer.parseInt(o.get("blocks")) : a.numBlocks();
+        ModeConfig.ExpertInit init =
+                o.containsKey("expert_init") ? ModeConfig.ExpertInit.parse(o.get("expert_init")) : a.expertInit();
+        int k = o.containsKey("expert_layers")
+                ? Integer.parseInt(o.get("expert_layers"))
+                : b.sliceLayers() > 0
+                        ? ModeConfig.defaultLayersPerExpert(b.sliceLayers(), blocks, init)
+                        : a.layersPerExpert();
         return new ModeExperiment.Settings(
                 dir,
                 b.stage1() * p.scale(),
                 b.stage2() * p.scale(),
                 new ModeTraining.Hyper(
                         h.batch(), h.seqLen(), p.lr(), h.warmupFrac(), h.valWindows(), h.valPoints(), h.seed()),
-                o.containsKey("blocks") ? Integer.parseInt(o.get("blocks")) : a.numBlocks(),
-                o.containsKey("expert_layers") ? Integer.parseInt(o.get("expert_layers")) : a.layersPerExpert(),
-                o.containsKey("expert_init") ? ModeConfig.ExpertInit.parse(o.get("expert_init")) : a.expertInit(),
+                blocks,
+                k,
+                init,
                 o.containsKey("gate_init") ? Double.parseDouble(o.get("gate_init")) : a.gateInitBackbone(),
                 o.containsKey("gate_construction")
                         ? Composer.GateConstruction.parse(o.get("gate_construction"))

@@ -89,7 +89,7 @@ public final class ExpertCommand implements Callable<Integer> {
         ModeTraining.Hyper h = run.hyper(common.seed);
         try (Backend be = common.openBackend();
                 LlamaModel base = SavedModels.load(be, c);
-                ModeModel m = ModeModel.create(base, arch.config(List.of(expertName)), common.seed)) {
+                ModeModel m = ModeModel.create(base, arch.config(List.of(expertName), base.config()), common.seed)) {
             m.selectTrainable(true);
             long trainable = ModeTraining.trainableCount(m);
             System.out.printf(

@@ -1,5 +1,6 @@
 package ai.mode.cli;
 
+import ai.mode.model.LlamaConfig;
 import ai.mode.model.mode.ExpertFile;
 import ai.mode.model.mode.ModeConfig;
 import ai.mode.model.mode.ModeTraining;
@@ -18,6 +19,9 @@ public final class ModeCliOptions {
 
     /** MoDE architecture: blocks, layers per expert, initialisation, routing. */
     public static final class Arch {
+        /** {@code --expert-layers} value for the default k: L/B with copied experts, 1 with random ones. */
+        public static final String SLICE = "slice";
+
         @Option(
                 names = "--blocks",
                 defaultValue = "2",
@@ -27,15 +31,16 @@ public final class ModeCliOptions {
 
         @Option(
                 names = "--expert-layers",
-                defaultValue = "1",
-                description = "k: decoder layers per expert per block (default: ${DEFAULT-VALUE}).")
-        public int expertLayers;
+                defaultValue = SLICE,
+                description =
+                        "k: decoder layers per expert per block, or slice: L/B (each expert as deep as its backbone slice) with --expert-init copy, 1 with --expert-init random (default: ${DEFAULT-VALUE}).")
+        public String expertLayers;
 
         @Option(
                 names = "--expert-init",
-                defaultValue = "random",
+                defaultValue = "copy",
                 description =
-                        "Expert initialisation: random (zero output projections: starts as the identity, the paper's 'uninitialised' experts) or copy (the backbone slice's last k layers) (default: ${DEFAULT-VALUE}).")
+                        "Expert initialisation: copy (the backbone slice's last k layers; with the default k = L/B and --merge mixture the model starts at the base, as BTX and FlexOlmo do) or random (the paper's 'uninitialised' experts: zero output projections, each layer starts as the identity) (default: ${DEFAULT-VALUE}).")
         public String expertInit;
 
         @Option(
@@ -54,7 +59,7 @@ public final class ModeCliOptions {
         @Option(
                 names = "--merge",
                 description =
-                        "How a block combines its branches: residual (backbone + gated expert updates; starts exactly at the base model) or mixture (the paper's α_bb·f_bb(x) + Σ α_j·f_e(x); needed for top-k routing) (default: residual for dense routing, mixture for top-k).")
+                        "How a block combines its branches: mixture (the paper's α_bb·f_bb(x) + Σ α_j·f_e(x); needed for top-k routing) or residual (backbone + gated expert updates, dense routing only; with random, 'uninitialised' experts it starts exactly at the base model) (default: mixture).")
         public String merge;
 
         @Option(
@@ -67,16 +72,37 @@ public final class ModeCliOptions {
             return Routing.parse(routing);
         }
 
-        /** {@code --merge}, or the default for the routing: residual when dense, mixture for top-k. */
+        /** {@code --merge}, or the default ({@link ModeConfig#DEFAULT_MERGE}, mixture; top-k routing needs it). */
         public ModeConfig.Merge merge() {
-            if (merge != null) return ModeConfig.Merge.parse(merge);
-            return routing().dense() ? ModeConfig.DEFAULT_MERGE : ModeConfig.Merge.MIXTURE;
+            return merge != null ? ModeConfig.Merge.parse(merge) : ModeConfig.DEFAULT_MERGE;
         }
 
-        public ModeConfig config(List<String> domains) {
+        /** Whether {@code --expert-layers} gave a number (not {@value #SLICE}). */
+        public boolean expertLayersGiven() {
+            return !SLICE.equalsIgnoreCase(expertLayers.strip());
+        }
+
+        /**
+         * k: {@code --expert-layers}, or for {@value #SLICE} the slice depth L/B with copied experts and 1 with random
+         * ones ({@link ModeConfig#defaultLayersPerExpert}).
+         */
+        public int expertLayers(LlamaConfig backbone) {
+            if (!expertLayersGiven())
+                return ModeConfig.defaultLayersPerExpert(
+                        backbone.numLayers(), blocks, ModeConfig.ExpertInit.parse(expertInit));
+            try {
+                return Integer.parseInt(expertLayers.strip());
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("--expert-layers '" + expertLayers
+                        + "' is not a number; give k >= 1, or slice (L/B for copied experts, 1 for random ones)");
+            }
+        }
+
+        /** The MoDE config these options give over {@code backbone} (which sets k for {@value #SLICE}). */
+        public ModeConfig config(List<String> domains, LlamaConfig backbone) {
             return new ModeConfig(
                     blocks,
-                    expertLayers,
+                    expertLayers(backbone),
                     domains,
                     ModeConfig.ExpertInit.parse(expertInit),
                     gateInit,

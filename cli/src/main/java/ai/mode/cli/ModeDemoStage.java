@@ -1,5 +1,6 @@
 package ai.mode.cli;
 
+import ai.mode.model.io.Checkpoint;
 import ai.mode.model.io.CheckpointStore;
 import ai.mode.model.mode.Composer;
 import ai.mode.model.mode.DomainRouter;
@@ -32,18 +33,18 @@ public final class ModeDemoStage implements DemoStage {
             ModeExperiment.Method.MODE_FROZEN, 3e-3);
 
     /**
-     * Demo settings: B = 2 blocks, k = 1 layer per expert per block, batch 8 x 128 tokens, the MoDE defaults, each
-     * method at its {@link #LEARNING_RATES} rate.
+     * Demo settings: B = 2 blocks, the MoDE defaults (experts copied from their whole backbone slice, k = L/B, the
+     * mixture merge), batch 8 x 128 tokens, each method at its {@link #LEARNING_RATES} rate.
      */
-    static ModeExperiment.Settings settings(java.nio.file.Path out, long seed) {
+    static ModeExperiment.Settings settings(java.nio.file.Path out, long seed, int backboneLayers) {
         return new ModeExperiment.Settings(
                 out,
                 ModeExperimentCommand.DEFAULT_STAGE1,
                 ModeExperimentCommand.DEFAULT_STAGE2,
                 new ModeTraining.Hyper(8, 128, 1e-3, 0.05, 16, 4, seed),
                 2,
-                1,
-                ModeConfig.ExpertInit.RANDOM_ZERO_OUT,
+                ModeConfig.defaultLayersPerExpert(backboneLayers, 2, ModeConfig.DEFAULT_EXPERT_INIT),
+                ModeConfig.DEFAULT_EXPERT_INIT,
                 ModeConfig.DEFAULT_GATE_INIT_BACKBONE,
                 Composer.GateConstruction.FRESH,
                 Routing.DENSE,
@@ -74,12 +75,13 @@ public final class ModeDemoStage implements DemoStage {
         common.seed = ctx.seed();
         common.quiet = ctx.quiet();
         List<String> targets = List.of("code", "math");
+        Checkpoint base = CheckpointStore.resolve(ctx.baseCheckpoint());
         ModeExperiment.Report r = ModeExperimentCommand.run(
-                CheckpointStore.resolve(ctx.baseCheckpoint()),
+                base,
                 targets,
                 ModeExperimentCommand.defaultEval(targets),
                 DomainRouter.DEFAULT_BACKBONE_DOMAIN,
-                settings(ctx.runDir().resolve("mode"), ctx.seed()),
+                settings(ctx.runDir().resolve("mode"), ctx.seed(), base.config().numLayers()),
                 common,
                 "mode demo",
                 true,

@@ -148,9 +148,10 @@ public final class ModeExperimentCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         List<String> evalDomains = eval != null && !eval.isEmpty() ? eval : defaultEval(targets);
+        Checkpoint c = SavedModels.resolve(checkpoint);
         // the config's domain names are not used below (the experiment names its experts after the data)
         ModeConfig mc =
-                arch.config(targets.stream().map(ExperimentSweep::domainName).toList());
+                arch.config(targets.stream().map(ExperimentSweep::domainName).toList(), c.config());
         ModeExperiment.Settings s = new ModeExperiment.Settings(
                 out,
                 stage1,
@@ -169,7 +170,6 @@ public final class ModeExperimentCommand implements Callable<Integer> {
                 ModeExperiment.Method.parse(methods),
                 routerTemperature,
                 Map.of());
-        Checkpoint c = SavedModels.resolve(checkpoint);
         if (sweep != null) return sweep(c, evalDomains, s, mc);
         OutputGuard.folder(
                 out,
@@ -195,8 +195,16 @@ public final class ModeExperimentCommand implements Callable<Integer> {
         if (!Files.isRegularFile(sweep))
             throw new IllegalArgumentException(
                     "--sweep " + sweep + " is not a file; give a JSON grid (docs/mode.md, \"Sweeps\")");
-        ExperimentSweep.Base base =
-                new ExperimentSweep.Base(out, stage1, stage2, s.hyper(), mc, s.gates(), s.lora(), s.evalWindows());
+        ExperimentSweep.Base base = new ExperimentSweep.Base(
+                out,
+                stage1,
+                stage2,
+                s.hyper(),
+                mc,
+                s.gates(),
+                s.lora(),
+                s.evalWindows(),
+                arch.expertLayersGiven() ? 0 : c.config().numLayers());
         List<ExperimentSweep.Point> points = ExperimentSweep.parse(sweep, base);
         OutputGuard.folder(
                 out, "experiment --sweep", common.force, ModeCliSupport.existing(c.dir(), sweep, targets, evalDomains));

@@ -25,10 +25,11 @@ class ExperimentSweepTest {
             80,
             80,
             new ModeTraining.Hyper(8, 128, 1e-3, 0.05, 16, 4, 1234),
-            ModeConfig.of(2, 1, List.of("code", "math")),
+            ModeConfig.residualRandom(2, 1, List.of("code", "math")),
             Composer.GateConstruction.FRESH,
             LoraModel.Config.defaults(),
-            64);
+            64,
+            0);
 
     private static List<ExperimentSweep.Point> parse(Path dir, String json) throws Exception {
         Path f = dir.resolve("grid.json");
@@ -92,6 +93,37 @@ class ExperimentSweepTest {
         p = parse(dir, "{\"method\": \"mode\", \"routing\": \"top1\"}").get(0);
         assertEquals(
                 ModeConfig.Merge.MIXTURE, ExperimentSweep.settings(BASE, p, dir).merge());
+    }
+
+    @Test
+    void withTheDefaultExpertLayersEachPointTakesItsOwnSliceDepth(@TempDir Path dir) throws Exception {
+        // the command's defaults over a 4-layer backbone: copied experts, k = L/B = 2
+        ExperimentSweep.Base slice = new ExperimentSweep.Base(
+                Path.of("out"),
+                80,
+                80,
+                BASE.hyper(),
+                ModeConfig.of(2, 2, List.of("code", "math")),
+                Composer.GateConstruction.FRESH,
+                LoraModel.Config.defaults(),
+                64,
+                4);
+        Path f = dir.resolve("grid.json");
+        Files.writeString(
+                f,
+                "{\"grids\": [{\"method\": \"mode\"}, {\"method\": \"mode\", \"expert_init\": \"random\"},"
+                        + " {\"method\": \"mode\", \"blocks\": [1, 4]}, {\"method\": \"mode\", \"expert_layers\": 2}]}");
+        Map<String, Integer> k = new java.util.TreeMap<>();
+        for (ExperimentSweep.Point p : ExperimentSweep.parse(f, slice))
+            k.put(p.label(), ExperimentSweep.settings(slice, p, dir).expertLayers());
+        assertEquals(
+                Map.of(
+                        "mode_lr0.001_x1", 2,
+                        "mode_lr0.001_x1_expert_init-random", 1,
+                        "mode_lr0.001_x1_blocks-1", 4,
+                        "mode_lr0.001_x1_blocks-4", 1,
+                        "mode_lr0.001_x1_expert_layers-2", 2),
+                k);
     }
 
     @Test

@@ -187,7 +187,7 @@ public final class TrainCommand implements Callable<Integer> {
         for (String d : domains) data.add(DomainTokens.load(d, tok));
         ModeTraining.Hyper h = run.hyper(seed);
         ModeConfig mc = arch.config(
-                domains.stream().map(d -> Path.of(d).getFileName().toString()).toList());
+                domains.stream().map(d -> Path.of(d).getFileName().toString()).toList(), c.config());
         String spec = placement.equals("auto")
                 ? (DeviceSpec.parse(devices).size() == 1 && env.isEmpty() ? "single" : "data")
                 : placement;

@@ -150,7 +150,7 @@ class HfModeExportTest {
                     .writeTo(dir.resolve("backbone"));
             List<String> domains = new ArrayList<>();
             for (int j = 0; j < c.experts(); j++) domains.add("d" + j);
-            ModeConfig mc = ModeConfig.of(2, c.layersPerExpert(), domains)
+            ModeConfig mc = ModeConfig.residualRandom(2, c.layersPerExpert(), domains)
                     .withRouting(Routing.parse(c.routing()))
                     .withMerge(c.merge())
                     .withGateInput(c.gateInput());

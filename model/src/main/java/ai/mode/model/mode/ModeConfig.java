@@ -13,9 +13,12 @@ import java.util.Locale;
  * backbone of L layers.
  *
  * @param numBlocks        B: the backbone is cut into B contiguous slices of L/B layers (B must divide L)
- * @param layersPerExpert  k: decoder layers per expert per block (same width and layer type as the backbone)
+ * @param layersPerExpert  k: decoder layers per expert per block (same width and layer type as the backbone); the
+ *                         default is the slice depth L/B for copied experts, 1 for random ones
+ *                         ({@link #defaultLayersPerExpert})
  * @param domains          one name per expert, in expert order (N = domains.size() >= 1)
- * @param expertInit       how new experts start (default {@link ExpertInit#RANDOM_ZERO_OUT}, the paper's "uninitialised")
+ * @param expertInit       how new experts start (default {@link #DEFAULT_EXPERT_INIT}: copies of the backbone slice;
+ *                         {@link ExpertInit#RANDOM_ZERO_OUT} is the paper's "uninitialised" experts)
  * @param gateInitBackbone α_bb at initialisation: the gate bias is set so that softmax gives the backbone this
  *                         weight and the experts equal shares of the rest, with zero gate weights (default 0.5)
  * @param routing          dense soft routing (default), or top-k sparse, per token or per sequence
@@ -33,14 +36,21 @@ public record ModeConfig(
         GateInput gateInput) {
 
     /**
-     * Default α_bb at initialisation, chosen by the tuning study (docs/mode.md); with the residual merge it does not
-     * move the starting point, only how much of each expert's update the gate passes on at first. The paper's
-     * formulation is usually run with 0.9.
+     * Default α_bb at initialisation, chosen by the tuning study (docs/mode.md); with experts copied from their whole
+     * slice (the defaults), or with the residual merge, it does not move the starting point, only how much each
+     * expert's update counts at first. The paper's formulation is usually run with 0.9.
      */
     public static final double DEFAULT_GATE_INIT_BACKBONE = 0.5;
 
-    /** The default merge: the backbone plus gated expert updates, so a model starts exactly at its backbone. */
-    public static final Merge DEFAULT_MERGE = Merge.RESIDUAL;
+    /**
+     * The default merge, the paper's mixture: with experts copied from their whole backbone slice (the defaults,
+     * {@link #DEFAULT_EXPERT_INIT} and k = L/B) a block starts at {@code Σ α · f_bb(x) = f_bb(x)} up to float32
+     * rounding (the BTX-style start, chosen on validation accuracy by the tuning study, docs/mode.md).
+     */
+    public static final Merge DEFAULT_MERGE = Merge.MIXTURE;
+
+    /** The default expert initialisation: a copy of the backbone slice's last k layers (BTX, FlexOlmo). */
+    public static final ExpertInit DEFAULT_EXPERT_INIT = ExpertInit.COPY;
 
     /** The default gate input (docs/mode.md, "Tuning study"). */
     public static final GateInput DEFAULT_GATE_INPUT = GateInput.RMSNORM;
@@ -48,8 +58,9 @@ public record ModeConfig(
     /** How a block combines the backbone slice f_bb and the experts f_e^j under the gate weights α. */
     public enum Merge {
         /**
-         * The paper's mixture, {@code y = α_bb f_bb(x) + Σ_j α_j f_e^j(x)}: with zero-output ("uninitialised")
-         * experts a block starts at {@code α_bb f_bb(x) + (1 - α_bb) x}, off the base model.
+         * The paper's mixture, {@code y = α_bb f_bb(x) + Σ_j α_j f_e^j(x)} (the default): with experts copied from
+         * their whole slice a block starts at {@code f_bb(x)} up to float32 rounding; with zero-output
+         * ("uninitialised") experts at {@code α_bb f_bb(x) + (1 - α_bb) x}, off the base model.
          */
         MIXTURE,
         /**
@@ -156,17 +167,51 @@ public record ModeConfig(
         if (!errors.isEmpty()) throw new IllegalArgumentException("invalid MoDE config: " + String.join("; ", errors));
     }
 
-    /** The defaults: dense routing, random zero-out experts, α_bb = {@link #DEFAULT_GATE_INIT_BACKBONE}, {@link #DEFAULT_MERGE}, {@link #DEFAULT_GATE_INPUT}. */
+    /**
+     * The defaults over {@code backbone}: B = {@code numBlocks}, experts copied from their whole backbone slice
+     * (k = L/B), the mixture merge, so the model starts at its backbone up to float32 rounding; dense routing, α_bb =
+     * {@link #DEFAULT_GATE_INIT_BACKBONE}, {@link #DEFAULT_GATE_INPUT}.
+     */
+    public static ModeConfig of(LlamaConfig backbone, int numBlocks, List<String> domains) {
+        return of(numBlocks, defaultLayersPerExpert(backbone.numLayers(), numBlocks, DEFAULT_EXPERT_INIT), domains);
+    }
+
+    /**
+     * The default choices ({@link #DEFAULT_EXPERT_INIT}, {@link #DEFAULT_MERGE}, dense routing, α_bb =
+     * {@link #DEFAULT_GATE_INIT_BACKBONE}, {@link #DEFAULT_GATE_INPUT}) with k = {@code layersPerExpert}; the model
+     * starts at its backbone only with k = L/B (copied experts of fewer layers skip the slice's first layers).
+     */
     public static ModeConfig of(int numBlocks, int layersPerExpert, List<String> domains) {
         return new ModeConfig(
                 numBlocks,
                 layersPerExpert,
                 domains,
-                ExpertInit.RANDOM_ZERO_OUT,
+                DEFAULT_EXPERT_INIT,
                 DEFAULT_GATE_INIT_BACKBONE,
                 Routing.DENSE,
                 DEFAULT_MERGE,
                 DEFAULT_GATE_INPUT);
+    }
+
+    /**
+     * The residual merge with random ("uninitialised", the paper's) experts, k = {@code layersPerExpert}: the defaults
+     * before the tuning study chose the copied start; the model starts at its backbone bit for bit since every expert
+     * layer starts as the identity. Dense routing, α_bb = {@link #DEFAULT_GATE_INIT_BACKBONE},
+     * {@link #DEFAULT_GATE_INPUT}.
+     */
+    public static ModeConfig residualRandom(int numBlocks, int layersPerExpert, List<String> domains) {
+        return of(numBlocks, layersPerExpert, domains)
+                .withExpertInit(ExpertInit.RANDOM_ZERO_OUT)
+                .withMerge(Merge.RESIDUAL);
+    }
+
+    /**
+     * k when none is given ({@code --expert-layers slice}): the slice depth L/B for copied experts, so each expert is
+     * a copy of its whole slice, and 1 for random ones (at least 1; B must divide L, checked by
+     * {@link #validateAgainst}).
+     */
+    public static int defaultLayersPerExpert(int backboneLayers, int numBlocks, ExpertInit init) {
+        return init == ExpertInit.COPY ? Math.max(1, backboneLayers / Math.max(1, numBlocks)) : 1;
     }
 
     /** N, the number of experts. */

@@ -183,7 +183,8 @@ public final class ModeTraining {
 
     /**
      * The settings of a MoDE model a stage run trains (fixed: they define what trains): blocks, layers per expert,
-     * expert and gate initialisation, routing, and the backbone's identity.
+     * expert and gate initialisation, routing, merge, gate input, and the backbone's identity (a checkpoint written
+     * before merge and gate input were recorded is not checked for them).
      */
     public static RunSettings modeSettings(ModeModel m) {
         ModeConfig c = m.modeConfig();
@@ -193,6 +194,8 @@ public final class ModeTraining {
                 .add("--expert-init", c.expertInit().cliName(), RunSettings.OnChange.FIXED)
                 .add("--gate-init", c.gateInitBackbone(), RunSettings.OnChange.FIXED)
                 .add("--routing", c.routing(), RunSettings.OnChange.FIXED)
+                .add("--merge", c.merge().cliName(), RunSettings.OnChange.FIXED)
+                .add("--gate-input", c.gateInput().cliName(), RunSettings.OnChange.FIXED)
                 .add("backbone", backboneSetting(m.fingerprint()), RunSettings.OnChange.FIXED);
     }
 

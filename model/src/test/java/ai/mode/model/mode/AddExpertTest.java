@@ -63,7 +63,7 @@ class AddExpertTest {
     /** A stage-1 run for {@code domain} over {@code base}, written to {@code dir/domain.safetensors}. */
     private static ExpertFile stageOne(LlamaModel base, String domain, long seed, Path dir) throws IOException {
         Path file = dir.resolve(domain + ".safetensors");
-        try (ModeModel m = ModeModel.create(base, ModeConfig.of(2, 1, List.of(domain)), seed)) {
+        try (ModeModel m = ModeModel.create(base, ModeConfig.residualRandom(2, 1, List.of(domain)), seed)) {
             m.selectTrainable(true);
             train(m, seed, 2);
             ExpertFile.write(file, m);

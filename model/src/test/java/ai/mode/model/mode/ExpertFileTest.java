@@ -49,7 +49,7 @@ class ExpertFileTest {
 
     /** A stage-1 run: one expert for {@code domain}, a few training steps, written to {@code file}. */
     private static NamedTensors stageOne(LlamaModel base, String domain, long seed, Path file) throws IOException {
-        try (ModeModel m = ModeModel.create(base, ModeConfig.of(2, 1, List.of(domain)), seed)) {
+        try (ModeModel m = ModeModel.create(base, ModeConfig.residualRandom(2, 1, List.of(domain)), seed)) {
             m.selectTrainable(true);
             new Trainer(
                             m,

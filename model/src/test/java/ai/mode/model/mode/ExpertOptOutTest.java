@@ -101,9 +101,10 @@ class ExpertOptOutTest {
 
     private static void assertOptOutMatchesComposition(
             LlamaModel base, Routing full, List<String> kept, Routing reduced, int[] ids, int b, int t) {
-        try (ModeModel all = ModeModel.create(base, ModeConfig.of(2, 1, DOMAINS).withRouting(full), 7);
-                ModeModel without =
-                        ModeModel.create(base, ModeConfig.of(2, 1, kept).withRouting(reduced), 7)) {
+        try (ModeModel all = ModeModel.create(
+                        base, ModeConfig.residualRandom(2, 1, DOMAINS).withRouting(full), 7);
+                ModeModel without = ModeModel.create(
+                        base, ModeConfig.residualRandom(2, 1, kept).withRouting(reduced), 7)) {
             ModeTestSupport.randomizeAdded(be, all, 11);
             int[] rows = new int[kept.size() + 1]; // gate rows of the reduced model: backbone, then the kept experts
             for (int j = 0; j < kept.size(); j++) {
@@ -139,8 +140,8 @@ class ExpertOptOutTest {
         try (LlamaModel base = ModeTestSupport.backbone(be, 2)) {
             for (Routing r : List.of(
                     Routing.DENSE, new Routing(Routing.Level.TOKEN, 2), new Routing(Routing.Level.SEQUENCE, 1))) {
-                try (ModeModel m =
-                        ModeModel.create(base, ModeConfig.of(2, 1, DOMAINS).withRouting(r), 7)) {
+                try (ModeModel m = ModeModel.create(
+                        base, ModeConfig.residualRandom(2, 1, DOMAINS).withRouting(r), 7)) {
                     ModeTestSupport.randomizeAdded(be, m, 12);
                     float[] today = ModeTestSupport.logits(be, m, ids, b, t);
                     m.useExperts(DOMAINS);
@@ -159,7 +160,7 @@ class ExpertOptOutTest {
     @Test
     void badExpertSetsFailWithOneLineNamingTheFix() {
         try (LlamaModel base = ModeTestSupport.backbone(be, 3);
-                ModeModel m = ModeModel.create(base, ModeConfig.of(2, 1, DOMAINS), 7)) {
+                ModeModel m = ModeModel.create(base, ModeConfig.residualRandom(2, 1, DOMAINS), 7)) {
             var empty = assertThrows(IllegalArgumentException.class, () -> m.useExperts(List.of()));
             assertTrue(
                     empty.getMessage().contains("empty") && empty.getMessage().contains("keep at least one"));

@@ -75,7 +75,9 @@ class GatheredExpertsTest {
     private static Run run(Backend rb, Record rec, Routing routing, int[] ids, int[] targets, int b, int t) {
         try (LlamaModel base = ModeTestSupport.backbone(rb, 4);
                 ModeModel mode = ModeModel.create(
-                        base, ModeConfig.of(2, 2, List.of("x", "y", "z")).withRouting(routing), 1);
+                        base,
+                        ModeConfig.residualRandom(2, 2, List.of("x", "y", "z")).withRouting(routing),
+                        1);
                 Tensor it = rb.fromHost(ids, b, t);
                 Tensor tt = rb.fromHost(targets, b, t)) {
             ModeTestSupport.randomizeAdded(rb, mode, 9);

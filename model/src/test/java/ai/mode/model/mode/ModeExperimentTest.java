@@ -59,7 +59,7 @@ class ModeExperimentTest {
                 0.9,
                 Composer.GateConstruction.STACKED,
                 Routing.DENSE,
-                ModeConfig.DEFAULT_MERGE,
+                ModeConfig.Merge.RESIDUAL,
                 ModeConfig.DEFAULT_GATE_INPUT,
                 new LoraModel.Config(4, 8, LoraModel.Config.ATTENTION),
                 3,

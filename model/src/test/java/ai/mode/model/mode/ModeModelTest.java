@@ -64,7 +64,9 @@ class ModeModelTest {
                     new Routing(Routing.Level.SEQUENCE, 0),
                     new Routing(Routing.Level.SEQUENCE, 2))) {
                 try (ModeModel mode = ModeModel.create(
-                        base, ModeConfig.of(2, 1, List.of("code", "math")).withRouting(r), 7)) {
+                        base,
+                        ModeConfig.residualRandom(2, 1, List.of("code", "math")).withRouting(r),
+                        7)) {
                     randomizeAdded(mode, 11); // experts that really differ from the backbone
                     mode.forceGates(0);
                     assertArrayEquals(
@@ -79,7 +81,7 @@ class ModeModelTest {
     }
 
     @Test
-    void theDefaultModelStartsExactlyAtTheBaseModel() {
+    void residualRandomModelStartsExactlyAtTheBaseModel() {
         int b = 2, t = 7;
         int[] ids = ModeTestSupport.tokens(8, b * t, CFG.vocabSize());
         try (LlamaModel base = backbone(5)) {
@@ -87,9 +89,10 @@ class ModeModelTest {
             for (Routing r : List.of(Routing.DENSE, new Routing(Routing.Level.SEQUENCE, 0))) {
                 for (List<String> domains : List.of(List.of("code"), List.of("code", "math", "law"))) {
                     for (ModeConfig.GateInput in : ModeConfig.GateInput.values()) {
-                        ModeConfig mc =
-                                ModeConfig.of(2, 2, domains).withRouting(r).withGateInput(in);
-                        assertEquals(ModeConfig.Merge.RESIDUAL, mc.merge(), "the default merge");
+                        ModeConfig mc = ModeConfig.residualRandom(2, 2, domains)
+                                .withRouting(r)
+                                .withGateInput(in);
+                        assertEquals(ModeConfig.Merge.RESIDUAL, mc.merge(), "the residual merge");
                         try (ModeModel mode = ModeModel.create(base, mc, 3)) {
                             assertArrayEquals(
                                     expected,
@@ -104,24 +107,41 @@ class ModeModelTest {
     }
 
     @Test
-    void copiedExpertsOfTheWholeSliceStartAtTheBaseWithinRounding() {
-        // BTX-style: each expert a copy of its whole backbone slice (k = L/B), under the paper's mixture: the block
-        // computes (Σ α) f_bb(x), the base up to float32 rounding of the merge
+    void theDefaultModelStartsAtTheBaseWithinRounding() {
+        // the defaults are BTX-style: each expert a copy of its whole backbone slice (k = L/B), under the paper's
+        // mixture: the block computes (Σ α) f_bb(x), the base up to float32 rounding of the merge
         int b = 2, t = 7;
         int[] ids = ModeTestSupport.tokens(9, b * t, CFG.vocabSize());
         int slice = CFG.numLayers() / 2;
-        try (LlamaModel base = backbone(6);
-                ModeModel mode = ModeModel.create(
-                        base,
-                        ModeConfig.of(2, slice, List.of("code", "math"))
-                                .withMerge(ModeConfig.Merge.MIXTURE)
-                                .withExpertInit(ModeConfig.ExpertInit.COPY),
-                        3)) {
-            float[] expected = logits(base, ids, b, t), got = logits(mode, ids, b, t);
-            double worst = 0;
-            for (int i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i] - expected[i]));
-            assertTrue(worst < 1e-4, "copied slices start at the base up to rounding; worst logit difference " + worst);
+        try (LlamaModel base = backbone(6)) {
+            float[] expected = logits(base, ids, b, t);
+            for (List<String> domains : List.of(List.of("code"), List.of("code", "math", "law"))) {
+                ModeConfig mc = ModeConfig.of(CFG, 2, domains);
+                assertEquals(ModeConfig.Merge.MIXTURE, mc.merge(), "the default merge");
+                assertEquals(ModeConfig.ExpertInit.COPY, mc.expertInit(), "the default expert init");
+                assertEquals(slice, mc.layersPerExpert(), "the default k is the slice depth L/B");
+                assertEquals(ModeConfig.GateInput.RMSNORM, mc.gateInput(), "the default gate input");
+                assertEquals(0.5, mc.gateInitBackbone(), "the default α_bb at init");
+                assertEquals(Routing.DENSE, mc.routing(), "the default routing");
+                assertEquals(mc, ModeConfig.of(2, slice, domains), "of(B, k, domains) takes the same defaults");
+                try (ModeModel mode = ModeModel.create(base, mc, 3)) {
+                    float[] got = logits(mode, ids, b, t);
+                    double worst = 0;
+                    for (int i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i] - expected[i]));
+                    assertTrue(
+                            worst < 1e-4,
+                            domains + ": copied slices start at the base up to rounding; worst logit difference "
+                                    + worst);
+                }
+            }
         }
+    }
+
+    @Test
+    void theDefaultExpertDepthIsTheSliceForCopiedExpertsAndOneForRandomOnes() {
+        assertEquals(4, ModeConfig.defaultLayersPerExpert(8, 2, ModeConfig.ExpertInit.COPY));
+        assertEquals(1, ModeConfig.defaultLayersPerExpert(8, 8, ModeConfig.ExpertInit.COPY));
+        assertEquals(1, ModeConfig.defaultLayersPerExpert(8, 2, ModeConfig.ExpertInit.RANDOM_ZERO_OUT));
     }
 
     @Test
@@ -130,7 +150,9 @@ class ModeModelTest {
         int[] ids = ModeTestSupport.tokens(4, b * t, CFG.vocabSize());
         try (LlamaModel base = backbone(2);
                 ModeModel mode = ModeModel.create(
-                        base, ModeConfig.of(4, 2, List.of("code")).withMerge(ModeConfig.Merge.MIXTURE), 3)) {
+                        base,
+                        ModeConfig.residualRandom(4, 2, List.of("code")).withMerge(ModeConfig.Merge.MIXTURE),
+                        3)) {
             // the paper's mixture with zero-output experts, which compute the identity: y = α_bb f_bb(x) + (1 - α_bb)
             // x,
             // not the base
@@ -155,7 +177,9 @@ class ModeModelTest {
     void copyInitialisedExpertsCopyTheSliceLastLayers() {
         try (LlamaModel base = backbone(3);
                 ModeModel mode = ModeModel.create(
-                        base, ModeConfig.of(2, 1, List.of("a", "b")).withExpertInit(ModeConfig.ExpertInit.COPY), 3)) {
+                        base,
+                        ModeConfig.residualRandom(2, 1, List.of("a", "b")).withExpertInit(ModeConfig.ExpertInit.COPY),
+                        3)) {
             Map<String, Parameter> byName = base.parametersByName();
             for (int block = 0; block < 2; block++) {
                 for (int j = 0; j < 2; j++) {
@@ -187,12 +211,14 @@ class ModeModelTest {
             try (LlamaModel base = backbone(4);
                     ModeModel dense = ModeModel.create(
                             base,
-                            ModeConfig.of(2, 1, List.of("x", "y"))
+                            ModeConfig.residualRandom(2, 1, List.of("x", "y"))
                                     .withMerge(ModeConfig.Merge.MIXTURE)
                                     .withRouting(new Routing(level, 0)),
                             1);
                     ModeModel sparse = ModeModel.create(
-                            base, ModeConfig.of(2, 1, List.of("x", "y")).withRouting(new Routing(level, 3)), 1);
+                            base,
+                            ModeConfig.residualRandom(2, 1, List.of("x", "y")).withRouting(new Routing(level, 3)),
+                            1);
                     Tensor it = be.fromHost(ids, b, t);
                     Tensor tt = be.fromHost(targets, b, t)) {
                 randomizeAdded(dense, 9);
@@ -226,7 +252,7 @@ class ModeModelTest {
     @Test
     void trainingLeavesFrozenParametersBitwiseUnchanged() {
         try (LlamaModel base = backbone(6);
-                ModeModel mode = ModeModel.create(base, ModeConfig.of(2, 1, List.of("code", "math")), 2)) {
+                ModeModel mode = ModeModel.create(base, ModeConfig.residualRandom(2, 1, List.of("code", "math")), 2)) {
             // stage 1 style: experts and gates train, backbone frozen
             mode.selectTrainable(true);
             Map<String, float[]> backboneBefore = snapshot(base.parameters());
@@ -283,16 +309,17 @@ class ModeModelTest {
         try (LlamaModel base = backbone(8)) {
             IllegalArgumentException e = assertThrows(
                     IllegalArgumentException.class,
-                    () -> ModeModel.create(base, ModeConfig.of(3, 1, List.of("code")), 1));
+                    () -> ModeModel.create(base, ModeConfig.residualRandom(3, 1, List.of("code")), 1));
             assertTrue(
                     e.getMessage().contains("B=3 must divide the backbone's 4 layers")
                             && e.getMessage().contains("1, 2, 4"),
                     e.getMessage());
-            e = assertThrows(IllegalArgumentException.class, () -> ModeConfig.of(2, 0, List.of("code")));
+            e = assertThrows(IllegalArgumentException.class, () -> ModeConfig.residualRandom(2, 0, List.of("code")));
             assertTrue(e.getMessage().contains("layers per expert k must be >= 1"), e.getMessage());
             e = assertThrows(
                     IllegalArgumentException.class,
-                    () -> ModeConfig.of(2, 1, List.of("code")).withRouting(new Routing(Routing.Level.TOKEN, 3)));
+                    () -> ModeConfig.residualRandom(2, 1, List.of("code"))
+                            .withRouting(new Routing(Routing.Level.TOKEN, 3)));
             assertTrue(e.getMessage().contains("top-k 3 exceeds the 2 branches"), e.getMessage());
             e = assertThrows(
                     IllegalArgumentException.class,
@@ -312,16 +339,18 @@ class ModeModelTest {
             assertTrue(e.getMessage().contains("use 'residual' or 'mixture'"), e.getMessage());
             e = assertThrows(IllegalArgumentException.class, () -> ModeConfig.GateInput.parse("layernorm"));
             assertTrue(e.getMessage().contains("use 'rmsnorm' or 'raw'"), e.getMessage());
-            e = assertThrows(IllegalArgumentException.class, () -> ModeConfig.of(2, 1, List.of()));
+            e = assertThrows(IllegalArgumentException.class, () -> ModeConfig.residualRandom(2, 1, List.of()));
             assertTrue(e.getMessage().contains("at least one expert"), e.getMessage());
             e = assertThrows(
                     IllegalArgumentException.class,
                     () -> ModeModel.create(
-                            base, ModeConfig.of(2, 3, List.of("code")).withExpertInit(ModeConfig.ExpertInit.COPY), 1));
+                            base,
+                            ModeConfig.residualRandom(2, 3, List.of("code")).withExpertInit(ModeConfig.ExpertInit.COPY),
+                            1));
             assertTrue(e.getMessage().contains("exceeds the slice's 2 layers"), e.getMessage());
             e = assertThrows(
                     IllegalArgumentException.class,
-                    () -> ModeConfig.of(1, 1, List.of("code")).withGateInitBackbone(1.0));
+                    () -> ModeConfig.residualRandom(1, 1, List.of("code")).withGateInitBackbone(1.0));
             assertTrue(e.getMessage().contains("(0, 1)"), e.getMessage());
             e = assertThrows(IllegalArgumentException.class, () -> Routing.parse("top"));
             assertTrue(e.getMessage().contains("unknown routing"), e.getMessage());
@@ -337,7 +366,8 @@ class ModeModelTest {
         assertEquals(ModeConfig.ExpertInit.RANDOM_ZERO_OUT, ModeConfig.ExpertInit.parse("random"));
         assertEquals(Composer.GateConstruction.STACKED, Composer.GateConstruction.parse("stacked"));
         for (double p : List.of(0.9, ModeConfig.DEFAULT_GATE_INIT_BACKBONE)) {
-            ModeConfig c = ModeConfig.of(2, 1, List.of("code", "math")).withGateInitBackbone(p);
+            ModeConfig c =
+                    ModeConfig.residualRandom(2, 1, List.of("code", "math")).withGateInitBackbone(p);
             assertEquals(
                     p,
                     Math.exp(c.backboneGateBias()) / (Math.exp(c.backboneGateBias()) + 2),

@@ -104,7 +104,8 @@ class RouterStatisticsTest {
         try (LlamaModel base = ModeTestSupport.backbone(be, 5);
                 ModeModel m = ModeModel.create(
                         base,
-                        ModeConfig.of(2, 1, List.of("code", "math")).withRouting(new Routing(Routing.Level.TOKEN, 1)),
+                        ModeConfig.residualRandom(2, 1, List.of("code", "math"))
+                                .withRouting(new Routing(Routing.Level.TOKEN, 1)),
                         3)) {
             m.forceGates(2);
             m.collectGateStatistics(true);
@@ -137,7 +138,10 @@ class RouterStatisticsTest {
         List<JsonObject> expected = new ArrayList<>();
         try (LlamaModel base = ModeTestSupport.backbone(be, 5);
                 ModeModel m = ModeModel.create(
-                        base, ModeConfig.of(blocks, 1, List.of("code", "math")).withRouting(r), 5)) {
+                        base,
+                        ModeConfig.residualRandom(blocks, 1, List.of("code", "math"))
+                                .withRouting(r),
+                        5)) {
             ModeTestSupport.randomizeAdded(be, m, 11);
             m.selectTrainable(true);
             Trainer.Listener reference = new Trainer.Listener() {
@@ -305,7 +309,7 @@ class RouterStatisticsTest {
 
     private static List<float[]> train(Path dir, boolean watch) throws Exception {
         try (LlamaModel base = ModeTestSupport.backbone(be, 5);
-                ModeModel m = ModeModel.create(base, ModeConfig.of(2, 1, List.of("code", "math")), 5);
+                ModeModel m = ModeModel.create(base, ModeConfig.residualRandom(2, 1, List.of("code", "math")), 5);
                 MetricsLog log = new MetricsLog(dir.resolve("metrics.jsonl"))) {
             m.selectTrainable(true);
             List<Trainer.Listener> listeners = new ArrayList<>(List.of(log));

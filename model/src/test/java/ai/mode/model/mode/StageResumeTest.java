@@ -155,7 +155,9 @@ class StageResumeTest {
     @Test
     void stageOneResumesBitwise(@TempDir Path dir) throws Exception {
         crashAndResumeMatchesStraight(
-                dir, base -> ModeModel.create(base, ModeConfig.of(2, 1, List.of("code")), 3), domains.subList(0, 1));
+                dir,
+                base -> ModeModel.create(base, ModeConfig.residualRandom(2, 1, List.of("code")), 3),
+                domains.subList(0, 1));
     }
 
     @Test
@@ -164,7 +166,7 @@ class StageResumeTest {
         try (LlamaModel base = ModeTestSupport.backbone(be, 5)) {
             for (int i = 0; i < 2; i++) {
                 String d = domains.get(i).name();
-                try (ModeModel e = ModeModel.create(base, ModeConfig.of(2, 1, List.of(d)), 3)) {
+                try (ModeModel e = ModeModel.create(base, ModeConfig.residualRandom(2, 1, List.of(d)), 3)) {
                     ModeTestSupport.randomizeAdded(be, e, 10 + i);
                     Path f = dir.resolve(d + ".safetensors");
                     ExpertFile.write(f, e);
@@ -221,7 +223,7 @@ class StageResumeTest {
                 0.9,
                 Composer.GateConstruction.FRESH,
                 Routing.DENSE,
-                ModeConfig.DEFAULT_MERGE,
+                ModeConfig.Merge.RESIDUAL,
                 ModeConfig.DEFAULT_GATE_INPUT,
                 new LoraModel.Config(2, 4, LoraModel.Config.defaults().targets()),
                 4,
@@ -243,7 +245,8 @@ class StageResumeTest {
      */
     @Test
     void changedSettingsAreRefusedAllowedOrWarned(@TempDir Path dir) throws Exception {
-        Function<LlamaModel, ModeModel> build = base -> ModeModel.create(base, ModeConfig.of(2, 1, List.of("code")), 3);
+        Function<LlamaModel, ModeModel> build =
+                base -> ModeModel.create(base, ModeConfig.residualRandom(2, 1, List.of("code")), 3);
         List<DomainTokens> data = domains.subList(0, 1);
         Path run = dir.resolve("run");
         assertThrows(
@@ -318,7 +321,8 @@ class StageResumeTest {
     /** A folder with an earlier run's metrics but no checkpoint is refused unless forced; a held store refused. */
     @Test
     void foldersHoldingARunAreNotStartedOver(@TempDir Path dir) throws Exception {
-        Function<LlamaModel, ModeModel> build = base -> ModeModel.create(base, ModeConfig.of(2, 1, List.of("code")), 3);
+        Function<LlamaModel, ModeModel> build =
+                base -> ModeModel.create(base, ModeConfig.residualRandom(2, 1, List.of("code")), 3);
         List<DomainTokens> data = domains.subList(0, 1);
         Path run = dir.resolve("run");
         Files.createDirectories(run);

@@ -108,7 +108,7 @@ class ModeGradientCheckTest {
             targets[i] = rnd.nextInt(CFG.vocabSize());
         }
         List<String> domains = experts == 2 ? List.of("code", "math") : List.of("code", "math", "legal");
-        ModeConfig mc = ModeConfig.of(2, 1, domains)
+        ModeConfig mc = ModeConfig.residualRandom(2, 1, domains)
                 .withMerge(merge)
                 .withRouting(routing)
                 .withGateInput(gateInput);

@@ -26,7 +26,7 @@ final class TinyMode {
     /** The backbone plus a MoDE model of 2 blocks, 3 experts of 1 layer, every parameter random; all frozen. */
     static ModeModel model(Backend be, LlamaConfig cfg, Routing routing, long seed) {
         LlamaModel base = LlamaModel.create(be, cfg).initialize(seed);
-        ModeConfig mc = ModeConfig.of(2, 1, List.of("a", "b", "c")).withRouting(routing);
+        ModeConfig mc = ModeConfig.residualRandom(2, 1, List.of("a", "b", "c")).withRouting(routing);
         ModeModel m = ModeModel.create(base, mc, seed + 1);
         SplittableRandom r = new SplittableRandom(seed + 2);
         for (Parameter p : m.addedParameters()) {
