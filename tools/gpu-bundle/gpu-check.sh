@@ -217,7 +217,10 @@ run() { # run NAME BUDGET_S
   elif [ "$budget" -lt 5 ]; then
     rc=3 detail="not started: the whole check's ${TOTAL_S} s were spent"
   else
-    timeout -k 10 "$budget" bash "$BUNDLE/gpu-check.sh" --step "$name" > "$WORK/$name.out" 2>&1 &
+    # the file exists before tail opens it: tail -f gives up on a missing file, and on a loaded machine the
+    # background job's redirection could come after tail started, losing the step's whole output
+    : > "$WORK/$name.out"
+    timeout -k 10 "$budget" bash "$BUNDLE/gpu-check.sh" --step "$name" >> "$WORK/$name.out" 2>&1 &
     local pid=$!
     tail -n +1 -f --pid="$pid" "$WORK/$name.out" 2>/dev/null
     wait "$pid"
