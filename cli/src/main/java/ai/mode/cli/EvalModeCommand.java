@@ -27,17 +27,8 @@ public final class EvalModeCommand implements Callable<Integer> {
     @Mixin
     ModeCliOptions.Saved saved;
 
-    @Option(
-            names = "--keep",
-            split = ",",
-            description = "Domain opt-out: route only to these experts (and the backbone), e.g. --keep code,math.")
-    List<String> keep;
-
-    @Option(
-            names = "--without",
-            split = ",",
-            description = "Domain opt-out: route to every expert except these, e.g. --without math.")
-    List<String> without;
+    @Mixin
+    ModeCliOptions.ExpertChoice choice;
 
     @Option(
             names = "--eval",
@@ -63,8 +54,7 @@ public final class EvalModeCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        if (keep != null && without != null)
-            throw new IllegalArgumentException("--keep and --without both given; use one of them");
+        boolean optOut = choice.given();
         ExpertFile f = saved.expertFile();
         List<String> trained =
                 f.config().domains().stream().filter(d -> !d.equals("mixed")).toList();
@@ -75,9 +65,7 @@ public final class EvalModeCommand implements Callable<Integer> {
         try (Backend be = common.openBackend();
                 LlamaModel base = SavedModels.load(be, c);
                 ModeModel m = Composer.load(base, f, r)) {
-            if (keep != null)
-                m.useExperts(keep.stream().filter(s -> !s.isBlank()).toList());
-            if (without != null) m.useExperts(m.expertsWithout(without));
+            if (optOut) m.useExperts(choice.chosen(m));
             System.out.printf(
                     "MoDE model: %s over %s, experts %s, routing %s%n",
                     f.source(), c.dir(), f.config().domains(), r);

@@ -62,17 +62,8 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--routing", description = "Routing to run with (default: the one stored in the expert file).")
     String routing;
 
-    @Option(
-            names = "--keep",
-            split = ",",
-            description = "Domain opt-out: route only to these experts (and the backbone), e.g. --keep code.")
-    List<String> keep;
-
-    @Option(
-            names = "--without",
-            split = ",",
-            description = "Domain opt-out: route to every expert except these, e.g. --without math.")
-    List<String> without;
+    @Mixin
+    ModeCliOptions.ExpertChoice choice;
 
     @Option(names = "--prompt", description = "The prompt text (default: --prompt-file, else standard input).")
     String prompt;
@@ -115,9 +106,7 @@ public final class GenerateCommand implements Callable<Integer> {
         Sampling sampling = new Sampling(temperature, topK, topP, common.seed);
         if (maxTokens < 0)
             throw new IllegalArgumentException("--max-tokens " + maxTokens + " is negative; give a count such as 200");
-        if (keep != null && without != null)
-            throw new IllegalArgumentException("--keep and --without both given; use one of them");
-        if ((keep != null || without != null || routing != null) && experts == null)
+        if ((choice.given() || routing != null) && experts == null)
             throw new IllegalArgumentException("--keep, --without and --routing choose a MoDE model's experts; give its"
                     + " expert file with --experts");
         if (stop != null && stop.isEmpty())
@@ -133,9 +122,8 @@ public final class GenerateCommand implements Callable<Integer> {
                 ModeModel mode = f == null
                         ? null
                         : Composer.load(base, f, routing == null ? f.config().routing() : Routing.parse(routing))) {
-            if (mode != null && (keep != null || without != null)) {
-                List<String> chosen =
-                        keep != null ? keep.stream().filter(s -> !s.isBlank()).toList() : mode.expertsWithout(without);
+            if (mode != null && choice.given()) {
+                List<String> chosen = choice.chosen(mode);
                 if (chosen.isEmpty())
                     throw new IllegalArgumentException("the expert set is empty; keep at least one of "
                             + f.config().domains() + " (the backbone always stays; for the base model alone, leave"

@@ -3,6 +3,7 @@ package ai.mode.cli;
 import ai.mode.model.LlamaConfig;
 import ai.mode.model.mode.ExpertFile;
 import ai.mode.model.mode.ModeConfig;
+import ai.mode.model.mode.ModeModel;
 import ai.mode.model.mode.ModeTraining;
 import ai.mode.model.mode.Routing;
 import java.io.IOException;
@@ -173,6 +174,33 @@ public final class ModeCliOptions {
             TrainingOptions.atLeast("--keep", keep, 0, "0 keeps every checkpoint");
             int every = checkpointEvery > 0 ? checkpointEvery : Math.max(1, steps / 5);
             return new ModeTraining.Checkpoints(every, keep, resume.resume, resume.allowChanged(), force);
+        }
+    }
+
+    /** Domain opt-out at inference (eval-mode, generate): which of a MoDE model's experts its gates route to. */
+    public static final class ExpertChoice {
+        @Option(
+                names = "--keep",
+                split = ",",
+                description = "Domain opt-out: route only to these experts (and the backbone), e.g. --keep code.")
+        List<String> keep;
+
+        @Option(
+                names = "--without",
+                split = ",",
+                description = "Domain opt-out: route to every expert except these, e.g. --without math.")
+        List<String> without;
+
+        /** Whether --keep or --without was given; refuses both at once. */
+        boolean given() {
+            if (keep != null && without != null)
+                throw new IllegalArgumentException("--keep and --without both given; use one of them");
+            return keep != null || without != null;
+        }
+
+        /** The experts the options leave of {@code m}'s; for use when {@link #given()}. */
+        List<String> chosen(ModeModel m) {
+            return keep != null ? keep.stream().filter(s -> !s.isBlank()).toList() : m.expertsWithout(without);
         }
     }
 
