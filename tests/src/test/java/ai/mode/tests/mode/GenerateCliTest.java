@@ -38,39 +38,9 @@ class GenerateCliTest {
 
     @BeforeAll
     static void trainTinyModel() throws Exception {
-        Path alpha = TrainCliTest.writeCorpus(
-                dir.resolve("alpha"), new String[] {"the", "cat", "sat", "on", "a", "mat", "and"}, 12, 1);
-        Path beta = TrainCliTest.writeCorpus(
-                dir.resolve("beta"), new String[] {"dog", "ran", "to", "park", "with", "ball", "and"}, 12, 2);
-        backbone = TrainCliTest.pretrainTiny(dir.resolve("base"), alpha);
-        Path out = dir.resolve("mode");
-        String[] t = TrainCliTest.run(
-                "train",
-                "-q",
-                "--checkpoint",
-                backbone.toString(),
-                "--domains",
-                alpha + "," + beta,
-                "--out",
-                out.toString(),
-                "--steps",
-                "3",
-                "--batch",
-                "4",
-                "--seq",
-                "12",
-                "--expert-layers",
-                "1",
-                "--val-windows",
-                "0",
-                "--eval-windows",
-                "0",
-                "--threads",
-                "1",
-                "--devices",
-                "cpu:0");
-        assertEquals("0", t[0], t[2]);
-        experts = out.resolve(ExpertFile.FILE_NAME);
+        TrainCliTest.TrainedMode m = TrainCliTest.trainTinyMode(dir);
+        backbone = m.backbone();
+        experts = m.experts();
         domains = ExpertFile.read(experts).config().domains();
     }
 

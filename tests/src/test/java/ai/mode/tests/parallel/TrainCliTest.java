@@ -79,6 +79,49 @@ public class TrainCliTest {
         return folder;
     }
 
+    /** The corpora, backbone and expert file of {@link #trainTinyMode}. */
+    public record TrainedMode(Path alpha, Path beta, Path backbone, Path experts) {}
+
+    /**
+     * A two-domain MoDE model in {@code dir}: corpora alpha and beta, a {@link #pretrainTiny} backbone, and one expert
+     * layer per domain trained for 3 steps by {@code mode train} on one cpu device.
+     */
+    public static TrainedMode trainTinyMode(Path dir) throws Exception {
+        Path alpha =
+                writeCorpus(dir.resolve("alpha"), new String[] {"the", "cat", "sat", "on", "a", "mat", "and"}, 12, 1);
+        Path beta = writeCorpus(
+                dir.resolve("beta"), new String[] {"dog", "ran", "to", "park", "with", "ball", "and"}, 12, 2);
+        Path backbone = pretrainTiny(dir.resolve("base"), alpha);
+        Path out = dir.resolve("mode");
+        String[] t = run(
+                "train",
+                "-q",
+                "--checkpoint",
+                backbone.toString(),
+                "--domains",
+                alpha + "," + beta,
+                "--out",
+                out.toString(),
+                "--steps",
+                "3",
+                "--batch",
+                "4",
+                "--seq",
+                "12",
+                "--expert-layers",
+                "1",
+                "--val-windows",
+                "0",
+                "--eval-windows",
+                "0",
+                "--threads",
+                "1",
+                "--devices",
+                "cpu:0");
+        assertEquals("0", t[0], t[2]);
+        return new TrainedMode(alpha, beta, backbone, out.resolve(ExpertFile.FILE_NAME));
+    }
+
     /** A tiny backbone ({@link #SHAPE}, 280-token vocabulary) pretrained for 2 steps on {@code corpus}, in {@code out}. */
     public static Path pretrainTiny(Path out, Path corpus) {
         String[] res = run(
